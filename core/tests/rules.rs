@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use journey_core::catalogue::*;
 use journey_core::clock::FixedClock;
 use journey_core::rules::*;
+use proptest::prelude::*;
 use uuid::Uuid;
 
 const TODAY: &str = "2025-06-30";
@@ -1281,4 +1282,271 @@ fn the_revision_counts_every_event() {
     ])
     .then_state();
     assert_eq!(state.revision(), Some(3));
+}
+
+// Property tests over generated streams.
+
+/// A generated event: a kind, two small parameters and a date offset.
+type RawEvent = (u8, u8, u8, u16);
+
+/// Kinds 0 to 28 are business events, 29 and 30 consents, 31 to 34 corrections, 35 and 36
+/// retractions and 37 an erasure (each becoming a counselling contact where not wanted).
+const KIND_COUNT: u8 = 38;
+
+fn base_date() -> NaiveDate {
+    day("2014-01-01")
+}
+
+fn generated_date(offset_days: u16) -> NaiveDate {
+    base_date() + chrono::Duration::days(i64::from(offset_days))
+}
+
+/// A non-governance event (kinds 0 to 28), with few ids so that pairs meet. Moving away is rarer
+/// than arriving, because it closes the stream to everything but a return.
+fn business_event(kind: u8, parameter: u8) -> Event {
+    let id = ["A", "B"][usize::from(parameter % 2)];
+    let kind_of_benefit = BenefitKind::ALL[usize::from(parameter) % BenefitKind::ALL.len()];
+    match kind % 29 {
+        0 => person([1980, 2000, 2016][usize::from(parameter % 3)]).into(),
+        1 => arrival().into(),
+        2 if parameter % 4 == 0 => moved_away().into(),
+        2 => arrival().into(),
+        3 => course_registered(id).into(),
+        4 => course_started(id).into(),
+        5 => course_completed(id).into(),
+        6 => course_left(id).into(),
+        7 => measure_started(id).into(),
+        8 => measure_ended(id).into(),
+        9 => training_started(id).into(),
+        10 => training_ended(id).into(),
+        11 => employment_started(id).into(),
+        12 => employment_ended(id).into(),
+        13 => mentor_assigned(id).into(),
+        14 => mentoring_ended(id).into(),
+        15 => KitaStarted {}.into(),
+        16 => KitaEnded {}.into(),
+        17 => school_enrolled(parameter % 2 == 0).into(),
+        18 => MovedToRegularClass {}.into(),
+        19 => school_left().into(),
+        20 => benefits_started(kind_of_benefit).into(),
+        21 => benefits_ended(kind_of_benefit).into(),
+        22 => obligation_set().into(),
+        23 => obligation_lifted().into(),
+        24 => recognition_applied().into(),
+        25 => recognition_decided().into(),
+        26 => KitaPlaceRequested {}.into(),
+        27 => AsylumApplicationFiled {}.into(),
+        _ => counselling().into(),
+    }
+}
+
+/// Builds a stream from raw draws. Event `i` gets id `i + 1`; corrections and retractions pick a
+/// target among ids `0..=i`, mostly recent ones (id 0 is never recorded, so it tests unknown
+/// targets; governance targets come up too).
+fn build_stream(raw: &[RawEvent], with_corrections: bool) -> Vec<JourneyEvent> {
+    raw.iter()
+        .enumerate()
+        .map(|(index, &(kind, parameter, pick, offset_days))| {
+            let id = Uuid::from_u128(index as u128 + 1);
+            let back = u128::from(pick % 8).min(index as u128);
+            let target = Uuid::from_u128(index as u128 - back);
+            let consent_id = ["C-1", "C-2"][usize::from(parameter % 2)];
+            let event: Event = match kind % KIND_COUNT {
+                29 => consent_given(consent_id).into(),
+                30 => consent_withdrawn(consent_id).into(),
+                31..=34 if with_corrections => {
+                    let replacement = business_event(pick, parameter);
+                    let replacement_offset = offset_days.saturating_sub(u16::from(pick % 64));
+                    EventCorrected {
+                        target_event_id: target,
+                        replacement: Replacement {
+                            event_type: replacement.event_type().name().into(),
+                            occurred_on: generated_date(replacement_offset),
+                            data: replacement.to_data(),
+                        },
+                        reason: "typo".into(),
+                    }
+                    .into()
+                }
+                35 | 36 if with_corrections => EventRetracted {
+                    target_event_id: target,
+                    reason: "wrong person".into(),
+                }
+                .into(),
+                37 if parameter % 4 == 3 => erased().into(),
+                31..=37 => counselling().into(),
+                kind => business_event(kind, parameter),
+            };
+            JourneyEvent::new(id, generated_date(offset_days), event)
+        })
+        .collect()
+}
+
+fn raw_stream() -> impl Strategy<Value = Vec<RawEvent>> {
+    // Offsets reach a little past TODAY so that some events lie in the future.
+    prop::collection::vec((0..KIND_COUNT, any::<u8>(), any::<u8>(), 0u16..4230), 0..40)
+}
+
+/// A stream that usually starts with a registration and usually runs forward in time, so that
+/// later events get a chance to be accepted.
+fn registered_stream(with_corrections: bool) -> impl Strategy<Value = Vec<JourneyEvent>> {
+    (
+        prop::bool::weighted(0.9),
+        prop::bool::weighted(0.7),
+        raw_stream(),
+    )
+        .prop_map(move |(register_first, in_date_order, mut raw)| {
+            if in_date_order {
+                let mut offsets: Vec<u16> = raw.iter().map(|draw| draw.3).collect();
+                offsets.sort_unstable();
+                for (draw, offset) in raw.iter_mut().zip(offsets) {
+                    draw.3 = offset;
+                }
+            }
+            let mut stream = build_stream(&raw, with_corrections);
+            if register_first {
+                stream.insert(
+                    0,
+                    JourneyEvent::new(Uuid::from_u128(u128::MAX), base_date(), person(1990)),
+                );
+            }
+            stream
+        })
+}
+
+/// Decides the events one by one, keeping those accepted; checks on the way that each accepted
+/// event gives the same state through `decide` as through `evolve`.
+fn accept_one_by_one(stream: &[JourneyEvent]) -> (JourneyState, Vec<JourneyEvent>) {
+    let clock = clock();
+    let mut state = JourneyState::default();
+    let mut accepted = Vec::new();
+    for event in stream {
+        if let Ok(next) = decide(&state, std::slice::from_ref(event), &clock) {
+            let mut evolved = state.clone();
+            evolve(&mut evolved, event);
+            assert_eq!(next, evolved);
+            state = next;
+            accepted.push(event.clone());
+        }
+    }
+    (state, accepted)
+}
+
+/// What the state says about the journey, through the public accessors, leaving out the recorded
+/// history (which differs between a retraction and a stream that never held the event).
+fn journey_view(state: &JourneyState) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        state.is_registered(),
+        state.is_erased(),
+        state.birth_year(),
+        state.presence(),
+        state.open_courses(),
+        state.open_measures(),
+        state.open_trainings(),
+        state.open_employments(),
+        state.active_mentors(),
+        state.kita_since(),
+        state.school(),
+        state.open_benefits(),
+        state.residence_obligation(),
+        state.open_recognitions(),
+        state.consents(),
+        state.effective_events(),
+    )
+}
+
+proptest! {
+    #[test]
+    fn decide_and_evolve_never_panic(raw in raw_stream(), prefix in registered_stream(true)) {
+        let clock = clock();
+        let stream = build_stream(&raw, true);
+        if let Err(violation) = decide(&JourneyState::default(), &stream, &clock) {
+            prop_assert!(violation.index < stream.len());
+            prop_assert!(!violation.to_string().is_empty());
+        }
+        // A state folded from arbitrary history, rule-breaking or not, still answers.
+        let mut state = JourneyState::default();
+        for event in prefix.iter().chain(&stream) {
+            evolve(&mut state, event);
+            let _ = decide(&state, &stream, &clock);
+        }
+        prop_assert_eq!(state.revision(), (prefix.len() + stream.len()).checked_sub(1).map(|r| r as u64));
+    }
+
+    #[test]
+    fn deciding_one_by_one_equals_deciding_the_batch(stream in registered_stream(true)) {
+        let (state, accepted) = accept_one_by_one(&stream);
+        let batch = decide(&JourneyState::default(), &accepted, &clock());
+        prop_assert_eq!(batch, Ok(state));
+    }
+
+    #[test]
+    fn retracting_the_last_event_agrees_with_deciding_the_stream_without_it(
+        stream in registered_stream(false),
+    ) {
+        let (state, accepted) = accept_one_by_one(&stream);
+        if let Some(last) = accepted.iter().rposition(|event| !event.event_type().is_governance()) {
+            check_retraction_against_redecision(&state, &accepted, last)?;
+        }
+    }
+
+    /// The same for any business event, not only the last one: a retraction re-checks the events
+    /// after its target, which must agree with deciding the stream without the target from scratch.
+    #[test]
+    fn retracting_any_event_agrees_with_deciding_the_stream_without_it(
+        stream in registered_stream(false),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let (state, accepted) = accept_one_by_one(&stream);
+        let business: Vec<usize> = (0..accepted.len())
+            .filter(|&index| !accepted[index].event_type().is_governance())
+            .collect();
+        if !business.is_empty() {
+            check_retraction_against_redecision(&state, &accepted, business[pick.index(business.len())])?;
+        }
+    }
+}
+
+fn check_retraction_against_redecision(
+    state: &JourneyState,
+    accepted: &[JourneyEvent],
+    target: usize,
+) -> Result<(), TestCaseError> {
+    let retraction = JourneyEvent::new(
+        Uuid::from_u128(u128::MAX - 1),
+        day(TODAY),
+        EventRetracted {
+            target_event_id: accepted[target].id,
+            reason: "recorded by mistake".into(),
+        },
+    );
+    let retracted = decide(state, std::slice::from_ref(&retraction), &clock());
+    if state.is_erased() {
+        prop_assert_eq!(
+            retracted.map_err(|violation| violation.rule),
+            Err(Rule::ErasedIsFinal)
+        );
+        return Ok(());
+    }
+    let mut without = accepted.to_vec();
+    without.remove(target);
+    let redecided = decide(&JourneyState::default(), &without, &clock());
+    match (retracted, redecided) {
+        (Ok(retracted), Ok(redecided)) => {
+            prop_assert_eq!(journey_view(&retracted), journey_view(&redecided));
+        }
+        (Err(violation), Err(_)) => {
+            prop_assert_eq!(violation.rule, Rule::CorrectionBreaksStream);
+        }
+        (retracted, redecided) => {
+            prop_assert!(
+                false,
+                "the retraction gave {:?} but deciding the stream without the event gave {:?}",
+                retracted.map(|_| ()),
+                redecided.map(|_| ())
+            );
+        }
+    }
+    Ok(())
 }
