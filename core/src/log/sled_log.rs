@@ -142,6 +142,10 @@ struct Request {
 
 impl SledLog {
     /// Opens the log in `store`, loads the stream heads into memory and starts the writer thread.
+    ///
+    /// Open at most one `SledLog` per store at a time: the writer's in-memory state assumes that it
+    /// is the only writer of the `log` tree. Every stream head is held in memory (a few dozen bytes
+    /// per stream), so that validating an append needs no read.
     pub fn open(store: &Store, config: SledLogConfig) -> Result<SledLog, LogError> {
         let config = config.sanitized();
         let db = store.db().clone();
@@ -767,10 +771,7 @@ impl Reader {
                     Direction::Backwards => continue,
                 }
             }
-            let key_revision = be_u64(&key, key.len() - 8).ok_or_else(|| LogError::Corrupt {
-                position,
-                reason: "stream index key too short".to_owned(),
-            })?;
+            let key_revision = stream_key_revision(&key, stream, position)?;
             let event = self.event_at(position)?;
             if event.stream != stream || event.revision != key_revision {
                 return Err(LogError::Corrupt {
@@ -796,10 +797,7 @@ impl Reader {
             let (key, value) = entry?;
             let position = decode_position(&value, "stream index")?;
             if position < bound {
-                let revision = be_u64(&key, key.len() - 8).ok_or_else(|| LogError::Corrupt {
-                    position,
-                    reason: "stream index key too short".to_owned(),
-                })?;
+                let revision = stream_key_revision(&key, stream, position)?;
                 return Ok(Some(revision));
             }
         }
@@ -820,6 +818,18 @@ impl Reader {
             });
         }
         Ok(Some(event))
+    }
+}
+
+/// The revision in a stream index key of `stream`, whose value said `position`.
+fn stream_key_revision(key: &[u8], stream: &str, position: u64) -> Result<u64, LogError> {
+    let prefix_len = stream.len() + 2;
+    match be_u64(key, prefix_len) {
+        Some(revision) if key.len() == prefix_len + 8 => Ok(revision),
+        _ => Err(LogError::Corrupt {
+            position,
+            reason: format!("malformed stream index key {key:?} of `{stream}`"),
+        }),
     }
 }
 
@@ -1411,6 +1421,32 @@ mod tests {
             matches!(backwards, LogError::Corrupt { position: 1, .. }),
             "{backwards}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_stream_index_key_is_corrupt_not_a_panic() {
+        let (_dir, store) = small_store();
+        let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
+        log.append("s", ExpectedRevision::Any, vec![test_event(Uuid::new_v4())])
+            .await
+            .expect("appends");
+        let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+        let mut short_key = stream_prefix("s");
+        short_key.push(1);
+        tree.insert(short_key, &0u64.to_be_bytes()[..])
+            .expect("inserts");
+
+        let revision = log
+            .stream_revision("s")
+            .await
+            .expect_err("the damage is seen");
+        let read = log
+            .read_stream("s", StreamFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect_err("the damage is seen");
+
+        assert!(matches!(revision, LogError::Corrupt { .. }), "{revision}");
+        assert!(matches!(read, LogError::Corrupt { .. }), "{read}");
     }
 
     #[test]
