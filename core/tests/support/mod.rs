@@ -2,7 +2,7 @@
 
 use journey_core::chain;
 use journey_core::log::{
-    EventLog, NewEvent, RecordedEvent, SledLog, SledLogConfig, READ_LIMIT_MAX,
+    EventLog, LogError, NewEvent, RecordedEvent, SledLog, SledLogConfig, READ_LIMIT_MAX,
 };
 use journey_core::store::{Store, StoreConfig};
 use tempfile::TempDir;
@@ -34,12 +34,25 @@ pub fn open_log_with(config: SledLogConfig) -> TestLog {
     TestLog { log, store, dir }
 }
 
-/// Drops the log and the store (releasing the database) and opens both again on the same directory.
+/// Drops the log and the store and opens both again on the same directory.
+///
+/// sled 0.34 releases its file lock lazily: its background IO threads can hold the file for a moment
+/// after the last `Db` is dropped (spacejam/sled#1234, #1289). The reopen therefore waits for the lock
+/// a bounded time instead of failing the test on a busy machine.
 pub fn reopen(test_log: TestLog) -> TestLog {
     let TestLog { log, store, dir } = test_log;
     drop(log);
     drop(store);
-    let store = Store::open(dir.path(), &store_config()).expect("the store reopens");
+    let mut attempts = 0;
+    let store = loop {
+        match Store::open(dir.path(), &store_config()) {
+            Err(LogError::Locked { .. }) if attempts < 200 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => break result.expect("the store reopens"),
+        }
+    };
     let log = SledLog::open(&store, SledLogConfig::default()).expect("the log reopens");
     TestLog { log, store, dir }
 }
