@@ -223,3 +223,47 @@ pub trait EventLog: Send + Sync + Debug {
     /// Flushes and stops accepting appends; waits for acknowledged appends to be durable.
     async fn close(&self) -> Result<(), LogError>;
 }
+
+/// Helpers for tests of the log and of the code above it (the ledger, projections). Not part of the
+/// public contract.
+#[doc(hidden)]
+pub mod test_support {
+    use chrono::{DateTime, NaiveDate};
+    use sha2::{Digest, Sha256};
+    use uuid::Uuid;
+
+    use super::{NewEvent, PayloadEncoding};
+    use crate::envelope::Actor;
+
+    /// A plain event whose content, digest and hash follow from `id` alone, so that appending the same
+    /// id again is a faithful retry. The timestamp has whole microseconds, the precision the log keeps.
+    pub fn test_event(id: Uuid) -> NewEvent {
+        let payload = format!("{{\"test\":\"{id}\"}}").into_bytes();
+        let digest = |label: &[u8]| -> [u8; 32] {
+            let mut hasher = Sha256::new();
+            hasher.update(label);
+            hasher.update(id.as_bytes());
+            hasher.finalize().into()
+        };
+        NewEvent {
+            id,
+            event_type: "TestEvent".to_owned(),
+            version: 1,
+            occurred_on: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap_or_default(),
+            recorded_at: DateTime::from_timestamp_micros(1_709_284_380_123_456).unwrap_or_default(),
+            actor: Actor::system("test"),
+            correlation_id: None,
+            causation_id: None,
+            encoding: PayloadEncoding::Json,
+            payload,
+            content_digest: digest(b"digest"),
+            prev_hash: [0; 32],
+            hash: digest(b"hash"),
+        }
+    }
+
+    /// `count` events with fresh random ids.
+    pub fn test_events(count: usize) -> Vec<NewEvent> {
+        (0..count).map(|_| test_event(Uuid::new_v4())).collect()
+    }
+}
