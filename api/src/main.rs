@@ -1,1 +1,94 @@
-fn main() {}
+//! The `journey` binary: the command-line interface of the ledger.
+
+mod commands;
+mod context;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// journey: an event-sourced ledger of integration journeys.
+#[derive(Debug, Parser)]
+#[command(name = "journey", version, about, long_about = None)]
+struct Cli {
+    /// The data directory (the embedded store, the master key when generated).
+    #[arg(
+        long,
+        global = true,
+        env = "JOURNEY_DATA_DIR",
+        default_value = "./data"
+    )]
+    data_dir: PathBuf,
+
+    /// A file holding the master key (64 hex digits). Without it and without JOURNEY_MASTER_KEY, a key is
+    /// generated into the data directory on first start.
+    #[arg(long, global = true, env = "JOURNEY_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Imports events from an NDJSON file (one event per line, the export format) through the ledger.
+    Import(commands::import::ImportArgs),
+    /// Exports the log as NDJSON in global order, payloads decrypted.
+    Export(commands::export::ExportArgs),
+    /// Shows a person's decoded timeline.
+    Show(commands::show::ShowArgs),
+    /// Checks both hash chains and that every event decrypts; exits non-zero at the first broken position.
+    Verify,
+    /// Prints counts of the log.
+    Stats,
+    /// Benchmarks of the ledger (prints figures; see README).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+    /// Tools for tests; not part of the stable interface.
+    #[command(subcommand, hide = true)]
+    Debug(commands::debug::DebugCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = context::Options {
+        data_dir: cli.data_dir,
+        master_key_file: cli.master_key_file,
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Import(args) => commands::import::run(&options, args).await,
+            Command::Export(args) => commands::export::run(&options, args).await,
+            Command::Show(args) => commands::show::run(&options, args).await,
+            Command::Verify => commands::verify::run(&options).await,
+            Command::Stats => commands::stats::run(&options).await,
+            Command::Bench(command) => commands::bench::run(&options, command).await,
+            Command::Debug(command) => commands::debug::run(&options, command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

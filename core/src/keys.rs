@@ -192,9 +192,12 @@ impl KeyStore {
         }
     }
 
-    /// Destroys the person's data key, leaving a tombstone.
+    /// Destroys the person's data key, leaving a tombstone, and flushes. (Old versions of the wrapped key
+    /// may linger in sled's files until they are compacted; the privacy work rotates the wrapping key.)
     pub fn destroy(&self, person: PersonId) -> Result<(), KeyError> {
         self.tree.insert(person.0.as_bytes(), &[DESTROYED_TAG])?;
+        // Durable before anyone is told the person is erased.
+        self.tree.flush()?;
         self.cache
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -1,1 +1,869 @@
-//! Filled in by the ledger foundation work.
+//! The ledger: the one write path, and the decoding read path.
+//!
+//! `append` = validate → idempotency → expected revision → [`rules::decide`] → seal with the person's
+//! data key → chain → [`EventLog::append`]. A rejected append returns a typed [`LedgerError`] naming
+//! the rule, the event and the field, and writes nothing.
+//!
+//! Appends to one person are serialized inside the process by a per-person lock, and the stream state
+//! (the folded journey, its revision and last hash) is cached per person, so an append costs no read
+//! of the stream. The log append always carries the exact revision the state was built from, so a
+//! writer in another process (a second API replica on a shared KurrentDB) is detected, never overwritten.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::catalogue::{self, DecodeError, Event, EventType};
+use crate::chain;
+use crate::clock::Clock;
+use crate::crypto::{self, CryptoError, SecretKey};
+use crate::envelope::{Actor, PersonId};
+use crate::keys::{KeyError, KeyState, KeyStore};
+use crate::log::{
+    Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
+    StreamFrom, APPEND_EVENTS_MAX,
+};
+use crate::rules::{self, JourneyEvent, JourneyState, RuleViolation};
+
+/// A cryptographically secure random number generator that can be shared across threads.
+pub trait SecureRng: RngCore + CryptoRng + Send {}
+impl<T: RngCore + CryptoRng + Send> SecureRng for T {}
+
+/// Settings of the ledger.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// The most person states kept in memory.
+    pub stream_cache_entries_max: usize,
+    /// How often an append is retried when another process wrote to the same stream in between.
+    pub conflict_retries_max: u32,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            stream_cache_entries_max: 100_000,
+            conflict_retries_max: 3,
+        }
+    }
+}
+
+/// An event a caller proposes to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposed {
+    pub id: Uuid,
+    pub occurred_on: NaiveDate,
+    pub event: Event,
+    pub actor: Actor,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+}
+
+/// One event in the export format (DOMAIN.md section 2), also what `journey import` reads. On import
+/// only `stream`, `id`, `type`, `version`, `occurred_on`, `actor` and `data` are required; what the
+/// ledger assigns (`position`, `revision`, `recorded_at`, the hashes) is ignored when present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    pub stream: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u32,
+    pub occurred_on: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
+    pub actor: Actor,
+    #[serde(default)]
+    pub correlation_id: Option<Uuid>,
+    #[serde(default)]
+    pub causation_id: Option<Uuid>,
+    /// The decrypted payload; `null` for an erased person's events.
+    pub data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+}
+
+impl WireEvent {
+    /// The person this event belongs to.
+    pub fn person(&self) -> Result<PersonId, LedgerError> {
+        PersonId::from_stream_name(&self.stream).map_err(|error| LedgerError::Invalid {
+            index: 0,
+            event_id: Some(self.id),
+            field: Some("stream".into()),
+            message: error.to_string(),
+        })
+    }
+
+    /// Decodes (and upcasts) the payload into a proposal.
+    pub fn to_proposed(&self) -> Result<Proposed, LedgerError> {
+        let event = catalogue::decode(&self.event_type, self.version, self.data.clone())
+            .map_err(|error| LedgerError::decode(0, self.id, error))?;
+        Ok(Proposed {
+            id: self.id,
+            occurred_on: self.occurred_on,
+            event,
+            actor: self.actor.clone(),
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+        })
+    }
+}
+
+/// A stored event, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedEvent {
+    pub recorded: RecordedEvent,
+    /// The payload as stored (decrypted, before upcasting); `None` when the person was erased.
+    pub data: Option<Value>,
+    /// The event at its current version; `None` when the person was erased.
+    pub event: Option<Event>,
+}
+
+impl DecodedEvent {
+    /// The export form of this event.
+    pub fn to_wire(&self) -> WireEvent {
+        let event = &self.recorded.event;
+        WireEvent {
+            position: Some(self.recorded.position),
+            stream: self.recorded.stream.clone(),
+            revision: Some(self.recorded.revision),
+            id: event.id,
+            event_type: event.event_type.clone(),
+            version: event.version,
+            occurred_on: event.occurred_on,
+            recorded_at: Some(event.recorded_at),
+            actor: event.actor.clone(),
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            data: self.data.clone().unwrap_or(Value::Null),
+            prev_hash: Some(hex::encode(event.prev_hash)),
+            hash: Some(hex::encode(event.hash)),
+        }
+    }
+}
+
+/// What an accepted append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub person: PersonId,
+    /// The stream's revision after the append.
+    pub stream_revision: u64,
+    /// Positions of the newly written events (empty when everything was already recorded).
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+    /// How many proposed events were already recorded with the same content (idempotent retries).
+    pub already_recorded: usize,
+}
+
+/// Why the ledger refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("event {index}{}: {}{message}", describe_id(*event_id), describe_field(field))]
+    Invalid {
+        index: usize,
+        event_id: Option<Uuid>,
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{0}")]
+    Rule(RuleViolation),
+    #[error("conflict on {person}: expected {expected:?}, the stream is at {}", describe_revision(*actual))]
+    Conflict {
+        person: PersonId,
+        expected: ExpectedRevision,
+        actual: Option<u64>,
+    },
+    #[error("event {index} ({id}): {message}")]
+    IdConflict {
+        index: usize,
+        id: Uuid,
+        message: String,
+    },
+    #[error("{0} is not in the ledger")]
+    NotFound(PersonId),
+    #[error("the data of {0} was erased")]
+    Erased(PersonId),
+    #[error("event at position {position} cannot be read: {reason}")]
+    Corrupt { position: u64, reason: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+fn describe_id(id: Option<Uuid>) -> String {
+    id.map(|id| format!(" ({id})")).unwrap_or_default()
+}
+
+fn describe_field(field: &Option<String>) -> String {
+    field
+        .as_ref()
+        .filter(|field| !field.is_empty())
+        .map(|field| format!("field `{field}`: "))
+        .unwrap_or_default()
+}
+
+fn describe_revision(revision: Option<u64>) -> String {
+    revision.map_or_else(
+        || "no stream".to_owned(),
+        |revision| format!("revision {revision}"),
+    )
+}
+
+impl LedgerError {
+    pub fn decode(index: usize, event_id: Uuid, error: DecodeError) -> Self {
+        LedgerError::Invalid {
+            index,
+            event_id: Some(event_id),
+            field: match &error {
+                DecodeError::UnknownType(_) => Some("type".into()),
+                DecodeError::UnknownVersion { .. } => Some("version".into()),
+                DecodeError::InvalidField { field, .. } => {
+                    Some(format!("data.{field}").trim_end_matches('.').to_owned())
+                }
+            },
+            message: error.to_string(),
+        }
+    }
+
+    /// A stable machine-readable code, mapped to GraphQL's `extensions.code` at the edge.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LedgerError::Invalid { .. } => "VALIDATION",
+            LedgerError::Rule(_) => "RULE_VIOLATION",
+            LedgerError::Conflict { .. } | LedgerError::IdConflict { .. } => "CONFLICT",
+            LedgerError::NotFound(_) | LedgerError::Erased(_) => "NOT_FOUND",
+            LedgerError::Corrupt { .. } | LedgerError::Key(_) | LedgerError::Log(_) => "INTERNAL",
+        }
+    }
+
+    /// Which proposed event the error is about, when it is about one.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            LedgerError::Invalid { index, .. } | LedgerError::IdConflict { index, .. } => {
+                Some(*index)
+            }
+            LedgerError::Rule(violation) => Some(violation.index),
+            _ => None,
+        }
+    }
+}
+
+/// A dry run on one person's stream (see [`Ledger::simulate`]).
+#[derive(Debug)]
+pub struct Simulation {
+    person: PersonId,
+    head: StreamHead,
+    /// Ids accepted in this dry run, with their canonical content.
+    accepted: HashMap<Uuid, Vec<u8>>,
+}
+
+impl Simulation {
+    pub fn person(&self) -> PersonId {
+        self.person
+    }
+
+    /// The simulated journey state.
+    pub fn state(&self) -> &JourneyState {
+        &self.head.state
+    }
+}
+
+/// The cached state of one person's stream.
+#[derive(Debug, Clone)]
+struct StreamHead {
+    state: JourneyState,
+    /// The last revision, `None` for a stream without events.
+    revision: Option<u64>,
+    last_hash: [u8; 32],
+}
+
+type StreamSlot = Arc<tokio::sync::Mutex<Option<StreamHead>>>;
+
+/// The ledger service. Cheap to share behind an `Arc`.
+pub struct Ledger {
+    log: Arc<dyn EventLog>,
+    keys: Arc<KeyStore>,
+    clock: Arc<dyn Clock>,
+    rng: Mutex<Box<dyn SecureRng>>,
+    streams: Mutex<HashMap<PersonId, StreamSlot>>,
+    config: LedgerConfig,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("log", &self.log)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Associated data binding a sealed payload to its stream and event id.
+pub fn seal_aad(stream: &str, id: Uuid) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(stream.len() + 17);
+    aad.extend_from_slice(stream.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(id.as_bytes());
+    aad
+}
+
+/// The canonical content of a proposed event: what the idempotency digest covers.
+fn canonical_content(proposed: &Proposed) -> Vec<u8> {
+    let event_type = proposed.event.event_type();
+    let content = json!({
+        "actor": proposed.actor,
+        "causation_id": proposed.causation_id,
+        "correlation_id": proposed.correlation_id,
+        "data": proposed.event.to_data(),
+        "occurred_on": proposed.occurred_on,
+        "type": event_type.name(),
+        "version": event_type.current_version(),
+    });
+    serde_json::to_vec(&content).unwrap_or_default()
+}
+
+impl Ledger {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        keys: Arc<KeyStore>,
+        clock: Arc<dyn Clock>,
+        rng: Box<dyn SecureRng>,
+        config: LedgerConfig,
+    ) -> Self {
+        Self {
+            log,
+            keys,
+            clock,
+            rng: Mutex::new(rng),
+            streams: Mutex::new(HashMap::new()),
+            config,
+        }
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn keys(&self) -> &Arc<KeyStore> {
+        &self.keys
+    }
+
+    fn slot(&self, person: PersonId) -> StreamSlot {
+        let mut streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if streams.len() >= self.config.stream_cache_entries_max && !streams.contains_key(&person) {
+            // Drop the states nobody is appending to right now; they are rebuilt from the log on demand.
+            streams.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
+        streams.entry(person).or_default().clone()
+    }
+
+    fn with_rng<T>(&self, f: impl FnOnce(&mut Box<dyn SecureRng>) -> T) -> T {
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut rng)
+    }
+
+    /// Appends `proposed` to the person's stream if `expected` holds and every rule accepts them.
+    /// Proposed events whose ids are already recorded with the same content are not written again.
+    pub async fn append(
+        &self,
+        person: PersonId,
+        expected: ExpectedRevision,
+        proposed: Vec<Proposed>,
+    ) -> Result<Receipt, LedgerError> {
+        check_batch(&proposed)?;
+        let slot = self.slot(person);
+        let mut head = slot.lock().await;
+        let mut attempt = 0;
+        loop {
+            if head.is_none() {
+                *head = Some(self.load_head(person).await?);
+            }
+            let current = head
+                .as_ref()
+                .map(Clone::clone)
+                .ok_or(LedgerError::NotFound(person))?;
+            match self.try_append(person, expected, &proposed, &current).await {
+                Ok((receipt, new_head)) => {
+                    if let Some(new_head) = new_head {
+                        *head = Some(new_head);
+                    }
+                    return Ok(receipt);
+                }
+                Err(LedgerError::Log(LogError::WrongExpectedRevision { .. }))
+                    if attempt < self.config.conflict_retries_max =>
+                {
+                    // Another writer appended to this stream since the state was cached: reload, decide again.
+                    attempt += 1;
+                    *head = None;
+                }
+                Err(LedgerError::Log(LogError::WrongExpectedRevision { actual, .. })) => {
+                    *head = None;
+                    return Err(LedgerError::Conflict {
+                        person,
+                        expected,
+                        actual,
+                    });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Checks `proposed` like [`Ledger::append`] would, without writing anything.
+    pub async fn check(&self, person: PersonId, proposed: &[Proposed]) -> Result<(), LedgerError> {
+        let mut simulation = self.simulate(person).await?;
+        self.simulate_append(&mut simulation, proposed).await
+    }
+
+    /// Starts a dry run on the person's current stream: appends to the [`Simulation`] are checked like
+    /// real ones, and accepted ones are remembered, but nothing is written.
+    pub async fn simulate(&self, person: PersonId) -> Result<Simulation, LedgerError> {
+        let slot = self.slot(person);
+        let mut head = slot.lock().await;
+        if head.is_none() {
+            *head = Some(self.load_head(person).await?);
+        }
+        let head = head
+            .as_ref()
+            .map(Clone::clone)
+            .ok_or(LedgerError::NotFound(person))?;
+        Ok(Simulation {
+            person,
+            head,
+            accepted: HashMap::new(),
+        })
+    }
+
+    /// Checks `proposed` against the simulated stream and, when accepted, applies them to it.
+    pub async fn simulate_append(
+        &self,
+        simulation: &mut Simulation,
+        proposed: &[Proposed],
+    ) -> Result<(), LedgerError> {
+        check_batch(proposed)?;
+        let mut pending = Vec::with_capacity(proposed.len());
+        for (index, event) in proposed.iter().enumerate() {
+            match simulation.accepted.get(&event.id) {
+                Some(content) if *content == canonical_content(event) => {}
+                Some(_) => {
+                    return Err(LedgerError::IdConflict {
+                        index,
+                        id: event.id,
+                        message: "this event id was already used with different content; every event needs its own id".into(),
+                    })
+                }
+                None => pending.push(event.clone()),
+            }
+        }
+        let (fresh, _) = self
+            .split_recorded(simulation.person, &pending, &simulation.head)
+            .await?;
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let journey: Vec<JourneyEvent> = fresh
+            .iter()
+            .map(|(_, event)| journey_event(event))
+            .collect();
+        let state = rules::decide(&simulation.head.state, &journey, self.clock.as_ref()).map_err(
+            |violation| {
+                let fresh_index = violation.index;
+                let mut error = remap(violation, &fresh);
+                // Map the index among `pending` back to the caller's index.
+                if let (LedgerError::Rule(violation), Some((pending_index, _))) =
+                    (&mut error, fresh.get(fresh_index))
+                {
+                    let id = pending[*pending_index].id;
+                    violation.index = proposed
+                        .iter()
+                        .position(|event| event.id == id)
+                        .unwrap_or(violation.index);
+                }
+                error
+            },
+        )?;
+        simulation.head.state = state;
+        simulation.head.revision = Some(
+            simulation
+                .head
+                .revision
+                .map_or(fresh.len() as u64 - 1, |revision| {
+                    revision + fresh.len() as u64
+                }),
+        );
+        for (_, event) in &fresh {
+            simulation
+                .accepted
+                .insert(event.id, canonical_content(event));
+        }
+        Ok(())
+    }
+
+    /// Splits proposals into those not yet recorded (with their index) and the count already recorded.
+    async fn split_recorded<'a>(
+        &self,
+        person: PersonId,
+        proposed: &'a [Proposed],
+        _head: &StreamHead,
+    ) -> Result<(Vec<(usize, &'a Proposed)>, Vec<RecordedEvent>), LedgerError> {
+        let stream = person.stream_name();
+        let mut fresh = Vec::with_capacity(proposed.len());
+        let mut recorded = Vec::new();
+        for (index, event) in proposed.iter().enumerate() {
+            match self.log.find_event(event.id).await? {
+                None => fresh.push((index, event)),
+                Some(stored) if stored.stream != stream => {
+                    return Err(LedgerError::IdConflict {
+                        index,
+                        id: event.id,
+                        message: "this event id is already recorded for another person; every event needs a new id"
+                            .into(),
+                    })
+                }
+                Some(stored) => {
+                    let key = match self.keys.state(person)? {
+                        KeyState::Present(key) => key,
+                        KeyState::Destroyed
+                            if event.event.event_type() == EventType::PersonalDataErased
+                                && stored.event.event_type == EventType::PersonalDataErased.name() =>
+                        {
+                            // Retrying an erasure: its content can no longer be compared, its effect stands.
+                            recorded.push(stored);
+                            continue;
+                        }
+                        KeyState::Destroyed => return Err(LedgerError::Erased(person)),
+                        KeyState::Absent => {
+                            return Err(LedgerError::Corrupt {
+                                position: stored.position,
+                                reason: format!("{person} has events but no data key"),
+                            })
+                        }
+                    };
+                    if crypto::content_digest(&key, &canonical_content(event)) != stored.event.content_digest {
+                        return Err(LedgerError::IdConflict {
+                            index,
+                            id: event.id,
+                            message: format!(
+                                "this event id is already recorded (position {}) with different content; \
+                                 use a new id for a new event, or EventCorrected to correct the recorded one",
+                                stored.position
+                            ),
+                        });
+                    }
+                    recorded.push(stored);
+                }
+            }
+        }
+        Ok((fresh, recorded))
+    }
+
+    async fn try_append(
+        &self,
+        person: PersonId,
+        expected: ExpectedRevision,
+        proposed: &[Proposed],
+        head: &StreamHead,
+    ) -> Result<(Receipt, Option<StreamHead>), LedgerError> {
+        let (fresh, recorded) = self.split_recorded(person, proposed, head).await?;
+        if fresh.is_empty() {
+            let revision = head.revision.unwrap_or_default();
+            return Ok((
+                Receipt {
+                    person,
+                    stream_revision: revision,
+                    first_position: None,
+                    last_position: None,
+                    already_recorded: recorded.len(),
+                },
+                None,
+            ));
+        }
+        let expectation_holds = match expected {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => head.revision.is_none(),
+            ExpectedRevision::StreamExists => head.revision.is_some(),
+            ExpectedRevision::Exact(revision) => head.revision == Some(revision),
+        };
+        if !expectation_holds {
+            return Err(LedgerError::Conflict {
+                person,
+                expected,
+                actual: head.revision,
+            });
+        }
+        let journey: Vec<JourneyEvent> = fresh
+            .iter()
+            .map(|(_, event)| journey_event(event))
+            .collect();
+        let state = rules::decide(&head.state, &journey, self.clock.as_ref())
+            .map_err(|violation| remap(violation, &fresh))?;
+
+        let stream = person.stream_name();
+        let key = self.with_rng(|rng| self.keys.data_key_or_create(person, rng))?;
+        let recorded_at = self.clock.now();
+        let mut prev_hash = head.last_hash;
+        let first_revision = head.revision.map_or(0, |revision| revision + 1);
+        let mut events = Vec::with_capacity(fresh.len());
+        for (revision, (index, proposal)) in (first_revision..).zip(&fresh) {
+            let event = self.seal(
+                &stream,
+                &key,
+                proposal,
+                recorded_at,
+                prev_hash,
+                revision,
+                *index,
+            )?;
+            prev_hash = event.hash;
+            events.push(event);
+        }
+        let log_expected = match head.revision {
+            Some(revision) => ExpectedRevision::Exact(revision),
+            None => ExpectedRevision::NoStream,
+        };
+        let outcome = self.log.append(&stream, log_expected, events).await?;
+        if fresh
+            .iter()
+            .any(|(_, proposal)| proposal.event.event_type() == EventType::PersonalDataErased)
+        {
+            // Crypto-shredding: the erasure is durable, so the key that opens everything before it goes.
+            self.keys.destroy(person)?;
+        }
+        let new_head = StreamHead {
+            state,
+            revision: Some(outcome.stream_revision),
+            last_hash: prev_hash,
+        };
+        Ok((
+            Receipt {
+                person,
+                stream_revision: outcome.stream_revision,
+                first_position: Some(outcome.first_position),
+                last_position: Some(outcome.last_position),
+                already_recorded: recorded.len(),
+            },
+            Some(new_head),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seal(
+        &self,
+        stream: &str,
+        key: &SecretKey,
+        proposal: &Proposed,
+        recorded_at: DateTime<Utc>,
+        prev_hash: [u8; 32],
+        revision: u64,
+        index: usize,
+    ) -> Result<NewEvent, LedgerError> {
+        let event_type = proposal.event.event_type();
+        let plaintext = serde_json::to_vec(&proposal.event.to_data()).unwrap_or_default();
+        let (encoding, payload) = if event_type.is_stored_plain() {
+            (PayloadEncoding::Json, plaintext)
+        } else {
+            let sealed = self
+                .with_rng(|rng| crypto::seal(key, &seal_aad(stream, proposal.id), &plaintext, rng))
+                .map_err(|error| LedgerError::Invalid {
+                    index,
+                    event_id: Some(proposal.id),
+                    field: None,
+                    message: error.to_string(),
+                })?;
+            (PayloadEncoding::Sealed, sealed)
+        };
+        let mut event = NewEvent {
+            id: proposal.id,
+            event_type: event_type.name().to_owned(),
+            version: event_type.current_version(),
+            occurred_on: proposal.occurred_on,
+            recorded_at,
+            actor: proposal.actor.clone(),
+            correlation_id: proposal.correlation_id,
+            causation_id: proposal.causation_id,
+            encoding,
+            payload,
+            content_digest: crypto::content_digest(key, &canonical_content(proposal)),
+            prev_hash,
+            hash: [0; 32],
+        };
+        event.hash = chain::stream_hash(&prev_hash, stream, revision, &event);
+        Ok(event)
+    }
+
+    /// Reads the whole stream of `person`, decodes it and folds it.
+    async fn load_head(&self, person: PersonId) -> Result<StreamHead, LedgerError> {
+        let events = self.read_person(person).await?;
+        let mut head = StreamHead {
+            state: JourneyState::default(),
+            revision: None,
+            last_hash: chain::GENESIS,
+        };
+        let erased = events
+            .iter()
+            .any(|event| event.recorded.event.event_type == EventType::PersonalDataErased.name());
+        for decoded in &events {
+            head.revision = Some(decoded.recorded.revision);
+            head.last_hash = decoded.recorded.event.hash;
+            if erased {
+                continue;
+            }
+            if let Some(event) = &decoded.event {
+                rules::evolve(
+                    &mut head.state,
+                    &JourneyEvent {
+                        id: decoded.recorded.event.id,
+                        occurred_on: decoded.recorded.event.occurred_on,
+                        event: event.clone(),
+                    },
+                );
+            }
+        }
+        if erased {
+            // The sealed history cannot be read any more; only the fact of erasure remains.
+            head.state = JourneyState::erased(head.revision.unwrap_or_default());
+        }
+        Ok(head)
+    }
+
+    /// Every event of `person`, decoded, in stream order. Empty when the person is unknown.
+    pub async fn read_person(&self, person: PersonId) -> Result<Vec<DecodedEvent>, LedgerError> {
+        const PAGE: usize = 1024;
+        let stream = person.stream_name();
+        let mut decoded = Vec::new();
+        let mut from = 0u64;
+        loop {
+            let page = self
+                .log
+                .read_stream(
+                    &stream,
+                    StreamFrom::Revision(from),
+                    Direction::Forwards,
+                    PAGE,
+                )
+                .await?;
+            let done = page.len() < PAGE;
+            for recorded in page {
+                from = recorded.revision + 1;
+                decoded.push(self.decode(recorded)?);
+            }
+            if done {
+                return Ok(decoded);
+            }
+        }
+    }
+
+    /// Opens and decodes a stored event. An erased person's sealed events decode with no data.
+    pub fn decode(&self, recorded: RecordedEvent) -> Result<DecodedEvent, LedgerError> {
+        let position = recorded.position;
+        let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
+        let plaintext = match recorded.event.encoding {
+            PayloadEncoding::Json => recorded.event.payload.clone(),
+            PayloadEncoding::Sealed => {
+                let person = PersonId::from_stream_name(&recorded.stream)
+                    .map_err(|error| corrupt(error.to_string()))?;
+                match self.keys.state(person)? {
+                    KeyState::Present(key) => crypto::open(
+                        &key,
+                        &seal_aad(&recorded.stream, recorded.event.id),
+                        &recorded.event.payload,
+                    )
+                    .map_err(|error: CryptoError| corrupt(error.to_string()))?,
+                    KeyState::Destroyed => {
+                        return Ok(DecodedEvent {
+                            recorded,
+                            data: None,
+                            event: None,
+                        })
+                    }
+                    KeyState::Absent => return Err(corrupt(format!("{person} has no data key"))),
+                }
+            }
+        };
+        let data: Value = serde_json::from_slice(&plaintext)
+            .map_err(|error| corrupt(format!("payload is not JSON: {error}")))?;
+        let event = catalogue::decode(
+            &recorded.event.event_type,
+            recorded.event.version,
+            data.clone(),
+        )
+        .map_err(|error| corrupt(error.to_string()))?;
+        Ok(DecodedEvent {
+            recorded,
+            data: Some(data),
+            event: Some(event),
+        })
+    }
+
+    /// Forgets cached stream states (for example after another process wrote to the log).
+    pub fn forget_cached_states(&self) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+}
+
+fn check_batch(proposed: &[Proposed]) -> Result<(), LedgerError> {
+    if proposed.is_empty() || proposed.len() > APPEND_EVENTS_MAX {
+        return Err(LedgerError::Invalid {
+            index: 0,
+            event_id: None,
+            field: None,
+            message: format!(
+                "an append carries 1 to {APPEND_EVENTS_MAX} events, this one carries {}",
+                proposed.len()
+            ),
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(proposed.len());
+    for (index, event) in proposed.iter().enumerate() {
+        if !seen.insert(event.id) {
+            return Err(LedgerError::Invalid {
+                index,
+                event_id: Some(event.id),
+                field: Some("id".into()),
+                message: "this id appears twice in one append; every event needs its own id".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn journey_event(proposed: &Proposed) -> JourneyEvent {
+    JourneyEvent {
+        id: proposed.id,
+        occurred_on: proposed.occurred_on,
+        event: proposed.event.clone(),
+    }
+}
+
+/// Maps a violation's index among the fresh events back to the caller's index.
+fn remap(mut violation: RuleViolation, fresh: &[(usize, &Proposed)]) -> LedgerError {
+    if let Some((index, _)) = fresh.get(violation.index) {
+        violation.index = *index;
+    }
+    LedgerError::Rule(violation)
+}

@@ -16,4 +16,6 @@ pub mod keys;
 pub mod ledger;
 pub mod log;
 pub mod rules;
+pub mod sample;
 pub mod store;
+pub mod verify;

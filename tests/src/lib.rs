@@ -1,1 +1,150 @@
-//! Helpers for the end-to-end tests of journey.
+//! Helpers for the end-to-end tests of journey: run the real `journey` binary on a scratch data
+//! directory, and build NDJSON event lines.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The `journey` binary built by this workspace (or `JOURNEY_BIN`).
+pub fn journey_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("JOURNEY_BIN") {
+        return PathBuf::from(path);
+    }
+    // Test executables live in target/<profile>/deps; the binary one level up.
+    let exe = std::env::current_exe().expect("current test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable sits in target/<profile>/deps");
+    let bin = profile_dir.join(format!("journey{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it with `cargo build -p journey-api` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A scratch data directory and the binary to run on it.
+#[derive(Debug)]
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("scratch dir"),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A `journey` command on this data directory.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(journey_bin());
+        command
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env_remove("JOURNEY_MASTER_KEY")
+            .env_remove("JOURNEY_MASTER_KEY_FILE")
+            .env_remove("JOURNEY_DATA_DIR")
+            .env("RUST_LOG", "error");
+        command
+    }
+
+    /// Runs `journey ARGS` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run journey")
+    }
+
+    /// Writes `lines` to a file in the scratch dir and returns its path.
+    pub fn write_ndjson(&self, name: &str, lines: &[Value]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        std::fs::write(&path, text).expect("write ndjson");
+        path
+    }
+
+    /// Every exported event.
+    pub fn export(&self) -> Vec<Value> {
+        let output = self.run(&["export", "--format", "ndjson"]);
+        assert!(
+            output.status.success(),
+            "export failed: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("export line is JSON"))
+            .collect()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A deterministic uuid for test fixtures.
+pub fn uuid(n: u128) -> Uuid {
+    Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 | n)
+}
+
+/// One NDJSON import line with the required fields only.
+pub fn line(person: Uuid, id: Uuid, event_type: &str, occurred_on: &str, data: Value) -> Value {
+    let version = if event_type == "EmploymentStarted" {
+        2
+    } else {
+        1
+    };
+    json!({
+        "stream": format!("person-{person}"),
+        "id": id,
+        "type": event_type,
+        "version": version,
+        "occurred_on": occurred_on,
+        "actor": {"id": "cw-17", "agency": "jobcenter", "role": "caseworker"},
+        "data": data,
+    })
+}
+
+/// A small valid journey of `events` lines for `person`, ids `base..base+events`.
+pub fn journey(person: Uuid, base: u128, events: usize) -> Vec<Value> {
+    let mut lines = vec![
+        line(
+            person,
+            uuid(base),
+            "PersonRegistered",
+            "2023-01-10",
+            json!({"birth_year": 1990, "sex": "female", "nationality": "SYR", "languages": ["ar"]}),
+        ),
+        line(
+            person,
+            uuid(base + 1),
+            "ArrivalRecorded",
+            "2023-01-10",
+            json!({"origin": "reception_centre", "accommodation": "shared", "district": "Lebenstedt"}),
+        ),
+    ];
+    for n in 2..events {
+        lines.push(line(
+            person,
+            uuid(base + n as u128),
+            "CounsellingContact",
+            "2023-02-01",
+            json!({"agency": "jobcenter", "topic": "language"}),
+        ));
+    }
+    lines.truncate(events);
+    lines
+}

@@ -1,0 +1,308 @@
+//! `journey bench …`: benchmarks that print figures, each next to a baseline measured in the same run
+//! (these machines are shared and noisy, so only ratios are comparable between runs).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use journey_core::clock::SystemClock;
+use journey_core::envelope::{Actor, PersonId};
+use journey_core::keys::KeyStore;
+use journey_core::ledger::{Ledger, LedgerConfig};
+use journey_core::log::{
+    EventLog, ExpectedRevision, NewEvent, PayloadEncoding, SledLog, SledLogConfig,
+};
+use journey_core::sample;
+use journey_core::store::{Store, StoreConfig};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use uuid::Uuid;
+
+use crate::context::{CliError, Options};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Durable append throughput of the event log and the ledger with 1 and many concurrent writers,
+    /// next to raw sled batch inserts with a flush per batch.
+    Log(LogBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogBenchArgs {
+    /// Events per scenario with many writers (1-writer scenarios run a tenth of that).
+    #[arg(long, default_value_t = 20_000)]
+    pub events: u64,
+    /// Concurrent writers of the "many" scenarios (and the raw baseline's batch size).
+    #[arg(long, default_value_t = 64)]
+    pub writers: usize,
+    /// Bytes per raw baseline record (about the size of a stored event).
+    #[arg(long, default_value_t = 400)]
+    pub record_bytes: usize,
+    /// Where to create the scratch stores (a temporary directory is made inside and removed).
+    #[arg(long)]
+    pub scratch_dir: Option<PathBuf>,
+}
+
+pub async fn run(_options: &Options, command: BenchCommand) -> Result<ExitCode, CliError> {
+    match command {
+        BenchCommand::Log(args) => log_bench(args).await,
+    }
+}
+
+/// Throughput and latency of one scenario.
+#[derive(Debug)]
+struct Figures {
+    events: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Figures {
+    fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, percentile: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let index = ((sorted.len() as f64 - 1.0) * percentile).round() as usize;
+        sorted[index].as_secs_f64() * 1000.0
+    }
+}
+
+fn scratch(args: &LogBenchArgs) -> Result<tempfile::TempDir, CliError> {
+    Ok(match &args.scratch_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            tempfile::tempdir_in(dir)?
+        }
+        None => tempfile::tempdir()?,
+    })
+}
+
+/// Raw sled: batches of `batch` records of `record_bytes`, one `apply_batch` and one flush each.
+fn raw_sled(
+    dir: &std::path::Path,
+    events: u64,
+    batch: usize,
+    record_bytes: usize,
+) -> Result<Figures, CliError> {
+    let db = sled::Config::new()
+        .path(dir.join("raw"))
+        .mode(sled::Mode::HighThroughput)
+        .open()?;
+    let tree = db.open_tree("raw")?;
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut value = vec![0u8; record_bytes];
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    let mut position = 0u64;
+    while position < events {
+        let begun = Instant::now();
+        let mut sled_batch = sled::Batch::default();
+        for _ in 0..batch {
+            rng.fill_bytes(&mut value);
+            sled_batch.insert(&position.to_be_bytes(), value.as_slice());
+            position += 1;
+        }
+        tree.apply_batch(sled_batch)?;
+        db.flush()?;
+        latencies.push(begun.elapsed());
+    }
+    Ok(Figures {
+        events: position,
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+fn log_event(rng: &mut StdRng) -> NewEvent {
+    let mut payload = vec![0u8; 120];
+    rng.fill_bytes(&mut payload);
+    let mut digest = [0u8; 32];
+    rng.fill_bytes(&mut digest);
+    NewEvent {
+        id: Uuid::from_u128(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())),
+        event_type: "CounsellingContact".into(),
+        version: 1,
+        occurred_on: Utc::now().date_naive(),
+        recorded_at: Utc::now(),
+        actor: Actor::system("bench"),
+        correlation_id: None,
+        causation_id: None,
+        encoding: PayloadEncoding::Sealed,
+        payload,
+        content_digest: digest,
+        prev_hash: [0; 32],
+        hash: digest,
+    }
+}
+
+/// `writers` tasks append one event per call to their own stream until `events` are written.
+async fn log_appends(log: Arc<SledLog>, events: u64, writers: usize) -> Result<Figures, CliError> {
+    let per_writer = events.div_ceil(writers as u64);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..writers {
+        let log = log.clone();
+        tasks.spawn(async move {
+            let mut rng = StdRng::seed_from_u64(writer as u64 + 100);
+            let stream = format!("bench-{writer}");
+            let mut latencies = Vec::with_capacity(per_writer as usize);
+            for _ in 0..per_writer {
+                let event = log_event(&mut rng);
+                let begun = Instant::now();
+                log.append(&stream, ExpectedRevision::Any, vec![event])
+                    .await?;
+                latencies.push(begun.elapsed());
+            }
+            Ok::<_, CliError>(latencies)
+        });
+    }
+    collect(tasks, started).await
+}
+
+/// `writers` tasks append one event per call to their own person through the full write path.
+async fn ledger_appends(
+    ledger: Arc<Ledger>,
+    events: u64,
+    writers: usize,
+) -> Result<Figures, CliError> {
+    let per_writer = events.div_ceil(writers as u64);
+    let today = ledger.clock().today();
+    let mut people = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        let person = PersonId(Uuid::new_v4());
+        ledger
+            .append(
+                person,
+                ExpectedRevision::NoStream,
+                vec![sample::registration(Uuid::new_v4(), today)],
+            )
+            .await?;
+        people.push(person);
+    }
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for person in people {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(per_writer as usize);
+            for _ in 0..per_writer {
+                let event = sample::counselling(Uuid::new_v4(), today);
+                let begun = Instant::now();
+                ledger
+                    .append(person, ExpectedRevision::Any, vec![event])
+                    .await?;
+                latencies.push(begun.elapsed());
+            }
+            Ok::<_, CliError>(latencies)
+        });
+    }
+    collect(tasks, started).await
+}
+
+async fn collect(
+    mut tasks: tokio::task::JoinSet<Result<Vec<Duration>, CliError>>,
+    started: Instant,
+) -> Result<Figures, CliError> {
+    let mut latencies = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        latencies.extend(result.map_err(|error| format!("bench task failed: {error}"))??);
+    }
+    Ok(Figures {
+        events: latencies.len() as u64,
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+fn open_ledger(dir: &std::path::Path) -> Result<(Store, Arc<SledLog>, Arc<Ledger>), CliError> {
+    let store = Store::open(dir, &StoreConfig::default())?;
+    let mut rng = StdRng::from_entropy();
+    let master = journey_core::crypto::SecretKey::generate(&mut rng);
+    let keys = Arc::new(KeyStore::open(&store, master, &mut rng)?);
+    let log = Arc::new(SledLog::open(&store, SledLogConfig::default())?);
+    let ledger = Arc::new(Ledger::new(
+        log.clone() as Arc<dyn EventLog>,
+        keys,
+        Arc::new(SystemClock),
+        Box::new(StdRng::from_entropy()),
+        LedgerConfig::default(),
+    ));
+    Ok((store, log, ledger))
+}
+
+fn row(name: &str, figures: &Figures, baseline: f64) {
+    println!(
+        "{name:<44} {:>10.0} events/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {:>6.1}% of baseline",
+        figures.events_per_second(),
+        figures.percentile_ms(0.50),
+        figures.percentile_ms(0.99),
+        100.0 * figures.events_per_second() / baseline,
+    );
+}
+
+async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
+    let writers = args.writers.max(1);
+    let single_events = (args.events / 10).max(100);
+    println!(
+        "journey bench log: {} events per many-writer scenario, {single_events} per single-writer scenario, {writers} writers",
+        args.events
+    );
+    let dir = scratch(&args)?;
+    let raw = raw_sled(dir.path(), args.events, writers, args.record_bytes)?;
+    let baseline = raw.events_per_second();
+    println!(
+        "{:<44} {:>10.0} events/s  p50 {:>7.2} ms  p99 {:>7.2} ms  (baseline; latency per batch)",
+        format!(
+            "raw sled apply_batch({writers} x {} B) + flush",
+            args.record_bytes
+        ),
+        baseline,
+        raw.percentile_ms(0.50),
+        raw.percentile_ms(0.99),
+    );
+
+    let dir = scratch(&args)?;
+    let (store, log, ledger) = open_ledger(dir.path())?;
+    let log_single = log_appends(log.clone(), single_events, 1).await?;
+    row("event log append, 1 writer", &log_single, baseline);
+    let log_many = log_appends(log.clone(), args.events, writers).await?;
+    row(
+        &format!("event log append, {writers} writers"),
+        &log_many,
+        baseline,
+    );
+    let ledger_single = ledger_appends(ledger.clone(), single_events, 1).await?;
+    row(
+        "ledger append (rules, seal, chain), 1 writer",
+        &ledger_single,
+        baseline,
+    );
+    let ledger_many = ledger_appends(ledger.clone(), args.events, writers).await?;
+    row(
+        &format!("ledger append (rules, seal, chain), {writers} writers"),
+        &ledger_many,
+        baseline,
+    );
+    log.close().await?;
+    store.flush()?;
+
+    let ratio = log_many.events_per_second() / baseline;
+    let ledger_ratio = ledger_many.events_per_second() / baseline;
+    println!(
+        "target: {writers} durable writers reach >= 50% of the raw batch rate: event log {:.0}% ({}), ledger {:.0}% ({})",
+        ratio * 100.0,
+        if ratio >= 0.5 { "met" } else { "NOT met" },
+        ledger_ratio * 100.0,
+        if ledger_ratio >= 0.5 { "met" } else { "NOT met" },
+    );
+    Ok(ExitCode::SUCCESS)
+}

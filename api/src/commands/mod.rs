@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod debug;
+pub mod export;
+pub mod import;
+pub mod show;
+pub mod stats;
+pub mod verify;

@@ -1,0 +1,74 @@
+//! The CLI's own surface: help, argument errors and the data directory lock. (Being an integration
+//! test of `journey-api` also makes `cargo test --workspace` build the `journey` binary that the
+//! end-to-end tests in `tests/` run.)
+
+use std::process::Command;
+
+fn journey() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_journey"));
+    command
+        .env_remove("JOURNEY_MASTER_KEY")
+        .env("RUST_LOG", "error");
+    command
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let output = journey().arg("--help").output().expect("run");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in ["import", "export", "show", "verify", "stats", "bench"] {
+        assert!(help.contains(command), "help lists `{command}`: {help}");
+    }
+}
+
+#[test]
+fn a_bad_person_id_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = journey()
+        .args([
+            "--data-dir",
+            dir.path().to_str().expect("path"),
+            "show",
+            "not-a-person",
+        ])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("person-<uuid>"), "{stderr}");
+}
+
+#[test]
+fn a_second_process_on_the_same_data_directory_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("path");
+    let mut holder = journey()
+        .args([
+            "--data-dir",
+            data_dir,
+            "debug",
+            "append-loop",
+            "--persons",
+            "1",
+            "--writers",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the holder has acknowledged an append, so it holds the store.
+    let mut stdout = std::io::BufReader::new(holder.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).expect("first ack");
+    assert!(first.starts_with("ack "), "{first}");
+    let output = journey()
+        .args(["--data-dir", data_dir, "stats"])
+        .output()
+        .expect("run");
+    holder.kill().expect("kill");
+    holder.wait().expect("reap");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+}
