@@ -43,11 +43,6 @@ impl Context {
         let store = Store::open(&options.data_dir, &StoreConfig::default())?;
         let (master, generated) = keys::load_master_key(&source, &options.data_dir, &mut rng)?;
         if generated {
-            tracing::warn!(
-                path = %options.data_dir.join(keys::MASTER_KEY_FILE).display(),
-                "no master key configured: generated one into the data directory; keep a copy elsewhere, \
-                 without it the data cannot be read"
-            );
             eprintln!(
                 "warning: generated a new master key in {}; back it up — without it the data cannot be read",
                 options.data_dir.join(keys::MASTER_KEY_FILE).display()
