@@ -5,3 +5,7 @@
 //! and the two cuts `as_of` (valid time) and `known_at` (transaction time).
 
 pub mod journal;
+pub mod runner;
+pub mod snapshot;
+
+pub use runner::{Projections, RunnerConfig, State, PROJECTION_VERSION};

@@ -173,6 +173,11 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Result<RecordedEvent, LogError>> {
         self.receiver.recv().await
     }
+
+    /// The next event if one is already buffered, without waiting.
+    pub fn try_next(&mut self) -> Option<Result<RecordedEvent, LogError>> {
+        self.receiver.try_recv().ok()
+    }
 }
 
 /// The event log behind the ledger. Implemented by the embedded [`SledLog`]; the KurrentDB backend

@@ -1,0 +1,493 @@
+//! The projection runner: keeps the journals (one per person) up to date by subscribing to the log.
+//!
+//! On start it loads the latest snapshot of its version (state and checkpoint together, see
+//! [`crate::snapshot`]), catches up from the position after the checkpoint, then follows the log
+//! live. Events are applied in batches under a write lock, and the checkpoint moves with each batch,
+//! so readers always see a state that corresponds to exactly one log position.
+//!
+//! A rebuild ([`Projections::rebuild`]) builds a fresh state from position 0 beside the live one,
+//! which keeps serving; it writes resumable progress snapshots, and at the end catches up to the live
+//! state's checkpoint under the write lock and swaps. A snapshot of another version is never loaded:
+//! the state is then rebuilt from position 0 (resuming an interrupted rebuild when one was saved).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use journey_core::catalogue::{Event, EventType};
+use journey_core::envelope::PersonId;
+use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
+use journey_core::log::LogError;
+use tokio::sync::{watch, Notify};
+
+use crate::journal::{Fact, Journal, Journals};
+use crate::snapshot::{self, SnapshotError};
+
+/// The version of the projections' state. Bump it when what the journals hold changes; the state is
+/// then rebuilt from position 0.
+pub const PROJECTION_VERSION: u32 = 1;
+
+const SNAPSHOT_FILE: &str = "journals.snapshot";
+const REBUILD_FILE: &str = "journals.rebuild.snapshot";
+
+/// Settings of the runner.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Where snapshots are kept (`<data-dir>/projections`).
+    pub dir: PathBuf,
+    /// A snapshot is written after this many applied events…
+    pub snapshot_every_events: u64,
+    /// …or after this long with changes, whichever comes first.
+    pub snapshot_interval: Duration,
+    /// The most events applied under one write lock.
+    pub apply_batch_events_max: usize,
+    /// Events read per page by a rebuild.
+    pub rebuild_page_events: usize,
+}
+
+impl RunnerConfig {
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            snapshot_every_events: 250_000,
+            snapshot_interval: Duration::from_secs(300),
+            apply_batch_events_max: 4096,
+            rebuild_page_events: 4096,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("the projection runner stopped: {0}")]
+    Stopped(String),
+}
+
+/// The projections' state at one log position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    pub journals: Journals,
+    /// The last applied position; `None` before the first event.
+    pub checkpoint: Option<u64>,
+}
+
+impl State {
+    /// The position the next event to apply has.
+    pub fn next_position(&self) -> u64 {
+        self.checkpoint.map_or(0, |checkpoint| checkpoint + 1)
+    }
+
+    /// Applies one decoded event at its position. Positions must come in order, each exactly once.
+    pub fn apply(&mut self, decoded: &DecodedEvent) {
+        let position = decoded.recorded.position;
+        debug_assert_eq!(
+            position,
+            self.next_position(),
+            "events are applied in order, each once"
+        );
+        self.checkpoint = Some(position);
+        let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) else {
+            // Streams that are not person streams (for example written by EventStoreDB clients) feed
+            // no read model.
+            return;
+        };
+        let journal = self.journals.entry(person).or_default();
+        if journal.erased {
+            return;
+        }
+        let Some(event) = &decoded.event else {
+            // A sealed event whose key is gone: the person was erased and the erasure follows.
+            return;
+        };
+        if event.event_type() == EventType::PersonalDataErased {
+            *journal = Journal {
+                facts: Vec::new(),
+                erased: true,
+            };
+            return;
+        }
+        journal.facts.push(Fact {
+            position,
+            revision: decoded.recorded.revision,
+            id: decoded.recorded.event.id,
+            occurred_on: decoded.recorded.event.occurred_on,
+            recorded_at: decoded.recorded.event.recorded_at,
+            actor: decoded.recorded.event.actor.clone(),
+            event: Event::clone(event),
+        });
+    }
+}
+
+/// Progress of a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildProgress {
+    pub position: u64,
+    pub head: u64,
+}
+
+/// What the runner reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    pub version: u32,
+    /// The last applied position.
+    pub checkpoint: Option<u64>,
+    /// The log's next position.
+    pub head: u64,
+    /// Events in the log not yet applied.
+    pub lag_events: u64,
+    pub rebuild: Option<RebuildProgress>,
+    /// Why the runner stopped, if it did.
+    pub failure: Option<String>,
+}
+
+struct Inner {
+    ledger: Arc<Ledger>,
+    config: RunnerConfig,
+    state: RwLock<State>,
+    applied: watch::Sender<Option<u64>>,
+    rebuild: Mutex<Option<RebuildProgress>>,
+    failure: Mutex<Option<String>>,
+    stop: Notify,
+    /// Serializes snapshot writing.
+    snapshot_lock: tokio::sync::Mutex<()>,
+    /// Held by the live loop while it applies a batch, and by a rebuild while it swaps.
+    pause: tokio::sync::Mutex<()>,
+}
+
+/// The running projections. Cheap to clone.
+#[derive(Clone)]
+pub struct Projections {
+    inner: Arc<Inner>,
+    task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Projections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projections")
+            .field("dir", &self.inner.config.dir)
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Projections {
+    /// Loads the latest snapshot of this version (if any) and starts following the log.
+    pub async fn start(ledger: Arc<Ledger>, config: RunnerConfig) -> Result<Self, ProjectionError> {
+        let keys = ledger.keys().clone();
+        let path = config.dir.join(SNAPSHOT_FILE);
+        let loaded = {
+            let path = path.clone();
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || match snapshot::read_header(&path) {
+                Ok(Some(header)) if header.version == PROJECTION_VERSION => snapshot::load(&path, &keys),
+                Ok(Some(header)) => {
+                    tracing::warn!(
+                        found = header.version,
+                        expected = PROJECTION_VERSION,
+                        "projection snapshot of another version: rebuilding from position 0"
+                    );
+                    Ok(None)
+                }
+                Ok(None) => Ok(None),
+                Err(error) => {
+                    tracing::warn!(%error, "projection snapshot unusable: rebuilding from position 0");
+                    Ok(None)
+                }
+            })
+            .await
+            .map_err(|error| ProjectionError::Stopped(error.to_string()))??
+        };
+        let state = match loaded {
+            Some((header, journals)) => State {
+                journals,
+                checkpoint: header.checkpoint,
+            },
+            None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
+                // An interrupted rebuild of this version: resume it rather than start over.
+                Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
+                    journals,
+                    checkpoint: header.checkpoint,
+                },
+                _ => State::default(),
+            },
+        };
+        let (applied, _) = watch::channel(state.checkpoint);
+        let inner = Arc::new(Inner {
+            ledger,
+            config,
+            state: RwLock::new(state),
+            applied,
+            rebuild: Mutex::new(None),
+            failure: Mutex::new(None),
+            stop: Notify::new(),
+            snapshot_lock: tokio::sync::Mutex::new(()),
+            pause: tokio::sync::Mutex::new(()),
+        });
+        let task = tokio::spawn(follow(inner.clone()));
+        Ok(Self {
+            inner,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
+    }
+
+    /// Reads the current state.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        let state = self
+            .inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&state)
+    }
+
+    pub async fn status(&self) -> Result<ProjectionStatus, ProjectionError> {
+        let head = self.inner.ledger.log().next_position().await?;
+        let checkpoint = self.read(|state| state.checkpoint);
+        let applied = checkpoint.map_or(0, |checkpoint| checkpoint + 1);
+        Ok(ProjectionStatus {
+            version: PROJECTION_VERSION,
+            checkpoint,
+            head,
+            lag_events: head.saturating_sub(applied),
+            rebuild: *lock(&self.inner.rebuild),
+            failure: lock(&self.inner.failure).clone(),
+        })
+    }
+
+    /// Waits until every event before `position` is applied (read-your-writes for a caller that has
+    /// just appended up to `position - 1`).
+    pub async fn wait_for(&self, position: u64) -> Result<(), ProjectionError> {
+        let mut applied = self.inner.applied.subscribe();
+        loop {
+            if applied
+                .borrow_and_update()
+                .map_or(0, |checkpoint| checkpoint + 1)
+                >= position
+            {
+                return Ok(());
+            }
+            if let Some(failure) = lock(&self.inner.failure).clone() {
+                return Err(ProjectionError::Stopped(failure));
+            }
+            if applied.changed().await.is_err() {
+                return Err(ProjectionError::Stopped("the runner is gone".into()));
+            }
+        }
+    }
+
+    /// Waits until the projections have applied everything the log held when called.
+    pub async fn caught_up(&self) -> Result<(), ProjectionError> {
+        let head = self.inner.ledger.log().next_position().await?;
+        self.wait_for(head).await
+    }
+
+    /// Subscribes to the checkpoint: it changes whenever a batch of events was applied.
+    pub fn changes(&self) -> watch::Receiver<Option<u64>> {
+        self.inner.applied.subscribe()
+    }
+
+    /// Writes a snapshot of the current state now.
+    pub async fn snapshot(&self) -> Result<(), ProjectionError> {
+        write_snapshot(self.inner.clone(), SNAPSHOT_FILE).await
+    }
+
+    /// Builds a fresh state from position 0 beside the live one and swaps it in. `progress` is called
+    /// after every page. Resumes an interrupted rebuild of this version.
+    pub async fn rebuild(
+        &self,
+        progress: impl Fn(RebuildProgress) + Send,
+    ) -> Result<(), ProjectionError> {
+        let inner = &self.inner;
+        let log = inner.ledger.log().clone();
+        let keys = inner.ledger.keys().clone();
+        let rebuild_path = inner.config.dir.join(REBUILD_FILE);
+        let mut fresh = match snapshot::load(&rebuild_path, &keys) {
+            Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
+                journals,
+                checkpoint: header.checkpoint,
+            },
+            _ => State::default(),
+        };
+        let mut since_snapshot = 0u64;
+        loop {
+            let head = log.next_position().await?;
+            if fresh.next_position() >= head {
+                break;
+            }
+            let page = log
+                .read_all(fresh.next_position(), inner.config.rebuild_page_events)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for recorded in page {
+                fresh.apply(&inner.ledger.decode(recorded)?);
+                since_snapshot += 1;
+            }
+            let update = RebuildProgress {
+                position: fresh.next_position(),
+                head,
+            };
+            *lock(&inner.rebuild) = Some(update);
+            progress(update);
+            if since_snapshot >= inner.config.snapshot_every_events {
+                since_snapshot = 0;
+                let (path, journals, checkpoint, keys) = (
+                    rebuild_path.clone(),
+                    fresh.journals.clone(),
+                    fresh.checkpoint,
+                    keys.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    snapshot::write(
+                        &path,
+                        PROJECTION_VERSION,
+                        checkpoint,
+                        &journals,
+                        &keys,
+                        &mut rand::rngs::OsRng,
+                    )
+                })
+                .await
+                .map_err(|error| ProjectionError::Stopped(error.to_string()))??;
+            }
+        }
+        {
+            // Hold the live loop between batches, catch up to where it is, and swap.
+            let _pause = inner.pause.lock().await;
+            let live_next = self.read(State::next_position);
+            while fresh.next_position() < live_next {
+                let page = log
+                    .read_all(fresh.next_position(), inner.config.rebuild_page_events)
+                    .await?;
+                if page.is_empty() {
+                    return Err(ProjectionError::Stopped(format!(
+                        "the log ends at {} but the live projections are at {live_next}",
+                        fresh.next_position()
+                    )));
+                }
+                for recorded in page {
+                    fresh.apply(&inner.ledger.decode(recorded)?);
+                }
+            }
+            let checkpoint = fresh.checkpoint;
+            *inner
+                .state
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+            inner.applied.send_replace(checkpoint);
+        }
+        *lock(&inner.rebuild) = None;
+        let _ = std::fs::remove_file(&rebuild_path);
+        self.snapshot().await
+    }
+
+    /// Stops following the log and writes a final snapshot.
+    pub async fn shutdown(&self) -> Result<(), ProjectionError> {
+        self.inner.stop.notify_one();
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.snapshot().await
+    }
+}
+
+async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), ProjectionError> {
+    let _guard = inner.snapshot_lock.lock().await;
+    let (journals, checkpoint) = {
+        let state = inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (state.journals.clone(), state.checkpoint)
+    };
+    let path = inner.config.dir.join(file);
+    let keys = inner.ledger.keys().clone();
+    tokio::task::spawn_blocking(move || {
+        snapshot::write(
+            &path,
+            PROJECTION_VERSION,
+            checkpoint,
+            &journals,
+            &keys,
+            &mut rand::rngs::OsRng,
+        )
+    })
+    .await
+    .map_err(|error| ProjectionError::Stopped(error.to_string()))??;
+    Ok(())
+}
+
+/// The live loop: subscribe from the checkpoint, apply in batches, snapshot now and then.
+async fn follow(inner: Arc<Inner>) {
+    if let Err(error) = follow_inner(&inner).await {
+        tracing::error!(%error, "projection runner stopped");
+        *lock(&inner.failure) = Some(error.to_string());
+        // Wake waiters so they see the failure.
+        inner.applied.send_modify(|_| {});
+    }
+}
+
+async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
+    let from = inner
+        .state
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .next_position();
+    let mut subscription = inner.ledger.log().subscribe_all(from).await?;
+    let mut since_snapshot = 0u64;
+    let mut last_snapshot = Instant::now();
+    loop {
+        let first = tokio::select! {
+            _ = inner.stop.notified() => return Ok(()),
+            next = subscription.next() => next,
+        };
+        let Some(first) = first else {
+            return Ok(());
+        };
+        let mut batch = vec![inner.ledger.decode(first?)?];
+        while batch.len() < inner.config.apply_batch_events_max {
+            match subscription.try_next() {
+                Some(next) => batch.push(inner.ledger.decode(next?)?),
+                None => break,
+            }
+        }
+        let pause = inner.pause.lock().await;
+        let checkpoint = {
+            let mut state = inner
+                .state
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for decoded in &batch {
+                if decoded.recorded.position < state.next_position() {
+                    // Already in the state (a rebuild swapped in a state that was further along).
+                    continue;
+                }
+                state.apply(decoded);
+            }
+            state.checkpoint
+        };
+        inner.applied.send_replace(checkpoint);
+        drop(pause);
+        since_snapshot += batch.len() as u64;
+        if since_snapshot >= inner.config.snapshot_every_events
+            || (since_snapshot > 0 && last_snapshot.elapsed() >= inner.config.snapshot_interval)
+        {
+            write_snapshot(inner.clone(), SNAPSHOT_FILE).await?;
+            since_snapshot = 0;
+            last_snapshot = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Snapshots of the journals, so that a restart resumes from its checkpoint instead of position 0.
+//!
+//! A snapshot is one file holding the checkpoint (the last applied position) together with every
+//! journal as of that position, so state and checkpoint are stored atomically: the file is written
+//! to a temporary name, synced and renamed over the previous one. After a crash the last complete
+//! snapshot is loaded and the log is replayed from the position after its checkpoint, so no event is
+//! applied twice and none is skipped.
+//!
+//! Each person's journal is sealed with that person's data key (the same key as their events), so a
+//! snapshot holds nothing readable about a person once their key is destroyed by erasure.
+//!
+//! Layout: magic `JRNYSNP1`, then a postcard [`Header`], then per person a postcard [`Entry`], then
+//! the SHA-256 of everything before it.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use journey_core::catalogue::{self, Agency};
+use journey_core::crypto;
+use journey_core::envelope::{Actor, ActorRole, PersonId};
+use journey_core::keys::{KeyState, KeyStore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::journal::{Fact, Journal, Journals};
+
+const MAGIC: &[u8; 8] = b"JRNYSNP1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("snapshot {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] journey_core::keys::KeyError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// The projection version the snapshot was made by.
+    pub version: u32,
+    /// The last applied position, `None` for an empty log.
+    pub checkpoint: Option<u64>,
+    pub persons: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    person: [u8; 16],
+    erased: bool,
+    /// `seal(person key, postcard(Vec<StoredFact>))`; empty for erased persons.
+    sealed: Vec<u8>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredFact {
+    position: u64,
+    revision: u64,
+    id: [u8; 16],
+    occurred_on_days: i32,
+    recorded_at_micros: i64,
+    actor_id: String,
+    actor_agency: Option<String>,
+    actor_role: String,
+    event_type: String,
+    /// The event's JSON payload at its current version.
+    data: Vec<u8>,
+}
+
+fn aad(person: PersonId) -> Vec<u8> {
+    let mut aad = b"journey/v1/projection-snapshot/".to_vec();
+    aad.extend_from_slice(person.0.as_bytes());
+    aad
+}
+
+fn role_name(role: ActorRole) -> &'static str {
+    match role {
+        ActorRole::Caseworker => "caseworker",
+        ActorRole::Coordinator => "coordinator",
+        ActorRole::Analyst => "analyst",
+        ActorRole::Auditor => "auditor",
+        ActorRole::Admin => "admin",
+        ActorRole::System => "system",
+    }
+}
+
+fn role_from_name(name: &str) -> Option<ActorRole> {
+    Some(match name {
+        "caseworker" => ActorRole::Caseworker,
+        "coordinator" => ActorRole::Coordinator,
+        "analyst" => ActorRole::Analyst,
+        "auditor" => ActorRole::Auditor,
+        "admin" => ActorRole::Admin,
+        "system" => ActorRole::System,
+        _ => return None,
+    })
+}
+
+fn to_stored(fact: &Fact) -> StoredFact {
+    StoredFact {
+        position: fact.position,
+        revision: fact.revision,
+        id: *fact.id.as_bytes(),
+        occurred_on_days: chrono::Datelike::num_days_from_ce(&fact.occurred_on),
+        recorded_at_micros: fact.recorded_at.timestamp_micros(),
+        actor_id: fact.actor.id.clone(),
+        actor_agency: fact.actor.agency.map(|agency| agency.as_str().to_owned()),
+        actor_role: role_name(fact.actor.role).to_owned(),
+        event_type: fact.event.event_type().name().to_owned(),
+        data: serde_json::to_vec(&fact.event.to_data()).unwrap_or_default(),
+    }
+}
+
+fn from_stored(stored: StoredFact) -> Result<Fact, String> {
+    let occurred_on = NaiveDate::from_num_days_from_ce_opt(stored.occurred_on_days)
+        .ok_or("occurred_on out of range")?;
+    let recorded_at: DateTime<Utc> = DateTime::from_timestamp_micros(stored.recorded_at_micros)
+        .ok_or("recorded_at out of range")?;
+    let agency = match stored.actor_agency {
+        Some(name) => Some(Agency::parse(&name).ok_or_else(|| format!("unknown agency `{name}`"))?),
+        None => None,
+    };
+    let role = role_from_name(&stored.actor_role)
+        .ok_or_else(|| format!("unknown role `{}`", stored.actor_role))?;
+    let data: serde_json::Value =
+        serde_json::from_slice(&stored.data).map_err(|error| error.to_string())?;
+    let event_type = catalogue::EventType::from_name(&stored.event_type)
+        .ok_or_else(|| format!("unknown event type `{}`", stored.event_type))?;
+    let event = catalogue::decode(event_type.name(), event_type.current_version(), data)
+        .map_err(|e| e.to_string())?;
+    Ok(Fact {
+        position: stored.position,
+        revision: stored.revision,
+        id: Uuid::from_bytes(stored.id),
+        occurred_on,
+        recorded_at,
+        actor: Actor {
+            id: stored.actor_id,
+            agency,
+            role,
+        },
+        event,
+    })
+}
+
+/// A writer that hashes everything it writes.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn write_frame(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(bytes.len() as u64).to_le_bytes())?;
+    out.write_all(bytes)
+}
+
+/// Writes a snapshot atomically to `path`.
+pub fn write(
+    path: &Path,
+    version: u32,
+    checkpoint: Option<u64>,
+    journals: &Journals,
+    keys: &KeyStore,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<(), SnapshotError> {
+    let io = |source: std::io::Error| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let temporary = path.with_extension("tmp");
+    let file = std::fs::File::create(&temporary).map_err(io)?;
+    let mut out = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+    };
+    out.write_all(MAGIC).map_err(io)?;
+    let header = Header {
+        version,
+        checkpoint,
+        persons: journals.len() as u64,
+    };
+    write_frame(
+        &mut out,
+        &postcard::to_allocvec(&header).unwrap_or_default(),
+    )
+    .map_err(io)?;
+    for (person, journal) in journals {
+        let sealed = if journal.erased {
+            Vec::new()
+        } else {
+            match keys.state(*person)? {
+                KeyState::Present(key) => {
+                    let facts: Vec<StoredFact> = journal.facts.iter().map(to_stored).collect();
+                    let plain = postcard::to_allocvec(&facts).unwrap_or_default();
+                    crypto::seal(&key, &aad(*person), &plain, rng).map_err(|error| {
+                        SnapshotError::Invalid {
+                            path: path.to_owned(),
+                            message: error.to_string(),
+                        }
+                    })?
+                }
+                // The key went while the snapshot was being written: the person is being erased.
+                KeyState::Destroyed | KeyState::Absent => Vec::new(),
+            }
+        };
+        let entry = Entry {
+            person: *person.0.as_bytes(),
+            erased: journal.erased || sealed.is_empty(),
+            sealed,
+        };
+        write_frame(&mut out, &postcard::to_allocvec(&entry).unwrap_or_default()).map_err(io)?;
+    }
+    let digest = out.hasher.clone().finalize();
+    let mut inner = out.inner;
+    inner.write_all(&digest).map_err(io)?;
+    let file = inner.into_inner().map_err(|error| io(error.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(dir) = std::fs::File::open(dir) {
+            // Make the rename durable too; a failure here only risks the older snapshot on a crash.
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Reads only the header of a snapshot.
+pub fn read_header(path: &Path) -> Result<Option<Header>, SnapshotError> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut input = BufReader::new(file);
+    let mut magic = [0u8; 8];
+    let invalid = |message: String| SnapshotError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    input
+        .read_exact(&mut magic)
+        .map_err(|e| invalid(e.to_string()))?;
+    if &magic != MAGIC {
+        return Err(invalid("not a journey snapshot".into()));
+    }
+    let frame = read_frame(&mut input).map_err(invalid)?;
+    postcard::from_bytes(&frame)
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
+}
+
+fn read_frame(input: &mut impl Read) -> Result<Vec<u8>, String> {
+    let mut len = [0u8; 8];
+    input.read_exact(&mut len).map_err(|e| e.to_string())?;
+    let len = u64::from_le_bytes(len);
+    if len > 1 << 32 {
+        return Err(format!("frame of {len} bytes is implausible"));
+    }
+    let mut bytes = vec![0u8; len as usize];
+    input.read_exact(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// Loads a snapshot; `None` when there is none. The whole file is checked against its digest first.
+pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, SnapshotError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let invalid = |message: String| SnapshotError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    if bytes.len() < MAGIC.len() + 32 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(invalid("not a journey snapshot".into()));
+    }
+    let (body, digest) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(body).as_slice() != digest {
+        return Err(invalid(
+            "digest mismatch: the file is incomplete or damaged".into(),
+        ));
+    }
+    let mut input = &body[MAGIC.len()..];
+    let header: Header = postcard::from_bytes(&read_frame(&mut input).map_err(invalid)?)
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut journals = Journals::new();
+    for _ in 0..header.persons {
+        let entry: Entry = postcard::from_bytes(&read_frame(&mut input).map_err(invalid)?)
+            .map_err(|e| invalid(e.to_string()))?;
+        let person = PersonId(Uuid::from_bytes(entry.person));
+        let journal = if entry.erased {
+            Journal {
+                facts: Vec::new(),
+                erased: true,
+            }
+        } else {
+            match keys.state(person)? {
+                KeyState::Present(key) => {
+                    let plain = crypto::open(&key, &aad(person), &entry.sealed)
+                        .map_err(|e| invalid(format!("{person}: {e}")))?;
+                    let stored: Vec<StoredFact> =
+                        postcard::from_bytes(&plain).map_err(|e| invalid(e.to_string()))?;
+                    let facts = stored
+                        .into_iter()
+                        .map(from_stored)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|message| invalid(format!("{person}: {message}")))?;
+                    Journal {
+                        facts,
+                        erased: false,
+                    }
+                }
+                // Erased after the snapshot was written: nothing of the person may come back.
+                KeyState::Destroyed => Journal {
+                    facts: Vec::new(),
+                    erased: true,
+                },
+                KeyState::Absent => return Err(invalid(format!("{person} has no data key"))),
+            }
+        };
+        journals.insert(person, journal);
+    }
+    Ok(Some((header, journals)))
+}
