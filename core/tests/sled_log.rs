@@ -694,6 +694,7 @@ async fn a_small_configuration_still_commits_everything() {
         group_max_requests: 1,
         group_max_events: 1,
         request_queue_capacity: 1,
+        group_linger: std::time::Duration::ZERO,
         subscription_page_size: 1,
         subscription_buffer: 1,
     };

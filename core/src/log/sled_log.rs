@@ -10,20 +10,24 @@
 //! | `e` ‖ position (u64 BE) | the postcard-encoded [`StoredRecord`] (format byte first) |
 //! | `s` ‖ stream bytes ‖ 0x00 ‖ revision (u64 BE) | position (u64 BE) |
 //! | `i` ‖ 16 uuid bytes | position (u64 BE) |
-//! | `h` ‖ stream bytes | last revision (u64 BE) ‖ position of that event (u64 BE) |
 //! | `m` | meta format byte ‖ next position (u64 BE) ‖ last global hash (32 bytes) |
 //!
 //! Stream names never contain NUL, so `s` ‖ stream ‖ 0x00 is a prefix of exactly one stream's keys
-//! and big-endian revisions sort in revision order.
+//! and big-endian revisions sort in revision order. The stream heads (last revision per stream) are
+//! the last index key of each stream; they are loaded into memory at open by one scan of the index.
 //!
 //! # Group commit
 //!
 //! One dedicated writer thread owns every write. [`SledLog::append`] checks what it can on its own
 //! (stream name, size, ids repeated within the append), then sends a request over a bounded channel
 //! and waits for a oneshot reply. The writer takes one request, drains whatever else is already
-//! queued (bounded by [`SledLogConfig`]), validates each request in order against its in-memory state
-//! plus the earlier requests of the same group, builds one batch for all valid requests, applies it,
-//! flushes once and only then publishes the new committed head and replies to every request.
+//! queued (bounded by [`SledLogConfig`]; while appenders are concurrent it lingers up to
+//! `group_linger` for as many as a group usually has), validates each request in order against its
+//! in-memory state plus the earlier requests of the same group, builds one batch for all valid
+//! requests and applies it. A second thread, the flusher, takes every applied group waiting, flushes
+//! once, then publishes the new committed head and replies to every request of those groups, while
+//! the writer already applies the next group. A group is acknowledged only after a flush that began
+//! after its batch was applied.
 //!
 //! # Reads are bounded by the committed head
 //!
@@ -60,7 +64,6 @@ const TREE_NAME: &str = "log";
 const EVENT_PREFIX: u8 = b'e';
 const STREAM_PREFIX: u8 = b's';
 const ID_PREFIX: u8 = b'i';
-const HEAD_PREFIX: u8 = b'h';
 const META_KEY: &[u8] = b"m";
 
 /// The format of a stored record. A new format gets a new number, and the reader decodes by number.
@@ -78,6 +81,8 @@ pub struct SledLogConfig {
     pub group_max_events: usize,
     /// How many append requests may wait for the writer; further appends wait for room.
     pub request_queue_capacity: usize,
+    /// The longest a group waits for more appends while appenders are concurrent (see `Writer::run`).
+    pub group_linger: std::time::Duration,
     /// How many events a subscription reads from the store at a time.
     pub subscription_page_size: usize,
     /// How many events a subscription buffers for a slow subscriber before it stops reading.
@@ -90,6 +95,7 @@ impl Default for SledLogConfig {
             group_max_requests: 512,
             group_max_events: 16_384,
             request_queue_capacity: 1024,
+            group_linger: std::time::Duration::from_micros(500),
             subscription_page_size: 256,
             subscription_buffer: 1024,
         }
@@ -104,6 +110,7 @@ impl SledLogConfig {
             group_max_requests: self.group_max_requests.max(1),
             group_max_events: self.group_max_events.max(1),
             request_queue_capacity: self.request_queue_capacity.max(1),
+            group_linger: self.group_linger,
             subscription_page_size: self.subscription_page_size.clamp(1, READ_LIMIT_MAX),
             subscription_buffer: self.subscription_buffer.max(1),
         }
@@ -120,6 +127,30 @@ pub struct SledLog {
     requests: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     config: SledLogConfig,
+    stats: std::sync::Arc<WriterStats>,
+}
+
+/// Counters the writer keeps.
+#[derive(Debug, Default)]
+struct WriterStats {
+    groups: std::sync::atomic::AtomicU64,
+    events: std::sync::atomic::AtomicU64,
+    prepare_ns: std::sync::atomic::AtomicU64,
+    apply_ns: std::sync::atomic::AtomicU64,
+    flush_ns: std::sync::atomic::AtomicU64,
+}
+
+/// Group-commit counters: `events / groups` is the average group size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// Groups written (one atomic batch and one flush each).
+    pub groups: u64,
+    /// Events written.
+    pub events: u64,
+    /// Time the writer spent checking requests and encoding records, applying batches, and flushing.
+    pub prepare_ns: u64,
+    pub apply_ns: u64,
+    pub flush_ns: u64,
 }
 
 /// What the writer publishes after every group commit.
@@ -157,11 +188,14 @@ impl SledLog {
             closed: false,
         });
         let (requests, receiver) = mpsc::channel(config.request_queue_capacity);
+        let stats = std::sync::Arc::new(WriterStats::default());
         let writer = Writer {
             state,
             reader: reader.clone(),
-            head: head_sender,
+            head: std::sync::Arc::new(head_sender),
             config: config.clone(),
+            stats: stats.clone(),
+            failed: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let handle = std::thread::Builder::new()
             .name("journey-log-writer".to_owned())
@@ -174,7 +208,28 @@ impl SledLog {
             requests: Mutex::new(Some(requests)),
             writer: Mutex::new(Some(handle)),
             config,
+            stats,
         })
+    }
+
+    /// Counters of the group commits so far (for metrics and benchmarks).
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            groups: self.stats.groups.load(std::sync::atomic::Ordering::Relaxed),
+            events: self.stats.events.load(std::sync::atomic::Ordering::Relaxed),
+            prepare_ns: self
+                .stats
+                .prepare_ns
+                .load(std::sync::atomic::Ordering::Relaxed),
+            apply_ns: self
+                .stats
+                .apply_ns
+                .load(std::sync::atomic::Ordering::Relaxed),
+            flush_ns: self
+                .stats
+                .flush_ns
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// The committed head: reads never return events at or beyond it.
@@ -415,20 +470,6 @@ fn id_key(id: Uuid) -> [u8; 17] {
     key[0] = ID_PREFIX;
     key[1..].copy_from_slice(id.as_bytes());
     key
-}
-
-fn head_key(stream: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(stream.len() + 1);
-    key.push(HEAD_PREFIX);
-    key.extend_from_slice(stream.as_bytes());
-    key
-}
-
-fn head_value(head: StreamHead) -> [u8; 16] {
-    let mut value = [0; 16];
-    value[..8].copy_from_slice(&head.revision.to_be_bytes());
-    value[8..].copy_from_slice(&head.position.to_be_bytes());
-    value
 }
 
 fn meta_value(next_position: u64, last_hash: &[u8; 32]) -> [u8; 41] {
@@ -1014,29 +1055,40 @@ impl WriterState {
             }
         }
 
+        // Stream heads are the last stream-index key of each stream: keys sort by stream, then by
+        // revision, so one scan of the index finds them all. (Keeping a head key per stream instead
+        // would cost one more insert per group and stream on the hot write path.)
         let mut heads = HashMap::new();
-        for entry in tree.scan_prefix([HEAD_PREFIX]) {
+        for entry in tree.scan_prefix([STREAM_PREFIX]) {
             let (key, value) = entry?;
-            let (revision, position) = match (value.len(), be_u64(&value, 0), be_u64(&value, 8)) {
-                (16, Some(revision), Some(position)) => (revision, position),
-                _ => {
-                    return Err(LogError::Corrupt {
-                        position: u64::MAX,
-                        reason: format!("stream head {key:?} is not 16 bytes"),
-                    })
-                }
-            };
-            let stream = std::str::from_utf8(&key[1..]).map_err(|_| LogError::Corrupt {
+            let position = decode_position(&value, "stream index")?;
+            if key.len() < 1 + 1 + 8 || key[key.len() - 9] != 0 {
+                return Err(LogError::Corrupt {
+                    position,
+                    reason: "a stream index key is malformed".to_owned(),
+                });
+            }
+            let stream =
+                std::str::from_utf8(&key[1..key.len() - 9]).map_err(|_| LogError::Corrupt {
+                    position,
+                    reason: "a stream name is not UTF-8".to_owned(),
+                })?;
+            let revision = be_u64(&key, key.len() - 8).ok_or_else(|| LogError::Corrupt {
                 position,
-                reason: "a stream head's name is not UTF-8".to_owned(),
+                reason: "a stream index key is malformed".to_owned(),
             })?;
             if position >= next_position {
                 return Err(LogError::Corrupt {
                     position,
-                    reason: format!("the head of `{stream}` lies beyond the last event"),
+                    reason: format!("the index of `{stream}` points beyond the last event"),
                 });
             }
-            heads.insert(stream.to_owned(), StreamHead { revision, position });
+            match heads.get_mut(stream) {
+                Some(head) => *head = StreamHead { revision, position },
+                None => {
+                    heads.insert(stream.to_owned(), StreamHead { revision, position });
+                }
+            }
         }
         Ok(Self {
             db,
@@ -1052,8 +1104,80 @@ impl WriterState {
 struct Writer {
     state: WriterState,
     reader: Reader,
-    head: watch::Sender<Head>,
+    head: std::sync::Arc<watch::Sender<Head>>,
     config: SledLogConfig,
+    stats: std::sync::Arc<WriterStats>,
+    /// Set by the flusher when a flush failed: the writer then stops.
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How many applied groups may wait for the flusher before the writer waits too.
+const FLUSH_QUEUE_GROUPS: usize = 2;
+
+type Reply = oneshot::Sender<Result<AppendOutcome, LogError>>;
+
+/// A group that is applied and waits to be flushed and acknowledged.
+struct Pending {
+    replies: Vec<(Reply, Result<AppendOutcome, LogError>)>,
+    /// The committed head once this group is durable; `None` when the group wrote nothing.
+    next_position: Option<u64>,
+}
+
+/// The flusher: takes every applied group waiting, flushes once, publishes the new committed head,
+/// then acknowledges them. On a storage error it fails them and marks the log failed.
+fn flush_loop(
+    db: sled::Db,
+    head: std::sync::Arc<watch::Sender<Head>>,
+    stats: std::sync::Arc<WriterStats>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    from_writer: std::sync::mpsc::Receiver<Pending>,
+) {
+    while let Ok(first) = from_writer.recv() {
+        let mut groups = vec![first];
+        while let Ok(next) = from_writer.try_recv() {
+            groups.push(next);
+        }
+        let next_position = groups.iter().filter_map(|group| group.next_position).max();
+        let flushed =
+            if next_position.is_some() && !failed.load(std::sync::atomic::Ordering::Acquire) {
+                let started = std::time::Instant::now();
+                let result = db.flush().map(drop);
+                stats.flush_ns.fetch_add(
+                    started.elapsed().as_nanos() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                result
+            } else {
+                Ok(())
+            };
+        match flushed {
+            Ok(()) => {
+                if let Some(next_position) = next_position {
+                    // Publishing before replying means an acknowledged writer reads its own events.
+                    head.send_modify(|head| head.next_position = next_position);
+                }
+                for group in groups {
+                    for (reply, result) in group.replies {
+                        // The appender may have gone away; the write stands regardless.
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "the event log stops after a failed flush");
+                failed.store(true, std::sync::atomic::Ordering::Release);
+                for group in groups {
+                    for (reply, result) in group.replies {
+                        let result = match result {
+                            Err(rejection) => Err(rejection),
+                            Ok(_) => Err(LogError::Storage(error.clone())),
+                        };
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The changes a group makes, kept apart from [`WriterState`] until the group is durable.
@@ -1068,9 +1192,36 @@ struct Group {
 
 impl Writer {
     fn run(mut self, mut receiver: mpsc::Receiver<Request>) {
+        // Groups are flushed by a second thread, so the writer checks and applies the next group
+        // while the previous one is being flushed. A group is acknowledged only after a flush that
+        // began after its batch was applied.
+        let (to_flusher, from_writer) =
+            std::sync::mpsc::sync_channel::<Pending>(FLUSH_QUEUE_GROUPS);
+        let flusher = {
+            let db = self.state.db.clone();
+            let head = self.head.clone();
+            let stats = self.stats.clone();
+            let failed = self.failed.clone();
+            std::thread::Builder::new()
+                .name("journey-log-flush".to_owned())
+                .spawn(move || flush_loop(db, head, stats, failed, from_writer))
+        };
+        let flusher = match flusher {
+            Ok(handle) => handle,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the flush thread; the event log stays closed");
+                self.head.send_modify(|head| head.closed = true);
+                return;
+            }
+        };
+        // How many requests a group usually gathers (an exponential moving average). While appenders
+        // are concurrent, the writer lingers briefly for that many, because one flush for many
+        // appends is the whole point of group commit; a lone appender never waits.
+        let mut usual_group_requests = 1.0f64;
         while let Some(first) = receiver.blocking_recv() {
             let mut events = first.events.len();
             let mut requests = vec![first];
+            let linger_until = std::time::Instant::now() + self.config.group_linger;
             while requests.len() < self.config.group_max_requests
                 && events < self.config.group_max_events
             {
@@ -1079,10 +1230,23 @@ impl Writer {
                         events += request.events.len();
                         requests.push(request);
                     }
+                    Err(mpsc::error::TryRecvError::Empty)
+                        if (requests.len() as f64) < usual_group_requests * 0.8
+                            && std::time::Instant::now() < linger_until =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_micros(20));
+                    }
                     Err(_) => break,
                 }
             }
-            if let Err(error) = self.commit(requests) {
+            usual_group_requests = 0.8 * usual_group_requests + 0.2 * requests.len() as f64;
+            if self.failed.load(std::sync::atomic::Ordering::Acquire) {
+                for request in requests {
+                    let _ = request.reply.send(Err(LogError::Closed));
+                }
+                break;
+            }
+            if let Err(error) = self.commit(requests, &to_flusher) {
                 // The store failed to apply or flush a group. What sled holds now is unknown to this
                 // process, so the writer stops; reopening recovers the last consistent state.
                 tracing::error!(%error, "the event log writer stops after a storage error");
@@ -1092,15 +1256,24 @@ impl Writer {
         // Dropping the receiver fails the requests still queued (after a storage error) with
         // `Closed`; after a close the queue is already empty.
         drop(receiver);
+        // The flusher acknowledges what is still pending, then ends.
+        drop(to_flusher);
+        if flusher.join().is_err() {
+            tracing::error!("the event log flush thread panicked");
+        }
         if let Err(error) = self.state.db.flush() {
             tracing::error!(%error, "the final flush of the event log failed");
         }
         self.head.send_modify(|head| head.closed = true);
     }
 
-    /// Validates, writes, flushes and acknowledges one group. An error means the store failed; every
-    /// request of the group that would have written has been told so.
-    fn commit(&mut self, requests: Vec<Request>) -> Result<(), LogError> {
+    /// Validates and applies one group, then hands it to the flusher, which acknowledges it once it
+    /// is durable. An error means the store failed; every request of the group has been told so.
+    fn commit(
+        &mut self,
+        requests: Vec<Request>,
+        to_flusher: &std::sync::mpsc::SyncSender<Pending>,
+    ) -> Result<(), LogError> {
         let mut group = Group {
             batch: sled::Batch::default(),
             heads: HashMap::new(),
@@ -1108,23 +1281,20 @@ impl Writer {
             next_position: self.state.next_position,
             last_hash: self.state.last_hash,
         };
+        let started = std::time::Instant::now();
         let mut replies = Vec::with_capacity(requests.len());
         for request in requests {
             let result = self.prepare(&request, &mut group);
             replies.push((request.reply, result));
         }
-
-        if group.next_position != self.state.next_position {
+        let prepared = std::time::Instant::now();
+        let writes = group.next_position != self.state.next_position;
+        if writes {
             group.batch.insert(
                 META_KEY,
                 &meta_value(group.next_position, &group.last_hash)[..],
             );
-            let written = self
-                .reader
-                .tree
-                .apply_batch(group.batch)
-                .and_then(|()| self.state.db.flush().map(drop));
-            if let Err(error) = written {
+            if let Err(error) = self.reader.tree.apply_batch(group.batch) {
                 for (reply, result) in replies {
                     // Rejections stay as they are; everything else shares the storage error,
                     // including replays, which may point into the failed batch.
@@ -1136,18 +1306,36 @@ impl Writer {
                 }
                 return Err(LogError::Storage(error));
             }
+            let nanos = |from: std::time::Instant, to: std::time::Instant| {
+                to.saturating_duration_since(from).as_nanos() as u64
+            };
+            let applied = std::time::Instant::now();
+            self.stats.prepare_ns.fetch_add(
+                nanos(started, prepared),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            self.stats.apply_ns.fetch_add(
+                nanos(prepared, applied),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            self.stats
+                .groups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats.events.fetch_add(
+                group.next_position - self.state.next_position,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             self.state.heads.extend(group.heads);
             self.state.next_position = group.next_position;
             self.state.last_hash = group.last_hash;
-            // Publishing before replying means an acknowledged writer reads its own events.
-            self.head
-                .send_modify(|head| head.next_position = group.next_position);
         }
-        for (reply, result) in replies {
-            // The appender may have gone away (its future was dropped); the write stands regardless.
-            let _ = reply.send(result);
-        }
-        Ok(())
+        // Every reply goes through the flusher, also rejections and replays: a replay may point into
+        // a group that is applied but not yet durable, and replies keep their order that way.
+        let pending = Pending {
+            replies,
+            next_position: writes.then_some(self.state.next_position),
+        };
+        to_flusher.send(pending).map_err(|_| LogError::Closed)
     }
 
     /// What is known about `id`: first the current group, then the store.
@@ -1262,7 +1450,6 @@ impl Writer {
             );
             last = StreamHead { revision, position };
         }
-        group.batch.insert(head_key(stream), &head_value(last)[..]);
         group.heads.insert(stream.to_owned(), last);
         group.next_position = last.position + 1;
         group.last_hash = prev;
