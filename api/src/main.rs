@@ -42,6 +42,9 @@ enum Command {
     Verify,
     /// Prints counts of the log.
     Stats,
+    /// The projections (read models and indicators): status and rebuild.
+    #[command(subcommand)]
+    Projections(commands::projections::ProjectionsCommand),
     /// Benchmarks of the ledger (prints figures; see README).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
             Command::Show(args) => commands::show::run(&options, args).await,
             Command::Verify => commands::verify::run(&options).await,
             Command::Stats => commands::stats::run(&options).await,
+            Command::Projections(command) => commands::projections::run(&options, command).await,
             Command::Bench(command) => commands::bench::run(&options, command).await,
             Command::Debug(command) => commands::debug::run(&options, command).await,
         }

@@ -1,0 +1,80 @@
+//! `journey projections status|rebuild`: the projection runner from the command line.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use journey_projections::{Projections, RunnerConfig};
+
+use crate::context::{CliError, Context, Options};
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Loads the projections (snapshot, then catch-up) and prints their position, lag and digest.
+    Status,
+    /// Rebuilds the projections from position 0 beside the current state, then swaps it in. An
+    /// interrupted rebuild resumes from its last progress snapshot.
+    Rebuild {
+        /// Write a resumable progress snapshot every N events.
+        #[arg(long, default_value_t = 250_000)]
+        snapshot_every: u64,
+    },
+}
+
+pub fn runner_config(options: &Options) -> RunnerConfig {
+    RunnerConfig::new(options.data_dir.join("projections"))
+}
+
+pub async fn run(options: &Options, command: ProjectionsCommand) -> Result<ExitCode, CliError> {
+    let context = Context::open(options).await?;
+    let mut config = runner_config(options);
+    if let ProjectionsCommand::Rebuild { snapshot_every } = &command {
+        config.snapshot_every_events = (*snapshot_every).max(1);
+    }
+    let projections = Projections::start(context.ledger.clone(), config).await?;
+    let loaded = projections.status().await?;
+    match command {
+        ProjectionsCommand::Status => {
+            println!("version            {}", loaded.version);
+            println!(
+                "loaded checkpoint  {} (lag {} events at start)",
+                loaded
+                    .checkpoint
+                    .map_or("none".to_owned(), |c| c.to_string()),
+                loaded.lag_events
+            );
+            projections.caught_up().await?;
+        }
+        ProjectionsCommand::Rebuild { .. } => {
+            let bar = ProgressBar::new(loaded.head).with_style(
+                ProgressStyle::with_template(
+                    "rebuilding {bar:40} {pos}/{len} events ({per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            projections
+                .rebuild(|progress| {
+                    bar.set_length(progress.head);
+                    bar.set_position(progress.position);
+                })
+                .await?;
+            bar.finish_and_clear();
+            println!("rebuilt from position 0");
+        }
+    }
+    let status = projections.status().await?;
+    let (persons, digest) = projections.read(|state| (state.journals.len(), state.digest()));
+    println!(
+        "checkpoint         {}",
+        status
+            .checkpoint
+            .map_or("none".to_owned(), |c| c.to_string())
+    );
+    println!("head               {}", status.head);
+    println!("lag                {} events", status.lag_events);
+    println!("persons            {persons}");
+    println!("digest             {digest}");
+    projections.shutdown().await?;
+    context.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
