@@ -392,6 +392,30 @@ impl Ledger {
         expected: ExpectedRevision,
         proposed: Vec<Proposed>,
     ) -> Result<Receipt, LedgerError> {
+        self.append_inner(person, expected, proposed, None).await
+    }
+
+    /// Appends events with the transaction times they had where they come from (a synthetic
+    /// population, or a migration from another system), one per event, instead of the clock's now.
+    /// The rules see the latest of those times as "now", so nothing may occur after it is recorded.
+    /// Only tools acting as the system use this; every user-facing path uses [`Ledger::append`].
+    pub async fn append_historical(
+        &self,
+        person: PersonId,
+        expected: ExpectedRevision,
+        proposed: Vec<(Proposed, DateTime<Utc>)>,
+    ) -> Result<Receipt, LedgerError> {
+        let (proposed, times): (Vec<_>, Vec<_>) = proposed.into_iter().unzip();
+        self.append_inner(person, expected, proposed, Some(times)).await
+    }
+
+    async fn append_inner(
+        &self,
+        person: PersonId,
+        expected: ExpectedRevision,
+        proposed: Vec<Proposed>,
+        recorded_at: Option<Vec<DateTime<Utc>>>,
+    ) -> Result<Receipt, LedgerError> {
         check_batch(&proposed)?;
         let slot = self.slot(person);
         let mut head = slot.lock().await;
@@ -404,7 +428,10 @@ impl Ledger {
                 .as_ref()
                 .map(Clone::clone)
                 .ok_or(LedgerError::NotFound(person))?;
-            match self.try_append(person, expected, &proposed, &current).await {
+            match self
+                .try_append(person, expected, &proposed, &current, recorded_at.as_deref())
+                .await
+            {
                 Ok((receipt, new_head)) => {
                     if let Some(new_head) = new_head {
                         *head = Some(new_head);
@@ -585,6 +612,7 @@ impl Ledger {
         expected: ExpectedRevision,
         proposed: &[Proposed],
         head: &StreamHead,
+        historical_times: Option<&[DateTime<Utc>]>,
     ) -> Result<(Receipt, Option<StreamHead>), LedgerError> {
         let (fresh, recorded) = self.split_recorded(person, proposed, head).await?;
         if fresh.is_empty() {
@@ -617,12 +645,19 @@ impl Ledger {
             .iter()
             .map(|(_, event)| journey_event(event))
             .collect();
-        let state = rules::decide(&head.state, &journey, self.clock.as_ref())
-            .map_err(|violation| remap(violation, &fresh))?;
+        let now = self.clock.now();
+        let time_of = |index: usize| historical_times.and_then(|times| times.get(index).copied()).unwrap_or(now);
+        let state = match historical_times {
+            None => rules::decide(&head.state, &journey, self.clock.as_ref()),
+            Some(times) => {
+                let latest = times.iter().copied().max().unwrap_or(now);
+                rules::decide(&head.state, &journey, &crate::clock::FixedClock::new(latest))
+            }
+        }
+        .map_err(|violation| remap(violation, &fresh))?;
 
         let stream = person.stream_name();
         let key = self.with_rng(|rng| self.keys.data_key_or_create(person, rng))?;
-        let recorded_at = self.clock.now();
         let mut prev_hash = head.last_hash;
         let first_revision = head.revision.map_or(0, |revision| revision + 1);
         let mut events = Vec::with_capacity(fresh.len());
@@ -631,7 +666,7 @@ impl Ledger {
                 &stream,
                 &key,
                 proposal,
-                recorded_at,
+                time_of(*index),
                 prev_hash,
                 revision,
                 *index,
