@@ -17,3 +17,4 @@ pub mod ledger;
 pub mod log;
 pub mod rules;
 pub mod store;
+pub mod synth;
