@@ -34,9 +34,6 @@
 //! assert!(events.windows(2).all(|pair| pair[0].recorded_at <= pair[1].recorded_at));
 //! ```
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -88,6 +85,7 @@ impl Default for SynthConfig {
     }
 }
 
+/// The first arrivals of the default population: the start of the 2015 intake.
 fn default_start() -> NaiveDate {
     NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or(NaiveDate::MIN)
 }
@@ -113,8 +111,15 @@ pub struct SynthEvent {
 ///
 /// When `config.end` is before `config.start`.
 pub fn generate(config: &SynthConfig) -> Vec<SynthEvent> {
-    let batches: Vec<Vec<SynthEvent>> = households(config).collect();
-    merge(batches)
+    let mut events = Vec::new();
+    for batch in households(config) {
+        events.extend(batch);
+    }
+    // Each batch is sorted by (recorded_at, person) with every person's events in recording
+    // order, and a person lives in one batch only; a stable sort by the same key therefore keeps
+    // each person's order. Sorting in place needs less memory than merging into a second vector.
+    events.sort_by_cached_key(|event| (event.recorded_at, event.person));
+    events
 }
 
 /// The events of the population one household at a time, each batch sorted like [`generate`]'s
@@ -165,32 +170,4 @@ impl Iterator for Households {
         self.persons_left = self.persons_left.saturating_sub(persons.max(1));
         Some(events)
     }
-}
-
-/// Merges batches that are each sorted by (`recorded_at`, `person`) into one sorted list. A person
-/// lives in one batch only, so ties between batches never concern the same person and the order
-/// inside each batch (and so inside each person) is kept.
-fn merge(batches: Vec<Vec<SynthEvent>>) -> Vec<SynthEvent> {
-    let total = batches.iter().map(Vec::len).sum();
-    let mut sources: Vec<std::iter::Peekable<std::vec::IntoIter<SynthEvent>>> = batches
-        .into_iter()
-        .map(|batch| batch.into_iter().peekable())
-        .collect();
-    let mut heads = BinaryHeap::with_capacity(sources.len());
-    for (index, source) in sources.iter_mut().enumerate() {
-        if let Some(event) = source.peek() {
-            heads.push(Reverse((event.recorded_at, event.person, index)));
-        }
-    }
-    let mut merged = Vec::with_capacity(total);
-    while let Some(Reverse((_, _, index))) = heads.pop() {
-        let source = &mut sources[index];
-        if let Some(event) = source.next() {
-            merged.push(event);
-        }
-        if let Some(event) = source.peek() {
-            heads.push(Reverse((event.recorded_at, event.person, index)));
-        }
-    }
-    merged
 }

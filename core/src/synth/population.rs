@@ -75,6 +75,7 @@ pub(super) enum Route {
     TemporaryProtection,
 }
 
+/// Asylum or temporary protection: only arrivals from 24 February 2022 can be Ukrainians under §24.
 pub(super) fn route(rng: &mut StdRng, arrival: NaiveDate) -> Route {
     if arrival >= temporary_protection_from()
         && chance(rng, temporary_protection_share(arrival.year()))
@@ -325,6 +326,7 @@ fn asylum_nationalities(year: i32) -> &'static [(Nationality, f64)] {
     }
 }
 
+/// The household's nationality, from the mix of its route and year of arrival.
 pub(super) fn nationality(rng: &mut StdRng, route: Route, arrival: NaiveDate) -> Nationality {
     match route {
         Route::TemporaryProtection => UKRAINE,
@@ -349,6 +351,7 @@ pub(super) const DISTRICTS: &[(&str, f64)] = &[
     ("Steterburg", 2.0),
 ];
 
+/// A district, weighted by where refugees found housing.
 pub(super) fn district(rng: &mut StdRng) -> &'static str {
     let district: &&'static str = pick(rng, DISTRICTS);
     district

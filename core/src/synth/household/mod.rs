@@ -173,6 +173,8 @@ fn procedure_courses_from() -> NaiveDate {
     day_of(2015, 10, 24)
 }
 
+/// A residence status change; the generator always names the legal basis, as the immigration
+/// office does.
 fn residence(
     status: ResidenceStatus,
     legal_basis: &str,
@@ -187,6 +189,7 @@ fn residence(
     }
 }
 
+/// The same day `years` later; a 29 February falls back to counting 365 days a year.
 fn years_later(day: NaiveDate, years: i32) -> NaiveDate {
     day.with_year(day.year() + years)
         .unwrap_or_else(|| add_days(day, i64::from(years) * 365))
