@@ -5,6 +5,7 @@ pub mod debug;
 pub mod export;
 pub mod import;
 pub mod projections;
+pub mod seed;
 pub mod show;
 pub mod stats;
 pub mod verify;
