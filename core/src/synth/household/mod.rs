@@ -350,8 +350,10 @@ impl Household {
     fn temporary_protection(rng: &mut StdRng, arrival: NaiveDate, end: NaiveDate) -> Legal {
         let permit_on = add_days(arrival, days_between(rng, 3, 30));
         // §24 permits ran to 4 March 2024 and were extended a year at a time.
+        // A permit issued shortly before an expiry date already runs to the next one, so that
+        // its renewal (up to 60 days before expiry) never comes before the permit itself.
         let mut valid_until = day_of(2024, 3, 4);
-        while valid_until <= permit_on {
+        while valid_until <= add_days(permit_on, 60) {
             valid_until = years_later(valid_until, 1);
         }
         let mut statuses = vec![Status {
