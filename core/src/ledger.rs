@@ -406,7 +406,8 @@ impl Ledger {
         proposed: Vec<(Proposed, DateTime<Utc>)>,
     ) -> Result<Receipt, LedgerError> {
         let (proposed, times): (Vec<_>, Vec<_>) = proposed.into_iter().unzip();
-        self.append_inner(person, expected, proposed, Some(times)).await
+        self.append_inner(person, expected, proposed, Some(times))
+            .await
     }
 
     async fn append_inner(
@@ -429,7 +430,13 @@ impl Ledger {
                 .map(Clone::clone)
                 .ok_or(LedgerError::NotFound(person))?;
             match self
-                .try_append(person, expected, &proposed, &current, recorded_at.as_deref())
+                .try_append(
+                    person,
+                    expected,
+                    &proposed,
+                    &current,
+                    recorded_at.as_deref(),
+                )
                 .await
             {
                 Ok((receipt, new_head)) => {
@@ -646,12 +653,20 @@ impl Ledger {
             .map(|(_, event)| journey_event(event))
             .collect();
         let now = self.clock.now();
-        let time_of = |index: usize| historical_times.and_then(|times| times.get(index).copied()).unwrap_or(now);
+        let time_of = |index: usize| {
+            historical_times
+                .and_then(|times| times.get(index).copied())
+                .unwrap_or(now)
+        };
         let state = match historical_times {
             None => rules::decide(&head.state, &journey, self.clock.as_ref()),
             Some(times) => {
                 let latest = times.iter().copied().max().unwrap_or(now);
-                rules::decide(&head.state, &journey, &crate::clock::FixedClock::new(latest))
+                rules::decide(
+                    &head.state,
+                    &journey,
+                    &crate::clock::FixedClock::new(latest),
+                )
             }
         }
         .map_err(|violation| remap(violation, &fresh))?;

@@ -18,5 +18,5 @@ pub mod log;
 pub mod rules;
 pub mod sample;
 pub mod store;
-pub mod verify;
 pub mod synth;
+pub mod verify;

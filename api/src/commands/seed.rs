@@ -54,7 +54,11 @@ pub async fn run(options: &Options, args: SeedArgs) -> Result<ExitCode, CliError
 }
 
 /// Seeds the population described by `args` into `ledger`.
-pub async fn seed(ledger: &Arc<Ledger>, args: &SeedArgs, show_progress: bool) -> Result<Seeded, CliError> {
+pub async fn seed(
+    ledger: &Arc<Ledger>,
+    args: &SeedArgs,
+    show_progress: bool,
+) -> Result<Seeded, CliError> {
     let end = args.end.unwrap_or_else(|| ledger.clock().today());
     if args.start > end {
         return Err(format!("--start {} is after the end {end}", args.start).into());
@@ -76,7 +80,7 @@ pub async fn seed(ledger: &Arc<Ledger>, args: &SeedArgs, show_progress: bool) ->
     let mut seeded = Seeded::default();
     let mut tasks: JoinSet<Result<(usize, usize), CliError>> = JoinSet::new();
     for household in synth::households(&config) {
-        for (person, events) in by_person(household) {
+        for (person, events) in by_person(household, ledger.clock().now()) {
             while tasks.len() >= PERSONS_IN_FLIGHT_MAX {
                 collect(&mut tasks, &mut seeded, &progress).await?;
             }
@@ -90,7 +94,9 @@ pub async fn seed(ledger: &Arc<Ledger>, args: &SeedArgs, show_progress: bool) ->
                         .append_historical(person, ExpectedRevision::Any, part.to_vec())
                         .await?;
                     already += receipt.already_recorded;
-                    if let (Some(first), Some(last)) = (receipt.first_position, receipt.last_position) {
+                    if let (Some(first), Some(last)) =
+                        (receipt.first_position, receipt.last_position)
+                    {
                         written += (last - first + 1) as usize;
                     }
                 }
@@ -111,7 +117,8 @@ async fn collect(
     progress: &ProgressBar,
 ) -> Result<(), CliError> {
     if let Some(result) = tasks.join_next().await {
-        let (written, already) = result.map_err(|error| format!("seeding task failed: {error}"))??;
+        let (written, already) =
+            result.map_err(|error| format!("seeding task failed: {error}"))??;
         seeded.persons += 1;
         seeded.written += written;
         seeded.already += already;
@@ -120,11 +127,19 @@ async fn collect(
     Ok(())
 }
 
+/// One person's events with their transaction times.
+type Journey = Vec<(Proposed, chrono::DateTime<chrono::Utc>)>;
+
 /// Splits a household's events into each person's events, keeping their order.
-fn by_person(events: Vec<SynthEvent>) -> Vec<(PersonId, Vec<(Proposed, chrono::DateTime<chrono::Utc>)>)> {
-    let mut persons: Vec<(PersonId, Vec<(Proposed, chrono::DateTime<chrono::Utc>)>)> = Vec::new();
+/// Transaction times are capped at `now`: the generator places the last day's entries at times of
+/// day that may still lie ahead, and a ledger never records the future.
+fn by_person(
+    events: Vec<SynthEvent>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(PersonId, Journey)> {
+    let mut persons: Vec<(PersonId, Journey)> = Vec::new();
     for event in events {
-        let recorded_at = event.recorded_at;
+        let recorded_at = event.recorded_at.min(now);
         let proposed = Proposed {
             id: event.id,
             occurred_on: event.occurred_on,
@@ -133,7 +148,10 @@ fn by_person(events: Vec<SynthEvent>) -> Vec<(PersonId, Vec<(Proposed, chrono::D
             correlation_id: None,
             causation_id: None,
         };
-        match persons.iter_mut().find(|(person, _)| *person == event.person) {
+        match persons
+            .iter_mut()
+            .find(|(person, _)| *person == event.person)
+        {
             Some((_, list)) => list.push((proposed, recorded_at)),
             None => persons.push((event.person, vec![(proposed, recorded_at)])),
         }

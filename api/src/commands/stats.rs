@@ -28,8 +28,12 @@ pub async fn run(options: &Options) -> Result<ExitCode, CliError> {
                 .entry(recorded.event.event_type.clone())
                 .or_default() += 1;
             streams.insert(recorded.stream);
-            first_recorded.get_or_insert(recorded.event.recorded_at);
-            last_recorded = Some(recorded.event.recorded_at);
+            let at = recorded.event.recorded_at;
+            first_recorded = Some(
+                first_recorded.map_or(at, |first: chrono::DateTime<chrono::Utc>| first.min(at)),
+            );
+            last_recorded =
+                Some(last_recorded.map_or(at, |last: chrono::DateTime<chrono::Utc>| last.max(at)));
         }
     }
     let disk_bytes = dir_size(&options.data_dir);
@@ -38,7 +42,7 @@ pub async fn run(options: &Options) -> Result<ExitCode, CliError> {
     println!("streams          {}", streams.len());
     if let (Some(first), Some(last)) = (first_recorded, last_recorded) {
         println!(
-            "recorded         {} .. {}",
+            "recorded between {} and {}",
             first.format("%Y-%m-%dT%H:%M:%SZ"),
             last.format("%Y-%m-%dT%H:%M:%SZ")
         );
