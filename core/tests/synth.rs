@@ -688,7 +688,7 @@ fn indicators_meet_the_published_figures() {
     }
     let window: usize = result.dtz_window.iter().sum();
     let all: usize = result.dtz_all_years.iter().sum();
-    assert!(window >= 200, "too few DTZ tests in the window: {window}");
+    assert!(window >= 300, "too few DTZ tests in the window: {window}");
     check(
         "DTZ B1, first attempts, 12 months up to D",
         share(result.dtz_window[0], window),

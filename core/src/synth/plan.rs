@@ -248,6 +248,8 @@ impl Plan {
         let moved_away = stay.moved_away.filter(|moved| *moved <= end);
         let returned = stay.returned.filter(|_| moved_away.is_some());
         let groups = std::mem::take(&mut self.groups);
+        // Closers come after every planned event in the tie-break, like events added last.
+        let mut next_seq = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
         let keep = |planned: &Planned| {
             if planned.on > end {
                 return false;
@@ -279,11 +281,12 @@ impl Plan {
                 let still_open = group.closed_on.is_none_or(|closed| closed >= moved);
                 if begun_before && still_open {
                     if let Some(event) = group.closer.event() {
-                        let seq = u32::try_from(events.len() + index).unwrap_or(u32::MAX);
+                        let seq = next_seq;
+                        next_seq = next_seq.saturating_add(1);
                         events.push(Planned {
                             on: moved,
                             rank: Rank::Normal,
-                            seq: seq.saturating_add(1 << 24),
+                            seq,
                             group: Some(index),
                             stay_event: false,
                             agency: group.agency,

@@ -9,7 +9,7 @@
 //! entered late on their own, but never after the person's departure is recorded, because after
 //! `MovedAway` only a return or governance events are accepted.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -97,8 +97,14 @@ fn entry_delay_days(rng: &mut StdRng, anchored: bool) -> i64 {
     )
 }
 
-/// A time during office hours on `day`.
+/// A time during office hours on `day`, or on the Monday after when `day` falls on a weekend,
+/// because caseworkers enter events while their offices are open.
 fn office_time(rng: &mut StdRng, day: NaiveDate) -> DateTime<Utc> {
+    let day = match day.weekday() {
+        Weekday::Sat => add_days(day, 2),
+        Weekday::Sun => add_days(day, 1),
+        _ => day,
+    };
     let seconds = rng.gen_range(7 * 3600..16 * 3600);
     let time = NaiveTime::from_num_seconds_from_midnight_opt(seconds, 0).unwrap_or(NaiveTime::MIN);
     day.and_time(time).and_utc()

@@ -715,8 +715,9 @@ impl Household {
             }
             person.sgb2_spells = intersect(&own_sgb2, &presence);
 
-            // Unemployment insurance after a job of a year or more, until the next job or for at
-            // most a year. Assumption: only those who paid in long enough are counted.
+            // Unemployment insurance after an insured job of a year or more, until the next job or
+            // for at most a year. Assumption: only those who paid in long enough are counted; the
+            // self-employed are not insured, but their work still ends a spell.
             let jobs: Vec<Job> = person
                 .jobs
                 .iter()
@@ -727,6 +728,9 @@ impl Household {
                 let Some(until) = job.until else {
                     continue;
                 };
+                if job.kind == EmploymentKind::SelfEmployed {
+                    continue;
+                }
                 if (until - job.start).num_days() < 365 || until >= self.end {
                     continue;
                 }
