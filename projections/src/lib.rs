@@ -5,3 +5,4 @@
 //! and the two cuts `as_of` (valid time) and `known_at` (transaction time).
 
 pub mod journal;
+pub mod temporal;
