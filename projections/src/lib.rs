@@ -6,3 +6,4 @@
 
 pub mod journal;
 pub mod temporal;
+pub mod view;
