@@ -7,3 +7,4 @@
 pub mod journal;
 pub mod temporal;
 pub mod view;
+pub mod models;
