@@ -722,7 +722,11 @@ impl PersonView {
             }
             Event::KitaEnded(_) => close_last(&mut self.kita, on, |_| true),
             Event::SchoolEnrolled(school) => {
-                if !self.schools.iter().any(|spell| spell.interval.end.is_none()) {
+                if !self
+                    .schools
+                    .iter()
+                    .any(|spell| spell.interval.end.is_none())
+                {
                     self.schools.push(SchoolSpell {
                         school_type: school.school_type,
                         language_class: school.language_class,
@@ -940,7 +944,9 @@ impl PersonView {
     }
 
     fn is_open_presence(&self) -> bool {
-        self.presence.last().is_some_and(|spell| spell.end.is_none())
+        self.presence
+            .last()
+            .is_some_and(|spell| spell.end.is_none())
     }
 
     fn set_protection(&mut self, on: NaiveDate, status: ProtectionStatus) {
@@ -1034,7 +1040,8 @@ impl PersonView {
 
     /// Whole years from the first arrival to `on` (anniversaries count on their day).
     pub fn years_since_arrival(&self, on: NaiveDate) -> Option<i32> {
-        self.first_arrival(on).map(|arrival| whole_years(arrival, on))
+        self.first_arrival(on)
+            .map(|arrival| whole_years(arrival, on))
     }
 
     /// The district as of `on` (the last known one after moving away).
@@ -1162,7 +1169,9 @@ impl PersonView {
 
     /// Whether a mentor is active on `on`.
     pub fn has_mentor(&self, on: NaiveDate) -> bool {
-        self.mentoring.iter().any(|spell| spell.interval.contains(on))
+        self.mentoring
+            .iter()
+            .any(|spell| spell.interval.contains(on))
     }
 
     /// Whether benefits of `kind` are open on `on`.
@@ -1247,7 +1256,11 @@ impl ProtectionFold {
         status
     }
 
-    fn residence(&mut self, status: ResidenceStatus, legal_basis: Option<&str>) -> ProtectionStatus {
+    fn residence(
+        &mut self,
+        status: ResidenceStatus,
+        legal_basis: Option<&str>,
+    ) -> ProtectionStatus {
         match status {
             ResidenceStatus::Gestattung => ProtectionStatus::InProcedure,
             ResidenceStatus::Duldung => ProtectionStatus::Tolerated,
