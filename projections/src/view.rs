@@ -33,7 +33,8 @@ use journey_core::catalogue::{
 };
 use journey_core::envelope::{ActorRole, PersonId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
 
 use crate::journal::Journal;
@@ -1280,10 +1281,33 @@ impl ProtectionFold {
 }
 
 /// Who lives in which household, built from the views of one cut, so `idle_days` can leave out
-/// persons caring for a child under 3.
+/// persons caring for a child under 3. Looked up once per idle candidate in the KPI hot loop, so it
+/// is a hash map; nothing iterates it, so its order cannot leak into an answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Households {
-    members: BTreeMap<Uuid, Vec<HouseholdMember>>,
+    members: HashMap<Uuid, Vec<HouseholdMember>, BuildHasherDefault<UuidHasher>>,
+}
+
+/// Household ids are random (v4) UUIDs, so their own bits are a good hash: this folds the 16 bytes
+/// into one word instead of running SipHash over them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UuidHasher {
+    hash: u64,
+}
+
+impl Hasher for UuidHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.hash = (self.hash.rotate_left(29) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1297,7 +1321,8 @@ pub struct HouseholdMember {
 impl Households {
     /// Indexes the household of every view that names one.
     pub fn from_views(views: &[PersonView]) -> Self {
-        let mut members: BTreeMap<Uuid, Vec<HouseholdMember>> = BTreeMap::new();
+        let mut members: HashMap<Uuid, Vec<HouseholdMember>, BuildHasherDefault<UuidHasher>> =
+            HashMap::default();
         for view in views {
             if let Some(household) = view.household_id {
                 members.entry(household).or_default().push(HouseholdMember {

@@ -574,7 +574,15 @@ fn observe_employment(view: &PersonView, on: NaiveDate, out: &mut Contribution) 
 }
 
 fn observe_sgb2(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
-    if view.benefits.is_empty() {
+    // Most persons have no SGB II spell touching the window (the first month-end minus a day for
+    // a start on it, to D); they contribute nothing and are skipped before any date arithmetic.
+    let window_start = context.month_ends[0].min(context.year_before);
+    let touches_window = view.benefits.iter().any(|spell| {
+        spell.kind == BenefitKind::Sgb2
+            && spell.interval.start <= context.as_of
+            && spell.interval.end.is_none_or(|end| end >= window_start)
+    });
+    if !touches_window {
         return;
     }
     let receives_around = |date: NaiveDate| {

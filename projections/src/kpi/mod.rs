@@ -217,6 +217,59 @@ pub fn resolve_dimensions(
 
 /// Answers a query over the views of one cut. `views` must be built at `query.known_at` and
 /// ordered by person (as the runner keeps them); `households` must come from the same views.
+///
+/// ```
+/// use chrono::{NaiveDate, TimeZone, Utc};
+/// use journey_core::catalogue::{Accommodation, ArrivalRecorded, Event, Origin, PersonRegistered, Sex};
+/// use journey_core::envelope::{Actor, PersonId};
+/// use journey_projections::journal::{Fact, Journal};
+/// use journey_projections::kpi::{compute, KpiQuery};
+/// use journey_projections::view::{Households, PersonView};
+/// use uuid::Uuid;
+///
+/// let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+/// let fact = |revision: u64, occurred_on, event: Event| Fact {
+///     position: revision,
+///     revision,
+///     id: Uuid::from_u128(u128::from(revision) + 1),
+///     occurred_on,
+///     recorded_at: Utc.with_ymd_and_hms(2024, 3, 1, 9, 0, 0).unwrap(),
+///     actor: Actor::system("example"),
+///     event,
+/// };
+/// let journal = Journal {
+///     facts: vec![
+///         fact(0, day(2024, 2, 1), Event::PersonRegistered(PersonRegistered {
+///             birth_year: 1990,
+///             sex: Sex::Female,
+///             nationality: "SYR".into(),
+///             languages: vec!["ar".into()],
+///             household_id: None,
+///         })),
+///         fact(1, day(2024, 2, 1), Event::ArrivalRecorded(ArrivalRecorded {
+///             entry_date: None,
+///             origin: Origin::ReceptionCentre,
+///             accommodation: Accommodation::Shared,
+///             district: "Lebenstedt".into(),
+///         })),
+///     ],
+///     erased: false,
+/// };
+/// let known_at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+/// let views: Vec<PersonView> =
+///     PersonView::build(PersonId(Uuid::nil()), &journal, known_at).into_iter().collect();
+/// let households = Households::from_views(&views);
+///
+/// let query = KpiQuery {
+///     key: "population_present".into(),
+///     as_of: day(2024, 12, 31),
+///     known_at,
+///     by: vec![],
+///     suppression: None,
+/// };
+/// let result = compute(&query, &views, &households).unwrap();
+/// assert_eq!(result.total.measure("persons").unwrap().value, Some(1.0));
+/// ```
 pub fn compute(
     query: &KpiQuery,
     views: &[PersonView],
@@ -230,13 +283,6 @@ pub fn compute(
         });
     }
     let dimensions = resolve_dimensions(definition, &query.by)?;
-    if let Some(view) = views.iter().find(|view| view.known_at != query.known_at) {
-        return Err(KpiError::ViewsOutOfCut {
-            person: view.person,
-            view_known_at: view.known_at,
-            query_known_at: query.known_at,
-        });
-    }
     debug_assert!(
         views.windows(2).all(|pair| pair[0].person < pair[1].person),
         "views are ordered by person"
@@ -246,6 +292,14 @@ pub fn compute(
     let mut table = table::Table::new(&dimensions, query.as_of);
     let mut contribution = table::Contribution::default();
     for view in views {
+        // Checked in the one pass over the views rather than in a pass of its own.
+        if view.known_at != query.known_at {
+            return Err(KpiError::ViewsOutOfCut {
+                person: view.person,
+                view_known_at: view.known_at,
+                query_known_at: query.known_at,
+            });
+        }
         contribution.clear();
         indicator.observe(&context, view, &mut contribution);
         if contribution.is_touched() {

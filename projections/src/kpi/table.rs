@@ -68,7 +68,9 @@ impl Contribution {
             *mine += theirs;
         }
         for (mine, theirs) in self.samples.iter_mut().zip(&other.samples) {
-            mine.extend_from_slice(theirs);
+            if !theirs.is_empty() {
+                mine.extend_from_slice(theirs);
+            }
         }
         self.touched |= other.touched;
     }
@@ -317,6 +319,18 @@ impl<'a> Table<'a> {
 
     /// Adds a person's contribution to the cell of their dimension values.
     pub(crate) fn add(&mut self, view: &'a PersonView, contribution: &Contribution) {
+        if self.dimensions.is_empty() {
+            // One cell only: no key to compute and nothing to look up.
+            match self.cells.first_mut() {
+                Some((_, cell)) => cell.merge(contribution),
+                None => {
+                    let mut cell = Contribution::default();
+                    cell.merge(contribution);
+                    self.cells.push(([Key::None; 2], cell));
+                }
+            }
+            return;
+        }
         // Unused dimensions take a fixed placeholder, so every key of a table has the same shape.
         let mut key: CellKey<'a> = [Key::None; 2];
         for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
