@@ -392,3 +392,21 @@ fn no_view_without_a_registration_known_at_the_cut() {
     let view: PersonView = person.view("2024-02-01").expect("known by then");
     assert_eq!(view.registered_on, date("2024-01-01"));
 }
+
+/// Household ids need not be random: ids that differ only in their last bytes must still spread
+/// over the hash map's buckets (whose index is the hash's low bits), or lookups degrade to scans.
+#[test]
+fn structured_household_ids_spread_over_buckets() {
+    use std::collections::BTreeSet;
+    use std::hash::BuildHasher;
+
+    let hasher = std::hash::BuildHasherDefault::<journey_projections::view::UuidHasher>::default();
+    let low_bits: BTreeSet<u64> = (0..1024u64)
+        .map(|number| hasher.hash_one(uuid::Uuid::from_u64_pair(0, number)) & 1023)
+        .collect();
+    assert!(
+        low_bits.len() > 600,
+        "{} distinct buckets of 1024",
+        low_bits.len()
+    );
+}

@@ -242,7 +242,8 @@ pub(crate) fn percentile(sorted: &[i64], fraction: f64) -> Option<f64> {
 }
 
 /// A fast, deterministic hasher for the small keys of the cell map (a multiply-rotate hash in the
-/// style of rustc's FxHasher); the map is only looked up, never iterated, so its order is moot.
+/// style of rustc's FxHasher, with a finalizer so small numbers and short strings spread over the
+/// buckets); the map is only looked up, never iterated, so its order is moot.
 #[derive(Debug, Default, Clone, Copy)]
 struct KeyHasher {
     hash: u64,
@@ -278,7 +279,7 @@ impl Hasher for KeyHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.hash
+        crate::view::mix(self.hash)
     }
 }
 
