@@ -2,10 +2,23 @@
 //!
 //! Projections are fed only by subscribing to the event log (see `ARCHITECTURE.md`). The runner keeps
 //! one [`journal::Journal`] per person; read models and indicators are pure functions of the journals
-//! and the two cuts `as_of` (valid time) and `known_at` (transaction time).
+//! and the two cuts `as_of` (valid time) and `known_at` (transaction time):
+//!
+//! 1. [`temporal::effective`] applies the transaction-time cut: the facts recorded by `known_at`,
+//!    with the corrections and retractions known by then applied.
+//! 2. [`view::PersonView::build`] folds those into a compact record that answers "as of D" for any
+//!    D by comparing business dates; [`view::Households`] indexes households across views.
+//! 3. [`models`] (person status, caseloads, waiting list, idle list, people filter) and
+//!    [`kpi::compute`] (the catalogue) read the views of one cut.
+
+#![forbid(unsafe_code)]
 
 pub mod journal;
+pub mod kpi;
+pub mod models;
 pub mod runner;
 pub mod snapshot;
+pub mod temporal;
+pub mod view;
 
 pub use runner::{Projections, RunnerConfig, State, PROJECTION_VERSION};

@@ -1,0 +1,437 @@
+//! The catalogue: every indicator of DOMAIN.md section 5 with its exact definition, unit,
+//! counting unit, denominator, measures and allowed disaggregations.
+//!
+//! The text of each definition is the contract: where DOMAIN.md is silent, the decision is written
+//! here (windows, which events pair, what counts as active). [`render`] writes the catalogue to
+//! `schemas/kpis.json`; `projections/tests/schemas.rs` fails when the file drifts from the code.
+
+use serde::Serialize;
+
+use super::dimension::{Dimension, AGE_BANDS};
+use super::KpiError;
+use crate::view::{ProtectionStatus, Stage};
+
+/// What an indicator counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountingUnit {
+    Persons,
+    Events,
+}
+
+/// One figure an indicator reports per cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MeasureDefinition {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// One indicator of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KpiDefinition {
+    pub key: &'static str,
+    pub title: &'static str,
+    /// The exact definition, with every decision DOMAIN.md leaves open.
+    pub definition: &'static str,
+    pub unit: &'static str,
+    pub counting_unit: CountingUnit,
+    /// What the shares and durations are taken over.
+    pub denominator: &'static str,
+    /// The count disclosure control compares with k, per measure.
+    pub disclosure_count: &'static str,
+    pub measures: &'static [MeasureDefinition],
+    /// The dimensions a query may name.
+    pub disaggregations: &'static [Dimension],
+    /// A dimension every result is broken down by, first.
+    pub implicit_dimension: Option<Dimension>,
+    /// Person-level lists are read models for caseworkers, never aggregates.
+    pub person_level: bool,
+}
+
+const ALL_DIMENSIONS: &[Dimension] = &Dimension::ALL;
+
+const fn measure(name: &'static str, description: &'static str) -> MeasureDefinition {
+    MeasureDefinition { name, description }
+}
+
+const PERSONS_PRESENT: &str = "present on D: an ArrivalRecorded on or before D and no MovedAway after it on or before D; erased persons never count";
+const IN_LAST_YEAR: &str = "in the 12 months up to D: after D minus 12 months and on or before D";
+const INTEGRATION_COURSE: &str = "integration course: every course_type except job_b1, job_b2 and job_c1 (those are job-related DeuFöV courses)";
+const ACTIVE: &str = "active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D";
+const QUANTILES: &str = "medians and 75th percentiles interpolate linearly between closest ranks (the median of an even count is the mean of the middle two)";
+
+static CATALOGUE: [KpiDefinition; 16] = [
+    KpiDefinition {
+        key: "population_present",
+        title: "Population present",
+        definition: "Persons present on D. Present on D: an ArrivalRecorded on or before D and no MovedAway after it on or before D; a return (a new ArrivalRecorded) starts a new stay. Erased persons never count.",
+        unit: "persons",
+        counting_unit: CountingUnit::Persons,
+        denominator: "none: a count of persons present on D",
+        disclosure_count: "the count itself",
+        measures: &[measure("persons", "persons present on D")],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "course_waiting_days",
+        title: "Waiting time for an integration course (BAMF Wartezeit)",
+        definition: "Days from CourseRegistered to CourseStarted of every integration course started in the 12 months up to D (after D minus 12 months, on or before D). Integration course: every course_type except job_b1, job_b2 and job_c1. A course registered again after it ended (a re-entry) counts again. Medians and 75th percentiles interpolate linearly between closest ranks.",
+        unit: "days",
+        counting_unit: CountingUnit::Events,
+        denominator: "integration course starts in the 12 months up to D",
+        disclosure_count: "distinct persons with such a course start",
+        measures: &[
+            measure("median_days", "median days from registration to start"),
+            measure("p75_days", "75th percentile of days from registration to start"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "course_access_days",
+        title: "Access time to an integration course (BAMF Zugangszeit)",
+        definition: "Days from a person's first CourseEntitlementIssued to their first CourseStarted of an integration course, for persons whose first integration course start lies in the 12 months up to D. Persons whose first entitlement is after that start (or who have none) are left out. Medians and 75th percentiles interpolate linearly between closest ranks.",
+        unit: "days",
+        counting_unit: CountingUnit::Persons,
+        denominator: "persons whose first integration course start lies in the 12 months up to D, entitled by then",
+        disclosure_count: "the persons behind the durations",
+        measures: &[
+            measure("median_days", "median days from first entitlement to first start"),
+            measure("p75_days", "75th percentile of days from first entitlement to first start"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "course_participation_rate",
+        title: "Integration course participation",
+        definition: "Of persons present on D whose first CourseEntitlementIssued is on or before D minus 6 months, the share who started an integration course on or before D.",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "persons present on D with a first course entitlement at least 6 months before D",
+        disclosure_count: "the denominator",
+        measures: &[measure("rate", "share who started an integration course by D")],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "course_completion_rate",
+        title: "Integration course completion",
+        definition: "Of integration courses started 12 to 24 months before D (start after D minus 24 months and on or before D minus 12 months), the shares completed on or before D (CourseCompleted), left early on or before D (CourseLeftEarly), and still open on D. Each registration that started counts once; a re-entry is a course of its own.",
+        unit: "share",
+        counting_unit: CountingUnit::Events,
+        denominator: "integration courses started 12 to 24 months before D",
+        disclosure_count: "distinct persons with such a course",
+        measures: &[
+            measure("share_completed", "share completed by D"),
+            measure("share_left_early", "share left early by D"),
+            measure("share_open", "share still open on D"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "dtz_b1_rate",
+        title: "DTZ results",
+        definition: "Of LanguageTestTaken with exam dtz in the 12 months up to D, the shares at b1 or better, at a2 and below a2; reported for all results and for first attempts only (first_attempt true). Each result counts.",
+        unit: "share",
+        counting_unit: CountingUnit::Events,
+        denominator: "DTZ results in the 12 months up to D (first attempts: those with first_attempt)",
+        disclosure_count: "distinct persons with such a result (with a first attempt, for the first-attempt shares)",
+        measures: &[
+            measure("share_b1_or_better", "share of results at b1 or better"),
+            measure("share_a2", "share of results at a2"),
+            measure("share_below_a2", "share of results below a2"),
+            measure("first_attempt_share_b1_or_better", "share of first attempts at b1 or better"),
+            measure("first_attempt_share_a2", "share of first attempts at a2"),
+            measure("first_attempt_share_below_a2", "share of first attempts below a2"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "employment_rate",
+        title: "Employment rate",
+        definition: "Of working-age persons (age 15 to 64 on D, age = year(D) - birth year) present on D, the share with an open employment of kind social_insurance_full, social_insurance_part or self_employed on D. Marginal jobs are reported separately: the share whose only open jobs on D are marginal, so both shares add up to the share with any job.",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "working-age persons present on D",
+        disclosure_count: "the denominator",
+        measures: &[
+            measure("rate", "share employed (social insurance or self-employed) on D"),
+            measure("marginal_only_rate", "share with only marginal jobs on D"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "employment_by_years_since_arrival",
+        title: "Employment rate by years since arrival",
+        definition: "employment_rate broken down by years_since_arrival (whole years from the first arrival to D; a year counts on its anniversary), for years 0 to 10: the cohort curve. Persons more than 10 whole years after their first arrival are outside this indicator, so its total covers years 0 to 10. years_since_arrival is always the first dimension; one more may be added (for example sex).",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "working-age persons present on D, 0 to 10 whole years after their first arrival",
+        disclosure_count: "the denominator",
+        measures: &[
+            measure("rate", "share employed (social insurance or self-employed) on D"),
+            measure("marginal_only_rate", "share with only marginal jobs on D"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: Some(Dimension::YearsSinceArrival),
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "sgb2_integration_rate",
+        title: "SGB II integration rate (K2-style)",
+        definition: "Integrations in the 12 months up to D divided by the average number of persons with open sgb2 benefits at the 12 month-ends up to D (the last days of the 12 months ending on or before D: for D = 2024-12-31 they are 2024-01-31 to 2024-12-31, for D = 2024-12-15 they are 2023-12-31 to 2024-11-30). A person is in a month-end's stock when sgb2 benefits are open and the person is present on that day. An integration is the start of an employment of kind social_insurance_full, social_insurance_part or self_employed, or of a training, by a person with open sgb2 benefits on the start day or the day before; at most one per person per calendar month.",
+        unit: "integrations per average recipient",
+        counting_unit: CountingUnit::Events,
+        denominator: "the sum of the 12 month-end stocks of sgb2 recipients (person-months); the rate is numerator / (denominator / 12)",
+        disclosure_count: "distinct persons with an integration or in a month-end stock",
+        measures: &[measure("rate", "integrations per average sgb2 recipient")],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "idle_days",
+        title: "Idle time (Leerlauf)",
+        definition: "For working-age persons present on D who have no active activity on D and no child under 3 in their household on D: days from the later of the end of their last activity and the start of their current stay (their arrival or return) to D. Active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D. A child under 3: another member of the same household (household_id), registered on or before D, aged 0 to 2 on D, who is present on D or has no arrival recorded at all (born here). Median, 75th percentile and the share above 90 days, all over these idle persons.",
+        unit: "days",
+        counting_unit: CountingUnit::Persons,
+        denominator: "idle working-age persons present on D without a child under 3 in the household",
+        disclosure_count: "the denominator",
+        measures: &[
+            measure("median_days", "median idle days"),
+            measure("p75_days", "75th percentile of idle days"),
+            measure("share_over_90_days", "share idle more than 90 days"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "idle_list",
+        title: "Idle list",
+        definition: "The actionable list behind idle_days: persons idle (as in idle_days) more than N days on D, longest first, ties by person id. Person-level, for caseworkers only: it is the idle_list read model, never an aggregate.",
+        unit: "persons",
+        counting_unit: CountingUnit::Persons,
+        denominator: "none: a list of persons",
+        disclosure_count: "not applicable: person-level data is never shown to roles that need disclosure control",
+        measures: &[],
+        disaggregations: &[],
+        implicit_dimension: None,
+        person_level: true,
+    },
+    KpiDefinition {
+        key: "kita_rate",
+        title: "Kita attendance",
+        definition: "Of children aged 0 to 2 (rate_0_2) and of children aged 3 to 5 (rate_3_5) on D (age = year(D) - birth year) present on D, the share with an open Kita place on D (KitaStarted on or before D, no KitaEnded on or before D).",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "children aged 0 to 2, and children aged 3 to 5, present on D",
+        disclosure_count: "the denominator of each share",
+        measures: &[
+            measure("rate_0_2", "share of children aged 0 to 2 with a Kita place"),
+            measure("rate_3_5", "share of children aged 3 to 5 with a Kita place"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "school_rate",
+        title: "School attendance and language classes",
+        definition: "Of children aged 6 to 15 on D present on D, the share enrolled in school on D (SchoolEnrolled on or before D, no SchoolLeft on or before D). And, over every MovedToRegularClass in the 12 months up to D from an enrolment with language_class (whether or not the pupil is still present), the median and 75th percentile of days from SchoolEnrolled to MovedToRegularClass.",
+        unit: "share; days",
+        counting_unit: CountingUnit::Persons,
+        denominator: "children aged 6 to 15 present on D; for the durations, moves to a regular class in the 12 months up to D",
+        disclosure_count: "the denominator of the share; the pupils behind the durations",
+        measures: &[
+            measure("rate", "share of children aged 6 to 15 enrolled in school"),
+            measure("median_days_language_class_to_regular_class", "median days from enrolment in a language class to the move to a regular class"),
+            measure("p75_days_language_class_to_regular_class", "75th percentile of days from enrolment in a language class to the move to a regular class"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "recognition_outcomes",
+        title: "Recognition of foreign qualifications",
+        definition: "Of RecognitionDecided in the 12 months up to D, the shares by outcome (full, partial, compensation_measure, negative), and the median and 75th percentile of days from RecognitionApplied to the decision. A decision names no occupation, so it closes the person's open application with the earliest date.",
+        unit: "share; days",
+        counting_unit: CountingUnit::Events,
+        denominator: "recognition decisions in the 12 months up to D",
+        disclosure_count: "distinct persons with such a decision",
+        measures: &[
+            measure("share_full", "share of decisions granting full recognition"),
+            measure("share_partial", "share of decisions granting partial recognition"),
+            measure("share_compensation_measure", "share of decisions requiring a compensation measure"),
+            measure("share_negative", "share of negative decisions"),
+            measure("median_days", "median days from application to decision"),
+            measure("p75_days", "75th percentile of days from application to decision"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "mentoring_coverage",
+        title: "Mentoring coverage",
+        definition: "Of persons present on D, the share with an active mentor on D (MentorAssigned on or before D, no MentoringEnded for that mentor on or before D).",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "persons present on D",
+        disclosure_count: "the denominator",
+        measures: &[measure("rate", "share with an active mentor on D")],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "chain_funnel",
+        title: "Prevention chain funnel",
+        definition: "By arrival cohort (arrival_cohort, the year of the first arrival, always the first dimension): of persons whose first arrival is on or before D, whether present on D or not, the share who reached each stage on or before D: arrival (first ArrivalRecorded), entitlement (first CourseEntitlementIssued), course (first CourseStarted of any language course), b1 (first LanguageTestTaken of any exam at b1 or better), measure_or_training (first MeasureStarted or TrainingStarted), employment (first EmploymentStarted of kind social_insurance_full, social_insurance_part or self_employed). Stages need not be reached in order. Between consecutive stages: the median and 75th percentile of days, over persons who reached both by D with the later on or after the earlier.",
+        unit: "share; days",
+        counting_unit: CountingUnit::Persons,
+        denominator: "persons whose first arrival is on or before D; for the durations, persons who reached both stages in order",
+        disclosure_count: "the cohort for the shares; the persons behind each duration",
+        measures: &[
+            measure("reached_arrival", "share who arrived (all of the cohort)"),
+            measure("reached_entitlement", "share with a course entitlement"),
+            measure("reached_course", "share who started a language course"),
+            measure("reached_b1", "share with a test result at b1 or better"),
+            measure("reached_measure_or_training", "share who started a measure or training"),
+            measure("reached_employment", "share who started a social-insurance or self-employed job"),
+            measure("median_days_arrival_to_entitlement", "median days from arrival to entitlement"),
+            measure("p75_days_arrival_to_entitlement", "75th percentile of days from arrival to entitlement"),
+            measure("median_days_entitlement_to_course", "median days from entitlement to course start"),
+            measure("p75_days_entitlement_to_course", "75th percentile of days from entitlement to course start"),
+            measure("median_days_course_to_b1", "median days from course start to b1"),
+            measure("p75_days_course_to_b1", "75th percentile of days from course start to b1"),
+            measure("median_days_b1_to_measure_or_training", "median days from b1 to a measure or training"),
+            measure("p75_days_b1_to_measure_or_training", "75th percentile of days from b1 to a measure or training"),
+            measure("median_days_measure_or_training_to_employment", "median days from a measure or training to employment"),
+            measure("p75_days_measure_or_training_to_employment", "75th percentile of days from a measure or training to employment"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: Some(Dimension::ArrivalCohort),
+        person_level: false,
+    },
+];
+
+/// Every indicator, in catalogue order.
+pub fn catalogue() -> &'static [KpiDefinition] {
+    &CATALOGUE
+}
+
+/// The definition of `key`, or an error listing the known keys.
+pub fn definition(key: &str) -> Result<&'static KpiDefinition, KpiError> {
+    CATALOGUE
+        .iter()
+        .find(|definition| definition.key == key)
+        .ok_or_else(|| KpiError::UnknownKey {
+            key: key.to_owned(),
+            known: CATALOGUE.iter().map(|definition| definition.key).collect(),
+        })
+}
+
+/// The catalogue as written to `schemas/kpis.json`: the common terms, the stages, the dimensions
+/// with their fixed values, and every indicator. Pretty-printed, fields in declaration order, with
+/// a final newline.
+pub fn render() -> String {
+    #[derive(Serialize)]
+    struct Document {
+        description: &'static str,
+        terms: Vec<Term>,
+        stages: Vec<&'static str>,
+        dimensions: Vec<DimensionEntry>,
+        kpis: &'static [KpiDefinition],
+    }
+    #[derive(Serialize)]
+    struct Term {
+        term: &'static str,
+        meaning: &'static str,
+    }
+    #[derive(Serialize)]
+    struct DimensionEntry {
+        name: &'static str,
+        description: &'static str,
+        /// Empty when the values come from the data (districts, nationalities, years).
+        values: Vec<&'static str>,
+    }
+    let term = |term, meaning| Term { term, meaning };
+    let dimensions = Dimension::ALL
+        .iter()
+        .map(|dimension| {
+            let (description, values): (&'static str, Vec<&'static str>) = match dimension {
+                Dimension::District => (
+                    "the district as of D (the last known one for a person who moved away); none before any arrival",
+                    Vec::new(),
+                ),
+                Dimension::Sex => (
+                    "as registered",
+                    journey_core::catalogue::Sex::ALL.iter().map(|sex| sex.as_str()).collect(),
+                ),
+                Dimension::AgeBand => (
+                    "age on D = year(D) - birth year",
+                    AGE_BANDS.iter().map(|band| band.label).collect(),
+                ),
+                Dimension::Nationality => (
+                    "as registered (ISO 3166-1 alpha-3), or unknown",
+                    Vec::new(),
+                ),
+                Dimension::ArrivalCohort => (
+                    "the year of the first arrival; none before any arrival",
+                    Vec::new(),
+                ),
+                Dimension::YearsSinceArrival => (
+                    "whole years from the first arrival to D (a year counts on its anniversary); none before any arrival",
+                    Vec::new(),
+                ),
+                Dimension::ProtectionStatus => (
+                    "the latest status-bearing event on or before D: AsylumApplicationFiled or ResidenceStatusChanged gestattung give in_procedure; AsylumDecisionIssued asylum_art16a or refugee_3 give refugee, subsidiary_4 subsidiary_protection, deportation_ban deportation_ban, rejected or dublin rejected; ResidenceStatusChanged duldung gives tolerated, aufenthaltserlaubnis with a legal_basis starting with §24 temporary_protection, other aufenthaltserlaubnis keep the protection held (else other_permit), niederlassungserlaubnis settled, eingebuergert naturalised, other other; none when nothing is recorded by D",
+                    ProtectionStatus::ALL
+                        .iter()
+                        .map(|status| status.as_str())
+                        .chain(["none"])
+                        .collect(),
+                ),
+            };
+            DimensionEntry {
+                name: dimension.as_str(),
+                description,
+                values,
+            }
+        })
+        .collect();
+    let document = Document {
+        description: "The KPI catalogue of journey (DOMAIN.md section 5), generated from journey-projections. Do not edit: run UPDATE_SCHEMAS=1 cargo test -p journey-projections --test schemas.",
+        terms: vec![
+            term("present", PERSONS_PRESENT),
+            term("in_last_year", IN_LAST_YEAR),
+            term("integration_course", INTEGRATION_COURSE),
+            term("active", ACTIVE),
+            term("quantiles", QUANTILES),
+            term("working_age", "aged 15 to 64 on D; age = year(D) - birth year"),
+            term("unknown_and_none", "unknown is a value recorded as unknown; none means nothing is recorded (or not applicable); they are never merged"),
+            term("suppression", "with suppression k, a measure of a cell counting more than 0 and fewer than k persons (its disclosure_count) is suppressed, and further cells are suppressed until no suppressed figure can be recomputed from the published cells, margins and total"),
+            term("rounding", "values are rounded to 4 decimals"),
+        ],
+        stages: Stage::ALL.iter().map(|stage| stage.as_str()).collect(),
+        dimensions,
+        kpis: &CATALOGUE,
+    };
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,203 @@
+//! The disaggregations of DOMAIN.md section 5 and each person's value of them as of D.
+//!
+//! A value is computed as a [`Key`] that borrows from the view, so the hot loop of an indicator
+//! allocates nothing; labels are written only for the finished cells. Keys sort in the order a
+//! table is read: age bands and protection statuses in their catalogue order, years and cohorts
+//! numerically, districts and nationalities alphabetically, then `unknown`, then `none`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Datelike, NaiveDate};
+use journey_core::catalogue::Sex;
+use serde::{Deserialize, Serialize};
+
+use super::KpiError;
+use crate::view::{PersonView, ProtectionStatus};
+
+/// A disaggregation of an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    /// The district as of D (the last known one for a person who moved away); `none` before any.
+    District,
+    /// As registered, `unknown` included.
+    Sex,
+    /// Age on D = year(D) − birth year, in the bands of [`AGE_BANDS`].
+    AgeBand,
+    /// As registered (ISO 3166-1 alpha-3); `unknown` when registered as unknown.
+    Nationality,
+    /// The year of the first arrival; `none` before any arrival.
+    ArrivalCohort,
+    /// Whole years from the first arrival to D; `none` before any arrival.
+    YearsSinceArrival,
+    /// See [`ProtectionStatus`]; `none` when nothing status-bearing is recorded by D.
+    ProtectionStatus,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 7] = [
+        Dimension::District,
+        Dimension::Sex,
+        Dimension::AgeBand,
+        Dimension::Nationality,
+        Dimension::ArrivalCohort,
+        Dimension::YearsSinceArrival,
+        Dimension::ProtectionStatus,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Dimension::District => "district",
+            Dimension::Sex => "sex",
+            Dimension::AgeBand => "age_band",
+            Dimension::Nationality => "nationality",
+            Dimension::ArrivalCohort => "arrival_cohort",
+            Dimension::YearsSinceArrival => "years_since_arrival",
+            Dimension::ProtectionStatus => "protection_status",
+        }
+    }
+
+    /// The value of this dimension for a person as of `on`.
+    pub(crate) fn key<'a>(&self, view: &'a PersonView, on: NaiveDate) -> Key<'a> {
+        match self {
+            Dimension::District => view.district(on).map_or(Key::None, Key::text),
+            Dimension::Sex => match view.sex {
+                Sex::Unknown => Key::Unknown,
+                sex => Key::Ordinal(sex as u8),
+            },
+            Dimension::AgeBand => age_band(view.age(on)).map_or(Key::None, Key::Ordinal),
+            Dimension::Nationality => Key::text(&view.nationality),
+            Dimension::ArrivalCohort => view
+                .first_arrival(on)
+                .map_or(Key::None, |arrival| Key::Number(arrival.year())),
+            Dimension::YearsSinceArrival => {
+                view.years_since_arrival(on).map_or(Key::None, Key::Number)
+            }
+            Dimension::ProtectionStatus => view
+                .protection_status(on)
+                .map_or(Key::None, |status| Key::Ordinal(status as u8)),
+        }
+    }
+
+    /// The wire form of a value of this dimension.
+    pub(crate) fn label(&self, key: Key<'_>) -> String {
+        match key {
+            Key::Unknown => "unknown".to_owned(),
+            Key::None => "none".to_owned(),
+            Key::Number(number) => number.to_string(),
+            Key::Text(text) => text.to_owned(),
+            Key::Ordinal(index) => {
+                let index = usize::from(index);
+                let label = match self {
+                    Dimension::Sex => Sex::ALL.get(index).map(Sex::as_str),
+                    Dimension::AgeBand => AGE_BANDS.get(index).map(|band| band.label),
+                    Dimension::ProtectionStatus => ProtectionStatus::ALL
+                        .get(index)
+                        .map(ProtectionStatus::as_str),
+                    _ => None,
+                };
+                // Ordinals are only made from these three enumerations, by index.
+                label.unwrap_or("invalid").to_owned()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dimension {
+    type Err = KpiError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Dimension::ALL
+            .into_iter()
+            .find(|dimension| dimension.as_str() == name)
+            .ok_or_else(|| KpiError::UnknownDimension {
+                name: name.to_owned(),
+                allowed: Dimension::ALL.to_vec(),
+            })
+    }
+}
+
+/// An age band of DOMAIN.md section 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgeBand {
+    pub label: &'static str,
+    pub from: i32,
+    /// Inclusive; `None` for the open top band.
+    pub to: Option<i32>,
+}
+
+pub const AGE_BANDS: [AgeBand; 7] = [
+    AgeBand {
+        label: "0-2",
+        from: 0,
+        to: Some(2),
+    },
+    AgeBand {
+        label: "3-5",
+        from: 3,
+        to: Some(5),
+    },
+    AgeBand {
+        label: "6-14",
+        from: 6,
+        to: Some(14),
+    },
+    AgeBand {
+        label: "15-24",
+        from: 15,
+        to: Some(24),
+    },
+    AgeBand {
+        label: "25-44",
+        from: 25,
+        to: Some(44),
+    },
+    AgeBand {
+        label: "45-64",
+        from: 45,
+        to: Some(64),
+    },
+    AgeBand {
+        label: "65+",
+        from: 65,
+        to: None,
+    },
+];
+
+/// The index of the band an age falls in; `None` for a negative age (not born by D).
+fn age_band(age: i32) -> Option<u8> {
+    AGE_BANDS
+        .iter()
+        .position(|band| age >= band.from && band.to.is_none_or(|to| age <= to))
+        .and_then(|index| u8::try_from(index).ok())
+}
+
+/// A dimension value as computed in the hot loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Key<'a> {
+    /// A value of a fixed enumeration, by its position.
+    Ordinal(u8),
+    Number(i32),
+    Text(&'a str),
+    /// Recorded as unknown.
+    Unknown,
+    /// Nothing recorded, or not applicable.
+    None,
+}
+
+impl<'a> Key<'a> {
+    fn text(text: &'a str) -> Self {
+        if text == "unknown" {
+            Key::Unknown
+        } else {
+            Key::Text(text)
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! What each indicator counts for one person (the `observe` step) and how the counts become
+//! measures. The definitions in [`super::catalogue`] say the same in words; a test checks that
+//! the measure names agree.
+//!
+//! `observe` runs once per person view and per query, so it reads the view in place and
+//! allocates nothing: windows and month-ends are computed once per query in [`Context`].
+
+use chrono::{Datelike, Days, Months, NaiveDate};
+use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
+
+use super::table::{Contribution, MeasureSpec, Quantile};
+use crate::models::idle_since;
+use crate::view::{CourseEnd, Households, PersonView, Stage};
+
+/// The dates of one query, computed once.
+#[derive(Debug)]
+pub(crate) struct Context<'a> {
+    as_of: NaiveDate,
+    /// "In the 12 months up to D" means after this date and on or before D.
+    year_before: NaiveDate,
+    /// Courses for the completion rate started after this date and on or before `year_before`.
+    two_years_before: NaiveDate,
+    /// Entitlements counted by the participation rate were issued on or before this date.
+    half_year_before: NaiveDate,
+    /// The 12 month-ends up to D, oldest first.
+    month_ends: [NaiveDate; 12],
+    households: &'a Households,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(as_of: NaiveDate, households: &'a Households) -> Self {
+        let months_before = |months| {
+            as_of
+                .checked_sub_months(Months::new(months))
+                .unwrap_or(NaiveDate::MIN)
+        };
+        Self {
+            as_of,
+            year_before: months_before(12),
+            two_years_before: months_before(24),
+            half_year_before: months_before(6),
+            month_ends: month_ends(as_of),
+            households,
+        }
+    }
+
+    fn in_last_year(&self, date: NaiveDate) -> bool {
+        self.year_before < date && date <= self.as_of
+    }
+}
+
+/// The last days of the 12 months that end on or before `as_of`, oldest first: for D = 2024-12-31
+/// they are 2024-01-31 … 2024-12-31, for D = 2024-12-15 they are 2023-12-31 … 2024-11-30.
+fn month_ends(as_of: NaiveDate) -> [NaiveDate; 12] {
+    let first_of_month = as_of.with_day(1).unwrap_or(as_of);
+    let first_of_next = first_of_month
+        .checked_add_months(Months::new(1))
+        .unwrap_or(NaiveDate::MAX);
+    // The month-end of D's own month counts only when D is that day.
+    let latest_next_first = if first_of_next.pred_opt() == Some(as_of) {
+        first_of_next
+    } else {
+        first_of_month
+    };
+    let mut ends = [as_of; 12];
+    for (index, end) in ends.iter_mut().enumerate() {
+        let months_back = (11 - index) as u32;
+        *end = latest_next_first
+            .checked_sub_months(Months::new(months_back))
+            .and_then(|first| first.checked_sub_days(Days::new(1)))
+            .unwrap_or(NaiveDate::MIN);
+    }
+    ends
+}
+
+fn days(from: NaiveDate, to: NaiveDate) -> i64 {
+    (to - from).num_days()
+}
+
+/// The indicators that are computed as aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Indicator {
+    PopulationPresent,
+    CourseWaitingDays,
+    CourseAccessDays,
+    CourseParticipationRate,
+    CourseCompletionRate,
+    DtzB1Rate,
+    EmploymentRate,
+    EmploymentByYearsSinceArrival,
+    Sgb2IntegrationRate,
+    IdleDays,
+    KitaRate,
+    SchoolRate,
+    RecognitionOutcomes,
+    MentoringCoverage,
+    ChainFunnel,
+}
+
+const fn share(
+    name: &'static str,
+    numerator: usize,
+    denominator: usize,
+    persons: usize,
+) -> MeasureSpec {
+    MeasureSpec::Share {
+        name,
+        numerator,
+        denominator,
+        persons,
+    }
+}
+
+const fn quantile(
+    name: &'static str,
+    samples: usize,
+    quantile: Quantile,
+    persons: usize,
+) -> MeasureSpec {
+    MeasureSpec::Quantile {
+        name,
+        samples,
+        quantile,
+        persons,
+    }
+}
+
+const DURATIONS: [MeasureSpec; 2] = [
+    quantile("median_days", 0, Quantile::Median, 0),
+    quantile("p75_days", 0, Quantile::P75, 0),
+];
+
+// Slots of the person-share indicators: the denominator (which is also the person count), then
+// the numerators.
+const DENOMINATOR: usize = 0;
+
+const EMPLOYMENT: [MeasureSpec; 2] = [
+    share("rate", 1, DENOMINATOR, DENOMINATOR),
+    share("marginal_only_rate", 2, DENOMINATOR, DENOMINATOR),
+];
+
+const COMPLETION: [MeasureSpec; 3] = [
+    share("share_completed", 2, 1, 0),
+    share("share_left_early", 3, 1, 0),
+    share("share_open", 4, 1, 0),
+];
+
+const DTZ: [MeasureSpec; 6] = [
+    share("share_b1_or_better", 2, 1, 0),
+    share("share_a2", 3, 1, 0),
+    share("share_below_a2", 4, 1, 0),
+    share("first_attempt_share_b1_or_better", 7, 6, 5),
+    share("first_attempt_share_a2", 8, 6, 5),
+    share("first_attempt_share_below_a2", 9, 6, 5),
+];
+
+const SGB2: [MeasureSpec; 1] = [MeasureSpec::PerAverage {
+    name: "rate",
+    numerator: 1,
+    denominator: 2,
+    periods: 12,
+    persons: 0,
+}];
+
+const IDLE: [MeasureSpec; 3] = [
+    quantile("median_days", 0, Quantile::Median, 0),
+    quantile("p75_days", 0, Quantile::P75, 0),
+    MeasureSpec::ShareAbove {
+        name: "share_over_90_days",
+        samples: 0,
+        days: 90,
+        persons: 0,
+    },
+];
+
+const KITA: [MeasureSpec; 2] = [share("rate_0_2", 1, 0, 0), share("rate_3_5", 3, 2, 2)];
+
+const SCHOOL: [MeasureSpec; 3] = [
+    share("rate", 1, DENOMINATOR, DENOMINATOR),
+    quantile(
+        "median_days_language_class_to_regular_class",
+        0,
+        Quantile::Median,
+        2,
+    ),
+    quantile(
+        "p75_days_language_class_to_regular_class",
+        0,
+        Quantile::P75,
+        2,
+    ),
+];
+
+const RECOGNITION: [MeasureSpec; 6] = [
+    share("share_full", 2, 1, 0),
+    share("share_partial", 3, 1, 0),
+    share("share_compensation_measure", 4, 1, 0),
+    share("share_negative", 5, 1, 0),
+    quantile("median_days", 0, Quantile::Median, 0),
+    quantile("p75_days", 0, Quantile::P75, 0),
+];
+
+const RATE: [MeasureSpec; 1] = [share("rate", 1, DENOMINATOR, DENOMINATOR)];
+
+// chain_funnel: slot 0 is the cohort, slots 1..=6 the persons reaching each stage, slots 7..=11 the
+// persons with a duration between consecutive stages (sample slots 0..=4).
+const FUNNEL_COHORT: usize = 0;
+const FUNNEL_REACHED: usize = 1;
+const FUNNEL_PAIRS: usize = 7;
+
+const FUNNEL: [MeasureSpec; 16] = [
+    share(
+        "reached_arrival",
+        FUNNEL_REACHED,
+        FUNNEL_COHORT,
+        FUNNEL_COHORT,
+    ),
+    share(
+        "reached_entitlement",
+        FUNNEL_REACHED + 1,
+        FUNNEL_COHORT,
+        FUNNEL_COHORT,
+    ),
+    share(
+        "reached_course",
+        FUNNEL_REACHED + 2,
+        FUNNEL_COHORT,
+        FUNNEL_COHORT,
+    ),
+    share(
+        "reached_b1",
+        FUNNEL_REACHED + 3,
+        FUNNEL_COHORT,
+        FUNNEL_COHORT,
+    ),
+    share(
+        "reached_measure_or_training",
+        FUNNEL_REACHED + 4,
+        FUNNEL_COHORT,
+        FUNNEL_COHORT,
+    ),
+    share(
+        "reached_employment",
+        FUNNEL_REACHED + 5,
+        FUNNEL_COHORT,
+        FUNNEL_COHORT,
+    ),
+    quantile(
+        "median_days_arrival_to_entitlement",
+        0,
+        Quantile::Median,
+        FUNNEL_PAIRS,
+    ),
+    quantile(
+        "p75_days_arrival_to_entitlement",
+        0,
+        Quantile::P75,
+        FUNNEL_PAIRS,
+    ),
+    quantile(
+        "median_days_entitlement_to_course",
+        1,
+        Quantile::Median,
+        FUNNEL_PAIRS + 1,
+    ),
+    quantile(
+        "p75_days_entitlement_to_course",
+        1,
+        Quantile::P75,
+        FUNNEL_PAIRS + 1,
+    ),
+    quantile(
+        "median_days_course_to_b1",
+        2,
+        Quantile::Median,
+        FUNNEL_PAIRS + 2,
+    ),
+    quantile("p75_days_course_to_b1", 2, Quantile::P75, FUNNEL_PAIRS + 2),
+    quantile(
+        "median_days_b1_to_measure_or_training",
+        3,
+        Quantile::Median,
+        FUNNEL_PAIRS + 3,
+    ),
+    quantile(
+        "p75_days_b1_to_measure_or_training",
+        3,
+        Quantile::P75,
+        FUNNEL_PAIRS + 3,
+    ),
+    quantile(
+        "median_days_measure_or_training_to_employment",
+        4,
+        Quantile::Median,
+        FUNNEL_PAIRS + 4,
+    ),
+    quantile(
+        "p75_days_measure_or_training_to_employment",
+        4,
+        Quantile::P75,
+        FUNNEL_PAIRS + 4,
+    ),
+];
+
+impl Indicator {
+    /// The indicator of an aggregate catalogue key. The catalogue is checked first, so an unknown
+    /// key cannot reach here; it falls back to the population count to stay total.
+    pub(crate) fn for_key(key: &str) -> Indicator {
+        Indicator::ALL
+            .iter()
+            .copied()
+            .find(|indicator| indicator.key() == key)
+            .unwrap_or(Indicator::PopulationPresent)
+    }
+
+    pub(crate) const ALL: [Indicator; 15] = [
+        Indicator::PopulationPresent,
+        Indicator::CourseWaitingDays,
+        Indicator::CourseAccessDays,
+        Indicator::CourseParticipationRate,
+        Indicator::CourseCompletionRate,
+        Indicator::DtzB1Rate,
+        Indicator::EmploymentRate,
+        Indicator::EmploymentByYearsSinceArrival,
+        Indicator::Sgb2IntegrationRate,
+        Indicator::IdleDays,
+        Indicator::KitaRate,
+        Indicator::SchoolRate,
+        Indicator::RecognitionOutcomes,
+        Indicator::MentoringCoverage,
+        Indicator::ChainFunnel,
+    ];
+
+    pub(crate) fn key(&self) -> &'static str {
+        match self {
+            Indicator::PopulationPresent => "population_present",
+            Indicator::CourseWaitingDays => "course_waiting_days",
+            Indicator::CourseAccessDays => "course_access_days",
+            Indicator::CourseParticipationRate => "course_participation_rate",
+            Indicator::CourseCompletionRate => "course_completion_rate",
+            Indicator::DtzB1Rate => "dtz_b1_rate",
+            Indicator::EmploymentRate => "employment_rate",
+            Indicator::EmploymentByYearsSinceArrival => "employment_by_years_since_arrival",
+            Indicator::Sgb2IntegrationRate => "sgb2_integration_rate",
+            Indicator::IdleDays => "idle_days",
+            Indicator::KitaRate => "kita_rate",
+            Indicator::SchoolRate => "school_rate",
+            Indicator::RecognitionOutcomes => "recognition_outcomes",
+            Indicator::MentoringCoverage => "mentoring_coverage",
+            Indicator::ChainFunnel => "chain_funnel",
+        }
+    }
+
+    pub(crate) fn measures(&self) -> &'static [MeasureSpec] {
+        const PERSONS: [MeasureSpec; 1] = [MeasureSpec::Count {
+            name: "persons",
+            slot: 0,
+        }];
+        match self {
+            Indicator::PopulationPresent => &PERSONS,
+            Indicator::CourseWaitingDays | Indicator::CourseAccessDays => &DURATIONS,
+            Indicator::CourseParticipationRate | Indicator::MentoringCoverage => &RATE,
+            Indicator::CourseCompletionRate => &COMPLETION,
+            Indicator::DtzB1Rate => &DTZ,
+            Indicator::EmploymentRate | Indicator::EmploymentByYearsSinceArrival => &EMPLOYMENT,
+            Indicator::Sgb2IntegrationRate => &SGB2,
+            Indicator::IdleDays => &IDLE,
+            Indicator::KitaRate => &KITA,
+            Indicator::SchoolRate => &SCHOOL,
+            Indicator::RecognitionOutcomes => &RECOGNITION,
+            Indicator::ChainFunnel => &FUNNEL,
+        }
+    }
+
+    /// Adds what one person counts for this indicator as of the context's date.
+    pub(crate) fn observe(&self, context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+        let on = context.as_of;
+        match self {
+            Indicator::PopulationPresent => {
+                if view.is_present(on) {
+                    out.count(0);
+                }
+            }
+            Indicator::CourseWaitingDays => {
+                let mut any = false;
+                for course in view.courses.iter().filter(|c| c.is_integration_course()) {
+                    if let Some(started_on) = course.started_on {
+                        if context.in_last_year(started_on) {
+                            out.sample(0, days(course.registered_on, started_on));
+                            any = true;
+                        }
+                    }
+                }
+                if any {
+                    out.count(0);
+                }
+            }
+            Indicator::CourseAccessDays => {
+                let Some(first_start) = view.first_integration_course_start() else {
+                    return;
+                };
+                if !context.in_last_year(first_start) {
+                    return;
+                }
+                if let Some(entitled_on) = view
+                    .first_entitlement()
+                    .filter(|entitled_on| *entitled_on <= first_start)
+                {
+                    out.sample(0, days(entitled_on, first_start));
+                    out.count(0);
+                }
+            }
+            Indicator::CourseParticipationRate => {
+                let entitled_long_enough = view
+                    .first_entitlement()
+                    .is_some_and(|entitled_on| entitled_on <= context.half_year_before);
+                if entitled_long_enough && view.is_present(on) {
+                    out.count(DENOMINATOR);
+                    if view
+                        .first_integration_course_start()
+                        .is_some_and(|started_on| started_on <= on)
+                    {
+                        out.count(1);
+                    }
+                }
+            }
+            Indicator::CourseCompletionRate => {
+                let mut any = false;
+                for course in view.courses.iter().filter(|c| c.is_integration_course()) {
+                    let Some(started_on) = course.started_on else {
+                        continue;
+                    };
+                    if !(context.two_years_before < started_on && started_on <= context.year_before)
+                    {
+                        continue;
+                    }
+                    any = true;
+                    out.count(1);
+                    let ended = course.ended_on.filter(|ended_on| *ended_on <= on);
+                    match (ended, course.end) {
+                        (Some(_), Some(CourseEnd::Completed)) => out.count(2),
+                        (Some(_), Some(CourseEnd::LeftEarly(_))) => out.count(3),
+                        _ => out.count(4),
+                    }
+                }
+                if any {
+                    out.count(0);
+                }
+            }
+            Indicator::DtzB1Rate => {
+                let (mut any, mut any_first) = (false, false);
+                for test in &view.language_tests {
+                    if test.exam != Exam::Dtz || !context.in_last_year(test.on) {
+                        continue;
+                    }
+                    let level_slot = match test.level {
+                        level if level >= Level::B1 => 0,
+                        Level::A2 => 1,
+                        _ => 2,
+                    };
+                    any = true;
+                    out.count(1);
+                    out.count(2 + level_slot);
+                    if test.first_attempt {
+                        any_first = true;
+                        out.count(6);
+                        out.count(7 + level_slot);
+                    }
+                }
+                if any {
+                    out.count(0);
+                }
+                if any_first {
+                    out.count(5);
+                }
+            }
+            Indicator::EmploymentRate => observe_employment(view, on, out),
+            Indicator::EmploymentByYearsSinceArrival => {
+                if view
+                    .years_since_arrival(on)
+                    .is_some_and(|years| years <= 10)
+                {
+                    observe_employment(view, on, out);
+                }
+            }
+            Indicator::Sgb2IntegrationRate => observe_sgb2(context, view, out),
+            Indicator::IdleDays => {
+                if let Some(since) = idle_since(view, context.households, on) {
+                    out.sample(0, days(since, on));
+                    out.count(0);
+                }
+            }
+            Indicator::KitaRate => {
+                let age = view.age(on);
+                let slot = match age {
+                    0..=2 => 0,
+                    3..=5 => 2,
+                    _ => return,
+                };
+                if view.is_present(on) {
+                    out.count(slot);
+                    if view.has_kita_place(on) {
+                        out.count(slot + 1);
+                    }
+                }
+            }
+            Indicator::SchoolRate => {
+                if (6..=15).contains(&view.age(on)) && view.is_present(on) {
+                    out.count(DENOMINATOR);
+                    if view.is_enrolled(on) {
+                        out.count(1);
+                    }
+                }
+                let mut any = false;
+                for school in &view.schools {
+                    if let Some(moved_on) = school.regular_class_on {
+                        if school.language_class && context.in_last_year(moved_on) {
+                            out.sample(0, days(school.interval.start, moved_on));
+                            any = true;
+                        }
+                    }
+                }
+                if any {
+                    out.count(2);
+                }
+            }
+            Indicator::RecognitionOutcomes => {
+                let mut any = false;
+                for case in &view.recognitions {
+                    let (Some(decided_on), Some(outcome)) = (case.decided_on, case.outcome) else {
+                        continue;
+                    };
+                    if !context.in_last_year(decided_on) {
+                        continue;
+                    }
+                    any = true;
+                    out.count(1);
+                    out.count(match outcome {
+                        RecognitionOutcome::Full => 2,
+                        RecognitionOutcome::Partial => 3,
+                        RecognitionOutcome::CompensationMeasure => 4,
+                        RecognitionOutcome::Negative => 5,
+                    });
+                    out.sample(0, days(case.applied_on, decided_on));
+                }
+                if any {
+                    out.count(0);
+                }
+            }
+            Indicator::MentoringCoverage => {
+                if view.is_present(on) {
+                    out.count(DENOMINATOR);
+                    if view.has_mentor(on) {
+                        out.count(1);
+                    }
+                }
+            }
+            Indicator::ChainFunnel => observe_funnel(view, on, out),
+        }
+    }
+}
+
+fn observe_employment(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if !view.is_working_age(on) || !view.is_present(on) {
+        return;
+    }
+    out.count(DENOMINATOR);
+    let day = view.employment_on(on);
+    if day.employed {
+        out.count(1);
+    } else if day.marginal {
+        out.count(2);
+    }
+}
+
+fn observe_sgb2(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+    // Most persons have no SGB II spell touching the window (the first month-end minus a day for
+    // a start on it, to D); they contribute nothing and are skipped before any date arithmetic.
+    let window_start = context.month_ends[0].min(context.year_before);
+    let touches_window = view.benefits.iter().any(|spell| {
+        spell.kind == BenefitKind::Sgb2
+            && spell.interval.start <= context.as_of
+            && spell.interval.end.is_none_or(|end| end >= window_start)
+    });
+    if !touches_window {
+        return;
+    }
+    let receives_around = |date: NaiveDate| {
+        view.receives(BenefitKind::Sgb2, date)
+            || date
+                .pred_opt()
+                .is_some_and(|before| view.receives(BenefitKind::Sgb2, before))
+    };
+    let starts = || {
+        let jobs = view
+            .employments
+            .iter()
+            .filter(|job| job.counts_as_employment())
+            .map(|job| job.interval.start);
+        let trainings = view
+            .trainings
+            .iter()
+            .map(|training| training.interval.start);
+        jobs.chain(trainings)
+            .filter(|start| context.in_last_year(*start) && receives_around(*start))
+    };
+    let month = |date: NaiveDate| date.year() * 12 + date.month0() as i32;
+    let mut integrations = 0;
+    for (index, start) in starts().enumerate() {
+        // At most one integration per person and calendar month: count a start only when no
+        // earlier-listed start falls in the same month.
+        if !starts()
+            .take(index)
+            .any(|earlier| month(earlier) == month(start))
+        {
+            integrations += 1;
+        }
+    }
+    let stock = context
+        .month_ends
+        .iter()
+        .filter(|end| view.receives(BenefitKind::Sgb2, **end) && view.is_present(**end))
+        .count() as u64;
+    if integrations > 0 || stock > 0 {
+        out.count(0);
+        out.add(1, integrations);
+        out.add(2, stock);
+    }
+}
+
+fn observe_funnel(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if view.first_arrival(on).is_none() {
+        return;
+    }
+    out.count(FUNNEL_COHORT);
+    let reached = |stage: Stage| view.stage_reached_on(stage).filter(|date| *date <= on);
+    for (index, stage) in Stage::CHAIN.iter().enumerate() {
+        if reached(*stage).is_some() {
+            out.count(FUNNEL_REACHED + index);
+        }
+    }
+    for (index, pair) in Stage::CHAIN.windows(2).enumerate() {
+        if let (Some(from), Some(to)) = (reached(pair[0]), reached(pair[1])) {
+            if from <= to {
+                out.sample(index, days(from, to));
+                out.count(FUNNEL_PAIRS + index);
+            }
+        }
+    }
+}

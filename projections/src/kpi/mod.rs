@@ -1,0 +1,326 @@
+//! The KPI catalogue (DOMAIN.md section 5): definitions, computation over person views,
+//! disaggregation and disclosure control.
+//!
+//! [`compute`] is a pure function of a [`KpiQuery`] and the person views built at the query's
+//! `known_at` (see [`crate::view::PersonView::build`]). It walks the views once, adds each
+//! person's contribution to the cell of their dimension values as of `as_of`, derives two-way
+//! margins and the total from the cells, turns the counts into [`Measure`]s and, when asked,
+//! applies small-cell suppression ([`suppression`]). Cells, margins and measures come in a fixed
+//! order and every float is rounded to 4 decimals, so the same inputs give byte-identical JSON.
+//!
+//! Decisions where DOMAIN.md is silent are written into each definition's text (see
+//! [`catalogue`]); `schemas/kpis.json` carries them.
+
+pub mod catalogue;
+mod dimension;
+mod indicators;
+pub mod suppression;
+mod table;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use journey_core::envelope::PersonId;
+use serde::{Deserialize, Serialize};
+
+pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
+pub use dimension::{Dimension, AGE_BANDS};
+
+use crate::view::{Households, PersonView};
+
+/// The most dimensions a query may break an indicator down by (counting an implicit one).
+pub const MAX_DIMENSIONS: usize = 2;
+
+/// Small-cell suppression for roles that may not see person-level data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// Cells counting fewer than `k` persons (and more than none) are suppressed. DOMAIN.md: 3.
+    pub k: u32,
+}
+
+impl Default for Suppression {
+    fn default() -> Self {
+        Self { k: 3 }
+    }
+}
+
+/// A question for the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiQuery {
+    pub key: String,
+    /// The reporting date D (valid time).
+    pub as_of: NaiveDate,
+    /// The transaction-time cut; the views passed to [`compute`] must be built at it.
+    pub known_at: DateTime<Utc>,
+    /// Zero, one or two dimensions, in the order the table is laid out (rows, then columns).
+    pub by: Vec<Dimension>,
+    pub suppression: Option<Suppression>,
+}
+
+/// One value of one dimension of a cell.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DimensionValue {
+    pub dimension: Dimension,
+    /// The value as written on the wire. `unknown` (recorded as unknown) and `none` (nothing
+    /// recorded, or not applicable) are values of their own and never the same.
+    pub value: String,
+}
+
+/// One figure of a cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measure {
+    /// For example `rate`, `median_days`, `p75_days`, `share_b1_or_better`.
+    pub name: String,
+    /// `None` when suppressed, or undefined (a share of nobody, a median of nothing).
+    pub value: Option<f64>,
+    pub numerator: Option<u64>,
+    pub denominator: Option<u64>,
+    /// The persons the figure is about: the count disclosure control looks at. For a share of
+    /// persons it is the denominator; for a share of events or a duration, the distinct persons
+    /// behind the events.
+    pub persons: Option<u64>,
+    pub suppressed: bool,
+}
+
+/// A cell of the result table: its dimension values and its measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// One value per dimension of the query, in query order. A margin of a two-way table lists
+    /// only the dimension it keeps; the total lists none.
+    pub dimensions: Vec<DimensionValue>,
+    /// In the order of the definition's measures.
+    pub measures: Vec<Measure>,
+}
+
+impl Cell {
+    /// The measure with this name.
+    pub fn measure(&self, name: &str) -> Option<&Measure> {
+        self.measures.iter().find(|measure| measure.name == name)
+    }
+}
+
+/// The answer to a [`KpiQuery`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KpiResult {
+    pub key: String,
+    pub as_of: NaiveDate,
+    pub known_at: DateTime<Utc>,
+    pub counting_unit: CountingUnit,
+    /// What the shares and durations are taken over.
+    pub denominator: String,
+    /// The dimensions of the table, an implicit one first.
+    pub by: Vec<Dimension>,
+    pub suppression: Option<Suppression>,
+    /// The inner cells, ordered by their dimension values (the first dimension first).
+    pub cells: Vec<Cell>,
+    /// The margins of a two-way table: first every value of the first dimension (summed over the
+    /// second), then every value of the second. Empty for zero or one dimension.
+    pub margins: Vec<Cell>,
+    /// The total over everything.
+    pub total: Cell,
+}
+
+/// Why a query cannot be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KpiError {
+    #[error("unknown indicator `{key}`; the catalogue lists {}", known.join(", "))]
+    UnknownKey {
+        key: String,
+        known: Vec<&'static str>,
+    },
+    #[error("unknown dimension `{name}`; the dimensions are {}", names(allowed))]
+    UnknownDimension {
+        name: String,
+        allowed: Vec<Dimension>,
+    },
+    #[error("`{key}` takes at most {max} dimensions{}, {requested} were asked for", implicit_note(*implicit))]
+    TooManyDimensions {
+        key: String,
+        requested: usize,
+        max: usize,
+        implicit: Option<Dimension>,
+    },
+    #[error("dimension `{dimension}` is asked for twice")]
+    RepeatedDimension { dimension: Dimension },
+    #[error(
+        "`{key}` cannot be broken down by `{dimension}`; it allows {}",
+        names(allowed)
+    )]
+    DimensionNotAllowed {
+        key: String,
+        dimension: Dimension,
+        allowed: Vec<Dimension>,
+    },
+    #[error("`{key}` is person-level: it is the {read_model} read model (caseworkers only), not an aggregate")]
+    PersonLevel {
+        key: String,
+        read_model: &'static str,
+    },
+    #[error("the view of {person} was built at {view_known_at}, not at the query's known_at {query_known_at}; build the views for the query's cut")]
+    ViewsOutOfCut {
+        person: PersonId,
+        view_known_at: DateTime<Utc>,
+        query_known_at: DateTime<Utc>,
+    },
+}
+
+fn names(dimensions: &[Dimension]) -> String {
+    if dimensions.is_empty() {
+        return "none".to_owned();
+    }
+    dimensions
+        .iter()
+        .map(|dimension| dimension.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn implicit_note(implicit: Option<Dimension>) -> String {
+    match implicit {
+        Some(dimension) => format!(" including its implicit `{dimension}`"),
+        None => String::new(),
+    }
+}
+
+/// The dimensions a query's table is laid out by: the definition's implicit dimension first, then
+/// the requested ones (the implicit one may be named again, and is then not repeated).
+pub fn resolve_dimensions(
+    definition: &KpiDefinition,
+    requested: &[Dimension],
+) -> Result<Vec<Dimension>, KpiError> {
+    let mut dimensions: Vec<Dimension> = definition.implicit_dimension.into_iter().collect();
+    for (index, dimension) in requested.iter().enumerate() {
+        if requested[..index].contains(dimension) {
+            return Err(KpiError::RepeatedDimension {
+                dimension: *dimension,
+            });
+        }
+        if !definition.disaggregations.contains(dimension) {
+            return Err(KpiError::DimensionNotAllowed {
+                key: definition.key.to_owned(),
+                dimension: *dimension,
+                allowed: definition.disaggregations.to_vec(),
+            });
+        }
+        if Some(*dimension) != definition.implicit_dimension {
+            dimensions.push(*dimension);
+        }
+    }
+    if dimensions.len() > MAX_DIMENSIONS {
+        return Err(KpiError::TooManyDimensions {
+            key: definition.key.to_owned(),
+            requested: dimensions.len(),
+            max: MAX_DIMENSIONS,
+            implicit: definition.implicit_dimension,
+        });
+    }
+    Ok(dimensions)
+}
+
+/// Answers a query over the views of one cut. `views` must be built at `query.known_at` and
+/// ordered by person (as the runner keeps them); `households` must come from the same views.
+///
+/// ```
+/// use chrono::{NaiveDate, TimeZone, Utc};
+/// use journey_core::catalogue::{Accommodation, ArrivalRecorded, Event, Origin, PersonRegistered, Sex};
+/// use journey_core::envelope::{Actor, PersonId};
+/// use journey_projections::journal::{Fact, Journal};
+/// use journey_projections::kpi::{compute, KpiQuery};
+/// use journey_projections::view::{Households, PersonView};
+/// use uuid::Uuid;
+///
+/// let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+/// let fact = |revision: u64, occurred_on, event: Event| Fact {
+///     position: revision,
+///     revision,
+///     id: Uuid::from_u128(u128::from(revision) + 1),
+///     occurred_on,
+///     recorded_at: Utc.with_ymd_and_hms(2024, 3, 1, 9, 0, 0).unwrap(),
+///     actor: Actor::system("example"),
+///     event,
+/// };
+/// let journal = Journal {
+///     facts: vec![
+///         fact(0, day(2024, 2, 1), Event::PersonRegistered(PersonRegistered {
+///             birth_year: 1990,
+///             sex: Sex::Female,
+///             nationality: "SYR".into(),
+///             languages: vec!["ar".into()],
+///             household_id: None,
+///         })),
+///         fact(1, day(2024, 2, 1), Event::ArrivalRecorded(ArrivalRecorded {
+///             entry_date: None,
+///             origin: Origin::ReceptionCentre,
+///             accommodation: Accommodation::Shared,
+///             district: "Lebenstedt".into(),
+///         })),
+///     ],
+///     erased: false,
+/// };
+/// let known_at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+/// let views: Vec<PersonView> =
+///     PersonView::build(PersonId(Uuid::nil()), &journal, known_at).into_iter().collect();
+/// let households = Households::from_views(&views);
+///
+/// let query = KpiQuery {
+///     key: "population_present".into(),
+///     as_of: day(2024, 12, 31),
+///     known_at,
+///     by: vec![],
+///     suppression: None,
+/// };
+/// let result = compute(&query, &views, &households).unwrap();
+/// assert_eq!(result.total.measure("persons").unwrap().value, Some(1.0));
+/// ```
+pub fn compute(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+) -> Result<KpiResult, KpiError> {
+    let definition = definition(&query.key)?;
+    if definition.person_level {
+        return Err(KpiError::PersonLevel {
+            key: definition.key.to_owned(),
+            read_model: "idle_list",
+        });
+    }
+    let dimensions = resolve_dimensions(definition, &query.by)?;
+    debug_assert!(
+        views.windows(2).all(|pair| pair[0].person < pair[1].person),
+        "views are ordered by person"
+    );
+    let indicator = indicators::Indicator::for_key(definition.key);
+    let context = indicators::Context::new(query.as_of, households);
+    let mut table = table::Table::new(&dimensions, query.as_of);
+    let mut contribution = table::Contribution::default();
+    for view in views {
+        // Checked in the one pass over the views rather than in a pass of its own.
+        if view.known_at != query.known_at {
+            return Err(KpiError::ViewsOutOfCut {
+                person: view.person,
+                view_known_at: view.known_at,
+                query_known_at: query.known_at,
+            });
+        }
+        contribution.clear();
+        indicator.observe(&context, view, &mut contribution);
+        if contribution.is_touched() {
+            table.add(view, &contribution);
+        }
+    }
+    let layout = table.finish(indicator.measures());
+    let mut result = KpiResult {
+        key: definition.key.to_owned(),
+        as_of: query.as_of,
+        known_at: query.known_at,
+        counting_unit: definition.counting_unit,
+        denominator: definition.denominator.to_owned(),
+        by: dimensions,
+        suppression: query.suppression,
+        cells: layout.cells,
+        margins: layout.margins,
+        total: layout.total,
+    };
+    if let Some(suppression) = query.suppression {
+        suppression::suppress(&mut result, suppression.k);
+    }
+    Ok(result)
+}

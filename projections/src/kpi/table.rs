@@ -1,0 +1,414 @@
+//! Accumulating person contributions into cells, and turning cell counts into measures.
+//!
+//! An indicator writes one person's contribution into numbered count slots and sample slots of a
+//! [`Contribution`] (reused across persons, so the hot loop does not allocate); the [`Table`]
+//! adds it to the cell of the person's dimension values. When all persons are in, the margins and
+//! the total are sums of the inner cells, which keeps every published figure additive: a margin
+//! is exactly the sum of its cells, which is what disclosure control relies on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use chrono::NaiveDate;
+
+use super::dimension::{Dimension, Key};
+use super::{Cell, DimensionValue, Measure};
+use crate::view::PersonView;
+
+/// Count slots per cell; the largest indicator (`chain_funnel`) uses 12.
+pub(crate) const COUNT_SLOTS: usize = 16;
+/// Sample (duration) slots per cell; `chain_funnel` uses 5.
+pub(crate) const SAMPLE_SLOTS: usize = 5;
+
+/// Counts and duration samples of one cell, or of one person before they are added to a cell.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Contribution {
+    counts: [u64; COUNT_SLOTS],
+    samples: [Vec<i64>; SAMPLE_SLOTS],
+    touched: bool,
+}
+
+impl Contribution {
+    pub(crate) fn clear(&mut self) {
+        if self.touched {
+            self.counts = [0; COUNT_SLOTS];
+            for samples in &mut self.samples {
+                samples.clear();
+            }
+            self.touched = false;
+        }
+    }
+
+    /// Adds one to a count slot.
+    pub(crate) fn count(&mut self, slot: usize) {
+        self.add(slot, 1);
+    }
+
+    pub(crate) fn add(&mut self, slot: usize, amount: u64) {
+        self.counts[slot] += amount;
+        self.touched = true;
+    }
+
+    /// Records one duration in days.
+    pub(crate) fn sample(&mut self, slot: usize, days: i64) {
+        self.samples[slot].push(days);
+        self.touched = true;
+    }
+
+    pub(crate) fn get(&self, slot: usize) -> u64 {
+        self.counts[slot]
+    }
+
+    pub(crate) fn is_touched(&self) -> bool {
+        self.touched
+    }
+
+    fn merge(&mut self, other: &Contribution) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.samples.iter_mut().zip(&other.samples) {
+            if !theirs.is_empty() {
+                mine.extend_from_slice(theirs);
+            }
+        }
+        self.touched |= other.touched;
+    }
+}
+
+/// Which quantile of a duration distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quantile {
+    Median,
+    P75,
+}
+
+impl Quantile {
+    fn fraction(self) -> f64 {
+        match self {
+            Quantile::Median => 0.5,
+            Quantile::P75 => 0.75,
+        }
+    }
+}
+
+/// How a measure is computed from a cell's slots. `persons` is always the slot of the count that
+/// disclosure control looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MeasureSpec {
+    /// A number of persons.
+    Count { name: &'static str, slot: usize },
+    /// `numerator / denominator`.
+    Share {
+        name: &'static str,
+        numerator: usize,
+        denominator: usize,
+        persons: usize,
+    },
+    /// A quantile of durations.
+    Quantile {
+        name: &'static str,
+        samples: usize,
+        quantile: Quantile,
+        persons: usize,
+    },
+    /// The share of durations above `days`.
+    ShareAbove {
+        name: &'static str,
+        samples: usize,
+        days: i64,
+        persons: usize,
+    },
+    /// `numerator / (denominator / periods)`: events per average stock over `periods` dates.
+    PerAverage {
+        name: &'static str,
+        numerator: usize,
+        denominator: usize,
+        periods: u64,
+        persons: usize,
+    },
+}
+
+impl MeasureSpec {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            MeasureSpec::Count { name, .. }
+            | MeasureSpec::Share { name, .. }
+            | MeasureSpec::Quantile { name, .. }
+            | MeasureSpec::ShareAbove { name, .. }
+            | MeasureSpec::PerAverage { name, .. } => name,
+        }
+    }
+
+    /// The measure of a cell. `cell`'s samples must be sorted.
+    fn measure(&self, cell: &Contribution) -> Measure {
+        let measure = |value: Option<f64>, numerator, denominator, persons| Measure {
+            name: self.name().to_owned(),
+            value: value.map(round),
+            numerator,
+            denominator,
+            persons: Some(persons),
+            suppressed: false,
+        };
+        match *self {
+            MeasureSpec::Count { slot, .. } => {
+                let count = cell.get(slot);
+                measure(Some(count as f64), Some(count), None, count)
+            }
+            MeasureSpec::Share {
+                numerator,
+                denominator,
+                persons,
+                ..
+            } => {
+                let (numerator, denominator) = (cell.get(numerator), cell.get(denominator));
+                measure(
+                    ratio(numerator, denominator),
+                    Some(numerator),
+                    Some(denominator),
+                    cell.get(persons),
+                )
+            }
+            MeasureSpec::Quantile {
+                samples,
+                quantile,
+                persons,
+                ..
+            } => {
+                let samples = &cell.samples[samples];
+                measure(
+                    percentile(samples, quantile.fraction()),
+                    None,
+                    Some(samples.len() as u64),
+                    cell.get(persons),
+                )
+            }
+            MeasureSpec::ShareAbove {
+                samples,
+                days,
+                persons,
+                ..
+            } => {
+                let samples = &cell.samples[samples];
+                let above = samples.iter().filter(|sample| **sample > days).count() as u64;
+                let count = samples.len() as u64;
+                measure(
+                    ratio(above, count),
+                    Some(above),
+                    Some(count),
+                    cell.get(persons),
+                )
+            }
+            MeasureSpec::PerAverage {
+                numerator,
+                denominator,
+                periods,
+                persons,
+                ..
+            } => {
+                let (numerator, denominator) = (cell.get(numerator), cell.get(denominator));
+                let value = (denominator > 0)
+                    .then(|| numerator as f64 * periods as f64 / denominator as f64);
+                measure(value, Some(numerator), Some(denominator), cell.get(persons))
+            }
+        }
+    }
+}
+
+/// Rounds to 4 decimals, so equal inputs print equal bytes and no float noise leaks out.
+pub(crate) fn round(value: f64) -> f64 {
+    let rounded = (value * 10_000.0).round() / 10_000.0;
+    // Avoid printing `-0.0`.
+    if rounded == 0.0 {
+        0.0
+    } else {
+        rounded
+    }
+}
+
+fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
+    (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+/// The quantile of sorted samples by linear interpolation between closest ranks (the common
+/// "type 7" definition: the median of an even count is the mean of the two middle values).
+pub(crate) fn percentile(sorted: &[i64], fraction: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let position = last as f64 * fraction;
+    let lower = position.floor() as usize;
+    let upper = (lower + 1).min(last);
+    let weight = position - lower as f64;
+    Some(sorted[lower] as f64 + weight * (sorted[upper] - sorted[lower]) as f64)
+}
+
+/// A fast, deterministic hasher for the small keys of the cell map (a multiply-rotate hash in the
+/// style of rustc's FxHasher, with a finalizer so small numbers and short strings spread over the
+/// buckets); the map is only looked up, never iterated, so its order is moot.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher {
+    hash: u64,
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn write_i32(&mut self, value: i32) {
+        self.add(u64::from(value as u32));
+    }
+
+    fn finish(&self) -> u64 {
+        crate::view::mix(self.hash)
+    }
+}
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type CellKey<'a> = [Key<'a>; 2];
+
+/// The cells of one query while persons are added.
+#[derive(Debug)]
+pub(crate) struct Table<'a> {
+    dimensions: Vec<Dimension>,
+    as_of: NaiveDate,
+    index: HashMap<CellKey<'a>, usize, BuildHasherDefault<KeyHasher>>,
+    cells: Vec<(CellKey<'a>, Contribution)>,
+}
+
+/// The finished cells of a query, ready to become a result.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) margins: Vec<Cell>,
+    pub(crate) total: Cell,
+}
+
+impl<'a> Table<'a> {
+    pub(crate) fn new(dimensions: &[Dimension], as_of: NaiveDate) -> Self {
+        Self {
+            dimensions: dimensions.to_vec(),
+            as_of,
+            index: HashMap::default(),
+            cells: Vec::new(),
+        }
+    }
+
+    /// Adds a person's contribution to the cell of their dimension values.
+    pub(crate) fn add(&mut self, view: &'a PersonView, contribution: &Contribution) {
+        if self.dimensions.is_empty() {
+            // One cell only: no key to compute and nothing to look up.
+            match self.cells.first_mut() {
+                Some((_, cell)) => cell.merge(contribution),
+                None => {
+                    let mut cell = Contribution::default();
+                    cell.merge(contribution);
+                    self.cells.push(([Key::None; 2], cell));
+                }
+            }
+            return;
+        }
+        // Unused dimensions take a fixed placeholder, so every key of a table has the same shape.
+        let mut key: CellKey<'a> = [Key::None; 2];
+        for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
+            *slot = dimension.key(view, self.as_of);
+        }
+        let next = self.cells.len();
+        let index = *self.index.entry(key).or_insert(next);
+        if index == next {
+            self.cells.push((key, Contribution::default()));
+        }
+        self.cells[index].1.merge(contribution);
+    }
+
+    /// Sorts the cells, derives margins and the total, and computes every measure.
+    pub(crate) fn finish(self, specs: &[MeasureSpec]) -> Layout {
+        let Table {
+            dimensions,
+            mut cells,
+            ..
+        } = self;
+        cells.sort_by(|left, right| left.0.cmp(&right.0));
+
+        let mut total = Contribution::default();
+        let mut rows: BTreeMap<Key<'a>, Contribution> = BTreeMap::new();
+        let mut columns: BTreeMap<Key<'a>, Contribution> = BTreeMap::new();
+        for (key, cell) in &cells {
+            total.merge(cell);
+            if dimensions.len() == 2 {
+                rows.entry(key[0]).or_default().merge(cell);
+                columns.entry(key[1]).or_default().merge(cell);
+            }
+        }
+
+        let finish_cell = |values: Vec<DimensionValue>, mut cell: Contribution| {
+            for samples in &mut cell.samples {
+                samples.sort_unstable();
+            }
+            Cell {
+                dimensions: values,
+                measures: specs.iter().map(|spec| spec.measure(&cell)).collect(),
+            }
+        };
+        let value = |dimension: Dimension, key: Key<'_>| DimensionValue {
+            dimension,
+            value: dimension.label(key),
+        };
+
+        let margins = if dimensions.len() == 2 {
+            let first = rows
+                .into_iter()
+                .map(|(key, cell)| finish_cell(vec![value(dimensions[0], key)], cell));
+            let second = columns
+                .into_iter()
+                .map(|(key, cell)| finish_cell(vec![value(dimensions[1], key)], cell));
+            first.chain(second).collect()
+        } else {
+            Vec::new()
+        };
+        let inner = if dimensions.is_empty() {
+            Vec::new()
+        } else {
+            cells
+                .into_iter()
+                .map(|(key, cell)| {
+                    let values = dimensions
+                        .iter()
+                        .zip(key)
+                        .map(|(dimension, key)| value(*dimension, key))
+                        .collect();
+                    finish_cell(values, cell)
+                })
+                .collect()
+        };
+        Layout {
+            cells: inner,
+            margins,
+            total: finish_cell(Vec::new(), total),
+        }
+    }
+}

@@ -1,0 +1,1406 @@
+//! The person view: a compact record derived from one person's effective history at a `known_at`
+//! cut, which answers every "as of D" question by comparing business dates.
+//!
+//! [`PersonView::build`] folds the effective facts (see [`crate::temporal::effective`]) in
+//! valid-time order into intervals and dated timelines. Nothing in the view depends on a reporting
+//! date: an event with `occurred_on` after D simply lies after D, so one view built at `known_at`
+//! answers any `as_of`. Every interval is half-open: a spell is active on D when it started on or
+//! before D and has not ended on or before D. This follows DOMAIN.md section 5's "present on D"
+//! (an arrival on or before D and no later move away on or before D) and makes "ended on D" mean
+//! "not active on D".
+//!
+//! Decisions where DOMAIN.md is silent:
+//! - The history is folded in valid-time order (ties in stream order). A start of something that
+//!   is already open keeps the first start and an end of something not open changes nothing, as in
+//!   `journey_core::rules`. Contradictory dates are therefore read in date order.
+//! - A second `ArrivalRecorded` while present changes district and accommodation only.
+//! - Protection status is the [`ProtectionStatus`] table below.
+//! - Chain stages are [`Stage`]; a stage is reached on the first date of its event.
+//! - Agencies involved with a person: the agencies of the actors who recorded the person's
+//!   effective events, and the agencies named by `CooperationPlanAgreed`, `CounsellingContact` and
+//!   `ReferralMade` (the agency referred to), each from the first such event's date. Consent
+//!   recipients are not involved by that alone: a consent lets an agency see, not work.
+//! - Caseworkers: actors in the caseworker role, with the agency they acted for.
+//! - A re-entry is an integration course registered after the person left an integration course
+//!   early.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use journey_core::catalogue::{
+    Accommodation, Agency, AsylumOutcome, BenefitKind, Certificate, ChecklistItem, CourseType,
+    Destination, EmploymentKind, EndOutcome, EntitlementIssuer, EntitlementKind, Event, Exam,
+    LeaveReason, Level, MeasureType, Origin, RecognitionOutcome, ResidenceStatus, SchoolType, Sex,
+    Topic,
+};
+use journey_core::envelope::{ActorRole, PersonId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use uuid::Uuid;
+
+use crate::journal::Journal;
+use crate::temporal::effective;
+
+/// A half-open span of business dates: active on D when `start <= D` and D is before `end`.
+/// `end == None` means still open as far as the cut knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Interval {
+    pub start: NaiveDate,
+    pub end: Option<NaiveDate>,
+}
+
+impl Interval {
+    pub fn open(start: NaiveDate) -> Self {
+        Self { start, end: None }
+    }
+
+    /// Whether the spell is active on `on`.
+    pub fn contains(&self, on: NaiveDate) -> bool {
+        self.start <= on && self.end.is_none_or(|end| on < end)
+    }
+
+    /// The end as seen on `on`: `None` while the spell is still open on that day.
+    pub fn ended_by(&self, on: NaiveDate) -> Option<NaiveDate> {
+        self.end.filter(|end| *end <= on)
+    }
+}
+
+/// A value that holds from a date on, until the next entry of its timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dated<T> {
+    pub on: NaiveDate,
+    pub value: T,
+}
+
+/// The latest entry of a date-ordered timeline on or before `on`.
+fn latest_on<T>(timeline: &[Dated<T>], on: NaiveDate) -> Option<&T> {
+    let count = timeline.partition_point(|entry| entry.on <= on);
+    count.checked_sub(1).map(|index| &timeline[index].value)
+}
+
+macro_rules! labelled_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as written on the wire.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+
+            /// Parses the wire form.
+            pub fn parse(value: &str) -> Option<Self> {
+                match value {
+                    $($wire => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The position in [`Self::ALL`].
+            pub fn index(&self) -> usize {
+                *self as usize
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+labelled_enum!(
+    /// The `protection_status` dimension: the person's protection or residence situation as of D.
+    ///
+    /// It is folded in date order from the status-bearing events; the latest one on or before D
+    /// decides, mapped as follows:
+    ///
+    /// | event | status |
+    /// |---|---|
+    /// | `AsylumApplicationFiled` | `in_procedure` |
+    /// | `AsylumDecisionIssued` `asylum_art16a` or `refugee_3` | `refugee` |
+    /// | `AsylumDecisionIssued` `subsidiary_4` | `subsidiary_protection` |
+    /// | `AsylumDecisionIssued` `deportation_ban` | `deportation_ban` |
+    /// | `AsylumDecisionIssued` `rejected` or `dublin` | `rejected` |
+    /// | `ResidenceStatusChanged` `gestattung` | `in_procedure` |
+    /// | `ResidenceStatusChanged` `duldung` | `tolerated` |
+    /// | `ResidenceStatusChanged` `aufenthaltserlaubnis`, `legal_basis` starting with `§24` | `temporary_protection` |
+    /// | `ResidenceStatusChanged` `aufenthaltserlaubnis`, otherwise | the protection held (`refugee`, `subsidiary_protection`, `deportation_ban`, `temporary_protection`) when there is one, else `other_permit` |
+    /// | `ResidenceStatusChanged` `niederlassungserlaubnis` | `settled` |
+    /// | `ResidenceStatusChanged` `eingebuergert` | `naturalised` |
+    /// | `ResidenceStatusChanged` `other` | `other` |
+    ///
+    /// A residence permit after a positive decision is the consequence of that protection, so it
+    /// keeps the protection category. Only `§24` is read from `legal_basis`: the other bases are
+    /// either named by the decision or ambiguous (`§25(2)` covers refugees and subsidiary
+    /// protection). Nothing recorded yet is the dimension value `none`, never `unknown`.
+    ProtectionStatus {
+        InProcedure => "in_procedure",
+        Refugee => "refugee",
+        SubsidiaryProtection => "subsidiary_protection",
+        DeportationBan => "deportation_ban",
+        TemporaryProtection => "temporary_protection",
+        Rejected => "rejected",
+        Tolerated => "tolerated",
+        OtherPermit => "other_permit",
+        Settled => "settled",
+        Naturalised => "naturalised",
+        Other => "other",
+    }
+);
+
+labelled_enum!(
+    /// The stages of the prevention chain (DOMAIN.md section 5, `chain_funnel`), in chain order.
+    ///
+    /// - `registered`: the person is in the ledger but has not arrived (yet).
+    /// - `arrival`: the first `ArrivalRecorded`.
+    /// - `entitlement`: the first `CourseEntitlementIssued`.
+    /// - `course`: the first `CourseStarted` of any language course (integration or job-related),
+    ///   because the stage is about language learning having begun.
+    /// - `b1`: the first `LanguageTestTaken` (any exam) at level `b1` or better.
+    /// - `measure_or_training`: the first `MeasureStarted` or `TrainingStarted`.
+    /// - `employment`: the first `EmploymentStarted` of a kind that counts as employment in
+    ///   `employment_rate` (social insurance or self-employed; marginal jobs do not).
+    ///
+    /// A person's stage as of D is the furthest stage in chain order reached on or before D; stages
+    /// need not be reached in order (someone may find a job before any course).
+    Stage {
+        Registered => "registered",
+        Arrival => "arrival",
+        Entitlement => "entitlement",
+        Course => "course",
+        B1 => "b1",
+        MeasureOrTraining => "measure_or_training",
+        Employment => "employment",
+    }
+);
+
+impl Stage {
+    /// The stages of the chain proper, from arrival to employment.
+    pub const CHAIN: [Stage; 6] = [
+        Stage::Arrival,
+        Stage::Entitlement,
+        Stage::Course,
+        Stage::B1,
+        Stage::MeasureOrTraining,
+        Stage::Employment,
+    ];
+
+    /// The position in [`Stage::CHAIN`]; `None` for `registered`.
+    pub fn chain_index(&self) -> Option<usize> {
+        self.index().checked_sub(1)
+    }
+}
+
+labelled_enum!(
+    /// The kinds of activity that make a person active on a day (DOMAIN.md section 5).
+    ActivityKind {
+        Course => "course",
+        Measure => "measure",
+        Training => "training",
+        Employment => "employment",
+        School => "school",
+        Kita => "kita",
+    }
+);
+
+labelled_enum!(
+    /// Where a person stands with language courses as of D: the state of their latest course
+    /// registration (`none` when they never registered for one).
+    CourseStatus {
+        None => "none",
+        Waiting => "waiting",
+        InCourse => "in_course",
+        Completed => "completed",
+        LeftEarly => "left_early",
+    }
+);
+
+/// One `ArrivalRecorded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arrival {
+    pub on: NaiveDate,
+    pub entry_date: Option<NaiveDate>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Residence {
+    pub status: ResidenceStatus,
+    pub legal_basis: Option<String>,
+    pub valid_until: Option<NaiveDate>,
+    pub work_permitted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entitlement {
+    pub on: NaiveDate,
+    pub kind: EntitlementKind,
+    pub issuer: EntitlementIssuer,
+}
+
+/// How a course ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CourseEnd {
+    Completed,
+    LeftEarly(LeaveReason),
+}
+
+/// One registration for a course, and what became of it. A course id registered again after it
+/// ended is a new spell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CourseSpell {
+    pub course_id: String,
+    pub course_type: CourseType,
+    pub provider: String,
+    pub registered_on: NaiveDate,
+    pub started_on: Option<NaiveDate>,
+    pub ended_on: Option<NaiveDate>,
+    pub end: Option<CourseEnd>,
+    /// An integration course registered after an integration course was left early.
+    pub reentry: bool,
+}
+
+impl CourseSpell {
+    pub fn is_integration_course(&self) -> bool {
+        self.course_type.is_integration_course()
+    }
+
+    /// The spell's status as of `on`; `None` before it was registered.
+    pub fn status_on(&self, on: NaiveDate) -> Option<CourseStatus> {
+        if self.registered_on > on {
+            return None;
+        }
+        match (self.started_on, self.ended_on, self.end) {
+            (_, Some(ended_on), Some(end)) if ended_on <= on => Some(match end {
+                CourseEnd::Completed => CourseStatus::Completed,
+                CourseEnd::LeftEarly(_) => CourseStatus::LeftEarly,
+            }),
+            (Some(started_on), _, _) if started_on <= on => Some(CourseStatus::InCourse),
+            _ => Some(CourseStatus::Waiting),
+        }
+    }
+
+    /// The attendance span, once started.
+    pub fn attendance(&self) -> Option<Interval> {
+        self.started_on.map(|start| Interval {
+            start,
+            end: self.ended_on,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanguageTest {
+    pub on: NaiveDate,
+    pub exam: Exam,
+    pub level: Level,
+    pub first_attempt: bool,
+}
+
+impl LanguageTest {
+    pub fn is_b1_or_better(&self) -> bool {
+        self.level >= Level::B1
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolSpell {
+    pub school_type: SchoolType,
+    pub language_class: bool,
+    pub interval: Interval,
+    /// When the pupil moved from the language class to a regular class.
+    pub regular_class_on: Option<NaiveDate>,
+    pub certificate: Option<Certificate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenefitSpell {
+    pub kind: BenefitKind,
+    pub interval: Interval,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasureSpell {
+    pub measure_id: String,
+    pub measure_type: MeasureType,
+    pub interval: Interval,
+    pub outcome: Option<EndOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingSpell {
+    pub training_id: String,
+    pub occupation_code: String,
+    pub interval: Interval,
+    pub outcome: Option<EndOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmploymentSpell {
+    pub employment_id: String,
+    pub kind: EmploymentKind,
+    pub occupation_code: Option<String>,
+    pub weekly_hours: Option<u8>,
+    pub interval: Interval,
+}
+
+impl EmploymentSpell {
+    /// Whether this job counts in `employment_rate`: social insurance or self-employment.
+    pub fn counts_as_employment(&self) -> bool {
+        counts_as_employment(self.kind)
+    }
+}
+
+fn counts_as_employment(kind: EmploymentKind) -> bool {
+    !matches!(kind, EmploymentKind::Marginal)
+}
+
+/// One recognition application and its decision. A decision names no occupation, so it closes
+/// the open application with the earliest date, as in `journey_core::rules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecognitionCase {
+    pub applied_on: NaiveDate,
+    pub occupation_code: String,
+    pub regulated: bool,
+    pub decided_on: Option<NaiveDate>,
+    pub outcome: Option<RecognitionOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MentoringSpell {
+    pub mentor_id: String,
+    pub interval: Interval,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentSpell {
+    pub consent_id: String,
+    pub recipients: Vec<Agency>,
+    pub purpose: String,
+    pub interval: Interval,
+}
+
+/// A contact or referral naming an agency and a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyContact {
+    pub on: NaiveDate,
+    pub agency: Agency,
+    pub topic: Topic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyInvolvement {
+    pub agency: Agency,
+    /// The first date the agency appears in the person's history.
+    pub since: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseworkerInvolvement {
+    pub caseworker_id: String,
+    pub agency: Agency,
+    pub since: NaiveDate,
+}
+
+/// A span of an activity that makes a person active (DOMAIN.md section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivitySpell {
+    pub kind: ActivityKind,
+    pub interval: Interval,
+}
+
+/// Whether a person had an open job on a day, split as `employment_rate` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EmploymentOnDay {
+    /// An open job of a social-insurance kind or self-employment.
+    pub employed: bool,
+    /// An open marginal job.
+    pub marginal: bool,
+}
+
+/// The stays of a person in brief, kept inline in the view: the first arrival and the latest stay.
+/// Nearly everyone has one stay, so the hot loop of an indicator answers "present on D" from here
+/// without reading [`PersonView::presence`] from the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StaySummary {
+    pub stays: u32,
+    pub first_arrival: Option<NaiveDate>,
+    pub latest: Option<Interval>,
+}
+
+/// Everything the read models and indicators need to know about one person, as known at
+/// `known_at`, answering "as of D" for any D.
+///
+/// `repr(C)` keeps the declaration order, so the fields every indicator reads (the cut, birth year,
+/// stays, stages and the headers of the lists indicators scan) share the first cache lines of the
+/// view; an indicator's pass over 100,000 views then streams those lines instead of touching the
+/// whole record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C)]
+pub struct PersonView {
+    /// The transaction-time cut the view was built at.
+    pub known_at: DateTime<Utc>,
+    pub birth_year: i32,
+    pub registered_on: NaiveDate,
+    /// Derived from `presence`.
+    pub stay: StaySummary,
+    /// The first date each stage of [`Stage::CHAIN`] was reached, if it was.
+    pub stages_reached_on: [Option<NaiveDate>; 6],
+    pub sex: Sex,
+    pub person: PersonId,
+    pub household_id: Option<Uuid>,
+    /// Every spell that makes the person active (courses once started, measures, trainings, jobs
+    /// of any kind, school, Kita), ordered by start. Derived from the lists below for fast checks.
+    pub activities: Vec<ActivitySpell>,
+    pub employments: Vec<EmploymentSpell>,
+    pub benefits: Vec<BenefitSpell>,
+    pub courses: Vec<CourseSpell>,
+    pub entitlements: Vec<Entitlement>,
+    pub language_tests: Vec<LanguageTest>,
+    pub districts: Vec<Dated<String>>,
+    /// Arrival (or return) to moving away, in date order.
+    pub presence: Vec<Interval>,
+    pub kita: Vec<Interval>,
+    pub schools: Vec<SchoolSpell>,
+    pub mentoring: Vec<MentoringSpell>,
+    pub recognitions: Vec<RecognitionCase>,
+    pub trainings: Vec<TrainingSpell>,
+    pub protection: Vec<Dated<ProtectionStatus>>,
+    /// ISO 3166-1 alpha-3, or `unknown`.
+    pub nationality: String,
+    pub arrivals: Vec<Arrival>,
+    pub moves_away: Vec<Dated<Destination>>,
+    pub accommodations: Vec<Dated<Accommodation>>,
+    pub asylum_applications: Vec<NaiveDate>,
+    pub asylum_decisions: Vec<Dated<AsylumOutcome>>,
+    pub residence: Vec<Dated<Residence>>,
+    pub residence_obligations: Vec<Interval>,
+    pub orientation_tests: Vec<Dated<bool>>,
+    pub kita_requests: Vec<NaiveDate>,
+    pub cooperation_plans: Vec<Dated<Agency>>,
+    pub measures: Vec<MeasureSpell>,
+    pub counselling: Vec<AgencyContact>,
+    pub referrals: Vec<AgencyContact>,
+    pub checklist: Vec<Dated<ChecklistItem>>,
+    pub consents: Vec<ConsentSpell>,
+    pub agencies: Vec<AgencyInvolvement>,
+    pub caseworkers: Vec<CaseworkerInvolvement>,
+}
+
+impl PersonView {
+    /// Builds the view of one person from the journal as known at `known_at`. `None` when the
+    /// person is erased or no registration is known at the cut.
+    pub fn build(person: PersonId, journal: &Journal, known_at: DateTime<Utc>) -> Option<Self> {
+        let facts = effective(journal, known_at);
+        let registration = facts.iter().find_map(|fact| match fact.event.as_ref() {
+            Event::PersonRegistered(registered) => Some((fact.occurred_on, registered)),
+            _ => None,
+        })?;
+        let (registered_on, registered) = registration;
+        let mut view = PersonView {
+            person,
+            known_at,
+            registered_on,
+            birth_year: registered.birth_year,
+            sex: registered.sex,
+            nationality: registered.nationality.clone(),
+            household_id: registered.household_id,
+            presence: Vec::new(),
+            arrivals: Vec::new(),
+            moves_away: Vec::new(),
+            districts: Vec::new(),
+            accommodations: Vec::new(),
+            asylum_applications: Vec::new(),
+            asylum_decisions: Vec::new(),
+            residence: Vec::new(),
+            protection: Vec::new(),
+            residence_obligations: Vec::new(),
+            entitlements: Vec::new(),
+            courses: Vec::new(),
+            language_tests: Vec::new(),
+            orientation_tests: Vec::new(),
+            kita_requests: Vec::new(),
+            kita: Vec::new(),
+            schools: Vec::new(),
+            benefits: Vec::new(),
+            cooperation_plans: Vec::new(),
+            measures: Vec::new(),
+            recognitions: Vec::new(),
+            trainings: Vec::new(),
+            employments: Vec::new(),
+            counselling: Vec::new(),
+            referrals: Vec::new(),
+            mentoring: Vec::new(),
+            checklist: Vec::new(),
+            consents: Vec::new(),
+            agencies: Vec::new(),
+            caseworkers: Vec::new(),
+            activities: Vec::new(),
+            stages_reached_on: [None; 6],
+            stay: StaySummary::default(),
+        };
+        let mut protection = ProtectionFold::default();
+        for fact in &facts {
+            let on = fact.occurred_on;
+            if let Some(agency) = fact.actor.agency {
+                view.involve(agency, on);
+                if fact.actor.role == ActorRole::Caseworker {
+                    view.involve_caseworker(&fact.actor.id, agency, on);
+                }
+            }
+            view.apply(on, fact.event.as_ref(), &mut protection);
+        }
+        view.derive_activities();
+        view.stay = StaySummary {
+            stays: u32::try_from(view.presence.len()).unwrap_or(u32::MAX),
+            first_arrival: view.presence.first().map(|stay| stay.start),
+            latest: view.presence.last().copied(),
+        };
+        Some(view)
+    }
+
+    fn involve(&mut self, agency: Agency, on: NaiveDate) {
+        if !self.agencies.iter().any(|known| known.agency == agency) {
+            self.agencies.push(AgencyInvolvement { agency, since: on });
+        }
+    }
+
+    fn involve_caseworker(&mut self, id: &str, agency: Agency, on: NaiveDate) {
+        let known = self
+            .caseworkers
+            .iter()
+            .any(|known| known.agency == agency && known.caseworker_id == id);
+        if !known {
+            self.caseworkers.push(CaseworkerInvolvement {
+                caseworker_id: id.to_owned(),
+                agency,
+                since: on,
+            });
+        }
+    }
+
+    fn reach(&mut self, stage: Stage, on: NaiveDate) {
+        if let Some(index) = stage.chain_index() {
+            self.stages_reached_on[index].get_or_insert(on);
+        }
+    }
+
+    /// Folds one effective event, in valid-time order.
+    fn apply(&mut self, on: NaiveDate, event: &Event, protection: &mut ProtectionFold) {
+        match event {
+            // The first registration is the person's; the ledger accepts only one.
+            Event::PersonRegistered(_) => {}
+            Event::ArrivalRecorded(arrival) => {
+                if !self.is_open_presence() {
+                    self.presence.push(Interval::open(on));
+                }
+                self.arrivals.push(Arrival {
+                    on,
+                    entry_date: arrival.entry_date,
+                    origin: arrival.origin,
+                });
+                self.districts.push(Dated {
+                    on,
+                    value: arrival.district.clone(),
+                });
+                self.accommodations.push(Dated {
+                    on,
+                    value: arrival.accommodation,
+                });
+                self.reach(Stage::Arrival, on);
+            }
+            Event::MovedAway(moved) => {
+                if let Some(open) = self.presence.last_mut().filter(|spell| spell.end.is_none()) {
+                    open.end = Some(on);
+                }
+                self.moves_away.push(Dated {
+                    on,
+                    value: moved.destination,
+                });
+            }
+            Event::AddressChanged(address) => {
+                self.districts.push(Dated {
+                    on,
+                    value: address.district.clone(),
+                });
+                self.accommodations.push(Dated {
+                    on,
+                    value: address.accommodation,
+                });
+            }
+            Event::AsylumApplicationFiled(_) => {
+                self.asylum_applications.push(on);
+                self.set_protection(on, protection.application());
+            }
+            Event::AsylumDecisionIssued(decision) => {
+                self.asylum_decisions.push(Dated {
+                    on,
+                    value: decision.outcome,
+                });
+                self.set_protection(on, protection.decision(decision.outcome));
+            }
+            Event::ResidenceStatusChanged(status) => {
+                self.residence.push(Dated {
+                    on,
+                    value: Residence {
+                        status: status.status,
+                        legal_basis: status.legal_basis.clone(),
+                        valid_until: status.valid_until,
+                        work_permitted: status.work_permitted,
+                    },
+                });
+                let next = protection.residence(status.status, status.legal_basis.as_deref());
+                self.set_protection(on, next);
+            }
+            Event::ResidenceObligationSet(_) => {
+                if !self
+                    .residence_obligations
+                    .iter()
+                    .any(|spell| spell.end.is_none())
+                {
+                    self.residence_obligations.push(Interval::open(on));
+                }
+            }
+            Event::ResidenceObligationLifted(_) => {
+                close_last(&mut self.residence_obligations, on, |_| true);
+            }
+            Event::CourseEntitlementIssued(entitlement) => {
+                self.entitlements.push(Entitlement {
+                    on,
+                    kind: entitlement.kind,
+                    issuer: entitlement.issuer,
+                });
+                self.reach(Stage::Entitlement, on);
+            }
+            Event::CourseRegistered(course) => {
+                let open = self
+                    .courses
+                    .iter()
+                    .any(|spell| spell.course_id == course.course_id && spell.ended_on.is_none());
+                if !open {
+                    let reentry = course.course_type.is_integration_course()
+                        && self.courses.iter().any(|spell| {
+                            spell.is_integration_course()
+                                && matches!(spell.end, Some(CourseEnd::LeftEarly(_)))
+                        });
+                    self.courses.push(CourseSpell {
+                        course_id: course.course_id.clone(),
+                        course_type: course.course_type,
+                        provider: course.provider.clone(),
+                        registered_on: on,
+                        started_on: None,
+                        ended_on: None,
+                        end: None,
+                        reentry,
+                    });
+                }
+            }
+            Event::CourseStarted(course) => {
+                let spell = self.courses.iter_mut().rev().find(|spell| {
+                    spell.course_id == course.course_id
+                        && spell.started_on.is_none()
+                        && spell.ended_on.is_none()
+                });
+                if let Some(spell) = spell {
+                    spell.started_on = Some(on);
+                    self.reach(Stage::Course, on);
+                }
+            }
+            Event::CourseCompleted(course) => {
+                self.end_course(&course.course_id, on, CourseEnd::Completed);
+            }
+            Event::CourseLeftEarly(course) => {
+                self.end_course(&course.course_id, on, CourseEnd::LeftEarly(course.reason));
+            }
+            Event::LanguageTestTaken(test) => {
+                let test = LanguageTest {
+                    on,
+                    exam: test.exam,
+                    level: test.level,
+                    first_attempt: test.first_attempt,
+                };
+                if test.is_b1_or_better() {
+                    self.reach(Stage::B1, on);
+                }
+                self.language_tests.push(test);
+            }
+            Event::OrientationTestTaken(test) => self.orientation_tests.push(Dated {
+                on,
+                value: test.passed,
+            }),
+            Event::KitaPlaceRequested(_) => self.kita_requests.push(on),
+            Event::KitaStarted(_) => {
+                if !self.kita.iter().any(|spell| spell.end.is_none()) {
+                    self.kita.push(Interval::open(on));
+                }
+            }
+            Event::KitaEnded(_) => close_last(&mut self.kita, on, |_| true),
+            Event::SchoolEnrolled(school) => {
+                if !self
+                    .schools
+                    .iter()
+                    .any(|spell| spell.interval.end.is_none())
+                {
+                    self.schools.push(SchoolSpell {
+                        school_type: school.school_type,
+                        language_class: school.language_class,
+                        interval: Interval::open(on),
+                        regular_class_on: None,
+                        certificate: None,
+                    });
+                }
+            }
+            Event::MovedToRegularClass(_) => {
+                let open = self
+                    .schools
+                    .iter_mut()
+                    .rev()
+                    .find(|spell| spell.interval.end.is_none());
+                if let Some(spell) = open {
+                    if spell.language_class && spell.regular_class_on.is_none() {
+                        spell.regular_class_on = Some(on);
+                    }
+                }
+            }
+            Event::SchoolLeft(left) => {
+                let open = self
+                    .schools
+                    .iter_mut()
+                    .rev()
+                    .find(|spell| spell.interval.end.is_none());
+                if let Some(spell) = open {
+                    spell.interval.end = Some(on);
+                    spell.certificate = Some(left.certificate);
+                }
+            }
+            Event::BenefitsStarted(benefits) => {
+                let open = self
+                    .benefits
+                    .iter()
+                    .any(|spell| spell.kind == benefits.kind && spell.interval.end.is_none());
+                if !open {
+                    self.benefits.push(BenefitSpell {
+                        kind: benefits.kind,
+                        interval: Interval::open(on),
+                    });
+                }
+            }
+            Event::BenefitsEnded(benefits) => {
+                let open = self
+                    .benefits
+                    .iter_mut()
+                    .rev()
+                    .find(|spell| spell.kind == benefits.kind && spell.interval.end.is_none());
+                if let Some(spell) = open {
+                    spell.interval.end = Some(on);
+                }
+            }
+            Event::CooperationPlanAgreed(plan) => {
+                self.cooperation_plans.push(Dated {
+                    on,
+                    value: plan.agency,
+                });
+                self.involve(plan.agency, on);
+            }
+            Event::MeasureStarted(measure) => {
+                let open = self.measures.iter().any(|spell| {
+                    spell.measure_id == measure.measure_id && spell.interval.end.is_none()
+                });
+                if !open {
+                    self.measures.push(MeasureSpell {
+                        measure_id: measure.measure_id.clone(),
+                        measure_type: measure.measure_type,
+                        interval: Interval::open(on),
+                        outcome: None,
+                    });
+                    self.reach(Stage::MeasureOrTraining, on);
+                }
+            }
+            Event::MeasureEnded(measure) => {
+                let open = self.measures.iter_mut().rev().find(|spell| {
+                    spell.measure_id == measure.measure_id && spell.interval.end.is_none()
+                });
+                if let Some(spell) = open {
+                    spell.interval.end = Some(on);
+                    spell.outcome = Some(measure.outcome);
+                }
+            }
+            Event::RecognitionApplied(application) => self.recognitions.push(RecognitionCase {
+                applied_on: on,
+                occupation_code: application.occupation_code.clone(),
+                regulated: application.regulated,
+                decided_on: None,
+                outcome: None,
+            }),
+            Event::RecognitionDecided(decision) => {
+                // Applications are pushed in date order, so the first open one is the earliest.
+                let open = self
+                    .recognitions
+                    .iter_mut()
+                    .find(|case| case.decided_on.is_none());
+                if let Some(case) = open {
+                    case.decided_on = Some(on);
+                    case.outcome = Some(decision.outcome);
+                }
+            }
+            Event::TrainingStarted(training) => {
+                let open = self.trainings.iter().any(|spell| {
+                    spell.training_id == training.training_id && spell.interval.end.is_none()
+                });
+                if !open {
+                    self.trainings.push(TrainingSpell {
+                        training_id: training.training_id.clone(),
+                        occupation_code: training.occupation_code.clone(),
+                        interval: Interval::open(on),
+                        outcome: None,
+                    });
+                    self.reach(Stage::MeasureOrTraining, on);
+                }
+            }
+            Event::TrainingEnded(training) => {
+                let open = self.trainings.iter_mut().rev().find(|spell| {
+                    spell.training_id == training.training_id && spell.interval.end.is_none()
+                });
+                if let Some(spell) = open {
+                    spell.interval.end = Some(on);
+                    spell.outcome = Some(training.outcome);
+                }
+            }
+            Event::EmploymentStarted(employment) => {
+                let open = self.employments.iter().any(|spell| {
+                    spell.employment_id == employment.employment_id && spell.interval.end.is_none()
+                });
+                if !open {
+                    self.employments.push(EmploymentSpell {
+                        employment_id: employment.employment_id.clone(),
+                        kind: employment.kind,
+                        occupation_code: employment.occupation_code.clone(),
+                        weekly_hours: employment.weekly_hours,
+                        interval: Interval::open(on),
+                    });
+                    if counts_as_employment(employment.kind) {
+                        self.reach(Stage::Employment, on);
+                    }
+                }
+            }
+            Event::EmploymentEnded(employment) => {
+                let open = self.employments.iter_mut().rev().find(|spell| {
+                    spell.employment_id == employment.employment_id && spell.interval.end.is_none()
+                });
+                if let Some(spell) = open {
+                    spell.interval.end = Some(on);
+                }
+            }
+            Event::CounsellingContact(contact) => {
+                self.counselling.push(AgencyContact {
+                    on,
+                    agency: contact.agency,
+                    topic: contact.topic,
+                });
+                self.involve(contact.agency, on);
+            }
+            Event::ReferralMade(referral) => {
+                self.referrals.push(AgencyContact {
+                    on,
+                    agency: referral.to_agency,
+                    topic: referral.topic,
+                });
+                self.involve(referral.to_agency, on);
+            }
+            Event::MentorAssigned(mentoring) => {
+                let open = self.mentoring.iter().any(|spell| {
+                    spell.mentor_id == mentoring.mentor_id && spell.interval.end.is_none()
+                });
+                if !open {
+                    self.mentoring.push(MentoringSpell {
+                        mentor_id: mentoring.mentor_id.clone(),
+                        interval: Interval::open(on),
+                    });
+                }
+            }
+            Event::MentoringEnded(mentoring) => {
+                let open = self.mentoring.iter_mut().rev().find(|spell| {
+                    spell.mentor_id == mentoring.mentor_id && spell.interval.end.is_none()
+                });
+                if let Some(spell) = open {
+                    spell.interval.end = Some(on);
+                }
+            }
+            Event::ChecklistItemCompleted(item) => self.checklist.push(Dated {
+                on,
+                value: item.item,
+            }),
+            Event::ConsentGiven(consent) => {
+                let open = self.consents.iter().any(|spell| {
+                    spell.consent_id == consent.consent_id && spell.interval.end.is_none()
+                });
+                if !open {
+                    self.consents.push(ConsentSpell {
+                        consent_id: consent.consent_id.clone(),
+                        recipients: consent.recipients.clone(),
+                        purpose: consent.purpose.clone(),
+                        interval: Interval::open(on),
+                    });
+                }
+            }
+            Event::ConsentWithdrawn(consent) => {
+                let open = self.consents.iter_mut().rev().find(|spell| {
+                    spell.consent_id == consent.consent_id && spell.interval.end.is_none()
+                });
+                if let Some(spell) = open {
+                    spell.interval.end = Some(on);
+                }
+            }
+            // Applied by the cut already (corrections, retractions) or handled before the fold
+            // (erasure): none of them reaches here with a meaning of its own.
+            Event::EventCorrected(_) | Event::EventRetracted(_) | Event::PersonalDataErased(_) => {}
+        }
+    }
+
+    fn is_open_presence(&self) -> bool {
+        self.presence
+            .last()
+            .is_some_and(|spell| spell.end.is_none())
+    }
+
+    fn set_protection(&mut self, on: NaiveDate, status: ProtectionStatus) {
+        self.protection.push(Dated { on, value: status });
+    }
+
+    fn end_course(&mut self, course_id: &str, on: NaiveDate, end: CourseEnd) {
+        let spell = self.courses.iter_mut().rev().find(|spell| {
+            spell.course_id == course_id && spell.started_on.is_some() && spell.ended_on.is_none()
+        });
+        if let Some(spell) = spell {
+            spell.ended_on = Some(on);
+            spell.end = Some(end);
+        }
+    }
+
+    fn derive_activities(&mut self) {
+        let mut activities = Vec::with_capacity(
+            self.courses.len()
+                + self.measures.len()
+                + self.trainings.len()
+                + self.employments.len()
+                + self.schools.len()
+                + self.kita.len(),
+        );
+        let spell = |kind, interval| ActivitySpell { kind, interval };
+        activities.extend(
+            self.courses
+                .iter()
+                .filter_map(CourseSpell::attendance)
+                .map(|interval| spell(ActivityKind::Course, interval)),
+        );
+        activities.extend(
+            self.measures
+                .iter()
+                .map(|measure| spell(ActivityKind::Measure, measure.interval)),
+        );
+        activities.extend(
+            self.trainings
+                .iter()
+                .map(|training| spell(ActivityKind::Training, training.interval)),
+        );
+        activities.extend(
+            self.employments
+                .iter()
+                .map(|job| spell(ActivityKind::Employment, job.interval)),
+        );
+        activities.extend(
+            self.schools
+                .iter()
+                .map(|school| spell(ActivityKind::School, school.interval)),
+        );
+        activities.extend(
+            self.kita
+                .iter()
+                .map(|kita| spell(ActivityKind::Kita, *kita)),
+        );
+        activities.sort_by_key(|activity| (activity.interval, activity.kind));
+        self.activities = activities;
+    }
+
+    // ----- "as of D" questions -----
+
+    /// Age on `on`: year(D) − birth year (DOMAIN.md section 5).
+    pub fn age(&self, on: NaiveDate) -> i32 {
+        on.year() - self.birth_year
+    }
+
+    /// Aged 15 to 64 on `on`.
+    pub fn is_working_age(&self, on: NaiveDate) -> bool {
+        (15..=64).contains(&self.age(on))
+    }
+
+    /// Present on `on`: an arrival on or before it and no later move away on or before it.
+    pub fn is_present(&self, on: NaiveDate) -> bool {
+        self.presence_on(on).is_some()
+    }
+
+    /// The presence interval that holds on `on`.
+    pub fn presence_on(&self, on: NaiveDate) -> Option<&Interval> {
+        let latest = self.stay.latest.as_ref()?;
+        // Stays do not overlap, so from the latest stay's start on only it can hold; before it,
+        // only an earlier stay can.
+        if on >= latest.start || self.stay.stays <= 1 {
+            return latest.contains(on).then_some(latest);
+        }
+        self.presence.iter().find(|spell| spell.contains(on))
+    }
+
+    /// The date of the first arrival, if it lies on or before `on`.
+    pub fn first_arrival(&self, on: NaiveDate) -> Option<NaiveDate> {
+        self.stay.first_arrival.filter(|start| *start <= on)
+    }
+
+    /// Whole years from the first arrival to `on` (anniversaries count on their day).
+    pub fn years_since_arrival(&self, on: NaiveDate) -> Option<i32> {
+        self.first_arrival(on)
+            .map(|arrival| whole_years(arrival, on))
+    }
+
+    /// The district as of `on` (the last known one after moving away).
+    pub fn district(&self, on: NaiveDate) -> Option<&str> {
+        latest_on(&self.districts, on).map(String::as_str)
+    }
+
+    pub fn accommodation(&self, on: NaiveDate) -> Option<Accommodation> {
+        latest_on(&self.accommodations, on).copied()
+    }
+
+    /// The protection status as of `on`; `None` when nothing status-bearing is recorded by then.
+    pub fn protection_status(&self, on: NaiveDate) -> Option<ProtectionStatus> {
+        latest_on(&self.protection, on).copied()
+    }
+
+    pub fn residence(&self, on: NaiveDate) -> Option<&Residence> {
+        latest_on(&self.residence, on)
+    }
+
+    /// The date of the first course entitlement.
+    pub fn first_entitlement(&self) -> Option<NaiveDate> {
+        self.entitlements.first().map(|entitlement| entitlement.on)
+    }
+
+    /// The first start of an integration course.
+    pub fn first_integration_course_start(&self) -> Option<NaiveDate> {
+        self.courses
+            .iter()
+            .filter(|spell| spell.is_integration_course())
+            .filter_map(|spell| spell.started_on)
+            .min()
+    }
+
+    /// The furthest stage of the chain reached on or before `on`.
+    pub fn stage(&self, on: NaiveDate) -> Stage {
+        Stage::CHAIN
+            .iter()
+            .zip(self.stages_reached_on)
+            .rev()
+            .find(|(_, reached)| reached.is_some_and(|date| date <= on))
+            .map_or(Stage::Registered, |(stage, _)| *stage)
+    }
+
+    /// The first date `stage` was reached, if it was (`registered_on` for `registered`).
+    pub fn stage_reached_on(&self, stage: Stage) -> Option<NaiveDate> {
+        match stage.chain_index() {
+            Some(index) => self.stages_reached_on[index],
+            None => Some(self.registered_on),
+        }
+    }
+
+    /// The open jobs on `on`, split as `employment_rate` counts them.
+    pub fn employment_on(&self, on: NaiveDate) -> EmploymentOnDay {
+        let mut day = EmploymentOnDay::default();
+        for job in &self.employments {
+            if job.interval.contains(on) {
+                if job.counts_as_employment() {
+                    day.employed = true;
+                } else {
+                    day.marginal = true;
+                }
+            }
+        }
+        day
+    }
+
+    /// An open course, measure, training, employment, school or Kita place on `on`.
+    pub fn is_active(&self, on: NaiveDate) -> bool {
+        self.activities
+            .iter()
+            .any(|activity| activity.interval.contains(on))
+    }
+
+    /// The activities open on `on`.
+    pub fn activities_on(&self, on: NaiveDate) -> impl Iterator<Item = &ActivitySpell> + '_ {
+        self.activities
+            .iter()
+            .filter(move |activity| activity.interval.contains(on))
+    }
+
+    /// The last activity that ended on or before `on` (latest end; ties by kind).
+    pub fn last_ended_activity(&self, on: NaiveDate) -> Option<(ActivityKind, NaiveDate)> {
+        self.activities
+            .iter()
+            .filter_map(|activity| {
+                activity
+                    .interval
+                    .ended_by(on)
+                    .map(|end| (end, activity.kind))
+            })
+            .max()
+            .map(|(end, kind)| (kind, end))
+    }
+
+    /// When the person's idle time as of `on` began, for a person present and not active on
+    /// `on`: the end of their last activity or the start of their current stay, whichever is
+    /// later (time before a move away and return is not idle time here). `None` when absent or
+    /// active. Household circumstances are the caller's concern (see [`Households`]).
+    pub fn idle_since(&self, on: NaiveDate) -> Option<NaiveDate> {
+        let stay = self.presence_on(on)?;
+        let mut since = stay.start;
+        for activity in &self.activities {
+            if activity.interval.start > on {
+                // Ordered by start: nothing later can be open on `on` or have ended by it.
+                break;
+            }
+            match activity.interval.end {
+                Some(end) if end <= on => since = since.max(end),
+                _ => return None,
+            }
+        }
+        Some(since)
+    }
+
+    /// Whether a Kita place is open on `on`.
+    pub fn has_kita_place(&self, on: NaiveDate) -> bool {
+        self.kita.iter().any(|spell| spell.contains(on))
+    }
+
+    /// Whether enrolled in school on `on`.
+    pub fn is_enrolled(&self, on: NaiveDate) -> bool {
+        self.schools.iter().any(|spell| spell.interval.contains(on))
+    }
+
+    /// Whether a mentor is active on `on`.
+    pub fn has_mentor(&self, on: NaiveDate) -> bool {
+        self.mentoring
+            .iter()
+            .any(|spell| spell.interval.contains(on))
+    }
+
+    /// Whether benefits of `kind` are open on `on`.
+    pub fn receives(&self, kind: BenefitKind, on: NaiveDate) -> bool {
+        self.benefits
+            .iter()
+            .any(|spell| spell.kind == kind && spell.interval.contains(on))
+    }
+
+    /// The agencies involved with the person on or before `on`, in the order they appeared.
+    pub fn agencies_on(&self, on: NaiveDate) -> impl Iterator<Item = Agency> + '_ {
+        self.agencies
+            .iter()
+            .filter(move |involvement| involvement.since <= on)
+            .map(|involvement| involvement.agency)
+    }
+
+    /// Whether `agency` is involved with the person on or before `on`.
+    pub fn works_with(&self, agency: Agency, on: NaiveDate) -> bool {
+        self.agencies_on(on).any(|known| known == agency)
+    }
+
+    /// The agencies a consent active on `on` lets see the person.
+    pub fn consented_recipients(&self, on: NaiveDate) -> impl Iterator<Item = Agency> + '_ {
+        self.consents
+            .iter()
+            .filter(move |spell| spell.interval.contains(on))
+            .flat_map(|spell| spell.recipients.iter().copied())
+    }
+
+    /// Where the person stands with courses as of `on`: the state of the latest registration.
+    pub fn course_status(&self, on: NaiveDate) -> CourseStatus {
+        self.courses
+            .iter()
+            .filter(|spell| spell.registered_on <= on)
+            .max_by_key(|spell| spell.registered_on)
+            .and_then(|spell| spell.status_on(on))
+            .unwrap_or(CourseStatus::None)
+    }
+}
+
+/// Closes the last open interval of a list.
+fn close_last(spells: &mut [Interval], on: NaiveDate, matches: impl Fn(&Interval) -> bool) {
+    if let Some(open) = spells
+        .iter_mut()
+        .rev()
+        .find(|spell| spell.end.is_none() && matches(spell))
+    {
+        open.end = Some(on);
+    }
+}
+
+/// Whole years from `from` to `to`: a year counts on its anniversary.
+pub fn whole_years(from: NaiveDate, to: NaiveDate) -> i32 {
+    let mut years = to.year() - from.year();
+    if (to.month(), to.day()) < (from.month(), from.day()) {
+        years -= 1;
+    }
+    years
+}
+
+/// The state of the protection-status fold: the current status and the protection category held,
+/// which a later residence permit keeps.
+#[derive(Debug, Default)]
+struct ProtectionFold {
+    held: Option<ProtectionStatus>,
+}
+
+impl ProtectionFold {
+    fn application(&mut self) -> ProtectionStatus {
+        ProtectionStatus::InProcedure
+    }
+
+    fn decision(&mut self, outcome: AsylumOutcome) -> ProtectionStatus {
+        let status = match outcome {
+            AsylumOutcome::AsylumArt16a | AsylumOutcome::Refugee3 => ProtectionStatus::Refugee,
+            AsylumOutcome::Subsidiary4 => ProtectionStatus::SubsidiaryProtection,
+            AsylumOutcome::DeportationBan => ProtectionStatus::DeportationBan,
+            AsylumOutcome::Rejected | AsylumOutcome::Dublin => ProtectionStatus::Rejected,
+        };
+        self.held = (status != ProtectionStatus::Rejected).then_some(status);
+        status
+    }
+
+    fn residence(
+        &mut self,
+        status: ResidenceStatus,
+        legal_basis: Option<&str>,
+    ) -> ProtectionStatus {
+        match status {
+            ResidenceStatus::Gestattung => ProtectionStatus::InProcedure,
+            ResidenceStatus::Duldung => ProtectionStatus::Tolerated,
+            ResidenceStatus::Aufenthaltserlaubnis => {
+                if legal_basis.is_some_and(|basis| basis.trim_start().starts_with("§24")) {
+                    self.held = Some(ProtectionStatus::TemporaryProtection);
+                    ProtectionStatus::TemporaryProtection
+                } else {
+                    self.held.unwrap_or(ProtectionStatus::OtherPermit)
+                }
+            }
+            ResidenceStatus::Niederlassungserlaubnis => ProtectionStatus::Settled,
+            ResidenceStatus::Eingebuergert => ProtectionStatus::Naturalised,
+            ResidenceStatus::Other => ProtectionStatus::Other,
+        }
+    }
+}
+
+/// Who lives in which household, built from the views of one cut, so `idle_days` can leave out
+/// persons caring for a child under 3. Looked up once per idle candidate in the KPI hot loop, so it
+/// is a hash map; nothing iterates it, so its order cannot leak into an answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Households {
+    members: HashMap<Uuid, Vec<HouseholdMember>, BuildHasherDefault<UuidHasher>>,
+}
+
+/// A cheap hash for household ids: folds the 16 bytes into one word and mixes it with the
+/// MurmurHash3 finalizer, instead of running SipHash. The finalizer matters: ids need not be random
+/// (generated or imported ids can differ only in a few bytes), and without it such ids would share
+/// their low bits and pile into the same buckets.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UuidHasher {
+    hash: u64,
+}
+
+impl Hasher for UuidHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.hash = (self.hash.rotate_left(29) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        mix(self.hash)
+    }
+}
+
+/// The MurmurHash3 64-bit finalizer: every input bit affects every output bit.
+pub(crate) fn mix(mut hash: u64) -> u64 {
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdMember {
+    pub person: PersonId,
+    pub registered_on: NaiveDate,
+    pub birth_year: i32,
+    pub presence: Vec<Interval>,
+}
+
+impl Households {
+    /// Indexes the household of every view that names one.
+    pub fn from_views(views: &[PersonView]) -> Self {
+        let mut members: HashMap<Uuid, Vec<HouseholdMember>, BuildHasherDefault<UuidHasher>> =
+            HashMap::default();
+        for view in views {
+            if let Some(household) = view.household_id {
+                members.entry(household).or_default().push(HouseholdMember {
+                    person: view.person,
+                    registered_on: view.registered_on,
+                    birth_year: view.birth_year,
+                    presence: view.presence.clone(),
+                });
+            }
+        }
+        Self { members }
+    }
+
+    /// The members of a household, in person order when the views were.
+    pub fn members(&self, household: Uuid) -> &[HouseholdMember] {
+        self.members.get(&household).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Whether another member of the person's household is a child under 3 on `on`: registered
+    /// on or before that day, aged 0 to 2 on it, and living here. A child lives here when present
+    /// on `on`, or when no arrival was ever recorded for them (a child born here has no arrival
+    /// of its own); a child who arrives only later or has moved away does not.
+    pub fn has_child_under_3(&self, view: &PersonView, on: NaiveDate) -> bool {
+        let Some(household) = view.household_id else {
+            return false;
+        };
+        self.members(household).iter().any(|member| {
+            member.person != view.person
+                && member.registered_on <= on
+                && (0..=2).contains(&(on.year() - member.birth_year))
+                && (member.presence.is_empty()
+                    || member.presence.iter().any(|spell| spell.contains(on)))
+        })
+    }
+}

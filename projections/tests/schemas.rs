@@ -1,0 +1,77 @@
+//! `schemas/kpis.json` is generated from the catalogue in the code. This test fails when the
+//! checked-in file differs from what the code generates; run it with `UPDATE_SCHEMAS=1` to rewrite
+//! it (`UPDATE_SCHEMAS=1 cargo test -p journey-projections --test schemas`).
+
+use std::path::PathBuf;
+
+use journey_projections::kpi::catalogue;
+
+fn catalogue_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/kpis.json")
+}
+
+#[test]
+fn checked_in_kpi_catalogue_matches_the_code() {
+    let path = catalogue_file();
+    let generated = catalogue::render();
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).expect("write schemas/kpis.json");
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "schemas/kpis.json drifted from the code (rerun with UPDATE_SCHEMAS=1 and commit)"
+    );
+}
+
+#[test]
+fn the_catalogue_file_lists_every_indicator_with_its_contract() {
+    let document: serde_json::Value =
+        serde_json::from_str(&catalogue::render()).expect("valid JSON");
+    let kpis = document["kpis"].as_array().expect("a list of indicators");
+    let keys: Vec<&str> = kpis
+        .iter()
+        .map(|kpi| kpi["key"].as_str().expect("a key"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "population_present",
+            "course_waiting_days",
+            "course_access_days",
+            "course_participation_rate",
+            "course_completion_rate",
+            "dtz_b1_rate",
+            "employment_rate",
+            "employment_by_years_since_arrival",
+            "sgb2_integration_rate",
+            "idle_days",
+            "idle_list",
+            "kita_rate",
+            "school_rate",
+            "recognition_outcomes",
+            "mentoring_coverage",
+            "chain_funnel",
+        ]
+    );
+    for kpi in kpis {
+        for field in [
+            "title",
+            "definition",
+            "unit",
+            "counting_unit",
+            "denominator",
+            "disclosure_count",
+            "measures",
+            "disaggregations",
+            "person_level",
+        ] {
+            assert!(!kpi[field].is_null(), "{} lacks {field}", kpi["key"]);
+        }
+    }
+    assert_eq!(
+        document["dimensions"][6]["values"][11],
+        serde_json::json!("none"),
+        "protection_status lists `none` after its statuses"
+    );
+}

@@ -1,0 +1,517 @@
+//! Disclosure control: primary suppression of small cells, secondary suppression so no suppressed
+//! figure can be recomputed from the published cells, margins and total, and a property test of
+//! exactly that over random small populations.
+
+mod support;
+
+use journey_core::catalogue::{EmploymentKind, Exam, Level, Sex};
+use journey_projections::kpi::{Cell, Dimension, KpiResult};
+use proptest::prelude::*;
+use support::*;
+
+const D: &str = "2024-12-31";
+
+/// Persons present on D in the given districts, numbered from `first`.
+fn present_in(first: u128, districts: &[(&str, usize)]) -> Vec<Person> {
+    let mut persons = Vec::new();
+    let mut number = first;
+    for (district, count) in districts {
+        for _ in 0..*count {
+            persons.push(Person::with(
+                number,
+                1990,
+                Sex::Female,
+                "SYR",
+                "2023-01-01",
+                district,
+            ));
+            number += 1;
+        }
+    }
+    persons
+}
+
+#[test]
+fn one_way_a_small_cell_and_the_smallest_remaining_cell_are_suppressed() {
+    let persons = present_in(1, &[("north", 5), ("south", 2), ("west", 4)]);
+    let result = kpi_suppressed(&persons, "population_present", D, &[Dimension::District], 3);
+    check(
+        &render(&result, &[]),
+        "district=north: persons=5 (5/- p5)
+         district=south: persons=*
+         district=west: persons=*
+         total: persons=11 (11/- p11)",
+    );
+    let south = &result.cells[1].measures[0];
+    assert!(south.suppressed);
+    assert_eq!(
+        (
+            south.value,
+            south.numerator,
+            south.denominator,
+            south.persons
+        ),
+        (None, None, None, None),
+        "suppressed, never zero"
+    );
+}
+
+#[test]
+fn two_small_cells_protect_each_other() {
+    let persons = present_in(1, &[("east", 2), ("north", 5), ("south", 1)]);
+    let result = kpi_suppressed(&persons, "population_present", D, &[Dimension::District], 3);
+    check(
+        &render(&result, &[]),
+        "district=east: persons=*
+         district=north: persons=5 (5/- p5)
+         district=south: persons=*
+         total: persons=8 (8/- p8)",
+    );
+}
+
+#[test]
+fn a_single_small_cell_takes_the_total_with_it() {
+    let persons = present_in(1, &[("north", 2)]);
+    check(
+        &render(
+            &kpi_suppressed(&persons, "population_present", D, &[Dimension::District], 3),
+            &[],
+        ),
+        "district=north: persons=*
+         total: persons=*",
+    );
+    check(
+        &render(
+            &kpi_suppressed(&persons, "population_present", D, &[], 3),
+            &[],
+        ),
+        "total: persons=*",
+    );
+    // k = 2 suppresses nothing here; k = 1 never suppresses.
+    check(
+        &render(
+            &kpi_suppressed(&persons, "population_present", D, &[], 2),
+            &[],
+        ),
+        "total: persons=2 (2/- p2)",
+    );
+}
+
+#[test]
+fn two_way_a_small_cell_is_hidden_in_a_rectangle_of_inner_cells() {
+    let mut persons = Vec::new();
+    let mut number = 1;
+    for (district, women, men) in [("north", 4, 1), ("south", 3, 5), ("west", 6, 7)] {
+        for sex in
+            std::iter::repeat_n(Sex::Female, women).chain(std::iter::repeat_n(Sex::Male, men))
+        {
+            persons.push(Person::with(
+                number,
+                1990,
+                sex,
+                "SYR",
+                "2023-01-01",
+                district,
+            ));
+            number += 1;
+        }
+    }
+    let result = kpi_suppressed(
+        &persons,
+        "population_present",
+        D,
+        &[Dimension::District, Dimension::Sex],
+        3,
+    );
+    // north/male (1) is primary; the cheapest cycle through it runs over north/female (4),
+    // south/female (3) and south/male (5), cheaper than over west (6 + 7) or any margin.
+    check(
+        &render(&result, &[]),
+        "district=north,sex=female: persons=*
+         district=north,sex=male: persons=*
+         district=south,sex=female: persons=*
+         district=south,sex=male: persons=*
+         district=west,sex=female: persons=6 (6/- p6)
+         district=west,sex=male: persons=7 (7/- p7)
+         district=north: persons=5 (5/- p5)
+         district=south: persons=8 (8/- p8)
+         district=west: persons=13 (13/- p13)
+         sex=female: persons=13 (13/- p13)
+         sex=male: persons=13 (13/- p13)
+         total: persons=26 (26/- p26)",
+    );
+}
+
+#[test]
+fn a_row_with_one_cell_hides_its_margin() {
+    // south has only men: hiding south/male (2) means hiding the south margin too (the row's only
+    // other figure), and the cheapest cycle then closes over the west margin and west/male (3).
+    let mut persons = Vec::new();
+    let mut number = 1;
+    for (district, women, men) in [("north", 4, 6), ("south", 0, 2), ("west", 5, 3)] {
+        for sex in
+            std::iter::repeat_n(Sex::Female, women).chain(std::iter::repeat_n(Sex::Male, men))
+        {
+            persons.push(Person::with(
+                number,
+                1990,
+                sex,
+                "SYR",
+                "2023-01-01",
+                district,
+            ));
+            number += 1;
+        }
+    }
+    let result = kpi_suppressed(
+        &persons,
+        "population_present",
+        D,
+        &[Dimension::District, Dimension::Sex],
+        3,
+    );
+    check(
+        &render(&result, &[]),
+        "district=north,sex=female: persons=4 (4/- p4)
+         district=north,sex=male: persons=6 (6/- p6)
+         district=south,sex=male: persons=*
+         district=west,sex=female: persons=5 (5/- p5)
+         district=west,sex=male: persons=*
+         district=north: persons=10 (10/- p10)
+         district=south: persons=*
+         district=west: persons=*
+         sex=female: persons=9 (9/- p9)
+         sex=male: persons=11 (11/- p11)
+         total: persons=20 (20/- p20)",
+    );
+    assert_recomputes_nothing(&result);
+}
+
+#[test]
+fn shares_are_suppressed_by_their_denominator_and_measures_on_their_own() {
+    // employment_rate: the relevant count is the working-age persons present.
+    let mut persons = present_in(1, &[("north", 4), ("south", 2), ("west", 3)]);
+    persons[0].on(
+        "2024-01-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    persons[4].on(
+        "2024-01-01",
+        job("E-2", EmploymentKind::SocialInsuranceFull),
+    );
+    let result = kpi_suppressed(&persons, "employment_rate", D, &[Dimension::District], 3);
+    // south (2 persons) is primary; west (3) is the smallest remaining cell.
+    check(
+        &render(&result, &[]),
+        "district=north: rate=0.25 (1/4 p4) marginal_only_rate=0 (0/4 p4)
+         district=south: rate=* marginal_only_rate=*
+         district=west: rate=* marginal_only_rate=*
+         total: rate=0.2222 (2/9 p9) marginal_only_rate=0 (0/9 p9)",
+    );
+
+    // kita_rate: rate_0_2 and rate_3_5 count different children and are suppressed apart.
+    let mut children = Vec::new();
+    let mut number = 100;
+    for (district, toddlers, preschoolers) in [("north", 1, 4), ("south", 3, 3)] {
+        for birth_year in
+            std::iter::repeat_n(2023, toddlers).chain(std::iter::repeat_n(2020, preschoolers))
+        {
+            children.push(Person::with(
+                number,
+                birth_year,
+                Sex::Male,
+                "SYR",
+                "2024-01-01",
+                district,
+            ));
+            number += 1;
+        }
+    }
+    children[0].on("2024-02-01", kita_started());
+    let result = kpi_suppressed(&children, "kita_rate", D, &[Dimension::District], 3);
+    check(
+        &render(&result, &[]),
+        "district=north: rate_0_2=* rate_3_5=0 (0/4 p4)
+         district=south: rate_0_2=* rate_3_5=0 (0/3 p3)
+         total: rate_0_2=0.25 (1/4 p4) rate_3_5=0 (0/7 p7)",
+    );
+}
+
+#[test]
+fn event_counts_are_suppressed_by_the_persons_behind_them() {
+    // Five DTZ results in north come from two persons: below k = 3 persons.
+    let mut persons = present_in(1, &[("north", 2), ("south", 3), ("west", 3)]);
+    for (index, person) in persons.iter_mut().enumerate() {
+        person.on("2024-03-01", test_taken(Exam::Dtz, Level::A2, true));
+        if index == 0 {
+            person.on("2024-06-01", test_taken(Exam::Dtz, Level::A2, false));
+            person.on("2024-09-01", test_taken(Exam::Dtz, Level::B1, false));
+        }
+    }
+    let result = kpi_suppressed(&persons, "dtz_b1_rate", D, &[Dimension::District], 3);
+    check(
+        &render(&result, &["share_b1_or_better"]),
+        "district=north: share_b1_or_better=*
+         district=south: share_b1_or_better=*
+         district=west: share_b1_or_better=0 (0/3 p3)
+         total: share_b1_or_better=0.1 (1/10 p8)",
+    );
+}
+
+// ----- the property -----
+
+/// The figures of a cell that add up across cells, for the measure at `index`.
+fn additive(cell: &Cell, index: usize) -> [Option<u64>; 3] {
+    let measure = &cell.measures[index];
+    [measure.numerator, measure.denominator, measure.persons]
+}
+
+/// The rank of a small matrix, by Gaussian elimination with partial pivoting.
+fn rank(mut rows: Vec<Vec<f64>>) -> usize {
+    let columns = rows.first().map_or(0, Vec::len);
+    let mut rank = 0;
+    for column in 0..columns {
+        let Some(pivot) = (rank..rows.len())
+            .filter(|&row| rows[row][column].abs() > 1e-9)
+            .max_by(|&a, &b| rows[a][column].abs().total_cmp(&rows[b][column].abs()))
+        else {
+            continue;
+        };
+        rows.swap(rank, pivot);
+        let pivot_row = rows[rank].clone();
+        for (index, row) in rows.iter_mut().enumerate() {
+            if index == rank {
+                continue;
+            }
+            let factor = row[column] / pivot_row[column];
+            if factor != 0.0 {
+                for (value, pivot_value) in row.iter_mut().zip(&pivot_row).skip(column) {
+                    *value -= factor * pivot_value;
+                }
+            }
+        }
+        rank += 1;
+    }
+    rank
+}
+
+/// Asserts that no suppressed figure of any measure is determined by the published ones: with
+/// the table's linear equations (cells sum to margins, margins to the total), a suppressed cell's
+/// value is determined exactly when its unit vector lies in the row space of the equations
+/// restricted to the suppressed cells.
+fn assert_recomputes_nothing(result: &KpiResult) {
+    let cells: Vec<&Cell> = result
+        .cells
+        .iter()
+        .chain(&result.margins)
+        .chain(std::iter::once(&result.total))
+        .collect();
+    let total = cells.len() - 1;
+    let inner = result.cells.len();
+    // Each equation: the cells that sum to zero, with their signs.
+    let mut equations: Vec<Vec<(usize, f64)>> = Vec::new();
+    match result.by.len() {
+        1 => {
+            let mut equation: Vec<(usize, f64)> = (0..inner).map(|cell| (cell, 1.0)).collect();
+            equation.push((total, -1.0));
+            equations.push(equation);
+        }
+        2 => {
+            for (position, dimension) in result.by.iter().enumerate() {
+                let mut margin_equation = vec![(total, -1.0)];
+                for (margin_index, margin) in result.margins.iter().enumerate() {
+                    if margin.dimensions[0].dimension != *dimension {
+                        continue;
+                    }
+                    let mut equation = vec![(inner + margin_index, -1.0)];
+                    for (cell_index, cell) in result.cells.iter().enumerate() {
+                        if cell.dimensions[position].value == margin.dimensions[0].value {
+                            equation.push((cell_index, 1.0));
+                        }
+                    }
+                    equations.push(equation);
+                    margin_equation.push((inner + margin_index, 1.0));
+                }
+                equations.push(margin_equation);
+            }
+        }
+        _ => {}
+    }
+    for measure in 0..result.total.measures.len() {
+        let unknowns: Vec<usize> = (0..cells.len())
+            .filter(|&cell| cells[cell].measures[measure].suppressed)
+            .collect();
+        for &cell in &unknowns {
+            assert_eq!(
+                additive(cells[cell], measure),
+                [None, None, None],
+                "a suppressed measure publishes nothing"
+            );
+        }
+        if unknowns.is_empty() {
+            continue;
+        }
+        let matrix: Vec<Vec<f64>> = equations
+            .iter()
+            .map(|equation| {
+                unknowns
+                    .iter()
+                    .map(|unknown| {
+                        equation
+                            .iter()
+                            .filter(|(cell, _)| cell == unknown)
+                            .map(|(_, sign)| sign)
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect();
+        let base = rank(matrix.clone());
+        for (position, &cell) in unknowns.iter().enumerate() {
+            let mut extended = matrix.clone();
+            let mut unit = vec![0.0; unknowns.len()];
+            unit[position] = 1.0;
+            extended.push(unit);
+            assert!(
+                rank(extended) > base,
+                "measure {} of cell {:?} can be recomputed from the published figures",
+                result.total.measures[measure].name,
+                cells[cell].dimensions
+            );
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Sketch {
+    district: usize,
+    sex: usize,
+    birth_year: i32,
+    arrived_on: &'static str,
+    job: Option<usize>,
+    dtz: Option<usize>,
+    kita: bool,
+}
+
+fn sketch() -> impl Strategy<Value = Sketch> {
+    (
+        0..4usize,
+        0..3usize,
+        prop_oneof![1950..2010i32, 2019..2024i32],
+        prop_oneof![
+            Just("2020-05-01"),
+            Just("2023-01-01"),
+            Just("2024-06-01"),
+            Just("2025-03-01")
+        ],
+        proptest::option::of(0..4usize),
+        proptest::option::of(0..3usize),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(district, sex, birth_year, arrived_on, job, dtz, kita)| Sketch {
+                district,
+                sex,
+                birth_year,
+                arrived_on,
+                job,
+                dtz,
+                kita,
+            },
+        )
+}
+
+fn build(sketches: &[Sketch]) -> Vec<Person> {
+    const DISTRICTS: [&str; 4] = ["east", "north", "south", "west"];
+    const SEXES: [Sex; 3] = [Sex::Female, Sex::Male, Sex::Unknown];
+    const JOBS: [EmploymentKind; 4] = [
+        EmploymentKind::SocialInsuranceFull,
+        EmploymentKind::SocialInsurancePart,
+        EmploymentKind::Marginal,
+        EmploymentKind::SelfEmployed,
+    ];
+    const LEVELS: [Level; 3] = [Level::B1, Level::A2, Level::BelowA2];
+    sketches
+        .iter()
+        .enumerate()
+        .map(|(index, sketch)| {
+            let mut person = Person::with(
+                index as u128 + 1,
+                sketch.birth_year,
+                SEXES[sketch.sex],
+                "SYR",
+                sketch.arrived_on,
+                DISTRICTS[sketch.district],
+            );
+            if let Some(kind) = sketch.job {
+                person.on("2025-04-01", job("E-1", JOBS[kind]));
+            }
+            if let Some(level) = sketch.dtz {
+                person.on("2025-04-01", test_taken(Exam::Dtz, LEVELS[level], true));
+            }
+            if sketch.kita {
+                person.on("2025-04-01", kita_started());
+            }
+            person
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn no_suppressed_figure_can_be_recomputed(
+        sketches in proptest::collection::vec(sketch(), 1..40),
+        k in 2u32..6,
+        key in prop_oneof![
+            Just("population_present"),
+            Just("employment_rate"),
+            Just("dtz_b1_rate"),
+            Just("kita_rate"),
+        ],
+        by in prop_oneof![
+            Just(vec![]),
+            Just(vec![Dimension::District]),
+            Just(vec![Dimension::AgeBand]),
+            Just(vec![Dimension::District, Dimension::Sex]),
+            Just(vec![Dimension::Sex, Dimension::AgeBand]),
+            Just(vec![Dimension::AgeBand, Dimension::District]),
+        ],
+    ) {
+        let persons = build(&sketches);
+        let as_of = "2025-12-31";
+        let open = kpi(&persons, key, as_of, &by);
+        let suppressed = kpi_suppressed(&persons, key, as_of, &by, k);
+        prop_assert_eq!(open.cells.len(), suppressed.cells.len());
+        prop_assert_eq!(open.margins.len(), suppressed.margins.len());
+
+        let pairs = open
+            .cells
+            .iter()
+            .chain(&open.margins)
+            .chain(std::iter::once(&open.total))
+            .zip(
+                suppressed
+                    .cells
+                    .iter()
+                    .chain(&suppressed.margins)
+                    .chain(std::iter::once(&suppressed.total)),
+            );
+        for (before, after) in pairs {
+            for (shown, published) in before.measures.iter().zip(&after.measures) {
+                let persons = shown.persons.unwrap_or(0);
+                if persons > 0 && persons < u64::from(k) {
+                    prop_assert!(published.suppressed, "primary: {:?}", before.dimensions);
+                }
+                if !published.suppressed {
+                    prop_assert_eq!(shown, published);
+                }
+                if persons == 0 {
+                    prop_assert!(!published.suppressed, "zero is published");
+                }
+            }
+        }
+        assert_recomputes_nothing(&suppressed);
+    }
+}
