@@ -42,6 +42,8 @@ enum Command {
     Verify,
     /// Prints counts of the log.
     Stats,
+    /// Computes an indicator of the KPI catalogue (`journey kpi list` lists them).
+    Kpi(commands::kpi::KpiArgs),
     /// Writes a synthetic population (deterministic for a seed) through the ledger.
     Seed(commands::seed::SeedArgs),
     /// The projections (read models and indicators): status and rebuild.
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             Command::Show(args) => commands::show::run(&options, args).await,
             Command::Verify => commands::verify::run(&options).await,
             Command::Stats => commands::stats::run(&options).await,
+            Command::Kpi(args) => commands::kpi::run(&options, args).await,
             Command::Seed(args) => commands::seed::run(&options, args).await,
             Command::Projections(command) => commands::projections::run(&options, command).await,
             Command::Bench(command) => commands::bench::run(&options, command).await,

@@ -16,9 +16,11 @@
 pub mod journal;
 pub mod kpi;
 pub mod models;
+pub mod query;
 pub mod runner;
 pub mod snapshot;
 pub mod temporal;
 pub mod view;
 
-pub use runner::{Projections, RunnerConfig, State, PROJECTION_VERSION};
+pub use query::{ViewSet, LIVE};
+pub use runner::{KpiRequest, Projections, RunnerConfig, State, PROJECTION_VERSION};

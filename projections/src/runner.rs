@@ -20,7 +20,11 @@ use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
 use journey_core::log::LogError;
 use tokio::sync::{watch, Notify};
 
+use chrono::{DateTime, Utc};
+
 use crate::journal::{Fact, Journal, Journals};
+use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
+use crate::query::{QueryCache, ViewSet};
 use crate::snapshot::{self, SnapshotError};
 
 /// The version of the projections' state. Bump it when what the journals hold changes; the state is
@@ -124,6 +128,16 @@ impl State {
     }
 }
 
+/// An indicator request: like [`KpiQuery`], with `known_at` optional (`None`: now).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KpiRequest {
+    pub key: String,
+    pub as_of: chrono::NaiveDate,
+    pub known_at: Option<DateTime<Utc>>,
+    pub by: Vec<Dimension>,
+    pub suppression: Option<Suppression>,
+}
+
 /// Progress of a rebuild.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildProgress {
@@ -158,6 +172,7 @@ struct Inner {
     snapshot_lock: tokio::sync::Mutex<()>,
     /// Held by the live loop while it applies a batch, and by a rebuild while it swaps.
     pause: tokio::sync::Mutex<()>,
+    cache: QueryCache,
 }
 
 /// The running projections. Cheap to clone.
@@ -233,6 +248,7 @@ impl Projections {
             stop: Notify::new(),
             snapshot_lock: tokio::sync::Mutex::new(()),
             pause: tokio::sync::Mutex::new(()),
+            cache: QueryCache::default(),
         });
         let task = tokio::spawn(follow(inner.clone()));
         Ok(Self {
@@ -386,11 +402,40 @@ impl Projections {
                 .state
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+            inner.cache.clear();
             inner.applied.send_replace(checkpoint);
         }
         *lock(&inner.rebuild) = None;
         let _ = std::fs::remove_file(&rebuild_path);
         self.snapshot().await
+    }
+
+    /// Every person's view at the cut `known_at` (`None`: everything recorded so far).
+    pub fn views(&self, known_at: Option<DateTime<Utc>>) -> Arc<ViewSet> {
+        self.read(|state| self.inner.cache.views(state, known_at))
+    }
+
+    /// Computes an indicator of the catalogue. Without `known_at` it uses everything recorded so far
+    /// and reports the current time as its `known_at`; with one, the answer is reproducible exactly.
+    pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
+        let views = self.views(query.known_at);
+        let kpi_query = KpiQuery {
+            key: query.key,
+            as_of: query.as_of,
+            known_at: views.known_at,
+            by: query.by,
+            suppression: query.suppression,
+        };
+        let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views)?);
+        if query.known_at.is_none() {
+            result.known_at = self.inner.ledger.clock().now();
+        }
+        Ok(result)
+    }
+
+    /// The ledger's clock (the default `as_of` is its today).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.inner.ledger.clock().today()
     }
 
     /// Stops following the log and writes a final snapshot.
@@ -470,13 +515,18 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 .state
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut dirty = lock(&inner.cache.dirty);
             for decoded in &batch {
                 if decoded.recorded.position < state.next_position() {
                     // Already in the state (a rebuild swapped in a state that was further along).
                     continue;
                 }
                 state.apply(decoded);
+                if let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) {
+                    dirty.insert(person);
+                }
             }
+            drop(dirty);
             state.checkpoint
         };
         inner.applied.send_replace(checkpoint);

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod debug;
 pub mod export;
 pub mod import;
+pub mod kpi;
 pub mod projections;
 pub mod seed;
 pub mod show;

@@ -46,6 +46,9 @@ mod plan;
 mod population;
 mod random;
 mod record;
+mod seed;
+
+pub use seed::{seed, Seeded};
 
 use calibration::EntryCurves;
 

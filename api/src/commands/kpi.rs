@@ -1,0 +1,163 @@
+//! `journey kpi KEY --as-of DATE [--known-at TIME] [--by DIM[,DIM]] [--format table|json|csv]`.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, ValueEnum};
+use journey_projections::kpi::{self, Cell, Dimension, KpiResult, Suppression};
+use journey_projections::{KpiRequest, Projections};
+
+use crate::commands::projections::runner_config;
+use crate::context::{CliError, Context, Options};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct KpiArgs {
+    /// The indicator (`journey kpi list` shows the catalogue).
+    pub key: String,
+    /// The reporting date (valid time). Default: today.
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// Use only what was recorded by this time (RFC 3339, e.g. 2025-01-31T23:59:59Z). Default: now.
+    #[arg(long)]
+    pub known_at: Option<DateTime<Utc>>,
+    /// One or two dimensions, comma-separated: district, sex, age_band, nationality, arrival_cohort,
+    /// years_since_arrival, protection_status.
+    #[arg(long, value_delimiter = ',')]
+    pub by: Vec<Dimension>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Suppress cells about fewer than K persons (and the cells that would reveal them); 0 turns
+    /// disclosure control off, for roles allowed to see person-level data.
+    #[arg(long, default_value_t = 3)]
+    pub k: u32,
+}
+
+pub async fn run(options: &Options, args: KpiArgs) -> Result<ExitCode, CliError> {
+    if args.key == "list" {
+        for definition in kpi::catalogue() {
+            println!("{:<36} {}", definition.key, definition.title);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let context = Context::open(options).await?;
+    let projections = Projections::start(context.ledger.clone(), runner_config(options)).await?;
+    projections.caught_up().await?;
+    let request = KpiRequest {
+        key: args.key.clone(),
+        as_of: args.as_of.unwrap_or_else(|| projections.today()),
+        known_at: args.known_at,
+        by: args.by.clone(),
+        suppression: (args.k > 0).then_some(Suppression { k: args.k }),
+    };
+    let outcome = projections.kpi(request);
+    projections.shutdown().await?;
+    context.close().await?;
+    let result = outcome?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Format::Csv => print!("{}", csv(&result)),
+        Format::Table => print!("{}", table(&result)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn value_text(value: Option<f64>, suppressed: bool) -> String {
+    match (value, suppressed) {
+        (_, true) => "suppressed".to_owned(),
+        (Some(value), false) => format!("{value}"),
+        (None, false) => "-".to_owned(),
+    }
+}
+
+fn count_text(count: Option<u64>) -> String {
+    count.map_or_else(|| "-".to_owned(), |count| count.to_string())
+}
+
+fn rows(result: &KpiResult) -> Vec<&Cell> {
+    let mut rows: Vec<&Cell> = result.cells.iter().collect();
+    rows.extend(result.margins.iter());
+    rows.push(&result.total);
+    rows
+}
+
+fn cell_label(cell: &Cell) -> String {
+    if cell.dimensions.is_empty() {
+        "total".to_owned()
+    } else {
+        cell.dimensions
+            .iter()
+            .map(|value| format!("{}={}", value.dimension, value.value))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn table(result: &KpiResult) -> String {
+    let mut out = format!(
+        "{}  as of {}  known at {}\ncounting unit: {:?}; over {}\n",
+        result.key,
+        result.as_of,
+        result.known_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        result.counting_unit,
+        result.denominator
+    );
+    for cell in rows(result) {
+        out.push_str(&format!("{}\n", cell_label(cell)));
+        for measure in &cell.measures {
+            out.push_str(&format!(
+                "    {:<28} {:>12}   numerator {:>8}  denominator {:>8}\n",
+                measure.name,
+                value_text(measure.value, measure.suppressed),
+                count_text(measure.numerator),
+                count_text(measure.denominator),
+            ));
+        }
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn csv(result: &KpiResult) -> String {
+    let mut out =
+        String::from("key,as_of,known_at,cell,measure,value,numerator,denominator,suppressed\n");
+    for cell in rows(result) {
+        for measure in &cell.measures {
+            let fields = [
+                result.key.clone(),
+                result.as_of.to_string(),
+                result.known_at.to_rfc3339(),
+                cell_label(cell),
+                measure.name.clone(),
+                if measure.suppressed {
+                    String::new()
+                } else {
+                    measure.value.map(|v| v.to_string()).unwrap_or_default()
+                },
+                measure.numerator.map(|n| n.to_string()).unwrap_or_default(),
+                measure
+                    .denominator
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                measure.suppressed.to_string(),
+            ];
+            let line: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+    }
+    out
+}

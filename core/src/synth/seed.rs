@@ -1,0 +1,112 @@
+//! Writing a synthetic population through the ledger's write path.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+
+use super::{households, SynthConfig, SynthEvent};
+use crate::envelope::PersonId;
+use crate::ledger::{Ledger, LedgerError, Proposed};
+use crate::log::{ExpectedRevision, APPEND_EVENTS_MAX};
+
+/// Persons appended concurrently (their appends share the log's group commits).
+const PERSONS_IN_FLIGHT_MAX: usize = 64;
+
+/// What a seeding run wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seeded {
+    pub persons: usize,
+    pub written: usize,
+    /// Events already recorded by an earlier run with the same seed.
+    pub already: usize,
+}
+
+/// One person's events with their transaction times.
+type Journey = Vec<(Proposed, DateTime<Utc>)>;
+
+/// Appends the population of `config` through [`Ledger::append_historical`], each person's journey in
+/// one append, many persons at a time. Transaction times are capped at the ledger's now: the generator
+/// places the last day's entries at times of day that may still lie ahead, and a ledger never records
+/// the future. `progress` is called with the number of persons written so far. Running it again with
+/// the same config writes nothing new (event ids are deterministic).
+pub async fn seed(
+    ledger: &Arc<Ledger>,
+    config: &SynthConfig,
+    progress: impl Fn(usize),
+) -> Result<Seeded, LedgerError> {
+    let now = ledger.clock().now();
+    let mut seeded = Seeded::default();
+    let mut tasks: JoinSet<Result<(usize, usize), LedgerError>> = JoinSet::new();
+    for household in households(config) {
+        for (person, events) in by_person(household, now) {
+            while tasks.len() >= PERSONS_IN_FLIGHT_MAX {
+                collect(&mut tasks, &mut seeded).await?;
+                progress(seeded.persons);
+            }
+            let ledger = ledger.clone();
+            tasks.spawn(async move {
+                let (mut written, mut already) = (0, 0);
+                for part in events.chunks(APPEND_EVENTS_MAX) {
+                    let receipt = ledger
+                        .append_historical(person, ExpectedRevision::Any, part.to_vec())
+                        .await?;
+                    already += receipt.already_recorded;
+                    if let (Some(first), Some(last)) =
+                        (receipt.first_position, receipt.last_position)
+                    {
+                        written += (last - first + 1) as usize;
+                    }
+                }
+                Ok((written, already))
+            });
+        }
+    }
+    while !tasks.is_empty() {
+        collect(&mut tasks, &mut seeded).await?;
+        progress(seeded.persons);
+    }
+    Ok(seeded)
+}
+
+async fn collect(
+    tasks: &mut JoinSet<Result<(usize, usize), LedgerError>>,
+    seeded: &mut Seeded,
+) -> Result<(), LedgerError> {
+    if let Some(result) = tasks.join_next().await {
+        let (written, already) = match result {
+            Ok(outcome) => outcome?,
+            // A panic in a seeding task is a bug; pass it on rather than hide it.
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => return Err(LedgerError::Log(crate::log::LogError::Closed)),
+        };
+        seeded.persons += 1;
+        seeded.written += written;
+        seeded.already += already;
+    }
+    Ok(())
+}
+
+/// Splits a household's events into each person's events, keeping their order.
+fn by_person(events: Vec<SynthEvent>, now: DateTime<Utc>) -> Vec<(PersonId, Journey)> {
+    let mut persons: Vec<(PersonId, Journey)> = Vec::new();
+    for event in events {
+        let recorded_at = event.recorded_at.min(now);
+        let proposed = Proposed {
+            id: event.id,
+            occurred_on: event.occurred_on,
+            event: event.event,
+            actor: event.actor,
+            correlation_id: None,
+            causation_id: None,
+        };
+        match persons
+            .iter_mut()
+            .find(|(person, _)| *person == event.person)
+        {
+            Some((_, journey)) => journey.push((proposed, recorded_at)),
+            None => persons.push((event.person, vec![(proposed, recorded_at)])),
+        }
+    }
+    persons
+}

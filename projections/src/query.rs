@@ -1,0 +1,201 @@
+//! Answers from the running projections: person views for a cut, cached, and the indicators.
+//!
+//! The live cut (everything recorded so far) is kept up to date incrementally: the runner marks the
+//! persons a batch touched, and the next query rebuilds only their views. A cut at a past `known_at`
+//! is built from the journals on demand and cached until the next applied event. Indicator results
+//! are cached per query until the next applied event, so a dashboard polling today's figures costs
+//! one computation per change, not one per request.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use journey_core::envelope::PersonId;
+
+use crate::kpi::{self, KpiError, KpiQuery, KpiResult};
+use crate::runner::State;
+use crate::view::{Households, PersonView};
+
+/// The transaction-time cut of the live views: everything recorded. Views are built with it and
+/// queries about "now" are answered with it (the ledger never records the future).
+pub const LIVE: DateTime<Utc> = DateTime::<Utc>::MAX_UTC;
+
+/// The most past cuts kept.
+const PAST_CUTS_MAX: usize = 4;
+/// The most indicator results kept per checkpoint.
+const RESULTS_MAX: usize = 512;
+
+/// Every person's view at one transaction-time cut, sorted by person.
+#[derive(Debug, Clone)]
+pub struct ViewSet {
+    pub known_at: DateTime<Utc>,
+    /// The state's checkpoint the views were built from.
+    pub checkpoint: Option<u64>,
+    pub views: Vec<PersonView>,
+    pub households: Households,
+    index: HashMap<PersonId, usize>,
+}
+
+impl ViewSet {
+    fn build(state: &State, known_at: DateTime<Utc>) -> Self {
+        let views: Vec<PersonView> = state
+            .journals
+            .iter()
+            .filter_map(|(person, journal)| PersonView::build(*person, journal, known_at))
+            .collect();
+        let index = views
+            .iter()
+            .enumerate()
+            .map(|(index, view)| (view.person, index))
+            .collect();
+        let households = Households::from_views(&views);
+        Self {
+            known_at,
+            checkpoint: state.checkpoint,
+            views,
+            households,
+            index,
+        }
+    }
+
+    /// The view of one person, if they are in this cut.
+    pub fn view(&self, person: PersonId) -> Option<&PersonView> {
+        self.index.get(&person).map(|index| &self.views[*index])
+    }
+
+    /// Rebuilds the views of `dirty` persons from `state`.
+    fn refresh(&mut self, state: &State, dirty: &BTreeSet<PersonId>) {
+        let mut reindex = false;
+        for person in dirty {
+            let view = state
+                .journals
+                .get(person)
+                .and_then(|journal| PersonView::build(*person, journal, self.known_at));
+            match (self.index.get(person).copied(), view) {
+                (Some(index), Some(view)) => self.views[index] = view,
+                (Some(index), None) => {
+                    self.views.remove(index);
+                    reindex = true;
+                }
+                (None, Some(view)) => {
+                    let at = self
+                        .views
+                        .partition_point(|existing| existing.person < view.person);
+                    self.views.insert(at, view);
+                    reindex = true;
+                }
+                (None, None) => {}
+            }
+        }
+        if reindex {
+            self.index = self
+                .views
+                .iter()
+                .enumerate()
+                .map(|(index, view)| (view.person, index))
+                .collect();
+        }
+        if !dirty.is_empty() {
+            self.households = Households::from_views(&self.views);
+        }
+        self.checkpoint = state.checkpoint;
+    }
+}
+
+/// Indicator results by query text, for one checkpoint.
+type ResultsByQuery = HashMap<String, Arc<KpiResult>>;
+
+/// The caches behind the query methods of [`crate::Projections`].
+#[derive(Debug, Default)]
+pub(crate) struct QueryCache {
+    /// Persons whose journals changed since the live views were last refreshed.
+    pub(crate) dirty: Mutex<BTreeSet<PersonId>>,
+    live: Mutex<Option<Arc<ViewSet>>>,
+    past: Mutex<Vec<Arc<ViewSet>>>,
+    results: Mutex<(Option<u64>, ResultsByQuery)>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl QueryCache {
+    /// The views at `known_at` (`None`: the live cut), as of the current state.
+    pub(crate) fn views(&self, state: &State, known_at: Option<DateTime<Utc>>) -> Arc<ViewSet> {
+        match known_at {
+            None => self.live(state),
+            Some(known_at) if known_at >= LIVE => self.live(state),
+            Some(known_at) => {
+                let mut past = lock(&self.past);
+                if let Some(found) = past
+                    .iter()
+                    .find(|set| set.known_at == known_at && set.checkpoint == state.checkpoint)
+                {
+                    return found.clone();
+                }
+                let built = Arc::new(ViewSet::build(state, known_at));
+                past.retain(|set| set.checkpoint == state.checkpoint);
+                if past.len() >= PAST_CUTS_MAX {
+                    past.remove(0);
+                }
+                past.push(built.clone());
+                built
+            }
+        }
+    }
+
+    fn live(&self, state: &State) -> Arc<ViewSet> {
+        let mut live = lock(&self.live);
+        let dirty = std::mem::take(&mut *lock(&self.dirty));
+        match live.as_mut() {
+            Some(set) if set.checkpoint == state.checkpoint && dirty.is_empty() => set.clone(),
+            Some(set) => {
+                // Shared by a query still running: that one keeps the old views, we refresh a copy.
+                Arc::make_mut(set).refresh(state, &dirty);
+                set.clone()
+            }
+            None => {
+                let built = Arc::new(ViewSet::build(state, LIVE));
+                *live = Some(built.clone());
+                built
+            }
+        }
+    }
+
+    /// Computes (or recalls) an indicator on `views`.
+    pub(crate) fn kpi(
+        &self,
+        query: &KpiQuery,
+        views: &ViewSet,
+    ) -> Result<Arc<KpiResult>, KpiError> {
+        let key = format!("{query:?}");
+        {
+            let mut results = lock(&self.results);
+            if results.0 != views.checkpoint {
+                *results = (views.checkpoint, HashMap::new());
+            }
+            if let Some(found) = results.1.get(&key) {
+                return Ok(found.clone());
+            }
+        }
+        let result = Arc::new(kpi::compute(query, &views.views, &views.households)?);
+        let mut results = lock(&self.results);
+        if results.0 == views.checkpoint {
+            if results.1.len() >= RESULTS_MAX {
+                results.1.clear();
+            }
+            results.1.insert(key, result.clone());
+        }
+        Ok(result)
+    }
+
+    /// Forgets every cached view and result (after a rebuild swapped the state).
+    pub(crate) fn clear(&self) {
+        *lock(&self.live) = None;
+        lock(&self.past).clear();
+        *lock(&self.results) = (None, HashMap::new());
+        lock(&self.dirty).clear();
+    }
+}
