@@ -37,6 +37,11 @@ pub struct ViewSet {
 }
 
 impl ViewSet {
+    /// Builds every person's view of `state` at the cut `known_at`.
+    pub fn for_state(state: &State, known_at: DateTime<Utc>) -> Self {
+        Self::build(state, known_at)
+    }
+
     fn build(state: &State, known_at: DateTime<Utc>) -> Self {
         let views: Vec<PersonView> = state
             .journals

@@ -28,6 +28,21 @@ pub enum BenchCommand {
     /// Durable append throughput of the event log and the ledger with 1 and many concurrent writers,
     /// next to raw sled batch inserts with a flush per batch.
     Log(LogBenchArgs),
+    /// Rebuild rate of the projections next to the raw rate of reading and decoding the same log,
+    /// indicator query times, and the projections' resident memory per person.
+    Projections(ProjectionsBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectionsBenchArgs {
+    /// Persons of the synthetic population seeded into a scratch store.
+    #[arg(long, default_value_t = 100_000)]
+    pub people: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Where to create the scratch store (a temporary directory is made inside and removed).
+    #[arg(long)]
+    pub scratch_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +64,7 @@ pub struct LogBenchArgs {
 pub async fn run(_options: &Options, command: BenchCommand) -> Result<ExitCode, CliError> {
     match command {
         BenchCommand::Log(args) => log_bench(args).await,
+        BenchCommand::Projections(args) => super::bench_projections::run(args).await,
     }
 }
 
@@ -74,6 +90,16 @@ impl Figures {
         let index = ((sorted.len() as f64 - 1.0) * percentile).round() as usize;
         sorted[index].as_secs_f64() * 1000.0
     }
+}
+
+pub(crate) fn scratch_in(dir: &Option<PathBuf>) -> Result<tempfile::TempDir, CliError> {
+    Ok(match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            tempfile::tempdir_in(dir)?
+        }
+        None => tempfile::tempdir()?,
+    })
 }
 
 fn scratch(args: &LogBenchArgs) -> Result<tempfile::TempDir, CliError> {
@@ -223,7 +249,9 @@ async fn collect(
     })
 }
 
-fn open_ledger(dir: &std::path::Path) -> Result<(Store, Arc<SledLog>, Arc<Ledger>), CliError> {
+pub(crate) fn open_ledger(
+    dir: &std::path::Path,
+) -> Result<(Store, Arc<SledLog>, Arc<Ledger>), CliError> {
     let store = Store::open(dir, &StoreConfig::default())?;
     let mut rng = StdRng::from_entropy();
     let master = journey_core::crypto::SecretKey::generate(&mut rng);

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_projections;
 pub mod debug;
 pub mod export;
 pub mod import;
