@@ -18,4 +18,5 @@ pub mod log;
 pub mod rules;
 pub mod sample;
 pub mod store;
+pub mod vault;
 pub mod verify;
