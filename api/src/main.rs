@@ -1,7 +1,8 @@
 //! The `journey` binary: the command-line interface of the ledger.
 
 mod commands;
-mod context;
+
+use journey_api::context;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
