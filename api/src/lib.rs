@@ -1,5 +1,6 @@
 //! `journey-api`: what the `journey` CLI shares with the server it is growing: opening a data
-//! directory, and knowing which server holds it.
+//! directory, knowing which server holds it, and the API's bearer tokens.
 
+pub mod auth;
 pub mod context;
 pub mod server_file;

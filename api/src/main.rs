@@ -43,6 +43,9 @@ enum Command {
     Verify,
     /// Prints counts of the log.
     Stats,
+    /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
     /// Benchmarks of the ledger (prints figures; see README).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             Command::Show(args) => commands::show::run(&options, args).await,
             Command::Verify => commands::verify::run(&options).await,
             Command::Stats => commands::stats::run(&options).await,
+            Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,
             Command::Debug(command) => commands::debug::run(&options, command).await,
         }

@@ -6,4 +6,5 @@ pub mod export;
 pub mod import;
 pub mod show;
 pub mod stats;
+pub mod token;
 pub mod verify;
