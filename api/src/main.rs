@@ -43,6 +43,8 @@ enum Command {
     Verify,
     /// Prints counts of the log.
     Stats,
+    /// Runs the GraphQL server (GraphiQL at /graphql) until SIGTERM or SIGINT.
+    Serve(commands::serve::ServeArgs),
     /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
@@ -54,14 +56,23 @@ enum Command {
     Debug(commands::debug::DebugCommand),
 }
 
+/// The server logs its start, requests at info; the other commands only warnings.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Serve(_) => "info,tower_http=info",
+        _ => "warn",
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(&cli.command))),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -84,6 +95,7 @@ fn main() -> ExitCode {
             Command::Show(args) => commands::show::run(&options, args).await,
             Command::Verify => commands::verify::run(&options).await,
             Command::Stats => commands::stats::run(&options).await,
+            Command::Serve(args) => commands::serve::run(&options, args).await,
             Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,
             Command::Debug(command) => commands::debug::run(&options, command).await,

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod debug;
 pub mod export;
 pub mod import;
+pub mod serve;
 pub mod show;
 pub mod stats;
 pub mod token;
