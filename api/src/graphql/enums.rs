@@ -11,11 +11,11 @@ use serde_json::Value;
 use super::inputs::WireValue;
 
 macro_rules! mirror_enum {
-    ($(#[$meta:meta])* $module:ident :: $name:ident { $($variant:ident),+ $(,)? }) => {
+    ($(#[$meta:meta])* $module:ident :: $name:ident { $($variant:ident $(= $graphql:literal)?),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name {
-            $($variant,)+
+            $($(#[graphql(name = $graphql)])? $variant,)+
         }
 
         impl From<$name> for $module::$name {
@@ -37,12 +37,23 @@ macro_rules! mirror_enum {
 }
 
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
-        mirror_enum!($(#[$meta])* catalogue::$name { $($variant),+ });
+    ($(#[$meta:meta])* $name:ident { $($variant:ident $(= $graphql:literal)?),+ $(,)? }) => {
+        mirror_enum!($(#[$meta])* catalogue::$name { $($variant $(= $graphql)?),+ });
 
         impl WireValue for $name {
             fn wire(&self) -> Option<Value> {
                 Some(Value::String(catalogue::$name::from(*self).as_str().to_owned()))
+            }
+        }
+
+        #[cfg(test)]
+        impl $name {
+            /// Checks that every GraphQL name is the wire value in upper case.
+            fn check_names() {
+                for item in <$name as async_graphql::resolver_utils::EnumType>::items() {
+                    let wire = catalogue::$name::from(item.value).as_str().to_uppercase();
+                    assert_eq!(item.name, wire, "{}", stringify!($name));
+                }
             }
         }
     };
@@ -55,7 +66,7 @@ wire_enum!(
 wire_enum!(Sex { Female, Male, Diverse, Unknown });
 wire_enum!(Origin { ReceptionCentre, OtherMunicipality, Abroad, Unknown });
 wire_enum!(Accommodation { Shared, Flat, Other });
-wire_enum!(AsylumOutcome { AsylumArt16a, Refugee3, Subsidiary4, DeportationBan, Rejected, Dublin });
+wire_enum!(AsylumOutcome { AsylumArt16a = "ASYLUM_ART16A", Refugee3, Subsidiary4, DeportationBan, Rejected, Dublin });
 wire_enum!(ResidenceStatus { Gestattung, Duldung, Aufenthaltserlaubnis, Niederlassungserlaubnis, Eingebuergert, Other });
 wire_enum!(ObligationLiftReason { Employment, Training, Family, Expired, Other });
 wire_enum!(Destination { OtherMunicipality, Abroad, Unknown });
@@ -67,14 +78,14 @@ wire_enum!(Exam { Dtz, Dtb, Telc, Goethe, Other });
 wire_enum!(Level { BelowA2, A2, B1, B2, C1, C2 });
 wire_enum!(SchoolType { Primary, Secondary, Vocational, Other });
 wire_enum!(Certificate { None, Hauptschule, Realschule, Abitur, Unknown });
-wire_enum!(BenefitKind { Asylblg, Sgb2, Sgb3 });
+wire_enum!(BenefitKind { Asylblg, Sgb2 = "SGB2", Sgb3 = "SGB3" });
 wire_enum!(MeasureType { Activation, Qualification, Internship, Coaching, Other });
 wire_enum!(EndOutcome { Completed, Aborted });
 wire_enum!(RecognitionOutcome { Full, Partial, CompensationMeasure, Negative });
 wire_enum!(EmploymentKind { SocialInsuranceFull, SocialInsurancePart, Marginal, SelfEmployed });
 wire_enum!(Topic { Language, Work, Housing, Health, Education, Legal, Family, Other });
 wire_enum!(ChecklistItem { StartFolder, CompetenceAssessment, HealthCheck, Vaccination, StartCourse, Other });
-wire_enum!(ErasureReason { Art17Request, RetentionExpired });
+wire_enum!(ErasureReason { Art17Request = "ART17_REQUEST", RetentionExpired });
 
 mirror_enum!(
     /// The role an event's actor acted in.
@@ -178,6 +189,34 @@ pub enum EventStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graphql_names_are_the_wire_values_in_upper_case() {
+        Agency::check_names();
+        Sex::check_names();
+        Origin::check_names();
+        Accommodation::check_names();
+        AsylumOutcome::check_names();
+        ResidenceStatus::check_names();
+        ObligationLiftReason::check_names();
+        Destination::check_names();
+        EntitlementKind::check_names();
+        EntitlementIssuer::check_names();
+        CourseType::check_names();
+        LeaveReason::check_names();
+        Exam::check_names();
+        Level::check_names();
+        SchoolType::check_names();
+        Certificate::check_names();
+        BenefitKind::check_names();
+        MeasureType::check_names();
+        EndOutcome::check_names();
+        RecognitionOutcome::check_names();
+        EmploymentKind::check_names();
+        Topic::check_names();
+        ChecklistItem::check_names();
+        ErasureReason::check_names();
+    }
 
     #[test]
     fn every_catalogue_event_type_is_mirrored() {
