@@ -71,7 +71,10 @@ impl Role {
     }
 
     pub fn parse(value: &str) -> Option<Role> {
-        Role::ALL.iter().copied().find(|role| role.as_str() == value)
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|role| role.as_str() == value)
     }
 
     pub fn actor_role(&self) -> ActorRole {
@@ -562,7 +565,14 @@ mod tests {
         assert_eq!(principal.display_name(), "cw-17");
 
         assert!(matches!(
-            create_token(dir.path(), Role::Analyst, None, Some("cw-17".into()), now, &mut rng),
+            create_token(
+                dir.path(),
+                Role::Analyst,
+                None,
+                Some("cw-17".into()),
+                now,
+                &mut rng
+            ),
             Err(TokenError::NameTaken(_))
         ));
         revoke_token(dir.path(), "cw-17", now).expect("revoke");
@@ -584,11 +594,25 @@ mod tests {
             Err(TokenError::AgencyRequired(_))
         ));
         assert!(matches!(
-            create_token(dir.path(), Role::Analyst, Some(Agency::Kommune), None, now, &mut rng),
+            create_token(
+                dir.path(),
+                Role::Analyst,
+                Some(Agency::Kommune),
+                None,
+                now,
+                &mut rng
+            ),
             Err(TokenError::AgencyNotAllowed(Role::Analyst))
         ));
         assert!(matches!(
-            create_token(dir.path(), Role::Admin, None, Some("tok-1".into()), now, &mut rng),
+            create_token(
+                dir.path(),
+                Role::Admin,
+                None,
+                Some("tok-1".into()),
+                now,
+                &mut rng
+            ),
             Err(TokenError::BadName(_))
         ));
         let cache = TokenCache::new(dir.path());

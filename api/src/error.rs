@@ -52,7 +52,10 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        Code::ALL.iter().copied().find(|known| known.as_str() == code)
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|known| known.as_str() == code)
     }
 }
 
@@ -325,9 +328,15 @@ mod tests {
     #[test]
     fn fields_are_spelled_in_the_clients_terms() {
         use FieldStyle::*;
-        assert_eq!(client_field(TypedInput, 0, "data.course_id"), "input.courseId");
+        assert_eq!(
+            client_field(TypedInput, 0, "data.course_id"),
+            "input.courseId"
+        );
         assert_eq!(client_field(TypedInput, 0, "course_id"), "input.courseId");
-        assert_eq!(client_field(TypedInput, 0, "occurred_on"), "input.occurredOn");
+        assert_eq!(
+            client_field(TypedInput, 0, "occurred_on"),
+            "input.occurredOn"
+        );
         assert_eq!(
             client_field(TypedInput, 0, "data.languages[1]"),
             "input.languages[1]"
@@ -344,8 +353,14 @@ mod tests {
             client_field(WireBatch, 2, "data.course_id"),
             "events[2].data.course_id"
         );
-        assert_eq!(client_field(WireBatch, 2, "course_id"), "events[2].data.course_id");
-        assert_eq!(client_field(WireBatch, 1, "occurred_on"), "events[1].occurredOn");
+        assert_eq!(
+            client_field(WireBatch, 2, "course_id"),
+            "events[2].data.course_id"
+        );
+        assert_eq!(
+            client_field(WireBatch, 1, "occurred_on"),
+            "events[1].occurredOn"
+        );
         assert_eq!(client_field(WireBatch, 1, "id"), "events[1].eventId");
     }
 }

@@ -126,7 +126,11 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
     let mut graphql_response = false;
     for part in accept.split(',') {
         let mut params = part.split(';');
-        let media = params.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media = params
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let refused = params.any(|param| {
             let param = param.trim().replace(' ', "");
             param == "q=0" || param == "q=0.0" || param == "q=0.00" || param == "q=0.000"
@@ -301,14 +305,15 @@ fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(REASON_HEADER) else {
         return Ok(None);
     };
-    let text = String::from_utf8(value.as_bytes().to_vec()).map_err(|_| {
-        ApiError::validation("X-Journey-Reason", "the reason must be UTF-8 text")
-    })?;
+    let text = String::from_utf8(value.as_bytes().to_vec())
+        .map_err(|_| ApiError::validation("X-Journey-Reason", "the reason must be UTF-8 text"))?;
     let len = text.chars().count();
     if len > REASON_LEN_MAX || text.chars().any(char::is_control) {
         return Err(ApiError::validation(
             "X-Journey-Reason",
-            format!("the reason must be at most {REASON_LEN_MAX} characters without control characters"),
+            format!(
+                "the reason must be at most {REASON_LEN_MAX} characters without control characters"
+            ),
         ));
     }
     Ok(Some(text.trim().to_owned()).filter(|text| !text.is_empty()))
@@ -374,7 +379,15 @@ async fn graphql_post(State(shared): State<Shared>, request: Request) -> Respons
     let incoming = serde_json::from_slice::<Value>(&bytes)
         .map_err(|error| ApiError::validation("body", format!("the body is not JSON: {error}")))
         .and_then(incoming_from_json);
-    execute(shared, parts.headers, Method::POST, media, incoming, started).await
+    execute(
+        shared,
+        parts.headers,
+        Method::POST,
+        media,
+        incoming,
+        started,
+    )
+    .await
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, Box<Response>> {
@@ -393,7 +406,11 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Box<Response>> {
                     ApiError::validation("body", "the request body could not be read"),
                 )
             };
-            Err(Box::new(json_response(status, Media::Json, &error_body(&api))))
+            Err(Box::new(json_response(
+                status,
+                Media::Json,
+                &error_body(&api),
+            )))
         }
     }
 }
@@ -671,14 +688,13 @@ async fn websocket(shared: Shared, parts: &mut axum::http::request::Parts) -> Re
     let mut data = Data::default();
     match authenticate(&shared, &parts.headers) {
         Ok(Some(principal)) => {
-            if let Err(wait) = shared
-                .state
-                .rate
-                .check(&principal.token_id, Instant::now())
-            {
+            if let Err(wait) = shared.state.rate.check(&principal.token_id, Instant::now()) {
                 let error = ApiError::limit(
                     "rateLimit",
-                    format!("too many requests for this token; retry after {} ms", wait.as_millis().max(1)),
+                    format!(
+                        "too many requests for this token; retry after {} ms",
+                        wait.as_millis().max(1)
+                    ),
                 );
                 return request_error(&shared, StatusCode::TOO_MANY_REQUESTS, Media::Json, error);
             }
@@ -787,7 +803,14 @@ mod tests {
     #[test]
     fn root_fields_are_read_from_the_schema() {
         let fields = root_fields(&graphql::sdl());
-        for field in ["person", "events", "auditLog", "me", "startCourse", "personEvents"] {
+        for field in [
+            "person",
+            "events",
+            "auditLog",
+            "me",
+            "startCourse",
+            "personEvents",
+        ] {
             assert!(fields.contains(field), "{field}");
         }
         assert!(!fields.contains("timeline"));

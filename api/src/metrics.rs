@@ -104,7 +104,10 @@ impl Metrics {
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP journey_http_requests_total GraphQL requests by root field and HTTP status.");
+        let _ = writeln!(
+            out,
+            "# HELP journey_http_requests_total GraphQL requests by root field and HTTP status."
+        );
         let _ = writeln!(out, "# TYPE journey_http_requests_total counter");
         for ((operation, status), count) in self
             .requests
@@ -117,8 +120,14 @@ impl Metrics {
                 "journey_http_requests_total{{operation=\"{operation}\",status=\"{status}\"}} {count}"
             );
         }
-        let _ = writeln!(out, "# HELP journey_http_request_duration_seconds GraphQL request latency by root field.");
-        let _ = writeln!(out, "# TYPE journey_http_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP journey_http_request_duration_seconds GraphQL request latency by root field."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE journey_http_request_duration_seconds histogram"
+        );
         for (operation, histogram) in self
             .latency
             .lock()
@@ -147,7 +156,10 @@ impl Metrics {
                 histogram.count
             );
         }
-        let _ = writeln!(out, "# HELP journey_graphql_errors_total GraphQL errors by extensions.code.");
+        let _ = writeln!(
+            out,
+            "# HELP journey_graphql_errors_total GraphQL errors by extensions.code."
+        );
         let _ = writeln!(out, "# TYPE journey_graphql_errors_total counter");
         for (code, count) in self
             .errors
@@ -155,9 +167,15 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .iter()
         {
-            let _ = writeln!(out, "journey_graphql_errors_total{{code=\"{code}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "journey_graphql_errors_total{{code=\"{code}\"}} {count}"
+            );
         }
-        let _ = writeln!(out, "# HELP journey_appends_total Appends through the API by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP journey_appends_total Appends through the API by outcome."
+        );
         let _ = writeln!(out, "# TYPE journey_appends_total counter");
         for (outcome, count) in self
             .appends
@@ -165,23 +183,35 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .iter()
         {
-            let _ = writeln!(out, "journey_appends_total{{outcome=\"{outcome}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "journey_appends_total{{outcome=\"{outcome}\"}} {count}"
+            );
         }
-        let _ = writeln!(out, "# HELP journey_events_appended_total Events written through the API.");
+        let _ = writeln!(
+            out,
+            "# HELP journey_events_appended_total Events written through the API."
+        );
         let _ = writeln!(out, "# TYPE journey_events_appended_total counter");
         let _ = writeln!(
             out,
             "journey_events_appended_total {}",
             self.events_appended.load(Ordering::Relaxed)
         );
-        let _ = writeln!(out, "# HELP journey_audit_entries_total Audit entries written since start.");
+        let _ = writeln!(
+            out,
+            "# HELP journey_audit_entries_total Audit entries written since start."
+        );
         let _ = writeln!(out, "# TYPE journey_audit_entries_total counter");
         let _ = writeln!(
             out,
             "journey_audit_entries_total {}",
             self.audit_entries.load(Ordering::Relaxed)
         );
-        let _ = writeln!(out, "# HELP journey_subscriptions_active Open personEvents subscriptions.");
+        let _ = writeln!(
+            out,
+            "# HELP journey_subscriptions_active Open personEvents subscriptions."
+        );
         let _ = writeln!(out, "# TYPE journey_subscriptions_active gauge");
         let _ = writeln!(
             out,

@@ -191,7 +191,10 @@ mod tests {
             json!(pseudonyms.pseudonym("v", "vol-12"))
         );
         assert_eq!(
-            pseudonyms.data("CourseStarted", &json!({"course_id": "IK-1", "new_field": "x"})),
+            pseudonyms.data(
+                "CourseStarted",
+                &json!({"course_id": "IK-1", "new_field": "x"})
+            ),
             json!({"course_id": "IK-1"})
         );
     }
@@ -208,12 +211,19 @@ mod tests {
         for file in journey_core::catalogue::schema::all() {
             let Some(event_type) = EventType::ALL.iter().find(|event_type| {
                 file.file_name
-                    == format!("{}.v{}.schema.json", event_type.name(), event_type.current_version())
+                    == format!(
+                        "{}.v{}.schema.json",
+                        event_type.name(),
+                        event_type.current_version()
+                    )
             }) else {
                 continue;
             };
             let schema = serde_json::to_value(&file.schema).expect("schema json");
-            let properties = schema["properties"].as_object().cloned().unwrap_or_default();
+            let properties = schema["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             for field in properties.keys() {
                 let dropped = policy(event_type.name(), field) == FieldPolicy::Drop;
                 assert_eq!(

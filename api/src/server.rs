@@ -30,7 +30,10 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut terminate), Ok(mut interrupt)) => {
                 tokio::select! {
                     _ = terminate.recv() => {},
@@ -64,9 +67,14 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     server_file::write(&context.data_dir, &info)?;
     tracing::info!(%address, data_dir = %context.data_dir.display(), "journey serve started");
     println!("journey serve: listening on http://{address}");
-    println!("  GraphQL  http://{address}/graphql  (GraphiQL in a browser; WebSocket at /graphql/ws)");
+    println!(
+        "  GraphQL  http://{address}/graphql  (GraphiQL in a browser; WebSocket at /graphql/ws)"
+    );
     println!("  health   http://{address}/healthz, /readyz, /metrics");
-    println!("  tokens   journey --data-dir {} token create --role ROLE [--agency AGENCY]", context.data_dir.display());
+    println!(
+        "  tokens   journey --data-dir {} token create --role ROLE [--agency AGENCY]",
+        context.data_dir.display()
+    );
 
     let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
@@ -74,8 +82,7 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         tracing::info!("shutdown signal received: draining in-flight requests");
         let _ = signalled_sender.send(());
     };
-    let server = axum::serve(listener, crate::app(state.clone()))
-        .with_graceful_shutdown(graceful);
+    let server = axum::serve(listener, crate::app(state.clone())).with_graceful_shutdown(graceful);
     let drain_timeout = config.drain_timeout;
     let served = tokio::select! {
         served = server => served.map_err(CliError::from),

@@ -26,15 +26,24 @@ fn get(uri: &str, accept: &str) -> Request<Body> {
 async fn get_and_post_follow_the_graphql_over_http_media_types() {
     let h = Harness::new().await;
     let (status, headers, body) = h
-        .send(get("/graphql?query=%7B__typename%7D", "application/graphql-response+json"))
+        .send(get(
+            "/graphql?query=%7B__typename%7D",
+            "application/graphql-response+json",
+        ))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap_or_default().starts_with("application/graphql-response+json"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("application/graphql-response+json"));
     assert_eq!(body, r#"{"data":{"__typename":"Query"}}"#);
 
     // A mutation over GET is refused with 405 and Allow: POST.
     let (status, headers, body) = h
-        .send(get("/graphql?query=mutation%7BstartCourse(input%3A%7B%7D)%7Brevision%7D%7D", "application/json"))
+        .send(get(
+            "/graphql?query=mutation%7BstartCourse(input%3A%7B%7D)%7Brevision%7D%7D",
+            "application/json",
+        ))
         .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
     assert_eq!(headers["allow"], "POST");
@@ -54,7 +63,10 @@ async fn get_and_post_follow_the_graphql_over_http_media_types() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "VALIDATION");
     let (status, headers, _) = h.send(request("application/json")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap_or_default().starts_with("application/json"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("application/json"));
 
     // Malformed requests are GraphQL-shaped errors too.
     let malformed = |content_type: &str, body: &'static str| {
@@ -66,24 +78,33 @@ async fn get_and_post_follow_the_graphql_over_http_media_types() {
     let (status, _, body) = h.send(malformed("application/json", "{not json")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("VALIDATION"), "{body}");
-    let (status, _, body) = h.send(malformed("application/json", r#"{"query": 7}"#)).await;
+    let (status, _, body) = h
+        .send(malformed("application/json", r#"{"query": 7}"#))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("\"field\":\"query\""), "{body}");
     let (status, _, _) = h.send(malformed("text/plain", "{ __typename }")).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let (status, _, _) = h.send(get("/graphql?query=%7B__typename%7D", "text/csv")).await;
+    let (status, _, _) = h
+        .send(get("/graphql?query=%7B__typename%7D", "text/csv"))
+        .await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
 
     // Subscriptions need the WebSocket.
     let (status, _, body) = h
-        .send(get("/graphql?query=subscription%7BpersonEvents(id%3A%22x%22)%7Btype%7D%7D", "application/json"))
+        .send(get(
+            "/graphql?query=subscription%7BpersonEvents(id%3A%22x%22)%7Btype%7D%7D",
+            "application/json",
+        ))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("/graphql/ws"), "{body}");
 
     // Fields come back in the order they were selected.
     let token = h.token(Role::Admin, None, "root");
-    let (_, body) = h.post(Some(&token), "{ me { role name tokenId } }", json!({})).await;
+    let (_, body) = h
+        .post(Some(&token), "{ me { role name tokenId } }", json!({}))
+        .await;
     let text = body.to_string();
     assert!(text.find("role") < text.find("tokenId"), "{text}");
 }
@@ -91,9 +112,14 @@ async fn get_and_post_follow_the_graphql_over_http_media_types() {
 #[tokio::test]
 async fn graphiql_is_served_to_browsers() {
     let h = Harness::new().await;
-    let (status, headers, body) = h.send(get("/graphql", "text/html,application/xhtml+xml")).await;
+    let (status, headers, body) = h
+        .send(get("/graphql", "text/html,application/xhtml+xml"))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap_or_default().starts_with("text/html"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("text/html"));
     assert!(body.contains("graphiql"), "{body}");
     assert!(body.contains("/graphql/ws"));
 }
@@ -110,11 +136,25 @@ async fn health_readiness_and_metrics() {
 
     let cw = h.caseworker(Agency::Jobcenter);
     let person = h.register(&cw, Uuid::new_v4()).await;
-    h.fails(Some(&cw), "query($id: ID!) { person(id: $id) { id } }", json!({"id": Uuid::new_v4().to_string()}), "NOT_FOUND").await;
-    h.ok(&cw, "query($id: ID!) { person(id: $id) { id } }", json!({"id": person})).await;
+    h.fails(
+        Some(&cw),
+        "query($id: ID!) { person(id: $id) { id } }",
+        json!({"id": Uuid::new_v4().to_string()}),
+        "NOT_FOUND",
+    )
+    .await;
+    h.ok(
+        &cw,
+        "query($id: ID!) { person(id: $id) { id } }",
+        json!({"id": person}),
+    )
+    .await;
     let (status, headers, text) = h.send(get("/metrics", "text/plain")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap_or_default().starts_with("text/plain; version=0.0.4"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("text/plain; version=0.0.4"));
     for expected in [
         "journey_http_requests_total{operation=\"person\",status=\"200\"} 2",
         "journey_http_requests_total{operation=\"registerPerson\",status=\"200\"} 1",
@@ -172,12 +212,22 @@ async fn depth_and_complexity_limits_name_themselves() {
     .await;
     let token = h.token(Role::Admin, None, "root");
     let error = h
-        .fails(Some(&token), "{ person(id: \"x\") { timeline { actor { id } } } }", json!({}), "LIMIT_EXCEEDED")
+        .fails(
+            Some(&token),
+            "{ person(id: \"x\") { timeline { actor { id } } } }",
+            json!({}),
+            "LIMIT_EXCEEDED",
+        )
         .await;
     assert_eq!(error["extensions"]["limit"], "depthMax");
     assert!(error["message"].as_str().unwrap_or_default().contains('3'));
     let error = h
-        .fails(Some(&token), "{ a: me { name } b: me { name } c: me { name } }", json!({}), "LIMIT_EXCEEDED")
+        .fails(
+            Some(&token),
+            "{ a: me { name } b: me { name } c: me { name } }",
+            json!({}),
+            "LIMIT_EXCEEDED",
+        )
         .await;
     assert_eq!(error["extensions"]["limit"], "complexityMax");
 }
@@ -201,10 +251,16 @@ async fn an_oversized_body_is_a_graphql_shaped_413_naming_the_limit() {
         )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(headers["content-type"].to_str().unwrap_or_default().contains("json"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .contains("json"));
     let body: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(body["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED");
-    assert_eq!(body["errors"][0]["extensions"]["limit"], "requestBodyBytesMax");
+    assert_eq!(
+        body["errors"][0]["extensions"]["limit"],
+        "requestBodyBytesMax"
+    );
     // Without one (a streamed body) the limit hits while reading.
     let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(big.into_bytes())]);
     let (status, _, body) = h
@@ -250,7 +306,9 @@ async fn a_request_over_the_timeout_is_stopped() {
     .await;
     let token = h.token(Role::Admin, None, "root");
     // Two thousand events to check, seal and write take far longer than a millisecond.
-    let mut events = vec![json!({"eventId": Uuid::new_v4(), "type": "PersonRegistered", "occurredOn": "2023-01-10", "data": {"birth_year": 1990, "sex": "male", "nationality": "IRQ", "languages": []}})];
+    let mut events = vec![
+        json!({"eventId": Uuid::new_v4(), "type": "PersonRegistered", "occurredOn": "2023-01-10", "data": {"birth_year": 1990, "sex": "male", "nationality": "IRQ", "languages": []}}),
+    ];
     for _ in 0..2000 {
         events.push(json!({"eventId": Uuid::new_v4(), "type": "CounsellingContact", "occurredOn": "2023-02-01", "data": {"agency": "jobcenter", "topic": "work"}}));
     }
@@ -263,7 +321,10 @@ async fn a_request_over_the_timeout_is_stopped() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["limit"], "requestTimeout");
-    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("same eventId"));
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("same eventId"));
 }
 
 /// Runs `personEvents` on the schema directly (the WebSocket transport is tested end to end).
@@ -275,7 +336,8 @@ async fn person_events_deliver_new_events_and_stop_when_consent_is_withdrawn() {
     let person = h.register(&jobcenter, Uuid::new_v4()).await;
     let principal = |token: &str| h.state.tokens.authenticate(token).expect("principal");
     let schema = journey_api::graphql::build(h.state.clone());
-    let subscription = format!("subscription {{ personEvents(id: \"{person}\") {{ type revision data }} }}");
+    let subscription =
+        format!("subscription {{ personEvents(id: \"{person}\") {{ type revision data }} }}");
 
     // Without consent the subscription is refused at once.
     let mut refused = schema.execute_stream(
@@ -283,7 +345,11 @@ async fn person_events_deliver_new_events_and_stop_when_consent_is_withdrawn() {
     );
     let first = refused.next().await.expect("an error");
     assert_eq!(
-        first.errors[0].extensions.as_ref().and_then(|e| e.get("code")).map(|code| code.to_string()),
+        first.errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|code| code.to_string()),
         Some("\"FORBIDDEN\"".to_owned())
     );
 
@@ -292,19 +358,38 @@ async fn person_events_deliver_new_events_and_stop_when_consent_is_withdrawn() {
         async_graphql::Request::new(subscription.clone()).data(principal(&jugendamt_token)),
     ));
     let coordinator = h.token(Role::Coordinator, None, "coord");
-    let mut mentoring = spawn_stream(schema.execute_stream(
-        async_graphql::Request::new(subscription).data(principal(&coordinator)),
-    ));
+    let mut mentoring =
+        spawn_stream(schema.execute_stream(
+            async_graphql::Request::new(subscription).data(principal(&coordinator)),
+        ));
     // Let both subscriptions start before the next event is recorded.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    h.record(&jobcenter, "requestKitaPlace", "RequestKitaPlaceInput", Harness::input(&person, "2023-02-02", json!({}))).await;
-    h.record(&jobcenter, "assignMentor", "AssignMentorInput", Harness::input(&person, "2023-02-03", json!({"mentorId": "vol-1"}))).await;
+    h.record(
+        &jobcenter,
+        "requestKitaPlace",
+        "RequestKitaPlaceInput",
+        Harness::input(&person, "2023-02-02", json!({})),
+    )
+    .await;
+    h.record(
+        &jobcenter,
+        "assignMentor",
+        "AssignMentorInput",
+        Harness::input(&person, "2023-02-03", json!({"mentorId": "vol-1"})),
+    )
+    .await;
 
     let kita = next_response(&mut stream).await;
     assert!(kita.errors.is_empty(), "{:?}", kita.errors);
-    assert_eq!(kita.data.into_json().expect("json")["personEvents"]["type"], "KitaPlaceRequested");
+    assert_eq!(
+        kita.data.into_json().expect("json")["personEvents"]["type"],
+        "KitaPlaceRequested"
+    );
     let mentor = next_response(&mut stream).await;
-    assert_eq!(mentor.data.into_json().expect("json")["personEvents"]["type"], "MentorAssigned");
+    assert_eq!(
+        mentor.data.into_json().expect("json")["personEvents"]["type"],
+        "MentorAssigned"
+    );
     let only_mentoring = next_response(&mut mentoring).await;
     assert_eq!(
         only_mentoring.data.into_json().expect("json")["personEvents"]["data"],
@@ -312,12 +397,30 @@ async fn person_events_deliver_new_events_and_stop_when_consent_is_withdrawn() {
         "the coordinator skipped the Kita request"
     );
 
-    h.record(&jobcenter, "withdrawConsent", "WithdrawConsentInput", Harness::input(&person, "2023-02-04", json!({"consentId": "c-1"}))).await;
-    h.record(&jobcenter, "endMentoring", "EndMentoringInput", Harness::input(&person, "2023-02-05", json!({"mentorId": "vol-1"}))).await;
+    h.record(
+        &jobcenter,
+        "withdrawConsent",
+        "WithdrawConsentInput",
+        Harness::input(&person, "2023-02-04", json!({"consentId": "c-1"})),
+    )
+    .await;
+    h.record(
+        &jobcenter,
+        "endMentoring",
+        "EndMentoringInput",
+        Harness::input(&person, "2023-02-05", json!({"mentorId": "vol-1"})),
+    )
+    .await;
     let stopped = next_response(&mut stream).await;
     assert_eq!(stopped.errors.len(), 1);
-    assert!(stopped.errors[0].message.contains("no active consent"), "{}", stopped.errors[0].message);
-    let ended = tokio::time::timeout(Duration::from_secs(5), stream.recv()).await.expect("ends");
+    assert!(
+        stopped.errors[0].message.contains("no active consent"),
+        "{}",
+        stopped.errors[0].message
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.recv())
+        .await
+        .expect("ends");
     assert!(ended.is_none(), "no event after the withdrawal");
 }
 

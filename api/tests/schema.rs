@@ -33,9 +33,15 @@ fn the_schema_has_one_mutation_per_event_type_of_the_catalogue() {
     let fields = mutation
         .lines()
         .filter_map(|line| line.strip_prefix('\t'))
-        .filter(|field| field.starts_with(|c: char| c.is_ascii_lowercase()) && field.contains("): "))
+        .filter(|field| {
+            field.starts_with(|c: char| c.is_ascii_lowercase()) && field.contains("): ")
+        })
         .count();
     // Every event type has a typed mutation (registerForCourse covers CourseRegistered and so
     // on), plus appendEvents.
-    assert_eq!(fields, journey_core::catalogue::EventType::ALL.len() + 1, "{mutation}");
+    assert_eq!(
+        fields,
+        journey_core::catalogue::EventType::ALL.len() + 1,
+        "{mutation}"
+    );
 }

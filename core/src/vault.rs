@@ -217,9 +217,7 @@ mod tests {
             Err(VaultError::NoDataKey(_))
         ));
         keys.data_key_or_create(person, &mut rng).expect("key");
-        vault
-            .put(&keys, person, &sample(), &mut rng)
-            .expect("put");
+        vault.put(&keys, person, &sample(), &mut rng).expect("put");
         vault.flush().await.expect("flush");
         assert_eq!(vault.get(&keys, person).expect("get"), Some(sample()));
         let raw = store

@@ -53,26 +53,54 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
     let server = Server::start(&scratch, &[]);
 
     // Token commands work while the server holds the store; the server sees new tokens at once.
-    let caseworker = create_token(&scratch, &["--role", "caseworker", "--agency", "jobcenter", "--name", "cw-e2e"]);
+    let caseworker = create_token(
+        &scratch,
+        &[
+            "--role",
+            "caseworker",
+            "--agency",
+            "jobcenter",
+            "--name",
+            "cw-e2e",
+        ],
+    );
     assert!(caseworker.starts_with("jrn_"));
-    let me = graphql(&server, &caseworker, "{ me { name role agency } }", json!({})).await;
-    assert_eq!(me["me"], json!({"name": "cw-e2e", "role": "CASEWORKER", "agency": "JOBCENTER"}));
+    let me = graphql(
+        &server,
+        &caseworker,
+        "{ me { name role agency } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        me["me"],
+        json!({"name": "cw-e2e", "role": "CASEWORKER", "agency": "JOBCENTER"})
+    );
 
     // Any other command on the locked data directory names the server and what to do.
     let stats = scratch.run(&["stats"]);
     assert!(!stats.status.success());
     let stderr = text(&stats.stderr);
-    assert!(stderr.contains(&format!("pid {}", server.pid())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", server.pid())),
+        "{stderr}"
+    );
     assert!(stderr.contains(&server.address), "{stderr}");
     assert!(stderr.contains("kill -TERM"), "{stderr}");
 
     let person = format!("person-{}", Uuid::new_v4());
     let register = "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId revision } }";
-    let receipt = graphql(&server, &caseworker, register, json!({"input": {
-        "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
-        "birthYear": 1991, "sex": "MALE", "nationality": "ERI", "languages": ["ti"],
-        "personalData": {"givenNames": "Yonas", "familyName": "E2E-Testfall"}
-    }})).await;
+    let receipt = graphql(
+        &server,
+        &caseworker,
+        register,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
+            "birthYear": 1991, "sex": "MALE", "nationality": "ERI", "languages": ["ti"],
+            "personalData": {"givenNames": "Yonas", "familyName": "E2E-Testfall"}
+        }}),
+    )
+    .await;
     assert_eq!(receipt["registerPerson"]["revision"], 0);
 
     // Subscribe over WebSocket, authenticating in connection_init as a browser would.
@@ -83,9 +111,14 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().expect("header"),
     );
-    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
     assert_eq!(
-        response.headers().get("sec-websocket-protocol").map(|value| value.to_str().unwrap_or_default()),
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|value| value.to_str().unwrap_or_default()),
         Some("graphql-transport-ws")
     );
     socket
@@ -94,25 +127,41 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
         .expect("init");
     receive(&mut socket, "connection_ack").await;
     socket
-        .send(Message::Text(json!({"id": "1", "type": "subscribe", "payload": {
-            "query": "subscription($id: ID!) { personEvents(id: $id) { type revision data } }",
-            "variables": {"id": person}
-        }}).to_string().into()))
+        .send(Message::Text(
+            json!({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription($id: ID!) { personEvents(id: $id) { type revision data } }",
+                "variables": {"id": person}
+            }})
+            .to_string()
+            .into(),
+        ))
         .await
         .expect("subscribe");
     // The subscription starts asynchronously; give it a moment before the event it waits for.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let arrival = "mutation($input: RecordArrivalInput!) { recordArrival(input: $input) { revision position } }";
-    let receipt = graphql(&server, &caseworker, arrival, json!({"input": {
-        "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-11",
-        "origin": "ABROAD", "accommodation": "SHARED", "district": "Lebenstedt"
-    }})).await;
+    let receipt = graphql(
+        &server,
+        &caseworker,
+        arrival,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-11",
+            "origin": "ABROAD", "accommodation": "SHARED", "district": "Lebenstedt"
+        }}),
+    )
+    .await;
     assert_eq!(receipt["recordArrival"]["revision"], 1);
     let next = receive(&mut socket, "next").await;
     assert_eq!(next["id"], "1");
-    assert_eq!(next["payload"]["data"]["personEvents"]["type"], "ArrivalRecorded");
-    assert_eq!(next["payload"]["data"]["personEvents"]["data"]["district"], "Lebenstedt");
+    assert_eq!(
+        next["payload"]["data"]["personEvents"]["type"],
+        "ArrivalRecorded"
+    );
+    assert_eq!(
+        next["payload"]["data"]["personEvents"]["data"]["district"],
+        "Lebenstedt"
+    );
 
     // SIGTERM: a clean exit, the subscription is completed, server.json is gone, the store is free.
     let status = server.terminate();
@@ -131,7 +180,10 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
     )
     .await;
     assert_eq!(data["person"]["revision"], 1);
-    assert_eq!(data["person"]["timeline"], json!([{"type": "PersonRegistered"}, {"type": "ArrivalRecorded"}]));
+    assert_eq!(
+        data["person"]["timeline"],
+        json!([{"type": "PersonRegistered"}, {"type": "ArrivalRecorded"}])
+    );
     assert_eq!(data["person"]["personalData"]["familyName"], "E2E-Testfall");
 
     // Revoking while the server runs takes effect with the next request.
@@ -157,9 +209,18 @@ fn a_second_server_on_the_same_data_directory_names_the_first() {
     let output = scratch.run(&["serve", "--listen", "127.0.0.1:0"]);
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
-    assert!(stderr.contains(&format!("pid {}", server.pid())), "{stderr}");
-    assert!(stderr.contains(&format!("http://{}/graphql", server.address)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", server.pid())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("http://{}/graphql", server.address)),
+        "{stderr}"
+    );
     let tokens = scratch.run(&["token", "list"]);
-    assert!(tokens.status.success(), "token commands do not need the store");
+    assert!(
+        tokens.status.success(),
+        "token commands do not need the store"
+    );
     assert!(server.terminate().success());
 }

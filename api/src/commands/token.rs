@@ -83,7 +83,10 @@ pub fn run(options: &Options, command: TokenCommand) -> Result<ExitCode, CliErro
                     "{:<18} {:<12} {:<20} {:<20} created {}{}",
                     token.id,
                     token.role,
-                    token.agency.map(|agency| agency.to_string()).unwrap_or_else(|| "-".into()),
+                    token
+                        .agency
+                        .map(|agency| agency.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     token.name.as_deref().unwrap_or("-"),
                     token.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
                     token

@@ -63,28 +63,141 @@ wire_enum!(
     /// The agencies of the prevention chain.
     Agency { Kommune, Auslaenderbehoerde, Jobcenter, Arbeitsagentur, Bildungsbuero, Jugendamt, Sozialarbeit, Ehrenamt }
 );
-wire_enum!(Sex { Female, Male, Diverse, Unknown });
-wire_enum!(Origin { ReceptionCentre, OtherMunicipality, Abroad, Unknown });
-wire_enum!(Accommodation { Shared, Flat, Other });
+wire_enum!(Sex {
+    Female,
+    Male,
+    Diverse,
+    Unknown
+});
+wire_enum!(Origin {
+    ReceptionCentre,
+    OtherMunicipality,
+    Abroad,
+    Unknown
+});
+wire_enum!(Accommodation {
+    Shared,
+    Flat,
+    Other
+});
 wire_enum!(AsylumOutcome { AsylumArt16a = "ASYLUM_ART16A", Refugee3, Subsidiary4, DeportationBan, Rejected, Dublin });
-wire_enum!(ResidenceStatus { Gestattung, Duldung, Aufenthaltserlaubnis, Niederlassungserlaubnis, Eingebuergert, Other });
-wire_enum!(ObligationLiftReason { Employment, Training, Family, Expired, Other });
-wire_enum!(Destination { OtherMunicipality, Abroad, Unknown });
-wire_enum!(EntitlementKind { Entitlement, Obligation });
-wire_enum!(EntitlementIssuer { Bamf, Auslaenderbehoerde, Jobcenter, Asylblg });
-wire_enum!(CourseType { General, Alpha, Youth, Parents, Women, Intensive, SecondScript, JobB1, JobB2, JobC1 });
-wire_enum!(LeaveReason { Employment, Moved, Illness, Childcare, Other, Unknown });
-wire_enum!(Exam { Dtz, Dtb, Telc, Goethe, Other });
-wire_enum!(Level { BelowA2, A2, B1, B2, C1, C2 });
-wire_enum!(SchoolType { Primary, Secondary, Vocational, Other });
-wire_enum!(Certificate { None, Hauptschule, Realschule, Abitur, Unknown });
+wire_enum!(ResidenceStatus {
+    Gestattung,
+    Duldung,
+    Aufenthaltserlaubnis,
+    Niederlassungserlaubnis,
+    Eingebuergert,
+    Other
+});
+wire_enum!(ObligationLiftReason {
+    Employment,
+    Training,
+    Family,
+    Expired,
+    Other
+});
+wire_enum!(Destination {
+    OtherMunicipality,
+    Abroad,
+    Unknown
+});
+wire_enum!(EntitlementKind {
+    Entitlement,
+    Obligation
+});
+wire_enum!(EntitlementIssuer {
+    Bamf,
+    Auslaenderbehoerde,
+    Jobcenter,
+    Asylblg
+});
+wire_enum!(CourseType {
+    General,
+    Alpha,
+    Youth,
+    Parents,
+    Women,
+    Intensive,
+    SecondScript,
+    JobB1,
+    JobB2,
+    JobC1
+});
+wire_enum!(LeaveReason {
+    Employment,
+    Moved,
+    Illness,
+    Childcare,
+    Other,
+    Unknown
+});
+wire_enum!(Exam {
+    Dtz,
+    Dtb,
+    Telc,
+    Goethe,
+    Other
+});
+wire_enum!(Level {
+    BelowA2,
+    A2,
+    B1,
+    B2,
+    C1,
+    C2
+});
+wire_enum!(SchoolType {
+    Primary,
+    Secondary,
+    Vocational,
+    Other
+});
+wire_enum!(Certificate {
+    None,
+    Hauptschule,
+    Realschule,
+    Abitur,
+    Unknown
+});
 wire_enum!(BenefitKind { Asylblg, Sgb2 = "SGB2", Sgb3 = "SGB3" });
-wire_enum!(MeasureType { Activation, Qualification, Internship, Coaching, Other });
+wire_enum!(MeasureType {
+    Activation,
+    Qualification,
+    Internship,
+    Coaching,
+    Other
+});
 wire_enum!(EndOutcome { Completed, Aborted });
-wire_enum!(RecognitionOutcome { Full, Partial, CompensationMeasure, Negative });
-wire_enum!(EmploymentKind { SocialInsuranceFull, SocialInsurancePart, Marginal, SelfEmployed });
-wire_enum!(Topic { Language, Work, Housing, Health, Education, Legal, Family, Other });
-wire_enum!(ChecklistItem { StartFolder, CompetenceAssessment, HealthCheck, Vaccination, StartCourse, Other });
+wire_enum!(RecognitionOutcome {
+    Full,
+    Partial,
+    CompensationMeasure,
+    Negative
+});
+wire_enum!(EmploymentKind {
+    SocialInsuranceFull,
+    SocialInsurancePart,
+    Marginal,
+    SelfEmployed
+});
+wire_enum!(Topic {
+    Language,
+    Work,
+    Housing,
+    Health,
+    Education,
+    Legal,
+    Family,
+    Other
+});
+wire_enum!(ChecklistItem {
+    StartFolder,
+    CompetenceAssessment,
+    HealthCheck,
+    Vaccination,
+    StartCourse,
+    Other
+});
 wire_enum!(ErasureReason { Art17Request = "ART17_REQUEST", RetentionExpired });
 
 mirror_enum!(

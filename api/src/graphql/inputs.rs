@@ -56,7 +56,9 @@ impl<T: WireValue> WireValue for Option<T> {
 
 impl<T: WireValue> WireValue for Vec<T> {
     fn wire(&self) -> Option<Value> {
-        Some(Value::Array(self.iter().filter_map(WireValue::wire).collect()))
+        Some(Value::Array(
+            self.iter().filter_map(WireValue::wire).collect(),
+        ))
     }
 }
 

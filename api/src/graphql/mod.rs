@@ -71,7 +71,10 @@ pub(crate) fn audit(ctx: &Context<'_>, mut record: AuditRecord) -> ApiResult<()>
 /// Parses a person id argument; `field` names it in the error.
 pub(crate) fn parse_person(id: &ID, field: &str) -> ApiResult<PersonId> {
     id.parse::<PersonId>().map_err(|error| {
-        ApiError::validation(field, format!("{error}; give `person-<uuid>` or the bare uuid"))
+        ApiError::validation(
+            field,
+            format!("{error}; give `person-<uuid>` or the bare uuid"),
+        )
     })
 }
 
@@ -110,7 +113,9 @@ pub(crate) fn parse_cursor(after: Option<&str>) -> ApiResult<Option<u64>> {
             cursor.parse::<u64>().map_err(|_| {
                 ApiError::validation(
                     "after",
-                    format!("`{cursor}` is not a cursor: pass the `endCursor` of the previous page"),
+                    format!(
+                        "`{cursor}` is not a cursor: pass the `endCursor` of the previous page"
+                    ),
                 )
             })
         })

@@ -31,57 +31,101 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Registers a person (the first event of their stream); names, birth date, phone and address go to the encrypted vault.
-    async fn register_person(&self, ctx: &Context<'_>, input: RegisterPersonInput) -> Result<Receipt> {
+    async fn register_person(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterPersonInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "registerPerson", &input, input.personal_data.as_ref()).await?)
     }
 
     /// Records the arrival in the municipality (or a return after moving away).
-    async fn record_arrival(&self, ctx: &Context<'_>, input: RecordArrivalInput) -> Result<Receipt> {
+    async fn record_arrival(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordArrivalInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "recordArrival", &input, None).await?)
     }
 
     /// Records that an asylum application was filed.
-    async fn file_asylum_application(&self, ctx: &Context<'_>, input: FileAsylumApplicationInput) -> Result<Receipt> {
+    async fn file_asylum_application(
+        &self,
+        ctx: &Context<'_>,
+        input: FileAsylumApplicationInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "fileAsylumApplication", &input, None).await?)
     }
 
     /// Records the outcome of the asylum procedure (never the grounds).
-    async fn record_asylum_decision(&self, ctx: &Context<'_>, input: RecordAsylumDecisionInput) -> Result<Receipt> {
+    async fn record_asylum_decision(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordAsylumDecisionInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "recordAsylumDecision", &input, None).await?)
     }
 
     /// Records a change of residence status.
-    async fn change_residence_status(&self, ctx: &Context<'_>, input: ChangeResidenceStatusInput) -> Result<Receipt> {
+    async fn change_residence_status(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeResidenceStatusInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "changeResidenceStatus", &input, None).await?)
     }
 
     /// Records a residence obligation (Wohnsitzauflage), or extends it.
-    async fn set_residence_obligation(&self, ctx: &Context<'_>, input: SetResidenceObligationInput) -> Result<Receipt> {
+    async fn set_residence_obligation(
+        &self,
+        ctx: &Context<'_>,
+        input: SetResidenceObligationInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "setResidenceObligation", &input, None).await?)
     }
 
     /// Records that the residence obligation was lifted.
-    async fn lift_residence_obligation(&self, ctx: &Context<'_>, input: LiftResidenceObligationInput) -> Result<Receipt> {
+    async fn lift_residence_obligation(
+        &self,
+        ctx: &Context<'_>,
+        input: LiftResidenceObligationInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "liftResidenceObligation", &input, None).await?)
     }
 
     /// Records a move within the municipality (district and kind of accommodation only).
-    async fn change_address(&self, ctx: &Context<'_>, input: ChangeAddressInput) -> Result<Receipt> {
+    async fn change_address(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeAddressInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "changeAddress", &input, None).await?)
     }
 
     /// Records that the person moved away.
-    async fn record_move_away(&self, ctx: &Context<'_>, input: RecordMoveAwayInput) -> Result<Receipt> {
+    async fn record_move_away(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordMoveAwayInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "recordMoveAway", &input, None).await?)
     }
 
     /// Records an entitlement or obligation to attend an integration course.
-    async fn issue_course_entitlement(&self, ctx: &Context<'_>, input: IssueCourseEntitlementInput) -> Result<Receipt> {
+    async fn issue_course_entitlement(
+        &self,
+        ctx: &Context<'_>,
+        input: IssueCourseEntitlementInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "issueCourseEntitlement", &input, None).await?)
     }
 
     /// Registers the person for a course.
-    async fn register_for_course(&self, ctx: &Context<'_>, input: RegisterForCourseInput) -> Result<Receipt> {
+    async fn register_for_course(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterForCourseInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "registerForCourse", &input, None).await?)
     }
 
@@ -91,27 +135,47 @@ impl Mutation {
     }
 
     /// Records that a started course was completed.
-    async fn complete_course(&self, ctx: &Context<'_>, input: CompleteCourseInput) -> Result<Receipt> {
+    async fn complete_course(
+        &self,
+        ctx: &Context<'_>,
+        input: CompleteCourseInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "completeCourse", &input, None).await?)
     }
 
     /// Records that the person left a started course early.
-    async fn leave_course_early(&self, ctx: &Context<'_>, input: LeaveCourseEarlyInput) -> Result<Receipt> {
+    async fn leave_course_early(
+        &self,
+        ctx: &Context<'_>,
+        input: LeaveCourseEarlyInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "leaveCourseEarly", &input, None).await?)
     }
 
     /// Records a language test result.
-    async fn record_language_test(&self, ctx: &Context<'_>, input: RecordLanguageTestInput) -> Result<Receipt> {
+    async fn record_language_test(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordLanguageTestInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "recordLanguageTest", &input, None).await?)
     }
 
     /// Records an orientation course test result.
-    async fn record_orientation_test(&self, ctx: &Context<'_>, input: RecordOrientationTestInput) -> Result<Receipt> {
+    async fn record_orientation_test(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordOrientationTestInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "recordOrientationTest", &input, None).await?)
     }
 
     /// Records a request for a Kita place.
-    async fn request_kita_place(&self, ctx: &Context<'_>, input: RequestKitaPlaceInput) -> Result<Receipt> {
+    async fn request_kita_place(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestKitaPlaceInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "requestKitaPlace", &input, None).await?)
     }
 
@@ -126,12 +190,20 @@ impl Mutation {
     }
 
     /// Records a school enrolment.
-    async fn enrol_in_school(&self, ctx: &Context<'_>, input: EnrolInSchoolInput) -> Result<Receipt> {
+    async fn enrol_in_school(
+        &self,
+        ctx: &Context<'_>,
+        input: EnrolInSchoolInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "enrolInSchool", &input, None).await?)
     }
 
     /// Records the move from a language class to a regular class.
-    async fn move_to_regular_class(&self, ctx: &Context<'_>, input: MoveToRegularClassInput) -> Result<Receipt> {
+    async fn move_to_regular_class(
+        &self,
+        ctx: &Context<'_>,
+        input: MoveToRegularClassInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "moveToRegularClass", &input, None).await?)
     }
 
@@ -141,7 +213,11 @@ impl Mutation {
     }
 
     /// Records the start of benefits.
-    async fn start_benefits(&self, ctx: &Context<'_>, input: StartBenefitsInput) -> Result<Receipt> {
+    async fn start_benefits(
+        &self,
+        ctx: &Context<'_>,
+        input: StartBenefitsInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "startBenefits", &input, None).await?)
     }
 
@@ -151,7 +227,11 @@ impl Mutation {
     }
 
     /// Records a cooperation plan with an agency.
-    async fn agree_cooperation_plan(&self, ctx: &Context<'_>, input: AgreeCooperationPlanInput) -> Result<Receipt> {
+    async fn agree_cooperation_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: AgreeCooperationPlanInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "agreeCooperationPlan", &input, None).await?)
     }
 
@@ -166,17 +246,29 @@ impl Mutation {
     }
 
     /// Records an application for recognition of a foreign qualification.
-    async fn apply_for_recognition(&self, ctx: &Context<'_>, input: ApplyForRecognitionInput) -> Result<Receipt> {
+    async fn apply_for_recognition(
+        &self,
+        ctx: &Context<'_>,
+        input: ApplyForRecognitionInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "applyForRecognition", &input, None).await?)
     }
 
     /// Records the decision on the earliest open recognition application.
-    async fn decide_recognition(&self, ctx: &Context<'_>, input: DecideRecognitionInput) -> Result<Receipt> {
+    async fn decide_recognition(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideRecognitionInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "decideRecognition", &input, None).await?)
     }
 
     /// Records the start of vocational training.
-    async fn start_training(&self, ctx: &Context<'_>, input: StartTrainingInput) -> Result<Receipt> {
+    async fn start_training(
+        &self,
+        ctx: &Context<'_>,
+        input: StartTrainingInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "startTraining", &input, None).await?)
     }
 
@@ -186,17 +278,29 @@ impl Mutation {
     }
 
     /// Records the start of employment.
-    async fn start_employment(&self, ctx: &Context<'_>, input: StartEmploymentInput) -> Result<Receipt> {
+    async fn start_employment(
+        &self,
+        ctx: &Context<'_>,
+        input: StartEmploymentInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "startEmployment", &input, None).await?)
     }
 
     /// Records the end of employment.
-    async fn end_employment(&self, ctx: &Context<'_>, input: EndEmploymentInput) -> Result<Receipt> {
+    async fn end_employment(
+        &self,
+        ctx: &Context<'_>,
+        input: EndEmploymentInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "endEmployment", &input, None).await?)
     }
 
     /// Records a counselling contact (no free text by design).
-    async fn record_counselling_contact(&self, ctx: &Context<'_>, input: RecordCounsellingContactInput) -> Result<Receipt> {
+    async fn record_counselling_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordCounsellingContactInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "recordCounsellingContact", &input, None).await?)
     }
 
@@ -216,7 +320,11 @@ impl Mutation {
     }
 
     /// Records a completed item of the start checklist.
-    async fn complete_checklist_item(&self, ctx: &Context<'_>, input: CompleteChecklistItemInput) -> Result<Receipt> {
+    async fn complete_checklist_item(
+        &self,
+        ctx: &Context<'_>,
+        input: CompleteChecklistItemInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "completeChecklistItem", &input, None).await?)
     }
 
@@ -226,7 +334,11 @@ impl Mutation {
     }
 
     /// Records the withdrawal of a consent; it takes effect for every later read and subscription.
-    async fn withdraw_consent(&self, ctx: &Context<'_>, input: WithdrawConsentInput) -> Result<Receipt> {
+    async fn withdraw_consent(
+        &self,
+        ctx: &Context<'_>,
+        input: WithdrawConsentInput,
+    ) -> Result<Receipt> {
         Ok(record(ctx, "withdrawConsent", &input, None).await?)
     }
 
@@ -288,7 +400,9 @@ async fn authorize_append(
     if timeline.is_empty() {
         // A new stream: the rules check that it starts with a registration.
         if principal.role == Role::Coordinator {
-            return Err(ApiError::not_found(format!("{person} is not in the ledger")));
+            return Err(ApiError::not_found(format!(
+                "{person} is not in the ledger"
+            )));
         }
         return Ok(());
     }
@@ -365,7 +479,15 @@ async fn record<I: RecordInput>(
             envelope.event_id.as_bytes(),
         )),
     };
-    let result = record_one::<I>(state, principal, person, envelope, input.data(), personal_data).await;
+    let result = record_one::<I>(
+        state,
+        principal,
+        person,
+        envelope,
+        input.data(),
+        personal_data,
+    )
+    .await;
     finish(ctx, state, principal, operation, person, &result).await?;
     result
 }
@@ -414,7 +536,13 @@ async fn record_one<I: RecordInput>(
         .append(person, expected, vec![proposed.clone()])
         .await
         .map_err(|error| from_ledger(FieldStyle::TypedInput, error))?;
-    after_append(state, person, std::slice::from_ref(&proposed), personal_data.as_ref()).await?;
+    after_append(
+        state,
+        person,
+        std::slice::from_ref(&proposed),
+        personal_data.as_ref(),
+    )
+    .await?;
     let (revision, position) = match receipt.first_position {
         Some(position) => (receipt.stream_revision, position),
         None => {
@@ -468,7 +596,9 @@ async fn after_append(
                 .rng
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            state.vault.put(state.ledger.keys(), person, data, &mut *rng)
+            state
+                .vault
+                .put(state.ledger.keys(), person, data, &mut *rng)
         };
         result.map_err(|error| ApiError::internal(&error))?;
         state
@@ -497,7 +627,9 @@ async fn append_batch(
             .map_err(|error| error.with("eventIndex", index as u64))?;
         let event = catalogue::decode(
             event_type.name(),
-            input.version.unwrap_or_else(|| event_type.current_version()),
+            input
+                .version
+                .unwrap_or_else(|| event_type.current_version()),
             input.data.0,
         )
         .map_err(|error| from_decode(FieldStyle::WireBatch, index, &error))?;

@@ -119,7 +119,9 @@ async fn read_person(
     }
     let timeline = state.timeline(person).await?;
     if timeline.is_empty() {
-        return Err(ApiError::not_found(format!("{person} is not in the ledger")));
+        return Err(ApiError::not_found(format!(
+            "{person} is not in the ledger"
+        )));
     }
     let facts = PersonFacts::from_timeline(&timeline);
     let access = visibility::access(principal, &facts);
@@ -150,9 +152,7 @@ async fn read_person(
 /// whether the person exists).
 fn role_gate(principal: &Principal) -> Access {
     match principal.role {
-        Role::Analyst | Role::Auditor => {
-            visibility::access(principal, &PersonFacts::default())
-        }
+        Role::Analyst | Role::Auditor => visibility::access(principal, &PersonFacts::default()),
         _ => Access::Full,
     }
 }

@@ -8,7 +8,10 @@ use chrono::NaiveDate;
 pub struct Date(pub NaiveDate);
 
 /// A calendar date, `YYYY-MM-DD` (ISO 8601).
-#[Scalar(name = "Date", specified_by_url = "https://www.iso.org/iso-8601-date-and-time-format.html")]
+#[Scalar(
+    name = "Date",
+    specified_by_url = "https://www.iso.org/iso-8601-date-and-time-format.html"
+)]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {

@@ -81,7 +81,9 @@ async fn start(
 ) -> ApiResult<Vec<DecodedEvent>> {
     let timeline = state.timeline(person).await?;
     if timeline.is_empty() {
-        return Err(ApiError::not_found(format!("{person} is not in the ledger")));
+        return Err(ApiError::not_found(format!(
+            "{person} is not in the ledger"
+        )));
     }
     match visibility::access(principal, &PersonFacts::from_timeline(&timeline)) {
         Access::Denied(message) => Err(ApiError::forbidden(message)),
@@ -145,17 +147,18 @@ impl Watch {
                 }
             };
             self.timeline.push(decoded);
-            let access = visibility::access(
-                &self.principal,
-                &PersonFacts::from_timeline(&self.timeline),
-            );
+            let access =
+                visibility::access(&self.principal, &PersonFacts::from_timeline(&self.timeline));
             let result = match &access {
                 Access::Denied(message) => Err(ApiError::forbidden(format!(
                     "{message}; this subscription ends here"
                 ))),
                 Access::MentoringOnly
                     if !visibility::is_mentoring(
-                        &self.timeline[self.timeline.len() - 1].recorded.event.event_type,
+                        &self.timeline[self.timeline.len() - 1]
+                            .recorded
+                            .event
+                            .event_type,
                     ) =>
                 {
                     continue;

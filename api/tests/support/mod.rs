@@ -78,7 +78,11 @@ impl Harness {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("body");
-        (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
     }
 
     /// POSTs a GraphQL request and returns the status and the parsed body.
@@ -123,9 +127,17 @@ impl Harness {
     }
 
     /// A GraphQL request that must fail with one error of `code`; returns the error.
-    pub async fn fails(&self, token: Option<&str>, query: &str, variables: Value, code: &str) -> Value {
+    pub async fn fails(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+        code: &str,
+    ) -> Value {
         let (_, body) = self.post(token, query, variables).await;
-        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("expected errors: {body}"));
+        let errors = body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("expected errors: {body}"));
         let error = errors[0].clone();
         assert_eq!(error["extensions"]["code"], code, "{body}");
         error
@@ -149,9 +161,8 @@ impl Harness {
         input: Value,
         code: &str,
     ) -> Value {
-        let query = format!(
-            "mutation($input: {input_type}!) {{ {field}(input: $input) {{ revision }} }}"
-        );
+        let query =
+            format!("mutation($input: {input_type}!) {{ {field}(input: $input) {{ revision }} }}");
         self.fails(Some(token), &query, json!({"input": input}), code)
             .await
     }
