@@ -326,6 +326,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn internal_errors_say_nothing_about_their_cause() {
+        let error = ApiError::internal(&"sled: I/O error at /srv/journey/data/ledger/snap.0001");
+        assert_eq!(error.code, Code::Internal);
+        assert!(!error.message.contains("sled"), "{}", error.message);
+        assert!(!error.message.contains("/srv"), "{}", error.message);
+        let reference = error.extensions_json()["reference"].clone();
+        assert!(error.message.contains(reference.as_str().unwrap_or("-")));
+
+        let graphql = async_graphql::Error::from(error);
+        let extensions = graphql.extensions.expect("extensions");
+        assert_eq!(
+            extensions.get("code"),
+            Some(&async_graphql::Value::from("INTERNAL"))
+        );
+    }
+
+    #[test]
+    fn ledger_failures_of_storage_are_internal_and_conflicts_carry_the_revision() {
+        use journey_core::envelope::PersonId;
+        use journey_core::log::LogError;
+        let error = from_ledger(
+            FieldStyle::TypedInput,
+            LedgerError::Log(LogError::Corrupt {
+                position: 7,
+                reason: "checksum of /data/ledger".into(),
+            }),
+        );
+        assert_eq!(error.code, Code::Internal);
+        assert!(!error.message.contains("checksum"));
+        let person = PersonId(uuid::Uuid::nil());
+        let error = from_ledger(
+            FieldStyle::TypedInput,
+            LedgerError::Conflict {
+                person,
+                expected: ExpectedRevision::Exact(3),
+                actual: None,
+            },
+        );
+        assert_eq!(error.code, Code::Conflict);
+        assert_eq!(error.extensions_json()["currentRevision"], Value::Null);
+        assert_eq!(error.extensions_json()["expectedRevision"], 3);
+    }
+
+    #[test]
     fn fields_are_spelled_in_the_clients_terms() {
         use FieldStyle::*;
         assert_eq!(

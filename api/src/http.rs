@@ -464,10 +464,15 @@ fn not_acceptable(shared: &Shared) -> Response {
 }
 
 fn finish(shared: &Shared, operation: &str, started: Instant, response: Response) -> Response {
-    shared
-        .state
-        .metrics
-        .request(operation, response.status().as_u16(), started.elapsed());
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    tracing::debug!(
+        operation,
+        status,
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "graphql request"
+    );
+    shared.state.metrics.request(operation, status, elapsed);
     response
 }
 

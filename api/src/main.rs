@@ -56,10 +56,11 @@ enum Command {
     Debug(commands::debug::DebugCommand),
 }
 
-/// The server logs its start, requests at info; the other commands only warnings.
+/// The server logs its start, stop and failures (`RUST_LOG=debug` adds every request); the other
+/// commands only warnings.
 fn default_log_filter(command: &Command) -> &'static str {
     match command {
-        Command::Serve(_) => "info,tower_http=info",
+        Command::Serve(_) => "info",
         _ => "warn",
     }
 }

@@ -190,7 +190,8 @@ pub struct PersonalData {
     pub address: Option<String>,
 }
 
-/// A person as the caller may see them.
+/// A person as the caller may see them. (The projections integration adds `status(asOf, knownAt)`
+/// here, read from the person read model.)
 #[derive(Debug, Clone)]
 pub struct Person {
     pub id: PersonId,
