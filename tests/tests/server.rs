@@ -186,6 +186,50 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
     );
     assert_eq!(data["person"]["personalData"]["familyName"], "E2E-Testfall");
 
+    // The WebSocket also answers on /graphql itself, with the token in the upgrade request.
+    let mut request = format!("ws://{}/graphql", server.address)
+        .into_client_request()
+        .expect("ws request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {caseworker}").parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    socket
+        .send(Message::Text(
+            json!({"type": "connection_init"}).to_string().into(),
+        ))
+        .await
+        .expect("init");
+    receive(&mut socket, "connection_ack").await;
+    socket
+        .send(Message::Text(
+            json!({"id": "2", "type": "subscribe", "payload": {
+                "query": "subscription($id: ID!) { personEvents(id: $id) { type } }",
+                "variables": {"id": person}
+            }})
+            .to_string()
+            .into(),
+        ))
+        .await
+        .expect("subscribe");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let checklist = "mutation($input: CompleteChecklistItemInput!) { completeChecklistItem(input: $input) { revision } }";
+    graphql(&server, &caseworker, checklist, json!({"input": {
+        "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-12", "item": "START_FOLDER"
+    }})).await;
+    let next = receive(&mut socket, "next").await;
+    assert_eq!(
+        next["payload"]["data"]["personEvents"]["type"],
+        "ChecklistItemCompleted"
+    );
+
     // Revoking while the server runs takes effect with the next request.
     let revoke = scratch.run(&["token", "revoke", "cw-e2e"]);
     assert!(revoke.status.success(), "{}", text(&revoke.stderr));
