@@ -114,7 +114,8 @@ impl Media {
     }
 }
 
-/// Picks the response media type from `Accept`; `None` when nothing acceptable is offered.
+/// Picks the response media type from `Accept` by quality (`q`), preferring
+/// `application/graphql-response+json` on a tie; `None` when nothing acceptable is offered.
 fn negotiate(headers: &HeaderMap) -> Option<Media> {
     let Some(accept) = headers
         .get(header::ACCEPT)
@@ -122,8 +123,7 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
     else {
         return Some(Media::Json);
     };
-    let mut json = false;
-    let mut graphql_response = false;
+    let mut best: Option<(f32, Media)> = None;
     for part in accept.split(',') {
         let mut params = part.split(';');
         let media = params
@@ -131,26 +131,32 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
             .unwrap_or_default()
             .trim()
             .to_ascii_lowercase();
-        let refused = params.any(|param| {
-            let param = param.trim().replace(' ', "");
-            param == "q=0" || param == "q=0.0" || param == "q=0.00" || param == "q=0.000"
-        });
-        if refused {
+        let quality = params
+            .filter_map(|param| param.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if quality <= 0.0 {
             continue;
         }
-        match media.as_str() {
-            GRAPHQL_RESPONSE_JSON => graphql_response = true,
-            APPLICATION_JSON | "application/*" | "*/*" | "" => json = true,
-            _ => {}
+        let candidate = match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => Media::GraphQLResponseJson,
+            APPLICATION_JSON | "application/*" | "*/*" | "" => Media::Json,
+            _ => continue,
+        };
+        let better = match best {
+            None => true,
+            Some((best_quality, best_media)) => {
+                quality > best_quality
+                    || (quality == best_quality
+                        && candidate == Media::GraphQLResponseJson
+                        && best_media == Media::Json)
+            }
+        };
+        if better {
+            best = Some((quality, candidate));
         }
     }
-    if graphql_response {
-        Some(Media::GraphQLResponseJson)
-    } else if json {
-        Some(Media::Json)
-    } else {
-        None
-    }
+    best.map(|(_, media)| media)
 }
 
 fn json_response(status: StatusCode, media: Media, body: &Value) -> Response {
@@ -577,20 +583,52 @@ async fn execute(
             }
         }
     }
+    let principal_for_audit = principal.clone();
     if let Some(principal) = principal {
         request = request.data(principal);
     }
     request = request.data(RequestReason(reason));
 
+    // The request runs in its own task: a client that disconnects does not cancel a mutation
+    // halfway (between its append and its audit entry), and a panicking resolver becomes an
+    // INTERNAL error instead of a dropped connection.
+    let is_mutation = matches!(inspected, Some((OperationType::Mutation, _)));
+    let schema = shared.schema.clone();
+    let mut task = tokio::spawn(async move { schema.execute(request).await });
     let timeout = shared.state.limits.request_timeout;
-    let response = match tokio::time::timeout(timeout, shared.schema.execute(request)).await {
-        Ok(response) => response,
+    let response = match tokio::time::timeout(timeout, &mut task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(join_error)) => {
+            let error = ApiError::internal(&format!("the request task failed: {join_error}"));
+            let response = request_error(&shared, StatusCode::INTERNAL_SERVER_ERROR, media, error);
+            return finish(&shared, &operation, started, response);
+        }
         Err(_) => {
+            // A query is stopped; a mutation runs to its end (so its append and its audit entry
+            // stay together) while the client is told not to wait for it.
+            if !is_mutation {
+                task.abort();
+            }
+            let _ = shared.state.audit(crate::audit::AuditRecord {
+                principal: principal_for_audit,
+                operation: operation.clone(),
+                query: Some(format!(
+                    "stopped waiting after the request timeout of {} ms",
+                    timeout.as_millis()
+                )),
+                outcome: Code::LimitExceeded.as_str().into(),
+                ..crate::audit::AuditRecord::default()
+            });
             let error = ApiError::limit(
                 "requestTimeout",
                 format!(
-                    "the request took longer than {} ms and was stopped; a mutation may still have been recorded, so retry it with the same eventId",
-                    timeout.as_millis()
+                    "the request took longer than {} ms; {}",
+                    timeout.as_millis(),
+                    if is_mutation {
+                        "the mutation may still be recorded: retry it with the same eventId to learn its outcome"
+                    } else {
+                        "it was stopped"
+                    }
                 ),
             );
             let response = request_error(&shared, StatusCode::SERVICE_UNAVAILABLE, media, error);
@@ -803,6 +841,16 @@ mod tests {
         assert_eq!(negotiate(&headers), Some(Media::Json));
         headers.insert(header::ACCEPT, HeaderValue::from_static("text/plain"));
         assert_eq!(negotiate(&headers), None);
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/graphql-response+json;q=0.5, application/json"),
+        );
+        assert_eq!(negotiate(&headers), Some(Media::Json));
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, application/graphql-response+json;q=0"),
+        );
+        assert_eq!(negotiate(&headers), Some(Media::Json));
     }
 
     #[test]
