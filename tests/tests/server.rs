@@ -26,6 +26,25 @@ async fn graphql(server: &Server, token: &str, query: &str, variables: Value) ->
     body["data"].clone()
 }
 
+/// Waits until the server counts `count` live subscriptions: a subscription starts asynchronously
+/// after the `subscribe` message, and an event recorded before it started would not be delivered.
+async fn wait_for_subscriptions(server: &Server, count: usize) {
+    let expected = format!("journey_subscriptions_active {count}\n");
+    for _ in 0..500 {
+        let metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if metrics.contains(&expected) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the subscription did not start within 10 s");
+}
+
 /// Reads WebSocket messages until one of `kind` (skipping pings and keep-alives).
 async fn receive<S>(socket: &mut S, kind: &str) -> Value
 where
@@ -137,8 +156,7 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
         ))
         .await
         .expect("subscribe");
-    // The subscription starts asynchronously; give it a moment before the event it waits for.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_subscriptions(&server, 1).await;
 
     let arrival = "mutation($input: RecordArrivalInput!) { recordArrival(input: $input) { revision position } }";
     let receipt = graphql(
@@ -219,7 +237,8 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
         ))
         .await
         .expect("subscribe");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first subscription was completed by the restart, so this is the only one.
+    wait_for_subscriptions(&server, 1).await;
     let checklist = "mutation($input: CompleteChecklistItemInput!) { completeChecklistItem(input: $input) { revision } }";
     graphql(&server, &caseworker, checklist, json!({"input": {
         "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-12", "item": "START_FOLDER"
