@@ -16,6 +16,9 @@ if [ -z "$bin" ]; then
   bin="${CARGO_TARGET_DIR:-$root/target}/debug/journey"
 fi
 
+# The audits run from this directory, so a relative path to the binary is resolved first.
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+
 data="$(mktemp -d)"
 pid=""
 cleanup() {
