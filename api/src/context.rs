@@ -1,4 +1,7 @@
 //! Opening the data directory: the store, the key store, the event log and the ledger.
+//!
+//! Every command that needs the store opens it here, so every one of them explains a locked data
+//! directory the same way: naming the running `journey serve` from `server.json` and what to do.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,10 +9,12 @@ use std::sync::Arc;
 use journey_core::clock::SystemClock;
 use journey_core::keys::{self, KeyStore, MasterKeySource};
 use journey_core::ledger::{Ledger, LedgerConfig};
-use journey_core::log::{EventLog, SledLog, SledLogConfig};
+use journey_core::log::{EventLog, LogError, SledLog, SledLogConfig};
 use journey_core::store::{Store, StoreConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+
+use crate::server_file;
 
 /// Where the data lives, from the command line.
 #[derive(Debug, Clone)]
@@ -24,6 +29,9 @@ pub struct Context {
     pub store: Store,
     pub log: Arc<SledLog>,
     pub ledger: Arc<Ledger>,
+    /// The key of analyst pseudonyms, derived from the master key (so it changes with it).
+    pub pseudonym_key: [u8; 32],
+    pub data_dir: PathBuf,
 }
 
 /// Errors of the CLI: a message for a person, already saying what to do.
@@ -40,7 +48,13 @@ impl Context {
             (None, Err(_)) => MasterKeySource::DataDir,
         };
         let mut rng = StdRng::from_entropy();
-        let store = Store::open(&options.data_dir, &StoreConfig::default())?;
+        let store = match Store::open(&options.data_dir, &StoreConfig::default()) {
+            Ok(store) => store,
+            Err(LogError::Locked { .. }) => {
+                return Err(server_file::locked_message(&options.data_dir).into())
+            }
+            Err(error) => return Err(error.into()),
+        };
         let (master, generated) = keys::load_master_key(&source, &options.data_dir, &mut rng)?;
         if generated {
             eprintln!(
@@ -48,6 +62,7 @@ impl Context {
                 options.data_dir.join(keys::MASTER_KEY_FILE).display()
             );
         }
+        let pseudonym_key = derive_pseudonym_key(master.as_bytes());
         let keys = Arc::new(KeyStore::open(&store, master, &mut rng)?);
         let log = Arc::new(SledLog::open(&store, SledLogConfig::default())?);
         let ledger = Arc::new(Ledger::new(
@@ -57,7 +72,13 @@ impl Context {
             Box::new(StdRng::from_entropy()),
             LedgerConfig::default(),
         ));
-        Ok(Self { store, log, ledger })
+        Ok(Self {
+            store,
+            log,
+            ledger,
+            pseudonym_key,
+            data_dir: options.data_dir.clone(),
+        })
     }
 
     /// Flushes and closes the log.
@@ -66,4 +87,15 @@ impl Context {
         self.store.flush()?;
         Ok(())
     }
+}
+
+/// HMAC-SHA-256 of a fixed label under the master key: a key for pseudonyms that is never the master
+/// key itself.
+fn derive_pseudonym_key(master: &[u8; 32]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(b"journey/v1/analyst-pseudonyms");
+    mac.finalize().into_bytes().into()
 }

@@ -1,7 +1,8 @@
 //! The `journey` binary: the command-line interface of the ledger.
 
 mod commands;
-mod context;
+
+use journey_api::context;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,11 @@ enum Command {
     /// The projections (read models and indicators): status and rebuild.
     #[command(subcommand)]
     Projections(commands::projections::ProjectionsCommand),
+    /// Runs the GraphQL server (GraphiQL at /graphql) until SIGTERM or SIGINT.
+    Serve(commands::serve::ServeArgs),
+    /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
     /// Benchmarks of the ledger (prints figures; see README).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -57,14 +63,25 @@ enum Command {
     Debug(commands::debug::DebugCommand),
 }
 
+/// The server logs its start, stop and failures (`RUST_LOG=debug` adds every request); the other
+/// commands only warnings.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(default_log_filter(&cli.command))
+            }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +107,8 @@ fn main() -> ExitCode {
             Command::Kpi(args) => commands::kpi::run(&options, args).await,
             Command::Seed(args) => commands::seed::run(&options, args).await,
             Command::Projections(command) => commands::projections::run(&options, command).await,
+            Command::Serve(args) => commands::serve::run(&options, args).await,
+            Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,
             Command::Debug(command) => commands::debug::run(&options, command).await,
         }

@@ -17,7 +17,9 @@ fn help_lists_the_commands() {
     let output = journey().arg("--help").output().expect("run");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["import", "export", "show", "verify", "stats", "bench"] {
+    for command in [
+        "import", "export", "show", "verify", "stats", "bench", "serve", "token",
+    ] {
         assert!(help.contains(command), "help lists `{command}`: {help}");
     }
 }
@@ -71,4 +73,54 @@ fn a_second_process_on_the_same_data_directory_is_refused_with_a_clear_message()
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in use by another process"), "{stderr}");
+}
+
+#[test]
+fn token_commands_create_list_and_revoke_and_explain_mistakes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("path");
+    let run = |args: &[&str]| {
+        journey()
+            .args(["--data-dir", data_dir, "token"])
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let output = run(&["create", "--role", "caseworker"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--agency"), "{stderr}");
+
+    let output = run(&[
+        "create",
+        "--role",
+        "caseworker",
+        "--agency",
+        "jobcenter",
+        "--name",
+        "cw-1",
+    ]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let token = stdout.split_whitespace().last().expect("token");
+    assert!(token.starts_with("jrn_") && token.len() == 68, "{stdout}");
+    let stored = std::fs::read_to_string(dir.path().join("tokens.json")).expect("tokens.json");
+    assert!(!stored.contains(token), "only the hash is stored");
+
+    let list = run(&["list"]);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains("cw-1") && listed.contains("jobcenter"),
+        "{listed}"
+    );
+    assert!(!listed.contains(token));
+
+    assert!(run(&["revoke", "cw-1"]).status.success());
+    let listed = String::from_utf8_lossy(&run(&["list"]).stdout).into_owned();
+    assert!(listed.contains("revoked"), "{listed}");
+    let again = run(&["revoke", "cw-1"]);
+    assert!(!again.status.success());
+    let output = run(&["create", "--role", "janitor"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("caseworker, coordinator"));
 }

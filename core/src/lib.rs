@@ -19,4 +19,5 @@ pub mod rules;
 pub mod sample;
 pub mod store;
 pub mod synth;
+pub mod vault;
 pub mod verify;

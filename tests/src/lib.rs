@@ -148,3 +148,110 @@ pub fn journey(person: Uuid, base: u128, events: usize) -> Vec<Value> {
     lines.truncate(events);
     lines
 }
+
+/// A `journey serve` child process on a scratch data directory.
+#[derive(Debug)]
+pub struct Server {
+    pub child: std::process::Child,
+    /// `127.0.0.1:<port>` as the server bound it.
+    pub address: String,
+}
+
+impl Server {
+    /// Starts `journey serve --listen 127.0.0.1:0 EXTRA_ARGS` and waits (at most 30 s) until it has
+    /// written `server.json` with its address and answers `/healthz`.
+    pub fn start(scratch: &Scratch, extra_args: &[&str]) -> Server {
+        let server_file = scratch.data_dir().join("server.json");
+        let _ = std::fs::remove_file(&server_file);
+        let child = scratch
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start journey serve");
+        let mut server = Server {
+            child,
+            address: String::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.child.try_wait().expect("poll server") {
+                panic!("journey serve exited early: {status}");
+            }
+            let info = std::fs::read(&server_file)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+            if let Some(info) = info {
+                let pid = info["pid"].as_u64().unwrap_or_default();
+                if pid == u64::from(server.child.id()) {
+                    server.address = info["listen"].as_str().unwrap_or_default().to_owned();
+                    if std::net::TcpStream::connect(&server.address).is_ok() {
+                        return server;
+                    }
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "journey serve did not start within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for a clean exit; returns the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll server") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "journey serve did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    /// A server left running by a failed test is killed, so it does not outlive the test.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Creates a token with `journey token create` and returns it (the last word of the output).
+pub fn create_token(scratch: &Scratch, args: &[&str]) -> String {
+    let output = scratch
+        .command()
+        .args(["token", "create"])
+        .args(args)
+        .output()
+        .expect("run journey token create");
+    assert!(
+        output.status.success(),
+        "token create failed: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+        .split_whitespace()
+        .last()
+        .expect("a token")
+        .to_owned()
+}

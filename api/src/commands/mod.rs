@@ -8,6 +8,8 @@ pub mod import;
 pub mod kpi;
 pub mod projections;
 pub mod seed;
+pub mod serve;
 pub mod show;
 pub mod stats;
+pub mod token;
 pub mod verify;

@@ -1,0 +1,61 @@
+//! `journey serve`: the GraphQL server.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use journey_api::config::Limits;
+use journey_api::server::{self, ServeConfig};
+
+use crate::context::{CliError, Options};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free port; `server.json` in the data directory
+    /// tells which).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "JOURNEY_LISTEN")]
+    pub listen: SocketAddr,
+    /// The deepest nesting of a query.
+    #[arg(long, default_value_t = Limits::default().depth_max)]
+    pub depth_max: usize,
+    /// The largest complexity of a query (about the number of fields selected).
+    #[arg(long, default_value_t = Limits::default().complexity_max)]
+    pub complexity_max: usize,
+    /// The largest page (`first`) of a paginated query.
+    #[arg(long, default_value_t = Limits::default().page_size_max)]
+    pub page_size_max: usize,
+    /// The largest request body in bytes.
+    #[arg(long, default_value_t = Limits::default().request_body_bytes_max)]
+    pub request_body_bytes_max: usize,
+    /// Requests per second per token, on average (0: no limit).
+    #[arg(long, default_value_t = Limits::default().rate_per_second)]
+    pub rate_per_second: u32,
+    /// Requests a token may send at once before the rate applies.
+    #[arg(long, default_value_t = Limits::default().rate_burst)]
+    pub rate_burst: u32,
+    /// How long one request may take, in milliseconds.
+    #[arg(long, default_value_t = Limits::default().request_timeout.as_millis() as u64)]
+    pub request_timeout_ms: u64,
+    /// How long in-flight requests may take to finish after SIGTERM, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub drain_timeout_ms: u64,
+}
+
+pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
+    let config = ServeConfig {
+        listen: args.listen,
+        limits: Limits {
+            depth_max: args.depth_max,
+            complexity_max: args.complexity_max,
+            page_size_max: args.page_size_max,
+            request_body_bytes_max: args.request_body_bytes_max,
+            rate_per_second: args.rate_per_second,
+            rate_burst: args.rate_burst,
+            request_timeout: Duration::from_millis(args.request_timeout_ms),
+        },
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+    };
+    server::serve(options, config).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,39 @@
+//! The server's settings. Every limit here returns `LIMIT_EXCEEDED` naming it (the `limit`
+//! extension is the field name in camelCase, e.g. `pageSizeMax`).
+
+use std::time::Duration;
+
+/// The limits of the GraphQL endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The deepest selection a query may nest (`depthMax`).
+    pub depth_max: usize,
+    /// The largest complexity (roughly: the number of fields selected) of a query (`complexityMax`).
+    pub complexity_max: usize,
+    /// The largest `first` of a paginated query (`pageSizeMax`).
+    pub page_size_max: usize,
+    /// The largest request body in bytes (`requestBodyBytesMax`).
+    pub request_body_bytes_max: usize,
+    /// Requests per second per token, on average (`rateLimit`); 0 disables it.
+    pub rate_per_second: u32,
+    /// Requests a token may send at once before the rate applies.
+    pub rate_burst: u32,
+    /// How long one request may take (`requestTimeout`).
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // GraphiQL's introspection query nests 13 levels (`ofType` seven times); the schema's
+            // own types do not recurse, so a deeper query can only be introspection or abuse.
+            depth_max: 20,
+            complexity_max: 1_000,
+            page_size_max: 1_000,
+            request_body_bytes_max: 2 * 1024 * 1024,
+            rate_per_second: 100,
+            rate_burst: 200,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}

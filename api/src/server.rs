@@ -1,0 +1,116 @@
+//! `journey serve`: runs the API on a socket until SIGTERM or SIGINT.
+//!
+//! Shutdown, in order: stop accepting connections, let in-flight requests finish (at most
+//! [`ServeConfig::drain_timeout`]), end live subscriptions, close the log (which waits for
+//! acknowledged appends to be durable), flush the store, remove `server.json`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::Utc;
+use journey_core::log::EventLog;
+use tokio::net::TcpListener;
+
+use crate::config::Limits;
+use crate::context::{CliError, Context, Options};
+use crate::server_file::{self, ServerInfo};
+use crate::state::AppState;
+
+/// Settings of `journey serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub drain_timeout: Duration,
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {},
+                    _ = interrupt.recv() => {},
+                }
+            }
+            _ => {
+                // Without signal handlers, Ctrl-C through tokio's portable handler still works.
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliError> {
+    let context = Context::open(options).await?;
+    let state = AppState::new(&context, config.limits.clone()).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+    let address = listener.local_addr()?;
+    let info = ServerInfo {
+        pid: std::process::id(),
+        listen: address.to_string(),
+        started_at: Utc::now(),
+    };
+    server_file::write(&context.data_dir, &info)?;
+    tracing::info!(%address, data_dir = %context.data_dir.display(), "journey serve started");
+    println!("journey serve: listening on http://{address}");
+    println!(
+        "  GraphQL  http://{address}/graphql  (GraphiQL in a browser; WebSocket at /graphql/ws)"
+    );
+    println!("  health   http://{address}/healthz, /readyz, /metrics");
+    println!(
+        "  tokens   journey --data-dir {} token create --role ROLE [--agency AGENCY]",
+        context.data_dir.display()
+    );
+
+    let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received: draining in-flight requests");
+        let _ = signalled_sender.send(());
+    };
+    let server = axum::serve(listener, crate::app(state.clone())).with_graceful_shutdown(graceful);
+    let drain_timeout = config.drain_timeout;
+    let served = tokio::select! {
+        served = server => served.map_err(CliError::from),
+        () = async move {
+            if signalled.await.is_ok() {
+                tokio::time::sleep(drain_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(?drain_timeout, "requests still running after the drain timeout; shutting down anyway");
+            Ok(())
+        }
+    };
+    state.begin_shutdown();
+    let closed = async {
+        context.log.close().await?;
+        state.audit.flush().await?;
+        context.store.flush()?;
+        Ok::<(), CliError>(())
+    }
+    .await;
+    drop(state);
+    let removed = server_file::remove(&context.data_dir);
+    served?;
+    closed?;
+    removed?;
+    tracing::info!("journey serve stopped");
+    println!("journey serve: stopped");
+    Ok(())
+}

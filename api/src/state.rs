@@ -1,0 +1,126 @@
+//! The state shared by every request: the ledger and its store, tokens, audit, vault, limits and
+//! metrics.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use journey_core::envelope::PersonId;
+use journey_core::ledger::{DecodedEvent, Ledger};
+use journey_core::log::EventLog;
+use journey_core::store::Store;
+use journey_core::vault::Vault;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::watch;
+
+use crate::audit::{AuditEntry, AuditLog, AuditRecord};
+use crate::auth::TokenCache;
+use crate::config::Limits;
+use crate::context::{CliError, Context};
+use crate::error::{ApiError, ApiResult};
+use crate::hub::EventHub;
+use crate::metrics::Metrics;
+use crate::pseudonym::Pseudonymizer;
+use crate::rate_limit::RateLimiter;
+
+/// Cheap to clone: one `Arc`.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub struct Inner {
+    pub ledger: Arc<Ledger>,
+    pub log: Arc<dyn EventLog>,
+    pub store: Store,
+    pub data_dir: PathBuf,
+    pub tokens: TokenCache,
+    pub audit: AuditLog,
+    pub vault: Vault,
+    pub pseudonyms: Pseudonymizer,
+    pub limits: Limits,
+    pub rate: RateLimiter,
+    pub metrics: Metrics,
+    pub hub: EventHub,
+    /// Randomness for sealing vault entries.
+    pub rng: Mutex<StdRng>,
+    shutdown: watch::Sender<bool>,
+    // The projections integration adds `projections: Option<Arc<journey_projections::Projections>>`
+    // here; `/readyz` then also waits for their lag, and `person.status`, `people`, `kpi` and the
+    // other read-model queries read from it.
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// The state over an opened data directory.
+    pub async fn new(context: &Context, limits: Limits) -> Result<Self, CliError> {
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let log: Arc<dyn EventLog> = context.log.clone();
+        let hub = EventHub::start(log.clone(), shutdown_receiver).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ledger: context.ledger.clone(),
+                log,
+                store: context.store.clone(),
+                data_dir: context.data_dir.clone(),
+                tokens: TokenCache::new(&context.data_dir),
+                audit: AuditLog::open(&context.store)?,
+                vault: Vault::open(&context.store)?,
+                pseudonyms: Pseudonymizer::new(context.pseudonym_key),
+                rate: RateLimiter::new(limits.rate_per_second, limits.rate_burst),
+                limits,
+                metrics: Metrics::default(),
+                hub,
+                rng: Mutex::new(StdRng::from_entropy()),
+                shutdown,
+            }),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Tells live subscriptions and the event hub to stop.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutting_down(&self) {
+        let mut receiver = self.shutdown.subscribe();
+        // An error means the sender is gone, which also means the server is going away.
+        let _ = receiver.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Appends an audit entry; an audit log that cannot be written fails the request, because an
+    /// unaudited read of personal data must not happen.
+    pub fn audit(&self, record: AuditRecord) -> ApiResult<AuditEntry> {
+        let entry = self
+            .audit
+            .append(record, self.ledger.clock().now())
+            .map_err(|error| ApiError::internal(&error))?;
+        self.metrics.audit_entry();
+        Ok(entry)
+    }
+
+    /// A person's whole decoded timeline.
+    pub async fn timeline(&self, person: PersonId) -> ApiResult<Vec<DecodedEvent>> {
+        self.ledger
+            .read_person(person)
+            .await
+            .map_err(|error| ApiError::internal(&error))
+    }
+}

@@ -1,0 +1,220 @@
+//! Who may see which person (the role matrix of README.md, API section).
+//!
+//! This is the one place that decides it. Until the projections crate keeps a read model of "which
+//! agencies work with whom" and "which consents are active", the facts are folded from the person's
+//! decoded timeline ([`PersonFacts::from_timeline`]); the decision itself ([`access`]) takes only
+//! the facts, so the source can change without touching the rules.
+//!
+//! Rules:
+//! - An agency *works with* a person when one of its actors recorded any event in the person's
+//!   stream, or when an effective (not retracted, as corrected) `CooperationPlanAgreed`,
+//!   `ReferralMade` (`to_agency`) or `CounsellingContact` names it.
+//! - A consent is active from the moment its `ConsentGiven` is recorded until a `ConsentWithdrawn`
+//!   with the same `consent_id` is recorded.
+//! - Access is decided on what is recorded now, whatever `knownAt` a query asks for: a withdrawn
+//!   consent also hides the history from before the withdrawal.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use journey_core::catalogue::{Agency, Event, EventType};
+use journey_core::ledger::DecodedEvent;
+use journey_core::rules::{self, JourneyEvent, JourneyState};
+
+use crate::auth::{Principal, Role};
+
+/// The facts about one person that visibility depends on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonFacts {
+    /// The stream holds at least one event.
+    pub exists: bool,
+    pub erased: bool,
+    pub works_with: BTreeSet<Agency>,
+    /// The agencies named by an active consent.
+    pub consented: BTreeSet<Agency>,
+}
+
+/// One consent as recorded, with its withdrawal if there was one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub consent_id: String,
+    pub recipients: Vec<Agency>,
+    pub purpose: String,
+    pub form_version: String,
+    pub given_on: NaiveDate,
+    pub given_at: DateTime<Utc>,
+    pub withdrawn_on: Option<NaiveDate>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+}
+
+impl ConsentRecord {
+    pub fn is_active(&self) -> bool {
+        self.withdrawn_at.is_none()
+    }
+}
+
+/// Every consent of a timeline, in the order given. A second `ConsentGiven` with an id that is
+/// still active changes nothing (the rules refuse it anyway); after a withdrawal the same id may be
+/// given again and is then listed again.
+pub fn consents(timeline: &[DecodedEvent]) -> Vec<ConsentRecord> {
+    let mut all: Vec<ConsentRecord> = Vec::new();
+    let mut active: BTreeMap<String, usize> = BTreeMap::new();
+    for decoded in timeline {
+        let envelope = &decoded.recorded.event;
+        match &decoded.event {
+            Some(Event::ConsentGiven(given)) if !active.contains_key(&given.consent_id) => {
+                active.insert(given.consent_id.clone(), all.len());
+                all.push(ConsentRecord {
+                    consent_id: given.consent_id.clone(),
+                    recipients: given.recipients.clone(),
+                    purpose: given.purpose.clone(),
+                    form_version: given.form_version.clone(),
+                    given_on: envelope.occurred_on,
+                    given_at: envelope.recorded_at,
+                    withdrawn_on: None,
+                    withdrawn_at: None,
+                });
+            }
+            Some(Event::ConsentWithdrawn(withdrawn)) => {
+                if let Some(index) = active.remove(&withdrawn.consent_id) {
+                    all[index].withdrawn_on = Some(envelope.occurred_on);
+                    all[index].withdrawn_at = Some(envelope.recorded_at);
+                }
+            }
+            _ => {}
+        }
+    }
+    all
+}
+
+impl PersonFacts {
+    /// Folds the facts from a person's whole decoded timeline.
+    pub fn from_timeline(timeline: &[DecodedEvent]) -> Self {
+        let mut facts = PersonFacts {
+            exists: !timeline.is_empty(),
+            ..PersonFacts::default()
+        };
+        let mut state = JourneyState::default();
+        for decoded in timeline {
+            let envelope = &decoded.recorded.event;
+            if let Some(agency) = envelope.actor.agency {
+                facts.works_with.insert(agency);
+            }
+            if envelope.event_type == EventType::PersonalDataErased.name() {
+                facts.erased = true;
+            }
+            if let Some(event) = &decoded.event {
+                rules::evolve(
+                    &mut state,
+                    &JourneyEvent {
+                        id: envelope.id,
+                        occurred_on: envelope.occurred_on,
+                        event: event.clone(),
+                    },
+                );
+            }
+        }
+        for event in state.effective_events() {
+            match &event.event {
+                Event::CooperationPlanAgreed(plan) => {
+                    facts.works_with.insert(plan.agency);
+                }
+                Event::ReferralMade(referral) => {
+                    facts.works_with.insert(referral.to_agency);
+                }
+                Event::CounsellingContact(contact) => {
+                    facts.works_with.insert(contact.agency);
+                }
+                _ => {}
+            }
+        }
+        facts.consented = consents(timeline)
+            .into_iter()
+            .filter(ConsentRecord::is_active)
+            .flat_map(|consent| consent.recipients)
+            .collect();
+        facts
+    }
+}
+
+/// What a principal may see of one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Every event, the consents and the personal data.
+    Full,
+    /// That the person exists and their mentoring events (`MentorAssigned`, `MentoringEnded`).
+    MentoringOnly,
+    /// Nothing; the message says why.
+    Denied(String),
+}
+
+/// The events a coordinator sees and may record.
+pub fn is_mentoring(event_type: &str) -> bool {
+    event_type == EventType::MentorAssigned.name() || event_type == EventType::MentoringEnded.name()
+}
+
+/// The decision. `facts.exists` is not checked here: callers answer NOT_FOUND first.
+pub fn access(principal: &Principal, facts: &PersonFacts) -> Access {
+    match principal.role {
+        Role::Admin => Access::Full,
+        Role::Coordinator => Access::MentoringOnly,
+        Role::Analyst => Access::Denied(
+            "analysts see no person-level data; use `events` (pseudonymised)".into(),
+        ),
+        Role::Auditor => {
+            Access::Denied("auditors see the audit log, not person-level data".into())
+        }
+        Role::Caseworker => match principal.agency {
+            Some(agency) if facts.works_with.contains(&agency) => Access::Full,
+            Some(agency) if facts.consented.contains(&agency) => Access::Full,
+            Some(agency) => Access::Denied(format!(
+                "agency `{agency}` does not work with this person and holds no active consent naming it"
+            )),
+            None => Access::Denied("a caseworker token without an agency sees no one".into()),
+        },
+    }
+}
+
+/// Whether the principal may erase the person: admins, and caseworkers whose agency works with the
+/// person (a consent alone does not suffice: it was given for a purpose, not for erasure).
+pub fn may_erase(principal: &Principal, facts: &PersonFacts) -> bool {
+    match principal.role {
+        Role::Admin => true,
+        Role::Caseworker => principal
+            .agency
+            .is_some_and(|agency| facts.works_with.contains(&agency)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caseworker(agency: Agency) -> Principal {
+        Principal {
+            token_id: "tok-1".into(),
+            name: None,
+            role: Role::Caseworker,
+            agency: Some(agency),
+        }
+    }
+
+    #[test]
+    fn caseworkers_see_whom_their_agency_works_with_or_holds_a_consent_for() {
+        let mut facts = PersonFacts {
+            exists: true,
+            ..PersonFacts::default()
+        };
+        facts.works_with.insert(Agency::Jobcenter);
+        assert_eq!(access(&caseworker(Agency::Jobcenter), &facts), Access::Full);
+        assert!(matches!(
+            access(&caseworker(Agency::Jugendamt), &facts),
+            Access::Denied(_)
+        ));
+        facts.consented.insert(Agency::Jugendamt);
+        assert_eq!(access(&caseworker(Agency::Jugendamt), &facts), Access::Full);
+        assert!(!may_erase(&caseworker(Agency::Jugendamt), &facts));
+        assert!(may_erase(&caseworker(Agency::Jobcenter), &facts));
+    }
+}

@@ -1,0 +1,289 @@
+//! End to end over a real socket with the real binary: `journey serve`, tokens created while it runs,
+//! mutations over HTTP, a `personEvents` subscription over WebSocket (graphql-transport-ws), SIGTERM,
+//! restart, and the locked data directory naming the running server.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use journey_tests::{create_token, text, Scratch, Server};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+async fn graphql(server: &Server, token: &str, query: &str, variables: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(token)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"].clone()
+}
+
+/// Waits until the server counts `count` live subscriptions: a subscription starts asynchronously
+/// after the `subscribe` message, and an event recorded before it started would not be delivered.
+async fn wait_for_subscriptions(server: &Server, count: usize) {
+    let expected = format!("journey_subscriptions_active {count}\n");
+    for _ in 0..500 {
+        let metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if metrics.contains(&expected) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the subscription did not start within 10 s");
+}
+
+/// Reads WebSocket messages until one of `kind` (skipping pings and keep-alives).
+async fn receive<S>(socket: &mut S, kind: &str) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no `{kind}` message within 10 s"))
+            .expect("socket open")
+            .expect("message");
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).expect("json message");
+            if value["type"] == kind {
+                return value;
+            }
+            assert!(value["type"] != "error", "{value}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_append_subscribe_stop_restart_and_read_again() {
+    let scratch = Scratch::new();
+    let server = Server::start(&scratch, &[]);
+
+    // Token commands work while the server holds the store; the server sees new tokens at once.
+    let caseworker = create_token(
+        &scratch,
+        &[
+            "--role",
+            "caseworker",
+            "--agency",
+            "jobcenter",
+            "--name",
+            "cw-e2e",
+        ],
+    );
+    assert!(caseworker.starts_with("jrn_"));
+    let me = graphql(
+        &server,
+        &caseworker,
+        "{ me { name role agency } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        me["me"],
+        json!({"name": "cw-e2e", "role": "CASEWORKER", "agency": "JOBCENTER"})
+    );
+
+    // Any other command on the locked data directory names the server and what to do.
+    let stats = scratch.run(&["stats"]);
+    assert!(!stats.status.success());
+    let stderr = text(&stats.stderr);
+    assert!(
+        stderr.contains(&format!("pid {}", server.pid())),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&server.address), "{stderr}");
+    assert!(stderr.contains("kill -TERM"), "{stderr}");
+
+    let person = format!("person-{}", Uuid::new_v4());
+    let register = "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId revision } }";
+    let receipt = graphql(
+        &server,
+        &caseworker,
+        register,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
+            "birthYear": 1991, "sex": "MALE", "nationality": "ERI", "languages": ["ti"],
+            "personalData": {"givenNames": "Yonas", "familyName": "E2E-Testfall"}
+        }}),
+    )
+    .await;
+    assert_eq!(receipt["registerPerson"]["revision"], 0);
+
+    // Subscribe over WebSocket, authenticating in connection_init as a browser would.
+    let mut request = format!("ws://{}/graphql/ws", server.address)
+        .into_client_request()
+        .expect("ws request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    assert_eq!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|value| value.to_str().unwrap_or_default()),
+        Some("graphql-transport-ws")
+    );
+    socket
+        .send(Message::Text(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {caseworker}")}}).to_string().into()))
+        .await
+        .expect("init");
+    receive(&mut socket, "connection_ack").await;
+    socket
+        .send(Message::Text(
+            json!({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription($id: ID!) { personEvents(id: $id) { type revision data } }",
+                "variables": {"id": person}
+            }})
+            .to_string()
+            .into(),
+        ))
+        .await
+        .expect("subscribe");
+    wait_for_subscriptions(&server, 1).await;
+
+    let arrival = "mutation($input: RecordArrivalInput!) { recordArrival(input: $input) { revision position } }";
+    let receipt = graphql(
+        &server,
+        &caseworker,
+        arrival,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-11",
+            "origin": "ABROAD", "accommodation": "SHARED", "district": "Lebenstedt"
+        }}),
+    )
+    .await;
+    assert_eq!(receipt["recordArrival"]["revision"], 1);
+    let next = receive(&mut socket, "next").await;
+    assert_eq!(next["id"], "1");
+    assert_eq!(
+        next["payload"]["data"]["personEvents"]["type"],
+        "ArrivalRecorded"
+    );
+    assert_eq!(
+        next["payload"]["data"]["personEvents"]["data"]["district"],
+        "Lebenstedt"
+    );
+
+    // SIGTERM: a clean exit, the subscription is completed, server.json is gone, the store is free.
+    let status = server.terminate();
+    assert!(status.success(), "journey serve exited with {status}");
+    assert!(!scratch.data_dir().join("server.json").exists());
+    let verify = scratch.run(&["verify"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+
+    // Restart: the person, the personal data and the token are all still there.
+    let server = Server::start(&scratch, &[]);
+    let data = graphql(
+        &server,
+        &caseworker,
+        "query($id: ID!) { person(id: $id) { revision timeline { type } personalData { familyName } } }",
+        json!({"id": person}),
+    )
+    .await;
+    assert_eq!(data["person"]["revision"], 1);
+    assert_eq!(
+        data["person"]["timeline"],
+        json!([{"type": "PersonRegistered"}, {"type": "ArrivalRecorded"}])
+    );
+    assert_eq!(data["person"]["personalData"]["familyName"], "E2E-Testfall");
+
+    // The WebSocket also answers on /graphql itself, with the token in the upgrade request.
+    let mut request = format!("ws://{}/graphql", server.address)
+        .into_client_request()
+        .expect("ws request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {caseworker}").parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    socket
+        .send(Message::Text(
+            json!({"type": "connection_init"}).to_string().into(),
+        ))
+        .await
+        .expect("init");
+    receive(&mut socket, "connection_ack").await;
+    socket
+        .send(Message::Text(
+            json!({"id": "2", "type": "subscribe", "payload": {
+                "query": "subscription($id: ID!) { personEvents(id: $id) { type } }",
+                "variables": {"id": person}
+            }})
+            .to_string()
+            .into(),
+        ))
+        .await
+        .expect("subscribe");
+    // The first subscription was completed by the restart, so this is the only one.
+    wait_for_subscriptions(&server, 1).await;
+    let checklist = "mutation($input: CompleteChecklistItemInput!) { completeChecklistItem(input: $input) { revision } }";
+    graphql(&server, &caseworker, checklist, json!({"input": {
+        "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-12", "item": "START_FOLDER"
+    }})).await;
+    let next = receive(&mut socket, "next").await;
+    assert_eq!(
+        next["payload"]["data"]["personEvents"]["type"],
+        "ChecklistItemCompleted"
+    );
+
+    // Revoking while the server runs takes effect with the next request.
+    let revoke = scratch.run(&["token", "revoke", "cw-e2e"]);
+    assert!(revoke.status.success(), "{}", text(&revoke.stderr));
+    let refused = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(&caseworker)
+        .json(&json!({"query": "{ me { name } }"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 401);
+
+    let status = server.terminate();
+    assert!(status.success(), "journey serve exited with {status}");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_names_the_first() {
+    let scratch = Scratch::new();
+    let server = Server::start(&scratch, &[]);
+    let output = scratch.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("pid {}", server.pid())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("http://{}/graphql", server.address)),
+        "{stderr}"
+    );
+    let tokens = scratch.run(&["token", "list"]);
+    assert!(
+        tokens.status.success(),
+        "token commands do not need the store"
+    );
+    assert!(server.terminate().success());
+}
