@@ -359,24 +359,13 @@ impl Projections {
             progress(update);
             if since_snapshot >= inner.config.snapshot_every_events {
                 since_snapshot = 0;
-                let (path, journals, checkpoint, keys) = (
+                write_snapshot_file(
                     rebuild_path.clone(),
-                    fresh.journals.clone(),
                     fresh.checkpoint,
+                    fresh.journals.clone(),
                     keys.clone(),
-                );
-                tokio::task::spawn_blocking(move || {
-                    snapshot::write(
-                        &path,
-                        PROJECTION_VERSION,
-                        checkpoint,
-                        &journals,
-                        &keys,
-                        &mut rand::rngs::OsRng,
-                    )
-                })
-                .await
-                .map_err(|error| ProjectionError::Stopped(error.to_string()))??;
+                )
+                .await?;
             }
         }
         {
@@ -458,8 +447,22 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         (state.journals.clone(), state.checkpoint)
     };
-    let path = inner.config.dir.join(file);
-    let keys = inner.ledger.keys().clone();
+    write_snapshot_file(
+        inner.config.dir.join(file),
+        checkpoint,
+        journals,
+        inner.ledger.keys().clone(),
+    )
+    .await
+}
+
+/// Writes a snapshot file off the async workers (sealing and writing every journal takes a while).
+async fn write_snapshot_file(
+    path: PathBuf,
+    checkpoint: Option<u64>,
+    journals: Journals,
+    keys: Arc<journey_core::keys::KeyStore>,
+) -> Result<(), ProjectionError> {
     tokio::task::spawn_blocking(move || {
         snapshot::write(
             &path,
