@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub drain_timeout: Duration,
+    /// The retention period of the daily retention run, in years; `None` disables the run.
+    pub retention_years: Option<u32>,
 }
 
 /// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
@@ -84,6 +86,14 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         context.data_dir.display()
     );
 
+    let (retention_stop, retention_stopped) = tokio::sync::watch::channel(false);
+    let retention_task = config.retention_years.map(|years| {
+        tokio::spawn(crate::retention::daily(
+            context.ledger.clone(),
+            years,
+            retention_stopped,
+        ))
+    });
     let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
         signal.await;
@@ -106,6 +116,11 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         }
     };
     state.begin_shutdown();
+    retention_stop.send_replace(true);
+    if let Some(task) = retention_task {
+        // A run in progress finishes its current erasure first; the task ends at its next check.
+        let _ = task.await;
+    }
     let closed = async {
         context.log.close().await?;
         state.audit.flush().await?;
