@@ -18,6 +18,7 @@ pub mod hub;
 pub mod metrics;
 pub mod pseudonym;
 pub mod rate_limit;
+pub mod retention;
 pub mod server;
 pub mod server_file;
 pub mod state;

@@ -50,6 +50,9 @@ enum Command {
     /// The projections (read models and indicators): status and rebuild.
     #[command(subcommand)]
     Projections(commands::projections::ProjectionsCommand),
+    /// Erases persons whose case closed longer ago than the retention period.
+    #[command(subcommand)]
+    Retention(commands::retention::RetentionCommand),
     /// Runs the GraphQL server (GraphiQL at /graphql) until SIGTERM or SIGINT.
     Serve(commands::serve::ServeArgs),
     /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
             Command::Kpi(args) => commands::kpi::run(&options, args).await,
             Command::Seed(args) => commands::seed::run(&options, args).await,
             Command::Projections(command) => commands::projections::run(&options, command).await,
+            Command::Retention(command) => commands::retention::run(&options, command).await,
             Command::Serve(args) => commands::serve::run(&options, args).await,
             Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,

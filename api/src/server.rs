@@ -23,32 +23,41 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub drain_timeout: Duration,
+    /// The retention period of the daily retention run, in years; `None` disables the run.
+    pub retention_years: Option<u32>,
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
+/// The handlers must be in place before the server announces itself in `server.json`: a signal
+/// sent right after that must shut it down gracefully, not kill it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (
+        let handlers = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut terminate), Ok(mut interrupt)) => {
-                tokio::select! {
-                    _ = terminate.recv() => {},
-                    _ = interrupt.recv() => {},
+        );
+        async move {
+            match handlers {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {},
+                        _ = interrupt.recv() => {},
+                    }
                 }
-            }
-            _ => {
-                // Without signal handlers, Ctrl-C through tokio's portable handler still works.
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    // Without signal handlers, Ctrl-C through tokio's portable handler still works.
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -59,6 +68,7 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
     let address = listener.local_addr()?;
+    let signal = shutdown_signal();
     let info = ServerInfo {
         pid: std::process::id(),
         listen: address.to_string(),
@@ -76,9 +86,17 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         context.data_dir.display()
     );
 
+    let (retention_stop, retention_stopped) = tokio::sync::watch::channel(false);
+    let retention_task = config.retention_years.map(|years| {
+        tokio::spawn(crate::retention::daily(
+            context.ledger.clone(),
+            years,
+            retention_stopped,
+        ))
+    });
     let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutdown signal received: draining in-flight requests");
         let _ = signalled_sender.send(());
     };
@@ -98,6 +116,11 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         }
     };
     state.begin_shutdown();
+    retention_stop.send_replace(true);
+    if let Some(task) = retention_task {
+        // A run in progress finishes its current erasure first; the task ends at its next check.
+        let _ = task.await;
+    }
     let closed = async {
         context.log.close().await?;
         state.audit.flush().await?;

@@ -1,8 +1,25 @@
-//! The key store: one data key per person, wrapped by the master key and kept in the embedded store.
+//! The key store: one data key per person, wrapped by an epoch key that is wrapped by the master key.
 //!
 //! A person's data key is created with the first event of their stream and destroyed on erasure, which
 //! leaves a tombstone so that `verify` can tell an erased person (key destroyed on purpose) from a lost
 //! key (damage). Unwrapped keys are cached in memory; the cache is bounded.
+//!
+//! Why an epoch key: sled keeps old versions of values in its segment files until it rewrites them, so
+//! a tombstone alone leaves the destroyed person's wrapped key on disk for a while, and the master key
+//! would still unwrap it. The data keys are therefore wrapped by an *epoch key*, which lives outside
+//! sled in `<data-dir>/keys/epoch-<n>.key` (itself sealed with the master key). Destroying a person's
+//! key generates epoch `n + 1`, re-wraps every remaining data key under it in one sled batch, and then
+//! deletes the file of epoch `n`. Every copy of a wrapped key that sled may still hold was wrapped by an
+//! epoch whose key no longer exists anywhere, so it cannot be opened, with or without the master key.
+//!
+//! Crash safety of a rotation: (1) the new epoch file is written atomically (temporary file, fsync,
+//! rename, fsync of the directory); (2) one sled batch tombstones the person, re-wraps the other keys
+//! and records the new epoch number, then sled is flushed; (3) the old epoch file is deleted. On open,
+//! the epoch recorded in sled is the one in force and every other epoch file is deleted: a crash
+//! between (1) and (2) leaves an unused newer file, one between (2) and (3) an old file that must go.
+//!
+//! A store written before epoch keys (data keys wrapped directly by the master key) is migrated on
+//! open: epoch 1 is created and every key is re-wrapped under it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,8 +39,16 @@ const TREE: &str = "keys";
 /// the one this data directory was created with.
 const MASTER_CHECK_KEY: &[u8] = b"!master-check";
 const MASTER_CHECK_PLAINTEXT: &[u8] = b"journey master key check v1";
-const WRAPPED_TAG: u8 = 1;
+/// The key of the epoch in force (a big-endian `u64`).
+const EPOCH_KEY: &[u8] = b"!epoch";
+/// A data key wrapped directly by the master key (stores written before epoch keys).
+const WRAPPED_BY_MASTER_TAG: u8 = 1;
 const DESTROYED_TAG: u8 = 2;
+/// A data key wrapped by an epoch key: the tag, the epoch number (big-endian `u64`), the sealed key.
+const WRAPPED_BY_EPOCH_TAG: u8 = 3;
+/// The directory of the epoch key files, inside the data directory.
+pub const EPOCH_DIR: &str = "keys";
+const EPOCH_FILE_MAGIC: &[u8; 8] = b"JRNYEPK1";
 /// The most unwrapped data keys kept in memory.
 pub const KEY_CACHE_ENTRIES_MAX: usize = 200_000;
 
@@ -44,6 +69,8 @@ pub enum KeyError {
     },
     #[error("master key file `{path}`: {message}")]
     MasterKeyFile { path: PathBuf, message: String },
+    #[error("epoch key file `{path}`: {message}")]
+    EpochFile { path: PathBuf, message: String },
     #[error(transparent)]
     Storage(#[from] LogError),
 }
@@ -62,21 +89,221 @@ pub enum KeyState {
     Destroyed,
 }
 
+/// The epoch key in force.
+#[derive(Debug)]
+struct Epoch {
+    number: u64,
+    key: SecretKey,
+}
+
 #[derive(Debug)]
 pub struct KeyStore {
     tree: sled::Tree,
+    /// The vault tree, whose entry for a person goes with their key (see [`KeyStore::destroy`]).
+    vault: sled::Tree,
     master: SecretKey,
+    epoch_dir: PathBuf,
+    /// Readers unwrap under the epoch in force; a rotation holds the write lock from the new epoch
+    /// file to the deletion of the old one, so no key is created under an epoch that is going away.
+    epoch: RwLock<Epoch>,
     cache: RwLock<HashMap<Uuid, SecretKey>>,
 }
 
+fn sealing_error(source: CryptoError) -> KeyError {
+    KeyError::Damaged {
+        person: PersonId(Uuid::nil()),
+        source,
+    }
+}
+
+fn epoch_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("epoch-{number}.key"))
+}
+
+fn epoch_aad(number: u64) -> Vec<u8> {
+    let mut aad = b"journey/v1/epoch-key/".to_vec();
+    aad.extend_from_slice(&number.to_be_bytes());
+    aad
+}
+
+/// The epoch numbers of the files in `dir`.
+fn epoch_files(dir: &Path) -> Result<Vec<u64>, KeyError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(KeyError::EpochFile {
+                path: dir.to_owned(),
+                message: error.to_string(),
+            })
+        }
+    };
+    let mut numbers = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(number) = name
+            .strip_prefix("epoch-")
+            .and_then(|rest| rest.strip_suffix(".key"))
+            .and_then(|number| number.parse().ok())
+        {
+            numbers.push(number);
+        }
+    }
+    Ok(numbers)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes epoch `number`'s key, sealed with the master key, atomically.
+fn write_epoch_file(
+    dir: &Path,
+    master: &SecretKey,
+    number: u64,
+    key: &SecretKey,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(), KeyError> {
+    let path = epoch_path(dir, number);
+    let error = |message: String| KeyError::EpochFile {
+        path: path.clone(),
+        message,
+    };
+    let sealed =
+        crypto::seal(master, &epoch_aad(number), key.as_bytes(), rng).map_err(sealing_error)?;
+    let mut contents = EPOCH_FILE_MAGIC.to_vec();
+    contents.extend_from_slice(&sealed);
+    std::fs::create_dir_all(dir).map_err(|e| error(e.to_string()))?;
+    let temporary = dir.join(format!("epoch-{number}.key.tmp"));
+    let _ = std::fs::remove_file(&temporary);
+    write_private_file(&temporary, &contents).map_err(|e| error(e.to_string()))?;
+    std::fs::rename(&temporary, &path).map_err(|e| error(e.to_string()))?;
+    sync_dir(dir).map_err(|e| error(e.to_string()))
+}
+
+fn read_epoch_file(dir: &Path, master: &SecretKey, number: u64) -> Result<SecretKey, KeyError> {
+    let path = epoch_path(dir, number);
+    let error = |message: String| KeyError::EpochFile {
+        path: path.clone(),
+        message,
+    };
+    let contents = std::fs::read(&path).map_err(|e| {
+        error(format!(
+            "{e}: the epoch key in force is missing, so no person's data key can be unwrapped"
+        ))
+    })?;
+    let sealed = contents
+        .strip_prefix(EPOCH_FILE_MAGIC.as_slice())
+        .ok_or_else(|| error("not an epoch key file".into()))?;
+    let bytes = crypto::open(master, &epoch_aad(number), sealed)
+        .map_err(|_| error("does not open with the master key".into()))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| error("an epoch key is 32 bytes".into()))?;
+    Ok(SecretKey::from_bytes(bytes))
+}
+
+/// Deletes every epoch file but `keep`, then syncs the directory.
+fn delete_other_epochs(dir: &Path, keep: u64) -> Result<(), KeyError> {
+    let mut deleted = false;
+    for number in epoch_files(dir)? {
+        if number != keep {
+            let path = epoch_path(dir, number);
+            std::fs::remove_file(&path).map_err(|e| KeyError::EpochFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            deleted = true;
+        }
+    }
+    if deleted {
+        sync_dir(dir).map_err(|e| KeyError::EpochFile {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+fn data_key_aad(person: PersonId) -> Vec<u8> {
+    let mut aad = b"journey/v1/data-key/".to_vec();
+    aad.extend_from_slice(person.0.as_bytes());
+    aad
+}
+
+fn epoch_wrap_aad(person: PersonId, epoch: u64) -> Vec<u8> {
+    let mut aad = b"journey/v2/data-key/".to_vec();
+    aad.extend_from_slice(person.0.as_bytes());
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    aad
+}
+
+/// `tag ‖ epoch ‖ seal(epoch key, data key)`.
+fn wrap(
+    epoch: &Epoch,
+    person: PersonId,
+    key: &SecretKey,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Vec<u8>, KeyError> {
+    let sealed = crypto::seal(
+        &epoch.key,
+        &epoch_wrap_aad(person, epoch.number),
+        key.as_bytes(),
+        rng,
+    )
+    .map_err(|source| KeyError::Damaged { person, source })?;
+    let mut value = Vec::with_capacity(9 + sealed.len());
+    value.push(WRAPPED_BY_EPOCH_TAG);
+    value.extend_from_slice(&epoch.number.to_be_bytes());
+    value.extend_from_slice(&sealed);
+    Ok(value)
+}
+
+fn key_from(bytes: Vec<u8>, person: PersonId) -> Result<SecretKey, KeyError> {
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Damaged {
+        person,
+        source: CryptoError::Open,
+    })?;
+    Ok(SecretKey::from_bytes(bytes))
+}
+
+/// Opens a stored value wrapped by `epoch`.
+fn unwrap_value(epoch: &Epoch, person: PersonId, value: &[u8]) -> Result<KeyState, KeyError> {
+    let damaged = |source| KeyError::Damaged { person, source };
+    match value.split_first() {
+        Some((&WRAPPED_BY_EPOCH_TAG, rest)) if rest.len() >= 8 => {
+            let (number, sealed) = rest.split_at(8);
+            let number =
+                u64::from_be_bytes(number.try_into().map_err(|_| damaged(CryptoError::Open))?);
+            if number != epoch.number {
+                // Written under an epoch that is gone: the rotation would have re-wrapped it.
+                return Err(damaged(CryptoError::Open));
+            }
+            let bytes = crypto::open(&epoch.key, &epoch_wrap_aad(person, number), sealed)
+                .map_err(damaged)?;
+            key_from(bytes, person).map(KeyState::Present)
+        }
+        Some((&DESTROYED_TAG, _)) => Ok(KeyState::Destroyed),
+        _ => Err(damaged(CryptoError::Open)),
+    }
+}
+
+fn person_of(key: &[u8]) -> Option<PersonId> {
+    Some(PersonId(Uuid::from_bytes(key.try_into().ok()?)))
+}
+
 impl KeyStore {
-    /// Opens the key store, checking that `master` is this store's master key.
+    /// Opens the key store, checking that `master` is this store's master key. The epoch key files
+    /// live in `<data-dir>/keys`, next to the store's `ledger` directory. A store whose data keys are
+    /// still wrapped by the master key is migrated to epoch 1 here.
     pub fn open(
         store: &Store,
         master: SecretKey,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self, KeyError> {
         let tree = store.db().open_tree(TREE)?;
+        let vault = store.db().open_tree(crate::vault::TREE)?;
         match tree.get(MASTER_CHECK_KEY)? {
             Some(sealed) => {
                 let opened = crypto::open(&master, MASTER_CHECK_KEY, &sealed)
@@ -87,24 +314,82 @@ impl KeyStore {
             }
             None => {
                 let sealed = crypto::seal(&master, MASTER_CHECK_KEY, MASTER_CHECK_PLAINTEXT, rng)
-                    .map_err(|source| KeyError::Damaged {
-                    person: PersonId(Uuid::nil()),
-                    source,
-                })?;
+                    .map_err(sealing_error)?;
                 tree.insert(MASTER_CHECK_KEY, sealed)?;
             }
         }
+        let data_dir = store.path().parent().unwrap_or(store.path());
+        let epoch_dir = data_dir.join(EPOCH_DIR);
+        let epoch = match tree.get(EPOCH_KEY)? {
+            Some(number) => {
+                let number = u64::from_be_bytes(number.as_ref().try_into().map_err(|_| {
+                    KeyError::EpochFile {
+                        path: epoch_dir.clone(),
+                        message: "the epoch number in the store is malformed".into(),
+                    }
+                })?);
+                let key = read_epoch_file(&epoch_dir, &master, number)?;
+                Epoch { number, key }
+            }
+            None => Self::migrate(&tree, &master, &epoch_dir, rng)?,
+        };
+        // Files of other epochs are leftovers of an interrupted rotation; the old one must go.
+        delete_other_epochs(&epoch_dir, epoch.number)?;
         Ok(Self {
             tree,
+            vault,
             master,
+            epoch_dir,
+            epoch: RwLock::new(epoch),
             cache: RwLock::new(HashMap::new()),
         })
     }
 
-    fn wrap_aad(person: PersonId) -> Vec<u8> {
-        let mut aad = b"journey/v1/data-key/".to_vec();
-        aad.extend_from_slice(person.0.as_bytes());
-        aad
+    /// Creates epoch 1 and re-wraps every key wrapped by the master key under it, in one batch.
+    fn migrate(
+        tree: &sled::Tree,
+        master: &SecretKey,
+        epoch_dir: &Path,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Epoch, KeyError> {
+        let epoch = Epoch {
+            number: 1,
+            key: SecretKey::generate(rng),
+        };
+        write_epoch_file(epoch_dir, master, epoch.number, &epoch.key, rng)?;
+        let mut batch = sled::Batch::default();
+        for item in tree.iter() {
+            let (key, value) = item?;
+            let Some(person) = person_of(&key) else {
+                continue;
+            };
+            if let Some((&WRAPPED_BY_MASTER_TAG, wrapped)) = value.split_first() {
+                let bytes = crypto::open(master, &data_key_aad(person), wrapped)
+                    .map_err(|source| KeyError::Damaged { person, source })?;
+                let data_key = key_from(bytes, person)?;
+                batch.insert(key.as_ref(), wrap(&epoch, person, &data_key, rng)?);
+            }
+        }
+        batch.insert(EPOCH_KEY, &epoch.number.to_be_bytes());
+        tree.apply_batch(batch)?;
+        tree.flush()?;
+        Ok(epoch)
+    }
+
+    fn read_epoch(&self) -> std::sync::RwLockReadGuard<'_, Epoch> {
+        self.epoch
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The number of the epoch in force (it grows by one with every destroyed key).
+    pub fn epoch_number(&self) -> u64 {
+        self.read_epoch().number
+    }
+
+    /// The directory of the epoch key files.
+    pub fn epoch_dir(&self) -> &Path {
+        &self.epoch_dir
     }
 
     fn cached(&self, person: PersonId) -> Option<SecretKey> {
@@ -127,32 +412,25 @@ impl KeyStore {
         cache.insert(person.0, key.clone());
     }
 
-    /// The person's data key, if it exists.
-    pub fn state(&self, person: PersonId) -> Result<KeyState, KeyError> {
+    /// The person's state under `epoch` (which the caller holds locked).
+    fn state_under(&self, epoch: &Epoch, person: PersonId) -> Result<KeyState, KeyError> {
         if let Some(key) = self.cached(person) {
             return Ok(KeyState::Present(key));
         }
         let Some(value) = self.tree.get(person.0.as_bytes())? else {
             return Ok(KeyState::Absent);
         };
-        match value.split_first() {
-            Some((&WRAPPED_TAG, wrapped)) => {
-                let bytes = crypto::open(&self.master, &Self::wrap_aad(person), wrapped)
-                    .map_err(|source| KeyError::Damaged { person, source })?;
-                let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Damaged {
-                    person,
-                    source: CryptoError::Open,
-                })?;
-                let key = SecretKey::from_bytes(bytes);
-                self.remember(person, &key);
-                Ok(KeyState::Present(key))
-            }
-            Some((&DESTROYED_TAG, _)) => Ok(KeyState::Destroyed),
-            _ => Err(KeyError::Damaged {
-                person,
-                source: CryptoError::Open,
-            }),
+        let state = unwrap_value(epoch, person, &value)?;
+        if let KeyState::Present(key) = &state {
+            self.remember(person, key);
         }
+        Ok(state)
+    }
+
+    /// The person's data key, if it exists.
+    pub fn state(&self, person: PersonId) -> Result<KeyState, KeyError> {
+        let epoch = self.read_epoch();
+        self.state_under(&epoch, person)
     }
 
     /// The person's data key; created when the person has none yet. The new key is written to the
@@ -162,17 +440,13 @@ impl KeyStore {
         person: PersonId,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<SecretKey, KeyError> {
-        match self.state(person)? {
+        let epoch = self.read_epoch();
+        match self.state_under(&epoch, person)? {
             KeyState::Present(key) => Ok(key),
             KeyState::Destroyed => Err(KeyError::Destroyed(person)),
             KeyState::Absent => {
                 let key = SecretKey::generate(rng);
-                let wrapped =
-                    crypto::seal(&self.master, &Self::wrap_aad(person), key.as_bytes(), rng)
-                        .map_err(|source| KeyError::Damaged { person, source })?;
-                let mut value = Vec::with_capacity(1 + wrapped.len());
-                value.push(WRAPPED_TAG);
-                value.extend_from_slice(&wrapped);
+                let value = wrap(&epoch, person, &key, rng)?;
                 // Another task may have created the key in the meantime; keep whichever came first.
                 match self.tree.compare_and_swap(
                     person.0.as_bytes(),
@@ -183,7 +457,7 @@ impl KeyStore {
                         self.remember(person, &key);
                         Ok(key)
                     }
-                    Err(_) => match self.state(person)? {
+                    Err(_) => match self.state_under(&epoch, person)? {
                         KeyState::Present(key) => Ok(key),
                         _ => Err(KeyError::Destroyed(person)),
                     },
@@ -192,17 +466,69 @@ impl KeyStore {
         }
     }
 
-    /// Destroys the person's data key, leaving a tombstone, and flushes. (Old versions of the wrapped key
-    /// may linger in sled's files until they are compacted; the privacy work rotates the wrapping key.)
-    pub fn destroy(&self, person: PersonId) -> Result<(), KeyError> {
-        self.tree.insert(person.0.as_bytes(), &[DESTROYED_TAG])?;
-        // Durable before anyone is told the person is erased.
+    /// Destroys the person's data key, leaving a tombstone, removes their vault entry, and rotates the
+    /// epoch key (see the module documentation), so that no old copy of the wrapped key that sled may
+    /// still hold in its files can be unwrapped. Durable when it returns.
+    pub fn destroy(
+        &self,
+        person: PersonId,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), KeyError> {
+        let mut epoch = self
+            .epoch
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let next = Epoch {
+            number: epoch.number + 1,
+            key: SecretKey::generate(rng),
+        };
+        write_epoch_file(&self.epoch_dir, &self.master, next.number, &next.key, rng)?;
+        let batch = match self.rewrap_batch(&epoch, &next, person, rng) {
+            Ok(batch) => batch,
+            Err(error) => {
+                // Nothing was written under the new epoch: drop its file and keep the old one.
+                let _ = std::fs::remove_file(epoch_path(&self.epoch_dir, next.number));
+                return Err(error);
+            }
+        };
+        self.tree.apply_batch(batch)?;
+        self.vault.remove(person.0.as_bytes())?;
+        // Durable before anyone is told the person is erased, and before the old epoch goes.
         self.tree.flush()?;
+        self.vault.flush()?;
         self.cache
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(&person.0);
-        Ok(())
+        *epoch = next;
+        delete_other_epochs(&self.epoch_dir, epoch.number)
+    }
+
+    /// The batch that tombstones `erased`, re-wraps every other key from `current` to `next` and
+    /// records `next` as the epoch in force.
+    fn rewrap_batch(
+        &self,
+        current: &Epoch,
+        next: &Epoch,
+        erased: PersonId,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<sled::Batch, KeyError> {
+        let mut batch = sled::Batch::default();
+        for item in self.tree.iter() {
+            let (key, value) = item?;
+            let Some(person) = person_of(&key) else {
+                continue;
+            };
+            if person == erased {
+                continue;
+            }
+            if let KeyState::Present(data_key) = unwrap_value(current, person, &value)? {
+                batch.insert(key.as_ref(), wrap(next, person, &data_key, rng)?);
+            }
+        }
+        batch.insert(erased.0.as_bytes().as_slice(), &[DESTROYED_TAG]);
+        batch.insert(EPOCH_KEY, &next.number.to_be_bytes());
+        Ok(batch)
     }
 }
 
@@ -312,7 +638,7 @@ mod tests {
         let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
         let keys = KeyStore::open(&store, master, &mut rng).expect("keys");
         assert_eq!(keys.state(person).expect("state"), KeyState::Present(key));
-        keys.destroy(person).expect("destroy");
+        keys.destroy(person, &mut rng).expect("destroy");
         assert_eq!(keys.state(person).expect("state"), KeyState::Destroyed);
         assert!(matches!(
             keys.data_key_or_create(person, &mut rng),
@@ -323,6 +649,110 @@ mod tests {
             KeyStore::open(&store, wrong, &mut rng),
             Err(KeyError::WrongMasterKey)
         ));
+    }
+
+    fn open_keys(dir: &Path, master: &SecretKey, rng: &mut StdRng) -> (Store, KeyStore) {
+        let store = Store::open(dir, &StoreConfig::default()).expect("store");
+        let keys = KeyStore::open(&store, master.clone(), rng).expect("keys");
+        (store, keys)
+    }
+
+    #[test]
+    fn old_copies_of_a_destroyed_key_do_not_open_after_the_epoch_rotates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rng = StdRng::seed_from_u64(11);
+        let master = SecretKey::generate(&mut rng);
+        let (erased, kept) = (PersonId(Uuid::from_u128(1)), PersonId(Uuid::from_u128(2)));
+        let (old_copy, kept_key) = {
+            let (store, keys) = open_keys(dir.path(), &master, &mut rng);
+            assert_eq!(keys.epoch_number(), 1);
+            keys.data_key_or_create(erased, &mut rng).expect("create");
+            let kept_key = keys.data_key_or_create(kept, &mut rng).expect("create");
+            // What sled may keep in an old segment after the tombstone is written.
+            let old_copy = keys
+                .tree
+                .get(erased.0.as_bytes())
+                .expect("get")
+                .expect("wrapped");
+            keys.destroy(erased, &mut rng).expect("destroy");
+            assert_eq!(keys.epoch_number(), 2);
+            assert_eq!(epoch_files(keys.epoch_dir()).expect("files"), vec![2]);
+            store.flush().expect("flush");
+            (old_copy, kept_key)
+        };
+        let (_store, keys) = open_keys(dir.path(), &master, &mut rng);
+        assert_eq!(keys.state(erased).expect("state"), KeyState::Destroyed);
+        assert_eq!(
+            keys.state(kept).expect("state"),
+            KeyState::Present(kept_key)
+        );
+        // Put the old wrapped key back, as if sled had recovered an old version of it: it belongs to
+        // an epoch whose key exists nowhere any more, so neither the store nor the master key opens it.
+        keys.tree
+            .insert(erased.0.as_bytes(), old_copy.as_ref())
+            .expect("restore");
+        assert!(matches!(keys.state(erased), Err(KeyError::Damaged { .. })));
+        let sealed = &old_copy[9..];
+        assert!(crypto::open(&master, &epoch_wrap_aad(erased, 1), sealed).is_err());
+        assert!(crypto::open(&master, &data_key_aad(erased), sealed).is_err());
+    }
+
+    #[test]
+    fn keys_wrapped_by_the_master_key_are_migrated_to_an_epoch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rng = StdRng::seed_from_u64(12);
+        let master = SecretKey::generate(&mut rng);
+        let person = PersonId(Uuid::from_u128(3));
+        let data_key = SecretKey::generate(&mut rng);
+        {
+            // The layout before epoch keys: the check value and a key wrapped by the master key.
+            let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+            let tree = store.db().open_tree(TREE).expect("tree");
+            let check = crypto::seal(&master, MASTER_CHECK_KEY, MASTER_CHECK_PLAINTEXT, &mut rng)
+                .expect("seal");
+            tree.insert(MASTER_CHECK_KEY, check).expect("insert");
+            let mut value = vec![WRAPPED_BY_MASTER_TAG];
+            value.extend(
+                crypto::seal(
+                    &master,
+                    &data_key_aad(person),
+                    data_key.as_bytes(),
+                    &mut rng,
+                )
+                .expect("seal"),
+            );
+            tree.insert(person.0.as_bytes(), value).expect("insert");
+            store.flush().expect("flush");
+        }
+        let (_store, keys) = open_keys(dir.path(), &master, &mut rng);
+        assert_eq!(keys.epoch_number(), 1);
+        assert_eq!(
+            keys.state(person).expect("state"),
+            KeyState::Present(data_key)
+        );
+        let stored = keys
+            .tree
+            .get(person.0.as_bytes())
+            .expect("get")
+            .expect("value");
+        assert_eq!(stored[0], WRAPPED_BY_EPOCH_TAG);
+        assert!(dir.path().join(EPOCH_DIR).join("epoch-1.key").exists());
+    }
+
+    #[test]
+    fn leftover_epoch_files_go_and_a_missing_epoch_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rng = StdRng::seed_from_u64(13);
+        let master = SecretKey::generate(&mut rng);
+        drop(open_keys(dir.path(), &master, &mut rng));
+        let epochs = dir.path().join(EPOCH_DIR);
+        std::fs::write(epochs.join("epoch-7.key"), b"left over").expect("write");
+        drop(open_keys(dir.path(), &master, &mut rng));
+        assert_eq!(epoch_files(&epochs).expect("files"), vec![1]);
+        std::fs::remove_file(epochs.join("epoch-1.key")).expect("remove");
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let error = KeyStore::open(&store, master, &mut rng).expect_err("missing epoch");
+        assert!(error.to_string().contains("epoch-1.key"), "{error}");
     }
 
     #[test]

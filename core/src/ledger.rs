@@ -699,7 +699,7 @@ impl Ledger {
             .any(|(_, proposal)| proposal.event.event_type() == EventType::PersonalDataErased)
         {
             // Crypto-shredding: the erasure is durable, so the key that opens everything before it goes.
-            self.keys.destroy(person)?;
+            self.with_rng(|rng| self.keys.destroy(person, rng))?;
         }
         let new_head = StreamHead {
             state,

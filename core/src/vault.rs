@@ -3,8 +3,10 @@
 //!
 //! Each entry is sealed with the person's own data key (the key that seals their event payloads), so
 //! erasure, which destroys that key, makes the entry unreadable even where sled still holds an old
-//! copy of it; [`Vault::erase`] also removes the entry. Entries live in the sled tree `vault`, keyed
-//! by the person's uuid. This is the minimal vault; the privacy work hardens it.
+//! copy of it (that key is wrapped by an epoch key which erasure rotates, see [`crate::keys`]).
+//! Destroying the key ([`KeyStore::destroy`]) also removes the entry, so every erasure path drops it;
+//! [`Vault::erase`] removes it explicitly. Entries live in the sled tree `vault`, keyed by the
+//! person's uuid.
 
 use chrono::NaiveDate;
 use rand::{CryptoRng, RngCore};
@@ -16,7 +18,7 @@ use crate::keys::{KeyError, KeyState, KeyStore};
 use crate::log::LogError;
 use crate::store::Store;
 
-const TREE: &str = "vault";
+pub(crate) const TREE: &str = "vault";
 /// The format byte in front of every sealed entry.
 const ENTRY_FORMAT_V1: u8 = 1;
 
@@ -232,13 +234,20 @@ mod tests {
             "the entry is sealed"
         );
 
-        keys.destroy(person).expect("destroy");
+        // Destroying the key removes the entry too, whichever path erased the person.
+        keys.destroy(person, &mut rng).expect("destroy");
+        assert_eq!(vault.get(&keys, person).expect("get"), None);
+        vault.erase(person).await.expect("erase again");
+        assert_eq!(vault.get(&keys, person).expect("get"), None);
+        // An entry put back under the old key (as an old sled version would hold it) reads as erased.
+        vault
+            .tree
+            .insert(person.0.as_bytes(), raw)
+            .expect("old copy");
         assert!(matches!(
             vault.get(&keys, person),
             Err(VaultError::Erased(_))
         ));
-        vault.erase(person).await.expect("erase");
-        assert_eq!(vault.get(&keys, person).expect("get"), None);
     }
 
     #[test]

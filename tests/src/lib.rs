@@ -255,3 +255,61 @@ pub fn create_token(scratch: &Scratch, args: &[&str]) -> String {
         .expect("a token")
         .to_owned()
 }
+
+/// Posts a GraphQL request with `token` and returns the whole response body (`data` and `errors`).
+pub async fn graphql_response(
+    server: &Server,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let response = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(token)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("request");
+    response.json().await.expect("json body")
+}
+
+/// Posts a GraphQL request that must succeed and returns its `data`.
+pub async fn graphql_ok(server: &Server, token: &str, query: &str, variables: Value) -> Value {
+    let body = graphql_response(server, token, query, variables).await;
+    assert!(body.get("errors").is_none(), "{query}: {body}");
+    body["data"].clone()
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            let kind = std::fs::symlink_metadata(&path)
+                .expect("metadata")
+                .file_type();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The files under `dir` whose raw bytes contain `needle` anywhere.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    assert!(!needle.is_empty(), "an empty needle matches everything");
+    files_under(dir)
+        .into_iter()
+        .filter(|path| {
+            let bytes = std::fs::read(path).expect("read file");
+            bytes.windows(needle.len()).any(|window| window == needle)
+        })
+        .collect()
+}

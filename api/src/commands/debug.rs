@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use clap::Subcommand;
 use journey_core::envelope::PersonId;
+use journey_core::keys::KeyState;
 use journey_core::log::ExpectedRevision;
 use journey_core::sample;
 use uuid::Uuid;
@@ -25,6 +26,9 @@ pub enum DebugCommand {
         #[arg(long)]
         events: Option<u64>,
     },
+    /// Prints the person's data key in hex (or `destroyed` / `absent`), so the erasure test can search
+    /// the data directory for its bytes. Needs the store, so the server must be stopped.
+    DataKey { person: PersonId },
 }
 
 pub async fn run(options: &Options, command: DebugCommand) -> Result<ExitCode, CliError> {
@@ -34,7 +38,20 @@ pub async fn run(options: &Options, command: DebugCommand) -> Result<ExitCode, C
             writers,
             events,
         } => append_loop(options, persons.max(1), writers.max(1), events).await,
+        DebugCommand::DataKey { person } => data_key(options, person).await,
     }
+}
+
+async fn data_key(options: &Options, person: PersonId) -> Result<ExitCode, CliError> {
+    let context = Context::open(options).await?;
+    let state = context.ledger.keys().state(person)?;
+    match state {
+        KeyState::Present(key) => println!("{}", hex::encode(key.as_bytes())),
+        KeyState::Destroyed => println!("destroyed"),
+        KeyState::Absent => println!("absent"),
+    }
+    context.close().await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn append_loop(

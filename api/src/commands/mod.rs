@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod kpi;
 pub mod projections;
+pub mod retention;
 pub mod seed;
 pub mod serve;
 pub mod show;

@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// How long in-flight requests may take to finish after SIGTERM, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub drain_timeout_ms: u64,
+    /// The daily retention run erases persons whose case closed this many years ago (0: no run).
+    #[arg(long, default_value_t = journey_api::retention::RETENTION_YEARS_DEFAULT)]
+    pub retention_years: u32,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -55,6 +58,7 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
             request_timeout: Duration::from_millis(args.request_timeout_ms),
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        retention_years: (args.retention_years > 0).then_some(args.retention_years),
     };
     server::serve(options, config).await?;
     Ok(ExitCode::SUCCESS)
