@@ -164,7 +164,7 @@ pub fn print(address: &SocketAddr, tokens: &[DemoToken]) {
             Some(agency) => format!("{} of {agency}", token.role),
             None => token.role.to_string(),
         };
-        println!("  {:<14} {:<24} {}", token.name, who, token.token);
+        println!("  {:<17} {:<25} {}", token.name, who, token.token);
     }
     println!();
 }
