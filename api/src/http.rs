@@ -789,8 +789,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the server accepts work: not shutting down, and the event hub is following the log.
-/// (With projections, also: their lag is below the threshold.)
+/// Ready when the server accepts work: not shutting down, the event hub is following the log, and
+/// the projections (when the server runs them) have applied every event the log held a moment ago.
 async fn readyz(State(shared): State<Shared>) -> Response {
     let state = &shared.state;
     let head = state.log.next_position().await;
@@ -800,7 +800,23 @@ async fn readyz(State(shared): State<Shared>) -> Response {
         Err(_) => (false, 0),
     };
     let lag_events = next_position.saturating_sub(state.hub.next_position());
-    let ready = log_ok && !shutting_down;
+    let (projections_ready, projections) = match &state.projections {
+        None => (true, Value::Null),
+        Some(projections) => match projections.status().await {
+            Ok(status) => (
+                status.lag_events == 0 && status.failure.is_none() && status.rebuild.is_none(),
+                json!({
+                    "lag_events": status.lag_events,
+                    "checkpoint": status.checkpoint,
+                    "head": status.head,
+                    "rebuilding": status.rebuild.is_some(),
+                    "failed": status.failure.is_some(),
+                }),
+            ),
+            Err(_) => (false, json!({"failed": true})),
+        },
+    };
+    let ready = log_ok && !shutting_down && projections_ready;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -811,12 +827,20 @@ async fn readyz(State(shared): State<Shared>) -> Response {
         "shutting_down": shutting_down,
         "log": {"open": log_ok, "next_position": next_position},
         "subscriptions": {"lag_events": lag_events},
+        "projections": projections,
     });
     json_response(status, Media::Json, &body)
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
-    let mut response = shared.state.metrics.render().into_response();
+    let state = &shared.state;
+    let mut text = state.metrics.render();
+    if let Some(projections) = &state.projections {
+        if let Ok(status) = projections.status().await {
+            text.push_str(&crate::metrics::render_projections(&status));
+        }
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod http;

@@ -210,7 +210,7 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP journey_subscriptions_active Open personEvents subscriptions."
+            "# HELP journey_subscriptions_active Open subscriptions (personEvents and kpiChanged)."
         );
         let _ = writeln!(out, "# TYPE journey_subscriptions_active gauge");
         let _ = writeln!(
@@ -220,6 +220,38 @@ impl Metrics {
         );
         out
     }
+}
+
+/// The projections' gauges: how many events of the log they have not applied yet, their
+/// checkpoint (the last applied position; -1 before the first event) and the log's head.
+pub fn render_projections(status: &journey_projections::runner::ProjectionStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP journey_projection_lag_events Events in the log the projections have not applied yet."
+    );
+    let _ = writeln!(out, "# TYPE journey_projection_lag_events gauge");
+    let _ = writeln!(out, "journey_projection_lag_events {}", status.lag_events);
+    let _ = writeln!(
+        out,
+        "# HELP journey_projection_checkpoint The last log position the projections applied (-1: none)."
+    );
+    let _ = writeln!(out, "# TYPE journey_projection_checkpoint gauge");
+    let _ = writeln!(
+        out,
+        "journey_projection_checkpoint {}",
+        status
+            .checkpoint
+            .map_or(-1, |checkpoint| i64::try_from(checkpoint)
+                .unwrap_or(i64::MAX))
+    );
+    let _ = writeln!(
+        out,
+        "# HELP journey_projection_log_head_position The log's next position."
+    );
+    let _ = writeln!(out, "# TYPE journey_projection_log_head_position gauge");
+    let _ = writeln!(out, "journey_projection_log_head_position {}", status.head);
+    out
 }
 
 #[cfg(test)]

@@ -1,14 +1,21 @@
 //! `journey serve`: runs the API on a socket until SIGTERM or SIGINT.
 //!
+//! Start, in order: open the data directory, start the projection runner on the same ledger (it
+//! loads its snapshot and catches up in the background; `/readyz` answers 503 until it has), seed
+//! the demo population and create the demo tokens with `--demo`, bind, write `server.json`.
+//!
 //! Shutdown, in order: stop accepting connections, let in-flight requests finish (at most
-//! [`ServeConfig::drain_timeout`]), end live subscriptions, close the log (which waits for
-//! acknowledged appends to be durable), flush the store, remove `server.json`.
+//! [`ServeConfig::drain_timeout`]), end live subscriptions, stop the projections and write their
+//! snapshot, close the log (which waits for acknowledged appends to be durable), flush the store,
+//! remove `server.json`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
 use journey_core::log::EventLog;
+use journey_projections::kpi::Suppression;
+use journey_projections::{Projections, RunnerConfig};
 use tokio::net::TcpListener;
 
 use crate::config::Limits;
@@ -25,6 +32,11 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// The retention period of the daily retention run, in years; `None` disables the run.
     pub retention_years: Option<u32>,
+    /// Indicator cells about fewer than this many persons are suppressed for every role but
+    /// admins.
+    pub k_threshold: u32,
+    /// Seed a synthetic population into an empty store and print a token per role.
+    pub demo: Option<crate::demo::DemoConfig>,
 }
 
 /// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
@@ -63,7 +75,24 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliError> {
     let context = Context::open(options).await?;
-    let state = AppState::new(&context, config.limits.clone()).await?;
+    let projections = Projections::start(
+        context.ledger.clone(),
+        RunnerConfig::new(context.data_dir.join("projections")),
+    )
+    .await?;
+    let demo_tokens = match &config.demo {
+        Some(demo) => Some(crate::demo::prepare(&context, &projections, demo).await?),
+        None => None,
+    };
+    let state = AppState::with_projections(
+        &context,
+        config.limits.clone(),
+        projections.clone(),
+        Suppression {
+            k: config.k_threshold,
+        },
+    )
+    .await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
@@ -85,6 +114,9 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         "  tokens   journey --data-dir {} token create --role ROLE [--agency AGENCY]",
         context.data_dir.display()
     );
+    if let Some(tokens) = &demo_tokens {
+        crate::demo::print(&address, tokens);
+    }
 
     let (retention_stop, retention_stopped) = tokio::sync::watch::channel(false);
     let retention_task = config.retention_years.map(|years| {
@@ -122,6 +154,7 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         let _ = task.await;
     }
     let closed = async {
+        projections.shutdown().await?;
         context.log.close().await?;
         state.audit.flush().await?;
         context.store.flush()?;

@@ -9,6 +9,8 @@ use journey_core::ledger::{DecodedEvent, Ledger};
 use journey_core::log::EventLog;
 use journey_core::store::Store;
 use journey_core::vault::Vault;
+use journey_projections::kpi::Suppression;
+use journey_projections::Projections;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::watch;
@@ -46,9 +48,11 @@ pub struct Inner {
     /// Randomness for sealing vault entries.
     pub rng: Mutex<StdRng>,
     shutdown: watch::Sender<bool>,
-    // The projections integration adds `projections: Option<Arc<journey_projections::Projections>>`
-    // here; `/readyz` then also waits for their lag, and `person.status`, `people`, `kpi` and the
-    // other read-model queries read from it.
+    /// The read models and indicators; `None` when the state was built without them (then the
+    /// read-model queries answer that they are unavailable).
+    pub projections: Option<Projections>,
+    /// Small-cell suppression for the indicators shown to roles that may not see every person.
+    pub suppression: Suppression,
 }
 
 impl std::ops::Deref for AppState {
@@ -62,6 +66,26 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// The state over an opened data directory.
     pub async fn new(context: &Context, limits: Limits) -> Result<Self, CliError> {
+        Self::build(context, limits, None, Suppression::default()).await
+    }
+
+    /// The state over an opened data directory, answering read-model queries from `projections`
+    /// and suppressing indicator cells about fewer than `suppression.k` persons.
+    pub async fn with_projections(
+        context: &Context,
+        limits: Limits,
+        projections: Projections,
+        suppression: Suppression,
+    ) -> Result<Self, CliError> {
+        Self::build(context, limits, Some(projections), suppression).await
+    }
+
+    async fn build(
+        context: &Context,
+        limits: Limits,
+        projections: Option<Projections>,
+        suppression: Suppression,
+    ) -> Result<Self, CliError> {
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let log: Arc<dyn EventLog> = context.log.clone();
         let hub = EventHub::start(log.clone(), shutdown_receiver).await?;
@@ -81,6 +105,8 @@ impl AppState {
                 hub,
                 rng: Mutex::new(StdRng::from_entropy()),
                 shutdown,
+                projections,
+                suppression,
             }),
         })
     }
@@ -114,6 +140,13 @@ impl AppState {
             .map_err(|error| ApiError::internal(&error))?;
         self.metrics.audit_entry();
         Ok(entry)
+    }
+
+    /// The projections, or an error saying the server runs without them.
+    pub fn projections(&self) -> ApiResult<&Projections> {
+        self.projections
+            .as_ref()
+            .ok_or_else(|| ApiError::internal(&"the server runs without projections"))
     }
 
     /// A person's whole decoded timeline.

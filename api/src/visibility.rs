@@ -20,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::{Agency, Event, EventType};
 use journey_core::ledger::DecodedEvent;
 use journey_core::rules::{self, JourneyEvent, JourneyState};
+use journey_projections::view::PersonView;
 
 use crate::auth::{Principal, Role};
 
@@ -173,6 +174,32 @@ pub fn access(principal: &Principal, facts: &PersonFacts) -> Access {
             None => Access::Denied("a caseworker token without an agency sees no one".into()),
         },
     }
+}
+
+/// Whether a caseworker's agency is involved with the person in their live view (any date): the
+/// view-side counterpart of `works_with`, for lists built from the projections.
+pub fn involved_in_view(principal: &Principal, view: &PersonView) -> bool {
+    match principal.role {
+        Role::Admin => true,
+        Role::Caseworker => principal.agency.is_some_and(|agency| {
+            view.agencies
+                .iter()
+                .any(|involvement| involvement.agency == agency)
+        }),
+        _ => false,
+    }
+}
+
+/// Whether a caseworker sees the person in lists built from the live view: their agency is
+/// involved, or a consent that is not withdrawn names it.
+pub fn sees_in_view(principal: &Principal, view: &PersonView) -> bool {
+    involved_in_view(principal, view)
+        || (principal.role == Role::Caseworker
+            && principal.agency.is_some_and(|agency| {
+                view.consents.iter().any(|consent| {
+                    consent.interval.end.is_none() && consent.recipients.contains(&agency)
+                })
+            }))
 }
 
 /// Whether the principal may erase the person: admins, and caseworkers whose agency works with the

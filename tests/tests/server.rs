@@ -1,6 +1,8 @@
 //! End to end over a real socket with the real binary: `journey serve`, tokens created while it runs,
 //! mutations over HTTP, a `personEvents` subscription over WebSocket (graphql-transport-ws), SIGTERM,
-//! restart, and the locked data directory naming the running server.
+//! restart, and the locked data directory naming the running server. The projections run in the
+//! server: a `kpiChanged` subscription sees the indicator move with an append, `kpi` reads it, and
+//! after a restart (from the projections' snapshot) it reads the same.
 
 use std::time::Duration;
 
@@ -66,10 +68,35 @@ where
     }
 }
 
+/// Reads WebSocket messages until a `next` of each of `ids` arrived; returns them by id.
+async fn receive_each<S>(socket: &mut S, ids: &[&str]) -> std::collections::BTreeMap<String, Value>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut found = std::collections::BTreeMap::new();
+    while found.len() < ids.len() {
+        let next = receive(socket, "next").await;
+        let id = next["id"].as_str().unwrap_or_default().to_owned();
+        assert!(ids.contains(&id.as_str()), "{next}");
+        assert!(
+            found.insert(id, next).is_none(),
+            "a second message for one id"
+        );
+    }
+    found
+}
+
+const KPI: &str =
+    "{ kpi(key: \"population_present\", asOf: \"2023-06-01\") { total { value suppressed } } }";
+
+/// The server's suppression threshold in this test: 1 suppresses nothing, so that one person's
+/// arrival moves the indicator for a caseworker (suppression has its own tests over `app()`).
+const SERVER_ARGS: [&str; 2] = ["--k-threshold", "1"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_append_subscribe_stop_restart_and_read_again() {
     let scratch = Scratch::new();
-    let server = Server::start(&scratch, &[]);
+    let server = Server::start(&scratch, &SERVER_ARGS);
 
     // Token commands work while the server holds the store; the server sees new tokens at once.
     let caseworker = create_token(
@@ -157,6 +184,23 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
         .await
         .expect("subscribe");
     wait_for_subscriptions(&server, 1).await;
+    socket
+        .send(Message::Text(
+            json!({"id": "k", "type": "subscribe", "payload": {
+                "query": "subscription { kpiChanged(key: \"population_present\", asOf: \"2023-06-01\") { key total { value suppressed } } }"
+            }})
+            .to_string()
+            .into(),
+        ))
+        .await
+        .expect("subscribe kpiChanged");
+    // kpiChanged answers at once with the current result: nobody is present yet.
+    let initial = receive(&mut socket, "next").await;
+    assert_eq!(initial["id"], "k");
+    assert_eq!(
+        initial["payload"]["data"]["kpiChanged"]["total"],
+        json!({"value": 0.0, "suppressed": false})
+    );
 
     let arrival = "mutation($input: RecordArrivalInput!) { recordArrival(input: $input) { revision position } }";
     let receipt = graphql(
@@ -170,8 +214,13 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
     )
     .await;
     assert_eq!(receipt["recordArrival"]["revision"], 1);
-    let next = receive(&mut socket, "next").await;
-    assert_eq!(next["id"], "1");
+    let mut updates = receive_each(&mut socket, &["1", "k"]).await;
+    assert_eq!(
+        updates["k"]["payload"]["data"]["kpiChanged"]["total"],
+        json!({"value": 1.0, "suppressed": false}),
+        "kpiChanged pushes the result after the arrival"
+    );
+    let next = updates.remove("1").expect("personEvents");
     assert_eq!(
         next["payload"]["data"]["personEvents"]["type"],
         "ArrivalRecorded"
@@ -181,6 +230,27 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
         "Lebenstedt"
     );
 
+    let data = graphql(&server, &caseworker, KPI, json!({})).await;
+    assert_eq!(data["kpi"]["total"]["value"], json!(1.0));
+    let ready = reqwest::get(server.url("/readyz")).await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.expect("json");
+    assert!(ready["projections"]["lag_events"].is_u64(), "{ready}");
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("journey_projection_lag_events "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("journey_projection_checkpoint 1\n"),
+        "{metrics}"
+    );
+
     // SIGTERM: a clean exit, the subscription is completed, server.json is gone, the store is free.
     let status = server.terminate();
     assert!(status.success(), "journey serve exited with {status}");
@@ -188,8 +258,18 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
     let verify = scratch.run(&["verify"]);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
 
-    // Restart: the person, the personal data and the token are all still there.
-    let server = Server::start(&scratch, &[]);
+    assert!(
+        scratch
+            .data_dir()
+            .join("projections/journals.snapshot")
+            .exists(),
+        "the projections wrote their snapshot on SIGTERM"
+    );
+
+    // Restart: the person, the personal data, the token and the indicator are all still there.
+    let server = Server::start(&scratch, &SERVER_ARGS);
+    let data = graphql(&server, &caseworker, KPI, json!({})).await;
+    assert_eq!(data["kpi"]["total"]["value"], json!(1.0));
     let data = graphql(
         &server,
         &caseworker,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use journey_api::config::Limits;
+use journey_api::demo::DemoConfig;
 use journey_api::server::{self, ServeConfig};
 
 use crate::context::{CliError, Options};
@@ -43,6 +44,16 @@ pub struct ServeArgs {
     /// The daily retention run erases persons whose case closed this many years ago (0: no run).
     #[arg(long, default_value_t = journey_api::retention::RETENTION_YEARS_DEFAULT)]
     pub retention_years: u32,
+    /// Indicator cells about fewer than K persons (and the cells that would reveal them) are
+    /// suppressed for every role but admins; 0 turns suppression off.
+    #[arg(long, default_value_t = 3)]
+    pub k_threshold: u32,
+    /// Seed a synthetic population when the store is empty and print a token per role.
+    #[arg(long)]
+    pub demo: bool,
+    /// The persons `--demo` seeds into an empty store.
+    #[arg(long, default_value_t = 5_000)]
+    pub demo_people: usize,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -59,6 +70,10 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         retention_years: (args.retention_years > 0).then_some(args.retention_years),
+        k_threshold: args.k_threshold,
+        demo: args.demo.then_some(DemoConfig {
+            people: args.demo_people,
+        }),
     };
     server::serve(options, config).await?;
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@
 use async_graphql::Enum;
 use journey_core::catalogue;
 use journey_core::envelope;
+use journey_projections::{kpi, view};
 use serde_json::Value;
 
 use super::inputs::WireValue;
@@ -203,6 +204,49 @@ wire_enum!(ErasureReason { Art17Request = "ART17_REQUEST", RetentionExpired });
 mirror_enum!(
     /// The role an event's actor acted in.
     envelope::ActorRole { Caseworker, Coordinator, Analyst, Auditor, Admin, System }
+);
+
+mirror_enum!(
+    /// A stage of the prevention chain (see `schemas/kpis.json`, `chain_funnel`): the furthest
+    /// stage reached by the reporting date.
+    view::Stage { Registered, Arrival, Entitlement, Course, B1, MeasureOrTraining, Employment }
+);
+
+mirror_enum!(
+    /// Where a person stands with language courses: the state of their latest registration.
+    view::CourseStatus { None, Waiting, InCourse, Completed, LeftEarly }
+);
+
+mirror_enum!(
+    /// The person's protection or residence situation (the `protection_status` dimension).
+    view::ProtectionStatus {
+        InProcedure,
+        Refugee,
+        SubsidiaryProtection,
+        DeportationBan,
+        TemporaryProtection,
+        Rejected,
+        Tolerated,
+        OtherPermit,
+        Settled,
+        Naturalised,
+        Other
+    }
+);
+
+mirror_enum!(
+    /// A kind of activity that makes a person active on a day.
+    view::ActivityKind { Course, Measure, Training, Employment, School, Kita }
+);
+
+mirror_enum!(
+    /// A disaggregation of an indicator.
+    kpi::Dimension { District, Sex, AgeBand, Nationality, ArrivalCohort, YearsSinceArrival, ProtectionStatus }
+);
+
+mirror_enum!(
+    /// What an indicator counts.
+    kpi::CountingUnit { Persons, Events }
 );
 
 /// An event type of the catalogue; the values are the wire names (`CourseStarted`).

@@ -9,16 +9,26 @@ pub mod enums;
 pub mod inputs;
 mod mutation;
 mod query;
+pub mod readmodels;
 pub mod scalars;
 mod subscription;
 pub mod types;
 
-use async_graphql::{Context, Schema, ID};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ID};
 use journey_core::envelope::PersonId;
 
 pub use mutation::Mutation;
-pub use query::Query;
-pub use subscription::Subscription;
+
+/// Every query: the ledger's (`me`, `person`, `events`, `auditLog`) and the projections'.
+#[derive(MergedObject, Default, Debug)]
+pub struct Query(query::LedgerQuery, readmodels::ReadModelQuery);
+
+/// Every subscription: `personEvents` and `kpiChanged`.
+#[derive(MergedSubscription, Default, Debug)]
+pub struct Subscription(
+    subscription::PersonSubscription,
+    subscription::KpiSubscription,
+);
 
 use crate::audit::AuditRecord;
 use crate::auth::Principal;
@@ -39,7 +49,7 @@ pub fn build(state: AppState) -> JourneySchema {
 }
 
 fn builder(limits: &Limits) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(Query::default(), Mutation, Subscription::default())
         .limit_depth(limits.depth_max)
         .limit_complexity(limits.complexity_max)
 }

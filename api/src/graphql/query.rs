@@ -17,10 +17,10 @@ use crate::state::AppState;
 use crate::visibility::{self, Access, PersonFacts};
 
 #[derive(Debug, Default)]
-pub struct Query;
+pub struct LedgerQuery;
 
 #[Object]
-impl Query {
+impl LedgerQuery {
     /// The caller, or null without a token.
     async fn me(&self, ctx: &Context<'_>) -> Option<Me> {
         ctx.data_opt::<Principal>().map(Me::from)

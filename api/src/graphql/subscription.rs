@@ -9,7 +9,9 @@ use journey_core::ledger::DecodedEvent;
 use journey_core::log::RecordedEvent;
 use tokio::sync::broadcast;
 
-use super::enums::EventStatus;
+use super::enums::{Dimension, EventStatus};
+use super::readmodels::{compute_kpi, kpi_query_text, KpiResult};
+use super::scalars::Date;
 use super::types::{statuses, TimelineEvent};
 use super::{audit, outcome, parse_person, principal, state, RequestReason};
 use crate::audit::AuditRecord;
@@ -20,10 +22,10 @@ use crate::state::AppState;
 use crate::visibility::{self, Access, PersonFacts};
 
 #[derive(Debug, Default)]
-pub struct Subscription;
+pub struct PersonSubscription;
 
 #[SubscriptionObject]
-impl Subscription {
+impl PersonSubscription {
     /// The new events of one person, as they are recorded. Visibility is checked when the
     /// subscription starts and again before every event: when the caller loses access (for example
     /// because a consent is withdrawn), the subscription ends with a FORBIDDEN error. A coordinator
@@ -184,6 +186,138 @@ impl Watch {
                 .copied()
                 .unwrap_or(EventStatus::Effective);
             return Some(Ok(TimelineEvent::new(last, status)));
+        }
+    }
+}
+
+/// The `kpiChanged` subscription.
+#[derive(Debug, Default)]
+pub struct KpiSubscription;
+
+#[SubscriptionObject]
+impl KpiSubscription {
+    /// The result of `kpi(key, asOf, by)` at once, then again each time the projections apply new
+    /// events and the result changed (a change of `knownAt` alone is no change). Without `asOf`,
+    /// each result is for the day it is computed. Suppressed like `kpi`; the start is audited.
+    /// Ends when the server shuts down.
+    async fn kpi_changed(
+        &self,
+        ctx: &Context<'_>,
+        key: String,
+        as_of: Option<Date>,
+        by: Option<Vec<Dimension>>,
+    ) -> Result<impl Stream<Item = Result<KpiResult>>> {
+        let state = state(ctx).clone();
+        let principal = principal(ctx)?.clone();
+        let by = by.unwrap_or_default();
+        let started = state.projections().map(|projections| {
+            // Subscribe before computing, so that no change falls between the two.
+            let mut changes = projections.changes();
+            changes.borrow_and_update();
+            changes
+        });
+        let first = started.and_then(|changes| {
+            compute_kpi(&state, &principal, &key, as_of, None, &by)
+                .map(|result| (changes, KpiResult::from_core(&result)))
+        });
+        audit(
+            ctx,
+            AuditRecord {
+                principal: Some(principal.clone()),
+                operation: "kpiChanged".into(),
+                query: Some(kpi_query_text(&key, as_of, None, &by)),
+                outcome: outcome(&first),
+                ..AuditRecord::default()
+            },
+        )?;
+        let (changes, first) = first?;
+        state.metrics.subscription_started();
+        let watch = KpiWatch {
+            state,
+            principal,
+            key,
+            as_of,
+            by,
+            changes,
+            last: None,
+            pending: Some(first),
+            done: false,
+        };
+        Ok(stream::unfold(watch, |mut watch| async move {
+            let item = watch.next().await?;
+            Some((item.map_err(Into::into), watch))
+        }))
+    }
+}
+
+/// The state of one `kpiChanged` subscription.
+struct KpiWatch {
+    state: AppState,
+    principal: Principal,
+    key: String,
+    as_of: Option<Date>,
+    by: Vec<Dimension>,
+    changes: tokio::sync::watch::Receiver<Option<u64>>,
+    /// The last result delivered.
+    last: Option<KpiResult>,
+    /// A result to deliver before waiting for changes.
+    pending: Option<KpiResult>,
+    done: bool,
+}
+
+impl Drop for KpiWatch {
+    fn drop(&mut self) {
+        self.state.metrics.subscription_ended();
+    }
+}
+
+/// Whether two results differ in more than the time they were computed.
+fn differs(last: Option<&KpiResult>, next: &KpiResult) -> bool {
+    last.is_none_or(|last| {
+        last.as_of != next.as_of
+            || last.cells != next.cells
+            || last.margins != next.margins
+            || last.total != next.total
+    })
+}
+
+impl KpiWatch {
+    async fn next(&mut self) -> Option<ApiResult<KpiResult>> {
+        if let Some(first) = self.pending.take() {
+            self.last = Some(first.clone());
+            return Some(Ok(first));
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            tokio::select! {
+                changed = self.changes.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                () = self.state.shutting_down() => return None,
+            }
+            self.changes.borrow_and_update();
+            let next = match compute_kpi(
+                &self.state,
+                &self.principal,
+                &self.key,
+                self.as_of,
+                None,
+                &self.by,
+            ) {
+                Ok(result) => KpiResult::from_core(&result),
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            };
+            if differs(self.last.as_ref(), &next) {
+                self.last = Some(next.clone());
+                return Some(Ok(next));
+            }
         }
     }
 }

@@ -246,6 +246,46 @@ impl Person {
             .collect()
     }
 
+    /// Where the person stands on `asOf` (default: today) in the records known at `knownAt`
+    /// (default: now), from the projections; null when the person is not in that cut (not yet
+    /// registered, or erased). Not for coordinators. Audited.
+    async fn status(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        known_at: Option<DateTime<Utc>>,
+    ) -> Result<Option<super::readmodels::PersonStatus>> {
+        let state = state(ctx);
+        let principal = principal(ctx)?;
+        let result = if self.access == Access::Full {
+            state.projections().map(|projections| {
+                let as_of = as_of.map_or_else(|| projections.today(), |date| date.0);
+                let views = projections.views(known_at);
+                views
+                    .view(self.id)
+                    .map(|view| super::readmodels::PersonStatus::of(view, as_of))
+            })
+        } else {
+            Err(ApiError::forbidden("coordinators see mentoring facts only"))
+        };
+        audit(
+            ctx,
+            AuditRecord {
+                principal: Some(principal.clone()),
+                operation: "person.status".into(),
+                person: Some(self.id.to_string()),
+                query: Some(format!(
+                    "asOf {} knownAt {}",
+                    as_of.map_or_else(|| "-".to_owned(), |date| date.0.to_string()),
+                    known_at.map_or_else(|| "-".to_owned(), |time| time.to_rfc3339())
+                )),
+                outcome: super::outcome(&result),
+                ..AuditRecord::default()
+            },
+        )?;
+        Ok(result?)
+    }
+
     /// Consents given, active or withdrawn, as recorded up to `knownAt`.
     async fn consents(&self) -> Result<Vec<Consent>> {
         if self.access != Access::Full {

@@ -35,7 +35,27 @@ impl Harness {
         Self::with_limits(Limits::default()).await
     }
 
+    /// A harness whose state runs the projections (suppression threshold 3).
+    pub async fn with_projections() -> Self {
+        Self::build(Limits::default(), true).await
+    }
+
+    /// Waits until the projections applied everything recorded so far.
+    pub async fn caught_up(&self) {
+        self.state
+            .projections
+            .as_ref()
+            .expect("projections")
+            .caught_up()
+            .await
+            .expect("caught up");
+    }
+
     pub async fn with_limits(limits: Limits) -> Self {
+        Self::build(limits, false).await
+    }
+
+    async fn build(limits: Limits, projections: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let key_file = dir.path().join("master.hex");
         std::fs::write(&key_file, hex::encode([42u8; 32])).expect("master key");
@@ -44,7 +64,24 @@ impl Harness {
             master_key_file: Some(key_file),
         };
         let context = Context::open(&options).await.expect("open data dir");
-        let state = AppState::new(&context, limits).await.expect("state");
+        let state = if projections {
+            let runner = journey_projections::Projections::start(
+                context.ledger.clone(),
+                journey_projections::RunnerConfig::new(dir.path().join("projections")),
+            )
+            .await
+            .expect("projections");
+            AppState::with_projections(
+                &context,
+                limits,
+                runner,
+                journey_projections::kpi::Suppression { k: 3 },
+            )
+            .await
+            .expect("state")
+        } else {
+            AppState::new(&context, limits).await.expect("state")
+        };
         let app = journey_api::app(state.clone());
         Self {
             dir,

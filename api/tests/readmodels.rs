@@ -1,0 +1,433 @@
+//! The projection-backed queries over `app()` with `oneshot`: person status, people, caseload,
+//! course waiting list, idle list, kpi (with suppression), the catalogue and the chain funnel, for
+//! each role.
+
+mod support;
+
+use journey_api::auth::Role;
+use journey_core::catalogue::Agency;
+use serde_json::{json, Value};
+use support::Harness;
+use uuid::Uuid;
+
+/// Registers a person with an arrival in `district`; returns the person id.
+async fn arrive(h: &Harness, token: &str, district: &str) -> String {
+    let person = h.register(token, Uuid::new_v4()).await;
+    h.record(
+        token,
+        "recordArrival",
+        "RecordArrivalInput",
+        Harness::input(
+            &person,
+            "2023-01-10",
+            json!({"origin": "RECEPTION_CENTRE", "accommodation": "SHARED", "district": district}),
+        ),
+    )
+    .await;
+    person
+}
+
+struct World {
+    h: Harness,
+    jobcenter: String,
+    jugendamt: String,
+    admin: String,
+    analyst: String,
+    coordinator: String,
+    auditor: String,
+    /// Four persons of the jobcenter in Lebenstedt.
+    jobcenter_persons: Vec<String>,
+    /// One person of the Jugendamt in Bad.
+    jugendamt_person: String,
+}
+
+async fn world() -> World {
+    let h = Harness::with_projections().await;
+    let jobcenter = h.caseworker(Agency::Jobcenter);
+    let jugendamt = h.caseworker(Agency::Jugendamt);
+    let admin = h.token(Role::Admin, None, "admin");
+    let analyst = h.token(Role::Analyst, None, "analyst");
+    let coordinator = h.token(Role::Coordinator, None, "coordinator");
+    let auditor = h.token(Role::Auditor, None, "auditor");
+    let mut jobcenter_persons = Vec::new();
+    for _ in 0..4 {
+        jobcenter_persons.push(arrive(&h, &jobcenter, "Lebenstedt").await);
+    }
+    let jugendamt_person = arrive(&h, &jugendamt, "Bad").await;
+    h.record(
+        &jobcenter,
+        "registerForCourse",
+        "RegisterForCourseInput",
+        Harness::input(
+            &jobcenter_persons[0],
+            "2024-03-01",
+            json!({"courseId": "IK-7", "courseType": "GENERAL", "provider": "VHS"}),
+        ),
+    )
+    .await;
+    h.caught_up().await;
+    World {
+        h,
+        jobcenter,
+        jugendamt,
+        admin,
+        analyst,
+        coordinator,
+        auditor,
+        jobcenter_persons,
+        jugendamt_person,
+    }
+}
+
+fn ids(list: &Value, field: &str) -> Vec<String> {
+    let mut ids: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|item| item[field].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+const PEOPLE: &str = "query($first: Int, $after: String, $filter: PeopleFilter) { people(asOf: \"2024-06-01\", first: $first, after: $after, filter: $filter) { edges { cursor node { id status { stage district present } } } pageInfo { hasNextPage endCursor } } }";
+
+#[tokio::test]
+async fn people_lists_only_persons_visible_to_the_caseworker_and_pages_by_cursor() {
+    let w = world().await;
+    let data = w.h.ok(&w.jobcenter, PEOPLE, json!({})).await;
+    let nodes: Vec<Value> = data["people"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| edge["node"].clone())
+        .collect();
+    assert_eq!(
+        ids(&Value::Array(nodes.clone()), "id"),
+        sorted(w.jobcenter_persons.clone())
+    );
+    assert!(nodes.iter().all(|node| node["status"]
+        == json!({"stage": "ARRIVAL", "district": "Lebenstedt", "present": true})));
+
+    let data = w.h.ok(&w.jugendamt, PEOPLE, json!({})).await;
+    let edges = data["people"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 1, "{data}");
+    assert_eq!(edges[0]["node"]["id"], w.jugendamt_person.as_str());
+
+    // The admin sees all five; pages of two, continued by the cursor, cover them exactly once.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data =
+            w.h.ok(&w.admin, PEOPLE, json!({"first": 2, "after": after}))
+                .await;
+        let page = &data["people"];
+        for edge in page["edges"].as_array().expect("edges") {
+            seen.push(edge["node"]["id"].as_str().expect("id").to_owned());
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    let mut all = w.jobcenter_persons.clone();
+    all.push(w.jugendamt_person.clone());
+    assert_eq!(sorted(seen), sorted(all));
+
+    // Filters: district and course status.
+    let data =
+        w.h.ok(&w.admin, PEOPLE, json!({"filter": {"district": "Bad"}}))
+            .await;
+    assert_eq!(data["people"]["edges"].as_array().expect("edges").len(), 1);
+    let data =
+        w.h.ok(
+            &w.admin,
+            PEOPLE,
+            json!({"filter": {"courseStatus": "WAITING"}}),
+        )
+        .await;
+    let edges = data["people"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 1);
+    assert_eq!(edges[0]["node"]["id"], w.jobcenter_persons[0].as_str());
+
+    for token in [&w.analyst, &w.coordinator, &w.auditor] {
+        w.h.fails(Some(token), PEOPLE, json!({}), "FORBIDDEN").await;
+    }
+    w.h.fails(None, PEOPLE, json!({}), "UNAUTHENTICATED").await;
+    w.h.fails(
+        Some(&w.admin),
+        PEOPLE,
+        json!({"after": "nonsense"}),
+        "VALIDATION",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_idle_list_shows_a_caseworker_only_the_persons_of_their_agency() {
+    let w = world().await;
+    let query =
+        "{ idleList(minDays: 30, asOf: \"2024-06-01\") { personId idleDays stage district } }";
+    let data = w.h.ok(&w.jobcenter, query, json!({})).await;
+    let list = &data["idleList"];
+    // The person waiting for a course is idle too: waiting is not an activity.
+    assert_eq!(ids(list, "personId"), sorted(w.jobcenter_persons.clone()));
+    assert!(!ids(list, "personId").contains(&w.jugendamt_person));
+    assert!(list
+        .as_array()
+        .expect("list")
+        .iter()
+        .all(|entry| entry["idleDays"].as_i64().unwrap_or(0) > 30));
+
+    let data = w.h.ok(&w.jugendamt, query, json!({})).await;
+    assert_eq!(
+        ids(&data["idleList"], "personId"),
+        vec![w.jugendamt_person.clone()]
+    );
+    let data = w.h.ok(&w.admin, query, json!({})).await;
+    assert_eq!(data["idleList"].as_array().expect("list").len(), 5);
+    for token in [&w.analyst, &w.coordinator, &w.auditor] {
+        w.h.fails(Some(token), query, json!({}), "FORBIDDEN").await;
+    }
+}
+
+#[tokio::test]
+async fn caseloads_and_the_waiting_list_follow_the_agency() {
+    let w = world().await;
+    let query = "{ caseload(asOf: \"2024-06-01\") { agency personCount persons caseworkers { caseworkerId personCount } } }";
+    let data = w.h.ok(&w.jobcenter, query, json!({})).await;
+    let loads = data["caseload"].as_array().expect("caseloads");
+    assert_eq!(loads.len(), 1, "{data}");
+    assert_eq!(loads[0]["agency"], "JOBCENTER");
+    assert_eq!(loads[0]["personCount"], 4);
+    assert_eq!(loads[0]["caseworkers"].as_array().expect("cw").len(), 1);
+    let data = w.h.ok(&w.admin, query, json!({})).await;
+    let agencies: Vec<&Value> = data["caseload"]
+        .as_array()
+        .expect("caseloads")
+        .iter()
+        .map(|load| &load["agency"])
+        .collect();
+    assert_eq!(agencies, vec!["JOBCENTER", "JUGENDAMT"]);
+    w.h.fails(Some(&w.analyst), query, json!({}), "FORBIDDEN")
+        .await;
+
+    let query =
+        "{ courseWaitingList(asOf: \"2024-06-01\") { personId courseId courseType daysWaiting } }";
+    let data = w.h.ok(&w.jobcenter, query, json!({})).await;
+    assert_eq!(
+        data["courseWaitingList"],
+        json!([{"personId": w.jobcenter_persons[0], "courseId": "IK-7", "courseType": "GENERAL", "daysWaiting": 92}])
+    );
+    let data = w.h.ok(&w.jugendamt, query, json!({})).await;
+    assert_eq!(data["courseWaitingList"], json!([]));
+    w.h.fails(Some(&w.coordinator), query, json!({}), "FORBIDDEN")
+        .await;
+}
+
+#[tokio::test]
+async fn person_status_comes_from_the_projections_and_is_audited() {
+    let w = world().await;
+    let query = "query($id: ID!) { person(id: $id) { status(asOf: \"2024-06-01\") { stage present district courseStatus agencies openActivities { kind } } } }";
+    let data =
+        w.h.ok(&w.jobcenter, query, json!({"id": w.jobcenter_persons[0]}))
+            .await;
+    assert_eq!(
+        data["person"]["status"],
+        json!({"stage": "ARRIVAL", "present": true, "district": "Lebenstedt", "courseStatus": "WAITING", "agencies": ["JOBCENTER"], "openActivities": []})
+    );
+    // Before the arrival the person is registered but not present.
+    let data = w
+        .h
+        .ok(
+            &w.admin,
+            "query($id: ID!) { person(id: $id) { status(asOf: \"2023-01-09\") { stage present } } }",
+            json!({"id": w.jobcenter_persons[0]}),
+        )
+        .await;
+    assert_eq!(
+        data["person"]["status"],
+        json!({"stage": "REGISTERED", "present": false})
+    );
+    w.h.fails(
+        Some(&w.jugendamt),
+        query,
+        json!({"id": w.jobcenter_persons[0]}),
+        "FORBIDDEN",
+    )
+    .await;
+    w.h.fails(
+        Some(&w.coordinator),
+        query,
+        json!({"id": w.jobcenter_persons[0]}),
+        "FORBIDDEN",
+    )
+    .await;
+
+    let data =
+        w.h.ok(
+            &w.auditor,
+            "{ auditLog(first: 1000) { edges { node { operation outcome } } } }",
+            json!({}),
+        )
+        .await;
+    let operations: Vec<(String, String)> = data["auditLog"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| {
+            (
+                edge["node"]["operation"].as_str().unwrap_or("").to_owned(),
+                edge["node"]["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(operations.contains(&("person.status".into(), "ok".into())));
+    assert!(operations.contains(&("person.status".into(), "FORBIDDEN".into())));
+}
+
+const KPI: &str = "query($key: String!, $by: [Dimension!]) { kpi(key: $key, asOf: \"2024-06-01\", by: $by) { key countingUnit suppressionK cells { dimensions { dimension value } value numerator denominator suppressed measures { name value numerator denominator persons suppressed } } total { value suppressed } } }";
+
+/// Every measure of every cell of a `kpi` answer.
+fn measures(result: &Value) -> Vec<Value> {
+    result["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .flat_map(|cell| cell["measures"].as_array().expect("measures").clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_analysts_kpi_suppresses_small_cells_and_never_returns_a_number_for_them() {
+    let w = world().await;
+    let variables = json!({"key": "population_present", "by": ["DISTRICT"]});
+    for token in [&w.analyst, &w.coordinator, &w.auditor, &w.jobcenter] {
+        let data = w.h.ok(token, KPI, variables.clone()).await;
+        let result = &data["kpi"];
+        assert_eq!(result["suppressionK"], 3);
+        assert_eq!(result["countingUnit"], "PERSONS");
+        let all = measures(result);
+        assert!(
+            all.iter().any(|measure| measure["suppressed"] == true),
+            "the district with one person is suppressed: {result}"
+        );
+        for measure in &all {
+            if measure["suppressed"] == true {
+                for field in ["value", "numerator", "denominator", "persons"] {
+                    assert!(measure[field].is_null(), "{field} of {measure}");
+                }
+            } else {
+                assert!(
+                    measure["persons"].as_u64().expect("persons") >= 3,
+                    "a cell under k is shown: {measure}"
+                );
+            }
+        }
+        for cell in result["cells"].as_array().expect("cells") {
+            if cell["suppressed"] == true {
+                assert!(cell["value"].is_null() && cell["numerator"].is_null());
+            }
+        }
+    }
+
+    // The admin sees every figure: Bad has one person, Lebenstedt four.
+    let data = w.h.ok(&w.admin, KPI, variables.clone()).await;
+    let result = &data["kpi"];
+    assert!(result["suppressionK"].is_null());
+    let by_district: Vec<(Value, Value)> = result["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|cell| {
+            (
+                cell["dimensions"][0]["value"].clone(),
+                cell["value"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_district,
+        vec![
+            (json!("Bad"), json!(1.0)),
+            (json!("Lebenstedt"), json!(4.0))
+        ]
+    );
+    assert_eq!(result["total"]["value"], json!(5.0));
+
+    w.h.fails(None, KPI, variables, "UNAUTHENTICATED").await;
+    let error =
+        w.h.fails(
+            Some(&w.analyst),
+            KPI,
+            json!({"key": "no_such_indicator"}),
+            "VALIDATION",
+        )
+        .await;
+    assert_eq!(error["extensions"]["field"], "key");
+    let error =
+        w.h.fails(
+            Some(&w.analyst),
+            KPI,
+            json!({"key": "idle_list"}),
+            "VALIDATION",
+        )
+        .await;
+    assert!(error["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("person-level"));
+}
+
+#[tokio::test]
+async fn the_catalogue_and_the_chain_funnel_answer_every_role() {
+    let w = world().await;
+    let data =
+        w.h.ok(
+            &w.analyst,
+            "{ kpiCatalogue { key countingUnit personLevel implicitDimension measures { name } } }",
+            json!({}),
+        )
+        .await;
+    let catalogue = data["kpiCatalogue"].as_array().expect("catalogue");
+    let funnel = catalogue
+        .iter()
+        .find(|definition| definition["key"] == "chain_funnel")
+        .expect("chain_funnel");
+    assert_eq!(funnel["implicitDimension"], "ARRIVAL_COHORT");
+    assert!(catalogue
+        .iter()
+        .any(|definition| definition["key"] == "idle_list" && definition["personLevel"] == true));
+
+    let query = "{ chainFunnel(cohort: 2023, asOf: \"2024-06-01\") { key cells { dimensions { dimension value } suppressed measures { name value suppressed } } } }";
+    let data = w.h.ok(&w.admin, query, json!({})).await;
+    let cells = data["chainFunnel"]["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 1, "{data}");
+    assert_eq!(
+        cells[0]["dimensions"],
+        json!([{"dimension": "ARRIVAL_COHORT", "value": "2023"}])
+    );
+    let reached = cells[0]["measures"]
+        .as_array()
+        .expect("measures")
+        .iter()
+        .find(|measure| measure["name"] == "reached_arrival")
+        .expect("reached_arrival");
+    assert_eq!(reached["value"], json!(1.0));
+    // Five persons of the cohort: above k, so the analyst sees the share too.
+    let data = w.h.ok(&w.analyst, query, json!({})).await;
+    assert_eq!(data["chainFunnel"]["cells"][0]["suppressed"], false);
+    let data =
+        w.h.ok(
+            &w.analyst,
+            "{ chainFunnel(cohort: 2019, asOf: \"2024-06-01\") { cells { suppressed } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["chainFunnel"]["cells"], json!([]));
+}
