@@ -42,11 +42,6 @@ start=$(date +%s)
 "$BIN" --data-dir "$DATA" seed --people "$PERSONS" --seed 1 >/dev/null
 echo "seeded in $(( $(date +%s) - start )) s"
 
-# 64 person ids for the person query, read from the export's first events.
-"$BIN" --data-dir "$DATA" export --format ndjson 2>/dev/null \
-  | grep -o '"stream":"person-[0-9a-f-]*"' | cut -d'"' -f4 | awk '!seen[$0]++' | head -64 \
-  > "$SCRATCH/persons.txt"
-
 ADMIN=$("$BIN" --data-dir "$DATA" token create --role admin --name bench-admin | awk '{print $NF}' | tail -1)
 ANALYST=$("$BIN" --data-dir "$DATA" token create --role analyst --name bench-analyst | awk '{print $NF}' | tail -1)
 
@@ -66,13 +61,19 @@ for _ in $(seq 3000); do
 done
 [ "$code" = 200 ] || { echo "the server did not become ready" >&2; exit 1; }
 
+# 64 person ids for the person query: the first page of `people`.
+curl -s -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d '{"query":"{ people(first: 64, filter: {includeAbsent: true}) { edges { cursor } } }"}' "$URL" \
+  | grep -o '"cursor":"[^"]*"' | cut -d'"' -f4 >"$SCRATCH/persons.txt"
+[ -s "$SCRATCH/persons.txt" ] || { echo "no persons to query" >&2; exit 1; }
+
 # One Lua script per query: POST with a JSON body; the person query cycles through the ids.
 cat >"$SCRATCH/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local ids = {}
 local path = os.getenv("BENCH_PERSONS")
-if path then
+if path and path ~= "" then
   for line in io.lines(path) do ids[#ids + 1] = line end
 end
 local template = os.getenv("BENCH_BODY")
