@@ -25,6 +25,8 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// The retention period of the daily retention run, in years; `None` disables the run.
     pub retention_years: Option<u32>,
+    /// The retention period of audit entries, in years; `None` disables the daily prune.
+    pub audit_retention_years: Option<u32>,
 }
 
 /// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
@@ -87,13 +89,15 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     );
 
     let (retention_stop, retention_stopped) = tokio::sync::watch::channel(false);
-    let retention_task = config.retention_years.map(|years| {
-        tokio::spawn(crate::retention::daily(
-            context.ledger.clone(),
-            years,
-            retention_stopped,
-        ))
-    });
+    let retention_task =
+        (config.retention_years.is_some() || config.audit_retention_years.is_some()).then(|| {
+            tokio::spawn(crate::retention::daily(
+                state.clone(),
+                config.retention_years,
+                config.audit_retention_years,
+                retention_stopped,
+            ))
+        });
     let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
         signal.await;

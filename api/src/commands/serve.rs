@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// The daily retention run erases persons whose case closed this many years ago (0: no run).
     #[arg(long, default_value_t = journey_api::retention::RETENTION_YEARS_DEFAULT)]
     pub retention_years: u32,
+    /// The daily retention run prunes audit entries older than this many years (0: no prune).
+    #[arg(long, default_value_t = journey_api::retention::AUDIT_RETENTION_YEARS_DEFAULT)]
+    pub audit_retention_years: u32,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -59,6 +62,8 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         retention_years: (args.retention_years > 0).then_some(args.retention_years),
+        audit_retention_years: (args.audit_retention_years > 0)
+            .then_some(args.audit_retention_years),
     };
     server::serve(options, config).await?;
     Ok(ExitCode::SUCCESS)
