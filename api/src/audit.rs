@@ -6,6 +6,12 @@
 //! ([`AuditLog::verify`]). Appends are serialized by one mutex, which is what makes the chain a
 //! chain.
 //!
+//! Retention ([`AuditLog::prune`]): entries older than the audit retention period are removed from
+//! the front of the chain. Before removing them, the log writes a prune anchor (tree
+//! `audit_anchor`): "pruned through sequence number S, whose hash was H", itself hashed. Verification
+//! then starts at the anchor: the first remaining entry must be S + 1 and carry H as its
+//! `prev_hash`. Each prune is itself recorded as an `auditPrune` entry.
+//!
 //! Durability: entries of mutations are flushed before the mutation's answer is sent. Entries of
 //! reads are written before the data is returned and reach the disk with sled's periodic flush
 //! (every 500 ms), because an fsync per read would cap the read rate at the disk's sync rate.
@@ -21,6 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::Principal;
 
 const TREE: &str = "audit";
+const ANCHOR_TREE: &str = "audit_anchor";
+const ANCHOR_KEY: &[u8] = b"anchor";
 const GENESIS: [u8; 32] = [0; 32];
 const ENTRY_FORMAT_V1: u8 = 1;
 
@@ -82,10 +90,57 @@ pub fn entry_hash_matches(entry: &AuditEntry) -> bool {
     entry.hash == hex::encode(entry.compute_hash())
 }
 
+/// Where the chain starts after a prune: every entry up to `pruned_through` was removed, and the
+/// last of them had the hash `last_hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneAnchor {
+    /// The sequence number of the last removed entry.
+    pub pruned_through: u64,
+    /// Hex SHA-256 of the last removed entry, the `prev_hash` of the next one.
+    pub last_hash: String,
+    /// When the prune ran.
+    pub pruned_at: DateTime<Utc>,
+    /// Entries were removed if they were older than this.
+    pub cutoff: DateTime<Utc>,
+    /// Hex SHA-256 of every other field of the anchor.
+    pub hash: String,
+}
+
+impl PruneAnchor {
+    fn compute_hash(&self) -> [u8; 32] {
+        let mut unhashed = self.clone();
+        unhashed.hash = String::new();
+        let canonical = serde_json::to_vec(&unhashed).unwrap_or_default();
+        let mut hasher = Sha256::new();
+        hasher.update(b"journey/v1/audit-prune-anchor");
+        hasher.update([0u8]);
+        hasher.update(&canonical);
+        hasher.finalize().into()
+    }
+}
+
+/// What a prune did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneReport {
+    /// The number of entries removed.
+    pub removed: u64,
+    /// The anchor the chain now starts at (`None` when nothing has ever been pruned).
+    pub anchor: Option<PruneAnchor>,
+}
+
+/// The instant `years` years before `now`: entries older than it are due for pruning.
+pub fn retention_cutoff(now: DateTime<Utc>, years: u32) -> DateTime<Utc> {
+    now.checked_sub_months(chrono::Months::new(years.saturating_mul(12)))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("audit entry {seq} cannot be read: {reason}")]
     Damaged { seq: u64, reason: String },
+    #[error("the audit chain is broken at entry {}: {}; nothing was pruned", .0.seq, .0.reason)]
+    Broken(ChainBreak),
     #[error(transparent)]
     Storage(#[from] LogError),
 }
@@ -113,6 +168,7 @@ struct Head {
 #[derive(Debug)]
 pub struct AuditLog {
     tree: sled::Tree,
+    anchors: sled::Tree,
     head: Mutex<Head>,
 }
 
@@ -135,13 +191,45 @@ fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
 }
 
+fn decode_hash(seq: u64, hash: &str) -> Result<[u8; 32], AuditError> {
+    hex::decode(hash)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| AuditError::Damaged {
+            seq,
+            reason: "malformed hash".into(),
+        })
+}
+
+fn read_anchor(anchors: &sled::Tree) -> Result<Option<PruneAnchor>, AuditError> {
+    match anchors.get(ANCHOR_KEY)? {
+        None => Ok(None),
+        Some(value) => {
+            serde_json::from_slice(&value)
+                .map(Some)
+                .map_err(|error| AuditError::Damaged {
+                    seq: 0,
+                    reason: format!("the prune anchor does not decode: {error}"),
+                })
+        }
+    }
+}
+
 impl AuditLog {
     pub fn open(store: &Store) -> Result<Self, AuditError> {
         let tree = store.db().open_tree(TREE)?;
+        let anchors = store.db().open_tree(ANCHOR_TREE)?;
         let head = match tree.last()? {
-            None => Head {
-                next_seq: 0,
-                last_hash: GENESIS,
+            None => match read_anchor(&anchors)? {
+                // Every entry was pruned: the chain continues from the anchor.
+                Some(anchor) => Head {
+                    next_seq: anchor.pruned_through + 1,
+                    last_hash: decode_hash(anchor.pruned_through, &anchor.last_hash)?,
+                },
+                None => Head {
+                    next_seq: 0,
+                    last_hash: GENESIS,
+                },
             },
             Some((key, value)) => {
                 let seq = seq_of(&key).ok_or_else(|| AuditError::Damaged {
@@ -149,13 +237,7 @@ impl AuditLog {
                     reason: "malformed key".into(),
                 })?;
                 let entry = decode(seq, &value)?;
-                let last_hash = hex::decode(&entry.hash)
-                    .ok()
-                    .and_then(|bytes| bytes.try_into().ok())
-                    .ok_or_else(|| AuditError::Damaged {
-                        seq,
-                        reason: "malformed hash".into(),
-                    })?;
+                let last_hash = decode_hash(seq, &entry.hash)?;
                 Head {
                     next_seq: seq + 1,
                     last_hash,
@@ -164,6 +246,7 @@ impl AuditLog {
         };
         Ok(Self {
             tree,
+            anchors,
             head: Mutex::new(head),
         })
     }
@@ -242,25 +325,51 @@ impl AuditLog {
         self.len() == 0
     }
 
-    /// Walks the whole chain; returns the number of entries, or where it is broken.
+    /// The anchor the chain starts at, if entries were ever pruned.
+    pub fn anchor(&self) -> Result<Option<PruneAnchor>, AuditError> {
+        read_anchor(&self.anchors)
+    }
+
+    /// Walks the whole chain from its start (the genesis, or the prune anchor); returns the number of
+    /// entries checked, or where the chain is broken.
     pub fn verify(&self) -> Result<Result<u64, ChainBreak>, AuditError> {
-        let mut expected_prev = hex::encode(GENESIS);
+        let (mut expected_seq, mut expected_prev) = match read_anchor(&self.anchors) {
+            Ok(None) => (0, hex::encode(GENESIS)),
+            Ok(Some(anchor)) => {
+                if anchor.hash != hex::encode(anchor.compute_hash()) {
+                    return Ok(Err(ChainBreak {
+                        seq: anchor.pruned_through,
+                        reason: "the prune anchor does not match its hash".into(),
+                    }));
+                }
+                (anchor.pruned_through + 1, anchor.last_hash)
+            }
+            Err(AuditError::Damaged { reason, .. }) => {
+                return Ok(Err(ChainBreak { seq: 0, reason }))
+            }
+            Err(error) => return Err(error),
+        };
         let mut count = 0u64;
         for item in self.tree.iter() {
             let (key, value) = item?;
             let Some(seq) = seq_of(&key) else {
                 return Ok(Err(ChainBreak {
-                    seq: count,
+                    seq: expected_seq,
                     reason: "malformed key".into(),
                 }));
             };
+            // Entries at or below the anchor are left over from a prune that stopped between
+            // writing its anchor and removing them; the next prune removes them.
+            if seq < expected_seq && count == 0 {
+                continue;
+            }
             let broken = |reason: &str| {
                 Ok(Err(ChainBreak {
                     seq,
                     reason: reason.to_owned(),
                 }))
             };
-            if seq != count {
+            if seq != expected_seq {
                 return broken("an entry is missing before this one");
             }
             let Ok(entry) = decode(seq, &value) else {
@@ -276,9 +385,100 @@ impl AuditLog {
                 return broken("the entry's content does not match its hash");
             }
             expected_prev = entry.hash;
+            expected_seq += 1;
             count += 1;
         }
         Ok(Ok(count))
+    }
+
+    /// Removes the entries older than `cutoff` from the front of the chain (stopping at the first
+    /// entry that is not), after writing the anchor the chain then starts at, and records the prune
+    /// as an `auditPrune` entry at `now`. A broken chain is not pruned: that would hide the break.
+    pub fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<PruneReport, AuditError> {
+        let report = {
+            // Holding the head's lock keeps appends out while the front of the chain changes.
+            let _head = self
+                .head
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(broken) = self.verify()? {
+                return Err(AuditError::Broken(broken));
+            }
+            let previous = read_anchor(&self.anchors)?;
+            let mut due = Vec::new();
+            let mut last: Option<(u64, String)> = None;
+            for item in self.tree.iter() {
+                let (key, value) = item?;
+                let seq = seq_of(&key).ok_or_else(|| AuditError::Damaged {
+                    seq: 0,
+                    reason: "malformed key".into(),
+                })?;
+                let entry = decode(seq, &value)?;
+                let below_anchor = previous
+                    .as_ref()
+                    .is_some_and(|anchor| seq <= anchor.pruned_through);
+                if !below_anchor {
+                    if entry.at >= cutoff {
+                        break;
+                    }
+                    last = Some((seq, entry.hash));
+                }
+                due.push(key);
+            }
+            let anchor = match last {
+                None => previous,
+                Some((pruned_through, last_hash)) => {
+                    let mut anchor = PruneAnchor {
+                        pruned_through,
+                        last_hash,
+                        pruned_at: now,
+                        cutoff,
+                        hash: String::new(),
+                    };
+                    anchor.hash = hex::encode(anchor.compute_hash());
+                    let value = serde_json::to_vec(&anchor).unwrap_or_default();
+                    // The anchor is durable before any entry goes, so a prune that stops halfway
+                    // leaves a chain that still verifies.
+                    self.anchors.insert(ANCHOR_KEY, value)?;
+                    self.anchors.flush()?;
+                    Some(anchor)
+                }
+            };
+            let mut batch = sled::Batch::default();
+            for key in &due {
+                batch.remove(key.clone());
+            }
+            self.tree.apply_batch(batch)?;
+            self.tree.flush()?;
+            PruneReport {
+                removed: due.len() as u64,
+                anchor,
+            }
+        };
+        let query = match &report.anchor {
+            Some(anchor) => format!(
+                "removed {} entries older than {}; the chain starts after entry {}",
+                report.removed,
+                cutoff.to_rfc3339(),
+                anchor.pruned_through
+            ),
+            None => format!("removed no entries older than {}", cutoff.to_rfc3339()),
+        };
+        self.append(
+            AuditRecord {
+                operation: "auditPrune".into(),
+                query: Some(query),
+                outcome: "ok".into(),
+                ..AuditRecord::default()
+            },
+            now,
+        )?;
+        self.tree.flush()?;
+        Ok(report)
     }
 }
 
@@ -324,5 +524,59 @@ mod tests {
         tree.insert(key, value).expect("tamper");
         let broken = audit.verify().expect("verify").expect_err("broken");
         assert_eq!(broken.seq, 1);
+    }
+
+    #[test]
+    fn prune_removes_old_entries_and_the_chain_still_verifies_from_its_anchor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Utc::now();
+        let old = now - chrono::Duration::days(365 * 12);
+        {
+            let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+            let audit = AuditLog::open(&store).expect("audit");
+            for operation in ["a", "b", "c"] {
+                audit.append(record(operation), old).expect("append");
+            }
+            audit.append(record("recent"), now).expect("append");
+            let report = audit.prune(retention_cutoff(now, 10), now).expect("prune");
+            assert_eq!(report.removed, 3);
+            assert_eq!(report.anchor.as_ref().map(|a| a.pruned_through), Some(2));
+            // The recent entry and the prune's own entry remain, and the chain verifies.
+            let left = audit.read(None, 10).expect("read");
+            let operations: Vec<&str> = left.iter().map(|e| e.operation.as_str()).collect();
+            assert_eq!(operations, ["recent", "auditPrune"]);
+            assert_eq!(left[0].seq, 3);
+            assert_eq!(audit.verify().expect("verify"), Ok(2));
+            // A second prune with nothing due removes nothing and keeps the anchor.
+            let again = audit.prune(retention_cutoff(now, 10), now).expect("prune");
+            assert_eq!(again.removed, 0);
+            assert_eq!(again.anchor, report.anchor);
+            // Pruning everything leaves an empty tree; the chain continues from the anchor.
+            let all = audit
+                .prune(
+                    now + chrono::Duration::seconds(1),
+                    now + chrono::Duration::seconds(2),
+                )
+                .expect("prune all");
+            assert_eq!(all.removed, 3);
+            assert_eq!(audit.verify().expect("verify"), Ok(1));
+            store.flush().expect("flush");
+        }
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let audit = AuditLog::open(&store).expect("audit");
+        let next = audit.append(record("after reopen"), now).expect("append");
+        assert_eq!(next.seq, 7);
+        assert_eq!(audit.verify().expect("verify"), Ok(2));
+
+        // A changed anchor is found.
+        let anchors = store.db().open_tree(ANCHOR_TREE).expect("anchors");
+        let mut anchor = audit.anchor().expect("anchor").expect("some anchor");
+        anchor.pruned_through -= 1;
+        anchors
+            .insert(ANCHOR_KEY, serde_json::to_vec(&anchor).expect("json"))
+            .expect("tamper");
+        let broken = audit.verify().expect("verify").expect_err("broken");
+        assert_eq!(broken.seq, anchor.pruned_through);
+        assert!(matches!(audit.prune(now, now), Err(AuditError::Broken(_))));
     }
 }

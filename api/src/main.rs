@@ -53,6 +53,9 @@ enum Command {
     /// Erases persons whose case closed longer ago than the retention period.
     #[command(subcommand)]
     Retention(commands::retention::RetentionCommand),
+    /// The audit log: export, verify its hash chain, prune entries past the audit retention.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Runs the GraphQL server (GraphiQL at /graphql) until SIGTERM or SIGINT.
     Serve(commands::serve::ServeArgs),
     /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => commands::seed::run(&options, args).await,
             Command::Projections(command) => commands::projections::run(&options, command).await,
             Command::Retention(command) => commands::retention::run(&options, command).await,
+            Command::Audit(command) => commands::audit::run(&options, command).await,
             Command::Serve(args) => commands::serve::run(&options, args).await,
             Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,

@@ -1,6 +1,7 @@
 //! Retention runs, shared by `journey retention run` and the server's daily task: select the persons
 //! whose case closed at least the retention period ago and erase them with reason
-//! `retention_expired` (see [`journey_core::retention`]).
+//! `retention_expired` (see [`journey_core::retention`]). The server's daily task also prunes the
+//! audit log past its own retention period ([`crate::audit::AuditLog::prune`]).
 
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ use journey_core::retention::{self, Expired};
 
 /// The default retention period after a case closes, in years.
 pub const RETENTION_YEARS_DEFAULT: u32 = 3;
+
+/// The default retention period of audit entries, in years.
+pub const AUDIT_RETENTION_YEARS_DEFAULT: u32 = 10;
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +38,13 @@ pub async fn run(
     Ok(RetentionReport { expired, dry_run })
 }
 
-/// Runs retention once a day until the server shuts down; each run is logged with the persons it
-/// erased. A failed run is logged and retried the next day.
+/// Runs retention once a day until the server shuts down: erases expired persons when `years` is
+/// set, and prunes audit entries older than `audit_years` when that is set. Each run is logged with
+/// what it did; a failed run is logged and retried the next day.
 pub async fn daily(
-    ledger: std::sync::Arc<Ledger>,
-    years: u32,
+    state: crate::AppState,
+    years: Option<u32>,
+    audit_years: Option<u32>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -48,14 +54,32 @@ pub async fn daily(
             _ = interval.tick() => {}
             _ = stop.wait_for(|stopping| *stopping) => return,
         }
-        match run(&ledger, years, false).await {
-            Ok(report) => {
-                for expired in &report.expired {
-                    tracing::info!(person = %expired.person, closure = %expired.closure, "retention: erased (retention_expired)");
+        if let Some(years) = years {
+            match run(&state.ledger, years, false).await {
+                Ok(report) => {
+                    for expired in &report.expired {
+                        tracing::info!(person = %expired.person, closure = %expired.closure, "retention: erased (retention_expired)");
+                    }
+                    tracing::info!(erased = report.expired.len(), years, "retention run done");
                 }
-                tracing::info!(erased = report.expired.len(), years, "retention run done");
+                Err(error) => tracing::error!(%error, "retention run failed; retrying tomorrow"),
             }
-            Err(error) => tracing::error!(%error, "retention run failed; retrying tomorrow"),
+        }
+        if let Some(audit_years) = audit_years {
+            let now = chrono::Utc::now();
+            let cutoff = crate::audit::retention_cutoff(now, audit_years);
+            match state.audit.prune(cutoff, now) {
+                Ok(report) => {
+                    tracing::info!(
+                        removed = report.removed,
+                        audit_years,
+                        "audit retention: pruned"
+                    )
+                }
+                Err(error) => {
+                    tracing::error!(%error, "audit prune failed; retrying tomorrow")
+                }
+            }
         }
     }
 }

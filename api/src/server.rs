@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub k_threshold: u32,
     /// Seed a synthetic population into an empty store and print a token per role.
     pub demo: Option<crate::demo::DemoConfig>,
+    /// The retention period of audit entries, in years; `None` disables the daily prune.
+    pub audit_retention_years: Option<u32>,
 }
 
 /// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
@@ -119,13 +121,15 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     }
 
     let (retention_stop, retention_stopped) = tokio::sync::watch::channel(false);
-    let retention_task = config.retention_years.map(|years| {
-        tokio::spawn(crate::retention::daily(
-            context.ledger.clone(),
-            years,
-            retention_stopped,
-        ))
-    });
+    let retention_task =
+        (config.retention_years.is_some() || config.audit_retention_years.is_some()).then(|| {
+            tokio::spawn(crate::retention::daily(
+                state.clone(),
+                config.retention_years,
+                config.audit_retention_years,
+                retention_stopped,
+            ))
+        });
     let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
         signal.await;

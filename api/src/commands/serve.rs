@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// The persons `--demo` seeds into an empty store.
     #[arg(long, default_value_t = 5_000)]
     pub demo_people: usize,
+    /// The daily retention run prunes audit entries older than this many years (0: no prune).
+    #[arg(long, default_value_t = journey_api::retention::AUDIT_RETENTION_YEARS_DEFAULT)]
+    pub audit_retention_years: u32,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -74,6 +77,8 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
         demo: args.demo.then_some(DemoConfig {
             people: args.demo_people,
         }),
+        audit_retention_years: (args.audit_retention_years > 0)
+            .then_some(args.audit_retention_years),
     };
     server::serve(options, config).await?;
     Ok(ExitCode::SUCCESS)
