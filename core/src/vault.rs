@@ -65,6 +65,16 @@ impl PersonalData {
                 return Err(Check::new(field, "must not contain control characters"));
             }
         }
+        if let Some(birth_date) = self.birth_date {
+            // The same range as a registration's birth year; a later date than today is refused by
+            // the write path, which knows the clock.
+            if !(1900..=2100).contains(&chrono::Datelike::year(&birth_date)) {
+                return Err(Check::new(
+                    "birth_date",
+                    format!("must be a date between 1900-01-01 and today, is {birth_date}"),
+                ));
+            }
+        }
         Ok(())
     }
 }

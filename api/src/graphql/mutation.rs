@@ -505,6 +505,15 @@ async fn record_one<I: RecordInput>(
     let event = catalogue::decode(event_type.name(), event_type.current_version(), data)
         .map_err(|error| from_decode(FieldStyle::TypedInput, 0, &error))?;
     let personal_data = personal_data.map(vault_data);
+    if let Some(birth_date) = personal_data.as_ref().and_then(|data| data.birth_date) {
+        let today = state.ledger.clock().today();
+        if birth_date > today {
+            return Err(ApiError::validation(
+                client_field(FieldStyle::TypedInput, 0, "personal_data.birth_date"),
+                format!("must not be after today ({today}), is {birth_date}"),
+            ));
+        }
+    }
     if let Some(data) = &personal_data {
         data.check().map_err(|check| {
             ApiError::validation(
