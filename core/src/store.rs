@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use crate::log::LogError;
 
+/// How often opening retries while the database lock is held, and how long it pauses in between.
+const LOCK_ATTEMPTS: u32 = 20;
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The sled database under `<data-dir>/ledger`.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -33,19 +37,33 @@ impl Store {
     pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<Self, LogError> {
         let path = data_dir.join("ledger");
         std::fs::create_dir_all(data_dir).map_err(|error| LogError::Storage(error.into()))?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(config.cache_capacity_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|error| match &error {
-                sled::Error::Io(io) if is_lock_error(io) => LogError::Locked {
-                    path: data_dir.display().to_string(),
-                    source: error,
-                },
-                _ => LogError::Storage(error),
-            })?;
-        Ok(Self { db, path })
+        // sled releases its file lock from a background thread a moment after the last handle of a
+        // database is dropped, so reopening in the same process can briefly find it held. A short,
+        // bounded wait covers that; a lock another process holds is still reported within a second.
+        let mut attempts_left = LOCK_ATTEMPTS;
+        loop {
+            let opened = sled::Config::new()
+                .path(&path)
+                .cache_capacity(config.cache_capacity_bytes)
+                .mode(sled::Mode::HighThroughput)
+                .open();
+            match opened {
+                Ok(db) => return Ok(Self { db, path }),
+                Err(sled::Error::Io(io)) if is_lock_error(&io) && attempts_left > 1 => {
+                    attempts_left -= 1;
+                    std::thread::sleep(LOCK_RETRY_PAUSE);
+                }
+                Err(error) => {
+                    return Err(match &error {
+                        sled::Error::Io(io) if is_lock_error(io) => LogError::Locked {
+                            path: data_dir.display().to_string(),
+                            source: error,
+                        },
+                        _ => LogError::Storage(error),
+                    })
+                }
+            }
+        }
     }
 
     pub fn db(&self) -> &sled::Db {
