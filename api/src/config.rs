@@ -10,6 +10,9 @@ pub struct Limits {
     pub depth_max: usize,
     /// The largest complexity (roughly: the number of fields selected) of a query (`complexityMax`).
     pub complexity_max: usize,
+    /// The most fields an operation document may select, every alias, `__typename` and the fields
+    /// of every fragment spread counted (`fieldsMax`).
+    pub fields_max: usize,
     /// The largest `first` of a paginated query (`pageSizeMax`).
     pub page_size_max: usize,
     /// The largest request body in bytes (`requestBodyBytesMax`).
@@ -29,6 +32,8 @@ impl Default for Limits {
             // own types do not recurse, so a deeper query can only be introspection or abuse.
             depth_max: 20,
             complexity_max: 1_000,
+            // GraphiQL's introspection query selects 201 fields (api/tests/hostile.rs measures it).
+            fields_max: 2_000,
             page_size_max: 1_000,
             request_body_bytes_max: 2 * 1024 * 1024,
             rate_per_second: 100,

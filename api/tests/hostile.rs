@@ -150,8 +150,7 @@ async fn request_level_abuse_is_refused_with_a_code_and_writes_nothing() {
     let (status, text) = post_json(&h, &admin, &query, json!({})).await;
     assert_refused("deep nesting", status, &text);
 
-    // A flood of 10,000 aliases. (10,000 aliases of `__typename` alone are answered today, since
-    // `__typename` adds nothing to the complexity: an open finding, not asserted here.)
+    // A flood of 10,000 aliases.
     let aliases: String = (0..10_000)
         .map(|i| format!("a{i}: me {{ role }} "))
         .collect();
@@ -394,4 +393,178 @@ async fn bad_values_in_mutations_are_refused_with_a_code_and_write_nothing() {
     }
 
     assert_nothing_written(&h, before).await;
+}
+
+/// GraphiQL's introspection query (graphql-js `getIntrospectionQuery` with every option on:
+/// descriptions, `specifiedByURL`, `isRepeatable`, the schema's description and deprecated input
+/// values), the largest query a client sends routinely.
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description isRepeatable locations args(includeDeprecated: true) { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL
+  fields(includeDeprecated: true) {
+    name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name description type { ...TypeRef } defaultValue isDeprecated deprecationReason
+}
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}
+"#;
+
+fn assert_fields_max(what: &str, body: &Value, max: usize) {
+    let error = &body["errors"][0];
+    assert_eq!(
+        error["extensions"]["code"],
+        "LIMIT_EXCEEDED",
+        "{what}: {}",
+        truncated(&body.to_string())
+    );
+    assert_eq!(error["extensions"]["limit"], "fieldsMax", "{what}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&max.to_string()), "{what}: {message}");
+    assert!(body["data"].is_null(), "{what}: {body}");
+}
+
+#[tokio::test]
+async fn alias_floods_of_free_fields_exceed_the_field_limit_and_write_nothing() {
+    let h = Harness::new().await;
+    let admin = h.token(Role::Admin, None, "root");
+    let cw = h.caseworker(Agency::Jobcenter);
+    h.register(&cw, id()).await;
+    let before = written(&h).await;
+    let max = Limits::default().fields_max;
+
+    // The introspection query GraphiQL sends passes with the defaults, far below the limit.
+    let fields = journey_api::graphql::fields_limit::count_fields(
+        &async_graphql::parser::parse_query(INTROSPECTION).expect("parse"),
+    );
+    println!("GraphiQL's introspection query selects {fields} fields (fieldsMax {max})");
+    assert!(fields * 5 <= max, "introspection selects {fields} fields");
+    let (status, body) = h.post(None, INTROSPECTION, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.get("errors").is_none(),
+        "{}",
+        truncated(&body.to_string())
+    );
+    assert!(body["data"]["__schema"]["types"]
+        .as_array()
+        .is_some_and(|t| t.len() > 50));
+
+    // 10,000 aliases of `__typename`, with a token and without.
+    let aliases: String = (0..10_000).map(|i| format!("a{i}: __typename ")).collect();
+    let query = format!("{{ {aliases} }}");
+    for token in [Some(admin.as_str()), Some(cw.as_str()), None] {
+        let (status, text) = match token {
+            Some(token) => post_json(&h, token, &query, json!({})).await,
+            None => {
+                let (status, body) = h.post(None, &query, json!({})).await;
+                (status, body.to_string())
+            }
+        };
+        assert_refused("__typename flood", status, &text);
+        assert_fields_max(
+            "__typename flood",
+            &serde_json::from_str(&text).expect("json"),
+            max,
+        );
+    }
+    // The same fields hidden in fragments: an inline fragment, a spread repeated, spreads of
+    // spreads doubling at every level (2^16 fields from a few hundred bytes), and a mutation.
+    let inline = format!("{{ ... on Query {{ {aliases} }} }}");
+    let few: String = (0..100).map(|i| format!("a{i}: __typename ")).collect();
+    let spreads = format!(
+        "{{ {} }} fragment F on Query {{ {few} }}",
+        "...F ".repeat(100)
+    );
+    let mut doubling = String::from("{ ...F0 } ");
+    for level in 0..16 {
+        doubling.push_str(&format!(
+            "fragment F{level} on Query {{ ...F{next} ...F{next} }} ",
+            next = level + 1
+        ));
+    }
+    doubling.push_str("fragment F16 on Query { __typename }");
+    let mutation = format!("mutation {{ {aliases} }}");
+    let many_operations: String = (0..2_000)
+        .map(|i| format!("query Q{i} {{ a: __typename b: __typename }} "))
+        .collect();
+    for (what, query) in [
+        ("inline fragment", inline),
+        ("repeated spread", spreads),
+        ("doubling spreads", doubling),
+        ("mutation of __typename", mutation),
+        ("many operations", many_operations),
+    ] {
+        let (status, text) = post_json(&h, &admin, &query, json!({})).await;
+        assert_refused(what, status, &text);
+        assert_fields_max(what, &serde_json::from_str(&text).expect("json"), max);
+    }
+    // Over GET as well (a shorter flood: URIs are limited to 64 KiB).
+    let aliases: String = (0..2_100).map(|i| format!("a{i}:__typename ")).collect();
+    let uri = format!("/graphql?query={}", urlencode(&format!("{{{aliases}}}")));
+    let request = Request::get(uri)
+        .header("authorization", format!("Bearer {admin}"))
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, text) = h.send(request).await;
+    assert_refused("__typename flood over GET", status, &text);
+
+    assert_nothing_written(&h, before).await;
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_field_limit_is_configurable_and_counts_exactly() {
+    let h = Harness::with_limits(Limits {
+        fields_max: 10,
+        ..Limits::default()
+    })
+    .await;
+    let admin = h.token(Role::Admin, None, "root");
+    let ten: String = (0..10).map(|i| format!("a{i}: __typename ")).collect();
+    h.ok(&admin, &format!("{{ {ten} }}"), json!({})).await;
+    let eight: String = (0..8).map(|i| format!("a{i}: __typename ")).collect();
+    h.ok(&admin, &format!("{{ {eight} me {{ role }} }}"), json!({}))
+        .await;
+    let (_, body) = h
+        .post(
+            Some(&admin),
+            &format!("{{ {ten} me {{ role }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_fields_max("twelve", &body, 10);
+    let (_, body) = h
+        .post(Some(&admin), "{ ...F ...F } fragment F on Query { a: __typename b: __typename c: __typename d: __typename e: __typename f: __typename }", json!({}))
+        .await;
+    assert_fields_max("twelve by two spreads", &body, 10);
 }

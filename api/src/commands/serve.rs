@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// The largest complexity of a query (about the number of fields selected).
     #[arg(long, default_value_t = Limits::default().complexity_max)]
     pub complexity_max: usize,
+    /// The most fields a query may select: every alias, `__typename` and the fields of every
+    /// fragment spread count.
+    #[arg(long, default_value_t = Limits::default().fields_max)]
+    pub fields_max: usize,
     /// The largest page (`first`) of a paginated query.
     #[arg(long, default_value_t = Limits::default().page_size_max)]
     pub page_size_max: usize,
@@ -65,6 +69,7 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
         limits: Limits {
             depth_max: args.depth_max,
             complexity_max: args.complexity_max,
+            fields_max: args.fields_max,
             page_size_max: args.page_size_max,
             request_body_bytes_max: args.request_body_bytes_max,
             rate_per_second: args.rate_per_second,

@@ -6,6 +6,7 @@
 //! entry, also when it refuses.
 
 pub mod enums;
+pub mod fields_limit;
 pub mod inputs;
 mod mutation;
 mod query;
@@ -42,7 +43,7 @@ pub type JourneySchema = Schema<Query, Mutation, Subscription>;
 #[derive(Debug, Clone, Default)]
 pub struct RequestReason(pub Option<String>);
 
-/// The schema over `state`, with the depth and complexity limits applied.
+/// The schema over `state`, with the depth, complexity and field-count limits applied.
 pub fn build(state: AppState) -> JourneySchema {
     let limits = state.limits.clone();
     builder(&limits).data(state).finish()
@@ -52,6 +53,9 @@ fn builder(limits: &Limits) -> async_graphql::SchemaBuilder<Query, Mutation, Sub
     Schema::build(Query::default(), Mutation, Subscription::default())
         .limit_depth(limits.depth_max)
         .limit_complexity(limits.complexity_max)
+        .extension(fields_limit::FieldsLimit {
+            max: limits.fields_max,
+        })
 }
 
 /// The schema in SDL, as checked in at `schemas/graphql/schema.graphql`.
