@@ -56,6 +56,10 @@ enum Command {
     /// The audit log: export, verify its hash chain, prune entries past the audit retention.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Key rotation: a new master key (re-seals the epoch key) or a new epoch key (re-wraps every
+    /// data key); on a stopped server's data directory.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
     /// Runs the GraphQL server (GraphiQL at /graphql) until SIGTERM or SIGINT.
     Serve(commands::serve::ServeArgs),
     /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
             Command::Projections(command) => commands::projections::run(&options, command).await,
             Command::Retention(command) => commands::retention::run(&options, command).await,
             Command::Audit(command) => commands::audit::run(&options, command).await,
+            Command::Keys(command) => commands::keys::run(&options, command).await,
             Command::Serve(args) => commands::serve::run(&options, args).await,
             Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,

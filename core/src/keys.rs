@@ -18,6 +18,16 @@
 //! the epoch recorded in sled is the one in force and every other epoch file is deleted: a crash
 //! between (1) and (2) leaves an unused newer file, one between (2) and (3) an old file that must go.
 //!
+//! Master-key rotation ([`KeyStore::rotate_master`]) re-seals only what the master key seals: the
+//! epoch key file and the check value. (1) The epoch key, sealed with the new master key, is written
+//! atomically to `epoch-<n>.key.rewrap`; (2) the check value sealed with the new master key replaces
+//! the old one in sled, flushed: this is the switch; (3) the `.rewrap` file is renamed over
+//! `epoch-<n>.key` and the directory synced. On open, an epoch file that does not open with the
+//! (checked) master key is replaced by its `.rewrap` file when that one does (a crash between (2) and
+//! (3)), and a `.rewrap` file beside an epoch file that opens is a rotation that never switched and
+//! is deleted (a crash before (2)). So a crash at any point leaves a store that opens with the old
+//! master key (before the switch) or the new one (after it).
+//!
 //! A store written before epoch keys (data keys wrapped directly by the master key) is migrated on
 //! open: epoch 1 is created and every key is re-wrapped under it.
 
@@ -101,7 +111,8 @@ pub struct KeyStore {
     tree: sled::Tree,
     /// The vault tree, whose entry for a person goes with their key (see [`KeyStore::destroy`]).
     vault: sled::Tree,
-    master: SecretKey,
+    /// The master key in force (replaced by [`KeyStore::rotate_master`]).
+    master: RwLock<SecretKey>,
     epoch_dir: PathBuf,
     /// Readers unwrap under the epoch in force; a rotation holds the write lock from the new epoch
     /// file to the deletion of the old one, so no key is created under an epoch that is going away.
@@ -118,6 +129,11 @@ fn sealing_error(source: CryptoError) -> KeyError {
 
 fn epoch_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("epoch-{number}.key"))
+}
+
+/// Where a master-key rotation writes the epoch key sealed with the new master key.
+fn rewrap_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("epoch-{number}.key.rewrap"))
 }
 
 fn epoch_aad(number: u64) -> Vec<u8> {
@@ -165,7 +181,19 @@ fn write_epoch_file(
     key: &SecretKey,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(), KeyError> {
-    let path = epoch_path(dir, number);
+    write_epoch_file_at(&epoch_path(dir, number), dir, master, number, key, rng)
+}
+
+/// Writes epoch `number`'s key, sealed with `master`, atomically to `path` (in `dir`).
+fn write_epoch_file_at(
+    path: &Path,
+    dir: &Path,
+    master: &SecretKey,
+    number: u64,
+    key: &SecretKey,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(), KeyError> {
+    let path = path.to_owned();
     let error = |message: String| KeyError::EpochFile {
         path: path.clone(),
         message,
@@ -183,7 +211,11 @@ fn write_epoch_file(
 }
 
 fn read_epoch_file(dir: &Path, master: &SecretKey, number: u64) -> Result<SecretKey, KeyError> {
-    let path = epoch_path(dir, number);
+    read_epoch_file_at(&epoch_path(dir, number), master, number)
+}
+
+fn read_epoch_file_at(path: &Path, master: &SecretKey, number: u64) -> Result<SecretKey, KeyError> {
+    let path = path.to_owned();
     let error = |message: String| KeyError::EpochFile {
         path: path.clone(),
         message,
@@ -328,7 +360,7 @@ impl KeyStore {
                         message: "the epoch number in the store is malformed".into(),
                     }
                 })?);
-                let key = read_epoch_file(&epoch_dir, &master, number)?;
+                let key = Self::epoch_key_on_open(&epoch_dir, &master, number)?;
                 Epoch { number, key }
             }
             None => Self::migrate(&tree, &master, &epoch_dir, rng)?,
@@ -338,11 +370,46 @@ impl KeyStore {
         Ok(Self {
             tree,
             vault,
-            master,
+            master: RwLock::new(master),
             epoch_dir,
             epoch: RwLock::new(epoch),
             cache: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Reads the epoch key in force, finishing or dropping an interrupted master-key rotation (see
+    /// the module documentation). `master` has passed the check value.
+    fn epoch_key_on_open(
+        epoch_dir: &Path,
+        master: &SecretKey,
+        number: u64,
+    ) -> Result<SecretKey, KeyError> {
+        let rewrap = rewrap_path(epoch_dir, number);
+        let sync = |result: std::io::Result<()>| {
+            result
+                .and_then(|()| sync_dir(epoch_dir))
+                .map_err(|e| KeyError::EpochFile {
+                    path: rewrap.clone(),
+                    message: e.to_string(),
+                })
+        };
+        match read_epoch_file(epoch_dir, master, number) {
+            Ok(key) => {
+                if rewrap.exists() {
+                    // A rotation that never switched: the check value is still the old key's.
+                    sync(std::fs::remove_file(&rewrap))?;
+                }
+                Ok(key)
+            }
+            Err(error) => match read_epoch_file_at(&rewrap, master, number) {
+                // The switch happened, the rename did not: finish it.
+                Ok(key) => {
+                    sync(std::fs::rename(&rewrap, epoch_path(epoch_dir, number)))?;
+                    Ok(key)
+                }
+                Err(_) => Err(error),
+            },
+        }
     }
 
     /// Creates epoch 1 and re-wraps every key wrapped by the master key under it, in one batch.
@@ -390,6 +457,82 @@ impl KeyStore {
     /// The directory of the epoch key files.
     pub fn epoch_dir(&self) -> &Path {
         &self.epoch_dir
+    }
+
+    fn master(&self) -> SecretKey {
+        self.master
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Re-seals the epoch key and the check value under `new_master`, crash-safely (see the module
+    /// documentation); from then on only `new_master` opens the store. The data keys, the events and
+    /// the vault are untouched: they hang off the epoch key, which stays the same. Durable when it
+    /// returns.
+    pub fn rotate_master(
+        &self,
+        new_master: &SecretKey,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), KeyError> {
+        self.rotate_master_until(new_master, rng, MasterRotationStep::Done)
+    }
+
+    /// [`KeyStore::rotate_master`], stopping after `last` as if the process had died there (for
+    /// the crash tests).
+    #[doc(hidden)]
+    pub fn rotate_master_until(
+        &self,
+        new_master: &SecretKey,
+        rng: &mut (impl RngCore + CryptoRng),
+        last: MasterRotationStep,
+    ) -> Result<(), KeyError> {
+        let epoch = self
+            .epoch
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *new_master == self.master() {
+            return Err(KeyError::MasterKeyFile {
+                path: PathBuf::from("new master key"),
+                message: "the new master key is the master key in force; generate a new one".into(),
+            });
+        }
+        let rewrap = rewrap_path(&self.epoch_dir, epoch.number);
+        write_epoch_file_at(
+            &rewrap,
+            &self.epoch_dir,
+            new_master,
+            epoch.number,
+            &epoch.key,
+            rng,
+        )?;
+        if last == MasterRotationStep::NewEpochFileWritten {
+            return Ok(());
+        }
+        let check = crypto::seal(new_master, MASTER_CHECK_KEY, MASTER_CHECK_PLAINTEXT, rng)
+            .map_err(sealing_error)?;
+        self.tree.insert(MASTER_CHECK_KEY, check)?;
+        self.tree.flush()?;
+        *self
+            .master
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = new_master.clone();
+        if last == MasterRotationStep::Switched {
+            return Ok(());
+        }
+        let path = epoch_path(&self.epoch_dir, epoch.number);
+        std::fs::rename(&rewrap, &path)
+            .and_then(|()| sync_dir(&self.epoch_dir))
+            .map_err(|e| KeyError::EpochFile {
+                path,
+                message: e.to_string(),
+            })
+    }
+
+    /// Rotates the epoch key without erasing anyone: a new epoch key, every data key re-wrapped
+    /// under it, the old epoch file deleted (as on every erasure). Durable when it returns.
+    pub fn rotate_epoch(&self, rng: &mut (impl RngCore + CryptoRng)) -> Result<(), KeyError> {
+        self.rotate(None, rng)
     }
 
     fn cached(&self, person: PersonId) -> Option<SecretKey> {
@@ -474,6 +617,16 @@ impl KeyStore {
         person: PersonId,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), KeyError> {
+        self.rotate(Some(person), rng)
+    }
+
+    /// A new epoch; `erased`, if any, tombstoned and their vault entry removed.
+    fn rotate(
+        &self,
+        erased: Option<PersonId>,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), KeyError> {
+        let master = self.master();
         let mut epoch = self
             .epoch
             .write()
@@ -482,8 +635,8 @@ impl KeyStore {
             number: epoch.number + 1,
             key: SecretKey::generate(rng),
         };
-        write_epoch_file(&self.epoch_dir, &self.master, next.number, &next.key, rng)?;
-        let batch = match self.rewrap_batch(&epoch, &next, person, rng) {
+        write_epoch_file(&self.epoch_dir, &master, next.number, &next.key, rng)?;
+        let batch = match self.rewrap_batch(&epoch, &next, erased, rng) {
             Ok(batch) => batch,
             Err(error) => {
                 // Nothing was written under the new epoch: drop its file and keep the old one.
@@ -492,25 +645,29 @@ impl KeyStore {
             }
         };
         self.tree.apply_batch(batch)?;
-        self.vault.remove(person.0.as_bytes())?;
+        if let Some(person) = erased {
+            self.vault.remove(person.0.as_bytes())?;
+        }
         // Durable before anyone is told the person is erased, and before the old epoch goes.
         self.tree.flush()?;
         self.vault.flush()?;
-        self.cache
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&person.0);
+        if let Some(person) = erased {
+            self.cache
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&person.0);
+        }
         *epoch = next;
         delete_other_epochs(&self.epoch_dir, epoch.number)
     }
 
-    /// The batch that tombstones `erased`, re-wraps every other key from `current` to `next` and
+    /// The batch that tombstones `erased` (if any), re-wraps every other key from `current` to `next` and
     /// records `next` as the epoch in force.
     fn rewrap_batch(
         &self,
         current: &Epoch,
         next: &Epoch,
-        erased: PersonId,
+        erased: Option<PersonId>,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<sled::Batch, KeyError> {
         let mut batch = sled::Batch::default();
@@ -519,17 +676,30 @@ impl KeyStore {
             let Some(person) = person_of(&key) else {
                 continue;
             };
-            if person == erased {
+            if Some(person) == erased {
                 continue;
             }
             if let KeyState::Present(data_key) = unwrap_value(current, person, &value)? {
                 batch.insert(key.as_ref(), wrap(next, person, &data_key, rng)?);
             }
         }
-        batch.insert(erased.0.as_bytes().as_slice(), &[DESTROYED_TAG]);
+        if let Some(erased) = erased {
+            batch.insert(erased.0.as_bytes().as_slice(), &[DESTROYED_TAG]);
+        }
         batch.insert(EPOCH_KEY, &next.number.to_be_bytes());
         Ok(batch)
     }
+}
+
+/// The steps of a master-key rotation, to stop after one in the crash tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterRotationStep {
+    /// The epoch key sealed with the new master key is on disk beside the old file.
+    NewEpochFileWritten,
+    /// The check value of the new master key is in sled, flushed.
+    Switched,
+    /// The new epoch file replaced the old one.
+    Done,
 }
 
 /// Where the master key comes from.
@@ -582,6 +752,30 @@ pub fn load_master_key(
         }
         Err(error) => Err(file_error(error.to_string())),
     }
+}
+
+/// Writes `key` as 64 hex digits to a new file `path` (mode 0600), synced; with `replace`, an
+/// existing file is replaced atomically (temporary file, rename, sync of the directory).
+pub fn write_master_key_file(path: &Path, key: &SecretKey, replace: bool) -> Result<(), KeyError> {
+    let error = |e: std::io::Error| KeyError::MasterKeyFile {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let contents = format!("{}\n", hex::encode(key.as_bytes()));
+    if !replace {
+        return write_private_file(path, contents.as_bytes()).map_err(error);
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let _ = std::fs::remove_file(&temporary);
+    write_private_file(&temporary, contents.as_bytes()).map_err(error)?;
+    std::fs::rename(&temporary, path).map_err(error)?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    sync_dir(dir).map_err(error)
 }
 
 fn parse_master_key(hex_text: &str) -> Result<SecretKey, String> {
@@ -753,6 +947,82 @@ mod tests {
         let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
         let error = KeyStore::open(&store, master, &mut rng).expect_err("missing epoch");
         assert!(error.to_string().contains("epoch-1.key"), "{error}");
+    }
+
+    #[test]
+    fn a_master_key_rotation_interrupted_at_any_step_opens_with_the_old_or_the_new_key() {
+        for last in [
+            MasterRotationStep::NewEpochFileWritten,
+            MasterRotationStep::Switched,
+            MasterRotationStep::Done,
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut rng = StdRng::seed_from_u64(21);
+            let old = SecretKey::generate(&mut rng);
+            let new = SecretKey::generate(&mut rng);
+            let (erased, kept) = (PersonId(Uuid::from_u128(1)), PersonId(Uuid::from_u128(2)));
+            let kept_key = {
+                let (store, keys) = open_keys(dir.path(), &old, &mut rng);
+                keys.data_key_or_create(erased, &mut rng).expect("create");
+                let kept_key = keys.data_key_or_create(kept, &mut rng).expect("create");
+                keys.destroy(erased, &mut rng).expect("destroy");
+                assert!(keys.rotate_master_until(&old, &mut rng, last).is_err());
+                keys.rotate_master_until(&new, &mut rng, last)
+                    .expect("rotate");
+                store.flush().expect("flush");
+                kept_key
+            };
+            let opens = |master: &SecretKey, rng: &mut StdRng| {
+                let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+                KeyStore::open(&store, master.clone(), rng).map(|keys| {
+                    assert_eq!(
+                        keys.state(kept).expect("state"),
+                        KeyState::Present(kept_key.clone())
+                    );
+                    assert_eq!(keys.state(erased).expect("state"), KeyState::Destroyed);
+                    assert_eq!(keys.epoch_number(), 2);
+                })
+            };
+            let switched = last != MasterRotationStep::NewEpochFileWritten;
+            // Exactly one of the two keys opens the store, whichever the switch says.
+            assert!(matches!(
+                opens(if switched { &old } else { &new }, &mut rng),
+                Err(KeyError::WrongMasterKey)
+            ));
+            opens(if switched { &new } else { &old }, &mut rng).expect("opens");
+            // Opening finished or dropped the rotation: one epoch file, no leftover.
+            let mut files: Vec<_> = std::fs::read_dir(dir.path().join(EPOCH_DIR))
+                .expect("dir")
+                .map(|entry| {
+                    entry
+                        .expect("entry")
+                        .file_name()
+                        .into_string()
+                        .expect("name")
+                })
+                .collect();
+            files.sort();
+            assert_eq!(files, vec!["epoch-2.key".to_owned()], "{last:?}");
+            opens(if switched { &new } else { &old }, &mut rng).expect("opens again");
+            // An epoch rotation afterwards keeps every key under the key in force.
+            let master = if switched { &new } else { &old };
+            {
+                let (_store, keys) = open_keys(dir.path(), master, &mut rng);
+                keys.rotate_epoch(&mut rng).expect("rotate epoch");
+                assert_eq!(keys.epoch_number(), 3);
+                assert_eq!(
+                    keys.state(kept).expect("state"),
+                    KeyState::Present(kept_key.clone())
+                );
+            }
+            let (_store, keys) = open_keys(dir.path(), master, &mut rng);
+            assert_eq!(keys.epoch_number(), 3);
+            assert_eq!(
+                keys.state(kept).expect("state"),
+                KeyState::Present(kept_key)
+            );
+            assert_eq!(epoch_files(keys.epoch_dir()).expect("files"), vec![3]);
+        }
     }
 
     #[test]

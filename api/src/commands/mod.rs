@@ -6,6 +6,7 @@ pub mod bench_projections;
 pub mod debug;
 pub mod export;
 pub mod import;
+pub mod keys;
 pub mod kpi;
 pub mod projections;
 pub mod retention;
