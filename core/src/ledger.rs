@@ -321,12 +321,17 @@ pub fn seal_aad(stream: &str, id: Uuid) -> Vec<u8> {
 
 /// The canonical content of a proposed event: what the idempotency digest covers.
 fn canonical_content(proposed: &Proposed) -> Vec<u8> {
+    canonical_content_with_data(proposed, proposed.event.to_data())
+}
+
+/// [`canonical_content`] with the event's data already built (sealing needs it too).
+fn canonical_content_with_data(proposed: &Proposed, data: serde_json::Value) -> Vec<u8> {
     let event_type = proposed.event.event_type();
     let content = json!({
         "actor": proposed.actor,
         "causation_id": proposed.causation_id,
         "correlation_id": proposed.correlation_id,
-        "data": proposed.event.to_data(),
+        "data": data,
         "occurred_on": proposed.occurred_on,
         "type": event_type.name(),
         "version": event_type.current_version(),
@@ -730,7 +735,9 @@ impl Ledger {
         index: usize,
     ) -> Result<NewEvent, LedgerError> {
         let event_type = proposal.event.event_type();
-        let plaintext = serde_json::to_vec(&proposal.event.to_data()).unwrap_or_default();
+        let data = proposal.event.to_data();
+        let plaintext = serde_json::to_vec(&data).unwrap_or_default();
+        let canonical = canonical_content_with_data(proposal, data);
         let (encoding, payload) = if event_type.is_stored_plain() {
             (PayloadEncoding::Json, plaintext)
         } else {
@@ -755,7 +762,7 @@ impl Ledger {
             causation_id: proposal.causation_id,
             encoding,
             payload,
-            content_digest: crypto::content_digest(key, &canonical_content(proposal)),
+            content_digest: crypto::content_digest(key, &canonical),
             prev_hash,
             hash: [0; 32],
         };
