@@ -1138,18 +1138,31 @@ fn flush_loop(
             groups.push(next);
         }
         let next_position = groups.iter().filter_map(|group| group.next_position).max();
-        let flushed =
-            if next_position.is_some() && !failed.load(std::sync::atomic::Ordering::Acquire) {
-                let started = std::time::Instant::now();
-                let result = db.flush().map(drop);
-                stats.flush_ns.fetch_add(
-                    started.elapsed().as_nanos() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                result
-            } else {
-                Ok(())
-            };
+        if failed.load(std::sync::atomic::Ordering::Acquire) {
+            // An earlier flush failed: what sled holds is unknown, so nothing is acknowledged any
+            // more (a replay may point into a group that never became durable); rejections stay.
+            for group in groups {
+                for (reply, result) in group.replies {
+                    let result = match result {
+                        Ok(_) => Err(LogError::Closed),
+                        rejection => rejection,
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+            continue;
+        }
+        let flushed = if next_position.is_some() {
+            let started = std::time::Instant::now();
+            let result = db.flush().map(drop);
+            stats.flush_ns.fetch_add(
+                started.elapsed().as_nanos() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            result
+        } else {
+            Ok(())
+        };
         match flushed {
             Ok(()) => {
                 if let Some(next_position) = next_position {
