@@ -6,11 +6,14 @@
 //! the facts, so the source can change without touching the rules.
 //!
 //! Rules:
-//! - An agency *works with* a person when one of its actors recorded any event in the person's
+//! - An agency *works with* a person when one of its caseworkers recorded any event in the person's
 //!   stream, or when an effective (not retracted, as corrected) `CooperationPlanAgreed`,
 //!   `ReferralMade` (`to_agency`) or `CounsellingContact` names it.
 //! - A consent is active from the moment its `ConsentGiven` is recorded until a `ConsentWithdrawn`
 //!   with the same `consent_id` is recorded.
+//! - A coordinator's events (mentoring) do not make their agency one that works with the person:
+//!   coordinators see mentoring facts only and may record them for anyone, so counting them would
+//!   let a coordinator open any person to every caseworker of their agency.
 //! - Access is decided on what is recorded now, whatever `knownAt` a query asks for: a withdrawn
 //!   consent also hides the history from before the withdrawal.
 
@@ -18,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::{Agency, Event, EventType};
+use journey_core::envelope::ActorRole;
 use journey_core::ledger::DecodedEvent;
 use journey_core::rules::{self, JourneyEvent, JourneyState};
 use journey_projections::view::PersonView;
@@ -98,7 +102,9 @@ impl PersonFacts {
         let mut state = JourneyState::default();
         for decoded in timeline {
             let envelope = &decoded.recorded.event;
-            if let Some(agency) = envelope.actor.agency {
+            if let (Some(agency), ActorRole::Caseworker) =
+                (envelope.actor.agency, envelope.actor.role)
+            {
                 facts.works_with.insert(agency);
             }
             if envelope.event_type == EventType::PersonalDataErased.name() {

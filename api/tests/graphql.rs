@@ -1115,3 +1115,45 @@ async fn every_person_read_and_mutation_is_audited_in_a_chain_that_auditors_read
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["errors"][0]["extensions"]["field"], "X-Journey-Reason");
 }
+
+#[tokio::test]
+async fn a_coordinators_mentoring_does_not_open_the_person_to_their_agency() {
+    let h = Harness::with_projections().await;
+    let cw = h.caseworker(Agency::Jobcenter);
+    let coordinator = h.token(Role::Coordinator, Some(Agency::Ehrenamt), "coord-1");
+    let ehrenamt = h.caseworker(Agency::Ehrenamt);
+    let person = h.register(&cw, Uuid::new_v4()).await;
+    h.record(
+        &coordinator,
+        "assignMentor",
+        "AssignMentorInput",
+        Harness::input(&person, "2023-02-02", json!({"mentorId": "vol-9"})),
+    )
+    .await;
+    let error = h
+        .fails(
+            Some(&ehrenamt),
+            PERSON_QUERY,
+            json!({"id": person}),
+            "FORBIDDEN",
+        )
+        .await;
+    assert!(!error.to_string().contains("Amina"));
+    h.record_fails(
+        &ehrenamt,
+        "endMentoring",
+        "EndMentoringInput",
+        Harness::input(&person, "2023-03-01", json!({"mentorId": "vol-9"})),
+        "FORBIDDEN",
+    )
+    .await;
+    h.caught_up().await;
+    let data = h
+        .ok(
+            &ehrenamt,
+            "{ people(filter: {includeAbsent: true}) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["people"]["edges"], json!([]));
+}

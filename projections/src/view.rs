@@ -16,10 +16,11 @@
 //! - A second `ArrivalRecorded` while present changes district and accommodation only.
 //! - Protection status is the [`ProtectionStatus`] table below.
 //! - Chain stages are [`Stage`]; a stage is reached on the first date of its event.
-//! - Agencies involved with a person: the agencies of the actors who recorded the person's
-//!   effective events, and the agencies named by `CooperationPlanAgreed`, `CounsellingContact` and
-//!   `ReferralMade` (the agency referred to), each from the first such event's date. Consent
-//!   recipients are not involved by that alone: a consent lets an agency see, not work.
+//! - Agencies involved with a person: the agencies of the caseworkers who recorded the person's
+//!   effective events (not a coordinator's: recording mentoring does not involve their agency), and
+//!   the agencies named by `CooperationPlanAgreed`, `CounsellingContact` and `ReferralMade` (the
+//!   agency referred to), each from the first such event's date. Consent recipients are not
+//!   involved by that alone: a consent lets an agency see, not work.
 //! - Caseworkers: actors in the caseworker role, with the agency they acted for.
 //! - A re-entry is an integration course registered after the person left an integration course
 //!   early.
@@ -553,11 +554,9 @@ impl PersonView {
         let mut protection = ProtectionFold::default();
         for fact in &facts {
             let on = fact.occurred_on;
-            if let Some(agency) = fact.actor.agency {
+            if let (Some(agency), ActorRole::Caseworker) = (fact.actor.agency, fact.actor.role) {
                 view.involve(agency, on);
-                if fact.actor.role == ActorRole::Caseworker {
-                    view.involve_caseworker(&fact.actor.id, agency, on);
-                }
+                view.involve_caseworker(&fact.actor.id, agency, on);
             }
             view.apply(on, fact.event.as_ref(), &mut protection);
         }
