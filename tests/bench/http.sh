@@ -56,8 +56,8 @@ else
   echo "seeded in $(( $(date +%s) - start )) s"
 fi
 
-ADMIN=$("$BIN" --data-dir "$DATA" token create --role admin --name bench-admin | awk '{print $NF}' | tail -1)
-ANALYST=$("$BIN" --data-dir "$DATA" token create --role analyst --name bench-analyst | awk '{print $NF}' | tail -1)
+ADMIN=$("$BIN" --data-dir "$DATA" token create --role admin --name "bench-admin-$$" | awk '{print $NF}' | tail -1)
+ANALYST=$("$BIN" --data-dir "$DATA" token create --role analyst --name "bench-analyst-$$" | awk '{print $NF}' | tail -1)
 
 "$BIN" --data-dir "$DATA" serve --listen 127.0.0.1:0 --rate-per-second 0 >"$SCRATCH/serve.log" 2>&1 &
 SERVER_PID=$!
