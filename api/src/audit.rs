@@ -76,12 +76,37 @@ impl AuditEntry {
         let mut unhashed = self.clone();
         unhashed.hash = String::new();
         let canonical = serde_json::to_vec(&unhashed).unwrap_or_default();
-        let mut hasher = Sha256::new();
-        hasher.update(self.prev_hash.as_bytes());
-        hasher.update([0u8]);
-        hasher.update(&canonical);
-        hasher.finalize().into()
+        chain_hash(&self.prev_hash, &canonical)
     }
+}
+
+/// SHA-256 over the previous entry's hash (hex) and an entry's canonical JSON (with an empty `hash`).
+fn chain_hash(prev_hash: &str, canonical: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(canonical);
+    hasher.finalize().into()
+}
+
+/// The stored form of an entry from its canonical JSON and its hash: the format byte, then the
+/// canonical JSON with the empty `hash` (the last field, so the JSON ends with `"hash":""}`) filled
+/// in. A hex hash needs no escaping, so this is the entry's own JSON.
+fn stored_value(canonical: &[u8], hash: &str) -> Vec<u8> {
+    const EMPTY_HASH_TAIL: &[u8] = b"\"hash\":\"\"}";
+    let mut value = Vec::with_capacity(1 + canonical.len() + hash.len());
+    value.push(ENTRY_FORMAT_V1);
+    match canonical.strip_suffix(EMPTY_HASH_TAIL) {
+        Some(head) => {
+            value.extend_from_slice(head);
+            value.extend_from_slice(b"\"hash\":\"");
+            value.extend_from_slice(hash.as_bytes());
+            value.extend_from_slice(b"\"}");
+        }
+        // Unreachable while `hash` is the last field of `AuditEntry`; the test below checks it.
+        None => value.extend_from_slice(canonical),
+    }
+    value
 }
 
 /// Whether an entry's `hash` matches its content and `prev_hash` (it says nothing about the link to
@@ -252,21 +277,29 @@ impl AuditLog {
     }
 
     /// Appends one entry at `at` and returns it.
+    ///
+    /// Only what depends on the chain happens under the lock: the entry is serialized once (its
+    /// canonical JSON, which ends with the empty `hash`), hashed, and stored as that JSON with the
+    /// hash filled in, which is exactly the entry's JSON.
     pub fn append(&self, record: AuditRecord, at: DateTime<Utc>) -> Result<AuditEntry, AuditError> {
+        let principal = record.principal.as_ref();
+        let token_id = principal.map(|principal| principal.token_id.clone());
+        let token_name = principal.and_then(|principal| principal.name.clone());
+        let role = principal.map(|principal| principal.role.as_str().to_owned());
+        let agency = principal
+            .and_then(|principal| principal.agency)
+            .map(|agency| agency.as_str().to_owned());
         let mut head = self
             .head
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let principal = record.principal.as_ref();
         let mut entry = AuditEntry {
             seq: head.next_seq,
             at,
-            token_id: principal.map(|principal| principal.token_id.clone()),
-            token_name: principal.and_then(|principal| principal.name.clone()),
-            role: principal.map(|principal| principal.role.as_str().to_owned()),
-            agency: principal
-                .and_then(|principal| principal.agency)
-                .map(|agency| agency.as_str().to_owned()),
+            token_id,
+            token_name,
+            role,
+            agency,
             operation: record.operation,
             person: record.person,
             query: record.query,
@@ -275,10 +308,10 @@ impl AuditLog {
             prev_hash: hex::encode(head.last_hash),
             hash: String::new(),
         };
-        let hash = entry.compute_hash();
+        let canonical = serde_json::to_vec(&entry).unwrap_or_default();
+        let hash = chain_hash(&entry.prev_hash, &canonical);
         entry.hash = hex::encode(hash);
-        let mut value = vec![ENTRY_FORMAT_V1];
-        value.extend_from_slice(&serde_json::to_vec(&entry).unwrap_or_default());
+        let value = stored_value(&canonical, &entry.hash);
         // `insert` on a fresh key cannot clash: the mutex makes this the only writer of the tree.
         self.tree.insert(entry.seq.to_be_bytes(), value)?;
         head.next_seq += 1;
@@ -494,6 +527,44 @@ mod tests {
             outcome: "ok".into(),
             ..AuditRecord::default()
         }
+    }
+
+    #[test]
+    fn the_stored_value_is_the_entrys_json_and_its_hash_verifies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let audit = AuditLog::open(&store).expect("audit");
+        let principal = Principal {
+            token_id: "tok-1".into(),
+            name: Some("n \"quoted\" \u{e9}".into()),
+            role: crate::auth::Role::Caseworker,
+            agency: Some(journey_core::catalogue::Agency::Jobcenter),
+        };
+        for reason in [None, Some("why\nnot".to_owned())] {
+            let entry = audit
+                .append(
+                    AuditRecord {
+                        principal: Some(principal.clone()),
+                        reason,
+                        person: Some("person-1".into()),
+                        ..record("person")
+                    },
+                    Utc::now(),
+                )
+                .expect("append");
+            assert!(entry_hash_matches(&entry));
+            let stored = store
+                .db()
+                .open_tree(TREE)
+                .expect("tree")
+                .get(entry.seq.to_be_bytes())
+                .expect("get")
+                .expect("stored");
+            let mut expected = vec![ENTRY_FORMAT_V1];
+            expected.extend_from_slice(&serde_json::to_vec(&entry).expect("json"));
+            assert_eq!(&stored[..], &expected[..]);
+        }
+        assert_eq!(audit.verify().expect("verify"), Ok(2));
     }
 
     #[test]

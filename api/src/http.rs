@@ -9,11 +9,13 @@
 //! `{"errors": [{"message", "extensions": {"code", ...}}]}`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection,
+};
 use async_graphql::{Data, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
@@ -45,6 +47,48 @@ struct Shared {
     schema: JourneySchema,
     /// The root fields of the schema: the bounded set of `operation` label values of the metrics.
     root_fields: Arc<HashSet<String>>,
+    /// Parsed query documents by query text (see [`ParsedQueries`]).
+    parsed: Arc<ParsedQueries>,
+}
+
+/// The most query documents kept parsed; when full, the cache starts over.
+const PARSED_QUERIES_MAX: usize = 512;
+/// Longer query texts are parsed every time.
+const PARSED_QUERY_LEN_MAX: usize = 16 * 1024;
+
+/// Parsed query documents by query text. Parsing is a pure function of the text and the GraphQL
+/// parser is the most expensive step of a small query (the request is inspected before it runs,
+/// then executed), while clients send the same few texts again and again (a dashboard's queries,
+/// a client's persisted operations). So each text is parsed once, inspected, and handed to
+/// async-graphql already parsed; validation, limits, authorization and audit run for every request
+/// as before.
+#[derive(Debug, Default)]
+struct ParsedQueries {
+    documents: Mutex<HashMap<String, Arc<ExecutableDocument>>>,
+}
+
+impl ParsedQueries {
+    /// The parsed document of `query`, or `None` when it does not parse (async-graphql then
+    /// parses it again and reports the error).
+    fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        let lock = || {
+            self.documents
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(found) = lock().get(query) {
+            return Some(found.clone());
+        }
+        let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
+        if query.len() <= PARSED_QUERY_LEN_MAX {
+            let mut documents = lock();
+            if documents.len() >= PARSED_QUERIES_MAX {
+                documents.clear();
+            }
+            documents.insert(query.to_owned(), document.clone());
+        }
+        Some(document)
+    }
 }
 
 /// The application: every route, with the body limit and tracing.
@@ -56,6 +100,7 @@ pub fn app(state: AppState) -> Router {
         state,
         schema,
         root_fields,
+        parsed: Arc::default(),
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -325,10 +370,12 @@ fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(text.trim().to_owned()).filter(|text| !text.is_empty()))
 }
 
-/// The selected operation's type and first root field (`None` when the document does not parse or
-/// names no such operation; GraphQL then reports the problem).
-fn inspect(query: &str, operation_name: Option<&str>) -> Option<(OperationType, String)> {
-    let document = async_graphql::parser::parse_query(query).ok()?;
+/// The selected operation's type and first root field (`None` when the document names no such
+/// operation; GraphQL then reports the problem).
+fn inspect(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(OperationType, String)> {
     let operation = match (&document.operations, operation_name) {
         (DocumentOperations::Single(operation), _) => &operation.node,
         (DocumentOperations::Multiple(operations), Some(name)) => &operations.get(name)?.node,
@@ -535,7 +582,10 @@ async fn execute(
             return finish(&shared, "invalid", started, response);
         }
     };
-    let inspected = inspect(&incoming.query, incoming.operation_name.as_deref());
+    let document = shared.parsed.get(&incoming.query);
+    let inspected = document
+        .as_deref()
+        .and_then(|document| inspect(document, incoming.operation_name.as_deref()));
     let operation = match &inspected {
         Some((_, field)) if shared.root_fields.contains(field) => field.clone(),
         Some(_) => "other".to_owned(),
@@ -570,6 +620,9 @@ async fn execute(
     }
 
     let mut request = async_graphql::Request::new(incoming.query);
+    if let Some(document) = document {
+        request.set_parsed_query(ExecutableDocument::clone(&document));
+    }
     if let Some(variables) = incoming.variables {
         request = request.variables(Variables::from_json(variables));
     }

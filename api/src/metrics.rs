@@ -50,6 +50,9 @@ pub struct Metrics {
     appends: Mutex<BTreeMap<String, u64>>,
     events_appended: AtomicU64,
     audit_entries: AtomicU64,
+    /// `person` reads decided on the projections' journal, and on the ledger's timeline.
+    person_reads_projections: AtomicU64,
+    person_reads_ledger: AtomicU64,
     subscriptions_active: AtomicI64,
 }
 
@@ -91,6 +94,16 @@ impl Metrics {
 
     pub fn audit_entry(&self) {
         self.audit_entries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `person` read decided on the projections (`true`) or on the ledger's timeline.
+    pub fn person_read(&self, from_projections: bool) {
+        let counter = if from_projections {
+            &self.person_reads_projections
+        } else {
+            &self.person_reads_ledger
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn subscription_started(&self) {
@@ -208,6 +221,21 @@ impl Metrics {
             "journey_audit_entries_total {}",
             self.audit_entries.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP journey_person_reads_total `person` reads by where visibility and revision were decided (projections or ledger)."
+        );
+        let _ = writeln!(out, "# TYPE journey_person_reads_total counter");
+        for (source, counter) in [
+            ("projections", &self.person_reads_projections),
+            ("ledger", &self.person_reads_ledger),
+        ] {
+            let _ = writeln!(
+                out,
+                "journey_person_reads_total{{source=\"{source}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP journey_subscriptions_active Open subscriptions (personEvents and kpiChanged)."

@@ -1,9 +1,10 @@
 //! Who may see which person (the role matrix of README.md, API section).
 //!
-//! This is the one place that decides it. Until the projections crate keeps a read model of "which
-//! agencies work with whom" and "which consents are active", the facts are folded from the person's
-//! decoded timeline ([`PersonFacts::from_timeline`]); the decision itself ([`access`]) takes only
-//! the facts, so the source can change without touching the rules.
+//! This is the one place that decides it. The facts are folded from the person's recorded events,
+//! either the ledger's decoded timeline ([`PersonFacts::from_timeline`]) or the projections'
+//! journal of the same events ([`PersonFacts::from_journal`]); both go through one fold
+//! ([`PersonFacts::fold`]), so the two sources give the same facts for the same events. The
+//! decision itself ([`access`]) takes only the facts.
 //!
 //! Rules:
 //! - An agency *works with* a person when one of its caseworkers recorded any event in the person's
@@ -24,7 +25,9 @@ use journey_core::catalogue::{Agency, Event, EventType};
 use journey_core::envelope::ActorRole;
 use journey_core::ledger::DecodedEvent;
 use journey_core::rules::{self, JourneyEvent, JourneyState};
+use journey_projections::journal::Fact;
 use journey_projections::view::PersonView;
+use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
 
@@ -37,6 +40,66 @@ pub struct PersonFacts {
     pub works_with: BTreeSet<Agency>,
     /// The agencies named by an active consent.
     pub consented: BTreeSet<Agency>,
+}
+
+/// One recorded event as visibility reads it: an event of the ledger's decoded timeline, or the
+/// projections' [`Fact`] of the same event.
+pub trait Recorded {
+    /// The agency of the actor who recorded it, when that actor is a caseworker (a coordinator's
+    /// mentoring does not make their agency one that works with the person).
+    fn caseworker_agency(&self) -> Option<Agency>;
+    fn id(&self) -> Uuid;
+    fn occurred_on(&self) -> NaiveDate;
+    fn recorded_at(&self) -> DateTime<Utc>;
+    /// Whether it is a `PersonalDataErased`.
+    fn is_erasure(&self) -> bool;
+    /// The decoded event; `None` when its payload can no longer be opened (erased person).
+    fn event(&self) -> Option<&Event>;
+}
+
+impl Recorded for DecodedEvent {
+    fn caseworker_agency(&self) -> Option<Agency> {
+        let actor = &self.recorded.event.actor;
+        actor.agency.filter(|_| actor.role == ActorRole::Caseworker)
+    }
+    fn id(&self) -> Uuid {
+        self.recorded.event.id
+    }
+    fn occurred_on(&self) -> NaiveDate {
+        self.recorded.event.occurred_on
+    }
+    fn recorded_at(&self) -> DateTime<Utc> {
+        self.recorded.event.recorded_at
+    }
+    fn is_erasure(&self) -> bool {
+        self.recorded.event.event_type == EventType::PersonalDataErased.name()
+    }
+    fn event(&self) -> Option<&Event> {
+        self.event.as_ref()
+    }
+}
+
+impl Recorded for Fact {
+    fn caseworker_agency(&self) -> Option<Agency> {
+        self.actor
+            .agency
+            .filter(|_| self.actor.role == ActorRole::Caseworker)
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn occurred_on(&self) -> NaiveDate {
+        self.occurred_on
+    }
+    fn recorded_at(&self) -> DateTime<Utc> {
+        self.recorded_at
+    }
+    fn is_erasure(&self) -> bool {
+        self.event.event_type() == EventType::PersonalDataErased
+    }
+    fn event(&self) -> Option<&Event> {
+        Some(&self.event)
+    }
 }
 
 /// One consent as recorded, with its withdrawal if there was one.
@@ -61,12 +124,11 @@ impl ConsentRecord {
 /// Every consent of a timeline, in the order given. A second `ConsentGiven` with an id that is
 /// still active changes nothing (the rules refuse it anyway); after a withdrawal the same id may be
 /// given again and is then listed again.
-pub fn consents(timeline: &[DecodedEvent]) -> Vec<ConsentRecord> {
+pub fn consents<R: Recorded>(timeline: &[R]) -> Vec<ConsentRecord> {
     let mut all: Vec<ConsentRecord> = Vec::new();
     let mut active: BTreeMap<String, usize> = BTreeMap::new();
-    for decoded in timeline {
-        let envelope = &decoded.recorded.event;
-        match &decoded.event {
+    for recorded in timeline {
+        match recorded.event() {
             Some(Event::ConsentGiven(given)) if !active.contains_key(&given.consent_id) => {
                 active.insert(given.consent_id.clone(), all.len());
                 all.push(ConsentRecord {
@@ -74,16 +136,16 @@ pub fn consents(timeline: &[DecodedEvent]) -> Vec<ConsentRecord> {
                     recipients: given.recipients.clone(),
                     purpose: given.purpose.clone(),
                     form_version: given.form_version.clone(),
-                    given_on: envelope.occurred_on,
-                    given_at: envelope.recorded_at,
+                    given_on: recorded.occurred_on(),
+                    given_at: recorded.recorded_at(),
                     withdrawn_on: None,
                     withdrawn_at: None,
                 });
             }
             Some(Event::ConsentWithdrawn(withdrawn)) => {
                 if let Some(index) = active.remove(&withdrawn.consent_id) {
-                    all[index].withdrawn_on = Some(envelope.occurred_on);
-                    all[index].withdrawn_at = Some(envelope.recorded_at);
+                    all[index].withdrawn_on = Some(recorded.occurred_on());
+                    all[index].withdrawn_at = Some(recorded.recorded_at());
                 }
             }
             _ => {}
@@ -95,27 +157,36 @@ pub fn consents(timeline: &[DecodedEvent]) -> Vec<ConsentRecord> {
 impl PersonFacts {
     /// Folds the facts from a person's whole decoded timeline.
     pub fn from_timeline(timeline: &[DecodedEvent]) -> Self {
+        Self::fold(timeline)
+    }
+
+    /// Folds the facts from the projections' journal of a person, which holds the same events as
+    /// the timeline as long as it is complete (no revision missing) and the person is not erased;
+    /// the caller checks both.
+    pub fn from_journal(facts: &[Fact]) -> Self {
+        Self::fold(facts)
+    }
+
+    /// Folds the facts from every recorded event of a person, in stream order.
+    pub fn fold<R: Recorded>(timeline: &[R]) -> Self {
         let mut facts = PersonFacts {
             exists: !timeline.is_empty(),
             ..PersonFacts::default()
         };
         let mut state = JourneyState::default();
-        for decoded in timeline {
-            let envelope = &decoded.recorded.event;
-            if let (Some(agency), ActorRole::Caseworker) =
-                (envelope.actor.agency, envelope.actor.role)
-            {
+        for recorded in timeline {
+            if let Some(agency) = recorded.caseworker_agency() {
                 facts.works_with.insert(agency);
             }
-            if envelope.event_type == EventType::PersonalDataErased.name() {
+            if recorded.is_erasure() {
                 facts.erased = true;
             }
-            if let Some(event) = &decoded.event {
+            if let Some(event) = recorded.event() {
                 rules::evolve(
                     &mut state,
                     &JourneyEvent {
-                        id: envelope.id,
-                        occurred_on: envelope.occurred_on,
+                        id: recorded.id(),
+                        occurred_on: recorded.occurred_on(),
                         event: event.clone(),
                     },
                 );

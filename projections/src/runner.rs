@@ -308,6 +308,12 @@ impl Projections {
         self.wait_for(head).await
     }
 
+    /// Holds the live loop before it applies its next batch until the guard is dropped (readers
+    /// keep reading the state as it was). For tests that need the projections to lag the log.
+    pub async fn pause(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.pause.lock().await
+    }
+
     /// Subscribes to the checkpoint: it changes whenever a batch of events was applied.
     pub fn changes(&self) -> watch::Receiver<Option<u64>> {
         self.inner.applied.subscribe()

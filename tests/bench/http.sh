@@ -13,6 +13,11 @@
 # checks the targets: person at least 25% of the baseline's rate, kpi-today p99 at most 20 ms.
 # Needs `wrk` (Debian: apt-get install -y wrk) and a release build of `journey`
 # (`cargo build --release -p journey-api`; JOURNEY_BIN overrides the path).
+#
+# BENCH_DATA_DIR=<dir> keeps the seeded data directory between runs: the first run seeds it (and
+# marks it with `.bench-seeded-<PERSONS>`), later runs with the same PERSONS reuse it (seeding
+# 100,000 persons takes minutes and ~7 GB). The script never deletes it; `rm -rf` it when done.
+# Each run adds its tokens and its audit entries to it.
 set -euo pipefail
 
 PERSONS="${1:-100000}"
@@ -25,7 +30,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2
 [ -x "$BIN" ] || { echo "no journey binary at $BIN: cargo build --release -p journey-api" >&2; exit 2; }
 
 SCRATCH="$(mktemp -d)"
-DATA="$SCRATCH/data"
+DATA="${BENCH_DATA_DIR:-$SCRATCH/data}"
 SERVER_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -37,13 +42,22 @@ cleanup() {
 trap cleanup EXIT
 export JOURNEY_MASTER_KEY="$(printf '42%.0s' $(seq 32))"
 
-echo "seeding $PERSONS persons into $DATA ..."
-start=$(date +%s)
-"$BIN" --data-dir "$DATA" seed --people "$PERSONS" --seed 1 >/dev/null
-echo "seeded in $(( $(date +%s) - start )) s"
+if [ -f "$DATA/.bench-seeded-$PERSONS" ]; then
+  echo "reusing $PERSONS persons seeded in $DATA"
+else
+  if [ -e "$DATA" ] && [ -n "$(ls -A "$DATA" 2>/dev/null)" ]; then
+    echo "$DATA is not empty and not a data directory seeded with $PERSONS persons" >&2
+    exit 2
+  fi
+  echo "seeding $PERSONS persons into $DATA ..."
+  start=$(date +%s)
+  "$BIN" --data-dir "$DATA" seed --people "$PERSONS" --seed 1 >/dev/null
+  touch "$DATA/.bench-seeded-$PERSONS"
+  echo "seeded in $(( $(date +%s) - start )) s"
+fi
 
-ADMIN=$("$BIN" --data-dir "$DATA" token create --role admin --name bench-admin | awk '{print $NF}' | tail -1)
-ANALYST=$("$BIN" --data-dir "$DATA" token create --role analyst --name bench-analyst | awk '{print $NF}' | tail -1)
+ADMIN=$("$BIN" --data-dir "$DATA" token create --role admin --name "bench-admin-$$" | awk '{print $NF}' | tail -1)
+ANALYST=$("$BIN" --data-dir "$DATA" token create --role analyst --name "bench-analyst-$$" | awk '{print $NF}' | tail -1)
 
 "$BIN" --data-dir "$DATA" serve --listen 127.0.0.1:0 --rate-per-second 0 >"$SCRATCH/serve.log" 2>&1 &
 SERVER_PID=$!

@@ -1,7 +1,5 @@
 //! Queries.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, Json, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
@@ -117,11 +115,40 @@ async fn read_person(
     if let Access::Denied(message) = role_gate(principal) {
         return Err(ApiError::forbidden(message));
     }
+    if known_at.is_none() {
+        if let Some(known) = from_projections(state, person).await? {
+            state.metrics.person_read(true);
+            let (facts, revision) = match known {
+                Known::Absent => return Err(not_in_ledger(person)),
+                Known::Present { facts, revision } => (facts, revision),
+            };
+            let access = visibility::access(principal, &facts);
+            if let Access::Denied(message) = access {
+                return Err(ApiError::forbidden(message));
+            }
+            return Ok(Person::at_revision(person, revision, access, facts.erased));
+        }
+    }
+    state.metrics.person_read(false);
+    read_person_from_ledger(state, principal, person, known_at).await
+}
+
+fn not_in_ledger(person: PersonId) -> ApiError {
+    ApiError::not_found(format!("{person} is not in the ledger"))
+}
+
+/// The ledger path of `person`: read and decode the whole stream, fold the facts, cut at `knownAt`.
+/// Taken for `knownAt`, for erased persons and whenever the projections cannot show that they hold
+/// every committed event of the person.
+pub(crate) async fn read_person_from_ledger(
+    state: &AppState,
+    principal: &Principal,
+    person: PersonId,
+    known_at: Option<DateTime<Utc>>,
+) -> ApiResult<Person> {
     let timeline = state.timeline(person).await?;
     if timeline.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "{person} is not in the ledger"
-        )));
+        return Err(not_in_ledger(person));
     }
     let facts = PersonFacts::from_timeline(&timeline);
     let access = visibility::access(principal, &facts);
@@ -140,12 +167,81 @@ async fn read_person(
             "{person} had not been recorded yet at knownAt"
         )));
     }
-    Ok(Person {
-        id: person,
-        timeline: Arc::new(cut),
-        access,
-        erased: facts.erased,
-    })
+    Ok(Person::with_timeline(person, cut, access, facts.erased))
+}
+
+/// What the projections know of a person, when they provably know everything the ledger has
+/// committed for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// No event of the person was committed when the read began.
+    Absent,
+    /// The facts of every event through `revision`, the stream's last committed revision when the
+    /// read began (or a later one).
+    Present { facts: PersonFacts, revision: u64 },
+}
+
+/// The person's facts and revision from the projections' journal, or `None` when they cannot be
+/// shown to be what the ledger holds (then the caller reads the ledger).
+///
+/// The journal holds the person's events in stream order, decoded, fed by the log subscription,
+/// so it lags the ledger by the events not applied yet. It is used when
+/// - the projections have applied every position committed when the read began (the common case;
+///   the journal then holds at least the stream's committed events), or else when the journal holds
+///   the stream's committed head revision (read from the log), cut there;
+/// - no revision up to that head is missing from the journal (it skips events whose payload can no
+///   longer be opened), and the person is not erased (an erased journal keeps no facts).
+///
+/// Either way every event committed before the read began is in the facts, so a consent given or
+/// withdrawn (or any other change) is reflected by the next read, as with the ledger path.
+pub(crate) async fn from_projections(
+    state: &AppState,
+    person: PersonId,
+) -> ApiResult<Option<Known>> {
+    let Some(projections) = state.projections.as_ref() else {
+        return Ok(None);
+    };
+    let head = state
+        .log
+        .next_position()
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+    let caught_up = projections.read(|projected| projected.next_position() >= head);
+    let through = if caught_up {
+        None
+    } else {
+        match state
+            .log
+            .stream_revision(&person.stream_name())
+            .await
+            .map_err(|error| ApiError::internal(&error))?
+        {
+            Some(revision) => Some(revision),
+            None => return Ok(None),
+        }
+    };
+    Ok(projections.read(|projected| {
+        match (projected.journals.get(&person), through) {
+            // Caught up with the head and no journal: nothing of the person was committed.
+            (None, None) => Some(Known::Absent),
+            (None, Some(_)) => None,
+            (Some(journal), _) if journal.erased => None,
+            (Some(journal), through) => {
+                let facts = &journal.facts;
+                let through = match through {
+                    Some(through) => through,
+                    None => facts.last()?.revision,
+                };
+                let index = usize::try_from(through).ok()?;
+                // Revisions in a journal strictly increase, so the fact at index `through` having
+                // that revision means that none before it is missing.
+                (facts.get(index)?.revision == through).then(|| Known::Present {
+                    facts: PersonFacts::from_journal(&facts[..=index]),
+                    revision: through,
+                })
+            }
+        }
+    }))
 }
 
 /// Roles that never see a person, decided before anything is read (so they learn nothing, not even

@@ -190,15 +190,66 @@ pub struct PersonalData {
     pub address: Option<String>,
 }
 
-/// A person as the caller may see them. (The projections integration adds `status(asOf, knownAt)`
-/// here, read from the person read model.)
+/// A person as the caller may see them, at one revision of their stream (the last event visible at
+/// `knownAt`). Visibility and the revision are decided before the `Person` exists (from the
+/// projections' journal or from the ledger's timeline, see `query::read_person`); the timeline
+/// itself is read from the ledger only when a field needs it, and then cut at that revision, so
+/// every field of one answer describes the same events.
 #[derive(Debug, Clone)]
 pub struct Person {
     pub id: PersonId,
-    /// The timeline cut at `knownAt`.
-    pub timeline: Arc<Vec<DecodedEvent>>,
+    /// The revision of the last event visible at `knownAt`.
+    pub revision: u64,
     pub access: Access,
     pub erased: bool,
+    /// The timeline through `revision`, once read.
+    timeline: Arc<tokio::sync::OnceCell<Arc<Vec<DecodedEvent>>>>,
+}
+
+impl Person {
+    /// A person whose timeline (cut at `knownAt`, not empty) was already read.
+    pub fn with_timeline(
+        id: PersonId,
+        timeline: Vec<DecodedEvent>,
+        access: Access,
+        erased: bool,
+    ) -> Self {
+        let revision = timeline
+            .last()
+            .map_or(0, |decoded| decoded.recorded.revision);
+        Self {
+            id,
+            revision,
+            access,
+            erased,
+            timeline: Arc::new(tokio::sync::OnceCell::new_with(Some(Arc::new(timeline)))),
+        }
+    }
+
+    /// A person decided at `revision` whose timeline is read when a field asks for it.
+    pub fn at_revision(id: PersonId, revision: u64, access: Access, erased: bool) -> Self {
+        Self {
+            id,
+            revision,
+            access,
+            erased,
+            timeline: Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
+    /// The timeline through `revision`, read and decoded from the ledger on first use.
+    pub async fn timeline_cut(&self, ctx: &Context<'_>) -> Result<Arc<Vec<DecodedEvent>>> {
+        let state = state(ctx);
+        let timeline = self
+            .timeline
+            .get_or_try_init(|| async {
+                let mut timeline = state.timeline(self.id).await?;
+                timeline.retain(|decoded| decoded.recorded.revision <= self.revision);
+                Ok::<_, ApiError>(Arc::new(timeline))
+            })
+            .await?;
+        Ok(timeline.clone())
+    }
 }
 
 #[Object]
@@ -211,10 +262,7 @@ impl Person {
     /// The revision of the last event visible at `knownAt`; null for a coordinator.
     async fn revision(&self) -> Option<u64> {
         match self.access {
-            Access::Full => self
-                .timeline
-                .last()
-                .map(|decoded| decoded.recorded.revision),
+            Access::Full => Some(self.revision),
             _ => None,
         }
     }
@@ -226,9 +274,10 @@ impl Person {
 
     /// Every event recorded up to `knownAt`, in stream order; a coordinator sees the mentoring
     /// events only.
-    async fn timeline(&self) -> Vec<TimelineEvent> {
-        let statuses = statuses(&self.timeline);
-        self.timeline
+    async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TimelineEvent>> {
+        let timeline = self.timeline_cut(ctx).await?;
+        let statuses = statuses(&timeline);
+        Ok(timeline
             .iter()
             .filter(|decoded| match self.access {
                 Access::Full => true,
@@ -243,7 +292,7 @@ impl Person {
                         .unwrap_or(EventStatus::Effective),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// Where the person stands on `asOf` (default: today) in the records known at `knownAt`
@@ -287,11 +336,12 @@ impl Person {
     }
 
     /// Consents given, active or withdrawn, as recorded up to `knownAt`.
-    async fn consents(&self) -> Result<Vec<Consent>> {
+    async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<Consent>> {
         if self.access != Access::Full {
             return Err(ApiError::forbidden("coordinators see mentoring facts only").into());
         }
-        Ok(visibility::consents(&self.timeline)
+        let timeline = self.timeline_cut(ctx).await?;
+        Ok(visibility::consents(&timeline)
             .into_iter()
             .map(|consent| Consent {
                 active: consent.is_active(),
