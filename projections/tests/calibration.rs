@@ -121,3 +121,87 @@ fn the_synthetic_population_matches_the_published_figures() {
     eprintln!("{}", report.join("\n"));
     assert!(ok, "calibration off:\n{}", report.join("\n"));
 }
+
+/// Disclosure control at a realistic size: the default k = 3 hides few figures of the common
+/// two-way tables of `population_present`. Prints the counts (`--nocapture`).
+#[test]
+fn suppression_leaves_realistic_tables_mostly_published() {
+    use journey_projections::kpi::Suppression;
+
+    let as_of = NaiveDate::from_ymd_opt(2022, 12, 31).expect("date");
+    let config = SynthConfig {
+        people: PEOPLE,
+        seed: 2022,
+        start: NaiveDate::from_ymd_opt(2015, 1, 1).expect("date"),
+        end: as_of,
+    };
+    let journals = journals(&config);
+    let views: Vec<PersonView> = journals
+        .iter()
+        .filter_map(|(person, journal)| PersonView::build(*person, journal, LIVE))
+        .collect();
+    let households = Households::from_views(&views);
+    let kpi = |by: Vec<Dimension>, suppression: Option<Suppression>| {
+        let query = KpiQuery {
+            key: "population_present".to_owned(),
+            as_of,
+            known_at: LIVE,
+            by,
+            suppression,
+        };
+        compute(&query, &views, &households).expect("computes")
+    };
+    for (by, most_hidden) in [
+        (vec![Dimension::District, Dimension::Sex], 0.10),
+        (vec![Dimension::Nationality, Dimension::ArrivalCohort], 0.10),
+        (vec![Dimension::Nationality, Dimension::AgeBand], 0.10),
+        (
+            vec![Dimension::District, Dimension::YearsSinceArrival],
+            0.10,
+        ),
+        (vec![Dimension::ProtectionStatus, Dimension::AgeBand], 0.10),
+    ] {
+        let open = kpi(by.clone(), None);
+        let suppressed = kpi(by.clone(), Some(Suppression::default()));
+        let count = |cells: &[journey_projections::kpi::Cell]| {
+            let nonzero = cells
+                .iter()
+                .filter(|cell| cell.measures[0].persons.unwrap_or(0) > 0)
+                .count();
+            let hidden = cells
+                .iter()
+                .filter(|cell| cell.measures[0].suppressed)
+                .count();
+            (nonzero, hidden)
+        };
+        let primary = open
+            .cells
+            .iter()
+            .filter(|cell| (1..3).contains(&cell.measures[0].persons.unwrap_or(0)))
+            .count();
+        let (inner, hidden) = count(&suppressed.cells);
+        let (margins, hidden_margins) = count(&suppressed.margins);
+        let persons_hidden: u64 = open
+            .cells
+            .iter()
+            .filter(|cell| {
+                suppressed.cells.iter().any(|other| {
+                    other.dimensions == cell.dimensions && other.measures[0].suppressed
+                })
+            })
+            .map(|cell| cell.measures[0].persons.unwrap_or(0))
+            .sum();
+        let nonzero = count(&open.cells).0;
+        eprintln!(
+            "population_present by {by:?}: {} inner cells listed ({nonzero} with persons, {primary} below k), \
+             {hidden} suppressed ({persons_hidden} persons), {hidden_margins} of {margins} margins suppressed",
+            suppressed.cells.len(),
+        );
+        let _ = inner;
+        assert!(
+            (persons_hidden as f64)
+                < most_hidden * open.total.measures[0].persons.unwrap_or(0) as f64,
+            "too much suppressed by {by:?}"
+        );
+    }
+}

@@ -144,8 +144,9 @@ fn two_way_a_small_cell_is_hidden_in_a_rectangle_of_inner_cells() {
 
 #[test]
 fn a_row_with_one_cell_hides_its_margin() {
-    // south has only men: hiding south/male (2) means hiding the south margin too (the row's only
-    // other figure), and the cheapest cycle then closes over the west margin and west/male (3).
+    // south has only men (2): the one-way table of district hides south and, as the smallest
+    // other cell, west (8); their rows are hidden whole, the zero south/female included (listed
+    // to be suppressed), so the published north row and sex margins pin neither.
     let mut persons = Vec::new();
     let mut number = 1;
     for (district, women, men) in [("north", 4, 6), ("south", 0, 2), ("west", 5, 3)] {
@@ -174,8 +175,9 @@ fn a_row_with_one_cell_hides_its_margin() {
         &render(&result, &[]),
         "district=north,sex=female: persons=4 (4/- p4)
          district=north,sex=male: persons=6 (6/- p6)
+         district=south,sex=female: persons=*
          district=south,sex=male: persons=*
-         district=west,sex=female: persons=5 (5/- p5)
+         district=west,sex=female: persons=*
          district=west,sex=male: persons=*
          district=north: persons=10 (10/- p10)
          district=south: persons=*
@@ -256,6 +258,77 @@ fn event_counts_are_suppressed_by_the_persons_behind_them() {
          district=west: share_b1_or_better=0 (0/3 p3)
          total: share_b1_or_better=0.1 (1/10 p8)",
     );
+}
+
+/// Persons present on D by district and sex, numbered from 1.
+fn present_by_sex(rows: &[(&str, usize, usize)]) -> Vec<Person> {
+    let mut persons = Vec::new();
+    let mut number = 1;
+    for (district, women, men) in rows {
+        for sex in
+            std::iter::repeat_n(Sex::Female, *women).chain(std::iter::repeat_n(Sex::Male, *men))
+        {
+            persons.push(Person::with(
+                number,
+                1990,
+                sex,
+                "SYR",
+                "2023-01-01",
+                district,
+            ));
+            number += 1;
+        }
+    }
+    persons
+}
+
+#[test]
+fn a_cell_is_not_recomputed_from_the_one_way_tables_and_an_empty_cell() {
+    // Given east with 1 woman and 4 men, north with 3 women and no man, and k = 2.
+    let persons = present_by_sex(&[("east", 1, 4), ("north", 3, 0)]);
+    let by = [Dimension::District, Dimension::Sex];
+    // When the analyst asks for the total, both one-way tables and the two-way table.
+    let tables = every_published_table(&persons, "population_present", D, &by, Some(2));
+    // Then the one-way tables publish east = 5 and male = 4: before, the two-way table published
+    // north/male as empty, so east/male = 4 and east/female = 1. Now the cycle that hides
+    // east/female closes over the empty north/male, which is listed, suppressed, not as zero.
+    let two_way = kpi_suppressed(&persons, "population_present", D, &by, 2);
+    check(
+        &render(&two_way, &[]),
+        "district=east,sex=female: persons=*
+         district=east,sex=male: persons=*
+         district=north,sex=female: persons=*
+         district=north,sex=male: persons=*
+         district=east: persons=5 (5/- p5)
+         district=north: persons=3 (3/- p3)
+         sex=female: persons=4 (4/- p4)
+         sex=male: persons=4 (4/- p4)
+         total: persons=8 (8/- p8)",
+    );
+    assert_no_table_combination_recomputes_anything(&tables);
+    let open = every_published_table(&persons, "population_present", D, &by, None);
+    assert_no_table_combination_pins_anything(&open, &tables);
+}
+
+#[test]
+fn suppressed_cells_that_must_each_be_one_take_a_third_cell_with_them() {
+    // Given one person in east and one in north, 5 in south, 6 in west, and k = 3.
+    let persons = present_in(1, &[("east", 1), ("north", 1), ("south", 5), ("west", 6)]);
+    // When the one-way table is suppressed.
+    let result = kpi_suppressed(&persons, "population_present", D, &[Dimension::District], 3);
+    // Then east and north protect each other linearly, but a suppressed cell counts at least one
+    // person (an empty one is not listed) and together they are 13 - 6 - 5 = 2: each is 1. So
+    // the next smallest cell, south, is suppressed too, and the three sum to 7.
+    check(
+        &render(&result, &[]),
+        "district=east: persons=*
+         district=north: persons=*
+         district=south: persons=*
+         district=west: persons=6 (6/- p6)
+         total: persons=13 (13/- p13)",
+    );
+    let open = kpi(&persons, "population_present", D, &[Dimension::District]);
+    assert_no_table_combination_pins_anything(&[open], &[result]);
 }
 
 // ----- the property -----
@@ -483,36 +556,46 @@ proptest! {
         let as_of = "2025-12-31";
         let open = kpi(&persons, key, as_of, &by);
         let suppressed = kpi_suppressed(&persons, key, as_of, &by, k);
-        prop_assert_eq!(open.cells.len(), suppressed.cells.len());
         prop_assert_eq!(open.margins.len(), suppressed.margins.len());
-
-        let pairs = open
+        let shown: std::collections::HashMap<FigureKey, &Cell> = open
             .cells
             .iter()
             .chain(&open.margins)
             .chain(std::iter::once(&open.total))
-            .zip(
-                suppressed
-                    .cells
-                    .iter()
-                    .chain(&suppressed.margins)
-                    .chain(std::iter::once(&suppressed.total)),
+            .map(|cell| (figure_key(cell), cell))
+            .collect();
+        let mut listed = 0;
+        for after in suppressed
+            .cells
+            .iter()
+            .chain(&suppressed.margins)
+            .chain(std::iter::once(&suppressed.total))
+        {
+            // A cell that is not listed without suppression is zero; it is listed only to be
+            // suppressed.
+            let before = shown.get(&figure_key(after));
+            listed += usize::from(before.is_some());
+            prop_assert!(
+                before.is_some() || after.measures.iter().any(|measure| measure.suppressed),
+                "a zero cell listed for nothing: {:?}",
+                after.dimensions
             );
-        for (before, after) in pairs {
-            for (shown, published) in before.measures.iter().zip(&after.measures) {
-                let persons = shown.persons.unwrap_or(0);
+            for (index, published) in after.measures.iter().enumerate() {
+                let persons = before.map_or(0, |cell| cell.measures[index].persons.unwrap_or(0));
                 if persons > 0 && persons < u64::from(k) {
-                    prop_assert!(published.suppressed, "primary: {:?}", before.dimensions);
+                    prop_assert!(published.suppressed, "primary: {:?}", after.dimensions);
                 }
                 if !published.suppressed {
-                    prop_assert_eq!(shown, published);
-                }
-                if persons == 0 {
-                    prop_assert!(!published.suppressed, "zero is published");
+                    match before {
+                        Some(before) => prop_assert_eq!(&before.measures[index], published),
+                        None => prop_assert_eq!(published.persons, Some(0)),
+                    }
                 }
             }
         }
+        prop_assert_eq!(listed, shown.len(), "every listed figure is still listed");
         assert_recomputes_nothing(&suppressed);
+        assert_no_table_combination_pins_anything(&[open], &[suppressed]);
     }
 }
 
@@ -536,7 +619,7 @@ fn every_published_table(
     key: &str,
     as_of: &str,
     dimensions: &[Dimension],
-    k: u32,
+    k: Option<u32>,
 ) -> Vec<KpiResult> {
     let mut queries: Vec<Vec<Dimension>> = vec![vec![]];
     for &first in dimensions {
@@ -552,7 +635,7 @@ fn every_published_table(
         .into_iter()
         .map(|by| {
             let mut query = query(key, as_of, &by);
-            query.suppression = Some(journey_projections::kpi::Suppression { k });
+            query.suppression = k.map(|k| journey_projections::kpi::Suppression { k });
             journey_projections::kpi::compute(&query, &views, &households).expect("valid query")
         })
         .collect()
@@ -679,11 +762,127 @@ fn assert_no_table_combination_recomputes_anything(tables: &[KpiResult]) {
     }
 }
 
+/// The equations of one table, by figure key: each lists its figures with their signs (cells
+/// +1, the margin or total they sum to -1) and sums to zero.
+fn table_equations(table: &KpiResult) -> Vec<Vec<(FigureKey, f64)>> {
+    let mut equations = Vec::new();
+    match table.by.len() {
+        1 => {
+            let mut equation: Vec<_> = table
+                .cells
+                .iter()
+                .map(|cell| (figure_key(cell), 1.0))
+                .collect();
+            equation.push((figure_key(&table.total), -1.0));
+            equations.push(equation);
+        }
+        2 => {
+            for (position, dimension) in table.by.iter().enumerate() {
+                let mut margin_equation = vec![(figure_key(&table.total), -1.0)];
+                for margin in &table.margins {
+                    if margin.dimensions[0].dimension != *dimension {
+                        continue;
+                    }
+                    let mut equation = vec![(figure_key(margin), -1.0)];
+                    for cell in &table.cells {
+                        if cell.dimensions[position].value == margin.dimensions[0].value {
+                            equation.push((figure_key(cell), 1.0));
+                        }
+                    }
+                    equations.push(equation);
+                    margin_equation.push((figure_key(margin), 1.0));
+                }
+                equations.push(margin_equation);
+            }
+        }
+        _ => {}
+    }
+    equations
+}
+
+/// The simple bound attack: every cell listed is known to count at least 0, and a suppressed
+/// persons count at least 1 when it is not zero (zero used to be published, and mostly still
+/// is). Asserts that no equation of the published tables whose sum (margin or total) is published
+/// and whose suppressed cells all count persons has them summing to their number, which pins
+/// each to 1, unless every cell of the equation is suppressed or a published zero (nothing was
+/// left to hide: every nonzero cell of a line holds one person, see SECURITY.md). Persons counts only (`open` gives them).
+fn assert_no_table_combination_pins_anything(open: &[KpiResult], tables: &[KpiResult]) {
+    let mut truth: std::collections::HashMap<(FigureKey, usize), u64> = Default::default();
+    for table in open {
+        let all = table
+            .cells
+            .iter()
+            .chain(&table.margins)
+            .chain(std::iter::once(&table.total));
+        for cell in all {
+            for (index, measure) in cell.measures.iter().enumerate() {
+                truth.insert((figure_key(cell), index), measure.persons.unwrap_or(0));
+            }
+        }
+    }
+    let mut published: std::collections::HashSet<(FigureKey, usize)> = Default::default();
+    for table in tables {
+        let all = table
+            .cells
+            .iter()
+            .chain(&table.margins)
+            .chain(std::iter::once(&table.total));
+        for cell in all {
+            for (index, measure) in cell.measures.iter().enumerate() {
+                if !measure.suppressed {
+                    published.insert((figure_key(cell), index));
+                }
+            }
+        }
+    }
+    let measures = tables[0].total.measures.len();
+    for table in tables {
+        for equation in table_equations(table) {
+            for measure in 0..measures {
+                let known = |figure: &FigureKey| published.contains(&(figure.clone(), measure));
+                if equation
+                    .iter()
+                    .any(|(figure, sign)| *sign < 0.0 && !known(figure))
+                {
+                    continue;
+                }
+                let unknowns: Vec<u64> = equation
+                    .iter()
+                    .filter(|(figure, _)| !known(figure))
+                    .map(|(figure, _)| truth.get(&(figure.clone(), measure)).copied().unwrap_or(0))
+                    .collect();
+                let pinned = !unknowns.is_empty()
+                    && unknowns.iter().all(|&persons| persons > 0)
+                    && unknowns.iter().sum::<u64>() == unknowns.len() as u64;
+                // Nothing was left to hide: every cell is suppressed or a published zero.
+                let nothing_left = equation.iter().all(|(figure, sign)| {
+                    *sign < 0.0
+                        || !known(figure)
+                        || truth.get(&(figure.clone(), measure)).copied().unwrap_or(0) == 0
+                });
+                assert!(
+                    !pinned || nothing_left,
+                    "measure {} of {} {:?}: the suppressed cells {:?} of an equation are all 1 \
+                     and their sum is published",
+                    table.total.measures[measure].name,
+                    table.key,
+                    table.by,
+                    equation
+                        .iter()
+                        .filter(|(figure, _)| !known(figure))
+                        .map(|(figure, _)| figure)
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
 
     /// Both orders of a two-way table suppress the same figures, and its margins are suppressed
-    /// as the cells of the one-way tables (unless the whole table had to be hidden). Before, the
+    /// as the cells of the one-way tables. Before, the
     /// two orders could hide different cells, and their union recomputed a suppressed one.
     #[test]
     fn a_figure_is_suppressed_alike_in_both_orders_and_in_the_one_way_tables(
@@ -715,18 +914,12 @@ proptest! {
         let forward = kpi_suppressed(&persons, key, "2025-12-31", &[first, second], k);
         let backward = kpi_suppressed(&persons, key, "2025-12-31", &[second, first], k);
         prop_assert_eq!(flags(&forward), flags(&backward));
-        let whole_table_hidden = forward
-            .cells
-            .iter()
-            .flat_map(|cell| &cell.measures)
-            .all(|measure| measure.suppressed || measure.persons == Some(0));
-        if !whole_table_hidden {
-            let two_way = flags(&forward);
-            for dimension in dimensions {
-                let one_way = kpi_suppressed(&persons, key, "2025-12-31", &[dimension], k);
-                for (figure, suppressed) in flags(&one_way) {
-                    prop_assert_eq!(two_way.get(&figure), Some(&suppressed), "{:?}", figure);
-                }
+        // Even when the inner cells of the table are all hidden.
+        let two_way = flags(&forward);
+        for dimension in dimensions {
+            let one_way = kpi_suppressed(&persons, key, "2025-12-31", &[dimension], k);
+            for (figure, suppressed) in flags(&one_way) {
+                prop_assert_eq!(two_way.get(&figure), Some(&suppressed), "{:?}", figure);
             }
         }
     }
@@ -738,7 +931,6 @@ proptest! {
     /// (k = 2): district east has 1 woman and 4 men, every man lives in east; the one-way tables
     /// publish east = 5 and male = 4, so east/female = 1.
     #[test]
-    #[ignore = "known leak across linked tables (SECURITY.md, Disclosure control)"]
     fn no_suppressed_figure_can_be_recomputed_across_the_breakdowns_of_two_dimensions(
         sketches in proptest::collection::vec(sketch(), 1..40),
         k in 2u32..6,
@@ -756,8 +948,10 @@ proptest! {
         ],
     ) {
         let persons = build(&sketches);
-        let tables = every_published_table(&persons, key, "2025-12-31", &dimensions, k);
+        let tables = every_published_table(&persons, key, "2025-12-31", &dimensions, Some(k));
         assert_no_table_combination_recomputes_anything(&tables);
+        let open = every_published_table(&persons, key, "2025-12-31", &dimensions, None);
+        assert_no_table_combination_pins_anything(&open, &tables);
     }
 
     /// The same over four dimensions (every one-way and every two-way table of district, sex, age
@@ -769,7 +963,6 @@ proptest! {
     /// and cohort x age band together determine east = 5. Protecting against it needs suppression
     /// decided over all linked tables jointly (SECURITY.md).
     #[test]
-    #[ignore = "known leak across linked two-way tables (SECURITY.md, Disclosure control)"]
     fn no_suppressed_figure_can_be_recomputed_across_every_breakdown(
         sketches in proptest::collection::vec(sketch(), 1..40),
         k in 2u32..6,
@@ -781,13 +974,11 @@ proptest! {
         ],
     ) {
         let persons = build(&sketches);
-        let tables = every_published_table(
-            &persons,
-            key,
-            "2025-12-31",
-            &[Dimension::District, Dimension::Sex, Dimension::AgeBand, Dimension::ArrivalCohort],
-            k,
-        );
+        let dimensions =
+            [Dimension::District, Dimension::Sex, Dimension::AgeBand, Dimension::ArrivalCohort];
+        let tables = every_published_table(&persons, key, "2025-12-31", &dimensions, Some(k));
         assert_no_table_combination_recomputes_anything(&tables);
+        let open = every_published_table(&persons, key, "2025-12-31", &dimensions, None);
+        assert_no_table_combination_pins_anything(&open, &tables);
     }
 }

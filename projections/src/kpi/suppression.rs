@@ -2,139 +2,83 @@
 //!
 //! Every measure is protected on its own, by its `persons` count (see [`super::Measure::persons`]
 //! and each definition's `disclosure_count`): a cell counting more than 0 and fewer than k persons
-//! is suppressed (primary). Zero is published: it discloses nobody, and a zero cell is known.
+//! is suppressed (primary). The decision is per `persons` count and blanks every figure of the
+//! measure (value, numerator, denominator, persons), so measures with the same counts are
+//! suppressed alike and every additive figure of a cell is protected with it. Zero is mostly
+//! published; a two-way cell that is not listed (nobody in it) is zero and known as zero.
 //!
-//! Secondary suppression has to make sure no suppressed figure can be recomputed from the
-//! published ones. Every additive figure of a result (persons, numerator, denominator) satisfies
-//! the same equations: a one-way table's cells sum to the total; a two-way table's cells sum to
-//! their row and column margins, and the margins of each dimension sum to the total. Written with
-//! the margins negated, every such equation says "the figures meeting at this node sum to zero" on
-//! a bipartite graph: one node per row plus a margin node, one node per column plus a margin node,
-//! and one edge per cell (inner cell: row to column; row margin: row to the column-margin node;
-//! column margin: row-margin node to column; total: margin node to margin node). A one-way table is
-//! two nodes with every cell and the total as parallel edges. The unknowns a reader faces are the
-//! suppressed edges, and the solutions differ exactly by circulations on them: a suppressed figure
-//! is determined by the published ones if and only if its edge lies on no cycle of suppressed edges.
+//! What is guaranteed: no suppressed figure can be recomputed linearly from any combination of
+//! the total, the one-way tables and the two-way tables (in both orders) of one indicator at one
+//! date and cut; and no line whose sum is published has its suppressed cells pinned to 1 each by
+//! the knowledge that a suppressed count is at least 1 (the simple bound attack), unless every
+//! nonzero cell of the line is suppressed already. The property tests in
+//! `projections/tests/suppression.rs` check both over random populations. The rule:
 //!
-//! So the rule is: while some suppressed edge lies on no such cycle, close one through it along
-//! the cheapest path of further cells, preferring inner cells to margins and margins to the total,
-//! and smaller cells to larger ones. In a one-way table that is "suppress the smallest remaining
-//! cell"; in a two-way table it usually completes a rectangle. The result is the same for every
-//! measure with the same counts, so measures sharing a denominator are suppressed together.
+//! - Every decision is taken on a canonical form of the table (dimensions in a fixed order,
+//!   cells and margins sorted by their values), so both orders of a two-way table agree.
+//! - The total: primary suppression only, as when it is asked for alone.
+//! - A one-way table: primary, then secondary: the cells and the total are parallel edges of a
+//!   graph, and a suppressed figure is determined exactly when its edge lies on no cycle of
+//!   suppressed edges, so while one does, the smallest remaining cell with persons is suppressed
+//!   (the total only when no other cell has persons, and then it is primary anyway). Then the
+//!   bound check: while the total is published and the suppressed cells are all 1, the smallest
+//!   further cell is suppressed (a listed zero is a fine choice).
+//! - A two-way table's margins are suppressed exactly as the one-way tables suppress them as
+//!   cells. Its inner cells, on the full grid of its rows and columns (unlisted cells are zero):
+//!   1. a suppressed margin takes its whole line, zeros included (an unlisted zero is then listed
+//!      as suppressed, never as 0), except the cells of a line whose margin is a published zero
+//!      (known zero anyway);
+//!   2. the rest (rows and columns with published margins): primary suppression, then cycles are
+//!      closed over cells of the rest only (zeros eligible, but not in a zero line), cheapest
+//!      first (persons plus one per cell), and a published line whose suppressed cells are all 1
+//!      takes one more cell of the rest (whose cycle is closed in turn);
+//!   3. if that fails, every inner cell is suppressed (but for those of zero lines).
 //!
-//! Across queries. An analyst can ask for the total, every one-way and every two-way breakdown
-//! (in both orders) of the same indicator, and combine them: a margin of a two-way table is a cell
-//! of a one-way table, and its total the total. Protecting each table on its own leaked (the
-//! property test `no_suppressed_figure_can_be_recomputed_across_every_breakdown` found suppressed
-//! inner cells recomputed from the union of the tables: the two orders of one two-way table
-//! suppressed different cells, and a two-way table hid a margin that the one-way table published).
-//! So every figure gets the same decision in every table that shows it:
+//! Why no linear recomputation across the tables: the reader's unknowns are the suppressed
+//! figures, and a figure is determined exactly when every solution of the homogeneous system on
+//! the unknowns leaves it at zero. For each one-way circulation (cell a +t, another suppressed
+//! cell a' -t of the same dimension), moving x_ab +t and x_a'b -t for one b in every two-way table
+//! with that dimension is such a solution (rows a and a' are suppressed whole); when a is only
+//! paired with the total (the total is primary and a is the only cell with persons), the total,
+//! one suppressed cell per dimension and their inner cells all move +t; and a cycle of cells in
+//! the rest of a two-way table moves alternately +t and -t touching no margin. Every suppressed
+//! figure lies on one of these. A dimension with a single value makes inner cells equal to the
+//! other dimension's cells: rule 1 and the published margins give them the same decision.
 //!
-//! - the decision is taken on a canonical form of the table (dimensions in a fixed order, cells
-//!   and margins sorted by their values), so both orders of a two-way table suppress the same cells;
-//! - the total is suppressed only by primary suppression, as when it is asked for alone;
-//! - a two-way table's margins of each dimension are suppressed exactly as the one-way table of
-//!   that dimension suppresses its cells (computed here from the margins, which are those cells);
-//! - the two-way table's secondary suppression then closes cycles over inner cells only (a
-//!   published margin or total stays published); where no such cycle exists, every inner cell
-//!   with persons is suppressed (a cell that is determined anyway and not small is published
-//!   again), and if a small cell is still exposed the whole table is hidden.
-//!
-//! What this does not achieve (a known leak, see SECURITY.md): tables are still linked through
-//! the persons they count. With which cells are empty (zero is published) and the one-way figures,
-//! a suppressed cell can be pinned even when its two-way table hides everything (east = 5, male =
-//! 4 and every man in east give east/female = 1), and several two-way tables sharing no margin can
-//! together pin what each leaves open. The ignored property tests in
-//! `projections/tests/suppression.rs` find such cases; closing them needs suppression decided over
-//! all linked tables of an indicator jointly.
+//! What is not guaranteed (SECURITY.md): differencing across dates or `knownAt` cuts, across
+//! indicators that count the same persons, the bound attack beyond the simple case (intervals
+//! from non-negativity and from k, linear programming), and lines whose every nonzero cell is
+//! suppressed and holds one person (the published sum of the line then says so).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
-use super::{Cell, KpiResult};
+use super::{Cell, Dimension, DimensionValue, KpiResult, Measure};
 
-/// Where an edge of the graph comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    Inner(usize),
-    Margin(usize),
-    Total,
-}
-
-/// Suppressing a margin costs more than any inner cell, the total more than any margin.
-const MARGIN_COST: u64 = 1 << 32;
+/// Closing a cycle over the total costs more than over any cell.
 const TOTAL_COST: u64 = 1 << 48;
 
+/// An undirected multigraph whose edges are figures: a suppressed figure can be recomputed from
+/// the published ones exactly when its edge lies on no cycle of suppressed edges.
 #[derive(Debug)]
 struct Graph {
     nodes: usize,
     edges: Vec<(usize, usize)>,
-    places: Vec<Place>,
+    /// What suppressing an edge costs beyond its persons.
     base_costs: Vec<u64>,
 }
 
 impl Graph {
-    /// The graph of a result's table; `None` for a table without dimensions, whose total is
-    /// protected by primary suppression alone (nothing else is published).
-    fn of(result: &KpiResult) -> Option<Graph> {
-        let mut graph = Graph {
-            nodes: 0,
+    fn new(nodes: usize) -> Graph {
+        Graph {
+            nodes,
             edges: Vec::new(),
-            places: Vec::new(),
             base_costs: Vec::new(),
-        };
-        match result.by.len() {
-            1 => {
-                graph.nodes = 2;
-                for index in 0..result.cells.len() {
-                    graph.push(0, 1, Place::Inner(index), 0);
-                }
-                graph.push(0, 1, Place::Total, TOTAL_COST);
-            }
-            2 => {
-                let (first, second) = (result.by[0], result.by[1]);
-                let mut rows: BTreeMap<&str, usize> = BTreeMap::new();
-                let mut columns: BTreeMap<&str, usize> = BTreeMap::new();
-                for cell in result.cells.iter().chain(&result.margins) {
-                    for value in &cell.dimensions {
-                        let nodes = if value.dimension == first {
-                            &mut rows
-                        } else {
-                            &mut columns
-                        };
-                        let next = nodes.len();
-                        nodes.entry(value.value.as_str()).or_insert(next);
-                    }
-                }
-                let row_margin = rows.len();
-                let column = |index: usize| row_margin + 1 + index;
-                let column_margin = column(columns.len());
-                graph.nodes = column_margin + 1;
-                for (index, cell) in result.cells.iter().enumerate() {
-                    let row = rows[cell.dimensions[0].value.as_str()];
-                    let col = columns[cell.dimensions[1].value.as_str()];
-                    graph.push(row, column(col), Place::Inner(index), 0);
-                }
-                for (index, cell) in result.margins.iter().enumerate() {
-                    let value = &cell.dimensions[0];
-                    if value.dimension == first {
-                        let row = rows[value.value.as_str()];
-                        graph.push(row, column_margin, Place::Margin(index), MARGIN_COST);
-                    } else if value.dimension == second {
-                        let col = columns[value.value.as_str()];
-                        graph.push(row_margin, column(col), Place::Margin(index), MARGIN_COST);
-                    }
-                }
-                graph.push(row_margin, column_margin, Place::Total, TOTAL_COST);
-            }
-            _ => return None,
         }
-        Some(graph)
     }
 
-    fn push(&mut self, from: usize, to: usize, place: Place, base_cost: u64) {
+    fn push(&mut self, from: usize, to: usize, base_cost: u64) {
         self.edges.push((from, to));
-        self.places.push(place);
         self.base_costs.push(base_cost);
     }
 
@@ -169,14 +113,15 @@ impl Graph {
         false
     }
 
-    /// The cheapest path joining the ends of `edge` without it, over edges with persons; already
-    /// suppressed edges are free. Returns the edges on it that are not suppressed yet.
+    /// The cheapest path joining the ends of `edge` without it, over suppressed edges (free) and
+    /// `eligible` ones (their base cost plus their persons). Returns the edges on it that are not
+    /// suppressed yet; `None` when there is no such path.
     fn cheapest_closure(
         &self,
         edge: usize,
         persons: &[u64],
         suppressed: &[bool],
-        fixed: &[Option<bool>],
+        eligible: &[bool],
     ) -> Option<Vec<usize>> {
         let (from, to) = self.edges[edge];
         let mut best = vec![u64::MAX; self.nodes];
@@ -192,10 +137,7 @@ impl Graph {
                 break;
             }
             for (other, &(a, b)) in self.edges.iter().enumerate() {
-                if other == edge
-                    || persons[other] == 0
-                    || (fixed[other].is_some() && !suppressed[other])
-                {
+                if other == edge || !(suppressed[other] || eligible[other]) {
                     continue;
                 }
                 let next = if a == node {
@@ -234,71 +176,26 @@ impl Graph {
         Some(added)
     }
 
-    /// After the fallback: a suppressed cell on no cycle of suppressed cells is determined by the
-    /// published ones anyway; when it is not small (and not fixed), publish it (which changes no
-    /// other cell's cycles). When a small cell is still on no cycle, nothing short of hiding the
-    /// whole table protects it.
-    fn settle(
-        &self,
-        mut suppressed: Vec<bool>,
-        persons: &[u64],
-        k: u64,
-        fixed: &[Option<bool>],
-    ) -> Vec<bool> {
-        for edge in 0..self.edges.len() {
-            if suppressed[edge]
-                && fixed[edge].is_none()
-                && !primary(persons[edge], k)
-                && !self.on_cycle(edge, &suppressed)
-            {
-                suppressed[edge] = false;
-            }
-        }
-        let exposed = (0..self.edges.len())
-            .any(|edge| suppressed[edge] && persons[edge] > 0 && !self.on_cycle(edge, &suppressed));
-        if exposed {
-            for (flag, count) in suppressed.iter_mut().zip(persons) {
-                *flag |= *count > 0;
-            }
-        }
-        suppressed
-    }
-
-    /// Which edges to suppress for one measure, given each edge's person count. `fixed` gives
-    /// the decision for some edges (margins and the total of a two-way table, decided by the
-    /// one-way tables): they are suppressed exactly when it says so, and never added by a closure.
-    fn protect(&self, persons: &[u64], k: u64, fixed: &[Option<bool>]) -> Vec<bool> {
-        let mut suppressed: Vec<bool> = persons
-            .iter()
-            .zip(fixed)
-            .map(|(&count, fixed)| fixed.unwrap_or_else(|| primary(count, k)))
-            .collect();
+    /// Closes a cycle through every suppressed edge, adding eligible edges. `false` when some
+    /// suppressed edge cannot be put on a cycle.
+    fn close_cycles(&self, persons: &[u64], suppressed: &mut [bool], eligible: &[bool]) -> bool {
         // Each round suppresses at least one more edge, so this bounds the loop.
         for _ in 0..=self.edges.len() {
             let exposed = (0..self.edges.len())
-                .find(|&edge| suppressed[edge] && !self.on_cycle(edge, &suppressed));
+                .find(|&edge| suppressed[edge] && !self.on_cycle(edge, suppressed));
             let Some(edge) = exposed else {
-                return suppressed;
+                return true;
             };
-            match self.cheapest_closure(edge, persons, &suppressed, fixed) {
+            match self.cheapest_closure(edge, persons, suppressed, eligible) {
                 Some(added) if !added.is_empty() => {
                     for other in added {
                         suppressed[other] = true;
                     }
                 }
-                // No way to hide it among other cells: hide every cell with persons whose
-                // decision is not fixed.
-                _ => {
-                    for ((flag, count), fixed) in suppressed.iter_mut().zip(persons).zip(fixed) {
-                        if fixed.is_none() {
-                            *flag |= *count > 0;
-                        }
-                    }
-                    return self.settle(suppressed, persons, k, fixed);
-                }
+                _ => return false,
             }
         }
-        suppressed
+        false
     }
 }
 
@@ -306,18 +203,43 @@ fn primary(persons: u64, k: u64) -> bool {
     persons > 0 && persons < k
 }
 
-fn blank(cell: &mut Cell, measure: usize) {
-    if let Some(measure) = cell.measures.get_mut(measure) {
-        measure.value = None;
-        measure.numerator = None;
-        measure.denominator = None;
-        measure.persons = None;
-        measure.suppressed = true;
+/// The simple bound attack on one equation whose other side is published: its suppressed
+/// figures are `unknowns` (persons counts). A reader knows each is at least 1 when none is
+/// zero, so when they sum to their number, each is 1.
+fn pinned(unknowns: impl IntoIterator<Item = u64>) -> bool {
+    let (mut count, mut sum) = (0u64, 0u64);
+    for persons in unknowns {
+        if persons == 0 {
+            return false;
+        }
+        count += 1;
+        sum += persons;
     }
+    count > 0 && sum == count
+}
+
+/// The smallest of `candidates` (persons, then position) that is not suppressed yet.
+fn smallest(
+    candidates: impl IntoIterator<Item = usize>,
+    persons: &[u64],
+    suppressed: &[bool],
+) -> Option<usize> {
+    candidates
+        .into_iter()
+        .filter(|&index| !suppressed[index])
+        .min_by_key(|&index| (persons[index], index))
+}
+
+fn blank(measure: &mut Measure) {
+    measure.value = None;
+    measure.numerator = None;
+    measure.denominator = None;
+    measure.persons = None;
+    measure.suppressed = true;
 }
 
 /// A figure's name in every table: its dimension values, sorted.
-type FigureKey = Vec<(super::Dimension, String)>;
+type FigureKey = Vec<(Dimension, String)>;
 
 fn figure_key(cell: &Cell) -> FigureKey {
     let mut key: Vec<_> = cell
@@ -327,6 +249,257 @@ fn figure_key(cell: &Cell) -> FigureKey {
         .collect();
     key.sort();
     key
+}
+
+fn persons(cell: &Cell, measure: usize) -> u64 {
+    cell.measures
+        .get(measure)
+        .and_then(|measure| measure.persons)
+        .unwrap_or(0)
+}
+
+/// The decision for one measure of a one-way table, from its cells' persons (in canonical order)
+/// and its total's: which cells are suppressed. The total is suppressed by primary suppression
+/// only (as when it is asked for alone), so it is not part of the answer.
+fn decide_one_way(cells: &[u64], total: u64, k: u64) -> Vec<bool> {
+    // Two nodes; every cell and the total are parallel edges between them.
+    let mut graph = Graph::new(2);
+    for _ in cells {
+        graph.push(0, 1, 0);
+    }
+    graph.push(0, 1, TOTAL_COST);
+    let mut persons = cells.to_vec();
+    persons.push(total);
+    let mut suppressed: Vec<bool> = persons.iter().map(|&count| primary(count, k)).collect();
+    let eligible: Vec<bool> = persons.iter().map(|&count| count > 0).collect();
+    // With the total a cell lies on a cycle as soon as another cell is suppressed; a cycle over
+    // the total is found only when no other cell has persons, and then the total is primary too.
+    graph.close_cycles(&persons, &mut suppressed, &eligible);
+    // The bound attack: while the suppressed cells are all 1 and the total is published, hide
+    // the smallest other cell (a zero is a fine choice: the reader no longer knows each is >= 1).
+    let last = cells.len();
+    while !suppressed[last] && pinned((0..last).filter(|&c| suppressed[c]).map(|c| persons[c])) {
+        match smallest(0..last, &persons, &suppressed) {
+            Some(cell) => suppressed[cell] = true,
+            // Every cell holds one person and the total says how many (see SECURITY.md).
+            None => break,
+        }
+    }
+    suppressed.truncate(last);
+    suppressed
+}
+
+/// The decision for one measure of a two-way table: which cells of the full grid `persons`
+/// (`rows` × `columns`, row-major, zero where no cell is listed) are suppressed, given which
+/// row and column margins the one-way tables suppress.
+fn decide_two_way(
+    persons: &[u64],
+    row_margins: &[(u64, bool)],
+    column_margins: &[(u64, bool)],
+    k: u64,
+) -> Vec<bool> {
+    let (rows, columns) = (row_margins.len(), column_margins.len());
+    let at = |row: usize, column: usize| row * columns + column;
+    // A line whose margin is a published zero: every cell of it is known to be zero.
+    let zero = |(persons, hidden): (u64, bool)| persons == 0 && !hidden;
+    // 1. A suppressed margin takes its whole line, zeros included (but for cells known zero).
+    let mut suppressed = vec![false; rows * columns];
+    for row in 0..rows {
+        for column in 0..columns {
+            suppressed[at(row, column)] = (row_margins[row].1 && !zero(column_margins[column]))
+                || (column_margins[column].1 && !zero(row_margins[row]));
+        }
+    }
+    // 2. The rest: lines whose margins are published. Primary suppression, then cycles closed
+    // over inner cells of it only, never over a margin or the total.
+    let published_rows: Vec<usize> = (0..rows).filter(|&row| !row_margins[row].1).collect();
+    let published_columns: Vec<usize> = (0..columns)
+        .filter(|&column| !column_margins[column].1)
+        .collect();
+    let mut graph = Graph::new(rows + columns);
+    let mut cells = Vec::new();
+    for &row in &published_rows {
+        for &column in &published_columns {
+            graph.push(row, rows + column, 1);
+            cells.push(at(row, column));
+        }
+    }
+    let sub_persons: Vec<u64> = cells.iter().map(|&cell| persons[cell]).collect();
+    let mut sub: Vec<bool> = sub_persons.iter().map(|&count| primary(count, k)).collect();
+    // A zero cell may close a cycle, but not in a line whose margin is a published zero: the
+    // reader knows every cell of such a line is zero.
+    let eligible: Vec<bool> = graph
+        .edges
+        .iter()
+        .map(|&(row, column)| row_margins[row].0 > 0 && column_margins[column - rows].0 > 0)
+        .collect();
+    let position = |row: usize, column: usize| {
+        let r = published_rows.iter().position(|&other| other == row)?;
+        let c = published_columns
+            .iter()
+            .position(|&other| other == column)?;
+        Some(r * published_columns.len() + c)
+    };
+    let mut closed = false;
+    // Each round adds at least one cell, so this bounds the loop.
+    for _ in 0..=cells.len() {
+        if !graph.close_cycles(&sub_persons, &mut sub, &eligible) {
+            break;
+        }
+        for (index, &cell) in cells.iter().enumerate() {
+            suppressed[cell] |= sub[index];
+        }
+        // The bound attack on a published line: its suppressed cells (in the rest and in
+        // suppressed lines) all 1. Hide one more cell of the line in the rest; the next round
+        // puts it on a cycle. A table of one row or column has no line of its own to check: its
+        // lines are the one-way table's.
+        let mut extra = None;
+        if rows > 1 && columns > 1 {
+            let lines = published_rows
+                .iter()
+                .map(|&row| (0..columns).map(|column| (row, column)).collect::<Vec<_>>())
+                .chain(
+                    published_columns
+                        .iter()
+                        .map(|&column| (0..rows).map(|row| (row, column)).collect()),
+                );
+            for line in lines {
+                let hidden = line
+                    .iter()
+                    .filter(|&&(row, column)| suppressed[at(row, column)])
+                    .map(|&(row, column)| persons[at(row, column)]);
+                if pinned(hidden) {
+                    let candidates: Vec<usize> = line
+                        .iter()
+                        .filter_map(|&(row, column)| position(row, column))
+                        .filter(|&index| eligible[index])
+                        .collect();
+                    extra = Some(smallest(candidates, &sub_persons, &sub));
+                    break;
+                }
+            }
+        }
+        match extra {
+            None => {
+                closed = true;
+                break;
+            }
+            Some(Some(index)) => sub[index] = true,
+            Some(None) => break,
+        }
+    }
+    // 3. No way to hide it among the rest: hide every inner cell (the margins stay as the
+    // one-way tables have them). With a single row or column the inner cells are the margins.
+    if !closed && rows > 1 && columns > 1 {
+        for row in 0..rows {
+            for column in 0..columns {
+                suppressed[at(row, column)] |=
+                    !zero(row_margins[row]) && !zero(column_margins[column]);
+            }
+        }
+    }
+    suppressed
+}
+
+/// The figures to suppress, by figure key and measure, of a table in canonical form.
+fn decide(table: &KpiResult, k: u64) -> Vec<(FigureKey, usize)> {
+    let measures = table.total.measures.len();
+    let mut hidden = Vec::new();
+    for measure in 0..measures {
+        if primary(persons(&table.total, measure), k) {
+            hidden.push((Vec::new(), measure));
+        }
+    }
+    match table.by.len() {
+        1 => {
+            for measure in 0..measures {
+                let cells: Vec<u64> = table
+                    .cells
+                    .iter()
+                    .map(|cell| persons(cell, measure))
+                    .collect();
+                let total = persons(&table.total, measure);
+                for (cell, hide) in table.cells.iter().zip(decide_one_way(&cells, total, k)) {
+                    if hide {
+                        hidden.push((figure_key(cell), measure));
+                    }
+                }
+            }
+        }
+        2 => {
+            // The margins, in canonical order: those of the first dimension, then the second.
+            let (first, second) = (table.by[0], table.by[1]);
+            let of = |dimension: Dimension| -> Vec<&Cell> {
+                table
+                    .margins
+                    .iter()
+                    .filter(|margin| margin.dimensions[0].dimension == dimension)
+                    .collect()
+            };
+            let (rows, columns) = (of(first), of(second));
+            let listed: BTreeMap<(&str, &str), &Cell> = table
+                .cells
+                .iter()
+                .map(|cell| {
+                    (
+                        (
+                            cell.dimensions[0].value.as_str(),
+                            cell.dimensions[1].value.as_str(),
+                        ),
+                        cell,
+                    )
+                })
+                .collect();
+            for measure in 0..measures {
+                let total = persons(&table.total, measure);
+                // A margin is suppressed exactly as the one-way table of its dimension suppresses
+                // it as a cell.
+                let margins = |margins: &[&Cell]| -> Vec<(u64, bool)> {
+                    let counts: Vec<u64> =
+                        margins.iter().map(|cell| persons(cell, measure)).collect();
+                    let hide = decide_one_way(&counts, total, k);
+                    counts.into_iter().zip(hide).collect()
+                };
+                let (row_margins, column_margins) = (margins(&rows), margins(&columns));
+                for (cell, &(_, hide)) in rows
+                    .iter()
+                    .chain(&columns)
+                    .zip(row_margins.iter().chain(&column_margins))
+                {
+                    if hide {
+                        hidden.push((figure_key(cell), measure));
+                    }
+                }
+                let grid: Vec<u64> = rows
+                    .iter()
+                    .flat_map(|row| {
+                        columns.iter().map(|column| {
+                            let key = (
+                                row.dimensions[0].value.as_str(),
+                                column.dimensions[0].value.as_str(),
+                            );
+                            listed.get(&key).map_or(0, |cell| persons(cell, measure))
+                        })
+                    })
+                    .collect();
+                let decision = decide_two_way(&grid, &row_margins, &column_margins, k);
+                for (index, hide) in decision.into_iter().enumerate() {
+                    if hide {
+                        let (row, column) =
+                            (rows[index / columns.len()], columns[index % columns.len()]);
+                        let mut key = vec![
+                            (first, row.dimensions[0].value.clone()),
+                            (second, column.dimensions[0].value.clone()),
+                        ];
+                        key.sort();
+                        hidden.push((key, measure));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    hidden
 }
 
 /// The canonical form of a table: dimensions in their fixed order, each cell's values in that
@@ -346,108 +519,20 @@ fn canonical(result: &KpiResult) -> KpiResult {
     canonical
 }
 
-/// The one-way table of `dimension` that a two-way table's margins are the cells of.
-fn one_way(result: &KpiResult, dimension: super::Dimension) -> KpiResult {
-    let mut table = result.clone();
-    table.by = vec![dimension];
-    table.cells = result
-        .margins
-        .iter()
-        .filter(|margin| margin.dimensions[0].dimension == dimension)
-        .cloned()
-        .collect();
-    table.margins = Vec::new();
-    table
-}
-
-fn persons_of(graph: &Graph, result: &KpiResult, measure: usize) -> Vec<u64> {
-    graph
-        .places
-        .iter()
-        .map(|place| {
-            let cell = match place {
-                Place::Inner(index) => &result.cells[*index],
-                Place::Margin(index) => &result.margins[*index],
-                Place::Total => &result.total,
-            };
-            cell.measures
-                .get(measure)
-                .and_then(|measure| measure.persons)
-                .unwrap_or(0)
-        })
-        .collect()
-}
-
-/// The figures to suppress, by figure key and measure, of a table in canonical form.
-fn decide(table: &KpiResult, k: u64) -> Vec<(FigureKey, usize)> {
-    let measures = table.total.measures.len();
-    let mut hidden = Vec::new();
-    let Some(graph) = Graph::of(table) else {
-        for measure in 0..measures {
-            let persons = table.total.measures[measure].persons.unwrap_or(0);
-            if primary(persons, k) {
-                hidden.push((Vec::new(), measure));
-            }
-        }
-        return hidden;
-    };
-    // A two-way table's margins are decided by the one-way tables of its dimensions.
-    let margins: Vec<Vec<(FigureKey, usize)>> = if table.by.len() == 2 {
-        table
-            .by
-            .iter()
-            .map(|&dimension| decide(&one_way(table, dimension), k))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for measure in 0..measures {
-        let persons = persons_of(&graph, table, measure);
-        let fixed: Vec<Option<bool>> = graph
-            .places
-            .iter()
-            .zip(&persons)
-            .map(|(place, &count)| match place {
-                Place::Inner(_) => None,
-                // The total, alone or in any table, is suppressed by primary suppression only.
-                Place::Total if table.by.len() == 2 => Some(primary(count, k)),
-                Place::Total => None,
-                Place::Margin(index) => {
-                    let key = figure_key(&table.margins[*index]);
-                    Some(
-                        margins
-                            .iter()
-                            .flatten()
-                            .any(|(hidden, m)| *m == measure && *hidden == key),
-                    )
-                }
-            })
-            .collect();
-        let suppressed = graph.protect(&persons, k, &fixed);
-        for (place, hide) in graph.places.iter().zip(suppressed) {
-            if !hide {
-                continue;
-            }
-            let cell = match place {
-                Place::Inner(index) => &table.cells[*index],
-                Place::Margin(index) => &table.margins[*index],
-                Place::Total => &table.total,
-            };
-            hidden.push((figure_key(cell), measure));
-        }
-    }
-    hidden
-}
-
 /// Applies primary and secondary suppression with threshold `k` to every measure of a result,
 /// deciding on the table's canonical form so that every figure is suppressed alike in every
-/// table that shows it (see the module documentation).
-pub fn suppress(result: &mut KpiResult, k: u32) {
+/// table that shows it (see the module documentation). `empty` is the measures of a cell nobody
+/// counts in: a two-way cell that is not listed (zero) but has to be suppressed is listed with
+/// them, suppressed where it has to be.
+pub fn suppress(result: &mut KpiResult, k: u32, empty: &[Measure]) {
     let hidden = decide(&canonical(result), u64::from(k));
     if hidden.is_empty() {
         return;
     }
-    let hidden: std::collections::HashSet<_> = hidden.into_iter().collect();
+    let hidden: HashSet<(FigureKey, usize)> = hidden.into_iter().collect();
+    if result.by.len() == 2 {
+        list_hidden_zeros(result, &hidden, empty);
+    }
     let cells = result
         .cells
         .iter_mut()
@@ -455,10 +540,61 @@ pub fn suppress(result: &mut KpiResult, k: u32) {
         .chain(std::iter::once(&mut result.total));
     for cell in cells {
         let key = figure_key(cell);
-        for measure in 0..cell.measures.len() {
-            if hidden.contains(&(key.clone(), measure)) {
-                blank(cell, measure);
+        for (index, measure) in cell.measures.iter_mut().enumerate() {
+            if hidden.contains(&(key.clone(), index)) {
+                blank(measure);
             }
         }
     }
+}
+
+/// Lists the unlisted (zero) cells of a two-way table that some measure suppresses, in the
+/// table's order (cells are ordered as the margins: the first dimension first).
+fn list_hidden_zeros(
+    result: &mut KpiResult,
+    hidden: &HashSet<(FigureKey, usize)>,
+    empty: &[Measure],
+) {
+    let (first, second) = (result.by[0], result.by[1]);
+    let values = |dimension: Dimension| -> Vec<DimensionValue> {
+        result
+            .margins
+            .iter()
+            .filter(|margin| margin.dimensions[0].dimension == dimension)
+            .map(|margin| margin.dimensions[0].clone())
+            .collect()
+    };
+    let (rows, columns) = (values(first), values(second));
+    let mut listed: BTreeMap<(String, String), Cell> = std::mem::take(&mut result.cells)
+        .into_iter()
+        .map(|cell| {
+            (
+                (
+                    cell.dimensions[0].value.clone(),
+                    cell.dimensions[1].value.clone(),
+                ),
+                cell,
+            )
+        })
+        .collect();
+    let mut cells = Vec::with_capacity(listed.len());
+    for row in &rows {
+        for column in &columns {
+            if let Some(cell) = listed.remove(&(row.value.clone(), column.value.clone())) {
+                cells.push(cell);
+                continue;
+            }
+            let cell = Cell {
+                dimensions: vec![row.clone(), column.clone()],
+                measures: empty.to_vec(),
+            };
+            let key = figure_key(&cell);
+            if (0..empty.len()).any(|index| hidden.contains(&(key.clone(), index))) {
+                cells.push(cell);
+            }
+        }
+    }
+    // Every listed cell has its margins, so nothing is left; keep anything that is, last.
+    cells.extend(listed.into_values());
+    result.cells = cells;
 }

@@ -306,6 +306,9 @@ pub(crate) struct Layout {
     pub(crate) cells: Vec<Cell>,
     pub(crate) margins: Vec<Cell>,
     pub(crate) total: Cell,
+    /// The measures of a cell nobody contributed to: what a two-way cell that is not listed
+    /// (zero) shows when disclosure control has to list it, suppressed in some measure.
+    pub(crate) empty: Vec<Measure>,
 }
 
 impl<'a> Table<'a> {
@@ -409,6 +412,7 @@ impl<'a> Table<'a> {
             cells: inner,
             margins,
             total: finish_cell(Vec::new(), total),
+            empty: finish_cell(Vec::new(), Contribution::default()).measures,
         }
     }
 }
