@@ -24,6 +24,7 @@ use crate::hub::EventHub;
 use crate::metrics::Metrics;
 use crate::pseudonym::Pseudonymizer;
 use crate::rate_limit::RateLimiter;
+use crate::visibility::PersonFacts;
 
 /// Cheap to clone: one `Arc`.
 #[derive(Debug, Clone)]
@@ -53,6 +54,53 @@ pub struct Inner {
     pub projections: Option<Projections>,
     /// Small-cell suppression for the indicators shown to roles that may not see every person.
     pub suppression: Suppression,
+    /// Visibility facts folded from the projections' journals, by person and the revision they
+    /// were folded through (see [`FactsCache`]).
+    pub person_facts: FactsCache,
+}
+
+/// The visibility facts of persons as of a stream revision. The facts through revision `n` depend
+/// on the person's events 0..=n only, which never change, so an entry for the same revision is
+/// always right; a read at a later revision folds again and replaces it.
+#[derive(Debug, Default)]
+pub struct FactsCache {
+    entries: Mutex<std::collections::HashMap<PersonId, (u64, PersonFacts)>>,
+}
+
+impl FactsCache {
+    /// How many persons are kept; past that the cache starts over (a person's facts are a few
+    /// hundred bytes, so this bounds it to some megabytes).
+    const CAPACITY: usize = 50_000;
+
+    /// The facts of `person` through `revision`, folded by `fold` unless they are cached.
+    pub fn get_or_fold(
+        &self,
+        person: PersonId,
+        revision: u64,
+        fold: impl FnOnce() -> PersonFacts,
+    ) -> PersonFacts {
+        if let Some((cached, facts)) = self.lock().get(&person) {
+            if *cached == revision {
+                return facts.clone();
+            }
+        }
+        let facts = fold();
+        let mut entries = self.lock();
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(person, (revision, facts.clone()));
+        facts
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<PersonId, (u64, PersonFacts)>> {
+        // A panic while holding the lock cannot leave an entry half-written (inserts are whole).
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -107,6 +155,7 @@ impl AppState {
                 shutdown,
                 projections,
                 suppression,
+                person_facts: FactsCache::default(),
             }),
         })
     }
@@ -155,5 +204,35 @@ impl AppState {
             .read_person(person)
             .await
             .map_err(|error| ApiError::internal(&error))
+    }
+}
+
+#[cfg(test)]
+mod facts_cache_tests {
+    use super::*;
+    use journey_core::catalogue::Agency;
+
+    fn facts(agency: Agency) -> PersonFacts {
+        PersonFacts {
+            exists: true,
+            works_with: [agency].into(),
+            ..PersonFacts::default()
+        }
+    }
+
+    #[test]
+    fn a_cached_revision_is_not_folded_again_and_a_new_revision_is() {
+        let cache = FactsCache::default();
+        let person = PersonId(uuid::Uuid::from_u128(7));
+        let first = cache.get_or_fold(person, 3, || facts(Agency::Jobcenter));
+        assert_eq!(first, facts(Agency::Jobcenter));
+        let again = cache.get_or_fold(person, 3, || panic!("revision 3 is cached"));
+        assert_eq!(again, first);
+        // A later revision (say, a consent recorded since) is folded, not served from the cache.
+        let later = cache.get_or_fold(person, 4, || facts(Agency::Jugendamt));
+        assert_eq!(later, facts(Agency::Jugendamt));
+        let other = PersonId(uuid::Uuid::from_u128(8));
+        let folded = cache.get_or_fold(other, 3, || facts(Agency::Kommune));
+        assert_eq!(folded, facts(Agency::Kommune));
     }
 }

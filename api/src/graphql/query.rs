@@ -236,7 +236,9 @@ pub(crate) async fn from_projections(
                 // Revisions in a journal strictly increase, so the fact at index `through` having
                 // that revision means that none before it is missing.
                 (facts.get(index)?.revision == through).then(|| Known::Present {
-                    facts: PersonFacts::from_journal(&facts[..=index]),
+                    facts: state.person_facts.get_or_fold(person, through, || {
+                        PersonFacts::from_journal(&facts[..=index])
+                    }),
                     revision: through,
                 })
             }
