@@ -59,6 +59,10 @@ pub struct LogBenchArgs {
     /// Where to create the scratch stores (a temporary directory is made inside and removed).
     #[arg(long)]
     pub scratch_dir: Option<PathBuf>,
+    /// Also run raw sled with two more keys per record at random places of the key space (a stream
+    /// and an id index key each, as the log's format 1 wrote them), next to the plain baseline.
+    #[arg(long)]
+    pub random_index_keys: bool,
 }
 
 pub async fn run(_options: &Options, command: BenchCommand) -> Result<ExitCode, CliError> {
@@ -113,11 +117,14 @@ fn scratch(args: &LogBenchArgs) -> Result<tempfile::TempDir, CliError> {
 }
 
 /// Raw sled: batches of `batch` records of `record_bytes`, one `apply_batch` and one flush each.
+/// With `random_index_keys`, every record also gets a 50-byte and a 17-byte key with an 8-byte
+/// value at random places of the key space.
 fn raw_sled(
     dir: &std::path::Path,
     events: u64,
     batch: usize,
     record_bytes: usize,
+    random_index_keys: bool,
 ) -> Result<Figures, CliError> {
     let db = sled::Config::new()
         .path(dir.join("raw"))
@@ -135,6 +142,14 @@ fn raw_sled(
         for _ in 0..batch {
             rng.fill_bytes(&mut value);
             sled_batch.insert(&position.to_be_bytes(), value.as_slice());
+            if random_index_keys {
+                let mut stream_key = [b's'; 50];
+                rng.fill_bytes(&mut stream_key[1..17]);
+                sled_batch.insert(&stream_key[..], &position.to_be_bytes()[..]);
+                let mut id_key = [b'i'; 17];
+                rng.fill_bytes(&mut id_key[1..]);
+                sled_batch.insert(&id_key[..], &position.to_be_bytes()[..]);
+            }
             position += 1;
         }
         tree.apply_batch(sled_batch)?;
@@ -288,7 +303,7 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
     // machines are shared, and a single baseline run can be far off.
     let raw_run = || -> Result<Figures, CliError> {
         let dir = scratch(&args)?;
-        raw_sled(dir.path(), args.events, writers, args.record_bytes)
+        raw_sled(dir.path(), args.events, writers, args.record_bytes, false)
     };
     let mut raw_runs = vec![raw_run()?];
 
@@ -336,6 +351,11 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
         figures,
         measure_groups(before),
     ));
+    let (indexed, index_bytes) = log.index_footprint();
+    println!(
+        "in-memory index: {indexed} events, about {} bytes per event",
+        index_bytes / indexed.max(1)
+    );
     log.close().await?;
     store.flush()?;
     raw_runs.push(raw_run()?);
@@ -355,6 +375,26 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
         raw_runs[2].events_per_second(),
         raw_runs[1].percentile_ms(0.99),
     );
+    if args.random_index_keys {
+        let mut variant = Vec::new();
+        for _ in 0..3 {
+            let dir = scratch(&args)?;
+            variant.push(raw_sled(
+                dir.path(),
+                args.events,
+                writers,
+                args.record_bytes,
+                true,
+            )?);
+        }
+        variant.sort_by(|a, b| a.events_per_second().total_cmp(&b.events_per_second()));
+        row(
+            "raw sled + 2 random index keys per record",
+            &variant[1],
+            baseline,
+            writers as f64,
+        );
+    }
     for (name, figures, events_per_group) in &scenarios {
         row(name, figures, baseline, *events_per_group);
     }
