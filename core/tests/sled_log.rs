@@ -1277,3 +1277,48 @@ mod properties {
         }
     }
 }
+
+/// Open time and index memory of a large log (1 M events in 28,572 streams of 35 events).
+/// Run it in release: `cargo test --release -p journey-core --test sled_log -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: writes 1 M events"]
+async fn open_time_of_a_million_events() {
+    use journey_core::store::{Store, StoreConfig};
+    use std::sync::Arc;
+    const STREAMS: usize = 28_572;
+    const PER_STREAM: usize = 35;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Store::open(dir.path(), &StoreConfig::default()).expect("opens");
+    let log = Arc::new(SledLog::open(&store, SledLogConfig::default()).expect("opens"));
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..64 {
+        let log = log.clone();
+        tasks.spawn(async move {
+            for stream in (task..STREAMS).step_by(64) {
+                let name = format!("person-{}", Uuid::from_u128(stream as u128));
+                for _ in 0..PER_STREAM / 7 {
+                    log.append(&name, ExpectedRevision::Any, test_events(7))
+                        .await
+                        .expect("appends");
+                }
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("a writer task");
+    }
+    let written = log.next_position().await.expect("reads");
+    println!("wrote {written} events in {:?}", started.elapsed());
+    log.close().await.expect("closes");
+    drop(log);
+    let started = std::time::Instant::now();
+    let log = SledLog::open(&store, SledLogConfig::default()).expect("reopens");
+    let opened = started.elapsed();
+    let (events, bytes) = log.index_footprint();
+    println!(
+        "reopened {events} events in {opened:?}; index about {bytes} bytes = {} bytes per event",
+        bytes / events.max(1)
+    );
+    assert_eq!(events, written);
+}
