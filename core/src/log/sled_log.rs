@@ -197,7 +197,7 @@ impl SledLog {
     ///
     /// Open at most one `SledLog` per store at a time: the writer's in-memory state assumes that it
     /// is the only writer of the `log` tree. The index of every id and stream revision is held in
-    /// memory (about 40 to 50 bytes per event), so that validating an append and finding an event
+    /// memory (about 45 to 65 bytes per event), so that validating an append and finding an event
     /// by id or stream revision need no B-tree search.
     pub fn open(store: &Store, config: SledLogConfig) -> Result<SledLog, LogError> {
         let config = config.sanitized();
