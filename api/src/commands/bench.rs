@@ -63,6 +63,14 @@ pub struct LogBenchArgs {
     /// Where to create the scratch stores (a temporary directory is made inside and removed).
     #[arg(long)]
     pub scratch_dir: Option<PathBuf>,
+    /// Also run raw sled with two more keys per record at random places of the key space (a stream
+    /// and an id index key each, as the log's format 1 wrote them), next to the plain baseline.
+    #[arg(long)]
+    pub random_index_keys: bool,
+    /// Also write this many events (in streams of 35, by 64 writers), close the log and time its
+    /// reopening, which builds the in-memory index (0: skip).
+    #[arg(long, default_value_t = 0)]
+    pub open_events: u64,
 }
 
 pub async fn run(_options: &Options, command: BenchCommand) -> Result<ExitCode, CliError> {
@@ -117,11 +125,14 @@ fn scratch(args: &LogBenchArgs) -> Result<tempfile::TempDir, CliError> {
 }
 
 /// Raw sled: batches of `batch` records of `record_bytes`, one `apply_batch` and one flush each.
+/// With `random_index_keys`, every record also gets a 50-byte and a 17-byte key with an 8-byte
+/// value at random places of the key space.
 fn raw_sled(
     dir: &std::path::Path,
     events: u64,
     batch: usize,
     record_bytes: usize,
+    random_index_keys: bool,
 ) -> Result<Figures, CliError> {
     let db = sled::Config::new()
         .path(dir.join("raw"))
@@ -139,6 +150,14 @@ fn raw_sled(
         for _ in 0..batch {
             rng.fill_bytes(&mut value);
             sled_batch.insert(&position.to_be_bytes(), value.as_slice());
+            if random_index_keys {
+                let mut stream_key = [b's'; 50];
+                rng.fill_bytes(&mut stream_key[1..17]);
+                sled_batch.insert(&stream_key[..], &position.to_be_bytes()[..]);
+                let mut id_key = [b'i'; 17];
+                rng.fill_bytes(&mut id_key[1..]);
+                sled_batch.insert(&id_key[..], &position.to_be_bytes()[..]);
+            }
             position += 1;
         }
         tree.apply_batch(sled_batch)?;
@@ -296,7 +315,7 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
     );
     let raw_run = || -> Result<Figures, CliError> {
         let dir = scratch(&args)?;
-        raw_sled(dir.path(), args.events, writers, args.record_bytes)
+        raw_sled(dir.path(), args.events, writers, args.record_bytes, false)
     };
 
     // The single-writer scenarios run once, for their latency.
@@ -338,6 +357,16 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
             baseline,
             raw.percentile_ms(0.99),
         );
+        if args.random_index_keys {
+            let dir = scratch(&args)?;
+            let variant = raw_sled(dir.path(), args.events, writers, args.record_bytes, true)?;
+            row(
+                &format!("round {round}: raw sled + 2 random index keys per record"),
+                &variant,
+                Some(baseline),
+                writers as f64,
+            );
+        }
         let dir = scratch(&args)?;
         let (store, log, ledger) = open_ledger(dir.path())?;
         let before = log.stats();
@@ -360,8 +389,19 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
             per_group,
         );
         ledger_ratios.push(figures.events_per_second() / baseline);
+        if round == 1 {
+            let (indexed, index_bytes) = log.index_footprint();
+            println!(
+                "in-memory index: {indexed} events, about {} bytes per event",
+                index_bytes / indexed.max(1)
+            );
+        }
         log.close().await?;
         store.flush()?;
+    }
+
+    if args.open_events > 0 {
+        open_time(&args, writers).await?;
     }
 
     let summary = |ratios: &mut Vec<f64>| {
@@ -394,6 +434,52 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
         if ledger_median >= 0.5 { "met" } else { "NOT met" },
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `--open-events` events in streams of 35, closes the log and times opening it again.
+async fn open_time(args: &LogBenchArgs, writers: usize) -> Result<(), CliError> {
+    const PER_STREAM: u64 = 35;
+    let dir = scratch(args)?;
+    let store = Store::open(dir.path(), &StoreConfig::default())?;
+    let log = Arc::new(SledLog::open(&store, SledLogConfig::default())?);
+    let streams = args.open_events.div_ceil(PER_STREAM);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..writers as u64 {
+        let log = log.clone();
+        tasks.spawn(async move {
+            let mut rng = StdRng::seed_from_u64(writer + 1_000);
+            for stream in (writer..streams).step_by(writers) {
+                let name = format!("open-{stream}");
+                for _ in 0..PER_STREAM / 7 {
+                    let events = (0..7).map(|_| log_event(&mut rng)).collect();
+                    log.append(&name, ExpectedRevision::Any, events).await?;
+                }
+            }
+            Ok::<_, CliError>(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.map_err(|error| format!("bench task failed: {error}"))??;
+    }
+    let written = log.next_position().await?;
+    println!(
+        "open time: wrote {written} events in {streams} streams in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    log.close().await?;
+    drop(log);
+    let started = Instant::now();
+    let log = SledLog::open(&store, SledLogConfig::default())?;
+    let opened = started.elapsed();
+    let (events, bytes) = log.index_footprint();
+    println!(
+        "open time: reopened {events} events in {:.2} s; in-memory index about {} bytes per event",
+        opened.as_secs_f64(),
+        bytes / events.max(1)
+    );
+    log.close().await?;
+    Ok(())
 }
 
 /// The writer's counters since `before`: events per group commit and the time per group of each

@@ -8,13 +8,25 @@
 //! | key | value |
 //! |---|---|
 //! | `e` ‖ position (u64 BE) | the postcard-encoded [`StoredRecord`] (format byte first) |
-//! | `s` ‖ stream bytes ‖ 0x00 ‖ revision (u64 BE) | position (u64 BE) |
-//! | `i` ‖ 16 uuid bytes | position (u64 BE) |
+//! | `x` ‖ first position of a group (u64 BE) | index format byte ‖ the postcard-encoded [`IndexRun`]s |
 //! | `m` | meta format byte ‖ next position (u64 BE) ‖ last global hash (32 bytes) |
 //!
-//! Stream names never contain NUL, so `s` ‖ stream ‖ 0x00 is a prefix of exactly one stream's keys
-//! and big-endian revisions sort in revision order. The stream heads (last revision per stream) are
-//! the last index key of each stream; they are loaded into memory at open by one scan of the index.
+//! Both `e` and `x` keys grow with the position, so a group commit appends to the right edge of the
+//! B-tree only (about two leaves and the meta key), whatever streams and ids it carries. An `x` key
+//! holds the index entries of the events from its position on: runs of consecutive events of one
+//! stream (stream, first revision, ids); the positions are implicit, because the `x` keys tile the
+//! positions without gap or overlap. It is written in the same batch as the group's events, so the
+//! index and the events never disagree after a crash.
+//!
+//! The index is held in memory ([`Index`]: id → position, stream → positions by revision), built
+//! at open by one scan of the `x` keys, and updated by the writer after every applied group. Reads
+//! of streams and ids, and the writer's idempotency and revision checks, use it without touching the
+//! B-tree.
+//!
+//! Meta format 1 kept a `s` ‖ stream ‖ 0x00 ‖ revision key and an `i` ‖ uuid key per event. Opening
+//! such a store migrates it: `x` keys are written from the records, the meta format becomes 2, and
+//! the old keys are removed, each step flushed, so that a crash at any point leaves a store that the
+//! next open finishes migrating.
 //!
 //! # Group commit
 //!
@@ -40,7 +52,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -62,14 +74,22 @@ use crate::store::Store;
 const TREE_NAME: &str = "log";
 
 const EVENT_PREFIX: u8 = b'e';
-const STREAM_PREFIX: u8 = b's';
-const ID_PREFIX: u8 = b'i';
+const INDEX_PREFIX: u8 = b'x';
+/// The stream and id index keys of meta format 1, removed by the migration.
+const LEGACY_STREAM_PREFIX: u8 = b's';
+const LEGACY_ID_PREFIX: u8 = b'i';
 const META_KEY: &[u8] = b"m";
 
 /// The format of a stored record. A new format gets a new number, and the reader decodes by number.
 const RECORD_FORMAT_V1: u8 = 1;
-/// The format of the meta value.
+/// The meta format of the layout with an `s` and an `i` key per event (migrated at open).
 const META_FORMAT_V1: u8 = 1;
+/// The meta format of the layout with one `x` index key per group.
+const META_FORMAT_V2: u8 = 2;
+/// The format of an `x` value.
+const INDEX_FORMAT_V1: u8 = 1;
+/// Events per `x` key written by the migration.
+const MIGRATION_CHUNK_EVENTS: usize = 4096;
 
 /// Settings of the embedded log. Every queue, batch and page is bounded by one of them.
 #[derive(Debug, Clone)]
@@ -172,17 +192,22 @@ struct Request {
 }
 
 impl SledLog {
-    /// Opens the log in `store`, loads the stream heads into memory and starts the writer thread.
+    /// Opens the log in `store` (migrating a store of meta format 1), loads the index into memory and
+    /// starts the writer thread.
     ///
     /// Open at most one `SledLog` per store at a time: the writer's in-memory state assumes that it
-    /// is the only writer of the `log` tree. Every stream head is held in memory (a few dozen bytes
-    /// per stream), so that validating an append needs no read.
+    /// is the only writer of the `log` tree. The index of every id and stream revision is held in
+    /// memory (about 45 to 65 bytes per event), so that validating an append and finding an event
+    /// by id or stream revision need no B-tree search.
     pub fn open(store: &Store, config: SledLogConfig) -> Result<SledLog, LogError> {
         let config = config.sanitized();
         let db = store.db().clone();
         let tree = db.open_tree(TREE_NAME)?;
-        let reader = Reader { tree: tree.clone() };
-        let state = WriterState::load(&reader, db.clone())?;
+        let (state, index) = WriterState::load(&tree, db.clone())?;
+        let reader = Reader {
+            tree,
+            index: std::sync::Arc::new(RwLock::new(index)),
+        };
         let (head_sender, head) = watch::channel(Head {
             next_position: state.next_position,
             closed: false,
@@ -230,6 +255,12 @@ impl SledLog {
                 .flush_ns
                 .load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// How many events the in-memory index holds and an estimate of its heap bytes.
+    pub fn index_footprint(&self) -> (u64, u64) {
+        let index = read_index(&self.reader.index);
+        (index.ids.len() as u64, index.heap_bytes())
     }
 
     /// The committed head: reads never return events at or beyond it.
@@ -395,15 +426,15 @@ impl EventLog for SledLog {
 
     async fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
         let bound = self.committed();
-        Ok(self
-            .reader
-            .find_event(id)?
-            .filter(|event| event.position < bound))
+        match self.reader.id_position(id) {
+            Some(position) if position < bound => self.reader.indexed_event(id, position).map(Some),
+            _ => Ok(None),
+        }
     }
 
     async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, LogError> {
         let bound = self.committed();
-        self.reader.stream_revision(stream, bound)
+        Ok(self.reader.stream_revision(stream, bound))
     }
 
     async fn next_position(&self) -> Result<u64, LogError> {
@@ -451,30 +482,16 @@ fn event_key(position: u64) -> [u8; 9] {
     key
 }
 
-fn stream_prefix(stream: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(stream.len() + 10);
-    key.push(STREAM_PREFIX);
-    key.extend_from_slice(stream.as_bytes());
-    key.push(0);
+fn index_key(first_position: u64) -> [u8; 9] {
+    let mut key = [0; 9];
+    key[0] = INDEX_PREFIX;
+    key[1..].copy_from_slice(&first_position.to_be_bytes());
     key
 }
 
-fn stream_key(stream: &str, revision: u64) -> Vec<u8> {
-    let mut key = stream_prefix(stream);
-    key.extend_from_slice(&revision.to_be_bytes());
-    key
-}
-
-fn id_key(id: Uuid) -> [u8; 17] {
-    let mut key = [0; 17];
-    key[0] = ID_PREFIX;
-    key[1..].copy_from_slice(id.as_bytes());
-    key
-}
-
-fn meta_value(next_position: u64, last_hash: &[u8; 32]) -> [u8; 41] {
+fn meta_value(format: u8, next_position: u64, last_hash: &[u8; 32]) -> [u8; 41] {
     let mut value = [0; 41];
-    value[0] = META_FORMAT_V1;
+    value[0] = format;
     value[1..9].copy_from_slice(&next_position.to_be_bytes());
     value[9..].copy_from_slice(last_hash);
     value
@@ -486,16 +503,68 @@ fn be_u64(bytes: &[u8], offset: usize) -> Option<u64> {
     Some(u64::from_be_bytes(slice.try_into().ok()?))
 }
 
-/// A position stored as an index value (stream or id index).
-/// The position is unknown when an index value is broken, so the error names `u64::MAX`.
-fn decode_position(value: &[u8], context: &str) -> Result<u64, LogError> {
-    match (value.len(), be_u64(value, 0)) {
-        (8, Some(position)) => Ok(position),
-        _ => Err(LogError::Corrupt {
-            position: u64::MAX,
-            reason: format!("{context}: the value is not an 8-byte position"),
-        }),
+/// A run of consecutive events of one stream in an `x` value: the events at the next
+/// `ids.len()` positions have revisions `first_revision`, `first_revision + 1`, …
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct IndexRun<'a> {
+    stream: Cow<'a, str>,
+    first_revision: u64,
+    ids: Vec<[u8; 16]>,
+}
+
+/// Appends the event `id` at `revision` of `stream` to `runs`, extending the last run if it can.
+fn push_run(runs: &mut Vec<IndexRun<'static>>, stream: &str, revision: u64, id: Uuid) {
+    if let Some(last) = runs.last_mut() {
+        if last.stream == stream && last.first_revision + last.ids.len() as u64 == revision {
+            last.ids.push(id.into_bytes());
+            return;
+        }
     }
+    runs.push(IndexRun {
+        stream: Cow::Owned(stream.to_owned()),
+        first_revision: revision,
+        ids: vec![id.into_bytes()],
+    });
+}
+
+/// The stored bytes of an `x` value.
+fn encode_index_value(first_position: u64, runs: &[IndexRun<'_>]) -> Result<Vec<u8>, LogError> {
+    let mut bytes = vec![INDEX_FORMAT_V1];
+    postcard::to_io(runs, &mut bytes).map_err(|error| LogError::Corrupt {
+        position: first_position,
+        reason: format!("cannot encode the index entries: {error}"),
+    })?;
+    Ok(bytes)
+}
+
+/// Decodes the `x` value of the key at `first_position`.
+fn decode_index_value(first_position: u64, bytes: &[u8]) -> Result<Vec<IndexRun<'_>>, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt {
+        position: first_position,
+        reason: format!("index entries: {reason}"),
+    };
+    match bytes.first() {
+        Some(&INDEX_FORMAT_V1) => {}
+        Some(other) => return Err(corrupt(format!("unknown format {other}"))),
+        None => return Err(corrupt("empty value".to_owned())),
+    }
+    let (runs, rest) = postcard::take_from_bytes::<Vec<IndexRun<'_>>>(&bytes[1..])
+        .map_err(|error| corrupt(format!("do not decode: {error}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} trailing bytes", rest.len())));
+    }
+    if runs.is_empty() {
+        return Err(corrupt("no entries".to_owned()));
+    }
+    for run in &runs {
+        if run.ids.is_empty() {
+            return Err(corrupt(format!("an empty run of `{}`", run.stream)));
+        }
+        if check_stream_name(&run.stream).is_err() {
+            return Err(corrupt(format!("invalid stream name {:?}", run.stream)));
+        }
+    }
+    Ok(runs)
 }
 
 /// The record as stored under `e` ‖ position. Only primitive fields, so that the bytes do not change
@@ -679,10 +748,100 @@ fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogEr
 // Reads
 // ---------------------------------------------------------------------------------------------
 
-/// Read access to the log tree. The callers pass the committed head as `bound` where it matters.
+/// The in-memory index of the whole log: what the `x` keys hold, applied and not yet committed
+/// alike (readers cut it at the committed head).
+#[derive(Debug, Default)]
+struct Index {
+    /// Event id → position.
+    ids: HashMap<Uuid, u64>,
+    /// Stream → the position of each revision (revision = offset).
+    streams: HashMap<String, Vec<u64>>,
+}
+
+impl Index {
+    fn with_capacity(events: u64) -> Self {
+        Self {
+            ids: HashMap::with_capacity(usize::try_from(events).unwrap_or(0)),
+            streams: HashMap::new(),
+        }
+    }
+
+    /// Adds the event `id` at `revision` of `stream` and at `position`, which must be the stream's
+    /// next revision and a later position than its last, with an id not indexed yet.
+    fn add(&mut self, id: Uuid, stream: &str, revision: u64, position: u64) -> Result<(), String> {
+        let positions = match self.streams.get_mut(stream) {
+            Some(positions) => positions,
+            None => self.streams.entry(stream.to_owned()).or_default(),
+        };
+        if positions.len() as u64 != revision {
+            return Err(format!(
+                "`{stream}` revision {revision} does not follow {} stored revisions",
+                positions.len()
+            ));
+        }
+        if positions.last().is_some_and(|&last| last >= position) {
+            return Err(format!(
+                "`{stream}` revision {revision} at position {position} is not after its revision before"
+            ));
+        }
+        match self.ids.entry(id) {
+            std::collections::hash_map::Entry::Occupied(stored) => {
+                return Err(format!(
+                    "event id {id} at position {position} is already indexed at position {}",
+                    stored.get()
+                ));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(position);
+            }
+        }
+        positions.push(position);
+        Ok(())
+    }
+
+    /// The stream's last revision and its position, committed or not.
+    fn head(&self, stream: &str) -> Option<StreamHead> {
+        let positions = self.streams.get(stream)?;
+        let position = *positions.last()?;
+        Some(StreamHead {
+            revision: positions.len() as u64 - 1,
+            position,
+        })
+    }
+
+    /// How many revisions of `stream` lie below `bound`.
+    fn visible_revisions(&self, stream: &str, bound: u64) -> usize {
+        self.streams.get(stream).map_or(0, |positions| {
+            positions.partition_point(|&position| position < bound)
+        })
+    }
+
+    /// An estimate of the heap bytes the index holds: the hash tables at their capacity (a control
+    /// byte per bucket), the position vectors at theirs, and the stream names.
+    fn heap_bytes(&self) -> u64 {
+        let ids = self.ids.capacity() * (std::mem::size_of::<(Uuid, u64)>() + 1);
+        let streams = self.streams.capacity() * (std::mem::size_of::<(String, Vec<u64>)>() + 1);
+        let owned: usize = self
+            .streams
+            .iter()
+            .map(|(name, positions)| name.capacity() + positions.capacity() * 8)
+            .sum();
+        (ids + streams + owned) as u64
+    }
+}
+
+type SharedIndex = std::sync::Arc<RwLock<Index>>;
+
+fn read_index(index: &SharedIndex) -> std::sync::RwLockReadGuard<'_, Index> {
+    index.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Read access to the log tree and the index. The callers pass the committed head as `bound` where
+/// it matters.
 #[derive(Debug, Clone)]
 struct Reader {
     tree: sled::Tree,
+    index: SharedIndex,
 }
 
 impl Reader {
@@ -776,49 +935,49 @@ impl Reader {
         limit: usize,
         bound: u64,
     ) -> Result<Vec<RecordedEvent>, LogError> {
-        let mut events = Vec::with_capacity(limit.min(1024));
-        // An invalid name cannot have been written, so it reads as an empty stream.
-        if check_stream_name(stream).is_err() {
-            return Ok(events);
-        }
-        let revision = match from {
-            StreamFrom::Start => 0,
-            StreamFrom::End => u64::MAX,
-            StreamFrom::Revision(revision) => revision,
-        };
-        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            match direction {
-                Direction::Forwards => Box::new(
-                    self.tree
-                        .range(stream_key(stream, revision)..=stream_key(stream, u64::MAX)),
-                ),
-                Direction::Backwards => Box::new(
-                    self.tree
-                        .range(stream_key(stream, 0)..=stream_key(stream, revision))
-                        .rev(),
-                ),
+        // (revision, position) of the events to read, taken under the lock, read after it.
+        let wanted: Vec<(u64, u64)> = {
+            let index = read_index(&self.index);
+            let Some(positions) = index.streams.get(stream) else {
+                return Ok(Vec::new());
             };
-        for entry in entries {
-            if events.len() >= limit {
-                break;
-            }
-            let (key, value) = entry?;
-            let position = decode_position(&value, "stream index")?;
-            if position >= bound {
-                // Revisions and positions grow together, so forwards nothing later is committed;
-                // backwards the uncommitted tail comes first and is skipped.
-                match direction {
-                    Direction::Forwards => break,
-                    Direction::Backwards => continue,
+            // Revisions and positions grow together, so the committed revisions are a prefix.
+            let visible = positions.partition_point(|&position| position < bound);
+            let revision = |from: u64| usize::try_from(from).unwrap_or(usize::MAX);
+            let pick = |offset: usize| (offset as u64, positions[offset]);
+            match direction {
+                Direction::Forwards => {
+                    let start = match from {
+                        StreamFrom::Start => 0,
+                        StreamFrom::End => usize::MAX,
+                        StreamFrom::Revision(from) => revision(from),
+                    };
+                    (start.min(visible)..visible)
+                        .take(limit)
+                        .map(pick)
+                        .collect()
+                }
+                Direction::Backwards => {
+                    let Some(last) = visible.checked_sub(1) else {
+                        return Ok(Vec::new());
+                    };
+                    let start = match from {
+                        StreamFrom::Start => 0,
+                        StreamFrom::End => last,
+                        StreamFrom::Revision(from) => revision(from).min(last),
+                    };
+                    (0..=start).rev().take(limit).map(pick).collect()
                 }
             }
-            let key_revision = stream_key_revision(&key, stream, position)?;
+        };
+        let mut events = Vec::with_capacity(wanted.len());
+        for (revision, position) in wanted {
             let event = self.event_at(position)?;
-            if event.stream != stream || event.revision != key_revision {
+            if event.stream != stream || event.revision != revision {
                 return Err(LogError::Corrupt {
                     position,
                     reason: format!(
-                        "the stream index says `{stream}`@{key_revision}, the record says `{}`@{}",
+                        "the index says `{stream}`@{revision}, the record says `{}`@{}",
                         event.stream, event.revision
                     ),
                 });
@@ -829,48 +988,26 @@ impl Reader {
     }
 
     /// The last revision of `stream` among the events below `bound`.
-    fn stream_revision(&self, stream: &str, bound: u64) -> Result<Option<u64>, LogError> {
-        if check_stream_name(stream).is_err() {
-            return Ok(None);
-        }
-        // The uncommitted tail of a stream is at most one group, so this skips only a few entries.
-        for entry in self.tree.scan_prefix(stream_prefix(stream)).rev() {
-            let (key, value) = entry?;
-            let position = decode_position(&value, "stream index")?;
-            if position < bound {
-                let revision = stream_key_revision(&key, stream, position)?;
-                return Ok(Some(revision));
-            }
-        }
-        Ok(None)
+    fn stream_revision(&self, stream: &str, bound: u64) -> Option<u64> {
+        let visible = read_index(&self.index).visible_revisions(stream, bound);
+        (visible as u64).checked_sub(1)
     }
 
-    /// The stored event with `id`, committed or not (the caller applies the bound).
-    fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
-        let Some(value) = self.tree.get(id_key(id))? else {
-            return Ok(None);
-        };
-        let position = decode_position(&value, "id index")?;
+    /// The position of the event with `id`, committed or not (the caller applies the bound).
+    fn id_position(&self, id: Uuid) -> Option<u64> {
+        read_index(&self.index).ids.get(&id).copied()
+    }
+
+    /// The stored event at `position`, which the index says has `id`.
+    fn indexed_event(&self, id: Uuid, position: u64) -> Result<RecordedEvent, LogError> {
         let event = self.event_at(position)?;
         if event.event.id != id {
             return Err(LogError::Corrupt {
                 position,
-                reason: format!("the id index says {id}, the record says {}", event.event.id),
+                reason: format!("the index says {id}, the record says {}", event.event.id),
             });
         }
-        Ok(Some(event))
-    }
-}
-
-/// The revision in a stream index key of `stream`, whose value said `position`.
-fn stream_key_revision(key: &[u8], stream: &str, position: u64) -> Result<u64, LogError> {
-    let prefix_len = stream.len() + 2;
-    match be_u64(key, prefix_len) {
-        Some(revision) if key.len() == prefix_len + 8 => Ok(revision),
-        _ => Err(LogError::Corrupt {
-            position,
-            reason: format!("malformed stream index key {key:?} of `{stream}`"),
-        }),
+        Ok(event)
     }
 }
 
@@ -986,33 +1123,32 @@ struct StoredId {
     content_digest: [u8; 32],
 }
 
-/// The writer's in-memory view of the log: everything validation needs without reading sled.
+/// The writer's in-memory view of the log besides the index.
 #[derive(Debug)]
 struct WriterState {
     db: sled::Db,
-    heads: HashMap<String, StreamHead>,
     next_position: u64,
     last_hash: [u8; 32],
 }
 
 impl WriterState {
-    /// Loads the meta value and every stream head, and checks them against the stored events.
-    fn load(reader: &Reader, db: sled::Db) -> Result<Self, LogError> {
-        let tree = &reader.tree;
-        let (next_position, last_hash) = match tree.get(META_KEY)? {
-            None => (0, chain::GENESIS),
+    /// Loads the meta value and the index (migrating a store of meta format 1), and checks them
+    /// against the stored events.
+    fn load(tree: &sled::Tree, db: sled::Db) -> Result<(Self, Index), LogError> {
+        let (format, next_position, last_hash) = match tree.get(META_KEY)? {
+            None => (None, 0, chain::GENESIS),
             Some(value) => {
                 let corrupt = |reason: &str| LogError::Corrupt {
                     position: u64::MAX,
                     reason: format!("meta value: {reason}"),
                 };
-                if value.len() != 41 || value[0] != META_FORMAT_V1 {
+                if value.len() != 41 || ![META_FORMAT_V1, META_FORMAT_V2].contains(&value[0]) {
                     return Err(corrupt("unknown format"));
                 }
                 let next = be_u64(&value, 1).ok_or_else(|| corrupt("too short"))?;
                 let mut hash = [0; 32];
                 hash.copy_from_slice(&value[9..41]);
-                (next, hash)
+                (Some(value[0]), next, hash)
             }
         };
 
@@ -1055,48 +1191,182 @@ impl WriterState {
             }
         }
 
-        // Stream heads are the last stream-index key of each stream: keys sort by stream, then by
-        // revision, so one scan of the index finds them all. (Keeping a head key per stream instead
-        // would cost one more insert per group and stream on the hot write path.)
-        let mut heads = HashMap::new();
-        for entry in tree.scan_prefix([STREAM_PREFIX]) {
-            let (key, value) = entry?;
-            let position = decode_position(&value, "stream index")?;
-            if key.len() < 1 + 1 + 8 || key[key.len() - 9] != 0 {
-                return Err(LogError::Corrupt {
-                    position,
-                    reason: "a stream index key is malformed".to_owned(),
-                });
+        let index = if format == Some(META_FORMAT_V1) {
+            migrate_from_v1(tree, &db, next_position, &last_hash)?
+        } else {
+            // Old index keys left by a migration interrupted after its switch to format 2.
+            if tree.scan_prefix([LEGACY_STREAM_PREFIX]).next().is_some()
+                || tree.scan_prefix([LEGACY_ID_PREFIX]).next().is_some()
+            {
+                remove_prefix(tree, LEGACY_STREAM_PREFIX)?;
+                remove_prefix(tree, LEGACY_ID_PREFIX)?;
+                db.flush()?;
             }
-            let stream =
-                std::str::from_utf8(&key[1..key.len() - 9]).map_err(|_| LogError::Corrupt {
-                    position,
-                    reason: "a stream name is not UTF-8".to_owned(),
-                })?;
-            let revision = be_u64(&key, key.len() - 8).ok_or_else(|| LogError::Corrupt {
-                position,
-                reason: "a stream index key is malformed".to_owned(),
-            })?;
-            if position >= next_position {
-                return Err(LogError::Corrupt {
-                    position,
-                    reason: format!("the index of `{stream}` points beyond the last event"),
-                });
-            }
-            match heads.get_mut(stream) {
-                Some(head) => *head = StreamHead { revision, position },
-                None => {
-                    heads.insert(stream.to_owned(), StreamHead { revision, position });
-                }
-            }
-        }
-        Ok(Self {
+            load_index(tree, next_position)?
+        };
+        let state = Self {
             db,
-            heads,
             next_position,
             last_hash,
-        })
+        };
+        Ok((state, index))
     }
+}
+
+/// Builds the index from the `x` keys, which must tile the positions below `next_position`.
+fn load_index(tree: &sled::Tree, next_position: u64) -> Result<Index, LogError> {
+    let mut index = Index::with_capacity(next_position);
+    let mut expected = 0u64;
+    for entry in tree.scan_prefix([INDEX_PREFIX]) {
+        let (key, value) = entry?;
+        let first = match (key.len(), be_u64(&key, 1)) {
+            (9, Some(first)) => first,
+            _ => {
+                return Err(LogError::Corrupt {
+                    position: expected,
+                    reason: format!("malformed index key {key:?}"),
+                })
+            }
+        };
+        if first != expected {
+            return Err(LogError::Corrupt {
+                position: expected,
+                reason: format!("the next index key starts at position {first}"),
+            });
+        }
+        for run in decode_index_value(first, &value)? {
+            for (offset, id) in (0u64..).zip(&run.ids) {
+                if expected >= next_position {
+                    return Err(LogError::Corrupt {
+                        position: expected,
+                        reason: format!(
+                            "the index goes beyond the last event (the meta value says {next_position} events)"
+                        ),
+                    });
+                }
+                let revision =
+                    run.first_revision
+                        .checked_add(offset)
+                        .ok_or_else(|| LogError::Corrupt {
+                            position: expected,
+                            reason: "an index revision overflows".to_owned(),
+                        })?;
+                index
+                    .add(Uuid::from_bytes(*id), &run.stream, revision, expected)
+                    .map_err(|reason| LogError::Corrupt {
+                        position: expected,
+                        reason: format!("index: {reason}"),
+                    })?;
+                expected += 1;
+            }
+        }
+    }
+    if expected != next_position {
+        return Err(LogError::Corrupt {
+            position: expected,
+            reason: format!(
+                "the index ends at position {expected}, the meta value says {next_position} events"
+            ),
+        });
+    }
+    Ok(index)
+}
+
+/// Removes every key of `tree` that starts with `prefix`, in batches.
+fn remove_prefix(tree: &sled::Tree, prefix: u8) -> Result<(), LogError> {
+    const KEYS_PER_BATCH: usize = 16_384;
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut keys = 0;
+        for entry in tree.scan_prefix([prefix]).keys().take(KEYS_PER_BATCH) {
+            batch.remove(entry?);
+            keys += 1;
+        }
+        if keys == 0 {
+            return Ok(());
+        }
+        tree.apply_batch(batch)?;
+    }
+}
+
+/// Migrates a store of meta format 1 (an `s` and an `i` key per event) to format 2 and returns its
+/// index. The `x` keys are built from the records themselves (the authority), one per
+/// [`MIGRATION_CHUNK_EVENTS`] events; then the meta format switches, then the old keys go, each step
+/// flushed. A crash before the switch leaves a format-1 store whose `x` keys the next open discards
+/// and writes again; a crash after it leaves old keys that the next open removes.
+fn migrate_from_v1(
+    tree: &sled::Tree,
+    db: &sled::Db,
+    next_position: u64,
+    last_hash: &[u8; 32],
+) -> Result<Index, LogError> {
+    const CHUNKS_PER_BATCH: usize = 16;
+    let started = std::time::Instant::now();
+    tracing::info!(
+        events = next_position,
+        "migrating the event log to one index key per group"
+    );
+    remove_prefix(tree, INDEX_PREFIX)?;
+    let mut index = Index::with_capacity(next_position);
+    let mut batch = sled::Batch::default();
+    let mut chunks_in_batch = 0;
+    let mut runs = Vec::new();
+    let mut chunk_first = 0u64;
+    let mut position = 0u64;
+    for item in tree.range(event_key(0)..event_key(next_position)) {
+        let (key, value) = item?;
+        let key_position = key_position(&key)?;
+        if key_position != position {
+            return Err(LogError::Corrupt {
+                position,
+                reason: "the event is missing below the committed head".to_owned(),
+            });
+        }
+        let event = decode_record(position, &value)?;
+        index
+            .add(event.event.id, &event.stream, event.revision, position)
+            .map_err(|reason| LogError::Corrupt {
+                position,
+                reason: format!("migration: {reason}"),
+            })?;
+        push_run(&mut runs, &event.stream, event.revision, event.event.id);
+        position += 1;
+        if position - chunk_first == MIGRATION_CHUNK_EVENTS as u64 || position == next_position {
+            batch.insert(
+                &index_key(chunk_first)[..],
+                encode_index_value(chunk_first, &runs)?,
+            );
+            runs.clear();
+            chunk_first = position;
+            chunks_in_batch += 1;
+            if chunks_in_batch == CHUNKS_PER_BATCH {
+                tree.apply_batch(std::mem::take(&mut batch))?;
+                chunks_in_batch = 0;
+            }
+        }
+    }
+    if position != next_position {
+        return Err(LogError::Corrupt {
+            position,
+            reason: "the event is missing below the committed head".to_owned(),
+        });
+    }
+    tree.apply_batch(batch)?;
+    db.flush()?;
+    tree.insert(
+        META_KEY,
+        &meta_value(META_FORMAT_V2, next_position, last_hash)[..],
+    )?;
+    db.flush()?;
+    remove_prefix(tree, LEGACY_STREAM_PREFIX)?;
+    remove_prefix(tree, LEGACY_ID_PREFIX)?;
+    db.flush()?;
+    tracing::info!(
+        events = next_position,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "the event log is migrated"
+    );
+    Ok(index)
 }
 
 /// The writer thread's state.
@@ -1197,6 +1467,8 @@ fn flush_loop(
 #[derive(Debug)]
 struct Group {
     batch: sled::Batch,
+    /// The group's index entries, in position order from the group's first position.
+    runs: Vec<IndexRun<'static>>,
     heads: HashMap<String, StreamHead>,
     ids: HashMap<Uuid, StoredId>,
     next_position: u64,
@@ -1289,6 +1561,7 @@ impl Writer {
     ) -> Result<(), LogError> {
         let mut group = Group {
             batch: sled::Batch::default(),
+            runs: Vec::new(),
             heads: HashMap::new(),
             ids: HashMap::new(),
             next_position: self.state.next_position,
@@ -1303,9 +1576,19 @@ impl Writer {
         let prepared = std::time::Instant::now();
         let writes = group.next_position != self.state.next_position;
         if writes {
+            let first_position = self.state.next_position;
+            match encode_index_value(first_position, &group.runs) {
+                Ok(value) => group.batch.insert(&index_key(first_position)[..], value),
+                Err(error) => {
+                    for (reply, _) in replies {
+                        let _ = reply.send(Err(LogError::Closed));
+                    }
+                    return Err(error);
+                }
+            }
             group.batch.insert(
                 META_KEY,
-                &meta_value(group.next_position, &group.last_hash)[..],
+                &meta_value(META_FORMAT_V2, group.next_position, &group.last_hash)[..],
             );
             if let Err(error) = self.reader.tree.apply_batch(group.batch) {
                 for (reply, result) in replies {
@@ -1338,7 +1621,25 @@ impl Writer {
                 group.next_position - self.state.next_position,
                 std::sync::atomic::Ordering::Relaxed,
             );
-            self.state.heads.extend(group.heads);
+            // Readers cut the index at the committed head, which moves only after the flush.
+            let mut index = self
+                .reader
+                .index
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut position = first_position;
+            for run in &group.runs {
+                for (revision, id) in (run.first_revision..).zip(&run.ids) {
+                    if let Err(reason) =
+                        index.add(Uuid::from_bytes(*id), &run.stream, revision, position)
+                    {
+                        // The group was validated against the index, so this is a bug.
+                        tracing::error!(position, %reason, "the index refuses a validated event");
+                    }
+                    position += 1;
+                }
+            }
+            drop(index);
             self.state.next_position = group.next_position;
             self.state.last_hash = group.last_hash;
         }
@@ -1351,12 +1652,22 @@ impl Writer {
         to_flusher.send(pending).map_err(|_| LogError::Closed)
     }
 
-    /// What is known about `id`: first the current group, then the store.
-    fn lookup_id(&self, id: Uuid, group: &Group) -> Result<Option<StoredId>, LogError> {
+    /// What is known about `id`: first the current group, then the index (and the stored record,
+    /// for a retry only).
+    fn lookup_id(
+        &self,
+        id: Uuid,
+        group: &Group,
+        index: &Index,
+    ) -> Result<Option<StoredId>, LogError> {
         if let Some(stored) = group.ids.get(&id) {
             return Ok(Some(stored.clone()));
         }
-        Ok(self.reader.find_event(id)?.map(|event| StoredId {
+        let Some(&position) = index.ids.get(&id) else {
+            return Ok(None);
+        };
+        let event = self.reader.indexed_event(id, position)?;
+        Ok(Some(StoredId {
             stream: event.stream,
             revision: event.revision,
             position: event.position,
@@ -1368,13 +1679,14 @@ impl Writer {
     /// to the group. A rejected request leaves the group untouched.
     fn prepare(&self, request: &Request, group: &mut Group) -> Result<AppendOutcome, LogError> {
         let stream = request.stream.as_str();
+        let index = read_index(&self.reader.index);
 
         // Idempotency first: a retry of a stored append answers the same whatever the stream's
         // revision is now.
         let mut stored: Vec<(Uuid, StoredId)> = Vec::new();
         let mut first_new = None;
         for event in &request.events {
-            match self.lookup_id(event.id, group)? {
+            match self.lookup_id(event.id, group, &index)? {
                 Some(found) => {
                     if found.stream != stream {
                         return Err(LogError::DuplicateIdInOtherStream {
@@ -1410,8 +1722,10 @@ impl Writer {
         let current = group
             .heads
             .get(stream)
-            .or_else(|| self.state.heads.get(stream))
+            .copied()
+            .or_else(|| index.head(stream))
             .map(|head| head.revision);
+        drop(index);
         let accepted = match request.expected {
             ExpectedRevision::Any => true,
             ExpectedRevision::NoStream => current.is_none(),
@@ -1446,12 +1760,7 @@ impl Writer {
         };
         for ((position, revision, bytes), event) in records.into_iter().zip(&request.events) {
             group.batch.insert(&event_key(position)[..], bytes);
-            group
-                .batch
-                .insert(stream_key(stream, revision), &position.to_be_bytes()[..]);
-            group
-                .batch
-                .insert(&id_key(event.id)[..], &position.to_be_bytes()[..]);
+            push_run(&mut group.runs, stream, revision, event.id);
             group.ids.insert(
                 event.id,
                 StoredId {
@@ -1623,30 +1932,382 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_malformed_stream_index_key_is_corrupt_not_a_panic() {
-        let (_dir, store) = small_store();
+    /// A store with two streams written through the log, which is then closed.
+    async fn given_a_closed_log(events: usize) -> (tempfile::TempDir, Store, Vec<Uuid>) {
+        let (dir, store) = small_store();
         let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
-        log.append("s", ExpectedRevision::Any, vec![test_event(Uuid::new_v4())])
-            .await
-            .expect("appends");
+        let mut ids = Vec::new();
+        for n in 0..events {
+            let id = Uuid::new_v4();
+            let stream = if n % 2 == 0 { "a" } else { "b" };
+            log.append(stream, ExpectedRevision::Any, vec![test_event(id)])
+                .await
+                .expect("appends");
+            ids.push(id);
+        }
+        log.close().await.expect("closes");
+        drop(log);
+        (dir, store, ids)
+    }
+
+    fn runs_value(runs: &[IndexRun<'_>]) -> Vec<u8> {
+        encode_index_value(0, runs).expect("encodes")
+    }
+
+    fn run<'a>(stream: &'a str, first_revision: u64, ids: &[Uuid]) -> IndexRun<'a> {
+        IndexRun {
+            stream: Cow::Borrowed(stream),
+            first_revision,
+            ids: ids.iter().map(|id| id.into_bytes()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_or_inconsistent_index_keys_refuse_to_open_not_panic() {
+        let fresh = Uuid::new_v4;
+        // Each damage replaces every `x` key of a 4-event log (a@0, b@0, a@1, b@1) with these.
+        type Keys = Vec<(Vec<u8>, Vec<u8>)>;
+        let damages: Vec<(&str, Keys)> = {
+            let [a0, b0, a1, b1] = [fresh(), fresh(), fresh(), fresh()];
+            let whole = |runs: &[IndexRun<'_>]| vec![(index_key(0).to_vec(), runs_value(runs))];
+            vec![
+                (
+                    "short key",
+                    vec![(vec![INDEX_PREFIX, 0], runs_value(&[run("a", 0, &[a0])]))],
+                ),
+                ("unknown format", vec![(index_key(0).to_vec(), vec![9, 0])]),
+                (
+                    "garbage",
+                    vec![(index_key(0).to_vec(), vec![INDEX_FORMAT_V1, 0xff, 0xff])],
+                ),
+                ("empty value", vec![(index_key(0).to_vec(), Vec::new())]),
+                (
+                    "trailing bytes",
+                    vec![(index_key(0).to_vec(), {
+                        let mut value = runs_value(&[run("a", 0, &[a0])]);
+                        value.push(0);
+                        value
+                    })],
+                ),
+                ("empty run", whole(&[run("a", 0, &[])])),
+                ("invalid stream", whole(&[run("", 0, &[a0, b0, a1, b1])])),
+                (
+                    "too few entries",
+                    whole(&[run("a", 0, &[a0]), run("b", 0, &[b0])]),
+                ),
+                (
+                    "too many entries",
+                    whole(&[run("a", 0, &[a0, a1]), run("b", 0, &[b0, b1, fresh()])]),
+                ),
+                (
+                    "revision gap",
+                    whole(&[
+                        run("a", 0, &[a0]),
+                        run("b", 0, &[b0]),
+                        run("a", 2, &[a1]),
+                        run("b", 1, &[b1]),
+                    ]),
+                ),
+                (
+                    "duplicate id",
+                    whole(&[
+                        run("a", 0, &[a0]),
+                        run("b", 0, &[b0]),
+                        run("a", 1, &[a1]),
+                        run("b", 1, &[a0]),
+                    ]),
+                ),
+                (
+                    "overlapping keys",
+                    vec![
+                        (
+                            index_key(0).to_vec(),
+                            runs_value(&[run("a", 0, &[a0]), run("b", 0, &[b0])]),
+                        ),
+                        (
+                            index_key(1).to_vec(),
+                            runs_value(&[run("a", 1, &[a1]), run("b", 1, &[b1])]),
+                        ),
+                    ],
+                ),
+                (
+                    "a gap between keys",
+                    vec![
+                        (index_key(0).to_vec(), runs_value(&[run("a", 0, &[a0])])),
+                        (
+                            index_key(2).to_vec(),
+                            runs_value(&[run("a", 1, &[a1]), run("b", 0, &[b1])]),
+                        ),
+                    ],
+                ),
+                ("no index", Vec::new()),
+            ]
+        };
+        for (name, keys) in damages {
+            let (_dir, store, _) = given_a_closed_log(4).await;
+            let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+            remove_prefix(&tree, INDEX_PREFIX).expect("removes");
+            for (key, value) in keys {
+                tree.insert(key, value).expect("inserts");
+            }
+
+            let error = SledLog::open(&store, SledLogConfig::default())
+                .expect_err(&format!("{name}: the damage is seen at open"));
+
+            assert!(matches!(error, LogError::Corrupt { .. }), "{name}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_index_that_disagrees_with_the_records_is_corrupt_on_read() {
+        let (_dir, store, ids) = given_a_closed_log(2).await;
         let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
-        let mut short_key = stream_prefix("s");
-        short_key.push(1);
-        tree.insert(short_key, &0u64.to_be_bytes()[..])
+        remove_prefix(&tree, INDEX_PREFIX).expect("removes");
+        // Self-consistent, but the records say a@0 and b@0, and the ids the other way round.
+        let runs = [run("b", 0, &[ids[1]]), run("a", 0, &[ids[0]])];
+        tree.insert(index_key(0), runs_value(&runs))
             .expect("inserts");
+        let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
 
-        let revision = log
-            .stream_revision("s")
-            .await
-            .expect_err("the damage is seen");
         let read = log
-            .read_stream("s", StreamFrom::Start, Direction::Forwards, 10)
+            .read_stream("a", StreamFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect_err("the damage is seen");
+        let found = log
+            .find_event(ids[0])
             .await
             .expect_err("the damage is seen");
 
-        assert!(matches!(revision, LogError::Corrupt { .. }), "{revision}");
-        assert!(matches!(read, LogError::Corrupt { .. }), "{read}");
+        assert!(
+            matches!(read, LogError::Corrupt { position: 1, .. }),
+            "{read}"
+        );
+        assert!(
+            matches!(found, LogError::Corrupt { position: 1, .. }),
+            "{found}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_writes_one_index_key_and_no_key_per_id_or_revision() {
+        let (_dir, store, _) = given_a_closed_log(3).await;
+        let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+
+        let prefixes: HashSet<u8> = tree
+            .iter()
+            .keys()
+            .map(|key| key.expect("a key")[0])
+            .collect();
+        let index_keys: Vec<sled::IVec> = tree
+            .scan_prefix([INDEX_PREFIX])
+            .keys()
+            .map(|key| key.expect("a key"))
+            .collect();
+
+        assert_eq!(
+            prefixes,
+            HashSet::from([EVENT_PREFIX, INDEX_PREFIX, META_KEY[0]])
+        );
+        // Three sequential appends: three groups of one event each.
+        assert_eq!(
+            index_keys,
+            [index_key(0), index_key(1), index_key(2)].map(|key| sled::IVec::from(&key[..]))
+        );
+        assert_eq!(
+            tree.get(META_KEY).expect("reads").expect("meta")[0],
+            META_FORMAT_V2
+        );
+    }
+
+    /// Writes a log of meta format 1 (an `s` and an `i` key per event) with raw sled writes: events
+    /// alternate between streams `a`, `b` and `c`. Returns the events in position order.
+    fn given_a_format_1_log(store: &Store, count: u64) -> Vec<(String, u64, NewEvent)> {
+        let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+        let mut revisions: HashMap<String, u64> = HashMap::new();
+        let mut prev = chain::GENESIS;
+        let mut events = Vec::new();
+        let mut batch = sled::Batch::default();
+        for position in 0..count {
+            let stream = ["a", "b", "c"][(position % 3) as usize].to_owned();
+            let revision = revisions.entry(stream.clone()).or_default();
+            let event = test_event(Uuid::new_v4());
+            let hash = chain::global_hash(&prev, position, &event.hash);
+            let bytes =
+                encode_record(position, &stream, *revision, &event, &prev, &hash).expect("encodes");
+            batch.insert(&event_key(position)[..], bytes);
+            let mut stream_key = vec![LEGACY_STREAM_PREFIX];
+            stream_key.extend_from_slice(stream.as_bytes());
+            stream_key.push(0);
+            stream_key.extend_from_slice(&revision.to_be_bytes());
+            batch.insert(stream_key, &position.to_be_bytes()[..]);
+            let mut id_key = vec![LEGACY_ID_PREFIX];
+            id_key.extend_from_slice(event.id.as_bytes());
+            batch.insert(id_key, &position.to_be_bytes()[..]);
+            events.push((stream, *revision, event));
+            *revision += 1;
+            prev = hash;
+        }
+        batch.insert(META_KEY, &meta_value(META_FORMAT_V1, count, &prev)[..]);
+        tree.apply_batch(batch).expect("writes");
+        events
+    }
+
+    /// Checks that `log` holds exactly `events` (from [`given_a_format_1_log`]) and keeps working.
+    async fn assert_migrated(store: &Store, log: &SledLog, events: &[(String, u64, NewEvent)]) {
+        let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+        assert_eq!(
+            tree.get(META_KEY).expect("reads").expect("meta")[0],
+            META_FORMAT_V2
+        );
+        assert!(
+            tree.scan_prefix([LEGACY_STREAM_PREFIX]).next().is_none(),
+            "no `s` keys left"
+        );
+        assert!(
+            tree.scan_prefix([LEGACY_ID_PREFIX]).next().is_none(),
+            "no `i` keys left"
+        );
+        let count = events.len() as u64;
+        assert_eq!(log.next_position().await.expect("reads"), count);
+        for stream in ["a", "b", "c"] {
+            let expected: Vec<(u64, Uuid)> = events
+                .iter()
+                .filter(|(name, _, _)| name == stream)
+                .map(|(_, revision, event)| (*revision, event.id))
+                .collect();
+            let read = log
+                .read_stream(
+                    stream,
+                    StreamFrom::Start,
+                    Direction::Forwards,
+                    READ_LIMIT_MAX,
+                )
+                .await
+                .expect("reads");
+            let read: Vec<(u64, Uuid)> = read.iter().map(|e| (e.revision, e.event.id)).collect();
+            assert_eq!(read, expected, "stream {stream}");
+            assert_eq!(
+                log.stream_revision(stream).await.expect("reads"),
+                expected.last().map(|(revision, _)| *revision)
+            );
+        }
+        for (position, (stream, revision, event)) in (0u64..).zip(events).step_by(997) {
+            let found = log
+                .find_event(event.id)
+                .await
+                .expect("reads")
+                .expect("found");
+            assert_eq!(
+                (found.position, &found.stream, found.revision),
+                (position, stream, *revision)
+            );
+            // A retry replays the original outcome; other content is a conflict.
+            let outcome = log
+                .append(stream, ExpectedRevision::Any, vec![event.clone()])
+                .await
+                .expect("replays");
+            assert!(
+                outcome.replayed && outcome.first_position == position,
+                "{outcome:?}"
+            );
+            let mut other = event.clone();
+            other.content_digest = [9; 32];
+            let conflict = log
+                .append(stream, ExpectedRevision::Any, vec![other])
+                .await
+                .expect_err("conflicts");
+            assert!(
+                matches!(conflict, LogError::DuplicateIdConflict { .. }),
+                "{conflict}"
+            );
+        }
+        let last_a = events.iter().filter(|(name, _, _)| name == "a").count() as u64 - 1;
+        let outcome = log
+            .append(
+                "a",
+                ExpectedRevision::Exact(last_a),
+                vec![test_event(Uuid::new_v4())],
+            )
+            .await
+            .expect("appends after the migration");
+        assert_eq!(
+            (outcome.first_position, outcome.stream_revision),
+            (count, last_a + 1)
+        );
+        let all = log.read_all(0, READ_LIMIT_MAX).await.expect("reads");
+        let mut prev = chain::GENESIS;
+        for event in &all {
+            assert_eq!(event.global_prev_hash, prev, "the global chain goes on");
+            prev = event.global_hash;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_of_meta_format_1_is_migrated_at_open() {
+        let (_dir, store) = small_store();
+        // More than two migration chunks.
+        let events = given_a_format_1_log(&store, 2 * MIGRATION_CHUNK_EVENTS as u64 + 10);
+
+        let log = SledLog::open(&store, SledLogConfig::default()).expect("opens and migrates");
+
+        assert_migrated(&store, &log, &events).await;
+        let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+        let chunks: Vec<sled::IVec> = tree
+            .scan_prefix([INDEX_PREFIX])
+            .keys()
+            .take(3)
+            .map(|key| key.expect("a key"))
+            .collect();
+        let chunk = MIGRATION_CHUNK_EVENTS as u64;
+        assert_eq!(
+            chunks,
+            [0, chunk, 2 * chunk].map(|first| sled::IVec::from(&index_key(first)[..]))
+        );
+        log.close().await.expect("closes");
+        drop(log);
+        let reopened = SledLog::open(&store, SledLogConfig::default()).expect("reopens");
+        assert_eq!(
+            reopened.next_position().await.expect("reads"),
+            events.len() as u64 + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_migration_is_finished_at_the_next_open() {
+        // Interrupted before the switch: stray `x` keys in a store of format 1.
+        let (_dir, store) = small_store();
+        let events = given_a_format_1_log(&store, 50);
+        let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+        tree.insert(index_key(0), &b"half-written"[..])
+            .expect("inserts");
+        tree.insert(
+            index_key(4096),
+            runs_value(&[run("z", 0, &[Uuid::new_v4()])]),
+        )
+        .expect("inserts");
+
+        let log = SledLog::open(&store, SledLogConfig::default()).expect("opens and migrates");
+
+        assert_migrated(&store, &log, &events).await;
+        drop(log);
+
+        // Interrupted after the switch: old keys left in a store of format 2.
+        let (_dir, store) = small_store();
+        let events = given_a_format_1_log(&store, 50);
+        let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+        let old_keys: Vec<(sled::IVec, sled::IVec)> = tree
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(key, _)| [LEGACY_STREAM_PREFIX, LEGACY_ID_PREFIX].contains(&key[0]))
+            .collect();
+        drop(SledLog::open(&store, SledLogConfig::default()).expect("opens and migrates"));
+        for (key, value) in old_keys.into_iter().step_by(3) {
+            tree.insert(key, value).expect("inserts");
+        }
+
+        let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
+
+        assert_migrated(&store, &log, &events).await;
     }
 
     #[test]
@@ -1665,11 +2326,11 @@ mod tests {
     }
 
     #[test]
-    fn keys_sort_by_position_and_revision() {
+    fn keys_sort_by_position() {
         assert!(event_key(255) < event_key(256));
-        assert!(stream_key("a", 255) < stream_key("a", 256));
-        // The NUL separator keeps `a` apart from `ab`: every key of `a` sorts before `ab`'s.
-        assert!(stream_key("a", u64::MAX) < stream_key("ab", 0));
-        assert!(!stream_key("ab", 0).starts_with(&stream_prefix("a")));
+        assert!(index_key(255) < index_key(256));
+        // Each kind of key sorts apart from the others, events first.
+        assert!(&event_key(u64::MAX)[..] < META_KEY);
+        assert!(META_KEY < &index_key(0)[..]);
     }
 }
