@@ -61,10 +61,15 @@ ANALYST=$("$BIN" --data-dir "$DATA" token create --role analyst --name "bench-an
 
 "$BIN" --data-dir "$DATA" serve --listen 127.0.0.1:0 --rate-per-second 0 >"$SCRATCH/serve.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 600); do
-  [ -f "$DATA/server.json" ] && break
+# Wait for the server file naming this server (a reused data directory may still hold the file of a
+# server that was killed; its address is not ours).
+for _ in $(seq 1200); do
+  grep -q "\"pid\": *$SERVER_PID[,}]" "$DATA/server.json" 2>/dev/null && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited:" >&2; cat "$SCRATCH/serve.log" >&2; exit 1; }
   sleep 0.1
 done
+grep -q "\"pid\": *$SERVER_PID[,}]" "$DATA/server.json" 2>/dev/null \
+  || { echo "the server did not write $DATA/server.json" >&2; exit 1; }
 ADDRESS=$(grep -o '"listen": *"[^"]*"' "$DATA/server.json" | sed 's/.*"\([^"]*\)"$/\1/')
 URL="http://$ADDRESS/graphql"
 echo "server at $URL; waiting for the projections to catch up ..."

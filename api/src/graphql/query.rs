@@ -36,13 +36,22 @@ impl LedgerQuery {
         let principal = principal(ctx)?;
         let person = parse_person(&id, "id")?;
         let result = read_person(state(ctx), principal, person, known_at).await;
+        // One entry for the read, naming every field it selects with its arguments (so `status`
+        // and its `asOf`/`knownAt` are in it); only a field that is refused or fails writes its
+        // own entry, and reading the vault (`personalData`) always does.
+        let fields = selected_fields(ctx);
         audit(
             ctx,
             AuditRecord {
                 principal: Some(principal.clone()),
                 operation: "person".into(),
                 person: Some(person.to_string()),
-                query: known_at.map(|known_at| format!("knownAt {}", known_at.to_rfc3339())),
+                query: Some(match known_at {
+                    Some(known_at) => {
+                        format!("knownAt {}; fields {fields}", known_at.to_rfc3339())
+                    }
+                    None => format!("fields {fields}"),
+                }),
                 outcome: outcome(&result),
                 ..AuditRecord::default()
             },
@@ -104,6 +113,30 @@ impl LedgerQuery {
         )?;
         Ok(result?)
     }
+}
+
+/// The fields selected under the current field, fragments flattened, with their arguments:
+/// `id revision status(asOf: "2024-06-01")`.
+fn selected_fields(ctx: &Context<'_>) -> String {
+    ctx.field()
+        .selection_set()
+        .map(|field| {
+            let arguments = field
+                .arguments()
+                .ok()
+                .filter(|arguments| !arguments.is_empty())
+                .map(|arguments| {
+                    let arguments: Vec<String> = arguments
+                        .iter()
+                        .map(|(name, value)| format!("{name}: {value}"))
+                        .collect();
+                    format!("({})", arguments.join(", "))
+                })
+                .unwrap_or_default();
+            format!("{}{arguments}", field.name())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn read_person(

@@ -317,21 +317,25 @@ impl Person {
         } else {
             Err(ApiError::forbidden("coordinators see mentoring facts only"))
         };
-        audit(
-            ctx,
-            AuditRecord {
-                principal: Some(principal.clone()),
-                operation: "person.status".into(),
-                person: Some(self.id.to_string()),
-                query: Some(format!(
-                    "asOf {} knownAt {}",
-                    as_of.map_or_else(|| "-".to_owned(), |date| date.0.to_string()),
-                    known_at.map_or_else(|| "-".to_owned(), |time| time.to_rfc3339())
-                )),
-                outcome: super::outcome(&result),
-                ..AuditRecord::default()
-            },
-        )?;
+        // A status served is part of the `person` read, whose entry names the field and its
+        // arguments; a refused or failed one gets its own entry.
+        if result.is_err() {
+            audit(
+                ctx,
+                AuditRecord {
+                    principal: Some(principal.clone()),
+                    operation: "person.status".into(),
+                    person: Some(self.id.to_string()),
+                    query: Some(format!(
+                        "asOf {} knownAt {}",
+                        as_of.map_or_else(|| "-".to_owned(), |date| date.0.to_string()),
+                        known_at.map_or_else(|| "-".to_owned(), |time| time.to_rfc3339())
+                    )),
+                    outcome: super::outcome(&result),
+                    ..AuditRecord::default()
+                },
+            )?;
+        }
         Ok(result?)
     }
 
