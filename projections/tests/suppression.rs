@@ -340,6 +340,38 @@ fn additive(cell: &Cell, index: usize) -> [Option<u64>; 3] {
 }
 
 /// The rank of a small matrix, by Gaussian elimination with partial pivoting.
+/// The unknowns (positions in `unknowns`) whose value the equations pin down: those whose unit
+/// vector lies in the row space of the equations restricted to the unknowns (every other figure
+/// in an equation is published, a constant). Each equation lists figures with their signs.
+fn pinned(equations: &[Vec<(usize, f64)>], unknowns: &[usize]) -> Vec<usize> {
+    let matrix: Vec<Vec<f64>> = equations
+        .iter()
+        .map(|equation| {
+            unknowns
+                .iter()
+                .map(|unknown| {
+                    equation
+                        .iter()
+                        .filter(|(figure, _)| figure == unknown)
+                        .map(|(_, sign)| sign)
+                        .sum()
+                })
+                .collect()
+        })
+        .filter(|row: &Vec<f64>| row.iter().any(|value| *value != 0.0))
+        .collect();
+    let base = rank(matrix.clone());
+    (0..unknowns.len())
+        .filter(|&position| {
+            let mut extended = matrix.clone();
+            let mut unit = vec![0.0; unknowns.len()];
+            unit[position] = 1.0;
+            extended.push(unit);
+            rank(extended) == base
+        })
+        .collect()
+}
+
 fn rank(mut rows: Vec<Vec<f64>>) -> usize {
     let columns = rows.first().map_or(0, Vec::len);
     let mut rank = 0;
@@ -424,32 +456,10 @@ fn assert_recomputes_nothing(result: &KpiResult) {
         if unknowns.is_empty() {
             continue;
         }
-        let matrix: Vec<Vec<f64>> = equations
-            .iter()
-            .map(|equation| {
-                unknowns
-                    .iter()
-                    .map(|unknown| {
-                        equation
-                            .iter()
-                            .filter(|(cell, _)| cell == unknown)
-                            .map(|(_, sign)| sign)
-                            .sum()
-                    })
-                    .collect()
-            })
-            .collect();
-        let base = rank(matrix.clone());
-        for (position, &cell) in unknowns.iter().enumerate() {
-            let mut extended = matrix.clone();
-            let mut unit = vec![0.0; unknowns.len()];
-            unit[position] = 1.0;
-            extended.push(unit);
-            assert!(
-                rank(extended) > base,
+        if let Some(&position) = pinned(&equations, &unknowns).first() {
+            panic!(
                 "measure {} of cell {:?} can be recomputed from the published figures",
-                result.total.measures[measure].name,
-                cells[cell].dimensions
+                result.total.measures[measure].name, cells[unknowns[position]].dimensions
             );
         }
     }
@@ -729,34 +739,12 @@ fn assert_no_table_combination_recomputes_anything(tables: &[KpiResult]) {
         if unknowns.is_empty() {
             continue;
         }
-        let matrix: Vec<Vec<f64>> = equations
-            .iter()
-            .map(|equation| {
-                unknowns
-                    .iter()
-                    .map(|unknown| {
-                        equation
-                            .iter()
-                            .filter(|(figure, _)| figure == unknown)
-                            .map(|(_, sign)| sign)
-                            .sum()
-                    })
-                    .collect()
-            })
-            .filter(|row: &Vec<f64>| row.iter().any(|value| *value != 0.0))
-            .collect();
-        let base = rank(matrix.clone());
-        for (position, &figure) in unknowns.iter().enumerate() {
-            let mut extended = matrix.clone();
-            let mut unit = vec![0.0; unknowns.len()];
-            unit[position] = 1.0;
-            extended.push(unit);
-            assert!(
-                rank(extended) > base,
+        if let Some(&position) = pinned(&equations, &unknowns).first() {
+            panic!(
                 "measure {} of {:?} is suppressed but can be recomputed from the figures published \
                  across the total, one-way and two-way tables",
                 tables[0].total.measures[measure].name,
-                figures[figure]
+                figures[unknowns[position]]
             );
         }
     }
@@ -981,4 +969,16 @@ proptest! {
         let open = every_published_table(&persons, key, "2025-12-31", &dimensions, None);
         assert_no_table_combination_pins_anything(&open, &tables);
     }
+}
+
+#[test]
+fn the_recomputation_check_finds_a_lone_unknown_and_not_two_in_one_equation() {
+    // Given a + b = published total, with only a suppressed, then a is pinned.
+    let equations = vec![vec![(0, 1.0), (1, 1.0), (2, -1.0)]];
+    assert_eq!(pinned(&equations, &[0]), vec![0]);
+    // With a and b suppressed neither is; adding a - b = 0 (another table) pins both.
+    assert!(pinned(&equations, &[0, 1]).is_empty());
+    let mut linked = equations.clone();
+    linked.push(vec![(0, 1.0), (1, -1.0)]);
+    assert_eq!(pinned(&linked, &[0, 1]), vec![0, 1]);
 }
