@@ -682,32 +682,13 @@ fn assert_no_table_combination_recomputes_anything(tables: &[KpiResult]) {
             .iter()
             .map(|cell| id(figure_key(cell), &mut figures))
             .collect();
-        match table.by.len() {
-            1 => {
-                let mut equation: Vec<(usize, f64)> = cells.iter().map(|&c| (c, 1.0)).collect();
-                equation.push((total, -1.0));
-                equations.push(equation);
-            }
-            2 => {
-                for (position, dimension) in table.by.iter().enumerate() {
-                    let mut margin_equation = vec![(total, -1.0)];
-                    for (margin_index, margin) in table.margins.iter().enumerate() {
-                        if margin.dimensions[0].dimension != *dimension {
-                            continue;
-                        }
-                        let mut equation = vec![(margins[margin_index], -1.0)];
-                        for (cell_index, cell) in table.cells.iter().enumerate() {
-                            if cell.dimensions[position].value == margin.dimensions[0].value {
-                                equation.push((cells[cell_index], 1.0));
-                            }
-                        }
-                        equations.push(equation);
-                        margin_equation.push((margins[margin_index], 1.0));
-                    }
-                    equations.push(margin_equation);
-                }
-            }
-            _ => {}
+        for equation in table_equations(table) {
+            equations.push(
+                equation
+                    .into_iter()
+                    .map(|(key, sign)| (id(key, &mut figures), sign))
+                    .collect(),
+            );
         }
         let all = table
             .cells
