@@ -404,34 +404,27 @@ async fn log_bench(args: LogBenchArgs) -> Result<ExitCode, CliError> {
         open_time(&args, writers).await?;
     }
 
-    let summary = |ratios: &mut Vec<f64>| {
+    // The median of the rounds' ratios, printed with its range.
+    let median = |name: &str, ratios: &mut Vec<f64>| {
         ratios.sort_by(f64::total_cmp);
-        (
-            ratios[ratios.len() / 2],
-            ratios[0],
-            ratios[ratios.len() - 1],
-        )
+        let median = ratios[ratios.len() / 2];
+        println!(
+            "{name}, {writers} writers: median {:.0}% of the raw batch rate over {rounds} rounds (min {:.0}%, max {:.0}%)",
+            median * 100.0,
+            ratios[0] * 100.0,
+            ratios[ratios.len() - 1] * 100.0
+        );
+        median
     };
-    let (log_median, log_min, log_max) = summary(&mut log_ratios);
-    let (ledger_median, ledger_min, ledger_max) = summary(&mut ledger_ratios);
-    println!(
-        "event log, {writers} writers: median {:.0}% of the raw batch rate over {rounds} rounds (min {:.0}%, max {:.0}%)",
-        log_median * 100.0,
-        log_min * 100.0,
-        log_max * 100.0
-    );
-    println!(
-        "ledger, {writers} writers: median {:.0}% of the raw batch rate over {rounds} rounds (min {:.0}%, max {:.0}%)",
-        ledger_median * 100.0,
-        ledger_min * 100.0,
-        ledger_max * 100.0
-    );
+    let log_median = median("event log", &mut log_ratios);
+    let ledger_median = median("ledger", &mut ledger_ratios);
+    let verdict = |ratio: f64| if ratio >= 0.5 { "met" } else { "NOT met" };
     println!(
         "target: {writers} durable writers reach >= 50% of the raw batch rate (median of rounds): event log {:.0}% ({}), ledger {:.0}% ({})",
         log_median * 100.0,
-        if log_median >= 0.5 { "met" } else { "NOT met" },
+        verdict(log_median),
         ledger_median * 100.0,
-        if ledger_median >= 0.5 { "met" } else { "NOT met" },
+        verdict(ledger_median),
     );
     Ok(ExitCode::SUCCESS)
 }
