@@ -434,9 +434,21 @@ async fn the_catalogue_and_the_chain_funnel_answer_every_role() {
         .find(|measure| measure["name"] == "reached_arrival")
         .expect("reached_arrival");
     assert_eq!(reached["value"], json!(1.0));
-    // Five persons of the cohort: above k, so the analyst sees the share too.
+    // Five persons of the cohort: above k = 3, but a share of five has a numerator or a
+    // complement below k (both at least 3 would take six), so the analyst sees the shares
+    // suppressed; `reached_arrival` (every person of the cohort arrived) always is.
     let data = w.h.ok(&w.analyst, query, json!({})).await;
-    assert_eq!(data["chainFunnel"]["cells"][0]["suppressed"], false);
+    assert_eq!(data["chainFunnel"]["cells"][0]["suppressed"], true);
+    let measures = data["chainFunnel"]["cells"][0]["measures"]
+        .as_array()
+        .expect("measures");
+    assert!(
+        measures
+            .iter()
+            .filter(|measure| measure["name"].as_str().unwrap_or_default().starts_with("reached_"))
+            .all(|measure| measure["suppressed"] == true && measure["value"].is_null()),
+        "{data}"
+    );
     let data =
         w.h.ok(
             &w.analyst,

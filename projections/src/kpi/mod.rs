@@ -320,7 +320,7 @@ pub fn compute(
         total: layout.total,
     };
     if let Some(suppression) = query.suppression {
-        suppression::suppress(&mut result, suppression.k, &layout.empty);
+        suppression::suppress(&mut result, suppression.k, &layout.empty, &layout.rules);
     }
     Ok(result)
 }
