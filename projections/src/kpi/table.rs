@@ -7,7 +7,7 @@
 //! is exactly the sum of its cells, which is what disclosure control relies on.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use chrono::NaiveDate;
 
@@ -62,6 +62,17 @@ impl Contribution {
 
     pub(crate) fn is_touched(&self) -> bool {
         self.touched
+    }
+
+    /// A fingerprint of this contribution in the cell `cell` (its dimension keys): equal
+    /// fingerprints mean, but for a 64-bit collision, the same cell and the same counts.
+    pub(crate) fn fingerprint(&self, cell: &[Key<'_>]) -> u64 {
+        // SipHash with fixed keys: the same input gives the same fingerprint in every process.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        cell.hash(&mut hasher);
+        self.counts.hash(&mut hasher);
+        self.samples.hash(&mut hasher);
+        hasher.finish()
     }
 
     fn merge(&mut self, other: &Contribution) {
