@@ -445,7 +445,10 @@ async fn the_catalogue_and_the_chain_funnel_answer_every_role() {
     assert!(
         measures
             .iter()
-            .filter(|measure| measure["name"].as_str().unwrap_or_default().starts_with("reached_"))
+            .filter(|measure| measure["name"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("reached_"))
             .all(|measure| measure["suppressed"] == true && measure["value"].is_null()),
         "{data}"
     );

@@ -1010,7 +1010,10 @@ fn persons_changed_counts_who_joined_left_or_counts_differently_in_the_table() {
     assert_eq!(changed(&before, &before), 0);
     // When one of them takes a job, one person counts differently.
     let mut after = before.clone();
-    after[0].on("2024-05-01", job("E-1", EmploymentKind::SocialInsuranceFull));
+    after[0].on(
+        "2024-05-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
     assert_eq!(changed(&before, &after), 1);
     // When the child starts at a Kita, the employment table does not change.
     let mut after = before.clone();
