@@ -1,5 +1,6 @@
 //! The server's settings. Every limit here returns `LIMIT_EXCEEDED` naming it (the `limit`
-//! extension is the field name in camelCase, e.g. `pageSizeMax`).
+//! extension is the field name in camelCase, e.g. `pageSizeMax`), but for the push interval of
+//! `kpiChanged`, which delays pushes instead.
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub struct Limits {
     pub rate_burst: u32,
     /// How long one request may take (`requestTimeout`).
     pub request_timeout: Duration,
+    /// The least time between two pushes of one `kpiChanged` subscription (see
+    /// [`crate::kpi_push`]).
+    pub kpi_push_interval: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +43,7 @@ impl Default for Limits {
             rate_per_second: 100,
             rate_burst: 200,
             request_timeout: Duration::from_secs(30),
+            kpi_push_interval: crate::kpi_push::KPI_PUSH_INTERVAL_DEFAULT,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod hub;
+pub mod kpi_push;
 pub mod metrics;
 pub mod pseudonym;
 pub mod rate_limit;

@@ -124,3 +124,32 @@ fn token_commands_create_list_and_revoke_and_explain_mistakes() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("caseworker, coordinator"));
 }
+
+#[test]
+fn a_zero_or_nonsensical_kpi_push_interval_is_refused_before_anything_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    for value in ["0", "0s", "25h", "soon", "-1"] {
+        // Given `journey serve` with a bad push interval, when it starts, then it exits with a
+        // usage error naming the flag and what to give instead, and writes nothing.
+        let output = journey()
+            .args([
+                "--data-dir",
+                data_dir.to_str().expect("path"),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                &format!("--kpi-push-interval={value}"),
+            ])
+            .output()
+            .expect("run");
+        assert!(!output.status.success(), "{value}: accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--kpi-push-interval"), "{value}: {stderr}");
+        assert!(stderr.contains("from 1s to 24h"), "{value}: {stderr}");
+        assert!(
+            !data_dir.exists(),
+            "{value}: the data directory was created"
+        );
+    }
+}

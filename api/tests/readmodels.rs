@@ -319,6 +319,36 @@ fn measures(result: &Value) -> Vec<Value> {
 }
 
 #[tokio::test]
+async fn an_analysts_kpi_suppresses_a_share_of_none_however_many_persons_it_is_over() {
+    // Given five working-age persons present, none of them employed.
+    let w = world().await;
+    let variables = json!({"key": "employment_rate"});
+    let query = "query($key: String!) { kpi(key: $key, asOf: \"2024-06-01\") { total { measures { name value numerator denominator persons suppressed } } } }";
+    let rate = |data: &Value| {
+        data["kpi"]["total"]["measures"]
+            .as_array()
+            .expect("measures")
+            .iter()
+            .find(|measure| measure["name"] == "rate")
+            .expect("rate")
+            .clone()
+    };
+    // When the admin asks, then it is 0 of 5.
+    let open = rate(&w.h.ok(&w.admin, query, variables.clone()).await);
+    assert_eq!(
+        (&open["numerator"], &open["denominator"]),
+        (&json!(0), &json!(5))
+    );
+    // When the analyst asks, then it is suppressed: five persons are above k = 3, but "0 of 5"
+    // says of each of them that they have no job.
+    let suppressed = rate(&w.h.ok(&w.analyst, query, variables).await);
+    assert_eq!(suppressed["suppressed"], true, "{suppressed}");
+    for field in ["value", "numerator", "denominator", "persons"] {
+        assert!(suppressed[field].is_null(), "{field}: {suppressed}");
+    }
+}
+
+#[tokio::test]
 async fn an_analysts_kpi_suppresses_small_cells_and_never_returns_a_number_for_them() {
     let w = world().await;
     let variables = json!({"key": "population_present", "by": ["DISTRICT"]});
@@ -434,9 +464,24 @@ async fn the_catalogue_and_the_chain_funnel_answer_every_role() {
         .find(|measure| measure["name"] == "reached_arrival")
         .expect("reached_arrival");
     assert_eq!(reached["value"], json!(1.0));
-    // Five persons of the cohort: above k, so the analyst sees the share too.
+    // Five persons of the cohort: above k = 3, but a share of five has a numerator or a
+    // complement below k (both at least 3 would take six), so the analyst sees the shares
+    // suppressed; `reached_arrival` (every person of the cohort arrived) always is.
     let data = w.h.ok(&w.analyst, query, json!({})).await;
-    assert_eq!(data["chainFunnel"]["cells"][0]["suppressed"], false);
+    assert_eq!(data["chainFunnel"]["cells"][0]["suppressed"], true);
+    let measures = data["chainFunnel"]["cells"][0]["measures"]
+        .as_array()
+        .expect("measures");
+    assert!(
+        measures
+            .iter()
+            .filter(|measure| measure["name"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("reached_"))
+            .all(|measure| measure["suppressed"] == true && measure["value"].is_null()),
+        "{data}"
+    );
     let data =
         w.h.ok(
             &w.analyst,

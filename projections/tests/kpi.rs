@@ -986,3 +986,44 @@ fn results_are_byte_identical_for_the_same_inputs() {
     assert!(first.starts_with(r#"{"key":"idle_days","as_of":"2024-12-31","known_at":"2030-01-01T00:00:00Z","counting_unit":"persons""#), "{first}");
     assert!(first.contains(r#""value":0.6667"#), "{first}");
 }
+
+// ----- contributions (what kpiChanged counts before it pushes) -----
+
+#[test]
+fn persons_changed_counts_who_joined_left_or_counts_differently_in_the_table() {
+    use journey_projections::kpi::contributions;
+    let query = query("employment_rate", D, &[Dimension::District]);
+    let of = |persons: &[Person]| {
+        let (persons_views, households) = views(persons, NOW);
+        contributions(&query, &persons_views, &households).expect("valid query")
+    };
+    let changed = |before: &[Person], after: &[Person]| of(after).persons_changed(&of(before));
+    // Given three working-age persons present and a child (outside the population).
+    let adult = |number| Person::with(number, 1990, Sex::Female, "SYR", "2023-01-01", "north");
+    let before = vec![
+        adult(1),
+        adult(2),
+        adult(3),
+        Person::with(4, 2020, Sex::Male, "SYR", "2023-01-01", "north"),
+    ];
+    // When nothing changes, nobody counts.
+    assert_eq!(changed(&before, &before), 0);
+    // When one of them takes a job, one person counts differently.
+    let mut after = before.clone();
+    after[0].on(
+        "2024-05-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    assert_eq!(changed(&before, &after), 1);
+    // When the child starts at a Kita, the employment table does not change.
+    let mut after = before.clone();
+    after[3].on("2024-05-01", kita_started());
+    assert_eq!(changed(&before, &after), 0);
+    // When one moves away and another adult arrives: one left, one joined.
+    let mut after = before.clone();
+    after[1].on("2024-05-01", moved_away());
+    after.push(adult(5));
+    assert_eq!(changed(&before, &after), 2);
+    // The count is symmetric: leaving changes the table as much as joining.
+    assert_eq!(changed(&after, &before), 2);
+}

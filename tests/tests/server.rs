@@ -90,8 +90,10 @@ const KPI: &str =
     "{ kpi(key: \"population_present\", asOf: \"2023-06-01\") { total { value suppressed } } }";
 
 /// The server's suppression threshold in this test: 1 suppresses nothing, so that one person's
-/// arrival moves the indicator for a caseworker (suppression has its own tests over `app()`).
-const SERVER_ARGS: [&str; 2] = ["--k-threshold", "1"];
+/// arrival moves the indicator for a caseworker (suppression has its own tests over `app()`),
+/// and the least push interval of `kpiChanged`, a second (60 s by default; the coalescing has its
+/// own tests in `api/tests/kpi_push.rs`).
+const SERVER_ARGS: [&str; 4] = ["--k-threshold", "1", "--kpi-push-interval", "1s"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_append_subscribe_stop_restart_and_read_again() {

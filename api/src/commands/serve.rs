@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// The persons `--demo` seeds into an empty store.
     #[arg(long, default_value_t = 5_000)]
     pub demo_people: usize,
+    /// The least time between two pushes of one `kpiChanged` subscription: a whole number of
+    /// seconds, minutes or hours (`60s`, `5m`, `1h`), from 1s to 24h. Where answers are
+    /// suppressed, a push also waits until at least K persons count differently in the table.
+    #[arg(long, default_value = "60s", value_parser = journey_api::kpi_push::parse_push_interval)]
+    pub kpi_push_interval: Duration,
     /// The daily retention run prunes audit entries older than this many years (0: no prune).
     #[arg(long, default_value_t = journey_api::retention::AUDIT_RETENTION_YEARS_DEFAULT)]
     pub audit_retention_years: u32,
@@ -75,6 +80,7 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
             rate_per_second: args.rate_per_second,
             rate_burst: args.rate_burst,
             request_timeout: Duration::from_millis(args.request_timeout_ms),
+            kpi_push_interval: args.kpi_push_interval,
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         retention_years: (args.retention_years > 0).then_some(args.retention_years),

@@ -588,7 +588,7 @@ pub(crate) fn compute_kpi(
         .map_err(kpi_error)
 }
 
-fn kpi_error(error: KpiError) -> ApiError {
+pub(crate) fn kpi_error(error: KpiError) -> ApiError {
     match &error {
         KpiError::UnknownKey { .. } | KpiError::PersonLevel { .. } => {
             ApiError::validation("key", error.to_string())

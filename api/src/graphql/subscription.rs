@@ -7,10 +7,13 @@ use futures_util::stream::{self, Stream};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::DecodedEvent;
 use journey_core::log::RecordedEvent;
+use journey_projections::kpi::{self, Contributions, KpiQuery, KpiResult as CoreKpiResult};
+use journey_projections::ViewSet;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use super::enums::{Dimension, EventStatus};
-use super::readmodels::{compute_kpi, kpi_query_text, KpiResult};
+use super::readmodels::{compute_kpi, kpi_error, kpi_query_text, suppression_for, KpiResult};
 use super::scalars::Date;
 use super::types::{statuses, TimelineEvent};
 use super::{audit, outcome, parse_person, principal, state, RequestReason};
@@ -18,6 +21,7 @@ use crate::audit::AuditRecord;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::HUB_BUFFER_EVENTS;
+use crate::kpi_push::{PushDecision, PushGate};
 use crate::state::AppState;
 use crate::visibility::{self, Access, PersonFacts};
 
@@ -196,10 +200,13 @@ pub struct KpiSubscription;
 
 #[SubscriptionObject]
 impl KpiSubscription {
-    /// The result of `kpi(key, asOf, by)` at once, then again each time the projections apply new
-    /// events and the result changed (a change of `knownAt` alone is no change). Without `asOf`,
-    /// each result is for the day it is computed. Suppressed like `kpi`; the start is audited.
-    /// Ends when the server shuts down.
+    /// The result of `kpi(key, asOf, by)` at once, then again when the projections applied new
+    /// events and the result changed (a change of `knownAt` alone is no change), at most once per
+    /// push interval (`journey serve --kpi-push-interval`, 60 s by default) and, where the answer
+    /// is suppressed, only once at least k persons count differently in the table than at the
+    /// last push, so that no push isolates a single person's events. Without `asOf`, each result
+    /// is for the day it is computed. Suppressed like `kpi`; the start is audited. Ends when the
+    /// server shuts down.
     async fn kpi_changed(
         &self,
         ctx: &Context<'_>,
@@ -210,45 +217,45 @@ impl KpiSubscription {
         let state = state(ctx).clone();
         let principal = principal(ctx)?.clone();
         let by = by.unwrap_or_default();
-        let started = state.projections().map(|projections| {
-            // Subscribe before computing, so that no change falls between the two.
-            let mut changes = projections.changes();
-            changes.borrow_and_update();
-            changes
-        });
-        let first = started.and_then(|changes| {
-            compute_kpi(&state, &principal, &key, as_of, None, &by)
-                .map(|result| (changes, KpiResult::from_core(&result)))
-        });
-        audit(
-            ctx,
-            AuditRecord {
-                principal: Some(principal.clone()),
-                operation: "kpiChanged".into(),
-                query: Some(kpi_query_text(&key, as_of, None, &by)),
-                outcome: outcome(&first),
-                ..AuditRecord::default()
-            },
-        )?;
-        let (changes, first) = first?;
-        state.metrics.subscription_started();
-        let watch = KpiWatch {
+        let persons_min =
+            suppression_for(&state, &principal).map_or(0, |suppression| suppression.k as usize);
+        let mut watch = KpiWatch {
+            gate: PushGate::new(state.limits.kpi_push_interval, persons_min),
             state,
             principal,
             key,
             as_of,
             by,
-            changes,
+            changes: None,
             last: None,
-            pending: Some(first),
+            pending: None,
             done: false,
+            started: false,
         };
+        let first = watch.start();
+        audit(
+            ctx,
+            AuditRecord {
+                principal: Some(watch.principal.clone()),
+                operation: "kpiChanged".into(),
+                query: Some(kpi_query_text(&watch.key, watch.as_of, None, &watch.by)),
+                outcome: outcome(&first),
+                ..AuditRecord::default()
+            },
+        )?;
+        first?;
+        watch.state.metrics.subscription_started();
+        watch.started = true;
         Ok(stream::unfold(watch, |mut watch| async move {
             let item = watch.next().await?;
             Some((item.map_err(Into::into), watch))
         }))
     }
 }
+
+/// How often a result is computed again when the projections applied a batch while it was
+/// computed (so that it and the contributions counted against it come from the same views).
+const CONSISTENT_ATTEMPTS: usize = 16;
 
 /// The state of one `kpiChanged` subscription.
 struct KpiWatch {
@@ -257,17 +264,25 @@ struct KpiWatch {
     key: String,
     as_of: Option<Date>,
     by: Vec<Dimension>,
-    changes: tokio::sync::watch::Receiver<Option<u64>>,
-    /// The last result delivered.
-    last: Option<KpiResult>,
+    /// `None` until [`KpiWatch::start`] subscribed.
+    changes: Option<tokio::sync::watch::Receiver<Option<u64>>>,
+    gate: PushGate,
+    /// The last result delivered, and what each person contributed to it (counted only where
+    /// the gate asks for persons).
+    last: Option<(KpiResult, Option<Contributions>)>,
     /// A result to deliver before waiting for changes.
     pending: Option<KpiResult>,
     done: bool,
+    /// Whether the metrics count it as a live subscription.
+    started: bool,
 }
 
 impl Drop for KpiWatch {
     fn drop(&mut self) {
-        self.state.metrics.subscription_ended();
+        // Counted only once it started (a refused start was never counted).
+        if self.started {
+            self.state.metrics.subscription_ended();
+        }
     }
 }
 
@@ -281,42 +296,160 @@ fn differs(last: Option<&KpiResult>, next: &KpiResult) -> bool {
     })
 }
 
+/// A result with the views it was computed over.
+struct Computed {
+    result: KpiResult,
+    core: Arc<CoreKpiResult>,
+    views: Arc<ViewSet>,
+}
+
 impl KpiWatch {
-    async fn next(&mut self) -> Option<ApiResult<KpiResult>> {
-        if let Some(first) = self.pending.take() {
-            self.last = Some(first.clone());
-            return Some(Ok(first));
-        }
-        loop {
-            if self.done {
-                return None;
-            }
-            tokio::select! {
-                changed = self.changes.changed() => {
-                    if changed.is_err() {
-                        return None;
-                    }
-                }
-                () = self.state.shutting_down() => return None,
-            }
-            self.changes.borrow_and_update();
-            let next = match compute_kpi(
+    /// Subscribes to changes and computes the first result, which is pushed at once.
+    fn start(&mut self) -> ApiResult<()> {
+        // Subscribe before computing, so that no change falls between the two.
+        let mut changes = self.state.projections()?.changes();
+        changes.borrow_and_update();
+        self.changes = Some(changes);
+        let computed = self.compute()?.ok_or_else(|| {
+            ApiError::limit(
+                "kpiConsistentAttempts",
+                format!(
+                    "the projections applied new events during each of {CONSISTENT_ATTEMPTS} \
+                     attempts to compute the first result; subscribe again"
+                ),
+            )
+        })?;
+        let contributions = self.contributions(&computed)?;
+        self.gate.pushed(Instant::now());
+        self.last = Some((computed.result.clone(), contributions));
+        self.pending = Some(computed.result);
+        Ok(())
+    }
+
+    /// The result now, with the views it was computed over; `None` when the projections applied a
+    /// batch during every attempt (that batch wakes the subscription again).
+    fn compute(&self) -> ApiResult<Option<Computed>> {
+        let projections = self.state.projections()?;
+        for _ in 0..CONSISTENT_ATTEMPTS {
+            let views = projections.views(None);
+            let core = compute_kpi(
                 &self.state,
                 &self.principal,
                 &self.key,
                 self.as_of,
                 None,
                 &self.by,
-            ) {
-                Ok(result) => KpiResult::from_core(&result),
+            )?;
+            // The live views follow the checkpoint: the same checkpoint before and after means
+            // the result was computed over `views`.
+            if projections.views(None).checkpoint == views.checkpoint {
+                return Ok(Some(Computed {
+                    result: KpiResult::from_core(&core),
+                    core,
+                    views,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// What each person contributes to `computed`'s table, where the gate counts persons.
+    fn contributions(&self, computed: &Computed) -> ApiResult<Option<Contributions>> {
+        if self.gate.persons_min() == 0 {
+            return Ok(None);
+        }
+        let query = KpiQuery {
+            key: computed.core.key.clone(),
+            as_of: computed.core.as_of,
+            known_at: computed.views.known_at,
+            by: computed.core.by.clone(),
+            suppression: None,
+        };
+        kpi::contributions(&query, &computed.views.views, &computed.views.households)
+            .map(Some)
+            .map_err(kpi_error)
+    }
+
+    async fn next(&mut self) -> Option<ApiResult<KpiResult>> {
+        if let Some(first) = self.pending.take() {
+            return Some(Ok(first));
+        }
+        let mut changed = true;
+        loop {
+            if self.done {
+                return None;
+            }
+            if changed {
+                let changes = self.changes.as_mut()?;
+                tokio::select! {
+                    result = changes.changed() => {
+                        if result.is_err() {
+                            return None;
+                        }
+                    }
+                    () = self.state.shutting_down() => return None,
+                }
+                changes.borrow_and_update();
+            }
+            changed = true;
+            let computed = match self.compute() {
+                Ok(Some(computed)) => computed,
+                Ok(None) => continue,
                 Err(error) => {
                     self.done = true;
                     return Some(Err(error));
                 }
             };
-            if differs(self.last.as_ref(), &next) {
-                self.last = Some(next.clone());
-                return Some(Ok(next));
+            let (last_result, last_contributions) = match &self.last {
+                Some((result, contributions)) => (Some(result), contributions.as_ref()),
+                None => (None, None),
+            };
+            let mut counted = None;
+            let decision = self.gate.decide(
+                Instant::now(),
+                differs(last_result, &computed.result),
+                || match (self.contributions(&computed), last_contributions) {
+                    (Ok(Some(now)), Some(before)) => {
+                        let persons = now.persons_changed(before);
+                        counted = Some(Ok(Some(now)));
+                        persons
+                    }
+                    (result, _) => {
+                        counted = Some(result);
+                        0
+                    }
+                },
+            );
+            if let Some(Err(error)) = counted {
+                self.done = true;
+                return Some(Err(error));
+            }
+            match decision {
+                PushDecision::Push => {
+                    let contributions = match counted {
+                        Some(Ok(contributions)) => contributions,
+                        _ => match self.contributions(&computed) {
+                            Ok(contributions) => contributions,
+                            Err(error) => {
+                                self.done = true;
+                                return Some(Err(error));
+                            }
+                        },
+                    };
+                    self.gate.pushed(Instant::now());
+                    self.last = Some((computed.result.clone(), contributions));
+                    return Some(Ok(computed.result));
+                }
+                PushDecision::WaitUntil(ready_at) => {
+                    // Coalesce: whatever is applied until then goes into one push.
+                    tokio::select! {
+                        () = tokio::time::sleep_until(ready_at) => {}
+                        () = self.state.shutting_down() => return None,
+                    }
+                    // Compute again at once, whether or not more changes came.
+                    changed = false;
+                }
+                PushDecision::Unchanged | PushDecision::TooFewPersons { .. } => {}
             }
         }
     }

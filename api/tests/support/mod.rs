@@ -40,6 +40,11 @@ impl Harness {
         Self::build(Limits::default(), true).await
     }
 
+    /// A harness whose state runs the projections (suppression threshold 3), with `limits`.
+    pub async fn with_projections_and_limits(limits: Limits) -> Self {
+        Self::build(limits, true).await
+    }
+
     /// Waits until the projections applied everything recorded so far.
     pub async fn caught_up(&self) {
         self.state

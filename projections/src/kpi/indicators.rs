@@ -8,7 +8,7 @@
 use chrono::{Datelike, Days, Months, NaiveDate};
 use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
 
-use super::table::{Contribution, MeasureSpec, Quantile};
+use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
 use crate::view::{CourseEnd, Households, PersonView, Stage};
 
@@ -97,6 +97,8 @@ pub(crate) enum Indicator {
     ChainFunnel,
 }
 
+/// A share decided by disclosure control together with the other shares over its denominator
+/// (see [`ShareGroup::Denominator`]).
 const fn share(
     name: &'static str,
     numerator: usize,
@@ -108,6 +110,23 @@ const fn share(
         numerator,
         denominator,
         persons,
+        group: ShareGroup::Denominator,
+    }
+}
+
+/// A share decided by disclosure control on its own (see [`ShareGroup::Alone`]).
+const fn share_alone(
+    name: &'static str,
+    numerator: usize,
+    denominator: usize,
+    persons: usize,
+) -> MeasureSpec {
+    MeasureSpec::Share {
+        name,
+        numerator,
+        denominator,
+        persons,
+        group: ShareGroup::Alone,
     }
 }
 
@@ -134,9 +153,11 @@ const DURATIONS: [MeasureSpec; 2] = [
 // the numerators.
 const DENOMINATOR: usize = 0;
 
+// Employed and marginal only are disjoint but leave the persons with neither: no sum of them is
+// the denominator.
 const EMPLOYMENT: [MeasureSpec; 2] = [
-    share("rate", 1, DENOMINATOR, DENOMINATOR),
-    share("marginal_only_rate", 2, DENOMINATOR, DENOMINATOR),
+    share_alone("rate", 1, DENOMINATOR, DENOMINATOR),
+    share_alone("marginal_only_rate", 2, DENOMINATOR, DENOMINATOR),
 ];
 
 const COMPLETION: [MeasureSpec; 3] = [
@@ -203,43 +224,44 @@ const RECOGNITION: [MeasureSpec; 6] = [
 const RATE: [MeasureSpec; 1] = [share("rate", 1, DENOMINATOR, DENOMINATOR)];
 
 // chain_funnel: slot 0 is the cohort, slots 1..=6 the persons reaching each stage, slots 7..=11 the
-// persons with a duration between consecutive stages (sample slots 0..=4).
+// persons with a duration between consecutive stages (sample slots 0..=4). A person counts at every
+// stage reached, so the stages overlap and no sum of them is the cohort: each share on its own.
 const FUNNEL_COHORT: usize = 0;
 const FUNNEL_REACHED: usize = 1;
 const FUNNEL_PAIRS: usize = 7;
 
 const FUNNEL: [MeasureSpec; 16] = [
-    share(
+    share_alone(
         "reached_arrival",
         FUNNEL_REACHED,
         FUNNEL_COHORT,
         FUNNEL_COHORT,
     ),
-    share(
+    share_alone(
         "reached_entitlement",
         FUNNEL_REACHED + 1,
         FUNNEL_COHORT,
         FUNNEL_COHORT,
     ),
-    share(
+    share_alone(
         "reached_course",
         FUNNEL_REACHED + 2,
         FUNNEL_COHORT,
         FUNNEL_COHORT,
     ),
-    share(
+    share_alone(
         "reached_b1",
         FUNNEL_REACHED + 3,
         FUNNEL_COHORT,
         FUNNEL_COHORT,
     ),
-    share(
+    share_alone(
         "reached_measure_or_training",
         FUNNEL_REACHED + 4,
         FUNNEL_COHORT,
         FUNNEL_COHORT,
     ),
-    share(
+    share_alone(
         "reached_employment",
         FUNNEL_REACHED + 5,
         FUNNEL_COHORT,

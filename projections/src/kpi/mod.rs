@@ -12,6 +12,7 @@
 //! [`catalogue`]); `schemas/kpis.json` carries them.
 
 pub mod catalogue;
+mod contributions;
 mod dimension;
 mod indicators;
 pub mod suppression;
@@ -22,6 +23,7 @@ use journey_core::envelope::PersonId;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
+pub use contributions::Contributions;
 pub use dimension::{Dimension, AGE_BANDS};
 
 use crate::view::{Households, PersonView};
@@ -275,37 +277,12 @@ pub fn compute(
     views: &[PersonView],
     households: &Households,
 ) -> Result<KpiResult, KpiError> {
-    let definition = definition(&query.key)?;
-    if definition.person_level {
-        return Err(KpiError::PersonLevel {
-            key: definition.key.to_owned(),
-            read_model: "idle_list",
-        });
-    }
-    let dimensions = resolve_dimensions(definition, &query.by)?;
-    debug_assert!(
-        views.windows(2).all(|pair| pair[0].person < pair[1].person),
-        "views are ordered by person"
-    );
+    let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
-    let context = indicators::Context::new(query.as_of, households);
     let mut table = table::Table::new(&dimensions, query.as_of);
-    let mut contribution = table::Contribution::default();
-    for view in views {
-        // Checked in the one pass over the views rather than in a pass of its own.
-        if view.known_at != query.known_at {
-            return Err(KpiError::ViewsOutOfCut {
-                person: view.person,
-                view_known_at: view.known_at,
-                query_known_at: query.known_at,
-            });
-        }
-        contribution.clear();
-        indicator.observe(&context, view, &mut contribution);
-        if contribution.is_touched() {
-            table.add(view, &contribution);
-        }
-    }
+    each_contribution(query, indicator, views, households, |view, contribution| {
+        table.add(view, contribution);
+    })?;
     let layout = table.finish(indicator.measures());
     let mut result = KpiResult {
         key: definition.key.to_owned(),
@@ -320,7 +297,76 @@ pub fn compute(
         total: layout.total,
     };
     if let Some(suppression) = query.suppression {
-        suppression::suppress(&mut result, suppression.k, &layout.empty);
+        suppression::suppress(&mut result, suppression.k, &layout.empty, &layout.rules);
     }
     Ok(result)
+}
+
+/// The definition of an aggregate indicator and the dimensions of its table, or why the query
+/// cannot be answered.
+fn definition_and_dimensions(
+    query: &KpiQuery,
+) -> Result<(&'static KpiDefinition, Vec<Dimension>), KpiError> {
+    let definition = definition(&query.key)?;
+    if definition.person_level {
+        return Err(KpiError::PersonLevel {
+            key: definition.key.to_owned(),
+            read_model: "idle_list",
+        });
+    }
+    let dimensions = resolve_dimensions(definition, &query.by)?;
+    Ok((definition, dimensions))
+}
+
+/// Walks the views once and hands every person who counts in the indicator, with what they
+/// count, to `add`: the one pass behind [`compute`] and [`contributions`].
+fn each_contribution<'a>(
+    query: &KpiQuery,
+    indicator: indicators::Indicator,
+    views: &'a [PersonView],
+    households: &Households,
+    mut add: impl FnMut(&'a PersonView, &table::Contribution),
+) -> Result<(), KpiError> {
+    debug_assert!(
+        views.windows(2).all(|pair| pair[0].person < pair[1].person),
+        "views are ordered by person"
+    );
+    let context = indicators::Context::new(query.as_of, households);
+    let mut contribution = table::Contribution::default();
+    for view in views {
+        // Checked in the one pass over the views rather than in a pass of its own.
+        if view.known_at != query.known_at {
+            return Err(KpiError::ViewsOutOfCut {
+                person: view.person,
+                view_known_at: view.known_at,
+                query_known_at: query.known_at,
+            });
+        }
+        contribution.clear();
+        indicator.observe(&context, view, &mut contribution);
+        if contribution.is_touched() {
+            add(view, &contribution);
+        }
+    }
+    Ok(())
+}
+
+/// What each person contributes to the table of `query` (see [`Contributions`]), over the same
+/// views [`compute`] takes.
+pub fn contributions(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+) -> Result<Contributions, KpiError> {
+    let (definition, dimensions) = definition_and_dimensions(query)?;
+    let indicator = indicators::Indicator::for_key(definition.key);
+    let mut fingerprints = Vec::new();
+    each_contribution(query, indicator, views, households, |view, contribution| {
+        let cell: Vec<_> = dimensions
+            .iter()
+            .map(|dimension| dimension.key(view, query.as_of))
+            .collect();
+        fingerprints.push((view.person, contribution.fingerprint(&cell)));
+    })?;
+    Ok(Contributions { fingerprints })
 }

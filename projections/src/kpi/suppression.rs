@@ -1,11 +1,25 @@
 //! Statistical disclosure control (DOMAIN.md section 5): primary and secondary cell suppression.
 //!
-//! Every measure is protected on its own, by its `persons` count (see [`super::Measure::persons`]
-//! and each definition's `disclosure_count`): a cell counting more than 0 and fewer than k persons
-//! is suppressed (primary). The decision is per `persons` count and blanks every figure of the
-//! measure (value, numerator, denominator, persons), so measures with the same counts are
-//! suppressed alike and every additive figure of a cell is protected with it. Zero is mostly
-//! published; a two-way cell that is not listed (nobody in it) is zero and known as zero.
+//! Every measure is protected by its `persons` count (see [`super::Measure::persons`] and each
+//! definition's `disclosure_count`): a cell counting more than 0 and fewer than k persons is
+//! suppressed (primary). A count of persons says nothing more; a share says something about
+//! every person it is taken over, so it is also suppressed (primary) when its numerator or its
+//! complement (denominator minus numerator) is below k, zero included: 9 of 10 employed leaves
+//! one person without a job (complement 1), and 0 of 12 says of each of the twelve that they have
+//! none (numerator 0), as 12 of 12 says that each has one. A number of events per average stock
+//! (`sgb2_integration_rate`) has no complement; its numerator must be at least k (0 integrations
+//! among the recipients of a cell says that of each of them). A share of nobody (denominator 0)
+//! says nothing and is published. So a share is published only over at least 2k persons.
+//!
+//! Shares over one denominator that add up to it (the outcome shares of
+//! `course_completion_rate`, `dtz_b1_rate`, `recognition_outcomes`) are decided together, as one
+//! figure: published, the others would give a suppressed one as the rest. Shares with no such
+//! identity (employed and marginal only; the funnel's stages, which overlap) are decided on their
+//! own ([`MeasureRule::group`]). A decision blanks every figure of the measures it covers
+//! (value, numerator, denominator, persons), and the same secondary suppression below runs on it,
+//! with the persons count as the cost; measures with the same counts and the same primary
+//! decisions are suppressed alike. Zero counts of persons are mostly published; a two-way cell
+//! that is not listed (nobody in it) is zero and known as zero.
 //!
 //! What is guaranteed: no suppressed figure can be recomputed linearly from any combination of
 //! the total, the one-way tables and the two-way tables (in both orders) of one indicator at one
@@ -42,13 +56,24 @@
 //! paired with the total (the total is primary and a is the only cell with persons), the total,
 //! one suppressed cell per dimension and their inner cells all move +t; and a cycle of cells in
 //! the rest of a two-way table moves alternately +t and -t touching no margin. Every suppressed
-//! figure lies on one of these. A dimension with a single value makes inner cells equal to the
+//! figure lies on one of these. A primary total lies on the second kind whatever made it primary:
+//! each cell's persons, numerator and complement are at most the total's, so every cell it has
+//! persons from is primary too. A dimension with a single value makes inner cells equal to the
 //! other dimension's cells: rule 1 and the published margins give them the same decision.
+//!
+//! The argument holds for the numerators as for the persons counts: it depends on which figures
+//! are suppressed, not on their values, and every additive figure of a measure has the pattern of
+//! its group. Across the measures of a group, the identity "the numerators add up to the
+//! denominator" adds an equation per cell, but every suppressed cell hides at least two of them
+//! (all of the group), and moving one numerator +t and another -t along any of the circulations
+//! above solves it too.
 //!
 //! What is not guaranteed (SECURITY.md): differencing across dates or `knownAt` cuts, across
 //! indicators that count the same persons, the bound attack beyond the simple case (intervals
 //! from non-negativity and from k, linear programming), and lines whose every nonzero cell is
-//! suppressed and holds one person (the published sum of the line then says so).
+//! suppressed and holds one person (the published sum of the line then says so). The attribute
+//! rule counts what the numerator counts: for a share of events (`dtz_b1_rate` counts results),
+//! k or more results may come from fewer than k persons.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
@@ -199,8 +224,65 @@ impl Graph {
     }
 }
 
-fn primary(persons: u64, k: u64) -> bool {
-    persons > 0 && persons < k
+/// What disclosure control checks in a measure besides its persons count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribute {
+    /// Nothing more: a count of persons, or durations.
+    None,
+    /// A share: its numerator and its complement (denominator minus numerator) must each be at
+    /// least k, or the share says something about every person it is taken over.
+    Share,
+    /// Events per average stock: its numerator must be at least k. It has no complement (the
+    /// denominator counts person-months, not the same things as the numerator).
+    Numerator,
+}
+
+/// How disclosure control treats one measure of an indicator (from the indicator's definition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeasureRule {
+    pub attribute: Attribute,
+    /// The first measure of the group this one is decided with (its own index when alone).
+    /// Measures of one group have the same persons count, so they share one pattern.
+    pub group: usize,
+}
+
+/// Primary suppression of one measure: its persons count is above 0 and below k, or it
+/// discloses an attribute (see the module documentation).
+fn primary_measure(measure: &Measure, attribute: Attribute, k: u64) -> bool {
+    let persons = measure.persons.unwrap_or(0);
+    if persons > 0 && persons < k {
+        return true;
+    }
+    let numerator = measure.numerator.unwrap_or(0);
+    match attribute {
+        Attribute::None => false,
+        // A share of nobody (denominator 0) says nothing about anyone.
+        Attribute::Share => measure.denominator.is_some_and(|denominator| {
+            denominator > 0 && (numerator < k || denominator.saturating_sub(numerator) < k)
+        }),
+        Attribute::Numerator => persons > 0 && numerator < k,
+    }
+}
+
+/// A figure as the decisions see it: its persons count (what suppressing it costs, and what
+/// the bound check looks at) and whether primary suppression takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Figure {
+    persons: u64,
+    primary: bool,
+}
+
+/// One group of measures of a cell as one figure: the group's persons count, primary when any
+/// of its measures is.
+fn figure(cell: &Cell, members: &[usize], rules: &[MeasureRule], k: u64) -> Figure {
+    Figure {
+        persons: members.first().map_or(0, |&first| persons(cell, first)),
+        primary: members.iter().any(|&index| {
+            cell.measures
+                .get(index)
+                .is_some_and(|measure| primary_measure(measure, rules[index].attribute, k))
+        }),
+    }
 }
 
 /// The simple bound attack on one equation whose other side is published: its suppressed
@@ -258,22 +340,23 @@ fn persons(cell: &Cell, measure: usize) -> u64 {
         .unwrap_or(0)
 }
 
-/// The decision for one measure of a one-way table, from its cells' persons (in canonical order)
-/// and its total's: which cells are suppressed. The total is suppressed by primary suppression
-/// only (as when it is asked for alone), so it is not part of the answer.
-fn decide_one_way(cells: &[u64], total: u64, k: u64) -> Vec<bool> {
+/// The decision for one group of measures of a one-way table, from its cells' figures (in
+/// canonical order) and its total's: which cells are suppressed. The total is suppressed by
+/// primary suppression only (as when it is asked for alone), so it is not part of the answer.
+fn decide_one_way(cells: &[Figure], total: Figure) -> Vec<bool> {
     // Two nodes; every cell and the total are parallel edges between them.
     let mut graph = Graph::new(2);
     for _ in cells {
         graph.push(0, 1, 0);
     }
     graph.push(0, 1, TOTAL_COST);
-    let mut persons = cells.to_vec();
-    persons.push(total);
-    let mut suppressed: Vec<bool> = persons.iter().map(|&count| primary(count, k)).collect();
+    let figures: Vec<Figure> = cells.iter().copied().chain([total]).collect();
+    let persons: Vec<u64> = figures.iter().map(|figure| figure.persons).collect();
+    let mut suppressed: Vec<bool> = figures.iter().map(|figure| figure.primary).collect();
     let eligible: Vec<bool> = persons.iter().map(|&count| count > 0).collect();
     // With the total a cell lies on a cycle as soon as another cell is suppressed; a cycle over
-    // the total is found only when no other cell has persons, and then the total is primary too.
+    // the total is found only when no other cell has persons, and then the total has the figures
+    // of the one cell that has and is primary with it.
     graph.close_cycles(&persons, &mut suppressed, &eligible);
     // The bound attack: while the suppressed cells are all 1 and the total is published, hide
     // the smallest other cell (a zero is a fine choice: the reader no longer knows each is >= 1).
@@ -289,15 +372,15 @@ fn decide_one_way(cells: &[u64], total: u64, k: u64) -> Vec<bool> {
     suppressed
 }
 
-/// The decision for one measure of a two-way table: which cells of the full grid `persons`
-/// (`rows` × `columns`, row-major, zero where no cell is listed) are suppressed, given which
-/// row and column margins the one-way tables suppress.
+/// The decision for one group of measures of a two-way table: which cells of the full grid
+/// `grid` (`rows` × `columns`, row-major, empty where no cell is listed) are suppressed, given
+/// which row and column margins the one-way tables suppress.
 fn decide_two_way(
-    persons: &[u64],
+    grid: &[Figure],
     row_margins: &[(u64, bool)],
     column_margins: &[(u64, bool)],
-    k: u64,
 ) -> Vec<bool> {
+    let persons: Vec<u64> = grid.iter().map(|figure| figure.persons).collect();
     let (rows, columns) = (row_margins.len(), column_margins.len());
     let at = |row: usize, column: usize| row * columns + column;
     // A line whose margin is a published zero: every cell of it is known to be zero.
@@ -325,7 +408,7 @@ fn decide_two_way(
         }
     }
     let sub_persons: Vec<u64> = cells.iter().map(|&cell| persons[cell]).collect();
-    let mut sub: Vec<bool> = sub_persons.iter().map(|&count| primary(count, k)).collect();
+    let mut sub: Vec<bool> = cells.iter().map(|&cell| grid[cell].primary).collect();
     // A zero cell may close a cycle, but not in a line whose margin is a published zero: the
     // reader knows every cell of such a line is zero.
     let eligible: Vec<bool> = graph
@@ -401,27 +484,39 @@ fn decide_two_way(
     suppressed
 }
 
+/// The groups of measures decided together (see [`MeasureRule::group`]), each listing its
+/// measures, in the order of their first measure.
+fn groups(rules: &[MeasureRule]) -> Vec<Vec<usize>> {
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (index, rule) in rules.iter().enumerate() {
+        groups.entry(rule.group).or_default().push(index);
+    }
+    groups.into_values().collect()
+}
+
 /// The figures to suppress, by figure key and measure, of a table in canonical form.
-fn decide(table: &KpiResult, k: u64) -> Vec<(FigureKey, usize)> {
-    let measures = table.total.measures.len();
+fn decide(table: &KpiResult, k: u64, rules: &[MeasureRule]) -> Vec<(FigureKey, usize)> {
+    let groups = groups(rules);
+    let of = |cell: &Cell, members: &[usize]| figure(cell, members, rules, k);
     let mut hidden = Vec::new();
-    for measure in 0..measures {
-        if primary(persons(&table.total, measure), k) {
-            hidden.push((Vec::new(), measure));
+    let mut hide = |key: &FigureKey, members: &[usize]| {
+        for &measure in members {
+            hidden.push((key.clone(), measure));
+        }
+    };
+    for members in &groups {
+        if of(&table.total, members).primary {
+            hide(&Vec::new(), members);
         }
     }
     match table.by.len() {
         1 => {
-            for measure in 0..measures {
-                let cells: Vec<u64> = table
-                    .cells
-                    .iter()
-                    .map(|cell| persons(cell, measure))
-                    .collect();
-                let total = persons(&table.total, measure);
-                for (cell, hide) in table.cells.iter().zip(decide_one_way(&cells, total, k)) {
-                    if hide {
-                        hidden.push((figure_key(cell), measure));
+            for members in &groups {
+                let cells: Vec<Figure> = table.cells.iter().map(|cell| of(cell, members)).collect();
+                let total = of(&table.total, members);
+                for (cell, hidden) in table.cells.iter().zip(decide_one_way(&cells, total)) {
+                    if hidden {
+                        hide(&figure_key(cell), members);
                     }
                 }
             }
@@ -429,14 +524,14 @@ fn decide(table: &KpiResult, k: u64) -> Vec<(FigureKey, usize)> {
         2 => {
             // The margins, in canonical order: those of the first dimension, then the second.
             let (first, second) = (table.by[0], table.by[1]);
-            let of = |dimension: Dimension| -> Vec<&Cell> {
+            let of_dimension = |dimension: Dimension| -> Vec<&Cell> {
                 table
                     .margins
                     .iter()
                     .filter(|margin| margin.dimensions[0].dimension == dimension)
                     .collect()
             };
-            let (rows, columns) = (of(first), of(second));
+            let (rows, columns) = (of_dimension(first), of_dimension(second));
             let listed: BTreeMap<(&str, &str), &Cell> = table
                 .cells
                 .iter()
@@ -450,27 +545,32 @@ fn decide(table: &KpiResult, k: u64) -> Vec<(FigureKey, usize)> {
                     )
                 })
                 .collect();
-            for measure in 0..measures {
-                let total = persons(&table.total, measure);
+            for members in &groups {
+                let total = of(&table.total, members);
                 // A margin is suppressed exactly as the one-way table of its dimension suppresses
                 // it as a cell.
                 let margins = |margins: &[&Cell]| -> Vec<(u64, bool)> {
-                    let counts: Vec<u64> =
-                        margins.iter().map(|cell| persons(cell, measure)).collect();
-                    let hide = decide_one_way(&counts, total, k);
-                    counts.into_iter().zip(hide).collect()
+                    let figures: Vec<Figure> =
+                        margins.iter().map(|cell| of(cell, members)).collect();
+                    let hidden = decide_one_way(&figures, total);
+                    figures
+                        .into_iter()
+                        .map(|figure| figure.persons)
+                        .zip(hidden)
+                        .collect()
                 };
                 let (row_margins, column_margins) = (margins(&rows), margins(&columns));
-                for (cell, &(_, hide)) in rows
+                for (cell, &(_, hidden)) in rows
                     .iter()
                     .chain(&columns)
                     .zip(row_margins.iter().chain(&column_margins))
                 {
-                    if hide {
-                        hidden.push((figure_key(cell), measure));
+                    if hidden {
+                        hide(&figure_key(cell), members);
                     }
                 }
-                let grid: Vec<u64> = rows
+                // An unlisted cell is empty: no persons, nothing primary.
+                let grid: Vec<Figure> = rows
                     .iter()
                     .flat_map(|row| {
                         columns.iter().map(|column| {
@@ -478,13 +578,15 @@ fn decide(table: &KpiResult, k: u64) -> Vec<(FigureKey, usize)> {
                                 row.dimensions[0].value.as_str(),
                                 column.dimensions[0].value.as_str(),
                             );
-                            listed.get(&key).map_or(0, |cell| persons(cell, measure))
+                            listed
+                                .get(&key)
+                                .map_or(Figure::default(), |cell| of(cell, members))
                         })
                     })
                     .collect();
-                let decision = decide_two_way(&grid, &row_margins, &column_margins, k);
-                for (index, hide) in decision.into_iter().enumerate() {
-                    if hide {
+                let decision = decide_two_way(&grid, &row_margins, &column_margins);
+                for (index, hidden) in decision.into_iter().enumerate() {
+                    if hidden {
                         let (row, column) =
                             (rows[index / columns.len()], columns[index % columns.len()]);
                         let mut key = vec![
@@ -492,7 +594,7 @@ fn decide(table: &KpiResult, k: u64) -> Vec<(FigureKey, usize)> {
                             (second, column.dimensions[0].value.clone()),
                         ];
                         key.sort();
-                        hidden.push((key, measure));
+                        hide(&key, members);
                     }
                 }
             }
@@ -523,9 +625,10 @@ fn canonical(result: &KpiResult) -> KpiResult {
 /// deciding on the table's canonical form so that every figure is suppressed alike in every
 /// table that shows it (see the module documentation). `empty` is the measures of a cell nobody
 /// counts in: a two-way cell that is not listed (zero) but has to be suppressed is listed with
-/// them, suppressed where it has to be.
-pub fn suppress(result: &mut KpiResult, k: u32, empty: &[Measure]) {
-    let hidden = decide(&canonical(result), u64::from(k));
+/// them, suppressed where it has to be. `rules` says, per measure, what is checked besides the
+/// persons count and which measures are decided together.
+pub fn suppress(result: &mut KpiResult, k: u32, empty: &[Measure], rules: &[MeasureRule]) {
+    let hidden = decide(&canonical(result), u64::from(k), rules);
     if hidden.is_empty() {
         return;
     }

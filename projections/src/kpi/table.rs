@@ -7,11 +7,12 @@
 //! is exactly the sum of its cells, which is what disclosure control relies on.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use chrono::NaiveDate;
 
 use super::dimension::{Dimension, Key};
+use super::suppression::{Attribute, MeasureRule};
 use super::{Cell, DimensionValue, Measure};
 use crate::view::PersonView;
 
@@ -63,6 +64,17 @@ impl Contribution {
         self.touched
     }
 
+    /// A fingerprint of this contribution in the cell `cell` (its dimension keys): equal
+    /// fingerprints mean, but for a 64-bit collision, the same cell and the same counts.
+    pub(crate) fn fingerprint(&self, cell: &[Key<'_>]) -> u64 {
+        // SipHash with fixed keys: the same input gives the same fingerprint in every process.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        cell.hash(&mut hasher);
+        self.counts.hash(&mut hasher);
+        self.samples.hash(&mut hasher);
+        hasher.finish()
+    }
+
     fn merge(&mut self, other: &Contribution) {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
             *mine += theirs;
@@ -92,6 +104,19 @@ impl Quantile {
     }
 }
 
+/// Which shares of a cell disclosure control decides together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShareGroup {
+    /// With every other share over the same denominator and persons: outcome shares (completed,
+    /// left early, open) add up to their denominator, so the published ones would give a
+    /// suppressed one as the rest. The safe choice, and the default.
+    Denominator,
+    /// On its own: no identity ties its numerator and those of the other shares over its
+    /// denominator to the denominator (employed against marginal only; the funnel's stages), so
+    /// publishing them recomputes nothing.
+    Alone,
+}
+
 /// How a measure is computed from a cell's slots. `persons` is always the slot of the count that
 /// disclosure control looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +129,7 @@ pub(crate) enum MeasureSpec {
         numerator: usize,
         denominator: usize,
         persons: usize,
+        group: ShareGroup,
     },
     /// A quantile of durations.
     Quantile {
@@ -137,6 +163,48 @@ impl MeasureSpec {
             | MeasureSpec::Quantile { name, .. }
             | MeasureSpec::ShareAbove { name, .. }
             | MeasureSpec::PerAverage { name, .. } => name,
+        }
+    }
+
+    /// How disclosure control treats the measure at `index` of `specs` besides its persons count.
+    fn disclosure(specs: &[MeasureSpec], index: usize) -> MeasureRule {
+        let own = MeasureRule {
+            attribute: Attribute::None,
+            group: index,
+        };
+        match specs[index] {
+            MeasureSpec::Count { .. } | MeasureSpec::Quantile { .. } => own,
+            MeasureSpec::ShareAbove { .. } => MeasureRule {
+                attribute: Attribute::Share,
+                ..own
+            },
+            MeasureSpec::PerAverage { .. } => MeasureRule {
+                attribute: Attribute::Numerator,
+                ..own
+            },
+            MeasureSpec::Share {
+                denominator,
+                persons,
+                group,
+                ..
+            } => {
+                let together = |other: &MeasureSpec| {
+                    matches!(*other, MeasureSpec::Share {
+                        denominator: other_denominator,
+                        persons: other_persons,
+                        group: ShareGroup::Denominator,
+                        ..
+                    } if other_denominator == denominator && other_persons == persons)
+                };
+                let group = match group {
+                    ShareGroup::Alone => index,
+                    ShareGroup::Denominator => specs.iter().position(together).unwrap_or(index),
+                };
+                MeasureRule {
+                    attribute: Attribute::Share,
+                    group,
+                }
+            }
         }
     }
 
@@ -309,6 +377,8 @@ pub(crate) struct Layout {
     /// The measures of a cell nobody contributed to: what a two-way cell that is not listed
     /// (zero) shows when disclosure control has to list it, suppressed in some measure.
     pub(crate) empty: Vec<Measure>,
+    /// How disclosure control treats each measure besides its persons count.
+    pub(crate) rules: Vec<MeasureRule>,
 }
 
 impl<'a> Table<'a> {
@@ -413,6 +483,9 @@ impl<'a> Table<'a> {
             margins,
             total: finish_cell(Vec::new(), total),
             empty: finish_cell(Vec::new(), Contribution::default()).measures,
+            rules: (0..specs.len())
+                .map(|index| MeasureSpec::disclosure(specs, index))
+                .collect(),
         }
     }
 }
