@@ -30,7 +30,17 @@
 //!   decision names no occupation.
 //! - A second `ResidenceObligationSet` while one is set is an extension: it updates `until` and
 //!   keeps the original date. A second `ArrivalRecorded` while present is accepted and keeps the
-//!   date of presence.
+//!   earlier of the two dates as the start of the stay, because the views, which fold in date
+//!   order, see the stay begin with the earliest arrival.
+//! - `MovedAway` ends the journey here: it closes every open course (waiting or started),
+//!   measure, training, employment, mentoring, Kita place, school enrolment and benefit on its
+//!   date, as the views do, so a return starts with nothing open and the ends of the closed
+//!   spells are refused like any end of something not open. Residence obligations, recognition
+//!   applications and consents stay: they are about status and data, not about being here.
+//! - Presence events are kept in date order, so the rules (which fold in record order) and the
+//!   views (which fold in date order) agree on who is present: a move needs a stay, is not dated
+//!   before the stay's start nor before the start of a spell it closes, and no arrival is dated
+//!   before the latest move.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -102,6 +112,12 @@ rules!(
     OccurredOnNotBeforeBirthYear => "occurred_on_not_before_birth_year",
     /// After `MovedAway` only governance events or a new `ArrivalRecorded` (a return).
     MovedAwayOnlyReturn => "moved_away_only_return",
+    /// `MovedAway` needs a stay to end: an `ArrivalRecorded` before it.
+    MovedAwayOnlyWhenPresent => "moved_away_only_when_present",
+    /// A `MovedAway` is not dated before the arrival (or return) that began the stay it ends.
+    MovedAwayNotBeforeArrival => "moved_away_not_before_arrival",
+    /// No `ArrivalRecorded` is dated before the latest `MovedAway`: a return comes after the move.
+    ReturnNotBeforeMovedAway => "return_not_before_moved_away",
     /// `CourseStarted` needs a registered course of that id that has not started yet.
     CourseRegisteredBeforeStart => "course_registered_before_start",
     /// A course starts on or after the date it was registered.
@@ -112,9 +128,11 @@ rules!(
     /// place, school enrolment, benefit or consent) while the same one is still open.
     AlreadyOpen => "already_open",
     /// Measures, trainings, employments, mentoring, Kita, school, benefits, residence obligations,
-    /// recognition applications and consents end only when open, and so only once.
+    /// recognition applications and consents end only when open, and so only once (a move away
+    /// ends the first seven).
     EndOnlyWhenOpen => "end_only_when_open",
-    /// An end is not dated before its start.
+    /// An end is not dated before its start; nor is a move away before the start of a spell it
+    /// closes.
     EndNotBeforeStart => "end_not_before_start",
     /// `MovedToRegularClass` only from a language class.
     RegularClassOnlyFromLanguageClass => "regular_class_only_from_language_class",
@@ -273,6 +291,8 @@ struct Facts {
     erased: bool,
     birth_year: Option<i32>,
     presence: Presence,
+    /// The date of the latest `MovedAway`, also after a return: no arrival is dated before it.
+    last_moved_away: Option<NaiveDate>,
     courses: BTreeMap<String, OpenCourse>,
     measures: BTreeMap<String, OpenMeasure>,
     trainings: BTreeMap<String, OpenTraining>,
@@ -306,11 +326,20 @@ impl Facts {
                 self.birth_year = Some(registered.birth_year);
             }
             Event::ArrivalRecorded(_) => {
-                if !matches!(self.presence, Presence::Present { .. }) {
-                    self.presence = Presence::Present { since: on };
-                }
+                self.presence = match self.presence {
+                    Presence::Present { since } => Presence::Present {
+                        since: since.min(on),
+                    },
+                    Presence::NotArrived | Presence::MovedAway { .. } => {
+                        Presence::Present { since: on }
+                    }
+                };
             }
-            Event::MovedAway(_) => self.presence = Presence::MovedAway { on },
+            Event::MovedAway(_) => {
+                self.presence = Presence::MovedAway { on };
+                self.last_moved_away = Some(on);
+                self.close_spells_at_move();
+            }
             Event::CourseRegistered(course) => {
                 self.courses
                     .entry(course.course_id.clone())
@@ -453,6 +482,67 @@ impl Facts {
             | Event::EventCorrected(_)
             | Event::EventRetracted(_) => {}
         }
+    }
+
+    /// Closes what a move away ends (see the module documentation): the person is no longer here to
+    /// attend, work, be mentored or receive benefits here.
+    fn close_spells_at_move(&mut self) {
+        self.courses.clear();
+        self.measures.clear();
+        self.trainings.clear();
+        self.employments.clear();
+        self.mentors.clear();
+        self.kita_since = None;
+        self.school = None;
+        self.benefits.clear();
+    }
+
+    /// The start of every spell a move away would close, each with what it is, latest first.
+    fn spells_a_move_closes(&self) -> Vec<(NaiveDate, String)> {
+        let mut spells: Vec<(NaiveDate, String)> = Vec::new();
+        spells.extend(self.courses.iter().map(|(id, course)| {
+            (
+                course.started_on.unwrap_or(course.registered_on),
+                format!("course `{id}`"),
+            )
+        }));
+        spells.extend(
+            self.measures
+                .iter()
+                .map(|(id, open)| (open.started_on, format!("measure `{id}`"))),
+        );
+        spells.extend(
+            self.trainings
+                .iter()
+                .map(|(id, open)| (open.started_on, format!("training `{id}`"))),
+        );
+        spells.extend(
+            self.employments
+                .iter()
+                .map(|(id, open)| (open.started_on, format!("employment `{id}`"))),
+        );
+        spells.extend(
+            self.mentors
+                .iter()
+                .map(|(id, since)| (*since, format!("mentoring by `{id}`"))),
+        );
+        spells.extend(
+            self.kita_since
+                .map(|since| (since, "the Kita place".to_owned())),
+        );
+        spells.extend(self.school.iter().map(|school| {
+            (
+                school.regular_class_since.unwrap_or(school.enrolled_on),
+                "the school enrolment".to_owned(),
+            )
+        }));
+        spells.extend(
+            self.benefits
+                .iter()
+                .map(|(kind, since)| (*since, format!("benefits `{kind}`"))),
+        );
+        spells.sort_by(|left, right| right.cmp(left));
+        spells
     }
 
     /// The open application a decision closes: the one with the earliest date (the first of them
@@ -835,7 +925,61 @@ fn check_event(facts: &Facts, event: &JourneyEvent, today: NaiveDate) -> Result<
             ));
         }
     }
+    check_presence(facts, event)?;
     check_pairs(facts, event)
+}
+
+/// Arrivals and moves in date order (see the module documentation), and a move not before the
+/// start of anything it closes.
+fn check_presence(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
+    let on = event.occurred_on;
+    match &event.event {
+        Event::ArrivalRecorded(_) => match facts.last_moved_away {
+            Some(moved_on) if on < moved_on => Err(Breach::new(
+                Rule::ReturnNotBeforeMovedAway,
+                Some("occurred_on"),
+                format!(
+                    "{on} is before the person moved away on {moved_on}; a return is dated on or after the move (check the date, or correct the MovedAway)"
+                ),
+            )),
+            _ => Ok(()),
+        },
+        Event::MovedAway(_) => {
+            let since = match facts.presence {
+                Presence::Present { since } => since,
+                // A second move is refused by `MovedAwayOnlyReturn` before this is reached.
+                Presence::NotArrived | Presence::MovedAway { .. } => {
+                    return Err(Breach::new(
+                        Rule::MovedAwayOnlyWhenPresent,
+                        None,
+                        "the person has not arrived, so there is no stay to end; record ArrivalRecorded first",
+                    ))
+                }
+            };
+            if on < since {
+                return Err(Breach::new(
+                    Rule::MovedAwayNotBeforeArrival,
+                    Some("occurred_on"),
+                    format!(
+                        "{on} is before the stay began on {since}; a move away is dated on or after the arrival (check the date, or correct the ArrivalRecorded)"
+                    ),
+                ));
+            }
+            for (started_on, what) in facts.spells_a_move_closes() {
+                if on < started_on {
+                    return Err(Breach::new(
+                        Rule::EndNotBeforeStart,
+                        Some("occurred_on"),
+                        format!(
+                            "{on} is before {what} began on {started_on}, and a move away closes it; check the date, or end or correct {what} first"
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// After erasure only a consent withdrawal follows: there is nothing left to check it against, and
@@ -900,12 +1044,23 @@ fn already_open(field: Option<&str>, what: &str, since: NaiveDate, fix: &str) ->
     )
 }
 
-fn not_open(field: Option<&str>, what: &str, fix: &str) -> Breach {
+fn not_open(facts: &Facts, field: Option<&str>, what: &str, fix: &str) -> Breach {
     Breach::new(
         Rule::EndOnlyWhenOpen,
         field,
-        format!("there is no open {what}; {fix}"),
+        format!("there is no open {what}; {fix}{}", closed_by_move(facts)),
     )
+}
+
+/// The part of a "nothing open" message that names the latest move away, which closed whatever
+/// was open then: without it, an end refused after a return would look like a lost start.
+fn closed_by_move(facts: &Facts) -> String {
+    match facts.last_moved_away {
+        Some(moved_on) => format!(
+            " (everything open when the person moved away on {moved_on} was closed by the move)"
+        ),
+        None => String::new(),
+    }
 }
 
 fn end_not_before(event: &JourneyEvent, what: &str, started_on: NaiveDate) -> Result<(), Breach> {
@@ -940,7 +1095,10 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 return Err(Breach::new(
                     Rule::CourseRegisteredBeforeStart,
                     Some("course_id"),
-                    format!("course `{id}` was never registered (or has ended since); register it first"),
+                    format!(
+                        "course `{id}` was never registered (or has ended since); register it first{}",
+                        closed_by_move(facts)
+                    ),
                 ));
             };
             if let Some(started_on) = open.started_on {
@@ -972,7 +1130,10 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 return Err(Breach::new(
                     Rule::CourseStartedBeforeEnd,
                     Some("course_id"),
-                    format!("course `{course_id}` has not started (or has ended already); record CourseStarted first"),
+                    format!(
+                        "course `{course_id}` has not started (or has ended already); record CourseStarted first{}",
+                        closed_by_move(facts)
+                    ),
                 ));
             };
             end_not_before(event, &format!("course `{course_id}`"), started_on)
@@ -993,6 +1154,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 open.started_on,
             ),
             None => Err(not_open(
+                facts,
                 Some("measure_id"),
                 &format!("measure `{}`", measure.measure_id),
                 "record MeasureStarted first, or check the measure id",
@@ -1014,6 +1176,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 open.started_on,
             ),
             None => Err(not_open(
+                facts,
                 Some("training_id"),
                 &format!("training `{}`", training.training_id),
                 "record TrainingStarted first, or check the training id",
@@ -1038,6 +1201,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                     open.started_on,
                 ),
                 None => Err(not_open(
+                facts,
                     Some("employment_id"),
                     &format!("employment `{}`", employment.employment_id),
                     "record EmploymentStarted first, or check the employment id",
@@ -1060,6 +1224,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 *since,
             ),
             None => Err(not_open(
+                facts,
                 Some("mentor_id"),
                 &format!("mentoring by `{}`", mentoring.mentor_id),
                 "record MentorAssigned first, or check the mentor id",
@@ -1076,7 +1241,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         },
         Event::KitaEnded(_) => match facts.kita_since {
             Some(since) => end_not_before(event, "the Kita place", since),
-            None => Err(not_open(None, "Kita place", "record KitaStarted first")),
+            None => Err(not_open(facts, None, "Kita place", "record KitaStarted first")),
         },
         Event::SchoolEnrolled(_) => match &facts.school {
             Some(school) => Err(already_open(
@@ -1090,6 +1255,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::MovedToRegularClass(_) => {
             let Some(school) = &facts.school else {
                 return Err(not_open(
+                    facts,
                     None,
                     "school enrolment",
                     "record SchoolEnrolled first",
@@ -1107,6 +1273,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::SchoolLeft(_) => {
             let Some(school) = &facts.school else {
                 return Err(not_open(
+                    facts,
                     None,
                     "school enrolment",
                     "record SchoolEnrolled first",
@@ -1130,6 +1297,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::BenefitsEnded(benefits) => match facts.benefits.get(&benefits.kind) {
             Some(since) => end_not_before(event, &format!("benefits `{}`", benefits.kind), *since),
             None => Err(not_open(
+                facts,
                 Some("kind"),
                 &format!("benefits `{}`", benefits.kind),
                 "record BenefitsStarted of this kind first, or check the kind",
@@ -1138,6 +1306,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::ResidenceObligationLifted(_) => match &facts.obligation {
             Some(obligation) => end_not_before(event, "the residence obligation", obligation.set_on),
             None => Err(not_open(
+                facts,
                 None,
                 "residence obligation",
                 "record ResidenceObligationSet first",
@@ -1150,6 +1319,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 facts.recognitions[index].applied_on,
             ),
             None => Err(not_open(
+                facts,
                 None,
                 "recognition application",
                 "record RecognitionApplied first",
@@ -1171,6 +1341,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 open.given_on,
             ),
             None => Err(not_open(
+                facts,
                 Some("consent_id"),
                 &format!("consent `{}`", consent.consent_id),
                 "check the consent id; only a given consent can be withdrawn",
