@@ -24,6 +24,10 @@
 //! - Caseworkers: actors in the caseworker role, with the agency they acted for.
 //! - A re-entry is an integration course registered after the person left an integration course
 //!   early.
+//! - `MovedAway` closes every spell open on its date (courses waiting or started, measures,
+//!   trainings, jobs, mentoring, Kita, school, benefits), with the outcome "moved away" where a
+//!   spell has one, as `journey_core::rules` does; a return starts with nothing open. Later ends
+//!   of those spells change nothing (the ledger refuses them).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use journey_core::catalogue::{
@@ -223,6 +227,8 @@ labelled_enum!(
         InCourse => "in_course",
         Completed => "completed",
         LeftEarly => "left_early",
+        /// The course was open (waiting or started) when the person moved away.
+        MovedAway => "moved_away",
     }
 );
 
@@ -255,6 +261,17 @@ pub struct Entitlement {
 pub enum CourseEnd {
     Completed,
     LeftEarly(LeaveReason),
+    /// Open (waiting or started) when the person moved away: the move ended it.
+    MovedAway,
+}
+
+/// How a measure or training ended: the outcome its end recorded, or the move away that closed
+/// it while it was open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpellOutcome {
+    Recorded(EndOutcome),
+    MovedAway,
 }
 
 /// One registration for a course, and what became of it. A course id registered again after it
@@ -286,6 +303,7 @@ impl CourseSpell {
             (_, Some(ended_on), Some(end)) if ended_on <= on => Some(match end {
                 CourseEnd::Completed => CourseStatus::Completed,
                 CourseEnd::LeftEarly(_) => CourseStatus::LeftEarly,
+                CourseEnd::MovedAway => CourseStatus::MovedAway,
             }),
             (Some(started_on), _, _) if started_on <= on => Some(CourseStatus::InCourse),
             _ => Some(CourseStatus::Waiting),
@@ -336,7 +354,7 @@ pub struct MeasureSpell {
     pub measure_id: String,
     pub measure_type: MeasureType,
     pub interval: Interval,
-    pub outcome: Option<EndOutcome>,
+    pub outcome: Option<SpellOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,7 +362,7 @@ pub struct TrainingSpell {
     pub training_id: String,
     pub occupation_code: String,
     pub interval: Interval,
-    pub outcome: Option<EndOutcome>,
+    pub outcome: Option<SpellOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -627,6 +645,7 @@ impl PersonView {
                     on,
                     value: moved.destination,
                 });
+                self.close_spells_at_move(on);
             }
             Event::AddressChanged(address) => {
                 self.districts.push(Dated {
@@ -832,7 +851,7 @@ impl PersonView {
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
-                    spell.outcome = Some(measure.outcome);
+                    spell.outcome = Some(SpellOutcome::Recorded(measure.outcome));
                 }
             }
             Event::RecognitionApplied(application) => self.recognitions.push(RecognitionCase {
@@ -873,7 +892,7 @@ impl PersonView {
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
-                    spell.outcome = Some(training.outcome);
+                    spell.outcome = Some(SpellOutcome::Recorded(training.outcome));
                 }
             }
             Event::EmploymentStarted(employment) => {
@@ -971,6 +990,44 @@ impl PersonView {
         self.presence
             .last()
             .is_some_and(|spell| spell.end.is_none())
+    }
+
+    /// Closes every spell open on the day of a move away, as `journey_core::rules` does: courses
+    /// (waiting or started), measures and trainings end with the outcome "moved away"; jobs,
+    /// mentoring, Kita, school and benefits end on that day. A return then starts with nothing
+    /// open. Folded in date order, every spell open here started on or before `on`.
+    fn close_spells_at_move(&mut self, on: NaiveDate) {
+        for course in self.courses.iter_mut().filter(|c| c.ended_on.is_none()) {
+            course.ended_on = Some(on);
+            course.end = Some(CourseEnd::MovedAway);
+        }
+        for measure in self
+            .measures
+            .iter_mut()
+            .filter(|m| m.interval.end.is_none())
+        {
+            measure.interval.end = Some(on);
+            measure.outcome = Some(SpellOutcome::MovedAway);
+        }
+        for training in self
+            .trainings
+            .iter_mut()
+            .filter(|t| t.interval.end.is_none())
+        {
+            training.interval.end = Some(on);
+            training.outcome = Some(SpellOutcome::MovedAway);
+        }
+        let intervals = self
+            .employments
+            .iter_mut()
+            .map(|job| &mut job.interval)
+            .chain(self.mentoring.iter_mut().map(|spell| &mut spell.interval))
+            .chain(self.schools.iter_mut().map(|spell| &mut spell.interval))
+            .chain(self.benefits.iter_mut().map(|spell| &mut spell.interval))
+            .chain(self.kita.iter_mut());
+        for interval in intervals.filter(|interval| interval.end.is_none()) {
+            interval.end = Some(on);
+        }
     }
 
     fn set_protection(&mut self, on: NaiveDate, status: ProtectionStatus) {
