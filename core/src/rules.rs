@@ -39,8 +39,8 @@
 //!   applications and consents stay: they are about status and data, not about being here.
 //! - Presence events are kept in date order, so the rules (which fold in record order) and the
 //!   views (which fold in date order) agree on who is present: a move needs a stay, is not dated
-//!   before the stay's start nor before the start of a spell it closes, and no arrival is dated
-//!   before the latest move.
+//!   before any arrival of that stay nor before the start of a spell it closes, and no arrival is
+//!   dated before the latest move.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -114,7 +114,7 @@ rules!(
     MovedAwayOnlyReturn => "moved_away_only_return",
     /// `MovedAway` needs a stay to end: an `ArrivalRecorded` before it.
     MovedAwayOnlyWhenPresent => "moved_away_only_when_present",
-    /// A `MovedAway` is not dated before the arrival (or return) that began the stay it ends.
+    /// A `MovedAway` is not dated before any arrival (or return) of the stay it ends.
     MovedAwayNotBeforeArrival => "moved_away_not_before_arrival",
     /// No `ArrivalRecorded` is dated before the latest `MovedAway`: a return comes after the move.
     ReturnNotBeforeMovedAway => "return_not_before_moved_away",
@@ -293,6 +293,9 @@ struct Facts {
     presence: Presence,
     /// The date of the latest `MovedAway`, also after a return: no arrival is dated before it.
     last_moved_away: Option<NaiveDate>,
+    /// The latest date of an arrival of the current stay: the stay's move away is not dated
+    /// before it, or the views, in date order, would see that arrival begin a new stay.
+    stay_latest_arrival: Option<NaiveDate>,
     courses: BTreeMap<String, OpenCourse>,
     measures: BTreeMap<String, OpenMeasure>,
     trainings: BTreeMap<String, OpenTraining>,
@@ -326,6 +329,8 @@ impl Facts {
                 self.birth_year = Some(registered.birth_year);
             }
             Event::ArrivalRecorded(_) => {
+                self.stay_latest_arrival =
+                    Some(self.stay_latest_arrival.map_or(on, |latest| latest.max(on)));
                 self.presence = match self.presence {
                     Presence::Present { since } => Presence::Present {
                         since: since.min(on),
@@ -338,6 +343,7 @@ impl Facts {
             Event::MovedAway(_) => {
                 self.presence = Presence::MovedAway { on };
                 self.last_moved_away = Some(on);
+                self.stay_latest_arrival = None;
                 self.close_spells_at_move();
             }
             Event::CourseRegistered(course) => {
@@ -956,12 +962,13 @@ fn check_presence(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                     ))
                 }
             };
-            if on < since {
+            let latest_arrival = facts.stay_latest_arrival.unwrap_or(since).max(since);
+            if on < latest_arrival {
                 return Err(Breach::new(
                     Rule::MovedAwayNotBeforeArrival,
                     Some("occurred_on"),
                     format!(
-                        "{on} is before the stay began on {since}; a move away is dated on or after the arrival (check the date, or correct the ArrivalRecorded)"
+                        "{on} is before the arrival of {latest_arrival} recorded for this stay; a move away is dated on or after every arrival of the stay it ends (check the date, or correct the ArrivalRecorded)"
                     ),
                 ));
             }

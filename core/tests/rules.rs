@@ -1178,6 +1178,15 @@ fn presence_follows_business_dates_as_the_views_read_them() {
             since: day("2021-01-01")
         }
     );
+    // A move is not dated before any arrival of its stay, also one recorded while present:
+    // in date order, that arrival would begin a new stay after the move.
+    given(&[
+        registered(),
+        on("2020-05-01", arrival()),
+        on("2020-03-01", arrival()),
+    ])
+    .when(on("2020-04-01", moved_away()))
+    .then_reject(Rule::MovedAwayNotBeforeArrival, Some("occurred_on"));
     // A move after a return is checked against the return, not the first arrival.
     given(&returned())
         .when(on("2021-05-31", moved_away()))
