@@ -40,7 +40,11 @@
 //! - Presence events are kept in date order, so the rules (which fold in record order) and the
 //!   views (which fold in date order) agree on who is present: a move needs a stay, is not dated
 //!   before any arrival of that stay nor before the start of a spell it closes, and no arrival is
-//!   dated before the latest move.
+//!   dated before the latest move. After a return, no spell starts before the return: the views
+//!   would close such a spell at the move (or find it open while the person was away), the rules
+//!   would hold it open. A spell from before the move is recorded before the move, or not at all.
+//!   For the same reason a spell (of one id, or the Kita place, school, a benefit kind) is not
+//!   started again with a date before its previous one ended.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -118,6 +122,13 @@ rules!(
     MovedAwayNotBeforeArrival => "moved_away_not_before_arrival",
     /// No `ArrivalRecorded` is dated before the latest `MovedAway`: a return comes after the move.
     ReturnNotBeforeMovedAway => "return_not_before_moved_away",
+    /// After a return, nothing is started (a course registered, a measure, training, employment,
+    /// mentoring, Kita place, school enrolment or benefit) with a date before the return.
+    StartNotBeforeReturn => "start_not_before_return",
+    /// A spell of the same course id, measure id, training id, employment id, mentor, Kita place,
+    /// school enrolment or benefit kind is not started again with a date before its previous one
+    /// ended (by its end or a move away).
+    StartNotBeforePreviousEnd => "start_not_before_previous_end",
     /// `CourseStarted` needs a registered course of that id that has not started yet.
     CourseRegisteredBeforeStart => "course_registered_before_start",
     /// A course starts on or after the date it was registered.
@@ -284,6 +295,54 @@ pub struct ActiveConsent {
     pub given_on: NaiveDate,
 }
 
+/// A spell as the rules tell one from another: by kind and id (the Kita place and the school
+/// enrolment are one per person, benefits one per kind).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SpellKey {
+    Course(String),
+    Measure(String),
+    Training(String),
+    Employment(String),
+    Mentoring(String),
+    Kita,
+    School,
+    Benefits(BenefitKind),
+}
+
+impl SpellKey {
+    /// The spell an event starts, if it starts one.
+    fn started_by(event: &Event) -> Option<SpellKey> {
+        Some(match event {
+            Event::CourseRegistered(course) => SpellKey::Course(course.course_id.clone()),
+            Event::MeasureStarted(measure) => SpellKey::Measure(measure.measure_id.clone()),
+            Event::TrainingStarted(training) => SpellKey::Training(training.training_id.clone()),
+            Event::EmploymentStarted(employment) => {
+                SpellKey::Employment(employment.employment_id.clone())
+            }
+            Event::MentorAssigned(mentoring) => SpellKey::Mentoring(mentoring.mentor_id.clone()),
+            Event::KitaStarted(_) => SpellKey::Kita,
+            Event::SchoolEnrolled(_) => SpellKey::School,
+            Event::BenefitsStarted(benefits) => SpellKey::Benefits(benefits.kind),
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for SpellKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpellKey::Course(id) => write!(f, "course `{id}`"),
+            SpellKey::Measure(id) => write!(f, "measure `{id}`"),
+            SpellKey::Training(id) => write!(f, "training `{id}`"),
+            SpellKey::Employment(id) => write!(f, "employment `{id}`"),
+            SpellKey::Mentoring(id) => write!(f, "mentoring by `{id}`"),
+            SpellKey::Kita => f.write_str("the Kita place"),
+            SpellKey::School => f.write_str("the school enrolment"),
+            SpellKey::Benefits(kind) => write!(f, "benefits `{kind}`"),
+        }
+    }
+}
+
 /// The facts derived from the effective history that the checks of a normal event need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Facts {
@@ -293,6 +352,9 @@ struct Facts {
     presence: Presence,
     /// The date of the latest `MovedAway`, also after a return: no arrival is dated before it.
     last_moved_away: Option<NaiveDate>,
+    /// When each spell that is no longer open last ended (by its end or a move away): a new start of
+    /// it is not dated before that.
+    spell_ends: BTreeMap<SpellKey, NaiveDate>,
     /// The latest date of an arrival of the current stay: the stay's move away is not dated
     /// before it, or the views, in date order, would see that arrival begin a new stay.
     stay_latest_arrival: Option<NaiveDate>,
@@ -344,7 +406,7 @@ impl Facts {
                 self.presence = Presence::MovedAway { on };
                 self.last_moved_away = Some(on);
                 self.stay_latest_arrival = None;
-                self.close_spells_at_move();
+                self.close_spells_at_move(on);
             }
             Event::CourseRegistered(course) => {
                 self.courses
@@ -361,16 +423,20 @@ impl Facts {
                     open.started_on.get_or_insert(on);
                 }
             }
-            Event::CourseCompleted(course) => {
-                self.courses.remove(&course.course_id);
-            }
-            Event::CourseLeftEarly(course) => {
-                self.courses.remove(&course.course_id);
+            Event::CourseCompleted(CourseCompleted { course_id })
+            | Event::CourseLeftEarly(CourseLeftEarly { course_id, .. }) => {
+                if self.courses.remove(course_id).is_some() {
+                    self.ended(SpellKey::Course(course_id.clone()), on);
+                }
             }
             Event::KitaStarted(_) => {
                 self.kita_since.get_or_insert(on);
             }
-            Event::KitaEnded(_) => self.kita_since = None,
+            Event::KitaEnded(_) => {
+                if self.kita_since.take().is_some() {
+                    self.ended(SpellKey::Kita, on);
+                }
+            }
             Event::SchoolEnrolled(school) => {
                 self.school.get_or_insert(SchoolEnrolment {
                     school_type: school.school_type,
@@ -387,12 +453,18 @@ impl Facts {
                     }
                 }
             }
-            Event::SchoolLeft(_) => self.school = None,
+            Event::SchoolLeft(_) => {
+                if self.school.take().is_some() {
+                    self.ended(SpellKey::School, on);
+                }
+            }
             Event::BenefitsStarted(benefits) => {
                 self.benefits.entry(benefits.kind).or_insert(on);
             }
             Event::BenefitsEnded(benefits) => {
-                self.benefits.remove(&benefits.kind);
+                if self.benefits.remove(&benefits.kind).is_some() {
+                    self.ended(SpellKey::Benefits(benefits.kind), on);
+                }
             }
             Event::ResidenceObligationSet(obligation) => match &mut self.obligation {
                 Some(existing) => existing.until = obligation.until,
@@ -413,7 +485,9 @@ impl Facts {
                     });
             }
             Event::MeasureEnded(measure) => {
-                self.measures.remove(&measure.measure_id);
+                if self.measures.remove(&measure.measure_id).is_some() {
+                    self.ended(SpellKey::Measure(measure.measure_id.clone()), on);
+                }
             }
             Event::RecognitionApplied(application) => self.recognitions.push(OpenRecognition {
                 occupation_code: application.occupation_code.clone(),
@@ -434,7 +508,9 @@ impl Facts {
                     });
             }
             Event::TrainingEnded(training) => {
-                self.trainings.remove(&training.training_id);
+                if self.trainings.remove(&training.training_id).is_some() {
+                    self.ended(SpellKey::Training(training.training_id.clone()), on);
+                }
             }
             Event::EmploymentStarted(employment) => {
                 self.employments
@@ -446,7 +522,9 @@ impl Facts {
                     });
             }
             Event::EmploymentEnded(employment) => {
-                self.employments.remove(&employment.employment_id);
+                if self.employments.remove(&employment.employment_id).is_some() {
+                    self.ended(SpellKey::Employment(employment.employment_id.clone()), on);
+                }
             }
             Event::MentorAssigned(mentoring) => {
                 self.mentors
@@ -454,7 +532,9 @@ impl Facts {
                     .or_insert(on);
             }
             Event::MentoringEnded(mentoring) => {
-                self.mentors.remove(&mentoring.mentor_id);
+                if self.mentors.remove(&mentoring.mentor_id).is_some() {
+                    self.ended(SpellKey::Mentoring(mentoring.mentor_id.clone()), on);
+                }
             }
             Event::ConsentGiven(consent) => {
                 self.consents
@@ -492,15 +572,47 @@ impl Facts {
 
     /// Closes what a move away ends (see the module documentation): the person is no longer here to
     /// attend, work, be mentored or receive benefits here.
-    fn close_spells_at_move(&mut self) {
-        self.courses.clear();
-        self.measures.clear();
-        self.trainings.clear();
-        self.employments.clear();
-        self.mentors.clear();
-        self.kita_since = None;
-        self.school = None;
-        self.benefits.clear();
+    fn close_spells_at_move(&mut self, on: NaiveDate) {
+        let mut closed: Vec<SpellKey> = Vec::new();
+        closed.extend(
+            std::mem::take(&mut self.courses)
+                .into_keys()
+                .map(SpellKey::Course),
+        );
+        closed.extend(
+            std::mem::take(&mut self.measures)
+                .into_keys()
+                .map(SpellKey::Measure),
+        );
+        closed.extend(
+            std::mem::take(&mut self.trainings)
+                .into_keys()
+                .map(SpellKey::Training),
+        );
+        closed.extend(
+            std::mem::take(&mut self.employments)
+                .into_keys()
+                .map(SpellKey::Employment),
+        );
+        closed.extend(
+            std::mem::take(&mut self.mentors)
+                .into_keys()
+                .map(SpellKey::Mentoring),
+        );
+        closed.extend(self.kita_since.take().map(|_| SpellKey::Kita));
+        closed.extend(self.school.take().map(|_| SpellKey::School));
+        closed.extend(
+            std::mem::take(&mut self.benefits)
+                .into_keys()
+                .map(SpellKey::Benefits),
+        );
+        for spell in closed {
+            self.ended(spell, on);
+        }
+    }
+
+    fn ended(&mut self, spell: SpellKey, on: NaiveDate) {
+        self.spell_ends.insert(spell, on);
     }
 
     /// The start of every spell a move away would close, each with what it is, latest first.
@@ -932,7 +1044,27 @@ fn check_event(facts: &Facts, event: &JourneyEvent, today: NaiveDate) -> Result<
         }
     }
     check_presence(facts, event)?;
-    check_pairs(facts, event)
+    check_pairs(facts, event)?;
+    check_restart(facts, event)
+}
+
+/// A spell started again is not dated before its previous one ended (see the module
+/// documentation).
+fn check_restart(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
+    let Some(spell) = SpellKey::started_by(&event.event) else {
+        return Ok(());
+    };
+    match facts.spell_ends.get(&spell) {
+        Some(ended_on) if event.occurred_on < *ended_on => Err(Breach::new(
+            Rule::StartNotBeforePreviousEnd,
+            Some("occurred_on"),
+            format!(
+                "{} is before {spell} last ended on {ended_on}; a new spell of it starts on or after that (check the date, or use another id)",
+                event.occurred_on
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Arrivals and moves in date order (see the module documentation), and a move not before the
@@ -946,6 +1078,23 @@ fn check_presence(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 Some("occurred_on"),
                 format!(
                     "{on} is before the person moved away on {moved_on}; a return is dated on or after the move (check the date, or correct the MovedAway)"
+                ),
+            )),
+            _ => Ok(()),
+        },
+        Event::CourseRegistered(_)
+        | Event::MeasureStarted(_)
+        | Event::TrainingStarted(_)
+        | Event::EmploymentStarted(_)
+        | Event::MentorAssigned(_)
+        | Event::KitaStarted(_)
+        | Event::SchoolEnrolled(_)
+        | Event::BenefitsStarted(_) => match (facts.last_moved_away, facts.presence) {
+            (Some(moved_on), Presence::Present { since }) if on < since => Err(Breach::new(
+                Rule::StartNotBeforeReturn,
+                Some("occurred_on"),
+                format!(
+                    "{on} is before the person's return on {since}; the move away on {moved_on} closed everything open then, so what starts after the return is dated on or after it (check the date)"
                 ),
             )),
             _ => Ok(()),

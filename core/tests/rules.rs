@@ -396,6 +396,35 @@ fn cases(rule: Rule) -> Cases {
                 field: Some("occurred_on"),
             }
         }
+        Rule::StartNotBeforeReturn => {
+            let history = || {
+                [
+                    registered(),
+                    on("2020-02-01", arrival()),
+                    on("2021-01-01", moved_away()),
+                    on("2021-06-01", arrival()),
+                ]
+            };
+            Cases {
+                accept: given(&history()).when(on("2021-06-01", employment_started("E-1"))),
+                reject: given(&history()).when(on("2021-05-31", employment_started("E-1"))),
+                field: Some("occurred_on"),
+            }
+        }
+        Rule::StartNotBeforePreviousEnd => {
+            let history = || {
+                [
+                    registered(),
+                    on("2021-01-01", mentor_assigned("V-1")),
+                    on("2021-06-01", mentoring_ended("V-1")),
+                ]
+            };
+            Cases {
+                accept: given(&history()).when(on("2021-06-01", mentor_assigned("V-1"))),
+                reject: given(&history()).when(on("2021-05-31", mentor_assigned("V-1"))),
+                field: Some("occurred_on"),
+            }
+        }
         Rule::CourseRegisteredBeforeStart => Cases {
             accept: given(&[registered(), on("2021-01-01", course_registered("IK-1"))])
                 .when(on("2021-02-01", course_started("IK-1"))),
@@ -1088,6 +1117,48 @@ fn after_a_return_the_same_spells_start_fresh() {
             .then_accept();
         assert!((kind.is_open)(&restarted), "{}: open again", kind.name);
     }
+}
+
+#[test]
+fn after_a_return_no_spell_starts_before_the_return() {
+    for kind in spell_kinds() {
+        let mut history = opened_then_moved_away(&kind);
+        history.push(on("2021-06-01", arrival()));
+        let start = (kind.open)().remove(0);
+        for before_the_return in ["2020-06-01", "2021-03-01"] {
+            given(&history)
+                .when(on(before_the_return, start.clone()))
+                .then_reject(Rule::StartNotBeforeReturn, Some("occurred_on"));
+        }
+    }
+}
+
+#[test]
+fn no_spell_starts_again_before_the_previous_one_ended() {
+    for kind in spell_kinds() {
+        // Ended by the move on 2021-01-01: a new start after the return on 2021-06-01 is dated
+        // on or after both.
+        let mut history = opened_then_moved_away(&kind);
+        history.push(on("2021-06-01", arrival()));
+        let start = (kind.open)().remove(0);
+        let state = given(&history)
+            .when(on("2021-06-01", start.clone()))
+            .then_accept();
+        assert!((kind.is_open)(&state), "{}: open again", kind.name);
+    }
+    let history = [
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", employment_started("E-1")),
+        on("2020-09-01", employment_ended("E-1")),
+    ];
+    let violation = given(&history)
+        .when(on("2020-05-01", employment_started("E-1")))
+        .then_reject(Rule::StartNotBeforePreviousEnd, Some("occurred_on"));
+    assert!(violation.message.contains("2020-09-01"), "{violation}");
+    given(&history)
+        .when(on("2020-05-01", employment_started("E-2")))
+        .then_accept();
 }
 
 #[test]
