@@ -16,11 +16,14 @@
 //! - A second `ArrivalRecorded` while present changes district and accommodation only.
 //! - Protection status is the [`ProtectionStatus`] table below.
 //! - Chain stages are [`Stage`]; a stage is reached on the first date of its event.
-//! - Agencies involved with a person: the agencies of the caseworkers who recorded the person's
-//!   effective events (not a coordinator's: recording mentoring does not involve their agency), and
-//!   the agencies named by `CooperationPlanAgreed`, `CounsellingContact` and `ReferralMade` (the
-//!   agency referred to), each from the first such event's date. Consent recipients are not
+//! - Agencies involved with a person are those `journey_core::involvement::involved_agencies`
+//!   names for the person's effective events (the recording caseworker's agency, and the agency a
+//!   `CooperationPlanAgreed`, `CounsellingContact` or `ReferralMade` names), each from the first
+//!   such event's date: the same definition the API's visibility uses. Consent recipients are not
 //!   involved by that alone: a consent lets an agency see, not work.
+//! - Consents are folded in the order they were recorded, by `journey_core::involvement::Consents`
+//!   (access follows what is recorded, not business dates); each spell runs from the date given to
+//!   the date withdrawn.
 //! - Caseworkers: actors in the caseworker role, with the agency they acted for.
 //! - A re-entry is an integration course registered after the person left an integration course
 //!   early.
@@ -37,13 +40,14 @@ use journey_core::catalogue::{
     Topic,
 };
 use journey_core::envelope::{ActorRole, PersonId};
+use journey_core::involvement::{involved_agencies, Consents};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
 
 use crate::journal::Journal;
-use crate::temporal::effective;
+use crate::temporal::{effective, EffectiveFact};
 
 /// A half-open span of business dates: active on D when `start <= D` and D is before `end`.
 /// `end == None` means still open as far as the cut knows.
@@ -572,12 +576,15 @@ impl PersonView {
         let mut protection = ProtectionFold::default();
         for fact in &facts {
             let on = fact.occurred_on;
-            if let (Some(agency), ActorRole::Caseworker) = (fact.actor.agency, fact.actor.role) {
+            for agency in involved_agencies(fact.actor, &fact.event) {
                 view.involve(agency, on);
+            }
+            if let (Some(agency), ActorRole::Caseworker) = (fact.actor.agency, fact.actor.role) {
                 view.involve_caseworker(&fact.actor.id, agency, on);
             }
             view.apply(on, fact.event.as_ref(), &mut protection);
         }
+        view.consents = consent_spells(&facts);
         view.derive_activities();
         view.stay = StaySummary {
             stays: u32::try_from(view.presence.len()).unwrap_or(u32::MAX),
@@ -829,7 +836,6 @@ impl PersonView {
                     on,
                     value: plan.agency,
                 });
-                self.involve(plan.agency, on);
             }
             Event::MeasureStarted(measure) => {
                 let open = self.measures.iter().any(|spell| {
@@ -926,7 +932,6 @@ impl PersonView {
                     agency: contact.agency,
                     topic: contact.topic,
                 });
-                self.involve(contact.agency, on);
             }
             Event::ReferralMade(referral) => {
                 self.referrals.push(AgencyContact {
@@ -934,7 +939,6 @@ impl PersonView {
                     agency: referral.to_agency,
                     topic: referral.topic,
                 });
-                self.involve(referral.to_agency, on);
             }
             Event::MentorAssigned(mentoring) => {
                 let open = self.mentoring.iter().any(|spell| {
@@ -959,27 +963,8 @@ impl PersonView {
                 on,
                 value: item.item,
             }),
-            Event::ConsentGiven(consent) => {
-                let open = self.consents.iter().any(|spell| {
-                    spell.consent_id == consent.consent_id && spell.interval.end.is_none()
-                });
-                if !open {
-                    self.consents.push(ConsentSpell {
-                        consent_id: consent.consent_id.clone(),
-                        recipients: consent.recipients.clone(),
-                        purpose: consent.purpose.clone(),
-                        interval: Interval::open(on),
-                    });
-                }
-            }
-            Event::ConsentWithdrawn(consent) => {
-                let open = self.consents.iter_mut().rev().find(|spell| {
-                    spell.consent_id == consent.consent_id && spell.interval.end.is_none()
-                });
-                if let Some(spell) = open {
-                    spell.interval.end = Some(on);
-                }
-            }
+            // Folded in record order by `consent_spells`.
+            Event::ConsentGiven(_) | Event::ConsentWithdrawn(_) => {}
             // Applied by the cut already (corrections, retractions) or handled before the fold
             // (erasure): none of them reaches here with a meaning of its own.
             Event::EventCorrected(_) | Event::EventRetracted(_) | Event::PersonalDataErased(_) => {}
@@ -1295,6 +1280,38 @@ impl PersonView {
             .and_then(|spell| spell.status_on(on))
             .unwrap_or(CourseStatus::None)
     }
+}
+
+/// The consent spells of the effective facts, folded in the order recorded by the one definition
+/// the API's visibility uses too.
+fn consent_spells(facts: &[EffectiveFact<'_>]) -> Vec<ConsentSpell> {
+    let mut consent_facts: Vec<&EffectiveFact<'_>> = facts
+        .iter()
+        .filter(|fact| {
+            matches!(
+                fact.event.as_ref(),
+                Event::ConsentGiven(_) | Event::ConsentWithdrawn(_)
+            )
+        })
+        .collect();
+    consent_facts.sort_by_key(|fact| fact.revision);
+    let mut consents = Consents::default();
+    for fact in consent_facts {
+        consents.apply(fact.occurred_on, fact.recorded_at, &fact.event);
+    }
+    consents
+        .into_records()
+        .into_iter()
+        .map(|record| ConsentSpell {
+            consent_id: record.consent_id,
+            recipients: record.recipients,
+            purpose: record.purpose,
+            interval: Interval {
+                start: record.given_on,
+                end: record.withdrawn_on,
+            },
+        })
+        .collect()
 }
 
 /// Closes the last open interval of a list.
