@@ -573,91 +573,65 @@ impl Facts {
     /// Closes what a move away ends (see the module documentation): the person is no longer here to
     /// attend, work, be mentored or receive benefits here.
     fn close_spells_at_move(&mut self, on: NaiveDate) {
-        let mut closed: Vec<SpellKey> = Vec::new();
-        closed.extend(
-            std::mem::take(&mut self.courses)
-                .into_keys()
-                .map(SpellKey::Course),
-        );
-        closed.extend(
-            std::mem::take(&mut self.measures)
-                .into_keys()
-                .map(SpellKey::Measure),
-        );
-        closed.extend(
-            std::mem::take(&mut self.trainings)
-                .into_keys()
-                .map(SpellKey::Training),
-        );
-        closed.extend(
-            std::mem::take(&mut self.employments)
-                .into_keys()
-                .map(SpellKey::Employment),
-        );
-        closed.extend(
-            std::mem::take(&mut self.mentors)
-                .into_keys()
-                .map(SpellKey::Mentoring),
-        );
-        closed.extend(self.kita_since.take().map(|_| SpellKey::Kita));
-        closed.extend(self.school.take().map(|_| SpellKey::School));
-        closed.extend(
-            std::mem::take(&mut self.benefits)
-                .into_keys()
-                .map(SpellKey::Benefits),
-        );
-        for spell in closed {
+        for (_, spell) in self.spells_a_move_closes() {
             self.ended(spell, on);
         }
+        self.courses.clear();
+        self.measures.clear();
+        self.trainings.clear();
+        self.employments.clear();
+        self.mentors.clear();
+        self.kita_since = None;
+        self.school = None;
+        self.benefits.clear();
     }
 
     fn ended(&mut self, spell: SpellKey, on: NaiveDate) {
         self.spell_ends.insert(spell, on);
     }
 
-    /// The start of every spell a move away would close, each with what it is, latest first.
-    fn spells_a_move_closes(&self) -> Vec<(NaiveDate, String)> {
-        let mut spells: Vec<(NaiveDate, String)> = Vec::new();
+    /// Every open spell a move away closes, with the date a move must not be before (its start, or
+    /// for a course its start or registration, for school the move to a regular class), latest
+    /// first.
+    fn spells_a_move_closes(&self) -> Vec<(NaiveDate, SpellKey)> {
+        let mut spells: Vec<(NaiveDate, SpellKey)> = Vec::new();
         spells.extend(self.courses.iter().map(|(id, course)| {
             (
                 course.started_on.unwrap_or(course.registered_on),
-                format!("course `{id}`"),
+                SpellKey::Course(id.clone()),
             )
         }));
         spells.extend(
             self.measures
                 .iter()
-                .map(|(id, open)| (open.started_on, format!("measure `{id}`"))),
+                .map(|(id, open)| (open.started_on, SpellKey::Measure(id.clone()))),
         );
         spells.extend(
             self.trainings
                 .iter()
-                .map(|(id, open)| (open.started_on, format!("training `{id}`"))),
+                .map(|(id, open)| (open.started_on, SpellKey::Training(id.clone()))),
         );
         spells.extend(
             self.employments
                 .iter()
-                .map(|(id, open)| (open.started_on, format!("employment `{id}`"))),
+                .map(|(id, open)| (open.started_on, SpellKey::Employment(id.clone()))),
         );
         spells.extend(
             self.mentors
                 .iter()
-                .map(|(id, since)| (*since, format!("mentoring by `{id}`"))),
+                .map(|(id, since)| (*since, SpellKey::Mentoring(id.clone()))),
         );
-        spells.extend(
-            self.kita_since
-                .map(|since| (since, "the Kita place".to_owned())),
-        );
+        spells.extend(self.kita_since.map(|since| (since, SpellKey::Kita)));
         spells.extend(self.school.iter().map(|school| {
             (
                 school.regular_class_since.unwrap_or(school.enrolled_on),
-                "the school enrolment".to_owned(),
+                SpellKey::School,
             )
         }));
         spells.extend(
             self.benefits
                 .iter()
-                .map(|(kind, since)| (*since, format!("benefits `{kind}`"))),
+                .map(|(kind, since)| (*since, SpellKey::Benefits(*kind))),
         );
         spells.sort_by(|left, right| right.cmp(left));
         spells
