@@ -6,15 +6,16 @@
 //! ([`PersonFacts::fold`]), so the two sources give the same facts for the same events. The
 //! decision itself ([`access`]) takes only the facts.
 //!
-//! Rules:
-//! - An agency *works with* a person when one of its caseworkers recorded any event in the person's
-//!   stream, or when an effective (not retracted, as corrected) `CooperationPlanAgreed`,
-//!   `ReferralMade` (`to_agency`) or `CounsellingContact` names it.
-//! - A consent is active from the moment its `ConsentGiven` is recorded until a `ConsentWithdrawn`
-//!   with the same `consent_id` is recorded.
-//! - A coordinator's events (mentoring) do not make their agency one that works with the person:
-//!   coordinators see mentoring facts only and may record them for anyone, so counting them would
-//!   let a coordinator open any person to every caseworker of their agency.
+//! Who works with a person and which consents are active are defined once, in
+//! `journey_core::involvement` (read its rules there); the fold applies them to the effective
+//! history the journey rules give (`journey_core::rules`), and the projections' person view
+//! applies the same definition, so lists built from the views ([`sees_in_view`]) agree with
+//! person reads (`api/tests/folds.rs` checks it over random streams).
+//!
+//! Decisions of this module:
+//! - After erasure nothing is effective any more (the payloads no longer open), so the agencies
+//!   whose caseworkers recorded anything for the person keep working with them, to see that the
+//!   person was erased.
 //! - Access is decided on what is recorded now, whatever `knownAt` a query asks for: a withdrawn
 //!   consent also hides the history from before the withdrawal.
 
@@ -22,7 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::{Agency, Event, EventType};
-use journey_core::envelope::ActorRole;
+use journey_core::envelope::{Actor, ActorRole};
+use journey_core::involvement::{involved_agencies, Consents};
 use journey_core::ledger::DecodedEvent;
 use journey_core::rules::{self, JourneyEvent, JourneyState};
 use journey_projections::journal::Fact;
@@ -45,9 +47,8 @@ pub struct PersonFacts {
 /// One recorded event as visibility reads it: an event of the ledger's decoded timeline, or the
 /// projections' [`Fact`] of the same event.
 pub trait Recorded {
-    /// The agency of the actor who recorded it, when that actor is a caseworker (a coordinator's
-    /// mentoring does not make their agency one that works with the person).
-    fn caseworker_agency(&self) -> Option<Agency>;
+    /// Who recorded it.
+    fn actor(&self) -> &Actor;
     fn id(&self) -> Uuid;
     fn occurred_on(&self) -> NaiveDate;
     fn recorded_at(&self) -> DateTime<Utc>;
@@ -58,9 +59,8 @@ pub trait Recorded {
 }
 
 impl Recorded for DecodedEvent {
-    fn caseworker_agency(&self) -> Option<Agency> {
-        let actor = &self.recorded.event.actor;
-        actor.agency.filter(|_| actor.role == ActorRole::Caseworker)
+    fn actor(&self) -> &Actor {
+        &self.recorded.event.actor
     }
     fn id(&self) -> Uuid {
         self.recorded.event.id
@@ -80,10 +80,8 @@ impl Recorded for DecodedEvent {
 }
 
 impl Recorded for Fact {
-    fn caseworker_agency(&self) -> Option<Agency> {
-        self.actor
-            .agency
-            .filter(|_| self.actor.role == ActorRole::Caseworker)
+    fn actor(&self) -> &Actor {
+        &self.actor
     }
     fn id(&self) -> Uuid {
         self.id
@@ -102,56 +100,17 @@ impl Recorded for Fact {
     }
 }
 
-/// One consent as recorded, with its withdrawal if there was one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsentRecord {
-    pub consent_id: String,
-    pub recipients: Vec<Agency>,
-    pub purpose: String,
-    pub form_version: String,
-    pub given_on: NaiveDate,
-    pub given_at: DateTime<Utc>,
-    pub withdrawn_on: Option<NaiveDate>,
-    pub withdrawn_at: Option<DateTime<Utc>>,
-}
+pub use journey_core::involvement::ConsentRecord;
 
-impl ConsentRecord {
-    pub fn is_active(&self) -> bool {
-        self.withdrawn_at.is_none()
-    }
-}
-
-/// Every consent of a timeline, in the order given. A second `ConsentGiven` with an id that is
-/// still active changes nothing (the rules refuse it anyway); after a withdrawal the same id may be
-/// given again and is then listed again.
+/// Every consent of a timeline, in the order given (see `journey_core::involvement::Consents`).
 pub fn consents<R: Recorded>(timeline: &[R]) -> Vec<ConsentRecord> {
-    let mut all: Vec<ConsentRecord> = Vec::new();
-    let mut active: BTreeMap<String, usize> = BTreeMap::new();
+    let mut consents = Consents::default();
     for recorded in timeline {
-        match recorded.event() {
-            Some(Event::ConsentGiven(given)) if !active.contains_key(&given.consent_id) => {
-                active.insert(given.consent_id.clone(), all.len());
-                all.push(ConsentRecord {
-                    consent_id: given.consent_id.clone(),
-                    recipients: given.recipients.clone(),
-                    purpose: given.purpose.clone(),
-                    form_version: given.form_version.clone(),
-                    given_on: recorded.occurred_on(),
-                    given_at: recorded.recorded_at(),
-                    withdrawn_on: None,
-                    withdrawn_at: None,
-                });
-            }
-            Some(Event::ConsentWithdrawn(withdrawn)) => {
-                if let Some(index) = active.remove(&withdrawn.consent_id) {
-                    all[index].withdrawn_on = Some(recorded.occurred_on());
-                    all[index].withdrawn_at = Some(recorded.recorded_at());
-                }
-            }
-            _ => {}
+        if let Some(event) = recorded.event() {
+            consents.apply(recorded.occurred_on(), recorded.recorded_at(), event);
         }
     }
-    all
+    consents.into_records()
 }
 
 impl PersonFacts {
@@ -174,10 +133,8 @@ impl PersonFacts {
             ..PersonFacts::default()
         };
         let mut state = JourneyState::default();
+        let mut consents = Consents::default();
         for recorded in timeline {
-            if let Some(agency) = recorded.caseworker_agency() {
-                facts.works_with.insert(agency);
-            }
             if recorded.is_erasure() {
                 facts.erased = true;
             }
@@ -190,29 +147,35 @@ impl PersonFacts {
                         event: event.clone(),
                     },
                 );
+                consents.apply(recorded.occurred_on(), recorded.recorded_at(), event);
             }
         }
-        for event in state.effective_events() {
-            match &event.event {
-                Event::CooperationPlanAgreed(plan) => {
-                    facts.works_with.insert(plan.agency);
+        if facts.erased {
+            facts.works_with = timeline
+                .iter()
+                .filter_map(|recorded| caseworker_agency(recorded.actor()))
+                .collect();
+        } else {
+            // A corrected event keeps its original id, so it counts for whoever recorded it.
+            let recorders: BTreeMap<Uuid, &Actor> = timeline
+                .iter()
+                .map(|recorded| (recorded.id(), recorded.actor()))
+                .collect();
+            for event in state.effective_events() {
+                if let Some(actor) = recorders.get(&event.id) {
+                    facts
+                        .works_with
+                        .extend(involved_agencies(actor, &event.event));
                 }
-                Event::ReferralMade(referral) => {
-                    facts.works_with.insert(referral.to_agency);
-                }
-                Event::CounsellingContact(contact) => {
-                    facts.works_with.insert(contact.agency);
-                }
-                _ => {}
             }
         }
-        facts.consented = consents(timeline)
-            .into_iter()
-            .filter(ConsentRecord::is_active)
-            .flat_map(|consent| consent.recipients)
-            .collect();
+        facts.consented = consents.consented();
         facts
     }
+}
+
+fn caseworker_agency(actor: &Actor) -> Option<Agency> {
+    actor.agency.filter(|_| actor.role == ActorRole::Caseworker)
 }
 
 /// What a principal may see of one person.

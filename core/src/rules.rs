@@ -30,7 +30,21 @@
 //!   decision names no occupation.
 //! - A second `ResidenceObligationSet` while one is set is an extension: it updates `until` and
 //!   keeps the original date. A second `ArrivalRecorded` while present is accepted and keeps the
-//!   date of presence.
+//!   earlier of the two dates as the start of the stay, because the views, which fold in date
+//!   order, see the stay begin with the earliest arrival.
+//! - `MovedAway` ends the journey here: it closes every open course (waiting or started),
+//!   measure, training, employment, mentoring, Kita place, school enrolment and benefit on its
+//!   date, as the views do, so a return starts with nothing open and the ends of the closed
+//!   spells are refused like any end of something not open. Residence obligations, recognition
+//!   applications and consents stay: they are about status and data, not about being here.
+//! - Presence events are kept in date order, so the rules (which fold in record order) and the
+//!   views (which fold in date order) agree on who is present: a move needs a stay, is not dated
+//!   before any arrival of that stay nor before the start of a spell it closes, and no arrival is
+//!   dated before the latest move. After a return, no spell starts before the return: the views
+//!   would close such a spell at the move (or find it open while the person was away), the rules
+//!   would hold it open. A spell from before the move is recorded before the move, or not at all.
+//!   For the same reason a spell (of one id, or the Kita place, school, a benefit kind) is not
+//!   started again with a date before its previous one ended.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -102,6 +116,19 @@ rules!(
     OccurredOnNotBeforeBirthYear => "occurred_on_not_before_birth_year",
     /// After `MovedAway` only governance events or a new `ArrivalRecorded` (a return).
     MovedAwayOnlyReturn => "moved_away_only_return",
+    /// `MovedAway` needs a stay to end: an `ArrivalRecorded` before it.
+    MovedAwayOnlyWhenPresent => "moved_away_only_when_present",
+    /// A `MovedAway` is not dated before any arrival (or return) of the stay it ends.
+    MovedAwayNotBeforeArrival => "moved_away_not_before_arrival",
+    /// No `ArrivalRecorded` is dated before the latest `MovedAway`: a return comes after the move.
+    ReturnNotBeforeMovedAway => "return_not_before_moved_away",
+    /// After a return, nothing is started (a course registered, a measure, training, employment,
+    /// mentoring, Kita place, school enrolment or benefit) with a date before the return.
+    StartNotBeforeReturn => "start_not_before_return",
+    /// A spell of the same course id, measure id, training id, employment id, mentor, Kita place,
+    /// school enrolment or benefit kind is not started again with a date before its previous one
+    /// ended (by its end or a move away).
+    StartNotBeforePreviousEnd => "start_not_before_previous_end",
     /// `CourseStarted` needs a registered course of that id that has not started yet.
     CourseRegisteredBeforeStart => "course_registered_before_start",
     /// A course starts on or after the date it was registered.
@@ -112,9 +139,11 @@ rules!(
     /// place, school enrolment, benefit or consent) while the same one is still open.
     AlreadyOpen => "already_open",
     /// Measures, trainings, employments, mentoring, Kita, school, benefits, residence obligations,
-    /// recognition applications and consents end only when open, and so only once.
+    /// recognition applications and consents end only when open, and so only once (a move away
+    /// ends the first seven).
     EndOnlyWhenOpen => "end_only_when_open",
-    /// An end is not dated before its start.
+    /// An end is not dated before its start; nor is a move away before the start of a spell it
+    /// closes.
     EndNotBeforeStart => "end_not_before_start",
     /// `MovedToRegularClass` only from a language class.
     RegularClassOnlyFromLanguageClass => "regular_class_only_from_language_class",
@@ -266,6 +295,54 @@ pub struct ActiveConsent {
     pub given_on: NaiveDate,
 }
 
+/// A spell as the rules tell one from another: by kind and id (the Kita place and the school
+/// enrolment are one per person, benefits one per kind).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SpellKey {
+    Course(String),
+    Measure(String),
+    Training(String),
+    Employment(String),
+    Mentoring(String),
+    Kita,
+    School,
+    Benefits(BenefitKind),
+}
+
+impl SpellKey {
+    /// The spell an event starts, if it starts one.
+    fn started_by(event: &Event) -> Option<SpellKey> {
+        Some(match event {
+            Event::CourseRegistered(course) => SpellKey::Course(course.course_id.clone()),
+            Event::MeasureStarted(measure) => SpellKey::Measure(measure.measure_id.clone()),
+            Event::TrainingStarted(training) => SpellKey::Training(training.training_id.clone()),
+            Event::EmploymentStarted(employment) => {
+                SpellKey::Employment(employment.employment_id.clone())
+            }
+            Event::MentorAssigned(mentoring) => SpellKey::Mentoring(mentoring.mentor_id.clone()),
+            Event::KitaStarted(_) => SpellKey::Kita,
+            Event::SchoolEnrolled(_) => SpellKey::School,
+            Event::BenefitsStarted(benefits) => SpellKey::Benefits(benefits.kind),
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for SpellKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpellKey::Course(id) => write!(f, "course `{id}`"),
+            SpellKey::Measure(id) => write!(f, "measure `{id}`"),
+            SpellKey::Training(id) => write!(f, "training `{id}`"),
+            SpellKey::Employment(id) => write!(f, "employment `{id}`"),
+            SpellKey::Mentoring(id) => write!(f, "mentoring by `{id}`"),
+            SpellKey::Kita => f.write_str("the Kita place"),
+            SpellKey::School => f.write_str("the school enrolment"),
+            SpellKey::Benefits(kind) => write!(f, "benefits `{kind}`"),
+        }
+    }
+}
+
 /// The facts derived from the effective history that the checks of a normal event need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Facts {
@@ -273,6 +350,14 @@ struct Facts {
     erased: bool,
     birth_year: Option<i32>,
     presence: Presence,
+    /// The date of the latest `MovedAway`, also after a return: no arrival is dated before it.
+    last_moved_away: Option<NaiveDate>,
+    /// When each spell that is no longer open last ended (by its end or a move away): a new start of
+    /// it is not dated before that.
+    spell_ends: BTreeMap<SpellKey, NaiveDate>,
+    /// The latest date of an arrival of the current stay: the stay's move away is not dated
+    /// before it, or the views, in date order, would see that arrival begin a new stay.
+    stay_latest_arrival: Option<NaiveDate>,
     courses: BTreeMap<String, OpenCourse>,
     measures: BTreeMap<String, OpenMeasure>,
     trainings: BTreeMap<String, OpenTraining>,
@@ -306,11 +391,23 @@ impl Facts {
                 self.birth_year = Some(registered.birth_year);
             }
             Event::ArrivalRecorded(_) => {
-                if !matches!(self.presence, Presence::Present { .. }) {
-                    self.presence = Presence::Present { since: on };
-                }
+                self.stay_latest_arrival =
+                    Some(self.stay_latest_arrival.map_or(on, |latest| latest.max(on)));
+                self.presence = match self.presence {
+                    Presence::Present { since } => Presence::Present {
+                        since: since.min(on),
+                    },
+                    Presence::NotArrived | Presence::MovedAway { .. } => {
+                        Presence::Present { since: on }
+                    }
+                };
             }
-            Event::MovedAway(_) => self.presence = Presence::MovedAway { on },
+            Event::MovedAway(_) => {
+                self.presence = Presence::MovedAway { on };
+                self.last_moved_away = Some(on);
+                self.stay_latest_arrival = None;
+                self.close_spells_at_move(on);
+            }
             Event::CourseRegistered(course) => {
                 self.courses
                     .entry(course.course_id.clone())
@@ -326,16 +423,20 @@ impl Facts {
                     open.started_on.get_or_insert(on);
                 }
             }
-            Event::CourseCompleted(course) => {
-                self.courses.remove(&course.course_id);
-            }
-            Event::CourseLeftEarly(course) => {
-                self.courses.remove(&course.course_id);
+            Event::CourseCompleted(CourseCompleted { course_id })
+            | Event::CourseLeftEarly(CourseLeftEarly { course_id, .. }) => {
+                if self.courses.remove(course_id).is_some() {
+                    self.ended(SpellKey::Course(course_id.clone()), on);
+                }
             }
             Event::KitaStarted(_) => {
                 self.kita_since.get_or_insert(on);
             }
-            Event::KitaEnded(_) => self.kita_since = None,
+            Event::KitaEnded(_) => {
+                if self.kita_since.take().is_some() {
+                    self.ended(SpellKey::Kita, on);
+                }
+            }
             Event::SchoolEnrolled(school) => {
                 self.school.get_or_insert(SchoolEnrolment {
                     school_type: school.school_type,
@@ -352,12 +453,18 @@ impl Facts {
                     }
                 }
             }
-            Event::SchoolLeft(_) => self.school = None,
+            Event::SchoolLeft(_) => {
+                if self.school.take().is_some() {
+                    self.ended(SpellKey::School, on);
+                }
+            }
             Event::BenefitsStarted(benefits) => {
                 self.benefits.entry(benefits.kind).or_insert(on);
             }
             Event::BenefitsEnded(benefits) => {
-                self.benefits.remove(&benefits.kind);
+                if self.benefits.remove(&benefits.kind).is_some() {
+                    self.ended(SpellKey::Benefits(benefits.kind), on);
+                }
             }
             Event::ResidenceObligationSet(obligation) => match &mut self.obligation {
                 Some(existing) => existing.until = obligation.until,
@@ -378,7 +485,9 @@ impl Facts {
                     });
             }
             Event::MeasureEnded(measure) => {
-                self.measures.remove(&measure.measure_id);
+                if self.measures.remove(&measure.measure_id).is_some() {
+                    self.ended(SpellKey::Measure(measure.measure_id.clone()), on);
+                }
             }
             Event::RecognitionApplied(application) => self.recognitions.push(OpenRecognition {
                 occupation_code: application.occupation_code.clone(),
@@ -399,7 +508,9 @@ impl Facts {
                     });
             }
             Event::TrainingEnded(training) => {
-                self.trainings.remove(&training.training_id);
+                if self.trainings.remove(&training.training_id).is_some() {
+                    self.ended(SpellKey::Training(training.training_id.clone()), on);
+                }
             }
             Event::EmploymentStarted(employment) => {
                 self.employments
@@ -411,7 +522,9 @@ impl Facts {
                     });
             }
             Event::EmploymentEnded(employment) => {
-                self.employments.remove(&employment.employment_id);
+                if self.employments.remove(&employment.employment_id).is_some() {
+                    self.ended(SpellKey::Employment(employment.employment_id.clone()), on);
+                }
             }
             Event::MentorAssigned(mentoring) => {
                 self.mentors
@@ -419,7 +532,9 @@ impl Facts {
                     .or_insert(on);
             }
             Event::MentoringEnded(mentoring) => {
-                self.mentors.remove(&mentoring.mentor_id);
+                if self.mentors.remove(&mentoring.mentor_id).is_some() {
+                    self.ended(SpellKey::Mentoring(mentoring.mentor_id.clone()), on);
+                }
             }
             Event::ConsentGiven(consent) => {
                 self.consents
@@ -453,6 +568,73 @@ impl Facts {
             | Event::EventCorrected(_)
             | Event::EventRetracted(_) => {}
         }
+    }
+
+    /// Closes what a move away ends (see the module documentation): the person is no longer here to
+    /// attend, work, be mentored or receive benefits here.
+    fn close_spells_at_move(&mut self, on: NaiveDate) {
+        for (_, spell) in self.spells_a_move_closes() {
+            self.ended(spell, on);
+        }
+        self.courses.clear();
+        self.measures.clear();
+        self.trainings.clear();
+        self.employments.clear();
+        self.mentors.clear();
+        self.kita_since = None;
+        self.school = None;
+        self.benefits.clear();
+    }
+
+    fn ended(&mut self, spell: SpellKey, on: NaiveDate) {
+        self.spell_ends.insert(spell, on);
+    }
+
+    /// Every open spell a move away closes, with the date a move must not be before (its start, or
+    /// for a course its start or registration, for school the move to a regular class), latest
+    /// first.
+    fn spells_a_move_closes(&self) -> Vec<(NaiveDate, SpellKey)> {
+        let mut spells: Vec<(NaiveDate, SpellKey)> = Vec::new();
+        spells.extend(self.courses.iter().map(|(id, course)| {
+            (
+                course.started_on.unwrap_or(course.registered_on),
+                SpellKey::Course(id.clone()),
+            )
+        }));
+        spells.extend(
+            self.measures
+                .iter()
+                .map(|(id, open)| (open.started_on, SpellKey::Measure(id.clone()))),
+        );
+        spells.extend(
+            self.trainings
+                .iter()
+                .map(|(id, open)| (open.started_on, SpellKey::Training(id.clone()))),
+        );
+        spells.extend(
+            self.employments
+                .iter()
+                .map(|(id, open)| (open.started_on, SpellKey::Employment(id.clone()))),
+        );
+        spells.extend(
+            self.mentors
+                .iter()
+                .map(|(id, since)| (*since, SpellKey::Mentoring(id.clone()))),
+        );
+        spells.extend(self.kita_since.map(|since| (since, SpellKey::Kita)));
+        spells.extend(self.school.iter().map(|school| {
+            (
+                school.regular_class_since.unwrap_or(school.enrolled_on),
+                SpellKey::School,
+            )
+        }));
+        spells.extend(
+            self.benefits
+                .iter()
+                .map(|(kind, since)| (*since, SpellKey::Benefits(*kind))),
+        );
+        spells.sort_by(|left, right| right.cmp(left));
+        spells
     }
 
     /// The open application a decision closes: the one with the earliest date (the first of them
@@ -835,7 +1017,99 @@ fn check_event(facts: &Facts, event: &JourneyEvent, today: NaiveDate) -> Result<
             ));
         }
     }
-    check_pairs(facts, event)
+    check_presence(facts, event)?;
+    check_pairs(facts, event)?;
+    check_restart(facts, event)
+}
+
+/// A spell started again is not dated before its previous one ended (see the module
+/// documentation).
+fn check_restart(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
+    let Some(spell) = SpellKey::started_by(&event.event) else {
+        return Ok(());
+    };
+    match facts.spell_ends.get(&spell) {
+        Some(ended_on) if event.occurred_on < *ended_on => Err(Breach::new(
+            Rule::StartNotBeforePreviousEnd,
+            Some("occurred_on"),
+            format!(
+                "{} is before {spell} last ended on {ended_on}; a new spell of it starts on or after that (check the date, or use another id)",
+                event.occurred_on
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Arrivals and moves in date order (see the module documentation), and a move not before the
+/// start of anything it closes.
+fn check_presence(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
+    let on = event.occurred_on;
+    match &event.event {
+        Event::ArrivalRecorded(_) => match facts.last_moved_away {
+            Some(moved_on) if on < moved_on => Err(Breach::new(
+                Rule::ReturnNotBeforeMovedAway,
+                Some("occurred_on"),
+                format!(
+                    "{on} is before the person moved away on {moved_on}; a return is dated on or after the move (check the date, or correct the MovedAway)"
+                ),
+            )),
+            _ => Ok(()),
+        },
+        Event::CourseRegistered(_)
+        | Event::MeasureStarted(_)
+        | Event::TrainingStarted(_)
+        | Event::EmploymentStarted(_)
+        | Event::MentorAssigned(_)
+        | Event::KitaStarted(_)
+        | Event::SchoolEnrolled(_)
+        | Event::BenefitsStarted(_) => match (facts.last_moved_away, facts.presence) {
+            (Some(moved_on), Presence::Present { since }) if on < since => Err(Breach::new(
+                Rule::StartNotBeforeReturn,
+                Some("occurred_on"),
+                format!(
+                    "{on} is before the person's return on {since}; the move away on {moved_on} closed everything open then, so what starts after the return is dated on or after it (check the date)"
+                ),
+            )),
+            _ => Ok(()),
+        },
+        Event::MovedAway(_) => {
+            let since = match facts.presence {
+                Presence::Present { since } => since,
+                // A second move is refused by `MovedAwayOnlyReturn` before this is reached.
+                Presence::NotArrived | Presence::MovedAway { .. } => {
+                    return Err(Breach::new(
+                        Rule::MovedAwayOnlyWhenPresent,
+                        None,
+                        "the person has not arrived, so there is no stay to end; record ArrivalRecorded first",
+                    ))
+                }
+            };
+            let latest_arrival = facts.stay_latest_arrival.unwrap_or(since).max(since);
+            if on < latest_arrival {
+                return Err(Breach::new(
+                    Rule::MovedAwayNotBeforeArrival,
+                    Some("occurred_on"),
+                    format!(
+                        "{on} is before the arrival of {latest_arrival} recorded for this stay; a move away is dated on or after every arrival of the stay it ends (check the date, or correct the ArrivalRecorded)"
+                    ),
+                ));
+            }
+            for (started_on, what) in facts.spells_a_move_closes() {
+                if on < started_on {
+                    return Err(Breach::new(
+                        Rule::EndNotBeforeStart,
+                        Some("occurred_on"),
+                        format!(
+                            "{on} is before {what} began on {started_on}, and a move away closes it; check the date, or end or correct {what} first"
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// After erasure only a consent withdrawal follows: there is nothing left to check it against, and
@@ -900,12 +1174,23 @@ fn already_open(field: Option<&str>, what: &str, since: NaiveDate, fix: &str) ->
     )
 }
 
-fn not_open(field: Option<&str>, what: &str, fix: &str) -> Breach {
+fn not_open(facts: &Facts, field: Option<&str>, what: &str, fix: &str) -> Breach {
     Breach::new(
         Rule::EndOnlyWhenOpen,
         field,
-        format!("there is no open {what}; {fix}"),
+        format!("there is no open {what}; {fix}{}", closed_by_move(facts)),
     )
+}
+
+/// The part of a "nothing open" message that names the latest move away, which closed whatever
+/// was open then: without it, an end refused after a return would look like a lost start.
+fn closed_by_move(facts: &Facts) -> String {
+    match facts.last_moved_away {
+        Some(moved_on) => format!(
+            " (everything open when the person moved away on {moved_on} was closed by the move)"
+        ),
+        None => String::new(),
+    }
 }
 
 fn end_not_before(event: &JourneyEvent, what: &str, started_on: NaiveDate) -> Result<(), Breach> {
@@ -940,7 +1225,10 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 return Err(Breach::new(
                     Rule::CourseRegisteredBeforeStart,
                     Some("course_id"),
-                    format!("course `{id}` was never registered (or has ended since); register it first"),
+                    format!(
+                        "course `{id}` was never registered (or has ended since); register it first{}",
+                        closed_by_move(facts)
+                    ),
                 ));
             };
             if let Some(started_on) = open.started_on {
@@ -972,7 +1260,10 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 return Err(Breach::new(
                     Rule::CourseStartedBeforeEnd,
                     Some("course_id"),
-                    format!("course `{course_id}` has not started (or has ended already); record CourseStarted first"),
+                    format!(
+                        "course `{course_id}` has not started (or has ended already); record CourseStarted first{}",
+                        closed_by_move(facts)
+                    ),
                 ));
             };
             end_not_before(event, &format!("course `{course_id}`"), started_on)
@@ -993,6 +1284,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 open.started_on,
             ),
             None => Err(not_open(
+                facts,
                 Some("measure_id"),
                 &format!("measure `{}`", measure.measure_id),
                 "record MeasureStarted first, or check the measure id",
@@ -1014,6 +1306,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 open.started_on,
             ),
             None => Err(not_open(
+                facts,
                 Some("training_id"),
                 &format!("training `{}`", training.training_id),
                 "record TrainingStarted first, or check the training id",
@@ -1038,6 +1331,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                     open.started_on,
                 ),
                 None => Err(not_open(
+                facts,
                     Some("employment_id"),
                     &format!("employment `{}`", employment.employment_id),
                     "record EmploymentStarted first, or check the employment id",
@@ -1060,6 +1354,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 *since,
             ),
             None => Err(not_open(
+                facts,
                 Some("mentor_id"),
                 &format!("mentoring by `{}`", mentoring.mentor_id),
                 "record MentorAssigned first, or check the mentor id",
@@ -1076,7 +1371,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         },
         Event::KitaEnded(_) => match facts.kita_since {
             Some(since) => end_not_before(event, "the Kita place", since),
-            None => Err(not_open(None, "Kita place", "record KitaStarted first")),
+            None => Err(not_open(facts, None, "Kita place", "record KitaStarted first")),
         },
         Event::SchoolEnrolled(_) => match &facts.school {
             Some(school) => Err(already_open(
@@ -1090,6 +1385,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::MovedToRegularClass(_) => {
             let Some(school) = &facts.school else {
                 return Err(not_open(
+                    facts,
                     None,
                     "school enrolment",
                     "record SchoolEnrolled first",
@@ -1107,6 +1403,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::SchoolLeft(_) => {
             let Some(school) = &facts.school else {
                 return Err(not_open(
+                    facts,
                     None,
                     "school enrolment",
                     "record SchoolEnrolled first",
@@ -1130,6 +1427,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::BenefitsEnded(benefits) => match facts.benefits.get(&benefits.kind) {
             Some(since) => end_not_before(event, &format!("benefits `{}`", benefits.kind), *since),
             None => Err(not_open(
+                facts,
                 Some("kind"),
                 &format!("benefits `{}`", benefits.kind),
                 "record BenefitsStarted of this kind first, or check the kind",
@@ -1138,6 +1436,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
         Event::ResidenceObligationLifted(_) => match &facts.obligation {
             Some(obligation) => end_not_before(event, "the residence obligation", obligation.set_on),
             None => Err(not_open(
+                facts,
                 None,
                 "residence obligation",
                 "record ResidenceObligationSet first",
@@ -1150,6 +1449,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 facts.recognitions[index].applied_on,
             ),
             None => Err(not_open(
+                facts,
                 None,
                 "recognition application",
                 "record RecognitionApplied first",
@@ -1171,6 +1471,7 @@ fn check_pairs(facts: &Facts, event: &JourneyEvent) -> Result<(), Breach> {
                 open.given_on,
             ),
             None => Err(not_open(
+                facts,
                 Some("consent_id"),
                 &format!("consent `{}`", consent.consent_id),
                 "check the consent id; only a given consent can be withdrawn",

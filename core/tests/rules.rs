@@ -368,6 +368,63 @@ fn cases(rule: Rule) -> Cases {
                 field: None,
             }
         }
+        Rule::MovedAwayOnlyWhenPresent => Cases {
+            accept: given(&[registered(), on("2020-02-01", arrival())])
+                .when(on("2021-01-01", moved_away())),
+            reject: given(&[registered()]).when(on("2021-01-01", moved_away())),
+            field: None,
+        },
+        Rule::MovedAwayNotBeforeArrival => {
+            let history = || [registered(), on("2020-02-01", arrival())];
+            Cases {
+                accept: given(&history()).when(on("2020-02-01", moved_away())),
+                reject: given(&history()).when(on("2020-01-31", moved_away())),
+                field: Some("occurred_on"),
+            }
+        }
+        Rule::ReturnNotBeforeMovedAway => {
+            let history = || {
+                [
+                    registered(),
+                    on("2020-02-01", arrival()),
+                    on("2021-01-01", moved_away()),
+                ]
+            };
+            Cases {
+                accept: given(&history()).when(on("2021-01-01", arrival())),
+                reject: given(&history()).when(on("2020-12-31", arrival())),
+                field: Some("occurred_on"),
+            }
+        }
+        Rule::StartNotBeforeReturn => {
+            let history = || {
+                [
+                    registered(),
+                    on("2020-02-01", arrival()),
+                    on("2021-01-01", moved_away()),
+                    on("2021-06-01", arrival()),
+                ]
+            };
+            Cases {
+                accept: given(&history()).when(on("2021-06-01", employment_started("E-1"))),
+                reject: given(&history()).when(on("2021-05-31", employment_started("E-1"))),
+                field: Some("occurred_on"),
+            }
+        }
+        Rule::StartNotBeforePreviousEnd => {
+            let history = || {
+                [
+                    registered(),
+                    on("2021-01-01", mentor_assigned("V-1")),
+                    on("2021-06-01", mentoring_ended("V-1")),
+                ]
+            };
+            Cases {
+                accept: given(&history()).when(on("2021-06-01", mentor_assigned("V-1"))),
+                reject: given(&history()).when(on("2021-05-31", mentor_assigned("V-1"))),
+                field: Some("occurred_on"),
+            }
+        }
         Rule::CourseRegisteredBeforeStart => Cases {
             accept: given(&[registered(), on("2021-01-01", course_registered("IK-1"))])
                 .when(on("2021-02-01", course_started("IK-1"))),
@@ -879,7 +936,7 @@ fn after_moving_away_governance_events_and_a_return_are_accepted() {
         .when_all(vec![
             on("2021-02-01", consent_given("C-1")),
             on("2021-06-01", arrival()),
-            on("2021-07-01", course_started("IK-1")),
+            on("2021-07-01", course_registered("IK-1")),
         ])
         .then_accept();
     assert!(state.is_present());
@@ -905,6 +962,322 @@ fn a_correction_after_moving_away_is_checked_like_any_correction() {
         corrected(&contact, "2020-03-02", counselling()),
     ))
     .then_accept();
+}
+
+// ----- moving away closes every spell; a return starts fresh -----
+
+/// One kind of spell the move away closes: the events that open it, an end of it and the rule and
+/// field that refuse that end once the move has closed the spell, a new start after the return,
+/// and whether the state shows the spell open.
+struct SpellKind {
+    name: &'static str,
+    open: fn() -> Vec<Event>,
+    end: fn() -> Event,
+    end_refused_by: (Rule, Option<&'static str>),
+    start_again: fn() -> Event,
+    is_open: fn(&JourneyState) -> bool,
+}
+
+fn spell_kinds() -> Vec<SpellKind> {
+    vec![
+        SpellKind {
+            name: "course waiting to start",
+            open: || vec![course_registered("IK-1").into()],
+            end: || course_started("IK-1").into(),
+            end_refused_by: (Rule::CourseRegisteredBeforeStart, Some("course_id")),
+            start_again: || course_registered("IK-1").into(),
+            is_open: |state| state.open_courses().contains_key("IK-1"),
+        },
+        SpellKind {
+            name: "course",
+            open: || {
+                vec![
+                    course_registered("IK-1").into(),
+                    course_started("IK-1").into(),
+                ]
+            },
+            end: || course_completed("IK-1").into(),
+            end_refused_by: (Rule::CourseStartedBeforeEnd, Some("course_id")),
+            start_again: || course_registered("IK-1").into(),
+            is_open: |state| state.open_courses().contains_key("IK-1"),
+        },
+        SpellKind {
+            name: "measure",
+            open: || vec![measure_started("M-1").into()],
+            end: || measure_ended("M-1").into(),
+            end_refused_by: (Rule::EndOnlyWhenOpen, Some("measure_id")),
+            start_again: || measure_started("M-1").into(),
+            is_open: |state| state.open_measures().contains_key("M-1"),
+        },
+        SpellKind {
+            name: "training",
+            open: || vec![training_started("T-1").into()],
+            end: || training_ended("T-1").into(),
+            end_refused_by: (Rule::EndOnlyWhenOpen, Some("training_id")),
+            start_again: || training_started("T-1").into(),
+            is_open: |state| state.open_trainings().contains_key("T-1"),
+        },
+        SpellKind {
+            name: "employment",
+            open: || vec![employment_started("E-1").into()],
+            end: || employment_ended("E-1").into(),
+            end_refused_by: (Rule::EndOnlyWhenOpen, Some("employment_id")),
+            start_again: || employment_started("E-1").into(),
+            is_open: |state| state.open_employments().contains_key("E-1"),
+        },
+        SpellKind {
+            name: "mentoring",
+            open: || vec![mentor_assigned("V-1").into()],
+            end: || mentoring_ended("V-1").into(),
+            end_refused_by: (Rule::EndOnlyWhenOpen, Some("mentor_id")),
+            start_again: || mentor_assigned("V-1").into(),
+            is_open: |state| state.active_mentors().contains_key("V-1"),
+        },
+        SpellKind {
+            name: "Kita place",
+            open: || vec![KitaStarted {}.into()],
+            end: || KitaEnded {}.into(),
+            end_refused_by: (Rule::EndOnlyWhenOpen, None),
+            start_again: || KitaStarted {}.into(),
+            is_open: |state| state.kita_since().is_some(),
+        },
+        SpellKind {
+            name: "school enrolment",
+            open: || vec![school_enrolled(true).into()],
+            end: || school_left().into(),
+            end_refused_by: (Rule::EndOnlyWhenOpen, None),
+            start_again: || school_enrolled(false).into(),
+            is_open: |state| state.school().is_some(),
+        },
+        SpellKind {
+            name: "benefits",
+            open: || vec![benefits_started(BenefitKind::Sgb2).into()],
+            end: || benefits_ended(BenefitKind::Sgb2).into(),
+            end_refused_by: (Rule::EndOnlyWhenOpen, Some("kind")),
+            start_again: || benefits_started(BenefitKind::Sgb2).into(),
+            is_open: |state| state.open_benefits().contains_key(&BenefitKind::Sgb2),
+        },
+    ]
+}
+
+/// Registered, arrived on 2020-02-01, the spell opened on 2020-03-01 and moved away on 2021-01-01.
+fn opened_then_moved_away(kind: &SpellKind) -> Vec<JourneyEvent> {
+    let mut history = vec![registered(), on("2020-02-01", arrival())];
+    history.extend(
+        (kind.open)()
+            .into_iter()
+            .map(|event| on("2020-03-01", event)),
+    );
+    history.push(on("2021-01-01", moved_away()));
+    history
+}
+
+#[test]
+fn moving_away_closes_every_open_spell_of_every_kind() {
+    for kind in spell_kinds() {
+        let mut history = opened_then_moved_away(&kind);
+        let move_away = history.pop().expect("the move is last");
+        let open = given(&history).then_state();
+        assert!((kind.is_open)(&open), "{}: open before the move", kind.name);
+        let moved = given_state(open).when(move_away).then_accept();
+        assert!(!(kind.is_open)(&moved), "{}: closed by the move", kind.name);
+    }
+}
+
+#[test]
+fn after_a_return_the_spells_closed_by_the_move_do_not_end_again() {
+    for kind in spell_kinds() {
+        let mut history = opened_then_moved_away(&kind);
+        history.push(on("2021-06-01", arrival()));
+        let (rule, field) = kind.end_refused_by;
+        let violation = given(&history)
+            .when(on("2021-07-01", (kind.end)()))
+            .then_reject(rule, field);
+        assert!(
+            violation.message.contains("moved away on 2021-01-01"),
+            "{}: the message says the move closed it: {violation}",
+            kind.name
+        );
+    }
+}
+
+#[test]
+fn after_a_return_the_same_spells_start_fresh() {
+    for kind in spell_kinds() {
+        let mut history = opened_then_moved_away(&kind);
+        history.push(on("2021-06-01", arrival()));
+        let returned = given(&history).then_state();
+        assert!(
+            !(kind.is_open)(&returned),
+            "{}: nothing open on return",
+            kind.name
+        );
+        let restarted = given_state(returned)
+            .when(on("2021-07-01", (kind.start_again)()))
+            .then_accept();
+        assert!((kind.is_open)(&restarted), "{}: open again", kind.name);
+    }
+}
+
+#[test]
+fn after_a_return_no_spell_starts_before_the_return() {
+    for kind in spell_kinds() {
+        let mut history = opened_then_moved_away(&kind);
+        history.push(on("2021-06-01", arrival()));
+        let start = (kind.open)().remove(0);
+        for before_the_return in ["2020-06-01", "2021-03-01"] {
+            given(&history)
+                .when(on(before_the_return, start.clone()))
+                .then_reject(Rule::StartNotBeforeReturn, Some("occurred_on"));
+        }
+    }
+}
+
+#[test]
+fn no_spell_starts_again_before_the_previous_one_ended() {
+    for kind in spell_kinds() {
+        // Ended by the move on 2021-01-01: a new start after the return on 2021-06-01 is dated
+        // on or after both.
+        let mut history = opened_then_moved_away(&kind);
+        history.push(on("2021-06-01", arrival()));
+        let start = (kind.open)().remove(0);
+        let state = given(&history)
+            .when(on("2021-06-01", start.clone()))
+            .then_accept();
+        assert!((kind.is_open)(&state), "{}: open again", kind.name);
+    }
+    let history = [
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", employment_started("E-1")),
+        on("2020-09-01", employment_ended("E-1")),
+    ];
+    let violation = given(&history)
+        .when(on("2020-05-01", employment_started("E-1")))
+        .then_reject(Rule::StartNotBeforePreviousEnd, Some("occurred_on"));
+    assert!(violation.message.contains("2020-09-01"), "{violation}");
+    given(&history)
+        .when(on("2020-05-01", employment_started("E-2")))
+        .then_accept();
+}
+
+#[test]
+fn a_returning_person_has_no_open_spells_at_all() {
+    let history = [
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", course_registered("IK-1")),
+        on("2020-03-01", course_registered("IK-2")),
+        on("2020-04-01", course_started("IK-2")),
+        on("2020-03-01", measure_started("M-1")),
+        on("2020-03-01", training_started("T-1")),
+        on("2020-03-01", employment_started("E-1")),
+        on("2020-03-01", employment_started("E-2")),
+        on("2020-03-01", mentor_assigned("V-1")),
+        on("2020-03-01", KitaStarted {}),
+        on("2020-03-01", school_enrolled(true)),
+        on("2020-03-01", benefits_started(BenefitKind::Sgb2)),
+        on("2020-03-01", benefits_started(BenefitKind::Sgb3)),
+        on("2021-01-01", moved_away()),
+        on("2021-06-01", arrival()),
+    ];
+    let state = given(&history).then_state();
+    assert!(state.is_present());
+    assert!(state.open_courses().is_empty());
+    assert!(state.open_measures().is_empty());
+    assert!(state.open_trainings().is_empty());
+    assert!(state.open_employments().is_empty());
+    assert!(state.active_mentors().is_empty());
+    assert_eq!(state.kita_since(), None);
+    assert_eq!(state.school(), None);
+    assert!(state.open_benefits().is_empty());
+}
+
+#[test]
+fn a_move_is_not_dated_before_the_start_of_a_spell_it_closes() {
+    for kind in spell_kinds() {
+        let mut history = opened_then_moved_away(&kind);
+        history.pop();
+        let violation = given(&history)
+            .when(on("2020-02-15", moved_away()))
+            .then_reject(Rule::EndNotBeforeStart, Some("occurred_on"));
+        assert!(
+            violation.message.contains("2020-03-01"),
+            "{}: the message names the spell's start: {violation}",
+            kind.name
+        );
+        given(&history)
+            .when(on("2020-03-01", moved_away()))
+            .then_accept();
+    }
+}
+
+#[test]
+fn presence_follows_business_dates_as_the_views_read_them() {
+    // A second arrival while present dated before the first moves the start of the stay back,
+    // as the views (which fold in date order) see it.
+    let state = given(&[
+        registered(),
+        on("2020-05-01", arrival()),
+        on("2020-03-01", arrival()),
+    ])
+    .then_state();
+    assert_eq!(
+        state.presence(),
+        Presence::Present {
+            since: day("2020-03-01")
+        }
+    );
+    // After a return no arrival is dated before the move, not even one while present.
+    let returned = || {
+        [
+            registered(),
+            on("2020-02-01", arrival()),
+            on("2021-01-01", moved_away()),
+            on("2021-06-01", arrival()),
+        ]
+    };
+    given(&returned())
+        .when(on("2020-12-31", arrival()))
+        .then_reject(Rule::ReturnNotBeforeMovedAway, Some("occurred_on"));
+    let state = given(&returned())
+        .when(on("2021-01-01", arrival()))
+        .then_accept();
+    assert_eq!(
+        state.presence(),
+        Presence::Present {
+            since: day("2021-01-01")
+        }
+    );
+    // A move is not dated before any arrival of its stay, also one recorded while present:
+    // in date order, that arrival would begin a new stay after the move.
+    given(&[
+        registered(),
+        on("2020-05-01", arrival()),
+        on("2020-03-01", arrival()),
+    ])
+    .when(on("2020-04-01", moved_away()))
+    .then_reject(Rule::MovedAwayNotBeforeArrival, Some("occurred_on"));
+    // A move after a return is checked against the return, not the first arrival.
+    given(&returned())
+        .when(on("2021-05-31", moved_away()))
+        .then_reject(Rule::MovedAwayNotBeforeArrival, Some("occurred_on"));
+}
+
+#[test]
+fn a_correction_that_dates_the_return_before_the_move_breaks_the_stream() {
+    let back = on("2021-06-01", arrival());
+    given(&[
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2021-01-01", moved_away()),
+        back.clone(),
+    ])
+    .when(on("2021-07-01", corrected(&back, "2020-12-01", arrival())))
+    .then_reject(
+        Rule::CorrectionBreaksStream,
+        Some("replacement.occurred_on"),
+    );
 }
 
 #[test]
@@ -1245,7 +1618,8 @@ fn evolve_folds_history_the_rules_would_reject() {
     }
     assert_eq!(state.revision(), Some(8));
     assert_eq!(state.birth_year(), Some(1985));
-    assert_eq!(state.kita_since(), Some(day("2021-01-01")));
+    // The move closed the Kita place the rule-breaking history had opened.
+    assert_eq!(state.kita_since(), None);
     assert!(state.open_employments().contains_key("E-1"));
     // A correction re-checks only the events from its target on: the rule-breaking events before
     // the moved-away one (a start without registration, two Kita starts, a date in 2030) are taken
@@ -1257,6 +1631,7 @@ fn evolve_folds_history_the_rules_would_reject() {
         ))
         .then_accept();
     assert!(state.is_present());
+    assert_eq!(state.kita_since(), Some(day("2021-01-01")));
     // Correcting the first Kita start puts the second one, after it, under check again.
     let violation = given_state(state)
         .when(on(

@@ -16,14 +16,21 @@
 //! - A second `ArrivalRecorded` while present changes district and accommodation only.
 //! - Protection status is the [`ProtectionStatus`] table below.
 //! - Chain stages are [`Stage`]; a stage is reached on the first date of its event.
-//! - Agencies involved with a person: the agencies of the caseworkers who recorded the person's
-//!   effective events (not a coordinator's: recording mentoring does not involve their agency), and
-//!   the agencies named by `CooperationPlanAgreed`, `CounsellingContact` and `ReferralMade` (the
-//!   agency referred to), each from the first such event's date. Consent recipients are not
+//! - Agencies involved with a person are those `journey_core::involvement::involved_agencies`
+//!   names for the person's effective events (the recording caseworker's agency, and the agency a
+//!   `CooperationPlanAgreed`, `CounsellingContact` or `ReferralMade` names), each from the first
+//!   such event's date: the same definition the API's visibility uses. Consent recipients are not
 //!   involved by that alone: a consent lets an agency see, not work.
+//! - Consents are folded in the order they were recorded, by `journey_core::involvement::Consents`
+//!   (access follows what is recorded, not business dates); each spell runs from the date given to
+//!   the date withdrawn.
 //! - Caseworkers: actors in the caseworker role, with the agency they acted for.
 //! - A re-entry is an integration course registered after the person left an integration course
 //!   early.
+//! - `MovedAway` closes every spell open on its date (courses waiting or started, measures,
+//!   trainings, jobs, mentoring, Kita, school, benefits), with the outcome "moved away" where a
+//!   spell has one, as `journey_core::rules` does; a return starts with nothing open. Later ends
+//!   of those spells change nothing (the ledger refuses them).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use journey_core::catalogue::{
@@ -33,13 +40,14 @@ use journey_core::catalogue::{
     Topic,
 };
 use journey_core::envelope::{ActorRole, PersonId};
+use journey_core::involvement::{involved_agencies, Consents};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
 
 use crate::journal::Journal;
-use crate::temporal::effective;
+use crate::temporal::{effective, EffectiveFact};
 
 /// A half-open span of business dates: active on D when `start <= D` and D is before `end`.
 /// `end == None` means still open as far as the cut knows.
@@ -223,6 +231,8 @@ labelled_enum!(
         InCourse => "in_course",
         Completed => "completed",
         LeftEarly => "left_early",
+        /// The course was open (waiting or started) when the person moved away.
+        MovedAway => "moved_away",
     }
 );
 
@@ -255,6 +265,17 @@ pub struct Entitlement {
 pub enum CourseEnd {
     Completed,
     LeftEarly(LeaveReason),
+    /// Open (waiting or started) when the person moved away: the move ended it.
+    MovedAway,
+}
+
+/// How a measure or training ended: the outcome its end recorded, or the move away that closed
+/// it while it was open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpellOutcome {
+    Recorded(EndOutcome),
+    MovedAway,
 }
 
 /// One registration for a course, and what became of it. A course id registered again after it
@@ -286,6 +307,7 @@ impl CourseSpell {
             (_, Some(ended_on), Some(end)) if ended_on <= on => Some(match end {
                 CourseEnd::Completed => CourseStatus::Completed,
                 CourseEnd::LeftEarly(_) => CourseStatus::LeftEarly,
+                CourseEnd::MovedAway => CourseStatus::MovedAway,
             }),
             (Some(started_on), _, _) if started_on <= on => Some(CourseStatus::InCourse),
             _ => Some(CourseStatus::Waiting),
@@ -336,7 +358,7 @@ pub struct MeasureSpell {
     pub measure_id: String,
     pub measure_type: MeasureType,
     pub interval: Interval,
-    pub outcome: Option<EndOutcome>,
+    pub outcome: Option<SpellOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,7 +366,7 @@ pub struct TrainingSpell {
     pub training_id: String,
     pub occupation_code: String,
     pub interval: Interval,
-    pub outcome: Option<EndOutcome>,
+    pub outcome: Option<SpellOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -554,12 +576,15 @@ impl PersonView {
         let mut protection = ProtectionFold::default();
         for fact in &facts {
             let on = fact.occurred_on;
-            if let (Some(agency), ActorRole::Caseworker) = (fact.actor.agency, fact.actor.role) {
+            for agency in involved_agencies(fact.actor, &fact.event) {
                 view.involve(agency, on);
+            }
+            if let (Some(agency), ActorRole::Caseworker) = (fact.actor.agency, fact.actor.role) {
                 view.involve_caseworker(&fact.actor.id, agency, on);
             }
             view.apply(on, fact.event.as_ref(), &mut protection);
         }
+        view.consents = consent_spells(&facts);
         view.derive_activities();
         view.stay = StaySummary {
             stays: u32::try_from(view.presence.len()).unwrap_or(u32::MAX),
@@ -627,6 +652,7 @@ impl PersonView {
                     on,
                     value: moved.destination,
                 });
+                self.close_spells_at_move(on);
             }
             Event::AddressChanged(address) => {
                 self.districts.push(Dated {
@@ -810,7 +836,6 @@ impl PersonView {
                     on,
                     value: plan.agency,
                 });
-                self.involve(plan.agency, on);
             }
             Event::MeasureStarted(measure) => {
                 let open = self.measures.iter().any(|spell| {
@@ -832,7 +857,7 @@ impl PersonView {
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
-                    spell.outcome = Some(measure.outcome);
+                    spell.outcome = Some(SpellOutcome::Recorded(measure.outcome));
                 }
             }
             Event::RecognitionApplied(application) => self.recognitions.push(RecognitionCase {
@@ -873,7 +898,7 @@ impl PersonView {
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
-                    spell.outcome = Some(training.outcome);
+                    spell.outcome = Some(SpellOutcome::Recorded(training.outcome));
                 }
             }
             Event::EmploymentStarted(employment) => {
@@ -907,7 +932,6 @@ impl PersonView {
                     agency: contact.agency,
                     topic: contact.topic,
                 });
-                self.involve(contact.agency, on);
             }
             Event::ReferralMade(referral) => {
                 self.referrals.push(AgencyContact {
@@ -915,7 +939,6 @@ impl PersonView {
                     agency: referral.to_agency,
                     topic: referral.topic,
                 });
-                self.involve(referral.to_agency, on);
             }
             Event::MentorAssigned(mentoring) => {
                 let open = self.mentoring.iter().any(|spell| {
@@ -940,27 +963,8 @@ impl PersonView {
                 on,
                 value: item.item,
             }),
-            Event::ConsentGiven(consent) => {
-                let open = self.consents.iter().any(|spell| {
-                    spell.consent_id == consent.consent_id && spell.interval.end.is_none()
-                });
-                if !open {
-                    self.consents.push(ConsentSpell {
-                        consent_id: consent.consent_id.clone(),
-                        recipients: consent.recipients.clone(),
-                        purpose: consent.purpose.clone(),
-                        interval: Interval::open(on),
-                    });
-                }
-            }
-            Event::ConsentWithdrawn(consent) => {
-                let open = self.consents.iter_mut().rev().find(|spell| {
-                    spell.consent_id == consent.consent_id && spell.interval.end.is_none()
-                });
-                if let Some(spell) = open {
-                    spell.interval.end = Some(on);
-                }
-            }
+            // Folded in record order by `consent_spells`.
+            Event::ConsentGiven(_) | Event::ConsentWithdrawn(_) => {}
             // Applied by the cut already (corrections, retractions) or handled before the fold
             // (erasure): none of them reaches here with a meaning of its own.
             Event::EventCorrected(_) | Event::EventRetracted(_) | Event::PersonalDataErased(_) => {}
@@ -971,6 +975,44 @@ impl PersonView {
         self.presence
             .last()
             .is_some_and(|spell| spell.end.is_none())
+    }
+
+    /// Closes every spell open on the day of a move away, as `journey_core::rules` does: courses
+    /// (waiting or started), measures and trainings end with the outcome "moved away"; jobs,
+    /// mentoring, Kita, school and benefits end on that day. A return then starts with nothing
+    /// open. Folded in date order, every spell open here started on or before `on`.
+    fn close_spells_at_move(&mut self, on: NaiveDate) {
+        for course in self.courses.iter_mut().filter(|c| c.ended_on.is_none()) {
+            course.ended_on = Some(on);
+            course.end = Some(CourseEnd::MovedAway);
+        }
+        for measure in self
+            .measures
+            .iter_mut()
+            .filter(|m| m.interval.end.is_none())
+        {
+            measure.interval.end = Some(on);
+            measure.outcome = Some(SpellOutcome::MovedAway);
+        }
+        for training in self
+            .trainings
+            .iter_mut()
+            .filter(|t| t.interval.end.is_none())
+        {
+            training.interval.end = Some(on);
+            training.outcome = Some(SpellOutcome::MovedAway);
+        }
+        let intervals = self
+            .employments
+            .iter_mut()
+            .map(|job| &mut job.interval)
+            .chain(self.mentoring.iter_mut().map(|spell| &mut spell.interval))
+            .chain(self.schools.iter_mut().map(|spell| &mut spell.interval))
+            .chain(self.benefits.iter_mut().map(|spell| &mut spell.interval))
+            .chain(self.kita.iter_mut());
+        for interval in intervals.filter(|interval| interval.end.is_none()) {
+            interval.end = Some(on);
+        }
     }
 
     fn set_protection(&mut self, on: NaiveDate, status: ProtectionStatus) {
@@ -1238,6 +1280,38 @@ impl PersonView {
             .and_then(|spell| spell.status_on(on))
             .unwrap_or(CourseStatus::None)
     }
+}
+
+/// The consent spells of the effective facts, folded in the order recorded by the one definition
+/// the API's visibility uses too.
+fn consent_spells(facts: &[EffectiveFact<'_>]) -> Vec<ConsentSpell> {
+    let mut consent_facts: Vec<&EffectiveFact<'_>> = facts
+        .iter()
+        .filter(|fact| {
+            matches!(
+                fact.event.as_ref(),
+                Event::ConsentGiven(_) | Event::ConsentWithdrawn(_)
+            )
+        })
+        .collect();
+    consent_facts.sort_by_key(|fact| fact.revision);
+    let mut consents = Consents::default();
+    for fact in consent_facts {
+        consents.apply(fact.occurred_on, fact.recorded_at, &fact.event);
+    }
+    consents
+        .into_records()
+        .into_iter()
+        .map(|record| ConsentSpell {
+            consent_id: record.consent_id,
+            recipients: record.recipients,
+            purpose: record.purpose,
+            interval: Interval {
+                start: record.given_on,
+                end: record.withdrawn_on,
+            },
+        })
+        .collect()
 }
 
 /// Closes the last open interval of a list.

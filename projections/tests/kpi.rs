@@ -374,7 +374,43 @@ fn course_completion_rate_of_courses_started_12_to_24_months_before_d() {
     );
     check(
         &render(&result, &[]),
-        "total: share_completed=0.5 (2/4 p3) share_left_early=0.25 (1/4 p3) share_open=0.25 (1/4 p3)",
+        "total: share_completed=0.5 (2/4 p3) share_left_early=0.25 (1/4 p3) \
+         share_moved_away=0 (0/4 p3) share_open=0.25 (1/4 p3)",
+    );
+}
+
+/// A course open when its participant moves away ends with the move: it counts as moved away,
+/// not as open, also when the person has come back since. A move after D leaves it open on D.
+#[test]
+fn course_completion_rate_counts_courses_ended_by_a_move_apart() {
+    let course = |person: &mut Person, id: &str, registered: &str, started: &str| {
+        person.on(registered, course_registered(id, CourseType::General));
+        person.on(started, course_started(id));
+    };
+    let mut completed = Person::arrived(1, 1990, "2022-06-01", "north");
+    course(&mut completed, "IK-1", "2022-12-01", "2023-01-01");
+    completed.on("2023-07-01", course_completed("IK-1"));
+    let mut moved = Person::arrived(2, 1990, "2022-06-01", "north");
+    course(&mut moved, "IK-2", "2023-02-01", "2023-03-01");
+    moved.on("2023-08-01", moved_away());
+    let mut moves_after_d = Person::arrived(3, 1990, "2022-06-01", "north");
+    course(&mut moves_after_d, "IK-3", "2023-02-01", "2023-03-01");
+    moves_after_d.on("2025-02-01", moved_away());
+    let mut returned = Person::arrived(4, 1990, "2022-06-01", "north");
+    course(&mut returned, "IK-4", "2023-02-01", "2023-03-01");
+    returned.on("2023-06-01", moved_away());
+    returned.on("2024-01-01", arrival("south"));
+
+    let result = kpi(
+        &[completed, moved, moves_after_d, returned],
+        "course_completion_rate",
+        D,
+        &[],
+    );
+    check(
+        &render(&result, &[]),
+        "total: share_completed=0.25 (1/4 p4) share_left_early=0 (0/4 p4) \
+         share_moved_away=0.5 (2/4 p4) share_open=0.25 (1/4 p4)",
     );
 }
 
@@ -470,6 +506,45 @@ fn employment_rate_of_working_age_persons_with_marginal_jobs_apart() {
         "sex=female: rate=0 (0/2 p2) marginal_only_rate=0.5 (1/2 p2)
          sex=male: rate=0.6667 (2/3 p3) marginal_only_rate=0 (0/3 p3)
          total: rate=0.4 (2/5 p5) marginal_only_rate=0.2 (1/5 p5)",
+    );
+}
+
+/// A job open when its holder moves away ends with the move: a person who comes back is employed
+/// only through a job started after the return.
+#[test]
+fn employment_rate_after_a_return_counts_only_jobs_of_the_new_stay() {
+    let mut stays = Person::with(1, 1990, Sex::Male, "SYR", "2023-01-01", "north");
+    stays.on(
+        "2023-02-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    let mut back_without_job = Person::with(2, 1990, Sex::Male, "SYR", "2023-01-01", "north");
+    back_without_job.on(
+        "2023-02-01",
+        job("E-2", EmploymentKind::SocialInsuranceFull),
+    );
+    back_without_job.on("2024-03-01", moved_away());
+    back_without_job.on("2024-09-01", arrival("south"));
+    let mut back_with_new_job = Person::with(3, 1990, Sex::Female, "SYR", "2023-01-01", "north");
+    back_with_new_job.on("2023-02-01", job("E-3", EmploymentKind::Marginal));
+    back_with_new_job.on("2024-03-01", moved_away());
+    back_with_new_job.on("2024-09-01", arrival("south"));
+    back_with_new_job.on("2024-10-01", job("E-4", EmploymentKind::SelfEmployed));
+    let persons = [stays, back_without_job, back_with_new_job];
+
+    check(
+        &render(&kpi(&persons, "employment_rate", D, &[]), &[]),
+        "total: rate=0.6667 (2/3 p3) marginal_only_rate=0 (0/3 p3)",
+    );
+    // While the two are away, only the one who stayed is counted.
+    check(
+        &render(&kpi(&persons, "employment_rate", "2024-06-30", &[]), &[]),
+        "total: rate=1 (1/1 p1) marginal_only_rate=0 (0/1 p1)",
+    );
+    // Before the move, the marginal job still counts as marginal.
+    check(
+        &render(&kpi(&persons, "employment_rate", "2024-02-29", &[]), &[]),
+        "total: rate=0.6667 (2/3 p3) marginal_only_rate=0.3333 (1/3 p3)",
     );
 }
 

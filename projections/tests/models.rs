@@ -176,7 +176,13 @@ fn the_course_waiting_list_is_longest_first_and_counts_later_starts_as_waiting()
     let mut started = Person::arrived(4, 1990, "2023-01-01", "north");
     started.on("2024-05-01", course_registered("IK-4", CourseType::General));
     started.on("2024-06-01", course_started("IK-4"));
-    let (views, _) = views(&[first, second, moved, started], NOW);
+    // The move away ended the registration: back again, the person waits for nothing until they
+    // register anew.
+    let mut returned = Person::arrived(5, 1990, "2023-01-01", "north");
+    returned.on("2024-03-01", course_registered("IK-5", CourseType::General));
+    returned.on("2024-04-01", moved_away());
+    returned.on("2024-08-01", arrival("north"));
+    let (views, _) = views(&[first, second, moved, started, returned], NOW);
 
     let list = course_waiting_list(&views, date("2024-12-31"));
     let summary: Vec<(u128, &str, i64)> = list

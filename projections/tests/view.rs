@@ -4,11 +4,12 @@
 mod support;
 
 use journey_core::catalogue::{
-    Agency, AsylumOutcome, CourseType, EmploymentKind, Exam, Level, RecognitionOutcome,
-    ResidenceStatus, Sex,
+    Agency, AsylumOutcome, BenefitKind, CourseType, EmploymentKind, Exam, Level,
+    RecognitionOutcome, ResidenceStatus, Sex,
 };
 use journey_projections::view::{
-    ActivityKind, CourseStatus, Households, Interval, PersonView, ProtectionStatus, Stage,
+    ActivityKind, CourseEnd, CourseStatus, Households, Interval, PersonView, ProtectionStatus,
+    SpellOutcome, Stage,
 };
 use support::*;
 
@@ -408,5 +409,73 @@ fn structured_household_ids_spread_over_buckets() {
         low_bits.len() > 600,
         "{} distinct buckets of 1024",
         low_bits.len()
+    );
+}
+
+/// A move away closes every spell open on its date, with the outcome "moved away" where a spell
+/// has an outcome, and a return starts with nothing open: the same as `journey_core::rules`.
+#[test]
+fn moving_away_closes_every_open_spell_and_a_return_starts_fresh() {
+    let mut person = Person::registered(3, 1990, Sex::Female, "SYR");
+    person.on("2020-02-01", arrival("north"));
+    person.on("2020-03-01", course_registered("IK-1", CourseType::General));
+    person.on("2020-03-01", course_registered("IK-2", CourseType::General));
+    person.on("2020-04-01", course_started("IK-2"));
+    person.on("2020-03-01", measure("M-1"));
+    person.on("2020-03-01", training("T-1"));
+    person.on(
+        "2020-03-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    person.on("2020-03-01", mentor("V-1"));
+    person.on("2020-03-01", kita_started());
+    person.on("2020-03-01", school(true));
+    person.on("2020-03-01", benefits(BenefitKind::Sgb2));
+    person.on("2021-01-01", moved_away());
+    person.on("2021-06-01", arrival("south"));
+    let view = person.view(NOW).expect("registered");
+
+    let moved_on = Some(date("2021-01-01"));
+    let ends: Vec<(Option<CourseStatus>, Option<CourseEnd>)> = view
+        .courses
+        .iter()
+        .map(|course| (course.status_on(date("2021-01-01")), course.end))
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (Some(CourseStatus::MovedAway), Some(CourseEnd::MovedAway)),
+            (Some(CourseStatus::MovedAway), Some(CourseEnd::MovedAway)),
+        ]
+    );
+    assert!(view
+        .courses
+        .iter()
+        .all(|course| course.ended_on == moved_on));
+    assert_eq!(view.measures[0].interval.end, moved_on);
+    assert_eq!(view.measures[0].outcome, Some(SpellOutcome::MovedAway));
+    assert_eq!(view.trainings[0].interval.end, moved_on);
+    assert_eq!(view.trainings[0].outcome, Some(SpellOutcome::MovedAway));
+    assert_eq!(view.employments[0].interval.end, moved_on);
+    assert_eq!(view.mentoring[0].interval.end, moved_on);
+    assert_eq!(view.kita[0].end, moved_on);
+    assert_eq!(view.schools[0].interval.end, moved_on);
+    assert_eq!(view.benefits[0].interval.end, moved_on);
+
+    // Active and employed up to the day before the move; after the return, nothing is open.
+    assert!(view.is_active(date("2020-12-31")));
+    assert!(view.employment_on(date("2020-12-31")).employed);
+    assert!(!view.is_active(date("2021-06-01")));
+    assert!(!view.employment_on(date("2021-06-01")).employed);
+    assert!(!view.has_mentor(date("2021-06-01")));
+    assert!(!view.receives(BenefitKind::Sgb2, date("2021-06-01")));
+    assert_eq!(
+        view.course_status(date("2021-06-01")),
+        CourseStatus::MovedAway
+    );
+    // The idle time of the new stay begins with the return.
+    assert_eq!(
+        view.idle_since(date("2021-07-01")),
+        Some(date("2021-06-01"))
     );
 }

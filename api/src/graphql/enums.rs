@@ -214,7 +214,7 @@ mirror_enum!(
 
 mirror_enum!(
     /// Where a person stands with language courses: the state of their latest registration.
-    view::CourseStatus { None, Waiting, InCourse, Completed, LeftEarly }
+    view::CourseStatus { None, Waiting, InCourse, Completed, LeftEarly, MovedAway }
 );
 
 mirror_enum!(

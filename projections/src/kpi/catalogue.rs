@@ -122,7 +122,7 @@ static CATALOGUE: [KpiDefinition; 16] = [
     KpiDefinition {
         key: "course_completion_rate",
         title: "Integration course completion",
-        definition: "Of integration courses started 12 to 24 months before D (start after D minus 24 months and on or before D minus 12 months), the shares completed on or before D (CourseCompleted), left early on or before D (CourseLeftEarly), and still open on D. Each registration that started counts once; a re-entry is a course of its own.",
+        definition: "Of integration courses started 12 to 24 months before D (start after D minus 24 months and on or before D minus 12 months), the shares completed on or before D (CourseCompleted), left early on or before D (CourseLeftEarly), ended by the participant moving away on or before D (open on the date of a MovedAway, also when the person returned later), and still open on D. Each registration that started counts once; a re-entry is a course of its own.",
         unit: "share",
         counting_unit: CountingUnit::Events,
         denominator: "integration courses started 12 to 24 months before D",
@@ -130,6 +130,7 @@ static CATALOGUE: [KpiDefinition; 16] = [
         measures: &[
             measure("share_completed", "share completed by D"),
             measure("share_left_early", "share left early by D"),
+            measure("share_moved_away", "share ended by moving away by D"),
             measure("share_open", "share still open on D"),
         ],
         disaggregations: ALL_DIMENSIONS,

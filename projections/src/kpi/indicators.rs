@@ -160,9 +160,10 @@ const EMPLOYMENT: [MeasureSpec; 2] = [
     share_alone("marginal_only_rate", 2, DENOMINATOR, DENOMINATOR),
 ];
 
-const COMPLETION: [MeasureSpec; 3] = [
+const COMPLETION: [MeasureSpec; 4] = [
     share("share_completed", 2, 1, 0),
     share("share_left_early", 3, 1, 0),
+    share("share_moved_away", 5, 1, 0),
     share("share_open", 4, 1, 0),
 ];
 
@@ -462,6 +463,7 @@ impl Indicator {
                     match (ended, course.end) {
                         (Some(_), Some(CourseEnd::Completed)) => out.count(2),
                         (Some(_), Some(CourseEnd::LeftEarly(_))) => out.count(3),
+                        (Some(_), Some(CourseEnd::MovedAway)) => out.count(5),
                         _ => out.count(4),
                     }
                 }
