@@ -23,6 +23,7 @@ use crate::chain;
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, SecretKey};
 use crate::envelope::{Actor, PersonId};
+use crate::fault::{self, FaultPoint};
 use crate::keys::{KeyError, KeyState, KeyStore};
 use crate::log::{
     Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
@@ -699,6 +700,12 @@ impl Ledger {
             None => ExpectedRevision::NoStream,
         };
         let outcome = self.log.append(&stream, log_expected, events).await?;
+        if fresh
+            .iter()
+            .any(|(_, proposal)| proposal.event.event_type() == EventType::PersonalDataErased)
+        {
+            fault::hit(FaultPoint::AbortAfterErasureAppend);
+        }
         if fresh
             .iter()
             .any(|(_, proposal)| proposal.event.event_type() == EventType::PersonalDataErased)
