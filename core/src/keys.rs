@@ -48,6 +48,7 @@ use uuid::Uuid;
 
 use crate::crypto::{self, CryptoError, SecretKey};
 use crate::envelope::PersonId;
+use crate::fault::{self, FaultPoint};
 use crate::log::LogError;
 use crate::store::Store;
 
@@ -617,6 +618,12 @@ impl KeyStore {
                     Some(value),
                 )? {
                     Ok(()) => {
+                        if fault::is_armed(FaultPoint::AbortAfterKeyCreation) {
+                            // The worst case of a crash here: sled's periodic flush has made the
+                            // new key durable, and the first event never comes.
+                            self.tree.flush()?;
+                            fault::hit(FaultPoint::AbortAfterKeyCreation);
+                        }
                         self.remember(person, &key);
                         Ok(key)
                     }
@@ -722,6 +729,7 @@ impl KeyStore {
             key: SecretKey::generate(rng),
         };
         write_epoch_file(&self.epoch_dir, &master, next.number, &next.key, rng)?;
+        fault::hit(FaultPoint::AbortAfterEpochFile);
         let batch = match self.rewrap_batch(&epoch, &next, erased, rng) {
             Ok(batch) => batch,
             Err(error) => {
@@ -744,6 +752,7 @@ impl KeyStore {
                 .remove(&person.0);
         }
         *epoch = next;
+        fault::hit(FaultPoint::AbortAfterEpochSwitch);
         delete_other_epochs(&self.epoch_dir, epoch.number)
     }
 

@@ -3,8 +3,11 @@
 //! where an acknowledged state spans two writes; after the restart the data directory has converged:
 //! it reads as if the interrupted operation had finished, or had never begun.
 
+use std::path::Path;
+
 use journey_tests::{
-    create_token, files_containing, graphql_ok, graphql_response, text, Scratch, Server,
+    create_token, files_containing, graphql_ok, graphql_response, journey, line, text, uuid,
+    Scratch, Server,
 };
 use rand::Rng;
 use serde_json::json;
@@ -113,4 +116,136 @@ async fn an_erasure_cut_off_before_its_key_is_destroyed_is_finished_at_the_next_
     assert!(mine[0]["data"].is_null(), "{}", mine[0]);
     assert_eq!(mine[1]["id"], erasure_id.to_string());
     verify_passes(&scratch);
+}
+
+/// Imports `lines` (written to `name` in the scratch directory).
+fn import(scratch: &Scratch, name: &str, lines: &[serde_json::Value]) -> std::process::Output {
+    let file = scratch.write_ndjson(name, lines);
+    scratch.run(&["import", file.to_str().expect("path")])
+}
+
+/// The numbers of the epoch key files under `<data-dir>/keys`.
+fn epoch_files(data_dir: &Path) -> Vec<u64> {
+    let mut numbers: Vec<u64> = std::fs::read_dir(data_dir.join("keys"))
+        .expect("keys dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .into_string()
+                .expect("name")
+        })
+        .map(|name| {
+            name.strip_prefix("epoch-")
+                .and_then(|rest| rest.strip_suffix(".key"))
+                .and_then(|number| number.parse().ok())
+                .unwrap_or_else(|| panic!("an unexpected file in keys/: {name}"))
+        })
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
+
+/// Every exported event of `person`.
+fn exported_of(scratch: &Scratch, person: uuid::Uuid) -> Vec<serde_json::Value> {
+    let stream = format!("person-{person}");
+    scratch
+        .export()
+        .into_iter()
+        .filter(|event| event["stream"] == stream.as_str())
+        .collect()
+}
+
+#[test]
+fn a_data_key_created_without_its_first_event_is_taken_by_the_retried_append() {
+    const FAULT: &str = "abort-after-key-creation";
+    let scratch = Scratch::new();
+    let person = uuid(1);
+    let lines = journey(person, 10, 3);
+    let file = scratch.write_ndjson("journey.ndjson", &lines);
+    scratch.run_to_fault(FAULT, &["import", file.to_str().expect("path")]);
+
+    // The key is durable (the fault point flushes it first), the events are not there.
+    verify_passes(&scratch);
+    let orphan = data_key(&scratch, &format!("person-{person}"));
+    assert_eq!(orphan.len(), 64, "{orphan}");
+    assert!(exported_of(&scratch, person).is_empty());
+
+    // The retried import uses that key; the events read back decrypted.
+    let output = scratch.run(&["import", file.to_str().expect("path")]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(data_key(&scratch, &format!("person-{person}")), orphan);
+    let events = exported_of(&scratch, person);
+    assert_eq!(events.len(), 3);
+    assert!(
+        events.iter().all(|event| !event["data"].is_null()),
+        "{events:?}"
+    );
+    verify_passes(&scratch);
+}
+
+#[test]
+fn an_erasure_cut_off_in_its_epoch_rotation_ends_with_one_new_epoch_and_the_key_destroyed() {
+    for fault in ["abort-after-epoch-file", "abort-after-epoch-switch"] {
+        let scratch = Scratch::new();
+        let data_dir = scratch.data_dir();
+        let (erased, kept) = (uuid(1), uuid(2));
+        let mut lines = journey(erased, 10, 3);
+        lines.extend(journey(kept, 20, 3));
+        let output = import(&scratch, "journeys.ndjson", &lines);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(epoch_files(&data_dir), vec![1]);
+
+        let erasure = line(
+            erased,
+            uuid(13),
+            "PersonalDataErased",
+            "2024-01-02",
+            json!({"reason": "art17_request"}),
+        );
+        let file = scratch.write_ndjson("erasure.ndjson", &[erasure]);
+        scratch.run_to_fault(fault, &["import", file.to_str().expect("path")]);
+        // Cut off with the next epoch's file written: two files on disk until the next open.
+        assert_eq!(epoch_files(&data_dir), vec![1, 2], "{fault}");
+
+        assert_eq!(
+            data_key(&scratch, &format!("person-{erased}")),
+            "destroyed",
+            "{fault}"
+        );
+        // Epoch 1, which opens every copy of the erased key that sled may still hold, is gone.
+        assert_eq!(epoch_files(&data_dir), vec![2], "{fault}");
+        let kept_events = exported_of(&scratch, kept);
+        assert!(
+            kept_events.iter().all(|event| !event["data"].is_null()),
+            "{fault}: {kept_events:?}"
+        );
+        let erased_events = exported_of(&scratch, erased);
+        assert_eq!(erased_events.len(), 4, "{fault}");
+        assert!(erased_events[..3]
+            .iter()
+            .all(|event| event["data"].is_null()));
+        verify_passes(&scratch);
+    }
+}
+
+#[test]
+fn an_epoch_rotation_cut_off_after_its_switch_deletes_the_old_epoch_at_the_next_open() {
+    const FAULT: &str = "abort-after-epoch-switch";
+    let scratch = Scratch::new();
+    let data_dir = scratch.data_dir();
+    let output = import(&scratch, "journey.ndjson", &journey(uuid(1), 10, 3));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let key = data_key(&scratch, &format!("person-{}", uuid(1)));
+    scratch.run_to_fault(FAULT, &["keys", "rotate-epoch"]);
+    assert_eq!(epoch_files(&data_dir), vec![1, 2]);
+
+    verify_passes(&scratch);
+    assert_eq!(epoch_files(&data_dir), vec![2]);
+    assert_eq!(data_key(&scratch, &format!("person-{}", uuid(1))), key);
+    let events = exported_of(&scratch, uuid(1));
+    assert!(
+        events.iter().all(|event| !event["data"].is_null()),
+        "{events:?}"
+    );
 }
