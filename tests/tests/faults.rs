@@ -249,3 +249,53 @@ fn an_epoch_rotation_cut_off_after_its_switch_deletes_the_old_epoch_at_the_next_
         "{events:?}"
     );
 }
+
+/// The `digest` line of `journey projections status|rebuild`.
+fn projections_digest(output: &std::process::Output) -> String {
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("digest"))
+        .map(|digest| digest.trim().to_owned())
+        .unwrap_or_else(|| panic!("no digest in {stdout}"))
+}
+
+#[test]
+fn a_projection_snapshot_cut_off_before_its_rename_leaves_the_previous_one_and_nothing_else() {
+    const FAULT: &str = "abort-before-snapshot-rename";
+    let scratch = Scratch::new();
+    let projections = scratch.data_dir().join("projections");
+    let output = import(&scratch, "first.ndjson", &journey(uuid(1), 10, 4));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    projections_digest(&scratch.run(&["projections", "status"]));
+    let previous = std::fs::read(projections.join("journals.snapshot")).expect("a snapshot");
+    let output = import(&scratch, "second.ndjson", &journey(uuid(2), 20, 4));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    // The snapshot of the later state is written and synced, but not renamed.
+    scratch.run_to_fault(FAULT, &["projections", "status"]);
+    assert_eq!(
+        std::fs::read(projections.join("journals.snapshot")).expect("the snapshot"),
+        previous,
+        "the previous snapshot is untouched"
+    );
+    assert!(projections.join("journals.tmp").exists());
+
+    // The restart loads the previous snapshot, replays the rest and deletes the leftover: the state
+    // is the one a rebuild from position 0 reaches.
+    let resumed = projections_digest(&scratch.run(&["projections", "status"]));
+    let names: Vec<String> = std::fs::read_dir(&projections)
+        .expect("projections dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .into_string()
+                .expect("name")
+        })
+        .collect();
+    assert_eq!(names, vec!["journals.snapshot".to_owned()]);
+    let rebuilt = projections_digest(&scratch.run(&["projections", "rebuild"]));
+    assert_eq!(resumed, rebuilt);
+}
