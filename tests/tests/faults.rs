@@ -299,3 +299,60 @@ fn a_projection_snapshot_cut_off_before_its_rename_leaves_the_previous_one_and_n
     let rebuilt = projections_digest(&scratch.run(&["projections", "rebuild"]));
     assert_eq!(resumed, rebuilt);
 }
+
+/// The audit entries, exported.
+fn audit_entries(scratch: &Scratch) -> Vec<serde_json::Value> {
+    let output = scratch.run(&["audit", "export", "--format", "ndjson"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON entry per line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_prune_cut_off_before_its_removal_is_finished_and_recorded_once_at_the_next_open()
+{
+    for fault in ["abort-after-audit-anchor", "abort-after-audit-prune-entry"] {
+        let scratch = Scratch::new();
+        let admin = create_token(&scratch, &["--role", "admin", "--name", "admin"]);
+        let server = Server::start(&scratch, &[]);
+        for _ in 0..2 {
+            graphql_ok(
+                &server,
+                &admin,
+                REGISTER,
+                json!({"input": {
+                    "personId": format!("person-{}", Uuid::new_v4()), "eventId": Uuid::new_v4(),
+                    "occurredOn": "2023-01-10", "birthYear": 1988, "sex": "FEMALE",
+                    "nationality": "SYR", "languages": ["ar"],
+                }}),
+            )
+            .await;
+        }
+        assert_eq!(server.terminate().code(), Some(0));
+        let before = audit_entries(&scratch);
+        assert!(before.len() >= 2, "{before:?}");
+
+        // Every entry is older than "0 years ago"; the prune stops before removing them.
+        scratch.run_to_fault(fault, &["audit", "prune", "--older-than-years", "0"]);
+
+        // Opening the audit log removes them and leaves exactly one record of the prune.
+        let after = audit_entries(&scratch);
+        let operations: Vec<&str> = after
+            .iter()
+            .map(|entry| entry["operation"].as_str().expect("operation"))
+            .collect();
+        assert_eq!(operations, ["auditPrune"], "{fault}: {after:?}");
+        assert_eq!(after[0]["seq"], before.len() as u64, "{fault}");
+        let verified = scratch.run(&["audit", "verify"]);
+        assert!(
+            verified.status.success(),
+            "{fault}: {}",
+            text(&verified.stdout)
+        );
+        assert!(text(&verified.stdout).contains(&format!("after entry {}", before.len() - 1)));
+        // A later open changes nothing.
+        assert_eq!(audit_entries(&scratch), after, "{fault}");
+    }
+}
