@@ -740,4 +740,39 @@ mod tests {
         assert_eq!(broken.seq, anchor.pruned_through);
         assert!(matches!(audit.prune(now, now), Err(AuditError::Broken(_))));
     }
+
+    #[test]
+    fn an_anchor_moved_forward_by_hand_does_not_make_the_open_remove_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Utc::now();
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let audit = AuditLog::open(&store).expect("audit");
+        for operation in ["a", "b", "c"] {
+            audit.append(record(operation), now).expect("append");
+        }
+        // An anchor naming entry 1, rehashed, but not carrying entry 1's hash: not one that a
+        // prune wrote, so the entries it would cover are evidence, not leftovers.
+        let mut anchor = PruneAnchor {
+            pruned_through: 1,
+            last_hash: hex::encode([0u8; 32]),
+            pruned_at: now,
+            cutoff: now,
+            hash: String::new(),
+        };
+        anchor.hash = hex::encode(anchor.compute_hash());
+        audit
+            .anchors
+            .insert(ANCHOR_KEY, serde_json::to_vec(&anchor).expect("json"))
+            .expect("tamper");
+        drop(audit);
+
+        let audit = AuditLog::open(&store).expect("audit");
+
+        assert_eq!(
+            audit.read(None, 10).expect("read").len(),
+            3,
+            "nothing was removed"
+        );
+        assert!(audit.verify().expect("verify").is_err());
+    }
 }
