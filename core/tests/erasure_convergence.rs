@@ -128,12 +128,22 @@ async fn erasure_durable_but_key_alive(dir: &Path, opened: &Opened) {
         opened.keys.state(person()).expect("state"),
         KeyState::Present(_)
     ));
-    assert!(opened
+    let stored = opened
         .log
         .find_event(erasure().id)
         .await
         .expect("find")
-        .is_some());
+        .expect("the erasure is in the log");
+    // Until it is finished, verify names the erasure whose key survived.
+    let report = verify(&opened.ledger, VerifyOptions::default(), |_| {})
+        .await
+        .expect("verify");
+    let problem = report.first_problem.expect("a problem");
+    assert_eq!(problem.position, stored.position);
+    assert!(
+        problem.reason.contains("data key still exists"),
+        "{problem}"
+    );
 }
 
 async fn assert_erased(opened: &Opened, epoch_before: u64) {
