@@ -12,6 +12,12 @@
 //! then starts at the anchor: the first remaining entry must be S + 1 and carry H as its
 //! `prev_hash`. Each prune is itself recorded as an `auditPrune` entry.
 //!
+//! A prune writes three times, each flushed: the anchor, then its `auditPrune` entry, then the
+//! removal of the entries at or below the anchor, all under the lock that keeps other appends out.
+//! Entries left at or below the anchor are therefore a prune cut off by a crash; opening the log
+//! finishes it ([`AuditLog::open`]): it writes the `auditPrune` entry unless it is the last entry,
+//! and removes the leftovers.
+//!
 //! Durability: entries of mutations are flushed before the mutation's answer is sent. Entries of
 //! reads are written before the data is returned and reach the disk with sled's periodic flush
 //! (every 500 ms), because an fsync per read would cap the read rate at the disk's sync rate.
@@ -19,6 +25,7 @@
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use journey_core::fault::{self, FaultPoint};
 use journey_core::log::LogError;
 use journey_core::store::Store;
 use serde::{Deserialize, Serialize};
@@ -28,6 +35,8 @@ use crate::auth::Principal;
 
 const TREE: &str = "audit";
 const ANCHOR_TREE: &str = "audit_anchor";
+/// The operation of the entry that records a prune.
+const PRUNE_OPERATION: &str = "auditPrune";
 const ANCHOR_KEY: &[u8] = b"anchor";
 const GENESIS: [u8; 32] = [0; 32];
 const ENTRY_FORMAT_V1: u8 = 1;
@@ -269,11 +278,79 @@ impl AuditLog {
                 }
             }
         };
-        Ok(Self {
+        let log = Self {
             tree,
             anchors,
             head: Mutex::new(head),
-        })
+        };
+        log.finish_interrupted_prune(Utc::now())?;
+        Ok(log)
+    }
+
+    /// Finishes a prune that a crash cut off after its anchor was durable (see the module
+    /// documentation): the entries at or below the anchor are still there.
+    fn finish_interrupted_prune(&self, now: DateTime<Utc>) -> Result<(), AuditError> {
+        let Some(anchor) = read_anchor(&self.anchors)? else {
+            return Ok(());
+        };
+        let leftovers = self
+            .tree
+            .range(..=anchor.pruned_through.to_be_bytes())
+            .keys()
+            .collect::<Result<Vec<_>, _>>()?;
+        if leftovers.is_empty() {
+            return Ok(());
+        }
+        // Only an anchor that matches its own hash and the entry it names is acted on: anything
+        // else is damage or tampering, which `verify` reports and removing entries would hide.
+        let anchored = self.tree.get(anchor.pruned_through.to_be_bytes())?;
+        let consistent = anchor.hash == hex::encode(anchor.compute_hash())
+            && anchored.is_some_and(|value| {
+                decode(anchor.pruned_through, &value)
+                    .is_ok_and(|entry| entry.hash == anchor.last_hash)
+            });
+        if !consistent {
+            return Ok(());
+        }
+        let mut head = self
+            .head
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The prune held the lock until it stopped, so its entry, if written, is the last one.
+        let recorded = match self.tree.last()? {
+            Some((key, value)) => {
+                let seq = seq_of(&key).unwrap_or_default();
+                let entry = decode(seq, &value)?;
+                seq > anchor.pruned_through
+                    && entry.operation == PRUNE_OPERATION
+                    && entry.at == anchor.pruned_at
+            }
+            None => false,
+        };
+        if !recorded {
+            self.append_locked(
+                &mut head,
+                AuditRecord {
+                    operation: PRUNE_OPERATION.into(),
+                    query: Some(format!(
+                        "finished a prune that stopped before removing its entries; the chain \
+                         starts after entry {}",
+                        anchor.pruned_through
+                    )),
+                    outcome: "ok".into(),
+                    ..AuditRecord::default()
+                },
+                now,
+            )?;
+            self.tree.flush()?;
+        }
+        let mut batch = sled::Batch::default();
+        for key in leftovers {
+            batch.remove(key);
+        }
+        self.tree.apply_batch(batch)?;
+        self.tree.flush()?;
+        Ok(())
     }
 
     /// Appends one entry at `at` and returns it.
@@ -282,6 +359,20 @@ impl AuditLog {
     /// canonical JSON, which ends with the empty `hash`), hashed, and stored as that JSON with the
     /// hash filled in, which is exactly the entry's JSON.
     pub fn append(&self, record: AuditRecord, at: DateTime<Utc>) -> Result<AuditEntry, AuditError> {
+        let mut head = self
+            .head
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.append_locked(&mut head, record, at)
+    }
+
+    /// [`AuditLog::append`] for a caller that holds the head's lock.
+    fn append_locked(
+        &self,
+        head: &mut Head,
+        record: AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEntry, AuditError> {
         let principal = record.principal.as_ref();
         let token_id = principal.map(|principal| principal.token_id.clone());
         let token_name = principal.and_then(|principal| principal.name.clone());
@@ -289,10 +380,6 @@ impl AuditLog {
         let agency = principal
             .and_then(|principal| principal.agency)
             .map(|agency| agency.as_str().to_owned());
-        let mut head = self
-            .head
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut entry = AuditEntry {
             seq: head.next_seq,
             at,
@@ -425,72 +512,67 @@ impl AuditLog {
     }
 
     /// Removes the entries older than `cutoff` from the front of the chain (stopping at the first
-    /// entry that is not), after writing the anchor the chain then starts at, and records the prune
-    /// as an `auditPrune` entry at `now`. A broken chain is not pruned: that would hide the break.
+    /// entry that is not), after writing the anchor the chain then starts at and the `auditPrune`
+    /// entry at `now` that records the prune (see the module documentation for the order). A
+    /// broken chain is not pruned: that would hide the break.
     pub fn prune(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<PruneReport, AuditError> {
-        let report = {
-            // Holding the head's lock keeps appends out while the front of the chain changes.
-            let _head = self
-                .head
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Err(broken) = self.verify()? {
-                return Err(AuditError::Broken(broken));
-            }
-            let previous = read_anchor(&self.anchors)?;
-            let mut due = Vec::new();
-            let mut last: Option<(u64, String)> = None;
-            for item in self.tree.iter() {
-                let (key, value) = item?;
-                let seq = seq_of(&key).ok_or_else(|| AuditError::Damaged {
-                    seq: 0,
-                    reason: "malformed key".into(),
-                })?;
-                let entry = decode(seq, &value)?;
-                let below_anchor = previous
-                    .as_ref()
-                    .is_some_and(|anchor| seq <= anchor.pruned_through);
-                if !below_anchor {
-                    if entry.at >= cutoff {
-                        break;
-                    }
-                    last = Some((seq, entry.hash));
+        // Holding the head's lock keeps appends out while the front of the chain changes, and keeps
+        // the prune's own entry the last one until the prune is done.
+        let mut head = self
+            .head
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(broken) = self.verify()? {
+            return Err(AuditError::Broken(broken));
+        }
+        let previous = read_anchor(&self.anchors)?;
+        let mut due = Vec::new();
+        let mut last: Option<(u64, String)> = None;
+        for item in self.tree.iter() {
+            let (key, value) = item?;
+            let seq = seq_of(&key).ok_or_else(|| AuditError::Damaged {
+                seq: 0,
+                reason: "malformed key".into(),
+            })?;
+            let entry = decode(seq, &value)?;
+            let below_anchor = previous
+                .as_ref()
+                .is_some_and(|anchor| seq <= anchor.pruned_through);
+            if !below_anchor {
+                if entry.at >= cutoff {
+                    break;
                 }
-                due.push(key);
+                last = Some((seq, entry.hash));
             }
-            let anchor = match last {
-                None => previous,
-                Some((pruned_through, last_hash)) => {
-                    let mut anchor = PruneAnchor {
-                        pruned_through,
-                        last_hash,
-                        pruned_at: now,
-                        cutoff,
-                        hash: String::new(),
-                    };
-                    anchor.hash = hex::encode(anchor.compute_hash());
-                    let value = serde_json::to_vec(&anchor).unwrap_or_default();
-                    // The anchor is durable before any entry goes, so a prune that stops halfway
-                    // leaves a chain that still verifies.
-                    self.anchors.insert(ANCHOR_KEY, value)?;
-                    self.anchors.flush()?;
-                    Some(anchor)
-                }
-            };
-            let mut batch = sled::Batch::default();
-            for key in &due {
-                batch.remove(key.clone());
+            due.push(key);
+        }
+        let anchor = match last {
+            None => previous,
+            Some((pruned_through, last_hash)) => {
+                let mut anchor = PruneAnchor {
+                    pruned_through,
+                    last_hash,
+                    pruned_at: now,
+                    cutoff,
+                    hash: String::new(),
+                };
+                anchor.hash = hex::encode(anchor.compute_hash());
+                let value = serde_json::to_vec(&anchor).unwrap_or_default();
+                // The anchor is durable before any entry goes, so a prune that stops halfway
+                // leaves a chain that still verifies, and that the next open finishes.
+                self.anchors.insert(ANCHOR_KEY, value)?;
+                self.anchors.flush()?;
+                fault::hit(FaultPoint::AbortAfterAuditAnchor);
+                Some(anchor)
             }
-            self.tree.apply_batch(batch)?;
-            self.tree.flush()?;
-            PruneReport {
-                removed: due.len() as u64,
-                anchor,
-            }
+        };
+        let report = PruneReport {
+            removed: due.len() as u64,
+            anchor,
         };
         let query = match &report.anchor {
             Some(anchor) => format!(
@@ -501,15 +583,23 @@ impl AuditLog {
             ),
             None => format!("removed no entries older than {}", cutoff.to_rfc3339()),
         };
-        self.append(
+        self.append_locked(
+            &mut head,
             AuditRecord {
-                operation: "auditPrune".into(),
+                operation: PRUNE_OPERATION.into(),
                 query: Some(query),
                 outcome: "ok".into(),
                 ..AuditRecord::default()
             },
             now,
         )?;
+        self.tree.flush()?;
+        fault::hit(FaultPoint::AbortAfterAuditPruneEntry);
+        let mut batch = sled::Batch::default();
+        for key in due {
+            batch.remove(key);
+        }
+        self.tree.apply_batch(batch)?;
         self.tree.flush()?;
         Ok(report)
     }
@@ -649,5 +739,40 @@ mod tests {
         let broken = audit.verify().expect("verify").expect_err("broken");
         assert_eq!(broken.seq, anchor.pruned_through);
         assert!(matches!(audit.prune(now, now), Err(AuditError::Broken(_))));
+    }
+
+    #[test]
+    fn an_anchor_moved_forward_by_hand_does_not_make_the_open_remove_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Utc::now();
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let audit = AuditLog::open(&store).expect("audit");
+        for operation in ["a", "b", "c"] {
+            audit.append(record(operation), now).expect("append");
+        }
+        // An anchor naming entry 1, rehashed, but not carrying entry 1's hash: not one that a
+        // prune wrote, so the entries it would cover are evidence, not leftovers.
+        let mut anchor = PruneAnchor {
+            pruned_through: 1,
+            last_hash: hex::encode([0u8; 32]),
+            pruned_at: now,
+            cutoff: now,
+            hash: String::new(),
+        };
+        anchor.hash = hex::encode(anchor.compute_hash());
+        audit
+            .anchors
+            .insert(ANCHOR_KEY, serde_json::to_vec(&anchor).expect("json"))
+            .expect("tamper");
+        drop(audit);
+
+        let audit = AuditLog::open(&store).expect("audit");
+
+        assert_eq!(
+            audit.read(None, 10).expect("read").len(),
+            3,
+            "nothing was removed"
+        );
+        assert!(audit.verify().expect("verify").is_err());
     }
 }

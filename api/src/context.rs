@@ -72,6 +72,13 @@ impl Context {
             Box::new(StdRng::from_entropy()),
             LedgerConfig::default(),
         ));
+        let finished = ledger.finish_interrupted_erasures().await?;
+        if !finished.is_empty() {
+            tracing::warn!(
+                persons = finished.len(),
+                "finished erasures that a crash had cut off before their data keys were destroyed"
+            );
+        }
         Ok(Self {
             store,
             log,

@@ -3,6 +3,7 @@
 mod commands;
 
 use journey_api::context;
+use journey_core::fault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,6 +94,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Err(error) = fault::armed() {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
+    if !fault::ENABLED && std::env::var_os(fault::ENV).is_some() {
+        // Say so rather than let a crash test believe it crashed the process where it asked.
+        eprintln!(
+            "warning: this journey is built without the fault-injection feature; {} is ignored",
+            fault::ENV
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

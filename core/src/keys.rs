@@ -18,6 +18,13 @@
 //! the epoch recorded in sled is the one in force and every other epoch file is deleted: a crash
 //! between (1) and (2) leaves an unused newer file, one between (2) and (3) an old file that must go.
 //!
+//! Crash safety of an erasure: the ledger records an *erasure intent* (`!erasing/` ‖ person, flushed)
+//! before it appends the `PersonalDataErased` event, and the rotation that destroys the key removes
+//! the intent in its batch. An intent found at open is an erasure cut off somewhere between the two:
+//! the ledger finishes it when the event is in the log and drops the intent when it is not
+//! ([`crate::ledger::Ledger::finish_interrupted_erasures`]). A store written before intents existed
+//! is searched once for erasures whose key survived; `!erasures-reconciled` records that it was.
+//!
 //! Master-key rotation ([`KeyStore::rotate_master`]) re-seals only what the master key seals: the
 //! epoch key file and the check value. (1) The epoch key, sealed with the new master key, is written
 //! atomically to `epoch-<n>.key.rewrap`; (2) the check value sealed with the new master key replaces
@@ -41,6 +48,7 @@ use uuid::Uuid;
 
 use crate::crypto::{self, CryptoError, SecretKey};
 use crate::envelope::PersonId;
+use crate::fault::{self, FaultPoint};
 use crate::log::LogError;
 use crate::store::Store;
 
@@ -51,6 +59,11 @@ const MASTER_CHECK_KEY: &[u8] = b"!master-check";
 const MASTER_CHECK_PLAINTEXT: &[u8] = b"journey master key check v1";
 /// The key of the epoch in force (a big-endian `u64`).
 const EPOCH_KEY: &[u8] = b"!epoch";
+/// The prefix of an erasure intent: `!erasing/` ‖ the person's uuid (see the module documentation).
+const ERASING_PREFIX: &[u8] = b"!erasing/";
+/// Present once every erasure in the log is known to have its key destroyed, so that from then on
+/// the erasure intents alone say which erasures may be unfinished.
+const ERASURES_RECONCILED_KEY: &[u8] = b"!erasures-reconciled";
 /// A data key wrapped directly by the master key (stores written before epoch keys).
 const WRAPPED_BY_MASTER_TAG: u8 = 1;
 const DESTROYED_TAG: u8 = 2;
@@ -81,6 +94,8 @@ pub enum KeyError {
     MasterKeyFile { path: PathBuf, message: String },
     #[error("epoch key file `{path}`: {message}")]
     EpochFile { path: PathBuf, message: String },
+    #[error("the key store entry {0} (hex) is malformed")]
+    Malformed(String),
     #[error(transparent)]
     Storage(#[from] LogError),
 }
@@ -319,6 +334,12 @@ fn unwrap_value(epoch: &Epoch, person: PersonId, value: &[u8]) -> Result<KeyStat
         Some((&DESTROYED_TAG, _)) => Ok(KeyState::Destroyed),
         _ => Err(damaged(CryptoError::Open)),
     }
+}
+
+fn erasing_key(person: PersonId) -> Vec<u8> {
+    let mut key = ERASING_PREFIX.to_vec();
+    key.extend_from_slice(person.0.as_bytes());
+    key
 }
 
 fn person_of(key: &[u8]) -> Option<PersonId> {
@@ -597,6 +618,12 @@ impl KeyStore {
                     Some(value),
                 )? {
                     Ok(()) => {
+                        if fault::is_armed(FaultPoint::AbortAfterKeyCreation) {
+                            // The worst case of a crash here: sled's periodic flush has made the
+                            // new key durable, and the first event never comes.
+                            self.tree.flush()?;
+                            fault::hit(FaultPoint::AbortAfterKeyCreation);
+                        }
                         self.remember(person, &key);
                         Ok(key)
                     }
@@ -620,6 +647,72 @@ impl KeyStore {
         self.rotate(Some(person), rng)
     }
 
+    /// Records, durably, that `person` is about to be erased: the ledger calls this before it appends
+    /// the erasure, so that a crash before the key is destroyed is found and finished at the next
+    /// open (see the module documentation).
+    pub fn begin_erasure(&self, person: PersonId) -> Result<(), KeyError> {
+        self.tree.insert(erasing_key(person), &[])?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// The persons whose erasure began and was not finished or dropped.
+    pub fn pending_erasures(&self) -> Result<Vec<PersonId>, KeyError> {
+        self.tree
+            .scan_prefix(ERASING_PREFIX)
+            .map(|item| {
+                let (key, _) = item?;
+                let uuid = Uuid::from_slice(&key[ERASING_PREFIX.len()..])
+                    .map_err(|_| KeyError::Malformed(hex::encode(&key)))?;
+                Ok(PersonId(uuid))
+            })
+            .collect()
+    }
+
+    /// Drops the erasure intent of `person`, whose erasure never reached the log.
+    pub fn abandon_erasure(&self, person: PersonId) -> Result<(), KeyError> {
+        if self.tree.remove(erasing_key(person))?.is_some() {
+            self.tree.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Brings `person`, whose erasure is in the log, to the erased state, whatever part of it was
+    /// done: a key that still exists (or none at all) is destroyed with the epoch rotation, and a
+    /// vault entry or erasure intent left behind is removed. Idempotent; durable when it returns.
+    pub fn finish_erasure(
+        &self,
+        person: PersonId,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), KeyError> {
+        match self.state(person)? {
+            KeyState::Present(_) | KeyState::Absent => self.rotate(Some(person), rng),
+            KeyState::Destroyed => {
+                let vault_entry = self.vault.remove(person.0.as_bytes())?.is_some();
+                let intent = self.tree.remove(erasing_key(person))?.is_some();
+                if vault_entry || intent {
+                    self.vault.flush()?;
+                    self.tree.flush()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether every erasure in the log is known to have its key destroyed (see
+    /// [`KeyStore::mark_erasures_reconciled`]).
+    pub fn erasures_reconciled(&self) -> Result<bool, KeyError> {
+        Ok(self.tree.contains_key(ERASURES_RECONCILED_KEY)?)
+    }
+
+    /// Records that every erasure in the log has its key destroyed, so that erasure intents alone
+    /// say from now on which erasures may be unfinished.
+    pub fn mark_erasures_reconciled(&self) -> Result<(), KeyError> {
+        self.tree.insert(ERASURES_RECONCILED_KEY, &[])?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
     /// A new epoch; `erased`, if any, tombstoned and their vault entry removed.
     fn rotate(
         &self,
@@ -636,6 +729,7 @@ impl KeyStore {
             key: SecretKey::generate(rng),
         };
         write_epoch_file(&self.epoch_dir, &master, next.number, &next.key, rng)?;
+        fault::hit(FaultPoint::AbortAfterEpochFile);
         let batch = match self.rewrap_batch(&epoch, &next, erased, rng) {
             Ok(batch) => batch,
             Err(error) => {
@@ -658,6 +752,7 @@ impl KeyStore {
                 .remove(&person.0);
         }
         *epoch = next;
+        fault::hit(FaultPoint::AbortAfterEpochSwitch);
         delete_other_epochs(&self.epoch_dir, epoch.number)
     }
 
@@ -685,6 +780,8 @@ impl KeyStore {
         }
         if let Some(erased) = erased {
             batch.insert(erased.0.as_bytes().as_slice(), &[DESTROYED_TAG]);
+            // The erasure is done with this batch: its intent goes in the same atomic write.
+            batch.remove(erasing_key(erased));
         }
         batch.insert(EPOCH_KEY, &next.number.to_be_bytes());
         Ok(batch)

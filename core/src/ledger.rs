@@ -23,6 +23,7 @@ use crate::chain;
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, SecretKey};
 use crate::envelope::{Actor, PersonId};
+use crate::fault::{self, FaultPoint};
 use crate::keys::{KeyError, KeyState, KeyStore};
 use crate::log::{
     Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
@@ -627,6 +628,13 @@ impl Ledger {
         historical_times: Option<&[DateTime<Utc>]>,
     ) -> Result<(Receipt, Option<StreamHead>), LedgerError> {
         let (fresh, recorded) = self.split_recorded(person, proposed, head).await?;
+        if recorded
+            .iter()
+            .any(|stored| stored.event.event_type == EventType::PersonalDataErased.name())
+        {
+            // A retried erasure: the first attempt may have stopped before the key was destroyed.
+            self.with_rng(|rng| self.keys.finish_erasure(person, rng))?;
+        }
         if fresh.is_empty() {
             let revision = head.revision.unwrap_or_default();
             return Ok((
@@ -698,13 +706,19 @@ impl Ledger {
             Some(revision) => ExpectedRevision::Exact(revision),
             None => ExpectedRevision::NoStream,
         };
-        let outcome = self.log.append(&stream, log_expected, events).await?;
-        if fresh
+        let erasing = fresh
             .iter()
-            .any(|(_, proposal)| proposal.event.event_type() == EventType::PersonalDataErased)
-        {
+            .any(|(_, proposal)| proposal.event.event_type() == EventType::PersonalDataErased);
+        if erasing {
+            // The intent is durable before the event, so whatever stops us between the event and the
+            // key's destruction, the next open finds the erasure and finishes it.
+            self.keys.begin_erasure(person)?;
+        }
+        let outcome = self.log.append(&stream, log_expected, events).await?;
+        if erasing {
+            fault::hit(FaultPoint::AbortAfterErasureAppend);
             // Crypto-shredding: the erasure is durable, so the key that opens everything before it goes.
-            self.with_rng(|rng| self.keys.destroy(person, rng))?;
+            self.with_rng(|rng| self.keys.finish_erasure(person, rng))?;
         }
         let new_head = StreamHead {
             state,
@@ -872,6 +886,88 @@ impl Ledger {
             data: Some(data),
             event: Some(event),
         })
+    }
+
+    /// Finishes every erasure that is in the log but whose key survived, because the process stopped
+    /// between the durable `PersonalDataErased` event and the key's destruction; drops the intents of
+    /// erasures that never reached the log. Run it when the data directory is opened, before anything
+    /// else reads or writes. Returns the persons whose erasure it finished.
+    ///
+    /// Erasure intents say which persons to look at (see [`crate::keys`]). A store written before
+    /// intents existed is searched once, event by event, for erasures whose key is still there.
+    pub async fn finish_interrupted_erasures(&self) -> Result<Vec<PersonId>, LedgerError> {
+        let mut erased = Vec::new();
+        for person in self.keys.pending_erasures()? {
+            if self.stream_has_erasure(person).await? {
+                self.with_rng(|rng| self.keys.finish_erasure(person, rng))?;
+                erased.push(person);
+            } else {
+                self.keys.abandon_erasure(person)?;
+            }
+        }
+        if !self.keys.erasures_reconciled()? {
+            const PAGE: usize = 4096;
+            let head = self.log.next_position().await?;
+            let mut position = 0;
+            let mut persons = std::collections::BTreeSet::new();
+            while position < head {
+                let page = self.log.read_all(position, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                position = last.position + 1;
+                for recorded in &page {
+                    if recorded.event.event_type == EventType::PersonalDataErased.name() {
+                        let person =
+                            PersonId::from_stream_name(&recorded.stream).map_err(|error| {
+                                LedgerError::Corrupt {
+                                    position: recorded.position,
+                                    reason: error.to_string(),
+                                }
+                            })?;
+                        persons.insert(person);
+                    }
+                }
+            }
+            for person in persons {
+                if self.keys.state(person)? != KeyState::Destroyed {
+                    erased.push(person);
+                }
+                self.with_rng(|rng| self.keys.finish_erasure(person, rng))?;
+            }
+            self.keys.mark_erasures_reconciled()?;
+        }
+        if !erased.is_empty() {
+            // Cached states were folded while the keys still opened the payloads.
+            self.forget_cached_states();
+        }
+        Ok(erased)
+    }
+
+    /// Whether the person's stream holds a `PersonalDataErased` event.
+    async fn stream_has_erasure(&self, person: PersonId) -> Result<bool, LedgerError> {
+        const PAGE: usize = 1024;
+        let stream = person.stream_name();
+        let mut from = 0u64;
+        loop {
+            let page = self
+                .log
+                .read_stream(
+                    &stream,
+                    StreamFrom::Revision(from),
+                    Direction::Forwards,
+                    PAGE,
+                )
+                .await?;
+            if page
+                .iter()
+                .any(|recorded| recorded.event.event_type == EventType::PersonalDataErased.name())
+            {
+                return Ok(true);
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => from = last.revision + 1,
+                _ => return Ok(false),
+            }
+        }
     }
 
     /// Forgets cached stream states (for example after another process wrote to the log).

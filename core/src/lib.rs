@@ -12,6 +12,7 @@ pub mod chain;
 pub mod clock;
 pub mod crypto;
 pub mod envelope;
+pub mod fault;
 pub mod involvement;
 pub mod keys;
 pub mod ledger;

@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
+use crate::catalogue::EventType;
 use crate::chain;
+use crate::envelope::PersonId;
+use crate::keys::KeyState;
 use crate::ledger::{Ledger, LedgerError};
 use crate::log::LogError;
 
@@ -147,6 +150,22 @@ pub async fn verify(
                 global_prev = recorded.global_hash;
             }
             streams.insert(recorded.stream.clone(), (recorded.revision, event.hash));
+            if event.event_type == EventType::PersonalDataErased.name() {
+                let person = PersonId::from_stream_name(&recorded.stream).map_err(|error| {
+                    LedgerError::Corrupt {
+                        position: recorded.position,
+                        reason: error.to_string(),
+                    }
+                })?;
+                if let KeyState::Present(_) = ledger.keys().state(person)? {
+                    report.first_problem = Some(problem(
+                        "the person was erased here, but their data key still exists: the erasure \
+                         was cut off; opening the data directory with journey finishes it"
+                            .into(),
+                    ));
+                    return Ok(report);
+                }
+            }
             match ledger.decode(recorded.clone()) {
                 Ok(decoded) if decoded.data.is_none() => report.erased_events += 1,
                 Ok(_) => {}

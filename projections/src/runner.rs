@@ -201,6 +201,14 @@ impl Projections {
     pub async fn start(ledger: Arc<Ledger>, config: RunnerConfig) -> Result<Self, ProjectionError> {
         let keys = ledger.keys().clone();
         let path = config.dir.join(SNAPSHOT_FILE);
+        for file in [SNAPSHOT_FILE, REBUILD_FILE] {
+            if snapshot::discard_unfinished(&config.dir.join(file))? {
+                tracing::warn!(
+                    file,
+                    "deleted a snapshot that a crash cut off before its rename"
+                );
+            }
+        }
         let loaded = {
             let path = path.clone();
             let keys = keys.clone();

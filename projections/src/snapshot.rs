@@ -19,6 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::{self, Agency};
 use journey_core::crypto;
 use journey_core::envelope::{Actor, ActorRole, PersonId};
+use journey_core::fault::{self, FaultPoint};
 use journey_core::keys::{KeyState, KeyStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -173,6 +174,26 @@ fn write_frame(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)
 }
 
+/// Where a snapshot for `path` is written before it is renamed over `path`.
+fn temporary_path(path: &Path) -> PathBuf {
+    path.with_extension("tmp")
+}
+
+/// Deletes what a snapshot write for `path` that never reached its rename left behind (a crash
+/// between the two): it is never loaded, and it would keep journals on disk that the next snapshot
+/// no longer holds. Returns whether there was one.
+pub fn discard_unfinished(path: &Path) -> Result<bool, SnapshotError> {
+    let temporary = temporary_path(path);
+    match std::fs::remove_file(&temporary) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(SnapshotError::Io {
+            path: temporary,
+            source,
+        }),
+    }
+}
+
 /// Writes a snapshot atomically to `path`.
 pub fn write(
     path: &Path,
@@ -189,7 +210,7 @@ pub fn write(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let temporary = path.with_extension("tmp");
+    let temporary = temporary_path(path);
     let file = std::fs::File::create(&temporary).map_err(io)?;
     let mut out = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
@@ -238,6 +259,7 @@ pub fn write(
     let file = inner.into_inner().map_err(|error| io(error.into_error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
+    fault::hit(FaultPoint::AbortBeforeSnapshotRename);
     std::fs::rename(&temporary, path).map_err(io)?;
     if let Some(dir) = path.parent() {
         if let Ok(dir) = std::fs::File::open(dir) {
@@ -356,4 +378,26 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, 
         journals.insert(person, journal);
     }
     Ok(Some((header, journals)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfinished_snapshot_is_discarded_and_the_finished_one_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journals.snapshot");
+        std::fs::write(&path, b"the last complete snapshot").expect("snapshot");
+        std::fs::write(temporary_path(&path), b"cut off before its rename").expect("leftover");
+
+        assert!(discard_unfinished(&path).expect("discard"));
+
+        assert!(!temporary_path(&path).exists());
+        assert_eq!(
+            std::fs::read(&path).expect("snapshot"),
+            b"the last complete snapshot"
+        );
+        assert!(!discard_unfinished(&path).expect("nothing left"));
+    }
 }

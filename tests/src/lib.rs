@@ -68,6 +68,18 @@ impl Scratch {
         self.command().args(args).output().expect("run journey")
     }
 
+    /// Runs `journey ARGS` with the fault point `fault` armed and checks that it aborted there.
+    pub fn run_to_fault(&self, fault: &str, args: &[&str]) -> Output {
+        let output = self
+            .command()
+            .env(FAULT_ENV, fault)
+            .args(args)
+            .output()
+            .expect("run journey");
+        assert_aborted(output.status, fault, &text(&output.stderr));
+        output
+    }
+
     /// Writes `lines` to a file in the scratch dir and returns its path.
     pub fn write_ndjson(&self, name: &str, lines: &[Value]) -> PathBuf {
         let path = self.dir.path().join(name);
@@ -149,6 +161,26 @@ pub fn journey(person: Uuid, base: u128, events: usize) -> Vec<Value> {
     lines
 }
 
+/// The environment variable that arms a fault point of a binary built with `fault-injection`.
+pub const FAULT_ENV: &str = "JOURNEY_FAULT";
+
+/// Checks that a `journey` process armed with `fault` died by `abort()` there, and says how to get a
+/// binary with fault points when it did not.
+pub fn assert_aborted(status: std::process::ExitStatus, fault: &str, stderr: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(nix::sys::signal::Signal::SIGABRT as i32),
+        "journey armed with {FAULT_ENV}={fault} ended with {status} instead of aborting there \
+         (a binary built without the fault-injection feature ignores it: run `cargo test --workspace`, \
+         or build with `cargo build -p journey-api --features fault-injection`); stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("aborting at {fault}")),
+        "journey aborted, but not at {fault}: {stderr}"
+    );
+}
+
 /// A `journey serve` child process on a scratch data directory.
 #[derive(Debug)]
 pub struct Server {
@@ -161,14 +193,58 @@ impl Server {
     /// Starts `journey serve --listen 127.0.0.1:0 EXTRA_ARGS` and waits (at most 30 s) until it has
     /// written `server.json` with its address and answers `/healthz`.
     pub fn start(scratch: &Scratch, extra_args: &[&str]) -> Server {
+        Self::start_with(
+            scratch,
+            scratch.command(),
+            std::process::Stdio::inherit(),
+            extra_args,
+        )
+    }
+
+    /// [`Server::start`] with the fault point `fault` armed; its standard error goes to a file in
+    /// the scratch directory, which [`Server::wait_for_fault`] reads.
+    pub fn start_with_fault(scratch: &Scratch, fault: &str, extra_args: &[&str]) -> Server {
+        let mut command = scratch.command();
+        command.env(FAULT_ENV, fault);
+        let stderr = std::fs::File::create(Self::fault_log(scratch)).expect("server stderr file");
+        Self::start_with(scratch, command, stderr.into(), extra_args)
+    }
+
+    fn fault_log(scratch: &Scratch) -> PathBuf {
+        scratch.dir.path().join("fault-server.stderr")
+    }
+
+    /// Waits (at most 30 s) for a server started with [`Server::start_with_fault`] to abort at its
+    /// fault point, and checks that it did.
+    pub fn wait_for_fault(mut self, scratch: &Scratch, fault: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll server") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "journey serve did not reach the fault point {fault} within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let stderr = std::fs::read(Self::fault_log(scratch)).unwrap_or_default();
+        assert_aborted(status, fault, &text(&stderr));
+    }
+
+    fn start_with(
+        scratch: &Scratch,
+        mut command: Command,
+        stderr: std::process::Stdio,
+        extra_args: &[&str],
+    ) -> Server {
         let server_file = scratch.data_dir().join("server.json");
         let _ = std::fs::remove_file(&server_file);
-        let child = scratch
-            .command()
+        let child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra_args)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start journey serve");
         let mut server = Server {
