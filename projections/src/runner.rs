@@ -71,6 +71,14 @@ pub enum ProjectionError {
     Snapshot(#[from] SnapshotError),
     #[error("the projection runner stopped: {0}")]
     Stopped(String),
+    /// The runner was handed an event that is not the next one: a gap in the log's positions, or an
+    /// event applied twice. Either would make the state disagree with the log it claims to follow,
+    /// so the event is refused and the runner stops rather than serve such a state.
+    #[error(
+        "the projections expected position {expected} next but were given position {found}; \
+         the log has a gap or repeats an event: run `journey verify`, then `journey projections rebuild`"
+    )]
+    PositionOutOfOrder { expected: u64, found: u64 },
 }
 
 /// The projections' state at one log position.
@@ -87,34 +95,39 @@ impl State {
         self.checkpoint.map_or(0, |checkpoint| checkpoint + 1)
     }
 
-    /// Applies one decoded event at its position. Positions must come in order, each exactly once.
-    pub fn apply(&mut self, decoded: &DecodedEvent) {
+    /// Applies one decoded event at its position. Positions must come in order, each exactly once;
+    /// any other event is refused with [`ProjectionError::PositionOutOfOrder`] and changes nothing.
+    /// The check holds in release builds too: it is what makes "the state of exactly one position"
+    /// true.
+    pub fn apply(&mut self, decoded: &DecodedEvent) -> Result<(), ProjectionError> {
         let position = decoded.recorded.position;
-        debug_assert_eq!(
-            position,
-            self.next_position(),
-            "events are applied in order, each once"
-        );
+        let expected = self.next_position();
+        if position != expected {
+            return Err(ProjectionError::PositionOutOfOrder {
+                expected,
+                found: position,
+            });
+        }
         self.checkpoint = Some(position);
         let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) else {
             // Streams that are not person streams (for example written by EventStoreDB clients) feed
             // no read model.
-            return;
+            return Ok(());
         };
         let journal = self.journals.entry(person).or_default();
         if journal.erased {
-            return;
+            return Ok(());
         }
         let Some(event) = &decoded.event else {
             // A sealed event whose key is gone: the person was erased and the erasure follows.
-            return;
+            return Ok(());
         };
         if event.event_type() == EventType::PersonalDataErased {
             *journal = Journal {
                 facts: Vec::new(),
                 erased: true,
             };
-            return;
+            return Ok(());
         }
         journal.facts.push(Fact {
             position,
@@ -125,6 +138,7 @@ impl State {
             actor: decoded.recorded.event.actor.clone(),
             event: Event::clone(event),
         });
+        Ok(())
     }
 }
 
@@ -354,7 +368,7 @@ impl Projections {
                 break;
             }
             for recorded in page {
-                fresh.apply(&inner.ledger.decode(recorded)?);
+                fresh.apply(&inner.ledger.decode(recorded)?)?;
                 since_snapshot += 1;
             }
             let update = RebuildProgress {
@@ -389,7 +403,7 @@ impl Projections {
                     )));
                 }
                 for recorded in page {
-                    fresh.apply(&inner.ledger.decode(recorded)?);
+                    fresh.apply(&inner.ledger.decode(recorded)?)?;
                 }
             }
             let checkpoint = fresh.checkpoint;
@@ -519,26 +533,35 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             }
         }
         let pause = inner.pause.lock().await;
-        let checkpoint = {
+        let (checkpoint, refused) = {
             let mut state = inner
                 .state
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut dirty = lock(&inner.cache.dirty);
+            let mut refused = None;
             for decoded in &batch {
                 if decoded.recorded.position < state.next_position() {
                     // Already in the state (a rebuild swapped in a state that was further along).
                     continue;
                 }
-                state.apply(decoded);
+                // A refused event stops the runner (its failure shows in `status` and `/readyz`);
+                // the batch's earlier events stay applied, so the state is still one position's.
+                if let Err(error) = state.apply(decoded) {
+                    refused = Some(error);
+                    break;
+                }
                 if let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) {
                     dirty.insert(person);
                 }
             }
             drop(dirty);
-            state.checkpoint
+            (state.checkpoint, refused)
         };
         inner.applied.send_replace(checkpoint);
+        if let Some(error) = refused {
+            return Err(error);
+        }
         drop(pause);
         since_snapshot += batch.len() as u64;
         if since_snapshot >= inner.config.snapshot_every_events

@@ -13,7 +13,7 @@ use journey_core::ledger::{Ledger, LedgerConfig, Proposed};
 use journey_core::log::{EventLog, ExpectedRevision, SledLog, SledLogConfig};
 use journey_core::sample;
 use journey_core::store::{Store, StoreConfig};
-use journey_projections::{Projections, RunnerConfig, State};
+use journey_projections::{ProjectionError, Projections, RunnerConfig, State};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use uuid::Uuid;
@@ -228,7 +228,9 @@ async fn a_rebuild_while_writers_append_swaps_in_an_equal_state() {
     // Compare with a state folded directly from the log.
     let mut direct = State::default();
     for recorded in fixture.log.read_all(0, 100_000).await.expect("read") {
-        direct.apply(&fixture.ledger.decode(recorded).expect("decode"));
+        direct
+            .apply(&fixture.ledger.decode(recorded).expect("decode"))
+            .expect("in order");
     }
     assert_eq!(live, direct);
     projections.shutdown().await.expect("shutdown");
@@ -270,4 +272,52 @@ async fn an_erased_person_leaves_nothing_but_the_stream_id_also_after_a_restart(
         3
     );
     restarted.shutdown().await.expect("shutdown");
+}
+
+/// Every event of the log, decoded, in position order.
+async fn decoded_log(fixture: &Fixture) -> Vec<journey_core::ledger::DecodedEvent> {
+    let mut decoded = Vec::new();
+    for recorded in fixture.log.read_all(0, 100_000).await.expect("read") {
+        decoded.push(fixture.ledger.decode(recorded).expect("decode"));
+    }
+    decoded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_fed_a_gap_or_a_repeat_refuses_the_event_and_stays_where_it_was() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 2, 1).await;
+    let decoded = decoded_log(&fixture).await;
+    let mut state = State::default();
+    state.apply(&decoded[0]).expect("position 0 first");
+    state.apply(&decoded[1]).expect("then position 1");
+    let before = state.clone();
+
+    // Position 3 after 1: position 2 is missing.
+    let error = state.apply(&decoded[3]).expect_err("a gap is refused");
+    assert!(
+        matches!(
+            error,
+            ProjectionError::PositionOutOfOrder {
+                expected: 2,
+                found: 3
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("expected position 2"), "{error}");
+    // Position 1 again: applied twice would count its event twice.
+    let error = state.apply(&decoded[1]).expect_err("a repeat is refused");
+    assert!(
+        matches!(
+            error,
+            ProjectionError::PositionOutOfOrder {
+                expected: 2,
+                found: 1
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(state, before, "a refused event changes nothing");
+    state.apply(&decoded[2]).expect("the missing position fits");
 }
