@@ -7,7 +7,8 @@ use journey_core::catalogue::{
 };
 use journey_core::envelope::PersonId;
 use journey_projections::models::{
-    caseloads, course_waiting_list, idle_list, people, person_status, OpenActivity, PeopleFilter,
+    caseloads, course_waiting_list, idle_list, is_idle_more_than, people, person_status,
+    OpenActivity, PeopleFilter,
 };
 use journey_projections::view::{ActivityKind, CourseStatus, ProtectionStatus, Stage};
 use support::*;
@@ -221,6 +222,40 @@ fn the_idle_list_is_longest_first_and_strictly_above_n_days() {
     assert_eq!(list[0].stage, Stage::Arrival);
 }
 
+/// Person 2 is idle exactly 91 days on D: the boundary of "idle more than N days".
+#[test]
+fn the_idle_list_and_the_people_filter_draw_the_idle_boundary_alike() {
+    let (views, households) = views(&idle_population(), NOW);
+    let as_of = date("2024-12-31");
+    let exactly = idle_list(&views, &households, as_of, 0)
+        .into_iter()
+        .find(|entry| entry.person == id(2))
+        .expect("person 2 is idle")
+        .idle_days;
+    assert_eq!(exactly, 91);
+    let in_list = |days: u32| {
+        idle_list(&views, &households, as_of, days)
+            .iter()
+            .any(|entry| entry.person == id(2))
+    };
+    let in_filter = |days: u32| {
+        let filter = PeopleFilter {
+            min_idle_days: Some(days),
+            ..PeopleFilter::default()
+        };
+        let found = people(&views, &households, as_of, &filter).any(|view| view.person == id(2));
+        found
+    };
+    for days in [89, 90, 91, 92] {
+        assert_eq!(
+            (in_list(days), in_filter(days)),
+            (days < 91, days < 91),
+            "idle 91 days, asked for more than {days}"
+        );
+    }
+    assert!(is_idle_more_than(91, 90) && !is_idle_more_than(91, 91));
+}
+
 #[test]
 fn the_people_filter_combines_its_conditions() {
     let mut population = idle_population();
@@ -271,11 +306,11 @@ fn the_people_filter_combines_its_conditions() {
     );
     assert_eq!(
         matching(&PeopleFilter {
-            min_idle_days: Some(91),
+            min_idle_days: Some(90),
             ..PeopleFilter::default()
         }),
         [1, 2, 11],
-        "at least 91 days"
+        "more than 90 days"
     );
     assert_eq!(
         matching(&PeopleFilter {

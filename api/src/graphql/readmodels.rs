@@ -91,7 +91,7 @@ pub struct PeopleFilter {
     pub stage: Option<Stage>,
     /// An agency involved with the person by `asOf`.
     pub agency: Option<Agency>,
-    /// Idle (as in `idleList`) at least this many days on `asOf`.
+    /// Idle more than this many days on `asOf`, by the same rule as `idleList`'s `minDays`.
     pub min_idle_days: Option<u32>,
     pub course_status: Option<CourseStatus>,
 }
