@@ -446,3 +446,119 @@ async fn the_catalogue_and_the_chain_funnel_answer_every_role() {
         .await;
     assert_eq!(data["chainFunnel"]["cells"], json!([]));
 }
+
+/// The id and wire data of the first event of `event_type` in a person's timeline.
+async fn event_of(h: &Harness, token: &str, person: &str, event_type: &str) -> (String, Value) {
+    let timeline = h.timeline(token, person).await;
+    let event = timeline
+        .iter()
+        .find(|event| event["type"] == event_type)
+        .unwrap_or_else(|| panic!("no {event_type} in {timeline:?}"));
+    (
+        event["eventId"].as_str().expect("event id").to_owned(),
+        event["data"].clone(),
+    )
+}
+
+/// DOMAIN.md section 4: a correction recorded later changes an answer only for cuts at or after it.
+/// Every list takes `knownAt`: the cut before the corrections gives the answer given before them,
+/// the cut after gives today's.
+#[tokio::test]
+async fn the_lists_take_known_at_and_a_later_correction_changes_only_later_cuts() {
+    let w = world().await;
+    let lists = [
+        "query($knownAt: DateTime) { caseload(asOf: \"2024-06-01\", knownAt: $knownAt) { agency personCount persons } }",
+        "query($knownAt: DateTime) { courseWaitingList(asOf: \"2024-06-01\", knownAt: $knownAt) { personId courseId daysWaiting } }",
+        "query($knownAt: DateTime) { idleList(minDays: 30, asOf: \"2024-06-01\", knownAt: $knownAt) { personId idleDays } }",
+    ];
+    let mut before_corrections = Vec::new();
+    for query in lists {
+        before_corrections.push(w.h.ok(&w.admin, query, json!({"knownAt": null})).await);
+    }
+    // Every event so far was recorded before this instant: the ledger takes its time before the
+    // write, and the projections have applied them all.
+    let known_before = chrono::Utc::now();
+
+    // The arrival of person 1 was really on 2024-07-01 (absent on 2024-06-01), and the course
+    // registration of person 0 on 2024-05-01.
+    let (arrival, arrival_data) = event_of(
+        &w.h,
+        &w.jobcenter,
+        &w.jobcenter_persons[1],
+        "ArrivalRecorded",
+    )
+    .await;
+    let (registration, registration_data) = event_of(
+        &w.h,
+        &w.jobcenter,
+        &w.jobcenter_persons[0],
+        "CourseRegistered",
+    )
+    .await;
+    for (person, target, event_type, occurred_on, data) in [
+        (
+            &w.jobcenter_persons[1],
+            arrival,
+            "ArrivalRecorded",
+            "2024-07-01",
+            arrival_data,
+        ),
+        (
+            &w.jobcenter_persons[0],
+            registration,
+            "CourseRegistered",
+            "2024-05-01",
+            registration_data,
+        ),
+    ] {
+        w.h.record(
+            &w.jobcenter,
+            "correctEvent",
+            "CorrectEventInput",
+            Harness::input(
+                person,
+                "2024-10-01",
+                json!({
+                    "targetEventId": target,
+                    "replacement": {"type": event_type, "occurredOn": occurred_on, "data": data},
+                    "reason": "entered with the wrong date"
+                }),
+            ),
+        )
+        .await;
+    }
+    w.h.caught_up().await;
+    let known_after = chrono::Utc::now();
+
+    for (query, before) in lists.iter().zip(&before_corrections) {
+        let at_before =
+            w.h.ok(&w.admin, query, json!({"knownAt": known_before}))
+                .await;
+        let at_after =
+            w.h.ok(&w.admin, query, json!({"knownAt": known_after}))
+                .await;
+        let live = w.h.ok(&w.admin, query, json!({"knownAt": null})).await;
+        assert_eq!(&at_before, before, "{query}: the earlier cut is unchanged");
+        assert_eq!(at_after, live, "{query}: the later cut is today's answer");
+        assert_ne!(
+            at_after, at_before,
+            "{query}: the corrections count after they were recorded"
+        );
+    }
+    let at = |known_at| {
+        let query = lists[0];
+        let h = &w.h;
+        let admin = &w.admin;
+        async move { h.ok(admin, query, json!({"knownAt": known_at})).await }
+    };
+    assert_eq!(at(known_before).await["caseload"][0]["personCount"], 4);
+    assert_eq!(at(known_after).await["caseload"][0]["personCount"], 3);
+    let waiting =
+        w.h.ok(&w.admin, lists[1], json!({"knownAt": known_after}))
+            .await;
+    assert_eq!(waiting["courseWaitingList"][0]["daysWaiting"], 31);
+    let idle =
+        w.h.ok(&w.admin, lists[2], json!({"knownAt": known_after}))
+            .await;
+    assert!(!ids(&idle["idleList"], "personId").contains(&w.jobcenter_persons[1]));
+}

@@ -328,3 +328,52 @@ fn the_people_filter_combines_its_conditions() {
         .collect();
     assert_eq!(page, [5, 6]);
 }
+
+/// DOMAIN.md section 4 for the lists: a correction recorded on 2025-02-01 about events of 2024
+/// changes the `as_of 2024-12-31` lists only for cuts at or after 2025-02-01.
+#[test]
+fn a_correction_recorded_later_changes_the_lists_only_for_later_cuts() {
+    let mut waiting = Person::arrived(1, 1990, "2024-01-10", "north");
+    let registered = waiting.on("2024-03-01", course_registered("IK-1", CourseType::General));
+    waiting.correct(
+        "2025-02-01T08:00:00Z",
+        registered,
+        "2024-05-01",
+        course_registered("IK-1", CourseType::General),
+    );
+    let mut idle = Person::arrived(2, 1990, "2024-01-10", "north");
+    let arrived = idle.journal.facts[1].id;
+    idle.correct(
+        "2025-02-01T08:00:00Z",
+        arrived,
+        "2025-01-15",
+        arrival("north"),
+    );
+    let population = [waiting, idle];
+    let as_of = date("2024-12-31");
+    let lists = |known_at: &str| {
+        let (views, households) = views(&population, known_at);
+        (
+            caseloads(&views, as_of),
+            course_waiting_list(&views, as_of),
+            idle_list(&views, &households, as_of, 90),
+        )
+    };
+
+    let (loads, waiting_list, idle) = lists("2025-01-31T23:59:59Z");
+    assert_eq!(loads[0].persons, [id(1), id(2)]);
+    assert_eq!(waiting_list[0].days_waiting, 305);
+    assert_eq!(
+        idle.iter().map(|entry| entry.person).collect::<Vec<_>>(),
+        [id(1), id(2)]
+    );
+    assert_eq!(lists("2024-12-31"), lists("2025-01-31T23:59:59Z"));
+
+    let (loads, waiting_list, idle) = lists("2025-02-01T08:00:00Z");
+    assert_eq!(loads[0].persons, [id(1)], "person 2 arrived after D");
+    assert_eq!(waiting_list[0].days_waiting, 244);
+    assert_eq!(
+        idle.iter().map(|entry| entry.person).collect::<Vec<_>>(),
+        [id(1)]
+    );
+}

@@ -352,23 +352,25 @@ impl ReadModelQuery {
         Ok(result?)
     }
 
-    /// Caseloads as of `asOf` (default: today): per agency the persons present whom it works with,
-    /// and per caseworker of it the persons they recorded events for. A caseworker sees their own
-    /// agency's; admins every agency's; the other roles are refused. Audited.
+    /// Caseloads as of `asOf` (default: today) in the records known at `knownAt` (default: now):
+    /// per agency the persons present whom it works with, and per caseworker of it the persons they
+    /// recorded events for. A caseworker sees their own agency's; admins every agency's; the other
+    /// roles are refused. Audited.
     async fn caseload(
         &self,
         ctx: &Context<'_>,
         as_of: Option<Date>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<AgencyCaseload>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = caseload(state, principal, as_of);
+        let result = caseload(state, principal, as_of, known_at);
         audit(
             ctx,
             AuditRecord {
                 principal: Some(principal.clone()),
                 operation: "caseload".into(),
-                query: Some(format!("asOf {}", describe(as_of.map(|date| date.0)))),
+                query: Some(cuts_text(as_of, known_at)),
                 outcome: outcome(&result),
                 ..AuditRecord::default()
             },
@@ -377,22 +379,23 @@ impl ReadModelQuery {
     }
 
     /// Course registrations of persons present on `asOf` (default: today) that have not started by
-    /// then, longest wait first. Caseworkers see the persons visible to their agency, admins
-    /// everyone; the other roles are refused. Audited.
+    /// then, in the records known at `knownAt` (default: now), longest wait first. Caseworkers see
+    /// the persons visible to their agency, admins everyone; the other roles are refused. Audited.
     async fn course_waiting_list(
         &self,
         ctx: &Context<'_>,
         as_of: Option<Date>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<WaitingEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = waiting_list(state, principal, as_of);
+        let result = waiting_list(state, principal, as_of, known_at);
         audit(
             ctx,
             AuditRecord {
                 principal: Some(principal.clone()),
                 operation: "courseWaitingList".into(),
-                query: Some(format!("asOf {}", describe(as_of.map(|date| date.0)))),
+                query: Some(cuts_text(as_of, known_at)),
                 outcome: outcome(&result),
                 ..AuditRecord::default()
             },
@@ -401,26 +404,25 @@ impl ReadModelQuery {
     }
 
     /// Working-age persons present on `asOf` (default: today) with no activity for more than
-    /// `minDays` days, longest first. Person-level: caseworkers see the persons their agency is
-    /// involved with, admins everyone; the other roles are refused. Audited.
+    /// `minDays` days, in the records known at `knownAt` (default: now), longest first.
+    /// Person-level: caseworkers see the persons their agency is involved with, admins everyone;
+    /// the other roles are refused. Audited.
     async fn idle_list(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 90)] min_days: u32,
         as_of: Option<Date>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<IdleEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = idle_list(state, principal, min_days, as_of);
+        let result = idle_list(state, principal, min_days, as_of, known_at);
         audit(
             ctx,
             AuditRecord {
                 principal: Some(principal.clone()),
                 operation: "idleList".into(),
-                query: Some(format!(
-                    "minDays {min_days} asOf {}",
-                    describe(as_of.map(|date| date.0))
-                )),
+                query: Some(format!("minDays {min_days} {}", cuts_text(as_of, known_at))),
                 outcome: outcome(&result),
                 ..AuditRecord::default()
             },
@@ -538,6 +540,15 @@ fn describe<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
 }
 
+/// The two cuts of a read-model request, as its audit entry records them.
+fn cuts_text(as_of: Option<Date>, known_at: Option<DateTime<Utc>>) -> String {
+    format!(
+        "asOf {} knownAt {}",
+        describe(as_of.map(|date| date.0)),
+        describe(known_at.map(|time| time.to_rfc3339()))
+    )
+}
+
 pub(crate) fn kpi_query_text(
     key: &str,
     as_of: Option<Date>,
@@ -646,11 +657,7 @@ fn people(
         .transpose()?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(known_at);
-    let live = match known_at {
-        None => views.clone(),
-        Some(_) => projections.views(None),
-    };
+    let (views, live) = cut_and_live(projections, known_at);
     let filter = CorePeopleFilter::from(filter);
     let start = after.map_or(0, |after| {
         views.views.partition_point(|view| view.person <= after)
@@ -681,6 +688,21 @@ fn people(
     })
 }
 
+/// The views at the cut `known_at` (the list's content) and the live views (who may see it: access
+/// is decided on what is recorded now, also for a past cut, so a withdrawn consent hides a person
+/// from old cuts too).
+fn cut_and_live(
+    projections: &journey_projections::Projections,
+    known_at: Option<DateTime<Utc>>,
+) -> (std::sync::Arc<ViewSet>, std::sync::Arc<ViewSet>) {
+    let views = projections.views(known_at);
+    let live = match known_at {
+        None => views.clone(),
+        Some(_) => projections.views(None),
+    };
+    (views, live)
+}
+
 /// Whether a caseworker (or admin) sees `person`, decided on the live views: what is recorded now.
 /// With `involved_only`, a consent does not suffice (the idle list is for involved agencies).
 fn visible(principal: &Principal, live: &ViewSet, person: PersonId, involved_only: bool) -> bool {
@@ -701,11 +723,13 @@ fn caseload(
     state: &AppState,
     principal: &Principal,
     as_of: Option<Date>,
+    known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<AgencyCaseload>> {
     person_level_gate(principal, "the caseload")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(None);
+    // Which agencies' caseloads a caseworker sees is decided by their token, not by the persons.
+    let views = projections.views(known_at);
     let ids = |persons: Vec<PersonId>| -> Vec<ID> {
         persons
             .into_iter()
@@ -736,14 +760,15 @@ fn waiting_list(
     state: &AppState,
     principal: &Principal,
     as_of: Option<Date>,
+    known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<WaitingEntry>> {
     person_level_gate(principal, "the course waiting list")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(None);
+    let (views, live) = cut_and_live(projections, known_at);
     Ok(models::course_waiting_list(&views.views, as_of)
         .into_iter()
-        .filter(|entry| visible(principal, &views, entry.person, false))
+        .filter(|entry| visible(principal, &live, entry.person, false))
         .map(|entry| WaitingEntry {
             person_id: ID(entry.person.to_string()),
             course_id: entry.course_id,
@@ -761,15 +786,16 @@ fn idle_list(
     principal: &Principal,
     min_days: u32,
     as_of: Option<Date>,
+    known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<IdleEntry>> {
     person_level_gate(principal, "the idle list")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(None);
+    let (views, live) = cut_and_live(projections, known_at);
     Ok(
         models::idle_list(&views.views, &views.households, as_of, min_days)
             .into_iter()
-            .filter(|entry| visible(principal, &views, entry.person, true))
+            .filter(|entry| visible(principal, &live, entry.person, true))
             .map(|entry| IdleEntry {
                 person_id: ID(entry.person.to_string()),
                 idle_days: entry.idle_days,
