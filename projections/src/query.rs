@@ -31,6 +31,10 @@ pub struct ViewSet {
     pub known_at: DateTime<Utc>,
     /// The state's checkpoint the views were built from.
     pub checkpoint: Option<u64>,
+    /// The state's [`State::recorded_through`] at that checkpoint.
+    pub recorded_through: Option<DateTime<Utc>>,
+    /// The state's [`State::erased_persons`] at that checkpoint.
+    pub erased_persons: u64,
     pub views: Vec<PersonView>,
     pub households: Households,
     index: HashMap<PersonId, usize>,
@@ -57,9 +61,23 @@ impl ViewSet {
         Self {
             known_at,
             checkpoint: state.checkpoint,
+            recorded_through: state.recorded_through,
+            erased_persons: state.erased_persons(),
             views,
             households,
             index,
+        }
+    }
+
+    /// The transaction time an answer from these views covers, the `known_at` it reports: the cut
+    /// itself for a past cut; for the live views the latest time of the facts applied, since the
+    /// live views are exactly the cut at that time (the Unix epoch when nothing is applied, which
+    /// cuts off everything, as the empty live views do).
+    pub fn answer_known_at(&self) -> DateTime<Utc> {
+        if self.known_at < LIVE {
+            self.known_at
+        } else {
+            self.recorded_through.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
         }
     }
 
@@ -102,8 +120,10 @@ impl ViewSet {
         }
         if !dirty.is_empty() {
             self.households = Households::from_views(&self.views);
+            self.erased_persons = state.erased_persons();
         }
         self.checkpoint = state.checkpoint;
+        self.recorded_through = state.recorded_through;
     }
 }
 
@@ -185,7 +205,9 @@ impl QueryCache {
                 return Ok(found.clone());
             }
         }
-        let result = Arc::new(kpi::compute(query, &views.views, &views.households)?);
+        let mut result = kpi::compute(query, &views.views, &views.households)?;
+        result.erased_persons = views.erased_persons;
+        let result = Arc::new(result);
         let mut results = lock(&self.results);
         if results.0 == views.checkpoint {
             if results.1.len() >= RESULTS_MAX {

@@ -74,6 +74,34 @@ pub enum ProjectionError {
     /// The runner was handed an event that is not the next one: a gap in the log's positions, or an
     /// event applied twice. Either would make the state disagree with the log it claims to follow,
     /// so the event is refused and the runner stops rather than serve such a state.
+    /// An explicit `known_at` later than the ledger's now: events may still be recorded up to it,
+    /// so an answer at that cut could not be reproduced.
+    #[error(
+        "knownAt {known_at} is later than the ledger's now ({now}): events may still be recorded \
+         up to it, so the answer would not be reproducible; ask with a past knownAt, or without \
+         one for the latest answer"
+    )]
+    KnownAtInFuture {
+        known_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// An explicit `known_at` the projections have not reached: they lag the log and did not catch
+    /// up within the wait allowed. Answering anyway would give (and cache) a partial cut.
+    #[error(
+        "the projections are {lag_events} event(s) behind the log and cover only what was recorded \
+         through {}, not knownAt {known_at}; they did not catch up within {} ms: retry later, or ask \
+         with a knownAt they cover",
+        applied_through.map_or_else(|| "nothing".to_owned(), |time| time.to_rfc3339()),
+        waited.as_millis()
+    )]
+    Behind {
+        known_at: DateTime<Utc>,
+        /// The latest transaction time of the applied facts ([`State::recorded_through`]).
+        applied_through: Option<DateTime<Utc>>,
+        /// Events in the log not applied yet, when the wait ended.
+        lag_events: u64,
+        waited: Duration,
+    },
     #[error(
         "the projections expected position {expected} next but were given position {found}; \
          the log has a gap or repeats an event: run `journey verify`, then `journey projections rebuild`"
@@ -87,9 +115,36 @@ pub struct State {
     pub journals: Journals,
     /// The last applied position; `None` before the first event.
     pub checkpoint: Option<u64>,
+    /// The latest transaction time of the facts the journals hold (`None`: they hold none). The
+    /// live views use every fact, so they are exactly the cut at this time: it is the `known_at`
+    /// a live answer reports, and asking with it again gives the same answer, because the ledger
+    /// records every later event at a later time. Derived from the journals alone, so a restart
+    /// from a snapshot and a rebuild arrive at the same value.
+    pub recorded_through: Option<DateTime<Utc>>,
 }
 
 impl State {
+    /// The state holding `journals` at `checkpoint` (a loaded snapshot).
+    pub fn from_journals(journals: Journals, checkpoint: Option<u64>) -> Self {
+        let recorded_through = latest_recorded_at(&journals);
+        Self {
+            journals,
+            checkpoint,
+            recorded_through,
+        }
+    }
+
+    /// How many persons were erased by the checkpoint. Erasure takes a person out of every cut,
+    /// past ones included, so answers for an earlier `known_at` lack them from then on; every
+    /// indicator answer reports this count so that such a change can be told apart from a
+    /// correction.
+    pub fn erased_persons(&self) -> u64 {
+        self.journals
+            .values()
+            .filter(|journal| journal.erased)
+            .count() as u64
+    }
+
     /// The position the next event to apply has.
     pub fn next_position(&self) -> u64 {
         self.checkpoint.map_or(0, |checkpoint| checkpoint + 1)
@@ -127,8 +182,16 @@ impl State {
                 facts: Vec::new(),
                 erased: true,
             };
+            // The erased facts may have held the latest time; erasures are rare enough to look
+            // at every journal again.
+            self.recorded_through = latest_recorded_at(&self.journals);
             return Ok(());
         }
+        let recorded_at = decoded.recorded.event.recorded_at;
+        self.recorded_through = Some(
+            self.recorded_through
+                .map_or(recorded_at, |through| through.max(recorded_at)),
+        );
         journal.facts.push(Fact {
             position,
             revision: decoded.recorded.revision,
@@ -238,16 +301,12 @@ impl Projections {
             .map_err(|error| ProjectionError::Stopped(error.to_string()))??
         };
         let state = match loaded {
-            Some((header, journals)) => State {
-                journals,
-                checkpoint: header.checkpoint,
-            },
+            Some((header, journals)) => State::from_journals(journals, header.checkpoint),
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
-                Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
-                    journals,
-                    checkpoint: header.checkpoint,
-                },
+                Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
+                    State::from_journals(journals, header.checkpoint)
+                }
                 _ => State::default(),
             },
         };
@@ -316,6 +375,55 @@ impl Projections {
         }
     }
 
+    /// Makes sure a question at the cut `known_at` can be answered from the state: waits (at most
+    /// `wait_max`) until the projections have applied every event recorded by `known_at`, so the
+    /// answer is the whole cut and not the part applied so far (which would also be cached).
+    ///
+    /// Applied is every event recorded by `known_at` when the state holds a fact recorded after it,
+    /// or when the projections have applied the log up to its head as read here: the ledger gives
+    /// every later event a later time. A `known_at` later than the ledger's now is refused
+    /// ([`ProjectionError::KnownAtInFuture`]), as is one not reached in time
+    /// ([`ProjectionError::Behind`], with the lag).
+    pub async fn reach(
+        &self,
+        known_at: DateTime<Utc>,
+        wait_max: Duration,
+    ) -> Result<(), ProjectionError> {
+        let now = self.inner.ledger.clock().now();
+        if known_at > now {
+            return Err(ProjectionError::KnownAtInFuture { known_at, now });
+        }
+        let covered = |state: &State| {
+            state
+                .recorded_through
+                .is_some_and(|through| through > known_at)
+        };
+        if self.read(covered) {
+            return Ok(());
+        }
+        let head = self.inner.ledger.log().next_position().await?;
+        let waited = Instant::now();
+        if tokio::time::timeout(wait_max, self.wait_for(head))
+            .await
+            .is_ok_and(|reached| reached.is_ok())
+            || self.read(State::next_position) >= head
+        {
+            return Ok(());
+        }
+        // A failed runner reports its failure rather than a lag that will never shrink.
+        if let Some(failure) = lock(&self.inner.failure).clone() {
+            return Err(ProjectionError::Stopped(failure));
+        }
+        let (applied_through, next) =
+            self.read(|state| (state.recorded_through, state.next_position()));
+        Err(ProjectionError::Behind {
+            known_at,
+            applied_through,
+            lag_events: head.saturating_sub(next),
+            waited: waited.elapsed(),
+        })
+    }
+
     /// Waits until the projections have applied everything the log held when called.
     pub async fn caught_up(&self) -> Result<(), ProjectionError> {
         let head = self.inner.ledger.log().next_position().await?;
@@ -349,10 +457,9 @@ impl Projections {
         let keys = inner.ledger.keys().clone();
         let rebuild_path = inner.config.dir.join(REBUILD_FILE);
         let mut fresh = match snapshot::load(&rebuild_path, &keys) {
-            Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
-                journals,
-                checkpoint: header.checkpoint,
-            },
+            Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
+                State::from_journals(journals, header.checkpoint)
+            }
             _ => State::default(),
         };
         let mut since_snapshot = 0u64;
@@ -424,8 +531,11 @@ impl Projections {
         self.read(|state| self.inner.cache.views(state, known_at))
     }
 
-    /// Computes an indicator of the catalogue. Without `known_at` it uses everything recorded so far
-    /// and reports the current time as its `known_at`; with one, the answer is reproducible exactly.
+    /// Computes an indicator of the catalogue. Without `known_at` it uses everything applied so far
+    /// and reports as its `known_at` the transaction time that covers ([`ViewSet::answer_known_at`]),
+    /// so asking again with that `known_at` gives the same answer, also after later appends and
+    /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
+    /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
         let views = self.views(query.known_at);
         let kpi_query = KpiQuery {
@@ -436,9 +546,7 @@ impl Projections {
             suppression: query.suppression,
         };
         let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views)?);
-        if query.known_at.is_none() {
-            result.known_at = self.inner.ledger.clock().now();
-        }
+        result.known_at = views.answer_known_at();
         Ok(result)
     }
 
@@ -602,6 +710,14 @@ impl State {
         }
         hex_lower(&hasher.finalize())
     }
+}
+
+/// The latest transaction time of any fact in `journals`.
+fn latest_recorded_at(journals: &Journals) -> Option<DateTime<Utc>> {
+    journals
+        .values()
+        .flat_map(|journal| journal.facts.iter().map(|fact| fact.recorded_at))
+        .max()
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

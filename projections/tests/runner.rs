@@ -321,3 +321,107 @@ async fn a_state_fed_a_gap_or_a_repeat_refuses_the_event_and_stays_where_it_was(
     assert_eq!(state, before, "a refused event changes nothing");
     state.apply(&decoded[2]).expect("the missing position fits");
 }
+
+/// A `known_at` later than what the projections applied: `reach` waits for them while they lag
+/// the log, refuses when they do not catch up within its bound (naming the lag), and refuses a
+/// `known_at` later than the ledger's now outright (events may still be recorded up to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reach_waits_for_a_lagging_cut_and_refuses_one_it_cannot_answer() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 1, 0).await;
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    // The fixture's clock stands at 2024-06-30T00:00:00Z; everything so far was recorded then.
+    let now = chrono::DateTime::parse_from_rfc3339("2024-06-30T00:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let earlier = now - chrono::Duration::days(1);
+    projections
+        .reach(now, std::time::Duration::ZERO)
+        .await
+        .expect("caught up: the cut at now is answerable");
+
+    let later = now + chrono::Duration::seconds(1);
+    let error = projections
+        .reach(later, std::time::Duration::from_secs(30))
+        .await
+        .expect_err("the future is refused");
+    assert!(
+        matches!(error, ProjectionError::KnownAtInFuture { known_at, .. } if known_at == later),
+        "{error:?}"
+    );
+
+    // Hold the projections back, and record one more event.
+    let pause = projections.pause().await;
+    seed_more_for(&fixture, 0).await;
+    let applied_before = projections.read(|state| state.checkpoint);
+    let error = projections
+        .reach(now, std::time::Duration::ZERO)
+        .await
+        .expect_err("behind the log, no time to wait");
+    match &error {
+        ProjectionError::Behind {
+            lag_events,
+            applied_through,
+            ..
+        } => {
+            assert_eq!(*lag_events, 1);
+            assert_eq!(*applied_through, Some(now));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().contains("1 event"), "{error}");
+    // A cut the applied events already cover needs no waiting, lag or not.
+    projections
+        .reach(earlier, std::time::Duration::ZERO)
+        .await
+        .expect("covered");
+
+    // Now a patient reach: it is still waiting while the projections are held…
+    let mut waiting = Box::pin(projections.reach(now, std::time::Duration::from_secs(30)));
+    assert!(
+        futures_poll_once(waiting.as_mut()).await.is_none(),
+        "reach waits while the projections lag"
+    );
+    assert_eq!(projections.read(|state| state.checkpoint), applied_before);
+    // …and answers once they move on.
+    drop(pause);
+    waiting.await.expect("reached");
+    assert_eq!(
+        projections.read(|state| state.checkpoint),
+        applied_before.map(|checkpoint| checkpoint + 1)
+    );
+    projections.shutdown().await.expect("shutdown");
+}
+
+/// Polls a future once: `Some(output)` if it is ready, `None` if it is waiting.
+async fn futures_poll_once<F: std::future::Future>(
+    future: std::pin::Pin<&mut F>,
+) -> Option<F::Output> {
+    let mut future = Some(future);
+    std::future::poll_fn(move |context| {
+        let future = future.take().expect("polled once");
+        std::task::Poll::Ready(match future.poll(context) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+async fn seed_more_for(fixture: &Fixture, n: u128) {
+    fixture
+        .ledger
+        .append(
+            person(n),
+            ExpectedRevision::Any,
+            vec![sample::counselling(
+                Uuid::from_u128(60_000 + n),
+                date("2024-04-01"),
+            )],
+        )
+        .await
+        .expect("append");
+}
