@@ -23,6 +23,9 @@ pub struct Limits {
     pub rate_burst: u32,
     /// How long one request may take (`requestTimeout`).
     pub request_timeout: Duration,
+    /// How long a request with an explicit `knownAt` the projections have not reached yet waits for
+    /// them before it is refused (`knownAtWait`); the error names the lag.
+    pub known_at_wait: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             rate_per_second: 100,
             rate_burst: 200,
             request_timeout: Duration::from_secs(30),
+            known_at_wait: Duration::from_secs(5),
         }
     }
 }

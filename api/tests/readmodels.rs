@@ -562,3 +562,85 @@ async fn the_lists_take_known_at_and_a_later_correction_changes_only_later_cuts(
             .await;
     assert!(!ids(&idle["idleList"], "personId").contains(&w.jobcenter_persons[1]));
 }
+
+/// An explicit `knownAt` the projections have not reached (they lag the log) is refused after
+/// `knownAtWait` with LIMIT_EXCEEDED naming the lag, by every query answered from the projections,
+/// rather than answered from the part applied so far; once they caught up, the same request is
+/// answered in full. A `knownAt` later than now is refused as invalid.
+#[tokio::test]
+async fn a_known_at_the_projections_have_not_reached_is_refused_naming_the_lag() {
+    let h = Harness::with_projections_and_limits(journey_api::config::Limits {
+        known_at_wait: std::time::Duration::ZERO,
+        ..journey_api::config::Limits::default()
+    })
+    .await;
+    let jobcenter = h.caseworker(Agency::Jobcenter);
+    let admin = h.token(Role::Admin, None, "admin");
+    let first = arrive(&h, &jobcenter, "Lebenstedt").await;
+    h.caught_up().await;
+    let projections = h.state.projections.clone().expect("projections");
+    let pause = projections.pause().await;
+    // Two events (registration and arrival) the projections do not apply while paused.
+    arrive(&h, &jobcenter, "Lebenstedt").await;
+    let known_at = chrono::Utc::now();
+
+    let queries = [
+        "query($knownAt: DateTime) { kpi(key: \"population_present\", asOf: \"2024-06-01\", knownAt: $knownAt) { total { value } } }",
+        "query($knownAt: DateTime) { chainFunnel(asOf: \"2024-06-01\", knownAt: $knownAt) { total { value } } }",
+        "query($knownAt: DateTime) { people(asOf: \"2024-06-01\", knownAt: $knownAt) { edges { cursor } } }",
+        "query($knownAt: DateTime) { caseload(asOf: \"2024-06-01\", knownAt: $knownAt) { personCount } }",
+        "query($knownAt: DateTime) { courseWaitingList(asOf: \"2024-06-01\", knownAt: $knownAt) { personId } }",
+        "query($knownAt: DateTime) { idleList(asOf: \"2024-06-01\", knownAt: $knownAt) { personId } }",
+    ];
+    for query in queries {
+        let error = h
+            .fails(
+                Some(&admin),
+                query,
+                json!({"knownAt": known_at}),
+                "LIMIT_EXCEEDED",
+            )
+            .await;
+        assert_eq!(error["extensions"]["limit"], "knownAtWait", "{error}");
+        assert_eq!(error["extensions"]["lagEvents"], 2, "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("2 event"),
+            "{error}"
+        );
+    }
+    let status = format!(
+        "query($knownAt: DateTime) {{ person(id: \"{first}\") {{ status(asOf: \"2024-06-01\", knownAt: $knownAt) {{ present }} }} }}"
+    );
+    let error = h
+        .fails(
+            Some(&admin),
+            &status,
+            json!({"knownAt": known_at}),
+            "LIMIT_EXCEEDED",
+        )
+        .await;
+    assert_eq!(error["extensions"]["lagEvents"], 2, "{error}");
+
+    drop(pause);
+    h.caught_up().await;
+    let data = h.ok(&admin, queries[0], json!({"knownAt": known_at})).await;
+    assert_eq!(data["kpi"]["total"]["value"], json!(2.0));
+    let data = h.ok(&admin, queries[3], json!({"knownAt": known_at})).await;
+    assert_eq!(data["caseload"][0]["personCount"], 2);
+
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    for query in queries {
+        let error = h
+            .fails(
+                Some(&admin),
+                query,
+                json!({"knownAt": future}),
+                "VALIDATION",
+            )
+            .await;
+        assert_eq!(error["extensions"]["field"], "knownAt", "{error}");
+    }
+}

@@ -12,7 +12,7 @@ use journey_core::envelope::PersonId;
 use journey_projections::kpi::{self, KpiError, KpiResult as CoreKpiResult, Suppression};
 use journey_projections::models::{self, PeopleFilter as CorePeopleFilter};
 use journey_projections::view::PersonView;
-use journey_projections::{KpiRequest, ViewSet};
+use journey_projections::{KpiRequest, ProjectionError, ViewSet};
 
 use super::enums::{
     ActivityKind, Agency, CountingUnit, CourseStatus, Dimension, ProtectionStatus, ResidenceStatus,
@@ -127,6 +127,9 @@ pub struct PersonSummaryEdge {
 pub struct PersonSummaryConnection {
     pub edges: Vec<PersonSummaryEdge>,
     pub page_info: super::types::PageInfo,
+    /// The transaction-time cut this page was taken at: the `knownAt` asked for, or for a live
+    /// answer the time of the latest record it covers. Asking again with it gives the same page.
+    pub known_at: DateTime<Utc>,
 }
 
 /// The persons of one caseworker.
@@ -209,6 +212,9 @@ pub struct KpiCell {
 pub struct KpiResult {
     pub key: String,
     pub as_of: Date,
+    /// The transaction-time cut of the answer: the `knownAt` asked for, or for a live answer the
+    /// time of the latest record it covers. Asking again with it gives the same answer, also after
+    /// later records and restarts, unless a person was erased since (see `erasedPersons`).
     pub known_at: DateTime<Utc>,
     pub counting_unit: CountingUnit,
     /// What the shares and durations are taken over.
@@ -222,6 +228,10 @@ pub struct KpiResult {
     /// The margins of a two-way table (first dimension, then second); empty otherwise.
     pub margins: Vec<KpiCell>,
     pub total: KpiCell,
+    /// Persons erased so far. Erasure removes a person from every cut, past `knownAt`s included,
+    /// so an earlier answer asked again may count fewer persons; this says how many are missing
+    /// for that reason.
+    pub erased_persons: u64,
 }
 
 impl KpiResult {
@@ -273,6 +283,7 @@ impl KpiResult {
             cells: result.cells.iter().map(cell).collect(),
             margins: result.margins.iter().map(cell).collect(),
             total: cell(&result.total),
+            erased_persons: result.erased_persons,
         }
     }
 }
@@ -324,15 +335,18 @@ impl ReadModelQuery {
     ) -> Result<PersonSummaryConnection> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = people(
-            state,
-            principal,
-            filter.unwrap_or_default(),
-            as_of,
-            known_at,
-            first,
-            after.as_deref(),
-        );
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => people(
+                state,
+                principal,
+                filter.unwrap_or_default(),
+                as_of,
+                known_at,
+                first,
+                after.as_deref(),
+            ),
+            Err(error) => Err(error),
+        };
         audit(
             ctx,
             AuditRecord {
@@ -364,7 +378,10 @@ impl ReadModelQuery {
     ) -> Result<Vec<AgencyCaseload>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = caseload(state, principal, as_of, known_at);
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => caseload(state, principal, as_of, known_at),
+            Err(error) => Err(error),
+        };
         audit(
             ctx,
             AuditRecord {
@@ -389,7 +406,10 @@ impl ReadModelQuery {
     ) -> Result<Vec<WaitingEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = waiting_list(state, principal, as_of, known_at);
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => waiting_list(state, principal, as_of, known_at),
+            Err(error) => Err(error),
+        };
         audit(
             ctx,
             AuditRecord {
@@ -416,7 +436,10 @@ impl ReadModelQuery {
     ) -> Result<Vec<IdleEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = idle_list(state, principal, min_days, as_of, known_at);
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => idle_list(state, principal, min_days, as_of, known_at),
+            Err(error) => Err(error),
+        };
         audit(
             ctx,
             AuditRecord {
@@ -445,8 +468,11 @@ impl ReadModelQuery {
         let principal = principal(ctx)?;
         let state = state(ctx);
         let by = by.unwrap_or_default();
-        let result = compute_kpi(state, principal, &key, as_of, known_at, &by)
-            .map(|result| KpiResult::from_core(&result));
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => compute_kpi(state, principal, &key, as_of, known_at, &by),
+            Err(error) => Err(error),
+        }
+        .map(|result| KpiResult::from_core(&result));
         audit(
             ctx,
             AuditRecord {
@@ -505,19 +531,22 @@ impl ReadModelQuery {
     ) -> Result<KpiResult> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result =
-            compute_kpi(state, principal, "chain_funnel", as_of, known_at, &[]).map(|result| {
-                let mut result = KpiResult::from_core(&result);
-                if let Some(cohort) = cohort {
-                    let cohort = cohort.to_string();
-                    result.cells.retain(|cell| {
-                        cell.dimensions.iter().any(|value| {
-                            value.dimension == Dimension::ArrivalCohort && value.value == cohort
-                        })
-                    });
-                }
-                result
-            });
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => compute_kpi(state, principal, "chain_funnel", as_of, known_at, &[]),
+            Err(error) => Err(error),
+        }
+        .map(|result| {
+            let mut result = KpiResult::from_core(&result);
+            if let Some(cohort) = cohort {
+                let cohort = cohort.to_string();
+                result.cells.retain(|cell| {
+                    cell.dimensions.iter().any(|value| {
+                        value.dimension == Dimension::ArrivalCohort && value.value == cohort
+                    })
+                });
+            }
+            result
+        });
         audit(
             ctx,
             AuditRecord {
@@ -597,6 +626,37 @@ pub(crate) fn compute_kpi(
         .kpi(request)
         .map(std::sync::Arc::new)
         .map_err(kpi_error)
+}
+
+/// Before answering at an explicit cut `known_at`: waits (at most `knownAtWait`) until the
+/// projections have applied everything recorded by then, so that the answer is the whole cut and not
+/// the part applied so far. Refuses a `knownAt` in the future (VALIDATION) and one the projections
+/// do not reach in time (LIMIT_EXCEEDED, `limit: knownAtWait`, with `lagEvents` and
+/// `appliedThrough`). Without `knownAt` nothing waits: a live answer reports the time it covers.
+pub(crate) async fn reach_cut(state: &AppState, known_at: Option<DateTime<Utc>>) -> ApiResult<()> {
+    let Some(known_at) = known_at else {
+        return Ok(());
+    };
+    let projections = state.projections()?;
+    projections
+        .reach(known_at, state.limits.known_at_wait)
+        .await
+        .map_err(|error| match &error {
+            ProjectionError::KnownAtInFuture { .. } => {
+                ApiError::validation("knownAt", error.to_string())
+            }
+            ProjectionError::Behind {
+                lag_events,
+                applied_through,
+                ..
+            } => ApiError::limit("knownAtWait", error.to_string())
+                .with("lagEvents", *lag_events)
+                .with(
+                    "appliedThrough",
+                    applied_through.map(|time| time.to_rfc3339()),
+                ),
+            _ => ApiError::internal(&error),
+        })
 }
 
 fn kpi_error(error: KpiError) -> ApiError {
@@ -680,6 +740,7 @@ fn people(
         });
     }
     Ok(PersonSummaryConnection {
+        known_at: views.answer_known_at(),
         page_info: super::types::PageInfo {
             has_next_page,
             end_cursor: edges.last().map(|edge| edge.cursor.clone()),

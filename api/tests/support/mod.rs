@@ -40,6 +40,11 @@ impl Harness {
         Self::build(Limits::default(), true).await
     }
 
+    /// A harness with projections and the given limits.
+    pub async fn with_projections_and_limits(limits: Limits) -> Self {
+        Self::build(limits, true).await
+    }
+
     /// Waits until the projections applied everything recorded so far.
     pub async fn caught_up(&self) {
         self.state
