@@ -88,7 +88,11 @@ impl ViewSet {
 
     /// Rebuilds the views of `dirty` persons from `state`.
     fn refresh(&mut self, state: &State, dirty: &BTreeSet<PersonId>) {
-        let mut reindex = false;
+        // Views are replaced in place first, while every index is still right; persons who come or
+        // go are removed and added after that, and the index is rebuilt once (changing the vector
+        // while looking positions up in the old index would put views in the wrong places).
+        let mut gone = BTreeSet::new();
+        let mut arrived = Vec::new();
         for person in dirty {
             let view = state
                 .journals
@@ -96,21 +100,18 @@ impl ViewSet {
                 .and_then(|journal| PersonView::build(*person, journal, self.known_at));
             match (self.index.get(person).copied(), view) {
                 (Some(index), Some(view)) => self.views[index] = view,
-                (Some(index), None) => {
-                    self.views.remove(index);
-                    reindex = true;
+                (Some(_), None) => {
+                    gone.insert(*person);
                 }
-                (None, Some(view)) => {
-                    let at = self
-                        .views
-                        .partition_point(|existing| existing.person < view.person);
-                    self.views.insert(at, view);
-                    reindex = true;
-                }
+                (None, Some(view)) => arrived.push(view),
                 (None, None) => {}
             }
         }
-        if reindex {
+        if !gone.is_empty() || !arrived.is_empty() {
+            self.views.retain(|view| !gone.contains(&view.person));
+            // Both parts are sorted (`dirty` is), so the stable sort merges two runs.
+            self.views.extend(arrived);
+            self.views.sort_by_key(|view| view.person);
             self.index = self
                 .views
                 .iter()

@@ -425,3 +425,50 @@ async fn seed_more_for(fixture: &Fixture, n: u128) {
         .await
         .expect("append");
 }
+
+/// The live views are refreshed only for the persons applied events touched. A refresh that both
+/// adds a person (ahead of the others in person order) and updates one behind them must leave the
+/// views equal to views built from scratch: ordered by person, each person once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_views_refreshed_for_a_new_and_a_changed_person_equal_views_built_afresh() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 3, 1).await;
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    assert_eq!(projections.views(None).views.len(), 3);
+
+    let newcomer = PersonId(Uuid::from_u128(1));
+    assert!(newcomer < person(0));
+    fixture
+        .ledger
+        .append(
+            newcomer,
+            ExpectedRevision::Any,
+            vec![
+                sample::registration(Uuid::from_u128(40_001), date("2024-01-02")),
+                sample::arrival(Uuid::from_u128(40_002), date("2024-01-03")),
+            ],
+        )
+        .await
+        .expect("newcomer");
+    seed_more_for(&fixture, 2).await;
+    projections.caught_up().await.expect("caught up");
+
+    let refreshed = projections.views(None);
+    let afresh = projections
+        .read(|state| journey_projections::ViewSet::for_state(state, journey_projections::LIVE));
+    let persons = |set: &journey_projections::ViewSet| {
+        set.views.iter().map(|view| view.person).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        persons(&refreshed),
+        [newcomer, person(0), person(1), person(2)]
+    );
+    assert_eq!(refreshed.views, afresh.views);
+    for view in &afresh.views {
+        assert_eq!(refreshed.view(view.person), Some(view));
+    }
+    projections.shutdown().await.expect("shutdown");
+}
