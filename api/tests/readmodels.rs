@@ -644,3 +644,41 @@ async fn a_known_at_the_projections_have_not_reached_is_refused_naming_the_lag()
         assert_eq!(error["extensions"]["field"], "knownAt", "{error}");
     }
 }
+
+/// A live answer while the projections lag the log reports the time of what it covers, not the
+/// time of asking: asked again with that `knownAt` once they caught up, it is the same answer
+/// (it would count the events recorded meanwhile if it reported the time of asking).
+#[tokio::test]
+async fn a_live_answer_given_while_the_projections_lag_reproduces_at_its_known_at() {
+    let h = Harness::with_projections().await;
+    let jobcenter = h.caseworker(Agency::Jobcenter);
+    let admin = h.token(Role::Admin, None, "admin");
+    arrive(&h, &jobcenter, "Lebenstedt").await;
+    h.caught_up().await;
+    let projections = h.state.projections.clone().expect("projections");
+    let pause = projections.pause().await;
+    arrive(&h, &jobcenter, "Lebenstedt").await;
+    let kpi = "query($knownAt: DateTime) { kpi(key: \"population_present\", asOf: \"2024-06-01\", knownAt: $knownAt) { knownAt total { value } } }";
+    let people = "query($knownAt: DateTime) { people(asOf: \"2024-06-01\", knownAt: $knownAt) { knownAt edges { cursor } } }";
+    let live_kpi = h.ok(&admin, kpi, json!({"knownAt": null})).await;
+    let live_people = h.ok(&admin, people, json!({"knownAt": null})).await;
+    assert_eq!(live_kpi["kpi"]["total"]["value"], json!(1.0), "partial");
+    drop(pause);
+    h.caught_up().await;
+    assert_eq!(
+        h.ok(&admin, kpi, json!({"knownAt": live_kpi["kpi"]["knownAt"]}))
+            .await,
+        live_kpi
+    );
+    assert_eq!(
+        h.ok(
+            &admin,
+            people,
+            json!({"knownAt": live_people["people"]["knownAt"]})
+        )
+        .await,
+        live_people
+    );
+    let now = h.ok(&admin, kpi, json!({"knownAt": null})).await;
+    assert_eq!(now["kpi"]["total"]["value"], json!(2.0));
+}
