@@ -229,4 +229,17 @@ async fn erasure_removes_a_person_from_past_cuts_and_every_kpi_answer_counts_the
         "{csv}"
     );
     assert!(lines.all(|line| line.ends_with(",1")), "{csv}");
+
+    // A cut in the future is refused: records may still be made up to it.
+    let output = scratch.run(&[
+        "kpi",
+        "population_present",
+        "--as-of",
+        "2024-06-01",
+        "--known-at",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("later than the ledger's now"), "{stderr}");
 }
