@@ -640,6 +640,28 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 None => break,
             }
         }
+        // The events of one append share one transaction time. A state holding only part of an
+        // append would report that time as covered (`recorded_through`) while the rest, recorded
+        // at the same time, is still to come, and a live answer's `known_at` would then not
+        // reproduce it. So a batch never ends inside an append: while the log holds a next event
+        // that continues the last one's append, it is awaited (it is durable, so it comes).
+        while let Some(last) = batch.last() {
+            let next = inner
+                .ledger
+                .log()
+                .read_all(last.recorded.position + 1, 1)
+                .await?;
+            if !next
+                .first()
+                .is_some_and(|next| continues_append(&last.recorded, next))
+            {
+                break;
+            }
+            match subscription.next().await {
+                Some(next) => batch.push(inner.ledger.decode(next?)?),
+                None => return Ok(()),
+            }
+        }
         let pause = inner.pause.lock().await;
         let (checkpoint, refused) = {
             let mut state = inner
@@ -710,6 +732,18 @@ impl State {
         }
         hex_lower(&hasher.finalize())
     }
+}
+
+/// Whether `next` is the event after `last` in the same append: the next revision of the same
+/// stream, recorded at the same time (an append takes one time for all its events). Two appends
+/// to one stream at the same instant look alike; taking them together does no harm.
+fn continues_append(
+    last: &journey_core::log::RecordedEvent,
+    next: &journey_core::log::RecordedEvent,
+) -> bool {
+    next.stream == last.stream
+        && next.revision == last.revision + 1
+        && next.event.recorded_at == last.event.recorded_at
 }
 
 /// The latest transaction time of any fact in `journals`.

@@ -472,3 +472,49 @@ async fn the_live_views_refreshed_for_a_new_and_a_changed_person_equal_views_bui
     }
     projections.shutdown().await.expect("shutdown");
 }
+
+/// The runner never applies part of an append: the events of one append share one transaction
+/// time, and a state holding some of them would report that time as covered. With batches of one
+/// event, the first batch after an append of five still holds all five. The pause is handed over
+/// fairly (tokio's mutex is FIFO), so the runner applies exactly one batch between our turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_holds_a_whole_append_even_when_batches_are_smaller() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 1, 0).await;
+    let mut config = config(&fixture);
+    config.apply_batch_events_max = 1;
+    let projections = Projections::start(fixture.ledger.clone(), config)
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let before = projections.read(|state| state.checkpoint);
+
+    let mut pause = projections.pause().await;
+    let events = (0..5)
+        .map(|n| sample::counselling(Uuid::from_u128(30_000 + n), date("2024-03-01")))
+        .collect();
+    let receipt = fixture
+        .ledger
+        .append(person(0), ExpectedRevision::Any, events)
+        .await
+        .expect("append");
+    let mut first_change = None;
+    for _ in 0..1_000 {
+        // Queue for the pause before releasing it: if the runner is queued already it gets the
+        // pause first, for exactly one batch, and we get it right after; otherwise we get it back
+        // at once and try again.
+        let mut next = Box::pin(projections.pause());
+        assert!(futures_poll_once(next.as_mut()).await.is_none(), "held");
+        drop(pause);
+        pause = next.await;
+        let now = projections.read(|state| state.checkpoint);
+        if now != before {
+            first_change = now;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(first_change, receipt.last_position, "all five in one batch");
+    drop(pause);
+    projections.shutdown().await.expect("shutdown");
+}
