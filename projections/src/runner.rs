@@ -71,9 +71,6 @@ pub enum ProjectionError {
     Snapshot(#[from] SnapshotError),
     #[error("the projection runner stopped: {0}")]
     Stopped(String),
-    /// The runner was handed an event that is not the next one: a gap in the log's positions, or an
-    /// event applied twice. Either would make the state disagree with the log it claims to follow,
-    /// so the event is refused and the runner stops rather than serve such a state.
     /// An explicit `known_at` later than the ledger's now: events may still be recorded up to it,
     /// so an answer at that cut could not be reproduced.
     #[error(
@@ -102,6 +99,9 @@ pub enum ProjectionError {
         lag_events: u64,
         waited: Duration,
     },
+    /// The runner was handed an event that is not the next one: a gap in the log's positions, or an
+    /// event applied twice. Either would make the state disagree with the log it claims to follow,
+    /// so the event is refused and the runner stops rather than serve such a state.
     #[error(
         "the projections expected position {expected} next but were given position {found}; \
          the log has a gap or repeats an event: run `journey verify`, then `journey projections rebuild`"
@@ -115,18 +115,25 @@ pub struct State {
     pub journals: Journals,
     /// The last applied position; `None` before the first event.
     pub checkpoint: Option<u64>,
-    /// The latest transaction time of the facts the journals hold (`None`: they hold none). The
-    /// live views use every fact, so they are exactly the cut at this time: it is the `known_at`
-    /// a live answer reports, and asking with it again gives the same answer, because the ledger
-    /// records every later event at a later time. Derived from the journals alone, so a restart
-    /// from a snapshot and a rebuild arrive at the same value.
+    /// The latest transaction time of the events applied (`None`: none yet). The live views use
+    /// every applied fact, so they are exactly the cut at this time: it is the `known_at` a live
+    /// answer reports, and asking with it again gives the same answer, because the ledger records
+    /// every later event at a later time. It does not go back when an erasure drops facts.
     pub recorded_through: Option<DateTime<Utc>>,
 }
 
 impl State {
-    /// The state holding `journals` at `checkpoint` (a loaded snapshot).
-    pub fn from_journals(journals: Journals, checkpoint: Option<u64>) -> Self {
-        let recorded_through = latest_recorded_at(&journals);
+    /// The state holding `journals` at `checkpoint` (a loaded snapshot), whose event at the
+    /// checkpoint was recorded at `checkpoint_recorded_at`. The journals no longer hold the facts of
+    /// erased persons, so the latest time applied is taken as the later of their latest fact and
+    /// the checkpoint's event; when times only go forward that is the last event's, as it was
+    /// before the snapshot.
+    pub fn from_journals(
+        journals: Journals,
+        checkpoint: Option<u64>,
+        checkpoint_recorded_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
         Self {
             journals,
             checkpoint,
@@ -164,6 +171,11 @@ impl State {
             });
         }
         self.checkpoint = Some(position);
+        let recorded_at = decoded.recorded.event.recorded_at;
+        self.recorded_through = Some(
+            self.recorded_through
+                .map_or(recorded_at, |through| through.max(recorded_at)),
+        );
         let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) else {
             // Streams that are not person streams (for example written by EventStoreDB clients) feed
             // no read model.
@@ -182,16 +194,8 @@ impl State {
                 facts: Vec::new(),
                 erased: true,
             };
-            // The erased facts may have held the latest time; erasures are rare enough to look
-            // at every journal again.
-            self.recorded_through = latest_recorded_at(&self.journals);
             return Ok(());
         }
-        let recorded_at = decoded.recorded.event.recorded_at;
-        self.recorded_through = Some(
-            self.recorded_through
-                .map_or(recorded_at, |through| through.max(recorded_at)),
-        );
         journal.facts.push(Fact {
             position,
             revision: decoded.recorded.revision,
@@ -301,11 +305,11 @@ impl Projections {
             .map_err(|error| ProjectionError::Stopped(error.to_string()))??
         };
         let state = match loaded {
-            Some((header, journals)) => State::from_journals(journals, header.checkpoint),
+            Some((header, journals)) => loaded_state(&ledger, journals, header.checkpoint).await?,
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
                 Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
-                    State::from_journals(journals, header.checkpoint)
+                    loaded_state(&ledger, journals, header.checkpoint).await?
                 }
                 _ => State::default(),
             },
@@ -458,7 +462,7 @@ impl Projections {
         let rebuild_path = inner.config.dir.join(REBUILD_FILE);
         let mut fresh = match snapshot::load(&rebuild_path, &keys) {
             Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
-                State::from_journals(journals, header.checkpoint)
+                loaded_state(&inner.ledger, journals, header.checkpoint).await?
             }
             _ => State::default(),
         };
@@ -744,6 +748,29 @@ fn continues_append(
     next.stream == last.stream
         && next.revision == last.revision + 1
         && next.event.recorded_at == last.event.recorded_at
+}
+
+/// The state of a loaded snapshot, with the transaction time of its checkpoint's event read from
+/// the log.
+async fn loaded_state(
+    ledger: &Ledger,
+    journals: Journals,
+    checkpoint: Option<u64>,
+) -> Result<State, ProjectionError> {
+    let checkpoint_recorded_at = match checkpoint {
+        Some(position) => ledger
+            .log()
+            .read_all(position, 1)
+            .await?
+            .first()
+            .map(|recorded| recorded.event.recorded_at),
+        None => None,
+    };
+    Ok(State::from_journals(
+        journals,
+        checkpoint,
+        checkpoint_recorded_at,
+    ))
 }
 
 /// The latest transaction time of any fact in `journals`.
