@@ -643,6 +643,17 @@ async fn a_known_at_the_projections_have_not_reached_is_refused_naming_the_lag()
             .await;
         assert_eq!(error["extensions"]["field"], "knownAt", "{error}");
     }
+    // A role that never sees a person-level list is refused as such, whatever the cut.
+    let analyst = h.token(Role::Analyst, None, "analyst");
+    for query in &queries[2..] {
+        h.fails(
+            Some(&analyst),
+            query,
+            json!({"knownAt": future}),
+            "FORBIDDEN",
+        )
+        .await;
+    }
 }
 
 /// A live answer while the projections lag the log reports the time of what it covers, not the

@@ -335,7 +335,7 @@ impl ReadModelQuery {
     ) -> Result<PersonSummaryConnection> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = match reach_cut(state, known_at).await {
+        let result = match person_level_cut(state, principal, "the people list", known_at).await {
             Ok(()) => people(
                 state,
                 principal,
@@ -378,7 +378,7 @@ impl ReadModelQuery {
     ) -> Result<Vec<AgencyCaseload>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = match reach_cut(state, known_at).await {
+        let result = match person_level_cut(state, principal, "the caseload", known_at).await {
             Ok(()) => caseload(state, principal, as_of, known_at),
             Err(error) => Err(error),
         };
@@ -406,10 +406,11 @@ impl ReadModelQuery {
     ) -> Result<Vec<WaitingEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = match reach_cut(state, known_at).await {
-            Ok(()) => waiting_list(state, principal, as_of, known_at),
-            Err(error) => Err(error),
-        };
+        let result =
+            match person_level_cut(state, principal, "the course waiting list", known_at).await {
+                Ok(()) => waiting_list(state, principal, as_of, known_at),
+                Err(error) => Err(error),
+            };
         audit(
             ctx,
             AuditRecord {
@@ -436,7 +437,7 @@ impl ReadModelQuery {
     ) -> Result<Vec<IdleEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = match reach_cut(state, known_at).await {
+        let result = match person_level_cut(state, principal, "the idle list", known_at).await {
             Ok(()) => idle_list(state, principal, min_days, as_of, known_at),
             Err(error) => Err(error),
         };
@@ -672,6 +673,18 @@ fn kpi_error(error: KpiError) -> ApiError {
     }
 }
 
+/// Before a person-level list: refuses the roles that never see one (without waiting), then
+/// [`reach_cut`].
+async fn person_level_cut(
+    state: &AppState,
+    principal: &Principal,
+    what: &str,
+    known_at: Option<DateTime<Utc>>,
+) -> ApiResult<()> {
+    person_level_gate(principal, what)?;
+    reach_cut(state, known_at).await
+}
+
 /// Refuses the roles that never see person-level lists.
 fn person_level_gate(principal: &Principal, what: &str) -> ApiResult<()> {
     match principal.role {
@@ -701,7 +714,6 @@ fn people(
     first: Option<i32>,
     after: Option<&str>,
 ) -> ApiResult<PersonSummaryConnection> {
-    person_level_gate(principal, "the people list")?;
     let size = page_size(first, &state.limits)?;
     let after = after
         .map(|cursor| {
@@ -786,7 +798,6 @@ fn caseload(
     as_of: Option<Date>,
     known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<AgencyCaseload>> {
-    person_level_gate(principal, "the caseload")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
     // Which agencies' caseloads a caseworker sees is decided by their token, not by the persons.
@@ -823,7 +834,6 @@ fn waiting_list(
     as_of: Option<Date>,
     known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<WaitingEntry>> {
-    person_level_gate(principal, "the course waiting list")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
     let (views, live) = cut_and_live(projections, known_at);
@@ -849,7 +859,6 @@ fn idle_list(
     as_of: Option<Date>,
     known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<IdleEntry>> {
-    person_level_gate(principal, "the idle list")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
     let (views, live) = cut_and_live(projections, known_at);
