@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use journey_core::catalogue::{Event, EventType};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
-use journey_core::log::LogError;
+use journey_core::log::{LogError, APPEND_EVENTS_MAX};
 use tokio::sync::{watch, Notify};
 
 use chrono::{DateTime, Utc};
@@ -118,7 +118,9 @@ pub struct State {
     /// The latest transaction time of the events applied (`None`: none yet). The live views use
     /// every applied fact, so they are exactly the cut at this time: it is the `known_at` a live
     /// answer reports, and asking with it again gives the same answer, because the ledger records
-    /// every later event at a later time. It does not go back when an erasure drops facts.
+    /// later events at later times and the live loop applies any event in the log recorded no later
+    /// than this together with the batch that set it. It does not go back when an erasure drops
+    /// facts.
     pub recorded_through: Option<DateTime<Utc>>,
 }
 
@@ -629,10 +631,15 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
     let mut subscription = inner.ledger.log().subscribe_all(from).await?;
     let mut since_snapshot = 0u64;
     let mut last_snapshot = Instant::now();
+    // An event taken from the subscription that belongs to the next batch.
+    let mut carried = None;
     loop {
-        let first = tokio::select! {
-            _ = inner.stop.notified() => return Ok(()),
-            next = subscription.next() => next,
+        let first = match carried.take() {
+            Some(event) => Some(Ok(event)),
+            None => tokio::select! {
+                _ = inner.stop.notified() => return Ok(()),
+                next = subscription.next() => next,
+            },
         };
         let Some(first) = first else {
             return Ok(());
@@ -644,27 +651,51 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 None => break,
             }
         }
-        // The events of one append share one transaction time. A state holding only part of an
-        // append would report that time as covered (`recorded_through`) while the rest, recorded
-        // at the same time, is still to come, and a live answer's `known_at` would then not
-        // reproduce it. So a batch never ends inside an append: while the log holds a next event
-        // that continues the last one's append, it is awaited (it is durable, so it comes).
-        while let Some(last) = batch.last() {
-            let next = inner
-                .ledger
-                .log()
-                .read_all(last.recorded.position + 1, 1)
-                .await?;
-            if !next
-                .first()
-                .is_some_and(|next| continues_append(&last.recorded, next))
-            {
+        // A live answer reports the latest transaction time applied as the time it covers
+        // (`State::recorded_through`), so a batch must not end while the log holds an event
+        // recorded at or before that time: the rest of an append (its events share one time), or
+        // an append that took its time before another but reached the log after it. Such events
+        // are durable, so awaiting them is short. Bounded by the largest append, so that a log
+        // written with historical times (a seed) still goes in batches.
+        let mut through = inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .recorded_through;
+        for decoded in &batch {
+            through = through.max(Some(decoded.recorded.event.recorded_at));
+        }
+        let mut extra = 0;
+        while extra < APPEND_EVENTS_MAX {
+            let Some(last) = batch.last() else {
+                break;
+            };
+            let next = match subscription.try_next() {
+                Some(next) => next?,
+                None => {
+                    let peeked = inner
+                        .ledger
+                        .log()
+                        .read_all(last.recorded.position + 1, 1)
+                        .await?;
+                    let recorded_by_then = peeked
+                        .first()
+                        .is_some_and(|next| Some(next.event.recorded_at) <= through);
+                    if !recorded_by_then {
+                        break;
+                    }
+                    match subscription.next().await {
+                        Some(next) => next?,
+                        None => return Ok(()),
+                    }
+                }
+            };
+            if Some(next.event.recorded_at) > through {
+                carried = Some(next);
                 break;
             }
-            match subscription.next().await {
-                Some(next) => batch.push(inner.ledger.decode(next?)?),
-                None => return Ok(()),
-            }
+            batch.push(inner.ledger.decode(next)?);
+            extra += 1;
         }
         let pause = inner.pause.lock().await;
         let (checkpoint, refused) = {
@@ -736,18 +767,6 @@ impl State {
         }
         hex_lower(&hasher.finalize())
     }
-}
-
-/// Whether `next` is the event after `last` in the same append: the next revision of the same
-/// stream, recorded at the same time (an append takes one time for all its events). Two appends
-/// to one stream at the same instant look alike; taking them together does no harm.
-fn continues_append(
-    last: &journey_core::log::RecordedEvent,
-    next: &journey_core::log::RecordedEvent,
-) -> bool {
-    next.stream == last.stream
-        && next.revision == last.revision + 1
-        && next.event.recorded_at == last.event.recorded_at
 }
 
 /// The state of a loaded snapshot, with the transaction time of its checkpoint's event read from

@@ -22,6 +22,7 @@ struct Fixture {
     dir: tempfile::TempDir,
     log: Arc<SledLog>,
     ledger: Arc<Ledger>,
+    clock: Arc<FixedClock>,
 }
 
 fn date(text: &str) -> NaiveDate {
@@ -34,14 +35,20 @@ fn open(dir: tempfile::TempDir) -> Fixture {
     let master = SecretKey::from_bytes([7; 32]);
     let keys = Arc::new(KeyStore::open(&store, master, &mut rng).expect("keys"));
     let log = Arc::new(SledLog::open(&store, SledLogConfig::default()).expect("log"));
+    let clock = Arc::new(FixedClock::at_date(date("2024-06-30")));
     let ledger = Arc::new(Ledger::new(
         log.clone() as Arc<dyn EventLog>,
         keys,
-        Arc::new(FixedClock::at_date(date("2024-06-30"))),
+        clock.clone(),
         Box::new(StdRng::seed_from_u64(2)),
         LedgerConfig::default(),
     ));
-    Fixture { dir, log, ledger }
+    Fixture {
+        dir,
+        log,
+        ledger,
+        clock,
+    }
 }
 
 /// sled releases its file lock a moment after the last handle is dropped; retry briefly.
@@ -489,7 +496,7 @@ async fn one_batch_holds_a_whole_append_even_when_batches_are_smaller() {
     projections.caught_up().await.expect("caught up");
     let before = projections.read(|state| state.checkpoint);
 
-    let mut pause = projections.pause().await;
+    let pause = projections.pause().await;
     let events = (0..5)
         .map(|n| sample::counselling(Uuid::from_u128(30_000 + n), date("2024-03-01")))
         .collect();
@@ -498,23 +505,63 @@ async fn one_batch_holds_a_whole_append_even_when_batches_are_smaller() {
         .append(person(0), ExpectedRevision::Any, events)
         .await
         .expect("append");
-    let mut first_change = None;
+    let first_change = first_batch_after(&projections, pause, before).await;
+    assert_eq!(first_change, receipt.last_position, "all five in one batch");
+    projections.shutdown().await.expect("shutdown");
+}
+
+/// Releases `pause` so that the runner applies exactly one batch (tokio's mutex is FIFO: queued for
+/// the pause before releasing it, we get it right after the runner's one batch, or at once when
+/// the runner was not waiting yet, and then try again); returns the checkpoint after that batch.
+async fn first_batch_after(
+    projections: &Projections,
+    mut pause: tokio::sync::MutexGuard<'_, ()>,
+    before: Option<u64>,
+) -> Option<u64> {
     for _ in 0..1_000 {
-        // Queue for the pause before releasing it: if the runner is queued already it gets the
-        // pause first, for exactly one batch, and we get it right after; otherwise we get it back
-        // at once and try again.
         let mut next = Box::pin(projections.pause());
         assert!(futures_poll_once(next.as_mut()).await.is_none(), "held");
         drop(pause);
         pause = next.await;
         let now = projections.read(|state| state.checkpoint);
         if now != before {
-            first_change = now;
-            break;
+            return now;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert_eq!(first_change, receipt.last_position, "all five in one batch");
-    drop(pause);
+    panic!("the runner applied nothing within 5 s")
+}
+
+/// Two appends to different persons that took their times in one order and their positions in
+/// the other (as concurrent appends can): the runner applies the earlier-timed, later-positioned
+/// one in the same batch, so no state reports the later time while an event recorded before it
+/// is still to be applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_recorded_before_the_latest_applied_time_joins_the_batch() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 3, 0).await;
+    let mut config = config(&fixture);
+    config.apply_batch_events_max = 1;
+    let projections = Projections::start(fixture.ledger.clone(), config)
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let before = projections.read(|state| state.checkpoint);
+
+    let pause = projections.pause().await;
+    // A first append keeps the runner busy (its batch waits for the pause), so that the two
+    // after it are both in the log when the runner forms its next batch.
+    seed_more_for(&fixture, 2).await;
+    fixture.clock.advance(chrono::Duration::seconds(10));
+    seed_more_for(&fixture, 0).await;
+    // The third append took its time before the second, but reached the log after it.
+    fixture.clock.advance(chrono::Duration::seconds(-5));
+    seed_more_for(&fixture, 1).await;
+    let head = fixture.log.next_position().await.expect("head");
+    let first_change = first_batch_after(&projections, pause, before).await;
+    assert_eq!(first_change, Some(head - 3), "the first append alone");
+    let pause = projections.pause().await;
+    let second_change = first_batch_after(&projections, pause, first_change).await;
+    assert_eq!(second_change, Some(head - 1), "the other two in one batch");
     projections.shutdown().await.expect("shutdown");
 }
