@@ -27,6 +27,9 @@ pub struct Limits {
     /// The least time between two pushes of one `kpiChanged` subscription (see
     /// [`crate::kpi_push`]).
     pub kpi_push_interval: Duration,
+    /// How long a request with an explicit `knownAt` the projections have not reached yet waits for
+    /// them before it is refused (`knownAtWait`); the error names the lag.
+    pub known_at_wait: Duration,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             rate_burst: 200,
             request_timeout: Duration::from_secs(30),
             kpi_push_interval: crate::kpi_push::KPI_PUSH_INTERVAL_DEFAULT,
+            known_at_wait: Duration::from_secs(5),
         }
     }
 }

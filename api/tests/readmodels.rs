@@ -491,3 +491,250 @@ async fn the_catalogue_and_the_chain_funnel_answer_every_role() {
         .await;
     assert_eq!(data["chainFunnel"]["cells"], json!([]));
 }
+
+/// The id and wire data of the first event of `event_type` in a person's timeline.
+async fn event_of(h: &Harness, token: &str, person: &str, event_type: &str) -> (String, Value) {
+    let timeline = h.timeline(token, person).await;
+    let event = timeline
+        .iter()
+        .find(|event| event["type"] == event_type)
+        .unwrap_or_else(|| panic!("no {event_type} in {timeline:?}"));
+    (
+        event["eventId"].as_str().expect("event id").to_owned(),
+        event["data"].clone(),
+    )
+}
+
+/// DOMAIN.md section 4: a correction recorded later changes an answer only for cuts at or after it.
+/// Every list takes `knownAt`: the cut before the corrections gives the answer given before them,
+/// the cut after gives today's.
+#[tokio::test]
+async fn the_lists_take_known_at_and_a_later_correction_changes_only_later_cuts() {
+    let w = world().await;
+    let lists = [
+        "query($knownAt: DateTime) { caseload(asOf: \"2024-06-01\", knownAt: $knownAt) { agency personCount persons } }",
+        "query($knownAt: DateTime) { courseWaitingList(asOf: \"2024-06-01\", knownAt: $knownAt) { personId courseId daysWaiting } }",
+        "query($knownAt: DateTime) { idleList(minDays: 30, asOf: \"2024-06-01\", knownAt: $knownAt) { personId idleDays } }",
+    ];
+    let mut before_corrections = Vec::new();
+    for query in lists {
+        before_corrections.push(w.h.ok(&w.admin, query, json!({"knownAt": null})).await);
+    }
+    // Every event so far was recorded before this instant: the ledger takes its time before the
+    // write, and the projections have applied them all.
+    let known_before = chrono::Utc::now();
+
+    // The arrival of person 1 was really on 2024-07-01 (absent on 2024-06-01), and the course
+    // registration of person 0 on 2024-05-01.
+    let (arrival, arrival_data) = event_of(
+        &w.h,
+        &w.jobcenter,
+        &w.jobcenter_persons[1],
+        "ArrivalRecorded",
+    )
+    .await;
+    let (registration, registration_data) = event_of(
+        &w.h,
+        &w.jobcenter,
+        &w.jobcenter_persons[0],
+        "CourseRegistered",
+    )
+    .await;
+    for (person, target, event_type, occurred_on, data) in [
+        (
+            &w.jobcenter_persons[1],
+            arrival,
+            "ArrivalRecorded",
+            "2024-07-01",
+            arrival_data,
+        ),
+        (
+            &w.jobcenter_persons[0],
+            registration,
+            "CourseRegistered",
+            "2024-05-01",
+            registration_data,
+        ),
+    ] {
+        w.h.record(
+            &w.jobcenter,
+            "correctEvent",
+            "CorrectEventInput",
+            Harness::input(
+                person,
+                "2024-10-01",
+                json!({
+                    "targetEventId": target,
+                    "replacement": {"type": event_type, "occurredOn": occurred_on, "data": data},
+                    "reason": "entered with the wrong date"
+                }),
+            ),
+        )
+        .await;
+    }
+    w.h.caught_up().await;
+    let known_after = chrono::Utc::now();
+
+    for (query, before) in lists.iter().zip(&before_corrections) {
+        let at_before =
+            w.h.ok(&w.admin, query, json!({"knownAt": known_before}))
+                .await;
+        let at_after =
+            w.h.ok(&w.admin, query, json!({"knownAt": known_after}))
+                .await;
+        let live = w.h.ok(&w.admin, query, json!({"knownAt": null})).await;
+        assert_eq!(&at_before, before, "{query}: the earlier cut is unchanged");
+        assert_eq!(at_after, live, "{query}: the later cut is today's answer");
+        assert_ne!(
+            at_after, at_before,
+            "{query}: the corrections count after they were recorded"
+        );
+    }
+    let at = |known_at| {
+        let query = lists[0];
+        let h = &w.h;
+        let admin = &w.admin;
+        async move { h.ok(admin, query, json!({"knownAt": known_at})).await }
+    };
+    assert_eq!(at(known_before).await["caseload"][0]["personCount"], 4);
+    assert_eq!(at(known_after).await["caseload"][0]["personCount"], 3);
+    let waiting =
+        w.h.ok(&w.admin, lists[1], json!({"knownAt": known_after}))
+            .await;
+    assert_eq!(waiting["courseWaitingList"][0]["daysWaiting"], 31);
+    let idle =
+        w.h.ok(&w.admin, lists[2], json!({"knownAt": known_after}))
+            .await;
+    assert!(!ids(&idle["idleList"], "personId").contains(&w.jobcenter_persons[1]));
+}
+
+/// An explicit `knownAt` the projections have not reached (they lag the log) is refused after
+/// `knownAtWait` with LIMIT_EXCEEDED naming the lag, by every query answered from the projections,
+/// rather than answered from the part applied so far; once they caught up, the same request is
+/// answered in full. A `knownAt` later than now is refused as invalid.
+#[tokio::test]
+async fn a_known_at_the_projections_have_not_reached_is_refused_naming_the_lag() {
+    let h = Harness::with_projections_and_limits(journey_api::config::Limits {
+        known_at_wait: std::time::Duration::ZERO,
+        ..journey_api::config::Limits::default()
+    })
+    .await;
+    let jobcenter = h.caseworker(Agency::Jobcenter);
+    let admin = h.token(Role::Admin, None, "admin");
+    let first = arrive(&h, &jobcenter, "Lebenstedt").await;
+    h.caught_up().await;
+    let projections = h.state.projections.clone().expect("projections");
+    let pause = projections.pause().await;
+    // Two events (registration and arrival) the projections do not apply while paused.
+    arrive(&h, &jobcenter, "Lebenstedt").await;
+    let known_at = chrono::Utc::now();
+
+    let queries = [
+        "query($knownAt: DateTime) { kpi(key: \"population_present\", asOf: \"2024-06-01\", knownAt: $knownAt) { total { value } } }",
+        "query($knownAt: DateTime) { chainFunnel(asOf: \"2024-06-01\", knownAt: $knownAt) { total { value } } }",
+        "query($knownAt: DateTime) { people(asOf: \"2024-06-01\", knownAt: $knownAt) { edges { cursor } } }",
+        "query($knownAt: DateTime) { caseload(asOf: \"2024-06-01\", knownAt: $knownAt) { personCount } }",
+        "query($knownAt: DateTime) { courseWaitingList(asOf: \"2024-06-01\", knownAt: $knownAt) { personId } }",
+        "query($knownAt: DateTime) { idleList(asOf: \"2024-06-01\", knownAt: $knownAt) { personId } }",
+    ];
+    for query in queries {
+        let error = h
+            .fails(
+                Some(&admin),
+                query,
+                json!({"knownAt": known_at}),
+                "LIMIT_EXCEEDED",
+            )
+            .await;
+        assert_eq!(error["extensions"]["limit"], "knownAtWait", "{error}");
+        assert_eq!(error["extensions"]["lagEvents"], 2, "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("2 event"),
+            "{error}"
+        );
+    }
+    let status = format!(
+        "query($knownAt: DateTime) {{ person(id: \"{first}\") {{ status(asOf: \"2024-06-01\", knownAt: $knownAt) {{ present }} }} }}"
+    );
+    let error = h
+        .fails(
+            Some(&admin),
+            &status,
+            json!({"knownAt": known_at}),
+            "LIMIT_EXCEEDED",
+        )
+        .await;
+    assert_eq!(error["extensions"]["lagEvents"], 2, "{error}");
+
+    drop(pause);
+    h.caught_up().await;
+    let data = h.ok(&admin, queries[0], json!({"knownAt": known_at})).await;
+    assert_eq!(data["kpi"]["total"]["value"], json!(2.0));
+    let data = h.ok(&admin, queries[3], json!({"knownAt": known_at})).await;
+    assert_eq!(data["caseload"][0]["personCount"], 2);
+
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    for query in queries {
+        let error = h
+            .fails(
+                Some(&admin),
+                query,
+                json!({"knownAt": future}),
+                "VALIDATION",
+            )
+            .await;
+        assert_eq!(error["extensions"]["field"], "knownAt", "{error}");
+    }
+    // A role that never sees a person-level list is refused as such, whatever the cut.
+    let analyst = h.token(Role::Analyst, None, "analyst");
+    for query in &queries[2..] {
+        h.fails(
+            Some(&analyst),
+            query,
+            json!({"knownAt": future}),
+            "FORBIDDEN",
+        )
+        .await;
+    }
+}
+
+/// A live answer while the projections lag the log reports the time of what it covers, not the
+/// time of asking: asked again with that `knownAt` once they caught up, it is the same answer
+/// (it would count the events recorded meanwhile if it reported the time of asking).
+#[tokio::test]
+async fn a_live_answer_given_while_the_projections_lag_reproduces_at_its_known_at() {
+    let h = Harness::with_projections().await;
+    let jobcenter = h.caseworker(Agency::Jobcenter);
+    let admin = h.token(Role::Admin, None, "admin");
+    arrive(&h, &jobcenter, "Lebenstedt").await;
+    h.caught_up().await;
+    let projections = h.state.projections.clone().expect("projections");
+    let pause = projections.pause().await;
+    arrive(&h, &jobcenter, "Lebenstedt").await;
+    let kpi = "query($knownAt: DateTime) { kpi(key: \"population_present\", asOf: \"2024-06-01\", knownAt: $knownAt) { knownAt total { value } } }";
+    let people = "query($knownAt: DateTime) { people(asOf: \"2024-06-01\", knownAt: $knownAt) { knownAt edges { cursor } } }";
+    let live_kpi = h.ok(&admin, kpi, json!({"knownAt": null})).await;
+    let live_people = h.ok(&admin, people, json!({"knownAt": null})).await;
+    assert_eq!(live_kpi["kpi"]["total"]["value"], json!(1.0), "partial");
+    drop(pause);
+    h.caught_up().await;
+    assert_eq!(
+        h.ok(&admin, kpi, json!({"knownAt": live_kpi["kpi"]["knownAt"]}))
+            .await,
+        live_kpi
+    );
+    assert_eq!(
+        h.ok(
+            &admin,
+            people,
+            json!({"knownAt": live_people["people"]["knownAt"]})
+        )
+        .await,
+        live_people
+    );
+    let now = h.ok(&admin, kpi, json!({"knownAt": null})).await;
+    assert_eq!(now["kpi"]["total"]["value"], json!(2.0));
+}

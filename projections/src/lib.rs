@@ -23,4 +23,6 @@ pub mod temporal;
 pub mod view;
 
 pub use query::{ViewSet, LIVE};
-pub use runner::{KpiRequest, Projections, RunnerConfig, State, PROJECTION_VERSION};
+pub use runner::{
+    KpiRequest, ProjectionError, Projections, RunnerConfig, State, PROJECTION_VERSION,
+};

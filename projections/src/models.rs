@@ -237,6 +237,14 @@ pub fn idle_since(view: &PersonView, households: &Households, on: NaiveDate) -> 
     Some(since)
 }
 
+/// The one rule for "idle for N days" (DOMAIN.md: the idle list holds persons idle *more than* N
+/// days): `idle_days` strictly above `days`. A person idle exactly N days on D is not idle for N
+/// days yet. The idle list, the people filter's `min_idle_days` and the `idle_days` indicator's
+/// `share_over_90_days` all decide with it, so the three never disagree about a boundary.
+pub fn is_idle_more_than(idle_days: i64, days: u32) -> bool {
+    idle_days > i64::from(days)
+}
+
 /// One person of the idle list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdleEntry {
@@ -249,8 +257,8 @@ pub struct IdleEntry {
     pub district: Option<String>,
 }
 
-/// The idle list as of `as_of`: persons idle more than `min_days` days on D, longest first, then
-/// by person id. Person-level: for caseworkers only.
+/// The idle list as of `as_of`: persons idle more than `min_days` days on D (see
+/// [`is_idle_more_than`]), longest first, then by person id. Person-level: for caseworkers only.
 pub fn idle_list(
     views: &[PersonView],
     households: &Households,
@@ -262,7 +270,7 @@ pub fn idle_list(
         .filter_map(|view| {
             let since = idle_since(view, households, as_of)?;
             let idle_days = (as_of - since).num_days();
-            (idle_days > i64::from(min_days)).then(|| IdleEntry {
+            is_idle_more_than(idle_days, min_days).then(|| IdleEntry {
                 person: view.person,
                 idle_days,
                 idle_since: since,
@@ -290,7 +298,7 @@ pub struct PeopleFilter {
     pub stage: Option<Stage>,
     /// An agency involved with the person by D.
     pub agency: Option<Agency>,
-    /// Idle (as in `idle_list`) at least this many days on D.
+    /// Idle more than this many days on D, by the idle list's rule ([`is_idle_more_than`]).
     pub min_idle_days: Option<u32>,
     pub course_status: Option<CourseStatus>,
 }
@@ -312,7 +320,7 @@ impl PeopleFilter {
                 .is_none_or(|status| view.course_status(as_of) == status)
             && self.min_idle_days.is_none_or(|min_days| {
                 idle_since(view, households, as_of)
-                    .is_some_and(|since| (as_of - since).num_days() >= i64::from(min_days))
+                    .is_some_and(|since| is_idle_more_than((as_of - since).num_days(), min_days))
             })
     }
 }

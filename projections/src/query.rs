@@ -31,6 +31,10 @@ pub struct ViewSet {
     pub known_at: DateTime<Utc>,
     /// The state's checkpoint the views were built from.
     pub checkpoint: Option<u64>,
+    /// The state's [`State::recorded_through`] at that checkpoint.
+    pub recorded_through: Option<DateTime<Utc>>,
+    /// The state's [`State::erased_persons`] at that checkpoint.
+    pub erased_persons: u64,
     pub views: Vec<PersonView>,
     pub households: Households,
     index: HashMap<PersonId, usize>,
@@ -57,9 +61,23 @@ impl ViewSet {
         Self {
             known_at,
             checkpoint: state.checkpoint,
+            recorded_through: state.recorded_through,
+            erased_persons: state.erased_persons(),
             views,
             households,
             index,
+        }
+    }
+
+    /// The transaction time an answer from these views covers, the `known_at` it reports: the cut
+    /// itself for a past cut; for the live views the latest time of the facts applied, since the
+    /// live views are exactly the cut at that time (the Unix epoch when nothing is applied, which
+    /// cuts off everything, as the empty live views do).
+    pub fn answer_known_at(&self) -> DateTime<Utc> {
+        if self.known_at < LIVE {
+            self.known_at
+        } else {
+            self.recorded_through.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
         }
     }
 
@@ -70,7 +88,11 @@ impl ViewSet {
 
     /// Rebuilds the views of `dirty` persons from `state`.
     fn refresh(&mut self, state: &State, dirty: &BTreeSet<PersonId>) {
-        let mut reindex = false;
+        // Views are replaced in place first, while every index is still right; persons who come or
+        // go are removed and added after that, and the index is rebuilt once (changing the vector
+        // while looking positions up in the old index would put views in the wrong places).
+        let mut gone = BTreeSet::new();
+        let mut arrived = Vec::new();
         for person in dirty {
             let view = state
                 .journals
@@ -78,21 +100,18 @@ impl ViewSet {
                 .and_then(|journal| PersonView::build(*person, journal, self.known_at));
             match (self.index.get(person).copied(), view) {
                 (Some(index), Some(view)) => self.views[index] = view,
-                (Some(index), None) => {
-                    self.views.remove(index);
-                    reindex = true;
+                (Some(_), None) => {
+                    gone.insert(*person);
                 }
-                (None, Some(view)) => {
-                    let at = self
-                        .views
-                        .partition_point(|existing| existing.person < view.person);
-                    self.views.insert(at, view);
-                    reindex = true;
-                }
+                (None, Some(view)) => arrived.push(view),
                 (None, None) => {}
             }
         }
-        if reindex {
+        if !gone.is_empty() || !arrived.is_empty() {
+            self.views.retain(|view| !gone.contains(&view.person));
+            // Both parts are sorted (`dirty` is), so the stable sort merges two runs.
+            self.views.extend(arrived);
+            self.views.sort_by_key(|view| view.person);
             self.index = self
                 .views
                 .iter()
@@ -102,8 +121,10 @@ impl ViewSet {
         }
         if !dirty.is_empty() {
             self.households = Households::from_views(&self.views);
+            self.erased_persons = state.erased_persons();
         }
         self.checkpoint = state.checkpoint;
+        self.recorded_through = state.recorded_through;
     }
 }
 
@@ -185,7 +206,9 @@ impl QueryCache {
                 return Ok(found.clone());
             }
         }
-        let result = Arc::new(kpi::compute(query, &views.views, &views.households)?);
+        let mut result = kpi::compute(query, &views.views, &views.households)?;
+        result.erased_persons = views.erased_persons;
+        let result = Arc::new(result);
         let mut results = lock(&self.results);
         if results.0 == views.checkpoint {
             if results.1.len() >= RESULTS_MAX {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use journey_core::catalogue::{Event, EventType};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
-use journey_core::log::LogError;
+use journey_core::log::{LogError, APPEND_EVENTS_MAX};
 use tokio::sync::{watch, Notify};
 
 use chrono::{DateTime, Utc};
@@ -71,6 +71,42 @@ pub enum ProjectionError {
     Snapshot(#[from] SnapshotError),
     #[error("the projection runner stopped: {0}")]
     Stopped(String),
+    /// An explicit `known_at` later than the ledger's now: events may still be recorded up to it,
+    /// so an answer at that cut could not be reproduced.
+    #[error(
+        "knownAt {known_at} is later than the ledger's now ({now}): events may still be recorded \
+         up to it, so the answer would not be reproducible; ask with a past knownAt, or without \
+         one for the latest answer"
+    )]
+    KnownAtInFuture {
+        known_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// An explicit `known_at` the projections have not reached: they lag the log and did not catch
+    /// up within the wait allowed. Answering anyway would give (and cache) a partial cut.
+    #[error(
+        "the projections are {lag_events} event(s) behind the log and cover only what was recorded \
+         through {}, not knownAt {known_at}; they did not catch up within {} ms: retry later, or ask \
+         with a knownAt they cover",
+        applied_through.map_or_else(|| "nothing".to_owned(), |time| time.to_rfc3339()),
+        waited.as_millis()
+    )]
+    Behind {
+        known_at: DateTime<Utc>,
+        /// The latest transaction time of the applied facts ([`State::recorded_through`]).
+        applied_through: Option<DateTime<Utc>>,
+        /// Events in the log not applied yet, when the wait ended.
+        lag_events: u64,
+        waited: Duration,
+    },
+    /// The runner was handed an event that is not the next one: a gap in the log's positions, or an
+    /// event applied twice. Either would make the state disagree with the log it claims to follow,
+    /// so the event is refused and the runner stops rather than serve such a state.
+    #[error(
+        "the projections expected position {expected} next but were given position {found}; \
+         the log has a gap or repeats an event: run `journey verify`, then `journey projections rebuild`"
+    )]
+    PositionOutOfOrder { expected: u64, found: u64 },
 }
 
 /// The projections' state at one log position.
@@ -79,42 +115,88 @@ pub struct State {
     pub journals: Journals,
     /// The last applied position; `None` before the first event.
     pub checkpoint: Option<u64>,
+    /// The latest transaction time of the events applied (`None`: none yet). The live views use
+    /// every applied fact, so they are exactly the cut at this time: it is the `known_at` a live
+    /// answer reports, and asking with it again gives the same answer, because the ledger records
+    /// later events at later times and the live loop applies any event in the log recorded no later
+    /// than this together with the batch that set it. It does not go back when an erasure drops
+    /// facts.
+    pub recorded_through: Option<DateTime<Utc>>,
 }
 
 impl State {
+    /// The state holding `journals` at `checkpoint` (a loaded snapshot), whose event at the
+    /// checkpoint was recorded at `checkpoint_recorded_at`. The journals no longer hold the facts of
+    /// erased persons, so the latest time applied is taken as the later of their latest fact and
+    /// the checkpoint's event; when times only go forward that is the last event's, as it was
+    /// before the snapshot.
+    pub fn from_journals(
+        journals: Journals,
+        checkpoint: Option<u64>,
+        checkpoint_recorded_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
+        Self {
+            journals,
+            checkpoint,
+            recorded_through,
+        }
+    }
+
+    /// How many persons were erased by the checkpoint. Erasure takes a person out of every cut,
+    /// past ones included, so answers for an earlier `known_at` lack them from then on; every
+    /// indicator answer reports this count so that such a change can be told apart from a
+    /// correction.
+    pub fn erased_persons(&self) -> u64 {
+        self.journals
+            .values()
+            .filter(|journal| journal.erased)
+            .count() as u64
+    }
+
     /// The position the next event to apply has.
     pub fn next_position(&self) -> u64 {
         self.checkpoint.map_or(0, |checkpoint| checkpoint + 1)
     }
 
-    /// Applies one decoded event at its position. Positions must come in order, each exactly once.
-    pub fn apply(&mut self, decoded: &DecodedEvent) {
+    /// Applies one decoded event at its position. Positions must come in order, each exactly once;
+    /// any other event is refused with [`ProjectionError::PositionOutOfOrder`] and changes nothing.
+    /// The check holds in release builds too: it is what makes "the state of exactly one position"
+    /// true.
+    pub fn apply(&mut self, decoded: &DecodedEvent) -> Result<(), ProjectionError> {
         let position = decoded.recorded.position;
-        debug_assert_eq!(
-            position,
-            self.next_position(),
-            "events are applied in order, each once"
-        );
+        let expected = self.next_position();
+        if position != expected {
+            return Err(ProjectionError::PositionOutOfOrder {
+                expected,
+                found: position,
+            });
+        }
         self.checkpoint = Some(position);
+        let recorded_at = decoded.recorded.event.recorded_at;
+        self.recorded_through = Some(
+            self.recorded_through
+                .map_or(recorded_at, |through| through.max(recorded_at)),
+        );
         let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) else {
             // Streams that are not person streams (for example written by EventStoreDB clients) feed
             // no read model.
-            return;
+            return Ok(());
         };
         let journal = self.journals.entry(person).or_default();
         if journal.erased {
-            return;
+            return Ok(());
         }
         let Some(event) = &decoded.event else {
             // A sealed event whose key is gone: the person was erased and the erasure follows.
-            return;
+            return Ok(());
         };
         if event.event_type() == EventType::PersonalDataErased {
             *journal = Journal {
                 facts: Vec::new(),
                 erased: true,
             };
-            return;
+            return Ok(());
         }
         journal.facts.push(Fact {
             position,
@@ -125,6 +207,7 @@ impl State {
             actor: decoded.recorded.event.actor.clone(),
             event: Event::clone(event),
         });
+        Ok(())
     }
 }
 
@@ -232,16 +315,12 @@ impl Projections {
             .map_err(|error| ProjectionError::Stopped(error.to_string()))??
         };
         let state = match loaded {
-            Some((header, journals)) => State {
-                journals,
-                checkpoint: header.checkpoint,
-            },
+            Some((header, journals)) => loaded_state(&ledger, journals, header.checkpoint).await?,
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
-                Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
-                    journals,
-                    checkpoint: header.checkpoint,
-                },
+                Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
+                    loaded_state(&ledger, journals, header.checkpoint).await?
+                }
                 _ => State::default(),
             },
         };
@@ -310,6 +389,55 @@ impl Projections {
         }
     }
 
+    /// Makes sure a question at the cut `known_at` can be answered from the state: waits (at most
+    /// `wait_max`) until the projections have applied every event recorded by `known_at`, so the
+    /// answer is the whole cut and not the part applied so far (which would also be cached).
+    ///
+    /// Applied is every event recorded by `known_at` when the state holds a fact recorded after it,
+    /// or when the projections have applied the log up to its head as read here: the ledger gives
+    /// every later event a later time. A `known_at` later than the ledger's now is refused
+    /// ([`ProjectionError::KnownAtInFuture`]), as is one not reached in time
+    /// ([`ProjectionError::Behind`], with the lag).
+    pub async fn reach(
+        &self,
+        known_at: DateTime<Utc>,
+        wait_max: Duration,
+    ) -> Result<(), ProjectionError> {
+        let now = self.inner.ledger.clock().now();
+        if known_at > now {
+            return Err(ProjectionError::KnownAtInFuture { known_at, now });
+        }
+        let covered = |state: &State| {
+            state
+                .recorded_through
+                .is_some_and(|through| through > known_at)
+        };
+        if self.read(covered) {
+            return Ok(());
+        }
+        let head = self.inner.ledger.log().next_position().await?;
+        let waited = Instant::now();
+        if tokio::time::timeout(wait_max, self.wait_for(head))
+            .await
+            .is_ok_and(|reached| reached.is_ok())
+            || self.read(State::next_position) >= head
+        {
+            return Ok(());
+        }
+        // A failed runner reports its failure rather than a lag that will never shrink.
+        if let Some(failure) = lock(&self.inner.failure).clone() {
+            return Err(ProjectionError::Stopped(failure));
+        }
+        let (applied_through, next) =
+            self.read(|state| (state.recorded_through, state.next_position()));
+        Err(ProjectionError::Behind {
+            known_at,
+            applied_through,
+            lag_events: head.saturating_sub(next),
+            waited: waited.elapsed(),
+        })
+    }
+
     /// Waits until the projections have applied everything the log held when called.
     pub async fn caught_up(&self) -> Result<(), ProjectionError> {
         let head = self.inner.ledger.log().next_position().await?;
@@ -343,10 +471,9 @@ impl Projections {
         let keys = inner.ledger.keys().clone();
         let rebuild_path = inner.config.dir.join(REBUILD_FILE);
         let mut fresh = match snapshot::load(&rebuild_path, &keys) {
-            Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
-                journals,
-                checkpoint: header.checkpoint,
-            },
+            Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
+                loaded_state(&inner.ledger, journals, header.checkpoint).await?
+            }
             _ => State::default(),
         };
         let mut since_snapshot = 0u64;
@@ -362,7 +489,7 @@ impl Projections {
                 break;
             }
             for recorded in page {
-                fresh.apply(&inner.ledger.decode(recorded)?);
+                fresh.apply(&inner.ledger.decode(recorded)?)?;
                 since_snapshot += 1;
             }
             let update = RebuildProgress {
@@ -397,7 +524,7 @@ impl Projections {
                     )));
                 }
                 for recorded in page {
-                    fresh.apply(&inner.ledger.decode(recorded)?);
+                    fresh.apply(&inner.ledger.decode(recorded)?)?;
                 }
             }
             let checkpoint = fresh.checkpoint;
@@ -418,8 +545,11 @@ impl Projections {
         self.read(|state| self.inner.cache.views(state, known_at))
     }
 
-    /// Computes an indicator of the catalogue. Without `known_at` it uses everything recorded so far
-    /// and reports the current time as its `known_at`; with one, the answer is reproducible exactly.
+    /// Computes an indicator of the catalogue. Without `known_at` it uses everything applied so far
+    /// and reports as its `known_at` the transaction time that covers ([`ViewSet::answer_known_at`]),
+    /// so asking again with that `known_at` gives the same answer, also after later appends and
+    /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
+    /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
         let views = self.views(query.known_at);
         let kpi_query = KpiQuery {
@@ -430,9 +560,7 @@ impl Projections {
             suppression: query.suppression,
         };
         let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views)?);
-        if query.known_at.is_none() {
-            result.known_at = self.inner.ledger.clock().now();
-        }
+        result.known_at = views.answer_known_at();
         Ok(result)
     }
 
@@ -511,10 +639,15 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
     let mut subscription = inner.ledger.log().subscribe_all(from).await?;
     let mut since_snapshot = 0u64;
     let mut last_snapshot = Instant::now();
+    // An event taken from the subscription that belongs to the next batch.
+    let mut carried = None;
     loop {
-        let first = tokio::select! {
-            _ = inner.stop.notified() => return Ok(()),
-            next = subscription.next() => next,
+        let first = match carried.take() {
+            Some(event) => Some(Ok(event)),
+            None => tokio::select! {
+                _ = inner.stop.notified() => return Ok(()),
+                next = subscription.next() => next,
+            },
         };
         let Some(first) = first else {
             return Ok(());
@@ -526,27 +659,82 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 None => break,
             }
         }
+        // A live answer reports the latest transaction time applied as the time it covers
+        // (`State::recorded_through`), so a batch must not end while the log holds an event
+        // recorded at or before that time: the rest of an append (its events share one time), or
+        // an append that took its time before another but reached the log after it. Such events
+        // are durable, so awaiting them is short. Bounded by the largest append, so that a log
+        // written with historical times (a seed) still goes in batches.
+        let mut through = inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .recorded_through;
+        for decoded in &batch {
+            through = through.max(Some(decoded.recorded.event.recorded_at));
+        }
+        let mut extra = 0;
+        while extra < APPEND_EVENTS_MAX {
+            let Some(last) = batch.last() else {
+                break;
+            };
+            let next = match subscription.try_next() {
+                Some(next) => next?,
+                None => {
+                    let peeked = inner
+                        .ledger
+                        .log()
+                        .read_all(last.recorded.position + 1, 1)
+                        .await?;
+                    let recorded_by_then = peeked
+                        .first()
+                        .is_some_and(|next| Some(next.event.recorded_at) <= through);
+                    if !recorded_by_then {
+                        break;
+                    }
+                    match subscription.next().await {
+                        Some(next) => next?,
+                        None => return Ok(()),
+                    }
+                }
+            };
+            if Some(next.event.recorded_at) > through {
+                carried = Some(next);
+                break;
+            }
+            batch.push(inner.ledger.decode(next)?);
+            extra += 1;
+        }
         let pause = inner.pause.lock().await;
-        let checkpoint = {
+        let (checkpoint, refused) = {
             let mut state = inner
                 .state
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut dirty = lock(&inner.cache.dirty);
+            let mut refused = None;
             for decoded in &batch {
                 if decoded.recorded.position < state.next_position() {
                     // Already in the state (a rebuild swapped in a state that was further along).
                     continue;
                 }
-                state.apply(decoded);
+                // A refused event stops the runner (its failure shows in `status` and `/readyz`);
+                // the batch's earlier events stay applied, so the state is still one position's.
+                if let Err(error) = state.apply(decoded) {
+                    refused = Some(error);
+                    break;
+                }
                 if let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) {
                     dirty.insert(person);
                 }
             }
             drop(dirty);
-            state.checkpoint
+            (state.checkpoint, refused)
         };
         inner.applied.send_replace(checkpoint);
+        if let Some(error) = refused {
+            return Err(error);
+        }
         drop(pause);
         since_snapshot += batch.len() as u64;
         if since_snapshot >= inner.config.snapshot_every_events
@@ -587,6 +775,37 @@ impl State {
         }
         hex_lower(&hasher.finalize())
     }
+}
+
+/// The state of a loaded snapshot, with the transaction time of its checkpoint's event read from
+/// the log.
+async fn loaded_state(
+    ledger: &Ledger,
+    journals: Journals,
+    checkpoint: Option<u64>,
+) -> Result<State, ProjectionError> {
+    let checkpoint_recorded_at = match checkpoint {
+        Some(position) => ledger
+            .log()
+            .read_all(position, 1)
+            .await?
+            .first()
+            .map(|recorded| recorded.event.recorded_at),
+        None => None,
+    };
+    Ok(State::from_journals(
+        journals,
+        checkpoint,
+        checkpoint_recorded_at,
+    ))
+}
+
+/// The latest transaction time of any fact in `journals`.
+fn latest_recorded_at(journals: &Journals) -> Option<DateTime<Utc>> {
+    journals
+        .values()
+        .flat_map(|journal| journal.facts.iter().map(|fact| fact.recorded_at))
+        .max()
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

@@ -7,7 +7,8 @@ use journey_core::catalogue::{
 };
 use journey_core::envelope::PersonId;
 use journey_projections::models::{
-    caseloads, course_waiting_list, idle_list, people, person_status, OpenActivity, PeopleFilter,
+    caseloads, course_waiting_list, idle_list, is_idle_more_than, people, person_status,
+    OpenActivity, PeopleFilter,
 };
 use journey_projections::view::{ActivityKind, CourseStatus, ProtectionStatus, Stage};
 use support::*;
@@ -227,6 +228,40 @@ fn the_idle_list_is_longest_first_and_strictly_above_n_days() {
     assert_eq!(list[0].stage, Stage::Arrival);
 }
 
+/// Person 2 is idle exactly 91 days on D: the boundary of "idle more than N days".
+#[test]
+fn the_idle_list_and_the_people_filter_draw_the_idle_boundary_alike() {
+    let (views, households) = views(&idle_population(), NOW);
+    let as_of = date("2024-12-31");
+    let exactly = idle_list(&views, &households, as_of, 0)
+        .into_iter()
+        .find(|entry| entry.person == id(2))
+        .expect("person 2 is idle")
+        .idle_days;
+    assert_eq!(exactly, 91);
+    let in_list = |days: u32| {
+        idle_list(&views, &households, as_of, days)
+            .iter()
+            .any(|entry| entry.person == id(2))
+    };
+    let in_filter = |days: u32| {
+        let filter = PeopleFilter {
+            min_idle_days: Some(days),
+            ..PeopleFilter::default()
+        };
+        let found = people(&views, &households, as_of, &filter).any(|view| view.person == id(2));
+        found
+    };
+    for days in [89, 90, 91, 92] {
+        assert_eq!(
+            (in_list(days), in_filter(days)),
+            (days < 91, days < 91),
+            "idle 91 days, asked for more than {days}"
+        );
+    }
+    assert!(is_idle_more_than(91, 90) && !is_idle_more_than(91, 91));
+}
+
 #[test]
 fn the_people_filter_combines_its_conditions() {
     let mut population = idle_population();
@@ -277,11 +312,11 @@ fn the_people_filter_combines_its_conditions() {
     );
     assert_eq!(
         matching(&PeopleFilter {
-            min_idle_days: Some(91),
+            min_idle_days: Some(90),
             ..PeopleFilter::default()
         }),
         [1, 2, 11],
-        "at least 91 days"
+        "more than 90 days"
     );
     assert_eq!(
         matching(&PeopleFilter {
@@ -298,4 +333,53 @@ fn the_people_filter_combines_its_conditions() {
         .map(|view| view.person.0.as_u128())
         .collect();
     assert_eq!(page, [5, 6]);
+}
+
+/// DOMAIN.md section 4 for the lists: a correction recorded on 2025-02-01 about events of 2024
+/// changes the `as_of 2024-12-31` lists only for cuts at or after 2025-02-01.
+#[test]
+fn a_correction_recorded_later_changes_the_lists_only_for_later_cuts() {
+    let mut waiting = Person::arrived(1, 1990, "2024-01-10", "north");
+    let registered = waiting.on("2024-03-01", course_registered("IK-1", CourseType::General));
+    waiting.correct(
+        "2025-02-01T08:00:00Z",
+        registered,
+        "2024-05-01",
+        course_registered("IK-1", CourseType::General),
+    );
+    let mut idle = Person::arrived(2, 1990, "2024-01-10", "north");
+    let arrived = idle.journal.facts[1].id;
+    idle.correct(
+        "2025-02-01T08:00:00Z",
+        arrived,
+        "2025-01-15",
+        arrival("north"),
+    );
+    let population = [waiting, idle];
+    let as_of = date("2024-12-31");
+    let lists = |known_at: &str| {
+        let (views, households) = views(&population, known_at);
+        (
+            caseloads(&views, as_of),
+            course_waiting_list(&views, as_of),
+            idle_list(&views, &households, as_of, 90),
+        )
+    };
+
+    let (loads, waiting_list, idle) = lists("2025-01-31T23:59:59Z");
+    assert_eq!(loads[0].persons, [id(1), id(2)]);
+    assert_eq!(waiting_list[0].days_waiting, 305);
+    assert_eq!(
+        idle.iter().map(|entry| entry.person).collect::<Vec<_>>(),
+        [id(1), id(2)]
+    );
+    assert_eq!(lists("2024-12-31"), lists("2025-01-31T23:59:59Z"));
+
+    let (loads, waiting_list, idle) = lists("2025-02-01T08:00:00Z");
+    assert_eq!(loads[0].persons, [id(1)], "person 2 arrived after D");
+    assert_eq!(waiting_list[0].days_waiting, 244);
+    assert_eq!(
+        idle.iter().map(|entry| entry.person).collect::<Vec<_>>(),
+        [id(1)]
+    );
 }

@@ -13,7 +13,7 @@ use journey_core::ledger::{Ledger, LedgerConfig, Proposed};
 use journey_core::log::{EventLog, ExpectedRevision, SledLog, SledLogConfig};
 use journey_core::sample;
 use journey_core::store::{Store, StoreConfig};
-use journey_projections::{Projections, RunnerConfig, State};
+use journey_projections::{ProjectionError, Projections, RunnerConfig, State};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use uuid::Uuid;
@@ -22,6 +22,7 @@ struct Fixture {
     dir: tempfile::TempDir,
     log: Arc<SledLog>,
     ledger: Arc<Ledger>,
+    clock: Arc<FixedClock>,
 }
 
 fn date(text: &str) -> NaiveDate {
@@ -34,14 +35,20 @@ fn open(dir: tempfile::TempDir) -> Fixture {
     let master = SecretKey::from_bytes([7; 32]);
     let keys = Arc::new(KeyStore::open(&store, master, &mut rng).expect("keys"));
     let log = Arc::new(SledLog::open(&store, SledLogConfig::default()).expect("log"));
+    let clock = Arc::new(FixedClock::at_date(date("2024-06-30")));
     let ledger = Arc::new(Ledger::new(
         log.clone() as Arc<dyn EventLog>,
         keys,
-        Arc::new(FixedClock::at_date(date("2024-06-30"))),
+        clock.clone(),
         Box::new(StdRng::seed_from_u64(2)),
         LedgerConfig::default(),
     ));
-    Fixture { dir, log, ledger }
+    Fixture {
+        dir,
+        log,
+        ledger,
+        clock,
+    }
 }
 
 /// sled releases its file lock a moment after the last handle is dropped; retry briefly.
@@ -228,7 +235,9 @@ async fn a_rebuild_while_writers_append_swaps_in_an_equal_state() {
     // Compare with a state folded directly from the log.
     let mut direct = State::default();
     for recorded in fixture.log.read_all(0, 100_000).await.expect("read") {
-        direct.apply(&fixture.ledger.decode(recorded).expect("decode"));
+        direct
+            .apply(&fixture.ledger.decode(recorded).expect("decode"))
+            .expect("in order");
     }
     assert_eq!(live, direct);
     projections.shutdown().await.expect("shutdown");
@@ -270,4 +279,289 @@ async fn an_erased_person_leaves_nothing_but_the_stream_id_also_after_a_restart(
         3
     );
     restarted.shutdown().await.expect("shutdown");
+}
+
+/// Every event of the log, decoded, in position order.
+async fn decoded_log(fixture: &Fixture) -> Vec<journey_core::ledger::DecodedEvent> {
+    let mut decoded = Vec::new();
+    for recorded in fixture.log.read_all(0, 100_000).await.expect("read") {
+        decoded.push(fixture.ledger.decode(recorded).expect("decode"));
+    }
+    decoded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_fed_a_gap_or_a_repeat_refuses_the_event_and_stays_where_it_was() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 2, 1).await;
+    let decoded = decoded_log(&fixture).await;
+    let mut state = State::default();
+    state.apply(&decoded[0]).expect("position 0 first");
+    state.apply(&decoded[1]).expect("then position 1");
+    let before = state.clone();
+
+    // Position 3 after 1: position 2 is missing.
+    let error = state.apply(&decoded[3]).expect_err("a gap is refused");
+    assert!(
+        matches!(
+            error,
+            ProjectionError::PositionOutOfOrder {
+                expected: 2,
+                found: 3
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("expected position 2"), "{error}");
+    // Position 1 again: applied twice would count its event twice.
+    let error = state.apply(&decoded[1]).expect_err("a repeat is refused");
+    assert!(
+        matches!(
+            error,
+            ProjectionError::PositionOutOfOrder {
+                expected: 2,
+                found: 1
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(state, before, "a refused event changes nothing");
+    state.apply(&decoded[2]).expect("the missing position fits");
+}
+
+/// A `known_at` later than what the projections applied: `reach` waits for them while they lag
+/// the log, refuses when they do not catch up within its bound (naming the lag), and refuses a
+/// `known_at` later than the ledger's now outright (events may still be recorded up to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reach_waits_for_a_lagging_cut_and_refuses_one_it_cannot_answer() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 1, 0).await;
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    // The fixture's clock stands at 2024-06-30T00:00:00Z; everything so far was recorded then.
+    let now = chrono::DateTime::parse_from_rfc3339("2024-06-30T00:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let earlier = now - chrono::Duration::days(1);
+    projections
+        .reach(now, std::time::Duration::ZERO)
+        .await
+        .expect("caught up: the cut at now is answerable");
+
+    let later = now + chrono::Duration::seconds(1);
+    let error = projections
+        .reach(later, std::time::Duration::from_secs(30))
+        .await
+        .expect_err("the future is refused");
+    assert!(
+        matches!(error, ProjectionError::KnownAtInFuture { known_at, .. } if known_at == later),
+        "{error:?}"
+    );
+
+    // Hold the projections back, and record one more event.
+    let pause = projections.pause().await;
+    seed_more_for(&fixture, 0).await;
+    let applied_before = projections.read(|state| state.checkpoint);
+    let error = projections
+        .reach(now, std::time::Duration::ZERO)
+        .await
+        .expect_err("behind the log, no time to wait");
+    match &error {
+        ProjectionError::Behind {
+            lag_events,
+            applied_through,
+            ..
+        } => {
+            assert_eq!(*lag_events, 1);
+            assert_eq!(*applied_through, Some(now));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().contains("1 event"), "{error}");
+    // A cut the applied events already cover needs no waiting, lag or not.
+    projections
+        .reach(earlier, std::time::Duration::ZERO)
+        .await
+        .expect("covered");
+
+    // Now a patient reach: it is still waiting while the projections are held…
+    let mut waiting = Box::pin(projections.reach(now, std::time::Duration::from_secs(30)));
+    assert!(
+        futures_poll_once(waiting.as_mut()).await.is_none(),
+        "reach waits while the projections lag"
+    );
+    assert_eq!(projections.read(|state| state.checkpoint), applied_before);
+    // …and answers once they move on.
+    drop(pause);
+    waiting.await.expect("reached");
+    assert_eq!(
+        projections.read(|state| state.checkpoint),
+        applied_before.map(|checkpoint| checkpoint + 1)
+    );
+    projections.shutdown().await.expect("shutdown");
+}
+
+/// Polls a future once: `Some(output)` if it is ready, `None` if it is waiting.
+async fn futures_poll_once<F: std::future::Future>(
+    future: std::pin::Pin<&mut F>,
+) -> Option<F::Output> {
+    let mut future = Some(future);
+    std::future::poll_fn(move |context| {
+        let future = future.take().expect("polled once");
+        std::task::Poll::Ready(match future.poll(context) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+async fn seed_more_for(fixture: &Fixture, n: u128) {
+    fixture
+        .ledger
+        .append(
+            person(n),
+            ExpectedRevision::Any,
+            vec![sample::counselling(
+                Uuid::from_u128(60_000 + n),
+                date("2024-04-01"),
+            )],
+        )
+        .await
+        .expect("append");
+}
+
+/// The live views are refreshed only for the persons applied events touched. A refresh that both
+/// adds a person (ahead of the others in person order) and updates one behind them must leave the
+/// views equal to views built from scratch: ordered by person, each person once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_views_refreshed_for_a_new_and_a_changed_person_equal_views_built_afresh() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 3, 1).await;
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    assert_eq!(projections.views(None).views.len(), 3);
+
+    let newcomer = PersonId(Uuid::from_u128(1));
+    assert!(newcomer < person(0));
+    fixture
+        .ledger
+        .append(
+            newcomer,
+            ExpectedRevision::Any,
+            vec![
+                sample::registration(Uuid::from_u128(40_001), date("2024-01-02")),
+                sample::arrival(Uuid::from_u128(40_002), date("2024-01-03")),
+            ],
+        )
+        .await
+        .expect("newcomer");
+    seed_more_for(&fixture, 2).await;
+    projections.caught_up().await.expect("caught up");
+
+    let refreshed = projections.views(None);
+    let afresh = projections
+        .read(|state| journey_projections::ViewSet::for_state(state, journey_projections::LIVE));
+    let persons = |set: &journey_projections::ViewSet| {
+        set.views.iter().map(|view| view.person).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        persons(&refreshed),
+        [newcomer, person(0), person(1), person(2)]
+    );
+    assert_eq!(refreshed.views, afresh.views);
+    for view in &afresh.views {
+        assert_eq!(refreshed.view(view.person), Some(view));
+    }
+    projections.shutdown().await.expect("shutdown");
+}
+
+/// The runner never applies part of an append: the events of one append share one transaction
+/// time, and a state holding some of them would report that time as covered. With batches of one
+/// event, the first batch after an append of five still holds all five. The pause is handed over
+/// fairly (tokio's mutex is FIFO), so the runner applies exactly one batch between our turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_holds_a_whole_append_even_when_batches_are_smaller() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 1, 0).await;
+    let mut config = config(&fixture);
+    config.apply_batch_events_max = 1;
+    let projections = Projections::start(fixture.ledger.clone(), config)
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let before = projections.read(|state| state.checkpoint);
+
+    let pause = projections.pause().await;
+    let events = (0..5)
+        .map(|n| sample::counselling(Uuid::from_u128(30_000 + n), date("2024-03-01")))
+        .collect();
+    let receipt = fixture
+        .ledger
+        .append(person(0), ExpectedRevision::Any, events)
+        .await
+        .expect("append");
+    let first_change = first_batch_after(&projections, pause, before).await;
+    assert_eq!(first_change, receipt.last_position, "all five in one batch");
+    projections.shutdown().await.expect("shutdown");
+}
+
+/// Releases `pause` so that the runner applies exactly one batch (tokio's mutex is FIFO: queued for
+/// the pause before releasing it, we get it right after the runner's one batch, or at once when
+/// the runner was not waiting yet, and then try again); returns the checkpoint after that batch.
+async fn first_batch_after(
+    projections: &Projections,
+    mut pause: tokio::sync::MutexGuard<'_, ()>,
+    before: Option<u64>,
+) -> Option<u64> {
+    for _ in 0..1_000 {
+        let mut next = Box::pin(projections.pause());
+        assert!(futures_poll_once(next.as_mut()).await.is_none(), "held");
+        drop(pause);
+        pause = next.await;
+        let now = projections.read(|state| state.checkpoint);
+        if now != before {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("the runner applied nothing within 5 s")
+}
+
+/// Two appends to different persons that took their times in one order and their positions in
+/// the other (as concurrent appends can): the runner applies the earlier-timed, later-positioned
+/// one in the same batch, so no state reports the later time while an event recorded before it
+/// is still to be applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_recorded_before_the_latest_applied_time_joins_the_batch() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 3, 0).await;
+    let mut config = config(&fixture);
+    config.apply_batch_events_max = 1;
+    let projections = Projections::start(fixture.ledger.clone(), config)
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let before = projections.read(|state| state.checkpoint);
+
+    let pause = projections.pause().await;
+    // A first append keeps the runner busy (its batch waits for the pause), so that the two
+    // after it are both in the log when the runner forms its next batch.
+    seed_more_for(&fixture, 2).await;
+    fixture.clock.advance(chrono::Duration::seconds(10));
+    seed_more_for(&fixture, 0).await;
+    // The third append took its time before the second, but reached the log after it.
+    fixture.clock.advance(chrono::Duration::seconds(-5));
+    seed_more_for(&fixture, 1).await;
+    let head = fixture.log.next_position().await.expect("head");
+    let first_change = first_batch_after(&projections, pause, before).await;
+    assert_eq!(first_change, Some(head - 3), "the first append alone");
+    let pause = projections.pause().await;
+    let second_change = first_batch_after(&projections, pause, first_change).await;
+    assert_eq!(second_change, Some(head - 1), "the other two in one batch");
+    projections.shutdown().await.expect("shutdown");
 }

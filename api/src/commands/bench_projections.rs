@@ -60,7 +60,7 @@ async fn rebuild(ledger: &Ledger) -> Result<(u64, Duration, State), CliError> {
             break;
         }
         for recorded in page {
-            state.apply(&ledger.decode(recorded)?);
+            state.apply(&ledger.decode(recorded)?)?;
         }
     }
     let views = ViewSet::for_state(&state, journey_projections::LIVE);

@@ -49,6 +49,12 @@ pub async fn run(options: &Options, args: KpiArgs) -> Result<ExitCode, CliError>
     let context = Context::open(options).await?;
     let projections = Projections::start(context.ledger.clone(), runner_config(options)).await?;
     projections.caught_up().await?;
+    if let Some(known_at) = args.known_at {
+        // Caught up already, so this refuses only a time in the future.
+        projections
+            .reach(known_at, std::time::Duration::ZERO)
+            .await?;
+    }
     let request = KpiRequest {
         key: args.key.clone(),
         as_of: args.as_of.unwrap_or_else(|| projections.today()),
@@ -101,12 +107,13 @@ fn cell_label(cell: &Cell) -> String {
 
 fn table(result: &KpiResult) -> String {
     let mut out = format!(
-        "{}  as of {}  known at {}\ncounting unit: {:?}; over {}\n",
+        "{}  as of {}  known at {}\ncounting unit: {:?}; over {}\nerased persons: {} (erasure removes a person from past cuts too)\n",
         result.key,
         result.as_of,
-        result.known_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        result.known_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         result.counting_unit,
-        result.denominator
+        result.denominator,
+        result.erased_persons
     );
     for cell in rows(result) {
         out.push_str(&format!("{}\n", cell_label(cell)));
@@ -132,8 +139,9 @@ fn csv_field(text: &str) -> String {
 }
 
 fn csv(result: &KpiResult) -> String {
-    let mut out =
-        String::from("key,as_of,known_at,cell,measure,value,numerator,denominator,suppressed\n");
+    let mut out = String::from(
+        "key,as_of,known_at,cell,measure,value,numerator,denominator,suppressed,erased_persons\n",
+    );
     for cell in rows(result) {
         for measure in &cell.measures {
             let fields = [
@@ -153,6 +161,7 @@ fn csv(result: &KpiResult) -> String {
                     .map(|n| n.to_string())
                     .unwrap_or_default(),
                 measure.suppressed.to_string(),
+                result.erased_persons.to_string(),
             ];
             let line: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
             out.push_str(&line.join(","));

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// How long one request may take, in milliseconds.
     #[arg(long, default_value_t = Limits::default().request_timeout.as_millis() as u64)]
     pub request_timeout_ms: u64,
+    /// How long a request with a `knownAt` the projections have not reached waits for them before
+    /// it is refused, in milliseconds.
+    #[arg(long, default_value_t = Limits::default().known_at_wait.as_millis() as u64)]
+    pub known_at_wait_ms: u64,
     /// How long in-flight requests may take to finish after SIGTERM, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub drain_timeout_ms: u64,
@@ -81,6 +85,7 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
             rate_burst: args.rate_burst,
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             kpi_push_interval: args.kpi_push_interval,
+            known_at_wait: Duration::from_millis(args.known_at_wait_ms),
         },
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         retention_years: (args.retention_years > 0).then_some(args.retention_years),

@@ -12,7 +12,7 @@ use journey_core::envelope::PersonId;
 use journey_projections::kpi::{self, KpiError, KpiResult as CoreKpiResult, Suppression};
 use journey_projections::models::{self, PeopleFilter as CorePeopleFilter};
 use journey_projections::view::PersonView;
-use journey_projections::{KpiRequest, ViewSet};
+use journey_projections::{KpiRequest, ProjectionError, ViewSet};
 
 use super::enums::{
     ActivityKind, Agency, CountingUnit, CourseStatus, Dimension, ProtectionStatus, ResidenceStatus,
@@ -91,7 +91,7 @@ pub struct PeopleFilter {
     pub stage: Option<Stage>,
     /// An agency involved with the person by `asOf`.
     pub agency: Option<Agency>,
-    /// Idle (as in `idleList`) at least this many days on `asOf`.
+    /// Idle more than this many days on `asOf`, by the same rule as `idleList`'s `minDays`.
     pub min_idle_days: Option<u32>,
     pub course_status: Option<CourseStatus>,
 }
@@ -127,6 +127,9 @@ pub struct PersonSummaryEdge {
 pub struct PersonSummaryConnection {
     pub edges: Vec<PersonSummaryEdge>,
     pub page_info: super::types::PageInfo,
+    /// The transaction-time cut this page was taken at: the `knownAt` asked for, or for a live
+    /// answer the time of the latest record it covers. Asking again with it gives the same page.
+    pub known_at: DateTime<Utc>,
 }
 
 /// The persons of one caseworker.
@@ -209,6 +212,9 @@ pub struct KpiCell {
 pub struct KpiResult {
     pub key: String,
     pub as_of: Date,
+    /// The transaction-time cut of the answer: the `knownAt` asked for, or for a live answer the
+    /// time of the latest record it covers. Asking again with it gives the same answer, also after
+    /// later records and restarts, unless a person was erased since (see `erasedPersons`).
     pub known_at: DateTime<Utc>,
     pub counting_unit: CountingUnit,
     /// What the shares and durations are taken over.
@@ -222,6 +228,10 @@ pub struct KpiResult {
     /// The margins of a two-way table (first dimension, then second); empty otherwise.
     pub margins: Vec<KpiCell>,
     pub total: KpiCell,
+    /// Persons erased so far. Erasure removes a person from every cut, past `knownAt`s included,
+    /// so an earlier answer asked again may count fewer persons; this says how many are missing
+    /// for that reason.
+    pub erased_persons: u64,
 }
 
 impl KpiResult {
@@ -273,6 +283,7 @@ impl KpiResult {
             cells: result.cells.iter().map(cell).collect(),
             margins: result.margins.iter().map(cell).collect(),
             total: cell(&result.total),
+            erased_persons: result.erased_persons,
         }
     }
 }
@@ -324,15 +335,18 @@ impl ReadModelQuery {
     ) -> Result<PersonSummaryConnection> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = people(
-            state,
-            principal,
-            filter.unwrap_or_default(),
-            as_of,
-            known_at,
-            first,
-            after.as_deref(),
-        );
+        let result = match person_level_cut(state, principal, "the people list", known_at).await {
+            Ok(()) => people(
+                state,
+                principal,
+                filter.unwrap_or_default(),
+                as_of,
+                known_at,
+                first,
+                after.as_deref(),
+            ),
+            Err(error) => Err(error),
+        };
         audit(
             ctx,
             AuditRecord {
@@ -352,23 +366,28 @@ impl ReadModelQuery {
         Ok(result?)
     }
 
-    /// Caseloads as of `asOf` (default: today): per agency the persons present whom it works with,
-    /// and per caseworker of it the persons they recorded events for. A caseworker sees their own
-    /// agency's; admins every agency's; the other roles are refused. Audited.
+    /// Caseloads as of `asOf` (default: today) in the records known at `knownAt` (default: now):
+    /// per agency the persons present whom it works with, and per caseworker of it the persons they
+    /// recorded events for. A caseworker sees their own agency's; admins every agency's; the other
+    /// roles are refused. Audited.
     async fn caseload(
         &self,
         ctx: &Context<'_>,
         as_of: Option<Date>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<AgencyCaseload>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = caseload(state, principal, as_of);
+        let result = match person_level_cut(state, principal, "the caseload", known_at).await {
+            Ok(()) => caseload(state, principal, as_of, known_at),
+            Err(error) => Err(error),
+        };
         audit(
             ctx,
             AuditRecord {
                 principal: Some(principal.clone()),
                 operation: "caseload".into(),
-                query: Some(format!("asOf {}", describe(as_of.map(|date| date.0)))),
+                query: Some(cuts_text(as_of, known_at)),
                 outcome: outcome(&result),
                 ..AuditRecord::default()
             },
@@ -377,22 +396,27 @@ impl ReadModelQuery {
     }
 
     /// Course registrations of persons present on `asOf` (default: today) that have not started by
-    /// then, longest wait first. Caseworkers see the persons visible to their agency, admins
-    /// everyone; the other roles are refused. Audited.
+    /// then, in the records known at `knownAt` (default: now), longest wait first. Caseworkers see
+    /// the persons visible to their agency, admins everyone; the other roles are refused. Audited.
     async fn course_waiting_list(
         &self,
         ctx: &Context<'_>,
         as_of: Option<Date>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<WaitingEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = waiting_list(state, principal, as_of);
+        let result =
+            match person_level_cut(state, principal, "the course waiting list", known_at).await {
+                Ok(()) => waiting_list(state, principal, as_of, known_at),
+                Err(error) => Err(error),
+            };
         audit(
             ctx,
             AuditRecord {
                 principal: Some(principal.clone()),
                 operation: "courseWaitingList".into(),
-                query: Some(format!("asOf {}", describe(as_of.map(|date| date.0)))),
+                query: Some(cuts_text(as_of, known_at)),
                 outcome: outcome(&result),
                 ..AuditRecord::default()
             },
@@ -401,26 +425,28 @@ impl ReadModelQuery {
     }
 
     /// Working-age persons present on `asOf` (default: today) with no activity for more than
-    /// `minDays` days, longest first. Person-level: caseworkers see the persons their agency is
-    /// involved with, admins everyone; the other roles are refused. Audited.
+    /// `minDays` days, in the records known at `knownAt` (default: now), longest first.
+    /// Person-level: caseworkers see the persons their agency is involved with, admins everyone;
+    /// the other roles are refused. Audited.
     async fn idle_list(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 90)] min_days: u32,
         as_of: Option<Date>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<IdleEntry>> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = idle_list(state, principal, min_days, as_of);
+        let result = match person_level_cut(state, principal, "the idle list", known_at).await {
+            Ok(()) => idle_list(state, principal, min_days, as_of, known_at),
+            Err(error) => Err(error),
+        };
         audit(
             ctx,
             AuditRecord {
                 principal: Some(principal.clone()),
                 operation: "idleList".into(),
-                query: Some(format!(
-                    "minDays {min_days} asOf {}",
-                    describe(as_of.map(|date| date.0))
-                )),
+                query: Some(format!("minDays {min_days} {}", cuts_text(as_of, known_at))),
                 outcome: outcome(&result),
                 ..AuditRecord::default()
             },
@@ -443,8 +469,11 @@ impl ReadModelQuery {
         let principal = principal(ctx)?;
         let state = state(ctx);
         let by = by.unwrap_or_default();
-        let result = compute_kpi(state, principal, &key, as_of, known_at, &by)
-            .map(|result| KpiResult::from_core(&result));
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => compute_kpi(state, principal, &key, as_of, known_at, &by),
+            Err(error) => Err(error),
+        }
+        .map(|result| KpiResult::from_core(&result));
         audit(
             ctx,
             AuditRecord {
@@ -503,19 +532,22 @@ impl ReadModelQuery {
     ) -> Result<KpiResult> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result =
-            compute_kpi(state, principal, "chain_funnel", as_of, known_at, &[]).map(|result| {
-                let mut result = KpiResult::from_core(&result);
-                if let Some(cohort) = cohort {
-                    let cohort = cohort.to_string();
-                    result.cells.retain(|cell| {
-                        cell.dimensions.iter().any(|value| {
-                            value.dimension == Dimension::ArrivalCohort && value.value == cohort
-                        })
-                    });
-                }
-                result
-            });
+        let result = match reach_cut(state, known_at).await {
+            Ok(()) => compute_kpi(state, principal, "chain_funnel", as_of, known_at, &[]),
+            Err(error) => Err(error),
+        }
+        .map(|result| {
+            let mut result = KpiResult::from_core(&result);
+            if let Some(cohort) = cohort {
+                let cohort = cohort.to_string();
+                result.cells.retain(|cell| {
+                    cell.dimensions.iter().any(|value| {
+                        value.dimension == Dimension::ArrivalCohort && value.value == cohort
+                    })
+                });
+            }
+            result
+        });
         audit(
             ctx,
             AuditRecord {
@@ -536,6 +568,15 @@ impl ReadModelQuery {
 
 fn describe<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+/// The two cuts of a read-model request, as its audit entry records them.
+fn cuts_text(as_of: Option<Date>, known_at: Option<DateTime<Utc>>) -> String {
+    format!(
+        "asOf {} knownAt {}",
+        describe(as_of.map(|date| date.0)),
+        describe(known_at.map(|time| time.to_rfc3339()))
+    )
 }
 
 pub(crate) fn kpi_query_text(
@@ -588,6 +629,37 @@ pub(crate) fn compute_kpi(
         .map_err(kpi_error)
 }
 
+/// Before answering at an explicit cut `known_at`: waits (at most `knownAtWait`) until the
+/// projections have applied everything recorded by then, so that the answer is the whole cut and not
+/// the part applied so far. Refuses a `knownAt` in the future (VALIDATION) and one the projections
+/// do not reach in time (LIMIT_EXCEEDED, `limit: knownAtWait`, with `lagEvents` and
+/// `appliedThrough`). Without `knownAt` nothing waits: a live answer reports the time it covers.
+pub(crate) async fn reach_cut(state: &AppState, known_at: Option<DateTime<Utc>>) -> ApiResult<()> {
+    let Some(known_at) = known_at else {
+        return Ok(());
+    };
+    let projections = state.projections()?;
+    projections
+        .reach(known_at, state.limits.known_at_wait)
+        .await
+        .map_err(|error| match &error {
+            ProjectionError::KnownAtInFuture { .. } => {
+                ApiError::validation("knownAt", error.to_string())
+            }
+            ProjectionError::Behind {
+                lag_events,
+                applied_through,
+                ..
+            } => ApiError::limit("knownAtWait", error.to_string())
+                .with("lagEvents", *lag_events)
+                .with(
+                    "appliedThrough",
+                    applied_through.map(|time| time.to_rfc3339()),
+                ),
+            _ => ApiError::internal(&error),
+        })
+}
+
 pub(crate) fn kpi_error(error: KpiError) -> ApiError {
     match &error {
         KpiError::UnknownKey { .. } | KpiError::PersonLevel { .. } => {
@@ -599,6 +671,18 @@ pub(crate) fn kpi_error(error: KpiError) -> ApiError {
         | KpiError::DimensionNotAllowed { .. } => ApiError::validation("by", error.to_string()),
         KpiError::ViewsOutOfCut { .. } => ApiError::internal(&error),
     }
+}
+
+/// Before a person-level list: refuses the roles that never see one (without waiting), then
+/// [`reach_cut`].
+async fn person_level_cut(
+    state: &AppState,
+    principal: &Principal,
+    what: &str,
+    known_at: Option<DateTime<Utc>>,
+) -> ApiResult<()> {
+    person_level_gate(principal, what)?;
+    reach_cut(state, known_at).await
 }
 
 /// Refuses the roles that never see person-level lists.
@@ -630,7 +714,6 @@ fn people(
     first: Option<i32>,
     after: Option<&str>,
 ) -> ApiResult<PersonSummaryConnection> {
-    person_level_gate(principal, "the people list")?;
     let size = page_size(first, &state.limits)?;
     let after = after
         .map(|cursor| {
@@ -646,11 +729,7 @@ fn people(
         .transpose()?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(known_at);
-    let live = match known_at {
-        None => views.clone(),
-        Some(_) => projections.views(None),
-    };
+    let (views, live) = cut_and_live(projections, known_at);
     let filter = CorePeopleFilter::from(filter);
     let start = after.map_or(0, |after| {
         views.views.partition_point(|view| view.person <= after)
@@ -673,12 +752,28 @@ fn people(
         });
     }
     Ok(PersonSummaryConnection {
+        known_at: views.answer_known_at(),
         page_info: super::types::PageInfo {
             has_next_page,
             end_cursor: edges.last().map(|edge| edge.cursor.clone()),
         },
         edges,
     })
+}
+
+/// The views at the cut `known_at` (the list's content) and the live views (who may see it: access
+/// is decided on what is recorded now, also for a past cut, so a withdrawn consent hides a person
+/// from old cuts too).
+fn cut_and_live(
+    projections: &journey_projections::Projections,
+    known_at: Option<DateTime<Utc>>,
+) -> (std::sync::Arc<ViewSet>, std::sync::Arc<ViewSet>) {
+    let views = projections.views(known_at);
+    let live = match known_at {
+        None => views.clone(),
+        Some(_) => projections.views(None),
+    };
+    (views, live)
 }
 
 /// Whether a caseworker (or admin) sees `person`, decided on the live views: what is recorded now.
@@ -701,11 +796,12 @@ fn caseload(
     state: &AppState,
     principal: &Principal,
     as_of: Option<Date>,
+    known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<AgencyCaseload>> {
-    person_level_gate(principal, "the caseload")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(None);
+    // Which agencies' caseloads a caseworker sees is decided by their token, not by the persons.
+    let views = projections.views(known_at);
     let ids = |persons: Vec<PersonId>| -> Vec<ID> {
         persons
             .into_iter()
@@ -736,14 +832,14 @@ fn waiting_list(
     state: &AppState,
     principal: &Principal,
     as_of: Option<Date>,
+    known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<WaitingEntry>> {
-    person_level_gate(principal, "the course waiting list")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(None);
+    let (views, live) = cut_and_live(projections, known_at);
     Ok(models::course_waiting_list(&views.views, as_of)
         .into_iter()
-        .filter(|entry| visible(principal, &views, entry.person, false))
+        .filter(|entry| visible(principal, &live, entry.person, false))
         .map(|entry| WaitingEntry {
             person_id: ID(entry.person.to_string()),
             course_id: entry.course_id,
@@ -761,15 +857,15 @@ fn idle_list(
     principal: &Principal,
     min_days: u32,
     as_of: Option<Date>,
+    known_at: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<IdleEntry>> {
-    person_level_gate(principal, "the idle list")?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, as_of)?;
-    let views = projections.views(None);
+    let (views, live) = cut_and_live(projections, known_at);
     Ok(
         models::idle_list(&views.views, &views.households, as_of, min_days)
             .into_iter()
-            .filter(|entry| visible(principal, &views, entry.person, true))
+            .filter(|entry| visible(principal, &live, entry.person, true))
             .map(|entry| IdleEntry {
                 person_id: ID(entry.person.to_string()),
                 idle_days: entry.idle_days,

@@ -306,7 +306,12 @@ impl Person {
     ) -> Result<Option<super::readmodels::PersonStatus>> {
         let state = state(ctx);
         let principal = principal(ctx)?;
-        let result = if self.access == Access::Full {
+        let reached = super::readmodels::reach_cut(state, known_at).await;
+        let result = if self.access != Access::Full {
+            Err(ApiError::forbidden("coordinators see mentoring facts only"))
+        } else if let Err(error) = reached {
+            Err(error)
+        } else {
             state.projections().map(|projections| {
                 let as_of = as_of.map_or_else(|| projections.today(), |date| date.0);
                 let views = projections.views(known_at);
@@ -314,8 +319,6 @@ impl Person {
                     .view(self.id)
                     .map(|view| super::readmodels::PersonStatus::of(view, as_of))
             })
-        } else {
-            Err(ApiError::forbidden("coordinators see mentoring facts only"))
         };
         // A status served is part of the `person` read, whose entry names the field and its
         // arguments; a refused or failed one gets its own entry.

@@ -118,6 +118,11 @@ pub struct KpiResult {
     pub margins: Vec<Cell>,
     /// The total over everything.
     pub total: Cell,
+    /// Persons erased from the ledger by the time of the answer. Erasure removes a person from
+    /// every cut, past `known_at`s included, so an answer asked again after an erasure may count
+    /// fewer persons than it did; this says how many are missing for that reason. [`compute`]
+    /// sees only views and leaves it 0; [`crate::Projections::kpi`] fills it in from the state.
+    pub erased_persons: u64,
 }
 
 /// Why a query cannot be answered.
@@ -295,6 +300,7 @@ pub fn compute(
         cells: layout.cells,
         margins: layout.margins,
         total: layout.total,
+        erased_persons: 0,
     };
     if let Some(suppression) = query.suppression {
         suppression::suppress(&mut result, suppression.k, &layout.empty, &layout.rules);

@@ -138,11 +138,12 @@ pub(crate) enum MeasureSpec {
         quantile: Quantile,
         persons: usize,
     },
-    /// The share of durations above `days`.
+    /// The share of idle durations above `days`, decided by the one idle rule
+    /// ([`crate::models::is_idle_more_than`]) that the idle list and the people filter use too.
     ShareAbove {
         name: &'static str,
         samples: usize,
-        days: i64,
+        days: u32,
         persons: usize,
     },
     /// `numerator / (denominator / periods)`: events per average stock over `periods` dates.
@@ -258,7 +259,10 @@ impl MeasureSpec {
                 ..
             } => {
                 let samples = &cell.samples[samples];
-                let above = samples.iter().filter(|sample| **sample > days).count() as u64;
+                let above = samples
+                    .iter()
+                    .filter(|sample| crate::models::is_idle_more_than(**sample, days))
+                    .count() as u64;
                 let count = samples.len() as u64;
                 measure(
                     ratio(above, count),
