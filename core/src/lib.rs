@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod keys;
 pub mod ledger;
 pub mod log;
+pub mod registers;
 pub mod retention;
 pub mod rules;
 pub mod sample;
