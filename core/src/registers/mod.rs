@@ -22,10 +22,14 @@ mod events;
 mod file;
 mod state;
 mod suggest;
+mod write;
 
 pub use events::{
-    decode_register_event, RegisterEvent, RegisterEventType, RegisterKind, REGISTER_STREAM_PREFIX,
+    decode_register_event, RegisterEntryAdded, RegisterEntryRetired, RegisterEvent,
+    RegisterEventType, RegisterKind, RegisterValueMapped, REGISTER_STREAM_PREFIX,
 };
 pub use file::{EntrySpec, MappingSpec, RegisterFile, RegisterFileError, SALZGITTER_JSON};
 pub use state::{coded_values, CodedValue, Entry, Register, RegisterError, Registers, UnknownCode};
 pub use suggest::closest;
+pub(crate) use write::uuid_from;
+pub use write::{RegisterCache, RegisterProposal, RegisterReceipt};
