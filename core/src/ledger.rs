@@ -385,8 +385,8 @@ impl Ledger {
         &self.registers
     }
 
-    /// A random event id from the ledger's RNG.
-    pub(crate) fn random_uuid(&self) -> Uuid {
+    /// A random event id from the ledger's RNG, for events the ledger itself proposes.
+    pub fn new_event_id(&self) -> Uuid {
         let mut bytes = [0u8; 16];
         self.with_rng(|rng| rng.fill_bytes(&mut bytes));
         crate::registers::uuid_from(bytes)

@@ -18,12 +18,15 @@
 //! The register file a municipality edits ([`RegisterFile`]) is the whole register in one JSON
 //! document; importing it appends only the differences to what the ledger already holds.
 
+mod check;
 mod events;
 mod file;
+pub mod schema;
 mod state;
 mod suggest;
 mod write;
 
+pub use check::{stray_values, StrayValue};
 pub use events::{
     decode_register_event, RegisterEntryAdded, RegisterEntryRetired, RegisterEvent,
     RegisterEventType, RegisterKind, RegisterValueMapped, REGISTER_STREAM_PREFIX,

@@ -294,7 +294,7 @@ impl Ledger {
         let proposals = changes
             .into_iter()
             .map(|(register, occurred_on, event)| RegisterProposal {
-                id: self.random_uuid(),
+                id: self.new_event_id(),
                 register,
                 occurred_on,
                 event,
