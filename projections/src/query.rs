@@ -6,6 +6,7 @@
 //! are cached per query until the next applied event, so a dashboard polling today's figures costs
 //! one computation per change, not one per request.
 
+use journey_core::registers::Registers;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -174,6 +175,7 @@ impl QueryCache {
         &self,
         query: &KpiQuery,
         views: &ViewSet,
+        registers: &Registers,
     ) -> Result<Arc<KpiResult>, KpiError> {
         let key = format!("{query:?}");
         {
@@ -185,7 +187,12 @@ impl QueryCache {
                 return Ok(found.clone());
             }
         }
-        let result = Arc::new(kpi::compute(query, &views.views, &views.households)?);
+        let result = Arc::new(kpi::compute_with_registers(
+            query,
+            &views.views,
+            &views.households,
+            registers,
+        )?);
         let mut results = lock(&self.results);
         if results.0 == views.checkpoint {
             if results.1.len() >= RESULTS_MAX {

@@ -25,7 +25,9 @@ use chrono::{DateTime, Utc};
 use crate::journal::{Fact, Journal, Journals};
 use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
 use crate::query::{QueryCache, ViewSet};
+use crate::registers;
 use crate::snapshot::{self, SnapshotError};
+use journey_core::registers::Registers;
 
 /// The version of the projections' state. Bump it when what the journals hold changes; the state is
 /// then rebuilt from position 0.
@@ -77,6 +79,8 @@ pub enum ProjectionError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
     pub journals: Journals,
+    /// The registers (districts and their areas, providers) as of the checkpoint.
+    pub registers: Arc<Registers>,
     /// The last applied position; `None` before the first event.
     pub checkpoint: Option<u64>,
 }
@@ -96,6 +100,9 @@ impl State {
             "events are applied in order, each once"
         );
         self.checkpoint = Some(position);
+        if registers::apply(&mut self.registers, decoded) {
+            return;
+        }
         let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) else {
             // Streams that are not person streams (for example written by EventStoreDB clients) feed
             // no read model.
@@ -227,16 +234,20 @@ impl Projections {
             Some((header, journals)) => State {
                 journals,
                 checkpoint: header.checkpoint,
+                registers: Arc::default(),
             },
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
                 Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
                     journals,
                     checkpoint: header.checkpoint,
+                    registers: Arc::default(),
                 },
                 _ => State::default(),
             },
         };
+        let mut state = state;
+        state.registers = registers::up_to(&ledger, state.checkpoint).await?;
         let (applied, _) = watch::channel(state.checkpoint);
         let inner = Arc::new(Inner {
             ledger,
@@ -338,9 +349,11 @@ impl Projections {
             Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => State {
                 journals,
                 checkpoint: header.checkpoint,
+                registers: Arc::default(),
             },
             _ => State::default(),
         };
+        fresh.registers = registers::up_to(&inner.ledger, fresh.checkpoint).await?;
         let mut since_snapshot = 0u64;
         loop {
             let head = log.next_position().await?;
@@ -413,7 +426,12 @@ impl Projections {
     /// Computes an indicator of the catalogue. Without `known_at` it uses everything recorded so far
     /// and reports the current time as its `known_at`; with one, the answer is reproducible exactly.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
-        let views = self.views(query.known_at);
+        let (views, registers) = self.read(|state| {
+            (
+                self.inner.cache.views(state, query.known_at),
+                state.registers.clone(),
+            )
+        });
         let kpi_query = KpiQuery {
             key: query.key,
             as_of: query.as_of,
@@ -421,7 +439,7 @@ impl Projections {
             by: query.by,
             suppression: query.suppression,
         };
-        let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views)?);
+        let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views, &registers)?);
         if query.known_at.is_none() {
             result.known_at = self.inner.ledger.clock().now();
         }

@@ -19,6 +19,7 @@ mod table;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::envelope::PersonId;
+use journey_core::registers::Registers;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
@@ -275,6 +276,18 @@ pub fn compute(
     views: &[PersonView],
     households: &Households,
 ) -> Result<KpiResult, KpiError> {
+    compute_with_registers(query, views, households, &Registers::default())
+}
+
+/// [`compute`] with the installation's registers: districts are named as the register named them
+/// on D (renames and merges before D applied), `current_district` as the register names them today,
+/// and `area` is a district's parent area. Without registers every district stays as recorded.
+pub fn compute_with_registers(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+) -> Result<KpiResult, KpiError> {
     let definition = definition(&query.key)?;
     if definition.person_level {
         return Err(KpiError::PersonLevel {
@@ -289,7 +302,7 @@ pub fn compute(
     );
     let indicator = indicators::Indicator::for_key(definition.key);
     let context = indicators::Context::new(query.as_of, households);
-    let mut table = table::Table::new(&dimensions, query.as_of);
+    let mut table = table::Table::new(&dimensions, query.as_of, registers);
     let mut contribution = table::Contribution::default();
     for view in views {
         // Checked in the one pass over the views rather than in a pass of its own.
