@@ -557,7 +557,18 @@ impl Ledger {
         if fresh.is_empty() {
             return Ok(());
         }
-        self.check_codes(&fresh).await?;
+        // `fresh` is indexed among `pending`; an unknown code names the caller's index.
+        let fresh_by_caller: Vec<(usize, &Proposed)> = fresh
+            .iter()
+            .map(|(index, event)| {
+                let caller = proposed
+                    .iter()
+                    .position(|candidate| candidate.id == event.id)
+                    .unwrap_or(*index);
+                (caller, *event)
+            })
+            .collect();
+        self.check_codes(&fresh_by_caller).await?;
         let journey: Vec<JourneyEvent> = fresh
             .iter()
             .map(|(_, event)| journey_event(event))

@@ -346,3 +346,27 @@ async fn a_register_event_that_does_not_fit_writes_nothing() {
     );
     assert_eq!(fixture.log.next_position().await.expect("head"), head);
 }
+
+#[tokio::test]
+async fn a_dry_run_names_the_callers_index_when_earlier_events_were_already_accepted() {
+    let fixture = with_salzgitter().await;
+    let mut simulation = fixture.ledger.simulate(person(1)).await.expect("simulate");
+    let registration = sample::registration(id(1), date("2024-01-02"));
+    fixture
+        .ledger
+        .simulate_append(&mut simulation, std::slice::from_ref(&registration))
+        .await
+        .expect("registration");
+    let error = fixture
+        .ledger
+        .simulate_append(
+            &mut simulation,
+            &[registration, arrival_in(2, "2024-01-03", "Atlantis")],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, LedgerError::UnknownCode { index: 1, .. }),
+        "{error}"
+    );
+}
