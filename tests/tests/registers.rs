@@ -178,3 +178,37 @@ fn an_export_with_registers_imports_into_an_empty_directory_and_again_idempotent
         text(&output.stderr)
     );
 }
+
+#[test]
+fn a_register_file_with_a_mistake_is_refused_naming_it_and_writes_nothing() {
+    let scratch = Scratch::new();
+    let path = scratch.data_dir().with_file_name("registers.json");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    std::fs::write(
+        &path,
+        r#"{"source": "test", "areas": [{"code": "Nord", "valid_from": "1972-01-01"}],
+            "districts": [{"code": "Lebenstedt", "parent": "Nordd", "valid_from": "1974-03-01"}]}"#,
+    )
+    .expect("write");
+    let output = scratch.run(&["registers", "import", path.to_str().expect("path")]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("districts[0]")
+            && stderr.contains("parent `Nordd`")
+            && stderr.contains("Nord"),
+        "{stderr}"
+    );
+    let output = scratch.run(&["registers", "show"]);
+    assert!(
+        text(&output.stdout).contains("areas on "),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(
+        text(&output.stdout).contains("0 codes"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(scratch.export().is_empty(), "nothing was written");
+}

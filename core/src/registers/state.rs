@@ -627,6 +627,42 @@ mod tests {
     }
 
     #[test]
+    fn a_split_district_keeps_its_code_since_its_records_cannot_be_divided() {
+        let mut registers = sample();
+        add(
+            &mut registers,
+            RegisterKind::Districts,
+            "2026-01-01",
+            "Salder-Ost",
+            Some("Nord"),
+        );
+        add(
+            &mut registers,
+            RegisterKind::Districts,
+            "2026-01-01",
+            "Salder-West",
+            Some("Nord"),
+        );
+        retire(
+            &mut registers,
+            "2026-01-01",
+            "Salder",
+            &["Salder-Ost", "Salder-West"],
+        );
+        let districts = registers.register(RegisterKind::Districts);
+        assert_eq!(districts.resolve("Salder", None), Some("Salder"));
+        let refused = registers
+            .check_value(
+                RegisterKind::Districts,
+                "district",
+                "Salder",
+                date("2026-02-01"),
+            )
+            .unwrap_err();
+        assert_eq!(refused.suggestions[..2], ["Salder-Ost", "Salder-West"]);
+    }
+
+    #[test]
     fn a_stray_value_mapped_resolves_to_its_code_and_is_suggested_first() {
         let mut registers = sample();
         registers
