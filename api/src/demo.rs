@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use journey_core::catalogue::Agency;
+use journey_core::envelope::Actor;
 use journey_core::log::EventLog;
+use journey_core::registers::RegisterFile;
 use journey_core::synth::{self, SynthConfig};
 use journey_projections::Projections;
 use rand::rngs::OsRng;
@@ -59,6 +61,16 @@ pub async fn prepare(
 ) -> Result<Vec<DemoToken>, CliError> {
     let empty = context.log.next_position().await? == 0;
     if empty {
+        // The demo is Salzgitter's: its registers come first, so every seeded district and
+        // provider is checked against them like a caseworker's entry would be.
+        let receipt = context
+            .ledger
+            .import_register_file(&RegisterFile::salzgitter(), &Actor::system("journey-demo"))
+            .await?;
+        println!(
+            "journey serve --demo: imported Salzgitter's registers ({} events)",
+            receipt.written.len()
+        );
         let config = SynthConfig::new(demo.people, DEMO_SEED, context.ledger.clock().today());
         println!(
             "journey serve --demo: seeding {} synthetic persons (seed {DEMO_SEED})...",

@@ -271,6 +271,32 @@ pub fn from_ledger(style: FieldStyle, error: LedgerError) -> ApiError {
             }
             api
         }
+        LedgerError::UnknownCode {
+            index,
+            event_id,
+            unknown,
+        } => {
+            let mut api = ApiError::new(Code::Validation, unknown.to_string())
+                .with(
+                    "field",
+                    client_field(style, index, &format!("data.{}", unknown.field)),
+                )
+                .with("register", unknown.register.as_str())
+                .with(
+                    "suggestions",
+                    Value::Array(unknown.suggestions.into_iter().map(Value::from).collect()),
+                );
+            if let Some(event_id) = event_id {
+                api = api.with("eventId", event_id.to_string());
+            }
+            if batch {
+                api = api.with("eventIndex", index as u64);
+            }
+            api
+        }
+        other @ (LedgerError::Register { .. } | LedgerError::RegisterFile(_)) => {
+            ApiError::new(Code::Validation, other.to_string())
+        }
         LedgerError::Rule(violation) => {
             let mut api = ApiError::new(Code::RuleViolation, violation.message.clone())
                 .with("rule", violation.rule.code())

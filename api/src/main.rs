@@ -54,6 +54,9 @@ enum Command {
     /// Erases persons whose case closed longer ago than the retention period.
     #[command(subcommand)]
     Retention(commands::retention::RetentionCommand),
+    /// The registers (districts, areas, course providers): import, show, check, map.
+    #[command(subcommand)]
+    Registers(commands::registers::RegistersCommand),
     /// The audit log: export, verify its hash chain, prune entries past the audit retention.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => commands::seed::run(&options, args).await,
             Command::Projections(command) => commands::projections::run(&options, command).await,
             Command::Retention(command) => commands::retention::run(&options, command).await,
+            Command::Registers(command) => commands::registers::run(&options, command).await,
             Command::Audit(command) => commands::audit::run(&options, command).await,
             Command::Keys(command) => commands::keys::run(&options, command).await,
             Command::Serve(args) => commands::serve::run(&options, args).await,

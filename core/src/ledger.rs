@@ -29,6 +29,9 @@ use crate::log::{
     Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
     StreamFrom, APPEND_EVENTS_MAX,
 };
+use crate::registers::{
+    RegisterCache, RegisterError, RegisterFileError, RegisterKind, UnknownCode,
+};
 use crate::rules::{self, JourneyEvent, JourneyState, RuleViolation};
 
 /// A cryptographically secure random number generator that can be shared across threads.
@@ -127,7 +130,8 @@ pub struct DecodedEvent {
     pub recorded: RecordedEvent,
     /// The payload as stored (decrypted, before upcasting); `None` when the person was erased.
     pub data: Option<Value>,
-    /// The event at its current version; `None` when the person was erased.
+    /// The event at its current version; `None` when the person was erased, and for the events of
+    /// a register stream (`crate::registers`), which are not person events.
     pub event: Option<Event>,
 }
 
@@ -177,6 +181,19 @@ pub enum LedgerError {
         field: Option<String>,
         message: String,
     },
+    /// A coded field's value is not in its register on the event's date.
+    #[error("event {index}{}: field `data.{}`: {unknown}", describe_id(*event_id), unknown.field)]
+    UnknownCode {
+        index: usize,
+        event_id: Option<Uuid>,
+        unknown: UnknownCode,
+    },
+    /// A register event that does not fit the registers it is appended to.
+    #[error("register event {index}: {error}")]
+    Register { index: usize, error: RegisterError },
+    /// A register file that cannot be imported.
+    #[error(transparent)]
+    RegisterFile(RegisterFileError),
     #[error("{0}")]
     Rule(RuleViolation),
     #[error("conflict on {person}: expected {expected:?}, the stream is at {}", describe_revision(*actual))]
@@ -241,7 +258,10 @@ impl LedgerError {
     /// A stable machine-readable code, mapped to GraphQL's `extensions.code` at the edge.
     pub fn code(&self) -> &'static str {
         match self {
-            LedgerError::Invalid { .. } => "VALIDATION",
+            LedgerError::Invalid { .. }
+            | LedgerError::UnknownCode { .. }
+            | LedgerError::Register { .. }
+            | LedgerError::RegisterFile(_) => "VALIDATION",
             LedgerError::Rule(_) => "RULE_VIOLATION",
             LedgerError::Conflict { .. } | LedgerError::IdConflict { .. } => "CONFLICT",
             LedgerError::NotFound(_) | LedgerError::Erased(_) => "NOT_FOUND",
@@ -252,9 +272,10 @@ impl LedgerError {
     /// Which proposed event the error is about, when it is about one.
     pub fn index(&self) -> Option<usize> {
         match self {
-            LedgerError::Invalid { index, .. } | LedgerError::IdConflict { index, .. } => {
-                Some(*index)
-            }
+            LedgerError::Invalid { index, .. }
+            | LedgerError::IdConflict { index, .. }
+            | LedgerError::UnknownCode { index, .. }
+            | LedgerError::Register { index, .. } => Some(*index),
             LedgerError::Rule(violation) => Some(violation.index),
             _ => None,
         }
@@ -299,6 +320,8 @@ pub struct Ledger {
     clock: Arc<dyn Clock>,
     rng: Mutex<Box<dyn SecureRng>>,
     streams: Mutex<HashMap<PersonId, StreamSlot>>,
+    /// The registers (`crate::registers`), folded from their streams.
+    registers: RegisterCache,
     config: LedgerConfig,
 }
 
@@ -354,8 +377,20 @@ impl Ledger {
             clock,
             rng: Mutex::new(rng),
             streams: Mutex::new(HashMap::new()),
+            registers: RegisterCache::default(),
             config,
         }
+    }
+
+    pub(crate) fn register_cache(&self) -> &RegisterCache {
+        &self.registers
+    }
+
+    /// A random event id from the ledger's RNG, for events the ledger itself proposes.
+    pub fn new_event_id(&self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        self.with_rng(|rng| rng.fill_bytes(&mut bytes));
+        crate::registers::uuid_from(bytes)
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
@@ -523,6 +558,18 @@ impl Ledger {
         if fresh.is_empty() {
             return Ok(());
         }
+        // `fresh` is indexed among `pending`; an unknown code names the caller's index.
+        let fresh_by_caller: Vec<(usize, &Proposed)> = fresh
+            .iter()
+            .map(|(index, event)| {
+                let caller = proposed
+                    .iter()
+                    .position(|candidate| candidate.id == event.id)
+                    .unwrap_or(*index);
+                (caller, *event)
+            })
+            .collect();
+        self.check_codes(&fresh_by_caller).await?;
         let journey: Vec<JourneyEvent> = fresh
             .iter()
             .map(|(_, event)| journey_event(event))
@@ -661,6 +708,7 @@ impl Ledger {
                 actual: head.revision,
             });
         }
+        self.check_codes(&fresh).await?;
         let journey: Vec<JourneyEvent> = fresh
             .iter()
             .map(|(_, event)| journey_event(event))
@@ -850,6 +898,23 @@ impl Ledger {
     pub fn decode(&self, recorded: RecordedEvent) -> Result<DecodedEvent, LedgerError> {
         let position = recorded.position;
         let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
+        if RegisterKind::from_stream_name(&recorded.stream).is_some() {
+            // Register events are not in the person catalogue; `registers::decode_register_event`
+            // reads them. They carry no person event.
+            let data: Value = serde_json::from_slice(&recorded.event.payload)
+                .map_err(|error| corrupt(format!("register payload is not JSON: {error}")))?;
+            crate::registers::decode_register_event(
+                &recorded.event.event_type,
+                recorded.event.version,
+                data.clone(),
+            )
+            .map_err(corrupt)?;
+            return Ok(DecodedEvent {
+                recorded,
+                data: Some(data),
+                event: None,
+            });
+        }
         let plaintext = match recorded.event.encoding {
             PayloadEncoding::Json => recorded.event.payload.clone(),
             PayloadEncoding::Sealed => {
@@ -976,6 +1041,7 @@ impl Ledger {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clear();
+        self.registers.forget();
     }
 }
 

@@ -17,6 +17,7 @@ pub mod involvement;
 pub mod keys;
 pub mod ledger;
 pub mod log;
+pub mod registers;
 pub mod retention;
 pub mod rules;
 pub mod sample;

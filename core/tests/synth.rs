@@ -715,3 +715,30 @@ fn indicators_meet_the_published_figures() {
     }
     assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
 }
+
+/// The synthetic population uses the registers: every district and course provider it records
+/// (corrections' replacements included) is a code of Salzgitter's shipped registers on the date
+/// of its event, so seeding an installation with those registers loaded is accepted.
+#[test]
+fn every_coded_value_is_in_salzgitters_registers_on_its_date() {
+    use journey_core::registers::{RegisterFile, Registers};
+    let mut registers = Registers::default();
+    let changes = RegisterFile::salzgitter()
+        .changes(&registers, day("2025-01-01"))
+        .expect("the shipped file imports");
+    for (kind, on, event) in &changes {
+        registers.apply(*kind, *on, event).expect("applies");
+    }
+    let events = generate(&config(600, 5, "2025-06-30"));
+    let mut checked = 0;
+    for event in &events {
+        if let Err(unknown) = registers.check_event(&event.event, event.occurred_on) {
+            panic!("{}: {unknown}", event.id);
+        }
+        checked += journey_core::registers::coded_values(&event.event).len();
+    }
+    assert!(
+        checked > 600,
+        "districts and providers were checked ({checked})"
+    );
+}

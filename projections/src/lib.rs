@@ -17,6 +17,7 @@ pub mod journal;
 pub mod kpi;
 pub mod models;
 pub mod query;
+mod registers;
 pub mod runner;
 pub mod snapshot;
 pub mod temporal;

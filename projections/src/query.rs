@@ -6,6 +6,7 @@
 //! are cached per query until the next applied event, so a dashboard polling today's figures costs
 //! one computation per change, not one per request.
 
+use journey_core::registers::Registers;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -195,6 +196,7 @@ impl QueryCache {
         &self,
         query: &KpiQuery,
         views: &ViewSet,
+        registers: &Registers,
     ) -> Result<Arc<KpiResult>, KpiError> {
         let key = format!("{query:?}");
         {
@@ -206,7 +208,8 @@ impl QueryCache {
                 return Ok(found.clone());
             }
         }
-        let mut result = kpi::compute(query, &views.views, &views.households)?;
+        let mut result =
+            kpi::compute_with_registers(query, &views.views, &views.households, registers)?;
         result.erased_persons = views.erased_persons;
         let result = Arc::new(result);
         let mut results = lock(&self.results);

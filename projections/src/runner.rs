@@ -25,7 +25,9 @@ use chrono::{DateTime, Utc};
 use crate::journal::{Fact, Journal, Journals};
 use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
 use crate::query::{QueryCache, ViewSet};
+use crate::registers;
 use crate::snapshot::{self, SnapshotError};
+use journey_core::registers::Registers;
 
 /// The version of the projections' state. Bump it when what the journals hold changes; the state is
 /// then rebuilt from position 0.
@@ -113,6 +115,8 @@ pub enum ProjectionError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
     pub journals: Journals,
+    /// The registers (districts and their areas, providers) as of the checkpoint.
+    pub registers: Arc<Registers>,
     /// The last applied position; `None` before the first event.
     pub checkpoint: Option<u64>,
     /// The latest transaction time of the events applied (`None`: none yet). The live views use
@@ -138,6 +142,7 @@ impl State {
         let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
         Self {
             journals,
+            registers: Arc::default(),
             checkpoint,
             recorded_through,
         }
@@ -178,6 +183,9 @@ impl State {
             self.recorded_through
                 .map_or(recorded_at, |through| through.max(recorded_at)),
         );
+        if registers::apply(&mut self.registers, decoded) {
+            return Ok(());
+        }
         let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) else {
             // Streams that are not person streams (for example written by EventStoreDB clients) feed
             // no read model.
@@ -324,6 +332,8 @@ impl Projections {
                 _ => State::default(),
             },
         };
+        let mut state = state;
+        state.registers = registers::up_to(&ledger, state.checkpoint).await?;
         let (applied, _) = watch::channel(state.checkpoint);
         let inner = Arc::new(Inner {
             ledger,
@@ -476,6 +486,7 @@ impl Projections {
             }
             _ => State::default(),
         };
+        fresh.registers = registers::up_to(&inner.ledger, fresh.checkpoint).await?;
         let mut since_snapshot = 0u64;
         loop {
             let head = log.next_position().await?;
@@ -551,7 +562,12 @@ impl Projections {
     /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
     /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
-        let views = self.views(query.known_at);
+        let (views, registers) = self.read(|state| {
+            (
+                self.inner.cache.views(state, query.known_at),
+                state.registers.clone(),
+            )
+        });
         let kpi_query = KpiQuery {
             key: query.key,
             as_of: query.as_of,
@@ -559,7 +575,7 @@ impl Projections {
             by: query.by,
             suppression: query.suppression,
         };
-        let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views)?);
+        let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views, &registers)?);
         result.known_at = views.answer_known_at();
         Ok(result)
     }

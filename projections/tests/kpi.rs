@@ -1070,7 +1070,8 @@ fn persons_changed_counts_who_joined_left_or_counts_differently_in_the_table() {
     let query = query("employment_rate", D, &[Dimension::District]);
     let of = |persons: &[Person]| {
         let (persons_views, households) = views(persons, NOW);
-        contributions(&query, &persons_views, &households).expect("valid query")
+        contributions(&query, &persons_views, &households, &Default::default())
+            .expect("valid query")
     };
     let changed = |before: &[Person], after: &[Person]| of(after).persons_changed(&of(before));
     // Given three working-age persons present and a child (outside the population).

@@ -565,3 +565,69 @@ async fn an_event_recorded_before_the_latest_applied_time_joins_the_batch() {
     assert_eq!(second_change, Some(head - 1), "the other two in one batch");
     projections.shutdown().await.expect("shutdown");
 }
+
+/// The registers are folded from their streams like everything else: an indicator by area uses
+/// them, and a restart from the snapshot (which holds only journals) and a rebuild end with the
+/// same registers.
+#[tokio::test]
+async fn registers_follow_the_log_and_survive_a_restart_and_a_rebuild() {
+    use journey_core::envelope::Actor;
+    use journey_core::registers::{RegisterFile, RegisterKind};
+    use journey_projections::kpi::Dimension;
+    use journey_projections::KpiRequest;
+
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    fixture
+        .ledger
+        .import_register_file(&RegisterFile::salzgitter(), &Actor::system("test"))
+        .await
+        .expect("registers");
+    seed(&fixture, 4, 1).await;
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let by_area = |projections: &Projections| {
+        let result = projections
+            .kpi(KpiRequest {
+                key: "population_present".into(),
+                as_of: date("2024-06-30"),
+                known_at: None,
+                by: vec![Dimension::Area],
+                suppression: None,
+            })
+            .expect("kpi");
+        result
+            .cells
+            .iter()
+            .map(|cell| {
+                (
+                    cell.dimensions[0].value.clone(),
+                    cell.measure("persons").and_then(|m| m.value),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // sample::arrival records Lebenstedt, which lies in the Ortschaft Nord.
+    assert_eq!(by_area(&projections), [("Nord".to_owned(), Some(4.0))]);
+    let before = snapshot_of(&projections);
+    assert_eq!(
+        before
+            .registers
+            .register(RegisterKind::Districts)
+            .entries()
+            .count(),
+        31
+    );
+    projections.shutdown().await.expect("shutdown");
+
+    let restarted = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("restart");
+    assert_eq!(snapshot_of(&restarted).registers, before.registers);
+    restarted.caught_up().await.expect("caught up");
+    assert_eq!(by_area(&restarted), [("Nord".to_owned(), Some(4.0))]);
+    restarted.rebuild(|_| {}).await.expect("rebuild");
+    assert_eq!(snapshot_of(&restarted), before);
+    restarted.shutdown().await.expect("shutdown");
+}

@@ -6,6 +6,12 @@
 //! the first invalid one are written (persons in parallel, so the log's group commit shares flushes),
 //! and the import stops there with the line number. Ids make it idempotent: running the same import
 //! again skips what is already recorded and completes the rest.
+//!
+//! Lines of a register stream (`register-districts`, …, as `journey export` writes them) are register
+//! events: each ends the chunk before it, which is written first, and is then appended on its own
+//! through `Ledger::append_register_events`, so the person lines after it are checked against the
+//! register as it then is. `--check` folds register lines onto a copy of the recorded registers
+//! but checks person lines against the recorded registers only.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -18,6 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{Ledger, LedgerError, Proposed, Simulation, WireEvent};
 use journey_core::log::ExpectedRevision;
+use journey_core::registers::{decode_register_event, RegisterKind, RegisterProposal, Registers};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -57,20 +64,46 @@ struct Line {
     proposed: Proposed,
 }
 
-fn parse_line(number: usize, text: &str) -> Result<Line, LineError> {
+/// A parsed line of a register stream.
+struct RegisterLine {
+    number: usize,
+    proposal: RegisterProposal,
+    actor: journey_core::envelope::Actor,
+}
+
+enum Parsed {
+    Person(Line),
+    Register(RegisterLine),
+}
+
+fn parse_line(number: usize, text: &str) -> Result<Parsed, LineError> {
     let error = |message: String| LineError {
         line: number,
         message,
     };
     let wire: WireEvent =
         serde_json::from_str(text).map_err(|e| error(format!("not a valid event line: {e}")))?;
+    if let Some(register) = RegisterKind::from_stream_name(&wire.stream) {
+        let event = decode_register_event(&wire.event_type, wire.version, wire.data.clone())
+            .map_err(error)?;
+        return Ok(Parsed::Register(RegisterLine {
+            number,
+            proposal: RegisterProposal {
+                id: wire.id,
+                register,
+                occurred_on: wire.occurred_on,
+                event,
+            },
+            actor: wire.actor,
+        }));
+    }
     let person = wire.person().map_err(|e| error(describe(&e)))?;
     let proposed = wire.to_proposed().map_err(|e| error(describe(&e)))?;
-    Ok(Line {
+    Ok(Parsed::Person(Line {
         number,
         person,
         proposed,
-    })
+    }))
 }
 
 /// A ledger error about one event, described without the batch index (the line number says where).
@@ -81,6 +114,10 @@ fn describe(error: &LedgerError) -> String {
             _ => message.clone(),
         },
         LedgerError::IdConflict { id, message, .. } => format!("id {id}: {message}"),
+        LedgerError::UnknownCode { unknown, .. } => {
+            format!("field `data.{}`: {unknown}", unknown.field)
+        }
+        LedgerError::Register { error, .. } => error.to_string(),
         other => other.to_string(),
     }
 }
@@ -151,6 +188,7 @@ async fn check_all(
 ) -> Result<ExitCode, CliError> {
     let mut simulations: HashMap<PersonId, Simulation> = HashMap::new();
     let mut owners: HashMap<Uuid, PersonId> = HashMap::new();
+    let mut registers: Registers = (*ledger.registers().await?).clone();
     let mut errors = 0usize;
     let mut lines = 0usize;
     let mut number = 0usize;
@@ -165,7 +203,10 @@ async fn check_all(
         lines += 1;
         let result = match line {
             Err(error) => Err(error),
-            Ok(line) => check_line(ledger, &mut simulations, &mut owners, &line).await,
+            Ok(Parsed::Person(line)) => {
+                check_line(ledger, &mut simulations, &mut owners, &line).await
+            }
+            Ok(Parsed::Register(line)) => check_register_line(ledger, &mut registers, &line).await,
         };
         if let Err(error) = result {
             errors += 1;
@@ -218,6 +259,31 @@ async fn check_line(
     Ok(())
 }
 
+/// Folds a register line onto the simulated registers (an id already recorded is skipped).
+async fn check_register_line(
+    ledger: &Ledger,
+    registers: &mut Registers,
+    line: &RegisterLine,
+) -> Result<(), LineError> {
+    let error = |message: String| LineError {
+        line: line.number,
+        message,
+    };
+    let proposal = &line.proposal;
+    if ledger
+        .log()
+        .find_event(proposal.id)
+        .await
+        .map_err(|e| error(e.to_string()))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    registers
+        .apply(proposal.register, proposal.occurred_on, &proposal.event)
+        .map_err(|e| error(e.to_string()))
+}
+
 /// Writing import: stops at the first invalid line; everything before it is written.
 async fn import_all(
     ledger: &Arc<Ledger>,
@@ -231,6 +297,7 @@ async fn import_all(
         // Read and parse one chunk, stopping at the first line that does not parse.
         let mut chunk = Vec::with_capacity(CHUNK_LINES);
         let mut failure: Option<LineError> = None;
+        let mut register_line: Option<RegisterLine> = None;
         let mut at_end = false;
         while chunk.len() < CHUNK_LINES {
             let Some(text) = next_line(input, number + 1) else {
@@ -246,7 +313,11 @@ async fn import_all(
                     parse_line(number, &text).map(Some)
                 }
             }) {
-                Ok(Some(line)) => chunk.push(line),
+                Ok(Some(Parsed::Person(line))) => chunk.push(line),
+                Ok(Some(Parsed::Register(line))) => {
+                    register_line = Some(line);
+                    break;
+                }
                 Ok(None) => {}
                 Err(error) => {
                     failure = Some(error);
@@ -270,6 +341,25 @@ async fn import_all(
         let (new, old) = write_chunk(ledger, chunk).await?;
         written += new;
         already += old;
+        if failure.is_none() {
+            if let Some(line) = register_line {
+                match ledger
+                    .append_register_events(vec![line.proposal], &line.actor)
+                    .await
+                {
+                    Ok(receipt) => {
+                        written += receipt.written.len();
+                        already += receipt.already_recorded;
+                    }
+                    Err(error) => {
+                        failure = Some(LineError {
+                            line: line.number,
+                            message: describe(&error),
+                        })
+                    }
+                }
+            }
+        }
         progress.set_message(format!("{written} written"));
         if let Some(error) = failure {
             progress.suspend(|| {

@@ -9,6 +9,7 @@ pub mod import;
 pub mod keys;
 pub mod kpi;
 pub mod projections;
+pub mod registers;
 pub mod retention;
 pub mod seed;
 pub mod serve;

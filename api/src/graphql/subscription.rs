@@ -7,6 +7,7 @@ use futures_util::stream::{self, Stream};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::DecodedEvent;
 use journey_core::log::RecordedEvent;
+use journey_core::registers::Registers;
 use journey_projections::kpi::{self, Contributions, KpiQuery, KpiResult as CoreKpiResult};
 use journey_projections::ViewSet;
 use tokio::sync::broadcast;
@@ -301,6 +302,8 @@ struct Computed {
     result: KpiResult,
     core: Arc<CoreKpiResult>,
     views: Arc<ViewSet>,
+    /// The registers of the same state, which name the districts of the table's cells.
+    registers: Arc<Registers>,
 }
 
 impl KpiWatch {
@@ -332,6 +335,7 @@ impl KpiWatch {
         let projections = self.state.projections()?;
         for _ in 0..CONSISTENT_ATTEMPTS {
             let views = projections.views(None);
+            let registers = projections.read(|state| state.registers.clone());
             let core = compute_kpi(
                 &self.state,
                 &self.principal,
@@ -347,6 +351,7 @@ impl KpiWatch {
                     result: KpiResult::from_core(&core),
                     core,
                     views,
+                    registers,
                 }));
             }
         }
@@ -365,9 +370,14 @@ impl KpiWatch {
             by: computed.core.by.clone(),
             suppression: None,
         };
-        kpi::contributions(&query, &computed.views.views, &computed.views.households)
-            .map(Some)
-            .map_err(kpi_error)
+        kpi::contributions(
+            &query,
+            &computed.views.views,
+            &computed.views.households,
+            &computed.registers,
+        )
+        .map(Some)
+        .map_err(kpi_error)
     }
 
     async fn next(&mut self) -> Option<ApiResult<KpiResult>> {

@@ -334,21 +334,21 @@ pub(super) fn nationality(rng: &mut StdRng, route: Route, arrival: NaiveDate) ->
     }
 }
 
-/// The districts of Salzgitter, weighted roughly by where refugees found housing: most in
-/// Lebenstedt and Salzgitter-Bad, many recognised Syrian families in Fredenberg (where the
-/// Start.Punkt.SZ social-work base is). Assumption.
+/// Districts of Salzgitter (codes of the shipped district register, `core/registers/salzgitter.json`),
+/// weighted roughly by where refugees found housing: most in Lebenstedt (Fredenberg, where many
+/// recognised Syrian families live and the Start.Punkt.SZ social-work base is, belongs to it) and
+/// Salzgitter-Bad. The weights are an assumption; `core/tests/synth.rs` checks that every code is
+/// in the register.
 pub(super) const DISTRICTS: &[(&str, f64)] = &[
-    ("Lebenstedt", 30.0),
+    ("Lebenstedt", 44.0),
     ("Salzgitter-Bad", 16.0),
-    ("Fredenberg", 14.0),
-    ("Thiede", 8.0),
+    ("Thiede", 10.0),
     ("Gebhardshagen", 7.0),
     ("Salder", 6.0),
     ("Lichtenberg", 5.0),
     ("Hallendorf", 5.0),
     ("Watenstedt", 4.0),
     ("Ringelheim", 3.0),
-    ("Steterburg", 2.0),
 ];
 
 /// A district, weighted by where refugees found housing.

@@ -376,7 +376,15 @@ pub fn render() -> String {
         .map(|dimension| {
             let (description, values): (&'static str, Vec<&'static str>) = match dimension {
                 Dimension::District => (
-                    "the district as of D (the last known one for a person who moved away); none before any arrival",
+                    "the district as of D (the last known one for a person who moved away), named as the district register named it on D (renamed or merged districts under their successor); none before any arrival",
+                    Vec::new(),
+                ),
+                Dimension::Area => (
+                    "the area (parent in the district register) of the district as of D; unknown for a district the register does not know; none before any arrival",
+                    Vec::new(),
+                ),
+                Dimension::CurrentDistrict => (
+                    "the district as of D named by today's district register (older records mapped through renames and merges); none before any arrival",
                     Vec::new(),
                 ),
                 Dimension::Sex => (

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 use journey_core::catalogue::Sex;
+use journey_core::registers::{RegisterKind, Registers};
 use serde::{Deserialize, Serialize};
 
 use super::KpiError;
@@ -19,7 +20,9 @@ use crate::view::{PersonView, ProtectionStatus};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
-    /// The district as of D (the last known one for a person who moved away); `none` before any.
+    /// The district as of D (the last known one for a person who moved away), named as the
+    /// district register named it on D: a code renamed or merged before D counts under its
+    /// successor. `none` before any arrival.
     District,
     /// As registered, `unknown` included.
     Sex,
@@ -33,10 +36,16 @@ pub enum Dimension {
     YearsSinceArrival,
     /// See [`ProtectionStatus`]; `none` when nothing status-bearing is recorded by D.
     ProtectionStatus,
+    /// The area (the district register's parent, Salzgitter's Ortschaft) of the district as of D;
+    /// `unknown` for a district the register does not know, `none` before any arrival.
+    Area,
+    /// The district as of D named by today's register: records of renamed or merged districts
+    /// count under today's code (a split district keeps its old code). `none` before any arrival.
+    CurrentDistrict,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 7] = [
+    pub const ALL: [Dimension; 9] = [
         Dimension::District,
         Dimension::Sex,
         Dimension::AgeBand,
@@ -44,6 +53,8 @@ impl Dimension {
         Dimension::ArrivalCohort,
         Dimension::YearsSinceArrival,
         Dimension::ProtectionStatus,
+        Dimension::Area,
+        Dimension::CurrentDistrict,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -55,13 +66,35 @@ impl Dimension {
             Dimension::ArrivalCohort => "arrival_cohort",
             Dimension::YearsSinceArrival => "years_since_arrival",
             Dimension::ProtectionStatus => "protection_status",
+            Dimension::Area => "area",
+            Dimension::CurrentDistrict => "current_district",
         }
     }
 
     /// The value of this dimension for a person as of `on`.
-    pub(crate) fn key<'a>(&self, view: &'a PersonView, on: NaiveDate) -> Key<'a> {
+    pub(crate) fn key<'a>(
+        &self,
+        view: &'a PersonView,
+        on: NaiveDate,
+        registers: &'a Registers,
+    ) -> Key<'a> {
+        let districts = registers.register(RegisterKind::Districts);
         match self {
-            Dimension::District => view.district(on).map_or(Key::None, Key::text),
+            Dimension::District => view.district(on).map_or(Key::None, |district| {
+                Key::text(districts.resolve(district, Some(on)).unwrap_or(district))
+            }),
+            Dimension::CurrentDistrict => view.district(on).map_or(Key::None, |district| {
+                Key::text(districts.resolve(district, None).unwrap_or(district))
+            }),
+            Dimension::Area => view.district(on).map_or(Key::None, |district| {
+                let areas = registers.register(RegisterKind::Areas);
+                districts
+                    .resolve(district, Some(on))
+                    .and_then(|code| districts.parent(code))
+                    .map_or(Key::Unknown, |area| {
+                        Key::text(areas.resolve(area, Some(on)).unwrap_or(area))
+                    })
+            }),
             Dimension::Sex => match view.sex {
                 Sex::Unknown => Key::Unknown,
                 sex => Key::Ordinal(sex as u8),

@@ -20,6 +20,7 @@ mod table;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::envelope::PersonId;
+use journey_core::registers::Registers;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
@@ -282,9 +283,21 @@ pub fn compute(
     views: &[PersonView],
     households: &Households,
 ) -> Result<KpiResult, KpiError> {
+    compute_with_registers(query, views, households, &Registers::default())
+}
+
+/// [`compute`] with the installation's registers: districts are named as the register named them
+/// on D (renames and merges before D applied), `current_district` as the register names them today,
+/// and `area` is a district's parent area. Without registers every district stays as recorded.
+pub fn compute_with_registers(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
-    let mut table = table::Table::new(&dimensions, query.as_of);
+    let mut table = table::Table::new(&dimensions, query.as_of, registers);
     each_contribution(query, indicator, views, households, |view, contribution| {
         table.add(view, contribution);
     })?;
@@ -363,6 +376,7 @@ pub fn contributions(
     query: &KpiQuery,
     views: &[PersonView],
     households: &Households,
+    registers: &Registers,
 ) -> Result<Contributions, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
@@ -370,7 +384,7 @@ pub fn contributions(
     each_contribution(query, indicator, views, households, |view, contribution| {
         let cell: Vec<_> = dimensions
             .iter()
-            .map(|dimension| dimension.key(view, query.as_of))
+            .map(|dimension| dimension.key(view, query.as_of, registers))
             .collect();
         fingerprints.push((view.person, contribution.fingerprint(&cell)));
     })?;

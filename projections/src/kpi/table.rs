@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use chrono::NaiveDate;
+use journey_core::registers::Registers;
 
 use super::dimension::{Dimension, Key};
 use super::suppression::{Attribute, MeasureRule};
@@ -368,6 +369,8 @@ type CellKey<'a> = [Key<'a>; 2];
 pub(crate) struct Table<'a> {
     dimensions: Vec<Dimension>,
     as_of: NaiveDate,
+    /// The registers district values are resolved through (renames, merges, areas).
+    registers: &'a Registers,
     index: HashMap<CellKey<'a>, usize, BuildHasherDefault<KeyHasher>>,
     cells: Vec<(CellKey<'a>, Contribution)>,
 }
@@ -386,10 +389,15 @@ pub(crate) struct Layout {
 }
 
 impl<'a> Table<'a> {
-    pub(crate) fn new(dimensions: &[Dimension], as_of: NaiveDate) -> Self {
+    pub(crate) fn new(
+        dimensions: &[Dimension],
+        as_of: NaiveDate,
+        registers: &'a Registers,
+    ) -> Self {
         Self {
             dimensions: dimensions.to_vec(),
             as_of,
+            registers,
             index: HashMap::default(),
             cells: Vec::new(),
         }
@@ -412,7 +420,7 @@ impl<'a> Table<'a> {
         // Unused dimensions take a fixed placeholder, so every key of a table has the same shape.
         let mut key: CellKey<'a> = [Key::None; 2];
         for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
-            *slot = dimension.key(view, self.as_of);
+            *slot = dimension.key(view, self.as_of, self.registers);
         }
         let next = self.cells.len();
         let index = *self.index.entry(key).or_insert(next);
