@@ -234,6 +234,15 @@ pub struct Arrival {
     pub origin: Origin,
 }
 
+/// The day the years since entry count from (see [`PersonView::entry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub on: NaiveDate,
+    /// No entry date is recorded for the first arrival (or it lies after it), so `on` is the first
+    /// arrival in Salzgitter instead of the entry into Germany.
+    pub from_arrival: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Residence {
     pub status: ResidenceStatus,
@@ -1069,6 +1078,33 @@ impl PersonView {
     pub fn years_since_arrival(&self, on: NaiveDate) -> Option<i32> {
         self.first_arrival(on)
             .map(|arrival| whole_years(arrival, on))
+    }
+
+    /// The entry into Germany the years since entry count from, if the first arrival lies on or
+    /// before `on`: the `entry_date` of the first `ArrivalRecorded` when it is recorded and not
+    /// after that arrival, else the first arrival itself (a fallback, which the indicators report).
+    pub fn entry(&self, on: NaiveDate) -> Option<Entry> {
+        let arrival = self.first_arrival(on)?;
+        let recorded = self
+            .arrivals
+            .first()
+            .and_then(|first| first.entry_date)
+            .filter(|entry_date| *entry_date <= arrival);
+        Some(match recorded {
+            Some(on) => Entry {
+                on,
+                from_arrival: false,
+            },
+            None => Entry {
+                on: arrival,
+                from_arrival: true,
+            },
+        })
+    }
+
+    /// Whole years from the entry into Germany ([`PersonView::entry`]) to `on`.
+    pub fn years_since_entry(&self, on: NaiveDate) -> Option<i32> {
+        self.entry(on).map(|entry| whole_years(entry.on, on))
     }
 
     /// The district as of `on` (the last known one after moving away).

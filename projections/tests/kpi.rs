@@ -7,7 +7,8 @@
 mod support;
 
 use journey_core::catalogue::{
-    AsylumOutcome, BenefitKind, CourseType, EmploymentKind, Exam, Level, RecognitionOutcome, Sex,
+    ArrivalRecorded, AsylumOutcome, BenefitKind, CourseType, EmploymentKind, Exam, Level,
+    RecognitionOutcome, Sex,
 };
 use journey_projections::kpi::{
     catalogue, compute, definition, resolve_dimensions, CountingUnit, Dimension, KpiError,
@@ -568,6 +569,90 @@ fn employment_by_years_since_arrival_is_the_cohort_curve_up_to_10_years() {
     assert_eq!(named, result);
 }
 
+/// The published curve counts from the entry into Germany: the entry date of the first arrival,
+/// or the first arrival itself where none is recorded (counted in the metadata).
+#[test]
+fn employment_by_years_since_entry_counts_from_the_entry_into_germany() {
+    let arrived_with_entry = |number, entered_on: &str, arrived_on: &str| {
+        let mut person = Person::new(number);
+        person.on(arrived_on, registration(1990, Sex::Male, "SYR", None));
+        person.on(
+            arrived_on,
+            ArrivalRecorded {
+                entry_date: Some(date(entered_on)),
+                ..arrival("north")
+            },
+        );
+        person
+    };
+    // Entered in 2016, came to the city in 2019: 8 years since entry, 5 since arrival.
+    let mut entered_early = arrived_with_entry(1, "2016-10-01", "2019-06-01");
+    entered_early.on(
+        "2020-01-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    // Entered a year before D, arrived the same week: 1 year either way.
+    let entered_recently = arrived_with_entry(2, "2023-12-20", "2023-12-27");
+    // No entry date recorded: counted from the arrival, 3 years, and reported as a fallback.
+    let mut no_entry_date = Person::with(3, 1990, Sex::Female, "SYR", "2021-03-01", "north");
+    no_entry_date.on("2022-01-01", job("E-3", EmploymentKind::SelfEmployed));
+    // Entered more than 10 whole years before D: outside the curve, though arrived in 2015.
+    let entered_long_ago = arrived_with_entry(4, "2013-05-01", "2015-02-01");
+    // A child, not of working age: outside the table and not counted as a fallback.
+    let child = Person::child(5, 2018, "2021-03-01");
+    // A return does not move the entry: the first arrival's entry date stays.
+    let mut returned = arrived_with_entry(6, "2016-10-01", "2017-01-01");
+    returned.on("2018-01-01", moved_away());
+    returned.on(
+        "2020-01-01",
+        ArrivalRecorded {
+            entry_date: Some(date("2019-12-31")),
+            ..arrival("north")
+        },
+    );
+    let persons = [
+        entered_early,
+        entered_recently,
+        no_entry_date,
+        entered_long_ago,
+        child,
+        returned,
+    ];
+
+    let result = kpi(&persons, "employment_by_years_since_entry", D, &[]);
+    check(
+        &render(&result, &["rate"]),
+        "years_since_entry=1: rate=0 (0/1 p1)
+         years_since_entry=3: rate=1 (1/1 p1)
+         years_since_entry=8: rate=0.5 (1/2 p2)
+         total: rate=0.5 (2/4 p4)",
+    );
+    assert_eq!(result.by, [Dimension::YearsSinceEntry]);
+    assert_eq!(result.metadata.entry_date_fallbacks, Some(1));
+
+    // By arrival the same persons fall into other years, and no fallback is reported.
+    let by_arrival = kpi(&persons, "employment_by_years_since_arrival", D, &[]);
+    check(
+        &render(&by_arrival, &["rate"]),
+        "years_since_arrival=1: rate=0 (0/1 p1)
+         years_since_arrival=3: rate=1 (1/1 p1)
+         years_since_arrival=5: rate=1 (1/1 p1)
+         years_since_arrival=7: rate=0 (0/1 p1)
+         years_since_arrival=9: rate=0 (0/1 p1)
+         total: rate=0.4 (2/5 p5)",
+    );
+    assert_eq!(by_arrival.metadata.entry_date_fallbacks, None);
+
+    // The dimension works for any indicator: the child is counted (a fallback) as present.
+    let present = kpi(
+        &persons,
+        "population_present",
+        D,
+        &[Dimension::YearsSinceEntry],
+    );
+    assert_eq!(present.metadata.entry_date_fallbacks, Some(2));
+}
+
 #[test]
 fn sgb2_integration_rate_per_average_recipient_at_month_ends() {
     let mut ended_for_a_job = Person::arrived(1, 1990, "2023-01-01", "north");
@@ -909,7 +994,7 @@ fn every_aggregate_indicator_reports_the_measures_its_definition_lists() {
         assert_eq!(result.counting_unit, definition.counting_unit);
         assert_eq!(result.denominator, definition.denominator);
     }
-    assert_eq!(catalogue().len(), 16);
+    assert_eq!(catalogue().len(), 17);
 }
 
 #[test]

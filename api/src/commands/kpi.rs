@@ -28,7 +28,7 @@ pub struct KpiArgs {
     #[arg(long)]
     pub known_at: Option<DateTime<Utc>>,
     /// One or two dimensions, comma-separated: district, sex, age_band, nationality, arrival_cohort,
-    /// years_since_arrival, protection_status.
+    /// years_since_arrival, years_since_entry, protection_status.
     #[arg(long, value_delimiter = ',')]
     pub by: Vec<Dimension>,
     #[arg(long, value_enum, default_value = "table")]

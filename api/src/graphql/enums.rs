@@ -241,7 +241,7 @@ mirror_enum!(
 
 mirror_enum!(
     /// A disaggregation of an indicator.
-    kpi::Dimension { District, Sex, AgeBand, Nationality, ArrivalCohort, YearsSinceArrival, ProtectionStatus }
+    kpi::Dimension { District, Sex, AgeBand, Nationality, ArrivalCohort, YearsSinceArrival, YearsSinceEntry, ProtectionStatus }
 );
 
 mirror_enum!(

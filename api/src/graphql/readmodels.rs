@@ -222,6 +222,16 @@ pub struct KpiResult {
     /// The margins of a two-way table (first dimension, then second); empty otherwise.
     pub margins: Vec<KpiCell>,
     pub total: KpiCell,
+    /// Counts about the answer as a whole: persons it leaves out or places approximately.
+    pub metadata: KpiMetadata,
+}
+
+/// Counts about a KPI answer as a whole rather than about a cell.
+#[derive(SimpleObject, Debug, Clone, PartialEq)]
+pub struct KpiMetadata {
+    /// When the table is laid out by `YEARS_SINCE_ENTRY`: the persons in it whose years were counted
+    /// from their first arrival because no entry date into Germany is recorded; null otherwise.
+    pub entry_date_fallbacks: Option<u64>,
 }
 
 impl KpiResult {
@@ -273,6 +283,9 @@ impl KpiResult {
             cells: result.cells.iter().map(cell).collect(),
             margins: result.margins.iter().map(cell).collect(),
             total: cell(&result.total),
+            metadata: KpiMetadata {
+                entry_date_fallbacks: result.metadata.entry_date_fallbacks,
+            },
         }
     }
 }

@@ -60,7 +60,7 @@ const INTEGRATION_COURSE: &str = "integration course: every course_type except j
 const ACTIVE: &str = "active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D";
 const QUANTILES: &str = "medians and 75th percentiles interpolate linearly between closest ranks (the median of an even count is the mean of the middle two)";
 
-static CATALOGUE: [KpiDefinition; 16] = [
+static CATALOGUE: [KpiDefinition; 17] = [
     KpiDefinition {
         key: "population_present",
         title: "Population present",
@@ -186,6 +186,22 @@ static CATALOGUE: [KpiDefinition; 16] = [
         ],
         disaggregations: ALL_DIMENSIONS,
         implicit_dimension: Some(Dimension::YearsSinceArrival),
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "employment_by_years_since_entry",
+        title: "Employment rate by years since entry into Germany",
+        definition: "employment_rate broken down by years_since_entry (whole years from the entry into Germany to D; a year counts on its anniversary), for years 0 to 10: the cohort curve as the IAB and the IAB-BAMF-SOEP survey publish it, which counts from the entry into Germany rather than from the arrival in the municipality. The entry is the entry_date of the person's first ArrivalRecorded; where it is not recorded (or lies after that arrival) the first arrival stands in for it, and the answer's metadata counts those persons (entry_date_fallbacks). Persons more than 10 whole years after their entry are outside this indicator, so its total covers years 0 to 10. years_since_entry is always the first dimension; one more may be added (for example sex).",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "working-age persons present on D, 0 to 10 whole years after their entry into Germany",
+        disclosure_count: "the denominator",
+        measures: &[
+            measure("rate", "share employed (social insurance or self-employed) on D"),
+            measure("marginal_only_rate", "share with only marginal jobs on D"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: Some(Dimension::YearsSinceEntry),
         person_level: false,
     },
     KpiDefinition {
@@ -396,6 +412,10 @@ pub fn render() -> String {
                 ),
                 Dimension::YearsSinceArrival => (
                     "whole years from the first arrival to D (a year counts on its anniversary); none before any arrival",
+                    Vec::new(),
+                ),
+                Dimension::YearsSinceEntry => (
+                    "whole years from the entry into Germany (the entry_date of the first ArrivalRecorded) to D (a year counts on its anniversary), counted from the first arrival where no entry date is recorded or it lies after the arrival; none before any arrival",
                     Vec::new(),
                 ),
                 Dimension::ProtectionStatus => (

@@ -31,18 +31,22 @@ pub enum Dimension {
     ArrivalCohort,
     /// Whole years from the first arrival to D; `none` before any arrival.
     YearsSinceArrival,
+    /// Whole years from the entry into Germany to D, counted from the first arrival where no
+    /// entry date is recorded (see [`PersonView::entry`]); `none` before any arrival.
+    YearsSinceEntry,
     /// See [`ProtectionStatus`]; `none` when nothing status-bearing is recorded by D.
     ProtectionStatus,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 7] = [
+    pub const ALL: [Dimension; 8] = [
         Dimension::District,
         Dimension::Sex,
         Dimension::AgeBand,
         Dimension::Nationality,
         Dimension::ArrivalCohort,
         Dimension::YearsSinceArrival,
+        Dimension::YearsSinceEntry,
         Dimension::ProtectionStatus,
     ];
 
@@ -54,6 +58,7 @@ impl Dimension {
             Dimension::Nationality => "nationality",
             Dimension::ArrivalCohort => "arrival_cohort",
             Dimension::YearsSinceArrival => "years_since_arrival",
+            Dimension::YearsSinceEntry => "years_since_entry",
             Dimension::ProtectionStatus => "protection_status",
         }
     }
@@ -74,6 +79,7 @@ impl Dimension {
             Dimension::YearsSinceArrival => {
                 view.years_since_arrival(on).map_or(Key::None, Key::Number)
             }
+            Dimension::YearsSinceEntry => view.years_since_entry(on).map_or(Key::None, Key::Number),
             Dimension::ProtectionStatus => view
                 .protection_status(on)
                 .map_or(Key::None, |status| Key::Ordinal(status as u8)),

@@ -88,6 +88,7 @@ pub(crate) enum Indicator {
     DtzB1Rate,
     EmploymentRate,
     EmploymentByYearsSinceArrival,
+    EmploymentByYearsSinceEntry,
     Sgb2IntegrationRate,
     IdleDays,
     KitaRate,
@@ -313,7 +314,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 15] = [
+    pub(crate) const ALL: [Indicator; 16] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -322,6 +323,7 @@ impl Indicator {
         Indicator::DtzB1Rate,
         Indicator::EmploymentRate,
         Indicator::EmploymentByYearsSinceArrival,
+        Indicator::EmploymentByYearsSinceEntry,
         Indicator::Sgb2IntegrationRate,
         Indicator::IdleDays,
         Indicator::KitaRate,
@@ -341,6 +343,7 @@ impl Indicator {
             Indicator::DtzB1Rate => "dtz_b1_rate",
             Indicator::EmploymentRate => "employment_rate",
             Indicator::EmploymentByYearsSinceArrival => "employment_by_years_since_arrival",
+            Indicator::EmploymentByYearsSinceEntry => "employment_by_years_since_entry",
             Indicator::Sgb2IntegrationRate => "sgb2_integration_rate",
             Indicator::IdleDays => "idle_days",
             Indicator::KitaRate => "kita_rate",
@@ -362,7 +365,9 @@ impl Indicator {
             Indicator::CourseParticipationRate | Indicator::MentoringCoverage => &RATE,
             Indicator::CourseCompletionRate => &COMPLETION,
             Indicator::DtzB1Rate => &DTZ,
-            Indicator::EmploymentRate | Indicator::EmploymentByYearsSinceArrival => &EMPLOYMENT,
+            Indicator::EmploymentRate
+            | Indicator::EmploymentByYearsSinceArrival
+            | Indicator::EmploymentByYearsSinceEntry => &EMPLOYMENT,
             Indicator::Sgb2IntegrationRate => &SGB2,
             Indicator::IdleDays => &IDLE,
             Indicator::KitaRate => &KITA,
@@ -480,6 +485,11 @@ impl Indicator {
                     .years_since_arrival(on)
                     .is_some_and(|years| years <= 10)
                 {
+                    observe_employment(view, on, out);
+                }
+            }
+            Indicator::EmploymentByYearsSinceEntry => {
+                if view.years_since_entry(on).is_some_and(|years| years <= 10) {
                     observe_employment(view, on, out);
                 }
             }

@@ -116,6 +116,18 @@ pub struct KpiResult {
     pub margins: Vec<Cell>,
     /// The total over everything.
     pub total: Cell,
+    /// What the table leaves out or approximates, over the whole answer.
+    pub metadata: KpiMetadata,
+}
+
+/// Counts about an answer as a whole rather than about a cell. They count persons the table leaves
+/// out or places approximately, not persons of any one cell, so no cell can be recomputed from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiMetadata {
+    /// When the table is laid out by `years_since_entry`: the persons in it whose years were
+    /// counted from their first arrival because no entry date into Germany is recorded. `None`
+    /// for a table without that dimension.
+    pub entry_date_fallbacks: Option<u64>,
 }
 
 /// Why a query cannot be answered.
@@ -291,6 +303,10 @@ pub fn compute(
     let context = indicators::Context::new(query.as_of, households);
     let mut table = table::Table::new(&dimensions, query.as_of);
     let mut contribution = table::Contribution::default();
+    let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
+    let mut metadata = KpiMetadata {
+        entry_date_fallbacks: by_entry.then_some(0),
+    };
     for view in views {
         // Checked in the one pass over the views rather than in a pass of its own.
         if view.known_at != query.known_at {
@@ -304,6 +320,14 @@ pub fn compute(
         indicator.observe(&context, view, &mut contribution);
         if contribution.is_touched() {
             table.add(view, &contribution);
+            if let Some(fallbacks) = metadata.entry_date_fallbacks.as_mut() {
+                if view
+                    .entry(query.as_of)
+                    .is_some_and(|entry| entry.from_arrival)
+                {
+                    *fallbacks += 1;
+                }
+            }
         }
     }
     let layout = table.finish(indicator.measures());
@@ -318,6 +342,7 @@ pub fn compute(
         cells: layout.cells,
         margins: layout.margins,
         total: layout.total,
+        metadata,
     };
     if let Some(suppression) = query.suppression {
         suppression::suppress(&mut result, suppression.k, &layout.empty);
