@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Months, NaiveDate};
 use journey_core::catalogue::{
-    BenefitKind, CourseType, EmploymentKind, Event, Exam, Level, RecognitionOutcome, Sex,
+    BenefitKind, BirthYear, CourseType, EmploymentKind, Event, Exam, Level, RecognitionOutcome, Sex,
 };
 use journey_core::clock::FixedClock;
 use journey_core::envelope::PersonId;
@@ -170,7 +170,7 @@ fn households_yield_the_same_events_as_generate() {
 #[test]
 fn households_share_an_id_and_children_live_with_adults() {
     let events = generate(&config(2_000, 4, "2024-12-31"));
-    let mut members: BTreeMap<uuid::Uuid, Vec<i32>> = BTreeMap::new();
+    let mut members: BTreeMap<uuid::Uuid, Vec<BirthYear>> = BTreeMap::new();
     for event in &events {
         if let Event::PersonRegistered(registered) = &event.event {
             if let Some(household) = registered.household_id {
@@ -230,7 +230,8 @@ const WAITING_MEDIAN_DAYS_RANGE: (i64, i64) = (35, 84);
 /// One person's effective history (corrections applied) reduced to what the indicators need.
 #[derive(Default)]
 struct Facts {
-    birth_year: i32,
+    /// `None` when registered as unknown.
+    birth_year: Option<i32>,
     sex: Option<Sex>,
     first_arrival: Option<NaiveDate>,
     /// The entry into Germany recorded with the first arrival, if any.
@@ -295,6 +296,7 @@ struct Indicators {
     retractions: usize,
     events: usize,
     persons: usize,
+    unknown_birth_year: usize,
 }
 
 fn indicators(events: &[SynthEvent], d: NaiveDate) -> Indicators {
@@ -341,7 +343,10 @@ fn indicators(events: &[SynthEvent], d: NaiveDate) -> Indicators {
             };
             match &event.event {
                 Event::PersonRegistered(registered) => {
-                    facts.birth_year = registered.birth_year;
+                    facts.birth_year = registered.birth_year.year();
+                    if facts.birth_year.is_none() {
+                        result.unknown_birth_year += 1;
+                    }
                     facts.sex = Some(registered.sex);
                 }
                 Event::ArrivalRecorded(arrival) => {
@@ -489,8 +494,11 @@ fn indicators(events: &[SynthEvent], d: NaiveDate) -> Indicators {
         if !facts.present {
             continue;
         }
-        let age = d.year() - facts.birth_year;
         result.present += 1;
+        // Age-based figures leave out persons whose birth year is unknown, as the indicators do.
+        let Some(age) = facts.birth_year.map(|year| d.year() - year) else {
+            continue;
+        };
         if age < 65 {
             result.present_under_65 += 1;
             if facts.sgb2 {
@@ -568,6 +576,11 @@ impl Indicators {
             self.events as f64 / self.persons as f64,
             self.present
         )];
+        lines.push(format!(
+            "  registered without a birth year: {} ({:.1}%)",
+            self.unknown_birth_year,
+            share(self.unknown_birth_year, self.persons)
+        ));
         for years in 0..=10 {
             lines.push(format!(
                 "  employment {years:>2} years after entry: {:5.1}% of {}",
@@ -692,6 +705,12 @@ fn indicators_meet_the_published_figures() {
             reference,
         );
     }
+    // Registries know no birth year for a few refugees: a small share, never none.
+    let unknown_birth_year = share(result.unknown_birth_year, result.persons);
+    assert!(
+        (0.5..=3.0).contains(&unknown_birth_year),
+        "{unknown_birth_year:.2}% registered without a birth year"
+    );
     let window: usize = result.dtz_window.iter().sum();
     let all: usize = result.dtz_all_years.iter().sum();
     assert!(window >= 300, "too few DTZ tests in the window: {window}");

@@ -7,8 +7,8 @@
 mod support;
 
 use journey_core::catalogue::{
-    ArrivalRecorded, AsylumOutcome, BenefitKind, CourseType, EmploymentKind, Exam, Level,
-    RecognitionOutcome, Sex,
+    ArrivalRecorded, AsylumOutcome, BenefitKind, BirthYear, CourseType, EmploymentKind, Exam,
+    Level, RecognitionOutcome, Sex,
 };
 use journey_projections::kpi::{
     catalogue, compute, definition, resolve_dimensions, CountingUnit, Dimension, KpiError,
@@ -969,6 +969,101 @@ fn chain_funnel_by_arrival_cohort() {
          median_days_b1_to_measure_or_training=31 (-/1 p1) \
          median_days_measure_or_training_to_employment=152 (-/1 p1)",
     );
+}
+
+// ----- unknown birth years -----
+
+/// A person registered with an unknown birth year, arrived in `north` on `arrived_on`.
+fn unknown_birth_year(number: u128, arrived_on: &str, household: Option<u128>) -> Person {
+    let mut person = Person::new(number);
+    person.on(
+        arrived_on,
+        registration(BirthYear::Unknown, Sex::Female, "SYR", household),
+    );
+    person.on(arrived_on, arrival("north"));
+    person
+}
+
+/// A person without a birth year has no age: every indicator over an age group leaves them out,
+/// and the answer counts those present on D in its metadata. Indicators that do not depend on age
+/// count them as anyone else.
+#[test]
+fn persons_with_an_unknown_birth_year_are_left_out_of_age_groups_and_counted() {
+    let mut employed = Person::with(1, 1990, Sex::Male, "SYR", "2020-01-01", "north");
+    employed.on(
+        "2021-01-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    let mut unknown_employed = unknown_birth_year(2, "2020-01-01", None);
+    unknown_employed.on(
+        "2021-01-01",
+        job("E-2", EmploymentKind::SocialInsuranceFull),
+    );
+    let mut unknown_moved = unknown_birth_year(3, "2020-01-01", None);
+    unknown_moved.on("2023-05-01", moved_away());
+    let mut age_3_in_kita = Person::child(4, 2021, "2022-01-01");
+    age_3_in_kita.on("2022-03-01", kita_started());
+    let mut unknown_in_kita = unknown_birth_year(5, "2022-01-01", None);
+    unknown_in_kita.on("2022-03-01", kita_started());
+    let mut age_8_at_school = Person::child(6, 2016, "2022-01-01");
+    age_8_at_school.on("2022-03-01", school(false));
+    // An idle adult whose household holds a member without a birth year: that member is not
+    // taken for a child under 3, so the adult is idle.
+    let mut idle_parent = Person::new(7);
+    idle_parent.on(
+        "2024-01-01",
+        registration(1985, Sex::Female, "SYR", Some(99)),
+    );
+    idle_parent.on("2024-01-01", arrival("north"));
+    let unknown_in_household = unknown_birth_year(8, "2024-01-01", Some(99));
+    let persons = [
+        employed,
+        unknown_employed,
+        unknown_moved,
+        age_3_in_kita,
+        unknown_in_kita,
+        age_8_at_school,
+        idle_parent,
+        unknown_in_household,
+    ];
+    // Present on D without a birth year: persons 2, 5 and 8 (person 3 has moved away).
+    let left_out = 3;
+
+    let employment = kpi(&persons, "employment_rate", D, &[]);
+    check(&render(&employment, &["rate"]), "total: rate=0.5 (1/2 p2)");
+    assert_eq!(employment.metadata.unknown_birth_year_excluded, left_out);
+    let curve = kpi(&persons, "employment_by_years_since_entry", D, &[]);
+    check(
+        &render(&curve, &["rate"]),
+        "years_since_entry=0: rate=0 (0/1 p1)
+         years_since_entry=4: rate=1 (1/1 p1)
+         total: rate=0.5 (1/2 p2)",
+    );
+    assert_eq!(curve.metadata.unknown_birth_year_excluded, left_out);
+    let kita = kpi(&persons, "kita_rate", D, &[]);
+    check(&render(&kita, &["rate_3_5"]), "total: rate_3_5=1 (1/1 p1)");
+    assert_eq!(kita.metadata.unknown_birth_year_excluded, left_out);
+    let school_rate = kpi(&persons, "school_rate", D, &[]);
+    check(&render(&school_rate, &["rate"]), "total: rate=1 (1/1 p1)");
+    assert_eq!(school_rate.metadata.unknown_birth_year_excluded, left_out);
+    let idle = kpi(&persons, "idle_days", D, &[]);
+    check(
+        &render(&idle, &["median_days"]),
+        "total: median_days=365 (-/1 p1)",
+    );
+    assert_eq!(idle.metadata.unknown_birth_year_excluded, left_out);
+
+    // Not age-based: nobody is left out, and age_band shows the unknown ones as unknown.
+    let present = kpi(&persons, "population_present", D, &[Dimension::AgeBand]);
+    check(
+        &render(&present, &["persons"]),
+        "age_band=3-5: persons=1 (1/- p1)
+         age_band=6-14: persons=1 (1/- p1)
+         age_band=25-44: persons=2 (2/- p2)
+         age_band=unknown: persons=3 (3/- p3)
+         total: persons=7 (7/- p7)",
+    );
+    assert_eq!(present.metadata.unknown_birth_year_excluded, 0);
 }
 
 // ----- the catalogue and queries -----

@@ -229,6 +229,9 @@ pub struct KpiResult {
 /// Counts about a KPI answer as a whole rather than about a cell.
 #[derive(SimpleObject, Debug, Clone, PartialEq)]
 pub struct KpiMetadata {
+    /// Persons present on the reporting date left out of the indicator's age group (working age,
+    /// children) because their birth year is unknown; 0 for indicators that do not depend on age.
+    pub unknown_birth_year_excluded: u64,
     /// When the table is laid out by `YEARS_SINCE_ENTRY`: the persons in it whose years were counted
     /// from their first arrival because no entry date into Germany is recorded; null otherwise.
     pub entry_date_fallbacks: Option<u64>,
@@ -284,6 +287,7 @@ impl KpiResult {
             margins: result.margins.iter().map(cell).collect(),
             total: cell(&result.total),
             metadata: KpiMetadata {
+                unknown_birth_year_excluded: result.metadata.unknown_birth_year_excluded,
                 entry_date_fallbacks: result.metadata.entry_date_fallbacks,
             },
         }

@@ -159,7 +159,7 @@ static CATALOGUE: [KpiDefinition; 17] = [
     KpiDefinition {
         key: "employment_rate",
         title: "Employment rate",
-        definition: "Of working-age persons (age 15 to 64 on D, age = year(D) - birth year) present on D, the share with an open employment of kind social_insurance_full, social_insurance_part or self_employed on D. Marginal jobs are reported separately: the share whose only open jobs on D are marginal, so both shares add up to the share with any job.",
+        definition: "Of working-age persons (age 15 to 64 on D, age = year(D) - birth year) present on D, the share with an open employment of kind social_insurance_full, social_insurance_part or self_employed on D. Marginal jobs are reported separately: the share whose only open jobs on D are marginal, so both shares add up to the share with any job. Persons whose birth year is unknown are left out; the metadata counts them.",
         unit: "share",
         counting_unit: CountingUnit::Persons,
         denominator: "working-age persons present on D",
@@ -220,7 +220,7 @@ static CATALOGUE: [KpiDefinition; 17] = [
     KpiDefinition {
         key: "idle_days",
         title: "Idle time (Leerlauf)",
-        definition: "For working-age persons present on D who have no active activity on D and no child under 3 in their household on D: days from the later of the end of their last activity and the start of their current stay (their arrival or return) to D. Active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D. A child under 3: another member of the same household (household_id), registered on or before D, aged 0 to 2 on D, who is present on D or has no arrival recorded at all (born here). Median, 75th percentile and the share above 90 days, all over these idle persons.",
+        definition: "For working-age persons present on D who have no active activity on D and no child under 3 in their household on D: days from the later of the end of their last activity and the start of their current stay (their arrival or return) to D. Active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D. A child under 3: another member of the same household (household_id), registered on or before D, aged 0 to 2 on D, who is present on D or has no arrival recorded at all (born here). Median, 75th percentile and the share above 90 days, all over these idle persons. Persons whose birth year is unknown are left out (the metadata counts those present on D), and a household member whose birth year is unknown is not taken for a child under 3.",
         unit: "days",
         counting_unit: CountingUnit::Persons,
         denominator: "idle working-age persons present on D without a child under 3 in the household",
@@ -250,7 +250,7 @@ static CATALOGUE: [KpiDefinition; 17] = [
     KpiDefinition {
         key: "kita_rate",
         title: "Kita attendance",
-        definition: "Of children aged 0 to 2 (rate_0_2) and of children aged 3 to 5 (rate_3_5) on D (age = year(D) - birth year) present on D, the share with an open Kita place on D (KitaStarted on or before D, no KitaEnded on or before D).",
+        definition: "Of children aged 0 to 2 (rate_0_2) and of children aged 3 to 5 (rate_3_5) on D (age = year(D) - birth year) present on D, the share with an open Kita place on D (KitaStarted on or before D, no KitaEnded on or before D). Persons whose birth year is unknown are left out; the metadata counts those present on D.",
         unit: "share",
         counting_unit: CountingUnit::Persons,
         denominator: "children aged 0 to 2, and children aged 3 to 5, present on D",
@@ -266,7 +266,7 @@ static CATALOGUE: [KpiDefinition; 17] = [
     KpiDefinition {
         key: "school_rate",
         title: "School attendance and language classes",
-        definition: "Of children aged 6 to 15 on D present on D, the share enrolled in school on D (SchoolEnrolled on or before D, no SchoolLeft on or before D). And, over every MovedToRegularClass in the 12 months up to D from an enrolment with language_class (whether or not the pupil is still present), the median and 75th percentile of days from SchoolEnrolled to MovedToRegularClass.",
+        definition: "Of children aged 6 to 15 on D present on D, the share enrolled in school on D (SchoolEnrolled on or before D, no SchoolLeft on or before D). And, over every MovedToRegularClass in the 12 months up to D from an enrolment with language_class (whether or not the pupil is still present), the median and 75th percentile of days from SchoolEnrolled to MovedToRegularClass. Persons whose birth year is unknown are left out of the enrolment share (the metadata counts those present on D), not of the durations.",
         unit: "share; days",
         counting_unit: CountingUnit::Persons,
         denominator: "children aged 6 to 15 present on D; for the durations, moves to a regular class in the 12 months up to D",
@@ -399,7 +399,7 @@ pub fn render() -> String {
                     journey_core::catalogue::Sex::ALL.iter().map(|sex| sex.as_str()).collect(),
                 ),
                 Dimension::AgeBand => (
-                    "age on D = year(D) - birth year",
+                    "age on D = year(D) - birth year; unknown when the birth year is registered as unknown",
                     AGE_BANDS.iter().map(|band| band.label).collect(),
                 ),
                 Dimension::Nationality => (
@@ -443,6 +443,7 @@ pub fn render() -> String {
             term("active", ACTIVE),
             term("quantiles", QUANTILES),
             term("working_age", "aged 15 to 64 on D; age = year(D) - birth year"),
+            term("unknown_birth_year", "a person whose birth year is registered as unknown has no age: indicators over an age group (working age for employment_rate, the employment curves and idle_days; children for kita_rate and school_rate) leave such a person out, and the answer's metadata counts those present on D who were left out (unknown_birth_year_excluded); age_band shows them as unknown"),
             term("unknown_and_none", "unknown is a value recorded as unknown; none means nothing is recorded (or not applicable); they are never merged"),
             term("suppression", "with suppression k, a measure of a cell counting more than 0 and fewer than k persons (its disclosure_count) is suppressed, and further cells are suppressed until no suppressed figure can be recomputed from the published cells, margins and total"),
             term("rounding", "values are rounded to 4 decimals"),

@@ -23,7 +23,8 @@ pub enum Dimension {
     District,
     /// As registered, `unknown` included.
     Sex,
-    /// Age on D = year(D) − birth year, in the bands of [`AGE_BANDS`].
+    /// Age on D = year(D) − birth year, in the bands of [`AGE_BANDS`]; `unknown` when the birth
+    /// year is.
     AgeBand,
     /// As registered (ISO 3166-1 alpha-3); `unknown` when registered as unknown.
     Nationality,
@@ -71,7 +72,10 @@ impl Dimension {
                 Sex::Unknown => Key::Unknown,
                 sex => Key::Ordinal(sex as u8),
             },
-            Dimension::AgeBand => age_band(view.age(on)).map_or(Key::None, Key::Ordinal),
+            Dimension::AgeBand => match view.age(on) {
+                Some(age) => age_band(age).map_or(Key::None, Key::Ordinal),
+                None => Key::Unknown,
+            },
             Dimension::Nationality => Key::text(&view.nationality),
             Dimension::ArrivalCohort => view
                 .first_arrival(on)

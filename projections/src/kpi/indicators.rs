@@ -495,13 +495,22 @@ impl Indicator {
             }
             Indicator::Sgb2IntegrationRate => observe_sgb2(context, view, out),
             Indicator::IdleDays => {
+                if view.birth_year.is_none() && view.is_present(on) {
+                    out.exclude_for_unknown_birth_year();
+                    return;
+                }
                 if let Some(since) = idle_since(view, context.households, on) {
                     out.sample(0, days(since, on));
                     out.count(0);
                 }
             }
             Indicator::KitaRate => {
-                let age = view.age(on);
+                let Some(age) = view.age(on) else {
+                    if view.is_present(on) {
+                        out.exclude_for_unknown_birth_year();
+                    }
+                    return;
+                };
                 let slot = match age {
                     0..=2 => 0,
                     3..=5 => 2,
@@ -515,7 +524,10 @@ impl Indicator {
                 }
             }
             Indicator::SchoolRate => {
-                if (6..=15).contains(&view.age(on)) && view.is_present(on) {
+                if view.birth_year.is_none() && view.is_present(on) {
+                    out.exclude_for_unknown_birth_year();
+                }
+                if view.age(on).is_some_and(|age| (6..=15).contains(&age)) && view.is_present(on) {
                     out.count(DENOMINATOR);
                     if view.is_enrolled(on) {
                         out.count(1);
@@ -571,6 +583,10 @@ impl Indicator {
 }
 
 fn observe_employment(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if view.birth_year.is_none() && view.is_present(on) {
+        out.exclude_for_unknown_birth_year();
+        return;
+    }
     if !view.is_working_age(on) || !view.is_present(on) {
         return;
     }

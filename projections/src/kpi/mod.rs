@@ -124,6 +124,12 @@ pub struct KpiResult {
 /// out or places approximately, not persons of any one cell, so no cell can be recomputed from them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiMetadata {
+    /// Persons left out of the indicator's age-based population (working age, children of Kita
+    /// or school age) because their birth year is registered as unknown, though they meet its
+    /// other conditions (present on D; for the cohort curves, within years 0 to 10). Zero for
+    /// indicators that do not depend on age. A table laid out by `age_band` shows such persons
+    /// under `unknown` instead.
+    pub unknown_birth_year_excluded: u64,
     /// When the table is laid out by `years_since_entry`: the persons in it whose years were
     /// counted from their first arrival because no entry date into Germany is recorded. `None`
     /// for a table without that dimension.
@@ -305,6 +311,7 @@ pub fn compute(
     let mut contribution = table::Contribution::default();
     let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
     let mut metadata = KpiMetadata {
+        unknown_birth_year_excluded: 0,
         entry_date_fallbacks: by_entry.then_some(0),
     };
     for view in views {
@@ -318,6 +325,9 @@ pub fn compute(
         }
         contribution.clear();
         indicator.observe(&context, view, &mut contribution);
+        if contribution.is_excluded_for_unknown_birth_year() {
+            metadata.unknown_birth_year_excluded += 1;
+        }
         if contribution.is_touched() {
             table.add(view, &contribution);
             if let Some(fallbacks) = metadata.entry_date_fallbacks.as_mut() {

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 
 use crate::catalogue::{
     AddressChanged, Agency, ArrivalRecorded, AsylumApplicationFiled, AsylumDecisionIssued,
-    BenefitKind, BenefitsEnded, BenefitsStarted, ChecklistItem, ChecklistItemCompleted,
+    BenefitKind, BenefitsEnded, BenefitsStarted, BirthYear, ChecklistItem, ChecklistItemCompleted,
     ConsentGiven, ConsentWithdrawn, CounsellingContact, EmploymentKind, MovedAway, Origin,
     PersonRegistered, ReferralMade, ResidenceStatus, Topic,
 };
@@ -19,6 +19,12 @@ use super::super::random::{
     uuid,
 };
 use super::{residence, years_later, Household};
+
+/// Share of persons registered without a birth year. Assumption: most refugees without papers are
+/// registered with a guessed year (and 1 January), so a year is missing for few; persons under
+/// temporary protection (§24) nearly always carry a passport.
+const UNKNOWN_BIRTH_YEAR_SHARE_ASYLUM: f64 = 0.015;
+const UNKNOWN_BIRTH_YEAR_SHARE_TEMPORARY_PROTECTION: f64 = 0.002;
 
 /// A job as the household sees it: kind and dates (`until` is the last day, `None` while open).
 #[derive(Debug, Clone)]
@@ -95,11 +101,20 @@ impl Person {
         if self.member.adult && language != "en" && chance(rng, 0.2) {
             languages.push("en".to_owned());
         }
+        let unknown_birth_year_share = match household.route {
+            Route::Asylum => UNKNOWN_BIRTH_YEAR_SHARE_ASYLUM,
+            Route::TemporaryProtection => UNKNOWN_BIRTH_YEAR_SHARE_TEMPORARY_PROTECTION,
+        };
+        let birth_year = if chance(rng, unknown_birth_year_share) {
+            BirthYear::Unknown
+        } else {
+            BirthYear::Known(self.member.birth_year)
+        };
         self.plan.add(
             arrival,
             Agency::Kommune,
             PersonRegistered {
-                birth_year: self.member.birth_year,
+                birth_year,
                 sex: self.member.sex,
                 nationality: household.nationality.code.to_owned(),
                 languages,
