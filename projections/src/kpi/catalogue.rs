@@ -237,7 +237,7 @@ static CATALOGUE: [KpiDefinition; 17] = [
     KpiDefinition {
         key: "idle_list",
         title: "Idle list",
-        definition: "The actionable list behind idle_days: persons idle (as in idle_days) more than N days on D, longest first, ties by person id. Person-level, for caseworkers only: it is the idle_list read model, never an aggregate.",
+        definition: "The actionable list behind idle_days: persons idle (as in idle_days) more than N days on D, longest first, ties by person id. Like idle_days it leaves out persons whose birth year is unknown, since their working age cannot be told. Person-level, for caseworkers only: it is the idle_list read model, never an aggregate.",
         unit: "persons",
         counting_unit: CountingUnit::Persons,
         denominator: "none: a list of persons",
