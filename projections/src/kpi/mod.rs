@@ -238,7 +238,9 @@ pub fn resolve_dimensions(
 ///
 /// ```
 /// use chrono::{NaiveDate, TimeZone, Utc};
-/// use journey_core::catalogue::{Accommodation, ArrivalRecorded, Event, Origin, PersonRegistered, Sex};
+/// use journey_core::catalogue::{
+///     Accommodation, ArrivalRecorded, BirthYear, Event, Origin, PersonRegistered, Sex,
+/// };
 /// use journey_core::envelope::{Actor, PersonId};
 /// use journey_projections::journal::{Fact, Journal};
 /// use journey_projections::kpi::{compute, KpiQuery};
@@ -258,7 +260,7 @@ pub fn resolve_dimensions(
 /// let journal = Journal {
 ///     facts: vec![
 ///         fact(0, day(2024, 2, 1), Event::PersonRegistered(PersonRegistered {
-///             birth_year: 1990,
+///             birth_year: BirthYear::Known(1990),
 ///             sex: Sex::Female,
 ///             nationality: "SYR".into(),
 ///             languages: vec!["ar".into()],
