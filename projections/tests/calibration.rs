@@ -16,15 +16,15 @@ use journey_projections::LIVE;
 /// persons present: year 1 5.2%, year 3 5.2%, year 5 6.8%, year 7 14.6%. At 80,000 persons that
 /// is about 4,100, 4,150, 5,400 and 11,700 persons, and the binomial standard error
 /// sqrt(p(1 − p)/n) at the published rates is 0.44 points (p = 8.5%), 0.72 (31%), 0.68 (49%) and
-/// 0.45 (62.5%). The five seeds spread by no more than that (standard deviations 0.3, 0.8, 0.1
-/// and 0.4 points), although household members share an arrival, a route and a nationality. The
-/// generator lands on average +0.9, +0.2, −1.4 and +0.5 points from the published figures, so the
-/// narrowest margin is year 5: 1.6 points, 2.3 standard errors, about a 1% chance per seed that a
-/// harmless change of the generator's random draws fails it; every other year keeps more than
-/// three standard errors. At 24,000 persons (the size used before) every error would be 1.8 times
-/// larger, and year 5 would fail by chance about one seed in ten. Each seed takes about 40
-/// seconds of one core in a debug build (and 1.1 GB at most); the harness runs the seeds on
-/// parallel threads.
+/// 0.45 (62.5%). The five seeds spread by no more than that (standard deviations 0.4, 0.7, 0.3
+/// and 0.5 points), although household members share an arrival, a route and a nationality. The
+/// generator lands on average +1.1, −0.1, −1.2 and +0.4 points from the published figures, so the
+/// narrowest margin is year 5: 1.8 points, 2.6 standard errors, about a half percent chance per
+/// seed that a harmless change of the generator's random draws fails it; every other year keeps
+/// more than three standard errors. At 24,000 persons (the size used before) every error would be
+/// 1.8 times larger, and year 5 would fail by chance about one seed in fifteen. The five seeds take
+/// about 190 seconds of CPU in a debug build (under three minutes on two cores, at most 1.5 GB);
+/// the harness runs them on parallel threads.
 const PEOPLE: usize = 80_000;
 
 /// The population of the disclosure-control check, whose tables need no more.
