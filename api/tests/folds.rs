@@ -181,7 +181,7 @@ fn accepted_journal(draws: &[Draw]) -> (Journal, JourneyState) {
         Uuid::from_u128(u128::MAX),
         base_date(),
         PersonRegistered {
-            birth_year: 1990,
+            birth_year: journey_core::catalogue::BirthYear::Known(1990),
             sex: Sex::Female,
             nationality: "SYR".into(),
             languages: vec!["ar".into()],

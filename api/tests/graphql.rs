@@ -450,6 +450,62 @@ async fn a_retried_mutation_returns_the_original_receipt_and_writes_nothing() {
     assert_eq!(two["alreadyRecorded"], true);
 }
 
+/// Registries often know no birth year for a refugee: `birthYear: "unknown"` registers the person
+/// with the year recorded as unknown (never as a guessed year), a year still works as before, and
+/// anything else is refused with a message that says what to give.
+#[tokio::test]
+async fn a_registration_takes_an_unknown_birth_year() {
+    let h = Harness::new().await;
+    let cw = h.caseworker(Agency::Jobcenter);
+    let registration = json!({"eventId": id(), "occurredOn": "2023-01-01", "birthYear": "unknown", "sex": "FEMALE", "nationality": "unknown", "languages": ["ar"]});
+    let recorded = h
+        .record(&cw, "registerPerson", "RegisterPersonInput", registration)
+        .await;
+    let person = recorded["personId"].as_str().expect("a person id");
+    let timeline = h.timeline(&cw, person).await;
+    assert_eq!(timeline[0]["type"], "PersonRegistered");
+    assert_eq!(timeline[0]["data"]["birth_year"], "unknown");
+    // Nothing before a birth year to check against: an early arrival is accepted.
+    h.record(
+        &cw,
+        "recordArrival",
+        "RecordArrivalInput",
+        Harness::input(
+            person,
+            "1999-05-01",
+            json!({"origin": "ABROAD", "accommodation": "FLAT", "district": "Lebenstedt"}),
+        ),
+    )
+    .await;
+
+    let known = json!({"eventId": id(), "occurredOn": "2023-01-01", "birthYear": 1985, "sex": "MALE", "nationality": "AFG", "languages": []});
+    let recorded = h
+        .record(&cw, "registerPerson", "RegisterPersonInput", known)
+        .await;
+    let timeline = h
+        .timeline(&cw, recorded["personId"].as_str().expect("a person id"))
+        .await;
+    assert_eq!(timeline[0]["data"]["birth_year"], 1985);
+
+    let query =
+        "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId } }";
+    for wrong in [json!("Unknown"), json!("1985"), json!(1985.5)] {
+        let input = json!({"eventId": id(), "occurredOn": "2023-01-01", "birthYear": wrong, "sex": "MALE", "nationality": "AFG", "languages": []});
+        let (_, body) = h.post(Some(&cw), query, json!({"input": input})).await;
+        let text = body.to_string();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "VALIDATION",
+            "{text}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("BirthYear") && message.contains("\"unknown\""),
+            "{wrong}: the message names the field and what to give: {text}"
+        );
+        assert!(body["data"].is_null(), "{wrong} was registered: {text}");
+    }
+}
+
 #[tokio::test]
 async fn a_stale_expected_revision_is_a_conflict_with_the_current_revision() {
     let h = Harness::new().await;

@@ -112,7 +112,8 @@ rules!(
     ErasedIsFinal => "erased_is_final",
     /// No `occurred_on` (nor a replacement's) after the ledger's current date.
     OccurredOnNotInFuture => "occurred_on_not_in_future",
-    /// No `occurred_on` (nor a replacement's) in a year before the person's birth year.
+    /// No `occurred_on` (nor a replacement's) in a year before the person's birth year; nothing
+    /// to check when the birth year is registered as unknown.
     OccurredOnNotBeforeBirthYear => "occurred_on_not_before_birth_year",
     /// After `MovedAway` only governance events or a new `ArrivalRecorded` (a return).
     MovedAwayOnlyReturn => "moved_away_only_return",
@@ -388,7 +389,7 @@ impl Facts {
         match &event.event {
             Event::PersonRegistered(registered) => {
                 self.registered = true;
-                self.birth_year = Some(registered.birth_year);
+                self.birth_year = registered.birth_year.year();
             }
             Event::ArrivalRecorded(_) => {
                 self.stay_latest_arrival =
@@ -764,7 +765,8 @@ impl JourneyState {
         self.facts.erased
     }
 
-    /// The birth year of the effective registration; `None` before registration and after erasure.
+    /// The birth year of the effective registration; `None` before registration, when the year is
+    /// registered as unknown, and after erasure.
     pub fn birth_year(&self) -> Option<i32> {
         self.facts.birth_year
     }
@@ -1131,10 +1133,11 @@ fn check_after_erasure(event: &JourneyEvent, today: NaiveDate) -> Result<(), Bre
     Err(Breach::new(Rule::ErasedIsFinal, None, message))
 }
 
-/// The birth year a date of this event is checked against: a registration brings its own.
+/// The birth year a date of this event is checked against: a registration brings its own; `None`
+/// when it is unknown (or nobody is registered yet), which skips the check.
 fn birth_year_for(facts: &Facts, event: &Event) -> Option<i32> {
     match event {
-        Event::PersonRegistered(registered) => Some(registered.birth_year),
+        Event::PersonRegistered(registered) => registered.birth_year.year(),
         _ => facts.birth_year,
     }
 }

@@ -34,7 +34,7 @@ pub fn registration(id: Uuid, occurred_on: NaiveDate) -> Proposed {
         id,
         occurred_on,
         Event::PersonRegistered(PersonRegistered {
-            birth_year: 1990,
+            birth_year: BirthYear::Known(1990),
             sex: Sex::Female,
             nationality: "SYR".into(),
             languages: vec!["ar".into()],

@@ -108,9 +108,9 @@ impl When {
 
 // Payloads, with the details the rules do not look at fixed.
 
-fn person(birth_year: i32) -> PersonRegistered {
+fn person(birth_year: impl Into<BirthYear>) -> PersonRegistered {
     PersonRegistered {
-        birth_year,
+        birth_year: birth_year.into(),
         sex: Sex::Female,
         nationality: "SYR".into(),
         languages: vec!["ar".into()],
@@ -1468,6 +1468,57 @@ fn a_replacement_date_is_checked_against_today_and_the_birth_year() {
             Rule::OccurredOnNotBeforeBirthYear,
             Some("replacement.occurred_on"),
         );
+}
+
+#[test]
+fn an_unknown_birth_year_leaves_nothing_to_check_dates_against() {
+    // Registries often know no birth year for refugees: nothing then limits how early a date is.
+    given(&[])
+        .when(on("1901-03-01", person(BirthYear::Unknown)))
+        .then_accept();
+    let state = given(&[on("2020-01-10", person(BirthYear::Unknown))])
+        .when(on("1950-06-01", arrival()))
+        .then_accept();
+    assert_eq!(state.birth_year(), None);
+    assert!(state.is_registered());
+    // Today still limits every date.
+    given(&[on("2020-01-10", person(BirthYear::Unknown))])
+        .when(on("2025-07-01", arrival()))
+        .then_reject(Rule::OccurredOnNotInFuture, Some("occurred_on"));
+}
+
+#[test]
+fn a_birth_year_learnt_later_is_checked_and_one_found_wrong_can_become_unknown() {
+    let unknown = on("2020-01-10", person(BirthYear::Unknown));
+    // A year learnt later (a passport turns up) rechecks every event against it.
+    let violation = given(&[unknown.clone(), on("2019-06-01", arrival())])
+        .when(on(
+            "2021-01-01",
+            corrected(&unknown, "2020-01-10", person(2020)),
+        ))
+        .then_reject(Rule::CorrectionBreaksStream, Some("target_event_id"));
+    assert!(
+        violation
+            .message
+            .contains("rule occurred_on_not_before_birth_year"),
+        "{violation}"
+    );
+    let state = given(&[unknown.clone(), on("2020-02-01", arrival())])
+        .when(on(
+            "2021-01-01",
+            corrected(&unknown, "2020-01-10", person(1990)),
+        ))
+        .then_accept();
+    assert_eq!(state.birth_year(), Some(1990));
+    // A year found to be a guess is corrected to unknown, and the check goes with it.
+    let known = on("2020-01-10", person(2020));
+    let state = given(std::slice::from_ref(&known))
+        .when(on(
+            "2021-01-01",
+            corrected(&known, "2020-01-10", person(BirthYear::Unknown)),
+        ))
+        .then_accept();
+    assert_eq!(state.birth_year(), None);
 }
 
 #[test]

@@ -109,7 +109,7 @@ fn journal(number: u64, random: &mut Random, today: NaiveDate) -> Journal {
     person.push(
         arrived_on,
         PersonRegistered {
-            birth_year: birth_year.min(arrived_on.year()),
+            birth_year: BirthYear::Known(birth_year.min(arrived_on.year())),
             sex: Sex::ALL[random.below(4) as usize],
             nationality: NATIONALITIES[random.below(6) as usize].to_owned(),
             languages: vec!["ar".to_owned()],

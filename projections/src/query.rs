@@ -210,7 +210,7 @@ impl QueryCache {
         }
         let mut result =
             kpi::compute_with_registers(query, &views.views, &views.households, registers)?;
-        result.erased_persons = views.erased_persons;
+        result.metadata.erased_persons = views.erased_persons;
         let result = Arc::new(result);
         let mut results = lock(&self.results);
         if results.0 == views.checkpoint {

@@ -244,6 +244,15 @@ pub struct Arrival {
     pub origin: Origin,
 }
 
+/// The day the years since entry count from (see [`PersonView::entry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub on: NaiveDate,
+    /// No entry date is recorded for the first arrival (or it lies after it), so `on` is the first
+    /// arrival in Salzgitter instead of the entry into Germany.
+    pub from_arrival: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Residence {
     pub status: ResidenceStatus,
@@ -474,7 +483,9 @@ pub struct StaySummary {
 pub struct PersonView {
     /// The transaction-time cut the view was built at.
     pub known_at: DateTime<Utc>,
-    pub birth_year: i32,
+    /// `None` when registered as unknown: the person then has no age, and every age-based
+    /// indicator leaves them out.
+    pub birth_year: Option<i32>,
     pub registered_on: NaiveDate,
     /// Derived from `presence`.
     pub stay: StaySummary,
@@ -535,7 +546,7 @@ impl PersonView {
             person,
             known_at,
             registered_on,
-            birth_year: registered.birth_year,
+            birth_year: registered.birth_year.year(),
             sex: registered.sex,
             nationality: registered.nationality.clone(),
             household_id: registered.household_id,
@@ -1076,14 +1087,15 @@ impl PersonView {
 
     // ----- "as of D" questions -----
 
-    /// Age on `on`: year(D) − birth year (DOMAIN.md section 5).
-    pub fn age(&self, on: NaiveDate) -> i32 {
-        on.year() - self.birth_year
+    /// Age on `on`: year(D) − birth year (DOMAIN.md section 5); `None` when the birth year is
+    /// unknown.
+    pub fn age(&self, on: NaiveDate) -> Option<i32> {
+        self.birth_year.map(|birth_year| on.year() - birth_year)
     }
 
-    /// Aged 15 to 64 on `on`.
+    /// Aged 15 to 64 on `on`; never when the birth year is unknown.
     pub fn is_working_age(&self, on: NaiveDate) -> bool {
-        (15..=64).contains(&self.age(on))
+        self.age(on).is_some_and(|age| (15..=64).contains(&age))
     }
 
     /// Present on `on`: an arrival on or before it and no later move away on or before it.
@@ -1111,6 +1123,33 @@ impl PersonView {
     pub fn years_since_arrival(&self, on: NaiveDate) -> Option<i32> {
         self.first_arrival(on)
             .map(|arrival| whole_years(arrival, on))
+    }
+
+    /// The entry into Germany the years since entry count from, if the first arrival lies on or
+    /// before `on`: the `entry_date` of the first `ArrivalRecorded` when it is recorded and not
+    /// after that arrival, else the first arrival itself (a fallback, which the indicators report).
+    pub fn entry(&self, on: NaiveDate) -> Option<Entry> {
+        let arrival = self.first_arrival(on)?;
+        let recorded = self
+            .arrivals
+            .first()
+            .and_then(|first| first.entry_date)
+            .filter(|entry_date| *entry_date <= arrival);
+        Some(match recorded {
+            Some(on) => Entry {
+                on,
+                from_arrival: false,
+            },
+            None => Entry {
+                on: arrival,
+                from_arrival: true,
+            },
+        })
+    }
+
+    /// Whole years from the entry into Germany ([`PersonView::entry`]) to `on`.
+    pub fn years_since_entry(&self, on: NaiveDate) -> Option<i32> {
+        self.entry(on).map(|entry| whole_years(entry.on, on))
     }
 
     /// The district as of `on` (the last known one after moving away).
@@ -1425,7 +1464,8 @@ pub(crate) fn mix(mut hash: u64) -> u64 {
 pub struct HouseholdMember {
     pub person: PersonId,
     pub registered_on: NaiveDate,
-    pub birth_year: i32,
+    /// `None` when registered as unknown.
+    pub birth_year: Option<i32>,
     pub presence: Vec<Interval>,
 }
 
@@ -1461,7 +1501,8 @@ impl Households {
     }
 
     /// Whether another member of the person's household is a child under 3 on `on`: registered
-    /// on or before that day, aged 0 to 2 on it, and living here. A child lives here when present
+    /// on or before that day, aged 0 to 2 on it (so not a member whose birth year is unknown),
+    /// and living here. A child lives here when present
     /// on `on`, or when no arrival was ever recorded for them (a child born here has no arrival
     /// of its own); a child who arrives only later or has moved away does not.
     pub fn has_child_under_3(&self, view: &PersonView, on: NaiveDate) -> bool {
@@ -1471,7 +1512,9 @@ impl Households {
         self.members(household).iter().any(|member| {
             member.person != view.person
                 && member.registered_on <= on
-                && (0..=2).contains(&(on.year() - member.birth_year))
+                && member
+                    .birth_year
+                    .is_some_and(|birth_year| (0..=2).contains(&(on.year() - birth_year)))
                 && (member.presence.is_empty()
                     || member.presence.iter().any(|spell| spell.contains(on)))
         })

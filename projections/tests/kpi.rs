@@ -7,7 +7,8 @@
 mod support;
 
 use journey_core::catalogue::{
-    AsylumOutcome, BenefitKind, CourseType, EmploymentKind, Exam, Level, RecognitionOutcome, Sex,
+    ArrivalRecorded, AsylumOutcome, BenefitKind, BirthYear, CourseType, EmploymentKind, Exam,
+    Level, RecognitionOutcome, Sex,
 };
 use journey_projections::kpi::{
     catalogue, compute, definition, resolve_dimensions, CountingUnit, Dimension, KpiError,
@@ -643,6 +644,90 @@ fn employment_by_years_since_arrival_is_the_cohort_curve_up_to_10_years() {
     assert_eq!(named, result);
 }
 
+/// The published curve counts from the entry into Germany: the entry date of the first arrival,
+/// or the first arrival itself where none is recorded (counted in the metadata).
+#[test]
+fn employment_by_years_since_entry_counts_from_the_entry_into_germany() {
+    let arrived_with_entry = |number, entered_on: &str, arrived_on: &str| {
+        let mut person = Person::new(number);
+        person.on(arrived_on, registration(1990, Sex::Male, "SYR", None));
+        person.on(
+            arrived_on,
+            ArrivalRecorded {
+                entry_date: Some(date(entered_on)),
+                ..arrival("north")
+            },
+        );
+        person
+    };
+    // Entered in 2016, came to the city in 2019: 8 years since entry, 5 since arrival.
+    let mut entered_early = arrived_with_entry(1, "2016-10-01", "2019-06-01");
+    entered_early.on(
+        "2020-01-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    // Entered a year before D, arrived the same week: 1 year either way.
+    let entered_recently = arrived_with_entry(2, "2023-12-20", "2023-12-27");
+    // No entry date recorded: counted from the arrival, 3 years, and reported as a fallback.
+    let mut no_entry_date = Person::with(3, 1990, Sex::Female, "SYR", "2021-03-01", "north");
+    no_entry_date.on("2022-01-01", job("E-3", EmploymentKind::SelfEmployed));
+    // Entered more than 10 whole years before D: outside the curve, though arrived in 2015.
+    let entered_long_ago = arrived_with_entry(4, "2013-05-01", "2015-02-01");
+    // A child, not of working age: outside the table and not counted as a fallback.
+    let child = Person::child(5, 2018, "2021-03-01");
+    // A return does not move the entry: the first arrival's entry date stays.
+    let mut returned = arrived_with_entry(6, "2016-10-01", "2017-01-01");
+    returned.on("2018-01-01", moved_away());
+    returned.on(
+        "2020-01-01",
+        ArrivalRecorded {
+            entry_date: Some(date("2019-12-31")),
+            ..arrival("north")
+        },
+    );
+    let persons = [
+        entered_early,
+        entered_recently,
+        no_entry_date,
+        entered_long_ago,
+        child,
+        returned,
+    ];
+
+    let result = kpi(&persons, "employment_by_years_since_entry", D, &[]);
+    check(
+        &render(&result, &["rate"]),
+        "years_since_entry=1: rate=0 (0/1 p1)
+         years_since_entry=3: rate=1 (1/1 p1)
+         years_since_entry=8: rate=0.5 (1/2 p2)
+         total: rate=0.5 (2/4 p4)",
+    );
+    assert_eq!(result.by, [Dimension::YearsSinceEntry]);
+    assert_eq!(result.metadata.entry_date_fallbacks, Some(1));
+
+    // By arrival the same persons fall into other years, and no fallback is reported.
+    let by_arrival = kpi(&persons, "employment_by_years_since_arrival", D, &[]);
+    check(
+        &render(&by_arrival, &["rate"]),
+        "years_since_arrival=1: rate=0 (0/1 p1)
+         years_since_arrival=3: rate=1 (1/1 p1)
+         years_since_arrival=5: rate=1 (1/1 p1)
+         years_since_arrival=7: rate=0 (0/1 p1)
+         years_since_arrival=9: rate=0 (0/1 p1)
+         total: rate=0.4 (2/5 p5)",
+    );
+    assert_eq!(by_arrival.metadata.entry_date_fallbacks, None);
+
+    // The dimension works for any indicator: the child is counted (a fallback) as present.
+    let present = kpi(
+        &persons,
+        "population_present",
+        D,
+        &[Dimension::YearsSinceEntry],
+    );
+    assert_eq!(present.metadata.entry_date_fallbacks, Some(2));
+}
+
 #[test]
 fn sgb2_integration_rate_per_average_recipient_at_month_ends() {
     let mut ended_for_a_job = Person::arrived(1, 1990, "2023-01-01", "north");
@@ -961,6 +1046,101 @@ fn chain_funnel_by_arrival_cohort() {
     );
 }
 
+// ----- unknown birth years -----
+
+/// A person registered with an unknown birth year, arrived in `north` on `arrived_on`.
+fn unknown_birth_year(number: u128, arrived_on: &str, household: Option<u128>) -> Person {
+    let mut person = Person::new(number);
+    person.on(
+        arrived_on,
+        registration(BirthYear::Unknown, Sex::Female, "SYR", household),
+    );
+    person.on(arrived_on, arrival("north"));
+    person
+}
+
+/// A person without a birth year has no age: every indicator over an age group leaves them out,
+/// and the answer counts those present on D in its metadata. Indicators that do not depend on age
+/// count them as anyone else.
+#[test]
+fn persons_with_an_unknown_birth_year_are_left_out_of_age_groups_and_counted() {
+    let mut employed = Person::with(1, 1990, Sex::Male, "SYR", "2020-01-01", "north");
+    employed.on(
+        "2021-01-01",
+        job("E-1", EmploymentKind::SocialInsuranceFull),
+    );
+    let mut unknown_employed = unknown_birth_year(2, "2020-01-01", None);
+    unknown_employed.on(
+        "2021-01-01",
+        job("E-2", EmploymentKind::SocialInsuranceFull),
+    );
+    let mut unknown_moved = unknown_birth_year(3, "2020-01-01", None);
+    unknown_moved.on("2023-05-01", moved_away());
+    let mut age_3_in_kita = Person::child(4, 2021, "2022-01-01");
+    age_3_in_kita.on("2022-03-01", kita_started());
+    let mut unknown_in_kita = unknown_birth_year(5, "2022-01-01", None);
+    unknown_in_kita.on("2022-03-01", kita_started());
+    let mut age_8_at_school = Person::child(6, 2016, "2022-01-01");
+    age_8_at_school.on("2022-03-01", school(false));
+    // An idle adult whose household holds a member without a birth year: that member is not
+    // taken for a child under 3, so the adult is idle.
+    let mut idle_parent = Person::new(7);
+    idle_parent.on(
+        "2024-01-01",
+        registration(1985, Sex::Female, "SYR", Some(99)),
+    );
+    idle_parent.on("2024-01-01", arrival("north"));
+    let unknown_in_household = unknown_birth_year(8, "2024-01-01", Some(99));
+    let persons = [
+        employed,
+        unknown_employed,
+        unknown_moved,
+        age_3_in_kita,
+        unknown_in_kita,
+        age_8_at_school,
+        idle_parent,
+        unknown_in_household,
+    ];
+    // Present on D without a birth year: persons 2, 5 and 8 (person 3 has moved away).
+    let left_out = 3;
+
+    let employment = kpi(&persons, "employment_rate", D, &[]);
+    check(&render(&employment, &["rate"]), "total: rate=0.5 (1/2 p2)");
+    assert_eq!(employment.metadata.unknown_birth_year_excluded, left_out);
+    let curve = kpi(&persons, "employment_by_years_since_entry", D, &[]);
+    check(
+        &render(&curve, &["rate"]),
+        "years_since_entry=0: rate=0 (0/1 p1)
+         years_since_entry=4: rate=1 (1/1 p1)
+         total: rate=0.5 (1/2 p2)",
+    );
+    assert_eq!(curve.metadata.unknown_birth_year_excluded, left_out);
+    let kita = kpi(&persons, "kita_rate", D, &[]);
+    check(&render(&kita, &["rate_3_5"]), "total: rate_3_5=1 (1/1 p1)");
+    assert_eq!(kita.metadata.unknown_birth_year_excluded, left_out);
+    let school_rate = kpi(&persons, "school_rate", D, &[]);
+    check(&render(&school_rate, &["rate"]), "total: rate=1 (1/1 p1)");
+    assert_eq!(school_rate.metadata.unknown_birth_year_excluded, left_out);
+    let idle = kpi(&persons, "idle_days", D, &[]);
+    check(
+        &render(&idle, &["median_days"]),
+        "total: median_days=365 (-/1 p1)",
+    );
+    assert_eq!(idle.metadata.unknown_birth_year_excluded, left_out);
+
+    // Not age-based: nobody is left out, and age_band shows the unknown ones as unknown.
+    let present = kpi(&persons, "population_present", D, &[Dimension::AgeBand]);
+    check(
+        &render(&present, &["persons"]),
+        "age_band=3-5: persons=1 (1/- p1)
+         age_band=6-14: persons=1 (1/- p1)
+         age_band=25-44: persons=2 (2/- p2)
+         age_band=unknown: persons=3 (3/- p3)
+         total: persons=7 (7/- p7)",
+    );
+    assert_eq!(present.metadata.unknown_birth_year_excluded, 0);
+}
+
 // ----- the catalogue and queries -----
 
 #[test]
@@ -984,7 +1164,7 @@ fn every_aggregate_indicator_reports_the_measures_its_definition_lists() {
         assert_eq!(result.counting_unit, definition.counting_unit);
         assert_eq!(result.denominator, definition.denominator);
     }
-    assert_eq!(catalogue().len(), 16);
+    assert_eq!(catalogue().len(), 17);
 }
 
 #[test]

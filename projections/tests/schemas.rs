@@ -44,6 +44,7 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "dtz_b1_rate",
             "employment_rate",
             "employment_by_years_since_arrival",
+            "employment_by_years_since_entry",
             "sgb2_integration_rate",
             "idle_days",
             "idle_list",
@@ -70,7 +71,7 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
         }
     }
     assert_eq!(
-        document["dimensions"][6]["values"][11],
+        document["dimensions"][7]["values"][11],
         serde_json::json!("none"),
         "protection_status lists `none` after its statuses"
     );

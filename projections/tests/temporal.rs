@@ -217,12 +217,12 @@ fn a_correction_of_the_registration_changes_the_person() {
     let early = person.view("2024-02-01").expect("registered");
     assert_eq!(
         (early.birth_year, early.sex, early.nationality.as_str()),
-        (1990, Sex::Male, "SYR")
+        (Some(1990), Sex::Male, "SYR")
     );
     let late = person.view(NOW).expect("registered");
     assert_eq!(
         (late.birth_year, late.sex, late.nationality.as_str()),
-        (1985, Sex::Female, "AFG")
+        (Some(1985), Sex::Female, "AFG")
     );
     // Retracting the registration leaves no person at that cut.
     person.retract("2024-04-01", registered);

@@ -28,7 +28,7 @@ pub struct KpiArgs {
     #[arg(long)]
     pub known_at: Option<DateTime<Utc>>,
     /// One or two dimensions, comma-separated: district, sex, age_band, nationality, arrival_cohort,
-    /// years_since_arrival, protection_status.
+    /// years_since_arrival, years_since_entry, protection_status.
     #[arg(long, value_delimiter = ',')]
     pub by: Vec<Dimension>,
     #[arg(long, value_enum, default_value = "table")]
@@ -113,8 +113,17 @@ fn table(result: &KpiResult) -> String {
         result.known_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         result.counting_unit,
         result.denominator,
-        result.erased_persons
+        result.metadata.erased_persons
     );
+    out.push_str(&format!(
+        "left out for an unknown birth year: {}\n",
+        result.metadata.unknown_birth_year_excluded
+    ));
+    if let Some(fallbacks) = result.metadata.entry_date_fallbacks {
+        out.push_str(&format!(
+            "years since entry counted from the arrival (no entry date): {fallbacks}\n"
+        ));
+    }
     for cell in rows(result) {
         out.push_str(&format!("{}\n", cell_label(cell)));
         for measure in &cell.measures {
@@ -161,7 +170,7 @@ fn csv(result: &KpiResult) -> String {
                     .map(|n| n.to_string())
                     .unwrap_or_default(),
                 measure.suppressed.to_string(),
-                result.erased_persons.to_string(),
+                result.metadata.erased_persons.to_string(),
             ];
             let line: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
             out.push_str(&line.join(","));

@@ -241,7 +241,7 @@ mirror_enum!(
 
 mirror_enum!(
     /// A disaggregation of an indicator.
-    kpi::Dimension { District, Sex, AgeBand, Nationality, ArrivalCohort, YearsSinceArrival, ProtectionStatus, Area, CurrentDistrict }
+    kpi::Dimension { District, Sex, AgeBand, Nationality, ArrivalCohort, YearsSinceArrival, YearsSinceEntry, ProtectionStatus, Area, CurrentDistrict }
 );
 
 mirror_enum!(

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::enums::*;
-use super::scalars::Date;
+use super::scalars::{BirthYear, Date};
 
 /// A value as it appears in an event's wire JSON; `None` leaves the field out.
 pub trait WireValue {
@@ -33,6 +33,12 @@ impl WireValue for bool {
 impl WireValue for i32 {
     fn wire(&self) -> Option<Value> {
         Some(Value::from(*self))
+    }
+}
+
+impl WireValue for BirthYear {
+    fn wire(&self) -> Option<Value> {
+        serde_json::to_value(self.0).ok()
     }
 }
 
@@ -152,7 +158,8 @@ pub struct RegisterPersonInput {
     pub expected_revision: Option<u64>,
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,
-    pub birth_year: i32,
+    /// A year such as 1990, or "unknown" when no registry knows it.
+    pub birth_year: BirthYear,
     pub sex: Sex,
     /// ISO 3166-1 alpha-3 (`SYR`), or `unknown`.
     pub nationality: String,

@@ -214,7 +214,7 @@ pub struct KpiResult {
     pub as_of: Date,
     /// The transaction-time cut of the answer: the `knownAt` asked for, or for a live answer the
     /// time of the latest record it covers. Asking again with it gives the same answer, also after
-    /// later records and restarts, unless a person was erased since (see `erasedPersons`).
+    /// later records and restarts, unless a person was erased since (see `metadata.erasedPersons`).
     pub known_at: DateTime<Utc>,
     pub counting_unit: CountingUnit,
     /// What the shares and durations are taken over.
@@ -228,6 +228,19 @@ pub struct KpiResult {
     /// The margins of a two-way table (first dimension, then second); empty otherwise.
     pub margins: Vec<KpiCell>,
     pub total: KpiCell,
+    /// Counts about the answer as a whole: persons it leaves out or places approximately.
+    pub metadata: KpiMetadata,
+}
+
+/// Counts about a KPI answer as a whole rather than about a cell.
+#[derive(SimpleObject, Debug, Clone, PartialEq)]
+pub struct KpiMetadata {
+    /// Persons present on the reporting date left out of the indicator's age group (working age,
+    /// children) because their birth year is unknown; 0 for indicators that do not depend on age.
+    pub unknown_birth_year_excluded: u64,
+    /// When the table is laid out by `YEARS_SINCE_ENTRY`: the persons in it whose years were counted
+    /// from their first arrival because no entry date into Germany is recorded; null otherwise.
+    pub entry_date_fallbacks: Option<u64>,
     /// Persons erased so far. Erasure removes a person from every cut, past `knownAt`s included,
     /// so an earlier answer asked again may count fewer persons; this says how many are missing
     /// for that reason.
@@ -283,7 +296,11 @@ impl KpiResult {
             cells: result.cells.iter().map(cell).collect(),
             margins: result.margins.iter().map(cell).collect(),
             total: cell(&result.total),
-            erased_persons: result.erased_persons,
+            metadata: KpiMetadata {
+                unknown_birth_year_excluded: result.metadata.unknown_birth_year_excluded,
+                entry_date_fallbacks: result.metadata.entry_date_fallbacks,
+                erased_persons: result.metadata.erased_persons,
+            },
         }
     }
 }

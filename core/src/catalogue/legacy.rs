@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::types::EmploymentKind;
+use uuid::Uuid;
+
+use super::types::{EmploymentKind, Sex};
 use super::validate::Check;
 use super::EventType;
 
@@ -20,6 +22,22 @@ pub struct EmploymentStartedV1 {
     pub kind: EmploymentKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occupation_code: Option<String>,
+}
+
+// `PersonRegistered` version 1, when a birth year had to be a year. The doc comments are the
+// version-1 schema's descriptions, so they stay as they were.
+/// A person enters the ledger. Names, birth date, phone and address go to the vault, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonRegisteredV1 {
+    pub birth_year: i32,
+    pub sex: Sex,
+    /// ISO 3166-1 alpha-3, or `unknown`.
+    pub nationality: String,
+    /// ISO 639-1 codes.
+    pub languages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household_id: Option<Uuid>,
 }
 
 /// Upcasts `data` of `event_type` from version `from` to `from + 1`.
@@ -39,6 +57,15 @@ pub(super) fn upcast(event_type: EventType, from: u32, data: Value) -> Result<Va
             }
             // weekly_hours stays absent: version 1 did not know it.
             Ok(Value::Object(object))
+        }
+        (EventType::PersonRegistered, 1) => {
+            // A version-1 year is a version-2 year as it stands. Reading through the v1 type
+            // still rejects a v1 payload that says `unknown`, which version 1 did not allow.
+            let v1: PersonRegisteredV1 =
+                serde_path_to_error::deserialize(data).map_err(|error| {
+                    Check::new(error.path().to_string(), error.into_inner().to_string())
+                })?;
+            serde_json::to_value(v1).map_err(|error| Check::new("", error.to_string()))
         }
         // Every other type is at version 1: `decode` never asks for a step it does not have.
         _ => Ok(data),

@@ -110,7 +110,7 @@ macro_rules! catalogue {
 }
 
 catalogue!(
-    PersonRegistered = 1,
+    PersonRegistered = 2,
     ArrivalRecorded = 1,
     AsylumApplicationFiled = 1,
     AsylumDecisionIssued = 1,
@@ -342,6 +342,53 @@ mod tests {
         let data = json!({"employment_id": "E-1", "kind": "marginal", "weekly_hours": 10});
         let event = decode("EmploymentStarted", 2, data.clone()).expect("v2 decodes");
         assert_eq!(event.to_data(), data);
+    }
+
+    #[test]
+    fn a_stored_person_registered_v1_reads_as_v2_and_v2_takes_an_unknown_birth_year() {
+        let stored_v1 =
+            json!({"birth_year": 1990, "sex": "male", "nationality": "SYR", "languages": ["ar"]});
+        let event = decode("PersonRegistered", 1, stored_v1.clone()).expect("v1 decodes");
+        let Event::PersonRegistered(registered) = &event else {
+            panic!("a registration: {event:?}");
+        };
+        assert_eq!(registered.birth_year, BirthYear::Known(1990));
+        assert_eq!(
+            event.to_data(),
+            stored_v1,
+            "a known year is written as before"
+        );
+        assert_eq!(EventType::PersonRegistered.current_version(), 2);
+
+        let unknown = json!({"birth_year": "unknown", "sex": "male", "nationality": "SYR", "languages": ["ar"]});
+        let event = decode("PersonRegistered", 2, unknown.clone()).expect("v2 takes unknown");
+        let Event::PersonRegistered(registered) = &event else {
+            panic!("a registration: {event:?}");
+        };
+        assert_eq!(registered.birth_year, BirthYear::Unknown);
+        assert_eq!(event.to_data(), unknown);
+
+        let error = decode("PersonRegistered", 1, unknown).expect_err("v1 knew only years");
+        assert_eq!(error.field(), Some("birth_year"), "{error}");
+    }
+
+    #[test]
+    fn a_birth_year_is_a_plausible_year_or_unknown() {
+        let with = |birth_year: Value| json!({"birth_year": birth_year, "sex": "female", "nationality": "SYR", "languages": []});
+        for wrong in [json!("1990"), json!("Unknown"), json!(null), json!(1990.5)] {
+            let error = decode("PersonRegistered", 2, with(wrong.clone())).expect_err("not a year");
+            assert_eq!(error.field(), Some("birth_year"), "{wrong}: {error}");
+            assert!(
+                error.to_string().contains("`unknown`"),
+                "the message says what to give instead: {error}"
+            );
+        }
+        let error = decode("PersonRegistered", 2, with(json!(1850))).expect_err("implausible");
+        assert_eq!(error.field(), Some("birth_year"), "{error}");
+        assert!(
+            error.to_string().contains("between 1900 and 2100"),
+            "{error}"
+        );
     }
 
     #[test]

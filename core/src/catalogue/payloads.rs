@@ -23,7 +23,8 @@ macro_rules! payload {
 payload!(
     /// A person enters the ledger. Names, birth date, phone and address go to the vault, never here.
     PersonRegistered {
-        birth_year: i32,
+        /// A year, or `unknown` (version 2; version 1 knew only years).
+        birth_year: BirthYear,
         sex: Sex,
         /// ISO 3166-1 alpha-3, or `unknown`.
         nationality: String,
@@ -270,7 +271,9 @@ no_checks!(
 
 impl Validate for PersonRegistered {
     fn validate(&self) -> Result<(), Check> {
-        check::birth_year("birth_year", self.birth_year)?;
+        if let BirthYear::Known(year) = self.birth_year {
+            check::birth_year("birth_year", year)?;
+        }
         check::nationality("nationality", &self.nationality)?;
         if self.languages.len() > 16 {
             return Err(Check::new("languages", "at most 16 languages"));

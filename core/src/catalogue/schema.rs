@@ -2,7 +2,7 @@
 
 use schemars::{schema_for, Schema};
 
-use super::legacy::EmploymentStartedV1;
+use super::legacy::{EmploymentStartedV1, PersonRegisteredV1};
 use super::*;
 
 /// One schema file: `<Type>.v<version>.schema.json`.
@@ -72,6 +72,7 @@ fn current(event_type: EventType) -> Schema {
 fn legacy(event_type: EventType, version: u32) -> Option<Schema> {
     match (event_type, version) {
         (EventType::EmploymentStarted, 1) => Some(schema_for!(EmploymentStartedV1)),
+        (EventType::PersonRegistered, 1) => Some(schema_for!(PersonRegisteredV1)),
         _ => None,
     }
 }

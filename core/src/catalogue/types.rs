@@ -1,8 +1,10 @@
 //! Enumerations shared by the event payloads (DOMAIN.md section 3). All are lower-case snake_case on
 //! the wire; `unknown` is a value of its own and never the same as "none".
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
@@ -196,3 +198,104 @@ wire_enum!(ChecklistItem {
 });
 
 wire_enum!(ErasureReason { Art17Request => "art17_request", RetentionExpired => "retention_expired" });
+
+/// A birth year as registered: a year, or `unknown`. Unknown birth dates are common among refugees;
+/// registries then enter 1 January of a guessed year, or nothing at all. The ledger records the
+/// second case as `unknown` rather than guessing a year, and indicators that depend on age leave
+/// such persons out (and say how many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BirthYear {
+    Known(i32),
+    Unknown,
+}
+
+impl BirthYear {
+    /// The year, when known.
+    pub fn year(&self) -> Option<i32> {
+        match self {
+            BirthYear::Known(year) => Some(*year),
+            BirthYear::Unknown => None,
+        }
+    }
+}
+
+impl From<i32> for BirthYear {
+    fn from(year: i32) -> Self {
+        BirthYear::Known(year)
+    }
+}
+
+impl std::fmt::Display for BirthYear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BirthYear::Known(year) => write!(f, "{year}"),
+            BirthYear::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+/// On the wire a known year is a JSON integer and an unknown one the string `unknown`.
+impl Serialize for BirthYear {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BirthYear::Known(year) => serializer.serialize_i32(*year),
+            BirthYear::Unknown => serializer.serialize_str("unknown"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BirthYear {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BirthYear;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a year such as 1990, or the string `unknown`")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<BirthYear, E> {
+                i32::try_from(value).map(BirthYear::Known).map_err(|_| {
+                    E::custom(format!(
+                        "{value} is not a year; give a year such as 1990, or `unknown`"
+                    ))
+                })
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<BirthYear, E> {
+                i64::try_from(value)
+                    .map_err(|_| E::custom(format!("{value} is not a year")))
+                    .and_then(|value| self.visit_i64(value))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<BirthYear, E> {
+                if value == "unknown" {
+                    Ok(BirthYear::Unknown)
+                } else {
+                    Err(E::custom(format!(
+                        "`{value}` is neither a year nor `unknown`; give a year such as 1990 as a number, or `unknown`"
+                    )))
+                }
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for BirthYear {
+    fn schema_name() -> Cow<'static, str> {
+        "BirthYear".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A year of birth (1900 to 2100), or `unknown` when no registry knows it.",
+            "oneOf": [
+                {"type": "integer", "format": "int32"},
+                {"type": "string", "const": "unknown"}
+            ]
+        })
+    }
+}

@@ -373,7 +373,7 @@ pub(super) struct Member {
 
 /// Household compositions. Weights are assumptions: asylum households are often young single men,
 /// and among adults of the asylum cohorts about two thirds are men (see
-/// `calibration::ASYLUM_WORKING_AGE_MALE_SHARE`); §24 households are mostly mothers with children,
+/// `calibration::ASYLUM_WORKING_AGE_MALE_SHARE_BY_ENTRY`); §24 households are mostly mothers with children,
 /// because men of military age could not leave Ukraine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Composition {

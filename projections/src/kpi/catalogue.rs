@@ -60,7 +60,7 @@ const INTEGRATION_COURSE: &str = "integration course: every course_type except j
 const ACTIVE: &str = "active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D";
 const QUANTILES: &str = "medians and 75th percentiles interpolate linearly between closest ranks (the median of an even count is the mean of the middle two)";
 
-static CATALOGUE: [KpiDefinition; 16] = [
+static CATALOGUE: [KpiDefinition; 17] = [
     KpiDefinition {
         key: "population_present",
         title: "Population present",
@@ -160,7 +160,7 @@ static CATALOGUE: [KpiDefinition; 16] = [
     KpiDefinition {
         key: "employment_rate",
         title: "Employment rate",
-        definition: "Of working-age persons (age 15 to 64 on D, age = year(D) - birth year) present on D, the share with an open employment of kind social_insurance_full, social_insurance_part or self_employed on D. Marginal jobs are reported separately: the share whose only open jobs on D are marginal, so both shares add up to the share with any job.",
+        definition: "Of working-age persons (age 15 to 64 on D, age = year(D) - birth year) present on D, the share with an open employment of kind social_insurance_full, social_insurance_part or self_employed on D. Marginal jobs are reported separately: the share whose only open jobs on D are marginal, so both shares add up to the share with any job. Persons whose birth year is unknown are left out; the metadata counts them.",
         unit: "share",
         counting_unit: CountingUnit::Persons,
         denominator: "working-age persons present on D",
@@ -190,6 +190,22 @@ static CATALOGUE: [KpiDefinition; 16] = [
         person_level: false,
     },
     KpiDefinition {
+        key: "employment_by_years_since_entry",
+        title: "Employment rate by years since entry into Germany",
+        definition: "employment_rate broken down by years_since_entry (whole years from the entry into Germany to D; a year counts on its anniversary), for years 0 to 10: the cohort curve as the IAB and the IAB-BAMF-SOEP survey publish it, which counts from the entry into Germany rather than from the arrival in the municipality. The entry is the entry_date of the person's first ArrivalRecorded; where it is not recorded (or lies after that arrival) the first arrival stands in for it, and the answer's metadata counts those persons (entry_date_fallbacks). Persons more than 10 whole years after their entry are outside this indicator, so its total covers years 0 to 10. years_since_entry is always the first dimension; one more may be added (for example sex).",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "working-age persons present on D, 0 to 10 whole years after their entry into Germany",
+        disclosure_count: "the denominator",
+        measures: &[
+            measure("rate", "share employed (social insurance or self-employed) on D"),
+            measure("marginal_only_rate", "share with only marginal jobs on D"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: Some(Dimension::YearsSinceEntry),
+        person_level: false,
+    },
+    KpiDefinition {
         key: "sgb2_integration_rate",
         title: "SGB II integration rate (K2-style)",
         definition: "Integrations in the 12 months up to D divided by the average number of persons with open sgb2 benefits at the 12 month-ends up to D (the last days of the 12 months ending on or before D: for D = 2024-12-31 they are 2024-01-31 to 2024-12-31, for D = 2024-12-15 they are 2023-12-31 to 2024-11-30). A person is in a month-end's stock when sgb2 benefits are open and the person is present on that day. An integration is the start of an employment of kind social_insurance_full, social_insurance_part or self_employed, or of a training, by a person with open sgb2 benefits on the start day or the day before; at most one per person per calendar month.",
@@ -205,7 +221,7 @@ static CATALOGUE: [KpiDefinition; 16] = [
     KpiDefinition {
         key: "idle_days",
         title: "Idle time (Leerlauf)",
-        definition: "For working-age persons present on D who have no active activity on D and no child under 3 in their household on D: days from the later of the end of their last activity and the start of their current stay (their arrival or return) to D. Active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D. A child under 3: another member of the same household (household_id), registered on or before D, aged 0 to 2 on D, who is present on D or has no arrival recorded at all (born here). Median, 75th percentile and the share above 90 days, all over these idle persons.",
+        definition: "For working-age persons present on D who have no active activity on D and no child under 3 in their household on D: days from the later of the end of their last activity and the start of their current stay (their arrival or return) to D. Active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D. A child under 3: another member of the same household (household_id), registered on or before D, aged 0 to 2 on D, who is present on D or has no arrival recorded at all (born here). Median, 75th percentile and the share above 90 days, all over these idle persons. Persons whose birth year is unknown are left out (the metadata counts those present on D), and a household member whose birth year is unknown is not taken for a child under 3.",
         unit: "days",
         counting_unit: CountingUnit::Persons,
         denominator: "idle working-age persons present on D without a child under 3 in the household",
@@ -222,7 +238,7 @@ static CATALOGUE: [KpiDefinition; 16] = [
     KpiDefinition {
         key: "idle_list",
         title: "Idle list",
-        definition: "The actionable list behind idle_days: persons idle (as in idle_days) more than N days on D, longest first, ties by person id. Person-level, for caseworkers only: it is the idle_list read model, never an aggregate.",
+        definition: "The actionable list behind idle_days: persons idle (as in idle_days) more than N days on D, longest first, ties by person id. Like idle_days it leaves out persons whose birth year is unknown, since their working age cannot be told. Person-level, for caseworkers only: it is the idle_list read model, never an aggregate.",
         unit: "persons",
         counting_unit: CountingUnit::Persons,
         denominator: "none: a list of persons",
@@ -235,7 +251,7 @@ static CATALOGUE: [KpiDefinition; 16] = [
     KpiDefinition {
         key: "kita_rate",
         title: "Kita attendance",
-        definition: "Of children aged 0 to 2 (rate_0_2) and of children aged 3 to 5 (rate_3_5) on D (age = year(D) - birth year) present on D, the share with an open Kita place on D (KitaStarted on or before D, no KitaEnded on or before D).",
+        definition: "Of children aged 0 to 2 (rate_0_2) and of children aged 3 to 5 (rate_3_5) on D (age = year(D) - birth year) present on D, the share with an open Kita place on D (KitaStarted on or before D, no KitaEnded on or before D). Persons whose birth year is unknown are left out; the metadata counts those present on D.",
         unit: "share",
         counting_unit: CountingUnit::Persons,
         denominator: "children aged 0 to 2, and children aged 3 to 5, present on D",
@@ -251,7 +267,7 @@ static CATALOGUE: [KpiDefinition; 16] = [
     KpiDefinition {
         key: "school_rate",
         title: "School attendance and language classes",
-        definition: "Of children aged 6 to 15 on D present on D, the share enrolled in school on D (SchoolEnrolled on or before D, no SchoolLeft on or before D). And, over every MovedToRegularClass in the 12 months up to D from an enrolment with language_class (whether or not the pupil is still present), the median and 75th percentile of days from SchoolEnrolled to MovedToRegularClass.",
+        definition: "Of children aged 6 to 15 on D present on D, the share enrolled in school on D (SchoolEnrolled on or before D, no SchoolLeft on or before D). And, over every MovedToRegularClass in the 12 months up to D from an enrolment with language_class (whether or not the pupil is still present), the median and 75th percentile of days from SchoolEnrolled to MovedToRegularClass. Persons whose birth year is unknown are left out of the enrolment share (the metadata counts those present on D), not of the durations.",
         unit: "share; days",
         counting_unit: CountingUnit::Persons,
         denominator: "children aged 6 to 15 present on D; for the durations, moves to a regular class in the 12 months up to D",
@@ -392,7 +408,7 @@ pub fn render() -> String {
                     journey_core::catalogue::Sex::ALL.iter().map(|sex| sex.as_str()).collect(),
                 ),
                 Dimension::AgeBand => (
-                    "age on D = year(D) - birth year",
+                    "age on D = year(D) - birth year; unknown when the birth year is registered as unknown",
                     AGE_BANDS.iter().map(|band| band.label).collect(),
                 ),
                 Dimension::Nationality => (
@@ -405,6 +421,10 @@ pub fn render() -> String {
                 ),
                 Dimension::YearsSinceArrival => (
                     "whole years from the first arrival to D (a year counts on its anniversary); none before any arrival",
+                    Vec::new(),
+                ),
+                Dimension::YearsSinceEntry => (
+                    "whole years from the entry into Germany (the entry_date of the first ArrivalRecorded) to D (a year counts on its anniversary), counted from the first arrival where no entry date is recorded or it lies after the arrival; none before any arrival",
                     Vec::new(),
                 ),
                 Dimension::ProtectionStatus => (
@@ -432,6 +452,7 @@ pub fn render() -> String {
             term("active", ACTIVE),
             term("quantiles", QUANTILES),
             term("working_age", "aged 15 to 64 on D; age = year(D) - birth year"),
+            term("unknown_birth_year", "a person whose birth year is registered as unknown has no age: indicators over an age group (working age for employment_rate, the employment curves and idle_days; children for kita_rate and school_rate) leave such a person out, and the answer's metadata counts those present on D who were left out (unknown_birth_year_excluded); age_band shows them as unknown"),
             term("unknown_and_none", "unknown is a value recorded as unknown; none means nothing is recorded (or not applicable); they are never merged"),
             term("suppression", "with suppression k, a measure of a cell counting more than 0 and fewer than k persons (its disclosure_count) is suppressed, and further cells are suppressed until no suppressed figure can be recomputed from the published cells, margins and total"),
             term("rounding", "values are rounded to 4 decimals"),

@@ -26,7 +26,8 @@ pub enum Dimension {
     District,
     /// As registered, `unknown` included.
     Sex,
-    /// Age on D = year(D) − birth year, in the bands of [`AGE_BANDS`].
+    /// Age on D = year(D) − birth year, in the bands of [`AGE_BANDS`]; `unknown` when the birth
+    /// year is.
     AgeBand,
     /// As registered (ISO 3166-1 alpha-3); `unknown` when registered as unknown.
     Nationality,
@@ -34,6 +35,9 @@ pub enum Dimension {
     ArrivalCohort,
     /// Whole years from the first arrival to D; `none` before any arrival.
     YearsSinceArrival,
+    /// Whole years from the entry into Germany to D, counted from the first arrival where no
+    /// entry date is recorded (see [`PersonView::entry`]); `none` before any arrival.
+    YearsSinceEntry,
     /// See [`ProtectionStatus`]; `none` when nothing status-bearing is recorded by D.
     ProtectionStatus,
     /// The area (the district register's parent, Salzgitter's Ortschaft) of the district as of D;
@@ -45,13 +49,14 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 9] = [
+    pub const ALL: [Dimension; 10] = [
         Dimension::District,
         Dimension::Sex,
         Dimension::AgeBand,
         Dimension::Nationality,
         Dimension::ArrivalCohort,
         Dimension::YearsSinceArrival,
+        Dimension::YearsSinceEntry,
         Dimension::ProtectionStatus,
         Dimension::Area,
         Dimension::CurrentDistrict,
@@ -65,6 +70,7 @@ impl Dimension {
             Dimension::Nationality => "nationality",
             Dimension::ArrivalCohort => "arrival_cohort",
             Dimension::YearsSinceArrival => "years_since_arrival",
+            Dimension::YearsSinceEntry => "years_since_entry",
             Dimension::ProtectionStatus => "protection_status",
             Dimension::Area => "area",
             Dimension::CurrentDistrict => "current_district",
@@ -99,7 +105,10 @@ impl Dimension {
                 Sex::Unknown => Key::Unknown,
                 sex => Key::Ordinal(sex as u8),
             },
-            Dimension::AgeBand => age_band(view.age(on)).map_or(Key::None, Key::Ordinal),
+            Dimension::AgeBand => match view.age(on) {
+                Some(age) => age_band(age).map_or(Key::None, Key::Ordinal),
+                None => Key::Unknown,
+            },
             Dimension::Nationality => Key::text(&view.nationality),
             Dimension::ArrivalCohort => view
                 .first_arrival(on)
@@ -107,6 +116,7 @@ impl Dimension {
             Dimension::YearsSinceArrival => {
                 view.years_since_arrival(on).map_or(Key::None, Key::Number)
             }
+            Dimension::YearsSinceEntry => view.years_since_entry(on).map_or(Key::None, Key::Number),
             Dimension::ProtectionStatus => view
                 .protection_status(on)
                 .map_or(Key::None, |status| Key::Ordinal(status as u8)),

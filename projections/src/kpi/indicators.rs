@@ -88,6 +88,7 @@ pub(crate) enum Indicator {
     DtzB1Rate,
     EmploymentRate,
     EmploymentByYearsSinceArrival,
+    EmploymentByYearsSinceEntry,
     Sgb2IntegrationRate,
     IdleDays,
     KitaRate,
@@ -336,7 +337,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 15] = [
+    pub(crate) const ALL: [Indicator; 16] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -345,6 +346,7 @@ impl Indicator {
         Indicator::DtzB1Rate,
         Indicator::EmploymentRate,
         Indicator::EmploymentByYearsSinceArrival,
+        Indicator::EmploymentByYearsSinceEntry,
         Indicator::Sgb2IntegrationRate,
         Indicator::IdleDays,
         Indicator::KitaRate,
@@ -364,6 +366,7 @@ impl Indicator {
             Indicator::DtzB1Rate => "dtz_b1_rate",
             Indicator::EmploymentRate => "employment_rate",
             Indicator::EmploymentByYearsSinceArrival => "employment_by_years_since_arrival",
+            Indicator::EmploymentByYearsSinceEntry => "employment_by_years_since_entry",
             Indicator::Sgb2IntegrationRate => "sgb2_integration_rate",
             Indicator::IdleDays => "idle_days",
             Indicator::KitaRate => "kita_rate",
@@ -385,7 +388,9 @@ impl Indicator {
             Indicator::CourseParticipationRate | Indicator::MentoringCoverage => &RATE,
             Indicator::CourseCompletionRate => &COMPLETION,
             Indicator::DtzB1Rate => &DTZ,
-            Indicator::EmploymentRate | Indicator::EmploymentByYearsSinceArrival => &EMPLOYMENT,
+            Indicator::EmploymentRate
+            | Indicator::EmploymentByYearsSinceArrival
+            | Indicator::EmploymentByYearsSinceEntry => &EMPLOYMENT,
             Indicator::Sgb2IntegrationRate => &SGB2,
             Indicator::IdleDays => &IDLE,
             Indicator::KitaRate => &KITA,
@@ -507,15 +512,29 @@ impl Indicator {
                     observe_employment(view, on, out);
                 }
             }
+            Indicator::EmploymentByYearsSinceEntry => {
+                if view.years_since_entry(on).is_some_and(|years| years <= 10) {
+                    observe_employment(view, on, out);
+                }
+            }
             Indicator::Sgb2IntegrationRate => observe_sgb2(context, view, out),
             Indicator::IdleDays => {
+                if view.birth_year.is_none() && view.is_present(on) {
+                    out.exclude_for_unknown_birth_year();
+                    return;
+                }
                 if let Some(since) = idle_since(view, context.households, on) {
                     out.sample(0, days(since, on));
                     out.count(0);
                 }
             }
             Indicator::KitaRate => {
-                let age = view.age(on);
+                let Some(age) = view.age(on) else {
+                    if view.is_present(on) {
+                        out.exclude_for_unknown_birth_year();
+                    }
+                    return;
+                };
                 let slot = match age {
                     0..=2 => 0,
                     3..=5 => 2,
@@ -529,7 +548,10 @@ impl Indicator {
                 }
             }
             Indicator::SchoolRate => {
-                if (6..=15).contains(&view.age(on)) && view.is_present(on) {
+                if view.birth_year.is_none() && view.is_present(on) {
+                    out.exclude_for_unknown_birth_year();
+                }
+                if view.age(on).is_some_and(|age| (6..=15).contains(&age)) && view.is_present(on) {
                     out.count(DENOMINATOR);
                     if view.is_enrolled(on) {
                         out.count(1);
@@ -585,6 +607,10 @@ impl Indicator {
 }
 
 fn observe_employment(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if view.birth_year.is_none() && view.is_present(on) {
+        out.exclude_for_unknown_birth_year();
+        return;
+    }
     if !view.is_working_age(on) || !view.is_present(on) {
         return;
     }

@@ -119,6 +119,24 @@ pub struct KpiResult {
     pub margins: Vec<Cell>,
     /// The total over everything.
     pub total: Cell,
+    /// What the table leaves out or approximates, over the whole answer.
+    pub metadata: KpiMetadata,
+}
+
+/// Counts about an answer as a whole rather than about a cell. They count persons the table leaves
+/// out or places approximately, not persons of any one cell, so no cell can be recomputed from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiMetadata {
+    /// Persons left out of the indicator's age-based population (working age, children of Kita
+    /// or school age) because their birth year is registered as unknown, though they meet its
+    /// other conditions (present on D; for the cohort curves, within years 0 to 10). Zero for
+    /// indicators that do not depend on age. A table laid out by `age_band` shows such persons
+    /// under `unknown` instead.
+    pub unknown_birth_year_excluded: u64,
+    /// When the table is laid out by `years_since_entry`: the persons in it whose years were
+    /// counted from their first arrival because no entry date into Germany is recorded. `None`
+    /// for a table without that dimension.
+    pub entry_date_fallbacks: Option<u64>,
     /// Persons erased from the ledger by the time of the answer. Erasure removes a person from
     /// every cut, past `known_at`s included, so an answer asked again after an erasure may count
     /// fewer persons than it did; this says how many are missing for that reason. [`compute`]
@@ -228,7 +246,9 @@ pub fn resolve_dimensions(
 ///
 /// ```
 /// use chrono::{NaiveDate, TimeZone, Utc};
-/// use journey_core::catalogue::{Accommodation, ArrivalRecorded, Event, Origin, PersonRegistered, Sex};
+/// use journey_core::catalogue::{
+///     Accommodation, ArrivalRecorded, BirthYear, Event, Origin, PersonRegistered, Sex,
+/// };
 /// use journey_core::envelope::{Actor, PersonId};
 /// use journey_projections::journal::{Fact, Journal};
 /// use journey_projections::kpi::{compute, KpiQuery};
@@ -248,7 +268,7 @@ pub fn resolve_dimensions(
 /// let journal = Journal {
 ///     facts: vec![
 ///         fact(0, day(2024, 2, 1), Event::PersonRegistered(PersonRegistered {
-///             birth_year: 1990,
+///             birth_year: BirthYear::Known(1990),
 ///             sex: Sex::Female,
 ///             nationality: "SYR".into(),
 ///             languages: vec!["ar".into()],
@@ -298,8 +318,28 @@ pub fn compute_with_registers(
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
     let mut table = table::Table::new(&dimensions, query.as_of, registers);
+    let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
+    let mut metadata = KpiMetadata {
+        unknown_birth_year_excluded: 0,
+        entry_date_fallbacks: by_entry.then_some(0),
+        erased_persons: 0,
+    };
     each_contribution(query, indicator, views, households, |view, contribution| {
+        if contribution.is_excluded_for_unknown_birth_year() {
+            metadata.unknown_birth_year_excluded += 1;
+        }
+        if !contribution.is_touched() {
+            return;
+        }
         table.add(view, contribution);
+        if let Some(fallbacks) = metadata.entry_date_fallbacks.as_mut() {
+            if view
+                .entry(query.as_of)
+                .is_some_and(|entry| entry.from_arrival)
+            {
+                *fallbacks += 1;
+            }
+        }
     })?;
     let layout = table.finish(indicator.measures());
     let mut result = KpiResult {
@@ -313,7 +353,7 @@ pub fn compute_with_registers(
         cells: layout.cells,
         margins: layout.margins,
         total: layout.total,
-        erased_persons: 0,
+        metadata,
     };
     if let Some(suppression) = query.suppression {
         suppression::suppress(&mut result, suppression.k, &layout.empty, &layout.rules);
@@ -337,8 +377,8 @@ fn definition_and_dimensions(
     Ok((definition, dimensions))
 }
 
-/// Walks the views once and hands every person who counts in the indicator, with what they
-/// count, to `add`: the one pass behind [`compute`] and [`contributions`].
+/// Walks the views once and hands every person, with what they count in the indicator (nothing,
+/// when [`table::Contribution::is_touched`] is false), to `add`: the one pass behind [`compute`] and [`contributions`].
 fn each_contribution<'a>(
     query: &KpiQuery,
     indicator: indicators::Indicator,
@@ -363,9 +403,7 @@ fn each_contribution<'a>(
         }
         contribution.clear();
         indicator.observe(&context, view, &mut contribution);
-        if contribution.is_touched() {
-            add(view, &contribution);
-        }
+        add(view, &contribution);
     }
     Ok(())
 }
@@ -382,6 +420,9 @@ pub fn contributions(
     let indicator = indicators::Indicator::for_key(definition.key);
     let mut fingerprints = Vec::new();
     each_contribution(query, indicator, views, households, |view, contribution| {
+        if !contribution.is_touched() {
+            return;
+        }
         let cell: Vec<_> = dimensions
             .iter()
             .map(|dimension| dimension.key(view, query.as_of, registers))

@@ -28,10 +28,14 @@ pub(crate) struct Contribution {
     counts: [u64; COUNT_SLOTS],
     samples: [Vec<i64>; SAMPLE_SLOTS],
     touched: bool,
+    /// The person would be in an age-based population but for an unknown birth year. Not part
+    /// of any cell: the answer's metadata counts such persons.
+    excluded_for_unknown_birth_year: bool,
 }
 
 impl Contribution {
     pub(crate) fn clear(&mut self) {
+        self.excluded_for_unknown_birth_year = false;
         if self.touched {
             self.counts = [0; COUNT_SLOTS];
             for samples in &mut self.samples {
@@ -55,6 +59,15 @@ impl Contribution {
     pub(crate) fn sample(&mut self, slot: usize, days: i64) {
         self.samples[slot].push(days);
         self.touched = true;
+    }
+
+    /// Marks the person as left out of an age-based population for want of a birth year.
+    pub(crate) fn exclude_for_unknown_birth_year(&mut self) {
+        self.excluded_for_unknown_birth_year = true;
+    }
+
+    pub(crate) fn is_excluded_for_unknown_birth_year(&self) -> bool {
+        self.excluded_for_unknown_birth_year
     }
 
     pub(crate) fn get(&self, slot: usize) -> u64 {

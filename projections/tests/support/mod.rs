@@ -349,13 +349,13 @@ pub fn idle_population() -> Vec<Person> {
 // ----- events -----
 
 pub fn registration(
-    birth_year: i32,
+    birth_year: impl Into<BirthYear>,
     sex: Sex,
     nationality: &str,
     household: Option<u128>,
 ) -> PersonRegistered {
     PersonRegistered {
-        birth_year,
+        birth_year: birth_year.into(),
         sex,
         nationality: nationality.to_owned(),
         languages: vec!["ar".to_owned()],

@@ -483,7 +483,10 @@ impl Person {
         };
         let age = self.age_on(from);
         let agency = Agency::Bildungsbuero;
-        if age >= 16 || from >= add_days(leaves_on, -180) {
+        // Close to the leaving day only vocational school is left: the longest wait for a place
+        // (75 + 200 days, below) must still end before the leaving day, or the pupil would leave
+        // school before enrolling.
+        if age >= 16 || from >= add_days(leaves_on, -300) {
             if age > 18 {
                 return None;
             }

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 
 use crate::catalogue::{
     AddressChanged, Agency, ArrivalRecorded, AsylumApplicationFiled, AsylumDecisionIssued,
-    BenefitKind, BenefitsEnded, BenefitsStarted, ChecklistItem, ChecklistItemCompleted,
+    BenefitKind, BenefitsEnded, BenefitsStarted, BirthYear, ChecklistItem, ChecklistItemCompleted,
     ConsentGiven, ConsentWithdrawn, CounsellingContact, EmploymentKind, MovedAway, Origin,
     PersonRegistered, ReferralMade, ResidenceStatus, Topic,
 };
@@ -19,6 +19,12 @@ use super::super::random::{
     uuid,
 };
 use super::{residence, years_later, Household};
+
+/// Share of persons registered without a birth year. Assumption: most refugees without papers are
+/// registered with a guessed year (and 1 January), so a year is missing for few; persons under
+/// temporary protection (§24) nearly always carry a passport.
+const UNKNOWN_BIRTH_YEAR_SHARE_ASYLUM: f64 = 0.015;
+const UNKNOWN_BIRTH_YEAR_SHARE_TEMPORARY_PROTECTION: f64 = 0.002;
 
 /// A job as the household sees it: kind and dates (`until` is the last day, `None` while open).
 #[derive(Debug, Clone)]
@@ -39,6 +45,10 @@ pub(super) struct Person {
     pub(super) school_left_on: Option<NaiveDate>,
     /// The year a child starts school (6, or 7 when born late in the year).
     pub(super) school_start_year: i32,
+    /// The entry into Germany, recorded or not; the arrival when the person came from abroad
+    /// directly or nobody knows. The published employment curve counts from it, so the first job
+    /// is timed from it.
+    pub(super) entered_on: NaiveDate,
     /// Occupation of a recognised qualification or a completed training, used for jobs.
     pub(super) occupation: Option<String>,
     /// The person's own SGB II spells (half-open), for measures and cooperation plans.
@@ -51,6 +61,7 @@ impl Person {
     pub(super) fn new(rng: &mut StdRng, member: Member) -> Self {
         let late_birthday = chance(rng, 0.25);
         let school_start_year = member.birth_year + 6 + i32::from(late_birthday);
+        let entered_on = member.arrival;
         Self {
             id: PersonId(uuid(rng)),
             member,
@@ -59,6 +70,7 @@ impl Person {
             own_permit_on: None,
             school_left_on: None,
             school_start_year,
+            entered_on,
             occupation: None,
             sgb2_spells: Vec::new(),
             counter: 0,
@@ -89,11 +101,20 @@ impl Person {
         if self.member.adult && language != "en" && chance(rng, 0.2) {
             languages.push("en".to_owned());
         }
+        let unknown_birth_year_share = match household.route {
+            Route::Asylum => UNKNOWN_BIRTH_YEAR_SHARE_ASYLUM,
+            Route::TemporaryProtection => UNKNOWN_BIRTH_YEAR_SHARE_TEMPORARY_PROTECTION,
+        };
+        let birth_year = if chance(rng, unknown_birth_year_share) {
+            BirthYear::Unknown
+        } else {
+            BirthYear::Known(self.member.birth_year)
+        };
         self.plan.add(
             arrival,
             Agency::Kommune,
             PersonRegistered {
-                birth_year: self.member.birth_year,
+                birth_year,
                 sex: self.member.sex,
                 nationality: household.nationality.code.to_owned(),
                 languages,
@@ -128,9 +149,11 @@ impl Person {
             Origin::Abroad => Some(days_between(rng, 0, 5)),
             Origin::Unknown => None,
         };
-        let entry_date = entry_days
-            .filter(|_| chance(rng, 0.92))
-            .map(|days| add_days(arrival, -days).max(new_year(self.member.birth_year)));
+        let entered_on =
+            entry_days.map(|days| add_days(arrival, -days).max(new_year(self.member.birth_year)));
+        self.entered_on = entered_on.unwrap_or(arrival);
+        // Registries miss some entry dates they could have known.
+        let entry_date = entered_on.filter(|_| chance(rng, 0.92));
         let home = household.home_on(arrival);
         self.plan.add_stay_event(
             arrival,

@@ -188,8 +188,9 @@ impl Person {
         );
     }
 
-    /// Working life: perhaps a training, the first job at a time drawn from the calibrated entry
-    /// curve, then jobs and gaps; some marginal jobs on the side.
+    /// Working life: perhaps a training, the first job at a time after the entry into Germany
+    /// drawn from the calibrated entry curve (but not before the person may work here), then jobs
+    /// and gaps; some marginal jobs on the side.
     pub(super) fn jobs(&mut self, rng: &mut StdRng, household: &Household, curves: &EntryCurves) {
         let birth_year = self.member.birth_year;
         let arrival = self.member.arrival;
@@ -204,11 +205,10 @@ impl Person {
                 .map_or(arrival, |left| add_days(left, days_between(rng, 14, 90)));
             after_school.max(day_of(birth_year + 17, 7, 1))
         };
-        let curve = match (household.route, self.member.sex) {
-            (Route::TemporaryProtection, Sex::Male) => &curves.temporary_men,
-            (Route::TemporaryProtection, _) => &curves.temporary_women,
-            (Route::Asylum, Sex::Male) => &curves.asylum_men,
-            (Route::Asylum, _) => &curves.asylum_women,
+        let male = self.member.sex == Sex::Male;
+        let curve = match household.route {
+            Route::TemporaryProtection => curves.temporary(male),
+            Route::Asylum => curves.asylum(self.entered_on.year(), male),
         };
         let draw: f64 = rng.gen();
         let months = curve.months_to_first_entry(draw);
@@ -216,7 +216,9 @@ impl Person {
         let too_old = self.age_on(arrival) >= 55 && chance(rng, 0.5);
         let entry = months
             .filter(|_| !too_old)
-            .map(|months| add_days(arrival, (months * DAYS_PER_MONTH) as i64).max(labour_from))
+            .map(|months| {
+                add_days(self.entered_on, (months * DAYS_PER_MONTH) as i64).max(labour_from)
+            })
             .filter(|entry| *entry < add_days(retirement, -730));
 
         // A training before the first job for young people; some trainings are broken off.
