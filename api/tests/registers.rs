@@ -104,3 +104,115 @@ async fn append_events_with_an_unknown_provider_writes_nothing_and_names_the_eve
     );
     assert_eq!(h.context.log.next_position().await.expect("head"), head);
 }
+
+/// Given Salzgitter's registers and Thiede renamed to "Salzgitter-Thiede" on 2025-01-01, when
+/// anyone signed in asks `registers(validOn:)`, then the districts of that day come back with their
+/// areas: Thiede before the rename, its successor after, and every entry without `validOn`.
+#[tokio::test]
+async fn the_registers_query_lists_the_codes_valid_on_a_day() {
+    use journey_core::registers::{
+        RegisterEntryAdded, RegisterEntryRetired, RegisterEvent, RegisterKind, RegisterProposal,
+    };
+    let h = with_salzgitter().await;
+    let on = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date");
+    let thiede_area = {
+        let registers = h.context.ledger.registers().await.expect("registers");
+        registers
+            .register(RegisterKind::Districts)
+            .entry("Thiede")
+            .and_then(|entry| entry.parent.clone())
+            .expect("Thiede has an area")
+    };
+    h.context
+        .ledger
+        .append_register_events(
+            vec![
+                RegisterProposal {
+                    id: id(),
+                    register: RegisterKind::Districts,
+                    occurred_on: on("2025-01-01"),
+                    event: RegisterEvent::EntryAdded(RegisterEntryAdded {
+                        code: "Salzgitter-Thiede".into(),
+                        name: None,
+                        parent: Some(thiede_area.clone()),
+                    }),
+                },
+                RegisterProposal {
+                    id: id(),
+                    register: RegisterKind::Districts,
+                    occurred_on: on("2025-01-01"),
+                    event: RegisterEvent::EntryRetired(RegisterEntryRetired {
+                        code: "Thiede".into(),
+                        successors: vec!["Salzgitter-Thiede".into()],
+                    }),
+                },
+            ],
+            &Actor::system("test"),
+        )
+        .await
+        .expect("rename");
+    let analyst = h.token(journey_api::auth::Role::Analyst, None, "analyst-registers");
+    let districts = |valid_on: Option<&str>| {
+        let h = &h;
+        let analyst = analyst.clone();
+        let valid_on = valid_on.map(str::to_owned);
+        async move {
+            let (_, body) = h
+                .post(
+                    Some(&analyst),
+                    "query($on: Date) { registers(kind: DISTRICTS, validOn: $on) { kind entries { code parent validFrom validUntil successors } } }",
+                    json!({ "on": valid_on }),
+                )
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+            let registers = body["data"]["registers"]
+                .as_array()
+                .expect("registers")
+                .clone();
+            assert_eq!(registers.len(), 1, "only the districts: {body}");
+            assert_eq!(registers[0]["kind"], "DISTRICTS");
+            registers[0]["entries"].as_array().expect("entries").clone()
+        }
+    };
+    let codes = |entries: &[serde_json::Value]| -> Vec<String> {
+        entries
+            .iter()
+            .map(|entry| entry["code"].as_str().expect("code").to_owned())
+            .collect()
+    };
+
+    let before = districts(Some("2024-12-31")).await;
+    assert_eq!(before.len(), 31, "Salzgitter's 31 Stadtteile");
+    assert!(codes(&before).contains(&"Thiede".to_owned()));
+    assert!(!codes(&before).contains(&"Salzgitter-Thiede".to_owned()));
+    let thiede = before
+        .iter()
+        .find(|entry| entry["code"] == "Thiede")
+        .expect("Thiede");
+    assert_eq!(thiede["parent"], thiede_area.as_str());
+
+    let after = districts(Some("2025-01-01")).await;
+    assert_eq!(after.len(), 31, "a rename keeps the count");
+    assert!(!codes(&after).contains(&"Thiede".to_owned()));
+    assert!(codes(&after).contains(&"Salzgitter-Thiede".to_owned()));
+
+    let every = districts(None).await;
+    assert_eq!(every.len(), 32, "every entry ever added");
+    let retired = every
+        .iter()
+        .find(|entry| entry["code"] == "Thiede")
+        .expect("Thiede");
+    assert_eq!(retired["validUntil"], "2025-01-01");
+    assert_eq!(retired["successors"], json!(["Salzgitter-Thiede"]));
+}
+
+/// Without a token the registers are refused like every other field.
+#[tokio::test]
+async fn the_registers_query_needs_a_token() {
+    let h = with_salzgitter().await;
+    let (_, body) = h.post(None, "{ registers { kind } }", json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+}

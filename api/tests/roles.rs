@@ -253,6 +253,11 @@ static ROWS: &[Row] = &[
         "{ kpiCatalogue { key personLevel } }",
         [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
     ),
+    unaudited(
+        "Query.registers",
+        "{ registers(validOn: \"2024-06-01\") { kind entries { code parent validFrom } } }",
+        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
+    ),
     query(
         "Query.chainFunnel",
         concat!("{ chainFunnel(asOf: \"2024-06-01\") { ", kpi_fields!(), " } }"),

@@ -11,6 +11,7 @@ pub mod inputs;
 mod mutation;
 mod query;
 pub mod readmodels;
+pub mod registers;
 pub mod scalars;
 mod subscription;
 pub mod types;
@@ -22,7 +23,11 @@ pub use mutation::Mutation;
 
 /// Every query: the ledger's (`me`, `person`, `events`, `auditLog`) and the projections'.
 #[derive(MergedObject, Default, Debug)]
-pub struct Query(query::LedgerQuery, readmodels::ReadModelQuery);
+pub struct Query(
+    query::LedgerQuery,
+    readmodels::ReadModelQuery,
+    registers::RegisterQuery,
+);
 
 /// Every subscription: `personEvents` and `kpiChanged`.
 #[derive(MergedSubscription, Default, Debug)]
