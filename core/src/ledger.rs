@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, SecretKey};
 use crate::envelope::{Actor, PersonId};
 use crate::fault::{self, FaultPoint};
+use crate::in_flight::InFlight;
 use crate::keys::{KeyError, KeyState, KeyStore};
 use crate::log::{
     Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
@@ -322,6 +323,8 @@ pub struct Ledger {
     streams: Mutex<HashMap<PersonId, StreamSlot>>,
     /// The registers (`crate::registers`), folded from their streams.
     registers: RegisterCache,
+    /// The transaction times of live appends not yet in the log.
+    in_flight: InFlight,
     config: LedgerConfig,
 }
 
@@ -378,6 +381,7 @@ impl Ledger {
             rng: Mutex::new(rng),
             streams: Mutex::new(HashMap::new()),
             registers: RegisterCache::default(),
+            in_flight: InFlight::default(),
             config,
         }
     }
@@ -395,6 +399,11 @@ impl Ledger {
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.log
+    }
+
+    /// The transaction times of live appends stamped but not yet in the log.
+    pub fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -713,7 +722,14 @@ impl Ledger {
             .iter()
             .map(|(_, event)| journey_event(event))
             .collect();
-        let now = self.clock.now();
+        // A live append's time is registered as in flight until the log has it (or it failed), so
+        // that readers reporting "everything recorded by T" can wait for it (`crate::in_flight`).
+        let stamp = historical_times
+            .is_none()
+            .then(|| self.in_flight.stamp(self.clock.as_ref()));
+        let now = stamp
+            .as_ref()
+            .map_or_else(|| self.clock.now(), |stamp| stamp.recorded_at);
         let time_of = |index: usize| {
             historical_times
                 .and_then(|times| times.get(index).copied())
@@ -763,6 +779,7 @@ impl Ledger {
             self.keys.begin_erasure(person)?;
         }
         let outcome = self.log.append(&stream, log_expected, events).await?;
+        drop(stamp);
         if erasing {
             fault::hit(FaultPoint::AbortAfterErasureAppend);
             // Crypto-shredding: the erasure is durable, so the key that opens everything before it goes.

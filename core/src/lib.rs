@@ -13,6 +13,7 @@ pub mod clock;
 pub mod crypto;
 pub mod envelope;
 pub mod fault;
+pub mod in_flight;
 pub mod involvement;
 pub mod keys;
 pub mod ledger;

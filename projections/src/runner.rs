@@ -689,6 +689,12 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
         for decoded in &batch {
             through = through.max(Some(decoded.recorded.event.recorded_at));
         }
+        // An append can take its time before the batch's latest and still be on its way to the
+        // log (the ledger stamps, then seals, then appends): wait for every such append, so that
+        // the loop below finds it in the log and the batch takes it along.
+        if let Some(through) = through {
+            inner.ledger.in_flight().settled(through).await;
+        }
         let mut extra = 0;
         while extra < APPEND_EVENTS_MAX {
             let Some(last) = batch.last() else {

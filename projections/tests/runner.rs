@@ -631,3 +631,50 @@ async fn registers_follow_the_log_and_survive_a_restart_and_a_rebuild() {
     assert_eq!(snapshot_of(&restarted), before);
     restarted.shutdown().await.expect("shutdown");
 }
+
+/// Given an append that took its transaction time but has not reached the log yet (held here as
+/// the ledger's in-flight stamp) and a later append that has, when the live projections follow the
+/// log, then they do not apply the later one until the earlier one has left: a live answer's
+/// `known_at` covers every event recorded by then, including those still on their way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_projections_wait_for_an_append_stamped_before_what_they_would_apply() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 1, 0).await;
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let applied_before = projections.read(|state| state.checkpoint);
+
+    // An append in flight at the fixed clock's time, and then another recorded at the same time.
+    let held = fixture
+        .ledger
+        .in_flight()
+        .stamp(fixture.ledger.clock().as_ref());
+    seed_more_for(&fixture, 0).await;
+    let head = fixture.log.next_position().await.expect("head");
+    assert_eq!(
+        Some(head - 1),
+        applied_before.map(|checkpoint| checkpoint + 1),
+        "one event more in the log"
+    );
+    // The runner has the new event in hand; it must not apply it while the earlier stamp is out.
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        projections.caught_up(),
+    )
+    .await;
+    assert!(
+        waited.is_err(),
+        "applied while an earlier append was in flight"
+    );
+    assert_eq!(projections.read(|state| state.checkpoint), applied_before);
+
+    drop(held);
+    projections
+        .caught_up()
+        .await
+        .expect("caught up once it left");
+    assert_eq!(projections.read(|state| state.checkpoint), Some(head - 1));
+    projections.shutdown().await.expect("shutdown");
+}

@@ -243,7 +243,9 @@ impl Ledger {
             ),
             None => (ExpectedRevision::NoStream, 0, chain::GENESIS),
         };
-        let recorded_at = self.clock().now();
+        // In flight until the log has it, like a person append (`crate::in_flight`).
+        let stamp = self.in_flight().stamp(self.clock().as_ref());
+        let recorded_at = stamp.recorded_at;
         let mut new_events = Vec::with_capacity(proposals.len());
         for proposal in proposals {
             let event_type = proposal.event.event_type();
@@ -269,6 +271,7 @@ impl Ledger {
             new_events.push(new_event);
         }
         let outcome = self.log().append(&stream, expected, new_events).await?;
+        drop(stamp);
         Ok((outcome.first_position, outcome.last_position))
     }
 
