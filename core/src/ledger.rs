@@ -886,27 +886,38 @@ impl Ledger {
 
     /// Every event of `person`, decoded, in stream order. Empty when the person is unknown.
     pub async fn read_person(&self, person: PersonId) -> Result<Vec<DecodedEvent>, LedgerError> {
+        self.read_whole_stream(&person.stream_name())
+            .await?
+            .into_iter()
+            .map(|recorded| self.decode(recorded))
+            .collect()
+    }
+
+    /// Every stored event of `stream`, in stream order, read in pages; empty for an unknown stream.
+    pub(crate) async fn read_whole_stream(
+        &self,
+        stream: &str,
+    ) -> Result<Vec<RecordedEvent>, LedgerError> {
         const PAGE: usize = 1024;
-        let stream = person.stream_name();
-        let mut decoded = Vec::new();
+        let mut events = Vec::new();
         let mut from = 0u64;
         loop {
             let page = self
                 .log
                 .read_stream(
-                    &stream,
+                    stream,
                     StreamFrom::Revision(from),
                     Direction::Forwards,
                     PAGE,
                 )
                 .await?;
             let done = page.len() < PAGE;
-            for recorded in page {
-                from = recorded.revision + 1;
-                decoded.push(self.decode(recorded)?);
+            if let Some(last) = page.last() {
+                from = last.revision + 1;
             }
+            events.extend(page);
             if done {
-                return Ok(decoded);
+                return Ok(events);
             }
         }
     }
@@ -1026,30 +1037,11 @@ impl Ledger {
 
     /// Whether the person's stream holds a `PersonalDataErased` event.
     async fn stream_has_erasure(&self, person: PersonId) -> Result<bool, LedgerError> {
-        const PAGE: usize = 1024;
-        let stream = person.stream_name();
-        let mut from = 0u64;
-        loop {
-            let page = self
-                .log
-                .read_stream(
-                    &stream,
-                    StreamFrom::Revision(from),
-                    Direction::Forwards,
-                    PAGE,
-                )
-                .await?;
-            if page
-                .iter()
-                .any(|recorded| recorded.event.event_type == EventType::PersonalDataErased.name())
-            {
-                return Ok(true);
-            }
-            match page.last() {
-                Some(last) if page.len() == PAGE => from = last.revision + 1,
-                _ => return Ok(false),
-            }
-        }
+        Ok(self
+            .read_whole_stream(&person.stream_name())
+            .await?
+            .iter()
+            .any(|recorded| recorded.event.event_type == EventType::PersonalDataErased.name()))
     }
 
     /// Forgets cached stream states (for example after another process wrote to the log).

@@ -102,43 +102,24 @@ impl Ledger {
     }
 
     async fn load_registers(&self) -> Result<Registers, LedgerError> {
-        const PAGE: usize = 1024;
         let mut registers = Registers::default();
         for kind in RegisterKind::ALL {
-            let stream = kind.stream_name();
-            let mut from = 0u64;
-            loop {
-                let page = self
-                    .log()
-                    .read_stream(
-                        &stream,
-                        StreamFrom::Revision(from),
-                        Direction::Forwards,
-                        PAGE,
-                    )
-                    .await?;
-                let done = page.len() < PAGE;
-                for recorded in page {
-                    from = recorded.revision + 1;
-                    let position = recorded.position;
-                    let occurred_on = recorded.event.occurred_on;
-                    let decoded = self.decode(recorded)?;
-                    let event = decode_register_event(
-                        &decoded.recorded.event.event_type,
-                        decoded.recorded.event.version,
-                        decoded.data.unwrap_or_default(),
-                    )
-                    .map_err(|reason| LedgerError::Corrupt { position, reason })?;
-                    registers
-                        .apply(kind, occurred_on, &event)
-                        .map_err(|error| LedgerError::Corrupt {
-                            position,
-                            reason: error.to_string(),
-                        })?;
-                }
-                if done {
-                    break;
-                }
+            for recorded in self.read_whole_stream(&kind.stream_name()).await? {
+                let position = recorded.position;
+                let occurred_on = recorded.event.occurred_on;
+                let decoded = self.decode(recorded)?;
+                let event = decode_register_event(
+                    &decoded.recorded.event.event_type,
+                    decoded.recorded.event.version,
+                    decoded.data.unwrap_or_default(),
+                )
+                .map_err(|reason| LedgerError::Corrupt { position, reason })?;
+                registers
+                    .apply(kind, occurred_on, &event)
+                    .map_err(|error| LedgerError::Corrupt {
+                        position,
+                        reason: error.to_string(),
+                    })?;
             }
         }
         Ok(registers)
