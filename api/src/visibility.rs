@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::{Agency, Event, EventType};
-use journey_core::envelope::{Actor, ActorRole};
-use journey_core::involvement::{involved_agencies, Consents};
+use journey_core::envelope::Actor;
+use journey_core::involvement::{caseworker_agency, involved_agencies, Consents};
 use journey_core::ledger::DecodedEvent;
 use journey_core::rules::{self, JourneyEvent, JourneyState};
 use journey_projections::journal::Fact;
@@ -172,10 +172,6 @@ impl PersonFacts {
         facts.consented = consents.consented();
         facts
     }
-}
-
-fn caseworker_agency(actor: &Actor) -> Option<Agency> {
-    actor.agency.filter(|_| actor.role == ActorRole::Caseworker)
 }
 
 /// What a principal may see of one person.

@@ -31,10 +31,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::catalogue::{Agency, Event};
 use crate::envelope::{Actor, ActorRole};
 
+/// The agency of a caseworker who recorded an event; `None` for every other role.
+pub fn caseworker_agency(actor: &Actor) -> Option<Agency> {
+    actor.agency.filter(|_| actor.role == ActorRole::Caseworker)
+}
+
 /// The agencies one effective event involves with the person: the recording caseworker's agency
 /// and the agency the event names, when there are such.
 pub fn involved_agencies(actor: &Actor, event: &Event) -> impl Iterator<Item = Agency> {
-    let recorder = actor.agency.filter(|_| actor.role == ActorRole::Caseworker);
+    let recorder = caseworker_agency(actor);
     let named = match event {
         Event::CooperationPlanAgreed(plan) => Some(plan.agency),
         Event::ReferralMade(referral) => Some(referral.to_agency),

@@ -39,8 +39,8 @@ use journey_core::catalogue::{
     LeaveReason, Level, MeasureType, Origin, RecognitionOutcome, ResidenceStatus, SchoolType, Sex,
     Topic,
 };
-use journey_core::envelope::{ActorRole, PersonId};
-use journey_core::involvement::{involved_agencies, Consents};
+use journey_core::envelope::PersonId;
+use journey_core::involvement::{caseworker_agency, involved_agencies, Consents};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -590,7 +590,7 @@ impl PersonView {
             for agency in involved_agencies(fact.actor, &fact.event) {
                 view.involve(agency, on);
             }
-            if let (Some(agency), ActorRole::Caseworker) = (fact.actor.agency, fact.actor.role) {
+            if let Some(agency) = caseworker_agency(fact.actor) {
                 view.involve_caseworker(&fact.actor.id, agency, on);
             }
             view.apply(on, fact.event.as_ref(), &mut protection);
