@@ -394,7 +394,7 @@ impl Ledger {
     pub fn new_event_id(&self) -> Uuid {
         let mut bytes = [0u8; 16];
         self.with_rng(|rng| rng.fill_bytes(&mut bytes));
-        crate::registers::uuid_from(bytes)
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
@@ -894,10 +894,7 @@ impl Ledger {
     }
 
     /// Every stored event of `stream`, in stream order, read in pages; empty for an unknown stream.
-    pub(crate) async fn read_whole_stream(
-        &self,
-        stream: &str,
-    ) -> Result<Vec<RecordedEvent>, LedgerError> {
+    pub async fn read_whole_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, LedgerError> {
         const PAGE: usize = 1024;
         let mut events = Vec::new();
         let mut from = 0u64;

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
-use journey_core::log::{Direction, StreamFrom};
 use journey_core::registers::{decode_register_event, RegisterKind, Registers};
 
 /// Folds `decoded` into `registers` when it is a register event; returns whether it was one.
@@ -24,14 +23,13 @@ pub(crate) fn apply(registers: &mut Arc<Registers>, decoded: &DecodedEvent) -> b
         envelope.version,
         decoded.data.clone().unwrap_or_default(),
     );
-    match event.map(|event| Arc::make_mut(registers).apply(kind, envelope.occurred_on, &event)) {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(position = decoded.recorded.position, %error, "register event left out")
-        }
-        Err(error) => {
-            tracing::warn!(position = decoded.recorded.position, %error, "register event left out")
-        }
+    let applied = event.and_then(|event| {
+        Arc::make_mut(registers)
+            .apply(kind, envelope.occurred_on, &event)
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = applied {
+        tracing::warn!(position = decoded.recorded.position, %error, "register event left out");
     }
     true
 }
@@ -41,34 +39,16 @@ pub(crate) async fn up_to(
     ledger: &Ledger,
     checkpoint: Option<u64>,
 ) -> Result<Arc<Registers>, LedgerError> {
-    const PAGE: usize = 1024;
     let mut registers = Arc::new(Registers::default());
     let Some(checkpoint) = checkpoint else {
         return Ok(registers);
     };
     for kind in RegisterKind::ALL {
-        let mut from = 0u64;
-        'stream: loop {
-            let page = ledger
-                .log()
-                .read_stream(
-                    &kind.stream_name(),
-                    StreamFrom::Revision(from),
-                    Direction::Forwards,
-                    PAGE,
-                )
-                .await?;
-            let done = page.len() < PAGE;
-            for recorded in page {
-                if recorded.position > checkpoint {
-                    break 'stream;
-                }
-                from = recorded.revision + 1;
-                apply(&mut registers, &ledger.decode(recorded)?);
-            }
-            if done {
+        for recorded in ledger.read_whole_stream(&kind.stream_name()).await? {
+            if recorded.position > checkpoint {
                 break;
             }
+            apply(&mut registers, &ledger.decode(recorded)?);
         }
     }
     Ok(registers)

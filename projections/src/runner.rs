@@ -332,8 +332,6 @@ impl Projections {
                 _ => State::default(),
             },
         };
-        let mut state = state;
-        state.registers = registers::up_to(&ledger, state.checkpoint).await?;
         let (applied, _) = watch::channel(state.checkpoint);
         let inner = Arc::new(Inner {
             ledger,
@@ -486,7 +484,6 @@ impl Projections {
             }
             _ => State::default(),
         };
-        fresh.registers = registers::up_to(&inner.ledger, fresh.checkpoint).await?;
         let mut since_snapshot = 0u64;
         loop {
             let head = log.next_position().await?;
@@ -799,8 +796,8 @@ impl State {
     }
 }
 
-/// The state of a loaded snapshot, with the transaction time of its checkpoint's event read from
-/// the log.
+/// The state of a loaded snapshot, with the transaction time of its checkpoint's event and the
+/// registers up to its checkpoint read from the log.
 async fn loaded_state(
     ledger: &Ledger,
     journals: Journals,
@@ -815,11 +812,10 @@ async fn loaded_state(
             .map(|recorded| recorded.event.recorded_at),
         None => None,
     };
-    Ok(State::from_journals(
-        journals,
-        checkpoint,
-        checkpoint_recorded_at,
-    ))
+    let mut state = State::from_journals(journals, checkpoint, checkpoint_recorded_at);
+    // Snapshots hold only journals: the registers up to the checkpoint are folded again from the log.
+    state.registers = registers::up_to(ledger, checkpoint).await?;
+    Ok(state)
 }
 
 /// The latest transaction time of any fact in `journals`.
