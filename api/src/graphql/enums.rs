@@ -6,6 +6,7 @@
 use async_graphql::Enum;
 use journey_core::catalogue;
 use journey_core::envelope;
+use journey_core::registers;
 use journey_projections::{kpi, view};
 use serde_json::Value;
 
@@ -200,6 +201,12 @@ wire_enum!(ChecklistItem {
     Other
 });
 wire_enum!(ErasureReason { Art17Request = "ART17_REQUEST", RetentionExpired });
+
+mirror_enum!(
+    /// A register of coded values: `AREAS` (Salzgitter's Ortschaften), `DISTRICTS` (the districts a
+    /// person lives in, each naming its area as parent), `PROVIDERS` (course providers).
+    registers::RegisterKind { Areas, Districts, Providers }
+);
 
 mirror_enum!(
     /// The role an event's actor acted in.

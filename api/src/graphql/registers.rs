@@ -3,35 +3,13 @@
 //! the municipality, never about a person, so every signed-in role may read it and no read is
 //! audited (like `kpiCatalogue`).
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use async_graphql::{Context, Object, Result, SimpleObject};
 use journey_core::registers::{self, RegisterKind};
 
+use super::enums::RegisterKind as RegisterName;
 use super::scalars::Date;
 use super::{principal, state};
 use crate::error::{from_ledger, FieldStyle};
-
-/// A register of coded values.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "RegisterKind")]
-pub enum RegisterName {
-    /// The areas districts belong to (Salzgitter's Ortschaften).
-    Areas,
-    /// The districts a person lives in (`ArrivalRecorded.district`, `AddressChanged.district`);
-    /// each names its area as its parent.
-    Districts,
-    /// The course providers (`CourseRegistered.provider`).
-    Providers,
-}
-
-impl From<RegisterKind> for RegisterName {
-    fn from(kind: RegisterKind) -> Self {
-        match kind {
-            RegisterKind::Areas => RegisterName::Areas,
-            RegisterKind::Districts => RegisterName::Districts,
-            RegisterKind::Providers => RegisterName::Providers,
-        }
-    }
-}
 
 /// One code of a register with the dates it is valid between.
 #[derive(SimpleObject, Debug, Clone, PartialEq)]
