@@ -306,10 +306,10 @@ impl Person {
     ) -> Result<Option<super::readmodels::PersonStatus>> {
         let state = state(ctx);
         let principal = principal(ctx)?;
-        let reached = super::readmodels::reach_cut(state, known_at).await;
+        // Refused before any wait for the cut.
         let result = if self.access != Access::Full {
             Err(ApiError::forbidden("coordinators see mentoring facts only"))
-        } else if let Err(error) = reached {
+        } else if let Err(error) = super::readmodels::reach_cut(state, known_at).await {
             Err(error)
         } else {
             state.projections().map(|projections| {
