@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::events::RegisterKind;
-use super::state::{coded_values, Registers};
+use super::state::{coded_values, Registers, SUGGESTIONS_MAX};
 use super::suggest::closest;
 use crate::catalogue::{self, Event};
 use crate::envelope::PersonId;
@@ -16,8 +16,6 @@ use crate::ledger::{Ledger, LedgerError};
 
 /// Events read per page.
 const PAGE_EVENTS: usize = 4096;
-/// Closest codes offered per stray value.
-const SUGGESTIONS_MAX: usize = 3;
 
 /// A value in the log that no register knows.
 #[derive(Debug, Clone, PartialEq, Eq)]

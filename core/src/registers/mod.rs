@@ -34,5 +34,4 @@ pub use events::{
 pub use file::{EntrySpec, MappingSpec, RegisterFile, RegisterFileError, SALZGITTER_JSON};
 pub use state::{coded_values, CodedValue, Entry, Register, RegisterError, Registers, UnknownCode};
 pub use suggest::closest;
-pub(crate) use write::uuid_from;
 pub use write::{RegisterCache, RegisterProposal, RegisterReceipt};

@@ -10,7 +10,7 @@ use super::suggest::closest;
 use crate::catalogue::{self, Event};
 
 /// How many closest known values an error offers.
-const SUGGESTIONS_MAX: usize = 3;
+pub(crate) const SUGGESTIONS_MAX: usize = 3;
 /// The longest code or mapped value, in characters (the catalogue's label limit).
 const CODE_LEN_MAX: usize = 120;
 /// How many successor links a resolution follows at most (a register's history is short; the

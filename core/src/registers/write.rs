@@ -287,8 +287,3 @@ impl Ledger {
         self.append_register_events(proposals, actor).await
     }
 }
-
-/// A fresh event id for register events (they have no caller-chosen ids).
-pub(crate) fn uuid_from(bytes: [u8; 16]) -> Uuid {
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
-}
