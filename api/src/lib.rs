@@ -14,6 +14,7 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod graphql;
+pub mod grpc;
 pub mod http;
 pub mod hub;
 pub mod kpi_push;

@@ -1,0 +1,31 @@
+//! The EventStoreDB/KurrentDB client protocol over gRPC (issue 9): the generated messages and server
+//! stubs. The modules nest as the protobuf packages do, because the generated code names the types of
+//! other packages by relative paths (`super::super::…`).
+
+/// The generated code of the vendored `.proto` files (`api/proto/`).
+#[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]
+pub mod proto {
+    pub mod event_store {
+        pub mod client {
+            tonic::include_proto!("event_store.client");
+
+            pub mod streams {
+                tonic::include_proto!("event_store.client.streams");
+            }
+
+            pub mod server_features {
+                tonic::include_proto!("event_store.client.server_features");
+            }
+
+            pub mod gossip {
+                tonic::include_proto!("event_store.client.gossip");
+            }
+        }
+    }
+
+    pub mod google {
+        pub mod rpc {
+            tonic::include_proto!("google.rpc");
+        }
+    }
+}
