@@ -29,3 +29,12 @@ pub mod proto {
         }
     }
 }
+
+/// Who makes a gRPC call. The authentication layer (basic auth with a token as the password, or
+/// `authorization: Bearer`, or the role of `--grpc-insecure-role`) puts it into every request's
+/// extensions before a service sees the request; services read it from there and never parse
+/// credentials themselves.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: crate::auth::Principal,
+}
