@@ -53,6 +53,8 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "recognition_outcomes",
             "mentoring_coverage",
             "chain_funnel",
+            // Issue 14, from person events.
+            "promising_applicants",
         ]
     );
     for kpi in kpis {

@@ -60,7 +60,7 @@ const INTEGRATION_COURSE: &str = "integration course: every course_type except j
 const ACTIVE: &str = "active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D";
 const QUANTILES: &str = "medians and 75th percentiles interpolate linearly between closest ranks (the median of an even count is the mean of the middle two)";
 
-static CATALOGUE: [KpiDefinition; 17] = [
+static CATALOGUE: [KpiDefinition; 18] = [
     KpiDefinition {
         key: "population_present",
         title: "Population present",
@@ -342,6 +342,23 @@ static CATALOGUE: [KpiDefinition; 17] = [
         ],
         disaggregations: ALL_DIMENSIONS,
         implicit_dimension: Some(Dimension::ArrivalCohort),
+        person_level: false,
+    },
+    // Issue 14, joint case management of Jobcenter and Arbeitsagentur (projections/src/promising.rs).
+    KpiDefinition {
+        key: "promising_applicants",
+        title: "Promising applicants (joint case management)",
+        definition: "A promising applicant on a day is a person idle on that day (as in idle_days: working age, present, no active activity, so in particular no employment subject to social insurance nor any other job, and no child under 3 in the household) for more than N = 90 days, who is qualified on or before that day: a LanguageTestTaken of any exam at b1 or better, a RecognitionDecided full or partial, a TrainingEnded completed, or a MeasureEnded completed. A person enters the list on the first day of an idle spell on which this holds: the later of the spell's first day idle more than 90 days and the day the person first qualified (when an age or household condition fails on that day, the spell is left out). persons: promising applicants on D. share_placed_within_6_months: of persons who entered the list after D minus 18 months and on or before D minus 6 months (their first such entry, so six months have passed by D), the share who started an employment of kind social_insurance_full, social_insurance_part or self_employed on or after the entry and at most 6 months after it, whether or not still present on D. Both are cut by the person's dimension values on D. Persons whose birth year is unknown are left out; the metadata counts those present on D.",
+        unit: "persons; share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "none for the stock; for the share, persons who entered the list 6 to 18 months before D",
+        disclosure_count: "the stock itself; the entrants behind the share",
+        measures: &[
+            measure("persons", "promising applicants on D"),
+            measure("share_placed_within_6_months", "share of entrants 6 to 18 months before D placed in work within 6 months of entering"),
+        ],
+        disaggregations: &[Dimension::District, Dimension::Sex, Dimension::Nationality],
+        implicit_dimension: None,
         person_level: false,
     },
 ];
