@@ -9,6 +9,7 @@ pub mod enums;
 pub mod fields_limit;
 pub mod inputs;
 mod mutation;
+pub mod promising;
 mod query;
 pub mod readmodels;
 pub mod registers;
@@ -27,6 +28,7 @@ pub struct Query(
     query::LedgerQuery,
     readmodels::ReadModelQuery,
     registers::RegisterQuery,
+    promising::PromisingQuery,
 );
 
 /// Every subscription: `personEvents` and `kpiChanged`.
