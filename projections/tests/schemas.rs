@@ -55,6 +55,13 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "chain_funnel",
             // Issue 14, from person events.
             "promising_applicants",
+            "orientation_test_pass_rate",
+            "school_leaving_certificates",
+            "school_to_training_transition",
+            "training_outcomes",
+            "measure_outcomes",
+            "course_reentry",
+            "dtz_by_course_type",
         ]
     );
     for kpi in kpis {

@@ -8,6 +8,8 @@
 use chrono::{Datelike, Days, Months, NaiveDate};
 use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
 
+mod education;
+
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
 use crate::promising::{self, Qualifications, PROMISING_MIN_IDLE_DAYS};
@@ -102,6 +104,13 @@ pub(crate) enum Indicator {
     MentoringCoverage,
     ChainFunnel,
     PromisingApplicants,
+    OrientationTestPassRate,
+    SchoolLeavingCertificates,
+    SchoolToTrainingTransition,
+    TrainingOutcomes,
+    MeasureOutcomes,
+    CourseReentry,
+    DtzByCourseType,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -361,7 +370,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 17] = [
+    pub(crate) const ALL: [Indicator; 24] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -379,6 +388,13 @@ impl Indicator {
         Indicator::MentoringCoverage,
         Indicator::ChainFunnel,
         Indicator::PromisingApplicants,
+        Indicator::OrientationTestPassRate,
+        Indicator::SchoolLeavingCertificates,
+        Indicator::SchoolToTrainingTransition,
+        Indicator::TrainingOutcomes,
+        Indicator::MeasureOutcomes,
+        Indicator::CourseReentry,
+        Indicator::DtzByCourseType,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -400,6 +416,13 @@ impl Indicator {
             Indicator::MentoringCoverage => "mentoring_coverage",
             Indicator::ChainFunnel => "chain_funnel",
             Indicator::PromisingApplicants => "promising_applicants",
+            Indicator::OrientationTestPassRate => "orientation_test_pass_rate",
+            Indicator::SchoolLeavingCertificates => "school_leaving_certificates",
+            Indicator::SchoolToTrainingTransition => "school_to_training_transition",
+            Indicator::TrainingOutcomes => "training_outcomes",
+            Indicator::MeasureOutcomes => "measure_outcomes",
+            Indicator::CourseReentry => "course_reentry",
+            Indicator::DtzByCourseType => "dtz_by_course_type",
         }
     }
 
@@ -424,6 +447,13 @@ impl Indicator {
             Indicator::RecognitionOutcomes => &RECOGNITION,
             Indicator::ChainFunnel => &FUNNEL,
             Indicator::PromisingApplicants => &PROMISING,
+            Indicator::OrientationTestPassRate => &education::ORIENTATION,
+            Indicator::SchoolLeavingCertificates => &education::CERTIFICATES,
+            Indicator::SchoolToTrainingTransition => &education::TRANSITION,
+            Indicator::TrainingOutcomes => &education::OUTCOMES,
+            Indicator::MeasureOutcomes => &education::OUTCOMES,
+            Indicator::CourseReentry => &education::REENTRY,
+            Indicator::DtzByCourseType => &education::DTZ_BY_COURSE,
         }
     }
 
@@ -630,6 +660,31 @@ impl Indicator {
             }
             Indicator::ChainFunnel => observe_funnel(view, on, out),
             Indicator::PromisingApplicants => observe_promising(context, view, out),
+            Indicator::OrientationTestPassRate => {
+                education::observe_orientation(context, view, out)
+            }
+            Indicator::SchoolLeavingCertificates => {
+                education::observe_certificates(context, view, out)
+            }
+            Indicator::SchoolToTrainingTransition => {
+                education::observe_transition(context, view, out)
+            }
+            Indicator::TrainingOutcomes => education::observe_outcomes(
+                context,
+                view.trainings
+                    .iter()
+                    .map(|training| (&training.interval, training.outcome)),
+                out,
+            ),
+            Indicator::MeasureOutcomes => education::observe_outcomes(
+                context,
+                view.measures
+                    .iter()
+                    .map(|measure| (&measure.interval, measure.outcome)),
+                out,
+            ),
+            Indicator::CourseReentry => education::observe_reentry(context, view, out),
+            Indicator::DtzByCourseType => education::observe_dtz_by_course(context, view, out),
         }
     }
 }
