@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checklist;
 pub mod journal;
 pub mod kpi;
 pub mod models;

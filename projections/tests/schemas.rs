@@ -62,6 +62,7 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "measure_outcomes",
             "course_reentry",
             "dtz_by_course_type",
+            "checklist_completion",
         ]
     );
     for kpi in kpis {

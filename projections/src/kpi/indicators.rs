@@ -8,6 +8,7 @@
 use chrono::{Datelike, Days, Months, NaiveDate};
 use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
 
+mod checklist;
 mod education;
 
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
@@ -111,6 +112,7 @@ pub(crate) enum Indicator {
     MeasureOutcomes,
     CourseReentry,
     DtzByCourseType,
+    ChecklistCompletion,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -370,7 +372,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 24] = [
+    pub(crate) const ALL: [Indicator; 25] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -395,6 +397,7 @@ impl Indicator {
         Indicator::MeasureOutcomes,
         Indicator::CourseReentry,
         Indicator::DtzByCourseType,
+        Indicator::ChecklistCompletion,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -423,6 +426,7 @@ impl Indicator {
             Indicator::MeasureOutcomes => "measure_outcomes",
             Indicator::CourseReentry => "course_reentry",
             Indicator::DtzByCourseType => "dtz_by_course_type",
+            Indicator::ChecklistCompletion => "checklist_completion",
         }
     }
 
@@ -454,6 +458,7 @@ impl Indicator {
             Indicator::MeasureOutcomes => &education::OUTCOMES,
             Indicator::CourseReentry => &education::REENTRY,
             Indicator::DtzByCourseType => &education::DTZ_BY_COURSE,
+            Indicator::ChecklistCompletion => &checklist::CHECKLIST,
         }
     }
 
@@ -685,6 +690,7 @@ impl Indicator {
             ),
             Indicator::CourseReentry => education::observe_reentry(context, view, out),
             Indicator::DtzByCourseType => education::observe_dtz_by_course(context, view, out),
+            Indicator::ChecklistCompletion => checklist::observe_checklist(context, view, out),
         }
     }
 }
