@@ -1,6 +1,7 @@
 //! `promisingApplicants` over `app()` with `oneshot`: who of the joint case management sees whom
 //! (the Jobcenter's persons, the Arbeitsagentur's under consent), the order and the facts, paging
-//! through a cut with its `knownAt`, and bad input refused with a typed error.
+//! through a cut with its `knownAt`, and bad input refused with a typed error; and the checklist's
+//! `checklistOverdue`, which pages the same way.
 
 mod support;
 
@@ -182,4 +183,69 @@ async fn pages_follow_the_order_through_one_cut_and_bad_input_is_refused() {
             "{error}"
         );
     }
+}
+
+const OVERDUE: &str = "query($first: Int, $after: String, $knownAt: DateTime, $district: String) { checklistOverdue(asOf: \"2023-03-01\", first: $first, after: $after, knownAt: $knownAt, district: $district) { knownAt edges { cursor node { personId arrivedOn daysSinceArrival district overdue { step dueOn daysOverdue } } } pageInfo { hasNextPage endCursor } } }";
+
+#[tokio::test]
+async fn the_checklist_overdue_list_pages_by_time_since_arrival_for_visible_persons() {
+    let h = Harness::with_projections().await;
+    let jobcenter = h.caseworker(Agency::Jobcenter);
+    let jugendamt = h.caseworker(Agency::Jugendamt);
+    // Both arrived on 2023-01-10 (days since arrival 50 on 2023-03-01); the second has its start
+    // folder, so only its other steps due by then are overdue.
+    let first = qualified(&h, &jobcenter, "Lebenstedt", "2023-01-20").await;
+    let second = qualified(&h, &jobcenter, "Bad", "2023-01-20").await;
+    h.record(
+        &jobcenter,
+        "completeChecklistItem",
+        "CompleteChecklistItemInput",
+        Harness::input(&second, "2023-01-15", json!({"item": "START_FOLDER"})),
+    )
+    .await;
+    h.caught_up().await;
+    let data = h.ok(&jobcenter, OVERDUE, json!({})).await;
+    let edges = data["checklistOverdue"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 2, "{data}");
+    let of = |person: &str| {
+        edges
+            .iter()
+            .find(|edge| edge["node"]["personId"] == person)
+            .map(|edge| edge["node"]["overdue"].clone())
+            .expect("listed")
+    };
+    assert_eq!(
+        of(&first),
+        json!([
+            {"step": "START_FOLDER", "dueOn": "2023-02-07", "daysOverdue": 22},
+            {"step": "COUNSELLING", "dueOn": "2023-02-07", "daysOverdue": 22},
+            {"step": "HEALTH_CHECK", "dueOn": "2023-02-07", "daysOverdue": 22}
+        ])
+    );
+    assert_eq!(of(&second).as_array().map(Vec::len), Some(2));
+    let bad = h.ok(&jobcenter, OVERDUE, json!({"district": "Bad"})).await;
+    assert_eq!(
+        bad["checklistOverdue"]["edges"][0]["node"]["personId"],
+        second.as_str()
+    );
+    // Paging through one cut: the first page's end cursor and knownAt give the rest.
+    let page = h.ok(&jobcenter, OVERDUE, json!({"first": 1})).await;
+    let next = h
+        .ok(
+            &jobcenter,
+            OVERDUE,
+            json!({"first": 1, "after": page["checklistOverdue"]["pageInfo"]["endCursor"], "knownAt": page["checklistOverdue"]["knownAt"]}),
+        )
+        .await;
+    assert_ne!(
+        page["checklistOverdue"]["edges"][0]["node"]["personId"],
+        next["checklistOverdue"]["edges"][0]["node"]["personId"]
+    );
+    assert_eq!(next["checklistOverdue"]["pageInfo"]["hasNextPage"], false);
+    // Another agency without consent sees nobody; an analyst is refused.
+    let data = h.ok(&jugendamt, OVERDUE, json!({})).await;
+    assert_eq!(data["checklistOverdue"]["edges"], json!([]));
+    let analyst = h.token(Role::Analyst, None, "analyst");
+    h.fails(Some(&analyst), OVERDUE, json!({}), "FORBIDDEN")
+        .await;
 }

@@ -251,6 +251,12 @@ static ROWS: &[Row] = &[
         [Unauth, Listed, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Listed],
     ),
     query(
+        "Query.checklistOverdue",
+        "{ checklistOverdue(asOf: \"2023-03-01\", first: 100) { knownAt edges { node { personId overdue { step daysOverdue } } } } }",
+        // Arrived 2023-01-10 without a start folder (due after 4 weeks): visible as the other lists.
+        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+    ),
+    query(
         "Query.kpi",
         concat!("{ kpi(key: \"population_present\", asOf: \"2024-06-01\", by: [DISTRICT]) { ", kpi_fields!(), " } }"),
         INDICATOR,

@@ -9,13 +9,12 @@
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use journey_core::catalogue::Agency as CoreAgency;
-use journey_core::envelope::PersonId;
 use journey_projections::promising::{self, PromisingEntry, PROMISING_MIN_IDLE_DAYS};
 
 use super::enums::{Exam, Level, RecognitionOutcome, Stage};
 use super::readmodels::{cut_and_live, cuts_text, describe, reach_cut, reporting_date, visible};
 use super::scalars::Date;
-use super::{audit, outcome, page_size, principal, state};
+use super::{audit, outcome, principal, ranked_page, state};
 use crate::audit::AuditRecord;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
@@ -217,20 +216,6 @@ fn list(
     principal: &Principal,
     request: Request<'_>,
 ) -> ApiResult<PromisingApplicantConnection> {
-    let size = page_size(request.first, &state.limits)?;
-    let after = request
-        .after
-        .map(|cursor| {
-            cursor.parse::<PersonId>().map_err(|_| {
-                ApiError::validation(
-                    "after",
-                    format!(
-                        "`{cursor}` is not a cursor: pass the `endCursor` of the previous page"
-                    ),
-                )
-            })
-        })
-        .transpose()?;
     let projections = state.projections()?;
     let as_of = reporting_date(state, request.as_of)?;
     let (views, live) = cut_and_live(projections, request.known_at);
@@ -244,28 +229,15 @@ fn list(
     .into_iter()
     .filter(|entry| visible(principal, &live, entry.person, false))
     .collect();
-    // The list is ordered by waiting time, not by id: a cursor is the position behind a person,
-    // which only the same cut reproduces.
-    let start = match after {
-        None => 0,
-        Some(after) => {
-            visible_entries
-                .iter()
-                .position(|entry| entry.person == after)
-                .ok_or_else(|| {
-                    ApiError::validation(
-                        "after",
-                        format!("{after} is not on this list; ask for the next page with the `knownAt` of the previous one"),
-                    )
-                })?
-                + 1
-        }
-    };
-    let has_next_page = visible_entries.len() > start + size;
-    let edges: Vec<PromisingApplicantEdge> = visible_entries
+    let (rows, has_next_page) = ranked_page::page(
+        visible_entries,
+        |entry| entry.person,
+        request.first,
+        request.after,
+        &state.limits,
+    )?;
+    let edges: Vec<PromisingApplicantEdge> = rows
         .into_iter()
-        .skip(start)
-        .take(size)
         .map(|entry| PromisingApplicantEdge {
             cursor: entry.person.to_string(),
             node: PromisingApplicant::of(entry),

@@ -692,7 +692,7 @@ pub(crate) fn kpi_error(error: KpiError) -> ApiError {
 
 /// Before a person-level list: refuses the roles that never see one (without waiting), then
 /// [`reach_cut`].
-async fn person_level_cut(
+pub(crate) async fn person_level_cut(
     state: &AppState,
     principal: &Principal,
     what: &str,
