@@ -244,6 +244,19 @@ static ROWS: &[Row] = &[
         [Unauth, Listed, Unlisted, Unlisted, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
     ),
     query(
+        "Query.promisingApplicants",
+        "{ promisingApplicants(asOf: \"2024-06-01\", first: 100) { knownAt edges { node { personId waitingDays facts { b1Level } } } } }",
+        // The joint case management's: the jobcenter (owner) sees the person; every other agency
+        // is refused, consent or not (the arbeitsagentur under consent: api/tests/promising.rs).
+        [Unauth, Listed, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Listed],
+    ),
+    query(
+        "Query.checklistOverdue",
+        "{ checklistOverdue(asOf: \"2023-03-01\", first: 100) { knownAt edges { node { personId overdue { step daysOverdue } } } } }",
+        // Arrived 2023-01-10 without a start folder (due after 4 weeks): visible as the other lists.
+        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+    ),
+    query(
         "Query.kpi",
         concat!("{ kpi(key: \"population_present\", asOf: \"2024-06-01\", by: [DISTRICT]) { ", kpi_fields!(), " } }"),
         INDICATOR,
@@ -532,6 +545,8 @@ impl World {
             steps.extend([
                 (Owner, "recordArrival", "RecordArrivalInput", "2023-01-10", json!({"origin": "RECEPTION_CENTRE", "accommodation": "SHARED", "district": "Lebenstedt"})),
                 (Owner, "registerForCourse", "RegisterForCourseInput", "2024-03-01", json!({"courseId": "IK-7", "courseType": "GENERAL", "provider": "VHS"})),
+                // B1 while idle since arrival: a promising applicant from 2023-05-02 on.
+                (Owner, "recordLanguageTest", "RecordLanguageTestInput", "2023-05-02", json!({"exam": "DTZ", "level": "B1", "firstAttempt": true})),
                 (Coordinator, "assignMentor", "AssignMentorInput", "2024-07-01", json!({"mentorId": "vol-1"})),
             ]);
         }

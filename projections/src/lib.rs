@@ -8,14 +8,17 @@
 //!    with the corrections and retractions known by then applied.
 //! 2. [`view::PersonView::build`] folds those into a compact record that answers "as of D" for any
 //!    D by comparing business dates; [`view::Households`] indexes households across views.
-//! 3. [`models`] (person status, caseloads, waiting list, idle list, people filter) and
+//! 3. [`models`] (person status, caseloads, waiting list, idle list, people filter), [`promising`]
+//!    (the joint case management's promising applicants) and
 //!    [`kpi::compute`] (the catalogue) read the views of one cut.
 
 #![forbid(unsafe_code)]
 
+pub mod checklist;
 pub mod journal;
 pub mod kpi;
 pub mod models;
+pub mod promising;
 pub mod query;
 mod registers;
 pub mod runner;

@@ -127,6 +127,20 @@ fn calibration_report(seed: u64) -> (bool, String) {
         48.7 - OTHER_TOLERANCE_POINTS,
         48.7 + OTHER_TOLERANCE_POINTS,
     );
+    // Issue 14: DTZ results by the course a test ends, BAMF 2018 (general ≈61%, literacy ≈17%).
+    let by_course = kpi("dtz_by_course_type", vec![]);
+    check(
+        "DTZ B1 share after general courses, first attempts (%)",
+        100.0 * measure_of(&by_course.total, "general_first_attempt_share_b1_or_better"),
+        61.0 - OTHER_TOLERANCE_POINTS,
+        61.0 + OTHER_TOLERANCE_POINTS,
+    );
+    check(
+        "DTZ B1 share after literacy courses, first attempts (%)",
+        100.0 * measure_of(&by_course.total, "alpha_first_attempt_share_b1_or_better"),
+        17.0 - OTHER_TOLERANCE_POINTS,
+        17.0 + OTHER_TOLERANCE_POINTS,
+    );
     let completion = kpi("course_completion_rate", vec![]);
     check(
         "course completion (%)",

@@ -53,6 +53,16 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "recognition_outcomes",
             "mentoring_coverage",
             "chain_funnel",
+            // Issue 14, from person events.
+            "promising_applicants",
+            "orientation_test_pass_rate",
+            "school_leaving_certificates",
+            "school_to_training_transition",
+            "training_outcomes",
+            "measure_outcomes",
+            "course_reentry",
+            "dtz_by_course_type",
+            "checklist_completion",
         ]
     );
     for kpi in kpis {

@@ -5,11 +5,14 @@
 //! touches person-level data checks the caller through [`crate::visibility`] and writes an audit
 //! entry, also when it refuses.
 
+pub mod checklist;
 pub mod enums;
 pub mod fields_limit;
 pub mod inputs;
 mod mutation;
+pub mod promising;
 mod query;
+mod ranked_page;
 pub mod readmodels;
 pub mod registers;
 pub mod scalars;
@@ -27,6 +30,8 @@ pub struct Query(
     query::LedgerQuery,
     readmodels::ReadModelQuery,
     registers::RegisterQuery,
+    promising::PromisingQuery,
+    checklist::ChecklistQuery,
 );
 
 /// Every subscription: `personEvents` and `kpiChanged`.

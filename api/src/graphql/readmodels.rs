@@ -583,12 +583,12 @@ impl ReadModelQuery {
     }
 }
 
-fn describe<T: std::fmt::Display>(value: Option<T>) -> String {
+pub(crate) fn describe<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
 }
 
 /// The two cuts of a read-model request, as its audit entry records them.
-fn cuts_text(as_of: Option<Date>, known_at: Option<DateTime<Utc>>) -> String {
+pub(crate) fn cuts_text(as_of: Option<Date>, known_at: Option<DateTime<Utc>>) -> String {
     format!(
         "asOf {} knownAt {}",
         describe(as_of.map(|date| date.0)),
@@ -692,7 +692,7 @@ pub(crate) fn kpi_error(error: KpiError) -> ApiError {
 
 /// Before a person-level list: refuses the roles that never see one (without waiting), then
 /// [`reach_cut`].
-async fn person_level_cut(
+pub(crate) async fn person_level_cut(
     state: &AppState,
     principal: &Principal,
     what: &str,
@@ -718,7 +718,7 @@ fn person_level_gate(principal: &Principal, what: &str) -> ApiResult<()> {
     }
 }
 
-fn reporting_date(state: &AppState, as_of: Option<Date>) -> ApiResult<NaiveDate> {
+pub(crate) fn reporting_date(state: &AppState, as_of: Option<Date>) -> ApiResult<NaiveDate> {
     as_of.map_or_else(|| state.projections().map(|p| p.today()), |date| Ok(date.0))
 }
 
@@ -781,7 +781,7 @@ fn people(
 /// The views at the cut `known_at` (the list's content) and the live views (who may see it: access
 /// is decided on what is recorded now, also for a past cut, so a withdrawn consent hides a person
 /// from old cuts too).
-fn cut_and_live(
+pub(crate) fn cut_and_live(
     projections: &journey_projections::Projections,
     known_at: Option<DateTime<Utc>>,
 ) -> (std::sync::Arc<ViewSet>, std::sync::Arc<ViewSet>) {
@@ -795,7 +795,12 @@ fn cut_and_live(
 
 /// Whether a caseworker (or admin) sees `person`, decided on the live views: what is recorded now.
 /// With `involved_only`, a consent does not suffice (the idle list is for involved agencies).
-fn visible(principal: &Principal, live: &ViewSet, person: PersonId, involved_only: bool) -> bool {
+pub(crate) fn visible(
+    principal: &Principal,
+    live: &ViewSet,
+    person: PersonId,
+    involved_only: bool,
+) -> bool {
     match principal.role {
         Role::Admin => true,
         Role::Caseworker => live.view(person).is_some_and(|view| {

@@ -8,8 +8,12 @@
 use chrono::{Datelike, Days, Months, NaiveDate};
 use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
 
+mod checklist;
+mod education;
+
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
+use crate::promising::{self, Qualifications, PROMISING_MIN_IDLE_DAYS};
 use crate::view::{CourseEnd, Households, PersonView, Stage};
 
 /// The dates of one query, computed once.
@@ -22,6 +26,9 @@ pub(crate) struct Context<'a> {
     two_years_before: NaiveDate,
     /// Entitlements counted by the participation rate were issued on or before this date.
     half_year_before: NaiveDate,
+    /// Entries to the promising applicants' list followed for six months entered after this date
+    /// (and on or before `half_year_before`).
+    year_and_half_before: NaiveDate,
     /// The 12 month-ends up to D, oldest first.
     month_ends: [NaiveDate; 12],
     households: &'a Households,
@@ -39,6 +46,7 @@ impl<'a> Context<'a> {
             year_before: months_before(12),
             two_years_before: months_before(24),
             half_year_before: months_before(6),
+            year_and_half_before: months_before(18),
             month_ends: month_ends(as_of),
             households,
         }
@@ -96,6 +104,15 @@ pub(crate) enum Indicator {
     RecognitionOutcomes,
     MentoringCoverage,
     ChainFunnel,
+    PromisingApplicants,
+    OrientationTestPassRate,
+    SchoolLeavingCertificates,
+    SchoolToTrainingTransition,
+    TrainingOutcomes,
+    MeasureOutcomes,
+    CourseReentry,
+    DtzByCourseType,
+    ChecklistCompletion,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -326,6 +343,24 @@ const FUNNEL: [MeasureSpec; 16] = [
     ),
 ];
 
+// promising_applicants: slot 0 is the stock on D, slot 1 the persons who entered the list in the
+// conversion window, slot 2 those of them placed in work within six months. The stock and the
+// cohort are different populations, so the share is decided on its own.
+const PROMISING_COHORT: usize = 1;
+
+const PROMISING: [MeasureSpec; 2] = [
+    MeasureSpec::Count {
+        name: "persons",
+        slot: 0,
+    },
+    share_alone(
+        "share_placed_within_6_months",
+        2,
+        PROMISING_COHORT,
+        PROMISING_COHORT,
+    ),
+];
+
 impl Indicator {
     /// The indicator of an aggregate catalogue key. The catalogue is checked first, so an unknown
     /// key cannot reach here; it falls back to the population count to stay total.
@@ -337,7 +372,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 16] = [
+    pub(crate) const ALL: [Indicator; 25] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -354,6 +389,15 @@ impl Indicator {
         Indicator::RecognitionOutcomes,
         Indicator::MentoringCoverage,
         Indicator::ChainFunnel,
+        Indicator::PromisingApplicants,
+        Indicator::OrientationTestPassRate,
+        Indicator::SchoolLeavingCertificates,
+        Indicator::SchoolToTrainingTransition,
+        Indicator::TrainingOutcomes,
+        Indicator::MeasureOutcomes,
+        Indicator::CourseReentry,
+        Indicator::DtzByCourseType,
+        Indicator::ChecklistCompletion,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -374,6 +418,15 @@ impl Indicator {
             Indicator::RecognitionOutcomes => "recognition_outcomes",
             Indicator::MentoringCoverage => "mentoring_coverage",
             Indicator::ChainFunnel => "chain_funnel",
+            Indicator::PromisingApplicants => "promising_applicants",
+            Indicator::OrientationTestPassRate => "orientation_test_pass_rate",
+            Indicator::SchoolLeavingCertificates => "school_leaving_certificates",
+            Indicator::SchoolToTrainingTransition => "school_to_training_transition",
+            Indicator::TrainingOutcomes => "training_outcomes",
+            Indicator::MeasureOutcomes => "measure_outcomes",
+            Indicator::CourseReentry => "course_reentry",
+            Indicator::DtzByCourseType => "dtz_by_course_type",
+            Indicator::ChecklistCompletion => "checklist_completion",
         }
     }
 
@@ -397,6 +450,15 @@ impl Indicator {
             Indicator::SchoolRate => &SCHOOL,
             Indicator::RecognitionOutcomes => &RECOGNITION,
             Indicator::ChainFunnel => &FUNNEL,
+            Indicator::PromisingApplicants => &PROMISING,
+            Indicator::OrientationTestPassRate => &education::ORIENTATION,
+            Indicator::SchoolLeavingCertificates => &education::CERTIFICATES,
+            Indicator::SchoolToTrainingTransition => &education::TRANSITION,
+            Indicator::TrainingOutcomes => &education::OUTCOMES,
+            Indicator::MeasureOutcomes => &education::OUTCOMES,
+            Indicator::CourseReentry => &education::REENTRY,
+            Indicator::DtzByCourseType => &education::DTZ_BY_COURSE,
+            Indicator::ChecklistCompletion => &checklist::CHECKLIST,
         }
     }
 
@@ -602,6 +664,33 @@ impl Indicator {
                 }
             }
             Indicator::ChainFunnel => observe_funnel(view, on, out),
+            Indicator::PromisingApplicants => observe_promising(context, view, out),
+            Indicator::OrientationTestPassRate => {
+                education::observe_orientation(context, view, out)
+            }
+            Indicator::SchoolLeavingCertificates => {
+                education::observe_certificates(context, view, out)
+            }
+            Indicator::SchoolToTrainingTransition => {
+                education::observe_transition(context, view, out)
+            }
+            Indicator::TrainingOutcomes => education::observe_outcomes(
+                context,
+                view.trainings
+                    .iter()
+                    .map(|training| (&training.interval, training.outcome)),
+                out,
+            ),
+            Indicator::MeasureOutcomes => education::observe_outcomes(
+                context,
+                view.measures
+                    .iter()
+                    .map(|measure| (&measure.interval, measure.outcome)),
+                out,
+            ),
+            Indicator::CourseReentry => education::observe_reentry(context, view, out),
+            Indicator::DtzByCourseType => education::observe_dtz_by_course(context, view, out),
+            Indicator::ChecklistCompletion => checklist::observe_checklist(context, view, out),
         }
     }
 }
@@ -695,6 +784,33 @@ fn observe_funnel(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
                 out.sample(index, days(from, to));
                 out.count(FUNNEL_PAIRS + index);
             }
+        }
+    }
+}
+
+fn observe_promising(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+    let on = context.as_of;
+    if view.birth_year.is_none() && view.is_present(on) {
+        out.exclude_for_unknown_birth_year();
+        return;
+    }
+    // Most persons never qualify; they are skipped before any spell arithmetic.
+    if Qualifications::of(view, on).since().is_none() {
+        return;
+    }
+    let min_days = PROMISING_MIN_IDLE_DAYS;
+    if promising::membership(view, context.households, on, min_days).is_some() {
+        out.count(0);
+    }
+    // Entries whose six months have passed by D: after D minus 18 months, on or before D minus 6.
+    let first_in_window =
+        promising::entries(view, context.households, context.half_year_before, min_days)
+            .into_iter()
+            .find(|entered_on| context.year_and_half_before < *entered_on);
+    if let Some(entered_on) = first_in_window {
+        out.count(PROMISING_COHORT);
+        if promising::placed_within_window(view, entered_on) {
+            out.count(PROMISING_COHORT + 1);
         }
     }
 }

@@ -17,13 +17,13 @@ use super::suppression::{Attribute, MeasureRule};
 use super::{Cell, DimensionValue, Measure};
 use crate::view::PersonView;
 
-/// Count slots per cell; the largest indicator (`chain_funnel`) uses 12.
-pub(crate) const COUNT_SLOTS: usize = 16;
+/// Count slots per cell; the largest indicator (`checklist_completion`) uses 34.
+pub(crate) const COUNT_SLOTS: usize = 34;
 /// Sample (duration) slots per cell; `chain_funnel` uses 5.
 pub(crate) const SAMPLE_SLOTS: usize = 5;
 
 /// Counts and duration samples of one cell, or of one person before they are added to a cell.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Contribution {
     counts: [u64; COUNT_SLOTS],
     samples: [Vec<i64>; SAMPLE_SLOTS],
@@ -31,6 +31,18 @@ pub(crate) struct Contribution {
     /// The person would be in an age-based population but for an unknown birth year. Not part
     /// of any cell: the answer's metadata counts such persons.
     excluded_for_unknown_birth_year: bool,
+}
+
+// By hand: the standard library derives `Default` for arrays of at most 32 elements.
+impl Default for Contribution {
+    fn default() -> Self {
+        Self {
+            counts: [0; COUNT_SLOTS],
+            samples: Default::default(),
+            touched: false,
+            excluded_for_unknown_birth_year: false,
+        }
+    }
 }
 
 impl Contribution {
