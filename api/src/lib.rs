@@ -25,6 +25,7 @@ pub mod server;
 pub mod server_file;
 pub mod state;
 pub mod visibility;
+pub mod web;
 
 pub use http::app;
 pub use state::AppState;

@@ -95,6 +95,10 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         },
     )
     .await?;
+    if let Some(tokens) = &demo_tokens {
+        // Set once, right after the state is built; nothing else sets it.
+        let _ = state.demo_tokens.set(tokens.clone());
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;

@@ -1,0 +1,4 @@
+// The monitoring dashboard at `/` (filled in by the dashboard commit).
+import { initShell } from "/web/common.js";
+
+initShell(() => {});
