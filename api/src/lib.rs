@@ -20,6 +20,7 @@ pub mod kpi_push;
 pub mod metrics;
 pub mod pseudonym;
 pub mod rate_limit;
+pub mod report;
 pub mod retention;
 pub mod server;
 pub mod server_file;

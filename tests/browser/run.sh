@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser tests: checks that api/web/vendor/ is what the pinned npm packages contain, starts `journey serve --demo` on a
+# Browser tests: checks that api/web/vendor/ is what the pinned npm packages contain, writes a
+# council report for a seeded population with `journey report`, starts `journey serve --demo` on a
 # free loopback port with a scratch data directory, and runs every tests/browser/*.spec.mjs with
 # node against Debian's chromium (/usr/bin/chromium). Screenshots go to target/browser-screenshots/.
 #
@@ -42,6 +43,11 @@ node vendor.mjs --check
 export RUST_LOG=warn
 key="$scratch/master.hex"
 printf '%064x' 7 >"$key"
+
+# The council report of a seeded population, written by the CLI (report.spec.mjs opens the file).
+"$bin" --data-dir "$scratch/report-data" --master-key-file "$key" seed --people 300 --seed 3 --end 2025-06-30 >/dev/null
+"$bin" --data-dir "$scratch/report-data" --master-key-file "$key" report --as-of 2025-06-30 --lang both --out "$scratch/report.html"
+export JOURNEY_REPORT="$scratch/report.html"
 
 "$bin" --data-dir "$scratch/serve-data" --master-key-file "$key" serve --demo --demo-people 400 \
   --listen 127.0.0.1:0 --kpi-push-interval 1s >"$scratch/serve.log" 2>&1 &

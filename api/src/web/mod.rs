@@ -1,5 +1,6 @@
 //! The web interface served by `journey serve`: the start page with the monitoring dashboard at
-//! `/`, the embedded GraphiQL at `GET /graphql` (HTML), and the static files under `/web/`.
+//! `/`, the embedded GraphiQL at `GET /graphql` (HTML), the static files under `/web/`, and the
+//! council report at `GET /report` (see [`report`]).
 //!
 //! Every file is embedded in the binary at compile time from `api/web/` (the vendored npm builds
 //! under `api/web/vendor/` included), so the pages work on a network without internet access and
@@ -15,6 +16,8 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::state::AppState;
+
+mod report;
 
 /// An embedded file: its path under `/web/`, its media type and its bytes.
 struct Asset {
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/web/demo-tokens.json", get(demo_tokens))
+        .route("/report", get(report::report))
         .route("/web/{*path}", get(asset))
         .with_state(state)
 }
