@@ -115,6 +115,7 @@ const LABELS = {
     "chart.suppressedNote": "Schraffiert: unterdrückt (zu wenige Personen), nicht null.",
     "chart.noData": "Keine Werte.",
     "chart.cell": "Zelle",
+    "chart.total": "Gesamt",
     "chart.measure": "Kennzahl",
     "chart.value": "Wert",
     "chart.numerator": "Zähler",
@@ -171,6 +172,7 @@ const LABELS = {
     "chart.suppressedNote": "Hatched: suppressed (too few persons), not zero.",
     "chart.noData": "No values.",
     "chart.cell": "Cell",
+    "chart.total": "total",
     "chart.measure": "Measure",
     "chart.value": "Value",
     "chart.numerator": "Numerator",
@@ -233,6 +235,15 @@ export function formatValue(value, unit) {
   const locale = lang() === "de" ? "de-DE" : "en-GB";
   if (unit === "share") return `${(value * 100).toLocaleString(locale, { maximumFractionDigits: 1 })} %`;
   return value.toLocaleString(locale, { maximumFractionDigits: 2 });
+}
+
+// How a measure reads, as the council report decides it (api/src/report/mod.rs `scale`): measures
+// named `rate…`, `…_rate`, `share…`, `reached…` or `first_attempt_share…` are shares, except SGB
+// II's rate (integrations per average recipient); the rest are counts and days.
+export function measureUnit(key, measure) {
+  const share = measure.startsWith("rate") || measure.endsWith("_rate") || measure.startsWith("share")
+    || measure.startsWith("reached") || measure.startsWith("first_attempt_share");
+  return share && key !== "sgb2_integration_rate" ? "share" : "amount";
 }
 
 // ---- CSV of indicators ------------------------------------------------------------------------

@@ -49,19 +49,47 @@ printf '%064x' 7 >"$key"
 "$bin" --data-dir "$scratch/report-data" --master-key-file "$key" report --as-of 2025-06-30 --lang both --out "$scratch/report.html"
 export JOURNEY_REPORT="$scratch/report.html"
 
-"$bin" --data-dir "$scratch/serve-data" --master-key-file "$key" serve --demo --demo-people 400 \
-  --listen 127.0.0.1:0 --kpi-push-interval 1s >"$scratch/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 1200); do
-  [ -s "$scratch/serve-data/server.json" ] && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    cat "$scratch/serve.log" >&2
-    echo "journey serve exited before it listened" >&2
+serve_data="$scratch/serve-data"
+start_server() {
+  rm -f "$serve_data/server.json"
+  "$bin" --data-dir "$serve_data" --master-key-file "$key" serve --demo --demo-people 400 \
+    --listen 127.0.0.1:0 --kpi-push-interval 1s >>"$scratch/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 1200); do
+    [ -s "$serve_data/server.json" ] && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$scratch/serve.log" >&2
+      echo "journey serve exited before it listened" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "journey serve did not listen within two minutes" >&2
+  exit 1
+}
+stop_server() {
+  kill -TERM "$pid"
+  if ! wait "$pid"; then
+    echo "journey serve did not shut down cleanly" >&2
     exit 1
   fi
-  sleep 0.1
-done
-address="$(node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).listen)" "$scratch/serve-data/server.json")"
+  pid=""
+}
+
+# The first start seeds the demo population. With the server stopped, the CLI writes the CSV of
+# one indicator at a fixed cut; the dashboard's CSV download of the same question must be the
+# same bytes (dashboard.spec.mjs).
+start_server
+stop_server
+export JOURNEY_CSV_AS_OF="$(date -u +%F)"
+export JOURNEY_CSV_KNOWN_AT="$(date -u +%FT%TZ)"
+sleep 1
+"$bin" --data-dir "$serve_data" --master-key-file "$key" kpi course_waiting_days \
+  --as-of "$JOURNEY_CSV_AS_OF" --known-at "$JOURNEY_CSV_KNOWN_AT" --by district --format csv >"$scratch/cli.csv"
+export JOURNEY_CLI_CSV="$scratch/cli.csv"
+
+start_server
+address="$(node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).listen)" "$serve_data/server.json")"
 export JOURNEY_URL="http://$address"
 
 status=0
@@ -70,10 +98,5 @@ for spec in "$here"/*.spec.mjs; do
   node "$spec" || status=1
 done
 
-kill -TERM "$pid"
-if ! wait "$pid"; then
-  echo "journey serve did not shut down cleanly" >&2
-  status=1
-fi
-pid=""
+stop_server
 exit "$status"

@@ -45,6 +45,7 @@ macro_rules! asset {
 /// Every file under `/web/`. A file not listed here is not served.
 const ASSETS: &[Asset] = &[
     asset!("app.css", CSS),
+    asset!("charts.js", JAVASCRIPT),
     asset!("common.js", JAVASCRIPT),
     asset!("dashboard.js", JAVASCRIPT),
     asset!("graphiql.js", JAVASCRIPT),
