@@ -9,10 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use journey_api::report::{self, Language, ReportRequest};
 use journey_projections::kpi::Suppression;
-use journey_projections::Projections;
 
-use crate::commands::projections::runner_config;
-use crate::context::{CliError, Context, Options};
+use crate::commands::projections::open_caught_up;
+use crate::context::{CliError, Options};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Lang {
@@ -65,15 +64,7 @@ pub async fn run(options: &Options, args: ReportArgs) -> Result<ExitCode, CliErr
         )
         .into());
     }
-    let context = Context::open(options).await?;
-    let projections = Projections::start(context.ledger.clone(), runner_config(options)).await?;
-    projections.caught_up().await?;
-    if let Some(known_at) = args.known_at {
-        // Caught up already, so this refuses only a time in the future.
-        projections
-            .reach(known_at, std::time::Duration::ZERO)
-            .await?;
-    }
+    let (context, projections) = open_caught_up(options, args.known_at).await?;
     let request = ReportRequest {
         as_of: args.as_of,
         known_at: args.known_at,
