@@ -21,11 +21,13 @@ pub mod kpi_push;
 pub mod metrics;
 pub mod pseudonym;
 pub mod rate_limit;
+pub mod report;
 pub mod retention;
 pub mod server;
 pub mod server_file;
 pub mod state;
 pub mod visibility;
+pub mod web;
 
 pub use http::app;
 pub use state::AppState;

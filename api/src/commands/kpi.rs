@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use journey_projections::kpi::{self, Cell, Dimension, KpiResult, Suppression};
-use journey_projections::{KpiRequest, Projections};
+use journey_projections::KpiRequest;
 
-use crate::commands::projections::runner_config;
-use crate::context::{CliError, Context, Options};
+use crate::commands::projections::open_caught_up;
+use crate::context::{CliError, Options};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -46,15 +46,7 @@ pub async fn run(options: &Options, args: KpiArgs) -> Result<ExitCode, CliError>
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let context = Context::open(options).await?;
-    let projections = Projections::start(context.ledger.clone(), runner_config(options)).await?;
-    projections.caught_up().await?;
-    if let Some(known_at) = args.known_at {
-        // Caught up already, so this refuses only a time in the future.
-        projections
-            .reach(known_at, std::time::Duration::ZERO)
-            .await?;
-    }
+    let (context, projections) = open_caught_up(options, args.known_at).await?;
     let request = KpiRequest {
         key: args.key.clone(),
         as_of: args.as_of.unwrap_or_else(|| projections.today()),
