@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod backup;
 pub mod bench;
 pub mod bench_projections;
 pub mod debug;
@@ -10,6 +11,7 @@ pub mod keys;
 pub mod kpi;
 pub mod projections;
 pub mod registers;
+pub mod restore;
 pub mod retention;
 pub mod seed;
 pub mod serve;
