@@ -428,3 +428,80 @@ async fn a_person_erased_after_the_backup_stays_erased_after_the_restore() {
     assert!(!mine.is_empty());
     assert!(mine.iter().all(|event| event["data"].is_null()), "{mine:?}");
 }
+
+/// The complete scheduled backups in `dir` (those with a manifest), oldest first.
+fn scheduled_backups(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.join("manifest.json").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_keep_the_newest_and_each_restores() {
+    let original = Scratch::new();
+    succeeded(
+        &original.run(&["seed", "--people", "20", "--seed", "4"]),
+        "seed",
+    );
+    let backups = original.dir.path().join("scheduled");
+    let dir = backups.display().to_string();
+    let server = Server::start(
+        &original,
+        &[
+            "--backup-every",
+            "1s",
+            "--backup-dir",
+            &dir,
+            "--backup-keep",
+            "2",
+        ],
+    );
+    // Wait for the third backup: by then the first was pruned (at most 60 s, a bound, not a
+    // measurement).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut newest_seen = Vec::new();
+    while newest_seen.len() < 3 {
+        for backup in scheduled_backups(&backups) {
+            if !newest_seen.contains(&backup) {
+                newest_seen.push(backup);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three scheduled backups within 60 s: {newest_seen:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("journey_backup_last_size_bytes"),
+        "{metrics}"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+    let kept = scheduled_backups(&backups);
+    assert!(kept.len() <= 2, "--backup-keep 2 keeps {kept:?}");
+    assert!(!kept.contains(&newest_seen[0]), "the oldest was pruned");
+    let newest = kept.last().expect("a backup");
+    let restored = Scratch::new();
+    succeeded(
+        &run_with_key(
+            &restored.data_dir(),
+            &original,
+            &["restore", "--from", &newest.display().to_string()],
+        ),
+        "restore of a scheduled backup",
+    );
+}

@@ -202,6 +202,21 @@ pub struct ScheduleConfig {
     pub keep: usize,
 }
 
+/// The shortest and longest `--backup-every`.
+pub const BACKUP_INTERVAL_MIN: Duration = Duration::from_secs(1);
+pub const BACKUP_INTERVAL_MAX: Duration = Duration::from_secs(366 * 86_400);
+
+/// Reads `--backup-every`: a whole number of seconds, minutes, hours or days (`30m`, `6h`, `1d`).
+pub fn parse_backup_interval(text: &str) -> Result<Duration, String> {
+    crate::config::parse_whole_duration(text)
+        .filter(|every| (BACKUP_INTERVAL_MIN..=BACKUP_INTERVAL_MAX).contains(every))
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a backup interval: give a whole number of seconds, minutes,                  hours or days from 1s to 366d, for example 30m, 6h or 1d"
+            )
+        })
+}
+
 /// The prefix of scheduled backups' directory names: `backup-<UTC time>-<position>`, so that the
 /// names sort by time.
 const SCHEDULED_PREFIX: &str = "backup-";
@@ -264,6 +279,20 @@ pub fn prune(dir: &Path, keep: usize) -> std::io::Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_intervals_take_units_and_refuse_what_is_out_of_bounds() {
+        assert_eq!(
+            parse_backup_interval("6h"),
+            Ok(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(parse_backup_interval("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_backup_interval("90"), Ok(Duration::from_secs(90)));
+        for bad in ["0s", "", "h", "1.5h", "-1m", "400d", "6 hours"] {
+            let error = parse_backup_interval(bad).expect_err(bad);
+            assert!(error.contains("not a backup interval"), "{error}");
+        }
+    }
 
     #[test]
     fn pruning_keeps_the_newest_complete_backups_and_leaves_other_files() {
