@@ -345,12 +345,22 @@ async fn a_person_erased_after_the_backup_stays_erased_after_the_restore() {
         .collect();
     assert_eq!(key.len(), 32);
 
-    // The backup holds the person; then they are erased, through the server.
+    // The backup holds the person, and so does a plain copy of the directory; then they are
+    // erased, through the server.
     let backup_dir = original.dir.path().join("backup");
     succeeded(
         &original.run(&["backup", "--out", &backup_dir.display().to_string()]),
         "backup",
     );
+    let copied = original.dir.path().join("copied");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(original.data_dir())
+        .arg(&copied)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    std::fs::remove_file(copied.join("master.key.erasures")).ok();
     let server = Server::start(&original, &[]);
     graphql_ok(
         &server,
@@ -366,6 +376,17 @@ async fn a_person_erased_after_the_backup_stays_erased_after_the_restore() {
     let register = std::fs::read_to_string(original.data_dir().join("master.key.erasures"))
         .expect("the erasure register");
     assert!(register.contains(&person), "{register}");
+
+    // A directory copied back from before the erasure is corrected when it is opened.
+    let output = run_with_key(&copied, &original, &["debug", "data-key", &person]);
+    assert_eq!(
+        succeeded(&output, "data key of the copy").trim(),
+        "destroyed"
+    );
+    succeeded(
+        &run_with_key(&copied, &original, &["verify"]),
+        "verify of the copy",
+    );
 
     let restored = Scratch::new();
     let output = run_with_key(
