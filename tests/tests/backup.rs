@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 const REGISTER: &str =
     "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId revision } }";
+const FAMILY_NAME: &str = "query($id: ID!) { person(id: $id) { personalData { familyName } } }";
 const ERASE: &str =
     "mutation($input: ErasePersonInput!) { erasePerson(input: $input) { revision } }";
 
@@ -71,6 +72,15 @@ fn succeeded(output: &std::process::Output, what: &str) -> String {
         text(&output.stderr)
     );
     text(&output.stdout)
+}
+
+async fn metrics(server: &Server) -> String {
+    reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
 }
 
 fn manifest(dir: &Path) -> Value {
@@ -178,12 +188,7 @@ async fn a_backup_under_concurrent_appends_restores_into_a_store_that_verifies_a
     for appender in appenders {
         appender.await.expect("appender");
     }
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = metrics(&server).await;
     assert!(
         metrics.contains("journey_backup_last_age_seconds")
             && metrics.contains("journey_backup_last_size_bytes"),
@@ -424,21 +429,9 @@ async fn a_person_erased_after_the_backup_stays_erased_after_the_restore() {
     // Read through the API of a server on the restored directory (the admin token came along).
     let key_file = master_key(&original).display().to_string();
     let server = Server::start(&restored, &["--master-key-file", &key_file]);
-    let read = graphql_response(
-        &server,
-        &admin,
-        "query($id: ID!) { person(id: $id) { personalData { familyName } } }",
-        json!({"id": person}),
-    )
-    .await;
+    let read = graphql_response(&server, &admin, FAMILY_NAME, json!({"id": person})).await;
     assert!(!read.to_string().contains(&family), "{read}");
-    let kept = graphql_ok(
-        &server,
-        &admin,
-        "query($id: ID!) { person(id: $id) { personalData { familyName } } }",
-        json!({"id": other}),
-    )
-    .await;
+    let kept = graphql_ok(&server, &admin, FAMILY_NAME, json!({"id": other})).await;
     assert_eq!(kept["person"]["personalData"]["familyName"], "Person");
     assert_eq!(server.terminate().code(), Some(0));
     let exported = export(&data_dir, &original);
@@ -501,12 +494,7 @@ async fn scheduled_backups_keep_the_newest_and_each_restores() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(&server).await;
     assert!(
         metrics.contains("journey_backup_last_size_bytes"),
         "{metrics}"
