@@ -198,6 +198,23 @@ struct Head {
     last_hash: [u8; 32],
 }
 
+/// What a backup copies of the audit log: every entry and the prune anchor (its key prefixed with
+/// [`ANCHOR_ENTRY_PREFIX`], which no entry key of 8 bytes can start with and be as long), and the
+/// head the copy ends at.
+#[derive(Debug, Clone)]
+pub struct AuditCopy {
+    pub next_seq: u64,
+    pub last_hash: [u8; 32],
+    pub entries: journey_core::keys::TreeEntries,
+}
+
+/// The prefix of the anchor tree's entries in an [`AuditCopy`].
+const ANCHOR_ENTRY_PREFIX: &[u8] = b"!anchor/";
+
+fn anchor_entry_key(key: &[u8]) -> Vec<u8> {
+    [ANCHOR_ENTRY_PREFIX, key].concat()
+}
+
 /// The audit log in the embedded store.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -404,6 +421,54 @@ impl AuditLog {
         head.next_seq += 1;
         head.last_hash = hash;
         Ok(entry)
+    }
+
+    /// A copy of the whole audit log for a backup, taken under the lock that orders appends and
+    /// prunes, so the copy ends at one entry and holds the anchor its chain starts at.
+    pub fn copy(&self) -> Result<AuditCopy, AuditError> {
+        let head = self
+            .head
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = Vec::new();
+        for item in self.tree.iter() {
+            let (key, value) = item?;
+            entries.push((key.to_vec(), value.to_vec()));
+        }
+        for item in self.anchors.iter() {
+            let (key, value) = item?;
+            entries.push((anchor_entry_key(&key), value.to_vec()));
+        }
+        Ok(AuditCopy {
+            next_seq: head.next_seq,
+            last_hash: head.last_hash,
+            entries,
+        })
+    }
+
+    /// Writes a copy taken by [`AuditLog::copy`] into a new store whose audit log is empty. Open
+    /// the log afterwards and [`AuditLog::verify`] it.
+    pub fn restore(store: &Store, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), AuditError> {
+        let tree = store.db().open_tree(TREE)?;
+        let anchors = store.db().open_tree(ANCHOR_TREE)?;
+        if !tree.is_empty() || !anchors.is_empty() {
+            return Err(AuditError::Damaged {
+                seq: 0,
+                reason: "the audit log to restore into is not empty".into(),
+            });
+        }
+        let (mut entry_batch, mut anchor_batch) = (sled::Batch::default(), sled::Batch::default());
+        for (key, value) in entries {
+            match key.strip_prefix(ANCHOR_ENTRY_PREFIX) {
+                Some(anchor_key) => anchor_batch.insert(anchor_key, value.as_slice()),
+                None => entry_batch.insert(key.as_slice(), value.as_slice()),
+            }
+        }
+        tree.apply_batch(entry_batch)?;
+        anchors.apply_batch(anchor_batch)?;
+        tree.flush()?;
+        anchors.flush()?;
+        Ok(())
     }
 
     /// Makes every entry so far durable.

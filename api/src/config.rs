@@ -51,3 +51,21 @@ impl Default for Limits {
         }
     }
 }
+
+/// A whole number with an optional unit `s` (the default), `m`, `h` or `d`, as the duration options
+/// take it (`60s`, `5m`, `6h`, `1d`); `None` for anything else. Each option checks its own bounds.
+pub fn parse_whole_duration(text: &str) -> Option<Duration> {
+    let trimmed = text.trim();
+    let (digits, unit_seconds) = match trimmed.char_indices().last() {
+        Some((at, 's')) => (&trimmed[..at], 1),
+        Some((at, 'm')) => (&trimmed[..at], 60),
+        Some((at, 'h')) => (&trimmed[..at], 3600),
+        Some((at, 'd')) => (&trimmed[..at], 86_400),
+        _ => (trimmed, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let count: u64 = digits.parse().ok()?;
+    Some(Duration::from_secs(count.checked_mul(unit_seconds)?))
+}

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use journey_core::clock::SystemClock;
+use journey_core::erasure_register::{self, ErasureRegister};
 use journey_core::keys::{self, KeyStore, MasterKeySource};
 use journey_core::ledger::{Ledger, LedgerConfig};
 use journey_core::log::{EventLog, LogError, SledLog, SledLogConfig};
@@ -21,6 +22,39 @@ use crate::server_file;
 pub struct Options {
     pub data_dir: PathBuf,
     pub master_key_file: Option<PathBuf>,
+    /// Where the erasure register is; `None`: beside the master key (see
+    /// [`Options::erasure_register_path`]).
+    pub erasure_register: Option<PathBuf>,
+}
+
+impl Options {
+    /// Where the master key comes from: the file option, else `JOURNEY_MASTER_KEY`, else the
+    /// data directory's generated `master.key`.
+    pub fn master_key_source(&self) -> MasterKeySource {
+        match (&self.master_key_file, std::env::var("JOURNEY_MASTER_KEY")) {
+            (Some(path), _) => MasterKeySource::File(path.clone()),
+            (None, Ok(hex)) => MasterKeySource::Hex(hex),
+            (None, Err(_)) => MasterKeySource::DataDir,
+        }
+    }
+
+    /// The erasure register: the configured file, else `<master-key-file>.erasures` beside the
+    /// master key file, else `<data-dir>/master.key.erasures` beside the generated key (or, with a
+    /// key from `JOURNEY_MASTER_KEY`, in the data directory, where backups still never copy it).
+    /// It is kept with the master key because an administrator must keep both outside the data
+    /// directory's backups anyway; see `docs/adr/0003-erasures-survive-restores.md`.
+    pub fn erasure_register_path(&self) -> PathBuf {
+        let beside = |key: &std::path::Path| {
+            let mut name = key.as_os_str().to_owned();
+            name.push(erasure_register::REGISTER_SUFFIX);
+            PathBuf::from(name)
+        };
+        match (&self.erasure_register, &self.master_key_file) {
+            (Some(path), _) => path.clone(),
+            (None, Some(key)) => beside(key),
+            (None, None) => beside(&self.data_dir.join(keys::MASTER_KEY_FILE)),
+        }
+    }
 }
 
 /// An opened data directory.
@@ -39,14 +73,7 @@ pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Context {
     pub async fn open(options: &Options) -> Result<Self, CliError> {
-        let source = match (
-            &options.master_key_file,
-            std::env::var("JOURNEY_MASTER_KEY"),
-        ) {
-            (Some(path), _) => MasterKeySource::File(path.clone()),
-            (None, Ok(hex)) => MasterKeySource::Hex(hex),
-            (None, Err(_)) => MasterKeySource::DataDir,
-        };
+        let source = options.master_key_source();
         let mut rng = StdRng::from_entropy();
         let store = match Store::open(&options.data_dir, &StoreConfig::default()) {
             Ok(store) => store,
@@ -63,7 +90,18 @@ impl Context {
             );
         }
         let pseudonym_key = derive_pseudonym_key(master.as_bytes());
-        let keys = Arc::new(KeyStore::open(&store, master, &mut rng)?);
+        let register = ErasureRegister::open(&options.erasure_register_path())?;
+        let keys = KeyStore::open(&store, master, &mut rng)?.with_erasure_register(register);
+        // Before anything reads or writes: a data directory restored (or copied back) from before
+        // an erasure must not serve the erased person for a moment.
+        let reapplied = keys.apply_erasure_register(&mut rng)?;
+        if !reapplied.is_empty() {
+            tracing::warn!(
+                persons = reapplied.len(),
+                "destroyed the data keys of persons the erasure register lists as erased (a restored or copied-back data directory)"
+            );
+        }
+        let keys = Arc::new(keys);
         let log = Arc::new(SledLog::open(&store, SledLogConfig::default())?);
         let ledger = Arc::new(Ledger::new(
             log.clone() as Arc<dyn EventLog>,

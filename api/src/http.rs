@@ -22,7 +22,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 use serde_json::{json, Value};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -109,6 +109,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(crate::backup::online::BACKUP_PATH, post(admin_backup))
         .with_state(shared)
         .merge(web)
         .layer(RequestBodyLimitLayer::new(body_limit))
@@ -880,9 +881,19 @@ async fn readyz(State(shared): State<Shared>) -> Response {
     json_response(status, Media::Json, &body)
 }
 
+/// `POST /admin/backup` (see `backup/online.rs`).
+async fn admin_backup(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    crate::backup::online::handle(&shared.state, &headers, &body).await
+}
+
 async fn metrics(State(shared): State<Shared>) -> Response {
     let state = &shared.state;
     let mut text = state.metrics.render();
+    text.push_str(&state.backups.render(state.ledger.clock().now()));
     if let Some(projections) = &state.projections {
         if let Ok(status) = projections.status().await {
             text.push_str(&crate::metrics::render_projections(&status));

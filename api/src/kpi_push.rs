@@ -28,18 +28,7 @@ pub fn parse_push_interval(text: &str) -> Result<Duration, String> {
              from 1s to 24h, for example 60s, 5m or 1h"
         )
     };
-    let trimmed = text.trim();
-    let (digits, unit_seconds) = match trimmed.char_indices().last() {
-        Some((at, 's')) => (&trimmed[..at], 1),
-        Some((at, 'm')) => (&trimmed[..at], 60),
-        Some((at, 'h')) => (&trimmed[..at], 3600),
-        _ => (trimmed, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(refuse());
-    }
-    let count: u64 = digits.parse().map_err(|_| refuse())?;
-    let interval = Duration::from_secs(count.checked_mul(unit_seconds).ok_or_else(refuse)?);
+    let interval = crate::config::parse_whole_duration(text).ok_or_else(refuse)?;
     if interval < KPI_PUSH_INTERVAL_MIN || interval > KPI_PUSH_INTERVAL_MAX {
         return Err(refuse());
     }

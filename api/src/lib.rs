@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod context;
 pub mod demo;

@@ -28,6 +28,12 @@ struct Cli {
     #[arg(long, global = true, env = "JOURNEY_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
 
+    /// The erasure register: every person ever erased, re-applied whenever a data directory is
+    /// opened or restored, so that no backup brings an erased person back. Keep it with the master
+    /// key, outside the data directory. Default: the master key file's path plus `.erasures`.
+    #[arg(long, global = true, env = "JOURNEY_ERASURE_REGISTER")]
+    erasure_register: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +72,11 @@ enum Command {
     /// data key); on a stopped server's data directory.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Writes a backup as of one log position (through the running server when there is one).
+    Backup(commands::backup::BackupArgs),
+    /// Restores a backup into a new data directory (--data-dir), checked and verified, every
+    /// erasure of the erasure register re-applied.
+    Restore(commands::restore::RestoreArgs),
     /// Runs the GraphQL server (GraphiQL at /graphql) until SIGTERM or SIGINT.
     Serve(commands::serve::ServeArgs),
     /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
@@ -123,6 +134,7 @@ fn main() -> ExitCode {
     let options = context::Options {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
+        erasure_register: cli.erasure_register,
     };
     let result = runtime.block_on(async move {
         match cli.command {
@@ -139,6 +151,8 @@ fn main() -> ExitCode {
             Command::Registers(command) => commands::registers::run(&options, command).await,
             Command::Audit(command) => commands::audit::run(&options, command).await,
             Command::Keys(command) => commands::keys::run(&options, command).await,
+            Command::Backup(args) => commands::backup::run(&options, args).await,
+            Command::Restore(args) => commands::restore::run(&options, args).await,
             Command::Serve(args) => commands::serve::run(&options, args).await,
             Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,

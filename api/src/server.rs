@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub demo: Option<crate::demo::DemoConfig>,
     /// The retention period of audit entries, in years; `None` disables the daily prune.
     pub audit_retention_years: Option<u32>,
+    /// Scheduled backups, if any.
+    pub backups: Option<crate::backup::online::ScheduleConfig>,
 }
 
 /// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
@@ -135,6 +137,13 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
                 retention_stopped,
             ))
         });
+    let backup_task = config.backups.clone().map(|schedule| {
+        tokio::spawn(crate::backup::online::scheduled(
+            state.clone(),
+            schedule,
+            retention_stop.subscribe(),
+        ))
+    });
     let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
         signal.await;
@@ -160,6 +169,10 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     retention_stop.send_replace(true);
     if let Some(task) = retention_task {
         // A run in progress finishes its current erasure first; the task ends at its next check.
+        let _ = task.await;
+    }
+    if let Some(task) = backup_task {
+        // A backup in progress is finished first: it ends at a position and is renamed whole.
         let _ = task.await;
     }
     let closed = async {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{DecodedEvent, Ledger};
-use journey_core::log::EventLog;
+use journey_core::log::{EventLog, SledLog};
 use journey_core::store::Store;
 use journey_core::vault::Vault;
 use journey_projections::kpi::Suppression;
@@ -36,6 +36,10 @@ pub struct AppState {
 pub struct Inner {
     pub ledger: Arc<Ledger>,
     pub log: Arc<dyn EventLog>,
+    /// The same log as the embedded backend, which backups copy entry by entry.
+    pub sled_log: Arc<SledLog>,
+    /// The last backup and the lock that runs one at a time.
+    pub backups: crate::backup::online::BackupStatus,
     pub store: Store,
     pub data_dir: PathBuf,
     pub tokens: TokenCache,
@@ -144,6 +148,8 @@ impl AppState {
             inner: Arc::new(Inner {
                 ledger: context.ledger.clone(),
                 log,
+                sled_log: context.log.clone(),
+                backups: Default::default(),
                 store: context.store.clone(),
                 data_dir: context.data_dir.clone(),
                 tokens: TokenCache::new(&context.data_dir),

@@ -48,6 +48,7 @@ use uuid::Uuid;
 
 use crate::crypto::{self, CryptoError, SecretKey};
 use crate::envelope::PersonId;
+use crate::erasure_register::ErasureRegister;
 use crate::fault::{self, FaultPoint};
 use crate::log::LogError;
 use crate::store::Store;
@@ -98,6 +99,8 @@ pub enum KeyError {
     Malformed(String),
     #[error(transparent)]
     Storage(#[from] LogError),
+    #[error(transparent)]
+    Register(#[from] crate::erasure_register::RegisterError),
 }
 
 impl From<sled::Error> for KeyError {
@@ -133,6 +136,22 @@ pub struct KeyStore {
     /// file to the deletion of the old one, so no key is created under an epoch that is going away.
     epoch: RwLock<Epoch>,
     cache: RwLock<HashMap<Uuid, SecretKey>>,
+    /// The register every erasure is written to before the key goes, when one is configured (see
+    /// [`crate::erasure_register`]).
+    erasure_register: Option<ErasureRegister>,
+}
+
+/// The entries of a sled tree, key and value, in key order (what a backup copies of a tree).
+pub type TreeEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What a backup copies of the key store, all read under one epoch: the epoch number and its key
+/// file (sealed with the master key), the `keys` tree and the `vault` tree, entry by entry.
+#[derive(Debug, Clone, Default)]
+pub struct KeyMaterial {
+    pub epoch_number: u64,
+    pub epoch_file: Vec<u8>,
+    pub keys: TreeEntries,
+    pub vault: TreeEntries,
 }
 
 fn sealing_error(source: CryptoError) -> KeyError {
@@ -395,7 +414,120 @@ impl KeyStore {
             epoch_dir,
             epoch: RwLock::new(epoch),
             cache: RwLock::new(HashMap::new()),
+            erasure_register: None,
         })
+    }
+
+    /// The same key store, writing every erasure to `register` before the key is destroyed.
+    pub fn with_erasure_register(mut self, register: ErasureRegister) -> Self {
+        self.erasure_register = Some(register);
+        self
+    }
+
+    pub fn erasure_register(&self) -> Option<&ErasureRegister> {
+        self.erasure_register.as_ref()
+    }
+
+    /// Destroys the data key of every person the erasure register lists who still has one (or has
+    /// none yet: their key can then never be created), with one epoch rotation for all of them, and
+    /// removes their vault entries. This is what makes an erasure survive a restore of a backup
+    /// taken before it. Returns the persons whose key it destroyed; durable when it returns.
+    pub fn apply_erasure_register(
+        &self,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Vec<PersonId>, KeyError> {
+        let Some(register) = &self.erasure_register else {
+            return Ok(Vec::new());
+        };
+        let mut pending = Vec::new();
+        for person in register.persons() {
+            if self.state(person)? != KeyState::Destroyed {
+                pending.push(person);
+            } else if self.vault.contains_key(person.0.as_bytes())? {
+                self.vault.remove(person.0.as_bytes())?;
+                self.vault.flush()?;
+            }
+        }
+        if !pending.is_empty() {
+            self.rotate(&pending, rng)?;
+        }
+        Ok(pending)
+    }
+
+    /// A copy of the key material for a backup: the epoch in force is held (no rotation, so no
+    /// erasure, can run meanwhile), so the key file, the wrapped keys and the vault belong together.
+    /// Keys created during the copy may or may not be in it; they are those of events after the
+    /// position the backup was taken at, since a key is created before its person's first event.
+    pub fn copy_material(&self) -> Result<KeyMaterial, KeyError> {
+        let epoch = self.read_epoch();
+        let path = epoch_path(&self.epoch_dir, epoch.number);
+        let epoch_file = std::fs::read(&path).map_err(|e| KeyError::EpochFile {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let entries = |tree: &sled::Tree| -> Result<TreeEntries, KeyError> {
+            tree.iter()
+                .map(|item| {
+                    let (key, value) = item?;
+                    Ok((key.to_vec(), value.to_vec()))
+                })
+                .collect()
+        };
+        Ok(KeyMaterial {
+            epoch_number: epoch.number,
+            epoch_file,
+            keys: entries(&self.tree)?,
+            vault: entries(&self.vault)?,
+        })
+    }
+
+    /// Writes key material copied by [`KeyStore::copy_material`] into a new, empty `store` (whose
+    /// epoch files go to `<data-dir>/keys`), leaving out the key and the vault entry of every
+    /// person in `erased`: what a restore must never bring back is never written. Open the store
+    /// with [`KeyStore::open`] and [`KeyStore::apply_erasure_register`] afterwards, which tombstones
+    /// those persons. Returns how many keys it left out.
+    pub fn restore_material(
+        store: &Store,
+        material: &KeyMaterial,
+        erased: &std::collections::BTreeSet<PersonId>,
+    ) -> Result<usize, KeyError> {
+        let tree = store.db().open_tree(TREE)?;
+        let vault = store.db().open_tree(crate::vault::TREE)?;
+        if !tree.is_empty() || !vault.is_empty() {
+            return Err(KeyError::Malformed(
+                "the key store to restore into is not empty".into(),
+            ));
+        }
+        let left_out = |key: &[u8]| person_of(key).is_some_and(|person| erased.contains(&person));
+        let mut batch = sled::Batch::default();
+        let mut keys_left_out = 0;
+        for (key, value) in &material.keys {
+            if left_out(key) {
+                keys_left_out += 1;
+            } else {
+                batch.insert(key.as_slice(), value.as_slice());
+            }
+        }
+        tree.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in &material.vault {
+            if !left_out(key) {
+                batch.insert(key.as_slice(), value.as_slice());
+            }
+        }
+        vault.apply_batch(batch)?;
+        let data_dir = store.path().parent().unwrap_or(store.path());
+        let epoch_dir = data_dir.join(EPOCH_DIR);
+        let path = epoch_path(&epoch_dir, material.epoch_number);
+        let error = |e: std::io::Error| KeyError::EpochFile {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&epoch_dir).map_err(error)?;
+        write_private_file(&path, &material.epoch_file).map_err(error)?;
+        sync_dir(&epoch_dir).map_err(error)?;
+        store.flush()?;
+        Ok(keys_left_out)
     }
 
     /// Reads the epoch key in force, finishing or dropping an interrupted master-key rotation (see
@@ -553,7 +685,7 @@ impl KeyStore {
     /// Rotates the epoch key without erasing anyone: a new epoch key, every data key re-wrapped
     /// under it, the old epoch file deleted (as on every erasure). Durable when it returns.
     pub fn rotate_epoch(&self, rng: &mut (impl RngCore + CryptoRng)) -> Result<(), KeyError> {
-        self.rotate(None, rng)
+        self.rotate(&[], rng)
     }
 
     fn cached(&self, person: PersonId) -> Option<SecretKey> {
@@ -644,7 +776,8 @@ impl KeyStore {
         person: PersonId,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), KeyError> {
-        self.rotate(Some(person), rng)
+        self.record_erasure(person)?;
+        self.rotate(&[person], rng)
     }
 
     /// Records, durably, that `person` is about to be erased: the ledger calls this before it appends
@@ -685,8 +818,11 @@ impl KeyStore {
         person: PersonId,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), KeyError> {
+        // Into the register first: once it is there, no restore brings the person back, and a crash
+        // before the key is gone leaves the erasure intent, so the next open comes here again.
+        self.record_erasure(person)?;
         match self.state(person)? {
-            KeyState::Present(_) | KeyState::Absent => self.rotate(Some(person), rng),
+            KeyState::Present(_) | KeyState::Absent => self.rotate(&[person], rng),
             KeyState::Destroyed => {
                 let vault_entry = self.vault.remove(person.0.as_bytes())?.is_some();
                 let intent = self.tree.remove(erasing_key(person))?.is_some();
@@ -697,6 +833,13 @@ impl KeyStore {
                 Ok(())
             }
         }
+    }
+
+    fn record_erasure(&self, person: PersonId) -> Result<(), KeyError> {
+        if let Some(register) = &self.erasure_register {
+            register.record(person)?;
+        }
+        Ok(())
     }
 
     /// Whether every erasure in the log is known to have its key destroyed (see
@@ -713,10 +856,10 @@ impl KeyStore {
         Ok(())
     }
 
-    /// A new epoch; `erased`, if any, tombstoned and their vault entry removed.
+    /// A new epoch; `erased`, if any, tombstoned and their vault entries removed.
     fn rotate(
         &self,
-        erased: Option<PersonId>,
+        erased: &[PersonId],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), KeyError> {
         let master = self.master();
@@ -739,30 +882,33 @@ impl KeyStore {
             }
         };
         self.tree.apply_batch(batch)?;
-        if let Some(person) = erased {
+        for person in erased {
             self.vault.remove(person.0.as_bytes())?;
         }
         // Durable before anyone is told the person is erased, and before the old epoch goes.
         self.tree.flush()?;
         self.vault.flush()?;
-        if let Some(person) = erased {
-            self.cache
+        if !erased.is_empty() {
+            let mut cache = self
+                .cache
                 .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .remove(&person.0);
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for person in erased {
+                cache.remove(&person.0);
+            }
         }
         *epoch = next;
         fault::hit(FaultPoint::AbortAfterEpochSwitch);
         delete_other_epochs(&self.epoch_dir, epoch.number)
     }
 
-    /// The batch that tombstones `erased` (if any), re-wraps every other key from `current` to `next` and
+    /// The batch that tombstones `erased`, re-wraps every other key from `current` to `next` and
     /// records `next` as the epoch in force.
     fn rewrap_batch(
         &self,
         current: &Epoch,
         next: &Epoch,
-        erased: Option<PersonId>,
+        erased: &[PersonId],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<sled::Batch, KeyError> {
         let mut batch = sled::Batch::default();
@@ -771,17 +917,17 @@ impl KeyStore {
             let Some(person) = person_of(&key) else {
                 continue;
             };
-            if Some(person) == erased {
+            if erased.contains(&person) {
                 continue;
             }
             if let KeyState::Present(data_key) = unwrap_value(current, person, &value)? {
                 batch.insert(key.as_ref(), wrap(next, person, &data_key, rng)?);
             }
         }
-        if let Some(erased) = erased {
+        for erased in erased {
             batch.insert(erased.0.as_bytes().as_slice(), &[DESTROYED_TAG]);
             // The erasure is done with this batch: its intent goes in the same atomic write.
-            batch.remove(erasing_key(erased));
+            batch.remove(erasing_key(*erased));
         }
         batch.insert(EPOCH_KEY, &next.number.to_be_bytes());
         Ok(batch)

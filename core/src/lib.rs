@@ -12,6 +12,7 @@ pub mod chain;
 pub mod clock;
 pub mod crypto;
 pub mod envelope;
+pub mod erasure_register;
 pub mod fault;
 pub mod in_flight;
 pub mod involvement;

@@ -33,7 +33,8 @@ use journey_core::registers::Registers;
 /// then rebuilt from position 0.
 pub const PROJECTION_VERSION: u32 = 1;
 
-const SNAPSHOT_FILE: &str = "journals.snapshot";
+/// The snapshot file in the projections directory (a backup copies it).
+pub const SNAPSHOT_FILE: &str = "journals.snapshot";
 const REBUILD_FILE: &str = "journals.rebuild.snapshot";
 
 /// Settings of the runner.

@@ -82,8 +82,12 @@ async fn an_erasure_cut_off_before_its_key_is_destroyed_is_finished_at_the_next_
         .await;
     server.wait_for_fault(&scratch, FAULT);
 
-    // Opening the data directory again finishes the erasure: the key is gone, with its epoch.
+    // Opening the data directory again finishes the erasure: the key is gone, with its epoch, and
+    // the person is in the erasure register, so no restore of an older backup brings them back.
     assert_eq!(data_key(&scratch, &person), "destroyed");
+    let register = std::fs::read_to_string(data_dir.join("master.key.erasures"))
+        .expect("the erasure register");
+    assert_eq!(register.lines().collect::<Vec<_>>(), [person.as_str()]);
     for (what, needle) in [
         ("data key", key.clone()),
         ("data key in hex", key_hex.clone().into_bytes()),

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod backup;
 pub mod bench;
 pub mod bench_projections;
 pub mod debug;
@@ -11,6 +12,7 @@ pub mod kpi;
 pub mod projections;
 pub mod registers;
 pub mod report;
+pub mod restore;
 pub mod retention;
 pub mod seed;
 pub mod serve;

@@ -70,6 +70,16 @@ pub struct ServeArgs {
     /// The daily retention run prunes audit entries older than this many years (0: no prune).
     #[arg(long, default_value_t = journey_api::retention::AUDIT_RETENTION_YEARS_DEFAULT)]
     pub audit_retention_years: u32,
+    /// Take a backup this often (`30m`, `6h`, `1d`) into --backup-dir, keeping --backup-keep.
+    #[arg(long, value_parser = journey_api::backup::online::parse_backup_interval, requires = "backup_dir")]
+    pub backup_every: Option<Duration>,
+    /// Where scheduled backups go, one directory `backup-<UTC time>` each; keep it on another
+    /// volume than the data directory.
+    #[arg(long, requires = "backup_every")]
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// How many scheduled backups to keep; older ones are removed after each new one.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    pub backup_keep: u32,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -95,6 +105,13 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
         }),
         audit_retention_years: (args.audit_retention_years > 0)
             .then_some(args.audit_retention_years),
+        backups: args.backup_every.zip(args.backup_dir).map(|(every, dir)| {
+            journey_api::backup::online::ScheduleConfig {
+                every,
+                dir,
+                keep: args.backup_keep as usize,
+            }
+        }),
     };
     server::serve(options, config).await?;
     Ok(ExitCode::SUCCESS)

@@ -67,6 +67,7 @@ impl Harness {
         let options = Options {
             data_dir: dir.path().join("data"),
             master_key_file: Some(key_file),
+            erasure_register: None,
         };
         let context = Context::open(&options).await.expect("open data dir");
         let state = if projections {

@@ -17,7 +17,7 @@ use crate::envelope::Actor;
 
 pub mod sled_log;
 
-pub use sled_log::{LogStats, SledLog, SledLogConfig};
+pub use sled_log::{LogCopyHead, LogRestore, LogStats, SledLog, SledLogConfig};
 
 /// The largest number of events one append may carry.
 pub const APPEND_EVENTS_MAX: usize = 4096;

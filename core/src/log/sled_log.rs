@@ -70,6 +70,9 @@ use crate::chain;
 use crate::envelope::{Actor, ActorRole};
 use crate::store::Store;
 
+mod copy;
+pub use copy::{LogCopyHead, LogRestore};
+
 /// The name of the sled tree that holds the log.
 const TREE_NAME: &str = "log";
 
