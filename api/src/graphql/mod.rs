@@ -13,6 +13,7 @@ mod query;
 pub mod readmodels;
 pub mod registers;
 pub mod scalars;
+mod search;
 mod subscription;
 pub mod types;
 
@@ -27,6 +28,7 @@ pub struct Query(
     query::LedgerQuery,
     readmodels::ReadModelQuery,
     registers::RegisterQuery,
+    search::SearchQuery,
 );
 
 /// Every subscription: `personEvents` and `kpiChanged`.

@@ -139,7 +139,7 @@ fn selected_fields(ctx: &Context<'_>) -> String {
         .join(" ")
 }
 
-async fn read_person(
+pub(super) async fn read_person(
     state: &AppState,
     principal: &Principal,
     person: PersonId,
