@@ -166,10 +166,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-/// Prints where to open GraphiQL and each demo token, one per line with the token last.
+/// Prints where to open the dashboard and GraphiQL and each demo token, one per line with the
+/// token last.
 pub fn print(address: &SocketAddr, tokens: &[DemoToken]) {
     println!();
-    println!("Demo: open http://{address}/graphql in a browser (GraphiQL) and set the header");
+    println!("Demo: open http://{address}/ in a browser (the dashboard offers these tokens),");
+    println!("  or http://{address}/graphql (GraphiQL) and set the header");
     println!("  {{\"Authorization\": \"Bearer <token>\"}} with one of these tokens:");
     for token in tokens {
         let who = match token.agency {

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection,
 };
@@ -21,7 +21,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Router};
 use serde_json::{json, Value};
@@ -102,6 +102,7 @@ pub fn app(state: AppState) -> Router {
         root_fields,
         parsed: Arc::default(),
     };
+    let web = crate::web::router(shared.state.clone());
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
@@ -109,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(shared)
+        .merge(web)
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(middleware::map_response(move |response: Response| {
             graphql_shaped_413(response, body_limit)
@@ -488,14 +490,7 @@ async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response
         .and_then(|value| value.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html && !params.contains_key("query") {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("journey GraphiQL")
-                .finish(),
-        )
-        .into_response();
+        return crate::web::graphiql();
     }
     let Some(media) = negotiate(&parts.headers) else {
         return not_acceptable(&shared);

@@ -22,11 +22,13 @@ pub mod metrics;
 pub mod parquet;
 pub mod pseudonym;
 pub mod rate_limit;
+pub mod report;
 pub mod retention;
 pub mod server;
 pub mod server_file;
 pub mod state;
 pub mod visibility;
+pub mod web;
 
 pub use http::app;
 pub use state::AppState;

@@ -46,6 +46,8 @@ enum Command {
     Stats,
     /// Computes an indicator of the KPI catalogue (`journey kpi list` lists them).
     Kpi(commands::kpi::KpiArgs),
+    /// Writes the council report: every indicator as one self-contained HTML file.
+    Report(commands::report::ReportArgs),
     /// Writes a synthetic population (deterministic for a seed) through the ledger.
     Seed(commands::seed::SeedArgs),
     /// The projections (read models and indicators): status and rebuild.
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
             Command::Verify => commands::verify::run(&options).await,
             Command::Stats => commands::stats::run(&options).await,
             Command::Kpi(args) => commands::kpi::run(&options, args).await,
+            Command::Report(args) => commands::report::run(&options, args).await,
             Command::Seed(args) => commands::seed::run(&options, args).await,
             Command::Projections(command) => commands::projections::run(&options, command).await,
             Command::Retention(command) => commands::retention::run(&options, command).await,

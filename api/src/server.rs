@@ -95,6 +95,10 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         },
     )
     .await?;
+    if let Some(tokens) = &demo_tokens {
+        // Set once, right after the state is built; nothing else sets it.
+        let _ = state.demo_tokens.set(tokens.clone());
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
@@ -108,6 +112,7 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     server_file::write(&context.data_dir, &info)?;
     tracing::info!(%address, data_dir = %context.data_dir.display(), "journey serve started");
     println!("journey serve: listening on http://{address}");
+    println!("  web      http://{address}/  (the dashboard; the council report at /report)");
     println!(
         "  GraphQL  http://{address}/graphql  (GraphiQL in a browser; WebSocket at /graphql/ws)"
     );

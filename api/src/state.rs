@@ -57,6 +57,9 @@ pub struct Inner {
     /// Visibility facts folded from the projections' journals, by person and the revision they
     /// were folded through (see [`FactsCache`]).
     pub person_facts: FactsCache,
+    /// The demo tokens of a server started with `--demo` (the start page offers them); unset
+    /// otherwise.
+    pub demo_tokens: std::sync::OnceLock<Vec<crate::demo::DemoToken>>,
 }
 
 /// The visibility facts of persons as of a stream revision. The facts through revision `n` depend
@@ -156,6 +159,7 @@ impl AppState {
                 projections,
                 suppression,
                 person_facts: FactsCache::default(),
+                demo_tokens: std::sync::OnceLock::new(),
             }),
         })
     }

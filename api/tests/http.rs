@@ -120,8 +120,9 @@ async fn graphiql_is_served_to_browsers() {
         .to_str()
         .unwrap_or_default()
         .starts_with("text/html"));
-    assert!(body.contains("graphiql"), "{body}");
-    assert!(body.contains("/graphql/ws"));
+    // The embedded GraphiQL (api/web/graphiql.html), never a page that loads it from a CDN.
+    assert!(body.contains("/web/vendor/graphiql.min.js"), "{body}");
+    assert!(!body.contains("unpkg.com"), "{body}");
 }
 
 #[tokio::test]

@@ -5,14 +5,13 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
-use journey_projections::kpi::{self, Dimension, KpiResult, Suppression};
-use journey_projections::{KpiRequest, Projections};
-
 use journey_api::kpi_rows::{self, cell_label, rows};
 use journey_api::parquet::{kpi_batch, kpi_schema, ParquetFile};
+use journey_projections::kpi::{self, Dimension, KpiResult, Suppression};
+use journey_projections::KpiRequest;
 
-use crate::commands::projections::runner_config;
-use crate::context::{CliError, Context, Options};
+use crate::commands::projections::open_caught_up;
+use crate::context::{CliError, Options};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -58,15 +57,7 @@ pub async fn run(options: &Options, args: KpiArgs) -> Result<ExitCode, CliError>
     if matches!(args.format, Format::Parquet) && args.out.is_none() {
         return Err("--format parquet writes a binary file: give it with --out FILE".into());
     }
-    let context = Context::open(options).await?;
-    let projections = Projections::start(context.ledger.clone(), runner_config(options)).await?;
-    projections.caught_up().await?;
-    if let Some(known_at) = args.known_at {
-        // Caught up already, so this refuses only a time in the future.
-        projections
-            .reach(known_at, std::time::Duration::ZERO)
-            .await?;
-    }
+    let (context, projections) = open_caught_up(options, args.known_at).await?;
     let request = KpiRequest {
         key: args.key.clone(),
         as_of: args.as_of.unwrap_or_else(|| projections.today()),

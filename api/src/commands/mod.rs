@@ -10,6 +10,7 @@ pub mod keys;
 pub mod kpi;
 pub mod projections;
 pub mod registers;
+pub mod report;
 pub mod retention;
 pub mod seed;
 pub mod serve;

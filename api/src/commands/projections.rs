@@ -25,6 +25,24 @@ pub fn runner_config(options: &Options) -> RunnerConfig {
     RunnerConfig::new(options.data_dir.join("projections"))
 }
 
+/// Opens the data directory and starts its projections, caught up with the log; with a
+/// `known_at`, also checks that they reached it (caught up already, so only a time in the future
+/// is refused). For the commands that compute indicators (`kpi`, `report`).
+pub async fn open_caught_up(
+    options: &Options,
+    known_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(Context, Projections), CliError> {
+    let context = Context::open(options).await?;
+    let projections = Projections::start(context.ledger.clone(), runner_config(options)).await?;
+    projections.caught_up().await?;
+    if let Some(known_at) = known_at {
+        projections
+            .reach(known_at, std::time::Duration::ZERO)
+            .await?;
+    }
+    Ok((context, projections))
+}
+
 pub async fn run(options: &Options, command: ProjectionsCommand) -> Result<ExitCode, CliError> {
     let context = Context::open(options).await?;
     let mut config = runner_config(options);
