@@ -12,11 +12,14 @@
 //! a consent's purpose). A field the list does not know is dropped, so a new payload field stays
 //! hidden from analysts until someone decides otherwise.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use hmac::{Hmac, Mac};
-use journey_core::envelope::PersonId;
+use journey_core::catalogue::Agency;
+use journey_core::envelope::{ActorRole, PersonId};
 use journey_core::ledger::DecodedEvent;
 use serde_json::{Map, Value};
 use sha2::Sha256;
+use uuid::Uuid;
 
 /// What happens to one payload field in the analyst view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +76,29 @@ pub fn policy(event_type: &str, field: &str) -> FieldPolicy {
         ("PersonalDataErased", "reason") => Keep,
         _ => Drop,
     }
+}
+
+/// One event as analysts see it, wherever they get it (the GraphQL `events` feed, `journey export
+/// --format parquet`): the envelope with the person and the actor replaced by pseudonyms, and the
+/// payload filtered by [`policy`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalystView {
+    pub position: u64,
+    /// `p-…` for a person's stream, `s-…` for any other stream.
+    pub person: String,
+    pub revision: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub version: u32,
+    pub occurred_on: NaiveDate,
+    pub recorded_at: DateTime<Utc>,
+    pub actor_pseudonym: String,
+    pub actor_agency: Option<Agency>,
+    pub actor_role: ActorRole,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    /// Null once the person was erased.
+    pub data: Option<Value>,
 }
 
 /// Makes pseudonyms with one secret key.
@@ -156,6 +182,31 @@ impl Pseudonymizer {
             out.insert("data".into(), self.data(event_type, data));
         }
         Value::Object(out)
+    }
+
+    /// The analyst view of a decoded event.
+    pub fn view(&self, decoded: &DecodedEvent) -> AnalystView {
+        let envelope = &decoded.recorded.event;
+        let person = match PersonId::from_stream_name(&decoded.recorded.stream) {
+            Ok(person) => self.person(&person),
+            Err(_) => self.pseudonym("s", &decoded.recorded.stream),
+        };
+        AnalystView {
+            position: decoded.recorded.position,
+            person,
+            revision: decoded.recorded.revision,
+            event_id: envelope.id,
+            event_type: envelope.event_type.clone(),
+            version: envelope.version,
+            occurred_on: envelope.occurred_on,
+            recorded_at: envelope.recorded_at,
+            actor_pseudonym: self.actor(&envelope.actor.id),
+            actor_agency: envelope.actor.agency,
+            actor_role: envelope.actor.role,
+            correlation_id: envelope.correlation_id,
+            causation_id: envelope.causation_id,
+            data: self.event_data(decoded),
+        }
     }
 
     /// The pseudonymised payload of a stored event (`None` when the person was erased).

@@ -153,3 +153,25 @@ fn a_zero_or_nonsensical_kpi_push_interval_is_refused_before_anything_opens() {
         );
     }
 }
+
+#[test]
+fn a_parquet_export_without_a_file_is_refused_before_anything_is_opened_or_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    for args in [
+        vec!["export", "--format", "parquet"],
+        vec!["kpi", "population_present", "--format", "parquet"],
+    ] {
+        let output = journey()
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(&args)
+            .output()
+            .expect("run");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--out FILE"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(!data_dir.exists(), "{args:?}: no data directory created");
+    }
+}

@@ -261,6 +261,12 @@ static ROWS: &[Row] = &[
         concat!("{ kpi(key: \"population_present\", asOf: \"2024-06-01\", by: [DISTRICT]) { ", kpi_fields!(), " } }"),
         INDICATOR,
     ),
+    query(
+        "Query.findPersons",
+        "{ findPersons(name: \"haddad-testfall AMINA\", birthDate: \"1990-04-01\") { edges { node { pseudonym person { id } } } } }",
+        // Whom `person` shows; analysts by pseudonym only, so a name is refused.
+        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+    ),
     unaudited(
         "Query.kpiCatalogue",
         "{ kpiCatalogue { key personLevel } }",

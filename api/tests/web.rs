@@ -35,7 +35,11 @@ fn references(html: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_start_page_and_graphiql_load_only_files_the_binary_serves() {
     let h = Harness::new().await;
-    for (uri, accept) in [("/", "text/html"), ("/graphql", "text/html")] {
+    for (uri, accept) in [
+        ("/", "text/html"),
+        ("/graphql", "text/html"),
+        ("/workspace", "text/html"),
+    ] {
         let (status, headers, page) = h.send(get(uri, accept)).await;
         assert_eq!(status, StatusCode::OK, "{uri}");
         assert!(headers["content-type"]
@@ -119,4 +123,31 @@ async fn demo_tokens_are_offered_only_by_a_demo_server() {
     let body: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(body[0]["role"], "analyst");
     assert_eq!(body[0]["token"], token.as_str());
+}
+
+#[tokio::test]
+async fn the_workspace_forms_are_generated_from_the_schemas_in_schemas_events() {
+    let h = Harness::new().await;
+    let (status, headers, body) = h.send(get("/web/event-schemas.json", "*/*")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    let served: serde_json::Map<String, Value> = serde_json::from_str(&body).expect("json");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/events");
+    for event_type in journey_core::catalogue::EventType::ALL {
+        let name = event_type.name();
+        let file = dir.join(format!(
+            "{name}.v{}.schema.json",
+            event_type.current_version()
+        ));
+        let on_disk: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("schema file"))
+                .expect("json");
+        assert_eq!(
+            served.get(name),
+            Some(&on_disk),
+            "{name}: served as in {}",
+            file.display()
+        );
+    }
+    assert_eq!(served.len(), journey_core::catalogue::EventType::ALL.len());
 }

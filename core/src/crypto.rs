@@ -49,6 +49,11 @@ impl SecretKey {
     fn derive(&self, label: &[u8]) -> [u8; 32] {
         hmac_sha256(&self.0, label)
     }
+
+    /// The subkey of this key for one purpose, named by `label` (HMAC-SHA-256 of the label).
+    pub fn subkey(&self, label: &[u8]) -> SecretKey {
+        SecretKey(self.derive(label))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +124,12 @@ pub fn open(
             },
         )
         .map_err(|_| CryptoError::Open)
+}
+
+/// HMAC-SHA-256 of `message` under `key`: a keyed hash that says nothing about the message to
+/// anyone without the key.
+pub fn keyed_hash(key: &SecretKey, message: &[u8]) -> [u8; 32] {
+    hmac_sha256(&key.0, message)
 }
 
 /// The keyed digest of an event's canonical content (see `ledger`).

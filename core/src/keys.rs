@@ -70,6 +70,8 @@ const WRAPPED_BY_MASTER_TAG: u8 = 1;
 const DESTROYED_TAG: u8 = 2;
 /// A data key wrapped by an epoch key: the tag, the epoch number (big-endian `u64`), the sealed key.
 const WRAPPED_BY_EPOCH_TAG: u8 = 3;
+/// The label of the vault's blind-index subkey of the epoch key.
+const BLIND_INDEX_LABEL: &[u8] = b"journey/v1/vault-blind-index";
 /// The directory of the epoch key files, inside the data directory.
 pub const EPOCH_DIR: &str = "keys";
 const EPOCH_FILE_MAGIC: &[u8; 8] = b"JRNYEPK1";
@@ -129,6 +131,8 @@ pub struct KeyStore {
     tree: sled::Tree,
     /// The vault tree, whose entry for a person goes with their key (see [`KeyStore::destroy`]).
     vault: sled::Tree,
+    /// The vault's blind index, whose entries for a person go with their key too.
+    vault_index: sled::Tree,
     /// The master key in force (replaced by [`KeyStore::rotate_master`]).
     master: RwLock<SecretKey>,
     epoch_dir: PathBuf,
@@ -376,6 +380,7 @@ impl KeyStore {
     ) -> Result<Self, KeyError> {
         let tree = store.db().open_tree(TREE)?;
         let vault = store.db().open_tree(crate::vault::TREE)?;
+        let vault_index = store.db().open_tree(crate::vault::index::TREE)?;
         match tree.get(MASTER_CHECK_KEY)? {
             Some(sealed) => {
                 let opened = crypto::open(&master, MASTER_CHECK_KEY, &sealed)
@@ -410,6 +415,7 @@ impl KeyStore {
         Ok(Self {
             tree,
             vault,
+            vault_index,
             master: RwLock::new(master),
             epoch_dir,
             epoch: RwLock::new(epoch),
@@ -780,6 +786,18 @@ impl KeyStore {
         self.rotate(&[person], rng)
     }
 
+    /// The key of the vault's blind index and the number of the epoch it belongs to: a subkey of the
+    /// epoch key in force, so that every epoch rotation (every erasure) leaves the index entries that
+    /// sled may still hold in old copies hashed under a key that no longer exists anywhere (see
+    /// [`crate::vault::index`]).
+    pub fn blind_index_key(&self) -> (u64, SecretKey) {
+        let epoch = self
+            .epoch
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (epoch.number, epoch.key.subkey(BLIND_INDEX_LABEL))
+    }
+
     /// Records, durably, that `person` is about to be erased: the ledger calls this before it appends
     /// the erasure, so that a crash before the key is destroyed is found and finished at the next
     /// open (see the module documentation).
@@ -825,9 +843,11 @@ impl KeyStore {
             KeyState::Present(_) | KeyState::Absent => self.rotate(&[person], rng),
             KeyState::Destroyed => {
                 let vault_entry = self.vault.remove(person.0.as_bytes())?.is_some();
+                let index_entries = crate::vault::index::remove_person(&self.vault_index, person)?;
                 let intent = self.tree.remove(erasing_key(person))?.is_some();
-                if vault_entry || intent {
+                if vault_entry || index_entries || intent {
                     self.vault.flush()?;
+                    self.vault_index.flush()?;
                     self.tree.flush()?;
                 }
                 Ok(())
@@ -884,10 +904,12 @@ impl KeyStore {
         self.tree.apply_batch(batch)?;
         for person in erased {
             self.vault.remove(person.0.as_bytes())?;
+            crate::vault::index::remove_person(&self.vault_index, person)?;
         }
         // Durable before anyone is told the person is erased, and before the old epoch goes.
         self.tree.flush()?;
         self.vault.flush()?;
+        self.vault_index.flush()?;
         if !erased.is_empty() {
             let mut cache = self
                 .cache

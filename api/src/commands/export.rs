@@ -1,20 +1,34 @@
-//! `journey export --format ndjson [--stream ID] [--from POS]`: one event per line, in global order (or
-//! stream order for one stream), payloads decrypted, in the envelope of DOMAIN.md section 2.
+//! `journey export [--format ndjson|parquet] [--stream ID] [--from POS] [--out FILE]`.
+//!
+//! `ndjson` (the default): one event per line, in global order (or stream order for one stream),
+//! payloads decrypted, in the envelope of DOMAIN.md section 2; the format `journey import` reads.
+//! `parquet`: the analysts' table (`journey_api::parquet`), pseudonymised exactly as the GraphQL
+//! `events` feed is for analysts, one column per envelope field and the filtered payload as JSON
+//! text; it needs `--out`, since a binary file on a terminal helps nobody. A progress bar on stderr
+//! counts the events (hidden when stderr is not a terminal).
 
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use journey_api::parquet::{events_batch, events_schema, ParquetFile};
+use journey_api::pseudonym::{AnalystView, Pseudonymizer};
 use journey_core::envelope::PersonId;
+use journey_core::ledger::DecodedEvent;
 use journey_core::log::{Direction, EventLog, StreamFrom};
 
 use crate::context::{CliError, Context, Options};
 
 const PAGE_EVENTS: usize = 4096;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Every event decrypted, one JSON object a line (what `journey import` reads).
     Ndjson,
+    /// The analysts' pseudonymised events as a Parquet table.
+    Parquet,
 }
 
 #[derive(Debug, Args)]
@@ -27,13 +41,86 @@ pub struct ExportArgs {
     /// Start at this global position (with --stream: at this revision).
     #[arg(long, default_value_t = 0)]
     pub from: u64,
+    /// Write to this file (replaced when complete) instead of standard output; needed for parquet.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Where the events go.
+enum Sink {
+    Ndjson(Box<dyn Write>),
+    Parquet {
+        file: Box<ParquetFile>,
+        pseudonyms: Pseudonymizer,
+        batch: Vec<AnalystView>,
+    },
+}
+
+impl Sink {
+    fn push(&mut self, decoded: &DecodedEvent) -> Result<(), CliError> {
+        match self {
+            Sink::Ndjson(out) => {
+                serde_json::to_writer(&mut *out, &decoded.to_wire())?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Parquet {
+                file,
+                pseudonyms,
+                batch,
+            } => {
+                batch.push(pseudonyms.view(decoded));
+                if batch.len() == PAGE_EVENTS {
+                    file.write(&events_batch(batch)?)?;
+                    batch.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), CliError> {
+        match self {
+            Sink::Ndjson(mut out) => out.flush()?,
+            Sink::Parquet {
+                mut file, batch, ..
+            } => {
+                if !batch.is_empty() {
+                    file.write(&events_batch(&batch)?)?;
+                }
+                file.finish()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub async fn run(options: &Options, args: ExportArgs) -> Result<ExitCode, CliError> {
-    let Format::Ndjson = args.format;
+    if args.format == Format::Parquet && args.out.is_none() {
+        return Err("--format parquet writes a binary file: give it with --out FILE".into());
+    }
     let context = Context::open(options).await?;
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut sink = match (args.format, &args.out) {
+        (Format::Parquet, Some(path)) => Sink::Parquet {
+            file: Box::new(ParquetFile::create(path, events_schema())?),
+            pseudonyms: Pseudonymizer::new(context.pseudonym_key),
+            batch: Vec::with_capacity(PAGE_EVENTS),
+        },
+        (_, Some(path)) => Sink::Ndjson(Box::new(BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|error| format!("cannot write {}: {error}", path.display()))?,
+        ))),
+        (_, None) => Sink::Ndjson(Box::new(BufWriter::new(std::io::stdout()))),
+    };
+    let progress = match args.stream {
+        Some(_) => ProgressBar::new_spinner(),
+        None => {
+            let head = context.log.next_position().await?;
+            ProgressBar::new(head.saturating_sub(args.from)).with_style(
+                ProgressStyle::with_template("{spinner} {pos}/{len} events [{bar:40}] ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            )
+        }
+    };
     let mut from = args.from;
     loop {
         let page = match args.stream {
@@ -51,6 +138,7 @@ pub async fn run(options: &Options, args: ExportArgs) -> Result<ExitCode, CliErr
             None => context.log.read_all(from, PAGE_EVENTS).await?,
         };
         let done = page.len() < PAGE_EVENTS;
+        progress.inc(page.len() as u64);
         for recorded in page {
             from = if args.stream.is_some() {
                 recorded.revision + 1
@@ -58,15 +146,14 @@ pub async fn run(options: &Options, args: ExportArgs) -> Result<ExitCode, CliErr
                 recorded.position + 1
             };
             let decoded = context.ledger.decode(recorded)?;
-            serde_json::to_writer(&mut out, &decoded.to_wire())?;
-            out.write_all(b"\n")?;
+            sink.push(&decoded)?;
         }
         if done {
             break;
         }
     }
-    out.flush()?;
-    drop(out);
+    progress.finish_and_clear();
+    sink.finish()?;
     context.close().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,13 @@
-//! `journey kpi KEY --as-of DATE [--known-at TIME] [--by DIM[,DIM]] [--format table|json|csv]`.
+//! `journey kpi KEY --as-of DATE [--known-at TIME] [--by DIM[,DIM]] [--format table|json|csv|parquet]
+//! [--out FILE]`. CSV and Parquet share their rows and columns (`journey_api::kpi_rows`).
 
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
-use journey_projections::kpi::{self, Cell, Dimension, KpiResult, Suppression};
+use journey_api::kpi_rows::{self, cell_label, rows};
+use journey_api::parquet::{kpi_batch, kpi_schema, ParquetFile};
+use journey_projections::kpi::{self, Dimension, KpiResult, Suppression};
 use journey_projections::KpiRequest;
 
 use crate::commands::projections::open_caught_up;
@@ -15,6 +18,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// The CSV's columns, typed, as a Parquet file (needs --out).
+    Parquet,
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +42,9 @@ pub struct KpiArgs {
     /// disclosure control off, for roles allowed to see person-level data.
     #[arg(long, default_value_t = 3)]
     pub k: u32,
+    /// Write to this file (replaced when complete) instead of standard output; needed for parquet.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 pub async fn run(options: &Options, args: KpiArgs) -> Result<ExitCode, CliError> {
@@ -45,6 +53,9 @@ pub async fn run(options: &Options, args: KpiArgs) -> Result<ExitCode, CliError>
             println!("{:<36} {}", definition.key, definition.title);
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if matches!(args.format, Format::Parquet) && args.out.is_none() {
+        return Err("--format parquet writes a binary file: give it with --out FILE".into());
     }
     let (context, projections) = open_caught_up(options, args.known_at).await?;
     let request = KpiRequest {
@@ -58,10 +69,23 @@ pub async fn run(options: &Options, args: KpiArgs) -> Result<ExitCode, CliError>
     projections.shutdown().await?;
     context.close().await?;
     let result = outcome?;
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-        Format::Csv => print!("{}", csv(&result)),
-        Format::Table => print!("{}", table(&result)),
+    let text = match args.format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&result)?),
+        Format::Csv => kpi_rows::csv(&result),
+        Format::Table => table(&result),
+        Format::Parquet => {
+            if let Some(path) = &args.out {
+                let mut file = ParquetFile::create(path, kpi_schema())?;
+                file.write(&kpi_batch(&result)?)?;
+                file.finish()?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|error| format!("cannot write {}: {error}", path.display()))?,
+        None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -76,25 +100,6 @@ fn value_text(value: Option<f64>, suppressed: bool) -> String {
 
 fn count_text(count: Option<u64>) -> String {
     count.map_or_else(|| "-".to_owned(), |count| count.to_string())
-}
-
-fn rows(result: &KpiResult) -> Vec<&Cell> {
-    let mut rows: Vec<&Cell> = result.cells.iter().collect();
-    rows.extend(result.margins.iter());
-    rows.push(&result.total);
-    rows
-}
-
-fn cell_label(cell: &Cell) -> String {
-    if cell.dimensions.is_empty() {
-        "total".to_owned()
-    } else {
-        cell.dimensions
-            .iter()
-            .map(|value| format!("{}={}", value.dimension, value.value))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
 }
 
 fn table(result: &KpiResult) -> String {
@@ -126,47 +131,6 @@ fn table(result: &KpiResult) -> String {
                 count_text(measure.numerator),
                 count_text(measure.denominator),
             ));
-        }
-    }
-    out
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
-fn csv(result: &KpiResult) -> String {
-    let mut out = String::from(
-        "key,as_of,known_at,cell,measure,value,numerator,denominator,suppressed,erased_persons\n",
-    );
-    for cell in rows(result) {
-        for measure in &cell.measures {
-            let fields = [
-                result.key.clone(),
-                result.as_of.to_string(),
-                result.known_at.to_rfc3339(),
-                cell_label(cell),
-                measure.name.clone(),
-                if measure.suppressed {
-                    String::new()
-                } else {
-                    measure.value.map(|v| v.to_string()).unwrap_or_default()
-                },
-                measure.numerator.map(|n| n.to_string()).unwrap_or_default(),
-                measure
-                    .denominator
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
-                measure.suppressed.to_string(),
-                result.metadata.erased_persons.to_string(),
-            ];
-            let line: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
-            out.push_str(&line.join(","));
-            out.push('\n');
         }
     }
     out

@@ -16,6 +16,7 @@ mod ranked_page;
 pub mod readmodels;
 pub mod registers;
 pub mod scalars;
+mod search;
 mod subscription;
 pub mod types;
 
@@ -32,6 +33,7 @@ pub struct Query(
     registers::RegisterQuery,
     promising::PromisingQuery,
     checklist::ChecklistQuery,
+    search::SearchQuery,
 );
 
 /// Every subscription: `personEvents` and `kpiChanged`.

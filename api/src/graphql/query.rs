@@ -139,7 +139,7 @@ fn selected_fields(ctx: &Context<'_>) -> String {
         .join(" ")
 }
 
-async fn read_person(
+pub(super) async fn read_person(
     state: &AppState,
     principal: &Principal,
     person: PersonId,
@@ -316,29 +316,24 @@ async fn analyst_events(
             .ledger
             .decode(recorded)
             .map_err(|error| ApiError::internal(&error))?;
-        let pseudonyms = &state.pseudonyms;
-        let envelope = &decoded.recorded.event;
-        let person = match PersonId::from_stream_name(&decoded.recorded.stream) {
-            Ok(person) => pseudonyms.person(&person),
-            Err(_) => pseudonyms.pseudonym("s", &decoded.recorded.stream),
-        };
+        let view = state.pseudonyms.view(&decoded);
         let node = AnalystEvent {
-            position: decoded.recorded.position,
-            person,
-            revision: decoded.recorded.revision,
-            event_id: envelope.id,
-            event_type: envelope.event_type.clone(),
-            version: envelope.version,
-            occurred_on: Date(envelope.occurred_on),
-            recorded_at: envelope.recorded_at,
+            position: view.position,
+            person: view.person,
+            revision: view.revision,
+            event_id: view.event_id,
+            event_type: view.event_type,
+            version: view.version,
+            occurred_on: Date(view.occurred_on),
+            recorded_at: view.recorded_at,
             actor: AnalystActor {
-                pseudonym: pseudonyms.actor(&envelope.actor.id),
-                agency: envelope.actor.agency.map(Agency::from),
-                role: envelope.actor.role.into(),
+                pseudonym: view.actor_pseudonym,
+                agency: view.actor_agency.map(Agency::from),
+                role: view.actor_role.into(),
             },
-            correlation_id: envelope.correlation_id,
-            causation_id: envelope.causation_id,
-            data: pseudonyms.event_data(&decoded).map(Json),
+            correlation_id: view.correlation_id,
+            causation_id: view.causation_id,
+            data: view.data.map(Json),
         };
         edges.push(AnalystEventEdge {
             cursor: node.position.to_string(),

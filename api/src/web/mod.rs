@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("charts.js", JAVASCRIPT),
     asset!("common.js", JAVASCRIPT),
     asset!("dashboard.js", JAVASCRIPT),
+    asset!("workspace.js", JAVASCRIPT),
     asset!("graphiql.js", JAVASCRIPT),
     asset!("vendor/graphiql.min.js", JAVASCRIPT),
     asset!("vendor/graphiql.min.css", CSS),
@@ -61,6 +62,7 @@ const ASSETS: &[Asset] = &[
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const GRAPHIQL_HTML: &str = include_str!("../../web/graphiql.html");
+const WORKSPACE_HTML: &str = include_str!("../../web/workspace.html");
 
 /// Scripts, styles, images and connections from this origin only (a WebSocket to the same host
 /// included); GraphiQL's stylesheet needs inline styles and `data:` fonts and images.
@@ -72,7 +74,9 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/workspace", get(workspace))
         .route("/web/demo-tokens.json", get(demo_tokens))
+        .route("/web/event-schemas.json", get(event_schemas))
         .route("/report", get(report::report))
         .route("/web/{*path}", get(asset))
         .with_state(state)
@@ -107,6 +111,40 @@ fn respond(media_type: &'static str, bytes: &'static [u8]) -> Response {
 
 async fn index() -> Response {
     page(INDEX_HTML)
+}
+
+async fn workspace() -> Response {
+    page(WORKSPACE_HTML)
+}
+
+/// The JSON Schema of every event type's current version, keyed by type name: what the
+/// workspace's forms are generated from. The same schemas as `schemas/events/` (both come from
+/// `journey_core::catalogue::schema`, and a drift test keeps the files equal to it), computed once.
+async fn event_schemas() -> Response {
+    static BODY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let body = BODY.get_or_init(|| {
+        let files = journey_core::catalogue::schema::all();
+        let mut schemas = serde_json::Map::new();
+        for event_type in journey_core::catalogue::EventType::ALL {
+            let file_name = format!(
+                "{}.v{}.schema.json",
+                event_type.name(),
+                event_type.current_version()
+            );
+            if let Some(file) = files.iter().find(|file| file.file_name == file_name) {
+                schemas.insert(
+                    event_type.name().to_owned(),
+                    serde_json::to_value(&file.schema).unwrap_or_default(),
+                );
+            }
+        }
+        serde_json::to_vec(&schemas).unwrap_or_default()
+    });
+    let mut response = (StatusCode::OK, body.clone()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
 }
 
 async fn asset(Path(path): Path<String>) -> Response {

@@ -6,7 +6,12 @@
 //! copy of it (that key is wrapped by an epoch key which erasure rotates, see [`crate::keys`]).
 //! Destroying the key ([`KeyStore::destroy`]) also removes the entry, so every erasure path drops it;
 //! [`Vault::erase`] removes it explicitly. Entries live in the sled tree `vault`, keyed by the
-//! person's uuid.
+//! person's uuid. Persons are found by name and birth date through the blind index beside it
+//! ([`index`], [`Vault::find`]), whose rows go with the entry.
+
+pub mod index;
+
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use rand::{CryptoRng, RngCore};
@@ -17,6 +22,7 @@ use crate::envelope::PersonId;
 use crate::keys::{KeyError, KeyState, KeyStore};
 use crate::log::LogError;
 use crate::store::Store;
+pub use index::NameQuery;
 
 pub(crate) const TREE: &str = "vault";
 /// The format byte in front of every sealed entry.
@@ -103,6 +109,10 @@ impl From<sled::Error> for VaultError {
 #[derive(Debug, Clone)]
 pub struct Vault {
     tree: sled::Tree,
+    index: sled::Tree,
+    /// Held while the index is written, so that a rebuild and a `put` never interleave: a row
+    /// hashed under one epoch's key is never written after a rebuild under the next.
+    index_lock: Arc<Mutex<()>>,
 }
 
 fn aad(person: PersonId) -> Vec<u8> {
@@ -115,7 +125,72 @@ impl Vault {
     pub fn open(store: &Store) -> Result<Self, VaultError> {
         Ok(Self {
             tree: store.db().open_tree(TREE)?,
+            index: store.db().open_tree(index::TREE)?,
+            index_lock: Arc::new(Mutex::new(())),
         })
+    }
+
+    fn lock_index(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.index_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The persons whose entry matches `query`: every name part of it is one of theirs (in any
+    /// order, case, umlaut spelling, see [`index::name_parts`]) and the birth date, if given, is
+    /// theirs. In uuid order. An index behind the epoch in force is rebuilt first (see [`index`]).
+    /// Erased persons are never found.
+    pub fn find(&self, keys: &KeyStore, query: &NameQuery) -> Result<Vec<PersonId>, VaultError> {
+        let terms = index::query_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _guard = self.lock_index();
+        let (epoch, key) = keys.blind_index_key();
+        if index::built_for_epoch(&self.index)? != Some(epoch) {
+            self.rebuild_index(keys, epoch, &key)?;
+        }
+        Ok(index::lookup(&self.index, &key, &terms)?)
+    }
+
+    /// Indexes every readable entry under the key of `epoch`, replacing the whole index, and flushes.
+    fn rebuild_index(
+        &self,
+        keys: &KeyStore,
+        epoch: u64,
+        key: &crypto::SecretKey,
+    ) -> Result<(), VaultError> {
+        let mut entries = Vec::new();
+        for row in self.tree.iter().keys() {
+            let row = row?;
+            let Ok(bytes) = <[u8; 16]>::try_from(row.as_ref()) else {
+                continue;
+            };
+            let person = PersonId(uuid::Uuid::from_bytes(bytes));
+            match self.get(keys, person) {
+                Ok(Some(data)) => entries.push((person, index::entry_terms(&data))),
+                Ok(None) | Err(VaultError::Erased(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        index::rebuild(&self.index, epoch, key, &entries)?;
+        self.index.flush()?;
+        Ok(())
+    }
+
+    /// The keyed hashes the index holds for `person` (empty when none), for the tests that look for
+    /// them in the files of the data directory.
+    pub fn index_hashes(&self, person: PersonId) -> Result<Vec<[u8; 32]>, VaultError> {
+        Ok(index::stored_hashes(&self.index, person)?)
+    }
+
+    /// The hash `query`'s terms have under the blind-index key in force, for the same tests.
+    pub fn query_hashes(&self, keys: &KeyStore, query: &NameQuery) -> Vec<[u8; 32]> {
+        let (_, key) = keys.blind_index_key();
+        index::query_terms(query)
+            .iter()
+            .map(|term| index::hash(&key, term))
+            .collect()
     }
 
     /// Seals and stores `data` for `person`, replacing what was there. The person must have a data
@@ -145,13 +220,17 @@ impl Vault {
         let mut value = Vec::with_capacity(1 + sealed.len());
         value.push(ENTRY_FORMAT_V1);
         value.extend_from_slice(&sealed);
+        let _guard = self.lock_index();
         self.tree.insert(person.0.as_bytes(), value)?;
+        let (_, index_key) = keys.blind_index_key();
+        index::put_person(&self.index, &index_key, person, &index::entry_terms(data))?;
         Ok(())
     }
 
-    /// Makes every entry written so far durable.
+    /// Makes every entry written so far durable, with its index rows.
     pub async fn flush(&self) -> Result<(), VaultError> {
         self.tree.flush_async().await?;
+        self.index.flush_async().await?;
         Ok(())
     }
 
@@ -187,10 +266,15 @@ impl Vault {
             .map_err(|error| damaged(error.to_string()))
     }
 
-    /// Removes the person's entry and flushes.
+    /// Removes the person's entry and index rows, and flushes.
     pub async fn erase(&self, person: PersonId) -> Result<(), VaultError> {
-        self.tree.remove(person.0.as_bytes())?;
+        {
+            let _guard = self.lock_index();
+            self.tree.remove(person.0.as_bytes())?;
+            index::remove_person(&self.index, person)?;
+        }
         self.tree.flush_async().await?;
+        self.index.flush_async().await?;
         Ok(())
     }
 }
@@ -258,6 +342,64 @@ mod tests {
             vault.get(&keys, person),
             Err(VaultError::Erased(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_blind_index_finds_by_name_parts_and_birth_date_and_forgets_the_erased() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rng = StdRng::seed_from_u64(11);
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let keys = KeyStore::open(&store, SecretKey::generate(&mut rng), &mut rng).expect("keys");
+        let vault = Vault::open(&store).expect("vault");
+        let amina = PersonId(Uuid::from_u128(1));
+        let other = PersonId(Uuid::from_u128(2));
+        for person in [amina, other] {
+            keys.data_key_or_create(person, &mut rng).expect("key");
+        }
+        let mut data = sample();
+        data.family_name = "Haddad-Müller".into();
+        vault.put(&keys, amina, &data, &mut rng).expect("put");
+        let mut other_data = sample();
+        other_data.given_names = "Omar".into();
+        other_data.birth_date = NaiveDate::from_ymd_opt(1985, 1, 2);
+        vault.put(&keys, other, &other_data, &mut rng).expect("put");
+        let find = |name: Option<&str>, birth_date: Option<NaiveDate>| {
+            vault
+                .find(
+                    &keys,
+                    &NameQuery {
+                        name: name.map(str::to_owned),
+                        birth_date,
+                    },
+                )
+                .expect("find")
+        };
+
+        assert_eq!(find(Some("mueller AMINA"), None), [amina]);
+        assert_eq!(find(Some("haddad"), None), [amina, other]);
+        assert_eq!(
+            find(Some("Haddad"), NaiveDate::from_ymd_opt(1985, 1, 2)),
+            [other]
+        );
+        assert_eq!(find(Some("Amina Omar"), None), Vec::<PersonId>::new());
+        assert_eq!(find(None, None), Vec::<PersonId>::new());
+
+        // A store written before the index (or an index of an older epoch) is indexed on first use.
+        vault.index.clear().expect("clear");
+        assert_eq!(find(Some("amina"), None), [amina]);
+
+        // Erasure drops the rows with the key and the entry, and the next epoch rehashes the rest.
+        let before = vault.index_hashes(amina).expect("hashes");
+        assert!(!before.is_empty());
+        keys.destroy(amina, &mut rng).expect("destroy");
+        assert!(vault.index_hashes(amina).expect("hashes").is_empty());
+        assert_eq!(find(Some("amina"), None), Vec::<PersonId>::new());
+        assert_eq!(find(Some("haddad"), None), [other]);
+        let after = vault.index_hashes(other).expect("hashes");
+        assert!(
+            after.iter().all(|hash| !before.contains(hash)),
+            "rehashed under the new epoch"
+        );
     }
 
     #[test]
