@@ -402,6 +402,11 @@ async fn an_offer_stream_is_plain_chained_keyless_idempotent_and_verifies() {
         assert!(decoded.data.is_some());
     }
     assert_eq!(stored[1].event.prev_hash, stored[0].event.hash, "chained");
+    // The log lists the offer streams by their prefix, and no register or person stream with them.
+    assert_eq!(
+        fixture.log.stream_names("offer-").await.expect("names"),
+        vec![offer.stream_name()]
+    );
     let (state, revision) = fixture.ledger.read_offer(offer).await.expect("state");
     assert_eq!((state.quantity, revision), (12, Some(1)));
     let report = verify(&fixture.ledger, VerifyOptions::default(), |_| {})

@@ -16,6 +16,7 @@
 pub mod journal;
 pub mod kpi;
 pub mod models;
+pub mod offers;
 pub mod query;
 mod registers;
 pub mod runner;

@@ -9,6 +9,7 @@ pub mod enums;
 pub mod fields_limit;
 pub mod inputs;
 mod mutation;
+pub mod offers;
 mod query;
 pub mod readmodels;
 pub mod registers;
@@ -19,15 +20,18 @@ pub mod types;
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ID};
 use journey_core::envelope::PersonId;
 
-pub use mutation::Mutation;
-
 /// Every query: the ledger's (`me`, `person`, `events`, `auditLog`) and the projections'.
 #[derive(MergedObject, Default, Debug)]
 pub struct Query(
     query::LedgerQuery,
     readmodels::ReadModelQuery,
     registers::RegisterQuery,
+    offers::OfferQuery,
 );
+
+/// Every mutation: one per person event type and `appendEvents`, and the offers'.
+#[derive(MergedObject, Default, Debug)]
+pub struct Mutation(mutation::PersonMutation, offers::OfferMutation);
 
 /// Every subscription: `personEvents` and `kpiChanged`.
 #[derive(MergedSubscription, Default, Debug)]
@@ -55,12 +59,16 @@ pub fn build(state: AppState) -> JourneySchema {
 }
 
 fn builder(limits: &Limits) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation, Subscription::default())
-        .limit_depth(limits.depth_max)
-        .limit_complexity(limits.complexity_max)
-        .extension(fields_limit::FieldsLimit {
-            max: limits.fields_max,
-        })
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(limits.depth_max)
+    .limit_complexity(limits.complexity_max)
+    .extension(fields_limit::FieldsLimit {
+        max: limits.fields_max,
+    })
 }
 
 /// The schema in SDL, as checked in at `schemas/graphql/schema.graphql`.
