@@ -565,10 +565,11 @@ impl Projections {
     /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
     /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
-        let (views, registers) = self.read(|state| {
+        let (views, registers, offers) = self.read(|state| {
             (
                 self.inner.cache.views(state, query.known_at),
                 state.registers.clone(),
+                state.offers.clone(),
             )
         });
         let kpi_query = KpiQuery {
@@ -578,7 +579,12 @@ impl Projections {
             by: query.by,
             suppression: query.suppression,
         };
-        let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views, &registers)?);
+        let mut result = KpiResult::clone(
+            &*self
+                .inner
+                .cache
+                .kpi(&kpi_query, &views, &registers, &offers)?,
+        );
         result.known_at = views.answer_known_at();
         Ok(result)
     }

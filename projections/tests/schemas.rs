@@ -53,6 +53,7 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "recognition_outcomes",
             "mentoring_coverage",
             "chain_funnel",
+            "unmet_demand",
         ]
     );
     for kpi in kpis {

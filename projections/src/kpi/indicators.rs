@@ -96,6 +96,7 @@ pub(crate) enum Indicator {
     RecognitionOutcomes,
     MentoringCoverage,
     ChainFunnel,
+    UnmetDemand,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -228,6 +229,93 @@ const RATE: [MeasureSpec; 1] = [share("rate", 1, DENOMINATOR, DENOMINATOR)];
 // chain_funnel: slot 0 is the cohort, slots 1..=6 the persons reaching each stage, slots 7..=11 the
 // persons with a duration between consecutive stages (sample slots 0..=4). A person counts at every
 // stage reached, so the stages overlap and no sum of them is the cohort: each share on its own.
+/// `unmet_demand`'s slots: the persons waiting (counts) and the places offered (capacity, added
+/// by [`super::compute_with_offers`] from the offers, never by a person).
+pub(crate) const UNMET_KITA_WAITING: usize = 0;
+const UNMET_ENTITLED_NOT_REGISTERED: usize = 1;
+const UNMET_REGISTERED_NOT_STARTED: usize = 2;
+const UNMET_COURSE_WAITING: usize = 3;
+pub(crate) const UNMET_KITA_PLACES: usize = 4;
+pub(crate) const UNMET_COURSE_PLACES: usize = 5;
+
+const UNMET: [MeasureSpec; 7] = [
+    MeasureSpec::Count {
+        name: "kita_requests_open",
+        slot: UNMET_KITA_WAITING,
+    },
+    MeasureSpec::Capacity {
+        name: "kita_places",
+        slot: UNMET_KITA_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "kita_places_missing",
+        demand: UNMET_KITA_WAITING,
+        capacity: UNMET_KITA_PLACES,
+        persons: UNMET_KITA_WAITING,
+    },
+    MeasureSpec::Count {
+        name: "course_entitled_not_registered",
+        slot: UNMET_ENTITLED_NOT_REGISTERED,
+    },
+    MeasureSpec::Count {
+        name: "course_registered_not_started",
+        slot: UNMET_REGISTERED_NOT_STARTED,
+    },
+    MeasureSpec::Capacity {
+        name: "course_places",
+        slot: UNMET_COURSE_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "course_places_missing",
+        demand: UNMET_COURSE_WAITING,
+        capacity: UNMET_COURSE_PLACES,
+        persons: UNMET_COURSE_WAITING,
+    },
+];
+
+/// What a person present on D needs and does not have yet: a Kita place requested and not
+/// started; an integration course entitled and not registered, or registered and not started.
+fn observe_unmet_demand(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if !view.is_present(on) {
+        return;
+    }
+    let last_request = view
+        .kita_requests
+        .iter()
+        .filter(|request| **request <= on)
+        .max();
+    if let Some(request) = last_request {
+        let started_since = view
+            .kita
+            .iter()
+            .any(|spell| spell.start >= *request && spell.start <= on);
+        if !started_since && !view.has_kita_place(on) {
+            out.count(UNMET_KITA_WAITING);
+        }
+    }
+    let integration = || {
+        view.courses
+            .iter()
+            .filter(|course| course.is_integration_course())
+    };
+    let registered = integration().any(|course| course.registered_on <= on);
+    let waiting = integration().any(|course| {
+        course.registered_on <= on
+            && course.started_on.is_none_or(|started| started > on)
+            && course.ended_on.is_none_or(|ended| ended > on)
+    });
+    let entitled = view
+        .first_entitlement()
+        .is_some_and(|entitled| entitled <= on);
+    if entitled && !registered {
+        out.count(UNMET_ENTITLED_NOT_REGISTERED);
+        out.count(UNMET_COURSE_WAITING);
+    } else if waiting {
+        out.count(UNMET_REGISTERED_NOT_STARTED);
+        out.count(UNMET_COURSE_WAITING);
+    }
+}
+
 const FUNNEL_COHORT: usize = 0;
 const FUNNEL_REACHED: usize = 1;
 const FUNNEL_PAIRS: usize = 7;
@@ -337,7 +425,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 16] = [
+    pub(crate) const ALL: [Indicator; 17] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -354,6 +442,7 @@ impl Indicator {
         Indicator::RecognitionOutcomes,
         Indicator::MentoringCoverage,
         Indicator::ChainFunnel,
+        Indicator::UnmetDemand,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -374,6 +463,7 @@ impl Indicator {
             Indicator::RecognitionOutcomes => "recognition_outcomes",
             Indicator::MentoringCoverage => "mentoring_coverage",
             Indicator::ChainFunnel => "chain_funnel",
+            Indicator::UnmetDemand => "unmet_demand",
         }
     }
 
@@ -397,6 +487,7 @@ impl Indicator {
             Indicator::SchoolRate => &SCHOOL,
             Indicator::RecognitionOutcomes => &RECOGNITION,
             Indicator::ChainFunnel => &FUNNEL,
+            Indicator::UnmetDemand => &UNMET,
         }
     }
 
@@ -602,6 +693,7 @@ impl Indicator {
                 }
             }
             Indicator::ChainFunnel => observe_funnel(view, on, out),
+            Indicator::UnmetDemand => observe_unmet_demand(view, on, out),
         }
     }
 }
