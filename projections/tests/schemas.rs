@@ -54,6 +54,7 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "mentoring_coverage",
             "chain_funnel",
             "unmet_demand",
+            "demand_forecast",
         ]
     );
     for kpi in kpis {

@@ -222,3 +222,68 @@ fn a_change_not_yet_known_counts_the_quantity_known_then() {
          total: kita_places=4 (4/- p0)",
     );
 }
+
+// ----- demand_forecast -----
+
+#[test]
+fn demand_forecast_sets_who_will_need_a_place_against_the_next_12_months_offers() {
+    let mut persons = population();
+    // South: a five-year-old not in school starts school within the 12 months; one in school does not.
+    persons.push(Person::arrived(14, 2019, "2024-01-01", "south"));
+    let mut in_school = Person::arrived(15, 2019, "2024-01-01", "south");
+    in_school.on("2024-09-01", school(false));
+    persons.push(in_school);
+    let mut offers = offers();
+    let mut add =
+        |number: u128, month: &str, kind: OfferKind, district: Option<&str>, quantity: u32| {
+            offers.push(
+                OfferId(Uuid::from_u128(number)),
+                OfferFact {
+                    occurred_on: date("2024-11-01"),
+                    recorded_at: at("2024-11-01T12:00:00Z"),
+                    event: offered(
+                        kind,
+                        month,
+                        district,
+                        Some("VHS").filter(|_| kind == OfferKind::CoursePlaces),
+                        quantity,
+                    ),
+                },
+            );
+        };
+    add(9, "2025-06", OfferKind::CoursePlaces, None, 8);
+    // Thirteen months ahead: outside the forecast.
+    add(10, "2026-01", OfferKind::KitaPlaces, Some("south"), 7);
+
+    let query = query("demand_forecast", D, &[]);
+    let (views, households) = views(&persons, &query.known_at.to_rfc3339());
+    let result = compute_with_offers(&query, &views, &households, &Registers::default(), &offers)
+        .expect("the query is valid");
+    // North: n1 (1) and n3 (3) without a place, n2 in Kita; n4 and n5 entitled and not started,
+    // n7 started; the 5 places offered for 2025-01 count. South: s1 (1), the five-year-old.
+    check(
+        &render(&result, &[]),
+        "district=north: kita_children=2 (2/- p2) kita_places=5 (5/- p0) kita_places_missing=0 (0/5 p2) school_starters=0 (0/- p0) course_entitled_not_started=2 (2/- p2) course_places=0 (0/- p0) course_places_missing=2 (2/0 p2)
+         district=south: kita_children=1 (1/- p1) kita_places=0 (0/- p0) kita_places_missing=1 (1/0 p1) school_starters=1 (1/- p1) course_entitled_not_started=0 (0/- p0) course_places=0 (0/- p0) course_places_missing=0 (0/0 p0)
+         district=none: kita_children=0 (0/- p0) kita_places=0 (0/- p0) kita_places_missing=0 (0/0 p0) school_starters=0 (0/- p0) course_entitled_not_started=0 (0/- p0) course_places=8 (8/- p0) course_places_missing=0 (0/8 p0)
+         total: kita_children=3 (3/- p3) kita_places=5 (5/- p0) kita_places_missing=0 (0/5 p3) school_starters=1 (1/- p1) course_entitled_not_started=2 (2/- p2) course_places=8 (8/- p0) course_places_missing=0 (0/8 p2)",
+    );
+
+    let mut suppressed = query.clone();
+    suppressed.suppression = Some(Suppression { k: 3 });
+    let result = compute_with_offers(
+        &suppressed,
+        &views,
+        &households,
+        &Registers::default(),
+        &offers,
+    )
+    .expect("the query is valid");
+    check(
+        &render(&result, &["kita_children", "kita_places", "kita_places_missing", "course_places_missing"]),
+        "district=north: kita_children=* kita_places=5 (5/- p0) kita_places_missing=* course_places_missing=*
+         district=south: kita_children=* kita_places=0 (0/- p0) kita_places_missing=* course_places_missing=0 (0/0 p0)
+         district=none: kita_children=0 (0/- p0) kita_places=0 (0/- p0) kita_places_missing=0 (0/0 p0) course_places_missing=0 (0/8 p0)
+         total: kita_children=3 (3/- p3) kita_places=5 (5/- p0) kita_places_missing=0 (0/5 p3) course_places_missing=*",
+    );
+}

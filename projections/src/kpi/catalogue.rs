@@ -366,6 +366,27 @@ static CATALOGUE: &[KpiDefinition] = &[
         implicit_dimension: Some(Dimension::District),
         person_level: false,
     },
+    KpiDefinition {
+        key: "demand_forecast",
+        title: "Demand forecast for the next 12 months",
+        definition: "By district (always the dimension, the only one): of the persons present on D, who will need a place in the 12 months after D, against the places offered for those months (the offers of the months after D's month up to 12 months after it, in force on D as recorded by known_at, as in unmet_demand, summed over the months: an offer counts the places taken up in its month). Kita: children aged 0 to 4 on D (age = year(D) - birth year) without an open Kita place on D, who are or become of Kita age (1 to 5) within the 12 months (kita_children), against kita_places. School: children aged 5 on D not enrolled on D, who reach school age within the 12 months (school_starters; no offer records school places). Courses: persons with a CourseEntitlementIssued on or before D who have not started an integration course by D (course_entitled_not_started), against course_places. The places missing are max(0, persons - places) per cell; a margin or the total sets all persons against all places. A forecast from the present population: arrivals after D are not foreseen. Persons whose birth year is unknown are not counted as children.",
+        unit: "persons; places",
+        counting_unit: CountingUnit::Persons,
+        denominator: "none: counts of persons and of places offered",
+        disclosure_count: "the persons of each count, and for the places missing the persons they are missing for; places offered are never suppressed for themselves",
+        measures: &[
+            measure("kita_children", "children aged 0 to 4 on D without a Kita place"),
+            measure("kita_places", "Kita places offered for the 12 months after D's month"),
+            measure("kita_places_missing", "max(0, kita_children - kita_places)"),
+            measure("school_starters", "children aged 5 on D not in school"),
+            measure("course_entitled_not_started", "persons entitled to an integration course who have not started one"),
+            measure("course_places", "integration course places offered for the 12 months after D's month"),
+            measure("course_places_missing", "max(0, course_entitled_not_started - course_places)"),
+        ],
+        disaggregations: &[Dimension::District],
+        implicit_dimension: Some(Dimension::District),
+        person_level: false,
+    },
     // ---- end of needs against capacity ----
 ];
 

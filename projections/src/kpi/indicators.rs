@@ -97,6 +97,7 @@ pub(crate) enum Indicator {
     MentoringCoverage,
     ChainFunnel,
     UnmetDemand,
+    DemandForecast,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -316,6 +317,75 @@ fn observe_unmet_demand(view: &PersonView, on: NaiveDate, out: &mut Contribution
     }
 }
 
+/// `demand_forecast`'s slots: persons who will need a place in the 12 months after D, and the
+/// places offered for those months (added by [`super::compute_with_offers`]).
+const FORECAST_KITA: usize = 0;
+const FORECAST_SCHOOL: usize = 1;
+const FORECAST_COURSE: usize = 2;
+pub(crate) const FORECAST_KITA_PLACES: usize = 3;
+pub(crate) const FORECAST_COURSE_PLACES: usize = 4;
+
+const FORECAST: [MeasureSpec; 7] = [
+    MeasureSpec::Count {
+        name: "kita_children",
+        slot: FORECAST_KITA,
+    },
+    MeasureSpec::Capacity {
+        name: "kita_places",
+        slot: FORECAST_KITA_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "kita_places_missing",
+        demand: FORECAST_KITA,
+        capacity: FORECAST_KITA_PLACES,
+        persons: FORECAST_KITA,
+    },
+    MeasureSpec::Count {
+        name: "school_starters",
+        slot: FORECAST_SCHOOL,
+    },
+    MeasureSpec::Count {
+        name: "course_entitled_not_started",
+        slot: FORECAST_COURSE,
+    },
+    MeasureSpec::Capacity {
+        name: "course_places",
+        slot: FORECAST_COURSE_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "course_places_missing",
+        demand: FORECAST_COURSE,
+        capacity: FORECAST_COURSE_PLACES,
+        persons: FORECAST_COURSE,
+    },
+];
+
+/// Who, of the persons present on D, will need a place in the 12 months after D: children aged
+/// 0 to 4 on D without a Kita place (of Kita age, 1 to 5, within the 12 months); children aged 5
+/// on D not in school (of school age within the 12 months); persons entitled to an integration
+/// course on or before D who have not started one.
+fn observe_demand_forecast(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if !view.is_present(on) {
+        return;
+    }
+    match view.age(on) {
+        Some(0..=4) if !view.has_kita_place(on) => out.count(FORECAST_KITA),
+        Some(5) if !view.is_enrolled(on) => out.count(FORECAST_SCHOOL),
+        _ => {}
+    }
+    let entitled = view
+        .first_entitlement()
+        .is_some_and(|entitled| entitled <= on);
+    let started = view
+        .courses
+        .iter()
+        .filter(|course| course.is_integration_course())
+        .any(|course| course.started_on.is_some_and(|started| started <= on));
+    if entitled && !started {
+        out.count(FORECAST_COURSE);
+    }
+}
+
 const FUNNEL_COHORT: usize = 0;
 const FUNNEL_REACHED: usize = 1;
 const FUNNEL_PAIRS: usize = 7;
@@ -425,7 +495,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 17] = [
+    pub(crate) const ALL: [Indicator; 18] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -443,6 +513,7 @@ impl Indicator {
         Indicator::MentoringCoverage,
         Indicator::ChainFunnel,
         Indicator::UnmetDemand,
+        Indicator::DemandForecast,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -464,6 +535,7 @@ impl Indicator {
             Indicator::MentoringCoverage => "mentoring_coverage",
             Indicator::ChainFunnel => "chain_funnel",
             Indicator::UnmetDemand => "unmet_demand",
+            Indicator::DemandForecast => "demand_forecast",
         }
     }
 
@@ -488,6 +560,7 @@ impl Indicator {
             Indicator::RecognitionOutcomes => &RECOGNITION,
             Indicator::ChainFunnel => &FUNNEL,
             Indicator::UnmetDemand => &UNMET,
+            Indicator::DemandForecast => &FORECAST,
         }
     }
 
@@ -694,6 +767,7 @@ impl Indicator {
             }
             Indicator::ChainFunnel => observe_funnel(view, on, out),
             Indicator::UnmetDemand => observe_unmet_demand(view, on, out),
+            Indicator::DemandForecast => observe_demand_forecast(view, on, out),
         }
     }
 }

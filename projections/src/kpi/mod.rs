@@ -332,9 +332,27 @@ pub fn compute_with_offers(
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
-    let capacities = match indicator {
-        indicators::Indicator::UnmetDemand => offers.in_force(query.as_of, query.known_at),
-        _ => Vec::new(),
+    // Which months' places count, and in which slots: D's month for the unmet demand, the 12
+    // months after it for the forecast.
+    let month = Month::of(query.as_of);
+    let capacity = match indicator {
+        indicators::Indicator::UnmetDemand => Some((
+            month,
+            month,
+            indicators::UNMET_KITA_PLACES,
+            indicators::UNMET_COURSE_PLACES,
+        )),
+        indicators::Indicator::DemandForecast => Some((
+            month.next(),
+            month.plus(12),
+            indicators::FORECAST_KITA_PLACES,
+            indicators::FORECAST_COURSE_PLACES,
+        )),
+        _ => None,
+    };
+    let capacities = match capacity {
+        Some(_) => offers.in_force(query.as_of, query.known_at),
+        None => Vec::new(),
     };
     let mut table = table::Table::new(&dimensions, query.as_of, registers);
     let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
@@ -360,16 +378,21 @@ pub fn compute_with_offers(
             }
         }
     })?;
-    let month = Month::of(query.as_of);
-    for capacity in capacities.iter().filter(|capacity| capacity.month == month) {
-        let slot = match capacity.kind {
-            OfferKind::KitaPlaces => indicators::UNMET_KITA_PLACES,
-            OfferKind::CoursePlaces => indicators::UNMET_COURSE_PLACES,
+    for (offered, (first, last, kita_slot, course_slot)) in capacities
+        .iter()
+        .filter_map(|offered| capacity.map(|capacity| (offered, capacity)))
+    {
+        if offered.month < first || offered.month > last {
+            continue;
+        }
+        let slot = match offered.kind {
+            OfferKind::KitaPlaces => kita_slot,
+            OfferKind::CoursePlaces => course_slot,
             OfferKind::CounsellingHours => continue,
         };
         let mut contribution = table::Contribution::default();
-        contribution.add(slot, u64::from(capacity.quantity));
-        table.add_in_district(capacity.district.as_deref(), &contribution);
+        contribution.add(slot, u64::from(offered.quantity));
+        table.add_in_district(offered.district.as_deref(), &contribution);
     }
     let layout = table.finish(indicator.measures());
     let mut result = KpiResult {
