@@ -432,3 +432,51 @@ async fn without_registers_any_well_formed_district_is_accepted() {
         .await
         .expect("an installation without registers constrains nothing");
 }
+
+#[tokio::test]
+async fn the_synthetic_population_offers_kita_and_course_places_by_district_into_the_coming_year() {
+    let fixture = fixture(true).await;
+    let ledger = Arc::new(fixture.ledger);
+    let config = journey_core::synth::SynthConfig {
+        people: 300,
+        seed: 7,
+        start: date("2016-01-01"),
+        end: date("2024-12-31"),
+    };
+    let seeded = journey_core::synth::seed(&ledger, &config, |_| {})
+        .await
+        .expect("the population and its offers are accepted, districts and providers included");
+    let streams = fixture.log.stream_names("offer-").await.expect("names");
+    assert_eq!(streams.len(), seeded.offers);
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut months_ahead = std::collections::BTreeSet::new();
+    for stream in &streams {
+        let offer = OfferId::from_stream_name(stream).expect("an offer stream");
+        let (state, _) = ledger.read_offer(offer).await.expect("read");
+        let offered = state.offered.expect("offered");
+        assert!(state.quantity >= 1);
+        assert!(offered.district.is_some(), "{offered:?}");
+        kinds.insert(offered.kind.as_str());
+        if offered.month > journey_core::offers::Month::of(config.end) {
+            months_ahead.insert(offered.month);
+        }
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["course_places", "kita_places"]
+    );
+    assert_eq!(
+        months_ahead.len(),
+        12,
+        "offers for each of the 12 months after the end"
+    );
+    // Seeding again finds every offer recorded.
+    let again = journey_core::synth::seed(&ledger, &config, |_| {})
+        .await
+        .expect("again");
+    assert_eq!((again.offers, again.written), (seeded.offers, 0));
+    assert_eq!(
+        again.already, seeded.written,
+        "every event and offer found recorded"
+    );
+}

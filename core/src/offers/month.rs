@@ -51,6 +51,16 @@ impl Month {
         }
     }
 
+    /// The month `months` before this one.
+    pub fn minus(&self, months: u32) -> Self {
+        Self {
+            first_day: self
+                .first_day
+                .checked_sub_months(Months::new(months))
+                .unwrap_or(self.first_day),
+        }
+    }
+
     pub fn contains(&self, date: NaiveDate) -> bool {
         Month::of(date) == *self
     }
