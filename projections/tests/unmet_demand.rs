@@ -287,3 +287,38 @@ fn demand_forecast_sets_who_will_need_a_place_against_the_next_12_months_offers(
          total: kita_children=3 (3/- p3) kita_places=5 (5/- p0) kita_places_missing=0 (0/5 p3) course_places_missing=*",
     );
 }
+
+#[test]
+fn a_small_part_of_the_course_demand_hides_the_whole_course_group() {
+    // Three entitled and one registered in east: the places missing (4) beside the published 3
+    // would give the one registration away, so the counts and the places missing go together.
+    let mut persons = Vec::new();
+    for number in 21..=23 {
+        let mut entitled_person = Person::arrived(number, 1990, "2024-01-01", "east");
+        entitled_person.on("2024-02-01", entitled());
+        persons.push(entitled_person);
+    }
+    let mut registered = Person::arrived(24, 1990, "2024-01-01", "east");
+    registered.on("2024-02-01", entitled());
+    registered.on(
+        "2024-03-01",
+        course_registered("IK-24", CourseType::General),
+    );
+    persons.push(registered);
+    let mut query = query("unmet_demand", D, &[]);
+    query.suppression = Some(Suppression { k: 3 });
+    let (views, households) = views(&persons, &query.known_at.to_rfc3339());
+    let result = compute_with_offers(
+        &query,
+        &views,
+        &households,
+        &Registers::default(),
+        &Offers::default(),
+    )
+    .expect("the query is valid");
+    check(
+        &render(&result, &["course_entitled_not_registered", "course_registered_not_started", "course_places", "course_places_missing"]),
+        "district=east: course_entitled_not_registered=* course_registered_not_started=* course_places=0 (0/- p0) course_places_missing=*
+         total: course_entitled_not_registered=* course_registered_not_started=* course_places=0 (0/- p0) course_places_missing=*",
+    );
+}

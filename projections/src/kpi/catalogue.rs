@@ -352,7 +352,7 @@ static CATALOGUE: &[KpiDefinition] = &[
         unit: "persons; places",
         counting_unit: CountingUnit::Persons,
         denominator: "none: counts of persons waiting and of places offered",
-        disclosure_count: "the persons waiting for each count and for the places missing of that count (a published number of places would reveal the persons behind a missing number above 0); places offered are about organisations and never suppressed for themselves",
+        disclosure_count: "the persons waiting for each count; the places missing are decided together with the counts their demand adds up from (Kita: kita_requests_open; courses: course_entitled_not_registered and course_registered_not_started), all suppressed when any is, since with the places published a places-missing figure above 0 gives the demand away; places offered are about organisations and never suppressed for themselves",
         measures: &[
             measure("kita_requests_open", "persons with a Kita place requested and not started"),
             measure("kita_places", "Kita places offered for D's month"),

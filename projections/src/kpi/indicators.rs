@@ -253,6 +253,7 @@ const UNMET: [MeasureSpec; 7] = [
         demand: UNMET_KITA_WAITING,
         capacity: UNMET_KITA_PLACES,
         persons: UNMET_KITA_WAITING,
+        parts: &[UNMET_KITA_WAITING],
     },
     MeasureSpec::Count {
         name: "course_entitled_not_registered",
@@ -271,6 +272,7 @@ const UNMET: [MeasureSpec; 7] = [
         demand: UNMET_COURSE_WAITING,
         capacity: UNMET_COURSE_PLACES,
         persons: UNMET_COURSE_WAITING,
+        parts: &[UNMET_ENTITLED_NOT_REGISTERED, UNMET_REGISTERED_NOT_STARTED],
     },
 ];
 
@@ -339,6 +341,7 @@ const FORECAST: [MeasureSpec; 7] = [
         demand: FORECAST_KITA,
         capacity: FORECAST_KITA_PLACES,
         persons: FORECAST_KITA,
+        parts: &[FORECAST_KITA],
     },
     MeasureSpec::Count {
         name: "school_starters",
@@ -357,6 +360,7 @@ const FORECAST: [MeasureSpec; 7] = [
         demand: FORECAST_COURSE,
         capacity: FORECAST_COURSE_PLACES,
         persons: FORECAST_COURSE,
+        parts: &[FORECAST_COURSE],
     },
 ];
 

@@ -173,12 +173,15 @@ pub(crate) enum MeasureSpec {
     Capacity { name: &'static str, slot: usize },
     /// What the persons in `demand` need beyond the `capacity` offered: `max(0, demand -
     /// capacity)`. With the capacity published, it discloses the demand whenever it is above 0,
-    /// so it is decided together with the count of the demand's persons (slot `persons`).
+    /// and the demand is the sum of the counts in the slots `parts` (one or more published
+    /// counts): so the shortfall and those counts are decided together, as one group, and a
+    /// part is never published beside a shortfall and the other parts that would give it away.
     Shortfall {
         name: &'static str,
         demand: usize,
         capacity: usize,
         persons: usize,
+        parts: &'static [usize],
     },
 }
 
@@ -202,14 +205,23 @@ impl MeasureSpec {
             group: index,
         };
         match specs[index] {
-            MeasureSpec::Count { .. }
-            | MeasureSpec::Quantile { .. }
-            | MeasureSpec::Capacity { .. } => own,
-            MeasureSpec::Shortfall { persons, .. } => MeasureRule {
-                group: specs
-                    .iter()
-                    .position(|other| matches!(*other, MeasureSpec::Count { slot, .. } if slot == persons))
-                    .unwrap_or(index),
+            MeasureSpec::Quantile { .. } | MeasureSpec::Capacity { .. } => own,
+            MeasureSpec::Count { slot, .. } => {
+                // A part of a shortfall's demand joins the shortfall's group.
+                let shortfall = specs.iter().find_map(|other| match *other {
+                    MeasureSpec::Shortfall { parts, .. } if parts.contains(&slot) => Some(parts),
+                    _ => None,
+                });
+                match shortfall {
+                    Some(parts) => MeasureRule {
+                        group: Self::first_part(specs, parts).unwrap_or(index),
+                        ..own
+                    },
+                    None => own,
+                }
+            }
+            MeasureSpec::Shortfall { parts, .. } => MeasureRule {
+                group: Self::first_part(specs, parts).unwrap_or(index),
                 ..own
             },
             MeasureSpec::ShareAbove { .. } => MeasureRule {
@@ -244,6 +256,13 @@ impl MeasureSpec {
                 }
             }
         }
+    }
+
+    /// The index of the first count measure over one of `parts`.
+    fn first_part(specs: &[MeasureSpec], parts: &[usize]) -> Option<usize> {
+        specs.iter().position(
+            |spec| matches!(*spec, MeasureSpec::Count { slot, .. } if parts.contains(&slot)),
+        )
     }
 
     /// The measure of a cell. `cell`'s samples must be sorted.
