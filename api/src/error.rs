@@ -310,6 +310,19 @@ pub fn from_ledger(style: FieldStyle, error: LedgerError) -> ApiError {
             }
             api
         }
+        LedgerError::Offer(violation) => {
+            let mut api = ApiError::new(Code::RuleViolation, violation.message.clone())
+                .with("rule", violation.rule.code())
+                .with("eventId", violation.event_id.to_string())
+                .with("eventType", violation.event_type.name());
+            if let Some(field) = &violation.field {
+                api = api.with("field", client_field(style, violation.index, field));
+            }
+            if batch {
+                api = api.with("eventIndex", violation.index as u64);
+            }
+            api
+        }
         LedgerError::Conflict {
             person,
             expected,

@@ -117,6 +117,15 @@ enum Op {
     Batch { events: &'static str, by: Col },
     /// A subscription; `$id` is the subject.
     Subscribe(&'static str),
+    /// An offer mutation (`input` is its input type) with these fields (JSON; `@offer` stands for
+    /// the offer `recordOffer` created), performed by `by`; every other authorized column sends
+    /// `probe` instead, which the offer rules refuse after the role check, so nothing is written.
+    Offer {
+        input: &'static str,
+        data: &'static str,
+        probe: &'static str,
+        by: Col,
+    },
 }
 
 struct Row {
@@ -189,6 +198,9 @@ const MENTORING: [Expect; 10] = [Unauth, Writes, Forbidden, Writes, Forbidden, W
 /// `erasePerson`: a consent does not suffice.
 #[rustfmt::skip]
 const ERASE: [Expect; 10] = [Unauth, Writes, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Writes];
+/// Offers (organisational capacity): coordinators and admins.
+#[rustfmt::skip]
+const OFFERS: [Expect; 10] = [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Writes];
 /// Indicators: suppressed for every role but admins.
 #[rustfmt::skip]
 const INDICATOR: [Expect; 10] = [Unauth, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Unsuppressed];
@@ -277,6 +289,11 @@ static ROWS: &[Row] = &[
         "{ registers(validOn: \"2024-06-01\") { kind entries { code parent validFrom } } }",
         [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
     ),
+    unaudited(
+        "Query.offers",
+        "{ offers(month: \"2024-09\", asOf: \"2024-06-01\") { asOf offers { offerId kind month district quantity } } }",
+        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
+    ),
     query(
         "Query.chainFunnel",
         concat!("{ chainFunnel(asOf: \"2024-06-01\") { ", kpi_fields!(), " } }"),
@@ -361,6 +378,25 @@ static ROWS: &[Row] = &[
     record("Mutation.retractEvent", "RetractEventInput", "2024-10-01", r#"{"targetEventId": "@Mutation.completeChecklistItem", "reason": "entered twice"}"#, Owner, WRITE),
     record("Mutation.recordMoveAway", "RecordMoveAwayInput", "2024-10-02", r#"{"destination": "ABROAD"}"#, Owner, WRITE),
     record("Mutation.erasePerson", "ErasePersonInput", "2024-10-03", r#"{"reason": "ART17_REQUEST"}"#, Owner, ERASE),
+    // Offers: streams of their own, no person.
+    Row {
+        field: "Mutation.recordOffer",
+        op: Op::Offer { input: "RecordOfferInput", data: r#"{"occurredOn": "2024-05-02", "kind": "KITA_PLACES", "month": "2024-09", "district": "Lebenstedt", "quantity": 12}"#, probe: r#"{"occurredOn": "2024-05-02", "kind": "KITA_PLACES", "month": "2024-09", "district": "Lebenstedt", "quantity": 0}"#, by: Coordinator },
+        audited: true,
+        cells: OFFERS,
+    },
+    Row {
+        field: "Mutation.changeOffer",
+        op: Op::Offer { input: "ChangeOfferInput", data: r#"{"offerId": "@offer", "occurredOn": "2024-05-20", "quantity": 14}"#, probe: r#"{"offerId": "@offer", "occurredOn": "2024-05-20", "quantity": 100001}"#, by: Admin },
+        audited: true,
+        cells: OFFERS,
+    },
+    Row {
+        field: "Mutation.withdrawOffer",
+        op: Op::Offer { input: "WithdrawOfferInput", data: r#"{"offerId": "@offer", "occurredOn": "2024-06-01", "reason": "CANCELLED"}"#, probe: r#"{"offerId": "@offer", "occurredOn": "2099-06-01", "reason": "CANCELLED"}"#, by: Coordinator },
+        audited: true,
+        cells: OFFERS,
+    },
     // ---- Subscription ----
     subscribe(
         "Subscription.personEvents",
@@ -879,7 +915,18 @@ async fn every_mutation_is_refused_or_written_as_the_matrix_says() {
     let subject = w.subject(false).await;
     // The event id each row's performer recorded, for corrections and retractions.
     let mut recorded: HashMap<&str, String> = HashMap::new();
+    let mut offer: Option<String> = None;
     for row in ROWS {
+        if let Op::Offer {
+            input,
+            data,
+            probe,
+            by,
+        } = row.op
+        {
+            offer_row(&w, row, input, data, probe, by, &mut offer).await;
+            continue;
+        }
         let (by, new_person) = match row.op {
             Op::Record { by, new_person, .. } => (by, new_person),
             Op::Batch { by, .. } => (Some(by), false),
@@ -997,6 +1044,87 @@ async fn every_mutation_is_refused_or_written_as_the_matrix_says() {
         data["person"],
         json!({"erased": true, "personalData": null})
     );
+}
+
+/// One offer row of the mutation matrix: refusals write nothing and are audited; authorized
+/// columns other than the performer are refused by the offer rules (RULE_VIOLATION); the
+/// performer writes to the offer's stream.
+async fn offer_row(
+    w: &World,
+    row: &Row,
+    input: &str,
+    data: &str,
+    probe: &str,
+    by: Col,
+    offer: &mut Option<String>,
+) {
+    let field = row.field.trim_start_matches("Mutation.");
+    let request = |fields: &str| -> (String, Value) {
+        let fields = fields.replace("@offer", offer.as_deref().unwrap_or("(no offer yet)"));
+        let mut value: Value = serde_json::from_str(&fields).expect("row JSON");
+        value["eventId"] = json!(id());
+        (
+            format!("mutation($input: {input}!) {{ {field}(input: $input) {{ offerId eventId revision alreadyRecorded }} }}"),
+            json!({"input": value}),
+        )
+    };
+    let offer_events = |offer: &Option<String>| {
+        let stream = offer.clone();
+        async move {
+            match stream {
+                Some(stream) => {
+                    w.h.state
+                        .ledger
+                        .read_whole_stream(&stream)
+                        .await
+                        .expect("read")
+                        .len()
+                }
+                None => 0,
+            }
+        }
+    };
+    for (col, expect) in COLUMNS.into_iter().zip(row.cells) {
+        if col == by {
+            continue;
+        }
+        let context = format!("{} × {col:?} (expected {expect:?})", row.field);
+        let head = w.h.state.log.next_position().await.expect("head");
+        let mark = w.audit_mark();
+        let (expected_code, fields) = match expect {
+            Unauth => ("UNAUTHENTICATED", data),
+            Forbidden => ("FORBIDDEN", data),
+            Writes => ("RULE_VIOLATION", probe),
+            other => unreachable!("{context}: {other:?} is not an offer expectation"),
+        };
+        let (doc, variables) = request(fields);
+        let body = w.post(col, &doc, variables).await;
+        assert_refused(&context, &body, expected_code);
+        assert_eq!(
+            w.h.state.log.next_position().await.expect("head"),
+            head,
+            "{context}: nothing written"
+        );
+        if col == Anonymous {
+            assert_eq!(w.audit_mark(), mark, "{context}: nothing to audit");
+        } else {
+            w.audited(&context, mark, col, field, expected_code);
+        }
+    }
+    let context = format!("{} × {by:?} (performs)", row.field);
+    assert_eq!(row.cells[World::index(by)], Writes, "{context}");
+    let before = offer_events(offer).await;
+    let mark = w.audit_mark();
+    let (doc, variables) = request(data);
+    let body = w.post(by, &doc, variables).await;
+    assert_no_errors(&context, &body);
+    let written = &body["data"][field];
+    let stream = written["offerId"].as_str().expect("an offer id").to_owned();
+    assert!(stream.starts_with("offer-"), "{context}: {body}");
+    *offer = Some(stream);
+    assert_eq!(written["revision"], before, "{context}: {body}");
+    assert_eq!(offer_events(offer).await, before + 1, "{context}");
+    w.audited(&context, mark, by, field, "ok");
 }
 
 // ---------------------------------------------------------------------------------------------

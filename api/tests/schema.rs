@@ -38,10 +38,13 @@ fn the_schema_has_one_mutation_per_event_type_of_the_catalogue() {
         })
         .count();
     // Every event type has a typed mutation (registerForCourse covers CourseRegistered and so
-    // on), plus appendEvents.
+    // on), plus appendEvents, plus one per offer event type (recordOffer, changeOffer,
+    // withdrawOffer).
     assert_eq!(
         fields,
-        journey_core::catalogue::EventType::ALL.len() + 1,
+        journey_core::catalogue::EventType::ALL.len()
+            + 1
+            + journey_core::offers::OfferEventType::ALL.len(),
         "{mutation}"
     );
 }

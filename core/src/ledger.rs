@@ -30,9 +30,8 @@ use crate::log::{
     Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
     StreamFrom, APPEND_EVENTS_MAX,
 };
-use crate::registers::{
-    RegisterCache, RegisterError, RegisterFileError, RegisterKind, UnknownCode,
-};
+use crate::offers::OfferViolation;
+use crate::registers::{RegisterCache, RegisterError, RegisterFileError, UnknownCode};
 use crate::rules::{self, JourneyEvent, JourneyState, RuleViolation};
 
 /// A cryptographically secure random number generator that can be shared across threads.
@@ -197,6 +196,9 @@ pub enum LedgerError {
     RegisterFile(RegisterFileError),
     #[error("{0}")]
     Rule(RuleViolation),
+    /// A proposed offer event that breaks a rule of offer streams (`crate::offers`).
+    #[error("{0}")]
+    Offer(OfferViolation),
     #[error("conflict on {person}: expected {expected:?}, the stream is at {}", describe_revision(*actual))]
     Conflict {
         person: PersonId,
@@ -263,7 +265,7 @@ impl LedgerError {
             | LedgerError::UnknownCode { .. }
             | LedgerError::Register { .. }
             | LedgerError::RegisterFile(_) => "VALIDATION",
-            LedgerError::Rule(_) => "RULE_VIOLATION",
+            LedgerError::Rule(_) | LedgerError::Offer(_) => "RULE_VIOLATION",
             LedgerError::Conflict { .. } | LedgerError::IdConflict { .. } => "CONFLICT",
             LedgerError::NotFound(_) | LedgerError::Erased(_) => "NOT_FOUND",
             LedgerError::Corrupt { .. } | LedgerError::Key(_) | LedgerError::Log(_) => "INTERNAL",
@@ -278,6 +280,7 @@ impl LedgerError {
             | LedgerError::UnknownCode { index, .. }
             | LedgerError::Register { index, .. } => Some(*index),
             LedgerError::Rule(violation) => Some(violation.index),
+            LedgerError::Offer(violation) => Some(violation.index),
             _ => None,
         }
     }
@@ -323,6 +326,8 @@ pub struct Ledger {
     streams: Mutex<HashMap<PersonId, StreamSlot>>,
     /// The registers (`crate::registers`), folded from their streams.
     registers: RegisterCache,
+    /// Held while an offer's events are checked and appended (`crate::offers`).
+    offer_writer: tokio::sync::Mutex<()>,
     /// The transaction times of live appends not yet in the log.
     in_flight: InFlight,
     config: LedgerConfig,
@@ -381,6 +386,7 @@ impl Ledger {
             rng: Mutex::new(rng),
             streams: Mutex::new(HashMap::new()),
             registers: RegisterCache::default(),
+            offer_writer: tokio::sync::Mutex::new(()),
             in_flight: InFlight::default(),
             config,
         }
@@ -388,6 +394,10 @@ impl Ledger {
 
     pub(crate) fn register_cache(&self) -> &RegisterCache {
         &self.registers
+    }
+
+    pub(crate) fn offer_writer(&self) -> &tokio::sync::Mutex<()> {
+        &self.offer_writer
     }
 
     /// A random event id from the ledger's RNG, for events the ledger itself proposes.
@@ -923,12 +933,13 @@ impl Ledger {
     pub fn decode(&self, recorded: RecordedEvent) -> Result<DecodedEvent, LedgerError> {
         let position = recorded.position;
         let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
-        if RegisterKind::from_stream_name(&recorded.stream).is_some() {
-            // Register events are not in the person catalogue; `registers::decode_register_event`
-            // reads them. They carry no person event.
+        if crate::plain::is_plain_stream(&recorded.stream) {
+            // Register and offer events are not in the person catalogue, and carry no person
+            // event: their stream kind reads them (`crate::plain`).
             let data: Value = serde_json::from_slice(&recorded.event.payload)
-                .map_err(|error| corrupt(format!("register payload is not JSON: {error}")))?;
-            crate::registers::decode_register_event(
+                .map_err(|error| corrupt(format!("payload is not JSON: {error}")))?;
+            crate::plain::check_payload(
+                &recorded.stream,
                 &recorded.event.event_type,
                 recorded.event.version,
                 data.clone(),
@@ -1052,23 +1063,30 @@ impl Ledger {
 }
 
 fn check_batch(proposed: &[Proposed]) -> Result<(), LedgerError> {
-    if proposed.is_empty() || proposed.len() > APPEND_EVENTS_MAX {
+    let ids: Vec<Uuid> = proposed.iter().map(|event| event.id).collect();
+    check_batch_ids(&ids)
+}
+
+/// An append carries 1 to [`APPEND_EVENTS_MAX`] events, each with its own id (person and plain
+/// streams alike).
+pub(crate) fn check_batch_ids(ids: &[Uuid]) -> Result<(), LedgerError> {
+    if ids.is_empty() || ids.len() > APPEND_EVENTS_MAX {
         return Err(LedgerError::Invalid {
             index: 0,
             event_id: None,
             field: None,
             message: format!(
                 "an append carries 1 to {APPEND_EVENTS_MAX} events, this one carries {}",
-                proposed.len()
+                ids.len()
             ),
         });
     }
-    let mut seen = std::collections::HashSet::with_capacity(proposed.len());
-    for (index, event) in proposed.iter().enumerate() {
-        if !seen.insert(event.id) {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        if !seen.insert(*id) {
             return Err(LedgerError::Invalid {
                 index,
-                event_id: Some(event.id),
+                event_id: Some(*id),
                 field: Some("id".into()),
                 message: "this id appears twice in one append; every event needs its own id".into(),
             });

@@ -19,6 +19,8 @@ pub mod involvement;
 pub mod keys;
 pub mod ledger;
 pub mod log;
+pub mod offers;
+pub mod plain;
 pub mod registers;
 pub mod retention;
 pub mod rules;

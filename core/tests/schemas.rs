@@ -86,9 +86,27 @@ fn checked_in_register_schemas_match_the_code() {
     for (name, schema) in registers::event_schemas() {
         files.push((events_dir.join(name), registers::render(&schema)));
     }
+    check_generated(&events_dir, &files, "register");
+}
+
+/// The offer events' schemas (`schemas/offers/`), likewise generated.
+#[test]
+fn checked_in_offer_schemas_match_the_code() {
+    use journey_core::registers::schema::render;
+    let events_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/offers");
+    let files: Vec<(PathBuf, String)> = journey_core::offers::event_schemas()
+        .into_iter()
+        .map(|(name, schema)| (events_dir.join(name), render(&schema)))
+        .collect();
+    check_generated(&events_dir, &files, "offer");
+}
+
+/// Writes `files` under `UPDATE_SCHEMAS=1`; fails when any differs from its file or `dir` holds a
+/// file the code does not generate.
+fn check_generated(dir: &std::path::Path, files: &[(PathBuf, String)], what: &str) {
     if std::env::var_os("UPDATE_SCHEMAS").is_some() {
-        std::fs::create_dir_all(&events_dir).expect("create schemas/registers");
-        for (path, text) in &files {
+        std::fs::create_dir_all(dir).expect("create the schema directory");
+        for (path, text) in files {
             std::fs::write(path, text).expect("write schema");
         }
     }
@@ -98,7 +116,7 @@ fn checked_in_register_schemas_match_the_code() {
         .map(|(path, _)| format!("{} differs from the code or is missing", path.display()))
         .collect();
     let generated: BTreeSet<_> = files.iter().map(|(path, _)| path.clone()).collect();
-    let stray: Vec<String> = std::fs::read_dir(&events_dir)
+    let stray: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
@@ -110,7 +128,7 @@ fn checked_in_register_schemas_match_the_code() {
         .unwrap_or_default();
     assert!(
         problems.is_empty() && stray.is_empty(),
-        "register schemas drifted from the code (rerun with UPDATE_SCHEMAS=1 and commit):\n{}",
+        "{what} schemas drifted from the code (rerun with UPDATE_SCHEMAS=1 and commit):\n{}",
         [problems, stray].concat().join("\n")
     );
 }

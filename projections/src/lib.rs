@@ -19,6 +19,7 @@ pub mod journal;
 pub mod kpi;
 pub mod models;
 pub mod promising;
+pub mod offers;
 pub mod query;
 mod registers;
 pub mod runner;

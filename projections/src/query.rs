@@ -197,6 +197,7 @@ impl QueryCache {
         query: &KpiQuery,
         views: &ViewSet,
         registers: &Registers,
+        offers: &crate::offers::Offers,
     ) -> Result<Arc<KpiResult>, KpiError> {
         let key = format!("{query:?}");
         {
@@ -209,7 +210,7 @@ impl QueryCache {
             }
         }
         let mut result =
-            kpi::compute_with_registers(query, &views.views, &views.households, registers)?;
+            kpi::compute_with_offers(query, &views.views, &views.households, registers, offers)?;
         result.metadata.erased_persons = views.erased_persons;
         let result = Arc::new(result);
         let mut results = lock(&self.results);

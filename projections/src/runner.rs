@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 
 use crate::journal::{Fact, Journal, Journals};
 use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
+use crate::offers::{self, Offers};
 use crate::query::{QueryCache, ViewSet};
 use crate::registers;
 use crate::snapshot::{self, SnapshotError};
@@ -118,6 +119,8 @@ pub struct State {
     pub journals: Journals,
     /// The registers (districts and their areas, providers) as of the checkpoint.
     pub registers: Arc<Registers>,
+    /// The offers' events as of the checkpoint (`crate::offers`).
+    pub offers: Arc<Offers>,
     /// The last applied position; `None` before the first event.
     pub checkpoint: Option<u64>,
     /// The latest transaction time of the events applied (`None`: none yet). The live views use
@@ -144,6 +147,7 @@ impl State {
         Self {
             journals,
             registers: Arc::default(),
+            offers: Arc::default(),
             checkpoint,
             recorded_through,
         }
@@ -184,7 +188,9 @@ impl State {
             self.recorded_through
                 .map_or(recorded_at, |through| through.max(recorded_at)),
         );
-        if registers::apply(&mut self.registers, decoded) {
+        if registers::apply(&mut self.registers, decoded)
+            || offers::apply(&mut self.offers, decoded)
+        {
             return Ok(());
         }
         let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) else {
@@ -560,10 +566,11 @@ impl Projections {
     /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
     /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
-        let (views, registers) = self.read(|state| {
+        let (views, registers, offers) = self.read(|state| {
             (
                 self.inner.cache.views(state, query.known_at),
                 state.registers.clone(),
+                state.offers.clone(),
             )
         });
         let kpi_query = KpiQuery {
@@ -573,7 +580,12 @@ impl Projections {
             by: query.by,
             suppression: query.suppression,
         };
-        let mut result = KpiResult::clone(&*self.inner.cache.kpi(&kpi_query, &views, &registers)?);
+        let mut result = KpiResult::clone(
+            &*self
+                .inner
+                .cache
+                .kpi(&kpi_query, &views, &registers, &offers)?,
+        );
         result.known_at = views.answer_known_at();
         Ok(result)
     }
@@ -793,6 +805,8 @@ impl State {
                 hasher.update(serde_json::to_vec(&fact.event.to_data()).unwrap_or_default());
             }
         }
+        // The offers are part of the state a rebuild must reproduce.
+        hasher.update(format!("{:?}", self.offers).as_bytes());
         hex_lower(&hasher.finalize())
     }
 }
@@ -816,6 +830,7 @@ async fn loaded_state(
     let mut state = State::from_journals(journals, checkpoint, checkpoint_recorded_at);
     // Snapshots hold only journals: the registers up to the checkpoint are folded again from the log.
     state.registers = registers::up_to(ledger, checkpoint).await?;
+    state.offers = offers::up_to(ledger, checkpoint).await?;
     Ok(state)
 }
 

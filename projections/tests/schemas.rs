@@ -63,6 +63,8 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "course_reentry",
             "dtz_by_course_type",
             "checklist_completion",
+            "unmet_demand",
+            "demand_forecast",
         ]
     );
     for kpi in kpis {

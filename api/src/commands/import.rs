@@ -12,6 +12,11 @@
 //! through `Ledger::append_register_events`, so the person lines after it are checked against the
 //! register as it then is. `--check` folds register lines onto a copy of the recorded registers
 //! but checks person lines against the recorded registers only.
+//!
+//! Lines of an offer stream (`offer-<uuid>`) go the same way as register lines, one at a time
+//! through `Ledger::append_offer_events` (its rules, the registers, the plain chain). `--check`
+//! applies the offer rules to each line against the offer as recorded and the lines before it;
+//! the district and provider codes are checked only when written.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -24,6 +29,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{Ledger, LedgerError, Proposed, Simulation, WireEvent};
 use journey_core::log::ExpectedRevision;
+use journey_core::offers::{decode_offer_event, OfferId, OfferProposal, OfferState};
 use journey_core::registers::{decode_register_event, RegisterKind, RegisterProposal, Registers};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -71,9 +77,23 @@ struct RegisterLine {
     actor: journey_core::envelope::Actor,
 }
 
+/// A parsed line of an offer stream.
+struct OfferLine {
+    number: usize,
+    offer: OfferId,
+    proposal: OfferProposal,
+    actor: journey_core::envelope::Actor,
+}
+
+/// A line of a plain stream: appended on its own, after the person lines before it.
+enum PlainLine {
+    Register(RegisterLine),
+    Offer(OfferLine),
+}
+
 enum Parsed {
     Person(Line),
-    Register(RegisterLine),
+    Plain(PlainLine),
 }
 
 fn parse_line(number: usize, text: &str) -> Result<Parsed, LineError> {
@@ -86,7 +106,7 @@ fn parse_line(number: usize, text: &str) -> Result<Parsed, LineError> {
     if let Some(register) = RegisterKind::from_stream_name(&wire.stream) {
         let event = decode_register_event(&wire.event_type, wire.version, wire.data.clone())
             .map_err(error)?;
-        return Ok(Parsed::Register(RegisterLine {
+        return Ok(Parsed::Plain(PlainLine::Register(RegisterLine {
             number,
             proposal: RegisterProposal {
                 id: wire.id,
@@ -95,7 +115,21 @@ fn parse_line(number: usize, text: &str) -> Result<Parsed, LineError> {
                 event,
             },
             actor: wire.actor,
-        }));
+        })));
+    }
+    if let Some(offer) = OfferId::from_stream_name(&wire.stream) {
+        let event =
+            decode_offer_event(&wire.event_type, wire.version, wire.data.clone()).map_err(error)?;
+        return Ok(Parsed::Plain(PlainLine::Offer(OfferLine {
+            number,
+            offer,
+            proposal: OfferProposal {
+                id: wire.id,
+                occurred_on: wire.occurred_on,
+                event,
+            },
+            actor: wire.actor,
+        })));
     }
     let person = wire.person().map_err(|e| error(describe(&e)))?;
     let proposed = wire.to_proposed().map_err(|e| error(describe(&e)))?;
@@ -118,6 +152,16 @@ fn describe(error: &LedgerError) -> String {
             format!("field `data.{}`: {unknown}", unknown.field)
         }
         LedgerError::Register { error, .. } => error.to_string(),
+        LedgerError::Offer(violation) => format!(
+            "rule {}{}: {}",
+            violation.rule.code(),
+            violation
+                .field
+                .as_ref()
+                .map(|field| format!(", field `{field}`"))
+                .unwrap_or_default(),
+            violation.message
+        ),
         other => other.to_string(),
     }
 }
@@ -189,6 +233,7 @@ async fn check_all(
     let mut simulations: HashMap<PersonId, Simulation> = HashMap::new();
     let mut owners: HashMap<Uuid, PersonId> = HashMap::new();
     let mut registers: Registers = (*ledger.registers().await?).clone();
+    let mut offers: HashMap<OfferId, OfferState> = HashMap::new();
     let mut errors = 0usize;
     let mut lines = 0usize;
     let mut number = 0usize;
@@ -206,7 +251,12 @@ async fn check_all(
             Ok(Parsed::Person(line)) => {
                 check_line(ledger, &mut simulations, &mut owners, &line).await
             }
-            Ok(Parsed::Register(line)) => check_register_line(ledger, &mut registers, &line).await,
+            Ok(Parsed::Plain(PlainLine::Register(line))) => {
+                check_register_line(ledger, &mut registers, &line).await
+            }
+            Ok(Parsed::Plain(PlainLine::Offer(line))) => {
+                check_offer_line(ledger, &mut offers, &line).await
+            }
         };
         if let Err(error) = result {
             errors += 1;
@@ -284,6 +334,48 @@ async fn check_register_line(
         .map_err(|e| error(e.to_string()))
 }
 
+/// Applies the offer rules to an offer line, against the offer as recorded and the lines before
+/// it (an id already recorded is skipped).
+async fn check_offer_line(
+    ledger: &Ledger,
+    offers: &mut HashMap<OfferId, OfferState>,
+    line: &OfferLine,
+) -> Result<(), LineError> {
+    let error = |message: String| LineError {
+        line: line.number,
+        message,
+    };
+    let proposal = &line.proposal;
+    if ledger
+        .log()
+        .find_event(proposal.id)
+        .await
+        .map_err(|e| error(e.to_string()))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let state = match offers.entry(line.offer) {
+        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+        std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
+            ledger
+                .read_offer(line.offer)
+                .await
+                .map_err(|e| error(describe(&e)))?
+                .0,
+        ),
+    };
+    let today = ledger.clock().today();
+    let checked = journey_core::offers::Proposal {
+        id: proposal.id,
+        occurred_on: proposal.occurred_on,
+        event: &proposal.event,
+    };
+    *state = journey_core::offers::decide(state, &[checked], today)
+        .map_err(|violation| error(describe(&LedgerError::Offer(violation))))?;
+    Ok(())
+}
+
 /// Writing import: stops at the first invalid line; everything before it is written.
 async fn import_all(
     ledger: &Arc<Ledger>,
@@ -297,7 +389,7 @@ async fn import_all(
         // Read and parse one chunk, stopping at the first line that does not parse.
         let mut chunk = Vec::with_capacity(CHUNK_LINES);
         let mut failure: Option<LineError> = None;
-        let mut register_line: Option<RegisterLine> = None;
+        let mut plain_line: Option<PlainLine> = None;
         let mut at_end = false;
         while chunk.len() < CHUNK_LINES {
             let Some(text) = next_line(input, number + 1) else {
@@ -314,8 +406,8 @@ async fn import_all(
                 }
             }) {
                 Ok(Some(Parsed::Person(line))) => chunk.push(line),
-                Ok(Some(Parsed::Register(line))) => {
-                    register_line = Some(line);
+                Ok(Some(Parsed::Plain(line))) => {
+                    plain_line = Some(line);
                     break;
                 }
                 Ok(None) => {}
@@ -342,21 +434,13 @@ async fn import_all(
         written += new;
         already += old;
         if failure.is_none() {
-            if let Some(line) = register_line {
-                match ledger
-                    .append_register_events(vec![line.proposal], &line.actor)
-                    .await
-                {
-                    Ok(receipt) => {
-                        written += receipt.written.len();
-                        already += receipt.already_recorded;
+            if let Some(line) = plain_line {
+                match append_plain_line(ledger, line).await {
+                    Ok((new, old)) => {
+                        written += new;
+                        already += old;
                     }
-                    Err(error) => {
-                        failure = Some(LineError {
-                            line: line.number,
-                            message: describe(&error),
-                        })
-                    }
+                    Err(error) => failure = Some(error),
                 }
             }
         }
@@ -378,6 +462,33 @@ async fn import_all(
     }
     println!("imported {written} events ({already} already recorded)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Appends one line of a plain stream. Returns (written, already recorded).
+async fn append_plain_line(ledger: &Ledger, line: PlainLine) -> Result<(usize, usize), LineError> {
+    let (number, outcome) = match line {
+        PlainLine::Register(line) => (
+            line.number,
+            ledger
+                .append_register_events(vec![line.proposal], &line.actor)
+                .await
+                .map(|receipt| (receipt.written.len(), receipt.already_recorded)),
+        ),
+        PlainLine::Offer(line) => (
+            line.number,
+            ledger
+                .append_offer_events(line.offer, vec![line.proposal], &line.actor)
+                .await
+                .map(|receipt| {
+                    let written = usize::from(receipt.first_position.is_some());
+                    (written, receipt.already_recorded)
+                }),
+        ),
+    };
+    outcome.map_err(|error| LineError {
+        line: number,
+        message: describe(&error),
+    })
 }
 
 /// Writes checked lines: each person's lines in order, persons in parallel. Returns (written, already recorded).

@@ -6,6 +6,7 @@
 use async_graphql::Enum;
 use journey_core::catalogue;
 use journey_core::envelope;
+use journey_core::offers;
 use journey_core::registers;
 use journey_projections::{kpi, view};
 use serde_json::Value;
@@ -206,6 +207,16 @@ mirror_enum!(
     /// A register of coded values: `AREAS` (Salzgitter's Ortschaften), `DISTRICTS` (the districts a
     /// person lives in, each naming its area as parent), `PROVIDERS` (course providers).
     registers::RegisterKind { Areas, Districts, Providers }
+);
+
+mirror_enum!(
+    /// What an offer makes available.
+    offers::OfferKind { CoursePlaces, KitaPlaces, CounsellingHours }
+);
+
+mirror_enum!(
+    /// Why an offer was withdrawn.
+    offers::WithdrawalReason { Cancelled, RecordedInError, Other }
 );
 
 mirror_enum!(

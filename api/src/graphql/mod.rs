@@ -11,6 +11,7 @@ pub mod fields_limit;
 pub mod inputs;
 mod mutation;
 pub mod promising;
+pub mod offers;
 mod query;
 mod ranked_page;
 pub mod readmodels;
@@ -23,8 +24,6 @@ pub mod types;
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ID};
 use journey_core::envelope::PersonId;
 
-pub use mutation::Mutation;
-
 /// Every query: the ledger's (`me`, `person`, `events`, `auditLog`) and the projections'.
 #[derive(MergedObject, Default, Debug)]
 pub struct Query(
@@ -34,7 +33,12 @@ pub struct Query(
     promising::PromisingQuery,
     checklist::ChecklistQuery,
     search::SearchQuery,
+    offers::OfferQuery,
 );
+
+/// Every mutation: one per person event type and `appendEvents`, and the offers'.
+#[derive(MergedObject, Default, Debug)]
+pub struct Mutation(mutation::PersonMutation, offers::OfferMutation);
 
 /// Every subscription: `personEvents` and `kpiChanged`.
 #[derive(MergedSubscription, Default, Debug)]
@@ -62,12 +66,16 @@ pub fn build(state: AppState) -> JourneySchema {
 }
 
 fn builder(limits: &Limits) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation, Subscription::default())
-        .limit_depth(limits.depth_max)
-        .limit_complexity(limits.complexity_max)
-        .extension(fields_limit::FieldsLimit {
-            max: limits.fields_max,
-        })
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(limits.depth_max)
+    .limit_complexity(limits.complexity_max)
+    .extension(fields_limit::FieldsLimit {
+        max: limits.fields_max,
+    })
 }
 
 /// The schema in SDL, as checked in at `schemas/graphql/schema.graphql`.

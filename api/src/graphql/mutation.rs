@@ -26,10 +26,10 @@ use crate::visibility::{self, Access, PersonFacts};
 const REGISTRATION_NAMESPACE: Uuid = Uuid::from_u128(0x6a6f_7572_6e65_7900_8000_0000_0000_0001);
 
 #[derive(Debug, Default)]
-pub struct Mutation;
+pub struct PersonMutation;
 
 #[Object]
-impl Mutation {
+impl PersonMutation {
     /// Registers a person (the first event of their stream); names, birth date, phone and address go to the encrypted vault.
     async fn register_person(
         &self,

@@ -222,6 +222,11 @@ pub trait EventLog: Send + Sync + Debug {
     /// The last revision of `stream`, `None` when it does not exist.
     async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, LogError>;
 
+    /// The names of the streams that begin with `prefix` (a stream kind such as `offer-`, what
+    /// EventStoreDB calls a category), sorted. For the kinds the ledger keeps few of; a reader of
+    /// person streams follows `$all` instead.
+    async fn stream_names(&self, prefix: &str) -> Result<Vec<String>, LogError>;
+
     /// The position the next appended event will get (the number of events in the log).
     async fn next_position(&self) -> Result<u64, LogError>;
 

@@ -440,6 +440,11 @@ impl EventLog for SledLog {
         Ok(self.reader.stream_revision(stream, bound))
     }
 
+    async fn stream_names(&self, prefix: &str) -> Result<Vec<String>, LogError> {
+        let bound = self.committed();
+        Ok(self.reader.stream_names(prefix, bound))
+    }
+
     async fn next_position(&self) -> Result<u64, LogError> {
         Ok(self.committed())
     }
@@ -994,6 +999,21 @@ impl Reader {
     fn stream_revision(&self, stream: &str, bound: u64) -> Option<u64> {
         let visible = read_index(&self.index).visible_revisions(stream, bound);
         (visible as u64).checked_sub(1)
+    }
+
+    /// The streams beginning with `prefix` whose first event lies below `bound`, sorted.
+    fn stream_names(&self, prefix: &str, bound: u64) -> Vec<String> {
+        let index = read_index(&self.index);
+        let mut names: Vec<String> = index
+            .streams
+            .iter()
+            .filter(|(name, positions)| {
+                name.starts_with(prefix) && positions.first().is_some_and(|first| *first < bound)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// The position of the event with `id`, committed or not (the caller applies the bound).

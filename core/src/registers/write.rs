@@ -9,17 +9,14 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::NaiveDate;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::events::{decode_register_event, RegisterEvent, RegisterKind};
 use super::file::RegisterFile;
 use super::state::Registers;
-use crate::chain;
 use crate::envelope::Actor;
 use crate::ledger::{Ledger, LedgerError, Proposed};
-use crate::log::{Direction, ExpectedRevision, NewEvent, PayloadEncoding, StreamFrom};
+use crate::plain::{PlainEvent, Recorded};
 
 /// The ledger's copy of the registers.
 #[derive(Debug, Default)]
@@ -71,23 +68,18 @@ pub struct RegisterReceipt {
     pub last_position: Option<u64>,
 }
 
-fn canonical_content(proposal: &RegisterProposal, actor: &Actor) -> Vec<u8> {
-    let event_type = proposal.event.event_type();
-    let canonical = json!({
-        "actor": actor,
-        "data": proposal.event.to_data(),
-        "occurred_on": proposal.occurred_on,
-        "stream": proposal.register.stream_name(),
-        "type": event_type.name(),
-        "version": event_type.current_version(),
-    });
-    serde_json::to_vec(&canonical).unwrap_or_default()
-}
-
-/// The keyless digest of a register event's content: reference data is not personal, so the
-/// digest needs no key to keep anything secret.
-fn content_digest(canonical: &[u8]) -> [u8; 32] {
-    Sha256::digest(canonical).into()
+impl RegisterProposal {
+    fn plain(&self) -> PlainEvent {
+        let event_type = self.event.event_type();
+        PlainEvent {
+            id: self.id,
+            stream: self.register.stream_name(),
+            event_type: event_type.name(),
+            version: event_type.current_version(),
+            occurred_on: self.occurred_on,
+            data: self.event.to_data(),
+        }
+    }
 }
 
 impl Ledger {
@@ -166,23 +158,9 @@ impl Ledger {
         let mut receipt = RegisterReceipt::default();
         let mut fresh = Vec::with_capacity(proposals.len());
         for (index, proposal) in proposals.into_iter().enumerate() {
-            if let Some(stored) = self.log().find_event(proposal.id).await? {
-                if stored.stream == proposal.register.stream_name()
-                    && stored.event.content_digest
-                        == content_digest(&canonical_content(&proposal, &stored.event.actor))
-                {
-                    receipt.already_recorded += 1;
-                    continue;
-                }
-                return Err(LedgerError::IdConflict {
-                    index,
-                    id: proposal.id,
-                    message: format!(
-                        "this event id is already recorded (position {}) with different content or in another stream; \
-                         every event needs its own id",
-                        stored.position
-                    ),
-                });
+            if self.plain_recorded(index, &proposal.plain()).await? == Recorded::Same {
+                receipt.already_recorded += 1;
+                continue;
             }
             folded
                 .apply(proposal.register, proposal.occurred_on, &proposal.event)
@@ -212,48 +190,10 @@ impl Ledger {
         actor: &Actor,
     ) -> Result<(u64, u64), LedgerError> {
         let stream = kind.stream_name();
-        let head = self
-            .log()
-            .read_stream(&stream, StreamFrom::End, Direction::Backwards, 1)
-            .await?;
-        let (expected, mut revision, mut prev_hash) = match head.first() {
-            Some(last) => (
-                ExpectedRevision::Exact(last.revision),
-                last.revision + 1,
-                last.event.hash,
-            ),
-            None => (ExpectedRevision::NoStream, 0, chain::GENESIS),
-        };
-        // In flight until the log has it, like a person append (`crate::in_flight`).
-        let stamp = self.in_flight().stamp(self.clock().as_ref());
-        let recorded_at = stamp.recorded_at;
-        let mut new_events = Vec::with_capacity(proposals.len());
-        for proposal in proposals {
-            let event_type = proposal.event.event_type();
-            let data = proposal.event.to_data();
-            let mut new_event = NewEvent {
-                id: proposal.id,
-                event_type: event_type.name().to_owned(),
-                version: event_type.current_version(),
-                occurred_on: proposal.occurred_on,
-                recorded_at,
-                actor: actor.clone(),
-                correlation_id: None,
-                causation_id: None,
-                encoding: PayloadEncoding::Json,
-                payload: serde_json::to_vec(&data).unwrap_or_default(),
-                content_digest: content_digest(&canonical_content(proposal, actor)),
-                prev_hash,
-                hash: [0; 32],
-            };
-            new_event.hash = chain::stream_hash(&prev_hash, &stream, revision, &new_event);
-            prev_hash = new_event.hash;
-            revision += 1;
-            new_events.push(new_event);
-        }
-        let outcome = self.log().append(&stream, expected, new_events).await?;
-        drop(stamp);
-        Ok((outcome.first_position, outcome.last_position))
+        let head = self.plain_head(&stream).await?;
+        let events: Vec<PlainEvent> = proposals.iter().map(|proposal| proposal.plain()).collect();
+        self.append_plain_stream(&stream, head, &events, actor)
+            .await
     }
 
     /// Imports a register file: appends the events that bring the recorded registers to what the

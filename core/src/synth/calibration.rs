@@ -4,6 +4,13 @@
 //! Figures that section 7 does not give are marked as assumptions; they shape the journeys but no
 //! indicator is calibrated against them.
 
+/// Kita places offered for a month per Kita place requested in it: about four in five. DOMAIN.md
+/// §7 (DIW 2016) has ≈80% of refugee children aged 3 to 5 in a Kita and ≈15% of those aged 0 to
+/// 2; requests come mostly for the older ones, so places meeting four requests in five leave the
+/// shortfall a planner would see in `unmet_demand`. An assumption anchored on that figure, not a
+/// published capacity figure (none is published for Salzgitter).
+pub(super) const KITA_PLACES_PER_REQUEST: f64 = 0.8;
+
 /// Employment rate (open `social_insurance_*` or `self_employed` employment) of working-age
 /// persons by whole years since the entry into Germany, index = years 0..=10. The IAB counts
 /// from the entry into Germany, not from the arrival in a municipality, so the generator times

@@ -42,6 +42,7 @@ use crate::envelope::{Actor, PersonId};
 
 mod calibration;
 mod household;
+mod offers;
 mod plan;
 mod population;
 mod random;

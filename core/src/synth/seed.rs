@@ -5,8 +5,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
+use super::offers::NeedTally;
 use super::{households, SynthConfig, SynthEvent};
-use crate::envelope::PersonId;
+use crate::envelope::{Actor, ActorRole, PersonId};
 use crate::ledger::{Ledger, LedgerError, Proposed};
 use crate::log::{ExpectedRevision, APPEND_EVENTS_MAX};
 
@@ -20,6 +21,8 @@ pub struct Seeded {
     pub written: usize,
     /// Events already recorded by an earlier run with the same seed.
     pub already: usize,
+    /// Offers (`offer-<uuid>` streams) written or found.
+    pub offers: usize,
 }
 
 /// One person's events with their transaction times.
@@ -37,8 +40,12 @@ pub async fn seed(
 ) -> Result<Seeded, LedgerError> {
     let now = ledger.clock().now();
     let mut seeded = Seeded::default();
+    let mut needs = NeedTally::default();
     let mut tasks: JoinSet<Result<(usize, usize), LedgerError>> = JoinSet::new();
     for household in households(config) {
+        for event in &household {
+            needs.observe(event);
+        }
         for (person, events) in by_person(household, now) {
             while tasks.len() >= PERSONS_IN_FLIGHT_MAX {
                 collect(&mut tasks, &mut seeded).await?;
@@ -65,6 +72,20 @@ pub async fn seed(
     while !tasks.is_empty() {
         collect(&mut tasks, &mut seeded).await?;
         progress(seeded.persons);
+    }
+    // The offers, once the persons are in: organisational capacity, no person's data.
+    let planner = Actor {
+        id: "synth-planner".into(),
+        agency: Some(crate::catalogue::Agency::Kommune),
+        role: ActorRole::Coordinator,
+    };
+    for (offer, proposal) in needs.offers(config) {
+        let receipt = ledger
+            .append_offer_events(offer, vec![proposal], &planner)
+            .await?;
+        seeded.offers += 1;
+        seeded.written += usize::from(receipt.first_position.is_some());
+        seeded.already += receipt.already_recorded;
     }
     Ok(seeded)
 }

@@ -60,7 +60,7 @@ const INTEGRATION_COURSE: &str = "integration course: every course_type except j
 const ACTIVE: &str = "active on D: an open course (started, not completed or left), measure, training, employment of any kind, school enrolment or Kita place; a spell ending on D is no longer active on D";
 const QUANTILES: &str = "medians and 75th percentiles interpolate linearly between closest ranks (the median of an even count is the mean of the middle two)";
 
-static CATALOGUE: [KpiDefinition; 26] = [
+static CATALOGUE: &[KpiDefinition] = &[
     KpiDefinition {
         key: "population_present",
         title: "Population present",
@@ -527,11 +527,55 @@ static CATALOGUE: [KpiDefinition; 26] = [
         implicit_dimension: None,
         person_level: false,
     },
+    // ---- Needs against capacity (offers) ----
+    KpiDefinition {
+        key: "unmet_demand",
+        title: "Needs against capacity",
+        definition: "By district (always the dimension, the only one): persons present on D who wait, against the places offered for D's month. Kita: persons whose latest KitaPlaceRequested on or before D was not followed by a KitaStarted on or before D and who have no open Kita place on D (kita_requests_open), against the Kita places of the offers (offer-<uuid> streams) of kind kita_places for D's month in that district in force on D (kita_places: CapacityOffered on or before D, the latest CapacityChanged on or before D, no withdrawal on or before D, none withdrawn as recorded_in_error; as recorded by known_at). Courses: persons with a CourseEntitlementIssued on or before D and no integration course registered on or before D (course_entitled_not_registered), and persons with an integration course registered on or before D, not started and not ended by D (course_registered_not_started), against the course places of the offers of kind course_places for D's month in the district the offer names (places offered without a district count under none). The places missing are max(0, persons waiting - places offered) per cell; a margin or the total sets all persons waiting against all places, so it is the shortfall if places could be shared across districts, and the sum of the districts' shortfalls can be larger. A person counts in the district they live in on D. Counselling hours are offers too, but no event records a need for them, so they do not count here.",
+        unit: "persons; places",
+        counting_unit: CountingUnit::Persons,
+        denominator: "none: counts of persons waiting and of places offered",
+        disclosure_count: "the persons waiting for each count; the places missing are decided together with the counts their demand adds up from (Kita: kita_requests_open; courses: course_entitled_not_registered and course_registered_not_started), all suppressed when any is, since with the places published a places-missing figure above 0 gives the demand away; places offered are about organisations and never suppressed for themselves",
+        measures: &[
+            measure("kita_requests_open", "persons with a Kita place requested and not started"),
+            measure("kita_places", "Kita places offered for D's month"),
+            measure("kita_places_missing", "max(0, kita_requests_open - kita_places)"),
+            measure("course_entitled_not_registered", "persons entitled to an integration course and not registered for one"),
+            measure("course_registered_not_started", "persons registered for an integration course that has not started"),
+            measure("course_places", "integration course places offered for D's month"),
+            measure("course_places_missing", "max(0, course_entitled_not_registered + course_registered_not_started - course_places)"),
+        ],
+        disaggregations: &[Dimension::District],
+        implicit_dimension: Some(Dimension::District),
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "demand_forecast",
+        title: "Demand forecast for the next 12 months",
+        definition: "By district (always the dimension, the only one): of the persons present on D, who will need a place in the 12 months after D, against the places offered for those months (the offers of the months after D's month up to 12 months after it, in force on D as recorded by known_at, as in unmet_demand, summed over the months: an offer counts the places taken up in its month). Kita: children aged 0 to 4 on D (age = year(D) - birth year) without an open Kita place on D, who are or become of Kita age (1 to 5) within the 12 months (kita_children), against kita_places. School: children aged 5 on D not enrolled on D, who reach school age within the 12 months (school_starters; no offer records school places). Courses: persons with a CourseEntitlementIssued on or before D who have not started an integration course by D (course_entitled_not_started), against course_places. The places missing are max(0, persons - places) per cell; a margin or the total sets all persons against all places. A forecast from the present population: arrivals after D are not foreseen. Persons whose birth year is unknown are not counted as children.",
+        unit: "persons; places",
+        counting_unit: CountingUnit::Persons,
+        denominator: "none: counts of persons and of places offered",
+        disclosure_count: "the persons of each count, and for the places missing the persons they are missing for; places offered are never suppressed for themselves",
+        measures: &[
+            measure("kita_children", "children aged 0 to 4 on D without a Kita place"),
+            measure("kita_places", "Kita places offered for the 12 months after D's month"),
+            measure("kita_places_missing", "max(0, kita_children - kita_places)"),
+            measure("school_starters", "children aged 5 on D not in school"),
+            measure("course_entitled_not_started", "persons entitled to an integration course who have not started one"),
+            measure("course_places", "integration course places offered for the 12 months after D's month"),
+            measure("course_places_missing", "max(0, course_entitled_not_started - course_places)"),
+        ],
+        disaggregations: &[Dimension::District],
+        implicit_dimension: Some(Dimension::District),
+        person_level: false,
+    },
+    // ---- end of needs against capacity ----
 ];
 
 /// Every indicator, in catalogue order.
 pub fn catalogue() -> &'static [KpiDefinition] {
-    &CATALOGUE
+    CATALOGUE
 }
 
 /// The definition of `key`, or an error listing the known keys.
@@ -642,7 +686,7 @@ pub fn render() -> String {
         ],
         stages: Stage::ALL.iter().map(|stage| stage.as_str()).collect(),
         dimensions,
-        kpis: &CATALOGUE,
+        kpis: CATALOGUE,
     };
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');

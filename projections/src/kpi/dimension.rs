@@ -77,6 +77,17 @@ impl Dimension {
         }
     }
 
+    /// The `district` cell of a recorded district value on `on`: the register's code for it then
+    /// (renames and merges before `on` applied), or the value as recorded.
+    pub(crate) fn district_key<'a>(
+        district: &'a str,
+        on: NaiveDate,
+        registers: &'a Registers,
+    ) -> Key<'a> {
+        let districts = registers.register(RegisterKind::Districts);
+        Key::text(districts.resolve(district, Some(on)).unwrap_or(district))
+    }
+
     /// The value of this dimension for a person as of `on`.
     pub(crate) fn key<'a>(
         &self,
@@ -87,7 +98,7 @@ impl Dimension {
         let districts = registers.register(RegisterKind::Districts);
         match self {
             Dimension::District => view.district(on).map_or(Key::None, |district| {
-                Key::text(districts.resolve(district, Some(on)).unwrap_or(district))
+                Self::district_key(district, on, registers)
             }),
             Dimension::CurrentDistrict => view.district(on).map_or(Key::None, |district| {
                 Key::text(districts.resolve(district, None).unwrap_or(district))

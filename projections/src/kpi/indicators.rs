@@ -113,6 +113,8 @@ pub(crate) enum Indicator {
     CourseReentry,
     DtzByCourseType,
     ChecklistCompletion,
+    UnmetDemand,
+    DemandForecast,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -245,6 +247,166 @@ const RATE: [MeasureSpec; 1] = [share("rate", 1, DENOMINATOR, DENOMINATOR)];
 // chain_funnel: slot 0 is the cohort, slots 1..=6 the persons reaching each stage, slots 7..=11 the
 // persons with a duration between consecutive stages (sample slots 0..=4). A person counts at every
 // stage reached, so the stages overlap and no sum of them is the cohort: each share on its own.
+/// `unmet_demand`'s slots: the persons waiting (counts) and the places offered (capacity, added
+/// by [`super::compute_with_offers`] from the offers, never by a person).
+pub(crate) const UNMET_KITA_WAITING: usize = 0;
+const UNMET_ENTITLED_NOT_REGISTERED: usize = 1;
+const UNMET_REGISTERED_NOT_STARTED: usize = 2;
+const UNMET_COURSE_WAITING: usize = 3;
+pub(crate) const UNMET_KITA_PLACES: usize = 4;
+pub(crate) const UNMET_COURSE_PLACES: usize = 5;
+
+const UNMET: [MeasureSpec; 7] = [
+    MeasureSpec::Count {
+        name: "kita_requests_open",
+        slot: UNMET_KITA_WAITING,
+    },
+    MeasureSpec::Capacity {
+        name: "kita_places",
+        slot: UNMET_KITA_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "kita_places_missing",
+        demand: UNMET_KITA_WAITING,
+        capacity: UNMET_KITA_PLACES,
+        persons: UNMET_KITA_WAITING,
+        parts: &[UNMET_KITA_WAITING],
+    },
+    MeasureSpec::Count {
+        name: "course_entitled_not_registered",
+        slot: UNMET_ENTITLED_NOT_REGISTERED,
+    },
+    MeasureSpec::Count {
+        name: "course_registered_not_started",
+        slot: UNMET_REGISTERED_NOT_STARTED,
+    },
+    MeasureSpec::Capacity {
+        name: "course_places",
+        slot: UNMET_COURSE_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "course_places_missing",
+        demand: UNMET_COURSE_WAITING,
+        capacity: UNMET_COURSE_PLACES,
+        persons: UNMET_COURSE_WAITING,
+        parts: &[UNMET_ENTITLED_NOT_REGISTERED, UNMET_REGISTERED_NOT_STARTED],
+    },
+];
+
+/// What a person present on D needs and does not have yet: a Kita place requested and not
+/// started; an integration course entitled and not registered, or registered and not started.
+fn observe_unmet_demand(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if !view.is_present(on) {
+        return;
+    }
+    let last_request = view
+        .kita_requests
+        .iter()
+        .filter(|request| **request <= on)
+        .max();
+    if let Some(request) = last_request {
+        let started_since = view
+            .kita
+            .iter()
+            .any(|spell| spell.start >= *request && spell.start <= on);
+        if !started_since && !view.has_kita_place(on) {
+            out.count(UNMET_KITA_WAITING);
+        }
+    }
+    let integration = || {
+        view.courses
+            .iter()
+            .filter(|course| course.is_integration_course())
+    };
+    let registered = integration().any(|course| course.registered_on <= on);
+    let waiting = integration().any(|course| {
+        course.registered_on <= on
+            && course.started_on.is_none_or(|started| started > on)
+            && course.ended_on.is_none_or(|ended| ended > on)
+    });
+    let entitled = view
+        .first_entitlement()
+        .is_some_and(|entitled| entitled <= on);
+    if entitled && !registered {
+        out.count(UNMET_ENTITLED_NOT_REGISTERED);
+        out.count(UNMET_COURSE_WAITING);
+    } else if waiting {
+        out.count(UNMET_REGISTERED_NOT_STARTED);
+        out.count(UNMET_COURSE_WAITING);
+    }
+}
+
+/// `demand_forecast`'s slots: persons who will need a place in the 12 months after D, and the
+/// places offered for those months (added by [`super::compute_with_offers`]).
+const FORECAST_KITA: usize = 0;
+const FORECAST_SCHOOL: usize = 1;
+const FORECAST_COURSE: usize = 2;
+pub(crate) const FORECAST_KITA_PLACES: usize = 3;
+pub(crate) const FORECAST_COURSE_PLACES: usize = 4;
+
+const FORECAST: [MeasureSpec; 7] = [
+    MeasureSpec::Count {
+        name: "kita_children",
+        slot: FORECAST_KITA,
+    },
+    MeasureSpec::Capacity {
+        name: "kita_places",
+        slot: FORECAST_KITA_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "kita_places_missing",
+        demand: FORECAST_KITA,
+        capacity: FORECAST_KITA_PLACES,
+        persons: FORECAST_KITA,
+        parts: &[FORECAST_KITA],
+    },
+    MeasureSpec::Count {
+        name: "school_starters",
+        slot: FORECAST_SCHOOL,
+    },
+    MeasureSpec::Count {
+        name: "course_entitled_not_started",
+        slot: FORECAST_COURSE,
+    },
+    MeasureSpec::Capacity {
+        name: "course_places",
+        slot: FORECAST_COURSE_PLACES,
+    },
+    MeasureSpec::Shortfall {
+        name: "course_places_missing",
+        demand: FORECAST_COURSE,
+        capacity: FORECAST_COURSE_PLACES,
+        persons: FORECAST_COURSE,
+        parts: &[FORECAST_COURSE],
+    },
+];
+
+/// Who, of the persons present on D, will need a place in the 12 months after D: children aged
+/// 0 to 4 on D without a Kita place (of Kita age, 1 to 5, within the 12 months); children aged 5
+/// on D not in school (of school age within the 12 months); persons entitled to an integration
+/// course on or before D who have not started one.
+fn observe_demand_forecast(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
+    if !view.is_present(on) {
+        return;
+    }
+    match view.age(on) {
+        Some(0..=4) if !view.has_kita_place(on) => out.count(FORECAST_KITA),
+        Some(5) if !view.is_enrolled(on) => out.count(FORECAST_SCHOOL),
+        _ => {}
+    }
+    let entitled = view
+        .first_entitlement()
+        .is_some_and(|entitled| entitled <= on);
+    let started = view
+        .courses
+        .iter()
+        .filter(|course| course.is_integration_course())
+        .any(|course| course.started_on.is_some_and(|started| started <= on));
+    if entitled && !started {
+        out.count(FORECAST_COURSE);
+    }
+}
+
 const FUNNEL_COHORT: usize = 0;
 const FUNNEL_REACHED: usize = 1;
 const FUNNEL_PAIRS: usize = 7;
@@ -372,7 +534,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 25] = [
+    pub(crate) const ALL: [Indicator; 27] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -398,6 +560,8 @@ impl Indicator {
         Indicator::CourseReentry,
         Indicator::DtzByCourseType,
         Indicator::ChecklistCompletion,
+        Indicator::UnmetDemand,
+        Indicator::DemandForecast,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -427,6 +591,8 @@ impl Indicator {
             Indicator::CourseReentry => "course_reentry",
             Indicator::DtzByCourseType => "dtz_by_course_type",
             Indicator::ChecklistCompletion => "checklist_completion",
+            Indicator::UnmetDemand => "unmet_demand",
+            Indicator::DemandForecast => "demand_forecast",
         }
     }
 
@@ -459,6 +625,8 @@ impl Indicator {
             Indicator::CourseReentry => &education::REENTRY,
             Indicator::DtzByCourseType => &education::DTZ_BY_COURSE,
             Indicator::ChecklistCompletion => &checklist::CHECKLIST,
+            Indicator::UnmetDemand => &UNMET,
+            Indicator::DemandForecast => &FORECAST,
         }
     }
 
@@ -691,6 +859,8 @@ impl Indicator {
             Indicator::CourseReentry => education::observe_reentry(context, view, out),
             Indicator::DtzByCourseType => education::observe_dtz_by_course(context, view, out),
             Indicator::ChecklistCompletion => checklist::observe_checklist(context, view, out),
+            Indicator::UnmetDemand => observe_unmet_demand(view, on, out),
+            Indicator::DemandForecast => observe_demand_forecast(view, on, out),
         }
     }
 }

@@ -27,7 +27,9 @@ pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureD
 pub use contributions::Contributions;
 pub use dimension::{Dimension, AGE_BANDS};
 
+use crate::offers::Offers;
 use crate::view::{Households, PersonView};
+use journey_core::offers::{Month, OfferKind};
 
 /// The most dimensions a query may break an indicator down by (counting an implicit one).
 pub const MAX_DIMENSIONS: usize = 2;
@@ -315,8 +317,43 @@ pub fn compute_with_registers(
     households: &Households,
     registers: &Registers,
 ) -> Result<KpiResult, KpiError> {
+    compute_with_offers(query, views, households, registers, &Offers::default())
+}
+
+/// [`compute_with_registers`] with the offers (`crate::offers`): `unmet_demand` sets the places
+/// offered for D's month, in force on D as recorded by the query's `known_at`, against the
+/// persons waiting. Every other indicator is about persons only.
+pub fn compute_with_offers(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+    offers: &Offers,
+) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
+    // Which months' places count, and in which slots: D's month for the unmet demand, the 12
+    // months after it for the forecast.
+    let month = Month::of(query.as_of);
+    let capacity = match indicator {
+        indicators::Indicator::UnmetDemand => Some((
+            month,
+            month,
+            indicators::UNMET_KITA_PLACES,
+            indicators::UNMET_COURSE_PLACES,
+        )),
+        indicators::Indicator::DemandForecast => Some((
+            month.next(),
+            month.plus(12),
+            indicators::FORECAST_KITA_PLACES,
+            indicators::FORECAST_COURSE_PLACES,
+        )),
+        _ => None,
+    };
+    let capacities = match capacity {
+        Some(_) => offers.in_force(query.as_of, query.known_at),
+        None => Vec::new(),
+    };
     let mut table = table::Table::new(&dimensions, query.as_of, registers);
     let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
     let mut metadata = KpiMetadata {
@@ -341,6 +378,22 @@ pub fn compute_with_registers(
             }
         }
     })?;
+    for (offered, (first, last, kita_slot, course_slot)) in capacities
+        .iter()
+        .filter_map(|offered| capacity.map(|capacity| (offered, capacity)))
+    {
+        if offered.month < first || offered.month > last {
+            continue;
+        }
+        let slot = match offered.kind {
+            OfferKind::KitaPlaces => kita_slot,
+            OfferKind::CoursePlaces => course_slot,
+            OfferKind::CounsellingHours => continue,
+        };
+        let mut contribution = table::Contribution::default();
+        contribution.add(slot, u64::from(offered.quantity));
+        table.add_in_district(offered.district.as_deref(), &contribution);
+    }
     let layout = table.finish(indicator.measures());
     let mut result = KpiResult {
         key: definition.key.to_owned(),

@@ -180,6 +180,21 @@ pub(crate) enum MeasureSpec {
         periods: u64,
         persons: usize,
     },
+    /// An amount offered by organisations (places, hours), not about any person: its persons
+    /// count is 0, so disclosure control never suppresses it for itself.
+    Capacity { name: &'static str, slot: usize },
+    /// What the persons in `demand` need beyond the `capacity` offered: `max(0, demand -
+    /// capacity)`. With the capacity published, it discloses the demand whenever it is above 0,
+    /// and the demand is the sum of the counts in the slots `parts` (one or more published
+    /// counts): so the shortfall and those counts are decided together, as one group, and a
+    /// part is never published beside a shortfall and the other parts that would give it away.
+    Shortfall {
+        name: &'static str,
+        demand: usize,
+        capacity: usize,
+        persons: usize,
+        parts: &'static [usize],
+    },
 }
 
 impl MeasureSpec {
@@ -189,7 +204,9 @@ impl MeasureSpec {
             | MeasureSpec::Share { name, .. }
             | MeasureSpec::Quantile { name, .. }
             | MeasureSpec::ShareAbove { name, .. }
-            | MeasureSpec::PerAverage { name, .. } => name,
+            | MeasureSpec::PerAverage { name, .. }
+            | MeasureSpec::Capacity { name, .. }
+            | MeasureSpec::Shortfall { name, .. } => name,
         }
     }
 
@@ -200,7 +217,25 @@ impl MeasureSpec {
             group: index,
         };
         match specs[index] {
-            MeasureSpec::Count { .. } | MeasureSpec::Quantile { .. } => own,
+            MeasureSpec::Quantile { .. } | MeasureSpec::Capacity { .. } => own,
+            MeasureSpec::Count { slot, .. } => {
+                // A part of a shortfall's demand joins the shortfall's group.
+                let shortfall = specs.iter().find_map(|other| match *other {
+                    MeasureSpec::Shortfall { parts, .. } if parts.contains(&slot) => Some(parts),
+                    _ => None,
+                });
+                match shortfall {
+                    Some(parts) => MeasureRule {
+                        group: Self::first_part(specs, parts).unwrap_or(index),
+                        ..own
+                    },
+                    None => own,
+                }
+            }
+            MeasureSpec::Shortfall { parts, .. } => MeasureRule {
+                group: Self::first_part(specs, parts).unwrap_or(index),
+                ..own
+            },
             MeasureSpec::ShareAbove { .. } => MeasureRule {
                 attribute: Attribute::Share,
                 ..own
@@ -233,6 +268,13 @@ impl MeasureSpec {
                 }
             }
         }
+    }
+
+    /// The index of the first count measure over one of `parts`.
+    fn first_part(specs: &[MeasureSpec], parts: &[usize]) -> Option<usize> {
+        specs.iter().position(
+            |spec| matches!(*spec, MeasureSpec::Count { slot, .. } if parts.contains(&slot)),
+        )
     }
 
     /// The measure of a cell. `cell`'s samples must be sorted.
@@ -308,6 +350,25 @@ impl MeasureSpec {
                 let value = (denominator > 0)
                     .then(|| numerator as f64 * periods as f64 / denominator as f64);
                 measure(value, Some(numerator), Some(denominator), cell.get(persons))
+            }
+            MeasureSpec::Capacity { slot, .. } => {
+                let amount = cell.get(slot);
+                measure(Some(amount as f64), Some(amount), None, 0)
+            }
+            MeasureSpec::Shortfall {
+                demand,
+                capacity,
+                persons,
+                ..
+            } => {
+                let (demand, capacity) = (cell.get(demand), cell.get(capacity));
+                let missing = demand.saturating_sub(capacity);
+                measure(
+                    Some(missing as f64),
+                    Some(missing),
+                    Some(capacity),
+                    cell.get(persons),
+                )
             }
         }
     }
@@ -428,6 +489,23 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Adds an organisation's contribution (an offer's capacity) to the cell of `district` in a
+    /// table laid out by district alone; the district is named as a person's would be on D.
+    pub(crate) fn add_in_district(
+        &mut self,
+        district: Option<&'a str>,
+        contribution: &Contribution,
+    ) {
+        debug_assert_eq!(self.dimensions, [Dimension::District]);
+        let key: CellKey<'a> = [
+            district.map_or(Key::None, |district| {
+                Dimension::district_key(district, self.as_of, self.registers)
+            }),
+            Key::None,
+        ];
+        self.add_key(key, contribution);
+    }
+
     /// Adds a person's contribution to the cell of their dimension values.
     pub(crate) fn add(&mut self, view: &'a PersonView, contribution: &Contribution) {
         if self.dimensions.is_empty() {
@@ -447,6 +525,10 @@ impl<'a> Table<'a> {
         for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
             *slot = dimension.key(view, self.as_of, self.registers);
         }
+        self.add_key(key, contribution);
+    }
+
+    fn add_key(&mut self, key: CellKey<'a>, contribution: &Contribution) {
         let next = self.cells.len();
         let index = *self.index.entry(key).or_insert(next);
         if index == next {
