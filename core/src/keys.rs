@@ -904,7 +904,7 @@ impl KeyStore {
         self.tree.apply_batch(batch)?;
         for person in erased {
             self.vault.remove(person.0.as_bytes())?;
-            crate::vault::index::remove_person(&self.vault_index, person)?;
+            crate::vault::index::remove_person(&self.vault_index, *person)?;
         }
         // Durable before anyone is told the person is erased, and before the old epoch goes.
         self.tree.flush()?;
