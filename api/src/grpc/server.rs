@@ -5,9 +5,9 @@
 //! (`grpc::streams`), all behind the credentials layer ([`super::auth`]). Every other service and
 //! method answers `UNIMPLEMENTED`, which tonic's router does for paths it does not know.
 //!
-//! Message size limits are KurrentDB's defaults: `Streams` accepts messages up to its largest log
-//! record (16 MiB less 10 000 bytes of record overhead), every other service up to gRPC's 4 MiB;
-//! messages sent are not limited.
+//! Message size limits are KurrentDB's defaults: `Streams` sets its own (it knows its largest
+//! append), every other service accepts gRPC's 4 MiB, as KurrentDB leaves them; messages sent are not
+//! limited.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,8 +27,6 @@ use super::tls::{self, TlsError, TlsIdentity};
 use crate::auth::Role;
 use crate::state::AppState;
 
-/// The largest message `Streams` accepts: KurrentDB's `TFConsts.EffectiveMaxLogRecordSize`.
-pub const STREAMS_MAX_RECEIVE: usize = 16 * 1024 * 1024 - 10_000;
 /// The largest message the other services accept: gRPC's default, which KurrentDB keeps for them.
 pub const OTHER_MAX_RECEIVE: usize = 4 * 1024 * 1024;
 
