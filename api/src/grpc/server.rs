@@ -27,6 +27,9 @@ use super::tls::{self, TlsError, TlsIdentity};
 use crate::auth::Role;
 use crate::state::AppState;
 
+/// KurrentDB's default keep-alive interval and timeout of its gRPC connections.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The largest message the other services accept: gRPC's default, which KurrentDB keeps for them.
 pub const OTHER_MAX_RECEIVE: usize = 4 * 1024 * 1024;
 
@@ -205,7 +208,11 @@ impl GrpcEndpoint {
         state: AppState,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), GrpcStartError> {
-        let mut builder = Server::builder();
+        // HTTP/2 pings find clients that went away without closing (a subscriber whose machine
+        // died), at KurrentDB's default keep-alive interval and timeout.
+        let mut builder = Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE))
+            .http2_keepalive_timeout(Some(KEEPALIVE));
         if let Some(tls) = &self.tls {
             // tonic's TLS acceptor offers ALPN `h2` only, which is what gRPC clients ask for.
             builder = builder
