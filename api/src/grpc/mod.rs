@@ -2,6 +2,9 @@
 //! stubs. The modules nest as the protobuf packages do, because the generated code names the types of
 //! other packages by relative paths (`super::super::…`).
 
+pub mod streams;
+pub use streams::{streams_server, streams_server_with, StreamsConfig};
+
 /// The generated code of the vendored `.proto` files (`api/proto/`).
 #[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]
 pub mod proto {
