@@ -160,7 +160,10 @@ async fn a_plain_stream_is_appended_and_read_back_in_both_directions() {
         .iter()
         .map(|event| event.event_type.as_str())
         .collect();
-    assert_eq!(types, ["Ordered", "Shipped", "Billed", "PersonalDataErased"]);
+    assert_eq!(
+        types,
+        ["Ordered", "Shipped", "Billed", "PersonalDataErased"]
+    );
     assert_eq!(forwards[0].data.as_ref(), b"\x00\x01 any bytes");
     assert!(!forwards[0].is_json);
     assert!(forwards[1].is_json);
@@ -912,4 +915,201 @@ async fn subscriptions_are_bounded_and_a_subscriber_that_never_reads_is_dropped(
         .await
         .expect("read");
     assert_eq!(events.len(), 640);
+}
+
+/// The client sends BatchAppend only to a server that announces it; the transport's
+/// ServerFeatures service is not part of these tests, so a minimal one announces it here.
+#[derive(Debug, Clone, Copy)]
+struct AnnounceBatchAppend;
+
+#[tonic::async_trait]
+impl journey_api::grpc::proto::event_store::client::server_features::server_features_server::ServerFeatures
+    for AnnounceBatchAppend
+{
+    async fn get_supported_methods(
+        &self,
+        _request: tonic::Request<()>,
+    ) -> Result<
+        tonic::Response<journey_api::grpc::proto::event_store::client::server_features::SupportedMethods>,
+        tonic::Status,
+    > {
+        use journey_api::grpc::proto::event_store::client::server_features::{
+            SupportedMethod, SupportedMethods,
+        };
+        Ok(tonic::Response::new(SupportedMethods {
+            methods: vec![SupportedMethod {
+                method_name: "batchappend".into(),
+                service_name: "event_store.client.streams.streams".into(),
+                features: Vec::new(),
+            }],
+            event_store_server_version: "24.10.0".into(),
+        }))
+    }
+}
+
+async fn serve_with_batch_append(h: &Harness, principal: Principal) -> Endpoint {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let incoming = futures_util::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(socket, _)| socket);
+        Some((accepted, listener))
+    });
+    let service = streams_server_with(h.state.clone(), StreamsConfig::default());
+    let features = journey_api::grpc::proto::event_store::client::server_features::server_features_server::ServerFeaturesServer::new(AnnounceBatchAppend);
+    let layer = tonic::service::InterceptorLayer::new(move |mut request: tonic::Request<()>| {
+        request.extensions_mut().insert(Caller {
+            principal: principal.clone(),
+        });
+        Ok(request)
+    });
+    let server = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .add_service(service)
+            .add_service(features)
+            .serve_with_incoming(incoming)
+            .await
+            .expect("serve");
+    });
+    let settings: ClientSettings = format!("esdb://127.0.0.1:{port}?tls=false")
+        .parse()
+        .expect("settings");
+    Endpoint {
+        client: Client::new(settings).expect("client"),
+        server,
+    }
+}
+
+#[tokio::test]
+async fn batch_append_answers_each_append_and_reports_a_wrong_expected_version() {
+    let h = Harness::new().await;
+    let token = h.token(Role::Replication, None, "replica");
+    let endpoint =
+        serve_with_batch_append(&h, h.state.tokens.authenticate(&token).expect("token")).await;
+    let batch = endpoint
+        .client
+        .batch_append(&kurrentdb::BatchAppendOptions::default())
+        .await
+        .expect("batch append session");
+    let written = batch
+        .append_to_stream(
+            "batch-1",
+            StreamState::NoStream,
+            vec![binary("E", b"1"), binary("E", b"2")],
+        )
+        .await
+        .expect("first batch");
+    assert_eq!(written.current_revision(), Some(1));
+    assert_eq!(written.stream_name(), "batch-1");
+    let refused = batch
+        .append_to_stream(
+            "batch-1",
+            StreamState::StreamRevision(7),
+            vec![binary("E", b"3")],
+        )
+        .await;
+    match refused {
+        Err(kurrentdb::Error::Grpc { code, message }) => {
+            assert_eq!(code, tonic::Code::FailedPrecondition);
+            assert!(message.contains("WrongExpectedVersion"), "{message}");
+        }
+        other => panic!("expected a wrong expected version, got {other:?}"),
+    }
+    // The Rust client ends its session at the first refusal; a new one continues the stream.
+    let batch = endpoint
+        .client
+        .batch_append(&kurrentdb::BatchAppendOptions::default())
+        .await
+        .expect("second session");
+    let written = batch
+        .append_to_stream(
+            "batch-1",
+            StreamState::StreamRevision(1),
+            vec![binary("E", b"3")],
+        )
+        .await
+        .expect("third batch");
+    assert_eq!(written.current_revision(), Some(2));
+    let events = read_stream(&endpoint.client, "batch-1", &ReadStreamOptions::default())
+        .await
+        .expect("read");
+    assert_eq!(events.len(), 3);
+}
+
+#[tokio::test]
+async fn an_oversized_append_is_refused_with_the_limit_and_writes_nothing() {
+    let h = Harness::new().await;
+    let admin = as_role(&h, Role::Admin, None).await;
+    let big = vec![1u8; 700 * 1024];
+    let refused = admin
+        .client
+        .append_to_stream(
+            "big-1",
+            &AppendToStreamOptions::default(),
+            vec![binary("E", &big), binary("E", &big)],
+        )
+        .await;
+    match refused {
+        Err(kurrentdb::Error::Grpc { code, message }) => {
+            assert_eq!(code, tonic::Code::InvalidArgument);
+            assert!(
+                message.contains("Maximum Append Size of 1048576"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the append-size refusal, got {other:?}"),
+    }
+    let read = read_stream(&admin.client, "big-1", &ReadStreamOptions::default()).await;
+    assert!(
+        matches!(read, Err(kurrentdb::Error::ResourceNotFound)),
+        "{read:?}"
+    );
+    // One at a time they fit.
+    admin
+        .client
+        .append_to_stream(
+            "big-1",
+            &AppendToStreamOptions::default(),
+            vec![binary("E", &big)],
+        )
+        .await
+        .expect("one event under the limit");
+}
+
+#[tokio::test]
+async fn many_tiny_appends_from_concurrent_clients_are_all_stored_once() {
+    let h = Harness::new().await;
+    let admin = as_role(&h, Role::Admin, None).await;
+    let writers: Vec<_> = (0..16)
+        .map(|writer| {
+            let client = admin.client.clone();
+            tokio::spawn(async move {
+                for n in 0..250u32 {
+                    client
+                        .append_to_stream(
+                            format!("tiny-{}", n % 4).as_str(),
+                            &AppendToStreamOptions::default(),
+                            vec![binary("T", &[writer, (n % 256) as u8])],
+                        )
+                        .await
+                        .expect("tiny append");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let everything = read_all(&admin.client, &ReadAllOptions::default()).await;
+    assert_eq!(everything.len(), 16 * 250);
+    let report = journey_core::verify::verify(
+        &h.context.ledger,
+        journey_core::verify::VerifyOptions::default(),
+        |_| {},
+    )
+    .await
+    .expect("verify");
+    assert!(report.first_problem.is_none(), "{report:?}");
 }
