@@ -325,6 +325,8 @@ pub struct Ledger {
     registers: RegisterCache,
     /// The transaction times of live appends not yet in the log.
     in_flight: InFlight,
+    /// Held while a plain stream's head is read and appended to (`crate::plain`).
+    plain_writer: tokio::sync::Mutex<()>,
     config: LedgerConfig,
 }
 
@@ -382,8 +384,13 @@ impl Ledger {
             streams: Mutex::new(HashMap::new()),
             registers: RegisterCache::default(),
             in_flight: InFlight::default(),
+            plain_writer: tokio::sync::Mutex::new(()),
             config,
         }
+    }
+
+    pub(crate) fn plain_writer(&self) -> &tokio::sync::Mutex<()> {
+        &self.plain_writer
     }
 
     pub(crate) fn register_cache(&self) -> &RegisterCache {
@@ -940,7 +947,23 @@ impl Ledger {
                 event: None,
             });
         }
+        if crate::plain::is_plain(&recorded.stream) {
+            // Plain streams hold what KurrentDB clients wrote: no person event, nothing to open.
+            if recorded.event.encoding != PayloadEncoding::Opaque {
+                return Err(corrupt(
+                    "a plain stream's event is not stored opaque".into(),
+                ));
+            }
+            return Ok(DecodedEvent {
+                recorded,
+                data: None,
+                event: None,
+            });
+        }
         let plaintext = match recorded.event.encoding {
+            PayloadEncoding::Opaque => {
+                return Err(corrupt("an opaque payload outside a plain stream".into()))
+            }
             PayloadEncoding::Json => recorded.event.payload.clone(),
             PayloadEncoding::Sealed => {
                 let person = PersonId::from_stream_name(&recorded.stream)
@@ -1005,7 +1028,9 @@ impl Ledger {
                 let Some(last) = page.last() else { break };
                 position = last.position + 1;
                 for recorded in &page {
-                    if recorded.event.event_type == EventType::PersonalDataErased.name() {
+                    if recorded.event.event_type == EventType::PersonalDataErased.name()
+                        && !crate::plain::is_plain(&recorded.stream)
+                    {
                         let person =
                             PersonId::from_stream_name(&recorded.stream).map_err(|error| {
                                 LedgerError::Corrupt {

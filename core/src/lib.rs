@@ -18,6 +18,7 @@ pub mod involvement;
 pub mod keys;
 pub mod ledger;
 pub mod log;
+pub mod plain;
 pub mod registers;
 pub mod retention;
 pub mod rules;

@@ -8,7 +8,7 @@
 pub mod enums;
 pub mod fields_limit;
 pub mod inputs;
-mod mutation;
+pub(crate) mod mutation;
 mod query;
 pub mod readmodels;
 pub mod registers;

@@ -5,7 +5,8 @@
 //! (clients need one). `authorization: Bearer TOKEN` works too. The layer turns valid credentials
 //! into a [`Caller`] in the request's extensions, answers `UNAUTHENTICATED` to wrong or revoked
 //! ones, and audits every call it lets through, as the GraphQL endpoint does. Services decide what
-//! a role may do and refuse with [`access_denied`].
+//! a role may do and refuse with `streams::status::access_denied` (`PERMISSION_DENIED` with
+//! KurrentDB's `exception: access-denied` trailer), which this layer uses too.
 //!
 //! `ServerFeatures` and `Gossip` also answer callers without credentials: clients call them while
 //! connecting, before and without their credentials (the Rust client never sends any there), and
@@ -23,19 +24,15 @@ use std::task::{Context, Poll};
 use axum::http::{self, HeaderMap, Request, Response};
 use base64::Engine;
 use tonic::body::Body;
-use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use super::gossip::{authority_host, CallAuthority};
+use super::streams::status::access_denied;
 use super::Caller;
 use crate::audit::AuditRecord;
 use crate::auth::{AuthError, Principal, Role};
 use crate::state::AppState;
-
-/// The metadata key KurrentDB names the kind of a refusal with, and its value for a refused role.
-pub const EXCEPTION_KEY: &str = "exception";
-pub const ACCESS_DENIED: &str = "access-denied";
 
 /// The token id and name recorded for calls of insecure mode, which carry no token.
 pub const INSECURE_PRINCIPAL: &str = "grpc-insecure";
@@ -45,19 +42,6 @@ const PUBLIC_SERVICES: [&str; 2] = [
     super::proto::event_store::client::server_features::server_features_server::SERVICE_NAME,
     super::proto::event_store::client::gossip::gossip_server::SERVICE_NAME,
 ];
-
-/// `PERMISSION_DENIED` as KurrentDB sends it (message `Access Denied`, trailer
-/// `exception: access-denied`, which the clients map to their access-denied error), with the
-/// reason after the message so that a person reading it knows what to change.
-pub fn access_denied(why: impl std::fmt::Display) -> Status {
-    let mut metadata = MetadataMap::new();
-    metadata.insert(EXCEPTION_KEY, MetadataValue::from_static(ACCESS_DENIED));
-    Status::with_metadata(
-        Code::PermissionDenied,
-        format!("Access Denied: {why}"),
-        metadata,
-    )
-}
 
 /// How the endpoint identifies callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,17 +314,6 @@ mod tests {
                 Code::Unauthenticated
             );
         }
-    }
-
-    #[test]
-    fn a_refusal_carries_kurrentdbs_exception_trailer() {
-        let status = access_denied("analysts read no person stream");
-        assert_eq!(status.code(), Code::PermissionDenied);
-        assert!(status.message().starts_with("Access Denied"));
-        assert_eq!(
-            status.metadata().get(EXCEPTION_KEY).expect("exception"),
-            ACCESS_DENIED
-        );
     }
 
     #[test]

@@ -10,6 +10,9 @@ pub mod gossip;
 pub mod server;
 pub mod tls;
 
+pub mod streams;
+pub use streams::{streams_server, streams_server_with, StreamsConfig};
+
 /// The generated code of the vendored `.proto` files (`api/proto/`).
 #[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]
 pub mod proto {

@@ -222,8 +222,7 @@ impl GrpcEndpoint {
                 )
                 .map_err(GrpcStartError::Identity)?;
         }
-        let streams_mounted = STREAMS_MOUNTED;
-        let features = Features::new(&served_methods(streams_mounted));
+        let features = Features::new(&served_methods());
         let router = builder
             .layer(AuthLayer::new(state.clone(), self.mode))
             .add_service(
@@ -232,9 +231,9 @@ impl GrpcEndpoint {
             .add_service(
                 GossipServer::new(SingleNode::new(self.address))
                     .max_decoding_message_size(OTHER_MAX_RECEIVE),
-            );
-        // GRPC-STREAMS-MOUNT (branch `grpc`): the one line that mounts the Streams service.
-        let router = router;
+            )
+            // Streams sets its own receive limit (it knows its largest append).
+            .add_service(super::streams_server(state));
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         router
             .serve_with_incoming_shutdown(incoming, shutdown)
@@ -243,19 +242,9 @@ impl GrpcEndpoint {
     }
 }
 
-/// Whether the Streams service is mounted (see GRPC-STREAMS-MOUNT above); `GetSupportedMethods`
-/// lists its methods only then.
-const STREAMS_MOUNTED: bool = false;
-
-/// The methods `GetSupportedMethods` lists: exactly those mounted.
-fn served_methods(streams: bool) -> Vec<ServedMethod> {
-    let mut served = Vec::new();
-    if streams {
-        served.extend_from_slice(STREAMS_METHODS);
-    }
-    served.extend_from_slice(SERVER_FEATURES_METHODS);
-    served.extend_from_slice(GOSSIP_METHODS);
-    served
+/// The methods `GetSupportedMethods` lists: exactly those [`GrpcEndpoint::serve`] mounts.
+fn served_methods() -> Vec<ServedMethod> {
+    [STREAMS_METHODS, SERVER_FEATURES_METHODS, GOSSIP_METHODS].concat()
 }
 
 #[cfg(test)]
@@ -339,13 +328,5 @@ mod tests {
         };
         assert_eq!(no_listen.check(), Err(GrpcConfigError::NoListen));
         assert_eq!(GrpcFlags::default().check(), Ok(None));
-    }
-
-    #[test]
-    fn the_supported_methods_are_the_mounted_ones() {
-        let without = served_methods(false);
-        assert!(without.iter().all(|m| m.method != "BatchAppend"));
-        let with = served_methods(true);
-        assert_eq!(with.len(), without.len() + STREAMS_METHODS.len());
     }
 }
