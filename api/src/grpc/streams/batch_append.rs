@@ -73,7 +73,10 @@ pub fn batch_append(
                 expected_stream_position: Some(expected_position(expected)),
                 result: Some(match result {
                     Ok(outcome) => outcome_result(outcome),
-                    Err(status) => batch_append_resp::Result::Error(rpc_status(&status, None)),
+                    Err(status) => batch_append_resp::Result::Error(rpc_status(
+                        &status,
+                        Some(error_detail(&status)),
+                    )),
                 }),
             };
             if sender.send(Ok(response)).await.is_err() {
@@ -210,6 +213,28 @@ fn outcome_result(outcome: Outcome) -> batch_append_resp::Result {
                 }),
             ))
         }
+    }
+}
+
+/// The detail KurrentDB packs into every BatchAppend error, by code: the Node client reads the
+/// detail's type to choose its error and fails on an error without one. Its message stays the
+/// status's, so a refused rule's words reach the client.
+fn error_detail(status: &Status) -> prost_types::Any {
+    let (name, value) = match status.code() {
+        tonic::Code::PermissionDenied => ("AccessDenied", client::AccessDenied {}.encode_to_vec()),
+        tonic::Code::DeadlineExceeded => ("Timeout", client::Timeout {}.encode_to_vec()),
+        tonic::Code::InvalidArgument => (
+            "BadRequest",
+            client::BadRequest {
+                message: status.message().to_owned(),
+            }
+            .encode_to_vec(),
+        ),
+        _ => ("Unknown", client::Unknown {}.encode_to_vec()),
+    };
+    prost_types::Any {
+        type_url: format!("type.googleapis.com/event_store.client.{name}"),
+        value,
     }
 }
 
