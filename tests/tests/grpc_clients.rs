@@ -570,3 +570,42 @@ async fn the_rust_client_appends_catalogue_events_as_a_caseworker_and_analysts_s
     );
     assert!(grpc.server.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_grpc_endpoint_with_the_http_server_while_a_subscription_is_open() {
+    let scratch = Scratch::new();
+    let token = create_token(&scratch, &["--role", "admin", "--name", "grpc-admin"]);
+    let grpc = start(&scratch, &["--drain-timeout-ms", "20000"]);
+    let admin = grpc.client("localhost", &token);
+    admin
+        .append_to_stream(
+            "rust_plain-shutdown",
+            &AppendToStreamOptions::default(),
+            vec![noted("before")],
+        )
+        .await
+        .expect("append");
+    let mut subscription = admin
+        .subscribe_to_all(&SubscribeToAllOptions::default())
+        .await;
+    loop {
+        let event = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            subscription.next_subscription_event(),
+        )
+        .await
+        .expect("the subscription delivers")
+        .expect("a subscription event");
+        if matches!(event, SubscriptionEvent::CaughtUp(_)) {
+            break;
+        }
+    }
+    let grpc_address = grpc.grpc.clone();
+    // The open subscription ends with the shutdown instead of holding the server up.
+    let status = grpc.server.terminate();
+    assert!(status.success(), "a clean stop: {status}");
+    assert!(
+        std::net::TcpStream::connect(&grpc_address).is_err(),
+        "the gRPC listener is closed"
+    );
+}
