@@ -210,6 +210,9 @@ impl GrpcEndpoint {
     ) -> Result<(), GrpcStartError> {
         // HTTP/2 pings find clients that went away without closing (a subscriber whose machine
         // died), at KurrentDB's default keep-alive interval and timeout.
+        // tonic's acceptor takes rustls's process-wide provider; with more than one compiled in
+        // there is none unless installed (a second install is refused, which is fine).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut builder = Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))
             .http2_keepalive_timeout(Some(KEEPALIVE));
