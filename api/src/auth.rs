@@ -49,6 +49,9 @@ pub enum Role {
     Auditor,
     /// Everything.
     Admin,
+    /// The plain streams of the KurrentDB protocol (read, append, delete), for a system that mirrors
+    /// or feeds them; nothing of the persons or the audit log.
+    Replication,
 }
 
 impl Role {
@@ -58,6 +61,7 @@ impl Role {
         Role::Analyst,
         Role::Auditor,
         Role::Admin,
+        Role::Replication,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -67,6 +71,7 @@ impl Role {
             Role::Analyst => "analyst",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Replication => "replication",
         }
     }
 
@@ -84,6 +89,8 @@ impl Role {
             Role::Analyst => ActorRole::Analyst,
             Role::Auditor => ActorRole::Auditor,
             Role::Admin => ActorRole::Admin,
+            // A replication feed writes as a system tool does: no person acts.
+            Role::Replication => ActorRole::System,
         }
     }
 }

@@ -355,7 +355,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Option<Principal
         .map_err(|error| ApiError::new(Code::Unauthenticated, error.to_string()))
 }
 
-fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(crate) fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(REASON_HEADER) else {
         return Ok(None);
     };

@@ -2,14 +2,17 @@
 //!
 //! Start, in order: open the data directory, start the projection runner on the same ledger (it
 //! loads its snapshot and catches up in the background; `/readyz` answers 503 until it has), seed
-//! the demo population and create the demo tokens with `--demo`, bind, write `server.json`.
+//! the demo population and create the demo tokens with `--demo`, bind (and with `--grpc-listen`
+//! prepare the gRPC endpoint's TLS identity and bind it too), write `server.json`.
 //!
-//! Shutdown, in order: stop accepting connections, let in-flight requests finish (at most
-//! [`ServeConfig::drain_timeout`]), end live subscriptions, stop the projections and write their
+//! Shutdown, in order: stop accepting connections on both listeners, let in-flight requests finish
+//! (at most [`ServeConfig::drain_timeout`]), end live subscriptions, give gRPC calls still running
+//! the rest of the drain timeout, stop the projections and write their
 //! snapshot, close the log (which waits for acknowledged appends to be durable), flush the store,
 //! remove `server.json`.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -20,6 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Limits;
 use crate::context::{CliError, Context, Options};
+use crate::grpc::server::GrpcEndpoint;
 use crate::server_file::{self, ServerInfo};
 use crate::state::AppState;
 
@@ -41,6 +45,8 @@ pub struct ServeConfig {
     pub audit_retention_years: Option<u32>,
     /// Scheduled backups, if any.
     pub backups: Option<crate::backup::online::ScheduleConfig>,
+    /// The gRPC endpoint (the KurrentDB client protocol), with `--grpc-listen`.
+    pub grpc: Option<crate::grpc::server::GrpcConfig>,
 }
 
 /// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
@@ -77,6 +83,33 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// How to connect to the gRPC endpoint, printed at start.
+fn print_grpc(grpc: &GrpcEndpoint) {
+    let address = grpc.address();
+    match grpc.ca_file() {
+        Some(ca_file) => {
+            println!(
+                "  gRPC     {address} (KurrentDB client protocol, TLS; CA file {})",
+                ca_file.display()
+            );
+            println!(
+                "           kurrentdb://any:TOKEN@{address}?tls=true&tlsCaFile={}",
+                ca_file.display()
+            );
+        }
+        None if grpc.is_tls() => {
+            println!(
+                "  gRPC     {address} (KurrentDB client protocol, TLS with the given certificate)"
+            );
+            println!("           kurrentdb://any:TOKEN@{address}?tls=true");
+        }
+        None => {
+            println!("  gRPC     {address} (KurrentDB client protocol, insecure: no TLS, no credentials)");
+            println!("           kurrentdb://{address}?tls=false");
+        }
+    }
+}
+
 pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliError> {
     let context = Context::open(options).await?;
     let projections = Projections::start(
@@ -105,11 +138,19 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
     let address = listener.local_addr()?;
+    let grpc = match &config.grpc {
+        Some(grpc) => Some(GrpcEndpoint::bind(grpc, &context.data_dir).await?),
+        None => None,
+    };
     let signal = shutdown_signal();
     let info = ServerInfo {
         pid: std::process::id(),
         listen: address.to_string(),
         started_at: Utc::now(),
+        grpc_listen: grpc.as_ref().map(|grpc| grpc.address().to_string()),
+        grpc_ca_file: grpc
+            .as_ref()
+            .and_then(|grpc| grpc.ca_file().map(Path::to_owned)),
     };
     server_file::write(&context.data_dir, &info)?;
     tracing::info!(%address, data_dir = %context.data_dir.display(), "journey serve started");
@@ -123,6 +164,9 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         "  tokens   journey --data-dir {} token create --role ROLE [--agency AGENCY]",
         context.data_dir.display()
     );
+    if let Some(grpc) = &grpc {
+        print_grpc(grpc);
+    }
     if let Some(tokens) = &demo_tokens {
         crate::demo::print(&address, tokens);
     }
@@ -145,11 +189,23 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         ))
     });
     let (signalled_sender, signalled) = tokio::sync::oneshot::channel::<()>();
+    // The gRPC endpoint stops accepting when the HTTP server does: on the signal, or when the HTTP
+    // server ends for another reason (then the sender is set below).
+    let (grpc_stop, grpc_stopped) = tokio::sync::watch::channel(false);
+    let grpc_stop_on_signal = grpc_stop.clone();
     let graceful = async move {
         signal.await;
         tracing::info!("shutdown signal received: draining in-flight requests");
+        grpc_stop_on_signal.send_replace(true);
         let _ = signalled_sender.send(());
     };
+    let grpc_task = grpc.map(|grpc| {
+        let state = state.clone();
+        let mut stopped = grpc_stopped;
+        tokio::spawn(grpc.serve(state, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     let server = axum::serve(listener, crate::app(state.clone())).with_graceful_shutdown(graceful);
     let drain_timeout = config.drain_timeout;
     let served = tokio::select! {
@@ -165,7 +221,24 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
             Ok(())
         }
     };
+    grpc_stop.send_replace(true);
     state.begin_shutdown();
+    if let Some(mut task) = grpc_task {
+        // Live subscriptions end with `begin_shutdown`; a call that still runs after the drain
+        // timeout is cut off, as HTTP requests are.
+        match tokio::time::timeout(drain_timeout, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::error!(%error, "the gRPC endpoint failed"),
+            Ok(Err(error)) => tracing::error!(%error, "the gRPC endpoint's task failed"),
+            Err(_) => {
+                tracing::warn!(
+                    ?drain_timeout,
+                    "gRPC calls still running after the drain timeout; shutting down anyway"
+                );
+                task.abort();
+            }
+        }
+    }
     retention_stop.send_replace(true);
     if let Some(task) = retention_task {
         // A run in progress finishes its current erasure first; the task ends at its next check.

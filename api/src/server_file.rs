@@ -15,6 +15,12 @@ pub struct ServerInfo {
     /// The address it listens on, as bound (so with the real port when started on port 0).
     pub listen: String,
     pub started_at: DateTime<Utc>,
+    /// The gRPC endpoint's address as bound, with `--grpc-listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_listen: Option<String>,
+    /// The CA that signed the gRPC endpoint's generated certificate: a client's `tlsCaFile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_ca_file: Option<PathBuf>,
 }
 
 impl ServerInfo {

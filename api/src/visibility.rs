@@ -201,6 +201,9 @@ pub fn access(principal: &Principal, facts: &PersonFacts) -> Access {
         Role::Auditor => {
             Access::Denied("auditors see the audit log, not person-level data".into())
         }
+        Role::Replication => Access::Denied(
+            "the replication role reads and writes plain streams over the KurrentDB protocol, not persons".into(),
+        ),
         Role::Caseworker => match principal.agency {
             Some(agency) if facts.works_with.contains(&agency) => Access::Full,
             Some(agency) if facts.consented.contains(&agency) => Access::Full,

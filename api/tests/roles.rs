@@ -48,11 +48,13 @@ enum Col {
     Analyst,
     Auditor,
     Admin,
+    /// The replication role: plain streams over the KurrentDB protocol, nothing in GraphQL.
+    Replication,
 }
 
 use Col::*;
 
-const COLUMNS: [Col; 10] = [
+const COLUMNS: [Col; 11] = [
     Anonymous,
     Owner,
     Stranger,
@@ -63,6 +65,7 @@ const COLUMNS: [Col; 10] = [
     Analyst,
     Auditor,
     Admin,
+    Replication,
 ];
 
 /// What one principal gets from one field.
@@ -134,10 +137,10 @@ struct Row {
     op: Op,
     /// Whether every call with a token leaves an audit entry (operation = the field's name).
     audited: bool,
-    cells: [Expect; 10],
+    cells: [Expect; 11],
 }
 
-const fn query(field: &'static str, doc: &'static str, cells: [Expect; 10]) -> Row {
+const fn query(field: &'static str, doc: &'static str, cells: [Expect; 11]) -> Row {
     Row {
         field,
         op: Op::Query(doc),
@@ -146,7 +149,7 @@ const fn query(field: &'static str, doc: &'static str, cells: [Expect; 10]) -> R
     }
 }
 
-const fn unaudited(field: &'static str, doc: &'static str, cells: [Expect; 10]) -> Row {
+const fn unaudited(field: &'static str, doc: &'static str, cells: [Expect; 11]) -> Row {
     Row {
         field,
         op: Op::Query(doc),
@@ -161,7 +164,7 @@ const fn record(
     on: &'static str,
     data: &'static str,
     by: Col,
-    cells: [Expect; 10],
+    cells: [Expect; 11],
 ) -> Row {
     Row {
         field,
@@ -177,7 +180,7 @@ const fn record(
     }
 }
 
-const fn subscribe(field: &'static str, doc: &'static str, cells: [Expect; 10]) -> Row {
+const fn subscribe(field: &'static str, doc: &'static str, cells: [Expect; 11]) -> Row {
     Row {
         field,
         op: Op::Subscribe(doc),
@@ -187,23 +190,23 @@ const fn subscribe(field: &'static str, doc: &'static str, cells: [Expect; 10]) 
 }
 
 // Columns: anonymous, owner, stranger, consent holder, withdrawn, coordinator, coordinator's
-// agency, analyst, auditor, admin.
+// agency, analyst, auditor, admin, replication.
 
 /// A caseworker mutation: the agencies that see the person (and admins).
 #[rustfmt::skip]
-const WRITE: [Expect; 10] = [Unauth, Writes, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Writes];
+const WRITE: [Expect; 11] = [Unauth, Writes, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Writes, Forbidden];
 /// `assignMentor`, `endMentoring`: coordinators too.
 #[rustfmt::skip]
-const MENTORING: [Expect; 10] = [Unauth, Writes, Forbidden, Writes, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Writes];
+const MENTORING: [Expect; 11] = [Unauth, Writes, Forbidden, Writes, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Writes, Forbidden];
 /// `erasePerson`: a consent does not suffice.
 #[rustfmt::skip]
-const ERASE: [Expect; 10] = [Unauth, Writes, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Writes];
+const ERASE: [Expect; 11] = [Unauth, Writes, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Writes, Forbidden];
 /// Offers (organisational capacity): coordinators and admins.
 #[rustfmt::skip]
-const OFFERS: [Expect; 10] = [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Writes];
+const OFFERS: [Expect; 11] = [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Writes, Forbidden];
 /// Indicators: suppressed for every role but admins.
 #[rustfmt::skip]
-const INDICATOR: [Expect; 10] = [Unauth, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Unsuppressed];
+const INDICATOR: [Expect; 11] = [Unauth, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Unsuppressed, Suppressed];
 
 const PERSON: &str = "query($id: ID!) { person(id: $id) { id revision erased timeline { type } consents { consentId active } personalData { givenNames familyName phone address } status(asOf: \"2024-06-01\") { stage district } } }";
 /// The figures of an indicator answer (`kpi`, `chainFunnel`, `kpiChanged`).
@@ -217,56 +220,56 @@ macro_rules! kpi_fields {
 #[rustfmt::skip]
 static ROWS: &[Row] = &[
     // ---- Query ----
-    unaudited("Query.me", "{ me { name role agency } }", [Allowed; 10]),
+    unaudited("Query.me", "{ me { name role agency } }", [Allowed; 11]),
     query(
         "Query.person",
         PERSON,
-        [Unauth, Full, Forbidden, Full, Forbidden, Mentoring, Forbidden, Forbidden, Forbidden, Full],
+        [Unauth, Full, Forbidden, Full, Forbidden, Mentoring, Forbidden, Forbidden, Forbidden, Full, Forbidden],
     ),
     query(
         "Query.events",
         "{ events(first: 1000) { edges { node { person type actor { pseudonym agency role } data } } } }",
-        [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Pseudonymised, Forbidden, Pseudonymised],
+        [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Pseudonymised, Forbidden, Pseudonymised, Forbidden],
     ),
     query(
         "Query.auditLog",
         "{ auditLog(first: 5) { edges { node { seq operation } } } }",
-        [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Allowed, Allowed],
+        [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Allowed, Allowed, Forbidden],
     ),
     query(
         "Query.people",
         "{ people(filter: {includeAbsent: true}, first: 1000) { edges { node { id status { stage district } } } } }",
-        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],
     ),
     query(
         "Query.caseload",
         "{ caseload(asOf: \"2024-06-01\") { agency personCount persons caseworkers { caseworkerId persons } } }",
         // A consent lets an agency see the person, not work with them.
-        [Unauth, Listed, Unlisted, Unlisted, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+        [Unauth, Listed, Unlisted, Unlisted, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],
     ),
     query(
         "Query.courseWaitingList",
         "{ courseWaitingList(asOf: \"2024-06-01\") { personId courseId provider } }",
-        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],
     ),
     query(
         "Query.idleList",
         "{ idleList(minDays: 30, asOf: \"2024-06-01\") { personId idleDays district } }",
         // For the agencies involved with the person: a consent does not suffice.
-        [Unauth, Listed, Unlisted, Unlisted, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+        [Unauth, Listed, Unlisted, Unlisted, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],
     ),
     query(
         "Query.promisingApplicants",
         "{ promisingApplicants(asOf: \"2024-06-01\", first: 100) { knownAt edges { node { personId waitingDays facts { b1Level } } } } }",
         // The joint case management's: the jobcenter (owner) sees the person; every other agency
         // is refused, consent or not (the arbeitsagentur under consent: api/tests/promising.rs).
-        [Unauth, Listed, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Listed],
+        [Unauth, Listed, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Listed, Forbidden],
     ),
     query(
         "Query.checklistOverdue",
         "{ checklistOverdue(asOf: \"2023-03-01\", first: 100) { knownAt edges { node { personId overdue { step daysOverdue } } } } }",
         // Arrived 2023-01-10 without a start folder (due after 4 weeks): visible as the other lists.
-        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],
     ),
     query(
         "Query.kpi",
@@ -277,22 +280,22 @@ static ROWS: &[Row] = &[
         "Query.findPersons",
         "{ findPersons(name: \"haddad-testfall AMINA\", birthDate: \"1990-04-01\") { edges { node { pseudonym person { id } } } } }",
         // Whom `person` shows; analysts by pseudonym only, so a name is refused.
-        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed],
+        [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],
     ),
     unaudited(
         "Query.kpiCatalogue",
         "{ kpiCatalogue { key personLevel } }",
-        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
+        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
     ),
     unaudited(
         "Query.registers",
         "{ registers(validOn: \"2024-06-01\") { kind entries { code parent validFrom } } }",
-        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
+        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
     ),
     unaudited(
         "Query.offers",
         "{ offers(month: \"2024-09\", asOf: \"2024-06-01\") { asOf offers { offerId kind month district quantity } } }",
-        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
+        [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
     ),
     query(
         "Query.chainFunnel",
@@ -311,7 +314,7 @@ static ROWS: &[Row] = &[
             new_person: true,
         },
         audited: true,
-        cells: [Unauth, Writes, Writes, Writes, Writes, Forbidden, Writes, Forbidden, Forbidden, Writes],
+        cells: [Unauth, Writes, Writes, Writes, Writes, Forbidden, Writes, Forbidden, Forbidden, Writes, Forbidden],
     },
     // The subject again: who sees them is refused as a duplicate, the others are refused.
     Row {
@@ -324,7 +327,7 @@ static ROWS: &[Row] = &[
             new_person: false,
         },
         audited: true,
-        cells: [Unauth, Conflict, Forbidden, Conflict, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Conflict],
+        cells: [Unauth, Conflict, Forbidden, Conflict, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Conflict, Forbidden],
     },
     record("Mutation.recordArrival", "RecordArrivalInput", "2023-01-10", r#"{"origin": "RECEPTION_CENTRE", "accommodation": "SHARED", "district": "Lebenstedt", "entryDate": "2022-12-01"}"#, Owner, WRITE),
     record("Mutation.fileAsylumApplication", "FileAsylumApplicationInput", "2023-01-12", "{}", Owner, WRITE),
@@ -401,7 +404,7 @@ static ROWS: &[Row] = &[
     subscribe(
         "Subscription.personEvents",
         "subscription($id: ID!) { personEvents(id: $id) { type data } }",
-        [Unauth, Full, Forbidden, Full, Forbidden, Mentoring, Forbidden, Forbidden, Forbidden, Full],
+        [Unauth, Full, Forbidden, Full, Forbidden, Mentoring, Forbidden, Forbidden, Forbidden, Full, Forbidden],
     ),
     subscribe(
         "Subscription.kpiChanged",
@@ -525,6 +528,7 @@ impl World {
                 Analyst => (Role::Analyst, None, "analyst"),
                 Auditor => (Role::Auditor, None, "auditor"),
                 Admin => (Role::Admin, None, "admin"),
+                Replication => (Role::Replication, None, "replication"),
             };
             tokens.push(Some((h.token(role, agency, name), name.to_owned())));
         }

@@ -28,6 +28,7 @@ pub fn canonical_envelope(stream: &str, revision: u64, event: &NewEvent) -> Vec<
         "encoding": match event.encoding {
             PayloadEncoding::Json => "json",
             PayloadEncoding::Sealed => "sealed",
+            PayloadEncoding::Opaque => "opaque",
         },
         "id": event.id,
         "occurred_on": event.occurred_on,

@@ -330,6 +330,8 @@ pub struct Ledger {
     offer_writer: tokio::sync::Mutex<()>,
     /// The transaction times of live appends not yet in the log.
     in_flight: InFlight,
+    /// Held while a plain stream's head is read and appended to (`crate::plain`).
+    plain_writer: tokio::sync::Mutex<()>,
     config: LedgerConfig,
 }
 
@@ -388,8 +390,13 @@ impl Ledger {
             registers: RegisterCache::default(),
             offer_writer: tokio::sync::Mutex::new(()),
             in_flight: InFlight::default(),
+            plain_writer: tokio::sync::Mutex::new(()),
             config,
         }
+    }
+
+    pub(crate) fn plain_writer(&self) -> &tokio::sync::Mutex<()> {
+        &self.plain_writer
     }
 
     pub(crate) fn register_cache(&self) -> &RegisterCache {
@@ -933,12 +940,12 @@ impl Ledger {
     pub fn decode(&self, recorded: RecordedEvent) -> Result<DecodedEvent, LedgerError> {
         let position = recorded.position;
         let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
-        if crate::plain::is_plain_stream(&recorded.stream) {
+        if crate::organisational::is_organisational_stream(&recorded.stream) {
             // Register and offer events are not in the person catalogue, and carry no person
-            // event: their stream kind reads them (`crate::plain`).
+            // event: their stream kind reads them (`crate::organisational`).
             let data: Value = serde_json::from_slice(&recorded.event.payload)
                 .map_err(|error| corrupt(format!("payload is not JSON: {error}")))?;
-            crate::plain::check_payload(
+            crate::organisational::check_payload(
                 &recorded.stream,
                 &recorded.event.event_type,
                 recorded.event.version,
@@ -951,7 +958,23 @@ impl Ledger {
                 event: None,
             });
         }
+        if crate::plain::is_plain(&recorded.stream) {
+            // Plain streams hold what KurrentDB clients wrote: no person event, nothing to open.
+            if recorded.event.encoding != PayloadEncoding::Opaque {
+                return Err(corrupt(
+                    "a plain stream's event is not stored opaque".into(),
+                ));
+            }
+            return Ok(DecodedEvent {
+                recorded,
+                data: None,
+                event: None,
+            });
+        }
         let plaintext = match recorded.event.encoding {
+            PayloadEncoding::Opaque => {
+                return Err(corrupt("an opaque payload outside a plain stream".into()))
+            }
             PayloadEncoding::Json => recorded.event.payload.clone(),
             PayloadEncoding::Sealed => {
                 let person = PersonId::from_stream_name(&recorded.stream)
@@ -1016,7 +1039,9 @@ impl Ledger {
                 let Some(last) = page.last() else { break };
                 position = last.position + 1;
                 for recorded in &page {
-                    if recorded.event.event_type == EventType::PersonalDataErased.name() {
+                    if recorded.event.event_type == EventType::PersonalDataErased.name()
+                        && !crate::plain::is_plain(&recorded.stream)
+                    {
                         let person =
                             PersonId::from_stream_name(&recorded.stream).map_err(|error| {
                                 LedgerError::Corrupt {

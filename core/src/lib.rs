@@ -20,6 +20,7 @@ pub mod keys;
 pub mod ledger;
 pub mod log;
 pub mod offers;
+pub mod organisational;
 pub mod plain;
 pub mod registers;
 pub mod retention;

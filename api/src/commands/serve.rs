@@ -1,12 +1,15 @@
-//! `journey serve`: the GraphQL server.
+//! `journey serve`: the GraphQL server, and with `--grpc-listen` the KurrentDB client protocol.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use journey_api::auth::Role;
 use journey_api::config::Limits;
 use journey_api::demo::DemoConfig;
+use journey_api::grpc::server::GrpcFlags;
 use journey_api::server::{self, ServeConfig};
 
 use crate::context::{CliError, Options};
@@ -80,9 +83,40 @@ pub struct ServeArgs {
     /// How many scheduled backups to keep; older ones are removed after each new one.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     pub backup_keep: u32,
+    /// Serve the EventStoreDB/KurrentDB client protocol (gRPC, HTTP/2) on this address too, with TLS
+    /// unless --grpc-insecure; port 0 picks a free port (`server.json` tells which).
+    #[arg(long, env = "JOURNEY_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// The gRPC endpoint's certificate chain (PEM); without it, a CA and a certificate are
+    /// generated into <data-dir>/grpc-tls/ on first start and reused.
+    #[arg(long, requires = "grpc_tls_key")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --grpc-tls-cert.
+    #[arg(long, requires = "grpc_tls_cert")]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// Another name (DNS name or IP address) the generated certificate carries besides localhost,
+    /// 127.0.0.1 and ::1; repeatable.
+    #[arg(long)]
+    pub grpc_tls_san: Vec<String>,
+    /// Serve the gRPC endpoint without TLS and without checking credentials (loopback addresses
+    /// only), like KurrentDB's insecure mode; every call runs as --grpc-insecure-role.
+    #[arg(long)]
+    pub grpc_insecure: bool,
+    /// The role every call runs as with --grpc-insecure; without it every call is refused.
+    #[arg(long)]
+    pub grpc_insecure_role: Option<Role>,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
+    let grpc = GrpcFlags {
+        listen: args.grpc_listen,
+        tls_cert: args.grpc_tls_cert,
+        tls_key: args.grpc_tls_key,
+        tls_san: args.grpc_tls_san,
+        insecure: args.grpc_insecure,
+        insecure_role: args.grpc_insecure_role,
+    }
+    .check()?;
     let config = ServeConfig {
         listen: args.listen,
         limits: Limits {
@@ -112,6 +146,7 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
                 keep: args.backup_keep as usize,
             }
         }),
+        grpc,
     };
     server::serve(options, config).await?;
     Ok(ExitCode::SUCCESS)

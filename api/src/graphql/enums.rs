@@ -334,6 +334,7 @@ pub enum Role {
     Analyst,
     Auditor,
     Admin,
+    Replication,
 }
 
 impl From<crate::auth::Role> for Role {
@@ -344,6 +345,7 @@ impl From<crate::auth::Role> for Role {
             crate::auth::Role::Analyst => Role::Analyst,
             crate::auth::Role::Auditor => Role::Auditor,
             crate::auth::Role::Admin => Role::Admin,
+            crate::auth::Role::Replication => Role::Replication,
         }
     }
 }

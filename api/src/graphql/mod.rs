@@ -9,7 +9,7 @@ pub mod checklist;
 pub mod enums;
 pub mod fields_limit;
 pub mod inputs;
-mod mutation;
+pub(crate) mod mutation;
 pub mod promising;
 pub mod offers;
 mod query;

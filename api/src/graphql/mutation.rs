@@ -375,14 +375,14 @@ impl PersonMutation {
 }
 
 /// Whether the principal's role may record events of this type at all.
-fn role_may_record(principal: &Principal, event_type: &str) -> ApiResult<()> {
+pub(crate) fn role_may_record(principal: &Principal, event_type: &str) -> ApiResult<()> {
     match principal.role {
         Role::Caseworker | Role::Admin => Ok(()),
         Role::Coordinator if visibility::is_mentoring(event_type) => Ok(()),
         Role::Coordinator => Err(ApiError::forbidden(format!(
             "coordinators record mentoring events only (assignMentor, endMentoring), not {event_type}"
         ))),
-        Role::Analyst | Role::Auditor => Err(ApiError::forbidden(format!(
+        Role::Analyst | Role::Auditor | Role::Replication => Err(ApiError::forbidden(format!(
             "the {} role does not record events",
             principal.role
         ))),
@@ -390,7 +390,7 @@ fn role_may_record(principal: &Principal, event_type: &str) -> ApiResult<()> {
 }
 
 /// Checks that the principal may append `proposed` to the person's stream.
-async fn authorize_append(
+pub(crate) async fn authorize_append(
     state: &AppState,
     principal: &Principal,
     person: PersonId,
@@ -575,7 +575,7 @@ async fn record_one<I: RecordInput>(
     })
 }
 
-fn count(state: &AppState, receipt: &LedgerReceipt) {
+pub(crate) fn count(state: &AppState, receipt: &LedgerReceipt) {
     match (receipt.first_position, receipt.last_position) {
         (Some(first), Some(last)) => state.metrics.append("written", last - first + 1),
         _ => state.metrics.append("already_recorded", 0),
@@ -583,7 +583,7 @@ fn count(state: &AppState, receipt: &LedgerReceipt) {
 }
 
 /// What follows an accepted append outside the log: the vault.
-async fn after_append(
+pub(crate) async fn after_append(
     state: &AppState,
     person: PersonId,
     proposed: &[Proposed],

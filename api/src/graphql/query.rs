@@ -283,7 +283,9 @@ pub(crate) async fn from_projections(
 /// whether the person exists).
 fn role_gate(principal: &Principal) -> Access {
     match principal.role {
-        Role::Analyst | Role::Auditor => visibility::access(principal, &PersonFacts::default()),
+        Role::Analyst | Role::Auditor | Role::Replication => {
+            visibility::access(principal, &PersonFacts::default())
+        }
         _ => Access::Full,
     }
 }

@@ -715,6 +715,9 @@ fn person_level_gate(principal: &Principal, what: &str) -> ApiResult<()> {
         Role::Auditor => Err(ApiError::forbidden(format!(
             "{what} is person-level; auditors see the audit log"
         ))),
+        Role::Replication => Err(ApiError::forbidden(format!(
+            "{what} is person-level; the replication role sees plain streams only"
+        ))),
     }
 }
 

@@ -1,6 +1,17 @@
 //! The EventStoreDB/KurrentDB client protocol over gRPC (issue 9): the generated messages and server
-//! stubs. The modules nest as the protobuf packages do, because the generated code names the types of
-//! other packages by relative paths (`super::super::…`).
+//! stubs, the endpoint ([`server`]), its credentials layer ([`auth`]), TLS ([`tls`]) and the services
+//! around `Streams` ([`features`], [`gossip`]). The modules of `proto` nest as the protobuf
+//! packages do, because the generated code names the types of other packages by relative paths
+//! (`super::super::…`).
+
+pub mod auth;
+pub mod features;
+pub mod gossip;
+pub mod server;
+pub mod tls;
+
+pub mod streams;
+pub use streams::{streams_server, streams_server_with, StreamsConfig};
 
 /// The generated code of the vendored `.proto` files (`api/proto/`).
 #[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]

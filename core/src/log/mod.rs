@@ -44,6 +44,9 @@ pub enum PayloadEncoding {
     Json,
     /// `nonce ‖ ciphertext` of the JSON bytes under the person's data key (see `crypto`).
     Sealed,
+    /// Bytes the ledger does not interpret: the events of plain streams (`crate::plain`), framed
+    /// with their content type and metadata.
+    Opaque,
 }
 
 /// An event as handed to the log: everything but the position and the revision, which the log assigns.

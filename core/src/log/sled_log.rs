@@ -633,6 +633,7 @@ fn encoding_code(encoding: PayloadEncoding) -> u8 {
     match encoding {
         PayloadEncoding::Json => 0,
         PayloadEncoding::Sealed => 1,
+        PayloadEncoding::Opaque => 2,
     }
 }
 
@@ -640,6 +641,7 @@ fn encoding_from_code(code: u8) -> Option<PayloadEncoding> {
     match code {
         0 => Some(PayloadEncoding::Json),
         1 => Some(PayloadEncoding::Sealed),
+        2 => Some(PayloadEncoding::Opaque),
         _ => None,
     }
 }

@@ -8,7 +8,7 @@ use super::events::{decode_offer_event, OfferEvent, OfferId};
 use super::rules::{decide, OfferState, Proposal};
 use crate::envelope::Actor;
 use crate::ledger::{Ledger, LedgerError};
-use crate::plain::{PlainEvent, Recorded};
+use crate::organisational::{OrganisationalEvent, Recorded};
 use crate::registers::RegisterKind;
 
 /// An offer event proposed for appending.
@@ -32,9 +32,9 @@ pub struct OfferReceipt {
 }
 
 impl OfferProposal {
-    fn plain(&self, offer: OfferId) -> PlainEvent {
+    fn organisational(&self, offer: OfferId) -> OrganisationalEvent {
         let event_type = self.event.event_type();
-        PlainEvent {
+        OrganisationalEvent {
             id: self.id,
             stream: offer.stream_name(),
             event_type: event_type.name(),
@@ -90,7 +90,7 @@ impl Ledger {
         let mut fresh = Vec::with_capacity(proposals.len());
         let mut already_recorded = 0;
         for (index, proposal) in proposals.iter().enumerate() {
-            match self.plain_recorded(index, &proposal.plain(offer)).await? {
+            match self.organisational_recorded(index, &proposal.organisational(offer)).await? {
                 Recorded::Same => already_recorded += 1,
                 Recorded::No => fresh.push((index, proposal)),
             }
@@ -137,13 +137,13 @@ impl Ledger {
                 }
             }
         }
-        let head = self.plain_head(&stream).await?;
-        let events: Vec<PlainEvent> = fresh
+        let head = self.organisational_head(&stream).await?;
+        let events: Vec<OrganisationalEvent> = fresh
             .iter()
-            .map(|(_, proposal)| proposal.plain(offer))
+            .map(|(_, proposal)| proposal.organisational(offer))
             .collect();
         let (first, last) = self
-            .append_plain_stream(&stream, head, &events, actor)
+            .append_organisational_stream(&stream, head, &events, actor)
             .await?;
         Ok(OfferReceipt {
             offer,

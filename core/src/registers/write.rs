@@ -16,7 +16,7 @@ use super::file::RegisterFile;
 use super::state::Registers;
 use crate::envelope::Actor;
 use crate::ledger::{Ledger, LedgerError, Proposed};
-use crate::plain::{PlainEvent, Recorded};
+use crate::organisational::{OrganisationalEvent, Recorded};
 
 /// The ledger's copy of the registers.
 #[derive(Debug, Default)]
@@ -69,9 +69,9 @@ pub struct RegisterReceipt {
 }
 
 impl RegisterProposal {
-    fn plain(&self) -> PlainEvent {
+    fn organisational(&self) -> OrganisationalEvent {
         let event_type = self.event.event_type();
-        PlainEvent {
+        OrganisationalEvent {
             id: self.id,
             stream: self.register.stream_name(),
             event_type: event_type.name(),
@@ -158,7 +158,7 @@ impl Ledger {
         let mut receipt = RegisterReceipt::default();
         let mut fresh = Vec::with_capacity(proposals.len());
         for (index, proposal) in proposals.into_iter().enumerate() {
-            if self.plain_recorded(index, &proposal.plain()).await? == Recorded::Same {
+            if self.organisational_recorded(index, &proposal.organisational()).await? == Recorded::Same {
                 receipt.already_recorded += 1;
                 continue;
             }
@@ -190,9 +190,9 @@ impl Ledger {
         actor: &Actor,
     ) -> Result<(u64, u64), LedgerError> {
         let stream = kind.stream_name();
-        let head = self.plain_head(&stream).await?;
-        let events: Vec<PlainEvent> = proposals.iter().map(|proposal| proposal.plain()).collect();
-        self.append_plain_stream(&stream, head, &events, actor)
+        let head = self.organisational_head(&stream).await?;
+        let events: Vec<OrganisationalEvent> = proposals.iter().map(|proposal| proposal.organisational()).collect();
+        self.append_organisational_stream(&stream, head, &events, actor)
             .await
     }
 

@@ -1,0 +1,247 @@
+//! `Streams.BatchAppend`: a bidirectional stream of appends, each named by a correlation id and
+//! sent in one or more chunks until `is_final`; every append gets one answer with the same
+//! correlation id. Failures are `google.rpc.Status` messages, a wrong expected version with the
+//! `WrongExpectedVersion` detail, as KurrentDB sends them; the call itself goes on.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use futures_util::Stream;
+use journey_core::log::ExpectedRevision;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::auth::Principal;
+use crate::grpc::proto::event_store::client::streams::{
+    batch_append_req, batch_append_resp, BatchAppendReq, BatchAppendResp,
+};
+use crate::grpc::proto::event_store::client::{
+    self as client, AllStreamPosition, StreamIdentifier,
+};
+use crate::grpc::proto::google::rpc;
+use crate::state::AppState;
+
+use super::append::{self, Collector, Incoming, Outcome};
+use super::convert::from_proto_uuid;
+
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<BatchAppendResp, Status>> + Send>>;
+
+/// Appends whose chunks are still arriving, at most this many at once per call.
+const PENDING_MAX: usize = 64;
+
+/// An append being assembled from its chunks.
+struct Pending {
+    stream: String,
+    expected: ExpectedRevision,
+    collector: Collector,
+}
+
+/// Answers a `BatchAppend` call.
+pub fn batch_append(
+    state: AppState,
+    principal: Principal,
+    mut requests: tonic::Streaming<BatchAppendReq>,
+) -> BatchStream {
+    let (sender, receiver) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut pending: HashMap<uuid::Uuid, Pending> = HashMap::new();
+        loop {
+            let request = match requests.message().await {
+                Ok(Some(request)) => request,
+                Ok(None) => return,
+                Err(status) => {
+                    let _ = sender.send(Err(status)).await;
+                    return;
+                }
+            };
+            let correlation = request.correlation_id.clone();
+            let answer = chunk(&state, &principal, &mut pending, request).await;
+            let Some(answer) = answer.transpose() else {
+                continue;
+            };
+            let (stream, expected, result) = match answer {
+                Ok(answer) => answer,
+                Err(status) => (String::new(), ExpectedRevision::Any, Err(status)),
+            };
+            let response = BatchAppendResp {
+                correlation_id: correlation,
+                stream_identifier: Some(StreamIdentifier {
+                    stream_name: stream.into_bytes(),
+                }),
+                expected_stream_position: Some(expected_position(expected)),
+                result: Some(match result {
+                    Ok(outcome) => outcome_result(outcome),
+                    Err(status) => batch_append_resp::Result::Error(rpc_status(
+                        &status,
+                        Some(error_detail(&status)),
+                    )),
+                }),
+            };
+            if sender.send(Ok(response)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(receiver))
+}
+
+type Answer = (String, ExpectedRevision, Result<Outcome, Status>);
+
+/// Takes one chunk; the answer when it completes an append.
+async fn chunk(
+    state: &AppState,
+    principal: &Principal,
+    pending: &mut HashMap<uuid::Uuid, Pending>,
+    request: BatchAppendReq,
+) -> Result<Option<Answer>, Status> {
+    let correlation = from_proto_uuid(request.correlation_id.as_ref())?;
+    if let Some(options) = request.options {
+        if pending.len() >= PENDING_MAX && !pending.contains_key(&correlation) {
+            return Err(Status::resource_exhausted(format!(
+                "at most {PENDING_MAX} batch appends may be open at once in one call; finish one (is_final) first"
+            )));
+        }
+        let stream = String::from_utf8(
+            options
+                .stream_identifier
+                .map(|identifier| identifier.stream_name)
+                .unwrap_or_default(),
+        )
+        .map_err(|_| Status::invalid_argument("the stream name is not UTF-8"))?;
+        use batch_append_req::options::ExpectedStreamPosition as E;
+        let expected = match options.expected_stream_position {
+            Some(E::StreamPosition(revision)) => ExpectedRevision::Exact(revision),
+            Some(E::NoStream(())) => ExpectedRevision::NoStream,
+            Some(E::StreamExists(())) => ExpectedRevision::StreamExists,
+            Some(E::Any(())) | None => ExpectedRevision::Any,
+        };
+        pending.insert(
+            correlation,
+            Pending {
+                stream,
+                expected,
+                collector: Collector::default(),
+            },
+        );
+    }
+    let Some(open) = pending.get_mut(&correlation) else {
+        return Err(Status::invalid_argument(
+            "a batch append's first chunk carries its options (the stream and the expected position)",
+        ));
+    };
+    for message in request.proposed_messages {
+        let incoming = Incoming {
+            id: from_proto_uuid(message.id.as_ref())?,
+            metadata: message.metadata,
+            custom_metadata: message.custom_metadata,
+            data: message.data,
+        };
+        if let Err(status) = open.collector.push(incoming) {
+            pending.remove(&correlation);
+            return Err(status);
+        }
+    }
+    if !request.is_final {
+        return Ok(None);
+    }
+    let Some(open) = pending.remove(&correlation) else {
+        return Ok(None);
+    };
+    let result = append::append(
+        state,
+        principal,
+        &open.stream,
+        open.expected,
+        open.collector.events,
+    )
+    .await;
+    Ok(Some((open.stream, open.expected, result)))
+}
+
+fn expected_position(expected: ExpectedRevision) -> batch_append_resp::ExpectedStreamPosition {
+    use batch_append_resp::ExpectedStreamPosition as E;
+    match expected {
+        ExpectedRevision::Any => E::Any(()),
+        ExpectedRevision::NoStream => E::NoStream(()),
+        ExpectedRevision::StreamExists => E::StreamExists(()),
+        ExpectedRevision::Exact(revision) => E::StreamPosition(revision),
+    }
+}
+
+fn outcome_result(outcome: Outcome) -> batch_append_resp::Result {
+    match outcome {
+        Outcome::Written { revision, position } => {
+            batch_append_resp::Result::Success(batch_append_resp::Success {
+                current_revision_option: Some(
+                    batch_append_resp::success::CurrentRevisionOption::CurrentRevision(revision),
+                ),
+                position_option: Some(batch_append_resp::success::PositionOption::Position(
+                    AllStreamPosition {
+                        commit_position: position,
+                        prepare_position: position,
+                    },
+                )),
+            })
+        }
+        Outcome::WrongExpected { expected, current } => {
+            use client::wrong_expected_version::{
+                CurrentStreamRevisionOption as C, ExpectedStreamPositionOption as X,
+            };
+            let detail = client::WrongExpectedVersion {
+                current_stream_revision_option: Some(match current {
+                    Some(revision) => C::CurrentStreamRevision(revision),
+                    None => C::CurrentNoStream(()),
+                }),
+                expected_stream_position_option: Some(match expected {
+                    ExpectedRevision::Exact(revision) => X::ExpectedStreamPosition(revision),
+                    ExpectedRevision::Any => X::ExpectedAny(()),
+                    ExpectedRevision::StreamExists => X::ExpectedStreamExists(()),
+                    ExpectedRevision::NoStream => X::ExpectedNoStream(()),
+                }),
+            };
+            let status = Status::failed_precondition(format!(
+                "Append failed due to WrongExpectedVersion. Expected: {expected:?}, current: {}",
+                current.map_or_else(|| "no stream".to_owned(), |revision| revision.to_string())
+            ));
+            batch_append_resp::Result::Error(rpc_status(
+                &status,
+                Some(prost_types::Any {
+                    type_url: "type.googleapis.com/event_store.client.WrongExpectedVersion".into(),
+                    value: detail.encode_to_vec(),
+                }),
+            ))
+        }
+    }
+}
+
+/// The detail KurrentDB packs into every BatchAppend error, by code: the Node client reads the
+/// detail's type to choose its error and fails on an error without one. Its message stays the
+/// status's, so a refused rule's words reach the client.
+fn error_detail(status: &Status) -> prost_types::Any {
+    let (name, value) = match status.code() {
+        tonic::Code::PermissionDenied => ("AccessDenied", client::AccessDenied {}.encode_to_vec()),
+        tonic::Code::DeadlineExceeded => ("Timeout", client::Timeout {}.encode_to_vec()),
+        tonic::Code::InvalidArgument => (
+            "BadRequest",
+            client::BadRequest {
+                message: status.message().to_owned(),
+            }
+            .encode_to_vec(),
+        ),
+        _ => ("Unknown", client::Unknown {}.encode_to_vec()),
+    };
+    prost_types::Any {
+        type_url: format!("type.googleapis.com/event_store.client.{name}"),
+        value,
+    }
+}
+
+fn rpc_status(status: &Status, details: Option<prost_types::Any>) -> rpc::Status {
+    rpc::Status {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        details,
+    }
+}

@@ -1,0 +1,622 @@
+//! `Streams.Read`: reads of a stream or of `$all` with a count, and catch-up subscriptions.
+//!
+//! Every read runs in a task that writes into a bounded channel the response stream drains, so a
+//! client that reads slowly slows the task down instead of growing a buffer. A subscription whose
+//! client reads nothing for `stall` while the channel is full is dropped: its response stream ends
+//! with `RESOURCE_EXHAUSTED` once the client drains what was buffered.
+//!
+//! Positions are the log's: `commit_position` = `prepare_position` = the global position. As in
+//! KurrentDB, reads start at the given revision or position (inclusive; backwards reads of `$all`
+//! from a position return the events before it) and subscriptions after it (exclusive).
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use journey_core::log::{Direction, StreamFrom};
+use journey_core::plain::{self, Deletion, StreamKind};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::auth::Principal;
+use crate::grpc::proto::event_store::client::{streams, StreamIdentifier};
+use crate::state::AppState;
+
+use super::convert::{ProtoEvent, Viewer};
+use super::filter::Filter;
+use super::StreamsService;
+
+use streams::read_req::options::{
+    all_options::AllOption, stream_options::RevisionOption, CountOption, FilterOption,
+    ReadDirection, StreamOption,
+};
+use streams::read_resp::{self, Content};
+use streams::{ReadReq, ReadResp};
+
+pub type ReadStream = Pin<Box<dyn Stream<Item = Result<ReadResp, Status>> + Send>>;
+
+/// Events read from the log per page.
+const PAGE: usize = 512;
+/// Messages buffered between a read's task and its client.
+const BUFFER: usize = 256;
+
+/// Where a read of `$all` starts.
+#[derive(Debug, Clone, Copy)]
+enum AllFrom {
+    Start,
+    End,
+    Position(u64),
+}
+
+/// Where a read of a stream starts.
+#[derive(Debug, Clone, Copy)]
+enum RevisionFrom {
+    Start,
+    End,
+    Revision(u64),
+}
+
+/// The sending half of a read, with the slot where a dropped subscription leaves its error.
+struct Out {
+    sender: mpsc::Sender<Result<ReadResp, Status>>,
+    failure: Arc<Mutex<Option<Status>>>,
+    /// How long a full channel may stay full before a subscription is dropped; `None` for reads
+    /// with a count, which simply wait.
+    stall: Option<Duration>,
+}
+
+/// Why a read's task stops early.
+struct Stop;
+
+impl Out {
+    async fn send(&self, content: Content) -> Result<(), Stop> {
+        let message = Ok(ReadResp {
+            content: Some(content),
+        });
+        match self.stall {
+            None => self.sender.send(message).await.map_err(|_| Stop),
+            Some(stall) => match self.sender.send_timeout(message, stall).await {
+                Ok(()) => Ok(()),
+                Err(SendTimeoutError::Closed(_)) => Err(Stop),
+                Err(SendTimeoutError::Timeout(_)) => {
+                    *self
+                        .failure
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Status::resource_exhausted(format!(
+                        "the subscriber read nothing for {} s while {BUFFER} messages waited, so it was dropped; subscribe again from the last position it processed",
+                        stall.as_secs()
+                    )));
+                    Err(Stop)
+                }
+            },
+        }
+    }
+
+    async fn fail(&self, status: Status) {
+        let _ = self.sender.send(Err(status)).await;
+    }
+}
+
+fn channel(stall: Option<Duration>) -> (Out, ReadStream) {
+    let (sender, receiver) = mpsc::channel(BUFFER);
+    let failure = Arc::new(Mutex::new(None));
+    let tail_failure = failure.clone();
+    let tail = futures_util::stream::once(async move {
+        tail_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    })
+    .filter_map(|failure| async move { failure.map(Err) });
+    let stream = ReceiverStream::new(receiver).chain(tail);
+    (
+        Out {
+            sender,
+            failure,
+            stall,
+        },
+        Box::pin(stream),
+    )
+}
+
+fn event_content(event: ProtoEvent) -> Content {
+    Content::Event(read_resp::ReadEvent {
+        position: Some(read_resp::read_event::Position::CommitPosition(
+            event.commit_position,
+        )),
+        event: Some(event),
+        link: None,
+    })
+}
+
+fn stream_not_found(stream: &str) -> Content {
+    Content::StreamNotFound(read_resp::StreamNotFound {
+        stream_identifier: Some(StreamIdentifier {
+            stream_name: stream.as_bytes().to_vec(),
+        }),
+    })
+}
+
+fn now_timestamp() -> prost_types::Timestamp {
+    let now = chrono::Utc::now();
+    prost_types::Timestamp {
+        seconds: now.timestamp(),
+        nanos: now.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> Status {
+    Status::internal(error.to_string())
+}
+
+/// Answers a `Read` call.
+pub async fn read(
+    service: &StreamsService,
+    principal: Principal,
+    request: ReadReq,
+) -> Result<ReadStream, Status> {
+    let options = request
+        .options
+        .ok_or_else(|| Status::invalid_argument("a read needs its options"))?;
+    let structured = matches!(
+        options
+            .uuid_option
+            .as_ref()
+            .and_then(|option| option.content.as_ref()),
+        Some(streams::read_req::options::uuid_option::Content::Structured(()))
+    );
+    let filter = match &options.filter_option {
+        Some(FilterOption::Filter(filter)) => Filter::from_options(Some(filter))?,
+        _ => None,
+    };
+    let backwards = options.read_direction == ReadDirection::Backwards as i32;
+    let mut viewer = Viewer::new(service.state.clone(), principal, structured);
+    let state = service.state.clone();
+    let subscription = match options.count_option {
+        Some(CountOption::Count(_)) => None,
+        Some(CountOption::Subscription(_)) => Some(()),
+        None => {
+            return Err(Status::invalid_argument(
+                "a read needs a count or a subscription",
+            ))
+        }
+    };
+    let count = match options.count_option {
+        Some(CountOption::Count(count)) => count,
+        _ => u64::MAX,
+    };
+    match options.stream_option {
+        Some(StreamOption::All(all)) => {
+            viewer.may_read_all()?;
+            let from = match all.all_option {
+                Some(AllOption::Start(())) | None => AllFrom::Start,
+                Some(AllOption::End(())) => AllFrom::End,
+                Some(AllOption::Position(position)) => AllFrom::Position(position.commit_position),
+            };
+            if subscription.is_some() {
+                let permit = service.subscription_permit()?;
+                let (out, stream) = channel(Some(service.config.subscriber_stall));
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(status) =
+                        subscribe_all(&state, &mut viewer, from, filter.as_ref(), &out).await
+                    {
+                        out.fail(status).await;
+                    }
+                });
+                return Ok(stream);
+            }
+            let (out, stream) = channel(None);
+            tokio::spawn(async move {
+                let result = if backwards {
+                    read_all_backwards(&state, &mut viewer, from, filter.as_ref(), count, &out)
+                        .await
+                } else {
+                    read_all_forwards(&state, &mut viewer, from, filter.as_ref(), count, &out).await
+                };
+                if let Err(status) = result {
+                    out.fail(status).await;
+                }
+            });
+            Ok(stream)
+        }
+        Some(StreamOption::Stream(options)) => {
+            let name = options
+                .stream_identifier
+                .map(|identifier| identifier.stream_name)
+                .unwrap_or_default();
+            let stream = String::from_utf8(name)
+                .map_err(|_| Status::invalid_argument("the stream name is not UTF-8"))?;
+            let from = match options.revision_option {
+                Some(RevisionOption::Start(())) | None => RevisionFrom::Start,
+                Some(RevisionOption::End(())) => RevisionFrom::End,
+                Some(RevisionOption::Revision(revision)) => RevisionFrom::Revision(revision),
+            };
+            let kind = plain::classify(&stream)
+                .map_err(|error| Status::invalid_argument(error.to_string()))?;
+            let exists = state
+                .log
+                .stream_revision(&stream)
+                .await
+                .map_err(internal)?
+                .is_some();
+            // An unknown person answers "not found" to every role, as GraphQL does, before the
+            // question whether the role may see them.
+            if exists || !matches!(kind, StreamKind::Person(_)) {
+                viewer.may_read_stream(&stream).await?;
+            }
+            let truncate_before = if matches!(kind, StreamKind::Plain) {
+                match state
+                    .ledger
+                    .plain_deletion(&stream)
+                    .await
+                    .map_err(internal)?
+                {
+                    Deletion::Tombstoned => return Err(super::status::stream_deleted(&stream)),
+                    Deletion::Live { truncate_before } => truncate_before,
+                }
+            } else {
+                0
+            };
+            if subscription.is_some() {
+                let permit = service.subscription_permit()?;
+                let (out, response) = channel(Some(service.config.subscriber_stall));
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(status) =
+                        subscribe_stream(&state, &mut viewer, &stream, from, truncate_before, &out)
+                            .await
+                    {
+                        out.fail(status).await;
+                    }
+                });
+                return Ok(response);
+            }
+            let (out, response) = channel(None);
+            tokio::spawn(async move {
+                if let Err(status) = read_stream(
+                    &state,
+                    &mut viewer,
+                    &stream,
+                    from,
+                    backwards,
+                    truncate_before,
+                    count,
+                    &out,
+                )
+                .await
+                {
+                    out.fail(status).await;
+                }
+            });
+            Ok(response)
+        }
+        None => Err(Status::invalid_argument("a read names a stream or `$all`")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_stream(
+    state: &AppState,
+    viewer: &mut Viewer,
+    stream: &str,
+    from: RevisionFrom,
+    backwards: bool,
+    truncate_before: u64,
+    mut count: u64,
+    out: &Out,
+) -> Result<(), Status> {
+    let last = state.log.stream_revision(stream).await.map_err(internal)?;
+    let Some(last) = last.filter(|last| *last >= truncate_before) else {
+        let _ = out.send(stream_not_found(stream)).await;
+        return Ok(());
+    };
+    let mut next = match (from, backwards) {
+        (RevisionFrom::Start, false) => Some(truncate_before),
+        (RevisionFrom::End, false) => None,
+        (RevisionFrom::Revision(revision), false) => Some(revision.max(truncate_before)),
+        // Backwards from the start reads the first event only, as KurrentDB does.
+        (RevisionFrom::Start, true) => Some(truncate_before),
+        (RevisionFrom::End, true) => Some(last),
+        (RevisionFrom::Revision(revision), true) => Some(revision.min(last)),
+    };
+    if matches!((from, backwards), (RevisionFrom::Start, true)) {
+        count = count.min(1);
+    }
+    while let Some(from) = next {
+        if count == 0 {
+            break;
+        }
+        let direction = if backwards {
+            Direction::Backwards
+        } else {
+            Direction::Forwards
+        };
+        let page = state
+            .log
+            .read_stream(stream, StreamFrom::Revision(from), direction, PAGE)
+            .await
+            .map_err(internal)?;
+        let full = page.len() == PAGE;
+        next = None;
+        for recorded in page {
+            if recorded.revision < truncate_before {
+                return Ok(());
+            }
+            next = if backwards {
+                recorded.revision.checked_sub(1)
+            } else {
+                Some(recorded.revision + 1)
+            };
+            if let Some(event) = viewer.view(recorded).await? {
+                if out.send(event_content(event)).await.is_err() {
+                    return Ok(());
+                }
+                count -= 1;
+                if count == 0 {
+                    return Ok(());
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn read_all_forwards(
+    state: &AppState,
+    viewer: &mut Viewer,
+    from: AllFrom,
+    filter: Option<&Filter>,
+    mut count: u64,
+    out: &Out,
+) -> Result<(), Status> {
+    let mut position = match from {
+        AllFrom::Start => 0,
+        AllFrom::Position(position) => position,
+        AllFrom::End => return Ok(()),
+    };
+    while count > 0 {
+        let page = state.log.read_all(position, PAGE).await.map_err(internal)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        position = last.position + 1;
+        for recorded in page {
+            if let Some(event) = viewer.view(recorded).await? {
+                if filter.is_some_and(|filter| !filter.matches(&event)) {
+                    continue;
+                }
+                if out.send(event_content(event)).await.is_err() {
+                    return Ok(());
+                }
+                count -= 1;
+                if count == 0 {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn read_all_backwards(
+    state: &AppState,
+    viewer: &mut Viewer,
+    from: AllFrom,
+    filter: Option<&Filter>,
+    mut count: u64,
+    out: &Out,
+) -> Result<(), Status> {
+    let mut next = match from {
+        AllFrom::End => state
+            .log
+            .next_position()
+            .await
+            .map_err(internal)?
+            .checked_sub(1),
+        AllFrom::Position(position) => position.checked_sub(1),
+        AllFrom::Start => None,
+    };
+    while let Some(from) = next {
+        if count == 0 {
+            break;
+        }
+        let page = state
+            .log
+            .read_all_backwards(Some(from), PAGE)
+            .await
+            .map_err(internal)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        next = last.position.checked_sub(1);
+        for recorded in page {
+            if let Some(event) = viewer.view(recorded).await? {
+                if filter.is_some_and(|filter| !filter.matches(&event)) {
+                    continue;
+                }
+                if out.send(event_content(event)).await.is_err() {
+                    return Ok(());
+                }
+                count -= 1;
+                if count == 0 {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn confirmation() -> Content {
+    Content::Confirmation(read_resp::SubscriptionConfirmation {
+        subscription_id: uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+fn checkpoint(position: u64) -> Content {
+    Content::Checkpoint(read_resp::Checkpoint {
+        commit_position: position,
+        prepare_position: position,
+        timestamp: Some(now_timestamp()),
+    })
+}
+
+/// A subscription to `$all`: the past from `from`, `caught_up`, then live. One log subscription
+/// serves both, so nothing falls between the past and the live events, and nothing comes twice.
+async fn subscribe_all(
+    state: &AppState,
+    viewer: &mut Viewer,
+    from: AllFrom,
+    filter: Option<&Filter>,
+    out: &Out,
+) -> Result<(), Status> {
+    let head = state.log.next_position().await.map_err(internal)?;
+    let start = match from {
+        AllFrom::Start => 0,
+        AllFrom::End => head,
+        AllFrom::Position(position) => position.saturating_add(1),
+    };
+    if out.send(confirmation()).await.is_err() {
+        return Ok(());
+    }
+    let mut subscription = state.log.subscribe_all(start).await.map_err(internal)?;
+    let mut caught_up = start >= head;
+    if caught_up && out.send(caught_up_content()).await.is_err() {
+        return Ok(());
+    }
+    let mut scanned = 0u64;
+    loop {
+        let next = tokio::select! {
+            next = subscription.next() => next,
+            () = state.shutting_down() => return Err(Status::unavailable("the server is shutting down")),
+        };
+        let Some(recorded) = next else {
+            return Err(Status::unavailable("the event log was closed"));
+        };
+        let recorded = recorded.map_err(internal)?;
+        let position = recorded.position;
+        if let Some(event) = viewer.view(recorded).await? {
+            if filter.is_none_or(|filter| filter.matches(&event))
+                && out.send(event_content(event)).await.is_err()
+            {
+                return Ok(());
+            }
+        }
+        scanned += 1;
+        if let Some(filter) = filter {
+            if scanned.is_multiple_of(filter.checkpoint_every)
+                && out.send(checkpoint(position)).await.is_err()
+            {
+                return Ok(());
+            }
+        }
+        if !caught_up && position + 1 >= head {
+            caught_up = true;
+            if let Some(_filter) = filter {
+                if out.send(checkpoint(position)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if out.send(caught_up_content()).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn caught_up_content() -> Content {
+    Content::CaughtUp(read_resp::CaughtUp {
+        timestamp: Some(now_timestamp()),
+        stream_revision: None,
+        position: None,
+    })
+}
+
+/// A subscription to one stream: its past from the stream, then live from the log subscription
+/// that starts where the past was read up to.
+async fn subscribe_stream(
+    state: &AppState,
+    viewer: &mut Viewer,
+    stream: &str,
+    from: RevisionFrom,
+    truncate_before: u64,
+    out: &Out,
+) -> Result<(), Status> {
+    // Everything before `live_from` comes from the stream read, everything from it on from the
+    // subscription: taken first, so no event falls between the two.
+    let live_from = state.log.next_position().await.map_err(internal)?;
+    if out.send(confirmation()).await.is_err() {
+        return Ok(());
+    }
+    let last = state.log.stream_revision(stream).await.map_err(internal)?;
+    let mut next = match from {
+        RevisionFrom::Start => Some(truncate_before),
+        RevisionFrom::Revision(revision) => Some(revision.saturating_add(1).max(truncate_before)),
+        RevisionFrom::End => None,
+    };
+    let mut skip_through = match from {
+        RevisionFrom::End => last,
+        RevisionFrom::Revision(revision) => Some(revision),
+        RevisionFrom::Start => None,
+    };
+    while let Some(revision) = next {
+        let page = state
+            .log
+            .read_stream(
+                stream,
+                StreamFrom::Revision(revision),
+                Direction::Forwards,
+                PAGE,
+            )
+            .await
+            .map_err(internal)?;
+        let full = page.len() == PAGE;
+        next = None;
+        for recorded in page {
+            if recorded.position >= live_from {
+                break;
+            }
+            next = Some(recorded.revision + 1);
+            skip_through = Some(recorded.revision);
+            if let Some(event) = viewer.view(recorded).await? {
+                if out.send(event_content(event)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    if out.send(caught_up_content()).await.is_err() {
+        return Ok(());
+    }
+    let mut subscription = state.log.subscribe_all(live_from).await.map_err(internal)?;
+    loop {
+        let next = tokio::select! {
+            next = subscription.next() => next,
+            () = state.shutting_down() => return Err(Status::unavailable("the server is shutting down")),
+        };
+        let Some(recorded) = next else {
+            return Err(Status::unavailable("the event log was closed"));
+        };
+        let recorded = recorded.map_err(internal)?;
+        if recorded.stream != stream
+            || skip_through.is_some_and(|through| recorded.revision <= through)
+        {
+            continue;
+        }
+        if let Some(event) = viewer.view(recorded).await? {
+            if out.send(event_content(event)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
