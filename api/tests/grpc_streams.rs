@@ -40,22 +40,9 @@ async fn serve(state: &AppState, principal: Principal, config: StreamsConfig) ->
         .await
         .expect("bind");
     let port = listener.local_addr().expect("address").port();
-    let incoming = futures_util::stream::unfold(listener, |listener| async move {
-        let accepted = listener.accept().await.map(|(socket, _)| socket);
-        Some((accepted, listener))
-    });
-    let service = streams_server_with(state.clone(), config);
-    let layer = tonic::service::InterceptorLayer::new(move |mut request: tonic::Request<()>| {
-        request.extensions_mut().insert(Caller {
-            principal: principal.clone(),
-        });
-        Ok(request)
-    });
+    let state = state.clone();
     let server = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .layer(layer)
-            .add_service(service)
-            .serve_with_incoming(incoming)
+        journey_api::grpc::streams::serve_as(listener, state, principal, config)
             .await
             .expect("serve");
     });
