@@ -40,22 +40,9 @@ async fn serve(state: &AppState, principal: Principal, config: StreamsConfig) ->
         .await
         .expect("bind");
     let port = listener.local_addr().expect("address").port();
-    let incoming = futures_util::stream::unfold(listener, |listener| async move {
-        let accepted = listener.accept().await.map(|(socket, _)| socket);
-        Some((accepted, listener))
-    });
-    let service = streams_server_with(state.clone(), config);
-    let layer = tonic::service::InterceptorLayer::new(move |mut request: tonic::Request<()>| {
-        request.extensions_mut().insert(Caller {
-            principal: principal.clone(),
-        });
-        Ok(request)
-    });
+    let state = state.clone();
     let server = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .layer(layer)
-            .add_service(service)
-            .serve_with_incoming(incoming)
+        journey_api::grpc::streams::serve_as(listener, state, principal, config)
             .await
             .expect("serve");
     });
@@ -1112,4 +1099,29 @@ async fn many_tiny_appends_from_concurrent_clients_are_all_stored_once() {
     .await
     .expect("verify");
     assert!(report.first_problem.is_none(), "{report:?}");
+}
+
+#[tokio::test]
+async fn an_append_of_more_events_than_the_limit_is_refused_and_writes_nothing() {
+    let h = Harness::new().await;
+    let admin = as_role(&h, Role::Admin, None).await;
+    let events: Vec<EventData> = (0..=journey_core::log::APPEND_EVENTS_MAX)
+        .map(|_| binary("T", b"."))
+        .collect();
+    let refused = admin
+        .client
+        .append_to_stream("many-1", &AppendToStreamOptions::default(), events)
+        .await;
+    match refused {
+        Err(kurrentdb::Error::Grpc { code, message }) => {
+            assert_eq!(code, tonic::Code::InvalidArgument);
+            assert!(message.contains("at most 4096 events"), "{message}");
+        }
+        other => panic!("expected the event-count refusal, got {other:?}"),
+    }
+    let read = read_stream(&admin.client, "many-1", &ReadStreamOptions::default()).await;
+    assert!(
+        matches!(read, Err(kurrentdb::Error::ResourceNotFound)),
+        "{read:?}"
+    );
 }

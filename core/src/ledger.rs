@@ -971,31 +971,12 @@ impl Ledger {
                 event: None,
             });
         }
-        let plaintext = match recorded.event.encoding {
-            PayloadEncoding::Opaque => {
-                return Err(corrupt("an opaque payload outside a plain stream".into()))
-            }
-            PayloadEncoding::Json => recorded.event.payload.clone(),
-            PayloadEncoding::Sealed => {
-                let person = PersonId::from_stream_name(&recorded.stream)
-                    .map_err(|error| corrupt(error.to_string()))?;
-                match self.keys.state(person)? {
-                    KeyState::Present(key) => crypto::open(
-                        &key,
-                        &seal_aad(&recorded.stream, recorded.event.id),
-                        &recorded.event.payload,
-                    )
-                    .map_err(|error: CryptoError| corrupt(error.to_string()))?,
-                    KeyState::Destroyed => {
-                        return Ok(DecodedEvent {
-                            recorded,
-                            data: None,
-                            event: None,
-                        })
-                    }
-                    KeyState::Absent => return Err(corrupt(format!("{person} has no data key"))),
-                }
-            }
+        let Some(plaintext) = self.open_payload(&recorded)? else {
+            return Ok(DecodedEvent {
+                recorded,
+                data: None,
+                event: None,
+            });
         };
         let data: Value = serde_json::from_slice(&plaintext)
             .map_err(|error| corrupt(format!("payload is not JSON: {error}")))?;
@@ -1010,6 +991,37 @@ impl Ledger {
             data: Some(data),
             event: Some(event),
         })
+    }
+
+    /// The payload of a stored person event as it was recorded (JSON bytes), opened with the
+    /// person's data key; `None` once the person was erased. Readers that pass the payload on
+    /// without interpreting it (the KurrentDB protocol) take this instead of [`Ledger::decode`].
+    pub fn open_payload(&self, recorded: &RecordedEvent) -> Result<Option<Vec<u8>>, LedgerError> {
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            position: recorded.position,
+            reason,
+        };
+        match recorded.event.encoding {
+            PayloadEncoding::Opaque => {
+                Err(corrupt("an opaque payload outside a plain stream".into()))
+            }
+            PayloadEncoding::Json => Ok(Some(recorded.event.payload.clone())),
+            PayloadEncoding::Sealed => {
+                let person = PersonId::from_stream_name(&recorded.stream)
+                    .map_err(|error| corrupt(error.to_string()))?;
+                match self.keys.state(person)? {
+                    KeyState::Present(key) => crypto::open(
+                        &key,
+                        &seal_aad(&recorded.stream, recorded.event.id),
+                        &recorded.event.payload,
+                    )
+                    .map(Some)
+                    .map_err(|error: CryptoError| corrupt(error.to_string())),
+                    KeyState::Destroyed => Ok(None),
+                    KeyState::Absent => Err(corrupt(format!("{person} has no data key"))),
+                }
+            }
+        }
     }
 
     /// Finishes every erasure that is in the log but whose key survived, because the process stopped

@@ -198,7 +198,7 @@ impl Viewer {
                     return Ok(None);
                 }
                 let decoded = self.decode(recorded)?;
-                let metadata = envelope_metadata(&decoded, None);
+                let metadata = envelope_metadata(&decoded.recorded, decoded.data.is_none(), None);
                 let data = decoded.data.clone().unwrap_or(Value::Null);
                 let stream = decoded.recorded.stream.clone();
                 Ok(Some(self.json_proto(
@@ -225,15 +225,19 @@ impl Viewer {
                         Ok(None)
                     }
                     Access::Full | Access::MentoringOnly => {
-                        let decoded = self.decode(recorded)?;
-                        let metadata = envelope_metadata(&decoded, None);
-                        let stream = decoded.recorded.stream.clone();
-                        Ok(Some(self.person_proto(
-                            &decoded,
-                            stream,
-                            decoded.data.as_ref(),
-                            &metadata,
-                        )))
+                        // The payload passes as recorded: opened, not parsed and written again.
+                        let payload = self
+                            .state
+                            .ledger
+                            .open_payload(&recorded)
+                            .map_err(|error| Status::internal(error.to_string()))?;
+                        let metadata = envelope_metadata(&recorded, payload.is_none(), None);
+                        let metadata = serde_json::to_vec(&metadata).unwrap_or_default();
+                        let stream = recorded.stream.clone();
+                        Ok(Some(match payload {
+                            Some(data) => self.proto(&recorded, stream, true, data, metadata),
+                            None => self.proto(&recorded, stream, false, Vec::new(), metadata),
+                        }))
                     }
                 }
             }
@@ -244,7 +248,7 @@ impl Viewer {
         let decoded = self.decode(recorded)?;
         let pseudonyms = &self.state.pseudonyms;
         let data = pseudonyms.event_data(&decoded);
-        let metadata = envelope_metadata(&decoded, Some(pseudonyms));
+        let metadata = envelope_metadata(&decoded.recorded, data.is_none(), Some(pseudonyms));
         Ok(self.person_proto(
             &decoded,
             pseudonyms.person(&person),
@@ -336,10 +340,11 @@ impl Viewer {
 /// The envelope's fields besides type and payload, as the custom metadata of a ledger event. With
 /// pseudonyms (the analyst view) the actor is pseudonymised and the hashes are left out.
 fn envelope_metadata(
-    decoded: &DecodedEvent,
+    recorded: &LogEvent,
+    erased: bool,
     pseudonyms: Option<&crate::pseudonym::Pseudonymizer>,
 ) -> Value {
-    let event = &decoded.recorded.event;
+    let event = &recorded.event;
     let mut metadata = json!({
         "version": event.version,
         "occurred_on": event.occurred_on,
@@ -361,7 +366,7 @@ fn envelope_metadata(
             metadata["hash"] = json!(hex::encode(event.hash));
         }
     }
-    if decoded.data.is_none() {
+    if erased {
         metadata["erased"] = json!(true);
     }
     metadata

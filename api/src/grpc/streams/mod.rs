@@ -191,3 +191,29 @@ impl streams::streams_server::Streams for StreamsService {
         )))
     }
 }
+
+/// Serves the Streams service alone on `listener` (plain HTTP/2), every call as `principal`: for
+/// tests and benchmarks, which run without the server's TLS and authentication layer.
+#[doc(hidden)]
+pub async fn serve_as(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    principal: Principal,
+    config: StreamsConfig,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = futures_util::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(socket, _)| socket);
+        Some((accepted, listener))
+    });
+    let layer = tonic::service::InterceptorLayer::new(move |mut request: Request<()>| {
+        request.extensions_mut().insert(Caller {
+            principal: principal.clone(),
+        });
+        Ok(request)
+    });
+    tonic::transport::Server::builder()
+        .layer(layer)
+        .add_service(streams_server_with(state, config))
+        .serve_with_incoming(incoming)
+        .await
+}
