@@ -59,7 +59,9 @@ pub enum StreamNameError {
     Length,
     #[error("`{0}` starts with `person-` but is not a person stream: expected `person-<uuid>`")]
     Person(String),
-    #[error("`{0}` starts with `offer-`, which is reserved for the offers: expected `offer-<uuid>`")]
+    #[error(
+        "`{0}` starts with `offer-`, which is reserved for the offers: expected `offer-<uuid>`"
+    )]
     Offer(String),
     #[error("`{0}` starts with `register-`, which is reserved for the registers ({kinds})", kinds = register_names())]
     Register(String),

@@ -67,6 +67,7 @@ async fn scratch() -> Scratch {
     let options = Options {
         data_dir: dir.path().join("data"),
         master_key_file: Some(key_file),
+        erasure_register: None,
     };
     let context = Context::open(&options).await.expect("open");
     let state = AppState::new(&context, Limits::default())

@@ -90,7 +90,10 @@ impl Ledger {
         let mut fresh = Vec::with_capacity(proposals.len());
         let mut already_recorded = 0;
         for (index, proposal) in proposals.iter().enumerate() {
-            match self.organisational_recorded(index, &proposal.organisational(offer)).await? {
+            match self
+                .organisational_recorded(index, &proposal.organisational(offer))
+                .await?
+            {
                 Recorded::Same => already_recorded += 1,
                 Recorded::No => fresh.push((index, proposal)),
             }

@@ -158,7 +158,11 @@ impl Ledger {
         let mut receipt = RegisterReceipt::default();
         let mut fresh = Vec::with_capacity(proposals.len());
         for (index, proposal) in proposals.into_iter().enumerate() {
-            if self.organisational_recorded(index, &proposal.organisational()).await? == Recorded::Same {
+            if self
+                .organisational_recorded(index, &proposal.organisational())
+                .await?
+                == Recorded::Same
+            {
                 receipt.already_recorded += 1;
                 continue;
             }
@@ -191,7 +195,10 @@ impl Ledger {
     ) -> Result<(u64, u64), LedgerError> {
         let stream = kind.stream_name();
         let head = self.organisational_head(&stream).await?;
-        let events: Vec<OrganisationalEvent> = proposals.iter().map(|proposal| proposal.organisational()).collect();
+        let events: Vec<OrganisationalEvent> = proposals
+            .iter()
+            .map(|proposal| proposal.organisational())
+            .collect();
         self.append_organisational_stream(&stream, head, &events, actor)
             .await
     }
