@@ -26,6 +26,7 @@ use uuid::Uuid;
 /// A Streams server for `principal` on a fresh loopback port, and a client connected to it.
 struct Endpoint {
     client: Client,
+    port: u16,
     server: JoinHandle<()>,
 }
 
@@ -51,6 +52,7 @@ async fn serve(state: &AppState, principal: Principal, config: StreamsConfig) ->
         .expect("settings");
     Endpoint {
         client: Client::new(settings).expect("client"),
+        port,
         server,
     }
 }
@@ -965,6 +967,7 @@ async fn serve_with_batch_append(h: &Harness, principal: Principal) -> Endpoint 
         .expect("settings");
     Endpoint {
         client: Client::new(settings).expect("client"),
+        port,
         server,
     }
 }
@@ -1124,4 +1127,94 @@ async fn an_append_of_more_events_than_the_limit_is_refused_and_writes_nothing()
         matches!(read, Err(kurrentdb::Error::ResourceNotFound)),
         "{read:?}"
     );
+}
+
+/// One raw gRPC call over HTTP/2 with `body` as the request's bytes (length-prefixed frames or not),
+/// as a broken or hostile client sends it; answers the call's `grpc-status`.
+async fn raw_call(port: u16, method: &str, body: Vec<u8>) -> Option<String> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client as HttpClient;
+    use hyper_util::rt::TokioExecutor;
+    let client = HttpClient::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<bytes::Bytes>>();
+    let request = hyper::Request::post(format!(
+        "http://127.0.0.1:{port}/event_store.client.streams.Streams/{method}"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(Full::new(bytes::Bytes::from(body)))
+    .expect("request");
+    let response = client.request(request).await.expect("an HTTP/2 answer");
+    let in_headers = response
+        .headers()
+        .get("grpc-status")
+        .map(|value| value.to_str().expect("ascii").to_owned());
+    let collected = response.into_body().collect().await.expect("body");
+    in_headers.or_else(|| {
+        collected
+            .trailers()
+            .and_then(|trailers| trailers.get("grpc-status"))
+            .map(|value| value.to_str().expect("ascii").to_owned())
+    })
+}
+
+fn frame(compressed: u8, declared_length: u32, message: &[u8]) -> Vec<u8> {
+    let mut frame = vec![compressed];
+    frame.extend_from_slice(&declared_length.to_be_bytes());
+    frame.extend_from_slice(message);
+    frame
+}
+
+#[tokio::test]
+async fn malformed_protobuf_is_refused_and_the_server_keeps_serving_and_loses_nothing() {
+    // Given an admin's endpoint with one plain stream of three events.
+    let h = Harness::new().await;
+    let admin = as_role(&h, Role::Admin, None).await;
+    let events: Vec<EventData> = (0..3).map(|n| binary("E", &[n])).collect();
+    admin
+        .client
+        .append_to_stream("kept-1", &AppendToStreamOptions::default(), events)
+        .await
+        .expect("append");
+    let head_before = h.state.ledger.log().next_position().await.expect("head");
+
+    // When broken clients send garbage to every method that takes a message.
+    let garbage = [0xff_u8, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x07];
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        // Bytes that are no protobuf message (a varint that never ends, wire type 7).
+        (
+            "frame with an invalid message",
+            frame(0, garbage.len() as u32, &garbage),
+        ),
+        // A frame that declares more bytes than it carries, then ends.
+        ("truncated frame", frame(0, 100, &garbage[..3])),
+        // The compressed flag without a `grpc-encoding`.
+        (
+            "compressed flag without encoding",
+            frame(1, garbage.len() as u32, &garbage),
+        ),
+        // A frame declaring 4 GiB.
+        ("frame declaring 4 GiB", frame(0, u32::MAX, &garbage)),
+        // Not even a frame header.
+        ("no frame header", vec![0x00, 0x01]),
+    ];
+    for method in ["Read", "Append", "BatchAppend", "Delete", "Tombstone"] {
+        for (what, body) in &hostile {
+            let status = raw_call(admin.port, method, body.clone()).await;
+            // Then each call gets a gRPC error status, never OK and never a dropped connection.
+            let status = status.unwrap_or_else(|| panic!("{method}, {what}: no grpc-status"));
+            assert_ne!(status, "0", "{method}, {what}: answered OK");
+        }
+    }
+
+    // Then the server still serves, and nothing was written or lost.
+    assert_eq!(
+        h.state.ledger.log().next_position().await.expect("head"),
+        head_before
+    );
+    let read = read_stream(&admin.client, "kept-1", &ReadStreamOptions::default())
+        .await
+        .expect("the stream is still there");
+    assert_eq!(read.len(), 3);
 }

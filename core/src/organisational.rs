@@ -21,11 +21,16 @@ use crate::envelope::Actor;
 use crate::ledger::{Ledger, LedgerError};
 use crate::log::{Direction, ExpectedRevision, NewEvent, PayloadEncoding, StreamFrom};
 use crate::offers::OfferId;
+use crate::plain::StreamKind;
 use crate::registers::RegisterKind;
 
-/// Whether `stream` is an organisational stream: a register's or an offer's.
+/// Whether `stream` is an organisational stream: a register's or an offer's. What a name names is
+/// decided once, by [`crate::plain::classify`].
 pub fn is_organisational_stream(stream: &str) -> bool {
-    RegisterKind::from_stream_name(stream).is_some() || OfferId::from_stream_name(stream).is_some()
+    matches!(
+        crate::plain::classify(stream),
+        Ok(StreamKind::Register(_) | StreamKind::Offer(_))
+    )
 }
 
 /// Checks a stored organisational event's payload against its stream kind's event types.
