@@ -130,6 +130,13 @@ fn anchored(event_type: EventType) -> bool {
     )
 }
 
+/// The day of the latest arrival (a return is an arrival too) among `earlier`.
+fn latest_arrival_on(earlier: &[Planned]) -> Option<NaiveDate> {
+    earlier.iter().rev().find_map(|earlier| {
+        matches!(earlier.event, Event::ArrivalRecorded(_)).then_some(earlier.on)
+    })
+}
+
 /// A wrong version of an event that a caseworker could plausibly have entered, with the reason
 /// given when correcting it. The wrong versions never break a journey rule on their own: dates are
 /// only ever moved earlier and never before what they depend on.
@@ -198,10 +205,10 @@ fn mistake(
         }
         Event::EmploymentStarted(employment) => {
             if chance(rng, 0.5) {
-                let first_arrival = earlier.iter().find_map(|earlier| {
-                    matches!(earlier.event, Event::ArrivalRecorded(_)).then_some(earlier.on)
-                })?;
-                let wrong = add_days(on, -days_between(rng, 28, 31)).max(first_arrival);
+                // Never before the latest arrival: after a return, a job dated before the
+                // return would start while the person was away (rule start_not_before_return).
+                let latest_arrival = latest_arrival_on(earlier)?;
+                let wrong = add_days(on, -days_between(rng, 28, 31)).max(latest_arrival);
                 (wrong < on).then(|| (wrong, planned.event.clone(), "wrong month entered"))
             } else {
                 let kind = match employment.kind {
@@ -436,4 +443,73 @@ pub(super) fn record(
     }
     entries.sort_by_key(|entry| (entry.recorded_at, entry.place, entry.sub));
     entries.into_iter().map(|entry| entry.event).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use crate::catalogue::{Accommodation, Destination, MovedAway, Origin};
+
+    use super::super::plan::{Closer, Plan, Stay};
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().expect("test dates are ISO dates")
+    }
+
+    fn arrival() -> ArrivalRecorded {
+        ArrivalRecorded {
+            entry_date: None,
+            origin: Origin::Abroad,
+            accommodation: Accommodation::Flat,
+            district: "lebenstedt".into(),
+        }
+    }
+
+    #[test]
+    fn a_wrong_month_for_a_job_after_a_return_is_never_before_the_return() {
+        // Given a person who arrived, moved away, returned on 2022-06-17 and started a job three
+        // days after the return.
+        let mut plan = Plan::new();
+        plan.add_stay_event(day("2019-03-01"), Agency::Kommune, arrival());
+        plan.add_stay_event(
+            day("2022-01-30"),
+            Agency::Kommune,
+            MovedAway {
+                destination: Destination::Abroad,
+            },
+        );
+        plan.add_stay_event(day("2022-06-17"), Agency::Kommune, arrival());
+        let job = plan.group(Agency::Jobcenter, Closer::Employment("E-1".into()));
+        plan.add_to(
+            job,
+            day("2022-06-20"),
+            Agency::Jobcenter,
+            EmploymentStarted {
+                employment_id: "E-1".into(),
+                kind: EmploymentKind::Marginal,
+                occupation_code: None,
+                weekly_hours: None,
+            },
+        );
+        let stay = Stay {
+            moved_away: Some(day("2022-01-30")),
+            returned: Some(day("2022-06-17")),
+        };
+        let planned = plan.finish(stay, day("2024-12-31"));
+        let (place, _) = planned
+            .iter()
+            .enumerate()
+            .find(|(_, planned)| matches!(planned.event, Event::EmploymentStarted(_)))
+            .expect("the job is kept: it starts after the return");
+        // When a caseworker enters it with a wrong date, for many draws.
+        for seed in 0..200 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            if let Some((wrong_on, _, _)) = mistake(&mut rng, &planned[place], &planned[..place]) {
+                // Then the wrong date is never before the return (the rule would refuse it).
+                assert!(wrong_on >= day("2022-06-17"), "seed {seed}: {wrong_on}");
+            }
+        }
+    }
 }
