@@ -8,9 +8,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
+use journey_core::accepted_next::accepted_next;
 use journey_core::catalogue::*;
 use journey_core::clock::FixedClock;
-use journey_core::accepted_next::accepted_next;
 use journey_core::rules::*;
 use proptest::prelude::*;
 use uuid::Uuid;
