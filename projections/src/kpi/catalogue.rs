@@ -599,7 +599,16 @@ pub fn render() -> String {
         terms: Vec<Term>,
         stages: Vec<&'static str>,
         dimensions: Vec<DimensionEntry>,
-        kpis: &'static [KpiDefinition],
+        kpis: Vec<Entry>,
+    }
+    /// An indicator with its German wording beside the English contract (see [`super::german`]).
+    #[derive(Serialize)]
+    struct Entry {
+        #[serde(flatten)]
+        definition: &'static KpiDefinition,
+        title_de: &'static str,
+        definition_de: &'static str,
+        denominator_de: &'static str,
     }
     #[derive(Serialize)]
     struct Term {
@@ -686,7 +695,20 @@ pub fn render() -> String {
         ],
         stages: Stage::ALL.iter().map(|stage| stage.as_str()).collect(),
         dimensions,
-        kpis: CATALOGUE,
+        kpis: CATALOGUE
+            .iter()
+            .map(|definition| {
+                // `every_indicator_has_its_german_text` (projections tests) keeps this filled;
+                // a missing translation shows as an empty string, never as the English text.
+                let german = super::german::german(definition.key);
+                Entry {
+                    definition,
+                    title_de: german.map_or("", |german| german.title),
+                    definition_de: german.map_or("", |german| german.definition),
+                    denominator_de: german.map_or("", |german| german.denominator),
+                }
+            })
+            .collect(),
     };
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');
