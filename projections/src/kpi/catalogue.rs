@@ -77,7 +77,7 @@ static CATALOGUE: &[KpiDefinition] = &[
     KpiDefinition {
         key: "course_waiting_days",
         title: "Waiting time for an integration course (BAMF Wartezeit)",
-        definition: "Days from CourseRegistered to CourseStarted of every integration course started in the 12 months up to D (after D minus 12 months, on or before D). Integration course: every course_type except job_b1, job_b2 and job_c1. A course registered again after it ended (a re-entry) counts again. Medians and 75th percentiles interpolate linearly between closest ranks.",
+        definition: "Days from CourseRegistered to CourseStarted of every integration course started in the 12 months up to D (after D minus 12 months, on or before D). Integration course: every course_type except job_b1, job_b2 and job_c1. A course registered again after it ended (a re-entry) counts again. Medians and 75th percentiles interpolate linearly between closest ranks. The distribution: the shares of those starts whose wait was 0 to 28, 29 to 56, 57 to 91 and more than 91 days (a histogram of the waiting days; the bands are decided together by disclosure control).",
         unit: "days",
         counting_unit: CountingUnit::Events,
         denominator: "integration course starts in the 12 months up to D",
@@ -85,6 +85,10 @@ static CATALOGUE: &[KpiDefinition] = &[
         measures: &[
             measure("median_days", "median days from registration to start"),
             measure("p75_days", "75th percentile of days from registration to start"),
+            measure("share_waited_0_to_28_days", "share of the course starts after a wait of 0 to 28 days (up to 4 weeks)"),
+            measure("share_waited_29_to_56_days", "share of the course starts after a wait of 29 to 56 days (5 to 8 weeks)"),
+            measure("share_waited_57_to_91_days", "share of the course starts after a wait of 57 to 91 days (9 to 13 weeks)"),
+            measure("share_waited_over_91_days", "share of the course starts after a wait of more than 91 days (more than 13 weeks)"),
         ],
         disaggregations: ALL_DIMENSIONS,
         implicit_dimension: None,

@@ -31,7 +31,7 @@ pub fn german(key: &str) -> Option<German> {
         ),
         "course_waiting_days" => de(
             "Wartezeit auf einen Integrationskurs (BAMF-Wartezeit)",
-            "Tage von CourseRegistered bis CourseStarted für jeden Integrationskurs, der in den 12 Monaten bis D begann (nach D minus 12 Monate, am oder vor D). Integrationskurs: jeder course_type außer job_b1, job_b2 und job_c1. Ein nach seinem Ende erneut angemeldeter Kurs (Wiedereinstieg) zählt erneut. Mediane und 75. Perzentile werden linear zwischen den nächsten Rängen interpoliert.",
+            "Tage von CourseRegistered bis CourseStarted für jeden Integrationskurs, der in den 12 Monaten bis D begann (nach D minus 12 Monate, am oder vor D). Integrationskurs: jeder course_type außer job_b1, job_b2 und job_c1. Ein nach seinem Ende erneut angemeldeter Kurs (Wiedereinstieg) zählt erneut. Mediane und 75. Perzentile werden linear zwischen den nächsten Rängen interpoliert. Die Verteilung: die Anteile dieser Kursbeginne mit einer Wartezeit von 0 bis 28, 29 bis 56, 57 bis 91 und mehr als 91 Tagen (ein Histogramm der Wartetage; die Geheimhaltung entscheidet über die Bänder gemeinsam).",
             "Beginne von Integrationskursen in den 12 Monaten bis D",
         ),
         "course_access_days" => de(

@@ -169,6 +169,24 @@ const DURATIONS: [MeasureSpec; 2] = [
     quantile("p75_days", 0, Quantile::P75, 0),
 ];
 
+/// The bands of `course_waiting_days`'s distribution: the upper bound of each band in days (a
+/// wait of exactly that many days falls in it), the last band open-ended. Whole weeks (up to 4,
+/// 8 and 13 weeks, and longer), coarse enough that with disclosure control a district's
+/// histogram is mostly published: a band of nobody suppresses the whole group.
+pub(crate) const WAITING_BANDS_DAYS: [Option<i64>; 4] = [Some(28), Some(56), Some(91), None];
+
+// course_waiting_days: slot 0 the persons, slot 1 the course starts, slots 2..=5 the starts per
+// band. The bands partition the starts, so their shares are decided together: a band suppressed
+// beside the others published could be recomputed as the rest of the starts.
+const WAITING: [MeasureSpec; 6] = [
+    quantile("median_days", 0, Quantile::Median, 0),
+    quantile("p75_days", 0, Quantile::P75, 0),
+    share("share_waited_0_to_28_days", 2, 1, 0),
+    share("share_waited_29_to_56_days", 3, 1, 0),
+    share("share_waited_57_to_91_days", 4, 1, 0),
+    share("share_waited_over_91_days", 5, 1, 0),
+];
+
 // Slots of the person-share indicators: the denominator (which is also the person count), then
 // the numerators.
 const DENOMINATOR: usize = 0;
@@ -603,7 +621,8 @@ impl Indicator {
         }];
         match self {
             Indicator::PopulationPresent => &PERSONS,
-            Indicator::CourseWaitingDays | Indicator::CourseAccessDays => &DURATIONS,
+            Indicator::CourseWaitingDays => &WAITING,
+            Indicator::CourseAccessDays => &DURATIONS,
             Indicator::CourseParticipationRate | Indicator::MentoringCoverage => &RATE,
             Indicator::CourseCompletionRate => &COMPLETION,
             Indicator::DtzB1Rate => &DTZ,
@@ -644,7 +663,14 @@ impl Indicator {
                 for course in view.courses.iter().filter(|c| c.is_integration_course()) {
                     if let Some(started_on) = course.started_on {
                         if context.in_last_year(started_on) {
-                            out.sample(0, days(course.registered_on, started_on));
+                            let waited = days(course.registered_on, started_on);
+                            out.sample(0, waited);
+                            out.count(1);
+                            let band = WAITING_BANDS_DAYS
+                                .iter()
+                                .position(|upper| upper.is_none_or(|upper| waited <= upper))
+                                .unwrap_or(WAITING_BANDS_DAYS.len() - 1);
+                            out.count(2 + band);
                             any = true;
                         }
                     }
