@@ -215,6 +215,7 @@ fn candidates(state: &JourneyState, event_type: EventType) -> Vec<Event> {
         EventType::CounsellingContact => vec![CounsellingContact {
             agency: Agency::Sozialarbeit,
             topic: Topic::Other,
+            base: None,
         }
         .into()],
         EventType::ReferralMade => vec![ReferralMade {

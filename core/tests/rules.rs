@@ -138,6 +138,7 @@ fn counselling() -> CounsellingContact {
     CounsellingContact {
         agency: Agency::Jobcenter,
         topic: Topic::Work,
+        base: None,
     }
 }
 

@@ -502,8 +502,15 @@ impl Person {
                     }
                 }
             };
-            self.plan
-                .add(on, agency, CounsellingContact { agency, topic });
+            self.plan.add(
+                on,
+                agency,
+                CounsellingContact {
+                    agency,
+                    topic,
+                    base: None,
+                },
+            );
             if chance(rng, 0.12) {
                 let to_agency = match topic {
                     Topic::Work => Agency::Arbeitsagentur,
