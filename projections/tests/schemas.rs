@@ -65,6 +65,8 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "checklist_completion",
             "unmet_demand",
             "demand_forecast",
+            // Issue 14: the neighbourhood base.
+            "base_reach",
         ]
     );
     for kpi in kpis {

@@ -574,6 +574,19 @@ static CATALOGUE: &[KpiDefinition] = &[
         implicit_dimension: Some(Dimension::District),
         person_level: false,
     },
+    KpiDefinition {
+        key: "base_reach",
+        title: "Reach of the neighbourhood bases (Start.Punkt.SZ)",
+        definition: "Of persons present on D, the share with a CounsellingContact at a base (the contact names a base, such as startpunkt-sz for Start.Punkt.SZ, whichever agency held it) in the 12 months up to D. Cut by the person's dimensions on D: by district it says which districts the bases reach, by where the persons live on D, not where the base stands. A contact at an agency's own office (no base) does not count.",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "persons present on D",
+        disclosure_count: "the denominator",
+        measures: &[measure("rate", "share with a counselling contact at a base in the 12 months up to D")],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
     // ---- end of needs against capacity ----
 ];
 

@@ -164,6 +164,11 @@ pub fn german(key: &str) -> Option<German> {
             "Nach Bezirk (immer die Dimension, die einzige): von den an D anwesenden Personen, wer in den 12 Monaten nach D einen Platz brauchen wird, gegenüber den für diese Monate angebotenen Plätzen (die Angebote der Monate nach dem Monat von D bis 12 Monate danach, an D geltend, wie bis known_at erfasst, wie in unmet_demand, über die Monate summiert: ein Angebot zählt die in seinem Monat belegten Plätze). Kita: Kinder von 0 bis 4 Jahren an D (Alter = Jahr(D) - Geburtsjahr) ohne offenen Kitaplatz an D, die innerhalb der 12 Monate im Kita-Alter (1 bis 5) sind oder es erreichen (kita_children), gegenüber kita_places. Schule: Kinder von 5 Jahren an D, an D nicht angemeldet, die innerhalb der 12 Monate das Schulalter erreichen (school_starters; kein Angebot erfasst Schulplätze). Kurse: Personen mit einem CourseEntitlementIssued am oder vor D, die bis D keinen Integrationskurs begonnen haben (course_entitled_not_started), gegenüber course_places. Die fehlenden Plätze sind max(0, Personen - Plätze) je Zelle; eine Randsumme oder die Gesamtsumme stellt alle Personen allen Plätzen gegenüber. Eine Vorausschau aus der anwesenden Bevölkerung: Ankünfte nach D werden nicht vorhergesehen. Personen mit unbekanntem Geburtsjahr zählen nicht als Kinder.",
             "keiner: Zahlen der Personen und der angebotenen Plätze",
         ),
+        "base_reach" => de(
+            "Reichweite der Stadtteil-Stützpunkte (Start.Punkt.SZ)",
+            "Von den an D anwesenden Personen der Anteil mit einem CounsellingContact an einem Stützpunkt (der Kontakt nennt einen Stützpunkt, etwa startpunkt-sz für Start.Punkt.SZ, gleich welche Stelle ihn führte) in den 12 Monaten bis D. Geschnitten nach den Dimensionen der Person an D: nach Bezirk zeigt er, welche Bezirke die Stützpunkte erreichen, nach dem Wohnort der Personen an D, nicht nach dem Ort des Stützpunkts. Ein Kontakt in der eigenen Dienststelle einer Stelle (ohne Stützpunkt) zählt nicht.",
+            "an D anwesende Personen",
+        ),
         _ => return None,
     })
 }

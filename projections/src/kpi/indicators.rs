@@ -115,6 +115,7 @@ pub(crate) enum Indicator {
     ChecklistCompletion,
     UnmetDemand,
     DemandForecast,
+    BaseReach,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -552,7 +553,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 27] = [
+    pub(crate) const ALL: [Indicator; 28] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -580,6 +581,7 @@ impl Indicator {
         Indicator::ChecklistCompletion,
         Indicator::UnmetDemand,
         Indicator::DemandForecast,
+        Indicator::BaseReach,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -611,6 +613,7 @@ impl Indicator {
             Indicator::ChecklistCompletion => "checklist_completion",
             Indicator::UnmetDemand => "unmet_demand",
             Indicator::DemandForecast => "demand_forecast",
+            Indicator::BaseReach => "base_reach",
         }
     }
 
@@ -623,7 +626,9 @@ impl Indicator {
             Indicator::PopulationPresent => &PERSONS,
             Indicator::CourseWaitingDays => &WAITING,
             Indicator::CourseAccessDays => &DURATIONS,
-            Indicator::CourseParticipationRate | Indicator::MentoringCoverage => &RATE,
+            Indicator::CourseParticipationRate
+            | Indicator::MentoringCoverage
+            | Indicator::BaseReach => &RATE,
             Indicator::CourseCompletionRate => &COMPLETION,
             Indicator::DtzB1Rate => &DTZ,
             Indicator::EmploymentRate
@@ -887,6 +892,20 @@ impl Indicator {
             Indicator::ChecklistCompletion => checklist::observe_checklist(context, view, out),
             Indicator::UnmetDemand => observe_unmet_demand(view, on, out),
             Indicator::DemandForecast => observe_demand_forecast(view, on, out),
+            Indicator::BaseReach => {
+                // Cut by the person's dimensions on D (district: where they live on D), so the
+                // reach says which districts a base serves, not where the base stands.
+                if view.is_present(on) {
+                    out.count(DENOMINATOR);
+                    let reached = view
+                        .counselling
+                        .iter()
+                        .any(|contact| contact.base.is_some() && context.in_last_year(contact.on));
+                    if reached {
+                        out.count(1);
+                    }
+                }
+            }
         }
     }
 }
