@@ -5,7 +5,9 @@
 //! (`journey serve --kpi-push-interval`, 60 s by default), and, where the caller's answers are
 //! suppressed, only once at least k persons contribute differently to the table than at the last
 //! push (they joined or left its population, or count something else in it): the difference of
-//! two pushes is then about k persons or more. The rule is [`PushGate`], a pure function of the
+//! two pushes is then about k persons or more. A result that changed while no person counts
+//! differently (an offer's places, a register) is pushed after the interval: such a difference
+//! is about organisations, not persons. The rule is [`PushGate`], a pure function of the
 //! instants and counts it is given; the subscription in `graphql/subscription.rs` feeds it.
 
 use std::time::Duration;
@@ -94,9 +96,12 @@ impl PushGate {
             return PushDecision::Unchanged;
         }
         // The first result is pushed whole, as `kpi` would answer it; only differences count.
+        // A result that differs while no person counts differently changed through what holds
+        // no personal data (offers' capacity, registers): its difference isolates nobody, so it
+        // is pushed. Persons changed alongside it are still held to k.
         if self.last_push.is_some() && self.persons_min > 0 {
             let changed = persons_changed();
-            if changed < self.persons_min {
+            if changed > 0 && changed < self.persons_min {
                 return PushDecision::TooFewPersons {
                     changed,
                     needed: self.persons_min,
@@ -155,6 +160,23 @@ mod tests {
         );
         // When the third changed, then it pushes.
         assert_eq!(gate.decide(later, true, || 3), PushDecision::Push);
+    }
+
+    #[test]
+    fn a_change_no_person_explains_is_pushed() {
+        let start = Instant::now();
+        let gate = after_a_push(start);
+        // Given an hour since the push, when the result differs but no person counts differently
+        // (an offer's places changed), then it pushes: there is nobody to isolate.
+        assert_eq!(
+            gate.decide(start + 60 * MINUTE, true, || 0),
+            PushDecision::Push
+        );
+        // But within the interval it still waits.
+        assert_eq!(
+            gate.decide(start + Duration::from_secs(1), true, || 0),
+            PushDecision::WaitUntil(start + MINUTE)
+        );
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub fn policy(event_type: &str, field: &str) -> FieldPolicy {
         ("TrainingStarted" | "TrainingEnded", "training_id") => Pseudonymise("t"),
         ("EmploymentStarted", "kind" | "occupation_code" | "weekly_hours") => Keep,
         ("EmploymentStarted" | "EmploymentEnded", "employment_id") => Pseudonymise("e"),
-        ("CounsellingContact", "agency" | "topic") => Keep,
+        // A base is an organisational code, like a course provider: analysts need it for reach.
+        ("CounsellingContact", "agency" | "topic" | "base") => Keep,
         ("ReferralMade", "to_agency" | "topic") => Keep,
         ("MentorAssigned" | "MentoringEnded", "mentor_id") => Pseudonymise("v"),
         ("ChecklistItemCompleted", "item") => Keep,

@@ -81,6 +81,7 @@ fn business_event(kind: u8, parameter: u8) -> Event {
         3 => CounsellingContact {
             agency,
             topic: Topic::Work,
+            base: None,
         }
         .into(),
         4 => ReferralMade {

@@ -125,3 +125,60 @@ async fn fewer_than_k_changed_persons_are_never_pushed() {
         json!({"value": 3.0, "suppressed": false})
     );
 }
+
+/// The kita places of a pushed `unmet_demand` result (its total).
+fn kita_places(response: Option<async_graphql::Response>) -> Value {
+    let response = response.expect("the subscription ended");
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = serde_json::to_value(&response.data).expect("json");
+    let measures = data["kpiChanged"]["total"]["measures"]
+        .as_array()
+        .expect("measures")
+        .clone();
+    measures
+        .into_iter()
+        .find(|measure| measure["name"] == "kita_places")
+        .map(|measure| measure["value"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn an_offer_changed_alone_is_pushed_to_a_suppressed_caller() {
+    // Given an analyst's subscription (k = 3) to unmet_demand, with a push interval of a second.
+    let h = harness(Duration::from_secs(1)).await;
+    let coordinator = h.token(
+        Role::Coordinator,
+        Some(journey_core::catalogue::Agency::Kommune),
+        "planner",
+    );
+    let analyst = h.token(Role::Analyst, None, "analyst");
+    let schema = journey_api::graphql::build(h.state.clone());
+    let request = async_graphql::Request::new(
+        "subscription { kpiChanged(key: \"unmet_demand\", asOf: \"2024-09-15\") { total { measures { name value } } } }",
+    )
+    .data(h.state.tokens.authenticate(&analyst).expect("principal"));
+    let mut stream = schema.execute_stream(request).boxed();
+    assert_eq!(
+        kita_places(stream.next().await),
+        json!(0.0),
+        "nothing offered yet"
+    );
+    // When a coordinator offers Kita places (an offer stream: no person counts differently).
+    let offered = h
+        .ok(
+            &coordinator,
+            "mutation($input: RecordOfferInput!) { recordOffer(input: $input) { offerId } }",
+            json!({"input": {"eventId": Uuid::new_v4(), "occurredOn": "2024-05-02", "kind": "KITA_PLACES", "month": "2024-09", "district": "Lebenstedt", "quantity": 12}}),
+        )
+        .await;
+    assert!(offered["recordOffer"]["offerId"].is_string(), "{offered}");
+    h.caught_up().await;
+    tokio::time::pause();
+    // Then the places are pushed: capacity holds no personal data, so there is nothing to
+    // difference and no k persons to wait for.
+    let pushed = tokio::time::timeout(HOUR, stream.next()).await;
+    assert_eq!(
+        pushed.map(kita_places).expect("an offer change is pushed"),
+        json!(12.0)
+    );
+}

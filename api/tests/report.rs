@@ -58,12 +58,28 @@ async fn every_indicator_of_the_catalogue_has_its_page_with_chart_table_definiti
     assert_eq!(report.sections.len(), kpi::catalogue().len());
     for definition in kpi::catalogue() {
         let section = section(&html, definition.key);
-        // The definition is the catalogue's wording, escaped as HTML.
-        assert!(
-            section.contains(&report::escape(definition.definition)),
-            "{}: definition missing",
-            definition.key
-        );
+        // The definition is the catalogue's wording, escaped as HTML, in English and in German,
+        // each in a paragraph marked with its language.
+        let german = kpi::german(definition.key).expect("every indicator has German text");
+        for (lang, text, title) in [
+            ("en", definition.definition, definition.title),
+            ("de", german.definition, german.title),
+        ] {
+            let start = section
+                .find(&format!(r#"<p class="definition" lang="{lang}""#))
+                .unwrap_or_else(|| panic!("{}: no {lang} definition", definition.key));
+            let paragraph = &section[start..start + section[start..].find("</p>").expect("closed")];
+            assert!(
+                paragraph.contains(&report::escape(text)),
+                "{}: the {lang} definition is not the catalogue's: {paragraph}",
+                definition.key
+            );
+            assert!(
+                section.contains(&report::escape(title)),
+                "{}: the {lang} title is missing",
+                definition.key
+            );
+        }
         assert!(
             section.contains(&known_at),
             "{}: cut missing",

@@ -248,6 +248,12 @@ static ROWS: &[Row] = &[
         [Unauth, Listed, Unlisted, Unlisted, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],
     ),
     query(
+        "Query.acceptedNext",
+        "query($id: ID!) { acceptedNext(personId: $id) { personId revision eventTypes } }",
+        // What is open tells about the person: whom `person` shows whole.
+        [Unauth, Listed, Forbidden, Listed, Forbidden, Forbidden, Forbidden, Forbidden, Forbidden, Listed, Forbidden],
+    ),
+    query(
         "Query.courseWaitingList",
         "{ courseWaitingList(asOf: \"2024-06-01\") { personId courseId provider } }",
         [Unauth, Listed, Unlisted, Listed, Unlisted, Forbidden, Unlisted, Forbidden, Forbidden, Listed, Forbidden],

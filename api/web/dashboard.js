@@ -54,6 +54,20 @@ const CHARTS = [
     draws: [{ kpi: "course_waiting_days", rows: "both", measures: ["median_days", "p75_days"] }],
   },
   {
+    // The distribution of the waiting days as a histogram per cell: the shares of the course
+    // starts in each band of weeks, as the API answers them (the bands are suppressed together).
+    id: "course-waiting-distribution",
+    title: "chart.courseWaitingDistribution",
+    kind: "bars",
+    unit: "share",
+    queries: (filters) => [{ key: "course_waiting_days", by: breakdown(filters) }],
+    draws: [{
+      kpi: "course_waiting_days",
+      rows: "both",
+      measures: ["share_waited_0_to_28_days", "share_waited_29_to_56_days", "share_waited_57_to_91_days", "share_waited_over_91_days"],
+    }],
+  },
+  {
     id: "dtz",
     title: "chart.dtz",
     kind: "bars",
@@ -318,23 +332,33 @@ function stopLive() {
 function startLive() {
   stopLive();
   if (!document.getElementById("live").checked || state.filters.knownAt || !token()) return;
+  // One subscription per question: charts asking the same (the waiting time and its distribution)
+  // share its pushes.
+  const questions = new Map();
   for (const spec of CHARTS) {
     spec.queries(state.filters).forEach((query, index) => {
-      const stop = subscribe(
-        KPI_SUBSCRIPTION,
-        { key: query.key, asOf: state.filters.asOf, by: query.by },
-        (data) => {
+      const question = JSON.stringify([query.key, query.by]);
+      if (!questions.has(question)) questions.set(question, { query, targets: [] });
+      questions.get(question).targets.push({ spec, index });
+    });
+  }
+  for (const { query, targets } of questions.values()) {
+    const stop = subscribe(
+      KPI_SUBSCRIPTION,
+      { key: query.key, asOf: state.filters.asOf, by: query.by },
+      (data) => {
+        for (const { spec, index } of targets) {
           const results = state.results.get(spec.id);
-          if (!Array.isArray(results)) return;
+          if (!Array.isArray(results)) continue;
           results[index] = data.kpiChanged;
           render(spec);
-          document.body.dataset.livePushes = String(Number(document.body.dataset.livePushes || 0) + 1);
-          setStatus(`${t("status.live")} (${new Date().toLocaleTimeString()})`);
-        },
-        () => {},
-      );
-      state.unsubscribe.push(stop);
-    });
+        }
+        document.body.dataset.livePushes = String(Number(document.body.dataset.livePushes || 0) + 1);
+        setStatus(`${t("status.live")} (${new Date().toLocaleTimeString()})`);
+      },
+      () => {},
+    );
+    state.unsubscribe.push(stop);
   }
 }
 

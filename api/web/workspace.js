@@ -26,6 +26,8 @@ addLabels({
     "ws.record": "Nächstes Ereignis erfassen",
     "ws.correctTitle": "Ereignis korrigieren",
     "ws.eventType": "Ereignisart",
+    "ws.acceptedNext": "Als Nächstes möglich",
+    "ws.otherTypes": "Weitere Ereignisarten",
     "ws.correcting": "Korrektur von",
     "ws.reason": "Grund",
     "ws.occurredOn": "Datum des Ereignisses",
@@ -87,6 +89,8 @@ addLabels({
     "ws.record": "Record the next event",
     "ws.correctTitle": "Correct an event",
     "ws.eventType": "Event type",
+    "ws.acceptedNext": "Accepted next",
+    "ws.otherTypes": "Other event types",
     "ws.correcting": "Correcting",
     "ws.reason": "Reason",
     "ws.occurredOn": "Date of the event",
@@ -140,7 +144,7 @@ const $ = (id) => document.getElementById(id);
 const NOT_IN_FORM = new Set(["PersonRegistered", "EventCorrected", "EventRetracted", "PersonalDataErased"]);
 
 let schemas = {};
-let current = null; // { id, revision, timeline }
+let current = null; // { id, revision, timeline, acceptedNext, ... }
 let correcting = null; // the timeline event being corrected
 
 // A random (version 4) uuid from the Web Crypto API, which, unlike crypto.randomUUID, works on
@@ -217,7 +221,8 @@ const PERSON_QUERY = `query($id: ID!) { person(id: $id) {
   status { present stage district courseStatus residenceStatus protectionStatus agencies }
   consents { consentId recipients purpose givenOn withdrawnOn active }
   timeline { eventId revision type occurredOn status data targetEventId }
-} }`;
+}
+acceptedNext(personId: $id) { eventTypes } }`;
 
 async function openPerson(personId) {
   const section = $("person");
@@ -225,7 +230,7 @@ async function openPerson(personId) {
   $("person-status").textContent = "";
   try {
     const data = await gql(PERSON_QUERY, { id: personId });
-    current = data.person;
+    current = { ...data.person, acceptedNext: data.acceptedNext.eventTypes };
     renderPerson();
     $("person-title").focus();
   } catch (error) {
@@ -235,7 +240,7 @@ async function openPerson(personId) {
 
 async function reloadPerson() {
   const data = await gql(PERSON_QUERY, { id: current.id });
-  current = data.person;
+  current = { ...data.person, acceptedNext: data.acceptedNext.eventTypes };
   renderPerson();
 }
 
@@ -286,7 +291,10 @@ function renderPerson() {
       element("td", { className: "data" }, event.data ? JSON.stringify(event.data) : t("ws.none")),
       actions));
   }
-  if (!correcting) resetForm();
+  if (!correcting) {
+    fillTypes(person.acceptedNext);
+    resetForm();
+  }
 }
 
 // ---- The generated form ----------------------------------------------------------------------
@@ -429,13 +437,23 @@ function showErrors(error) {
   (first || $("error-form")).focus?.();
 }
 
-function fillTypes(selected) {
+// The types the rules accept next (`acceptedNext`, asked of the rules on the server) come first,
+// in catalogue order, and the first of them is selected; every other type follows alphabetically,
+// because a caseworker may still need one (the server then says which rule refuses it and why).
+function fillTypes(acceptedNext = []) {
   const select = $("event-type");
   select.replaceChildren();
-  // Alphabetical: the API cannot yet tell which types the rules would accept next.
-  const names = Object.keys(schemas).filter((name) => !NOT_IN_FORM.has(name)).sort();
-  for (const name of names) select.append(element("option", { value: name }, name));
-  if (selected) select.value = selected;
+  const inForm = (name) => schemas[name] && !NOT_IN_FORM.has(name);
+  const accepted = acceptedNext.filter(inForm);
+  const others = Object.keys(schemas).filter((name) => inForm(name) && !accepted.includes(name)).sort();
+  const group = (label, names, next) => {
+    const optgroup = element("optgroup", { label, dataset: { group: next ? "accepted-next" : "other" } });
+    for (const name of names) optgroup.append(element("option", { value: name, dataset: { acceptedNext: String(next) } }, name));
+    select.append(optgroup);
+  };
+  if (accepted.length) group(t("ws.acceptedNext"), accepted, true);
+  group(t("ws.otherTypes"), others, false);
+  select.value = accepted[0] ?? others[0] ?? "";
 }
 
 function resetForm() {

@@ -65,6 +65,7 @@ pub fn counselling(id: Uuid, occurred_on: NaiveDate) -> Proposed {
         Event::CounsellingContact(CounsellingContact {
             agency: Agency::Jobcenter,
             topic: Topic::Work,
+            base: None,
         }),
     )
 }

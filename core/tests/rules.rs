@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
+use journey_core::accepted_next::accepted_next;
 use journey_core::catalogue::*;
 use journey_core::clock::FixedClock;
 use journey_core::rules::*;
@@ -137,6 +138,7 @@ fn counselling() -> CounsellingContact {
     CounsellingContact {
         agency: Agency::Jobcenter,
         topic: Topic::Work,
+        base: None,
     }
 }
 
@@ -1710,6 +1712,138 @@ fn the_revision_counts_every_event() {
     assert_eq!(state.revision(), Some(3));
 }
 
+// What the rules accept next (journey_core::accepted_next), asked of `decide` itself.
+
+impl Given {
+    /// The event types the rules accept next for the given history.
+    fn then_accepted_next(self) -> Vec<EventType> {
+        accepted_next(&self.state, &clock())
+    }
+}
+
+#[test]
+fn an_empty_stream_accepts_only_a_registration_next() {
+    assert_eq!(
+        given(&[]).then_accepted_next(),
+        vec![EventType::PersonRegistered]
+    );
+}
+
+#[test]
+fn a_registered_course_offers_its_start_but_not_its_end_next() {
+    let next = given(&[
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", course_registered("K-1")),
+    ])
+    .then_accepted_next();
+    for expected in [
+        EventType::CourseStarted,
+        EventType::CourseRegistered,
+        EventType::MovedAway,
+        EventType::EventCorrected,
+        EventType::EventRetracted,
+    ] {
+        assert!(next.contains(&expected), "{expected} missing from {next:?}");
+    }
+    for refused in [
+        EventType::PersonRegistered,
+        EventType::CourseCompleted,
+        EventType::CourseLeftEarly,
+        EventType::KitaEnded,
+        EventType::MeasureEnded,
+        EventType::BenefitsEnded,
+        EventType::ConsentWithdrawn,
+        EventType::MovedToRegularClass,
+    ] {
+        assert!(!next.contains(&refused), "{refused} offered in {next:?}");
+    }
+}
+
+#[test]
+fn a_started_course_offers_its_completion_and_early_leave_next() {
+    let next = given(&[
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", course_registered("K-1")),
+        on("2020-04-01", course_started("K-1")),
+    ])
+    .then_accepted_next();
+    assert!(next.contains(&EventType::CourseCompleted), "{next:?}");
+    assert!(next.contains(&EventType::CourseLeftEarly), "{next:?}");
+    assert!(!next.contains(&EventType::CourseStarted), "{next:?}");
+}
+
+#[test]
+fn after_a_move_away_only_a_return_and_governance_are_accepted_next() {
+    let next = given(&[
+        registered(),
+        on("2020-01-20", consent_given("C-1")),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", moved_away()),
+    ])
+    .then_accepted_next();
+    assert_eq!(
+        next,
+        vec![
+            EventType::ArrivalRecorded,
+            EventType::ConsentGiven,
+            EventType::ConsentWithdrawn,
+            EventType::EventCorrected,
+            EventType::EventRetracted,
+            EventType::PersonalDataErased,
+        ]
+    );
+}
+
+#[test]
+fn after_erasure_only_a_consent_withdrawal_is_accepted_next() {
+    let with_consent = given(&[
+        registered(),
+        on("2020-01-20", consent_given("C-1")),
+        on("2020-02-01", erased()),
+    ]);
+    // Folding an erasure forgets the consents (JourneyState::erased), and a withdrawal must always
+    // be possible, so the rules accept a withdrawal and nothing else.
+    assert_eq!(
+        with_consent.then_accepted_next(),
+        vec![EventType::ConsentWithdrawn]
+    );
+}
+
+#[test]
+fn a_language_class_offers_the_move_to_a_regular_class_next_and_a_regular_one_does_not() {
+    let in_language_class = given(&[
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", school_enrolled(true)),
+    ])
+    .then_accepted_next();
+    assert!(in_language_class.contains(&EventType::MovedToRegularClass));
+    assert!(in_language_class.contains(&EventType::SchoolLeft));
+    assert!(!in_language_class.contains(&EventType::SchoolEnrolled));
+    let in_regular_class = given(&[
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", school_enrolled(false)),
+    ])
+    .then_accepted_next();
+    assert!(!in_regular_class.contains(&EventType::MovedToRegularClass));
+}
+
+#[test]
+fn an_open_benefit_offers_its_end_and_the_other_kinds_next() {
+    let next = given(&[
+        registered(),
+        on("2020-02-01", arrival()),
+        on("2020-03-01", benefits_started(BenefitKind::Sgb2)),
+    ])
+    .then_accepted_next();
+    assert!(next.contains(&EventType::BenefitsEnded), "{next:?}");
+    // Sgb2 is open, but Asylblg and Sgb3 may still start.
+    assert!(next.contains(&EventType::BenefitsStarted), "{next:?}");
+}
+
 // Property tests over generated streams.
 
 /// A generated event: a kind, two small parameters and a date offset.
@@ -1898,6 +2032,28 @@ proptest! {
             let _ = decide(&state, &stream, &clock);
         }
         prop_assert_eq!(state.revision(), (prefix.len() + stream.len()).checked_sub(1).map(|r| r as u64));
+    }
+
+    /// Every event the rules accept is of a type `accepted_next` offers: the candidates it tries
+    /// miss no type an event of the generated streams could have (it offers only accepted ones by
+    /// construction, since it asks `decide`).
+    #[test]
+    fn every_accepted_event_is_of_a_type_accepted_next(
+        stream in registered_stream(true),
+        raw in raw_stream(),
+    ) {
+        let (state, _) = accept_one_by_one(&stream);
+        let next = accepted_next(&state, &clock());
+        for event in build_stream(&raw, true) {
+            if decide(&state, std::slice::from_ref(&event), &clock()).is_ok() {
+                prop_assert!(
+                    next.contains(&event.event_type()),
+                    "{} was accepted but accepted_next offers only {:?}",
+                    event.event_type(),
+                    next
+                );
+            }
+        }
     }
 
     #[test]

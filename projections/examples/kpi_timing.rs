@@ -175,6 +175,7 @@ fn journal(number: u64, random: &mut Random, today: NaiveDate) -> Journal {
             CounsellingContact {
                 agency: Agency::Jobcenter,
                 topic: Topic::Work,
+                base: None,
             },
         );
     }

@@ -429,6 +429,10 @@ pub struct AgencyContact {
     pub on: NaiveDate,
     pub agency: Agency,
     pub topic: Topic,
+    /// The base a counselling contact took place at; `None` at the agency's office and for
+    /// referrals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -942,6 +946,7 @@ impl PersonView {
                     on,
                     agency: contact.agency,
                     topic: contact.topic,
+                    base: contact.base.clone(),
                 });
             }
             Event::ReferralMade(referral) => {
@@ -949,6 +954,7 @@ impl PersonView {
                     on,
                     agency: referral.to_agency,
                     topic: referral.topic,
+                    base: None,
                 });
             }
             Event::MentorAssigned(mentoring) => {

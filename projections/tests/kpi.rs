@@ -208,10 +208,82 @@ fn course_waiting_days_over_integration_courses_started_in_the_last_year() {
         &[],
     );
     check(
-        &render(&result, &[]),
+        &render(&result, &["median_days", "p75_days"]),
         "total: median_days=40.5 (-/4 p3) p75_days=55 (-/4 p3)",
     );
     assert_eq!(result.counting_unit, CountingUnit::Events);
+    // The distribution over the same starts: 10 in up to 4 weeks, 31 and 50 in 5 to 8 weeks, 70
+    // in 9 to 13 weeks, none longer.
+    check(
+        &render(
+            &result,
+            &[
+                "share_waited_0_to_28_days",
+                "share_waited_29_to_56_days",
+                "share_waited_57_to_91_days",
+                "share_waited_over_91_days",
+            ],
+        ),
+        "total: share_waited_0_to_28_days=0.25 (1/4 p3) share_waited_29_to_56_days=0.5 (2/4 p3) share_waited_57_to_91_days=0.25 (1/4 p3) share_waited_over_91_days=0 (0/4 p3)",
+    );
+}
+
+/// Waits on the bands' bounds, one course start per person: 28 and 29, 56 and 57, 91 and 92 days.
+fn waits_on_the_band_bounds() -> Vec<Person> {
+    [28, 29, 56, 57, 91, 92]
+        .into_iter()
+        .enumerate()
+        .map(|(index, waited)| {
+            let mut person = Person::arrived(index as u128 + 1, 1990, "2023-06-01", "north");
+            let registered = date("2024-01-01");
+            let started = registered + chrono::Duration::days(waited);
+            person.on("2024-01-01", course_registered("IK-1", CourseType::General));
+            person.on(&started.to_string(), course_started("IK-1"));
+            person
+        })
+        .collect()
+}
+
+const WAITING_BANDS: [&str; 4] = [
+    "share_waited_0_to_28_days",
+    "share_waited_29_to_56_days",
+    "share_waited_57_to_91_days",
+    "share_waited_over_91_days",
+];
+
+#[test]
+fn course_waiting_days_distribution_puts_a_wait_on_a_bound_in_the_lower_band() {
+    let result = kpi(&waits_on_the_band_bounds(), "course_waiting_days", D, &[]);
+    check(
+        &render(&result, &WAITING_BANDS),
+        "total: share_waited_0_to_28_days=0.1667 (1/6 p6) share_waited_29_to_56_days=0.3333 (2/6 p6) share_waited_57_to_91_days=0.3333 (2/6 p6) share_waited_over_91_days=0.1667 (1/6 p6)",
+    );
+}
+
+#[test]
+fn course_waiting_days_distribution_is_suppressed_as_one_group() {
+    // The bands add up to the starts, so one band below k takes all of them; the quantiles stand
+    // on their own persons count (6) and stay.
+    let persons = waits_on_the_band_bounds();
+    let suppressed = kpi_suppressed(&persons, "course_waiting_days", D, &[], 2);
+    check(
+        &render(&suppressed, &[]),
+        "total: median_days=56.5 (-/6 p6) p75_days=82.5 (-/6 p6) share_waited_0_to_28_days=* share_waited_29_to_56_days=* share_waited_57_to_91_days=* share_waited_over_91_days=*",
+    );
+    // Two starts in every band (the bounds and one more of each), k = 2: every band is published.
+    let mut doubled = persons;
+    for (index, waited) in [1, 40, 95, 70].into_iter().enumerate() {
+        let mut person = Person::arrived(index as u128 + 11, 1990, "2023-06-01", "north");
+        let started = date("2024-01-01") + chrono::Duration::days(waited);
+        person.on("2024-01-01", course_registered("IK-1", CourseType::General));
+        person.on(&started.to_string(), course_started("IK-1"));
+        doubled.push(person);
+    }
+    let published = kpi_suppressed(&doubled, "course_waiting_days", D, &[], 2);
+    check(
+        &render(&published, &WAITING_BANDS),
+        "total: share_waited_0_to_28_days=0.2 (2/10 p10) share_waited_29_to_56_days=0.3 (3/10 p10) share_waited_57_to_91_days=0.3 (3/10 p10) share_waited_over_91_days=0.2 (2/10 p10)",
+    );
 }
 
 #[test]

@@ -65,6 +65,8 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "checklist_completion",
             "unmet_demand",
             "demand_forecast",
+            // Issue 14: the neighbourhood base.
+            "base_reach",
         ]
     );
     for kpi in kpis {
@@ -87,4 +89,32 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
         serde_json::json!("none"),
         "protection_status lists `none` after its statuses"
     );
+}
+
+/// Every indicator has its title, definition and denominator in German as well (the council report
+/// prints both languages), and the German text is a translation, not the English copied.
+#[test]
+fn every_indicator_has_its_german_text() {
+    let document: serde_json::Value =
+        serde_json::from_str(&catalogue::render()).expect("valid JSON");
+    for kpi in document["kpis"].as_array().expect("a list of indicators") {
+        let key = kpi["key"].as_str().expect("a key");
+        for (german, english) in [
+            ("title_de", "title"),
+            ("definition_de", "definition"),
+            ("denominator_de", "denominator"),
+        ] {
+            let text = kpi[german].as_str().unwrap_or_default();
+            assert!(
+                !text.is_empty(),
+                "{key} has no {german}: add it to projections/src/kpi/german.rs"
+            );
+            assert_ne!(
+                Some(text),
+                kpi[english].as_str(),
+                "{key}: {german} is the English text"
+            );
+        }
+    }
+    assert_eq!(journey_projections::kpi::german("no_such_indicator"), None);
 }

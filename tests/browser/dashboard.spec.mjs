@@ -43,7 +43,7 @@ const pointKey = (point) => `${point.kpi}|${point.cell}|${point.measure}`;
 // exactly the answers' figures: the same set of points, equal values, suppressed where suppressed.
 async function assertChartsMatchTheApi(page, token, only = null) {
   const charts = await drawn(page);
-  assert.equal(charts.length, 7, "seven charts");
+  assert.equal(charts.length, 8, "eight charts");
   for (const chart of charts.filter((chart) => only === null || chart.id === only)) {
     assert.ok(!chart.refused, `${chart.id} was refused`);
     const expected = new Map();
@@ -104,6 +104,7 @@ await runTests({
       const today = await assertChartsMatchTheApi(page, tokens.caseworker);
       await screenshot(page, "dashboard");
 
+
       await reload(page, () => page.fill("#as-of", "2021-06-30"));
       const earlier = await assertChartsMatchTheApi(page, tokens.caseworker);
       for (const chart of earlier) {
@@ -111,6 +112,50 @@ await runTests({
       }
       const figures = (charts) => JSON.stringify(charts.map((chart) => chart.points));
       assert.notEqual(figures(earlier), figures(today), "another reporting date draws other figures");
+    });
+  },
+
+  async "the course waiting-time distribution draws and tabulates the API's band shares"() {
+    const bands = ["share_waited_0_to_28_days", "share_waited_29_to_56_days", "share_waited_57_to_91_days", "share_waited_over_91_days"];
+    const BANDS_QUERY = `query($asOf: Date) { kpi(key: "course_waiting_days", asOf: $asOf) {
+      cells { ...c } margins { ...c } total { ...c } } }
+      fragment c on KpiCell { measures { name value numerator denominator suppressed } }`;
+    // The demo population is small: find a reporting date at which the API publishes the bands
+    // (enough course starts in the 12 months before it for disclosure control).
+    let asOf = null;
+    for (let year = 2016; year <= 2025 && !asOf; year += 1) {
+      for (const day of [`${year}-06-30`, `${year}-12-31`]) {
+        const { kpi } = await graphql(tokens.caseworker, BANDS_QUERY, { asOf: day });
+        if (kpi.total.measures.some((measure) => bands.includes(measure.name) && !measure.suppressed)) {
+          asOf = day;
+          break;
+        }
+      }
+    }
+    assert.ok(asOf, "the demo population publishes the waiting-time distribution at some date");
+    await withBrowser(async (context) => {
+      const page = await context.newPage();
+      await signIn(page, "caseworker");
+      await reload(page, () => page.fill("#as-of", asOf));
+      const charts = await assertChartsMatchTheApi(page, tokens.caseworker, "chart-course-waiting-distribution");
+      const distribution = charts.find((chart) => chart.id === "chart-course-waiting-distribution");
+      const published = distribution.points.filter((point) => bands.includes(point.measure) && !point.suppressed);
+      assert.equal(published.length, bands.length, "the total's four bands are drawn");
+      const drawnSum = published.reduce((sum, point) => sum + point.value, 0);
+      assert.ok(Math.abs(drawnSum - 1) < 0.001, `the bands add up to the starts: ${drawnSum}`);
+      // Its table shows the API's band counts for every cell.
+      const { kpi } = await graphql(tokens.caseworker, BANDS_QUERY, { asOf });
+      const fromApi = [...kpi.cells, ...kpi.margins, kpi.total].flatMap((cell) => cell.measures)
+        .filter((measure) => bands.includes(measure.name))
+        .map((measure) => [measure.name, measure.suppressed ? "suppressed" : `${measure.numerator}/${measure.denominator}`].join("|"))
+        .sort();
+      await page.click("#chart-course-waiting-distribution .table-toggle");
+      const fromTable = await page.$$eval("#chart-course-waiting-distribution-table tbody tr", (rows) => rows.map((row) => {
+        const cells = [...row.cells].map((cell) => cell.textContent);
+        return [cells[1], row.cells[2].dataset.suppressed === "true" ? "suppressed" : `${cells[3]}/${cells[4]}`];
+      }));
+      assert.deepEqual(fromTable.filter(([name]) => bands.includes(name)).map((row) => row.join("|")).sort(), fromApi);
+      await screenshot(page, "dashboard-waiting-distribution");
     });
   },
 
@@ -211,6 +256,14 @@ await runTests({
       ]);
       const text = readFileSync(await download.path(), "utf8");
       assert.equal(text, readFileSync(process.env.JOURNEY_CLI_CSV, "utf8"));
+      // The distribution chart asks the same question: its CSV is the same file, bands included.
+      const [distribution] = await Promise.all([
+        page.waitForEvent("download"),
+        page.click("#chart-course-waiting-distribution .csv"),
+      ]);
+      const distributionText = readFileSync(await distribution.path(), "utf8");
+      assert.equal(distributionText, text);
+      assert.match(distributionText, /share_waited_0_to_28_days/);
     });
   },
 

@@ -47,6 +47,18 @@ await runTests({
       await page.waitForFunction((id) => document.getElementById("person").dataset.person === id, personId);
       assert.equal(await page.evaluate(() => document.activeElement.id), "person-title");
 
+      // The types the rules accept next come first, as the API answers them, the first selected;
+      // an end of an employment is not among them before one started.
+      const acceptedNext = async () => (await graphql(caseworker, "query($id: ID!) { acceptedNext(personId: $id) { eventTypes } }", { id: personId })).acceptedNext.eventTypes;
+      const offeredFirst = () => page.$$eval("#event-type optgroup[data-group=accepted-next] option", (options) => options.map((option) => option.value));
+      const formTypes = (types) => types.filter((type) => !["PersonRegistered", "EventCorrected", "EventRetracted", "PersonalDataErased"].includes(type));
+      let expected = formTypes(await acceptedNext());
+      assert.ok(expected.length > 0);
+      assert.deepEqual(await offeredFirst(), expected);
+      assert.equal(await page.inputValue("#event-type"), expected[0]);
+      assert.equal(await page.$eval("#event-type", (select) => select.options[0].value), expected[0]);
+      assert.ok(!expected.includes("EmploymentEnded"));
+
       // Record an employment through the generated form.
       await page.selectOption("#event-type", "EmploymentStarted");
       for (const field of ["employment_id", "kind", "occupation_code", "weekly_hours"]) {
@@ -62,6 +74,11 @@ await runTests({
       const started = person.timeline.find((event) => event.type === "EmploymentStarted");
       assert.deepEqual(started.data, { employment_id: "e-browser", kind: "marginal", weekly_hours: 12 });
       assert.equal(started.occurredOn, "2024-03-01");
+      // Now its end is accepted next, and offered among the first.
+      expected = formTypes(await acceptedNext());
+      assert.ok(expected.includes("EmploymentEnded"));
+      await page.waitForFunction(() => document.querySelector("#event-type optgroup[data-group=accepted-next] option[value=EmploymentEnded]"));
+      assert.deepEqual(await offeredFirst(), expected);
 
       // An end before the start: the rule's error on the date field, nothing written.
       const before = person.revision;

@@ -64,7 +64,7 @@ macro_rules! wire_enum {
 
 wire_enum!(
     /// The agencies of the prevention chain.
-    Agency { Kommune, Auslaenderbehoerde, Jobcenter, Arbeitsagentur, Bildungsbuero, Jugendamt, Sozialarbeit, Ehrenamt }
+    Agency { Kommune, Auslaenderbehoerde, Jobcenter, Arbeitsagentur, Bildungsbuero, Jugendamt, Sozialarbeit, Ehrenamt, Wohnungsbau, Caritas, Diakonie, Drk, Awo, Vereine }
 );
 wire_enum!(Sex {
     Female,

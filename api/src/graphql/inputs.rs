@@ -280,7 +280,13 @@ event_input!(StartEmploymentInput => EmploymentStarted {
     weekly_hours: Option<i32>,
 });
 event_input!(EndEmploymentInput => EmploymentEnded { employment_id: String });
-event_input!(RecordCounsellingContactInput => CounsellingContact { agency: Agency, topic: Topic });
+event_input!(RecordCounsellingContactInput => CounsellingContact {
+    agency: Agency,
+    topic: Topic,
+    /// The base the contact took place at (for example `startpunkt-sz`, the neighbourhood base
+    /// Start.Punkt.SZ); leave it out for a contact at the agency's own office.
+    base: Option<String>,
+});
 event_input!(MakeReferralInput => ReferralMade { to_agency: Agency, topic: Topic });
 event_input!(AssignMentorInput => MentorAssigned {
     /// The pseudonymous volunteer id.

@@ -5,6 +5,7 @@
 //! touches person-level data checks the caller through [`crate::visibility`] and writes an audit
 //! entry, also when it refuses.
 
+mod accepted_next;
 pub mod checklist;
 pub mod enums;
 pub mod fields_limit;
@@ -34,6 +35,7 @@ pub struct Query(
     checklist::ChecklistQuery,
     search::SearchQuery,
     offers::OfferQuery,
+    accepted_next::AcceptedNextQuery,
 );
 
 /// Every mutation: one per person event type and `appendEvents`, and the offers'.

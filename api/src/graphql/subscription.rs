@@ -205,7 +205,8 @@ impl KpiSubscription {
     /// events and the result changed (a change of `knownAt` alone is no change), at most once per
     /// push interval (`journey serve --kpi-push-interval`, 60 s by default) and, where the answer
     /// is suppressed, only once at least k persons count differently in the table than at the
-    /// last push, so that no push isolates a single person's events. Without `asOf`, each result
+    /// last push, so that no push isolates a single person's events (a change no person explains,
+    /// such as an offer's places, is pushed after the interval). Without `asOf`, each result
     /// is for the day it is computed. Suppressed like `kpi`; the start is audited. Ends when the
     /// server shuts down.
     async fn kpi_changed(

@@ -175,27 +175,9 @@ impl Words {
 
 /// The German title of an indicator; the catalogue's own title is English. An indicator added to
 /// the catalogue without one here shows its English title in German too.
-fn german_title(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "population_present" => "Anwesende Bevölkerung",
-        "course_waiting_days" => "Wartezeit auf einen Integrationskurs (BAMF-Wartezeit)",
-        "course_access_days" => "Zugangszeit zu einem Integrationskurs (BAMF-Zugangszeit)",
-        "course_participation_rate" => "Teilnahme an Integrationskursen",
-        "course_completion_rate" => "Abschluss von Integrationskursen",
-        "dtz_b1_rate" => "Ergebnisse im Deutsch-Test für Zuwanderer (DTZ)",
-        "employment_rate" => "Beschäftigungsquote",
-        "employment_by_years_since_arrival" => "Beschäftigungsquote nach Jahren seit Ankunft",
-        "employment_by_years_since_entry" => "Beschäftigungsquote nach Jahren seit Einreise",
-        "sgb2_integration_rate" => "Integrationsquote SGB II (K2)",
-        "idle_days" => "Leerlaufzeit",
-        "idle_list" => "Leerlaufliste",
-        "kita_rate" => "Kita-Besuch",
-        "school_rate" => "Schulbesuch und Sprachlernklassen",
-        "recognition_outcomes" => "Anerkennung ausländischer Berufsqualifikationen",
-        "mentoring_coverage" => "Abdeckung durch Mentoring",
-        "chain_funnel" => "Präventionskette",
-        _ => return None,
-    })
+/// The German title of an indicator (projections' `kpi::german`, where both languages are kept).
+fn german_title(definition: &KpiDefinition) -> &'static str {
+    kpi::german(definition.key).map_or(definition.title, |german| german.title)
 }
 
 fn dimension_label(dimension: Dimension) -> (&'static str, &'static str) {
@@ -358,7 +340,7 @@ pub fn render(report: &Report, language: Language) -> String {
         html,
         r#"<p class="notes">{}</p><ol>"#,
         words.say(
-            "Jede Kennzahl steht auf einer eigenen Seite, mit Diagramm, Tabelle, Definition und Stand. Die Definitionen sind der Wortlaut des Kennzahlenkatalogs (schemas/kpis.json, englisch).",
+            "Jede Kennzahl steht auf einer eigenen Seite, mit Diagramm, Tabelle, Definition und Stand. Die Definitionen sind der Wortlaut des Kennzahlenkatalogs (schemas/kpis.json, deutsch und englisch).",
             "Each indicator has a page of its own with its chart, table, definition and cut. The definitions are the wording of the KPI catalogue (schemas/kpis.json)."
         )
     );
@@ -367,10 +349,7 @@ pub fn render(report: &Report, language: Language) -> String {
         let _ = write!(
             html,
             r##"<li><a href="#kpi-{key}">{}</a></li>"##,
-            words.say(
-                german_title(key).unwrap_or(section.definition.title),
-                section.definition.title
-            )
+            words.say(german_title(section.definition), section.definition.title)
         );
     }
     html.push_str("</ol></section>");
@@ -406,10 +385,7 @@ fn render_section(
     let _ = write!(
         html,
         r#"<section class="indicator" id="kpi-{key}" data-kpi="{key}"><h2>{}</h2><p class="cut">{} {} · {} {}"#,
-        words.say(
-            german_title(key).unwrap_or(definition.title),
-            definition.title
-        ),
+        words.say(german_title(definition), definition.title),
         words.say("Stichtag", "Reporting date"),
         report.as_of,
         words.say("Datenstand", "Known at"),
@@ -446,10 +422,7 @@ fn render_section(
     }
     html.push_str("</p>");
     let (bars, scale) = bars(words, result);
-    let title = words.plain(
-        german_title(key).unwrap_or(definition.title),
-        definition.title,
-    );
+    let title = words.plain(german_title(definition), definition.title);
     html.push_str(&svg::bar_chart(
         key,
         &title,
@@ -571,17 +544,64 @@ fn render_notes(html: &mut String, words: &Words, result: &KpiResult) {
     html.push_str("</p>");
 }
 
+/// The definition, denominator and unit in the report's language(s): for both, a German paragraph
+/// and an English one, each marked with its `lang` (the texts are too long to interleave).
 fn render_definition(html: &mut String, words: &Words, definition: &KpiDefinition) {
-    let _ = write!(
-        html,
-        r#"<p class="definition"><strong>{}</strong> {} <em>{}</em> {}. {} {}.</p>"#,
-        words.say("Definition:", "Definition:"),
-        escape(definition.definition),
-        words.say("Nenner:", "Denominator:"),
-        escape(definition.denominator),
-        words.say("Einheit:", "Unit:"),
-        escape(definition.unit),
-    );
+    let german = kpi::german(definition.key);
+    let in_german = || {
+        (
+            german.map_or(definition.definition, |german| german.definition),
+            german.map_or(definition.denominator, |german| german.denominator),
+        )
+    };
+    let paragraphs: Vec<(&str, &str, &str, &str, &str, &str)> = match words.language {
+        Language::De => vec![(
+            "de",
+            "Definition:",
+            in_german().0,
+            "Nenner:",
+            in_german().1,
+            "Einheit:",
+        )],
+        Language::En => vec![(
+            "en",
+            "Definition:",
+            definition.definition,
+            "Denominator:",
+            definition.denominator,
+            "Unit:",
+        )],
+        Language::Both => vec![
+            (
+                "de",
+                "Definition:",
+                in_german().0,
+                "Nenner:",
+                in_german().1,
+                "Einheit:",
+            ),
+            (
+                "en",
+                "Definition:",
+                definition.definition,
+                "Denominator:",
+                definition.denominator,
+                "Unit:",
+            ),
+        ],
+    };
+    for (lang, label, text, denominator_label, denominator, unit_label) in paragraphs {
+        let _ = write!(
+            html,
+            r#"<p class="definition" lang="{lang}" data-lang="{lang}"><strong>{}</strong> {} <em>{}</em> {}. {} {}.</p>"#,
+            escape(label),
+            escape(text),
+            escape(denominator_label),
+            escape(denominator),
+            escape(unit_label),
+            escape(definition.unit),
+        );
+    }
     if !definition.measures.is_empty() {
         html.push_str(r#"<dl class="measures">"#);
         for measure in definition.measures {

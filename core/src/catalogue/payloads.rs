@@ -179,7 +179,15 @@ payload!(EmploymentEnded {
 
 payload!(
     /// A counselling contact. No free text by design.
-    CounsellingContact { agency: Agency, topic: Topic }
+    CounsellingContact {
+        agency: Agency,
+        topic: Topic,
+        /// The base the contact took place at (a neighbourhood base such as Start.Punkt.SZ), as a
+        /// short code; absent for a contact at the agency's own office. Optional, so every contact
+        /// recorded before bases existed reads unchanged and the type keeps version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
+    }
 );
 
 payload!(ReferralMade {
@@ -263,7 +271,6 @@ no_checks!(
     BenefitsEnded,
     CooperationPlanAgreed,
     RecognitionDecided,
-    CounsellingContact,
     ReferralMade,
     ChecklistItemCompleted,
     PersonalDataErased
@@ -303,6 +310,15 @@ impl Validate for ResidenceStatusChanged {
 impl Validate for AddressChanged {
     fn validate(&self) -> Result<(), Check> {
         check::label("district", &self.district)
+    }
+}
+
+impl Validate for CounsellingContact {
+    fn validate(&self) -> Result<(), Check> {
+        match &self.base {
+            Some(base) => check::identifier("base", base),
+            None => Ok(()),
+        }
     }
 }
 

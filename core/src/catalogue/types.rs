@@ -54,6 +54,14 @@ wire_enum!(
         Jugendamt => "jugendamt",
         Sozialarbeit => "sozialarbeit",
         Ehrenamt => "ehrenamt",
+        // The partners of the neighbourhood base Start.Punkt.SZ (DOMAIN.md): the housing company,
+        // the welfare organisations and non-profit associations, with caseworkers of their own.
+        Wohnungsbau => "wohnungsbau",
+        Caritas => "caritas",
+        Diakonie => "diakonie",
+        Drk => "drk",
+        Awo => "awo",
+        Vereine => "vereine",
     }
 );
 

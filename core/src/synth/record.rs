@@ -38,6 +38,12 @@ fn caseworker_pool(agency: Agency) -> (&'static str, u32) {
         Agency::Jugendamt => ("ja", 10),
         Agency::Sozialarbeit => ("sa", 14),
         Agency::Ehrenamt => ("eh", 5),
+        Agency::Wohnungsbau => ("wb", 3),
+        Agency::Caritas => ("ca", 3),
+        Agency::Diakonie => ("di", 3),
+        Agency::Drk => ("drk", 3),
+        Agency::Awo => ("awo", 3),
+        Agency::Vereine => ("ve", 4),
     }
 }
 
@@ -62,10 +68,13 @@ impl Caseworkers {
 
     fn actor(&self, agency: Agency, at: DateTime<Utc>) -> Actor {
         let (code, pool) = caseworker_pool(agency);
+        // The first eight agencies have a draw each; the partners of Start.Punkt.SZ, added later,
+        // reuse one (modulo), so that adding them changed no earlier draw of the population.
         let slot = Agency::ALL
             .iter()
             .position(|candidate| *candidate == agency)
-            .unwrap_or(0);
+            .unwrap_or(0)
+            % self.first.len();
         let term = u32::try_from((at.year() - 2010).div_euclid(CASEWORKER_TERM_YEARS)).unwrap_or(0);
         let number = (self.first[slot] + term * 7) % pool + 1;
         Actor {

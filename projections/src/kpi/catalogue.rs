@@ -77,7 +77,7 @@ static CATALOGUE: &[KpiDefinition] = &[
     KpiDefinition {
         key: "course_waiting_days",
         title: "Waiting time for an integration course (BAMF Wartezeit)",
-        definition: "Days from CourseRegistered to CourseStarted of every integration course started in the 12 months up to D (after D minus 12 months, on or before D). Integration course: every course_type except job_b1, job_b2 and job_c1. A course registered again after it ended (a re-entry) counts again. Medians and 75th percentiles interpolate linearly between closest ranks.",
+        definition: "Days from CourseRegistered to CourseStarted of every integration course started in the 12 months up to D (after D minus 12 months, on or before D). Integration course: every course_type except job_b1, job_b2 and job_c1. A course registered again after it ended (a re-entry) counts again. Medians and 75th percentiles interpolate linearly between closest ranks. The distribution: the shares of those starts whose wait was 0 to 28, 29 to 56, 57 to 91 and more than 91 days (a histogram of the waiting days; the bands are decided together by disclosure control).",
         unit: "days",
         counting_unit: CountingUnit::Events,
         denominator: "integration course starts in the 12 months up to D",
@@ -85,6 +85,10 @@ static CATALOGUE: &[KpiDefinition] = &[
         measures: &[
             measure("median_days", "median days from registration to start"),
             measure("p75_days", "75th percentile of days from registration to start"),
+            measure("share_waited_0_to_28_days", "share of the course starts after a wait of 0 to 28 days (up to 4 weeks)"),
+            measure("share_waited_29_to_56_days", "share of the course starts after a wait of 29 to 56 days (5 to 8 weeks)"),
+            measure("share_waited_57_to_91_days", "share of the course starts after a wait of 57 to 91 days (9 to 13 weeks)"),
+            measure("share_waited_over_91_days", "share of the course starts after a wait of more than 91 days (more than 13 weeks)"),
         ],
         disaggregations: ALL_DIMENSIONS,
         implicit_dimension: None,
@@ -570,6 +574,19 @@ static CATALOGUE: &[KpiDefinition] = &[
         implicit_dimension: Some(Dimension::District),
         person_level: false,
     },
+    KpiDefinition {
+        key: "base_reach",
+        title: "Reach of the neighbourhood bases (Start.Punkt.SZ)",
+        definition: "Of persons present on D, the share with a CounsellingContact at a base (the contact names a base, such as startpunkt-sz for Start.Punkt.SZ, whichever agency held it) in the 12 months up to D. Cut by the person's dimensions on D: by district it says which districts the bases reach, by where the persons live on D, not where the base stands. A contact at an agency's own office (no base) does not count.",
+        unit: "share",
+        counting_unit: CountingUnit::Persons,
+        denominator: "persons present on D",
+        disclosure_count: "the denominator",
+        measures: &[measure("rate", "share with a counselling contact at a base in the 12 months up to D")],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
     // ---- end of needs against capacity ----
 ];
 
@@ -599,7 +616,16 @@ pub fn render() -> String {
         terms: Vec<Term>,
         stages: Vec<&'static str>,
         dimensions: Vec<DimensionEntry>,
-        kpis: &'static [KpiDefinition],
+        kpis: Vec<Entry>,
+    }
+    /// An indicator with its German wording beside the English contract (see [`super::german`]).
+    #[derive(Serialize)]
+    struct Entry {
+        #[serde(flatten)]
+        definition: &'static KpiDefinition,
+        title_de: &'static str,
+        definition_de: &'static str,
+        denominator_de: &'static str,
     }
     #[derive(Serialize)]
     struct Term {
@@ -686,7 +712,20 @@ pub fn render() -> String {
         ],
         stages: Stage::ALL.iter().map(|stage| stage.as_str()).collect(),
         dimensions,
-        kpis: CATALOGUE,
+        kpis: CATALOGUE
+            .iter()
+            .map(|definition| {
+                // `every_indicator_has_its_german_text` (projections tests) keeps this filled;
+                // a missing translation shows as an empty string, never as the English text.
+                let german = super::german::german(definition.key);
+                Entry {
+                    definition,
+                    title_de: german.map_or("", |german| german.title),
+                    definition_de: german.map_or("", |german| german.definition),
+                    denominator_de: german.map_or("", |german| german.denominator),
+                }
+            })
+            .collect(),
     };
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');

@@ -115,6 +115,7 @@ pub(crate) enum Indicator {
     ChecklistCompletion,
     UnmetDemand,
     DemandForecast,
+    BaseReach,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -167,6 +168,24 @@ const fn quantile(
 const DURATIONS: [MeasureSpec; 2] = [
     quantile("median_days", 0, Quantile::Median, 0),
     quantile("p75_days", 0, Quantile::P75, 0),
+];
+
+/// The bands of `course_waiting_days`'s distribution: the upper bound of each band in days (a
+/// wait of exactly that many days falls in it), the last band open-ended. Whole weeks (up to 4,
+/// 8 and 13 weeks, and longer), coarse enough that with disclosure control a district's
+/// histogram is mostly published: a band of nobody suppresses the whole group.
+pub(crate) const WAITING_BANDS_DAYS: [Option<i64>; 4] = [Some(28), Some(56), Some(91), None];
+
+// course_waiting_days: slot 0 the persons, slot 1 the course starts, slots 2..=5 the starts per
+// band. The bands partition the starts, so their shares are decided together: a band suppressed
+// beside the others published could be recomputed as the rest of the starts.
+const WAITING: [MeasureSpec; 6] = [
+    quantile("median_days", 0, Quantile::Median, 0),
+    quantile("p75_days", 0, Quantile::P75, 0),
+    share("share_waited_0_to_28_days", 2, 1, 0),
+    share("share_waited_29_to_56_days", 3, 1, 0),
+    share("share_waited_57_to_91_days", 4, 1, 0),
+    share("share_waited_over_91_days", 5, 1, 0),
 ];
 
 // Slots of the person-share indicators: the denominator (which is also the person count), then
@@ -534,7 +553,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 27] = [
+    pub(crate) const ALL: [Indicator; 28] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -562,6 +581,7 @@ impl Indicator {
         Indicator::ChecklistCompletion,
         Indicator::UnmetDemand,
         Indicator::DemandForecast,
+        Indicator::BaseReach,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -593,6 +613,7 @@ impl Indicator {
             Indicator::ChecklistCompletion => "checklist_completion",
             Indicator::UnmetDemand => "unmet_demand",
             Indicator::DemandForecast => "demand_forecast",
+            Indicator::BaseReach => "base_reach",
         }
     }
 
@@ -603,8 +624,11 @@ impl Indicator {
         }];
         match self {
             Indicator::PopulationPresent => &PERSONS,
-            Indicator::CourseWaitingDays | Indicator::CourseAccessDays => &DURATIONS,
-            Indicator::CourseParticipationRate | Indicator::MentoringCoverage => &RATE,
+            Indicator::CourseWaitingDays => &WAITING,
+            Indicator::CourseAccessDays => &DURATIONS,
+            Indicator::CourseParticipationRate
+            | Indicator::MentoringCoverage
+            | Indicator::BaseReach => &RATE,
             Indicator::CourseCompletionRate => &COMPLETION,
             Indicator::DtzB1Rate => &DTZ,
             Indicator::EmploymentRate
@@ -644,7 +668,14 @@ impl Indicator {
                 for course in view.courses.iter().filter(|c| c.is_integration_course()) {
                     if let Some(started_on) = course.started_on {
                         if context.in_last_year(started_on) {
-                            out.sample(0, days(course.registered_on, started_on));
+                            let waited = days(course.registered_on, started_on);
+                            out.sample(0, waited);
+                            out.count(1);
+                            let band = WAITING_BANDS_DAYS
+                                .iter()
+                                .position(|upper| upper.is_none_or(|upper| waited <= upper))
+                                .unwrap_or(WAITING_BANDS_DAYS.len() - 1);
+                            out.count(2 + band);
                             any = true;
                         }
                     }
@@ -861,6 +892,20 @@ impl Indicator {
             Indicator::ChecklistCompletion => checklist::observe_checklist(context, view, out),
             Indicator::UnmetDemand => observe_unmet_demand(view, on, out),
             Indicator::DemandForecast => observe_demand_forecast(view, on, out),
+            Indicator::BaseReach => {
+                // Cut by the person's dimensions on D (district: where they live on D), so the
+                // reach says which districts a base serves, not where the base stands.
+                if view.is_present(on) {
+                    out.count(DENOMINATOR);
+                    let reached = view
+                        .counselling
+                        .iter()
+                        .any(|contact| contact.base.is_some() && context.in_last_year(contact.on));
+                    if reached {
+                        out.count(1);
+                    }
+                }
+            }
         }
     }
 }

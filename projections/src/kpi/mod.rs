@@ -14,6 +14,7 @@
 pub mod catalogue;
 mod contributions;
 mod dimension;
+pub mod german;
 mod indicators;
 pub mod suppression;
 mod table;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
 pub use contributions::Contributions;
 pub use dimension::{Dimension, AGE_BANDS};
+pub use german::{german, German};
 
 use crate::offers::Offers;
 use crate::view::{Households, PersonView};

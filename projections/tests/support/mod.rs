@@ -562,6 +562,7 @@ pub fn counselling(agency: Agency) -> CounsellingContact {
     CounsellingContact {
         agency,
         topic: Topic::Work,
+        base: None,
     }
 }
 

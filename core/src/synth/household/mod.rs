@@ -87,6 +87,7 @@ pub(super) fn household_events(
     for person in &mut persons {
         person.measures(&mut rng, end);
         person.counselling(&mut rng, end);
+        person.start_punkt(&household, end);
         person.stay_events(&household);
     }
 

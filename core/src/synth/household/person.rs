@@ -3,6 +3,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::catalogue::{
     AddressChanged, Agency, ArrivalRecorded, AsylumApplicationFiled, AsylumDecisionIssued,
@@ -502,8 +503,15 @@ impl Person {
                     }
                 }
             };
-            self.plan
-                .add(on, agency, CounsellingContact { agency, topic });
+            self.plan.add(
+                on,
+                agency,
+                CounsellingContact {
+                    agency,
+                    topic,
+                    base: None,
+                },
+            );
             if chance(rng, 0.12) {
                 let to_agency = match topic {
                     Topic::Work => Agency::Arbeitsagentur,
@@ -521,6 +529,67 @@ impl Person {
     }
 
     /// Moving away (every member who is here) and coming back.
+    /// Counselling at the neighbourhood base Start.Punkt.SZ (DOMAIN.md): the partners (the housing
+    /// company, the welfare organisations, associations) hold contacts at a base in the district
+    /// where many recognised refugees live. Adults living in that district go there about once a
+    /// year while they live there, from the base's opening on. Rates and dates are assumptions.
+    /// Drawn from a generator of the person's own (seeded from their id), so that adding the base
+    /// changed no other draw of the population.
+    pub(super) fn start_punkt(&mut self, household: &Household, end: NaiveDate) {
+        const BASE: &str = "startpunkt-sz";
+        const BASE_DISTRICT: &str = "Lebenstedt";
+        const VISITS_PER_YEAR: f64 = 1.0;
+        const PARTNERS: [Agency; 6] = [
+            Agency::Wohnungsbau,
+            Agency::Caritas,
+            Agency::Diakonie,
+            Agency::Drk,
+            Agency::Awo,
+            Agency::Vereine,
+        ];
+        let Some(opened) = NaiveDate::from_ymd_opt(2016, 9, 1) else {
+            return;
+        };
+        if !self.member.adult {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(self.id.0.as_u64_pair().0 ^ 0x5354_4152_5450_554e);
+        let mut on = self.member.arrival.max(opened);
+        // A bound on the loop: 1,040 visits (one a week for twenty years) is more than a stay holds.
+        for _ in 0..1_040 {
+            on = add_days(
+                on,
+                1 + exponential(&mut rng, 365.0 / VISITS_PER_YEAR) as i64,
+            );
+            if on > end || household.stay.moved_away.is_some_and(|moved| on >= moved) {
+                break;
+            }
+            if household.home_on(on).district != BASE_DISTRICT {
+                continue;
+            }
+            let agency = PARTNERS[rng.gen_range(0..PARTNERS.len())];
+            let topic = *pick(
+                &mut rng,
+                &[
+                    (Topic::Housing, 35.0),
+                    (Topic::Family, 20.0),
+                    (Topic::Health, 15.0),
+                    (Topic::Legal, 10.0),
+                    (Topic::Other, 20.0),
+                ],
+            );
+            self.plan.add(
+                on,
+                agency,
+                CounsellingContact {
+                    agency,
+                    topic,
+                    base: Some(BASE.to_owned()),
+                },
+            );
+        }
+    }
+
     pub(super) fn stay_events(&mut self, household: &Household) {
         let Some(moved_on) = household.stay.moved_away else {
             return;
