@@ -264,7 +264,7 @@ mirror_enum!(
 
 mirror_enum!(
     /// What an indicator counts.
-    kpi::CountingUnit { Persons, Events }
+    kpi::CountingUnit { Persons, Events, Volunteers }
 );
 
 /// An event type of the catalogue; the values are the wire names (`CourseStarted`).
@@ -306,6 +306,7 @@ pub enum EventType {
     EmploymentEnded,
     CounsellingContact,
     ReferralMade,
+    MentorRequested,
     MentorAssigned,
     MentoringEnded,
     ChecklistItemCompleted,

@@ -309,6 +309,16 @@ impl PersonMutation {
         Ok(record(ctx, "makeReferral", &input, None).await?)
     }
 
+    /// Records that the person asked for a mentor (coordinators may record this); the request
+    /// waits in `openMentorRequests` until a mentor is assigned.
+    async fn request_mentor(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestMentorInput,
+    ) -> Result<Receipt> {
+        Ok(record(ctx, "requestMentor", &input, None).await?)
+    }
+
     /// Assigns a volunteer mentor (coordinators may record this).
     async fn assign_mentor(&self, ctx: &Context<'_>, input: AssignMentorInput) -> Result<Receipt> {
         Ok(record(ctx, "assignMentor", &input, None).await?)

@@ -187,6 +187,12 @@ payload!(ReferralMade {
     topic: Topic
 });
 
+payload!(
+    /// The person asked for a mentor (or a caseworker or coordinator asked for them): the start of
+    /// the wait that `MentorAssigned` ends, which the coordinator's open mentor requests list.
+    MentorRequested {}
+);
+
 payload!(MentorAssigned {
     /// A pseudonymous volunteer id.
     mentor_id: String,
@@ -265,6 +271,7 @@ no_checks!(
     RecognitionDecided,
     CounsellingContact,
     ReferralMade,
+    MentorRequested,
     ChecklistItemCompleted,
     PersonalDataErased
 );

@@ -10,6 +10,7 @@ use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
 
 mod checklist;
 mod education;
+pub(crate) mod volunteers;
 
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
@@ -115,6 +116,10 @@ pub(crate) enum Indicator {
     ChecklistCompletion,
     UnmetDemand,
     DemandForecast,
+    ActiveVolunteers,
+    MenteesPerVolunteer,
+    MentorRequestDays,
+    VolunteerRetention,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -534,7 +539,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 27] = [
+    pub(crate) const ALL: [Indicator; 31] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -562,6 +567,10 @@ impl Indicator {
         Indicator::ChecklistCompletion,
         Indicator::UnmetDemand,
         Indicator::DemandForecast,
+        Indicator::ActiveVolunteers,
+        Indicator::MenteesPerVolunteer,
+        Indicator::MentorRequestDays,
+        Indicator::VolunteerRetention,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -593,6 +602,10 @@ impl Indicator {
             Indicator::ChecklistCompletion => "checklist_completion",
             Indicator::UnmetDemand => "unmet_demand",
             Indicator::DemandForecast => "demand_forecast",
+            Indicator::ActiveVolunteers => "active_volunteers",
+            Indicator::MenteesPerVolunteer => "mentees_per_volunteer",
+            Indicator::MentorRequestDays => "mentor_request_days",
+            Indicator::VolunteerRetention => "volunteer_retention",
         }
     }
 
@@ -627,6 +640,10 @@ impl Indicator {
             Indicator::ChecklistCompletion => &checklist::CHECKLIST,
             Indicator::UnmetDemand => &UNMET,
             Indicator::DemandForecast => &FORECAST,
+            Indicator::ActiveVolunteers => &volunteers::ACTIVE,
+            Indicator::MenteesPerVolunteer => &volunteers::MENTEES,
+            Indicator::MentorRequestDays => &volunteers::WAITS,
+            Indicator::VolunteerRetention => &volunteers::RETENTION,
         }
     }
 
@@ -861,6 +878,11 @@ impl Indicator {
             Indicator::ChecklistCompletion => checklist::observe_checklist(context, view, out),
             Indicator::UnmetDemand => observe_unmet_demand(view, on, out),
             Indicator::DemandForecast => observe_demand_forecast(view, on, out),
+            Indicator::MentorRequestDays => volunteers::observe_request_days(context, view, out),
+            // Counted from the volunteer register, not per person (`volunteers::add_volunteers`).
+            Indicator::ActiveVolunteers
+            | Indicator::MenteesPerVolunteer
+            | Indicator::VolunteerRetention => {}
         }
     }
 }
