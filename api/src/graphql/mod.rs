@@ -20,6 +20,7 @@ pub mod scalars;
 mod search;
 mod subscription;
 pub mod types;
+pub mod volunteers;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ID};
 use journey_core::envelope::PersonId;
@@ -34,11 +35,16 @@ pub struct Query(
     checklist::ChecklistQuery,
     search::SearchQuery,
     offers::OfferQuery,
+    volunteers::VolunteerQuery,
 );
 
-/// Every mutation: one per person event type and `appendEvents`, and the offers'.
+/// Every mutation: one per person event type and `appendEvents`, the offers' and the volunteers'.
 #[derive(MergedObject, Default, Debug)]
-pub struct Mutation(mutation::PersonMutation, offers::OfferMutation);
+pub struct Mutation(
+    mutation::PersonMutation,
+    offers::OfferMutation,
+    volunteers::VolunteerMutation,
+);
 
 /// Every subscription: `personEvents` and `kpiChanged`.
 #[derive(MergedSubscription, Default, Debug)]

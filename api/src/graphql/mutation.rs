@@ -390,7 +390,7 @@ pub(crate) fn role_may_record(principal: &Principal, event_type: &str) -> ApiRes
         Role::Caseworker | Role::Admin => Ok(()),
         Role::Coordinator if visibility::is_mentoring(event_type) => Ok(()),
         Role::Coordinator => Err(ApiError::forbidden(format!(
-            "coordinators record mentoring events only (assignMentor, endMentoring), not {event_type}"
+            "coordinators record mentoring events only (requestMentor, assignMentor, endMentoring), not {event_type}"
         ))),
         Role::Analyst | Role::Auditor | Role::Replication => Err(ApiError::forbidden(format!(
             "the {} role does not record events",
