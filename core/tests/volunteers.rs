@@ -562,3 +562,39 @@ async fn an_erasure_cut_off_after_the_event_is_finished_at_the_next_open() {
         Err(VaultError::Erased(_))
     ));
 }
+
+#[tokio::test]
+async fn the_synthetic_population_writes_a_register_its_rules_accept() {
+    let fixture = fixture().await;
+    let log = fixture.log.clone();
+    let ledger = Arc::new(fixture.ledger);
+    let config = journey_core::synth::SynthConfig {
+        people: 300,
+        seed: 7,
+        start: date("2016-01-01"),
+        end: date("2024-12-31"),
+    };
+    let seeded = journey_core::synth::seed(&ledger, &config, |_| {})
+        .await
+        .expect("the population and its register are accepted, links included");
+    let streams = log.stream_names("volunteer-").await.expect("names");
+    assert_eq!(streams.len(), seeded.volunteers);
+    assert!(seeded.volunteers >= 5, "{seeded:?}");
+    let (mut linked, mut ended) = (0, 0);
+    for stream in &streams {
+        let volunteer = VolunteerId::from_stream_name(stream).expect("a volunteer stream");
+        let (state, _) = ledger.read_volunteer(volunteer).await.expect("read");
+        assert!(state.trained.is_some(), "{state:?}");
+        linked += state.mentorings.len();
+        ended += usize::from(state.ended.is_some());
+    }
+    assert!(linked >= seeded.volunteers, "every volunteer has a mentee");
+    assert!(
+        ended > 0 && ended < seeded.volunteers,
+        "some stop, some stay"
+    );
+    let again = journey_core::synth::seed(&ledger, &config, |_| {})
+        .await
+        .expect("again");
+    assert_eq!((again.volunteers, again.written), (seeded.volunteers, 0));
+}
