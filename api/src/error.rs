@@ -310,6 +310,19 @@ pub fn from_ledger(style: FieldStyle, error: LedgerError) -> ApiError {
             }
             api
         }
+        LedgerError::Volunteer(violation) => {
+            let mut api = ApiError::new(Code::RuleViolation, violation.message.clone())
+                .with("rule", violation.rule.code())
+                .with("eventId", violation.event_id.to_string())
+                .with("eventType", violation.event_type.name());
+            if let Some(field) = &violation.field {
+                api = api.with("field", client_field(style, violation.index, field));
+            }
+            if batch {
+                api = api.with("eventIndex", violation.index as u64);
+            }
+            api
+        }
         LedgerError::Offer(violation) => {
             let mut api = ApiError::new(Code::RuleViolation, violation.message.clone())
                 .with("rule", violation.rule.code())
@@ -353,6 +366,12 @@ pub fn from_ledger(style: FieldStyle, error: LedgerError) -> ApiError {
         }
         LedgerError::Erased(person) => ApiError::not_found(format!(
             "the personal data of {person} was erased; nothing more can be recorded about it"
+        )),
+        LedgerError::VolunteerNotFound(volunteer) => ApiError::not_found(format!(
+            "{volunteer} is not in the volunteer register; record VolunteerRecruited first"
+        )),
+        LedgerError::VolunteerErased(volunteer) => ApiError::not_found(format!(
+            "the personal data of {volunteer} was erased; nothing more can be recorded about them"
         )),
         other @ (LedgerError::Corrupt { .. } | LedgerError::Key(_) | LedgerError::Log(_)) => {
             ApiError::internal(&other)

@@ -179,15 +179,32 @@ impl PersonFacts {
 pub enum Access {
     /// Every event, the consents and the personal data.
     Full,
-    /// That the person exists and their mentoring events (`MentorAssigned`, `MentoringEnded`).
+    /// That the person exists and their mentoring events (`MentorRequested`, `MentorAssigned`,
+    /// `MentoringEnded`).
     MentoringOnly,
     /// Nothing; the message says why.
     Denied(String),
 }
 
-/// The events a coordinator sees and may record.
+/// The events a coordinator sees and may record: asking for a mentor, assigning one, ending it.
 pub fn is_mentoring(event_type: &str) -> bool {
-    event_type == EventType::MentorAssigned.name() || event_type == EventType::MentoringEnded.name()
+    event_type == EventType::MentorRequested.name()
+        || event_type == EventType::MentorAssigned.name()
+        || event_type == EventType::MentoringEnded.name()
+}
+
+/// Who may read and record the volunteer register (`volunteer-<uuid>` streams, the volunteers'
+/// names and contacts, their erasure, the open mentor requests): the volunteer coordination and
+/// admins. The one rule every endpoint asks (GraphQL and the gRPC streams); the message says why
+/// anyone else is refused. Caseworkers work with persons, not volunteers; analysts have the
+/// volunteer indicators, which are aggregates.
+pub fn may_manage_volunteers(role: Role) -> Result<(), String> {
+    match role {
+        Role::Admin | Role::Coordinator => Ok(()),
+        other => Err(format!(
+            "the volunteer register is for coordinators and admins, not {other}; the volunteer indicators are aggregates (`kpi`)"
+        )),
+    }
 }
 
 /// The decision. `facts.exists` is not checked here: callers answer NOT_FOUND first.

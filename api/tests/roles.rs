@@ -129,6 +129,45 @@ enum Op {
         probe: &'static str,
         by: Col,
     },
+    /// A volunteer mutation, run like an offer's (`@volunteer` stands for the volunteer
+    /// `recruitVolunteer` created, `@Mutation.x` for the event id row `Mutation.x` recorded); the
+    /// probe of the other authorized columns is refused by the volunteer rules.
+    Volunteer {
+        input: &'static str,
+        data: &'static str,
+        probe: &'static str,
+        by: Col,
+    },
+}
+
+/// The kind of organisational stream a row writes: what its receipt calls the id, and the prefix.
+#[derive(Clone, Copy, Debug)]
+enum Org {
+    Offer,
+    Volunteer,
+}
+
+impl Org {
+    fn id_field(self) -> &'static str {
+        match self {
+            Org::Offer => "offerId",
+            Org::Volunteer => "volunteerId",
+        }
+    }
+
+    fn placeholder(self) -> &'static str {
+        match self {
+            Org::Offer => "@offer",
+            Org::Volunteer => "@volunteer",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Org::Offer => "offer-",
+            Org::Volunteer => "volunteer-",
+        }
+    }
 }
 
 struct Row {
@@ -204,6 +243,11 @@ const ERASE: [Expect; 11] = [Unauth, Writes, Forbidden, Forbidden, Forbidden, Fo
 /// Offers (organisational capacity): coordinators and admins.
 #[rustfmt::skip]
 const OFFERS: [Expect; 11] = [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Writes, Forbidden];
+/// The volunteer register and the open mentor requests: coordinators and admins.
+#[rustfmt::skip]
+const VOLUNTEERS: [Expect; 11] = [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Writes, Forbidden, Forbidden, Forbidden, Writes, Forbidden];
+/// The volunteer the query world's subject scenario recruits (`World::subject`).
+const WORLD_VOLUNTEER: &str = "volunteer-00000000-0000-4000-8000-00000000beef";
 /// Indicators: suppressed for every role but admins.
 #[rustfmt::skip]
 const INDICATOR: [Expect; 11] = [Unauth, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Suppressed, Unsuppressed, Suppressed];
@@ -304,6 +348,28 @@ static ROWS: &[Row] = &[
         [Unauth, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed, Allowed],
     ),
     query(
+        "Query.volunteers",
+        "{ volunteers(asOf: \"2024-06-01\") { asOf volunteers { volunteerId district active } } }",
+        [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Allowed, Forbidden, Forbidden, Forbidden, Allowed, Forbidden],
+    ),
+    query(
+        "Query.volunteer",
+        "{ volunteer(id: \"volunteer-00000000-0000-4000-8000-00000000beef\") { volunteerId recruitedOn personalData { givenNames } } }",
+        [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Allowed, Forbidden, Forbidden, Forbidden, Allowed, Forbidden],
+    ),
+    query(
+        "Query.openMentorRequests",
+        "{ openMentorRequests(asOf: \"2024-06-15\", first: 100) { knownAt edges { node { personId requestedOn waitingDays district } } } }",
+        // The subject asked on 2024-06-01 and got a mentor on 2024-07-01: waiting on 2024-06-15.
+        // Coordinators see every person's mentoring facts, so the list is theirs (and admins').
+        [Unauth, Forbidden, Forbidden, Forbidden, Forbidden, Listed, Forbidden, Forbidden, Forbidden, Listed, Forbidden],
+    ),
+    query(
+        "Query.kpi",
+        concat!("{ kpi(key: \"active_volunteers\", asOf: \"2024-06-01\") { ", kpi_fields!(), " } }"),
+        INDICATOR,
+    ),
+    query(
         "Query.chainFunnel",
         concat!("{ chainFunnel(asOf: \"2024-06-01\") { ", kpi_fields!(), " } }"),
         INDICATOR,
@@ -378,8 +444,52 @@ static ROWS: &[Row] = &[
     record("Mutation.endEmployment", "EndEmploymentInput", "2024-09-30", r#"{"employmentId": "E-1"}"#, Owner, WRITE),
     record("Mutation.recordCounsellingContact", "RecordCounsellingContactInput", "2024-01-05", r#"{"agency": "JOBCENTER", "topic": "WORK"}"#, Owner, WRITE),
     record("Mutation.makeReferral", "MakeReferralInput", "2024-01-05", r#"{"toAgency": "BILDUNGSBUERO", "topic": "LANGUAGE"}"#, Owner, WRITE),
-    record("Mutation.assignMentor", "AssignMentorInput", "2023-08-01", r#"{"mentorId": "vol-2"}"#, Coordinator, MENTORING),
-    record("Mutation.endMentoring", "EndMentoringInput", "2024-08-01", r#"{"mentorId": "vol-2"}"#, Admin, MENTORING),
+    // The volunteer register: recruited and trained before the mentee's MentorAssigned names them.
+    Row {
+        field: "Mutation.recruitVolunteer",
+        op: Op::Volunteer { input: "RecruitVolunteerInput", data: r#"{"occurredOn": "2023-05-02", "district": "Lebenstedt", "personalData": {"givenNames": "Ehren", "familyName": "Amtlich", "email": "ehren@example.org"}}"#, probe: r#"{"occurredOn": "2099-05-02", "district": "Lebenstedt"}"#, by: Coordinator },
+        audited: true,
+        cells: VOLUNTEERS,
+    },
+    Row {
+        field: "Mutation.trainVolunteer",
+        op: Op::Volunteer { input: "VolunteerDateInput", data: r#"{"volunteerId": "@volunteer", "occurredOn": "2023-06-01"}"#, probe: r#"{"volunteerId": "@volunteer", "occurredOn": "2099-06-01"}"#, by: Admin },
+        audited: true,
+        cells: VOLUNTEERS,
+    },
+    record("Mutation.requestMentor", "RequestMentorInput", "2023-07-01", "{}", Coordinator, MENTORING),
+    record("Mutation.assignMentor", "AssignMentorInput", "2023-08-01", r#"{"mentorId": "@volunteer"}"#, Coordinator, MENTORING),
+    Row {
+        field: "Mutation.assignMentee",
+        op: Op::Volunteer { input: "AssignMenteeInput", data: r#"{"volunteerId": "@volunteer", "occurredOn": "2023-08-01", "mentoring": "@Mutation.assignMentor"}"#, probe: r#"{"volunteerId": "@volunteer", "occurredOn": "2023-08-01", "mentoring": "@Mutation.requestMentor"}"#, by: Coordinator },
+        audited: true,
+        cells: VOLUNTEERS,
+    },
+    Row {
+        field: "Mutation.supportVolunteer",
+        op: Op::Volunteer { input: "SupportVolunteerInput", data: r#"{"volunteerId": "@volunteer", "occurredOn": "2023-09-01", "kind": "SUPERVISION"}"#, probe: r#"{"volunteerId": "@volunteer", "occurredOn": "2099-09-01", "kind": "SUPERVISION"}"#, by: Coordinator },
+        audited: true,
+        cells: VOLUNTEERS,
+    },
+    Row {
+        field: "Mutation.appreciateVolunteer",
+        op: Op::Volunteer { input: "AppreciateVolunteerInput", data: r#"{"volunteerId": "@volunteer", "occurredOn": "2023-12-01", "kind": "VOLUNTEER_CARD"}"#, probe: r#"{"volunteerId": "@volunteer", "occurredOn": "2023-01-01", "kind": "EVENT"}"#, by: Admin },
+        audited: true,
+        cells: VOLUNTEERS,
+    },
+    record("Mutation.endMentoring", "EndMentoringInput", "2024-08-01", r#"{"mentorId": "@volunteer"}"#, Admin, MENTORING),
+    Row {
+        field: "Mutation.endVolunteer",
+        op: Op::Volunteer { input: "EndVolunteerInput", data: r#"{"volunteerId": "@volunteer", "occurredOn": "2024-08-02", "reason": "NO_TIME"}"#, probe: r#"{"volunteerId": "@volunteer", "occurredOn": "2099-08-02", "reason": "NO_TIME"}"#, by: Coordinator },
+        audited: true,
+        cells: VOLUNTEERS,
+    },
+    Row {
+        field: "Mutation.eraseVolunteer",
+        op: Op::Volunteer { input: "EraseVolunteerInput", data: r#"{"volunteerId": "@volunteer", "occurredOn": "2024-08-03"}"#, probe: r#"{"volunteerId": "@volunteer", "occurredOn": "2099-08-03"}"#, by: Admin },
+        audited: true,
+        cells: VOLUNTEERS,
+    },
     record("Mutation.completeChecklistItem", "CompleteChecklistItemInput", "2023-01-15", r#"{"item": "START_FOLDER"}"#, Owner, WRITE),
     record("Mutation.giveConsent", "GiveConsentInput", "2024-01-01", r#"{"consentId": "c-row", "recipients": ["KOMMUNE"], "purpose": "Wohnungssuche", "formVersion": "2024-1"}"#, Owner, WRITE),
     record("Mutation.withdrawConsent", "WithdrawConsentInput", "2024-06-01", r#"{"consentId": "c-row"}"#, Owner, WRITE),
@@ -599,11 +709,22 @@ impl World {
                 (Owner, "registerForCourse", "RegisterForCourseInput", "2024-03-01", json!({"courseId": "IK-7", "courseType": "GENERAL", "provider": "VHS"})),
                 // B1 while idle since arrival: a promising applicant from 2023-05-02 on.
                 (Owner, "recordLanguageTest", "RecordLanguageTestInput", "2023-05-02", json!({"exam": "DTZ", "level": "B1", "firstAttempt": true})),
+                (Coordinator, "requestMentor", "RequestMentorInput", "2024-06-01", json!({})),
                 (Coordinator, "assignMentor", "AssignMentorInput", "2024-07-01", json!({"mentorId": "vol-1"})),
             ]);
         }
         for (col, field, input, on, data) in steps {
             self.record(col, field, input, &person, on, data).await;
+        }
+        if history {
+            // The register's one volunteer, for `volunteer` and `volunteers`.
+            self.h
+                .ok(
+                    self.token(Coordinator).expect("coordinator"),
+                    "mutation($input: RecruitVolunteerInput!) { recruitVolunteer(input: $input) { volunteerId } }",
+                    json!({"input": {"eventId": Uuid::new_v4(), "volunteerId": WORLD_VOLUNTEER, "occurredOn": "2024-01-02", "district": "Lebenstedt", "personalData": {"givenNames": "Welt", "familyName": "Freiwillig"}}}),
+                )
+                .await;
         }
         person
     }
@@ -802,7 +923,7 @@ async fn every_query_answers_each_principal_as_the_matrix_says() {
                     assert_no_errors(&context, &body);
                     assert_eq!(
                         body["data"]["person"],
-                        json!({"id": subject, "revision": null, "erased": false, "timeline": [{"type": "MentorAssigned", "data": {"mentor_id": "vol-1"}}]}),
+                        json!({"id": subject, "revision": null, "erased": false, "timeline": [{"type": "MentorRequested", "data": {}}, {"type": "MentorAssigned", "data": {"mentor_id": "vol-1"}}]}),
                         "{context}"
                     );
                     w.audited(&context, mark, col, "person.personalData", "FORBIDDEN");
@@ -926,16 +1047,53 @@ async fn every_mutation_is_refused_or_written_as_the_matrix_says() {
     // The event id each row's performer recorded, for corrections and retractions.
     let mut recorded: HashMap<&str, String> = HashMap::new();
     let mut offer: Option<String> = None;
+    let mut volunteer: Option<String> = None;
     for row in ROWS {
-        if let Op::Offer {
-            input,
-            data,
-            probe,
-            by,
-        } = row.op
-        {
-            offer_row(&w, row, input, data, probe, by, &mut offer).await;
-            continue;
+        match row.op {
+            Op::Offer {
+                input,
+                data,
+                probe,
+                by,
+            } => {
+                let (input, fields) = (input, [data, probe]);
+                org_row(
+                    &w,
+                    row,
+                    Org::Offer,
+                    input,
+                    fields,
+                    by,
+                    &recorded,
+                    &mut offer,
+                )
+                .await;
+                continue;
+            }
+            Op::Volunteer {
+                input,
+                data,
+                probe,
+                by,
+            } => {
+                let (input, fields) = (input, [data, probe]);
+                org_row(
+                    &w,
+                    row,
+                    Org::Volunteer,
+                    input,
+                    fields,
+                    by,
+                    &recorded,
+                    &mut volunteer,
+                )
+                .await;
+                if let Some(stream) = &volunteer {
+                    recorded.insert("volunteer", stream.clone());
+                }
+                continue;
+            }
+            _ => {}
         }
         let (by, new_person) = match row.op {
             Op::Record { by, new_person, .. } => (by, new_person),
@@ -950,7 +1108,10 @@ async fn every_mutation_is_refused_or_written_as_the_matrix_says() {
                     input, on, data, ..
                 } => {
                     let mut data = data.to_owned();
-                    for (field, event) in &recorded {
+                    // Longest names first, so `@Mutation.x` is never cut short by `@Mutation`.
+                    let mut names: Vec<_> = recorded.iter().collect();
+                    names.sort_by_key(|(field, _)| std::cmp::Reverse(field.len()));
+                    for (field, event) in names {
                         data = data.replace(&format!("@{field}"), event);
                     }
                     let mut input_value =
@@ -1056,30 +1217,41 @@ async fn every_mutation_is_refused_or_written_as_the_matrix_says() {
     );
 }
 
-/// One offer row of the mutation matrix: refusals write nothing and are audited; authorized
-/// columns other than the performer are refused by the offer rules (RULE_VIOLATION); the
-/// performer writes to the offer's stream.
-async fn offer_row(
+/// One organisational row of the mutation matrix (an offer's or a volunteer's): refusals write
+/// nothing and are audited; authorized columns other than the performer send the probe, which the
+/// stream's rules refuse (RULE_VIOLATION); the performer writes to the stream.
+#[allow(clippy::too_many_arguments)]
+async fn org_row(
     w: &World,
     row: &Row,
+    org: Org,
     input: &str,
-    data: &str,
-    probe: &str,
+    [data, probe]: [&str; 2],
     by: Col,
-    offer: &mut Option<String>,
+    recorded: &HashMap<&str, String>,
+    stream: &mut Option<String>,
 ) {
     let field = row.field.trim_start_matches("Mutation.");
-    let request = |fields: &str| -> (String, Value) {
-        let fields = fields.replace("@offer", offer.as_deref().unwrap_or("(no offer yet)"));
+    let id_field = org.id_field();
+    let request = |fields: &str, stream: &Option<String>| -> (String, Value) {
+        let mut fields = fields.replace(
+            org.placeholder(),
+            stream.as_deref().unwrap_or("(no stream yet)"),
+        );
+        for (name, event) in recorded {
+            fields = fields.replace(&format!("@{name}"), event);
+        }
         let mut value: Value = serde_json::from_str(&fields).expect("row JSON");
-        value["eventId"] = json!(id());
+        if input != "EraseVolunteerInput" {
+            value["eventId"] = json!(id());
+        }
         (
-            format!("mutation($input: {input}!) {{ {field}(input: $input) {{ offerId eventId revision alreadyRecorded }} }}"),
+            format!("mutation($input: {input}!) {{ {field}(input: $input) {{ {id_field} eventId revision alreadyRecorded }} }}"),
             json!({"input": value}),
         )
     };
-    let offer_events = |offer: &Option<String>| {
-        let stream = offer.clone();
+    let stream_events = |stream: &Option<String>| {
+        let stream = stream.clone();
         async move {
             match stream {
                 Some(stream) => {
@@ -1105,9 +1277,9 @@ async fn offer_row(
             Unauth => ("UNAUTHENTICATED", data),
             Forbidden => ("FORBIDDEN", data),
             Writes => ("RULE_VIOLATION", probe),
-            other => unreachable!("{context}: {other:?} is not an offer expectation"),
+            other => unreachable!("{context}: {other:?} is not an organisational expectation"),
         };
-        let (doc, variables) = request(fields);
+        let (doc, variables) = request(fields, stream);
         let body = w.post(col, &doc, variables).await;
         assert_refused(&context, &body, expected_code);
         assert_eq!(
@@ -1123,17 +1295,17 @@ async fn offer_row(
     }
     let context = format!("{} × {by:?} (performs)", row.field);
     assert_eq!(row.cells[World::index(by)], Writes, "{context}");
-    let before = offer_events(offer).await;
+    let before = stream_events(stream).await;
     let mark = w.audit_mark();
-    let (doc, variables) = request(data);
+    let (doc, variables) = request(data, stream);
     let body = w.post(by, &doc, variables).await;
     assert_no_errors(&context, &body);
     let written = &body["data"][field];
-    let stream = written["offerId"].as_str().expect("an offer id").to_owned();
-    assert!(stream.starts_with("offer-"), "{context}: {body}");
-    *offer = Some(stream);
+    let id = written[id_field].as_str().expect("a stream id").to_owned();
+    assert!(id.starts_with(org.prefix()), "{context}: {body}");
+    *stream = Some(id);
     assert_eq!(written["revision"], before, "{context}: {body}");
-    assert_eq!(offer_events(offer).await, before + 1, "{context}");
+    assert_eq!(stream_events(stream).await, before + 1, "{context}");
     w.audited(&context, mark, by, field, "ok");
 }
 

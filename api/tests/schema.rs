@@ -39,12 +39,14 @@ fn the_schema_has_one_mutation_per_event_type_of_the_catalogue() {
         .count();
     // Every event type has a typed mutation (registerForCourse covers CourseRegistered and so
     // on), plus appendEvents, plus one per offer event type (recordOffer, changeOffer,
-    // withdrawOffer).
+    // withdrawOffer), plus one per volunteer event type (recruitVolunteer, trainVolunteer,
+    // assignMentee, supportVolunteer, appreciateVolunteer, endVolunteer, eraseVolunteer).
     assert_eq!(
         fields,
         journey_core::catalogue::EventType::ALL.len()
             + 1
-            + journey_core::offers::OfferEventType::ALL.len(),
+            + journey_core::offers::OfferEventType::ALL.len()
+            + journey_core::volunteers::VolunteerEventType::ALL.len(),
         "{mutation}"
     );
 }

@@ -223,6 +223,7 @@ fn candidates(state: &JourneyState, event_type: EventType) -> Vec<Event> {
             topic: Topic::Other,
         }
         .into()],
+        EventType::MentorRequested => vec![MentorRequested {}.into()],
         EventType::MentorAssigned => vec![MentorAssigned {
             mentor_id: fresh_id(state.active_mentors().keys()),
         }

@@ -33,6 +33,7 @@ use crate::log::{
 use crate::offers::OfferViolation;
 use crate::registers::{RegisterCache, RegisterError, RegisterFileError, UnknownCode};
 use crate::rules::{self, JourneyEvent, JourneyState, RuleViolation};
+use crate::volunteers::{VolunteerId, VolunteerViolation};
 
 /// A cryptographically secure random number generator that can be shared across threads.
 pub trait SecureRng: RngCore + CryptoRng + Send {}
@@ -199,6 +200,13 @@ pub enum LedgerError {
     /// A proposed offer event that breaks a rule of offer streams (`crate::offers`).
     #[error("{0}")]
     Offer(OfferViolation),
+    /// A proposed volunteer event that breaks a rule of volunteer streams (`crate::volunteers`).
+    #[error("{0}")]
+    Volunteer(VolunteerViolation),
+    #[error("{0} is not in the volunteer register")]
+    VolunteerNotFound(VolunteerId),
+    #[error("the personal data of {0} was erased")]
+    VolunteerErased(VolunteerId),
     #[error("conflict on {person}: expected {expected:?}, the stream is at {}", describe_revision(*actual))]
     Conflict {
         person: PersonId,
@@ -265,9 +273,14 @@ impl LedgerError {
             | LedgerError::UnknownCode { .. }
             | LedgerError::Register { .. }
             | LedgerError::RegisterFile(_) => "VALIDATION",
-            LedgerError::Rule(_) | LedgerError::Offer(_) => "RULE_VIOLATION",
+            LedgerError::Rule(_) | LedgerError::Offer(_) | LedgerError::Volunteer(_) => {
+                "RULE_VIOLATION"
+            }
             LedgerError::Conflict { .. } | LedgerError::IdConflict { .. } => "CONFLICT",
-            LedgerError::NotFound(_) | LedgerError::Erased(_) => "NOT_FOUND",
+            LedgerError::NotFound(_)
+            | LedgerError::Erased(_)
+            | LedgerError::VolunteerNotFound(_)
+            | LedgerError::VolunteerErased(_) => "NOT_FOUND",
             LedgerError::Corrupt { .. } | LedgerError::Key(_) | LedgerError::Log(_) => "INTERNAL",
         }
     }
@@ -281,6 +294,7 @@ impl LedgerError {
             | LedgerError::Register { index, .. } => Some(*index),
             LedgerError::Rule(violation) => Some(violation.index),
             LedgerError::Offer(violation) => Some(violation.index),
+            LedgerError::Volunteer(violation) => Some(violation.index),
             _ => None,
         }
     }
@@ -328,6 +342,8 @@ pub struct Ledger {
     registers: RegisterCache,
     /// Held while an offer's events are checked and appended (`crate::offers`).
     offer_writer: tokio::sync::Mutex<()>,
+    /// Held while a volunteer's stream is checked and appended to (`crate::volunteers`).
+    volunteer_writer: tokio::sync::Mutex<()>,
     /// The transaction times of live appends not yet in the log.
     in_flight: InFlight,
     /// Held while a plain stream's head is read and appended to (`crate::plain`).
@@ -389,6 +405,7 @@ impl Ledger {
             streams: Mutex::new(HashMap::new()),
             registers: RegisterCache::default(),
             offer_writer: tokio::sync::Mutex::new(()),
+            volunteer_writer: tokio::sync::Mutex::new(()),
             in_flight: InFlight::default(),
             plain_writer: tokio::sync::Mutex::new(()),
             config,
@@ -405,6 +422,58 @@ impl Ledger {
 
     pub(crate) fn offer_writer(&self) -> &tokio::sync::Mutex<()> {
         &self.offer_writer
+    }
+
+    pub(crate) fn volunteer_writer(&self) -> &tokio::sync::Mutex<()> {
+        &self.volunteer_writer
+    }
+
+    /// Destroys the data key of `owner` (a person, or a volunteer's [`VolunteerId::key_owner`])
+    /// whose erasure is in the log, with the epoch rotation; removes the vault entry and the
+    /// erasure intent. Idempotent.
+    pub(crate) fn finish_key_erasure(&self, owner: PersonId) -> Result<(), LedgerError> {
+        self.with_rng(|rng| self.keys.finish_erasure(owner, rng))?;
+        Ok(())
+    }
+
+    /// Seals and stores a volunteer's name and contact in the vault under their data key, after
+    /// checking that they are in the register and not erased. Durable when it returns.
+    pub async fn put_volunteer_data(
+        &self,
+        vault: &crate::vault::Vault,
+        volunteer: VolunteerId,
+        data: &crate::vault::volunteer::VolunteerData,
+    ) -> Result<(), LedgerError> {
+        let (state, _) = self.read_volunteer(volunteer).await?;
+        if state.recruited.is_none() {
+            return Err(LedgerError::VolunteerNotFound(volunteer));
+        }
+        if state.erased {
+            return Err(LedgerError::VolunteerErased(volunteer));
+        }
+        data.check().map_err(|check| LedgerError::Invalid {
+            index: 0,
+            event_id: None,
+            field: Some(check.field.to_string()),
+            message: check.message.to_string(),
+        })?;
+        let stored = self.with_rng(|rng| vault.put_volunteer(&self.keys, volunteer, data, rng));
+        match stored {
+            Ok(()) => {}
+            Err(crate::vault::VaultError::Erased(_)) => {
+                return Err(LedgerError::VolunteerErased(volunteer))
+            }
+            Err(error) => {
+                return Err(LedgerError::Corrupt {
+                    position: 0,
+                    reason: error.to_string(),
+                })
+            }
+        }
+        vault.flush().await.map_err(|error| LedgerError::Corrupt {
+            position: 0,
+            reason: error.to_string(),
+        })
     }
 
     /// A random event id from the ledger's RNG, for events the ledger itself proposes.
@@ -1080,13 +1149,27 @@ impl Ledger {
         Ok(erased)
     }
 
-    /// Whether the person's stream holds a `PersonalDataErased` event.
+    /// Whether the stream of the key's owner holds its erasure: `PersonalDataErased` in the
+    /// person's stream, or `VolunteerErased` in the volunteer's (a volunteer's key is owned by
+    /// their uuid, see [`VolunteerId::key_owner`]).
     async fn stream_has_erasure(&self, person: PersonId) -> Result<bool, LedgerError> {
-        Ok(self
+        let erased_person = self
             .read_whole_stream(&person.stream_name())
             .await?
             .iter()
-            .any(|recorded| recorded.event.event_type == EventType::PersonalDataErased.name()))
+            .any(|recorded| recorded.event.event_type == EventType::PersonalDataErased.name());
+        if erased_person {
+            return Ok(true);
+        }
+        let volunteer = VolunteerId(person.0);
+        Ok(self
+            .read_whole_stream(&volunteer.stream_name())
+            .await?
+            .iter()
+            .any(|recorded| {
+                recorded.event.event_type
+                    == crate::volunteers::VolunteerEventType::VolunteerErased.name()
+            }))
     }
 
     /// Forgets cached stream states (for example after another process wrote to the log).

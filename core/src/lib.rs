@@ -31,3 +31,4 @@ pub mod store;
 pub mod synth;
 pub mod vault;
 pub mod verify;
+pub mod volunteers;

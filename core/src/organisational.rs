@@ -1,5 +1,6 @@
 //! Organisational streams: the write path of the streams that hold no personal data but are the
-//! ledger's own, checked by rules (the registers' `register-<name>`, the offers' `offer-<uuid>`).
+//! ledger's own, checked by rules (the registers' `register-<name>`, the offers' `offer-<uuid>`,
+//! the volunteers' pseudonymous `volunteer-<uuid>`).
 //! Not to be confused with `crate::plain`, the KurrentDB-like streams no rule reads.
 //!
 //! Their payloads are stored as plain JSON under the same envelope, the same stream chain and the
@@ -29,7 +30,7 @@ use crate::registers::RegisterKind;
 pub fn is_organisational_stream(stream: &str) -> bool {
     matches!(
         crate::plain::classify(stream),
-        Ok(StreamKind::Register(_) | StreamKind::Offer(_))
+        Ok(StreamKind::Register(_) | StreamKind::Offer(_) | StreamKind::Volunteer(_))
     )
 }
 
@@ -44,6 +45,8 @@ pub fn check_payload(
         crate::registers::decode_register_event(event_type, version, data).map(drop)
     } else if OfferId::from_stream_name(stream).is_some() {
         crate::offers::decode_offer_event(event_type, version, data).map(drop)
+    } else if crate::volunteers::VolunteerId::from_stream_name(stream).is_some() {
+        crate::volunteers::decode_volunteer_event(event_type, version, data).map(drop)
     } else {
         Err(format!("`{stream}` is not an organisational stream"))
     }

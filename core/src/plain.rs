@@ -1,7 +1,7 @@
 //! Plain streams: a KurrentDB-like event store next to the ledger, in the same log.
 //!
 //! Every stream that is neither a person stream (`person-<uuid>`), nor an organisational stream
-//! (`register-…`, `offer-<uuid>`: `crate::organisational`), nor a system stream (`$…`) is plain: it takes events of any type with any bytes,
+//! (`register-…`, `offer-<uuid>`, `volunteer-<uuid>`: `crate::organisational`), nor a system stream (`$…`) is plain: it takes events of any type with any bytes,
 //! checked by no rule, sealed with no key. Plain events are part of the global order (and so of the
 //! global hash chain, which `verify` checks like every other), but they are not person events: the
 //! ledger decodes them to no event, so the projections pass over them.
@@ -25,6 +25,7 @@ use crate::log::{
 };
 use crate::offers::{OfferId, OFFER_STREAM_PREFIX};
 use crate::registers::{RegisterKind, REGISTER_STREAM_PREFIX};
+use crate::volunteers::{VolunteerId, VOLUNTEER_STREAM_PREFIX};
 
 /// The prefix of a stream's metadata stream, as KurrentDB names it.
 pub const METADATA_STREAM_PREFIX: &str = "$$";
@@ -44,6 +45,8 @@ pub enum StreamKind {
     Register(RegisterKind),
     /// `offer-<uuid>`: the capacity one offer records.
     Offer(OfferId),
+    /// `volunteer-<uuid>`: the pseudonymous register entry of one volunteer.
+    Volunteer(VolunteerId),
     /// Any other name not starting with `$`.
     Plain,
     /// `$$<plain stream>`: the metadata stream of a plain stream.
@@ -63,6 +66,10 @@ pub enum StreamNameError {
         "`{0}` starts with `offer-`, which is reserved for the offers: expected `offer-<uuid>`"
     )]
     Offer(String),
+    #[error(
+        "`{0}` starts with `volunteer-`, which is reserved for the volunteer register: expected `volunteer-<uuid>`"
+    )]
+    Volunteer(String),
     #[error("`{0}` starts with `register-`, which is reserved for the registers ({kinds})", kinds = register_names())]
     Register(String),
 }
@@ -89,6 +96,11 @@ pub fn classify(stream: &str) -> Result<StreamKind, StreamNameError> {
         return OfferId::from_stream_name(stream)
             .map(StreamKind::Offer)
             .ok_or_else(|| StreamNameError::Offer(stream.to_owned()));
+    }
+    if stream.starts_with(VOLUNTEER_STREAM_PREFIX) {
+        return VolunteerId::from_stream_name(stream)
+            .map(StreamKind::Volunteer)
+            .ok_or_else(|| StreamNameError::Volunteer(stream.to_owned()));
     }
     if stream.starts_with(REGISTER_STREAM_PREFIX) {
         return RegisterKind::from_stream_name(stream)

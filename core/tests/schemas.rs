@@ -132,3 +132,15 @@ fn check_generated(dir: &std::path::Path, files: &[(PathBuf, String)], what: &st
         [problems, stray].concat().join("\n")
     );
 }
+
+/// The volunteer events' schemas (`schemas/volunteers/`), likewise generated.
+#[test]
+fn checked_in_volunteer_schemas_match_the_code() {
+    use journey_core::registers::schema::render;
+    let events_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/volunteers");
+    let files: Vec<(PathBuf, String)> = journey_core::volunteers::event_schemas()
+        .into_iter()
+        .map(|(name, schema)| (events_dir.join(name), render(&schema)))
+        .collect();
+    check_generated(&events_dir, &files, "volunteer");
+}

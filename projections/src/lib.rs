@@ -26,6 +26,7 @@ pub mod runner;
 pub mod snapshot;
 pub mod temporal;
 pub mod view;
+pub mod volunteers;
 
 pub use query::{ViewSet, LIVE};
 pub use runner::{

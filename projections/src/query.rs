@@ -198,6 +198,7 @@ impl QueryCache {
         views: &ViewSet,
         registers: &Registers,
         offers: &crate::offers::Offers,
+        volunteers: &crate::volunteers::Volunteers,
     ) -> Result<Arc<KpiResult>, KpiError> {
         let key = format!("{query:?}");
         {
@@ -209,8 +210,14 @@ impl QueryCache {
                 return Ok(found.clone());
             }
         }
-        let mut result =
-            kpi::compute_with_offers(query, &views.views, &views.households, registers, offers)?;
+        let mut result = kpi::compute_with_organisational(
+            query,
+            &views.views,
+            &views.households,
+            registers,
+            offers,
+            volunteers,
+        )?;
         result.metadata.erased_persons = views.erased_persons;
         let result = Arc::new(result);
         let mut results = lock(&self.results);

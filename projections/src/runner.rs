@@ -28,6 +28,7 @@ use crate::offers::{self, Offers};
 use crate::query::{QueryCache, ViewSet};
 use crate::registers;
 use crate::snapshot::{self, SnapshotError};
+use crate::volunteers::{self, Volunteers};
 use journey_core::registers::Registers;
 
 /// The version of the projections' state. Bump it when what the journals hold changes; the state is
@@ -121,6 +122,8 @@ pub struct State {
     pub registers: Arc<Registers>,
     /// The offers' events as of the checkpoint (`crate::offers`).
     pub offers: Arc<Offers>,
+    /// The volunteer register's events as of the checkpoint (`crate::volunteers`).
+    pub volunteers: Arc<Volunteers>,
     /// The last applied position; `None` before the first event.
     pub checkpoint: Option<u64>,
     /// The latest transaction time of the events applied (`None`: none yet). The live views use
@@ -148,6 +151,7 @@ impl State {
             journals,
             registers: Arc::default(),
             offers: Arc::default(),
+            volunteers: Arc::default(),
             checkpoint,
             recorded_through,
         }
@@ -190,6 +194,7 @@ impl State {
         );
         if registers::apply(&mut self.registers, decoded)
             || offers::apply(&mut self.offers, decoded)
+            || volunteers::apply(&mut self.volunteers, decoded)
         {
             return Ok(());
         }
@@ -566,11 +571,12 @@ impl Projections {
     /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
     /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
-        let (views, registers, offers) = self.read(|state| {
+        let (views, registers, offers, volunteers) = self.read(|state| {
             (
                 self.inner.cache.views(state, query.known_at),
                 state.registers.clone(),
                 state.offers.clone(),
+                state.volunteers.clone(),
             )
         });
         let kpi_query = KpiQuery {
@@ -580,12 +586,13 @@ impl Projections {
             by: query.by,
             suppression: query.suppression,
         };
-        let mut result = KpiResult::clone(
-            &*self
-                .inner
-                .cache
-                .kpi(&kpi_query, &views, &registers, &offers)?,
-        );
+        let mut result = KpiResult::clone(&*self.inner.cache.kpi(
+            &kpi_query,
+            &views,
+            &registers,
+            &offers,
+            &volunteers,
+        )?);
         result.known_at = views.answer_known_at();
         Ok(result)
     }
@@ -807,6 +814,7 @@ impl State {
         }
         // The offers are part of the state a rebuild must reproduce.
         hasher.update(format!("{:?}", self.offers).as_bytes());
+        hasher.update(format!("{:?}", self.volunteers).as_bytes());
         hex_lower(&hasher.finalize())
     }
 }
@@ -831,6 +839,7 @@ async fn loaded_state(
     // Snapshots hold only journals: the registers up to the checkpoint are folded again from the log.
     state.registers = registers::up_to(ledger, checkpoint).await?;
     state.offers = offers::up_to(ledger, checkpoint).await?;
+    state.volunteers = volunteers::up_to(ledger, checkpoint).await?;
     Ok(state)
 }
 

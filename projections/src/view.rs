@@ -512,6 +512,8 @@ pub struct PersonView {
     pub kita: Vec<Interval>,
     pub schools: Vec<SchoolSpell>,
     pub mentoring: Vec<MentoringSpell>,
+    /// The dates of the person's `MentorRequested` events, in date order.
+    pub mentor_requests: Vec<NaiveDate>,
     pub recognitions: Vec<RecognitionCase>,
     pub trainings: Vec<TrainingSpell>,
     pub protection: Vec<Dated<ProtectionStatus>>,
@@ -580,6 +582,7 @@ impl PersonView {
             counselling: Vec::new(),
             referrals: Vec::new(),
             mentoring: Vec::new(),
+            mentor_requests: Vec::new(),
             checklist: Vec::new(),
             consents: Vec::new(),
             agencies: Vec::new(),
@@ -957,6 +960,7 @@ impl PersonView {
                     base: None,
                 });
             }
+            Event::MentorRequested(_) => self.mentor_requests.push(on),
             Event::MentorAssigned(mentoring) => {
                 let open = self.mentoring.iter().any(|spell| {
                     spell.mentor_id == mentoring.mentor_id && spell.interval.end.is_none()
@@ -1286,6 +1290,58 @@ impl PersonView {
         self.mentoring
             .iter()
             .any(|spell| spell.interval.contains(on))
+    }
+
+    /// The request for a mentor still waiting on `on`, counted from its earliest unanswered
+    /// `MentorRequested`: a request on or before `on`, in the stay open on `on`, with no mentoring
+    /// started on or after it (and on or before `on`), while no mentor is active on `on`. `None`
+    /// when nobody waits. The one rule behind the coordinator's open requests and the waits of
+    /// `mentor_request_days`.
+    pub fn open_mentor_request(&self, on: NaiveDate) -> Option<NaiveDate> {
+        if self.has_mentor(on) {
+            return None;
+        }
+        let stay_start = self
+            .presence
+            .iter()
+            .find(|stay| stay.contains(on))
+            .map(|stay| stay.start)?;
+        let last_assigned = self
+            .mentoring
+            .iter()
+            .map(|spell| spell.interval.start)
+            .filter(|start| *start <= on)
+            .max();
+        self.mentor_requests
+            .iter()
+            .copied()
+            .filter(|requested| *requested >= stay_start && *requested <= on)
+            .find(|requested| last_assigned.is_none_or(|assigned| assigned < *requested))
+    }
+
+    /// Each answered request for a mentor: (the earliest request it answered, the day a mentor was
+    /// assigned). A `MentorAssigned` answers the requests on or before it and after the previous
+    /// assignment; one without such a request answers nothing (a mentor found without asking).
+    pub fn mentor_request_waits(&self) -> impl Iterator<Item = (NaiveDate, NaiveDate)> + '_ {
+        let mut starts: Vec<NaiveDate> = self
+            .mentoring
+            .iter()
+            .map(|spell| spell.interval.start)
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        let mut previous: Option<NaiveDate> = None;
+        starts.into_iter().filter_map(move |assigned| {
+            let after = previous;
+            previous = Some(assigned);
+            self.mentor_requests
+                .iter()
+                .copied()
+                .find(|requested| {
+                    *requested <= assigned && after.is_none_or(|after| *requested > after)
+                })
+                .map(|requested| (requested, assigned))
+        })
     }
 
     /// Whether benefits of `kind` are open on `on`.

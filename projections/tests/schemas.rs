@@ -67,6 +67,11 @@ fn the_catalogue_file_lists_every_indicator_with_its_contract() {
             "demand_forecast",
             // Issue 14: the neighbourhood base.
             "base_reach",
+            // Issue 14, volunteers.
+            "active_volunteers",
+            "mentees_per_volunteer",
+            "mentor_request_days",
+            "volunteer_retention",
         ]
     );
     for kpi in kpis {

@@ -266,3 +266,132 @@ fn hex_bytes(text: &str) -> Vec<u8> {
         .filter_map(|index| u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok())
         .collect()
 }
+
+const RECRUIT: &str = "mutation($input: RecruitVolunteerInput!) { recruitVolunteer(input: $input) { volunteerId revision } }";
+
+/// Recruits a volunteer in Lebenstedt with this name and contact.
+async fn recruit(server: &Server, token: &str, volunteer: &str, personal: Value) {
+    graphql_ok(
+        server,
+        token,
+        RECRUIT,
+        json!({"input": {
+            "volunteerId": volunteer, "eventId": Uuid::new_v4(), "occurredOn": "2023-04-01",
+            "district": "Lebenstedt", "personalData": personal,
+        }}),
+    )
+    .await;
+}
+
+/// A volunteer's erasure is a person's (issue 14): their name, phone and e-mail are in no file
+/// under the data directory afterwards, nor their data key, `journey verify` passes, and the
+/// register keeps the pseudonymous entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_volunteer_leaves_nothing_readable_under_the_data_directory() {
+    let scratch = Scratch::new();
+    let data_dir = scratch.data_dir();
+    let admin = create_token(&scratch, &["--role", "admin", "--name", "admin"]);
+    let mut rng = rand::thread_rng();
+    let given = format!("Ehrentraud{}", random_tag(&mut rng));
+    let family = format!("Freiwillig{}", random_tag(&mut rng));
+    let phone = format!("+49152{}", rng.gen_range(10_000_000u64..99_999_999));
+    let email = format!("helfer-{}@example.org", random_tag(&mut rng));
+    let uuid = Uuid::new_v4();
+    let volunteer = format!("volunteer-{uuid}");
+
+    let server = Server::start(&scratch, &[]);
+    recruit(
+        &server,
+        &admin,
+        &volunteer,
+        json!({"givenNames": given, "familyName": family, "phone": phone, "email": email}),
+    )
+    .await;
+    recruit(
+        &server,
+        &admin,
+        &format!("volunteer-{}", Uuid::new_v4()),
+        json!({"givenNames": "Bleibt", "familyName": "Erhalten"}),
+    )
+    .await;
+    let read = graphql_ok(
+        &server,
+        &admin,
+        "query($id: ID!) { volunteer(id: $id) { personalData { familyName email } } }",
+        json!({"id": volunteer}),
+    )
+    .await;
+    assert_eq!(
+        read["volunteer"]["personalData"]["familyName"],
+        family.as_str(),
+        "{read}"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+    // The key store holds the volunteer's key under their uuid (`VolunteerId::key_owner`).
+    let owner = format!("person-{uuid}");
+    let output = scratch.run(&["debug", "data-key", &owner]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let key_hex = text(&output.stdout).trim().to_owned();
+    let key = hex_bytes(&key_hex);
+    assert_eq!(key.len(), 32, "{key_hex}");
+
+    let server = Server::start(&scratch, &[]);
+    graphql_ok(
+        &server,
+        &admin,
+        "mutation($input: EraseVolunteerInput!) { eraseVolunteer(input: $input) { revision } }",
+        json!({"input": {"volunteerId": volunteer, "occurredOn": "2024-01-02"}}),
+    )
+    .await;
+    for n in 0..3 {
+        recruit(
+            &server,
+            &admin,
+            &format!("volunteer-{}", Uuid::new_v4()),
+            json!({"givenNames": format!("Spaeter{n}"), "familyName": "Freiwillig"}),
+        )
+        .await;
+    }
+    let read = graphql_ok(
+        &server,
+        &admin,
+        "query($id: ID!) { volunteer(id: $id) { erased recruitedOn personalData { familyName } } }",
+        json!({"id": volunteer}),
+    )
+    .await;
+    assert_eq!(
+        read["volunteer"],
+        json!({"erased": true, "recruitedOn": "2023-04-01", "personalData": null}),
+        "the pseudonymous entry stays, the name goes"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+    let server = Server::start(&scratch, &[]);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        ("given name", given.clone().into_bytes()),
+        ("family name", family.clone().into_bytes()),
+        ("phone", phone.clone().into_bytes()),
+        ("e-mail", email.clone().into_bytes()),
+        ("data key", key.clone()),
+        ("data key in hex", key_hex.clone().into_bytes()),
+    ];
+    for (what, needle) in &needles {
+        let found = files_containing(&data_dir, needle);
+        assert!(
+            found.is_empty(),
+            "the {what} of the erased volunteer is in {found:?}"
+        );
+    }
+    // The search sees the log: the register entry, which erasure keeps, is in the files in clear.
+    assert!(!files_containing(&data_dir, b"VolunteerErased").is_empty());
+    let output = scratch.run(&["verify"]);
+    assert!(
+        output.status.success(),
+        "verify: {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let output = scratch.run(&["debug", "data-key", &owner]);
+    assert_eq!(text(&output.stdout).trim(), "destroyed");
+}

@@ -8,6 +8,7 @@ use journey_core::catalogue;
 use journey_core::envelope;
 use journey_core::offers;
 use journey_core::registers;
+use journey_core::volunteers;
 use journey_projections::{kpi, view};
 use serde_json::Value;
 
@@ -220,6 +221,36 @@ mirror_enum!(
 );
 
 mirror_enum!(
+    /// How full-time staff supported a volunteer.
+    volunteers::SupportKind { Supervision, Training }
+);
+
+mirror_enum!(
+    /// How a volunteer's work was recognised.
+    volunteers::AppreciationKind { Certificate, Event, VolunteerCard, Other }
+);
+
+/// Why a volunteer stopped (`EndReason` of `journey_core::volunteers`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VolunteerEndReason {
+    NoTime,
+    MovedAway,
+    Overburdened,
+    Other,
+}
+
+impl From<VolunteerEndReason> for volunteers::EndReason {
+    fn from(value: VolunteerEndReason) -> Self {
+        match value {
+            VolunteerEndReason::NoTime => volunteers::EndReason::NoTime,
+            VolunteerEndReason::MovedAway => volunteers::EndReason::MovedAway,
+            VolunteerEndReason::Overburdened => volunteers::EndReason::Overburdened,
+            VolunteerEndReason::Other => volunteers::EndReason::Other,
+        }
+    }
+}
+
+mirror_enum!(
     /// The role an event's actor acted in.
     envelope::ActorRole { Caseworker, Coordinator, Analyst, Auditor, Admin, System }
 );
@@ -264,7 +295,7 @@ mirror_enum!(
 
 mirror_enum!(
     /// What an indicator counts.
-    kpi::CountingUnit { Persons, Events }
+    kpi::CountingUnit { Persons, Events, Volunteers }
 );
 
 /// An event type of the catalogue; the values are the wire names (`CourseStarted`).
@@ -306,6 +337,7 @@ pub enum EventType {
     EmploymentEnded,
     CounsellingContact,
     ReferralMade,
+    MentorRequested,
     MentorAssigned,
     MentoringEnded,
     ChecklistItemCompleted,

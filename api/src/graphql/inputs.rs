@@ -288,8 +288,9 @@ event_input!(RecordCounsellingContactInput => CounsellingContact {
     base: Option<String>,
 });
 event_input!(MakeReferralInput => ReferralMade { to_agency: Agency, topic: Topic });
+event_input!(RequestMentorInput => MentorRequested {});
 event_input!(AssignMentorInput => MentorAssigned {
-    /// The pseudonymous volunteer id.
+    /// The pseudonymous volunteer id: `volunteer-<uuid>` for a volunteer of the register.
     mentor_id: String,
 });
 event_input!(EndMentoringInput => MentoringEnded { mentor_id: String });

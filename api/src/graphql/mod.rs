@@ -21,6 +21,7 @@ pub mod scalars;
 mod search;
 mod subscription;
 pub mod types;
+pub mod volunteers;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ID};
 use journey_core::envelope::PersonId;
@@ -36,11 +37,16 @@ pub struct Query(
     search::SearchQuery,
     offers::OfferQuery,
     accepted_next::AcceptedNextQuery,
+    volunteers::VolunteerQuery,
 );
 
-/// Every mutation: one per person event type and `appendEvents`, and the offers'.
+/// Every mutation: one per person event type and `appendEvents`, the offers' and the volunteers'.
 #[derive(MergedObject, Default, Debug)]
-pub struct Mutation(mutation::PersonMutation, offers::OfferMutation);
+pub struct Mutation(
+    mutation::PersonMutation,
+    offers::OfferMutation,
+    volunteers::VolunteerMutation,
+);
 
 /// Every subscription: `personEvents` and `kpiChanged`.
 #[derive(MergedSubscription, Default, Debug)]

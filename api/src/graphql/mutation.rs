@@ -309,6 +309,16 @@ impl PersonMutation {
         Ok(record(ctx, "makeReferral", &input, None).await?)
     }
 
+    /// Records that the person asked for a mentor (coordinators may record this); the request
+    /// waits in `openMentorRequests` until a mentor is assigned.
+    async fn request_mentor(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestMentorInput,
+    ) -> Result<Receipt> {
+        Ok(record(ctx, "requestMentor", &input, None).await?)
+    }
+
     /// Assigns a volunteer mentor (coordinators may record this).
     async fn assign_mentor(&self, ctx: &Context<'_>, input: AssignMentorInput) -> Result<Receipt> {
         Ok(record(ctx, "assignMentor", &input, None).await?)
@@ -380,7 +390,7 @@ pub(crate) fn role_may_record(principal: &Principal, event_type: &str) -> ApiRes
         Role::Caseworker | Role::Admin => Ok(()),
         Role::Coordinator if visibility::is_mentoring(event_type) => Ok(()),
         Role::Coordinator => Err(ApiError::forbidden(format!(
-            "coordinators record mentoring events only (assignMentor, endMentoring), not {event_type}"
+            "coordinators record mentoring events only (requestMentor, assignMentor, endMentoring), not {event_type}"
         ))),
         Role::Analyst | Role::Auditor | Role::Replication => Err(ApiError::forbidden(format!(
             "the {} role does not record events",

@@ -61,6 +61,7 @@ impl LedgerQuery {
 
     /// Every event of the log in global order, pseudonymised for analysis: person and actor ids are
     /// replaced by stable keyed pseudonyms, and payloads keep only the fields analysts may see.
+    /// The volunteer register's events are left out (a page may then hold fewer than `first`).
     /// Analysts and admins.
     async fn events(
         &self,
@@ -314,6 +315,11 @@ async fn analyst_events(
     let has_next_page = page.len() > size;
     let mut edges = Vec::with_capacity(size.min(page.len()));
     for recorded in page.into_iter().take(size) {
+        if journey_core::volunteers::VolunteerId::from_stream_name(&recorded.stream).is_some() {
+            // The volunteer register is not part of the analysts' feed: who may read it is
+            // `visibility::may_manage_volunteers` (analysts have the volunteer indicators).
+            continue;
+        }
         let decoded = state
             .ledger
             .decode(recorded)

@@ -145,6 +145,7 @@ catalogue!(
     EmploymentEnded = 1,
     CounsellingContact = 1,
     ReferralMade = 1,
+    MentorRequested = 1,
     MentorAssigned = 1,
     MentoringEnded = 1,
     ChecklistItemCompleted = 1,

@@ -195,6 +195,12 @@ payload!(ReferralMade {
     topic: Topic
 });
 
+payload!(
+    /// The person asked for a mentor (or a caseworker or coordinator asked for them): the start of
+    /// the wait that `MentorAssigned` ends, which the coordinator's open mentor requests list.
+    MentorRequested {}
+);
+
 payload!(MentorAssigned {
     /// A pseudonymous volunteer id.
     mentor_id: String,
@@ -272,6 +278,7 @@ no_checks!(
     CooperationPlanAgreed,
     RecognitionDecided,
     ReferralMade,
+    MentorRequested,
     ChecklistItemCompleted,
     PersonalDataErased
 );

@@ -58,6 +58,7 @@ fn current(event_type: EventType) -> Schema {
         EmploymentEnded,
         CounsellingContact,
         ReferralMade,
+        MentorRequested,
         MentorAssigned,
         MentoringEnded,
         ChecklistItemCompleted,

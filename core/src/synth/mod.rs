@@ -48,6 +48,7 @@ mod population;
 mod random;
 mod record;
 mod seed;
+mod volunteers;
 
 pub use seed::{seed, Seeded};
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
 use super::offers::NeedTally;
+use super::volunteers::VolunteerTally;
 use super::{households, SynthConfig, SynthEvent};
 use crate::envelope::{Actor, ActorRole, PersonId};
 use crate::ledger::{Ledger, LedgerError, Proposed};
@@ -23,6 +24,8 @@ pub struct Seeded {
     pub already: usize,
     /// Offers (`offer-<uuid>` streams) written or found.
     pub offers: usize,
+    /// Volunteers (`volunteer-<uuid>` streams) written or found.
+    pub volunteers: usize,
 }
 
 /// One person's events with their transaction times.
@@ -41,10 +44,12 @@ pub async fn seed(
     let now = ledger.clock().now();
     let mut seeded = Seeded::default();
     let mut needs = NeedTally::default();
+    let mut volunteers = VolunteerTally::default();
     let mut tasks: JoinSet<Result<(usize, usize), LedgerError>> = JoinSet::new();
     for household in households(config) {
         for event in &household {
             needs.observe(event);
+            volunteers.observe(event);
         }
         for (person, events) in by_person(household, now) {
             while tasks.len() >= PERSONS_IN_FLIGHT_MAX {
@@ -86,6 +91,21 @@ pub async fn seed(
         seeded.offers += 1;
         seeded.written += usize::from(receipt.first_position.is_some());
         seeded.already += receipt.already_recorded;
+    }
+    // The volunteer register, once the mentorings it links are in the log.
+    let coordinator = Actor {
+        id: "synth-coordinator".into(),
+        agency: Some(crate::catalogue::Agency::Ehrenamt),
+        role: ActorRole::Coordinator,
+    };
+    for (volunteer, proposals) in volunteers.register(config) {
+        let count = proposals.len();
+        let receipt = ledger
+            .append_volunteer_events(volunteer, proposals, &coordinator)
+            .await?;
+        seeded.volunteers += 1;
+        seeded.already += receipt.already_recorded;
+        seeded.written += count - receipt.already_recorded;
     }
     Ok(seeded)
 }

@@ -10,6 +10,7 @@
 //! ([`index`], [`Vault::find`]), whose rows go with the entry.
 
 pub mod index;
+pub mod volunteer;
 
 use std::sync::{Arc, Mutex};
 
@@ -167,6 +168,10 @@ impl Vault {
                 continue;
             };
             let person = PersonId(uuid::Uuid::from_bytes(bytes));
+            if volunteer::is_volunteer_entry(&self.tree, &row)? {
+                // Volunteers are not found by the persons' search.
+                continue;
+            }
             match self.get(keys, person) {
                 Ok(Some(data)) => entries.push((person, index::entry_terms(&data))),
                 Ok(None) | Err(VaultError::Erased(_)) => {}

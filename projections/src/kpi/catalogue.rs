@@ -17,6 +17,8 @@ use crate::view::{ProtectionStatus, Stage};
 pub enum CountingUnit {
     Persons,
     Events,
+    /// Volunteers of the register (`volunteer-<uuid>` streams), not the persons of the ledger.
+    Volunteers,
 }
 
 /// One figure an indicator reports per cell.
@@ -588,6 +590,73 @@ static CATALOGUE: &[KpiDefinition] = &[
         person_level: false,
     },
     // ---- end of needs against capacity ----
+    // ---- Volunteers ----
+    KpiDefinition {
+        key: "active_volunteers",
+        title: "Active volunteers",
+        definition: "By district (always the dimension, the only one; the district a volunteer works in, VolunteerRecruited.district, none when not given): volunteers of the register (volunteer-<uuid> streams, as recorded by known_at) active on D: VolunteerRecruited on or before D and no VolunteerEnded on or before D. share_trained: of them, those with a VolunteerTrained on or before D. A volunteer whose personal data was erased (VolunteerErased) still counts: the register's facts are pseudonymous and stay.",
+        unit: "volunteers; share",
+        counting_unit: CountingUnit::Volunteers,
+        denominator: "volunteers active on D",
+        disclosure_count: "the volunteers counted",
+        measures: &[
+            measure("volunteers", "volunteers active on D"),
+            measure("share_trained", "share of them trained by D"),
+        ],
+        disaggregations: &[Dimension::District],
+        implicit_dimension: Some(Dimension::District),
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "mentees_per_volunteer",
+        title: "Mentees per volunteer",
+        definition: "By the volunteer's district (always the dimension, the only one): the volunteers active on D (as in active_volunteers), the mentees with a mentoring active on D (a MentorAssigned on or before D, no MentoringEnded for that mentor on or before D, in a person's stream, not ended by a move away) whose mentor_id names one of those volunteers (volunteer-<uuid>), counted in that volunteer's district, and mentees / volunteers. A mentee of two volunteers counts for each. Mentors named by anything but a volunteer of the register (older free-text mentor ids) are not counted; mentoring_coverage counts them.",
+        unit: "mentees per volunteer",
+        counting_unit: CountingUnit::Volunteers,
+        denominator: "volunteers active on D",
+        disclosure_count: "volunteers for volunteers and the ratio; mentees for mentees",
+        measures: &[
+            measure("volunteers", "volunteers active on D"),
+            measure("mentees", "mentees with an active mentoring by one of them on D"),
+            measure("mentees_per_volunteer", "mentees / volunteers"),
+        ],
+        disaggregations: &[Dimension::District],
+        implicit_dimension: Some(Dimension::District),
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "mentor_request_days",
+        title: "Time from a request for a mentor to an assignment",
+        definition: "Days from a MentorRequested to the MentorAssigned that answers it, for every assignment in the 12 months up to D (after D minus 12 months, on or before D). A MentorAssigned answers the requests on or before it and after the person's previous MentorAssigned, and the wait counts from the earliest of them; an assignment with no such request (a mentor found without asking) is no wait. Requests still open on D are not waits yet: the coordinator's openMentorRequests lists them. Medians and 75th percentiles interpolate linearly between closest ranks.",
+        unit: "days",
+        counting_unit: CountingUnit::Events,
+        denominator: "assignments answering a request in the 12 months up to D",
+        disclosure_count: "distinct persons with such an assignment",
+        measures: &[
+            measure("median_days", "median days from request to assignment"),
+            measure("p75_days", "75th percentile of days from request to assignment"),
+        ],
+        disaggregations: ALL_DIMENSIONS,
+        implicit_dimension: None,
+        person_level: false,
+    },
+    KpiDefinition {
+        key: "volunteer_retention",
+        title: "Volunteer retention after 6 and 12 months",
+        definition: "By the volunteer's district (always the dimension, the only one): of the volunteers recruited in the 12 months up to D minus 6 months (VolunteerRecruited after D minus 18 months, on or before D minus 6 months), the share still active 6 months after their recruitment (no VolunteerEnded on or before recruitment plus 6 months); of those recruited in the 12 months up to D minus 12 months, the share still active 12 months after. Cohorts of recruitment, so every volunteer in a cohort has had the full 6 or 12 months by D. Erased volunteers count as their facts say.",
+        unit: "share",
+        counting_unit: CountingUnit::Volunteers,
+        denominator: "volunteers of the recruitment cohort",
+        disclosure_count: "the cohort",
+        measures: &[
+            measure("retained_6_months", "share still active 6 months after recruitment"),
+            measure("retained_12_months", "share still active 12 months after recruitment"),
+        ],
+        disaggregations: &[Dimension::District],
+        implicit_dimension: Some(Dimension::District),
+        person_level: false,
+    },
+    // ---- end of volunteers ----
 ];
 
 /// Every indicator, in catalogue order.

@@ -169,6 +169,26 @@ pub fn german(key: &str) -> Option<German> {
             "Von den an D anwesenden Personen der Anteil mit einem CounsellingContact an einem Stützpunkt (der Kontakt nennt einen Stützpunkt, etwa startpunkt-sz für Start.Punkt.SZ, gleich welche Stelle ihn führte) in den 12 Monaten bis D. Geschnitten nach den Dimensionen der Person an D: nach Bezirk zeigt er, welche Bezirke die Stützpunkte erreichen, nach dem Wohnort der Personen an D, nicht nach dem Ort des Stützpunkts. Ein Kontakt in der eigenen Dienststelle einer Stelle (ohne Stützpunkt) zählt nicht.",
             "an D anwesende Personen",
         ),
+        "active_volunteers" => de(
+            "Aktive Ehrenamtliche",
+            "Nach Bezirk (immer die Dimension, die einzige; der Bezirk, in dem eine ehrenamtliche Person tätig ist, VolunteerRecruited.district, none wenn nicht angegeben): Ehrenamtliche des Registers (Streams volunteer-<uuid>, wie bis known_at erfasst), die an D aktiv sind: VolunteerRecruited am oder vor D und kein VolunteerEnded am oder vor D. share_trained: von ihnen der Anteil mit einem VolunteerTrained am oder vor D. Eine ehrenamtliche Person, deren personenbezogene Daten gelöscht wurden (VolunteerErased), zählt weiter: die Fakten des Registers sind pseudonym und bleiben.",
+            "an D aktive Ehrenamtliche",
+        ),
+        "mentees_per_volunteer" => de(
+            "Begleitete Personen je ehrenamtlicher Person",
+            "Nach dem Bezirk der ehrenamtlichen Person (immer die Dimension, die einzige): die an D aktiven Ehrenamtlichen (wie in active_volunteers), die Personen mit einer an D laufenden Patenschaft (ein MentorAssigned am oder vor D, kein MentoringEnded für diese Patin oder diesen Paten am oder vor D, im Stream einer Person, nicht durch Wegzug beendet), deren mentor_id eine dieser Ehrenamtlichen nennt (volunteer-<uuid>), gezählt im Bezirk der ehrenamtlichen Person, und begleitete Personen / Ehrenamtliche. Eine Person mit zwei Ehrenamtlichen zählt bei beiden. Patinnen und Paten, die keine Ehrenamtlichen des Registers sind (ältere freie mentor_id-Werte), zählen nicht; mentoring_coverage zählt sie.",
+            "an D aktive Ehrenamtliche",
+        ),
+        "mentor_request_days" => de(
+            "Zeit von der Anfrage nach einer Patenschaft bis zur Vermittlung",
+            "Tage von einem MentorRequested bis zu dem MentorAssigned, das ihn beantwortet, für jede Vermittlung in den 12 Monaten bis D (nach D minus 12 Monate, am oder vor D). Ein MentorAssigned beantwortet die Anfragen am oder vor ihm und nach dem vorigen MentorAssigned der Person; die Wartezeit zählt ab der frühesten von ihnen. Eine Vermittlung ohne solche Anfrage (eine Patenschaft ohne Anfrage gefunden) ist keine Wartezeit. An D noch offene Anfragen sind noch keine Wartezeiten: die Koordination sieht sie in openMentorRequests. Mediane und 75. Perzentile werden linear zwischen den nächsten Rängen interpoliert.",
+            "Vermittlungen in den 12 Monaten bis D, die eine Anfrage beantworten",
+        ),
+        "volunteer_retention" => de(
+            "Verbleib von Ehrenamtlichen nach 6 und 12 Monaten",
+            "Nach dem Bezirk der ehrenamtlichen Person (immer die Dimension, die einzige): von den in den 12 Monaten bis D minus 6 Monate Gewonnenen (VolunteerRecruited nach D minus 18 Monate, am oder vor D minus 6 Monate) der Anteil, der 6 Monate nach der Gewinnung noch aktiv ist (kein VolunteerEnded am oder vor Gewinnung plus 6 Monate); von den in den 12 Monaten bis D minus 12 Monate Gewonnenen der Anteil, der 12 Monate danach noch aktiv ist. Jahrgänge der Gewinnung, sodass jede Person eines Jahrgangs bis D die vollen 6 oder 12 Monate hatte. Gelöschte Ehrenamtliche zählen, wie ihre Fakten es sagen.",
+            "Ehrenamtliche des Gewinnungsjahrgangs",
+        ),
         _ => return None,
     })
 }

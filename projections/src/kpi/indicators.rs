@@ -10,6 +10,7 @@ use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
 
 mod checklist;
 mod education;
+pub(crate) mod volunteers;
 
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
@@ -116,6 +117,10 @@ pub(crate) enum Indicator {
     UnmetDemand,
     DemandForecast,
     BaseReach,
+    ActiveVolunteers,
+    MenteesPerVolunteer,
+    MentorRequestDays,
+    VolunteerRetention,
 }
 
 /// A share decided by disclosure control together with the other shares over its denominator
@@ -553,7 +558,7 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
-    pub(crate) const ALL: [Indicator; 28] = [
+    pub(crate) const ALL: [Indicator; 32] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,
         Indicator::CourseAccessDays,
@@ -582,6 +587,10 @@ impl Indicator {
         Indicator::UnmetDemand,
         Indicator::DemandForecast,
         Indicator::BaseReach,
+        Indicator::ActiveVolunteers,
+        Indicator::MenteesPerVolunteer,
+        Indicator::MentorRequestDays,
+        Indicator::VolunteerRetention,
     ];
 
     pub(crate) fn key(&self) -> &'static str {
@@ -614,6 +623,10 @@ impl Indicator {
             Indicator::UnmetDemand => "unmet_demand",
             Indicator::DemandForecast => "demand_forecast",
             Indicator::BaseReach => "base_reach",
+            Indicator::ActiveVolunteers => "active_volunteers",
+            Indicator::MenteesPerVolunteer => "mentees_per_volunteer",
+            Indicator::MentorRequestDays => "mentor_request_days",
+            Indicator::VolunteerRetention => "volunteer_retention",
         }
     }
 
@@ -651,6 +664,10 @@ impl Indicator {
             Indicator::ChecklistCompletion => &checklist::CHECKLIST,
             Indicator::UnmetDemand => &UNMET,
             Indicator::DemandForecast => &FORECAST,
+            Indicator::ActiveVolunteers => &volunteers::ACTIVE,
+            Indicator::MenteesPerVolunteer => &volunteers::MENTEES,
+            Indicator::MentorRequestDays => &volunteers::WAITS,
+            Indicator::VolunteerRetention => &volunteers::RETENTION,
         }
     }
 
@@ -906,6 +923,11 @@ impl Indicator {
                     }
                 }
             }
+            Indicator::MentorRequestDays => volunteers::observe_request_days(context, view, out),
+            // Counted from the volunteer register, not per person (`volunteers::add_volunteers`).
+            Indicator::ActiveVolunteers
+            | Indicator::MenteesPerVolunteer
+            | Indicator::VolunteerRetention => {}
         }
     }
 }

@@ -31,6 +31,7 @@ pub use german::{german, German};
 
 use crate::offers::Offers;
 use crate::view::{Households, PersonView};
+use crate::volunteers::Volunteers;
 use journey_core::offers::{Month, OfferKind};
 
 /// The most dimensions a query may break an indicator down by (counting an implicit one).
@@ -324,13 +325,35 @@ pub fn compute_with_registers(
 
 /// [`compute_with_registers`] with the offers (`crate::offers`): `unmet_demand` sets the places
 /// offered for D's month, in force on D as recorded by the query's `known_at`, against the
-/// persons waiting. Every other indicator is about persons only.
+/// persons waiting. The volunteer indicators see an empty register here.
 pub fn compute_with_offers(
     query: &KpiQuery,
     views: &[PersonView],
     households: &Households,
     registers: &Registers,
     offers: &Offers,
+) -> Result<KpiResult, KpiError> {
+    compute_with_organisational(
+        query,
+        views,
+        households,
+        registers,
+        offers,
+        &Volunteers::default(),
+    )
+}
+
+/// [`compute_with_offers`] with the volunteer register (`crate::volunteers`), as recorded by the
+/// query's `known_at`: `active_volunteers`, `mentees_per_volunteer` and `volunteer_retention`
+/// count its volunteers in the district they work in. Every other indicator is about persons,
+/// and offers.
+pub fn compute_with_organisational(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+    offers: &Offers,
+    volunteers: &Volunteers,
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
@@ -395,6 +418,20 @@ pub fn compute_with_offers(
         let mut contribution = table::Contribution::default();
         contribution.add(slot, u64::from(offered.quantity));
         table.add_in_district(offered.district.as_deref(), &contribution);
+    }
+    let volunteer_states = if indicators::volunteers::counts_volunteers(indicator) {
+        volunteers.states(query.known_at)
+    } else {
+        Default::default()
+    };
+    if indicators::volunteers::counts_volunteers(indicator) {
+        indicators::volunteers::add_volunteers(
+            indicator,
+            query.as_of,
+            &volunteer_states,
+            views,
+            &mut table,
+        );
     }
     let layout = table.finish(indicator.measures());
     let mut result = KpiResult {

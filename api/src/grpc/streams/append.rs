@@ -115,6 +115,9 @@ pub async fn append(
         StreamKind::Offer(_) => Err(Status::invalid_argument(format!(
             "`{stream}` is an offer stream; offers are written with the recordOffer, changeOffer and withdrawOffer mutations or `journey import`"
         ))),
+        StreamKind::Volunteer(_) => Err(Status::invalid_argument(format!(
+            "`{stream}` is a volunteer stream; volunteers are written with the recordVolunteerEvents mutation, which checks their rules"
+        ))),
         StreamKind::Metadata | StreamKind::System => Err(status::access_denied(format!(
             "`{stream}` is a system stream; journey takes no writes to `$` streams"
         ))),

@@ -110,6 +110,9 @@ impl Viewer {
                 )),
                 _ => Ok(()),
             },
+            StreamKind::Volunteer(_) => {
+                visibility::may_manage_volunteers(role).map_err(status::access_denied)
+            }
             StreamKind::System => Err(status::access_denied(format!(
                 "`{stream}` is a system stream; journey has `$all` and no other"
             ))),
@@ -193,8 +196,14 @@ impl Viewer {
                 )))
             }
             StreamKind::System => Ok(None),
-            StreamKind::Register(_) | StreamKind::Offer(_) => {
+            StreamKind::Register(_) | StreamKind::Offer(_) | StreamKind::Volunteer(_) => {
                 if role == Role::Replication {
+                    return Ok(None);
+                }
+                if matches!(kind, StreamKind::Volunteer(_))
+                    && visibility::may_manage_volunteers(role).is_err()
+                {
+                    // In `$all` too: the register is the coordinators' and admins'.
                     return Ok(None);
                 }
                 let decoded = self.decode(recorded)?;

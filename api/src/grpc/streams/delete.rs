@@ -64,9 +64,12 @@ pub async fn delete(
 ) -> Result<AllStreamPosition, Status> {
     match plain::classify(stream).map_err(|error| Status::invalid_argument(error.to_string()))? {
         StreamKind::Plain => {}
-        StreamKind::Person(_) | StreamKind::Register(_) | StreamKind::Offer(_) => {
+        StreamKind::Person(_)
+        | StreamKind::Register(_)
+        | StreamKind::Offer(_)
+        | StreamKind::Volunteer(_) => {
             return Err(Status::failed_precondition(format!(
-                "`{stream}` is a ledger stream and cannot be deleted: the ledger is immutable; erase a person's data with erasePerson"
+                "`{stream}` is a ledger stream and cannot be deleted: the ledger is immutable; erase a person's data with erasePerson, a volunteer's with eraseVolunteer"
             )))
         }
         StreamKind::Metadata | StreamKind::System => {

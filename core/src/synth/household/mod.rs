@@ -328,7 +328,8 @@ impl Household {
             let assigned = add_days(first_arrival, days_between(rng, 30, 400));
             let ended = add_days(assigned, days_between(rng, 90, 900));
             (
-                format!("mentor-{:04}", rng.gen_range(1..=400)),
+                super::volunteers::volunteer_of(rng.gen_range(1..=super::volunteers::POOL))
+                    .stream_name(),
                 assigned,
                 ended,
             )

@@ -7,8 +7,9 @@ use rand::Rng;
 
 use crate::catalogue::{
     Agency, CooperationPlanAgreed, EmploymentEnded, EmploymentKind, EmploymentStarted, EndOutcome,
-    MeasureEnded, MeasureStarted, MeasureType, MentorAssigned, MentoringEnded, RecognitionApplied,
-    RecognitionDecided, RecognitionOutcome, Sex, TrainingEnded, TrainingStarted,
+    MeasureEnded, MeasureStarted, MeasureType, MentorAssigned, MentorRequested, MentoringEnded,
+    RecognitionApplied, RecognitionDecided, RecognitionOutcome, Sex, TrainingEnded,
+    TrainingStarted,
 };
 
 use super::super::calibration::{
@@ -172,6 +173,13 @@ impl Person {
         let group = self
             .plan
             .group(Agency::Ehrenamt, Closer::Mentoring(mentor_id.clone()));
+        // The request that the assignment answers, 1 to 16 weeks before it (never before the
+        // arrival): derived from the household id rather than drawn, so the random stream, and
+        // with it every other figure of the population, stays as it was. Assumption.
+        let wait = super::super::volunteers::request_wait_days(household.id);
+        let requested_on = (assigned_on - chrono::Duration::days(wait)).max(self.member.arrival);
+        self.plan
+            .add_to(group, requested_on, Agency::Ehrenamt, MentorRequested {});
         self.plan.add_to(
             group,
             assigned_on,
