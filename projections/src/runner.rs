@@ -553,8 +553,13 @@ impl Projections {
                 .await
                 .map_err(|error| ProjectionError::Stopped(error.to_string()))?;
                 fresh = back;
-                write_snapshot_file(rebuild_path.clone(), fresh.checkpoint, entries, keys.clone())
-                    .await?;
+                write_snapshot_file(
+                    rebuild_path.clone(),
+                    fresh.checkpoint,
+                    entries,
+                    keys.clone(),
+                )
+                .await?;
             }
         }
         {
@@ -759,11 +764,7 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             let next = match subscription.try_next() {
                 Some(next) => next?,
                 None => {
-                    let peeked = inner
-                        .ledger
-                        .log()
-                        .read_all(last.position + 1, 1)
-                        .await?;
+                    let peeked = inner.ledger.log().read_all(last.position + 1, 1).await?;
                     let recorded_by_then = peeked
                         .first()
                         .is_some_and(|next| Some(next.event.recorded_at) <= through);
