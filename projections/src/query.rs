@@ -25,6 +25,8 @@ pub const LIVE: DateTime<Utc> = DateTime::<Utc>::MAX_UTC;
 const PAST_CUTS_MAX: usize = 4;
 /// The most indicator results kept per checkpoint.
 const RESULTS_MAX: usize = 512;
+/// Fewer persons than this are built on the calling thread (starting threads costs more).
+const PARALLEL_VIEWS_FROM: usize = 2048;
 
 /// Every person's view at one transaction-time cut, sorted by person.
 #[derive(Debug, Clone)]
@@ -48,11 +50,7 @@ impl ViewSet {
     }
 
     fn build(state: &State, known_at: DateTime<Utc>) -> Self {
-        let views: Vec<PersonView> = state
-            .journals
-            .iter()
-            .filter_map(|(person, journal)| PersonView::build(*person, journal, known_at))
-            .collect();
+        let views = build_views(state, known_at, crate::decode::decode_threads());
         let index = views
             .iter()
             .enumerate()
@@ -127,6 +125,44 @@ impl ViewSet {
         self.checkpoint = state.checkpoint;
         self.recorded_through = state.recorded_through;
     }
+}
+
+/// Every person's view at `known_at`, in person order, built on up to `threads` threads: each
+/// builds the views of one contiguous range of persons, and the ranges are joined in order.
+fn build_views(state: &State, known_at: DateTime<Utc>, threads: usize) -> Vec<PersonView> {
+    let build = |(person, journal): (&PersonId, &crate::journal::Journal)| {
+        PersonView::build(*person, journal, known_at)
+    };
+    let persons = state.journals.len();
+    if threads <= 1 || persons < PARALLEL_VIEWS_FROM {
+        return state.journals.iter().filter_map(build).collect();
+    }
+    let chunk = persons.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|part| {
+                scope.spawn(move || {
+                    state
+                        .journals
+                        .iter()
+                        .skip(part * chunk)
+                        .take(chunk)
+                        .filter_map(build)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut views = Vec::with_capacity(persons);
+        for handle in handles {
+            // A panic in a view build is a bug; it surfaces as it would have without threads.
+            views.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        views
+    })
 }
 
 /// Indicator results by query text, for one checkpoint.

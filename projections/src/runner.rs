@@ -10,6 +10,7 @@
 //! state's checkpoint under the write lock and swaps. A snapshot of another version is never loaded:
 //! the state is then rebuilt from position 0 (resuming an interrupted rebuild when one was saved).
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use tokio::sync::{watch, Notify};
 
 use chrono::{DateTime, Utc};
 
+use crate::decode::decode_page_blocking;
 use crate::journal::{Fact, Journal, Journals};
 use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
 use crate::offers::{self, Offers};
@@ -178,6 +180,22 @@ impl State {
     /// The check holds in release builds too: it is what makes "the state of exactly one position"
     /// true.
     pub fn apply(&mut self, decoded: &DecodedEvent) -> Result<(), ProjectionError> {
+        self.apply_parts(decoded, decoded.event.as_ref().map(Cow::Borrowed))
+    }
+
+    /// [`State::apply`] taking the decoded event, so that its event moves into the journal instead
+    /// of being copied (the rebuild and the live loop decode each event for this alone).
+    pub fn apply_owned(&mut self, mut decoded: DecodedEvent) -> Result<(), ProjectionError> {
+        let event = decoded.event.take();
+        self.apply_parts(&decoded, event.map(Cow::Owned))
+    }
+
+    /// Applies the event `event` of `decoded` (the registers and offers read only its `data`).
+    fn apply_parts(
+        &mut self,
+        decoded: &DecodedEvent,
+        event: Option<Cow<'_, Event>>,
+    ) -> Result<(), ProjectionError> {
         let position = decoded.recorded.position;
         let expected = self.next_position();
         if position != expected {
@@ -207,7 +225,7 @@ impl State {
         if journal.erased {
             return Ok(());
         }
-        let Some(event) = &decoded.event else {
+        let Some(event) = event else {
             // A sealed event whose key is gone: the person was erased and the erasure follows.
             return Ok(());
         };
@@ -218,6 +236,7 @@ impl State {
             };
             return Ok(());
         }
+        reserve_one(&mut journal.facts);
         journal.facts.push(Fact {
             position,
             revision: decoded.recorded.revision,
@@ -225,9 +244,19 @@ impl State {
             occurred_on: decoded.recorded.event.occurred_on,
             recorded_at: decoded.recorded.event.recorded_at,
             actor: decoded.recorded.event.actor.clone(),
-            event: Event::clone(event),
+            event: event.into_owned(),
         });
         Ok(())
+    }
+}
+
+/// Makes room for one more fact, growing by a quarter rather than doubling: a journal grows one
+/// event at a time to a few dozen facts, and doubling leaves a third of its capacity unused on
+/// average, which across every person is a large share of the projections' memory. Growing by a
+/// quarter keeps the copying amortised (each fact is moved a bounded number of times).
+fn reserve_one(facts: &mut Vec<Fact>) {
+    if facts.len() == facts.capacity() {
+        facts.reserve_exact((facts.len() / 4).max(4));
     }
 }
 
@@ -508,8 +537,8 @@ impl Projections {
             if page.is_empty() {
                 break;
             }
-            for recorded in page {
-                fresh.apply(&inner.ledger.decode(recorded)?)?;
+            for decoded in decode_page_blocking(inner.ledger.clone(), page).await? {
+                fresh.apply_owned(decoded)?;
                 since_snapshot += 1;
             }
             let update = RebuildProgress {
@@ -520,10 +549,19 @@ impl Projections {
             progress(update);
             if since_snapshot >= inner.config.snapshot_every_events {
                 since_snapshot = 0;
+                // Serialized off the async workers; the state travels there and back.
+                let (entries, back) = tokio::task::spawn_blocking(move || {
+                    let entries =
+                        snapshot::prepare(&fresh.journals, crate::decode::decode_threads());
+                    (entries, fresh)
+                })
+                .await
+                .map_err(|error| ProjectionError::Stopped(error.to_string()))?;
+                fresh = back;
                 write_snapshot_file(
                     rebuild_path.clone(),
                     fresh.checkpoint,
-                    fresh.journals.clone(),
+                    entries,
                     keys.clone(),
                 )
                 .await?;
@@ -543,8 +581,8 @@ impl Projections {
                         fresh.next_position()
                     )));
                 }
-                for recorded in page {
-                    fresh.apply(&inner.ledger.decode(recorded)?)?;
+                for decoded in decode_page_blocking(inner.ledger.clone(), page).await? {
+                    fresh.apply_owned(decoded)?;
                 }
             }
             let checkpoint = fresh.checkpoint;
@@ -615,17 +653,28 @@ impl Projections {
 
 async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), ProjectionError> {
     let _guard = inner.snapshot_lock.lock().await;
-    let (journals, checkpoint) = {
-        let state = inner
-            .state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (state.journals.clone(), state.checkpoint)
+    // The journals are serialized under the read lock (the live loop waits, readers do not) and
+    // sealed and written after it, so no copy of them is ever made.
+    let prepared = {
+        let inner = inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let state = inner
+                .state
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (
+                snapshot::prepare(&state.journals, crate::decode::decode_threads()),
+                state.checkpoint,
+            )
+        })
+        .await
+        .map_err(|error| ProjectionError::Stopped(error.to_string()))?
     };
+    let (entries, checkpoint) = prepared;
     write_snapshot_file(
         inner.config.dir.join(file),
         checkpoint,
-        journals,
+        entries,
         inner.ledger.keys().clone(),
     )
     .await
@@ -635,15 +684,15 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
 async fn write_snapshot_file(
     path: PathBuf,
     checkpoint: Option<u64>,
-    journals: Journals,
+    entries: Vec<snapshot::PreparedEntry>,
     keys: Arc<journey_core::keys::KeyStore>,
 ) -> Result<(), ProjectionError> {
     tokio::task::spawn_blocking(move || {
-        snapshot::write(
+        snapshot::write_prepared(
             &path,
             PROJECTION_VERSION,
             checkpoint,
-            &journals,
+            entries,
             &keys,
             &mut rand::rngs::OsRng,
         )
@@ -685,10 +734,12 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
         let Some(first) = first else {
             return Ok(());
         };
-        let mut batch = vec![inner.ledger.decode(first?)?];
+        // The batch is collected as recorded and decoded at once, on every core when it is long
+        // (a catch-up), exactly as a rebuild decodes its pages.
+        let mut batch = vec![first?];
         while batch.len() < inner.config.apply_batch_events_max {
             match subscription.try_next() {
-                Some(next) => batch.push(inner.ledger.decode(next?)?),
+                Some(next) => batch.push(next?),
                 None => break,
             }
         }
@@ -703,8 +754,8 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .recorded_through;
-        for decoded in &batch {
-            through = through.max(Some(decoded.recorded.event.recorded_at));
+        for recorded in &batch {
+            through = through.max(Some(recorded.event.recorded_at));
         }
         // An append can take its time before the batch's latest and still be on its way to the
         // log (the ledger stamps, then seals, then appends): wait for every such append, so that
@@ -720,11 +771,7 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             let next = match subscription.try_next() {
                 Some(next) => next?,
                 None => {
-                    let peeked = inner
-                        .ledger
-                        .log()
-                        .read_all(last.recorded.position + 1, 1)
-                        .await?;
+                    let peeked = inner.ledger.log().read_all(last.position + 1, 1).await?;
                     let recorded_by_then = peeked
                         .first()
                         .is_some_and(|next| Some(next.event.recorded_at) <= through);
@@ -741,9 +788,11 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 carried = Some(next);
                 break;
             }
-            batch.push(inner.ledger.decode(next)?);
+            batch.push(next);
             extra += 1;
         }
+        let batch_events = batch.len() as u64;
+        let batch = decode_page_blocking(inner.ledger.clone(), batch).await?;
         let pause = inner.pause.lock().await;
         let (checkpoint, refused) = {
             let mut state = inner
@@ -752,18 +801,19 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut dirty = lock(&inner.cache.dirty);
             let mut refused = None;
-            for decoded in &batch {
+            for decoded in batch {
                 if decoded.recorded.position < state.next_position() {
                     // Already in the state (a rebuild swapped in a state that was further along).
                     continue;
                 }
+                let person = PersonId::from_stream_name(&decoded.recorded.stream);
                 // A refused event stops the runner (its failure shows in `status` and `/readyz`);
                 // the batch's earlier events stay applied, so the state is still one position's.
-                if let Err(error) = state.apply(decoded) {
+                if let Err(error) = state.apply_owned(decoded) {
                     refused = Some(error);
                     break;
                 }
-                if let Ok(person) = PersonId::from_stream_name(&decoded.recorded.stream) {
+                if let Ok(person) = person {
                     dirty.insert(person);
                 }
             }
@@ -775,7 +825,7 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             return Err(error);
         }
         drop(pause);
-        since_snapshot += batch.len() as u64;
+        since_snapshot += batch_events;
         if since_snapshot >= inner.config.snapshot_every_events
             || (since_snapshot > 0 && last_snapshot.elapsed() >= inner.config.snapshot_interval)
         {

@@ -194,12 +194,78 @@ pub fn discard_unfinished(path: &Path) -> Result<bool, SnapshotError> {
     }
 }
 
+/// One person's journal made ready for a snapshot: its facts serialized but not yet sealed.
+#[derive(Debug)]
+pub struct PreparedEntry {
+    person: PersonId,
+    erased: bool,
+    /// `postcard(Vec<StoredFact>)`; empty for erased persons.
+    plain: Vec<u8>,
+}
+
+/// Serializes every journal for a snapshot, on up to `threads` threads. This is the part that must
+/// see the journals; the runner does it under its read lock and seals and writes afterwards, so a
+/// snapshot needs no copy of the journals (which would double their memory for a moment, and the
+/// allocator keeps such a peak) and the live loop waits only for the serialization.
+pub fn prepare(journals: &Journals, threads: usize) -> Vec<PreparedEntry> {
+    let prepare_one = |(person, journal): (&PersonId, &Journal)| PreparedEntry {
+        person: *person,
+        erased: journal.erased,
+        plain: if journal.erased {
+            Vec::new()
+        } else {
+            let facts: Vec<StoredFact> = journal.facts.iter().map(to_stored).collect();
+            postcard::to_allocvec(&facts).unwrap_or_default()
+        },
+    };
+    let persons = journals.len();
+    if threads <= 1 || persons < 2048 {
+        return journals.iter().map(prepare_one).collect();
+    }
+    let chunk = persons.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|part| {
+                scope.spawn(move || {
+                    journals
+                        .iter()
+                        .skip(part * chunk)
+                        .take(chunk)
+                        .map(prepare_one)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut entries = Vec::with_capacity(persons);
+        for handle in handles {
+            entries.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        entries
+    })
+}
+
 /// Writes a snapshot atomically to `path`.
 pub fn write(
     path: &Path,
     version: u32,
     checkpoint: Option<u64>,
     journals: &Journals,
+    keys: &KeyStore,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<(), SnapshotError> {
+    write_prepared(path, version, checkpoint, prepare(journals, 1), keys, rng)
+}
+
+/// Seals the prepared journals, each with its person's key, and writes them atomically to `path`.
+pub fn write_prepared(
+    path: &Path,
+    version: u32,
+    checkpoint: Option<u64>,
+    entries: Vec<PreparedEntry>,
     keys: &KeyStore,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<(), SnapshotError> {
@@ -220,35 +286,31 @@ pub fn write(
     let header = Header {
         version,
         checkpoint,
-        persons: journals.len() as u64,
+        persons: entries.len() as u64,
     };
     write_frame(
         &mut out,
         &postcard::to_allocvec(&header).unwrap_or_default(),
     )
     .map_err(io)?;
-    for (person, journal) in journals {
-        let sealed = if journal.erased {
+    for prepared in entries {
+        let person = prepared.person;
+        let sealed = if prepared.erased {
             Vec::new()
         } else {
-            match keys.state(*person)? {
-                KeyState::Present(key) => {
-                    let facts: Vec<StoredFact> = journal.facts.iter().map(to_stored).collect();
-                    let plain = postcard::to_allocvec(&facts).unwrap_or_default();
-                    crypto::seal(&key, &aad(*person), &plain, rng).map_err(|error| {
-                        SnapshotError::Invalid {
-                            path: path.to_owned(),
-                            message: error.to_string(),
-                        }
-                    })?
-                }
+            match keys.state(person)? {
+                KeyState::Present(key) => crypto::seal(&key, &aad(person), &prepared.plain, rng)
+                    .map_err(|error| SnapshotError::Invalid {
+                        path: path.to_owned(),
+                        message: error.to_string(),
+                    })?,
                 // The key went while the snapshot was being written: the person is being erased.
                 KeyState::Destroyed | KeyState::Absent => Vec::new(),
             }
         };
         let entry = Entry {
             person: *person.0.as_bytes(),
-            erased: journal.erased || sealed.is_empty(),
+            erased: prepared.erased || sealed.is_empty(),
             sealed,
         };
         write_frame(&mut out, &postcard::to_allocvec(&entry).unwrap_or_default()).map_err(io)?;
@@ -312,6 +374,46 @@ fn read_frame(input: &mut impl Read) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// One person's journal from its snapshot entry.
+fn open_entry(
+    entry: &Entry,
+    keys: &KeyStore,
+    invalid: &(impl Fn(String) -> SnapshotError + Sync),
+) -> Result<(PersonId, Journal), SnapshotError> {
+    let person = PersonId(Uuid::from_bytes(entry.person));
+    let journal = if entry.erased {
+        Journal {
+            facts: Vec::new(),
+            erased: true,
+        }
+    } else {
+        match keys.state(person)? {
+            KeyState::Present(key) => {
+                let plain = crypto::open(&key, &aad(person), &entry.sealed)
+                    .map_err(|e| invalid(format!("{person}: {e}")))?;
+                let stored: Vec<StoredFact> =
+                    postcard::from_bytes(&plain).map_err(|e| invalid(e.to_string()))?;
+                let facts = stored
+                    .into_iter()
+                    .map(from_stored)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|message| invalid(format!("{person}: {message}")))?;
+                Journal {
+                    facts,
+                    erased: false,
+                }
+            }
+            // Erased after the snapshot was written: nothing of the person may come back.
+            KeyState::Destroyed => Journal {
+                facts: Vec::new(),
+                erased: true,
+            },
+            KeyState::Absent => return Err(invalid(format!("{person} has no data key"))),
+        }
+    };
+    Ok((person, journal))
+}
+
 /// Loads a snapshot; `None` when there is none. The whole file is checked against its digest first.
 pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, SnapshotError> {
     let bytes = match std::fs::read(path) {
@@ -340,42 +442,47 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, 
     let mut input = &body[MAGIC.len()..];
     let header: Header = postcard::from_bytes(&read_frame(&mut input).map_err(invalid)?)
         .map_err(|e| invalid(e.to_string()))?;
-    let mut journals = Journals::new();
+    // The count is only as trustworthy as the file's digest, so the room reserved is bounded by
+    // what the file can hold (a frame takes at least its 8-byte length).
+    let mut entries = Vec::with_capacity(
+        usize::try_from(header.persons)
+            .unwrap_or(0)
+            .min(input.len() / 8),
+    );
     for _ in 0..header.persons {
         let entry: Entry = postcard::from_bytes(&read_frame(&mut input).map_err(invalid)?)
             .map_err(|e| invalid(e.to_string()))?;
-        let person = PersonId(Uuid::from_bytes(entry.person));
-        let journal = if entry.erased {
-            Journal {
-                facts: Vec::new(),
-                erased: true,
-            }
-        } else {
-            match keys.state(person)? {
-                KeyState::Present(key) => {
-                    let plain = crypto::open(&key, &aad(person), &entry.sealed)
-                        .map_err(|e| invalid(format!("{person}: {e}")))?;
-                    let stored: Vec<StoredFact> =
-                        postcard::from_bytes(&plain).map_err(|e| invalid(e.to_string()))?;
-                    let facts = stored
-                        .into_iter()
-                        .map(from_stored)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|message| invalid(format!("{person}: {message}")))?;
-                    Journal {
-                        facts,
-                        erased: false,
-                    }
-                }
-                // Erased after the snapshot was written: nothing of the person may come back.
-                KeyState::Destroyed => Journal {
-                    facts: Vec::new(),
-                    erased: true,
-                },
-                KeyState::Absent => return Err(invalid(format!("{person} has no data key"))),
-            }
-        };
-        journals.insert(person, journal);
+        entries.push(entry);
+    }
+    // Opening and decoding every journal is nearly all of a load; persons are independent, so
+    // each core takes a contiguous share and the shares are joined in the file's (person) order.
+    let threads = crate::decode::decode_threads();
+    let chunk = entries.len().div_ceil(threads.max(1)).max(1);
+    let opened: Vec<Result<Vec<(PersonId, Journal)>, SnapshotError>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .chunks(chunk)
+                .map(|share| {
+                    scope.spawn(move || {
+                        share
+                            .iter()
+                            .map(|entry| open_entry(entry, keys, &invalid))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+    let mut journals = Journals::new();
+    for share in opened {
+        journals.extend(share?);
     }
     Ok(Some((header, journals)))
 }

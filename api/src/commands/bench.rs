@@ -43,6 +43,11 @@ pub struct ProjectionsBenchArgs {
     /// Where to create the scratch store (a temporary directory is made inside and removed).
     #[arg(long)]
     pub scratch_dir: Option<PathBuf>,
+    /// Measure on this already seeded data directory (`journey seed`; the master key as for any
+    /// command) instead of seeding a scratch store: seeding is then not measured, and the store is
+    /// read only (the projections' files go to a scratch directory).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -73,10 +78,10 @@ pub struct LogBenchArgs {
     pub open_events: u64,
 }
 
-pub async fn run(_options: &Options, command: BenchCommand) -> Result<ExitCode, CliError> {
+pub async fn run(options: &Options, command: BenchCommand) -> Result<ExitCode, CliError> {
     match command {
         BenchCommand::Log(args) => log_bench(args).await,
-        BenchCommand::Projections(args) => super::bench_projections::run(args).await,
+        BenchCommand::Projections(args) => super::bench_projections::run(options, args).await,
     }
 }
 

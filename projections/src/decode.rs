@@ -1,0 +1,93 @@
+//! Decoding a page of the log on every core, for the rebuild and the live loop alike.
+//!
+//! Opening an event (decrypting its payload, parsing and upcasting it) costs several times what
+//! applying it to the journals does, and each event is opened on its own, so a page splits into one
+//! contiguous chunk per core, decoded at once and put back in log order. Applying stays sequential:
+//! positions must come in order ([`crate::State::apply`]).
+
+use std::sync::Arc;
+
+use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
+use journey_core::log::RecordedEvent;
+
+use crate::runner::ProjectionError;
+
+/// Pages shorter than this are decoded on the calling thread: starting threads would cost more
+/// than they save (the live loop's usual batch is one append of a few events).
+const PARALLEL_FROM_EVENTS: usize = 64;
+
+/// The cores to decode on: what the machine offers.
+pub fn decode_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Decodes `page` in log order, on up to `threads` threads. The first error in log order is the
+/// one returned, as a decoding loop would have stopped there.
+pub fn decode_page(
+    ledger: &Ledger,
+    page: Vec<RecordedEvent>,
+    threads: usize,
+) -> Result<Vec<DecodedEvent>, LedgerError> {
+    if threads <= 1 || page.len() < PARALLEL_FROM_EVENTS {
+        return page
+            .into_iter()
+            .map(|recorded| ledger.decode(recorded))
+            .collect();
+    }
+    let chunk = page.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<RecordedEvent>> = Vec::with_capacity(threads);
+    let mut rest = page;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let decoded: Vec<Result<Vec<DecodedEvent>, LedgerError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|recorded| ledger.decode(recorded))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                // A panic while decoding is a bug; carry it on to the caller as it would have
+                // surfaced without threads.
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut events = Vec::with_capacity(chunk * threads);
+    for part in decoded {
+        events.extend(part?);
+    }
+    Ok(events)
+}
+
+/// [`decode_page`] off the async workers (a page of thousands of events takes milliseconds).
+pub async fn decode_page_blocking(
+    ledger: Arc<Ledger>,
+    page: Vec<RecordedEvent>,
+) -> Result<Vec<DecodedEvent>, ProjectionError> {
+    if page.len() < PARALLEL_FROM_EVENTS {
+        return Ok(decode_page(&ledger, page, 1)?);
+    }
+    let threads = decode_threads();
+    match tokio::task::spawn_blocking(move || decode_page(&ledger, page, threads)).await {
+        Ok(decoded) => Ok(decoded?),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Only a runtime shutting down cancels a blocking task.
+        Err(error) => Err(ProjectionError::Stopped(format!(
+            "decoding a page was cancelled: {error}"
+        ))),
+    }
+}
