@@ -331,6 +331,10 @@ struct StreamHead {
 
 type StreamSlot = Arc<tokio::sync::Mutex<Option<StreamHead>>>;
 
+/// Stripes of the plain streams' writer locks: enough that concurrent writers of different
+/// streams rarely share one.
+const PLAIN_WRITER_STRIPES: usize = 64;
+
 /// The ledger service. Cheap to share behind an `Arc`.
 pub struct Ledger {
     log: Arc<dyn EventLog>,
@@ -346,8 +350,10 @@ pub struct Ledger {
     volunteer_writer: tokio::sync::Mutex<()>,
     /// The transaction times of live appends not yet in the log.
     in_flight: InFlight,
-    /// Held while a plain stream's head is read and appended to (`crate::plain`).
-    plain_writer: tokio::sync::Mutex<()>,
+    /// Held while a plain stream's head is read and appended to (`crate::plain`), one lock per
+    /// stripe of stream names: appends to one stream are serialized (the head read is the one
+    /// appended to), appends to different streams mostly are not, so they share group commits.
+    plain_writers: Box<[tokio::sync::Mutex<()>]>,
     config: LedgerConfig,
 }
 
@@ -407,13 +413,19 @@ impl Ledger {
             offer_writer: tokio::sync::Mutex::new(()),
             volunteer_writer: tokio::sync::Mutex::new(()),
             in_flight: InFlight::default(),
-            plain_writer: tokio::sync::Mutex::new(()),
+            plain_writers: (0..PLAIN_WRITER_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             config,
         }
     }
 
-    pub(crate) fn plain_writer(&self) -> &tokio::sync::Mutex<()> {
-        &self.plain_writer
+    /// The lock of the plain `stream`'s stripe.
+    pub(crate) fn plain_writer(&self, stream: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        stream.hash(&mut hasher);
+        &self.plain_writers[(hasher.finish() % PLAIN_WRITER_STRIPES as u64) as usize]
     }
 
     pub(crate) fn register_cache(&self) -> &RegisterCache {

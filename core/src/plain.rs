@@ -331,9 +331,10 @@ impl Ledger {
                 });
             }
         }
-        // Plain appends are serialized so that the head read here is the one the log appends to;
-        // the log still checks the exact revision, so another process writing is detected.
-        let _writer = self.plain_writer().lock().await;
+        // Appends to one plain stream are serialized so that the head read here is the one the log
+        // appends to; the log still checks the exact revision, so another process writing is
+        // detected. Appends to other streams go on meanwhile and share the log's group commits.
+        let _writer = self.plain_writer(stream).lock().await;
         let head = self.plain_head(stream).await?;
         if head.deletion == Deletion::Tombstoned {
             return Err(PlainError::Deleted(stream.to_owned()));

@@ -407,3 +407,93 @@ async fn concurrent_appends_to_one_person_all_land_in_order() {
         .expect("verify");
     assert_eq!(report.first_problem, None);
 }
+
+#[tokio::test]
+async fn appends_to_different_plain_streams_share_group_commits_and_each_stream_keeps_its_order() {
+    use journey_core::envelope::Actor;
+    use journey_core::plain::PlainProposal;
+    // Given 32 writers of their own plain streams and 8 writers of one shared stream.
+    let fixture = Arc::new(fixture());
+    let groups_before = fixture.log.stats().groups;
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..40u8 {
+        let fixture = fixture.clone();
+        tasks.spawn(async move {
+            let stream = if writer < 32 {
+                format!("own-{writer}")
+            } else {
+                "shared-1".to_owned()
+            };
+            for n in 0..10u8 {
+                let proposal = PlainProposal {
+                    id: Uuid::new_v4(),
+                    event_type: "T".into(),
+                    json: false,
+                    data: vec![writer, n],
+                    metadata: Vec::new(),
+                };
+                fixture
+                    .ledger
+                    .append_plain(
+                        &stream,
+                        ExpectedRevision::Any,
+                        vec![proposal],
+                        &Actor::system("test"),
+                    )
+                    .await
+                    .expect("plain append");
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("writer");
+    }
+    // Then every append is stored once, in its writer's order within each stream, ...
+    let read = |stream: String| {
+        let fixture = fixture.clone();
+        async move {
+            fixture
+                .log
+                .read_stream(
+                    &stream,
+                    journey_core::log::StreamFrom::Start,
+                    journey_core::log::Direction::Forwards,
+                    1000,
+                )
+                .await
+                .expect("read")
+        }
+    };
+    for writer in 0..32u8 {
+        let events = read(format!("own-{writer}")).await;
+        let data: Vec<Vec<u8>> = events
+            .iter()
+            .map(|event| {
+                journey_core::plain::unframe(&event.event.payload)
+                    .expect("plain")
+                    .data
+            })
+            .collect();
+        let expected: Vec<Vec<u8>> = (0..10u8).map(|n| vec![writer, n]).collect();
+        assert_eq!(data, expected);
+    }
+    let shared = read("shared-1".to_owned()).await;
+    assert_eq!(shared.len(), 80);
+    for writer in 32..40u8 {
+        let order: Vec<u8> = shared
+            .iter()
+            .filter_map(|event| journey_core::plain::unframe(&event.event.payload))
+            .filter(|content| content.data[0] == writer)
+            .map(|content| content.data[1])
+            .collect();
+        assert_eq!(order, (0..10u8).collect::<Vec<_>>());
+    }
+    // ... and appends to different streams shared flushes: a lock over all plain streams held
+    // through the flush would have made every append a group of its own.
+    let groups = fixture.log.stats().groups - groups_before;
+    assert!(groups < 400, "{groups} groups for 400 appends");
+    let report = verify(&fixture.ledger, VerifyOptions::default(), |_| {})
+        .await
+        .expect("verify");
+    assert_eq!(report.first_problem, None);
+}

@@ -1,24 +1,30 @@
 //! The gRPC benchmark: the KurrentDB Streams service driven by the official Rust client over a
 //! loopback socket, next to the same work done in-process on the ledger, in one run.
 //!
-//!   cargo bench -p journey-tests --bench grpc [-- WRITERS SINGLE_PER_WRITER BATCHES_PER_WRITER BATCH]
+//!   cargo bench -p journey-tests --bench grpc [-- ROUNDS WRITERS SINGLE_PER_WRITER BATCHES_PER_WRITER BATCH]
 //!
-//! Scenarios (each on its own scratch data directory, removed afterwards):
+//! The endpoint is the one `journey serve --grpc-listen` runs: TLS with the CA it generates, a
+//! token as the password of basic auth, every call audited. Scenarios (each round on fresh scratch
+//! data directories, removed afterwards):
 //! 1. single events from WRITERS concurrent writers (default 64), each append registering a new
 //!    person through the ledger's write path (rules, sealing, chaining);
 //! 2. batches of BATCH plain events (default 100) from WRITERS concurrent writers;
 //! 3. a full read of `$all` (every event of 1 and 2): through the endpoint as admin, next to
 //!    reading and decoding the same log in-process.
 //!
-//! Prints events per second of each and the ratio endpoint / in-process (targets: appends and the
-//! read at least 0.5).
+//! Each line also gives the process's CPU time per event (client and server share the process and
+//! the machine's cores), and a scenario of calls that do little (reads of a missing stream, audited
+//! like every call) gives the fixed cost of one call, which single-event appends pay per event.
+//!
+//! Prints events per second of each and the ratio endpoint / in-process per round (default 5
+//! rounds), then the median ratios (targets: appends and the read at least 0.5).
 
 use std::time::{Duration, Instant};
 
 use journey_api::auth::{self, Role};
 use journey_api::config::Limits;
 use journey_api::context::{Context, Options};
-use journey_api::grpc::StreamsConfig;
+use journey_api::grpc::server::{GrpcConfig, GrpcEndpoint, GrpcTransport};
 use journey_api::AppState;
 use journey_core::catalogue;
 use journey_core::envelope::{Actor, ActorRole, PersonId};
@@ -26,12 +32,14 @@ use journey_core::ledger::Proposed;
 use journey_core::log::ExpectedRevision;
 use journey_core::plain::PlainProposal;
 use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions, StreamState,
+    AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions, ReadStreamOptions,
+    StreamState,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 struct Settings {
+    rounds: usize,
     writers: usize,
     single_per_writer: usize,
     batches_per_writer: usize,
@@ -44,10 +52,11 @@ fn settings() -> Settings {
         .filter_map(|argument| argument.parse().ok())
         .collect();
     Settings {
-        writers: numbers.first().copied().unwrap_or(64),
-        single_per_writer: numbers.get(1).copied().unwrap_or(50),
-        batches_per_writer: numbers.get(2).copied().unwrap_or(4),
-        batch: numbers.get(3).copied().unwrap_or(100),
+        rounds: numbers.first().copied().unwrap_or(5).max(1),
+        writers: numbers.get(1).copied().unwrap_or(64),
+        single_per_writer: numbers.get(2).copied().unwrap_or(50),
+        batches_per_writer: numbers.get(3).copied().unwrap_or(4),
+        batch: numbers.get(4).copied().unwrap_or(100),
     }
 }
 
@@ -80,7 +89,14 @@ async fn scratch() -> Scratch {
     }
 }
 
-async fn endpoint(scratch: &Scratch) -> Client {
+/// The endpoint as `journey serve --grpc-listen 127.0.0.1:0` runs it (TLS with the generated CA,
+/// credentials, audit), and an admin's client of it; the endpoint stops when `Served` is dropped.
+struct Served {
+    client: Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn endpoint(scratch: &Scratch) -> Served {
     let token = auth::create_token(
         scratch.state.data_dir(),
         Role::Admin,
@@ -91,38 +107,95 @@ async fn endpoint(scratch: &Scratch) -> Client {
     )
     .expect("token")
     .token;
-    let principal = scratch
-        .state
-        .tokens
-        .authenticate(&token)
-        .expect("principal");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let config = GrpcConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        transport: GrpcTransport::Tls {
+            given: None,
+            extra_names: Vec::new(),
+        },
+    };
+    let endpoint = GrpcEndpoint::bind(&config, scratch.state.data_dir())
         .await
         .expect("bind");
-    let port = listener.local_addr().expect("address").port();
+    let port = endpoint.address().port();
+    let ca_file = endpoint.ca_file().expect("a generated CA").to_owned();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = scratch.state.clone();
     tokio::spawn(async move {
-        journey_api::grpc::streams::serve_as(listener, state, principal, StreamsConfig::default())
+        endpoint
+            .serve(state, async {
+                let _ = stopped.await;
+            })
             .await
             .expect("serve");
     });
-    let settings: ClientSettings = format!("esdb://127.0.0.1:{port}?tls=false")
-        .parse()
-        .expect("settings");
-    Client::new(settings).expect("client")
+    let settings: ClientSettings = format!(
+        "kurrentdb://bench:{token}@localhost:{port}?tls=true&tlsCaFile={}",
+        ca_file.display()
+    )
+    .parse()
+    .expect("settings");
+    Served {
+        client: Client::new(settings).expect("client"),
+        _stop: stop,
+    }
+}
+
+/// CPU time this process has used so far (user and system, every thread: the server, the client
+/// and the in-process ledger share the process), from `/proc/self/stat`; zero where it cannot be
+/// read.
+fn cpu_time() -> Duration {
+    let ticks_per_second = 100.0;
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command name in parentheses; utime and stime are the 14th and
+            // 15th fields of the whole line.
+            let after_name = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some(Duration::from_secs_f64((user + system) / ticks_per_second))
+        })
+        .unwrap_or_default()
+}
+
+/// The wall time and the process's CPU time of `work`.
+async fn measured<T>(work: impl std::future::Future<Output = T>) -> (T, Duration, Duration) {
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let output = work.await;
+    (output, started.elapsed(), cpu_time().saturating_sub(cpu))
 }
 
 fn rate(events: usize, elapsed: Duration) -> f64 {
     events as f64 / elapsed.as_secs_f64()
 }
 
-fn report(name: &str, events: usize, endpoint: Duration, in_process: Duration) {
+/// Prints one scenario's figures and answers its ratio endpoint / in-process. The CPU time per
+/// event (client and server together for the endpoint) tells whether the two sides were bound by
+/// the machine's cores or by waiting (flushes, round trips).
+fn report(
+    name: &str,
+    events: usize,
+    (endpoint, endpoint_cpu): (Duration, Duration),
+    (in_process, in_process_cpu): (Duration, Duration),
+) -> f64 {
     let endpoint_rate = rate(events, endpoint);
     let in_process_rate = rate(events, in_process);
+    let ratio = endpoint_rate / in_process_rate;
+    let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / events as f64;
     println!(
-        "{name:<36} {events:>8} events  endpoint {endpoint_rate:>10.0}/s  in-process {in_process_rate:>10.0}/s  ratio {:.2}",
-        endpoint_rate / in_process_rate
+        "{name:<36} {events:>7} events  endpoint {endpoint_rate:>8.0}/s ({:>5.1} µs CPU/event)  in-process {in_process_rate:>8.0}/s ({:>5.1} µs CPU/event)  ratio {ratio:.2}",
+        per_event(endpoint_cpu),
+        per_event(in_process_cpu),
     );
+    ratio
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 async fn singles_in_process(scratch: &Scratch, settings: &Settings) -> Duration {
@@ -204,6 +277,39 @@ async fn singles_endpoint(client: &Client, settings: &Settings) -> Duration {
         task.await.expect("writer");
     }
     started.elapsed()
+}
+
+/// The fixed cost of a call: WRITERS concurrent clients each making SINGLE_PER_WRITER calls that do
+/// little but pass the transport, the credentials layer and the audit (a read of a stream that does
+/// not exist); answers the wall time and the process's CPU time per call.
+async fn empty_calls(client: &Client, settings: &Settings) -> (Duration, Duration) {
+    let calls = settings.writers * settings.single_per_writer;
+    let ((), elapsed, cpu) = measured(async {
+        let tasks: Vec<_> = (0..settings.writers)
+            .map(|_| {
+                let client = client.clone();
+                let count = settings.single_per_writer;
+                tokio::spawn(async move {
+                    for _ in 0..count {
+                        let mut read = client
+                            .read_stream("nothing-here", &ReadStreamOptions::default())
+                            .await
+                            .expect("read");
+                        let missing = read.next().await;
+                        assert!(
+                            matches!(missing, Err(kurrentdb::Error::ResourceNotFound)),
+                            "{missing:?}"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("caller");
+        }
+    })
+    .await;
+    (elapsed / calls as u32, cpu / calls as u32)
 }
 
 async fn batches_in_process(scratch: &Scratch, settings: &Settings) -> Duration {
@@ -308,47 +414,81 @@ async fn read_endpoint(client: &Client) -> (usize, Duration) {
     (events, started.elapsed())
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let settings = settings();
-    println!(
-        "journey gRPC benchmark: {} writers, {} single appends each, {} batches of {} each",
-        settings.writers, settings.single_per_writer, settings.batches_per_writer, settings.batch
-    );
+/// One round of the three scenarios on fresh stores; answers the three ratios.
+async fn round(settings: &Settings) -> [f64; 3] {
     // Each side appends to its own scratch store, so neither finds the other's streams.
     let direct = scratch().await;
     let served = scratch().await;
-    let client = endpoint(&served).await;
+    let endpoint = endpoint(&served).await;
+    let client = &endpoint.client;
+    // The client connects (TLS handshake, server features) before the clock starts.
+    client.server_info().await.expect("server info");
     let singles = settings.writers * settings.single_per_writer;
-    let in_process = singles_in_process(&direct, &settings).await;
-    let through = singles_endpoint(&client, &settings).await;
-    report(
+    let (in_process, _, in_process_cpu) = measured(singles_in_process(&direct, settings)).await;
+    let (through, _, through_cpu) = measured(singles_endpoint(client, settings)).await;
+    let single_ratio = report(
         "single person appends (rules, sealing)",
         singles,
-        through,
-        in_process,
+        (through, through_cpu),
+        (in_process, in_process_cpu),
+    );
+
+    let (wall, cpu) = empty_calls(client, settings).await;
+    println!(
+        "{:<36} {:>7} calls   endpoint {:>8.0}/s ({:>5.1} µs CPU/call, client and server)",
+        "reads of a missing stream",
+        settings.writers * settings.single_per_writer,
+        1.0 / wall.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6,
     );
 
     let batched = settings.writers * settings.batches_per_writer * settings.batch;
-    let in_process = batches_in_process(&direct, &settings).await;
-    let through = batches_endpoint(&client, &settings).await;
-    report(
+    let (in_process, _, in_process_cpu) = measured(batches_in_process(&direct, settings)).await;
+    let (through, _, through_cpu) = measured(batches_endpoint(client, settings)).await;
+    let batch_ratio = report(
         &format!("batches of {} plain events", settings.batch),
         batched,
-        through,
-        in_process,
+        (through, through_cpu),
+        (in_process, in_process_cpu),
     );
 
-    let (read_direct, in_process) = read_in_process(&served).await;
-    let (read_served, through) = read_endpoint(&client).await;
+    let ((read_direct, in_process), _, in_process_cpu) = measured(read_in_process(&served)).await;
+    let ((read_served, through), _, through_cpu) = measured(read_endpoint(client)).await;
     assert_eq!(
         read_direct, read_served,
         "the endpoint reads every event of the log"
     );
-    report(
+    let read_ratio = report(
         "full $all read (read and decode)",
         read_served,
-        through,
-        in_process,
+        (through, through_cpu),
+        (in_process, in_process_cpu),
+    );
+    [single_ratio, batch_ratio, read_ratio]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    // The client's TLS needs a process-wide provider when the build enables more than one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let settings = settings();
+    println!(
+        "journey gRPC benchmark: {} rounds; {} writers, {} single appends each, {} batches of {} each",
+        settings.rounds,
+        settings.writers,
+        settings.single_per_writer,
+        settings.batches_per_writer,
+        settings.batch
+    );
+    let mut ratios = [Vec::new(), Vec::new(), Vec::new()];
+    for number in 1..=settings.rounds {
+        println!("round {number}");
+        for (all, ratio) in ratios.iter_mut().zip(round(&settings).await) {
+            all.push(ratio);
+        }
+    }
+    let [single, batch, read] = ratios.map(median);
+    println!(
+        "median ratios endpoint / in-process: single appends {single:.2}, batches {batch:.2}, $all read {read:.2} (targets: 0.50 each)"
     );
 }

@@ -6,7 +6,8 @@
 //! into a [`Caller`] in the request's extensions, answers `UNAUTHENTICATED` to wrong or revoked
 //! ones, and audits every call it lets through, as the GraphQL endpoint does. Services decide what
 //! a role may do and refuse with `streams::status::access_denied` (`PERMISSION_DENIED` with
-//! KurrentDB's `exception: access-denied` trailer), which this layer uses too.
+//! KurrentDB's `exception: access-denied` trailer), which this layer uses too. Streaming calls
+//! that began get a second entry when they end ([`super::audit`]).
 //!
 //! `ServerFeatures` and `Gossip` also answer callers without credentials: clients call them while
 //! connecting, before and without their credentials (the Rust client never sends any there), and
@@ -27,6 +28,7 @@ use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
+use super::audit::{AuditedBody, CallNotes, Closing, STREAMING_CALLS};
 use super::gossip::{authority_host, CallAuthority};
 use super::streams::status::access_denied;
 use super::Caller;
@@ -131,10 +133,12 @@ where
             if let Some(host) = authority(&request) {
                 request.extensions_mut().insert(CallAuthority(host));
             }
+            let notes = Arc::new(CallNotes::default());
             if let Some(principal) = &principal {
                 request.extensions_mut().insert(Caller {
                     principal: principal.clone(),
                 });
+                request.extensions_mut().insert(notes.clone());
             }
             let response = inner.call(request).await?;
             let Some(principal) = principal else {
@@ -142,14 +146,28 @@ where
             };
             // The entry is written before the response's body (its messages) goes out: an
             // unaudited read of personal data must not happen, so a failed write refuses the call.
+            let outcome = outcome(response.headers());
+            let begun = outcome == "ok";
             let audited = shared.state.audit(AuditRecord {
-                principal: Some(principal),
+                principal: Some(principal.clone()),
                 operation: operation(&path),
-                reason,
-                outcome: outcome(response.headers()),
+                reason: reason.clone(),
+                outcome,
                 ..AuditRecord::default()
             });
             match audited {
+                // A streaming call that began is audited again when it ends (`super::audit`).
+                Ok(entry) if begun && STREAMING_CALLS.contains(&path.as_str()) => {
+                    let closing = Closing {
+                        state: shared.state.clone(),
+                        principal,
+                        operation: operation(&path),
+                        reason,
+                        opened_as: entry.seq,
+                        notes,
+                    };
+                    Ok(response.map(|body| AuditedBody::wrap(body, closing)))
+                }
                 Ok(_) => Ok(response),
                 Err(error) => {
                     tracing::error!(message = %error.message, "cannot audit a gRPC call; refusing it");
@@ -256,7 +274,8 @@ fn operation(path: &str) -> String {
 }
 
 /// `ok`, or the code of a call refused before any message (a trailers-only response). A stream
-/// that fails later was begun, and is recorded as `ok`.
+/// that fails later was begun, and is recorded as `ok`; its closing entry (`super::audit`) tells
+/// how it ended.
 fn outcome(headers: &HeaderMap) -> String {
     match Status::from_header_map(headers) {
         Some(status) if status.code() != Code::Ok => code_name(status.code()),

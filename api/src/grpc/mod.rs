@@ -4,6 +4,7 @@
 //! packages do, because the generated code names the types of other packages by relative paths
 //! (`super::super::…`).
 
+pub mod audit;
 pub mod auth;
 pub mod features;
 pub mod gossip;

@@ -24,6 +24,7 @@ use super::gossip::SingleNode;
 use super::proto::event_store::client::gossip::gossip_server::GossipServer;
 use super::proto::event_store::client::server_features::server_features_server::ServerFeaturesServer;
 use super::tls::{self, TlsError, TlsIdentity};
+use super::StreamsConfig;
 use crate::auth::Role;
 use crate::state::AppState;
 
@@ -148,6 +149,7 @@ pub struct GrpcEndpoint {
     address: SocketAddr,
     tls: Option<TlsIdentity>,
     mode: CallerMode,
+    streams: StreamsConfig,
 }
 
 impl GrpcEndpoint {
@@ -185,7 +187,14 @@ impl GrpcEndpoint {
             address,
             tls,
             mode,
+            streams: StreamsConfig::default(),
         })
+    }
+
+    /// The Streams service's limits, when not the defaults (tests of a dropped subscriber).
+    pub fn with_streams_config(mut self, config: StreamsConfig) -> Self {
+        self.streams = config;
+        self
     }
 
     /// The address as bound (with the real port when asked for port 0).
@@ -236,7 +245,7 @@ impl GrpcEndpoint {
                     .max_decoding_message_size(OTHER_MAX_RECEIVE),
             )
             // Streams sets its own receive limit (it knows its largest append).
-            .add_service(super::streams_server(state));
+            .add_service(super::streams_server_with(state, self.streams));
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         router
             .serve_with_incoming_shutdown(incoming, shutdown)

@@ -5,15 +5,19 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use futures_util::Stream;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Stream, StreamExt};
 use journey_core::log::ExpectedRevision;
 use prost::Message;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::auth::Principal;
+use crate::grpc::audit::CallNotes;
 use crate::grpc::proto::event_store::client::streams::{
     batch_append_req, batch_append_resp, BatchAppendReq, BatchAppendResp,
 };
@@ -30,6 +34,10 @@ pub type BatchStream = Pin<Box<dyn Stream<Item = Result<BatchAppendResp, Status>
 
 /// Appends whose chunks are still arriving, at most this many at once per call.
 const PENDING_MAX: usize = 64;
+/// Appends of one call running at once.
+const IN_FLIGHT_MAX: usize = 64;
+/// Answers buffered for a client that does not read them.
+const ANSWERS_BUFFERED: usize = 16;
 
 /// An append being assembled from its chunks.
 struct Pending {
@@ -39,64 +47,186 @@ struct Pending {
 }
 
 /// Answers a `BatchAppend` call.
+///
+/// Appends run concurrently, up to [`IN_FLIGHT_MAX`] at once, so that a client streaming many
+/// small appends gets them group-committed instead of one flush each; appends to the same stream
+/// still run one after the other in the order they arrived, so a client's order within a stream
+/// is the log's. Each append is answered when it is done (the correlation id says which). The call
+/// reads no further request while [`IN_FLIGHT_MAX`] appends run, while an append waits for an
+/// earlier one of its stream, or while the client leaves [`ANSWERS_BUFFERED`] answers unread: then
+/// HTTP/2 flow control stops the client, and a flood of appends holds a bounded amount of memory.
 pub fn batch_append(
     state: AppState,
     principal: Principal,
-    mut requests: tonic::Streaming<BatchAppendReq>,
+    requests: tonic::Streaming<BatchAppendReq>,
+    notes: Option<Arc<CallNotes>>,
 ) -> BatchStream {
-    let (sender, receiver) = mpsc::channel(16);
-    tokio::spawn(async move {
-        let mut pending: HashMap<uuid::Uuid, Pending> = HashMap::new();
-        loop {
-            let request = match requests.message().await {
-                Ok(Some(request)) => request,
-                Ok(None) => return,
-                Err(status) => {
-                    let _ = sender.send(Err(status)).await;
-                    return;
-                }
-            };
-            let correlation = request.correlation_id.clone();
-            let answer = chunk(&state, &principal, &mut pending, request).await;
-            let Some(answer) = answer.transpose() else {
-                continue;
-            };
-            let (stream, expected, result) = match answer {
-                Ok(answer) => answer,
-                Err(status) => (String::new(), ExpectedRevision::Any, Err(status)),
-            };
-            let response = BatchAppendResp {
-                correlation_id: correlation,
-                stream_identifier: Some(StreamIdentifier {
-                    stream_name: stream.into_bytes(),
-                }),
-                expected_stream_position: Some(expected_position(expected)),
-                result: Some(match result {
-                    Ok(outcome) => outcome_result(outcome),
-                    Err(status) => batch_append_resp::Result::Error(rpc_status(
-                        &status,
-                        Some(error_detail(&status)),
-                    )),
-                }),
-            };
-            if sender.send(Ok(response)).await.is_err() {
-                return;
-            }
-        }
-    });
+    let (sender, receiver) = mpsc::channel(ANSWERS_BUFFERED);
+    tokio::spawn(run(state, principal, requests, notes, sender));
     Box::pin(ReceiverStream::new(receiver))
 }
 
-type Answer = (String, ExpectedRevision, Result<Outcome, Status>);
+/// An append whose last chunk arrived, not yet started.
+struct Ready {
+    correlation: Option<client::Uuid>,
+    stream: String,
+    expected: ExpectedRevision,
+    events: Vec<Incoming>,
+}
 
-/// Takes one chunk; the answer when it completes an append.
-async fn chunk(
-    state: &AppState,
-    principal: &Principal,
+/// A finished append: its stream (to free it) and its answer.
+type Done = (String, BatchAppendResp);
+
+async fn run(
+    state: AppState,
+    principal: Principal,
+    mut requests: tonic::Streaming<BatchAppendReq>,
+    notes: Option<Arc<CallNotes>>,
+    sender: mpsc::Sender<Result<BatchAppendResp, Status>>,
+) {
+    let mut pending: HashMap<uuid::Uuid, Pending> = HashMap::new();
+    let mut running: FuturesUnordered<JoinHandle<Done>> = FuturesUnordered::new();
+    // Streams with an append running, and how many.
+    let mut busy: HashMap<String, usize> = HashMap::new();
+    // An append that waits for an earlier one of its stream; nothing more is read meanwhile.
+    let mut waiting: Option<Ready> = None;
+    let mut reading = true;
+    loop {
+        if let Some(ready) = waiting.take() {
+            if busy.contains_key(&ready.stream) {
+                waiting = Some(ready);
+            } else {
+                *busy.entry(ready.stream.clone()).or_default() += 1;
+                running.push(start(&state, &principal, ready));
+            }
+        }
+        let may_read = reading && waiting.is_none() && running.len() < IN_FLIGHT_MAX;
+        if !may_read && running.is_empty() {
+            return;
+        }
+        tokio::select! {
+            // Answers first: they free streams and make room.
+            Some(done) = running.next(), if !running.is_empty() => {
+                let (stream, response) = match done {
+                    Ok(done) => done,
+                    Err(error) => {
+                        let _ = sender.send(Err(Status::internal(format!("an append failed: {error}")))).await;
+                        return;
+                    }
+                };
+                if let Some(count) = busy.get_mut(&stream) {
+                    *count -= 1;
+                    if *count == 0 {
+                        busy.remove(&stream);
+                    }
+                }
+                if let Some(notes) = &notes {
+                    notes.append_answered(refusal(&response));
+                }
+                if sender.send(Ok(response)).await.is_err() {
+                    return;
+                }
+            }
+            request = requests.message(), if may_read => {
+                let request = match request {
+                    Ok(Some(request)) => request,
+                    Ok(None) => {
+                        reading = false;
+                        continue;
+                    }
+                    Err(status) => {
+                        // The appends begun are answered first; then the call ends with the error.
+                        while let Some(Ok((_, response))) = running.next().await {
+                            if let Some(notes) = &notes {
+                                notes.append_answered(refusal(&response));
+                            }
+                            if sender.send(Ok(response)).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let correlation = request.correlation_id.clone();
+                match chunk(&mut pending, request) {
+                    Ok(None) => {}
+                    Ok(Some(ready)) => waiting = Some(ready),
+                    Err(status) => {
+                        let response = answer(correlation, String::new(), ExpectedRevision::Any, Err(status));
+                        if let Some(notes) = &notes {
+                            notes.append_answered(refusal(&response));
+                        }
+                        if sender.send(Ok(response)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `ready` as a task of its own, so concurrent appends use every core.
+fn start(state: &AppState, principal: &Principal, ready: Ready) -> JoinHandle<Done> {
+    let state = state.clone();
+    let principal = principal.clone();
+    tokio::spawn(async move {
+        let result = append::append(
+            &state,
+            &principal,
+            &ready.stream,
+            ready.expected,
+            ready.events,
+        )
+        .await;
+        let response = answer(
+            ready.correlation,
+            ready.stream.clone(),
+            ready.expected,
+            result,
+        );
+        (ready.stream, response)
+    })
+}
+
+/// The code an answer refused its append with, `None` for a written one.
+fn refusal(response: &BatchAppendResp) -> Option<tonic::Code> {
+    match &response.result {
+        Some(batch_append_resp::Result::Error(status)) => Some(tonic::Code::from_i32(status.code)),
+        _ => None,
+    }
+}
+
+fn answer(
+    correlation: Option<client::Uuid>,
+    stream: String,
+    expected: ExpectedRevision,
+    result: Result<Outcome, Status>,
+) -> BatchAppendResp {
+    BatchAppendResp {
+        correlation_id: correlation,
+        stream_identifier: Some(StreamIdentifier {
+            stream_name: stream.into_bytes(),
+        }),
+        expected_stream_position: Some(expected_position(expected)),
+        result: Some(match result {
+            Ok(outcome) => outcome_result(outcome),
+            Err(status) => {
+                batch_append_resp::Result::Error(rpc_status(&status, Some(error_detail(&status))))
+            }
+        }),
+    }
+}
+
+/// Takes one chunk; the append when the chunk completes it.
+fn chunk(
     pending: &mut HashMap<uuid::Uuid, Pending>,
     request: BatchAppendReq,
-) -> Result<Option<Answer>, Status> {
+) -> Result<Option<Ready>, Status> {
     let correlation = from_proto_uuid(request.correlation_id.as_ref())?;
+    // The answer echoes the id as the client sent it (string or structured).
+    let echoed = request.correlation_id.clone();
     if let Some(options) = request.options {
         if pending.len() >= PENDING_MAX && !pending.contains_key(&correlation) {
             return Err(Status::resource_exhausted(format!(
@@ -149,15 +279,12 @@ async fn chunk(
     let Some(open) = pending.remove(&correlation) else {
         return Ok(None);
     };
-    let result = append::append(
-        state,
-        principal,
-        &open.stream,
-        open.expected,
-        open.collector.events,
-    )
-    .await;
-    Ok(Some((open.stream, open.expected, result)))
+    Ok(Some(Ready {
+        correlation: echoed,
+        stream: open.stream,
+        expected: open.expected,
+        events: open.collector.events,
+    }))
 }
 
 fn expected_position(expected: ExpectedRevision) -> batch_append_resp::ExpectedStreamPosition {

@@ -25,13 +25,15 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Principal;
+use crate::grpc::audit::CallNotes;
 use crate::grpc::proto::event_store::client::streams::{
     self, delete_resp, streams_server::StreamsServer, tombstone_resp, AppendReq, AppendResp,
-    BatchAppendReq, DeleteReq, DeleteResp, ReadReq, TombstoneReq, TombstoneResp,
+    BatchAppendReq, DeleteReq, DeleteResp, ReadReq, ReadResp, TombstoneReq, TombstoneResp,
 };
 use crate::grpc::Caller;
 use crate::state::AppState;
@@ -101,15 +103,34 @@ fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
         .ok_or_else(|| Status::unauthenticated("this call carries no credentials"))
 }
 
+/// Where the call notes what it did for its closing audit entry (`crate::grpc::audit`); tests
+/// and benchmarks that serve without the credentials layer have none.
+fn notes<T>(request: &Request<T>) -> Option<Arc<CallNotes>> {
+    request.extensions().get::<Arc<CallNotes>>().cloned()
+}
+
 #[tonic::async_trait]
 impl streams::streams_server::Streams for StreamsService {
     type ReadStream = read::ReadStream;
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         let principal = caller(&request)?;
-        read::read(self, principal, request.into_inner())
-            .await
-            .map(Response::new)
+        let notes = notes(&request);
+        let stream = read::read(self, principal, request.into_inner()).await?;
+        Ok(Response::new(match notes {
+            // The closing audit entry counts the events sent.
+            Some(notes) => Box::pin(stream.inspect(move |message| {
+                if matches!(
+                    message,
+                    Ok(ReadResp {
+                        content: Some(streams::read_resp::Content::Event(_))
+                    })
+                ) {
+                    notes.event_sent();
+                }
+            })),
+            None => stream,
+        }))
     }
 
     async fn append(
@@ -184,10 +205,12 @@ impl streams::streams_server::Streams for StreamsService {
         request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
         let principal = caller(&request)?;
+        let notes = notes(&request);
         Ok(Response::new(batch_append::batch_append(
             self.state.clone(),
             principal,
             request.into_inner(),
+            notes,
         )))
     }
 }
