@@ -1236,7 +1236,7 @@ fn every_aggregate_indicator_reports_the_measures_its_definition_lists() {
         assert_eq!(result.counting_unit, definition.counting_unit);
         assert_eq!(result.denominator, definition.denominator);
     }
-    assert_eq!(catalogue().len(), 32);
+    assert_eq!(catalogue().len(), 33);
 }
 
 #[test]
