@@ -311,7 +311,7 @@ mod tests {
         for event_type in EventType::ALL {
             assert_eq!(EventType::from_name(event_type.name()), Some(*event_type));
         }
-        assert_eq!(EventType::ALL.len(), 43);
+        assert_eq!(EventType::ALL.len(), 44);
     }
 
     #[test]
