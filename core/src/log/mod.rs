@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 use crate::envelope::Actor;
 
+#[cfg(feature = "kurrentdb")]
+pub mod kurrent;
 pub mod sled_log;
 
 pub use sled_log::{LogCopyHead, LogRestore, LogStats, SledLog, SledLogConfig};
@@ -149,6 +151,10 @@ pub enum LogError {
     },
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),
+    #[error("the event log's server is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the event log's server refused the call: {0}")]
+    Backend(String),
     #[error("the event log is closed")]
     Closed,
 }
