@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use journey_core::catalogue::Agency;
 use journey_core::envelope::Actor;
-use journey_core::log::EventLog;
 use journey_core::registers::RegisterFile;
 use journey_core::synth::{self, SynthConfig};
 use journey_projections::Projections;

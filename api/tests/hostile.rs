@@ -11,7 +11,6 @@ use axum::http::{Request, StatusCode};
 use journey_api::auth::Role;
 use journey_api::config::Limits;
 use journey_core::catalogue::Agency;
-use journey_core::log::EventLog;
 use serde_json::{json, Value};
 use support::{id, Harness};
 

@@ -6,7 +6,6 @@ mod support;
 
 use journey_core::catalogue::Agency;
 use journey_core::envelope::Actor;
-use journey_core::log::EventLog;
 use journey_core::registers::RegisterFile;
 use serde_json::json;
 use support::{id, Harness};

@@ -68,6 +68,7 @@ async fn scratch() -> Scratch {
         data_dir: dir.path().join("data"),
         master_key_file: Some(key_file),
         erasure_register: None,
+        store: Default::default(),
     };
     let context = Context::open(&options).await.expect("open");
     let state = AppState::new(&context, Limits::default())

@@ -42,6 +42,8 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the event log is in a KurrentDB server (`--store kurrentdb://…`): a journey backup copies the embedded log only; back the log up with the cluster's own backups, and the data directory (keys, vault, tokens, audit) with `journey backup` on a data directory whose log is embedded")]
+    RemoteLog,
     #[error(transparent)]
     Log(#[from] LogError),
     #[error(transparent)]

@@ -17,7 +17,7 @@ use journey_api::parquet::{events_batch, events_schema, ParquetFile};
 use journey_api::pseudonym::{AnalystView, Pseudonymizer};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::DecodedEvent;
-use journey_core::log::{Direction, EventLog, StreamFrom};
+use journey_core::log::{Direction, StreamFrom};
 
 use crate::context::{CliError, Context, Options};
 

@@ -3,8 +3,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
 
-use journey_core::log::EventLog;
-
 use crate::context::{CliError, Context, Options};
 
 const PAGE_EVENTS: usize = 8192;

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use indicatif::ProgressBar;
-use journey_core::log::EventLog;
 use journey_core::verify::{verify, VerifyOptions};
 
 use crate::context::{CliError, Context, Options};
