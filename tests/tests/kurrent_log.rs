@@ -72,6 +72,31 @@ async fn the_server_holds_each_ledger_stream_under_the_prefix_with_the_records_a
     assert_eq!(again.stream_revision, 2);
     assert!(again.replayed);
 
+    // The same id with other content is a conflict, named; some stored ids with new ones too.
+    let mut changed = events[0].clone();
+    changed.payload = b"{\"other\":true}".to_vec();
+    changed.content_digest = [7; 32];
+    let conflict = log
+        .append(&stream, ExpectedRevision::Any, vec![changed])
+        .await
+        .expect_err("same id, other content");
+    assert!(
+        matches!(conflict, LogError::DuplicateIdConflict { id, position } if id == events[0].id && position == outcome.first_position),
+        "{conflict}"
+    );
+    let partial = log
+        .append(
+            &stream,
+            ExpectedRevision::Any,
+            vec![events[2].clone(), test_event(Uuid::new_v4())],
+        )
+        .await
+        .expect_err("a stored id with a new one");
+    assert!(
+        matches!(partial, LogError::PartialDuplicate { stored, .. } if stored == events[2].id),
+        "{partial}"
+    );
+
     let wrong = log
         .append(&stream, ExpectedRevision::Exact(0), test_events(1))
         .await

@@ -206,11 +206,21 @@ impl KurrentLog {
         let options = AppendToStreamOptions::default()
             .stream_state(stream_state(expected))
             .deadline(self.retry.deadline);
-        let written = self
+        let written = match self
             .client
             .append_to_stream(names::server_stream(stream), &options, data)
             .await
-            .map_err(|error| server_error(error, stream, expected))?;
+        {
+            Ok(written) => written,
+            Err(error) => {
+                let error = server_error(error, stream, expected);
+                if matches!(error, LogError::Backend(_)) {
+                    // A refusal may be a stored id with other content, which the log names.
+                    return Err(self.duplicate(stream, events).await?.unwrap_or(error));
+                }
+                return Err(error);
+            }
+        };
         let count = events.len() as u64;
         let last_revision = written.next_expected_version;
         let first_revision = (last_revision + 1).checked_sub(count).ok_or_else(|| {
@@ -244,11 +254,61 @@ impl KurrentLog {
                 ),
             });
         };
+        // A server may answer an id it already holds without comparing the content (KurrentDB
+        // does): the digests say whether this was a faithful retry.
+        if let Some((stored, _)) = stored
+            .iter()
+            .zip(events)
+            .find(|(stored, sent)| stored.event.content_digest != sent.content_digest)
+        {
+            return Err(LogError::DuplicateIdConflict {
+                id: stored.event.id,
+                position: stored.position,
+            });
+        }
         Ok(AppendOutcome {
             first_position: first.position,
             last_position: last.position,
             stream_revision: last_revision,
             replayed: head_before.is_some_and(|head| first.position <= head),
+        })
+    }
+
+    /// Why an append of `events` to `stream` that the server refused conflicts with what is
+    /// stored: an id stored with other content, or some ids stored and others not. `None` when
+    /// none of the ids is stored.
+    async fn duplicate(
+        &self,
+        stream: &str,
+        events: &[NewEvent],
+    ) -> Result<Option<LogError>, LogError> {
+        let mut stored_id = None;
+        let mut new_id = None;
+        for event in events {
+            let found = self
+                .read_stream(
+                    stream,
+                    StreamFrom::Start,
+                    Direction::Forwards,
+                    READ_LIMIT_MAX,
+                )
+                .await?
+                .into_iter()
+                .find(|stored| stored.event.id == event.id);
+            match found {
+                Some(stored) if stored.event.content_digest != event.content_digest => {
+                    return Ok(Some(LogError::DuplicateIdConflict {
+                        id: event.id,
+                        position: stored.position,
+                    }));
+                }
+                Some(_) => stored_id = stored_id.or(Some(event.id)),
+                None => new_id = new_id.or(Some(event.id)),
+            }
+        }
+        Ok(match (stored_id, new_id) {
+            (Some(stored), Some(new)) => Some(LogError::PartialDuplicate { stored, new }),
+            _ => None,
         })
     }
 
