@@ -27,8 +27,8 @@ use crate::fault::{self, FaultPoint};
 use crate::in_flight::InFlight;
 use crate::keys::{KeyError, KeyState, KeyStore};
 use crate::log::{
-    Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
-    StreamFrom, APPEND_EVENTS_MAX,
+    AllFrom, Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, Position,
+    RecordedEvent, StreamFrom, APPEND_EVENTS_MAX,
 };
 use crate::offers::OfferViolation;
 use crate::registers::{RegisterCache, RegisterError, RegisterFileError, UnknownCode};
@@ -128,6 +128,8 @@ impl WireEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedEvent {
     pub recorded: RecordedEvent,
+    /// Who recorded it, read from the log's plain form of the actor.
+    pub actor: Actor,
     /// The payload as stored (decrypted, before upcasting); `None` when the person was erased.
     pub data: Option<Value>,
     /// The event at its current version; `None` when the person was erased, and for the events of
@@ -140,7 +142,7 @@ impl DecodedEvent {
     pub fn to_wire(&self) -> WireEvent {
         let event = &self.recorded.event;
         WireEvent {
-            position: Some(self.recorded.position),
+            position: Some(self.recorded.position.raw()),
             stream: self.recorded.stream.clone(),
             revision: Some(self.recorded.revision),
             id: event.id,
@@ -148,7 +150,7 @@ impl DecodedEvent {
             version: event.version,
             occurred_on: event.occurred_on,
             recorded_at: Some(event.recorded_at),
-            actor: event.actor.clone(),
+            actor: self.actor.clone(),
             correlation_id: event.correlation_id,
             causation_id: event.causation_id,
             data: self.data.clone().unwrap_or(Value::Null),
@@ -165,8 +167,10 @@ pub struct Receipt {
     /// The stream's revision after the append.
     pub stream_revision: u64,
     /// Positions of the newly written events (empty when everything was already recorded).
-    pub first_position: Option<u64>,
-    pub last_position: Option<u64>,
+    pub first_position: Option<Position>,
+    pub last_position: Option<Position>,
+    /// How many events this append wrote (positions are not dense, so they do not say).
+    pub written: usize,
     /// How many proposed events were already recorded with the same content (idempotent retries).
     pub already_recorded: usize,
 }
@@ -216,7 +220,7 @@ pub enum LedgerError {
     #[error("the data of {0} was erased")]
     Erased(PersonId),
     #[error("event at position {position} cannot be read: {reason}")]
-    Corrupt { position: u64, reason: String },
+    Corrupt { position: Position, reason: String },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -645,22 +649,15 @@ impl Ledger {
         let mut fresh = Vec::with_capacity(proposed.len());
         let mut recorded = Vec::new();
         for (index, event) in proposed.iter().enumerate() {
-            match self.log.find_event(event.id).await? {
+            match self.log.find_event(&stream, event.id).await? {
                 None => fresh.push((index, event)),
-                Some(stored) if stored.stream != stream => {
-                    return Err(LedgerError::IdConflict {
-                        index,
-                        id: event.id,
-                        message: "this event id is already recorded for another person; every event needs a new id"
-                            .into(),
-                    })
-                }
                 Some(stored) => {
                     let key = match self.keys.state(person)? {
                         KeyState::Present(key) => key,
                         KeyState::Destroyed
                             if event.event.event_type() == EventType::PersonalDataErased
-                                && stored.event.event_type == EventType::PersonalDataErased.name() =>
+                                && stored.event.event_type
+                                    == EventType::PersonalDataErased.name() =>
                         {
                             // Retrying an erasure: its content can no longer be compared, its effect stands.
                             recorded.push(stored);
@@ -674,7 +671,9 @@ impl Ledger {
                             })
                         }
                     };
-                    if crypto::content_digest(&key, &canonical_content(event)) != stored.event.content_digest {
+                    if crypto::content_digest(&key, &canonical_content(event))
+                        != stored.event.content_digest
+                    {
                         return Err(LedgerError::IdConflict {
                             index,
                             id: event.id,
@@ -716,6 +715,7 @@ impl Ledger {
                     stream_revision: revision,
                     first_position: None,
                     last_position: None,
+                    written: 0,
                     already_recorded: recorded.len(),
                 },
                 None,
@@ -767,6 +767,9 @@ impl Ledger {
 
         let stream = person.stream_name();
         let key = self.with_rng(|rng| self.keys.data_key_or_create(person, rng))?;
+        // The key must be durable before an event sealed under it is: the log may be remote and its
+        // acknowledgement says nothing about this store.
+        self.keys.make_durable()?;
         let mut prev_hash = head.last_hash;
         let first_revision = head.revision.map_or(0, |revision| revision + 1);
         let mut events = Vec::with_capacity(fresh.len());
@@ -795,7 +798,23 @@ impl Ledger {
             // key's destruction, the next open finds the erasure and finishes it.
             self.keys.begin_erasure(person)?;
         }
-        let outcome = self.log.append(&stream, log_expected, events).await?;
+        let outcome = match self.log.append(&stream, log_expected, events).await {
+            Ok(outcome) => outcome,
+            // Idempotency is scoped to the stream; a backend that also knows the ids of other
+            // streams (the embedded log) refuses another person's id, which the caller must fix.
+            Err(LogError::DuplicateIdInOtherStream { id, .. }) => {
+                return Err(LedgerError::IdConflict {
+                    index: fresh
+                        .iter()
+                        .find(|(_, proposal)| proposal.id == id)
+                        .map_or(0, |(index, _)| *index),
+                    id,
+                    message: "this event id is already recorded for another person; every event needs a new id"
+                        .into(),
+                })
+            }
+            Err(error) => return Err(error.into()),
+        };
         drop(stamp);
         if erasing {
             fault::hit(FaultPoint::AbortAfterErasureAppend);
@@ -813,6 +832,7 @@ impl Ledger {
                 stream_revision: outcome.stream_revision,
                 first_position: Some(outcome.first_position),
                 last_position: Some(outcome.last_position),
+                written: fresh.len(),
                 already_recorded: recorded.len(),
             },
             Some(new_head),
@@ -853,7 +873,7 @@ impl Ledger {
             version: event_type.current_version(),
             occurred_on: proposal.occurred_on,
             recorded_at,
-            actor: proposal.actor.clone(),
+            actor: proposal.actor.to_log(),
             correlation_id: proposal.correlation_id,
             causation_id: proposal.causation_id,
             encoding,
@@ -940,6 +960,8 @@ impl Ledger {
     pub fn decode(&self, recorded: RecordedEvent) -> Result<DecodedEvent, LedgerError> {
         let position = recorded.position;
         let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
+        let actor =
+            Actor::from_log(&recorded.event.actor).map_err(|error| corrupt(error.to_string()))?;
         if crate::organisational::is_organisational_stream(&recorded.stream) {
             // Register and offer events are not in the person catalogue, and carry no person
             // event: their stream kind reads them (`crate::organisational`).
@@ -954,6 +976,7 @@ impl Ledger {
             .map_err(corrupt)?;
             return Ok(DecodedEvent {
                 recorded,
+                actor: actor.clone(),
                 data: Some(data),
                 event: None,
             });
@@ -967,6 +990,7 @@ impl Ledger {
             }
             return Ok(DecodedEvent {
                 recorded,
+                actor: actor.clone(),
                 data: None,
                 event: None,
             });
@@ -974,6 +998,7 @@ impl Ledger {
         let Some(plaintext) = self.open_payload(&recorded)? else {
             return Ok(DecodedEvent {
                 recorded,
+                actor: actor.clone(),
                 data: None,
                 event: None,
             });
@@ -988,6 +1013,7 @@ impl Ledger {
         .map_err(|error| corrupt(error.to_string()))?;
         Ok(DecodedEvent {
             recorded,
+            actor: actor.clone(),
             data: Some(data),
             event: Some(event),
         })
@@ -1043,13 +1069,12 @@ impl Ledger {
         }
         if !self.keys.erasures_reconciled()? {
             const PAGE: usize = 4096;
-            let head = self.log.next_position().await?;
-            let mut position = 0;
+            let mut from = AllFrom::Start;
             let mut persons = std::collections::BTreeSet::new();
-            while position < head {
-                let page = self.log.read_all(position, PAGE).await?;
+            loop {
+                let page = self.log.read_all(from, Direction::Forwards, PAGE).await?;
                 let Some(last) = page.last() else { break };
-                position = last.position + 1;
+                from = AllFrom::Excluding(last.position);
                 for recorded in &page {
                     if recorded.event.event_type == EventType::PersonalDataErased.name()
                         && !crate::plain::is_plain(&recorded.stream)

@@ -4,12 +4,19 @@ mod support;
 
 use journey_core::log::test_support::{test_event, test_events};
 use journey_core::log::{
-    AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent, SledLog,
-    SledLogConfig, StreamFrom, APPEND_EVENTS_MAX, READ_LIMIT_MAX,
+    AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent, Position,
+    SledLog, SledLogConfig, StreamFrom, APPEND_EVENTS_MAX, READ_LIMIT_MAX,
 };
 use uuid::Uuid;
 
-use support::{assert_global_chain, ids, open_log, read_everything, reopen, TestLog};
+use support::{
+    assert_global_chain, ids, next_position, open_log, read_everything, reopen, TestLog,
+};
+
+/// The embedded log's position `raw` (it numbers its events densely from 0).
+fn p(raw: u64) -> Position {
+    Position::from_raw(raw)
+}
 
 /// Appends `count` fresh events to `stream` without a revision check.
 async fn given_events(log: &SledLog, stream: &str, count: usize) -> AppendOutcome {
@@ -40,9 +47,13 @@ fn assert_wrong_revision(
 
 /// Asserts that a rejected append left the log as it was.
 async fn assert_nothing_written(log: &SledLog, before: u64, rejected: &[NewEvent]) {
-    assert_eq!(log.next_position().await.expect("next position"), before);
+    assert_eq!(next_position(log).await, before);
+    let stored = read_everything(log).await;
     for event in rejected {
-        assert_eq!(log.find_event(event.id).await.expect("find"), None);
+        assert!(
+            stored.iter().all(|stored| stored.event.id != event.id),
+            "a rejected event was stored"
+        );
     }
 }
 
@@ -62,8 +73,8 @@ async fn no_stream_is_accepted_on_a_new_stream() {
     assert_eq!(
         outcome,
         AppendOutcome {
-            first_position: 0,
-            last_position: 1,
+            first_position: p(0),
+            last_position: p(1),
             stream_revision: 1,
             replayed: false
         }
@@ -95,7 +106,7 @@ async fn stream_exists_is_accepted_on_an_existing_stream() {
         .expect("accepted");
 
     assert_eq!(outcome.stream_revision, 1);
-    assert_eq!(outcome.first_position, 1);
+    assert_eq!(outcome.first_position, p(1));
 }
 
 #[tokio::test]
@@ -123,7 +134,10 @@ async fn exact_is_accepted_at_that_revision() {
         .expect("accepted");
 
     assert_eq!(outcome.stream_revision, 4);
-    assert_eq!((outcome.first_position, outcome.last_position), (3, 4));
+    assert_eq!(
+        (outcome.first_position, outcome.last_position),
+        (p(3), p(4))
+    );
 }
 
 #[tokio::test]
@@ -232,8 +246,8 @@ async fn appending_the_same_events_again_replays_the_original_outcome() {
     assert_eq!(
         original,
         AppendOutcome {
-            first_position: 2,
-            last_position: 4,
+            first_position: p(2),
+            last_position: p(4),
             stream_revision: 4,
             replayed: false
         }
@@ -256,7 +270,7 @@ async fn the_same_id_with_other_content_is_a_conflict() {
 
     match result {
         Err(LogError::DuplicateIdConflict { id, position }) => {
-            assert_eq!((id, position), (stored.id, 1));
+            assert_eq!((id, position), (stored.id, p(1)));
         }
         other => panic!("expected DuplicateIdConflict, got {other:?}"),
     }
@@ -365,7 +379,7 @@ async fn an_append_carries_between_one_and_the_maximum_number_of_events() {
         "{too_many:?}"
     );
     let largest = largest.expect("the largest append is accepted");
-    assert_eq!(largest.last_position, APPEND_EVENTS_MAX as u64 - 1);
+    assert_eq!(largest.last_position, p(APPEND_EVENTS_MAX as u64 - 1));
 }
 
 #[tokio::test]
@@ -386,7 +400,7 @@ async fn invalid_stream_names_are_rejected() {
     log.append(&longest, ExpectedRevision::Any, test_events(1))
         .await
         .expect("255 bytes are allowed");
-    assert_eq!(log.next_position().await.expect("next"), 1);
+    assert_eq!(next_position(&log).await, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,23 +520,39 @@ async fn read_stream_limits_and_edges() {
 async fn read_all_in_global_order() {
     let TestLog { log, .. } = open_log();
     given_interleaved_streams(&log).await;
-    let total = log.next_position().await.expect("next");
+    let total = next_position(&log).await;
 
-    let everything = log.read_all(0, 1000).await.expect("read");
-    let middle = log.read_all(5, 4).await.expect("read");
-    let beyond = log.read_all(total, 10).await.expect("read");
+    let everything = log
+        .read_all(AllFrom::Start, Direction::Forwards, 1000)
+        .await
+        .expect("read");
+    let middle = log
+        .read_all(AllFrom::Including(p(5)), Direction::Forwards, 4)
+        .await
+        .expect("read");
+    let beyond = log
+        .read_all(AllFrom::Including(p(total)), Direction::Forwards, 10)
+        .await
+        .expect("read");
 
     assert_eq!(total, 18);
     assert_eq!(
-        everything.iter().map(|e| e.position).collect::<Vec<_>>(),
+        everything
+            .iter()
+            .map(|e| e.position.raw())
+            .collect::<Vec<_>>(),
         (0..total).collect::<Vec<_>>()
     );
     assert_eq!(
-        middle.iter().map(|e| e.position).collect::<Vec<_>>(),
+        middle.iter().map(|e| e.position.raw()).collect::<Vec<_>>(),
         vec![5, 6, 7, 8]
     );
     assert!(beyond.is_empty());
-    assert!(log.read_all(0, 0).await.expect("read").is_empty());
+    assert!(log
+        .read_all(AllFrom::Start, Direction::Forwards, 0)
+        .await
+        .expect("read")
+        .is_empty());
 }
 
 #[tokio::test]
@@ -530,12 +560,21 @@ async fn read_all_backwards_from_the_end_and_from_a_position() {
     let TestLog { log, .. } = open_log();
     given_interleaved_streams(&log).await;
 
-    let from_end = log.read_all_backwards(None, 3).await.expect("read");
-    let from_middle = log.read_all_backwards(Some(4), 10).await.expect("read");
-    let from_beyond = log.read_all_backwards(Some(1000), 2).await.expect("read");
+    let from_end = log
+        .read_all(AllFrom::End, Direction::Backwards, 3)
+        .await
+        .expect("read");
+    let from_middle = log
+        .read_all(AllFrom::Including(p(4)), Direction::Backwards, 10)
+        .await
+        .expect("read");
+    let from_beyond = log
+        .read_all(AllFrom::Including(p(1000)), Direction::Backwards, 2)
+        .await
+        .expect("read");
 
     let positions = |events: &[journey_core::log::RecordedEvent]| {
-        events.iter().map(|e| e.position).collect::<Vec<_>>()
+        events.iter().map(|e| e.position.raw()).collect::<Vec<_>>()
     };
     assert_eq!(positions(&from_end), vec![17, 16, 15]);
     assert_eq!(positions(&from_middle), vec![4, 3, 2, 1, 0]);
@@ -546,13 +585,17 @@ async fn read_all_backwards_from_the_end_and_from_a_position() {
 async fn an_empty_log_reads_as_empty() {
     let TestLog { log, .. } = open_log();
 
-    assert!(log.read_all(0, 10).await.expect("read").is_empty());
     assert!(log
-        .read_all_backwards(None, 10)
+        .read_all(AllFrom::Start, Direction::Forwards, 10)
         .await
         .expect("read")
         .is_empty());
-    assert_eq!(log.next_position().await.expect("next"), 0);
+    assert!(log
+        .read_all(AllFrom::End, Direction::Backwards, 10)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(next_position(&log).await, 0);
     assert_eq!(log.stream_revision("s").await.expect("revision"), None);
 }
 
@@ -567,7 +610,7 @@ async fn find_event_and_stream_revision() {
     given_events(&log, "a", 1).await;
 
     let found = log
-        .find_event(event.id)
+        .find_event("b", event.id)
         .await
         .expect("find")
         .expect("found");
@@ -577,12 +620,20 @@ async fn find_event_and_stream_revision() {
         "the stored event equals the appended one"
     );
     assert_eq!((found.stream.as_str(), found.revision), ("b", 0));
-    assert_eq!(found.position, 2);
-    assert_eq!(log.find_event(Uuid::new_v4()).await.expect("find"), None);
+    assert_eq!(found.position, p(2));
+    assert_eq!(
+        log.find_event("b", Uuid::new_v4()).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        log.find_event("a", event.id).await.expect("find"),
+        None,
+        "an id is looked up in its stream"
+    );
     assert_eq!(log.stream_revision("a").await.expect("revision"), Some(2));
     assert_eq!(log.stream_revision("b").await.expect("revision"), Some(0));
     assert_eq!(log.stream_revision("c").await.expect("revision"), None);
-    assert_eq!(log.next_position().await.expect("next"), 4);
+    assert_eq!(next_position(&log).await, 4);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,7 +660,7 @@ async fn reopening_keeps_positions_heads_ids_and_the_global_chain() {
         before,
         "everything is still there"
     );
-    assert_eq!(log.next_position().await.expect("next"), 20);
+    assert_eq!(next_position(&log).await, 20);
     assert_eq!(log.stream_revision("s").await.expect("revision"), Some(9));
     let replay = log
         .append("r", ExpectedRevision::Any, retried)
@@ -633,7 +684,7 @@ async fn reopening_keeps_positions_heads_ids_and_the_global_chain() {
         .append("s", ExpectedRevision::Exact(9), test_events(2))
         .await
         .expect("the stream continues");
-    assert_eq!((next.first_position, next.stream_revision), (20, 11));
+    assert_eq!((next.first_position, next.stream_revision), (p(20), 11));
     given_events(log, "brand-new", 1).await;
     let everything = read_everything(log).await;
     assert_eq!(everything.len(), 23);
@@ -651,10 +702,13 @@ async fn close_finishes_and_later_appends_fail() {
 
     assert!(matches!(after, Err(LogError::Closed)), "{after:?}");
     assert_eq!(
-        log.read_all(0, 10).await.expect("reads still work").len(),
+        log.read_all(AllFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect("reads still work")
+            .len(),
         2
     );
-    assert_eq!(log.next_position().await.expect("next"), 2);
+    assert_eq!(next_position(&log).await, 2);
 }
 
 #[tokio::test]
@@ -682,7 +736,7 @@ async fn appends_queued_before_close_are_written() {
         }
     }
     assert_eq!(
-        log.next_position().await.expect("next"),
+        next_position(&log).await,
         acknowledged,
         "exactly the acknowledged appends were written"
     );
@@ -716,7 +770,10 @@ async fn a_small_configuration_still_commits_everything() {
     assert_eq!(everything.len(), 24);
     assert_global_chain(&everything);
     assert_eq!(
-        log.read_all(0, READ_LIMIT_MAX).await.expect("read").len(),
+        log.read_all(AllFrom::Start, Direction::Forwards, READ_LIMIT_MAX)
+            .await
+            .expect("read")
+            .len(),
         24
     );
 }
@@ -761,7 +818,7 @@ fn spawn_subscriber(
         while let Some(event) = subscription.next().await {
             let event = event.expect("the subscription delivers events");
             assert!(
-                log.next_position().await.expect("next") > event.position,
+                next_position(&log).await > event.position.raw(),
                 "a subscriber only sees committed events"
             );
             received.push(event);
@@ -785,7 +842,10 @@ async fn a_subscription_from_zero_sees_every_event_once_in_order_while_writers_a
     let log = std::sync::Arc::new(log);
     given_events(&log, "history", 40).await;
 
-    let subscription = log.subscribe_all(0).await.expect("subscribes");
+    let subscription = log
+        .subscribe_all(AllFrom::Including(p(0)))
+        .await
+        .expect("subscribes");
     let subscriber = spawn_subscriber(&log, subscription);
     for writer in spawn_writers(&log, 16, 6) {
         writer.await.expect("the writer ends");
@@ -806,7 +866,10 @@ async fn a_subscription_from_the_middle_starts_exactly_there() {
         given_events(&log, "history", 5).await;
     }
 
-    let subscription = log.subscribe_all(20).await.expect("subscribes");
+    let subscription = log
+        .subscribe_all(AllFrom::Including(p(20)))
+        .await
+        .expect("subscribes");
     let subscriber = spawn_subscriber(&log, subscription);
     for writer in spawn_writers(&log, 8, 5) {
         writer.await.expect("the writer ends");
@@ -824,14 +887,17 @@ async fn a_subscription_beyond_the_head_waits_for_its_position() {
     let log = std::sync::Arc::new(log);
     given_events(&log, "s", 3).await;
 
-    let subscription = log.subscribe_all(5).await.expect("subscribes");
+    let subscription = log
+        .subscribe_all(AllFrom::Including(p(5)))
+        .await
+        .expect("subscribes");
     let subscriber = spawn_subscriber(&log, subscription);
     given_events(&log, "s", 1).await;
     given_events(&log, "s", 4).await;
     log.close().await.expect("closes");
     let received = subscriber.await.expect("the subscription ends after close");
 
-    let positions: Vec<u64> = received.iter().map(|event| event.position).collect();
+    let positions: Vec<u64> = received.iter().map(|event| event.position.raw()).collect();
     assert_eq!(positions, vec![5, 6, 7]);
 }
 
@@ -841,13 +907,16 @@ async fn a_subscription_to_a_closed_log_delivers_the_history_and_ends() {
     given_events(&log, "s", 3).await;
     log.close().await.expect("closes");
 
-    let mut subscription = log.subscribe_all(1).await.expect("subscribes");
+    let mut subscription = log
+        .subscribe_all(AllFrom::Including(p(1)))
+        .await
+        .expect("subscribes");
 
     let mut positions = Vec::new();
     while let Some(event) = subscription.next().await {
         positions.push(event.expect("an event").position);
     }
-    assert_eq!(positions, vec![1, 2]);
+    assert_eq!(positions, vec![p(1), p(2)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -858,7 +927,10 @@ async fn a_dropped_subscriber_does_not_hold_up_the_log() {
     };
     let TestLog { log, .. } = support::open_log_with(config);
     given_events(&log, "s", 10).await;
-    let mut subscription = log.subscribe_all(0).await.expect("subscribes");
+    let mut subscription = log
+        .subscribe_all(AllFrom::Including(p(0)))
+        .await
+        .expect("subscribes");
     subscription.next().await.expect("one event").expect("ok");
 
     drop(subscription);
@@ -867,7 +939,7 @@ async fn a_dropped_subscriber_does_not_hold_up_the_log() {
     }
 
     log.close().await.expect("closes");
-    assert_eq!(log.next_position().await.expect("next"), 20);
+    assert_eq!(next_position(&log).await, 20);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -947,6 +1019,8 @@ mod properties {
     use journey_core::log::{
         AppendOutcome, EventLog, ExpectedRevision, LogError, RecordedEvent, SledLog,
     };
+
+    use super::support::next_position;
     use proptest::prelude::*;
     use uuid::Uuid;
 
@@ -1028,7 +1102,7 @@ mod properties {
         twin: bool,
     ) -> Vec<Attempt> {
         let ids = ids(&events);
-        let before = log.next_position().await.expect("next");
+        let before = next_position(&log).await;
         let results = if twin {
             let (first, second) = tokio::join!(
                 log.append(stream, expected, events.clone()),
@@ -1038,7 +1112,7 @@ mod properties {
         } else {
             vec![log.append(stream, expected, events).await]
         };
-        let after = log.next_position().await.expect("next");
+        let after = next_position(&log).await;
         results
             .into_iter()
             .map(|result| Attempt {
@@ -1144,7 +1218,7 @@ mod properties {
                 "revision gap in {}",
                 event.stream
             );
-            entries.push((event.position, event.revision));
+            entries.push((event.position.raw(), event.revision));
         }
 
         // Attempts carrying the same ids (twins and retries) are judged together.
@@ -1189,9 +1263,10 @@ mod properties {
             }
             // The append's events are contiguous, in order, in its stream, ending at its revision.
             let count = ids.len() as u64;
-            assert_eq!(original.last_position - original.first_position + 1, count);
+            let (first, last) = (original.first_position.raw(), original.last_position.raw());
+            assert_eq!(last - first + 1, count);
             for (offset, id) in (0u64..).zip(ids.iter()) {
-                let event = &events[(original.first_position + offset) as usize];
+                let event = &events[(first + offset) as usize];
                 assert_eq!(event.event.id, *id);
                 assert_eq!(event.stream, same[0].stream);
                 assert_eq!(
@@ -1213,11 +1288,12 @@ mod properties {
             match &attempt.result {
                 Ok(outcome) if !outcome.replayed => {
                     assert!(
-                        attempt.before <= outcome.first_position
-                            && outcome.first_position < attempt.after,
+                        attempt.before <= outcome.first_position.raw()
+                            && outcome.first_position.raw() < attempt.after,
                         "written while the append was in flight"
                     );
-                    let prior = history.revision_before(&attempt.stream, outcome.first_position);
+                    let prior =
+                        history.revision_before(&attempt.stream, outcome.first_position.raw());
                     assert!(
                         holds(attempt.expected, prior),
                         "{:?} accepted with the stream at {prior:?}",

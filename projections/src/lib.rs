@@ -29,5 +29,6 @@ pub mod view;
 
 pub use query::{ViewSet, LIVE};
 pub use runner::{
-    KpiRequest, ProjectionError, Projections, RunnerConfig, State, PROJECTION_VERSION,
+    KpiRequest, ProjectionError, Projections, RunnerConfig, State, LAG_COUNTED_MAX,
+    PROJECTION_VERSION,
 };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use journey_core::log::kurrent::{KurrentLog, RetryPolicy, LEDGER_STREAM_PREFIX};
 use journey_core::log::test_support::{test_event, test_events};
-use journey_core::log::{Direction, EventLog, ExpectedRevision, LogError, StreamFrom};
+use journey_core::log::{AllFrom, Direction, EventLog, ExpectedRevision, LogError, StreamFrom};
 use journey_tests::log_server::LogServer;
 use kurrentdb::{Client, ClientSettings, ReadStreamOptions};
 use uuid::Uuid;
@@ -118,7 +118,7 @@ async fn a_writer_and_a_subscriber_ride_out_a_killed_and_restarted_server_withou
 ) {
     let mut server = LogServer::start();
     let log = Arc::new(connect(&server));
-    let mut subscription = log.subscribe_all(0).await.expect("subscribe");
+    let mut subscription = log.subscribe_all(AllFrom::Start).await.expect("subscribe");
     let stream = format!("person-{}", Uuid::new_v4());
     let ids: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
 
@@ -200,6 +200,6 @@ async fn a_server_that_stays_away_is_reported_unavailable_after_the_retries() {
         .append("person-x", ExpectedRevision::Any, test_events(1))
         .await
         .expect_err("no server");
-    assert!(matches!(error, LogError::Unavailable(_)), "{error}");
+    assert!(matches!(error, LogError::Unavailable { .. }), "{error}");
     assert!(error.to_string().contains("after 3 attempts"), "{error}");
 }

@@ -52,7 +52,7 @@ fn event_counts(stats: &str) -> Vec<&str> {
 }
 
 #[test]
-fn seed_kpi_stats_export_and_rebuild_answer_on_the_kurrentdb_backend_as_on_sled() {
+fn seed_kpi_stats_export_verify_and_rebuild_answer_on_the_kurrentdb_backend_as_on_sled() {
     let server = LogServer::start();
     let remote = Writer::new(&server.connection_string());
     let embedded = Writer::new("sled");
@@ -99,6 +99,8 @@ fn seed_kpi_stats_export_and_rebuild_answer_on_the_kurrentdb_backend_as_on_sled(
             .collect()
     };
     assert_eq!(rebuild(&remote), rebuild(&embedded));
+    let verified = remote.run(&["verify"]);
+    assert!(verified.starts_with("ok:"), "{verified}");
 
     // Every person event the ledger wrote, as exported: the same on both logs, but for what is
     // random (event ids, and the hashes over sealed payloads under random data keys) and for the

@@ -227,7 +227,8 @@ fn copy_snapshot(
     let usable = match journey_projections::snapshot::read_header(&target) {
         Ok(Some(header)) => header
             .checkpoint
-            .is_none_or(|checkpoint| checkpoint < next_position),
+            // The copied sled log holds the positions below its `next_position`.
+            .is_none_or(|checkpoint| checkpoint.raw() < next_position),
         _ => false,
     };
     if !usable {

@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::names;
-use crate::envelope::Actor;
-use crate::log::{LogError, NewEvent, PayloadEncoding, RecordedEvent};
+use crate::log::{LogActor, LogError, NewEvent, PayloadEncoding, Position, RecordedEvent};
 
 /// The version of the metadata object below; a reader refuses one it does not know.
 const METADATA_FORMAT: u32 = 1;
@@ -26,7 +25,10 @@ struct Envelope {
     version: u32,
     occurred_on: NaiveDate,
     recorded_at: DateTime<Utc>,
-    actor: Actor,
+    actor_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor_agency: Option<String>,
+    actor_role: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     correlation_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,7 +49,9 @@ pub fn encode(event: &NewEvent) -> Result<EventData, LogError> {
         version: event.version,
         occurred_on: event.occurred_on,
         recorded_at: event.recorded_at,
-        actor: event.actor.clone(),
+        actor_id: event.actor.id.clone(),
+        actor_agency: event.actor.agency.clone(),
+        actor_role: event.actor.role,
         correlation_id: event.correlation_id,
         causation_id: event.causation_id,
         encoding: event.encoding,
@@ -56,7 +60,7 @@ pub fn encode(event: &NewEvent) -> Result<EventData, LogError> {
         hash: event.hash,
     };
     let metadata = serde_json::to_vec(&envelope).map_err(|error| LogError::Corrupt {
-        position: 0,
+        position: Position::default(),
         reason: format!(
             "the envelope of event {} cannot be encoded: {error}",
             event.id
@@ -76,7 +80,7 @@ pub fn decode(resolved: &ResolvedEvent) -> Result<Option<RecordedEvent>, LogErro
     let Some(stream) = names::ledger_stream(recorded.stream_id()) else {
         return Ok(None);
     };
-    let position = recorded.position.commit;
+    let position = Position::from_raw(recorded.position.commit);
     let envelope: Envelope =
         serde_json::from_slice(&recorded.custom_metadata).map_err(|error| LogError::Corrupt {
             position,
@@ -105,7 +109,11 @@ pub fn decode(resolved: &ResolvedEvent) -> Result<Option<RecordedEvent>, LogErro
             version: envelope.version,
             occurred_on: envelope.occurred_on,
             recorded_at: envelope.recorded_at,
-            actor: envelope.actor,
+            actor: LogActor {
+                id: envelope.actor_id,
+                agency: envelope.actor_agency,
+                role: envelope.actor_role,
+            },
             correlation_id: envelope.correlation_id,
             causation_id: envelope.causation_id,
             encoding: envelope.encoding,
@@ -114,8 +122,7 @@ pub fn decode(resolved: &ResolvedEvent) -> Result<Option<RecordedEvent>, LogErro
             prev_hash: envelope.prev_hash,
             hash: envelope.hash,
         },
-        global_prev_hash: [0; 32],
-        global_hash: [0; 32],
+        global_link: None,
     }))
 }
 

@@ -28,8 +28,9 @@ use kurrentdb::{
 use uuid::Uuid;
 
 use super::{
-    AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent, RecordedEvent,
-    StreamFrom, Subscription, APPEND_EVENTS_MAX, READ_LIMIT_MAX,
+    AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent,
+    Position as LogPosition, RecordedEvent, StreamFrom, Subscription, APPEND_EVENTS_MAX,
+    READ_LIMIT_MAX,
 };
 
 pub use names::LEDGER_STREAM_PREFIX;
@@ -174,13 +175,15 @@ impl KurrentLog {
         loop {
             self.check_open()?;
             match call().await {
-                Err(LogError::Unavailable(reason)) => {
+                Err(LogError::Unavailable { reason }) => {
                     failures += 1;
                     if failures >= self.retry.attempts {
-                        return Err(LogError::Unavailable(format!(
-                            "{reason} (after {failures} attempts at {})",
-                            self.connection
-                        )));
+                        return Err(LogError::Unavailable {
+                            reason: format!(
+                                "{reason}, after {failures} attempts at {}",
+                                self.connection
+                            ),
+                        });
                     }
                     tracing::warn!(connection = %self.connection, failures, %reason, "the KurrentDB server is unavailable; retrying");
                     tokio::time::sleep(self.retry.pause(failures)).await;
@@ -214,7 +217,7 @@ impl KurrentLog {
             Ok(written) => written,
             Err(error) => {
                 let error = server_error(error, stream, expected);
-                if matches!(error, LogError::Backend(_)) {
+                if matches!(error, LogError::Storage(_)) {
                     // A refusal may be a stored id with other content, which the log names.
                     return Err(self.duplicate(stream, events).await?.unwrap_or(error));
                 }
@@ -225,7 +228,7 @@ impl KurrentLog {
         let last_revision = written.next_expected_version;
         let first_revision = (last_revision + 1).checked_sub(count).ok_or_else(|| {
             LogError::Corrupt {
-                position: written.position.commit,
+                position: LogPosition::from_raw(written.position.commit),
                 reason: format!(
                     "the server put {count} events into `{stream}` ending at revision {last_revision}"
                 ),
@@ -248,7 +251,7 @@ impl KurrentLog {
                 .all(|(stored, sent)| stored.event.id == sent.id);
         let (Some(first), Some(last), true) = (stored.first(), stored.last(), matches) else {
             return Err(LogError::Corrupt {
-                position: written.position.commit,
+                position: LogPosition::from_raw(written.position.commit),
                 reason: format!(
                     "`{stream}` revisions {first_revision}..={last_revision} do not hold the events just appended"
                 ),
@@ -285,17 +288,7 @@ impl KurrentLog {
         let mut stored_id = None;
         let mut new_id = None;
         for event in events {
-            let found = self
-                .read_stream(
-                    stream,
-                    StreamFrom::Start,
-                    Direction::Forwards,
-                    READ_LIMIT_MAX,
-                )
-                .await?
-                .into_iter()
-                .find(|stored| stored.event.id == event.id);
-            match found {
+            match self.find_event(stream, event.id).await? {
                 Some(stored) if stored.event.content_digest != event.content_digest => {
                     return Ok(Some(LogError::DuplicateIdConflict {
                         id: event.id,
@@ -384,7 +377,7 @@ impl KurrentLog {
     }
 
     /// The position of the ledger's last event, `None` when it has none.
-    async fn last_position_once(&self) -> Result<Option<u64>, LogError> {
+    async fn last_position_once(&self) -> Result<Option<LogPosition>, LogError> {
         Ok(self
             .read_all_once(StreamPosition::End, true, "", 1)
             .await?
@@ -405,6 +398,41 @@ fn at(position: u64) -> StreamPosition<Position> {
         commit: position,
         prepare: position,
     })
+}
+
+/// Where the server's read of `$all` starts for the log's `from` in `direction`. The server reads
+/// forwards from a position inclusive and backwards from before it; positions are integers, so
+/// the one after `p` is `p + 1` whether or not an event is there. `None`: nothing to read.
+fn read_start(from: AllFrom, direction: Direction) -> Option<StreamPosition<Position>> {
+    let raw = |position: LogPosition| position.raw();
+    match (direction, from) {
+        (Direction::Forwards, AllFrom::Start) => Some(StreamPosition::Start),
+        (Direction::Forwards, AllFrom::End) | (Direction::Backwards, AllFrom::Start) => None,
+        (Direction::Forwards, AllFrom::Including(position)) => Some(at(raw(position))),
+        (Direction::Forwards, AllFrom::Excluding(position)) => {
+            Some(at(raw(position).saturating_add(1)))
+        }
+        (Direction::Backwards, AllFrom::End) => Some(StreamPosition::End),
+        (Direction::Backwards, AllFrom::Including(position)) => {
+            Some(at(raw(position).saturating_add(1)))
+        }
+        (Direction::Backwards, AllFrom::Excluding(position)) => Some(at(raw(position))),
+    }
+}
+
+/// A server refusal, as the source of [`LogError::Storage`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+fn refused(message: String) -> LogError {
+    LogError::Storage(Box::new(Refused(message)))
+}
+
+fn unavailable(error: &kurrentdb::Error) -> LogError {
+    LogError::Unavailable {
+        reason: error.to_string(),
+    }
 }
 
 fn stream_state(expected: ExpectedRevision) -> StreamState {
@@ -446,9 +474,9 @@ fn is_unavailable(error: &kurrentdb::Error) -> bool {
 /// The log's error for a failed read.
 fn read_error(error: kurrentdb::Error) -> LogError {
     if is_unavailable(&error) {
-        return LogError::Unavailable(error.to_string());
+        return unavailable(&error);
     }
-    LogError::Backend(format!("the KurrentDB server refused a read: {error}"))
+    refused(format!("the KurrentDB server refused a read: {error}"))
 }
 
 /// The log's error for a failed append to `stream`.
@@ -462,8 +490,8 @@ fn server_error(error: kurrentdb::Error, stream: &str, expected: ExpectedRevisio
                 CurrentRevision::NoStream => None,
             },
         },
-        error if is_unavailable(&error) => LogError::Unavailable(error.to_string()),
-        error => LogError::Backend(format!(
+        error if is_unavailable(&error) => unavailable(&error),
+        error => refused(format!(
             "the KurrentDB server refused the append to `{stream}`: {error}"
         )),
     }
@@ -506,35 +534,22 @@ impl EventLog for KurrentLog {
             .await
     }
 
-    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
-        let limit = limit.min(READ_LIMIT_MAX);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        self.retrying(|| self.read_all_once(at(from), false, "", limit))
-            .await
-    }
-
-    async fn read_all_backwards(
+    async fn read_all(
         &self,
-        from: Option<u64>,
+        from: AllFrom,
+        direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, LogError> {
         let limit = limit.min(READ_LIMIT_MAX);
-        if limit == 0 {
+        let Some(start) = read_start(from, direction).filter(|_| limit > 0) else {
             return Ok(Vec::new());
-        }
-        // The server reads backwards from before the position it is given; the log's contract
-        // includes `from`, so the read starts just past it.
-        let start = match from {
-            None => StreamPosition::End,
-            Some(from) => at(from.saturating_add(1)),
         };
-        self.retrying(|| self.read_all_once(start, true, "", limit))
+        let backwards = direction == Direction::Backwards;
+        self.retrying(|| self.read_all_once(start, backwards, "", limit))
             .await
     }
 
-    async fn subscribe_all(&self, from: u64) -> Result<Subscription, LogError> {
+    async fn subscribe_all(&self, from: AllFrom) -> Result<Subscription, LogError> {
         self.check_open()?;
         Ok(subscription::follow(
             self.client.clone(),
@@ -544,18 +559,23 @@ impl EventLog for KurrentLog {
         ))
     }
 
-    async fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
-        // KurrentDB has no index by event id: the ledger's streams are scanned. Callers that know
-        // the stream ask it instead (stream-scoped idempotency).
-        let mut from = 0;
+    async fn find_event(&self, stream: &str, id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
+        // KurrentDB has no index by event id; idempotency is scoped to the stream, and a retry
+        // concerns its latest events, so the stream is searched from its end.
+        let mut from = StreamFrom::End;
         loop {
-            let page = self.read_all(from, READ_LIMIT_MAX).await?;
-            let Some(last) = page.last() else {
+            let page = self
+                .read_stream(stream, from, Direction::Backwards, READ_LIMIT_MAX)
+                .await?;
+            let Some(oldest) = page.last().map(|event| event.revision) else {
                 return Ok(None);
             };
-            from = last.position + 1;
             if let Some(found) = page.into_iter().find(|event| event.event.id == id) {
                 return Ok(Some(found));
+            }
+            match oldest.checked_sub(1) {
+                Some(before) => from = StreamFrom::Revision(before),
+                None => return Ok(None),
             }
         }
     }
@@ -578,16 +598,13 @@ impl EventLog for KurrentLog {
             let Some(last) = page.last() else {
                 return Ok(names.into_iter().collect());
             };
-            from = at(last.position + 1);
+            from = at(last.position.raw().saturating_add(1));
             names.extend(page.into_iter().map(|event| event.stream));
         }
     }
 
-    async fn next_position(&self) -> Result<u64, LogError> {
-        Ok(self
-            .retrying(|| self.last_position_once())
-            .await?
-            .map_or(0, |position| position + 1))
+    async fn last_position(&self) -> Result<Option<LogPosition>, LogError> {
+        self.retrying(|| self.last_position_once()).await
     }
 
     async fn close(&self) -> Result<(), LogError> {

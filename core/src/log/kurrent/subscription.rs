@@ -13,16 +13,16 @@ use std::sync::Arc;
 use kurrentdb::{Client, StreamPosition, SubscribeToAllOptions, SubscriptionEvent};
 use tokio::sync::mpsc;
 
-use super::{at, codec, is_unavailable, ledger_filter, RetryPolicy};
-use crate::log::{LogError, RecordedEvent, Subscription};
+use super::{at, codec, is_unavailable, ledger_filter, refused, RetryPolicy};
+use crate::log::{AllFrom, LogError, Position, RecordedEvent, Subscription};
 
 /// Events buffered between the task and the reader.
 const BUFFER_EVENTS: usize = 1024;
 
-/// A subscription from position `from` (inclusive).
+/// A subscription from `from`.
 pub fn follow(
     client: Client,
-    from: u64,
+    from: AllFrom,
     retry: RetryPolicy,
     closed: Arc<AtomicBool>,
 ) -> Subscription {
@@ -33,22 +33,32 @@ pub fn follow(
 
 type Sender = mpsc::Sender<Result<RecordedEvent, LogError>>;
 
+/// Where the server's subscription starts for the log's `from`: the server starts after the
+/// position it is given (positions are integers, so "after p - 1" includes p).
+fn start(from: AllFrom) -> StreamPosition<kurrentdb::Position> {
+    match from {
+        AllFrom::Start => StreamPosition::Start,
+        AllFrom::End => StreamPosition::End,
+        AllFrom::Including(position) => match position.raw().checked_sub(1) {
+            Some(before) => at(before),
+            None => StreamPosition::Start,
+        },
+        AllFrom::Excluding(position) => at(position.raw()),
+    }
+}
+
 async fn run(
     client: Client,
-    from: u64,
+    from: AllFrom,
     retry: RetryPolicy,
     closed: Arc<AtomicBool>,
     sender: Sender,
 ) {
-    // The first position the reader has not seen yet.
-    let mut next = from;
+    // The last position delivered to the reader; a new subscription continues after it.
+    let mut last: Option<Position> = None;
     let mut failures = 0u32;
     while !closed.load(Ordering::Acquire) && !sender.is_closed() {
-        // Subscriptions start after the position given, so the one before `next` is given.
-        let start = match next.checked_sub(1) {
-            None => StreamPosition::Start,
-            Some(before) => at(before),
-        };
+        let start = start(last.map_or(from, AllFrom::Excluding));
         let options = SubscribeToAllOptions::default()
             .position(start)
             .filter(ledger_filter(""));
@@ -65,8 +75,8 @@ async fn run(
                 Ok(SubscriptionEvent::EventAppeared(resolved)) => {
                     failures = 0;
                     match codec::decode(&resolved) {
-                        Ok(Some(recorded)) if recorded.position >= next => {
-                            next = recorded.position + 1;
+                        Ok(Some(recorded)) if last.is_none_or(|last| recorded.position > last) => {
+                            last = Some(recorded.position);
                             if sender.send(Ok(recorded)).await.is_err() {
                                 return;
                             }
@@ -84,7 +94,7 @@ async fn run(
                 Ok(_) => {}
                 Err(error) if is_unavailable(&error) => {
                     failures = failures.saturating_add(1);
-                    tracing::warn!(%error, failures, next, "the KurrentDB subscription lost its server; subscribing again");
+                    tracing::warn!(%error, failures, ?last, "the KurrentDB subscription lost its server; subscribing again");
                     tokio::select! {
                         () = tokio::time::sleep(retry.pause(failures)) => {}
                         () = sender.closed() => return,
@@ -93,7 +103,7 @@ async fn run(
                 }
                 Err(error) => {
                     let _ = sender
-                        .send(Err(LogError::Backend(format!(
+                        .send(Err(refused(format!(
                             "the KurrentDB server ended the subscription: {error}"
                         ))))
                         .await;
