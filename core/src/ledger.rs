@@ -721,13 +721,7 @@ impl Ledger {
                 None,
             ));
         }
-        let expectation_holds = match expected {
-            ExpectedRevision::Any => true,
-            ExpectedRevision::NoStream => head.revision.is_none(),
-            ExpectedRevision::StreamExists => head.revision.is_some(),
-            ExpectedRevision::Exact(revision) => head.revision == Some(revision),
-        };
-        if !expectation_holds {
+        if !expected.holds(head.revision) {
             return Err(LedgerError::Conflict {
                 person,
                 expected,

@@ -242,15 +242,6 @@ impl PlainHead {
     }
 }
 
-fn holds(expected: ExpectedRevision, visible: Option<u64>) -> bool {
-    match expected {
-        ExpectedRevision::Any => true,
-        ExpectedRevision::NoStream => visible.is_none(),
-        ExpectedRevision::StreamExists => visible.is_some(),
-        ExpectedRevision::Exact(revision) => visible == Some(revision),
-    }
-}
-
 impl Ledger {
     /// Whether the plain `stream` was deleted, from the last event of its metadata stream.
     pub async fn plain_deletion(&self, stream: &str) -> Result<Deletion, LedgerError> {
@@ -328,7 +319,7 @@ impl Ledger {
             return Err(PlainError::Deleted(stream.to_owned()));
         }
         let visible = head.visible();
-        if !holds(expected, visible) {
+        if !expected.holds(visible) {
             // A retry of an append that was stored answers as the original did.
             let stored = match proposed.first() {
                 Some(first) => self.log().find_event(stream, first.id).await?.is_some(),
@@ -414,7 +405,7 @@ impl Ledger {
         if head.deletion == Deletion::Tombstoned {
             return Err(PlainError::Deleted(stream.to_owned()));
         }
-        if !holds(expected, head.visible()) {
+        if !expected.holds(head.visible()) {
             return Err(PlainError::WrongExpectedRevision {
                 stream: stream.to_owned(),
                 expected,

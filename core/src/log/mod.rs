@@ -18,10 +18,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+pub mod conformance;
 #[cfg(feature = "kurrentdb")]
 pub mod kurrent;
+pub mod memory;
 pub mod sled_log;
 
+pub use memory::InMemoryLog;
 pub use sled_log::{LogCopyHead, LogRestore, LogStats, SledLog, SledLogConfig};
 
 /// The largest number of events one append may carry.
@@ -92,6 +95,19 @@ pub enum ExpectedRevision {
     StreamExists,
     /// The stream's last revision must be exactly this.
     Exact(u64),
+}
+
+impl ExpectedRevision {
+    /// Whether the expectation holds for a stream whose last revision is `current` (`None`: no
+    /// stream).
+    pub fn holds(self, current: Option<u64>) -> bool {
+        match self {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => current.is_none(),
+            ExpectedRevision::StreamExists => current.is_some(),
+            ExpectedRevision::Exact(revision) => current == Some(revision),
+        }
+    }
 }
 
 /// How a payload is stored.
@@ -251,6 +267,81 @@ fn describe_revision(revision: Option<u64>) -> String {
     match revision {
         Some(revision) => format!("revision {revision}"),
         None => "no stream".to_owned(),
+    }
+}
+
+/// The rule stated by [`LogError::InvalidStreamName`].
+pub fn is_valid_stream_name(stream: &str) -> bool {
+    !stream.is_empty() && stream.len() <= 255 && !stream.contains('\0')
+}
+
+/// Checks what an append must satisfy before any state is looked at: a valid stream name, 1 to
+/// [`APPEND_EVENTS_MAX`] events, no id twice. Every backend calls it first.
+pub fn check_append(stream: &str, events: &[NewEvent]) -> Result<(), LogError> {
+    if !is_valid_stream_name(stream) {
+        return Err(LogError::InvalidStreamName(stream.to_owned()));
+    }
+    if events.is_empty() || events.len() > APPEND_EVENTS_MAX {
+        return Err(LogError::AppendSize(events.len()));
+    }
+    let mut ids = std::collections::HashSet::with_capacity(events.len());
+    for event in events {
+        if !ids.insert(event.id) {
+            return Err(LogError::DuplicateIdInAppend(event.id));
+        }
+    }
+    Ok(())
+}
+
+/// An event id already stored in the appended stream, as the idempotency check needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredId {
+    pub position: Position,
+    pub revision: u64,
+    pub content_digest: [u8; 32],
+}
+
+/// The idempotency rule, checked before the expected revision (a retry of a stored append answers
+/// the same whatever the stream's revision is now): `lookup` finds an id among the events of the
+/// appended stream. Every id stored with the same digest: the original outcome (`Some`). No id
+/// stored: `None`, a new append. Anything between is refused.
+pub fn check_retry(
+    events: &[NewEvent],
+    mut lookup: impl FnMut(Uuid) -> Result<Option<StoredId>, LogError>,
+) -> Result<Option<AppendOutcome>, LogError> {
+    let mut stored: Vec<StoredId> = Vec::new();
+    let mut first_stored = None;
+    let mut first_new = None;
+    for event in events {
+        match lookup(event.id)? {
+            Some(found) => {
+                if found.content_digest != event.content_digest {
+                    return Err(LogError::DuplicateIdConflict {
+                        id: event.id,
+                        position: found.position,
+                    });
+                }
+                first_stored.get_or_insert(event.id);
+                stored.push(found);
+            }
+            None => {
+                first_new.get_or_insert(event.id);
+            }
+        }
+    }
+    match (first_stored, first_new) {
+        (Some(stored), Some(new)) => Err(LogError::PartialDuplicate { stored, new }),
+        (Some(_), None) => {
+            let first = stored.iter().map(|found| found.position).min();
+            let last = stored.iter().max_by_key(|found| found.position);
+            Ok(first.zip(last).map(|(first, last)| AppendOutcome {
+                first_position: first,
+                last_position: last.position,
+                stream_revision: last.revision,
+                replayed: true,
+            }))
+        }
+        (None, _) => Ok(None),
     }
 }
 

@@ -51,7 +51,7 @@
 //! its own write, because the head is published before the replies are sent.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
@@ -62,9 +62,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, GlobalLink, LogActor, LogError,
-    NewEvent, PayloadEncoding, Position, RecordedEvent, StreamFrom, Subscription,
-    APPEND_EVENTS_MAX, READ_LIMIT_MAX,
+    check_append, check_retry, is_valid_stream_name, AllFrom, AppendOutcome, Direction, EventLog,
+    ExpectedRevision, GlobalLink, LogActor, LogError, NewEvent, PayloadEncoding, Position,
+    RecordedEvent, StreamFrom, Subscription, READ_LIMIT_MAX,
 };
 use crate::chain;
 use crate::store::Store;
@@ -341,16 +341,7 @@ impl EventLog for SledLog {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, LogError> {
         // These checks need no state, so they run here and spare the writer.
-        check_stream_name(stream)?;
-        if events.is_empty() || events.len() > APPEND_EVENTS_MAX {
-            return Err(LogError::AppendSize(events.len()));
-        }
-        let mut ids = HashSet::with_capacity(events.len());
-        for event in &events {
-            if !ids.insert(event.id) {
-                return Err(LogError::DuplicateIdInAppend(event.id));
-            }
-        }
+        check_append(stream, &events)?;
 
         let sender = self.sender()?;
         let (reply, outcome) = oneshot::channel();
@@ -505,14 +496,6 @@ impl From<sled::Error> for LogError {
     }
 }
 
-/// Checks the rule stated by [`LogError::InvalidStreamName`].
-fn check_stream_name(stream: &str) -> Result<(), LogError> {
-    if stream.is_empty() || stream.len() > 255 || stream.contains('\0') {
-        return Err(LogError::InvalidStreamName(stream.to_owned()));
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Keys and values
 // ---------------------------------------------------------------------------------------------
@@ -602,7 +585,7 @@ fn decode_index_value(first_position: u64, bytes: &[u8]) -> Result<Vec<IndexRun<
         if run.ids.is_empty() {
             return Err(corrupt(format!("an empty run of `{}`", run.stream)));
         }
-        if check_stream_name(&run.stream).is_err() {
+        if !is_valid_stream_name(&run.stream) {
             return Err(corrupt(format!("invalid stream name {:?}", run.stream)));
         }
     }
@@ -1708,42 +1691,25 @@ impl Writer {
         let stream = request.stream.as_str();
         let index = read_index(&self.reader.index);
 
-        // Idempotency first: a retry of a stored append answers the same whatever the stream's
-        // revision is now.
-        let mut stored: Vec<(Uuid, StoredId)> = Vec::new();
-        let mut first_new = None;
-        for event in &request.events {
-            match self.lookup_id(event.id, group, &index)? {
-                Some(found) => {
-                    if found.stream != stream {
-                        return Err(LogError::DuplicateIdInOtherStream {
-                            id: event.id,
-                            stream: stream.to_owned(),
-                            stored_stream: found.stream,
-                        });
-                    }
-                    if found.content_digest != event.content_digest {
-                        return Err(LogError::DuplicateIdConflict {
-                            id: event.id,
-                            position: Position(found.position),
-                        });
-                    }
-                    stored.push((event.id, found));
-                }
-                None => {
-                    first_new.get_or_insert(event.id);
-                }
+        // Idempotency first (the contract's rule). The index knows every id, so an id stored in
+        // another stream is refused as well, for free.
+        let replay = check_retry(&request.events, |id| {
+            match self.lookup_id(id, group, &index)? {
+                Some(found) if found.stream != stream => Err(LogError::DuplicateIdInOtherStream {
+                    id,
+                    stream: stream.to_owned(),
+                    stored_stream: found.stream,
+                }),
+                Some(found) => Ok(Some(super::StoredId {
+                    position: Position(found.position),
+                    revision: found.revision,
+                    content_digest: found.content_digest,
+                })),
+                None => Ok(None),
             }
-        }
-        match (stored.first(), first_new) {
-            (Some((stored_id, _)), Some(new)) => {
-                return Err(LogError::PartialDuplicate {
-                    stored: *stored_id,
-                    new,
-                });
-            }
-            (Some(_), None) => return Ok(replay_outcome(&stored)),
-            (None, _) => {}
+        })?;
+        if let Some(outcome) = replay {
+            return Ok(outcome);
         }
 
         let current = group
@@ -1753,13 +1719,7 @@ impl Writer {
             .or_else(|| index.head(stream))
             .map(|head| head.revision);
         drop(index);
-        let accepted = match request.expected {
-            ExpectedRevision::Any => true,
-            ExpectedRevision::NoStream => current.is_none(),
-            ExpectedRevision::StreamExists => current.is_some(),
-            ExpectedRevision::Exact(revision) => current == Some(revision),
-        };
-        if !accepted {
+        if !request.expected.holds(current) {
             return Err(LogError::WrongExpectedRevision {
                 stream: stream.to_owned(),
                 expected: request.expected,
@@ -1812,27 +1772,10 @@ impl Writer {
     }
 }
 
-/// The outcome of the original append, rebuilt from its stored events.
-fn replay_outcome(stored: &[(Uuid, StoredId)]) -> AppendOutcome {
-    let first_position = stored
-        .iter()
-        .map(|(_, found)| found.position)
-        .min()
-        .unwrap_or_default();
-    let last = stored
-        .iter()
-        .map(|(_, found)| found)
-        .max_by_key(|found| found.position);
-    AppendOutcome {
-        first_position: Position(first_position),
-        last_position: Position(last.map_or(first_position, |found| found.position)),
-        stream_revision: last.map_or(0, |found| found.revision),
-        replayed: true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
     use crate::log::test_support::test_event;
     use crate::store::StoreConfig;
