@@ -181,7 +181,7 @@ pub enum AuditError {
 
 impl From<sled::Error> for AuditError {
     fn from(error: sled::Error) -> Self {
-        AuditError::Storage(LogError::Storage(error))
+        AuditError::Storage(LogError::from(error))
     }
 }
 

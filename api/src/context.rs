@@ -10,6 +10,7 @@ use journey_core::clock::SystemClock;
 use journey_core::erasure_register::{self, ErasureRegister};
 use journey_core::keys::{self, KeyStore, MasterKeySource};
 use journey_core::ledger::{Ledger, LedgerConfig};
+use journey_core::log::kurrent::{self, KurrentLog, RetryPolicy};
 use journey_core::log::{EventLog, LogError, SledLog, SledLogConfig};
 use journey_core::store::{Store, StoreConfig};
 use rand::rngs::StdRng;
@@ -25,6 +26,48 @@ pub struct Options {
     /// Where the erasure register is; `None`: beside the master key (see
     /// [`Options::erasure_register_path`]).
     pub erasure_register: Option<PathBuf>,
+    /// Where the event log lives; keys, vault, tokens and audit stay in the data directory.
+    pub store: LogStore,
+}
+
+/// Where the event log lives (`--store`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum LogStore {
+    /// The embedded sled log in the data directory.
+    #[default]
+    Sled,
+    /// A KurrentDB server, by a connection string of the `kurrentdb` crate.
+    Kurrent(String),
+}
+
+impl LogStore {
+    /// `sled`, or a connection string `kurrentdb://…`, `kurrentdb+discover://…`, `esdb://…`,
+    /// `esdb+discover://…`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text == "sled" {
+            return Ok(LogStore::Sled);
+        }
+        if kurrent::is_connection_string(text) {
+            return Ok(LogStore::Kurrent(text.to_owned()));
+        }
+        Err(format!(
+            "`{}` is not a store: write `sled` (the embedded log, the default) or a KurrentDB connection string such as `kurrentdb://admin:changeit@localhost:2113?tlsCaFile=ca.crt` (also `esdb://…`, `kurrentdb+discover://…`)",
+            kurrent::redact(text)
+        ))
+    }
+}
+
+/// Connection strings carry passwords: they are shown redacted, also in `{:?}`.
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogStore::Sled => formatter.write_str("Sled"),
+            LogStore::Kurrent(connection) => formatter
+                .debug_tuple("Kurrent")
+                .field(&kurrent::redact(connection))
+                .finish(),
+        }
+    }
 }
 
 impl Options {
@@ -61,7 +104,9 @@ impl Options {
 #[derive(Debug)]
 pub struct Context {
     pub store: Store,
-    pub log: Arc<SledLog>,
+    pub log: Arc<dyn EventLog>,
+    /// The embedded log when the log is embedded (`--store sled`): backups copy it.
+    pub sled_log: Option<Arc<SledLog>>,
     pub ledger: Arc<Ledger>,
     /// The key of analyst pseudonyms, derived from the master key (so it changes with it).
     pub pseudonym_key: [u8; 32],
@@ -102,9 +147,9 @@ impl Context {
             );
         }
         let keys = Arc::new(keys);
-        let log = Arc::new(SledLog::open(&store, SledLogConfig::default())?);
+        let (log, sled_log) = open_log(&options.store, &store)?;
         let ledger = Arc::new(Ledger::new(
-            log.clone() as Arc<dyn EventLog>,
+            log.clone(),
             keys,
             Arc::new(SystemClock),
             Box::new(StdRng::from_entropy()),
@@ -120,6 +165,7 @@ impl Context {
         Ok(Self {
             store,
             log,
+            sled_log,
             ledger,
             pseudonym_key,
             data_dir: options.data_dir.clone(),
@@ -131,6 +177,26 @@ impl Context {
         self.log.close().await?;
         self.store.flush()?;
         Ok(())
+    }
+}
+
+/// An opened event log, and the same log as the embedded one when it is embedded.
+type OpenedLog = (Arc<dyn EventLog>, Option<Arc<SledLog>>);
+
+/// The event log `store` names.
+fn open_log(store: &LogStore, embedded: &Store) -> Result<OpenedLog, CliError> {
+    match store {
+        LogStore::Sled => {
+            let log = Arc::new(SledLog::open(embedded, SledLogConfig::default())?);
+            Ok((log.clone(), Some(log)))
+        }
+        LogStore::Kurrent(connection) => {
+            // The client's TLS needs a process-wide provider when the build enables more than
+            // one; a second install (the gRPC endpoint's) is refused, which is fine.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let log = KurrentLog::connect(connection, RetryPolicy::default())?;
+            Ok((Arc::new(log), None))
+        }
     }
 }
 

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use journey_core::catalogue::Agency;
 use journey_core::envelope::Actor;
-use journey_core::log::EventLog;
 use journey_core::registers::RegisterFile;
 use journey_core::synth::{self, SynthConfig};
 use journey_projections::Projections;
@@ -59,7 +58,7 @@ pub async fn prepare(
     projections: &Projections,
     demo: &DemoConfig,
 ) -> Result<Vec<DemoToken>, CliError> {
-    let empty = context.log.next_position().await? == 0;
+    let empty = context.log.last_position().await?.is_none();
     if empty {
         // The demo is Salzgitter's: its registers come first, so every seeded district and
         // provider is checked against them like a caseworker's entry would be.

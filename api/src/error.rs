@@ -407,7 +407,7 @@ mod tests {
         let error = from_ledger(
             FieldStyle::TypedInput,
             LedgerError::Log(LogError::Corrupt {
-                position: 7,
+                position: journey_core::log::Position::from_raw(7),
                 reason: "checksum of /data/ledger".into(),
             }),
         );

@@ -842,13 +842,20 @@ async fn healthz() -> &'static str {
 /// the projections (when the server runs them) have applied every event the log held a moment ago.
 async fn readyz(State(shared): State<Shared>) -> Response {
     let state = &shared.state;
-    let head = state.log.next_position().await;
+    let head = state.log.last_position().await;
     let shutting_down = state.is_shutting_down();
-    let (log_ok, next_position) = match head {
+    let (log_ok, last_position) = match head {
         Ok(position) => (true, position),
-        Err(_) => (false, 0),
+        Err(_) => (false, None),
     };
-    let lag_events = next_position.saturating_sub(state.hub.next_position());
+    // Positions are not dense, so the hub's lag is counted by reading (one page at most).
+    let lag_events = journey_core::log::events_after(
+        state.log.as_ref(),
+        state.hub.last_position(),
+        journey_projections::LAG_COUNTED_MAX,
+    )
+    .await
+    .unwrap_or_default();
     let (projections_ready, projections) = match &state.projections {
         None => (true, Value::Null),
         Some(projections) => match projections.status().await {
@@ -874,7 +881,7 @@ async fn readyz(State(shared): State<Shared>) -> Response {
     let body = json!({
         "ready": ready,
         "shutting_down": shutting_down,
-        "log": {"open": log_ok, "next_position": next_position},
+        "log": {"open": log_ok, "last_position": last_position},
         "subscriptions": {"lag_events": lag_events},
         "projections": projections,
     });

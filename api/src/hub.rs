@@ -5,10 +5,9 @@
 //! [`HUB_BUFFER_EVENTS`] events behind is told it lagged and its subscription ends with an error,
 //! rather than silently missing events.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use journey_core::log::{EventLog, RecordedEvent};
+use journey_core::log::{AllFrom, EventLog, Position, RecordedEvent};
 use tokio::sync::{broadcast, watch};
 
 /// Events buffered per subscriber.
@@ -18,8 +17,8 @@ pub const HUB_BUFFER_EVENTS: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct EventHub {
     sender: broadcast::Sender<Arc<RecordedEvent>>,
-    /// The position after the last event broadcast.
-    next_position: Arc<AtomicU64>,
+    /// The position of the last event the hub has seen (at start: the log's head then).
+    last_position: Arc<Mutex<Option<Position>>>,
 }
 
 impl EventHub {
@@ -29,13 +28,13 @@ impl EventHub {
         log: Arc<dyn EventLog>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<Self, journey_core::log::LogError> {
-        let from = log.next_position().await?;
-        let mut subscription = log.subscribe_all(from).await?;
+        let head = log.last_position().await?;
+        let mut subscription = log.subscribe_all(AllFrom::after(head)).await?;
         let (sender, _) = broadcast::channel(HUB_BUFFER_EVENTS);
-        let next_position = Arc::new(AtomicU64::new(from));
+        let last_position = Arc::new(Mutex::new(head));
         let hub = Self {
             sender: sender.clone(),
-            next_position: next_position.clone(),
+            last_position: last_position.clone(),
         };
         tokio::spawn(async move {
             loop {
@@ -45,7 +44,8 @@ impl EventHub {
                 };
                 match next {
                     Some(Ok(event)) => {
-                        next_position.store(event.position + 1, Ordering::Release);
+                        *last_position.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(event.position);
                         // No receiver is fine: nobody is subscribed right now.
                         let _ = sender.send(Arc::new(event));
                     }
@@ -65,8 +65,11 @@ impl EventHub {
         self.sender.subscribe()
     }
 
-    /// The position after the last event the hub has seen.
-    pub fn next_position(&self) -> u64 {
-        self.next_position.load(Ordering::Acquire)
+    /// The position of the last event the hub has seen (`None`: the log was empty and nothing came).
+    pub fn last_position(&self) -> Option<Position> {
+        *self
+            .last_position
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -34,6 +34,20 @@ struct Cli {
     #[arg(long, global = true, env = "JOURNEY_ERASURE_REGISTER")]
     erasure_register: Option<PathBuf>,
 
+    /// Where the event log lives: `sled` (embedded in the data directory) or a KurrentDB server by
+    /// its connection string (`kurrentdb://USER:PASSWORD@HOST:PORT?tlsCaFile=ca.crt`, also
+    /// `esdb://…` and `kurrentdb+discover://…`). Keys, vault, tokens and audit stay in the data
+    /// directory either way.
+    /// (Parsed by `LogStore::parse`, not by clap, whose message would repeat the password.)
+    #[arg(
+        long,
+        global = true,
+        env = "JOURNEY_STORE",
+        default_value = "sled",
+        hide_env_values = true
+    )]
+    store: String,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -121,6 +135,13 @@ fn main() -> ExitCode {
             fault::ENV
         );
     }
+    let store = match context::LogStore::parse(&cli.store) {
+        Ok(store) => store,
+        Err(message) => {
+            eprintln!("error: --store: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,6 +156,7 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
         erasure_register: cli.erasure_register,
+        store,
     };
     let result = runtime.block_on(async move {
         match cli.command {

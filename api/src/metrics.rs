@@ -270,15 +270,21 @@ pub fn render_projections(status: &journey_projections::runner::ProjectionStatus
         "journey_projection_checkpoint {}",
         status
             .checkpoint
-            .map_or(-1, |checkpoint| i64::try_from(checkpoint)
+            .map_or(-1, |checkpoint| i64::try_from(checkpoint.raw())
                 .unwrap_or(i64::MAX))
     );
     let _ = writeln!(
         out,
-        "# HELP journey_projection_log_head_position The log's next position."
+        "# HELP journey_projection_log_head_position The position of the log's last event (-1: none)."
     );
     let _ = writeln!(out, "# TYPE journey_projection_log_head_position gauge");
-    let _ = writeln!(out, "journey_projection_log_head_position {}", status.head);
+    let _ = writeln!(
+        out,
+        "journey_projection_log_head_position {}",
+        status
+            .head
+            .map_or(-1, |head| i64::try_from(head.raw()).unwrap_or(i64::MAX))
+    );
     out
 }
 

@@ -193,7 +193,7 @@ impl Pseudonymizer {
             Err(_) => self.pseudonym("s", &decoded.recorded.stream),
         };
         AnalystView {
-            position: decoded.recorded.position,
+            position: decoded.recorded.position.raw(),
             person,
             revision: decoded.recorded.revision,
             event_id: envelope.id,
@@ -201,9 +201,9 @@ impl Pseudonymizer {
             version: envelope.version,
             occurred_on: envelope.occurred_on,
             recorded_at: envelope.recorded_at,
-            actor_pseudonym: self.actor(&envelope.actor.id),
-            actor_agency: envelope.actor.agency,
-            actor_role: envelope.actor.role,
+            actor_pseudonym: self.actor(&decoded.actor.id),
+            actor_agency: decoded.actor.agency,
+            actor_role: decoded.actor.role,
             correlation_id: envelope.correlation_id,
             causation_id: envelope.causation_id,
             data: self.event_data(decoded),

@@ -16,7 +16,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
-use journey_core::log::EventLog;
 use journey_projections::kpi::Suppression;
 use journey_projections::{Projections, RunnerConfig};
 use tokio::net::TcpListener;

@@ -36,8 +36,9 @@ pub struct AppState {
 pub struct Inner {
     pub ledger: Arc<Ledger>,
     pub log: Arc<dyn EventLog>,
-    /// The same log as the embedded backend, which backups copy entry by entry.
-    pub sled_log: Arc<SledLog>,
+    /// The same log as the embedded backend, which backups copy entry by entry; `None` when the
+    /// log is in a KurrentDB server.
+    pub sled_log: Option<Arc<SledLog>>,
     /// The last backup and the lock that runs one at a time.
     pub backups: crate::backup::online::BackupStatus,
     pub store: Store,
@@ -142,13 +143,13 @@ impl AppState {
         suppression: Suppression,
     ) -> Result<Self, CliError> {
         let (shutdown, shutdown_receiver) = watch::channel(false);
-        let log: Arc<dyn EventLog> = context.log.clone();
+        let log = context.log.clone();
         let hub = EventHub::start(log.clone(), shutdown_receiver).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 ledger: context.ledger.clone(),
                 log,
-                sled_log: context.log.clone(),
+                sled_log: context.sled_log.clone(),
                 backups: Default::default(),
                 store: context.store.clone(),
                 data_dir: context.data_dir.clone(),

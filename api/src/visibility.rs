@@ -60,7 +60,7 @@ pub trait Recorded {
 
 impl Recorded for DecodedEvent {
     fn actor(&self) -> &Actor {
-        &self.recorded.event.actor
+        &self.actor
     }
     fn id(&self) -> Uuid {
         self.recorded.event.id

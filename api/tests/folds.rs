@@ -202,7 +202,7 @@ fn accepted_journal(draws: &[Draw]) -> (Journal, JourneyState) {
         state = next;
         let revision = facts.len() as u64;
         facts.push(Fact {
-            position: revision,
+            position: journey_core::log::Position::from_raw(revision),
             revision,
             id: event.id,
             occurred_on: event.occurred_on,

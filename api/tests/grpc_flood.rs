@@ -30,7 +30,7 @@ use journey_api::grpc::proto::event_store::client::streams::{
 };
 use journey_api::grpc::proto::event_store::client::{uuid, StreamIdentifier, Uuid as ProtoUuid};
 use journey_api::grpc::server::{GrpcConfig, GrpcEndpoint, GrpcTransport};
-use journey_core::log::{Direction, StreamFrom};
+use journey_core::log::{AllFrom, Direction, StreamFrom};
 use kurrentdb::{
     AppendToStreamOptions, Client, ClientSettings, EventData, ReadStreamOptions, StreamPosition,
 };
@@ -297,11 +297,14 @@ async fn a_million_tiny_events_in_tiny_appends_are_held_back_stored_once_and_oth
     // Every acknowledged event is in the log exactly once, in its stream, with its content.
     let log = h.state.ledger.log();
     let mut stored = vec![false; EVENTS];
-    let mut position = 0;
+    let mut from = AllFrom::Start;
     loop {
-        let page = log.read_all(position, 4096).await.expect("read");
+        let page = log
+            .read_all(from, Direction::Forwards, 4096)
+            .await
+            .expect("read");
         let Some(last) = page.last() else { break };
-        position = last.position + 1;
+        from = AllFrom::Excluding(last.position);
         for event in page {
             if !event.stream.starts_with("flood-") {
                 continue;

@@ -29,7 +29,7 @@ async fn a_coordinator_records_offers_and_unmet_demand_sets_them_against_persons
     let caseworker = h.caseworker(Agency::Jugendamt);
 
     // Bad input: typed errors naming the field, nothing written.
-    let head = h.state.log.next_position().await.expect("head");
+    let head = h.state.log.last_position().await.expect("head");
     let mut bad_month = kita("Lebenstedt", 5);
     bad_month["month"] = json!("2024-9");
     let error = h
@@ -76,7 +76,7 @@ async fn a_coordinator_records_offers_and_unmet_demand_sets_them_against_persons
     )
     .await;
     assert_eq!(
-        h.state.log.next_position().await.expect("head"),
+        h.state.log.last_position().await.expect("head"),
         head,
         "nothing written"
     );

@@ -1271,7 +1271,7 @@ async fn org_row(
             continue;
         }
         let context = format!("{} × {col:?} (expected {expect:?})", row.field);
-        let head = w.h.state.log.next_position().await.expect("head");
+        let head = w.h.state.log.last_position().await.expect("head");
         let mark = w.audit_mark();
         let (expected_code, fields) = match expect {
             Unauth => ("UNAUTHENTICATED", data),
@@ -1283,7 +1283,7 @@ async fn org_row(
         let body = w.post(col, &doc, variables).await;
         assert_refused(&context, &body, expected_code);
         assert_eq!(
-            w.h.state.log.next_position().await.expect("head"),
+            w.h.state.log.last_position().await.expect("head"),
             head,
             "{context}: nothing written"
         );

@@ -12,6 +12,7 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::envelope::Actor;
 use crate::log::{NewEvent, PayloadEncoding};
 
 /// The hash before the first event of a chain.
@@ -20,8 +21,18 @@ pub const GENESIS: [u8; 32] = [0; 32];
 /// The canonical envelope bytes of an event at `revision` of `stream`.
 pub fn canonical_envelope(stream: &str, revision: u64, event: &NewEvent) -> Vec<u8> {
     // serde_json's Map is a BTreeMap here (no `preserve_order`), so keys come out sorted.
+    // The envelope names the actor as the domain does (role and agency by name). An actor this build
+    // cannot read keeps its stored form, so its hash differs and `verify` reports the event.
+    let actor = match Actor::from_log(&event.actor) {
+        Ok(actor) => json!(actor),
+        Err(_) => json!({
+            "id": event.actor.id,
+            "agency": event.actor.agency,
+            "role": event.actor.role,
+        }),
+    };
     let envelope = json!({
-        "actor": event.actor,
+        "actor": actor,
         "causation_id": event.causation_id,
         "content_digest": hex::encode(event.content_digest),
         "correlation_id": event.correlation_id,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::catalogue::Agency;
+use crate::log::LogActor;
 
 /// The prefix of every person stream: `person-<uuid>`.
 pub const PERSON_STREAM_PREFIX: &str = "person-";
@@ -92,5 +93,68 @@ impl Actor {
             agency: None,
             role: ActorRole::System,
         }
+    }
+
+    /// The actor as the log stores it: the agency's wire name, so that reordering the catalogue
+    /// cannot change stored meaning, and the role's stable code.
+    pub fn to_log(&self) -> LogActor {
+        LogActor {
+            id: self.id.clone(),
+            agency: self.agency.map(|agency| agency.as_str().to_owned()),
+            role: self.role.code(),
+        }
+    }
+
+    /// The actor the log stored, refused when its agency or role is unknown to this build (a log
+    /// written by a newer journey, or damaged).
+    pub fn from_log(stored: &LogActor) -> Result<Self, UnknownActor> {
+        let agency = match &stored.agency {
+            None => None,
+            Some(name) => {
+                Some(Agency::parse(name).ok_or_else(|| UnknownActor::Agency(name.clone()))?)
+            }
+        };
+        let role = ActorRole::from_code(stored.role).ok_or(UnknownActor::Role(stored.role))?;
+        Ok(Self {
+            id: stored.id.clone(),
+            agency,
+            role,
+        })
+    }
+}
+
+/// A stored actor this build cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownActor {
+    #[error("the stored actor names an unknown agency `{0}`")]
+    Agency(String),
+    #[error("the stored actor has an unknown role code {0}")]
+    Role(u8),
+}
+
+impl ActorRole {
+    /// The role's code in the log's records. Stable: a stored code never changes meaning.
+    pub fn code(self) -> u8 {
+        match self {
+            ActorRole::Caseworker => 0,
+            ActorRole::Coordinator => 1,
+            ActorRole::Analyst => 2,
+            ActorRole::Auditor => 3,
+            ActorRole::Admin => 4,
+            ActorRole::System => 5,
+        }
+    }
+
+    /// The role with this code, `None` for a code this build does not know.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => ActorRole::Caseworker,
+            1 => ActorRole::Coordinator,
+            2 => ActorRole::Analyst,
+            3 => ActorRole::Auditor,
+            4 => ActorRole::Admin,
+            5 => ActorRole::System,
+            _ => return None,
+        })
     }
 }

@@ -41,6 +41,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use rand::{CryptoRng, RngCore};
@@ -107,7 +108,7 @@ pub enum KeyError {
 
 impl From<sled::Error> for KeyError {
     fn from(error: sled::Error) -> Self {
-        KeyError::Storage(LogError::Storage(error))
+        KeyError::Storage(LogError::from(error))
     }
 }
 
@@ -143,6 +144,10 @@ pub struct KeyStore {
     /// The register every erasure is written to before the key goes, when one is configured (see
     /// [`crate::erasure_register`]).
     erasure_register: Option<ErasureRegister>,
+    /// How many keys were created, and how many of them a flush is known to cover (see
+    /// [`KeyStore::make_durable`]).
+    keys_created: AtomicU64,
+    keys_durable: AtomicU64,
 }
 
 /// The entries of a sled tree, key and value, in key order (what a backup copies of a tree).
@@ -421,6 +426,8 @@ impl KeyStore {
             epoch: RwLock::new(epoch),
             cache: RwLock::new(HashMap::new()),
             erasure_register: None,
+            keys_created: AtomicU64::new(0),
+            keys_durable: AtomicU64::new(0),
         })
     }
 
@@ -736,7 +743,8 @@ impl KeyStore {
     }
 
     /// The person's data key; created when the person has none yet. The new key is written to the
-    /// store but not flushed: the append that first uses it flushes the store before it is acknowledged.
+    /// store but not flushed: the caller makes it durable with [`KeyStore::make_durable`] before it
+    /// appends the first event sealed under it (the log may live elsewhere and flush nothing here).
     pub fn data_key_or_create(
         &self,
         person: PersonId,
@@ -763,6 +771,7 @@ impl KeyStore {
                             fault::hit(FaultPoint::AbortAfterKeyCreation);
                         }
                         self.remember(person, &key);
+                        self.keys_created.fetch_add(1, Ordering::AcqRel);
                         Ok(key)
                     }
                     Err(_) => match self.state_under(&epoch, person)? {
@@ -772,6 +781,21 @@ impl KeyStore {
                 }
             }
         }
+    }
+
+    /// Makes every key created so far durable: the explicit step between creating a person's key and
+    /// appending the first event sealed under it, so that no acknowledged event is ever sealed under a
+    /// key a crash could lose. Flushes only when a key was created since the last flush that began
+    /// after it; concurrent callers share one flush.
+    pub fn make_durable(&self) -> Result<(), KeyError> {
+        let created = self.keys_created.load(Ordering::Acquire);
+        if self.keys_durable.load(Ordering::Acquire) >= created {
+            return Ok(());
+        }
+        // This flush began after the first `created` keys were inserted, so it covers them.
+        self.tree.flush()?;
+        self.keys_durable.fetch_max(created, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Destroys the person's data key, leaving a tombstone, removes their vault entry, and rotates the

@@ -27,8 +27,8 @@ use crate::fault::{self, FaultPoint};
 use crate::in_flight::InFlight;
 use crate::keys::{KeyError, KeyState, KeyStore};
 use crate::log::{
-    Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, RecordedEvent,
-    StreamFrom, APPEND_EVENTS_MAX,
+    AllFrom, Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding, Position,
+    RecordedEvent, StreamFrom, APPEND_EVENTS_MAX,
 };
 use crate::offers::OfferViolation;
 use crate::registers::{RegisterCache, RegisterError, RegisterFileError, UnknownCode};
@@ -129,6 +129,8 @@ impl WireEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedEvent {
     pub recorded: RecordedEvent,
+    /// Who recorded it, read from the log's plain form of the actor.
+    pub actor: Actor,
     /// The payload as stored (decrypted, before upcasting); `None` when the person was erased.
     pub data: Option<Value>,
     /// The event at its current version; `None` when the person was erased, and for the events of
@@ -141,7 +143,7 @@ impl DecodedEvent {
     pub fn to_wire(&self) -> WireEvent {
         let event = &self.recorded.event;
         WireEvent {
-            position: Some(self.recorded.position),
+            position: Some(self.recorded.position.raw()),
             stream: self.recorded.stream.clone(),
             revision: Some(self.recorded.revision),
             id: event.id,
@@ -149,7 +151,7 @@ impl DecodedEvent {
             version: event.version,
             occurred_on: event.occurred_on,
             recorded_at: Some(event.recorded_at),
-            actor: event.actor.clone(),
+            actor: self.actor.clone(),
             correlation_id: event.correlation_id,
             causation_id: event.causation_id,
             data: self.data.clone().unwrap_or(Value::Null),
@@ -166,8 +168,10 @@ pub struct Receipt {
     /// The stream's revision after the append.
     pub stream_revision: u64,
     /// Positions of the newly written events (empty when everything was already recorded).
-    pub first_position: Option<u64>,
-    pub last_position: Option<u64>,
+    pub first_position: Option<Position>,
+    pub last_position: Option<Position>,
+    /// How many events this append wrote (positions are not dense, so they do not say).
+    pub written: usize,
     /// How many proposed events were already recorded with the same content (idempotent retries).
     pub already_recorded: usize,
 }
@@ -224,7 +228,7 @@ pub enum LedgerError {
     #[error("the data of {0} was erased")]
     Erased(PersonId),
     #[error("event at position {position} cannot be read: {reason}")]
-    Corrupt { position: u64, reason: String },
+    Corrupt { position: Position, reason: String },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -477,13 +481,13 @@ impl Ledger {
             }
             Err(error) => {
                 return Err(LedgerError::Corrupt {
-                    position: 0,
+                    position: Position::from_raw(0),
                     reason: error.to_string(),
                 })
             }
         }
         vault.flush().await.map_err(|error| LedgerError::Corrupt {
-            position: 0,
+            position: Position::from_raw(0),
             reason: error.to_string(),
         })
     }
@@ -726,22 +730,15 @@ impl Ledger {
         let mut fresh = Vec::with_capacity(proposed.len());
         let mut recorded = Vec::new();
         for (index, event) in proposed.iter().enumerate() {
-            match self.log.find_event(event.id).await? {
+            match self.log.find_event(&stream, event.id).await? {
                 None => fresh.push((index, event)),
-                Some(stored) if stored.stream != stream => {
-                    return Err(LedgerError::IdConflict {
-                        index,
-                        id: event.id,
-                        message: "this event id is already recorded for another person; every event needs a new id"
-                            .into(),
-                    })
-                }
                 Some(stored) => {
                     let key = match self.keys.state(person)? {
                         KeyState::Present(key) => key,
                         KeyState::Destroyed
                             if event.event.event_type() == EventType::PersonalDataErased
-                                && stored.event.event_type == EventType::PersonalDataErased.name() =>
+                                && stored.event.event_type
+                                    == EventType::PersonalDataErased.name() =>
                         {
                             // Retrying an erasure: its content can no longer be compared, its effect stands.
                             recorded.push(stored);
@@ -755,7 +752,9 @@ impl Ledger {
                             })
                         }
                     };
-                    if crypto::content_digest(&key, &canonical_content(event)) != stored.event.content_digest {
+                    if crypto::content_digest(&key, &canonical_content(event))
+                        != stored.event.content_digest
+                    {
                         return Err(LedgerError::IdConflict {
                             index,
                             id: event.id,
@@ -797,18 +796,13 @@ impl Ledger {
                     stream_revision: revision,
                     first_position: None,
                     last_position: None,
+                    written: 0,
                     already_recorded: recorded.len(),
                 },
                 None,
             ));
         }
-        let expectation_holds = match expected {
-            ExpectedRevision::Any => true,
-            ExpectedRevision::NoStream => head.revision.is_none(),
-            ExpectedRevision::StreamExists => head.revision.is_some(),
-            ExpectedRevision::Exact(revision) => head.revision == Some(revision),
-        };
-        if !expectation_holds {
+        if !expected.holds(head.revision) {
             return Err(LedgerError::Conflict {
                 person,
                 expected,
@@ -848,6 +842,9 @@ impl Ledger {
 
         let stream = person.stream_name();
         let key = self.with_rng(|rng| self.keys.data_key_or_create(person, rng))?;
+        // The key must be durable before an event sealed under it is: the log may be remote and its
+        // acknowledgement says nothing about this store.
+        self.keys.make_durable()?;
         let mut prev_hash = head.last_hash;
         let first_revision = head.revision.map_or(0, |revision| revision + 1);
         let mut events = Vec::with_capacity(fresh.len());
@@ -876,7 +873,23 @@ impl Ledger {
             // key's destruction, the next open finds the erasure and finishes it.
             self.keys.begin_erasure(person)?;
         }
-        let outcome = self.log.append(&stream, log_expected, events).await?;
+        let outcome = match self.log.append(&stream, log_expected, events).await {
+            Ok(outcome) => outcome,
+            // Idempotency is scoped to the stream; a backend that also knows the ids of other
+            // streams (the embedded log) refuses another person's id, which the caller must fix.
+            Err(LogError::DuplicateIdInOtherStream { id, .. }) => {
+                return Err(LedgerError::IdConflict {
+                    index: fresh
+                        .iter()
+                        .find(|(_, proposal)| proposal.id == id)
+                        .map_or(0, |(index, _)| *index),
+                    id,
+                    message: "this event id is already recorded for another person; every event needs a new id"
+                        .into(),
+                })
+            }
+            Err(error) => return Err(error.into()),
+        };
         drop(stamp);
         if erasing {
             fault::hit(FaultPoint::AbortAfterErasureAppend);
@@ -894,6 +907,7 @@ impl Ledger {
                 stream_revision: outcome.stream_revision,
                 first_position: Some(outcome.first_position),
                 last_position: Some(outcome.last_position),
+                written: fresh.len(),
                 already_recorded: recorded.len(),
             },
             Some(new_head),
@@ -934,7 +948,7 @@ impl Ledger {
             version: event_type.current_version(),
             occurred_on: proposal.occurred_on,
             recorded_at,
-            actor: proposal.actor.clone(),
+            actor: proposal.actor.to_log(),
             correlation_id: proposal.correlation_id,
             causation_id: proposal.causation_id,
             encoding,
@@ -1021,6 +1035,8 @@ impl Ledger {
     pub fn decode(&self, recorded: RecordedEvent) -> Result<DecodedEvent, LedgerError> {
         let position = recorded.position;
         let corrupt = |reason: String| LedgerError::Corrupt { position, reason };
+        let actor =
+            Actor::from_log(&recorded.event.actor).map_err(|error| corrupt(error.to_string()))?;
         if crate::organisational::is_organisational_stream(&recorded.stream) {
             // Register and offer events are not in the person catalogue, and carry no person
             // event: their stream kind reads them (`crate::organisational`).
@@ -1035,6 +1051,7 @@ impl Ledger {
             .map_err(corrupt)?;
             return Ok(DecodedEvent {
                 recorded,
+                actor: actor.clone(),
                 data: Some(data),
                 event: None,
             });
@@ -1048,6 +1065,7 @@ impl Ledger {
             }
             return Ok(DecodedEvent {
                 recorded,
+                actor: actor.clone(),
                 data: None,
                 event: None,
             });
@@ -1055,6 +1073,7 @@ impl Ledger {
         let Some(plaintext) = self.open_payload(&recorded)? else {
             return Ok(DecodedEvent {
                 recorded,
+                actor: actor.clone(),
                 data: None,
                 event: None,
             });
@@ -1069,6 +1088,7 @@ impl Ledger {
         .map_err(|error| corrupt(error.to_string()))?;
         Ok(DecodedEvent {
             recorded,
+            actor: actor.clone(),
             data: Some(data),
             event: Some(event),
         })
@@ -1124,13 +1144,12 @@ impl Ledger {
         }
         if !self.keys.erasures_reconciled()? {
             const PAGE: usize = 4096;
-            let head = self.log.next_position().await?;
-            let mut position = 0;
+            let mut from = AllFrom::Start;
             let mut persons = std::collections::BTreeSet::new();
-            while position < head {
-                let page = self.log.read_all(position, PAGE).await?;
+            loop {
+                let page = self.log.read_all(from, Direction::Forwards, PAGE).await?;
                 let Some(last) = page.last() else { break };
-                position = last.position + 1;
+                from = AllFrom::Excluding(last.position);
                 for recorded in &page {
                     if recorded.event.event_type == EventType::PersonalDataErased.name()
                         && !crate::plain::is_plain(&recorded.stream)

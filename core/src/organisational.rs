@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::chain;
 use crate::envelope::Actor;
 use crate::ledger::{Ledger, LedgerError};
-use crate::log::{Direction, ExpectedRevision, NewEvent, PayloadEncoding, StreamFrom};
+use crate::log::{Direction, ExpectedRevision, NewEvent, PayloadEncoding, Position, StreamFrom};
 use crate::offers::OfferId;
 use crate::plain::StreamKind;
 use crate::registers::RegisterKind;
@@ -97,19 +97,22 @@ impl Ledger {
         index: usize,
         event: &OrganisationalEvent,
     ) -> Result<Recorded, LedgerError> {
-        let Some(stored) = self.log().find_event(event.id).await? else {
+        let Some(stored) = self.log().find_event(&event.stream, event.id).await? else {
             return Ok(Recorded::No);
         };
-        if stored.stream == event.stream
-            && stored.event.content_digest == content_digest(event, &stored.event.actor)
-        {
+        let stored_actor =
+            Actor::from_log(&stored.event.actor).map_err(|error| LedgerError::Corrupt {
+                position: stored.position,
+                reason: error.to_string(),
+            })?;
+        if stored.event.content_digest == content_digest(event, &stored_actor) {
             return Ok(Recorded::Same);
         }
         Err(LedgerError::IdConflict {
             index,
             id: event.id,
             message: format!(
-                "this event id is already recorded (position {}) with different content or in another stream; \
+                "this event id is already recorded (position {}) with different content; \
                  every event needs its own id",
                 stored.position
             ),
@@ -125,7 +128,7 @@ impl Ledger {
         head: Option<(u64, [u8; 32])>,
         events: &[OrganisationalEvent],
         actor: &Actor,
-    ) -> Result<(u64, u64), LedgerError> {
+    ) -> Result<(Position, Position), LedgerError> {
         let (expected, mut revision, mut prev_hash) = match head {
             Some((last, hash)) => (ExpectedRevision::Exact(last), last + 1, hash),
             None => (ExpectedRevision::NoStream, 0, chain::GENESIS),
@@ -142,7 +145,7 @@ impl Ledger {
                 version: event.version,
                 occurred_on: event.occurred_on,
                 recorded_at,
-                actor: actor.clone(),
+                actor: actor.to_log(),
                 correlation_id: None,
                 causation_id: None,
                 encoding: PayloadEncoding::Json,

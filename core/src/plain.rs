@@ -21,7 +21,8 @@ use crate::chain;
 use crate::envelope::{Actor, PersonId, PERSON_STREAM_PREFIX};
 use crate::ledger::{Ledger, LedgerError};
 use crate::log::{
-    AppendOutcome, Direction, ExpectedRevision, LogError, NewEvent, PayloadEncoding, StreamFrom,
+    AppendOutcome, Direction, ExpectedRevision, LogError, NewEvent, PayloadEncoding, Position,
+    StreamFrom,
 };
 use crate::offers::{OfferId, OFFER_STREAM_PREFIX};
 use crate::registers::{RegisterKind, REGISTER_STREAM_PREFIX};
@@ -228,7 +229,7 @@ pub struct PlainReceipt {
     /// The stream's last revision after the append.
     pub stream_revision: u64,
     /// The position of the last event written (or of the original one, for a retry).
-    pub position: u64,
+    pub position: Position,
 }
 
 /// The stored state of a plain stream: its last stored revision with that event's hash, and its
@@ -250,15 +251,6 @@ impl PlainHead {
             }
             _ => None,
         }
-    }
-}
-
-fn holds(expected: ExpectedRevision, visible: Option<u64>) -> bool {
-    match expected {
-        ExpectedRevision::Any => true,
-        ExpectedRevision::NoStream => visible.is_none(),
-        ExpectedRevision::StreamExists => visible.is_some(),
-        ExpectedRevision::Exact(revision) => visible == Some(revision),
     }
 }
 
@@ -340,10 +332,10 @@ impl Ledger {
             return Err(PlainError::Deleted(stream.to_owned()));
         }
         let visible = head.visible();
-        if !holds(expected, visible) {
+        if !expected.holds(visible) {
             // A retry of an append that was stored answers as the original did.
             let stored = match proposed.first() {
-                Some(first) => self.log().find_event(first.id).await?.is_some(),
+                Some(first) => self.log().find_event(stream, first.id).await?.is_some(),
                 None => false,
             };
             if !stored {
@@ -426,7 +418,7 @@ impl Ledger {
         if head.deletion == Deletion::Tombstoned {
             return Err(PlainError::Deleted(stream.to_owned()));
         }
-        if !holds(expected, head.visible()) {
+        if !expected.holds(head.visible()) {
             return Err(PlainError::WrongExpectedRevision {
                 stream: stream.to_owned(),
                 expected,
@@ -479,7 +471,7 @@ fn plain_events(
             version: 1,
             occurred_on: recorded_at.date_naive(),
             recorded_at,
-            actor: actor.clone(),
+            actor: actor.to_log(),
             correlation_id: None,
             causation_id: None,
             encoding: PayloadEncoding::Opaque,

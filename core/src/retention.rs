@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::catalogue::{ErasureReason, Event, EventType, PersonalDataErased};
 use crate::envelope::{Actor, PersonId};
 use crate::ledger::{Ledger, LedgerError, Proposed};
-use crate::log::{EventLog, ExpectedRevision, LogError};
+use crate::log::{AllFrom, Direction, EventLog, ExpectedRevision, LogError};
 
 /// Why a case counts as closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,12 +112,12 @@ pub async fn select(
 ) -> Result<Vec<Expired>, LogError> {
     const PAGE: usize = 4096;
     let mut cases: HashMap<String, CaseSummary> = HashMap::new();
-    let mut from = 0u64;
+    let mut from = AllFrom::Start;
     loop {
-        let page = log.read_all(from, PAGE).await?;
+        let page = log.read_all(from, Direction::Forwards, PAGE).await?;
         let done = page.len() < PAGE;
         for recorded in page {
-            from = recorded.position + 1;
+            from = AllFrom::Excluding(recorded.position);
             cases
                 .entry(recorded.stream)
                 .or_default()

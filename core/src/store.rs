@@ -57,9 +57,9 @@ impl Store {
                     return Err(match &error {
                         sled::Error::Io(io) if is_lock_error(io) => LogError::Locked {
                             path: data_dir.display().to_string(),
-                            source: error,
+                            source: Box::new(error),
                         },
-                        _ => LogError::Storage(error),
+                        _ => LogError::from(error),
                     })
                 }
             }

@@ -1,5 +1,6 @@
-//! `journey verify`: checks the whole log — both hash chains, gap-free positions and revisions, and
-//! that every event decrypts and decodes — and names the first position where something is wrong.
+//! `journey verify`: checks the whole log — the stream chains, the global chain where the backend
+//! keeps one, increasing positions, gap-free revisions, and that every event decrypts and decodes —
+//! and names the first position where something is wrong.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,7 @@ use crate::chain;
 use crate::envelope::PersonId;
 use crate::keys::KeyState;
 use crate::ledger::{Ledger, LedgerError};
-use crate::log::LogError;
+use crate::log::{AllFrom, Direction, LogError, Position};
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub struct VerifyReport {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyProblem {
-    pub position: u64,
+    pub position: Position,
     pub stream: Option<String>,
     pub revision: Option<u64>,
     pub reason: String,
@@ -42,7 +43,7 @@ impl std::fmt::Display for VerifyProblem {
 /// Options of a verification run.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions {
-    /// Check the global chain too (the embedded log keeps one; other backends do not).
+    /// Check the global chain too when the backend keeps one ([`crate::log::EventLog::keeps_global_chain`]).
     pub global_chain: bool,
     /// Events read per page.
     pub page_events: usize,
@@ -57,7 +58,7 @@ impl Default for VerifyOptions {
     }
 }
 
-/// Verifies the ledger's log from position 0 to its head. `progress` is called with the number of events
+/// Verifies the ledger's log from its first event to its head. `progress` is called with the number of events
 /// checked so far after every page.
 pub async fn verify(
     ledger: &Ledger,
@@ -65,13 +66,20 @@ pub async fn verify(
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, LedgerError> {
     let log = ledger.log();
-    let head = log.next_position().await?;
+    let Some(head) = log.last_position().await? else {
+        return Ok(VerifyReport::default());
+    };
+    let global_chain = options.global_chain && log.keeps_global_chain();
     let mut report = VerifyReport::default();
     let mut streams: HashMap<String, (u64, [u8; 32])> = HashMap::new();
     let mut global_prev = chain::GENESIS;
-    let mut position = 0u64;
-    while position < head {
-        let page = match log.read_all(position, options.page_events).await {
+    let mut last: Option<Position> = None;
+    while last.is_none_or(|last| last < head) {
+        let from = AllFrom::after(last);
+        let page = match log
+            .read_all(from, Direction::Forwards, options.page_events)
+            .await
+        {
             Ok(page) => page,
             Err(LogError::Corrupt { position, reason }) => {
                 report.first_problem = Some(VerifyProblem {
@@ -85,11 +93,12 @@ pub async fn verify(
             Err(error) => return Err(error.into()),
         };
         if page.is_empty() {
+            let position = last.unwrap_or_default();
             report.first_problem = Some(VerifyProblem {
                 position,
                 stream: None,
                 revision: None,
-                reason: format!("the log ends at position {position} but its head says {head}"),
+                reason: format!("the log ends after position {position} but its head says {head}"),
             });
             return Ok(report);
         }
@@ -100,10 +109,10 @@ pub async fn verify(
                 revision: Some(recorded.revision),
                 reason,
             };
-            if recorded.position != position {
-                report.first_problem = Some(problem(format!(
-                    "expected position {position}: positions have a gap"
-                )));
+            if last.is_some_and(|last| recorded.position <= last) {
+                report.first_problem = Some(problem(
+                    "positions do not increase: the log returned an event out of order".into(),
+                ));
                 return Ok(report);
             }
             let (expected_revision, expected_prev) = match streams.get(&recorded.stream) {
@@ -132,22 +141,28 @@ pub async fn verify(
                 ));
                 return Ok(report);
             }
-            if options.global_chain {
-                if recorded.global_prev_hash != global_prev {
+            if global_chain {
+                let Some(link) = recorded.global_link else {
+                    report.first_problem = Some(problem(
+                        "the event has no link in the global chain the log keeps".into(),
+                    ));
+                    return Ok(report);
+                };
+                if link.prev_hash != global_prev {
                     report.first_problem = Some(problem(
                         "global prev hash does not match the previous event".into(),
                     ));
                     return Ok(report);
                 }
-                if chain::global_hash(&global_prev, recorded.position, &event.hash)
-                    != recorded.global_hash
+                if chain::global_hash(&global_prev, recorded.position.raw(), &event.hash)
+                    != link.hash
                 {
                     report.first_problem = Some(problem(
                         "global hash does not match: the log was altered".into(),
                     ));
                     return Ok(report);
                 }
-                global_prev = recorded.global_hash;
+                global_prev = link.hash;
             }
             streams.insert(recorded.stream.clone(), (recorded.revision, event.hash));
             let plain = crate::plain::is_plain(&recorded.stream);
@@ -177,7 +192,7 @@ pub async fn verify(
                 Err(error) => return Err(error),
             }
             report.events += 1;
-            position += 1;
+            last = Some(recorded.position);
         }
         progress(report.events);
     }

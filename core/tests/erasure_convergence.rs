@@ -130,7 +130,7 @@ async fn erasure_durable_but_key_alive(dir: &Path, opened: &Opened) {
     ));
     let stored = opened
         .log
-        .find_event(erasure().id)
+        .find_event(&person().stream_name(), erasure().id)
         .await
         .expect("find")
         .expect("the erasure is in the log");

@@ -261,7 +261,7 @@ async fn every_offer_rule_has_a_case_and_every_case_decides_as_written() {
                 .await
                 .unwrap_or_else(|error| panic!("{}: given event {n} refused: {error}", case.name));
         }
-        let before = fixture.log.next_position().await.expect("head");
+        let before = fixture.log.last_position().await.expect("head");
         // When: the proposed event.
         let outcome = fixture
             .ledger
@@ -284,7 +284,7 @@ async fn every_offer_rule_has_a_case_and_every_case_decides_as_written() {
                 assert_eq!(violation.field.as_deref(), field, "{}", case.name);
                 assert_eq!(violation.event_id, Uuid::from_u128(999), "{}", case.name);
                 assert_eq!(
-                    fixture.log.next_position().await.expect("head"),
+                    fixture.log.last_position().await.expect("head"),
                     before,
                     "{}: nothing written",
                     case.name
@@ -298,7 +298,7 @@ async fn every_offer_rule_has_a_case_and_every_case_decides_as_written() {
 #[tokio::test]
 async fn an_unknown_district_or_provider_is_refused_with_suggestions_and_nothing_is_written() {
     let fixture = fixture(true).await;
-    let before = fixture.log.next_position().await.expect("head");
+    let before = fixture.log.last_position().await.expect("head");
     let error = fixture
         .ledger
         .append_offer_events(
@@ -346,7 +346,7 @@ async fn an_unknown_district_or_provider_is_refused_with_suggestions_and_nothing
         matches!(&error, LedgerError::UnknownCode { unknown, .. } if unknown.register == RegisterKind::Providers),
         "{error:?}"
     );
-    assert_eq!(fixture.log.next_position().await.expect("head"), before);
+    assert_eq!(fixture.log.last_position().await.expect("head"), before);
 }
 
 #[tokio::test]

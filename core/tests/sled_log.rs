@@ -1,15 +1,24 @@
-//! Behaviour of the embedded sled event log, over a real store in a temporary directory.
+//! Behaviour particular to the embedded sled event log (reopening, closing, its configuration,
+//! backpressure, an id refused in another stream), over a real store in a temporary directory. The
+//! contract every backend honours is checked by `log_conformance.rs`.
 
 mod support;
 
 use journey_core::log::test_support::{test_event, test_events};
 use journey_core::log::{
-    AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent, SledLog,
-    SledLogConfig, StreamFrom, APPEND_EVENTS_MAX, READ_LIMIT_MAX,
+    AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, Position, SledLog,
+    SledLogConfig, READ_LIMIT_MAX,
 };
 use uuid::Uuid;
 
-use support::{assert_global_chain, ids, open_log, read_everything, reopen, TestLog};
+use support::{
+    assert_global_chain, ids, next_position, open_log, read_everything, reopen, TestLog,
+};
+
+/// The embedded log's position `raw` (it numbers its events densely from 0).
+fn p(raw: u64) -> Position {
+    Position::from_raw(raw)
+}
 
 /// Appends `count` fresh events to `stream` without a revision check.
 async fn given_events(log: &SledLog, stream: &str, count: usize) -> AppendOutcome {
@@ -38,230 +47,13 @@ fn assert_wrong_revision(
     }
 }
 
-/// Asserts that a rejected append left the log as it was.
-async fn assert_nothing_written(log: &SledLog, before: u64, rejected: &[NewEvent]) {
-    assert_eq!(log.next_position().await.expect("next position"), before);
-    for event in rejected {
-        assert_eq!(log.find_event(event.id).await.expect("find"), None);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Expected revision
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn no_stream_is_accepted_on_a_new_stream() {
-    let TestLog { log, .. } = open_log();
-
-    let outcome = log
-        .append("s", ExpectedRevision::NoStream, test_events(2))
-        .await
-        .expect("accepted");
-
-    assert_eq!(
-        outcome,
-        AppendOutcome {
-            first_position: 0,
-            last_position: 1,
-            stream_revision: 1,
-            replayed: false
-        }
-    );
-}
-
-#[tokio::test]
-async fn no_stream_is_rejected_on_an_existing_stream() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "s", 3).await;
-    let events = test_events(1);
-
-    let result = log
-        .append("s", ExpectedRevision::NoStream, events.clone())
-        .await;
-
-    assert_wrong_revision(result, "s", ExpectedRevision::NoStream, Some(2));
-    assert_nothing_written(&log, 3, &events).await;
-}
-
-#[tokio::test]
-async fn stream_exists_is_accepted_on_an_existing_stream() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "s", 1).await;
-
-    let outcome = log
-        .append("s", ExpectedRevision::StreamExists, test_events(1))
-        .await
-        .expect("accepted");
-
-    assert_eq!(outcome.stream_revision, 1);
-    assert_eq!(outcome.first_position, 1);
-}
-
-#[tokio::test]
-async fn stream_exists_is_rejected_on_a_new_stream() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "other", 1).await;
-    let events = test_events(1);
-
-    let result = log
-        .append("s", ExpectedRevision::StreamExists, events.clone())
-        .await;
-
-    assert_wrong_revision(result, "s", ExpectedRevision::StreamExists, None);
-    assert_nothing_written(&log, 1, &events).await;
-}
-
-#[tokio::test]
-async fn exact_is_accepted_at_that_revision() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "s", 3).await;
-
-    let outcome = log
-        .append("s", ExpectedRevision::Exact(2), test_events(2))
-        .await
-        .expect("accepted");
-
-    assert_eq!(outcome.stream_revision, 4);
-    assert_eq!((outcome.first_position, outcome.last_position), (3, 4));
-}
-
-#[tokio::test]
-async fn exact_is_rejected_at_another_revision() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "s", 3).await;
-
-    for expected in [0, 1, 3, 100] {
-        let events = test_events(1);
-        let result = log
-            .append("s", ExpectedRevision::Exact(expected), events.clone())
-            .await;
-
-        assert_wrong_revision(result, "s", ExpectedRevision::Exact(expected), Some(2));
-        assert_nothing_written(&log, 3, &events).await;
-    }
-}
-
-#[tokio::test]
-async fn exact_is_rejected_on_a_new_stream() {
-    let TestLog { log, .. } = open_log();
-
-    let result = log
-        .append("s", ExpectedRevision::Exact(0), test_events(1))
-        .await;
-
-    assert_wrong_revision(result, "s", ExpectedRevision::Exact(0), None);
-}
-
-#[tokio::test]
-async fn any_is_accepted_on_new_and_existing_streams() {
-    let TestLog { log, .. } = open_log();
-
-    let first = log
-        .append("s", ExpectedRevision::Any, test_events(1))
-        .await
-        .expect("accepted on a new stream");
-    let second = log
-        .append("s", ExpectedRevision::Any, test_events(1))
-        .await
-        .expect("accepted on an existing stream");
-
-    assert_eq!((first.stream_revision, second.stream_revision), (0, 1));
-}
-
-#[tokio::test]
-async fn of_many_concurrent_exact_appends_exactly_one_wins() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "s", 1).await;
-    let log = std::sync::Arc::new(log);
-
-    let mut tasks = Vec::new();
-    for _ in 0..32 {
-        let log = log.clone();
-        tasks.push(tokio::spawn(async move {
-            log.append("s", ExpectedRevision::Exact(0), test_events(1))
-                .await
-        }));
-    }
-    let mut winners = 0;
-    for task in tasks {
-        match task.await.expect("the task ends") {
-            Ok(outcome) => {
-                winners += 1;
-                assert_eq!(outcome.stream_revision, 1);
-            }
-            Err(error) => {
-                assert_wrong_revision(Err(error), "s", ExpectedRevision::Exact(0), Some(1))
-            }
-        }
-    }
-
-    assert_eq!(winners, 1);
-    assert_eq!(log.stream_revision("s").await.expect("revision"), Some(1));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Idempotency and duplicate ids
 // ---------------------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn appending_the_same_events_again_replays_the_original_outcome() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "s", 2).await;
-    let events = test_events(3);
-    let original = log
-        .append("s", ExpectedRevision::Exact(1), events.clone())
-        .await
-        .expect("appended");
-    given_events(&log, "s", 2).await;
-    given_events(&log, "other", 1).await;
-
-    // The expected revision is stale by now; a retry must still get the original answer.
-    let replay = log
-        .append("s", ExpectedRevision::Exact(1), events.clone())
-        .await
-        .expect("replayed");
-
-    assert_eq!(
-        replay,
-        AppendOutcome {
-            replayed: true,
-            ..original
-        }
-    );
-    assert_eq!(
-        original,
-        AppendOutcome {
-            first_position: 2,
-            last_position: 4,
-            stream_revision: 4,
-            replayed: false
-        }
-    );
-    assert_nothing_written(&log, 8, &[]).await;
-}
-
-#[tokio::test]
-async fn the_same_id_with_other_content_is_a_conflict() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "s", 1).await;
-    let stored = test_event(Uuid::new_v4());
-    log.append("s", ExpectedRevision::Any, vec![stored.clone()])
-        .await
-        .expect("appended");
-    let mut changed = stored.clone();
-    changed.content_digest[0] ^= 1;
-
-    let result = log.append("s", ExpectedRevision::Any, vec![changed]).await;
-
-    match result {
-        Err(LogError::DuplicateIdConflict { id, position }) => {
-            assert_eq!((id, position), (stored.id, 1));
-        }
-        other => panic!("expected DuplicateIdConflict, got {other:?}"),
-    }
-    assert_nothing_written(&log, 2, &[]).await;
-}
 
 #[tokio::test]
 async fn the_same_id_in_another_stream_is_rejected() {
@@ -290,104 +82,9 @@ async fn the_same_id_in_another_stream_is_rejected() {
     assert_eq!(log.stream_revision("second").await.expect("revision"), None);
 }
 
-#[tokio::test]
-async fn mixing_stored_and_new_ids_is_a_partial_duplicate() {
-    let TestLog { log, .. } = open_log();
-    let stored = test_event(Uuid::new_v4());
-    log.append("s", ExpectedRevision::Any, vec![stored.clone()])
-        .await
-        .expect("appended");
-    let new = test_event(Uuid::new_v4());
-
-    let result = log
-        .append(
-            "s",
-            ExpectedRevision::Any,
-            vec![new.clone(), stored.clone()],
-        )
-        .await;
-
-    match result {
-        Err(LogError::PartialDuplicate {
-            stored: stored_id,
-            new: new_id,
-        }) => {
-            assert_eq!((stored_id, new_id), (stored.id, new.id));
-        }
-        other => panic!("expected PartialDuplicate, got {other:?}"),
-    }
-    assert_nothing_written(&log, 1, &[new]).await;
-}
-
-#[tokio::test]
-async fn the_same_id_twice_in_one_append_is_rejected() {
-    let TestLog { log, .. } = open_log();
-    let event = test_event(Uuid::new_v4());
-
-    let result = log
-        .append(
-            "s",
-            ExpectedRevision::Any,
-            vec![event.clone(), test_event(Uuid::new_v4()), event.clone()],
-        )
-        .await;
-
-    assert!(
-        matches!(result, Err(LogError::DuplicateIdInAppend(id)) if id == event.id),
-        "{result:?}"
-    );
-    assert_nothing_written(&log, 0, &[event]).await;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Input checks
 // ---------------------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn an_append_carries_between_one_and_the_maximum_number_of_events() {
-    let TestLog { log, .. } = open_log();
-
-    let empty = log.append("s", ExpectedRevision::Any, Vec::new()).await;
-    let too_many = log
-        .append(
-            "s",
-            ExpectedRevision::Any,
-            test_events(APPEND_EVENTS_MAX + 1),
-        )
-        .await;
-    let largest = log
-        .append("s", ExpectedRevision::Any, test_events(APPEND_EVENTS_MAX))
-        .await;
-
-    assert!(matches!(empty, Err(LogError::AppendSize(0))), "{empty:?}");
-    assert!(
-        matches!(too_many, Err(LogError::AppendSize(n)) if n == APPEND_EVENTS_MAX + 1),
-        "{too_many:?}"
-    );
-    let largest = largest.expect("the largest append is accepted");
-    assert_eq!(largest.last_position, APPEND_EVENTS_MAX as u64 - 1);
-}
-
-#[tokio::test]
-async fn invalid_stream_names_are_rejected() {
-    let TestLog { log, .. } = open_log();
-    let too_long = "x".repeat(256);
-
-    for name in ["", too_long.as_str(), "a\0b"] {
-        let result = log
-            .append(name, ExpectedRevision::Any, test_events(1))
-            .await;
-        assert!(
-            matches!(&result, Err(LogError::InvalidStreamName(reported)) if reported == name),
-            "{result:?}"
-        );
-    }
-    let longest = "x".repeat(255);
-    log.append(&longest, ExpectedRevision::Any, test_events(1))
-        .await
-        .expect("255 bytes are allowed");
-    assert_eq!(log.next_position().await.expect("next"), 1);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reads
@@ -409,180 +106,6 @@ async fn given_interleaved_streams(log: &SledLog) -> Vec<Uuid> {
         }
     }
     ids_of_s
-}
-
-fn revisions(events: &[journey_core::log::RecordedEvent]) -> Vec<u64> {
-    events.iter().map(|event| event.revision).collect()
-}
-
-#[tokio::test]
-async fn read_stream_forwards_from_the_start() {
-    let TestLog { log, .. } = open_log();
-    let ids_of_s = given_interleaved_streams(&log).await;
-
-    let events = log
-        .read_stream("s", StreamFrom::Start, Direction::Forwards, 100)
-        .await
-        .expect("read");
-
-    assert_eq!(revisions(&events), (0..10).collect::<Vec<_>>());
-    assert_eq!(
-        events
-            .iter()
-            .map(|event| event.event.id)
-            .collect::<Vec<_>>(),
-        ids_of_s
-    );
-    assert!(events.iter().all(|event| event.stream == "s"));
-    assert!(events.windows(2).all(|w| w[0].position < w[1].position));
-}
-
-#[tokio::test]
-async fn read_stream_backwards_from_the_end() {
-    let TestLog { log, .. } = open_log();
-    given_interleaved_streams(&log).await;
-
-    let events = log
-        .read_stream("s", StreamFrom::End, Direction::Backwards, 4)
-        .await
-        .expect("read");
-
-    assert_eq!(revisions(&events), vec![9, 8, 7, 6]);
-}
-
-#[tokio::test]
-async fn read_stream_from_a_revision_in_both_directions() {
-    let TestLog { log, .. } = open_log();
-    given_interleaved_streams(&log).await;
-
-    let forwards = log
-        .read_stream("s", StreamFrom::Revision(3), Direction::Forwards, 3)
-        .await
-        .expect("read");
-    let backwards = log
-        .read_stream("s", StreamFrom::Revision(3), Direction::Backwards, 10)
-        .await
-        .expect("read");
-
-    assert_eq!(revisions(&forwards), vec![3, 4, 5]);
-    assert_eq!(revisions(&backwards), vec![3, 2, 1, 0]);
-}
-
-#[tokio::test]
-async fn read_stream_limits_and_edges() {
-    let TestLog { log, .. } = open_log();
-    given_interleaved_streams(&log).await;
-
-    let read = |from, direction, limit| log.read_stream("s", from, direction, limit);
-    let nothing = read(StreamFrom::Start, Direction::Forwards, 0)
-        .await
-        .expect("read");
-    let huge_limit = read(StreamFrom::Start, Direction::Forwards, usize::MAX)
-        .await
-        .expect("read");
-    let forwards_from_end = read(StreamFrom::End, Direction::Forwards, 10)
-        .await
-        .expect("read");
-    let backwards_from_start = read(StreamFrom::Start, Direction::Backwards, 10)
-        .await
-        .expect("read");
-    let past_the_end = read(StreamFrom::Revision(10), Direction::Forwards, 10)
-        .await
-        .expect("read");
-    let missing = log
-        .read_stream("nobody", StreamFrom::Start, Direction::Forwards, 10)
-        .await
-        .expect("read");
-
-    assert!(nothing.is_empty());
-    assert_eq!(huge_limit.len(), 10);
-    assert!(forwards_from_end.is_empty());
-    assert_eq!(revisions(&backwards_from_start), vec![0]);
-    assert!(past_the_end.is_empty());
-    assert!(missing.is_empty(), "a missing stream reads as empty");
-}
-
-#[tokio::test]
-async fn read_all_in_global_order() {
-    let TestLog { log, .. } = open_log();
-    given_interleaved_streams(&log).await;
-    let total = log.next_position().await.expect("next");
-
-    let everything = log.read_all(0, 1000).await.expect("read");
-    let middle = log.read_all(5, 4).await.expect("read");
-    let beyond = log.read_all(total, 10).await.expect("read");
-
-    assert_eq!(total, 18);
-    assert_eq!(
-        everything.iter().map(|e| e.position).collect::<Vec<_>>(),
-        (0..total).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        middle.iter().map(|e| e.position).collect::<Vec<_>>(),
-        vec![5, 6, 7, 8]
-    );
-    assert!(beyond.is_empty());
-    assert!(log.read_all(0, 0).await.expect("read").is_empty());
-}
-
-#[tokio::test]
-async fn read_all_backwards_from_the_end_and_from_a_position() {
-    let TestLog { log, .. } = open_log();
-    given_interleaved_streams(&log).await;
-
-    let from_end = log.read_all_backwards(None, 3).await.expect("read");
-    let from_middle = log.read_all_backwards(Some(4), 10).await.expect("read");
-    let from_beyond = log.read_all_backwards(Some(1000), 2).await.expect("read");
-
-    let positions = |events: &[journey_core::log::RecordedEvent]| {
-        events.iter().map(|e| e.position).collect::<Vec<_>>()
-    };
-    assert_eq!(positions(&from_end), vec![17, 16, 15]);
-    assert_eq!(positions(&from_middle), vec![4, 3, 2, 1, 0]);
-    assert_eq!(positions(&from_beyond), vec![17, 16]);
-}
-
-#[tokio::test]
-async fn an_empty_log_reads_as_empty() {
-    let TestLog { log, .. } = open_log();
-
-    assert!(log.read_all(0, 10).await.expect("read").is_empty());
-    assert!(log
-        .read_all_backwards(None, 10)
-        .await
-        .expect("read")
-        .is_empty());
-    assert_eq!(log.next_position().await.expect("next"), 0);
-    assert_eq!(log.stream_revision("s").await.expect("revision"), None);
-}
-
-#[tokio::test]
-async fn find_event_and_stream_revision() {
-    let TestLog { log, .. } = open_log();
-    given_events(&log, "a", 2).await;
-    let event = test_event(Uuid::new_v4());
-    log.append("b", ExpectedRevision::NoStream, vec![event.clone()])
-        .await
-        .expect("appended");
-    given_events(&log, "a", 1).await;
-
-    let found = log
-        .find_event(event.id)
-        .await
-        .expect("find")
-        .expect("found");
-
-    assert_eq!(
-        found.event, event,
-        "the stored event equals the appended one"
-    );
-    assert_eq!((found.stream.as_str(), found.revision), ("b", 0));
-    assert_eq!(found.position, 2);
-    assert_eq!(log.find_event(Uuid::new_v4()).await.expect("find"), None);
-    assert_eq!(log.stream_revision("a").await.expect("revision"), Some(2));
-    assert_eq!(log.stream_revision("b").await.expect("revision"), Some(0));
-    assert_eq!(log.stream_revision("c").await.expect("revision"), None);
-    assert_eq!(log.next_position().await.expect("next"), 4);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,7 +132,7 @@ async fn reopening_keeps_positions_heads_ids_and_the_global_chain() {
         before,
         "everything is still there"
     );
-    assert_eq!(log.next_position().await.expect("next"), 20);
+    assert_eq!(next_position(log).await, 20);
     assert_eq!(log.stream_revision("s").await.expect("revision"), Some(9));
     let replay = log
         .append("r", ExpectedRevision::Any, retried)
@@ -633,7 +156,7 @@ async fn reopening_keeps_positions_heads_ids_and_the_global_chain() {
         .append("s", ExpectedRevision::Exact(9), test_events(2))
         .await
         .expect("the stream continues");
-    assert_eq!((next.first_position, next.stream_revision), (20, 11));
+    assert_eq!((next.first_position, next.stream_revision), (p(20), 11));
     given_events(log, "brand-new", 1).await;
     let everything = read_everything(log).await;
     assert_eq!(everything.len(), 23);
@@ -651,10 +174,13 @@ async fn close_finishes_and_later_appends_fail() {
 
     assert!(matches!(after, Err(LogError::Closed)), "{after:?}");
     assert_eq!(
-        log.read_all(0, 10).await.expect("reads still work").len(),
+        log.read_all(AllFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect("reads still work")
+            .len(),
         2
     );
-    assert_eq!(log.next_position().await.expect("next"), 2);
+    assert_eq!(next_position(&log).await, 2);
 }
 
 #[tokio::test]
@@ -682,7 +208,7 @@ async fn appends_queued_before_close_are_written() {
         }
     }
     assert_eq!(
-        log.next_position().await.expect("next"),
+        next_position(&log).await,
         acknowledged,
         "exactly the acknowledged appends were written"
     );
@@ -716,7 +242,10 @@ async fn a_small_configuration_still_commits_everything() {
     assert_eq!(everything.len(), 24);
     assert_global_chain(&everything);
     assert_eq!(
-        log.read_all(0, READ_LIMIT_MAX).await.expect("read").len(),
+        log.read_all(AllFrom::Start, Direction::Forwards, READ_LIMIT_MAX)
+            .await
+            .expect("read")
+            .len(),
         24
     );
 }
@@ -724,31 +253,6 @@ async fn a_small_configuration_still_commits_everything() {
 // ---------------------------------------------------------------------------------------------
 // Subscriptions
 // ---------------------------------------------------------------------------------------------
-
-/// Spawns `writers` tasks that each append `appends` times 1 to 3 events to their own stream.
-fn spawn_writers(
-    log: &std::sync::Arc<SledLog>,
-    writers: usize,
-    appends: usize,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..writers)
-        .map(|writer| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                for append in 0..appends {
-                    let count = 1 + (writer + append) % 3;
-                    log.append(
-                        &format!("writer-{writer}"),
-                        ExpectedRevision::Any,
-                        test_events(count),
-                    )
-                    .await
-                    .expect("the writer appends");
-                }
-            })
-        })
-        .collect()
-}
 
 /// Collects a subscription until it ends, checking that every event was committed when it arrived.
 fn spawn_subscriber(
@@ -761,7 +265,7 @@ fn spawn_subscriber(
         while let Some(event) = subscription.next().await {
             let event = event.expect("the subscription delivers events");
             assert!(
-                log.next_position().await.expect("next") > event.position,
+                next_position(&log).await > event.position.raw(),
                 "a subscriber only sees committed events"
             );
             received.push(event);
@@ -770,68 +274,23 @@ fn spawn_subscriber(
     })
 }
 
-fn small_subscription_config() -> SledLogConfig {
-    // Small pages and buffers make catch-up take many pages and the subscriber push back.
-    SledLogConfig {
-        subscription_page_size: 7,
-        subscription_buffer: 3,
-        ..SledLogConfig::default()
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_subscription_from_zero_sees_every_event_once_in_order_while_writers_append() {
-    let TestLog { log, .. } = support::open_log_with(small_subscription_config());
-    let log = std::sync::Arc::new(log);
-    given_events(&log, "history", 40).await;
-
-    let subscription = log.subscribe_all(0).await.expect("subscribes");
-    let subscriber = spawn_subscriber(&log, subscription);
-    for writer in spawn_writers(&log, 16, 6) {
-        writer.await.expect("the writer ends");
-    }
-    log.close().await.expect("closes");
-    let received = subscriber.await.expect("the subscription ends after close");
-
-    let everything = read_everything(&log).await;
-    assert_eq!(everything.len(), 40 + 16 * 12);
-    assert_eq!(received, everything, "every event exactly once, in order");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_subscription_from_the_middle_starts_exactly_there() {
-    let TestLog { log, .. } = support::open_log_with(small_subscription_config());
-    let log = std::sync::Arc::new(log);
-    for _ in 0..10 {
-        given_events(&log, "history", 5).await;
-    }
-
-    let subscription = log.subscribe_all(20).await.expect("subscribes");
-    let subscriber = spawn_subscriber(&log, subscription);
-    for writer in spawn_writers(&log, 8, 5) {
-        writer.await.expect("the writer ends");
-    }
-    log.close().await.expect("closes");
-    let received = subscriber.await.expect("the subscription ends after close");
-
-    let everything = read_everything(&log).await;
-    assert_eq!(received.as_slice(), &everything[20..]);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_beyond_the_head_waits_for_its_position() {
     let TestLog { log, .. } = open_log();
     let log = std::sync::Arc::new(log);
     given_events(&log, "s", 3).await;
 
-    let subscription = log.subscribe_all(5).await.expect("subscribes");
+    let subscription = log
+        .subscribe_all(AllFrom::Including(p(5)))
+        .await
+        .expect("subscribes");
     let subscriber = spawn_subscriber(&log, subscription);
     given_events(&log, "s", 1).await;
     given_events(&log, "s", 4).await;
     log.close().await.expect("closes");
     let received = subscriber.await.expect("the subscription ends after close");
 
-    let positions: Vec<u64> = received.iter().map(|event| event.position).collect();
+    let positions: Vec<u64> = received.iter().map(|event| event.position.raw()).collect();
     assert_eq!(positions, vec![5, 6, 7]);
 }
 
@@ -841,13 +300,16 @@ async fn a_subscription_to_a_closed_log_delivers_the_history_and_ends() {
     given_events(&log, "s", 3).await;
     log.close().await.expect("closes");
 
-    let mut subscription = log.subscribe_all(1).await.expect("subscribes");
+    let mut subscription = log
+        .subscribe_all(AllFrom::Including(p(1)))
+        .await
+        .expect("subscribes");
 
     let mut positions = Vec::new();
     while let Some(event) = subscription.next().await {
         positions.push(event.expect("an event").position);
     }
-    assert_eq!(positions, vec![1, 2]);
+    assert_eq!(positions, vec![p(1), p(2)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -858,7 +320,10 @@ async fn a_dropped_subscriber_does_not_hold_up_the_log() {
     };
     let TestLog { log, .. } = support::open_log_with(config);
     given_events(&log, "s", 10).await;
-    let mut subscription = log.subscribe_all(0).await.expect("subscribes");
+    let mut subscription = log
+        .subscribe_all(AllFrom::Including(p(0)))
+        .await
+        .expect("subscribes");
     subscription.next().await.expect("one event").expect("ok");
 
     drop(subscription);
@@ -867,74 +332,12 @@ async fn a_dropped_subscriber_does_not_hold_up_the_log() {
     }
 
     log.close().await.expect("closes");
-    assert_eq!(log.next_position().await.expect("next"), 20);
+    assert_eq!(next_position(&log).await, 20);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Concurrency
 // ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn contending_exact_appenders_win_each_revision_exactly_once() {
-    let TestLog { log, .. } = open_log();
-    let log = std::sync::Arc::new(log);
-    let (writers, wins_each) = (16, 4);
-
-    let tasks: Vec<_> = (0..writers)
-        .map(|_| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut won = Vec::new();
-                while won.len() < wins_each {
-                    let expected = match log.stream_revision("s").await.expect("revision") {
-                        Some(revision) => ExpectedRevision::Exact(revision),
-                        None => ExpectedRevision::NoStream,
-                    };
-                    match log.append("s", expected, test_events(1)).await {
-                        Ok(outcome) => won.push((expected, outcome.stream_revision)),
-                        Err(LogError::WrongExpectedRevision { actual, .. }) => {
-                            // Someone else won this revision, so the stream must have moved on.
-                            let seen = match expected {
-                                ExpectedRevision::Exact(revision) => Some(revision),
-                                _ => None,
-                            };
-                            assert!(actual > seen, "{actual:?} after {seen:?}");
-                        }
-                        Err(other) => panic!("unexpected error {other}"),
-                    }
-                }
-                won
-            })
-        })
-        .collect();
-    let mut wins = Vec::new();
-    for task in tasks {
-        wins.extend(task.await.expect("the task ends"));
-    }
-
-    wins.sort_by_key(|(_, revision)| *revision);
-    let total = (writers * wins_each) as u64;
-    assert_eq!(
-        wins.iter()
-            .map(|(_, revision)| *revision)
-            .collect::<Vec<_>>(),
-        (0..total).collect::<Vec<_>>(),
-        "each revision was won exactly once"
-    );
-    for (expected, revision) in wins {
-        let before = revision.checked_sub(1);
-        let expected_before = match expected {
-            ExpectedRevision::Exact(seen) => Some(seen),
-            _ => None,
-        };
-        assert_eq!(
-            expected_before, before,
-            "the winner expected the revision before"
-        );
-    }
-    let everything = read_everything(&log).await;
-    assert_global_chain(&everything);
-}
 
 mod properties {
     //! Many concurrent writers with random batches and random expectations; afterwards the log must
@@ -947,6 +350,8 @@ mod properties {
     use journey_core::log::{
         AppendOutcome, EventLog, ExpectedRevision, LogError, RecordedEvent, SledLog,
     };
+
+    use super::support::next_position;
     use proptest::prelude::*;
     use uuid::Uuid;
 
@@ -1028,7 +433,7 @@ mod properties {
         twin: bool,
     ) -> Vec<Attempt> {
         let ids = ids(&events);
-        let before = log.next_position().await.expect("next");
+        let before = next_position(log).await;
         let results = if twin {
             let (first, second) = tokio::join!(
                 log.append(stream, expected, events.clone()),
@@ -1038,7 +443,7 @@ mod properties {
         } else {
             vec![log.append(stream, expected, events).await]
         };
-        let after = log.next_position().await.expect("next");
+        let after = next_position(log).await;
         results
             .into_iter()
             .map(|result| Attempt {
@@ -1144,7 +549,7 @@ mod properties {
                 "revision gap in {}",
                 event.stream
             );
-            entries.push((event.position, event.revision));
+            entries.push((event.position.raw(), event.revision));
         }
 
         // Attempts carrying the same ids (twins and retries) are judged together.
@@ -1189,9 +594,10 @@ mod properties {
             }
             // The append's events are contiguous, in order, in its stream, ending at its revision.
             let count = ids.len() as u64;
-            assert_eq!(original.last_position - original.first_position + 1, count);
+            let (first, last) = (original.first_position.raw(), original.last_position.raw());
+            assert_eq!(last - first + 1, count);
             for (offset, id) in (0u64..).zip(ids.iter()) {
-                let event = &events[(original.first_position + offset) as usize];
+                let event = &events[(first + offset) as usize];
                 assert_eq!(event.event.id, *id);
                 assert_eq!(event.stream, same[0].stream);
                 assert_eq!(
@@ -1213,11 +619,12 @@ mod properties {
             match &attempt.result {
                 Ok(outcome) if !outcome.replayed => {
                     assert!(
-                        attempt.before <= outcome.first_position
-                            && outcome.first_position < attempt.after,
+                        attempt.before <= outcome.first_position.raw()
+                            && outcome.first_position.raw() < attempt.after,
                         "written while the append was in flight"
                     );
-                    let prior = history.revision_before(&attempt.stream, outcome.first_position);
+                    let prior =
+                        history.revision_before(&attempt.stream, outcome.first_position.raw());
                     assert!(
                         holds(attempt.expected, prior),
                         "{:?} accepted with the stream at {prior:?}",

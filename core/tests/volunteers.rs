@@ -312,7 +312,7 @@ async fn every_volunteer_rule_has_a_case_and_every_case_decides_as_written() {
                 .await
                 .unwrap_or_else(|error| panic!("{}: given event {k} refused: {error}", case.name));
         }
-        let before = fixture.log.next_position().await.expect("head");
+        let before = fixture.log.last_position().await.expect("head");
         // When: the proposed event.
         let outcome = fixture
             .ledger
@@ -335,7 +335,7 @@ async fn every_volunteer_rule_has_a_case_and_every_case_decides_as_written() {
                 assert_eq!(violation.field.as_deref(), field, "{}", case.name);
                 assert_eq!(violation.event_id, Uuid::from_u128(999), "{}", case.name);
                 assert_eq!(
-                    fixture.log.next_position().await.expect("head"),
+                    fixture.log.last_position().await.expect("head"),
                     before,
                     "{}: nothing written",
                     case.name

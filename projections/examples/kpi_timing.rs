@@ -66,7 +66,7 @@ impl Builder {
             .unwrap_or_default()
             .and_utc();
         self.facts.push(Fact {
-            position: self.number * 64 + revision,
+            position: journey_core::log::Position::from_raw(self.number * 64 + revision),
             revision,
             id: Uuid::from_u64_pair(self.number, revision),
             occurred_on: on,

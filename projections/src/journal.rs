@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::Event;
 use journey_core::envelope::{Actor, PersonId};
+use journey_core::log::Position;
 use uuid::Uuid;
 
 /// One recorded event as the projections see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fact {
     /// Global position in the log.
-    pub position: u64,
+    pub position: Position,
     /// Position in the person's stream.
     pub revision: u64,
     pub id: Uuid,

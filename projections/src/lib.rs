@@ -31,5 +31,6 @@ pub mod volunteers;
 
 pub use query::{ViewSet, LIVE};
 pub use runner::{
-    KpiRequest, ProjectionError, Projections, RunnerConfig, State, PROJECTION_VERSION,
+    KpiRequest, ProjectionError, Projections, RunnerConfig, State, LAG_COUNTED_MAX,
+    PROJECTION_VERSION,
 };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
+use journey_core::log::Position;
 use journey_core::offers::{
     decode_offer_event, Month, OfferEvent, OfferId, OfferKind, OfferState, WithdrawalReason,
     OFFER_STREAM_PREFIX,
@@ -110,7 +111,7 @@ pub(crate) fn apply(offers: &mut Arc<Offers>, decoded: &DecodedEvent) -> bool {
             },
         ),
         Err(error) => {
-            tracing::warn!(position = decoded.recorded.position, %error, "offer event left out")
+            tracing::warn!(position = decoded.recorded.position.raw(), %error, "offer event left out")
         }
     }
     true
@@ -119,7 +120,7 @@ pub(crate) fn apply(offers: &mut Arc<Offers>, decoded: &DecodedEvent) -> bool {
 /// The offers as of the log position `checkpoint` (`None`: before the first event).
 pub(crate) async fn up_to(
     ledger: &Ledger,
-    checkpoint: Option<u64>,
+    checkpoint: Option<Position>,
 ) -> Result<Arc<Offers>, LedgerError> {
     let mut offers = Arc::new(Offers::default());
     let Some(checkpoint) = checkpoint else {

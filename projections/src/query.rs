@@ -6,6 +6,7 @@
 //! are cached per query until the next applied event, so a dashboard polling today's figures costs
 //! one computation per change, not one per request.
 
+use journey_core::log::Position;
 use journey_core::registers::Registers;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,7 @@ const PARALLEL_VIEWS_FROM: usize = 2048;
 pub struct ViewSet {
     pub known_at: DateTime<Utc>,
     /// The state's checkpoint the views were built from.
-    pub checkpoint: Option<u64>,
+    pub checkpoint: Option<Position>,
     /// The state's [`State::recorded_through`] at that checkpoint.
     pub recorded_through: Option<DateTime<Utc>>,
     /// The state's [`State::erased_persons`] at that checkpoint.
@@ -175,7 +176,7 @@ pub(crate) struct QueryCache {
     pub(crate) dirty: Mutex<BTreeSet<PersonId>>,
     live: Mutex<Option<Arc<ViewSet>>>,
     past: Mutex<Vec<Arc<ViewSet>>>,
-    results: Mutex<(Option<u64>, ResultsByQuery)>,
+    results: Mutex<(Option<Position>, ResultsByQuery)>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

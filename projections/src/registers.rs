@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
+use journey_core::log::Position;
 use journey_core::registers::{decode_register_event, RegisterKind, Registers};
 
 /// Folds `decoded` into `registers` when it is a register event; returns whether it was one.
@@ -29,7 +30,7 @@ pub(crate) fn apply(registers: &mut Arc<Registers>, decoded: &DecodedEvent) -> b
             .map_err(|error| error.to_string())
     });
     if let Err(error) = applied {
-        tracing::warn!(position = decoded.recorded.position, %error, "register event left out");
+        tracing::warn!(position = decoded.recorded.position.raw(), %error, "register event left out");
     }
     true
 }
@@ -37,7 +38,7 @@ pub(crate) fn apply(registers: &mut Arc<Registers>, decoded: &DecodedEvent) -> b
 /// The registers as of the log position `checkpoint` (`None`: before the first event).
 pub(crate) async fn up_to(
     ledger: &Ledger,
-    checkpoint: Option<u64>,
+    checkpoint: Option<Position>,
 ) -> Result<Arc<Registers>, LedgerError> {
     let mut registers = Arc::new(Registers::default());
     let Some(checkpoint) = checkpoint else {

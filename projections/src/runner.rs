@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use journey_core::catalogue::{Event, EventType};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
-use journey_core::log::{LogError, APPEND_EVENTS_MAX};
+use journey_core::log::{self, AllFrom, Direction, LogError, Position, APPEND_EVENTS_MAX};
 use tokio::sync::{watch, Notify};
 
 use chrono::{DateTime, Utc};
@@ -36,6 +36,10 @@ use journey_core::registers::Registers;
 /// The version of the projections' state. Bump it when what the journals hold changes; the state is
 /// then rebuilt from position 0.
 pub const PROJECTION_VERSION: u32 = 1;
+
+/// How far [`ProjectionStatus::lag_events`] counts: positions are not dense, so the lag is counted by
+/// reading the log, one page at most.
+pub const LAG_COUNTED_MAX: usize = 4096;
 
 /// The snapshot file in the projections directory (a backup copies it).
 pub const SNAPSHOT_FILE: &str = "journals.snapshot";
@@ -106,14 +110,20 @@ pub enum ProjectionError {
         lag_events: u64,
         waited: Duration,
     },
-    /// The runner was handed an event that is not the next one: a gap in the log's positions, or an
-    /// event applied twice. Either would make the state disagree with the log it claims to follow,
-    /// so the event is refused and the runner stops rather than serve such a state.
+    /// The runner was handed an event that does not come after its checkpoint: an event applied
+    /// twice or out of order. Either would make the state disagree with the log it claims to follow,
+    /// so the event is refused and the runner stops rather than serve such a state. (Positions are
+    /// not dense, so a gap is the log's to detect: `journey verify`.)
     #[error(
-        "the projections expected position {expected} next but were given position {found}; \
-         the log has a gap or repeats an event: run `journey verify`, then `journey projections rebuild`"
+        "the projections have applied through position {} but were given position {found}; \
+         the log repeats an event or returned it out of order: run `journey verify`, then \
+         `journey projections rebuild`",
+        checkpoint.map_or_else(|| "none".to_owned(), |checkpoint| checkpoint.to_string())
     )]
-    PositionOutOfOrder { expected: u64, found: u64 },
+    PositionOutOfOrder {
+        checkpoint: Option<Position>,
+        found: Position,
+    },
 }
 
 /// The projections' state at one log position.
@@ -127,7 +137,7 @@ pub struct State {
     /// The volunteer register's events as of the checkpoint (`crate::volunteers`).
     pub volunteers: Arc<Volunteers>,
     /// The last applied position; `None` before the first event.
-    pub checkpoint: Option<u64>,
+    pub checkpoint: Option<Position>,
     /// The latest transaction time of the events applied (`None`: none yet). The live views use
     /// every applied fact, so they are exactly the cut at this time: it is the `known_at` a live
     /// answer reports, and asking with it again gives the same answer, because the ledger records
@@ -145,7 +155,7 @@ impl State {
     /// before the snapshot.
     pub fn from_journals(
         journals: Journals,
-        checkpoint: Option<u64>,
+        checkpoint: Option<Position>,
         checkpoint_recorded_at: Option<DateTime<Utc>>,
     ) -> Self {
         let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
@@ -170,9 +180,10 @@ impl State {
             .count() as u64
     }
 
-    /// The position the next event to apply has.
-    pub fn next_position(&self) -> u64 {
-        self.checkpoint.map_or(0, |checkpoint| checkpoint + 1)
+    /// True when the event at `position` is applied (the checkpoint is at or beyond it).
+    pub fn has_applied(&self, position: Position) -> bool {
+        self.checkpoint
+            .is_some_and(|checkpoint| checkpoint >= position)
     }
 
     /// Applies one decoded event at its position. Positions must come in order, each exactly once;
@@ -197,10 +208,9 @@ impl State {
         event: Option<Cow<'_, Event>>,
     ) -> Result<(), ProjectionError> {
         let position = decoded.recorded.position;
-        let expected = self.next_position();
-        if position != expected {
+        if self.has_applied(position) {
             return Err(ProjectionError::PositionOutOfOrder {
-                expected,
+                checkpoint: self.checkpoint,
                 found: position,
             });
         }
@@ -243,7 +253,7 @@ impl State {
             id: decoded.recorded.event.id,
             occurred_on: decoded.recorded.event.occurred_on,
             recorded_at: decoded.recorded.event.recorded_at,
-            actor: decoded.recorded.event.actor.clone(),
+            actor: decoded.actor.clone(),
             event: event.into_owned(),
         });
         Ok(())
@@ -273,8 +283,12 @@ pub struct KpiRequest {
 /// Progress of a rebuild.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildProgress {
-    pub position: u64,
-    pub head: u64,
+    /// The last position the fresh state applied.
+    pub checkpoint: Option<Position>,
+    /// The log's last position when the page was read.
+    pub head: Option<Position>,
+    /// Events the rebuild applied so far (this run).
+    pub applied: u64,
 }
 
 /// What the runner reports about itself.
@@ -282,10 +296,10 @@ pub struct RebuildProgress {
 pub struct ProjectionStatus {
     pub version: u32,
     /// The last applied position.
-    pub checkpoint: Option<u64>,
-    /// The log's next position.
-    pub head: u64,
-    /// Events in the log not yet applied.
+    pub checkpoint: Option<Position>,
+    /// The log's last position (`None`: the log is empty).
+    pub head: Option<Position>,
+    /// Events in the log not yet applied, counted up to [`LAG_COUNTED_MAX`].
     pub lag_events: u64,
     pub rebuild: Option<RebuildProgress>,
     /// Why the runner stopped, if it did.
@@ -296,7 +310,7 @@ struct Inner {
     ledger: Arc<Ledger>,
     config: RunnerConfig,
     state: RwLock<State>,
-    applied: watch::Sender<Option<u64>>,
+    applied: watch::Sender<Option<Position>>,
     rebuild: Mutex<Option<RebuildProgress>>,
     failure: Mutex<Option<String>>,
     stop: Notify,
@@ -404,28 +418,27 @@ impl Projections {
     }
 
     pub async fn status(&self) -> Result<ProjectionStatus, ProjectionError> {
-        let head = self.inner.ledger.log().next_position().await?;
+        let log = self.inner.ledger.log();
+        let head = log.last_position().await?;
         let checkpoint = self.read(|state| state.checkpoint);
-        let applied = checkpoint.map_or(0, |checkpoint| checkpoint + 1);
         Ok(ProjectionStatus {
             version: PROJECTION_VERSION,
             checkpoint,
             head,
-            lag_events: head.saturating_sub(applied),
+            lag_events: log::events_after(log.as_ref(), checkpoint, LAG_COUNTED_MAX).await?,
             rebuild: *lock(&self.inner.rebuild),
             failure: lock(&self.inner.failure).clone(),
         })
     }
 
-    /// Waits until every event before `position` is applied (read-your-writes for a caller that has
-    /// just appended up to `position - 1`).
-    pub async fn wait_for(&self, position: u64) -> Result<(), ProjectionError> {
+    /// Waits until the event at `position` is applied (read-your-writes for a caller that has just
+    /// appended up to `position`).
+    pub async fn wait_for(&self, position: Position) -> Result<(), ProjectionError> {
         let mut applied = self.inner.applied.subscribe();
         loop {
             if applied
                 .borrow_and_update()
-                .map_or(0, |checkpoint| checkpoint + 1)
-                >= position
+                .is_some_and(|checkpoint| checkpoint >= position)
             {
                 return Ok(());
             }
@@ -464,12 +477,15 @@ impl Projections {
         if self.read(covered) {
             return Ok(());
         }
-        let head = self.inner.ledger.log().next_position().await?;
+        let log = self.inner.ledger.log();
+        let Some(head) = log.last_position().await? else {
+            return Ok(());
+        };
         let waited = Instant::now();
         if tokio::time::timeout(wait_max, self.wait_for(head))
             .await
             .is_ok_and(|reached| reached.is_ok())
-            || self.read(State::next_position) >= head
+            || self.read(|state| state.has_applied(head))
         {
             return Ok(());
         }
@@ -477,20 +493,22 @@ impl Projections {
         if let Some(failure) = lock(&self.inner.failure).clone() {
             return Err(ProjectionError::Stopped(failure));
         }
-        let (applied_through, next) =
-            self.read(|state| (state.recorded_through, state.next_position()));
+        let (applied_through, checkpoint) =
+            self.read(|state| (state.recorded_through, state.checkpoint));
         Err(ProjectionError::Behind {
             known_at,
             applied_through,
-            lag_events: head.saturating_sub(next),
+            lag_events: log::events_after(log.as_ref(), checkpoint, LAG_COUNTED_MAX).await?,
             waited: waited.elapsed(),
         })
     }
 
     /// Waits until the projections have applied everything the log held when called.
     pub async fn caught_up(&self) -> Result<(), ProjectionError> {
-        let head = self.inner.ledger.log().next_position().await?;
-        self.wait_for(head).await
+        match self.inner.ledger.log().last_position().await? {
+            Some(head) => self.wait_for(head).await,
+            None => Ok(()),
+        }
     }
 
     /// Holds the live loop before it applies its next batch until the guard is dropped (readers
@@ -500,7 +518,7 @@ impl Projections {
     }
 
     /// Subscribes to the checkpoint: it changes whenever a batch of events was applied.
-    pub fn changes(&self) -> watch::Receiver<Option<u64>> {
+    pub fn changes(&self) -> watch::Receiver<Option<Position>> {
         self.inner.applied.subscribe()
     }
 
@@ -526,13 +544,18 @@ impl Projections {
             _ => State::default(),
         };
         let mut since_snapshot = 0u64;
+        let mut applied = 0u64;
         loop {
-            let head = log.next_position().await?;
-            if fresh.next_position() >= head {
+            let head = log.last_position().await?;
+            if head.is_none_or(|head| fresh.has_applied(head)) {
                 break;
             }
             let page = log
-                .read_all(fresh.next_position(), inner.config.rebuild_page_events)
+                .read_all(
+                    AllFrom::after(fresh.checkpoint),
+                    Direction::Forwards,
+                    inner.config.rebuild_page_events,
+                )
                 .await?;
             if page.is_empty() {
                 break;
@@ -540,10 +563,12 @@ impl Projections {
             for decoded in decode_page_blocking(inner.ledger.clone(), page).await? {
                 fresh.apply_owned(decoded)?;
                 since_snapshot += 1;
+                applied += 1;
             }
             let update = RebuildProgress {
-                position: fresh.next_position(),
+                checkpoint: fresh.checkpoint,
                 head,
+                applied,
             };
             *lock(&inner.rebuild) = Some(update);
             progress(update);
@@ -570,15 +595,19 @@ impl Projections {
         {
             // Hold the live loop between batches, catch up to where it is, and swap.
             let _pause = inner.pause.lock().await;
-            let live_next = self.read(State::next_position);
-            while fresh.next_position() < live_next {
+            let live = self.read(|state| state.checkpoint);
+            while let Some(live) = live.filter(|live| !fresh.has_applied(*live)) {
                 let page = log
-                    .read_all(fresh.next_position(), inner.config.rebuild_page_events)
+                    .read_all(
+                        AllFrom::after(fresh.checkpoint),
+                        Direction::Forwards,
+                        inner.config.rebuild_page_events,
+                    )
                     .await?;
                 if page.is_empty() {
                     return Err(ProjectionError::Stopped(format!(
-                        "the log ends at {} but the live projections are at {live_next}",
-                        fresh.next_position()
+                        "the log ends at {:?} but the live projections are at {live}",
+                        fresh.checkpoint
                     )));
                 }
                 for decoded in decode_page_blocking(inner.ledger.clone(), page).await? {
@@ -683,7 +712,7 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
 /// Writes a snapshot file off the async workers (sealing and writing every journal takes a while).
 async fn write_snapshot_file(
     path: PathBuf,
-    checkpoint: Option<u64>,
+    checkpoint: Option<Position>,
     entries: Vec<snapshot::PreparedEntry>,
     keys: Arc<journey_core::keys::KeyStore>,
 ) -> Result<(), ProjectionError> {
@@ -713,11 +742,13 @@ async fn follow(inner: Arc<Inner>) {
 }
 
 async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
-    let from = inner
-        .state
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .next_position();
+    let from = AllFrom::after(
+        inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .checkpoint,
+    );
     let mut subscription = inner.ledger.log().subscribe_all(from).await?;
     let mut since_snapshot = 0u64;
     let mut last_snapshot = Instant::now();
@@ -771,7 +802,11 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             let next = match subscription.try_next() {
                 Some(next) => next?,
                 None => {
-                    let peeked = inner.ledger.log().read_all(last.position + 1, 1).await?;
+                    let peeked = inner
+                        .ledger
+                        .log()
+                        .read_all(AllFrom::Excluding(last.position), Direction::Forwards, 1)
+                        .await?;
                     let recorded_by_then = peeked
                         .first()
                         .is_some_and(|next| Some(next.event.recorded_at) <= through);
@@ -802,7 +837,7 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             let mut dirty = lock(&inner.cache.dirty);
             let mut refused = None;
             for decoded in batch {
-                if decoded.recorded.position < state.next_position() {
+                if state.has_applied(decoded.recorded.position) {
                     // Already in the state (a rebuild swapped in a state that was further along).
                     continue;
                 }
@@ -844,7 +879,7 @@ impl State {
         let mut hasher = Sha256::new();
         hasher.update(
             self.checkpoint
-                .map_or(u64::MAX, |checkpoint| checkpoint)
+                .map_or(u64::MAX, Position::raw)
                 .to_be_bytes(),
         );
         for (person, journal) in &self.journals {
@@ -852,7 +887,7 @@ impl State {
             hasher.update([u8::from(journal.erased)]);
             hasher.update((journal.facts.len() as u64).to_be_bytes());
             for fact in &journal.facts {
-                hasher.update(fact.position.to_be_bytes());
+                hasher.update(fact.position.raw().to_be_bytes());
                 hasher.update(fact.revision.to_be_bytes());
                 hasher.update(fact.id.as_bytes());
                 hasher.update(fact.occurred_on.to_string().as_bytes());
@@ -874,12 +909,12 @@ impl State {
 async fn loaded_state(
     ledger: &Ledger,
     journals: Journals,
-    checkpoint: Option<u64>,
+    checkpoint: Option<Position>,
 ) -> Result<State, ProjectionError> {
     let checkpoint_recorded_at = match checkpoint {
         Some(position) => ledger
             .log()
-            .read_all(position, 1)
+            .read_all(AllFrom::Including(position), Direction::Forwards, 1)
             .await?
             .first()
             .map(|recorded| recorded.event.recorded_at),

@@ -21,6 +21,7 @@ use journey_core::crypto;
 use journey_core::envelope::{Actor, ActorRole, PersonId};
 use journey_core::fault::{self, FaultPoint};
 use journey_core::keys::{KeyState, KeyStore};
+use journey_core::log::Position;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -48,7 +49,7 @@ pub struct Header {
     /// The projection version the snapshot was made by.
     pub version: u32,
     /// The last applied position, `None` for an empty log.
-    pub checkpoint: Option<u64>,
+    pub checkpoint: Option<Position>,
     pub persons: u64,
 }
 
@@ -106,7 +107,7 @@ fn role_from_name(name: &str) -> Option<ActorRole> {
 
 fn to_stored(fact: &Fact) -> StoredFact {
     StoredFact {
-        position: fact.position,
+        position: fact.position.raw(),
         revision: fact.revision,
         id: *fact.id.as_bytes(),
         occurred_on_days: chrono::Datelike::num_days_from_ce(&fact.occurred_on),
@@ -137,7 +138,7 @@ fn from_stored(stored: StoredFact) -> Result<Fact, String> {
     let event = catalogue::decode(event_type.name(), event_type.current_version(), data)
         .map_err(|e| e.to_string())?;
     Ok(Fact {
-        position: stored.position,
+        position: Position::from_raw(stored.position),
         revision: stored.revision,
         id: Uuid::from_bytes(stored.id),
         occurred_on,
@@ -252,7 +253,7 @@ pub fn prepare(journals: &Journals, threads: usize) -> Vec<PreparedEntry> {
 pub fn write(
     path: &Path,
     version: u32,
-    checkpoint: Option<u64>,
+    checkpoint: Option<Position>,
     journals: &Journals,
     keys: &KeyStore,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
@@ -264,7 +265,7 @@ pub fn write(
 pub fn write_prepared(
     path: &Path,
     version: u32,
-    checkpoint: Option<u64>,
+    checkpoint: Option<Position>,
     entries: Vec<PreparedEntry>,
     keys: &KeyStore,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::{decode_replacement, Event, EventCorrected};
 use journey_core::envelope::Actor;
+use journey_core::log::Position;
 use uuid::Uuid;
 
 use crate::journal::{Fact, Journal};
@@ -29,7 +30,7 @@ pub struct EffectiveFact<'a> {
     /// The id of the recorded event (a corrected event keeps its original id).
     pub id: Uuid,
     /// Global position of the recorded event.
-    pub position: u64,
+    pub position: Position,
     /// Position of the recorded event in the person's stream.
     pub revision: u64,
     /// The business date, the replacement's when the event was corrected.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{DecodedEvent, Ledger, LedgerError};
+use journey_core::log::Position;
 use journey_core::volunteers::{
     decode_volunteer_event, VolunteerEvent, VolunteerId, VolunteerState, VOLUNTEER_STREAM_PREFIX,
 };
@@ -79,7 +80,7 @@ pub(crate) fn apply(volunteers: &mut Arc<Volunteers>, decoded: &DecodedEvent) ->
             },
         ),
         Err(error) => {
-            tracing::warn!(position = decoded.recorded.position, %error, "volunteer event left out")
+            tracing::warn!(position = decoded.recorded.position.raw(), %error, "volunteer event left out")
         }
     }
     true
@@ -88,7 +89,7 @@ pub(crate) fn apply(volunteers: &mut Arc<Volunteers>, decoded: &DecodedEvent) ->
 /// The volunteers as of the log position `checkpoint` (`None`: before the first event).
 pub(crate) async fn up_to(
     ledger: &Ledger,
-    checkpoint: Option<u64>,
+    checkpoint: Option<Position>,
 ) -> Result<Arc<Volunteers>, LedgerError> {
     let mut volunteers = Arc::new(Volunteers::default());
     let Some(checkpoint) = checkpoint else {

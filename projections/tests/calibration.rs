@@ -36,7 +36,7 @@ fn journals(config: &SynthConfig) -> Journals {
     for (position, event) in generate(config).into_iter().enumerate() {
         let revision = revisions.entry(event.person).or_default();
         journals.entry(event.person).or_default().facts.push(Fact {
-            position: position as u64,
+            position: journey_core::log::Position::from_raw(position as u64),
             revision: *revision,
             id: event.id,
             occurred_on: event.occurred_on,

@@ -29,7 +29,7 @@ use journey_api::AppState;
 use journey_core::catalogue;
 use journey_core::envelope::{Actor, ActorRole, PersonId};
 use journey_core::ledger::Proposed;
-use journey_core::log::ExpectedRevision;
+use journey_core::log::{AllFrom, Direction, ExpectedRevision};
 use journey_core::plain::PlainProposal;
 use kurrentdb::{
     AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions, ReadStreamOptions,
@@ -77,6 +77,7 @@ async fn scratch() -> Scratch {
         data_dir: dir.path().join("data"),
         master_key_file: Some(key_file),
         erasure_register: None,
+        store: Default::default(),
     };
     let context = Context::open(&options).await.expect("open");
     let state = AppState::new(&context, Limits::default())
@@ -386,12 +387,16 @@ async fn batches_endpoint(client: &Client, settings: &Settings) -> Duration {
 async fn read_in_process(scratch: &Scratch) -> (usize, Duration) {
     let ledger = scratch.context.ledger.clone();
     let started = Instant::now();
-    let mut position = 0;
+    let mut from = AllFrom::Start;
     let mut events = 0;
     loop {
-        let page = ledger.log().read_all(position, 4096).await.expect("read");
+        let page = ledger
+            .log()
+            .read_all(from, Direction::Forwards, 4096)
+            .await
+            .expect("read");
         let Some(last) = page.last() else { break };
-        position = last.position + 1;
+        from = AllFrom::Excluding(last.position);
         for recorded in page {
             std::hint::black_box(ledger.decode(recorded).expect("decode"));
             events += 1;

@@ -82,10 +82,13 @@ pub async fn backup_now(state: &AppState, out: PathBuf) -> Result<Manifest, Back
     let _one_at_a_time = state.backups.running.lock().await;
     let now = state.ledger.clock().now();
     let worker = state.clone();
+    let Some(sled_log) = worker.sled_log.clone() else {
+        return Err(BackupError::RemoteLog);
+    };
     let manifest = tokio::task::spawn_blocking(move || {
         take_backup(
             BackupSources {
-                log: &worker.sled_log,
+                log: &sled_log,
                 keys: worker.ledger.keys(),
                 audit: &worker.audit,
                 data_dir: &worker.data_dir,

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use journey_core::keys::{KeyMaterial, KeyStore, MasterKeySource};
-use journey_core::log::{EventLog, LogCopyHead, LogRestore};
+use journey_core::log::{LogCopyHead, LogRestore};
 use journey_core::store::{Store, StoreConfig};
 use journey_core::verify::{verify, VerifyOptions};
 use sha2::{Digest, Sha256};
@@ -216,6 +216,8 @@ pub async fn restore(
         data_dir: staging.clone(),
         master_key_file: options.master_key_file.clone(),
         erasure_register: Some(register_path),
+        // A backup holds the embedded log: it is restored as one.
+        store: crate::context::LogStore::Sled,
     };
     let outcome = async {
         let erased_by_register = write_staging(from, &manifest, &staging, &erased, progress)?;
@@ -337,7 +339,9 @@ async fn verify_staging(
         .await
         .map_err(|error| failed(error.to_string()))?;
     let head = context
-        .log
+        .sled_log
+        .as_ref()
+        .ok_or_else(|| failed("a backup is restored as an embedded log".to_owned()))?
         .committed_head()
         .map_err(|error| failed(error.to_string()))?;
     if head.next_position != manifest.log.next_position
@@ -351,11 +355,8 @@ async fn verify_staging(
             manifest.log.last_global_hash
         )));
     }
-    let total = context
-        .log
-        .next_position()
-        .await
-        .map_err(|error| failed(error.to_string()))?;
+    // The restored sled log numbers its events densely: its head is their count.
+    let total = head.next_position;
     let report = verify(&context.ledger, VerifyOptions::default(), |checked| {
         progress("verifying", checked, total)
     })

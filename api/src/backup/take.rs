@@ -42,6 +42,8 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the event log is in a KurrentDB server (`--store kurrentdb://…`): a journey backup copies the embedded log only; back the log up with the cluster's own backups, and the data directory (keys, vault, tokens, audit) with `journey backup` on a data directory whose log is embedded")]
+    RemoteLog,
     #[error(transparent)]
     Log(#[from] LogError),
     #[error(transparent)]
@@ -225,7 +227,8 @@ fn copy_snapshot(
     let usable = match journey_projections::snapshot::read_header(&target) {
         Ok(Some(header)) => header
             .checkpoint
-            .is_none_or(|checkpoint| checkpoint < next_position),
+            // The copied sled log holds the positions below its `next_position`.
+            .is_none_or(|checkpoint| checkpoint.raw() < next_position),
         _ => false,
     };
     if !usable {

@@ -69,6 +69,9 @@ fn server_holds(options: &Options) -> Result<bool, CliError> {
 
 async fn offline(options: &Options, out: &std::path::Path) -> Result<Manifest, CliError> {
     let context = Context::open(options).await?;
+    let Some(log) = context.sled_log.clone() else {
+        return Err(backup::BackupError::RemoteLog.into());
+    };
     let audit = journey_api::audit::AuditLog::open(&context.store)?;
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("backup {bar:40} {pos}/{len} events ({per_sec}, {eta})")
@@ -76,7 +79,7 @@ async fn offline(options: &Options, out: &std::path::Path) -> Result<Manifest, C
     );
     let manifest = backup::take_backup(
         BackupSources {
-            log: &context.log,
+            log: &log,
             keys: context.ledger.keys(),
             audit: &audit,
             data_dir: &context.data_dir,

@@ -47,7 +47,7 @@ pub struct ProjectionsBenchArgs {
     /// command) instead of seeding a scratch store: seeding is then not measured, and the store is
     /// read only (the projections' files go to a scratch directory).
     #[arg(long)]
-    pub store: Option<PathBuf>,
+    pub seeded_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -187,7 +187,7 @@ fn log_event(rng: &mut StdRng) -> NewEvent {
         version: 1,
         occurred_on: Utc::now().date_naive(),
         recorded_at: Utc::now(),
-        actor: Actor::system("bench"),
+        actor: Actor::system("bench").to_log(),
         correlation_id: None,
         causation_id: None,
         encoding: PayloadEncoding::Sealed,
@@ -460,7 +460,7 @@ async fn open_time(args: &LogBenchArgs, writers: usize) -> Result<(), CliError> 
     while let Some(result) = tasks.join_next().await {
         result.map_err(|error| format!("bench task failed: {error}"))??;
     }
-    let written = log.next_position().await?;
+    let written = log.stats().events;
     println!(
         "open time: wrote {written} events in {streams} streams in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -8,7 +8,7 @@ use chrono::Duration;
 use clap::Subcommand;
 use journey_core::envelope::PersonId;
 use journey_core::keys::KeyState;
-use journey_core::log::ExpectedRevision;
+use journey_core::log::{ExpectedRevision, Position};
 use journey_core::sample;
 use uuid::Uuid;
 
@@ -67,9 +67,9 @@ async fn append_loop(
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let ack = {
         let out = out.clone();
-        move |id: Uuid, position: Option<u64>| -> std::io::Result<()> {
+        move |id: Uuid, position: Option<Position>| -> std::io::Result<()> {
             let mut out = out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            writeln!(out, "ack {id} {}", position.map_or(-1, |p| p as i64))?;
+            writeln!(out, "ack {id} {}", position.map_or(-1, |p| p.raw() as i64))?;
             out.flush()
         }
     };

@@ -17,7 +17,7 @@ use journey_api::parquet::{events_batch, events_schema, ParquetFile};
 use journey_api::pseudonym::{AnalystView, Pseudonymizer};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::DecodedEvent;
-use journey_core::log::{Direction, EventLog, StreamFrom};
+use journey_core::log::{AllFrom, Direction, Position, StreamFrom};
 
 use crate::context::{CliError, Context, Options};
 
@@ -114,14 +114,17 @@ pub async fn run(options: &Options, args: ExportArgs) -> Result<ExitCode, CliErr
     let progress = match args.stream {
         Some(_) => ProgressBar::new_spinner(),
         None => {
-            let head = context.log.next_position().await?;
-            ProgressBar::new(head.saturating_sub(args.from)).with_style(
-                ProgressStyle::with_template("{spinner} {pos}/{len} events [{bar:40}] ({eta})")
+            // Positions are not dense: the bar shows how far through the log's positions the
+            // export is.
+            let head = context.log.last_position().await?;
+            ProgressBar::new(head.map_or(0, Position::raw)).with_style(
+                ProgressStyle::with_template("{spinner} position {pos}/{len} [{bar:40}] ({eta})")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             )
         }
     };
     let mut from = args.from;
+    let mut all_from = AllFrom::Including(Position::from_raw(args.from));
     loop {
         let page = match args.stream {
             Some(person) => {
@@ -135,16 +138,25 @@ pub async fn run(options: &Options, args: ExportArgs) -> Result<ExitCode, CliErr
                     )
                     .await?
             }
-            None => context.log.read_all(from, PAGE_EVENTS).await?,
+            None => {
+                context
+                    .log
+                    .read_all(all_from, Direction::Forwards, PAGE_EVENTS)
+                    .await?
+            }
         };
         let done = page.len() < PAGE_EVENTS;
-        progress.inc(page.len() as u64);
+        match (args.stream, page.last()) {
+            (Some(_), _) => progress.inc(page.len() as u64),
+            (None, Some(last)) => progress.set_position(last.position.raw()),
+            (None, None) => {}
+        }
         for recorded in page {
-            from = if args.stream.is_some() {
-                recorded.revision + 1
+            if args.stream.is_some() {
+                from = recorded.revision + 1;
             } else {
-                recorded.position + 1
-            };
+                all_from = AllFrom::Excluding(recorded.position);
+            }
             let decoded = context.ledger.decode(recorded)?;
             sink.push(&decoded)?;
         }

@@ -322,7 +322,7 @@ async fn check_register_line(
     let proposal = &line.proposal;
     if ledger
         .log()
-        .find_event(proposal.id)
+        .find_event(&proposal.register.stream_name(), proposal.id)
         .await
         .map_err(|e| error(e.to_string()))?
         .is_some()
@@ -348,7 +348,7 @@ async fn check_offer_line(
     let proposal = &line.proposal;
     if ledger
         .log()
-        .find_event(proposal.id)
+        .find_event(&line.offer.stream_name(), proposal.id)
         .await
         .map_err(|e| error(e.to_string()))?
         .is_some()
@@ -517,9 +517,7 @@ async fn write_chunk(ledger: &Arc<Ledger>, chunk: Vec<Line>) -> Result<(usize, u
     while let Some(result) = tasks.join_next().await {
         let receipt = result.map_err(|error| format!("import task failed: {error}"))??;
         already += receipt.already_recorded;
-        if let (Some(first), Some(last)) = (receipt.first_position, receipt.last_position) {
-            written += (last - first + 1) as usize;
-        }
+        written += receipt.written;
     }
     Ok((written, already))
 }

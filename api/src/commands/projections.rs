@@ -64,16 +64,17 @@ pub async fn run(options: &Options, command: ProjectionsCommand) -> Result<ExitC
             projections.caught_up().await?;
         }
         ProjectionsCommand::Rebuild { .. } => {
-            let bar = ProgressBar::new(loaded.head).with_style(
-                ProgressStyle::with_template(
-                    "rebuilding {bar:40} {pos}/{len} events ({per_sec}, {eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            // Positions are not dense: the bar shows how far through the log's positions the
+            // rebuild is, and the count of events applied beside it.
+            let bar = ProgressBar::new(loaded.head.map_or(0, |head| head.raw())).with_style(
+                ProgressStyle::with_template("rebuilding {bar:40} {msg} events ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             projections
                 .rebuild(|progress| {
-                    bar.set_length(progress.head);
-                    bar.set_position(progress.position);
+                    bar.set_length(progress.head.map_or(0, |head| head.raw()));
+                    bar.set_position(progress.checkpoint.map_or(0, |checkpoint| checkpoint.raw()));
+                    bar.set_message(progress.applied.to_string());
                 })
                 .await?;
             bar.finish_and_clear();
@@ -88,7 +89,12 @@ pub async fn run(options: &Options, command: ProjectionsCommand) -> Result<ExitC
             .checkpoint
             .map_or("none".to_owned(), |c| c.to_string())
     );
-    println!("head               {}", status.head);
+    println!(
+        "head               {}",
+        status
+            .head
+            .map_or("none".to_owned(), |head| head.to_string())
+    );
     println!("lag                {} events", status.lag_events);
     println!("persons            {persons}");
     println!("digest             {digest}");

@@ -34,7 +34,7 @@ pub async fn run(options: &Options, args: ShowArgs) -> Result<ExitCode, CliError
             Some(data) => serde_json::to_string(data)?,
             None => "(erased)".to_owned(),
         };
-        let agency = event
+        let agency = decoded
             .actor
             .agency
             .map(|agency| agency.to_string())
@@ -46,7 +46,7 @@ pub async fn run(options: &Options, args: ShowArgs) -> Result<ExitCode, CliError
             event.event_type,
             event.version,
             data,
-            event.actor.id,
+            decoded.actor.id,
             agency,
             event.recorded_at.format("%Y-%m-%dT%H:%M:%SZ"),
         );

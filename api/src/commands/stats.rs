@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
 
-use journey_core::log::EventLog;
+use journey_core::log::{AllFrom, Direction};
 
 use crate::context::{CliError, Context, Options};
 
@@ -11,19 +11,21 @@ const PAGE_EVENTS: usize = 8192;
 
 pub async fn run(options: &Options) -> Result<ExitCode, CliError> {
     let context = Context::open(options).await?;
-    let head = context.log.next_position().await?;
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     let mut streams = HashSet::new();
     let mut first_recorded = None;
     let mut last_recorded = None;
-    let mut position = 0;
-    while position < head {
-        let page = context.log.read_all(position, PAGE_EVENTS).await?;
-        if page.is_empty() {
+    let mut from = AllFrom::Start;
+    loop {
+        let page = context
+            .log
+            .read_all(from, Direction::Forwards, PAGE_EVENTS)
+            .await?;
+        let Some(last) = page.last() else {
             break;
-        }
+        };
+        from = AllFrom::Excluding(last.position);
         for recorded in page {
-            position = recorded.position + 1;
             *by_type
                 .entry(recorded.event.event_type.clone())
                 .or_default() += 1;
@@ -38,7 +40,7 @@ pub async fn run(options: &Options) -> Result<ExitCode, CliError> {
     }
     let disk_bytes = dir_size(&options.data_dir);
     println!("data directory   {}", options.data_dir.display());
-    println!("events           {head}");
+    println!("events           {}", by_type.values().sum::<u64>());
     println!("streams          {}", streams.len());
     if let (Some(first), Some(last)) = (first_recorded, last_recorded) {
         println!(

@@ -9,7 +9,7 @@ use async_graphql::{Context, Object, Result, ID};
 use journey_core::catalogue::{self, Event, EventType as CoreEventType};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{Proposed, Receipt as LedgerReceipt};
-use journey_core::log::ExpectedRevision;
+use journey_core::log::{ExpectedRevision, Position};
 use journey_core::vault::PersonalData as VaultData;
 use uuid::Uuid;
 
@@ -568,7 +568,7 @@ async fn record_one<I: RecordInput>(
             // A retry: answer with where the event was recorded the first time.
             let stored = state
                 .log
-                .find_event(envelope.event_id)
+                .find_event(&person.stream_name(), envelope.event_id)
                 .await
                 .map_err(|error| ApiError::internal(&error))?
                 .ok_or_else(|| ApiError::internal(&"a recorded event id cannot be found"))?;
@@ -580,15 +580,15 @@ async fn record_one<I: RecordInput>(
         person_id: ID(person.to_string()),
         event_id: envelope.event_id,
         revision,
-        position,
+        position: position.raw(),
         already_recorded: receipt.first_position.is_none(),
     })
 }
 
 pub(crate) fn count(state: &AppState, receipt: &LedgerReceipt) {
-    match (receipt.first_position, receipt.last_position) {
-        (Some(first), Some(last)) => state.metrics.append("written", last - first + 1),
-        _ => state.metrics.append("already_recorded", 0),
+    match receipt.written {
+        0 => state.metrics.append("already_recorded", 0),
+        written => state.metrics.append("written", written as u64),
     }
 }
 
@@ -670,15 +670,12 @@ async fn append_batch(
         .map_err(|error| from_ledger(FieldStyle::WireBatch, error))?;
     after_append(state, person, &proposed, None).await?;
     count(state, &receipt);
-    let written = match (receipt.first_position, receipt.last_position) {
-        (Some(first), Some(last)) => last - first + 1,
-        _ => 0,
-    };
+    let written = receipt.written as u64;
     Ok(BatchReceipt {
         person_id: ID(person.to_string()),
         revision: receipt.stream_revision,
-        first_position: receipt.first_position,
-        last_position: receipt.last_position,
+        first_position: receipt.first_position.map(Position::raw),
+        last_position: receipt.last_position.map(Position::raw),
         written,
         already_recorded: receipt.already_recorded as u64,
     })

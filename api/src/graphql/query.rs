@@ -3,6 +3,7 @@
 use async_graphql::{Context, Json, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
+use journey_core::log::{AllFrom, Direction, Position};
 
 use super::enums::Agency;
 use super::scalars::Date;
@@ -237,10 +238,11 @@ pub(crate) async fn from_projections(
     };
     let head = state
         .log
-        .next_position()
+        .last_position()
         .await
         .map_err(|error| ApiError::internal(&error))?;
-    let caught_up = projections.read(|projected| projected.next_position() >= head);
+    let caught_up =
+        projections.read(|projected| head.is_none_or(|head| projected.has_applied(head)));
     let through = if caught_up {
         None
     } else {
@@ -303,13 +305,11 @@ async fn analyst_events(
         ));
     }
     let size = page_size(first, &state.limits)?;
-    let start = match parse_cursor(after)? {
-        Some(position) => position.saturating_add(1),
-        None => 0,
-    };
+    // The cursor is the position of the previous page's last event; the log says what follows it.
+    let start = AllFrom::after(parse_cursor(after)?.map(Position::from_raw));
     let page = state
         .log
-        .read_all(start, size + 1)
+        .read_all(start, Direction::Forwards, size + 1)
         .await
         .map_err(|error| ApiError::internal(&error))?;
     let has_next_page = page.len() > size;

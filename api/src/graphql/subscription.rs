@@ -6,7 +6,7 @@ use async_graphql::{Context, Result, Subscription as SubscriptionObject, ID};
 use futures_util::stream::{self, Stream};
 use journey_core::envelope::PersonId;
 use journey_core::ledger::DecodedEvent;
-use journey_core::log::RecordedEvent;
+use journey_core::log::{Position, RecordedEvent};
 use journey_core::registers::Registers;
 use journey_projections::kpi::{self, Contributions, KpiQuery, KpiResult as CoreKpiResult};
 use journey_projections::ViewSet;
@@ -267,7 +267,7 @@ struct KpiWatch {
     as_of: Option<Date>,
     by: Vec<Dimension>,
     /// `None` until [`KpiWatch::start`] subscribed.
-    changes: Option<tokio::sync::watch::Receiver<Option<u64>>>,
+    changes: Option<tokio::sync::watch::Receiver<Option<Position>>>,
     gate: PushGate,
     /// The last result delivered, and what each person contributed to it (counted only where
     /// the gate asks for persons).

@@ -141,7 +141,7 @@ impl TimelineEvent {
             _ => None,
         };
         Self {
-            position: recorded.position,
+            position: recorded.position.raw(),
             revision: recorded.revision,
             event_id: event.id,
             event_type: event.event_type.clone(),
@@ -149,9 +149,9 @@ impl TimelineEvent {
             occurred_on: Date(event.occurred_on),
             recorded_at: event.recorded_at,
             actor: EventActor {
-                id: event.actor.id.clone(),
-                agency: event.actor.agency.map(Agency::from),
-                role: event.actor.role.into(),
+                id: decoded.actor.id.clone(),
+                agency: decoded.actor.agency.map(Agency::from),
+                role: decoded.actor.role.into(),
             },
             correlation_id: event.correlation_id,
             causation_id: event.causation_id,

@@ -68,6 +68,7 @@ impl Harness {
             data_dir: dir.path().join("data"),
             master_key_file: Some(key_file),
             erasure_register: None,
+            store: Default::default(),
         };
         let context = Context::open(&options).await.expect("open data dir");
         let state = if projections {

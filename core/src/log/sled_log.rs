@@ -51,7 +51,7 @@
 //! its own write, because the head is published before the replies are sent.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
@@ -62,12 +62,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent, PayloadEncoding,
-    RecordedEvent, StreamFrom, Subscription, APPEND_EVENTS_MAX, READ_LIMIT_MAX,
+    check_append, check_retry, is_valid_stream_name, AllFrom, AppendOutcome, Direction, EventLog,
+    ExpectedRevision, GlobalLink, LogActor, LogError, NewEvent, PayloadEncoding, Position,
+    RecordedEvent, StreamFrom, Subscription, READ_LIMIT_MAX,
 };
-use crate::catalogue::Agency;
 use crate::chain;
-use crate::envelope::{Actor, ActorRole};
 use crate::store::Store;
 
 mod copy;
@@ -228,7 +227,7 @@ impl SledLog {
         let handle = std::thread::Builder::new()
             .name("journey-log-writer".to_owned())
             .spawn(move || writer.run(receiver))
-            .map_err(|error| LogError::Storage(error.into()))?;
+            .map_err(|error| LogError::Storage(Box::new(error)))?;
         Ok(SledLog {
             reader,
             db,
@@ -342,16 +341,7 @@ impl EventLog for SledLog {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, LogError> {
         // These checks need no state, so they run here and spare the writer.
-        check_stream_name(stream)?;
-        if events.is_empty() || events.len() > APPEND_EVENTS_MAX {
-            return Err(LogError::AppendSize(events.len()));
-        }
-        let mut ids = HashSet::with_capacity(events.len());
-        for event in &events {
-            if !ids.insert(event.id) {
-                return Err(LogError::DuplicateIdInAppend(event.id));
-            }
-        }
+        check_append(stream, &events)?;
 
         let sender = self.sender()?;
         let (reply, outcome) = oneshot::channel();
@@ -385,41 +375,63 @@ impl EventLog for SledLog {
             .await
     }
 
-    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
-        let limit = limit.min(READ_LIMIT_MAX);
-        let bound = self.committed();
-        if limit == 0 || from >= bound {
-            return Ok(Vec::new());
-        }
-        self.blocking_read(move |reader| reader.read_forwards(from, limit, bound))
-            .await
-    }
-
-    async fn read_all_backwards(
+    async fn read_all(
         &self,
-        from: Option<u64>,
+        from: AllFrom,
+        direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, LogError> {
         let limit = limit.min(READ_LIMIT_MAX);
         let bound = self.committed();
-        let Some(last) = bound.checked_sub(1) else {
-            return Ok(Vec::new());
-        };
-        if limit == 0 {
+        if limit == 0 || bound == 0 {
             return Ok(Vec::new());
         }
-        // A start at or beyond the head reads from the last committed event, like `None`.
-        let start = from.map_or(last, |from| from.min(last));
-        self.blocking_read(move |reader| reader.read_backwards(start, limit))
-            .await
+        let last = bound - 1;
+        // The embedded log numbers its events densely, so it alone may step from a position to the
+        // next; everything above the seam asks it with `AllFrom::Excluding`.
+        match direction {
+            Direction::Forwards => {
+                let start = match from {
+                    AllFrom::Start => 0,
+                    AllFrom::End => return Ok(Vec::new()),
+                    AllFrom::Including(position) => position.raw(),
+                    AllFrom::Excluding(position) => position.raw().saturating_add(1),
+                };
+                if start >= bound {
+                    return Ok(Vec::new());
+                }
+                self.blocking_read(move |reader| reader.read_forwards(start, limit, bound))
+                    .await
+            }
+            Direction::Backwards => {
+                // A start at or beyond the head reads from the last committed event.
+                let start = match from {
+                    AllFrom::Start => return Ok(Vec::new()),
+                    AllFrom::End => last,
+                    AllFrom::Including(position) => position.raw().min(last),
+                    AllFrom::Excluding(position) => match position.raw().checked_sub(1) {
+                        Some(before) => before.min(last),
+                        None => return Ok(Vec::new()),
+                    },
+                };
+                self.blocking_read(move |reader| reader.read_backwards(start, limit))
+                    .await
+            }
+        }
     }
 
-    async fn subscribe_all(&self, from: u64) -> Result<Subscription, LogError> {
+    async fn subscribe_all(&self, from: AllFrom) -> Result<Subscription, LogError> {
+        let next = match from {
+            AllFrom::Start => 0,
+            AllFrom::End => self.committed(),
+            AllFrom::Including(position) => position.raw(),
+            AllFrom::Excluding(position) => position.raw().saturating_add(1),
+        };
         let (sender, receiver) = mpsc::channel(self.config.subscription_buffer);
         let task = SubscriptionTask {
             reader: self.reader.clone(),
             head: self.head.clone(),
-            next: from,
+            next,
             page_size: self.config.subscription_page_size,
             sender,
         };
@@ -427,10 +439,23 @@ impl EventLog for SledLog {
         Ok(Subscription::new(receiver))
     }
 
-    async fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
+    async fn find_event(&self, stream: &str, id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
         let bound = self.committed();
         match self.reader.id_position(id) {
-            Some(position) if position < bound => self.reader.indexed_event(id, position).map(Some),
+            Some(position) if position < bound => {
+                let event = self.reader.indexed_event(id, position)?;
+                Ok((event.stream == stream).then_some(event))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn find_event_in_any_stream(&self, id: Uuid) -> Result<Option<RecordedEvent>, LogError> {
+        let bound = self.committed();
+        match self.reader.id_position(id) {
+            Some(position) if position < bound => {
+                Ok(Some(self.reader.indexed_event(id, position)?))
+            }
             _ => Ok(None),
         }
     }
@@ -445,8 +470,12 @@ impl EventLog for SledLog {
         Ok(self.reader.stream_names(prefix, bound))
     }
 
-    async fn next_position(&self) -> Result<u64, LogError> {
-        Ok(self.committed())
+    async fn last_position(&self) -> Result<Option<Position>, LogError> {
+        Ok(self.committed().checked_sub(1).map(Position))
+    }
+
+    fn keeps_global_chain(&self) -> bool {
+        true
     }
 
     async fn close(&self) -> Result<(), LogError> {
@@ -457,11 +486,9 @@ impl EventLog for SledLog {
         let _ = head.wait_for(|head| head.closed).await;
         if let Some(handle) = self.take_writer() {
             let joined = run_blocking(move || {
-                handle.join().map_err(|_| {
-                    LogError::Storage(sled::Error::ReportableBug(
-                        "the event log writer thread panicked".to_owned(),
-                    ))
-                })
+                handle
+                    .join()
+                    .map_err(|_| LogError::Storage("the event log writer thread panicked".into()))
             })
             .await;
             joined?;
@@ -471,12 +498,12 @@ impl EventLog for SledLog {
     }
 }
 
-/// Checks the rule stated by [`LogError::InvalidStreamName`].
-fn check_stream_name(stream: &str) -> Result<(), LogError> {
-    if stream.is_empty() || stream.len() > 255 || stream.contains('\0') {
-        return Err(LogError::InvalidStreamName(stream.to_owned()));
+/// sled's errors reach callers as the engine error behind [`LogError::Storage`], so that the contract
+/// names no engine type.
+impl From<sled::Error> for LogError {
+    fn from(error: sled::Error) -> Self {
+        LogError::Storage(Box::new(error))
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,7 +566,7 @@ fn push_run(runs: &mut Vec<IndexRun<'static>>, stream: &str, revision: u64, id: 
 fn encode_index_value(first_position: u64, runs: &[IndexRun<'_>]) -> Result<Vec<u8>, LogError> {
     let mut bytes = vec![INDEX_FORMAT_V1];
     postcard::to_io(runs, &mut bytes).map_err(|error| LogError::Corrupt {
-        position: first_position,
+        position: Position::from_raw(first_position),
         reason: format!("cannot encode the index entries: {error}"),
     })?;
     Ok(bytes)
@@ -548,7 +575,7 @@ fn encode_index_value(first_position: u64, runs: &[IndexRun<'_>]) -> Result<Vec<
 /// Decodes the `x` value of the key at `first_position`.
 fn decode_index_value(first_position: u64, bytes: &[u8]) -> Result<Vec<IndexRun<'_>>, LogError> {
     let corrupt = |reason: String| LogError::Corrupt {
-        position: first_position,
+        position: Position::from_raw(first_position),
         reason: format!("index entries: {reason}"),
     };
     match bytes.first() {
@@ -568,7 +595,7 @@ fn decode_index_value(first_position: u64, bytes: &[u8]) -> Result<Vec<IndexRun<
         if run.ids.is_empty() {
             return Err(corrupt(format!("an empty run of `{}`", run.stream)));
         }
-        if check_stream_name(&run.stream).is_err() {
+        if !is_valid_stream_name(&run.stream) {
             return Err(corrupt(format!("invalid stream name {:?}", run.stream)));
         }
     }
@@ -604,29 +631,6 @@ struct StoredRecord<'a> {
     hash: [u8; 32],
     global_prev_hash: [u8; 32],
     global_hash: [u8; 32],
-}
-
-fn role_code(role: ActorRole) -> u8 {
-    match role {
-        ActorRole::Caseworker => 0,
-        ActorRole::Coordinator => 1,
-        ActorRole::Analyst => 2,
-        ActorRole::Auditor => 3,
-        ActorRole::Admin => 4,
-        ActorRole::System => 5,
-    }
-}
-
-fn role_from_code(code: u8) -> Option<ActorRole> {
-    Some(match code {
-        0 => ActorRole::Caseworker,
-        1 => ActorRole::Coordinator,
-        2 => ActorRole::Analyst,
-        3 => ActorRole::Auditor,
-        4 => ActorRole::Admin,
-        5 => ActorRole::System,
-        _ => return None,
-    })
 }
 
 fn encoding_code(encoding: PayloadEncoding) -> u8 {
@@ -666,11 +670,8 @@ fn encode_record(
         occurred_on_days: event.occurred_on.num_days_from_ce(),
         recorded_at_micros: event.recorded_at.timestamp_micros(),
         actor_id: Cow::Borrowed(&event.actor.id),
-        actor_agency: event
-            .actor
-            .agency
-            .map(|agency| Cow::Borrowed(agency.as_str())),
-        actor_role: role_code(event.actor.role),
+        actor_agency: event.actor.agency.as_deref().map(Cow::Borrowed),
+        actor_role: event.actor.role,
         correlation_id: event.correlation_id.map(Uuid::into_bytes),
         causation_id: event.causation_id.map(Uuid::into_bytes),
         encoding: encoding_code(event.encoding),
@@ -682,7 +683,7 @@ fn encode_record(
         global_hash: *global_hash,
     };
     postcard::to_allocvec(&record).map_err(|error| LogError::Corrupt {
-        position,
+        position: Position::from_raw(position),
         reason: format!("cannot encode the record: {error}"),
     })
 }
@@ -690,7 +691,7 @@ fn encode_record(
 /// Decodes the record stored under the key of `key_position`, checking what the writer guaranteed.
 fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogError> {
     let corrupt = |reason: String| LogError::Corrupt {
-        position: key_position,
+        position: Position::from_raw(key_position),
         reason,
     };
     match bytes.first() {
@@ -716,18 +717,10 @@ fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogEr
         .ok_or_else(|| corrupt(format!("invalid date {}", record.occurred_on_days)))?;
     let recorded_at = DateTime::from_timestamp_micros(record.recorded_at_micros)
         .ok_or_else(|| corrupt(format!("invalid timestamp {}", record.recorded_at_micros)))?;
-    let agency = match record.actor_agency {
-        None => None,
-        Some(name) => {
-            Some(Agency::parse(&name).ok_or_else(|| corrupt(format!("unknown agency `{name}`")))?)
-        }
-    };
-    let role = role_from_code(record.actor_role)
-        .ok_or_else(|| corrupt(format!("unknown actor role {}", record.actor_role)))?;
     let encoding = encoding_from_code(record.encoding)
         .ok_or_else(|| corrupt(format!("unknown payload encoding {}", record.encoding)))?;
     Ok(RecordedEvent {
-        position: record.position,
+        position: Position(record.position),
         stream: record.stream.into_owned(),
         revision: record.revision,
         event: NewEvent {
@@ -736,10 +729,10 @@ fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogEr
             version: record.version,
             occurred_on,
             recorded_at,
-            actor: Actor {
+            actor: LogActor {
                 id: record.actor_id.into_owned(),
-                agency,
-                role,
+                agency: record.actor_agency.map(Cow::into_owned),
+                role: record.actor_role,
             },
             correlation_id: record.correlation_id.map(Uuid::from_bytes),
             causation_id: record.causation_id.map(Uuid::from_bytes),
@@ -749,8 +742,10 @@ fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogEr
             prev_hash: record.prev_hash,
             hash: record.hash,
         },
-        global_prev_hash: record.global_prev_hash,
-        global_hash: record.global_hash,
+        global_link: Some(GlobalLink {
+            prev_hash: record.global_prev_hash,
+            hash: record.global_hash,
+        }),
     })
 }
 
@@ -861,7 +856,7 @@ impl Reader {
             .tree
             .get(event_key(position))?
             .ok_or_else(|| LogError::Corrupt {
-                position,
+                position: Position::from_raw(position),
                 reason: "an index points at a missing event".to_owned(),
             })?;
         decode_record(position, &bytes)
@@ -888,7 +883,7 @@ impl Reader {
             let position = key_position(&key)?;
             if position != expected {
                 return Err(LogError::Corrupt {
-                    position: expected,
+                    position: Position::from_raw(expected),
                     reason: "the event is missing below the committed head".to_owned(),
                 });
             }
@@ -899,7 +894,7 @@ impl Reader {
         let wanted = bound.saturating_sub(from).min(limit as u64);
         if (events.len() as u64) < wanted {
             return Err(LogError::Corrupt {
-                position: expected,
+                position: Position::from_raw(expected),
                 reason: "the event is missing below the committed head".to_owned(),
             });
         }
@@ -920,7 +915,7 @@ impl Reader {
             let position = key_position(&key)?;
             if position != expected {
                 return Err(LogError::Corrupt {
-                    position: expected,
+                    position: Position::from_raw(expected),
                     reason: "the event is missing below the committed head".to_owned(),
                 });
             }
@@ -930,7 +925,7 @@ impl Reader {
         let wanted = (start + 1).min(limit as u64);
         if (events.len() as u64) < wanted {
             return Err(LogError::Corrupt {
-                position: expected,
+                position: Position::from_raw(expected),
                 reason: "the event is missing below the committed head".to_owned(),
             });
         }
@@ -985,7 +980,7 @@ impl Reader {
             let event = self.event_at(position)?;
             if event.stream != stream || event.revision != revision {
                 return Err(LogError::Corrupt {
-                    position,
+                    position: Position::from_raw(position),
                     reason: format!(
                         "the index says `{stream}`@{revision}, the record says `{}`@{}",
                         event.stream, event.revision
@@ -1028,7 +1023,7 @@ impl Reader {
         let event = self.event_at(position)?;
         if event.event.id != id {
             return Err(LogError::Corrupt {
-                position,
+                position: Position::from_raw(position),
                 reason: format!("the index says {id}, the record says {}", event.event.id),
             });
         }
@@ -1041,7 +1036,7 @@ fn key_position(key: &[u8]) -> Result<u64, LogError> {
     match (key.first(), key.len(), be_u64(key, 1)) {
         (Some(&EVENT_PREFIX), 9, Some(position)) => Ok(position),
         _ => Err(LogError::Corrupt {
-            position: u64::MAX,
+            position: Position::from_raw(u64::MAX),
             reason: format!("unexpected key {key:?} among the events"),
         }),
     }
@@ -1075,7 +1070,7 @@ impl SubscriptionTask {
                 match page {
                     Ok(events) => {
                         for event in events {
-                            self.next = event.position + 1;
+                            self.next = event.position.raw() + 1;
                             // The bounded channel waits here for a slow subscriber (backpressure).
                             if self.sender.send(Ok(event)).await.is_err() {
                                 return;
@@ -1114,7 +1109,7 @@ impl SubscriptionTask {
             match run_blocking(move || reader.read_forwards(from, limit, bound)).await {
                 Ok(events) => {
                     for event in events {
-                        self.next = event.position + 1;
+                        self.next = event.position.raw() + 1;
                         if self.sender.send(Ok(event)).await.is_err() {
                             return;
                         }
@@ -1164,7 +1159,7 @@ impl WriterState {
             None => (None, 0, chain::GENESIS),
             Some(value) => {
                 let corrupt = |reason: &str| LogError::Corrupt {
-                    position: u64::MAX,
+                    position: Position::from_raw(u64::MAX),
                     reason: format!("meta value: {reason}"),
                 };
                 if value.len() != 41 || ![META_FORMAT_V1, META_FORMAT_V2].contains(&value[0]) {
@@ -1189,14 +1184,14 @@ impl WriterState {
                 let position = key_position(&key)?;
                 if position != last {
                     return Err(LogError::Corrupt {
-                        position,
+                        position: Position::from_raw(position),
                         reason: format!("the meta value says the last position is {last}"),
                     });
                 }
                 let event = decode_record(position, &value)?;
-                if event.global_hash != last_hash {
+                if event.global_link.map(|link| link.hash) != Some(last_hash) {
                     return Err(LogError::Corrupt {
-                        position,
+                        position: Position::from_raw(position),
                         reason: "the meta value's last global hash differs from the event's"
                             .to_owned(),
                     });
@@ -1204,13 +1199,13 @@ impl WriterState {
             }
             (Some((key, _)), None) => {
                 return Err(LogError::Corrupt {
-                    position: key_position(&key)?,
+                    position: Position::from_raw(key_position(&key)?),
                     reason: "events are stored but the meta value is missing".to_owned(),
                 });
             }
             (None, Some(last)) => {
                 return Err(LogError::Corrupt {
-                    position: last,
+                    position: Position::from_raw(last),
                     reason: "the meta value counts events that are not stored".to_owned(),
                 });
             }
@@ -1248,14 +1243,14 @@ fn load_index(tree: &sled::Tree, next_position: u64) -> Result<Index, LogError> 
             (9, Some(first)) => first,
             _ => {
                 return Err(LogError::Corrupt {
-                    position: expected,
+                    position: Position::from_raw(expected),
                     reason: format!("malformed index key {key:?}"),
                 })
             }
         };
         if first != expected {
             return Err(LogError::Corrupt {
-                position: expected,
+                position: Position::from_raw(expected),
                 reason: format!("the next index key starts at position {first}"),
             });
         }
@@ -1263,7 +1258,7 @@ fn load_index(tree: &sled::Tree, next_position: u64) -> Result<Index, LogError> 
             for (offset, id) in (0u64..).zip(&run.ids) {
                 if expected >= next_position {
                     return Err(LogError::Corrupt {
-                        position: expected,
+                        position: Position::from_raw(expected),
                         reason: format!(
                             "the index goes beyond the last event (the meta value says {next_position} events)"
                         ),
@@ -1273,13 +1268,13 @@ fn load_index(tree: &sled::Tree, next_position: u64) -> Result<Index, LogError> 
                     run.first_revision
                         .checked_add(offset)
                         .ok_or_else(|| LogError::Corrupt {
-                            position: expected,
+                            position: Position::from_raw(expected),
                             reason: "an index revision overflows".to_owned(),
                         })?;
                 index
                     .add(Uuid::from_bytes(*id), &run.stream, revision, expected)
                     .map_err(|reason| LogError::Corrupt {
-                        position: expected,
+                        position: Position::from_raw(expected),
                         reason: format!("index: {reason}"),
                     })?;
                 expected += 1;
@@ -1288,7 +1283,7 @@ fn load_index(tree: &sled::Tree, next_position: u64) -> Result<Index, LogError> 
     }
     if expected != next_position {
         return Err(LogError::Corrupt {
-            position: expected,
+            position: Position::from_raw(expected),
             reason: format!(
                 "the index ends at position {expected}, the meta value says {next_position} events"
             ),
@@ -1343,7 +1338,7 @@ fn migrate_from_v1(
         let key_position = key_position(&key)?;
         if key_position != position {
             return Err(LogError::Corrupt {
-                position,
+                position: Position::from_raw(position),
                 reason: "the event is missing below the committed head".to_owned(),
             });
         }
@@ -1351,7 +1346,7 @@ fn migrate_from_v1(
         index
             .add(event.event.id, &event.stream, event.revision, position)
             .map_err(|reason| LogError::Corrupt {
-                position,
+                position: Position::from_raw(position),
                 reason: format!("migration: {reason}"),
             })?;
         push_run(&mut runs, &event.stream, event.revision, event.event.id);
@@ -1372,7 +1367,7 @@ fn migrate_from_v1(
     }
     if position != next_position {
         return Err(LogError::Corrupt {
-            position,
+            position: Position::from_raw(position),
             reason: "the event is missing below the committed head".to_owned(),
         });
     }
@@ -1478,7 +1473,7 @@ fn flush_loop(
                     for (reply, result) in group.replies {
                         let result = match result {
                             Err(rejection) => Err(rejection),
-                            Ok(_) => Err(LogError::Storage(error.clone())),
+                            Ok(_) => Err(LogError::from(error.clone())),
                         };
                         let _ = reply.send(result);
                     }
@@ -1621,11 +1616,11 @@ impl Writer {
                     // including replays, which may point into the failed batch.
                     let result = match result {
                         Err(rejection) => Err(rejection),
-                        Ok(_) => Err(LogError::Storage(error.clone())),
+                        Ok(_) => Err(LogError::from(error.clone())),
                     };
                     let _ = reply.send(result);
                 }
-                return Err(LogError::Storage(error));
+                return Err(LogError::from(error));
             }
             let nanos = |from: std::time::Instant, to: std::time::Instant| {
                 to.saturating_duration_since(from).as_nanos() as u64
@@ -1695,7 +1690,7 @@ impl Writer {
         Ok(Some(StoredId {
             stream: event.stream,
             revision: event.revision,
-            position: event.position,
+            position: event.position.raw(),
             content_digest: event.event.content_digest,
         }))
     }
@@ -1706,42 +1701,25 @@ impl Writer {
         let stream = request.stream.as_str();
         let index = read_index(&self.reader.index);
 
-        // Idempotency first: a retry of a stored append answers the same whatever the stream's
-        // revision is now.
-        let mut stored: Vec<(Uuid, StoredId)> = Vec::new();
-        let mut first_new = None;
-        for event in &request.events {
-            match self.lookup_id(event.id, group, &index)? {
-                Some(found) => {
-                    if found.stream != stream {
-                        return Err(LogError::DuplicateIdInOtherStream {
-                            id: event.id,
-                            stream: stream.to_owned(),
-                            stored_stream: found.stream,
-                        });
-                    }
-                    if found.content_digest != event.content_digest {
-                        return Err(LogError::DuplicateIdConflict {
-                            id: event.id,
-                            position: found.position,
-                        });
-                    }
-                    stored.push((event.id, found));
-                }
-                None => {
-                    first_new.get_or_insert(event.id);
-                }
+        // Idempotency first (the contract's rule). The index knows every id, so an id stored in
+        // another stream is refused as well, for free.
+        let replay = check_retry(&request.events, |id| {
+            match self.lookup_id(id, group, &index)? {
+                Some(found) if found.stream != stream => Err(LogError::DuplicateIdInOtherStream {
+                    id,
+                    stream: stream.to_owned(),
+                    stored_stream: found.stream,
+                }),
+                Some(found) => Ok(Some(super::StoredId {
+                    position: Position(found.position),
+                    revision: found.revision,
+                    content_digest: found.content_digest,
+                })),
+                None => Ok(None),
             }
-        }
-        match (stored.first(), first_new) {
-            (Some((stored_id, _)), Some(new)) => {
-                return Err(LogError::PartialDuplicate {
-                    stored: *stored_id,
-                    new,
-                });
-            }
-            (Some(_), None) => return Ok(replay_outcome(&stored)),
-            (None, _) => {}
+        })?;
+        if let Some(outcome) = replay {
+            return Ok(outcome);
         }
 
         let current = group
@@ -1751,13 +1729,7 @@ impl Writer {
             .or_else(|| index.head(stream))
             .map(|head| head.revision);
         drop(index);
-        let accepted = match request.expected {
-            ExpectedRevision::Any => true,
-            ExpectedRevision::NoStream => current.is_none(),
-            ExpectedRevision::StreamExists => current.is_some(),
-            ExpectedRevision::Exact(revision) => current == Some(revision),
-        };
-        if !accepted {
+        if !request.expected.holds(current) {
             return Err(LogError::WrongExpectedRevision {
                 stream: stream.to_owned(),
                 expected: request.expected,
@@ -1802,45 +1774,28 @@ impl Writer {
         group.last_hash = prev;
 
         Ok(AppendOutcome {
-            first_position,
-            last_position: last.position,
+            first_position: Position(first_position),
+            last_position: Position(last.position),
             stream_revision: last.revision,
             replayed: false,
         })
     }
 }
 
-/// The outcome of the original append, rebuilt from its stored events.
-fn replay_outcome(stored: &[(Uuid, StoredId)]) -> AppendOutcome {
-    let first_position = stored
-        .iter()
-        .map(|(_, found)| found.position)
-        .min()
-        .unwrap_or_default();
-    let last = stored
-        .iter()
-        .map(|(_, found)| found)
-        .max_by_key(|found| found.position);
-    AppendOutcome {
-        first_position,
-        last_position: last.map_or(first_position, |found| found.position),
-        stream_revision: last.map_or(0, |found| found.revision),
-        replayed: true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
     use crate::log::test_support::test_event;
     use crate::store::StoreConfig;
 
     fn rich_event() -> NewEvent {
         let mut event = test_event(Uuid::new_v4());
-        event.actor = Actor {
+        event.actor = LogActor {
             id: "cw-17".to_owned(),
-            agency: Some(Agency::Jobcenter),
-            role: ActorRole::Caseworker,
+            agency: Some("jobcenter".to_owned()),
+            role: 0,
         };
         event.correlation_id = Some(Uuid::new_v4());
         event.causation_id = Some(Uuid::new_v4());
@@ -1870,12 +1825,14 @@ mod tests {
         assert_eq!(
             recorded,
             RecordedEvent {
-                position: 42,
+                position: Position(42),
                 stream: "person-x".to_owned(),
                 revision: 3,
                 event,
-                global_prev_hash: [1; 32],
-                global_hash: [2; 32],
+                global_link: Some(GlobalLink {
+                    prev_hash: [1; 32],
+                    hash: [2; 32],
+                }),
             }
         );
     }
@@ -1887,7 +1844,7 @@ mod tests {
         let error = decode_record(43, &bytes).expect_err("the key and the record disagree");
 
         assert!(
-            matches!(error, LogError::Corrupt { position: 43, ref reason } if reason.contains("42")),
+            matches!(error, LogError::Corrupt { position: Position(43), ref reason } if reason.contains("42")),
             "{error}"
         );
     }
@@ -1904,7 +1861,13 @@ mod tests {
         for broken in [&unknown_format[..], truncated, &trailing[..], &[][..]] {
             let error = decode_record(0, broken).expect_err("broken bytes do not decode");
             assert!(
-                matches!(error, LogError::Corrupt { position: 0, .. }),
+                matches!(
+                    error,
+                    LogError::Corrupt {
+                        position: Position(0),
+                        ..
+                    }
+                ),
                 "{error}"
             );
         }
@@ -1921,10 +1884,19 @@ mod tests {
         tree.insert(event_key(0), &b"\x01garbage"[..])
             .expect("overwrites");
 
-        let error = log.read_all(0, 10).await.expect_err("the damage is seen");
+        let error = log
+            .read_all(AllFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect_err("the damage is seen");
 
         assert!(
-            matches!(error, LogError::Corrupt { position: 0, .. }),
+            matches!(
+                error,
+                LogError::Corrupt {
+                    position: Position(0),
+                    ..
+                }
+            ),
             "{error}"
         );
     }
@@ -1941,18 +1913,33 @@ mod tests {
         let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
         tree.remove(event_key(1)).expect("removes");
 
-        let forwards = log.read_all(0, 10).await.expect_err("the gap is seen");
+        let forwards = log
+            .read_all(AllFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect_err("the gap is seen");
         let backwards = log
-            .read_all_backwards(None, 10)
+            .read_all(AllFrom::End, Direction::Backwards, 10)
             .await
             .expect_err("the gap is seen");
 
         assert!(
-            matches!(forwards, LogError::Corrupt { position: 1, .. }),
+            matches!(
+                forwards,
+                LogError::Corrupt {
+                    position: Position(1),
+                    ..
+                }
+            ),
             "{forwards}"
         );
         assert!(
-            matches!(backwards, LogError::Corrupt { position: 1, .. }),
+            matches!(
+                backwards,
+                LogError::Corrupt {
+                    position: Position(1),
+                    ..
+                }
+            ),
             "{backwards}"
         );
     }
@@ -2099,16 +2086,28 @@ mod tests {
             .await
             .expect_err("the damage is seen");
         let found = log
-            .find_event(ids[0])
+            .find_event("a", ids[0])
             .await
             .expect_err("the damage is seen");
 
         assert!(
-            matches!(read, LogError::Corrupt { position: 1, .. }),
+            matches!(
+                read,
+                LogError::Corrupt {
+                    position: Position(1),
+                    ..
+                }
+            ),
             "{read}"
         );
         assert!(
-            matches!(found, LogError::Corrupt { position: 1, .. }),
+            matches!(
+                found,
+                LogError::Corrupt {
+                    position: Position(1),
+                    ..
+                }
+            ),
             "{found}"
         );
     }
@@ -2193,7 +2192,10 @@ mod tests {
             "no `i` keys left"
         );
         let count = events.len() as u64;
-        assert_eq!(log.next_position().await.expect("reads"), count);
+        assert_eq!(
+            log.last_position().await.expect("reads"),
+            count.checked_sub(1).map(Position)
+        );
         for stream in ["a", "b", "c"] {
             let expected: Vec<(u64, Uuid)> = events
                 .iter()
@@ -2218,13 +2220,13 @@ mod tests {
         }
         for (position, (stream, revision, event)) in (0u64..).zip(events).step_by(997) {
             let found = log
-                .find_event(event.id)
+                .find_event(stream, event.id)
                 .await
                 .expect("reads")
                 .expect("found");
             assert_eq!(
                 (found.position, &found.stream, found.revision),
-                (position, stream, *revision)
+                (Position(position), stream, *revision)
             );
             // A retry replays the original outcome; other content is a conflict.
             let outcome = log
@@ -2232,7 +2234,7 @@ mod tests {
                 .await
                 .expect("replays");
             assert!(
-                outcome.replayed && outcome.first_position == position,
+                outcome.replayed && outcome.first_position == Position(position),
                 "{outcome:?}"
             );
             let mut other = event.clone();
@@ -2257,13 +2259,19 @@ mod tests {
             .expect("appends after the migration");
         assert_eq!(
             (outcome.first_position, outcome.stream_revision),
-            (count, last_a + 1)
+            (Position(count), last_a + 1)
         );
-        let all = log.read_all(0, READ_LIMIT_MAX).await.expect("reads");
+        let all = log
+            .read_all(AllFrom::Start, Direction::Forwards, READ_LIMIT_MAX)
+            .await
+            .expect("reads");
         let mut prev = chain::GENESIS;
         for event in &all {
-            assert_eq!(event.global_prev_hash, prev, "the global chain goes on");
-            prev = event.global_hash;
+            let link = event
+                .global_link
+                .expect("the embedded log keeps the global chain");
+            assert_eq!(link.prev_hash, prev, "the global chain goes on");
+            prev = link.hash;
         }
     }
 
@@ -2292,8 +2300,8 @@ mod tests {
         drop(log);
         let reopened = SledLog::open(&store, SledLogConfig::default()).expect("reopens");
         assert_eq!(
-            reopened.next_position().await.expect("reads"),
-            events.len() as u64 + 1
+            reopened.last_position().await.expect("reads"),
+            Some(Position(events.len() as u64))
         );
     }
 
@@ -2345,7 +2353,13 @@ mod tests {
         let error = SledLog::open(&store, SledLogConfig::default()).expect_err("inconsistent");
 
         assert!(
-            matches!(error, LogError::Corrupt { position: 0, .. }),
+            matches!(
+                error,
+                LogError::Corrupt {
+                    position: Position(0),
+                    ..
+                }
+            ),
             "{error}"
         );
     }

@@ -8,6 +8,7 @@ use super::events::{decode_offer_event, OfferEvent, OfferId};
 use super::rules::{decide, OfferState, Proposal};
 use crate::envelope::Actor;
 use crate::ledger::{Ledger, LedgerError};
+use crate::log::Position;
 use crate::organisational::{OrganisationalEvent, Recorded};
 use crate::registers::RegisterKind;
 
@@ -25,8 +26,8 @@ pub struct OfferReceipt {
     pub offer: OfferId,
     /// The stream's revision after the append.
     pub stream_revision: u64,
-    pub first_position: Option<u64>,
-    pub last_position: Option<u64>,
+    pub first_position: Option<Position>,
+    pub last_position: Option<Position>,
     /// How many proposed events were already recorded with the same content (a retry).
     pub already_recorded: usize,
 }

@@ -13,6 +13,7 @@ use super::suggest::closest;
 use crate::catalogue::{self, Event};
 use crate::envelope::PersonId;
 use crate::ledger::{Ledger, LedgerError};
+use crate::log::{AllFrom, Direction};
 
 /// Events read per page.
 const PAGE_EVENTS: usize = 4096;
@@ -75,12 +76,15 @@ impl Ledger {
     pub async fn stray_register_values(&self) -> Result<Vec<StrayValue>, LedgerError> {
         let registers = self.registers().await?;
         let mut events = Vec::new();
-        let mut from = 0u64;
+        let mut from = AllFrom::Start;
         loop {
-            let page = self.log().read_all(from, PAGE_EVENTS).await?;
+            let page = self
+                .log()
+                .read_all(from, Direction::Forwards, PAGE_EVENTS)
+                .await?;
             let done = page.len() < PAGE_EVENTS;
             for recorded in page {
-                from = recorded.position + 1;
+                from = AllFrom::Excluding(recorded.position);
                 if PersonId::from_stream_name(&recorded.stream).is_err() {
                     continue;
                 }

@@ -16,6 +16,7 @@ use super::file::RegisterFile;
 use super::state::Registers;
 use crate::envelope::Actor;
 use crate::ledger::{Ledger, LedgerError, Proposed};
+use crate::log::Position;
 use crate::organisational::{OrganisationalEvent, Recorded};
 
 /// The ledger's copy of the registers.
@@ -64,8 +65,8 @@ pub struct RegisterReceipt {
     pub written: Vec<RegisterProposal>,
     /// How many proposed events were already recorded with the same content (a retried import).
     pub already_recorded: usize,
-    pub first_position: Option<u64>,
-    pub last_position: Option<u64>,
+    pub first_position: Option<Position>,
+    pub last_position: Option<Position>,
 }
 
 impl RegisterProposal {
@@ -192,7 +193,7 @@ impl Ledger {
         kind: RegisterKind,
         proposals: &[&RegisterProposal],
         actor: &Actor,
-    ) -> Result<(u64, u64), LedgerError> {
+    ) -> Result<(Position, Position), LedgerError> {
         let stream = kind.stream_name();
         let head = self.organisational_head(&stream).await?;
         let events: Vec<OrganisationalEvent> = proposals

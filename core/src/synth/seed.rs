@@ -64,11 +64,7 @@ pub async fn seed(
                         .append_historical(person, ExpectedRevision::Any, part.to_vec())
                         .await?;
                     already += receipt.already_recorded;
-                    if let (Some(first), Some(last)) =
-                        (receipt.first_position, receipt.last_position)
-                    {
-                        written += (last - first + 1) as usize;
-                    }
+                    written += receipt.written;
                 }
                 Ok((written, already))
             });

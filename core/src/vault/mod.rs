@@ -102,7 +102,7 @@ pub enum VaultError {
 
 impl From<sled::Error> for VaultError {
     fn from(error: sled::Error) -> Self {
-        VaultError::Storage(LogError::Storage(error))
+        VaultError::Storage(LogError::from(error))
     }
 }
 

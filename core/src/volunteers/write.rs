@@ -12,6 +12,7 @@ use crate::catalogue::EventType;
 use crate::envelope::{Actor, PersonId};
 use crate::fault::{self, FaultPoint};
 use crate::ledger::{Ledger, LedgerError};
+use crate::log::Position;
 use crate::organisational::{OrganisationalEvent, Recorded};
 use crate::registers::RegisterKind;
 
@@ -29,8 +30,8 @@ pub struct VolunteerReceipt {
     pub volunteer: VolunteerId,
     /// The stream's revision after the append.
     pub stream_revision: u64,
-    pub first_position: Option<u64>,
-    pub last_position: Option<u64>,
+    pub first_position: Option<Position>,
+    pub last_position: Option<Position>,
     /// How many proposed events were already recorded with the same content (a retry).
     pub already_recorded: usize,
 }
@@ -82,7 +83,7 @@ impl Ledger {
 
     /// What the event `id` is, as [`MentoringLink`] tells the rules.
     async fn mentoring_link(&self, id: Uuid) -> Result<MentoringLink, LedgerError> {
-        let Some(recorded) = self.log().find_event(id).await? else {
+        let Some(recorded) = self.log().find_event_in_any_stream(id).await? else {
             return Ok(MentoringLink::Missing);
         };
         if PersonId::from_stream_name(&recorded.stream).is_err()

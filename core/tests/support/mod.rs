@@ -2,7 +2,8 @@
 
 use journey_core::chain;
 use journey_core::log::{
-    EventLog, LogError, NewEvent, RecordedEvent, SledLog, SledLogConfig, READ_LIMIT_MAX,
+    AllFrom, Direction, EventLog, LogError, NewEvent, Position, RecordedEvent, SledLog,
+    SledLogConfig, READ_LIMIT_MAX,
 };
 use journey_core::store::{Store, StoreConfig};
 use tempfile::TempDir;
@@ -61,12 +62,13 @@ pub fn ids(events: &[NewEvent]) -> Vec<Uuid> {
     events.iter().map(|event| event.id).collect()
 }
 
-/// Every committed event, checked to be at positions 0..n.
+/// Every committed event, checked to be at the embedded log's positions 0..n.
 pub async fn read_everything(log: &SledLog) -> Vec<RecordedEvent> {
     let mut events: Vec<RecordedEvent> = Vec::new();
     loop {
+        let from = AllFrom::after(events.last().map(|event| event.position));
         let page = log
-            .read_all(events.len() as u64, READ_LIMIT_MAX)
+            .read_all(from, Direction::Forwards, READ_LIMIT_MAX)
             .await
             .expect("the log reads");
         if page.is_empty() {
@@ -76,13 +78,14 @@ pub async fn read_everything(log: &SledLog) -> Vec<RecordedEvent> {
     }
     for (index, event) in events.iter().enumerate() {
         assert_eq!(
-            event.position, index as u64,
-            "positions are gap-free from 0"
+            event.position,
+            Position::from_raw(index as u64),
+            "the embedded log's positions are gap-free from 0"
         );
     }
     assert_eq!(
-        log.next_position().await.expect("next position"),
-        events.len() as u64
+        log.last_position().await.expect("the head"),
+        events.last().map(|event| event.position)
     );
     events
 }
@@ -91,17 +94,29 @@ pub async fn read_everything(log: &SledLog) -> Vec<RecordedEvent> {
 pub fn assert_global_chain(events: &[RecordedEvent]) {
     let mut prev = chain::GENESIS;
     for event in events {
+        let link = event
+            .global_link
+            .expect("the embedded log keeps the global chain");
         assert_eq!(
-            event.global_prev_hash, prev,
-            "global_prev_hash at position {}",
+            link.prev_hash, prev,
+            "global prev hash at position {}",
             event.position
         );
         assert_eq!(
-            event.global_hash,
-            chain::global_hash(&prev, event.position, &event.event.hash),
-            "global_hash at position {}",
+            link.hash,
+            chain::global_hash(&prev, event.position.raw(), &event.event.hash),
+            "global hash at position {}",
             event.position
         );
-        prev = event.global_hash;
+        prev = link.hash;
     }
+}
+
+/// The embedded log's next position, which is also its number of events: it numbers them densely
+/// from 0 (a property of this backend, not of the contract).
+pub async fn next_position(log: &SledLog) -> u64 {
+    log.last_position()
+        .await
+        .expect("the head")
+        .map_or(0, |last| last.raw() + 1)
 }

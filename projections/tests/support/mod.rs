@@ -113,7 +113,9 @@ impl Person {
         let revision = self.journal.facts.len() as u64;
         let id = Uuid::from_u128((self.number << 32) | u128::from(revision));
         self.journal.facts.push(Fact {
-            position: (self.number as u64) * 10_000 + revision,
+            position: journey_core::log::Position::from_raw(
+                (self.number as u64) * 10_000 + revision,
+            ),
             revision,
             id,
             occurred_on: date(on),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use journey_core::catalogue;
 use journey_core::envelope::PersonId;
 use journey_core::ledger::{LedgerError, Proposed};
-use journey_core::log::{ExpectedRevision, APPEND_EVENTS_MAX};
+use journey_core::log::{ExpectedRevision, Position, APPEND_EVENTS_MAX};
 use journey_core::plain::{self, PlainError, PlainProposal, StreamKind};
 use serde_json::Value;
 use tonic::Status;
@@ -59,7 +59,7 @@ impl Incoming {
 pub enum Outcome {
     /// Written (or already written with the same content): the stream's last revision and the
     /// position of the last event.
-    Written { revision: u64, position: u64 },
+    Written { revision: u64, position: Position },
     /// The expected revision did not hold; `current` is the stream's revision (`None`: no stream).
     WrongExpected {
         expected: ExpectedRevision,
@@ -251,7 +251,7 @@ async fn append_person(
     count(state, &receipt);
     let position = match receipt.last_position {
         Some(position) => position,
-        None => last_stored_position(state, &events).await?,
+        None => last_stored_position(state, &person.stream_name(), &events).await?,
     };
     Ok(Outcome::Written {
         revision: receipt.stream_revision,
@@ -260,12 +260,16 @@ async fn append_person(
 }
 
 /// The position of an append that was already stored (a retry): the latest of its events'.
-async fn last_stored_position(state: &AppState, events: &[Incoming]) -> Result<u64, Status> {
-    let mut position = 0;
+async fn last_stored_position(
+    state: &AppState,
+    stream: &str,
+    events: &[Incoming],
+) -> Result<Position, Status> {
+    let mut position = Position::default();
     for event in events {
         if let Some(stored) = state
             .log
-            .find_event(event.id)
+            .find_event(stream, event.id)
             .await
             .map_err(|error| Status::internal(error.to_string()))?
         {
@@ -396,8 +400,8 @@ fn append_response(outcome: Outcome) -> AppendResp {
                 ),
                 position_option: Some(append_resp::success::PositionOption::Position(
                     append_resp::Position {
-                        commit_position: position,
-                        prepare_position: position,
+                        commit_position: position.raw(),
+                        prepare_position: position.raw(),
                     },
                 )),
             })

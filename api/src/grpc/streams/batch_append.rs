@@ -306,8 +306,8 @@ fn outcome_result(outcome: Outcome) -> batch_append_resp::Result {
                 ),
                 position_option: Some(batch_append_resp::success::PositionOption::Position(
                     AllStreamPosition {
-                        commit_position: position,
-                        prepare_position: position,
+                        commit_position: position.raw(),
+                        prepare_position: position.raw(),
                     },
                 )),
             })

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use journey_core::envelope::PersonId;
+use journey_core::envelope::{Actor, PersonId};
 use journey_core::ledger::DecodedEvent;
 use journey_core::log::RecordedEvent as LogEvent;
 use journey_core::plain::{self, StreamKind};
@@ -207,7 +207,12 @@ impl Viewer {
                     return Ok(None);
                 }
                 let decoded = self.decode(recorded)?;
-                let metadata = envelope_metadata(&decoded.recorded, decoded.data.is_none(), None);
+                let metadata = envelope_metadata(
+                    &decoded.recorded,
+                    &decoded.actor,
+                    decoded.data.is_none(),
+                    None,
+                );
                 let data = decoded.data.clone().unwrap_or(Value::Null);
                 let stream = decoded.recorded.stream.clone();
                 Ok(Some(self.json_proto(
@@ -240,7 +245,14 @@ impl Viewer {
                             .ledger
                             .open_payload(&recorded)
                             .map_err(|error| Status::internal(error.to_string()))?;
-                        let metadata = envelope_metadata(&recorded, payload.is_none(), None);
+                        let actor = Actor::from_log(&recorded.event.actor).map_err(|error| {
+                            Status::data_loss(format!(
+                                "the event at position {}: {error}",
+                                recorded.position
+                            ))
+                        })?;
+                        let metadata =
+                            envelope_metadata(&recorded, &actor, payload.is_none(), None);
                         let metadata = serde_json::to_vec(&metadata).unwrap_or_default();
                         let stream = recorded.stream.clone();
                         Ok(Some(match payload {
@@ -257,7 +269,12 @@ impl Viewer {
         let decoded = self.decode(recorded)?;
         let pseudonyms = &self.state.pseudonyms;
         let data = pseudonyms.event_data(&decoded);
-        let metadata = envelope_metadata(&decoded.recorded, data.is_none(), Some(pseudonyms));
+        let metadata = envelope_metadata(
+            &decoded.recorded,
+            &decoded.actor,
+            data.is_none(),
+            Some(pseudonyms),
+        );
         Ok(self.person_proto(
             &decoded,
             pseudonyms.person(&person),
@@ -328,8 +345,8 @@ impl Viewer {
                 stream_name: stream.into_bytes(),
             }),
             stream_revision: recorded.revision,
-            prepare_position: recorded.position,
-            commit_position: recorded.position,
+            prepare_position: recorded.position.raw(),
+            commit_position: recorded.position.raw(),
             metadata: [
                 ("type".to_owned(), recorded.event.event_type.clone()),
                 ("content-type".to_owned(), content_type.to_owned()),
@@ -350,6 +367,7 @@ impl Viewer {
 /// pseudonyms (the analyst view) the actor is pseudonymised and the hashes are left out.
 fn envelope_metadata(
     recorded: &LogEvent,
+    actor: &Actor,
     erased: bool,
     pseudonyms: Option<&crate::pseudonym::Pseudonymizer>,
 ) -> Value {
@@ -364,13 +382,13 @@ fn envelope_metadata(
     match pseudonyms {
         Some(pseudonyms) => {
             metadata["actor"] = json!({
-                "pseudonym": pseudonyms.actor(&event.actor.id),
-                "agency": event.actor.agency,
-                "role": event.actor.role,
+                "pseudonym": pseudonyms.actor(&actor.id),
+                "agency": actor.agency,
+                "role": actor.role,
             });
         }
         None => {
-            metadata["actor"] = json!(event.actor);
+            metadata["actor"] = json!(actor);
             metadata["prev_hash"] = json!(hex::encode(event.prev_hash));
             metadata["hash"] = json!(hex::encode(event.hash));
         }

@@ -91,8 +91,8 @@ pub async fn delete(
     };
     match result {
         Ok(receipt) => Ok(AllStreamPosition {
-            commit_position: receipt.position,
-            prepare_position: receipt.position,
+            commit_position: receipt.position.raw(),
+            prepare_position: receipt.position.raw(),
         }),
         Err(error) => match plain_failure(stream, error)? {
             // KurrentDB answers a delete's wrong expected version with a status, not a message.

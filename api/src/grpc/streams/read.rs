@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use journey_core::log::{Direction, StreamFrom};
+use journey_core::log::{AllFrom, Direction, Position, StreamFrom};
 use journey_core::plain::{self, Deletion, StreamKind};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::SendTimeoutError;
@@ -43,12 +43,14 @@ const PAGE: usize = 512;
 /// Messages buffered between a read's task and its client.
 const BUFFER: usize = 256;
 
-/// Where a read of `$all` starts.
+/// Where a read of `$all` starts, as the client asked. A position is the log's own (the commit
+/// position the client was given): a forward read includes the event there, a backward read and a
+/// subscription start after it, as KurrentDB's do.
 #[derive(Debug, Clone, Copy)]
-enum AllFrom {
+enum AllStart {
     Start,
     End,
-    Position(u64),
+    Position(Position),
 }
 
 /// Where a read of a stream starts.
@@ -192,9 +194,11 @@ pub async fn read(
         Some(StreamOption::All(all)) => {
             viewer.may_read_all()?;
             let from = match all.all_option {
-                Some(AllOption::Start(())) | None => AllFrom::Start,
-                Some(AllOption::End(())) => AllFrom::End,
-                Some(AllOption::Position(position)) => AllFrom::Position(position.commit_position),
+                Some(AllOption::Start(())) | None => AllStart::Start,
+                Some(AllOption::End(())) => AllStart::End,
+                Some(AllOption::Position(position)) => {
+                    AllStart::Position(Position::from_raw(position.commit_position))
+                }
             };
             if subscription.is_some() {
                 let permit = service.subscription_permit()?;
@@ -371,71 +375,65 @@ async fn read_stream(
 async fn read_all_forwards(
     state: &AppState,
     viewer: &mut Viewer,
-    from: AllFrom,
+    from: AllStart,
     filter: Option<&Filter>,
-    mut count: u64,
+    count: u64,
     out: &Out,
 ) -> Result<(), Status> {
-    let mut position = match from {
-        AllFrom::Start => 0,
-        AllFrom::Position(position) => position,
-        AllFrom::End => return Ok(()),
+    let from = match from {
+        AllStart::Start => AllFrom::Start,
+        AllStart::Position(position) => AllFrom::Including(position),
+        AllStart::End => return Ok(()),
     };
-    while count > 0 {
-        let page = state.log.read_all(position, PAGE).await.map_err(internal)?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        position = last.position + 1;
-        for recorded in page {
-            if let Some(event) = viewer.view(recorded).await? {
-                if filter.is_some_and(|filter| !filter.matches(&event)) {
-                    continue;
-                }
-                if out.send(event_content(event)).await.is_err() {
-                    return Ok(());
-                }
-                count -= 1;
-                if count == 0 {
-                    return Ok(());
-                }
-            }
-        }
-    }
-    Ok(())
+    read_all_pages(state, viewer, from, Direction::Forwards, filter, count, out).await
 }
 
 async fn read_all_backwards(
     state: &AppState,
     viewer: &mut Viewer,
-    from: AllFrom,
+    from: AllStart,
+    filter: Option<&Filter>,
+    count: u64,
+    out: &Out,
+) -> Result<(), Status> {
+    let from = match from {
+        AllStart::End => AllFrom::End,
+        AllStart::Position(position) => AllFrom::Excluding(position),
+        AllStart::Start => return Ok(()),
+    };
+    read_all_pages(
+        state,
+        viewer,
+        from,
+        Direction::Backwards,
+        filter,
+        count,
+        out,
+    )
+    .await
+}
+
+/// Sends up to `count` visible events of `$all` from `from` in `direction`, a page at a time; each
+/// page goes on after the last event of the one before, as the log says.
+async fn read_all_pages(
+    state: &AppState,
+    viewer: &mut Viewer,
+    mut from: AllFrom,
+    direction: Direction,
     filter: Option<&Filter>,
     mut count: u64,
     out: &Out,
 ) -> Result<(), Status> {
-    let mut next = match from {
-        AllFrom::End => state
-            .log
-            .next_position()
-            .await
-            .map_err(internal)?
-            .checked_sub(1),
-        AllFrom::Position(position) => position.checked_sub(1),
-        AllFrom::Start => None,
-    };
-    while let Some(from) = next {
-        if count == 0 {
-            break;
-        }
+    while count > 0 {
         let page = state
             .log
-            .read_all_backwards(Some(from), PAGE)
+            .read_all(from, direction, PAGE)
             .await
             .map_err(internal)?;
         let Some(last) = page.last() else {
             return Ok(());
         };
-        next = last.position.checked_sub(1);
+        from = AllFrom::Excluding(last.position);
         for recorded in page {
             if let Some(event) = viewer.view(recorded).await? {
                 if filter.is_some_and(|filter| !filter.matches(&event)) {
@@ -460,10 +458,10 @@ fn confirmation() -> Content {
     })
 }
 
-fn checkpoint(position: u64) -> Content {
+fn checkpoint(position: Position) -> Content {
     Content::Checkpoint(read_resp::Checkpoint {
-        commit_position: position,
-        prepare_position: position,
+        commit_position: position.raw(),
+        prepare_position: position.raw(),
         timestamp: Some(now_timestamp()),
     })
 }
@@ -473,21 +471,24 @@ fn checkpoint(position: u64) -> Content {
 async fn subscribe_all(
     state: &AppState,
     viewer: &mut Viewer,
-    from: AllFrom,
+    from: AllStart,
     filter: Option<&Filter>,
     out: &Out,
 ) -> Result<(), Status> {
-    let head = state.log.next_position().await.map_err(internal)?;
-    let start = match from {
-        AllFrom::Start => 0,
-        AllFrom::End => head,
-        AllFrom::Position(position) => position.saturating_add(1),
+    // The head when the subscription starts: once the event there has come, the past is over.
+    let head = state.log.last_position().await.map_err(internal)?;
+    let (start, mut caught_up) = match from {
+        AllStart::Start => (AllFrom::Start, head.is_none()),
+        AllStart::End => (AllFrom::End, true),
+        AllStart::Position(position) => (
+            AllFrom::Excluding(position),
+            head.is_none_or(|head| position >= head),
+        ),
     };
     if out.send(confirmation()).await.is_err() {
         return Ok(());
     }
     let mut subscription = state.log.subscribe_all(start).await.map_err(internal)?;
-    let mut caught_up = start >= head;
     if caught_up && out.send(caught_up_content()).await.is_err() {
         return Ok(());
     }
@@ -517,7 +518,7 @@ async fn subscribe_all(
                 return Ok(());
             }
         }
-        if !caught_up && position + 1 >= head {
+        if !caught_up && head.is_some_and(|head| position >= head) {
             caught_up = true;
             if let Some(_filter) = filter {
                 if out.send(checkpoint(position)).await.is_err() {
@@ -549,9 +550,9 @@ async fn subscribe_stream(
     truncate_before: u64,
     out: &Out,
 ) -> Result<(), Status> {
-    // Everything before `live_from` comes from the stream read, everything from it on from the
-    // subscription: taken first, so no event falls between the two.
-    let live_from = state.log.next_position().await.map_err(internal)?;
+    // Everything up to the head comes from the stream read, everything after it from the
+    // subscription: the head is taken first, so no event falls between the two.
+    let head = state.log.last_position().await.map_err(internal)?;
     if out.send(confirmation()).await.is_err() {
         return Ok(());
     }
@@ -580,7 +581,7 @@ async fn subscribe_stream(
         let full = page.len() == PAGE;
         next = None;
         for recorded in page {
-            if recorded.position >= live_from {
+            if head.is_none_or(|head| recorded.position > head) {
                 break;
             }
             next = Some(recorded.revision + 1);
@@ -598,7 +599,11 @@ async fn subscribe_stream(
     if out.send(caught_up_content()).await.is_err() {
         return Ok(());
     }
-    let mut subscription = state.log.subscribe_all(live_from).await.map_err(internal)?;
+    let mut subscription = state
+        .log
+        .subscribe_all(AllFrom::after(head))
+        .await
+        .map_err(internal)?;
     loop {
         let next = tokio::select! {
             next = subscription.next() => next,

@@ -7,8 +7,8 @@
 //! positions below it. The meta record is not copied but written anew for the copied head.
 
 use super::{
-    decode_record, event_key, index_key, key_position, meta_value, LogError, SledLog, Store,
-    EVENT_PREFIX, INDEX_PREFIX, META_FORMAT_V2, META_KEY, TREE_NAME,
+    decode_record, event_key, index_key, key_position, meta_value, LogError, Position, SledLog,
+    Store, EVENT_PREFIX, INDEX_PREFIX, META_FORMAT_V2, META_KEY, TREE_NAME,
 };
 use crate::chain;
 
@@ -28,7 +28,12 @@ impl SledLog {
         let next_position = self.committed();
         let last_global_hash = match next_position.checked_sub(1) {
             None => chain::GENESIS,
-            Some(last) => self.reader.event_at(last)?.global_hash,
+            Some(last) => self
+                .reader
+                .event_at(last)?
+                .global_link
+                .map(|link| link.hash)
+                .unwrap_or_default(),
         };
         Ok(LogCopyHead {
             next_position,
@@ -71,7 +76,7 @@ impl LogRestore {
         let tree = store.db().open_tree(TREE_NAME)?;
         if !tree.is_empty() {
             return Err(LogError::Corrupt {
-                position: 0,
+                position: Position::from_raw(0),
                 reason: "the log to restore into is not empty".into(),
             });
         }
@@ -91,7 +96,7 @@ impl LogRestore {
                 let position = key_position(key)?;
                 if position != self.events {
                     return Err(LogError::Corrupt {
-                        position,
+                        position: Position::from_raw(position),
                         reason: format!("expected the record of position {}", self.events),
                     });
                 }
@@ -101,7 +106,7 @@ impl LogRestore {
             Some(&INDEX_PREFIX) if key.len() == 9 => {}
             _ => {
                 return Err(LogError::Corrupt {
-                    position: self.events,
+                    position: Position::from_raw(self.events),
                     reason: format!("a log entry with the unknown key {}", hex::encode(key)),
                 })
             }
@@ -124,7 +129,7 @@ impl LogRestore {
     pub fn finish(mut self, head: LogCopyHead) -> Result<(), LogError> {
         if self.events != head.next_position {
             return Err(LogError::Corrupt {
-                position: self.events,
+                position: Position::from_raw(self.events),
                 reason: format!(
                     "the copy holds {} events, its head says {}",
                     self.events, head.next_position
