@@ -709,7 +709,10 @@ pub async fn a_subscription_catches_up_goes_live_and_resumes_after_a_reconnect(
         (positions(&stored), recorded_ids(&stored)),
         "the subscriber got every event once, in order, as stored"
     );
-    assert!(received == stored, "the subscriber's events equal the stored ones");
+    assert!(
+        received == stored,
+        "the subscriber's events equal the stored ones"
+    );
     assert_eq!(recorded_ids(&received[received.len() - 2..]), ids(&live));
     assert!(
         resumed.try_next().is_none(),
