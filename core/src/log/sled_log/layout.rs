@@ -1,0 +1,280 @@
+//! The stored form of the sled log: the keys of the `log` tree, the meta value, the records and the
+//! index values (see the storage layout in the parent module's documentation).
+
+// One concern of the sled log; it shares the module's private items.
+use super::*;
+
+/// The name of the sled tree that holds the log.
+pub(super) const TREE_NAME: &str = "log";
+
+pub(super) const EVENT_PREFIX: u8 = b'e';
+pub(super) const INDEX_PREFIX: u8 = b'x';
+/// The stream and id index keys of meta format 1, removed by the migration.
+pub(super) const LEGACY_STREAM_PREFIX: u8 = b's';
+pub(super) const LEGACY_ID_PREFIX: u8 = b'i';
+pub(super) const META_KEY: &[u8] = b"m";
+
+/// The format of a stored record. A new format gets a new number, and the reader decodes by number.
+pub(super) const RECORD_FORMAT_V1: u8 = 1;
+/// The meta format of the layout with an `s` and an `i` key per event (migrated at open).
+pub(super) const META_FORMAT_V1: u8 = 1;
+/// The meta format of the layout with one `x` index key per group.
+pub(super) const META_FORMAT_V2: u8 = 2;
+/// The format of an `x` value.
+pub(super) const INDEX_FORMAT_V1: u8 = 1;
+
+pub(super) fn event_key(position: u64) -> [u8; 9] {
+    let mut key = [0; 9];
+    key[0] = EVENT_PREFIX;
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+pub(super) fn index_key(first_position: u64) -> [u8; 9] {
+    let mut key = [0; 9];
+    key[0] = INDEX_PREFIX;
+    key[1..].copy_from_slice(&first_position.to_be_bytes());
+    key
+}
+
+pub(super) fn meta_value(format: u8, next_position: u64, last_hash: &[u8; 32]) -> [u8; 41] {
+    let mut value = [0; 41];
+    value[0] = format;
+    value[1..9].copy_from_slice(&next_position.to_be_bytes());
+    value[9..].copy_from_slice(last_hash);
+    value
+}
+
+/// Reads a big-endian u64 at `offset` of `bytes`, `None` when it is too short.
+pub(super) fn be_u64(bytes: &[u8], offset: usize) -> Option<u64> {
+    let slice = bytes.get(offset..offset.checked_add(8)?)?;
+    Some(u64::from_be_bytes(slice.try_into().ok()?))
+}
+
+/// A run of consecutive events of one stream in an `x` value: the events at the next
+/// `ids.len()` positions have revisions `first_revision`, `first_revision + 1`, …
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct IndexRun<'a> {
+    pub(super) stream: Cow<'a, str>,
+    pub(super) first_revision: u64,
+    pub(super) ids: Vec<[u8; 16]>,
+}
+
+/// Appends the event `id` at `revision` of `stream` to `runs`, extending the last run if it can.
+pub(super) fn push_run(runs: &mut Vec<IndexRun<'static>>, stream: &str, revision: u64, id: Uuid) {
+    if let Some(last) = runs.last_mut() {
+        if last.stream == stream && last.first_revision + last.ids.len() as u64 == revision {
+            last.ids.push(id.into_bytes());
+            return;
+        }
+    }
+    runs.push(IndexRun {
+        stream: Cow::Owned(stream.to_owned()),
+        first_revision: revision,
+        ids: vec![id.into_bytes()],
+    });
+}
+
+/// The stored bytes of an `x` value.
+pub(super) fn encode_index_value(
+    first_position: u64,
+    runs: &[IndexRun<'_>],
+) -> Result<Vec<u8>, LogError> {
+    let mut bytes = vec![INDEX_FORMAT_V1];
+    postcard::to_io(runs, &mut bytes).map_err(|error| LogError::Corrupt {
+        position: Position::from_raw(first_position),
+        reason: format!("cannot encode the index entries: {error}"),
+    })?;
+    Ok(bytes)
+}
+
+/// Decodes the `x` value of the key at `first_position`.
+pub(super) fn decode_index_value(
+    first_position: u64,
+    bytes: &[u8],
+) -> Result<Vec<IndexRun<'_>>, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt {
+        position: Position::from_raw(first_position),
+        reason: format!("index entries: {reason}"),
+    };
+    match bytes.first() {
+        Some(&INDEX_FORMAT_V1) => {}
+        Some(other) => return Err(corrupt(format!("unknown format {other}"))),
+        None => return Err(corrupt("empty value".to_owned())),
+    }
+    let (runs, rest) = postcard::take_from_bytes::<Vec<IndexRun<'_>>>(&bytes[1..])
+        .map_err(|error| corrupt(format!("do not decode: {error}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} trailing bytes", rest.len())));
+    }
+    if runs.is_empty() {
+        return Err(corrupt("no entries".to_owned()));
+    }
+    for run in &runs {
+        if run.ids.is_empty() {
+            return Err(corrupt(format!("an empty run of `{}`", run.stream)));
+        }
+        if !is_valid_stream_name(&run.stream) {
+            return Err(corrupt(format!("invalid stream name {:?}", run.stream)));
+        }
+    }
+    Ok(runs)
+}
+
+/// The record as stored under `e` ‖ position. Only primitive fields, so that the bytes do not change
+/// when a Rust type gains a serde attribute; `format` comes first so that a reader can tell formats
+/// apart before decoding the rest. Borrowed on the write path, owned on the read path.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredRecord<'a> {
+    pub(super) format: u8,
+    pub(super) position: u64,
+    pub(super) stream: Cow<'a, str>,
+    pub(super) revision: u64,
+    pub(super) id: [u8; 16],
+    pub(super) event_type: Cow<'a, str>,
+    pub(super) version: u32,
+    /// Days since 0001-01-01 (chrono's `num_days_from_ce`).
+    pub(super) occurred_on_days: i32,
+    /// Microseconds since the Unix epoch: the precision of the chain's canonical envelope.
+    pub(super) recorded_at_micros: i64,
+    pub(super) actor_id: Cow<'a, str>,
+    /// The agency's wire name, so that reordering the catalogue cannot change stored meaning.
+    pub(super) actor_agency: Option<Cow<'a, str>>,
+    pub(super) actor_role: u8,
+    pub(super) correlation_id: Option<[u8; 16]>,
+    pub(super) causation_id: Option<[u8; 16]>,
+    pub(super) encoding: u8,
+    pub(super) payload: Cow<'a, [u8]>,
+    pub(super) content_digest: [u8; 32],
+    pub(super) prev_hash: [u8; 32],
+    pub(super) hash: [u8; 32],
+    pub(super) global_prev_hash: [u8; 32],
+    pub(super) global_hash: [u8; 32],
+}
+
+pub(super) fn encoding_code(encoding: PayloadEncoding) -> u8 {
+    match encoding {
+        PayloadEncoding::Json => 0,
+        PayloadEncoding::Sealed => 1,
+        PayloadEncoding::Opaque => 2,
+    }
+}
+
+pub(super) fn encoding_from_code(code: u8) -> Option<PayloadEncoding> {
+    match code {
+        0 => Some(PayloadEncoding::Json),
+        1 => Some(PayloadEncoding::Sealed),
+        2 => Some(PayloadEncoding::Opaque),
+        _ => None,
+    }
+}
+
+/// The stored bytes of `event` at `position` / `revision` of `stream`.
+pub(super) fn encode_record(
+    position: u64,
+    stream: &str,
+    revision: u64,
+    event: &NewEvent,
+    global_prev_hash: &[u8; 32],
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = StoredRecord {
+        format: RECORD_FORMAT_V1,
+        position,
+        stream: Cow::Borrowed(stream),
+        revision,
+        id: event.id.into_bytes(),
+        event_type: Cow::Borrowed(&event.event_type),
+        version: event.version,
+        occurred_on_days: event.occurred_on.num_days_from_ce(),
+        recorded_at_micros: event.recorded_at.timestamp_micros(),
+        actor_id: Cow::Borrowed(&event.actor.id),
+        actor_agency: event.actor.agency.as_deref().map(Cow::Borrowed),
+        actor_role: event.actor.role,
+        correlation_id: event.correlation_id.map(Uuid::into_bytes),
+        causation_id: event.causation_id.map(Uuid::into_bytes),
+        encoding: encoding_code(event.encoding),
+        payload: Cow::Borrowed(&event.payload),
+        content_digest: event.content_digest,
+        prev_hash: event.prev_hash,
+        hash: event.hash,
+        global_prev_hash: *global_prev_hash,
+        global_hash: *global_hash,
+    };
+    postcard::to_allocvec(&record).map_err(|error| LogError::Corrupt {
+        position: Position::from_raw(position),
+        reason: format!("cannot encode the record: {error}"),
+    })
+}
+
+/// Decodes the record stored under the key of `key_position`, checking what the writer guaranteed.
+pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt {
+        position: Position::from_raw(key_position),
+        reason,
+    };
+    match bytes.first() {
+        Some(&RECORD_FORMAT_V1) => {}
+        Some(other) => return Err(corrupt(format!("unknown record format {other}"))),
+        None => return Err(corrupt("empty record".to_owned())),
+    }
+    let (record, rest) = postcard::take_from_bytes::<StoredRecord<'_>>(bytes)
+        .map_err(|error| corrupt(format!("record does not decode: {error}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!(
+            "{} trailing bytes after the record",
+            rest.len()
+        )));
+    }
+    if record.position != key_position {
+        return Err(corrupt(format!(
+            "the record says position {}",
+            record.position
+        )));
+    }
+    let occurred_on = NaiveDate::from_num_days_from_ce_opt(record.occurred_on_days)
+        .ok_or_else(|| corrupt(format!("invalid date {}", record.occurred_on_days)))?;
+    let recorded_at = DateTime::from_timestamp_micros(record.recorded_at_micros)
+        .ok_or_else(|| corrupt(format!("invalid timestamp {}", record.recorded_at_micros)))?;
+    let encoding = encoding_from_code(record.encoding)
+        .ok_or_else(|| corrupt(format!("unknown payload encoding {}", record.encoding)))?;
+    Ok(RecordedEvent {
+        position: Position(record.position),
+        stream: record.stream.into_owned(),
+        revision: record.revision,
+        event: NewEvent {
+            id: Uuid::from_bytes(record.id),
+            event_type: record.event_type.into_owned(),
+            version: record.version,
+            occurred_on,
+            recorded_at,
+            actor: LogActor {
+                id: record.actor_id.into_owned(),
+                agency: record.actor_agency.map(Cow::into_owned),
+                role: record.actor_role,
+            },
+            correlation_id: record.correlation_id.map(Uuid::from_bytes),
+            causation_id: record.causation_id.map(Uuid::from_bytes),
+            encoding,
+            payload: record.payload.into_owned(),
+            content_digest: record.content_digest,
+            prev_hash: record.prev_hash,
+            hash: record.hash,
+        },
+        global_link: Some(GlobalLink {
+            prev_hash: record.global_prev_hash,
+            hash: record.global_hash,
+        }),
+    })
+}
+
+/// The position in an event key.
+pub(super) fn key_position(key: &[u8]) -> Result<u64, LogError> {
+    match (key.first(), key.len(), be_u64(key, 1)) {
+        (Some(&EVENT_PREFIX), 9, Some(position)) => Ok(position),
+        _ => Err(LogError::Corrupt {
+            position: Position::from_raw(u64::MAX),
+            reason: format!("unexpected key {key:?} among the events"),
+        }),
+    }
+}

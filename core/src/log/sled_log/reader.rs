@@ -1,0 +1,198 @@
+//! Reads of events, streams and ids, cut at the committed head.
+
+// One concern of the sled log; it shares the module's private items.
+use super::*;
+
+/// Read access to the log tree and the index. The callers pass the committed head as `bound` where
+/// it matters.
+#[derive(Debug, Clone)]
+pub(super) struct Reader {
+    pub(super) tree: sled::Tree,
+    pub(super) index: SharedIndex,
+}
+
+impl Reader {
+    /// The event at `position`, which must exist.
+    pub(super) fn event_at(&self, position: u64) -> Result<RecordedEvent, LogError> {
+        let bytes = self
+            .tree
+            .get(event_key(position))?
+            .ok_or_else(|| LogError::Corrupt {
+                position: Position::from_raw(position),
+                reason: "an index points at a missing event".to_owned(),
+            })?;
+        decode_record(position, &bytes)
+    }
+
+    /// Up to `limit` events from `from` (inclusive) below `bound`, checking that there is no gap.
+    pub(super) fn read_forwards(
+        &self,
+        from: u64,
+        limit: usize,
+        bound: u64,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let mut events = Vec::with_capacity(limit.min(1024));
+        if from >= bound {
+            return Ok(events);
+        }
+        let mut expected = from;
+        for item in self
+            .tree
+            .range(event_key(from)..event_key(bound))
+            .take(limit)
+        {
+            let (key, value) = item?;
+            let position = key_position(&key)?;
+            if position != expected {
+                return Err(LogError::Corrupt {
+                    position: Position::from_raw(expected),
+                    reason: "the event is missing below the committed head".to_owned(),
+                });
+            }
+            events.push(decode_record(position, &value)?);
+            expected += 1;
+        }
+        // The range must have yielded every position up to the bound or the limit.
+        let wanted = bound.saturating_sub(from).min(limit as u64);
+        if (events.len() as u64) < wanted {
+            return Err(LogError::Corrupt {
+                position: Position::from_raw(expected),
+                reason: "the event is missing below the committed head".to_owned(),
+            });
+        }
+        Ok(events)
+    }
+
+    /// Up to `limit` events from `start` (inclusive) downwards, checking that there is no gap.
+    pub(super) fn read_backwards(
+        &self,
+        start: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let mut events = Vec::with_capacity(limit.min(1024));
+        let mut expected = start;
+        for item in self
+            .tree
+            .range(event_key(0)..=event_key(start))
+            .rev()
+            .take(limit)
+        {
+            let (key, value) = item?;
+            let position = key_position(&key)?;
+            if position != expected {
+                return Err(LogError::Corrupt {
+                    position: Position::from_raw(expected),
+                    reason: "the event is missing below the committed head".to_owned(),
+                });
+            }
+            events.push(decode_record(position, &value)?);
+            expected = expected.wrapping_sub(1);
+        }
+        let wanted = (start + 1).min(limit as u64);
+        if (events.len() as u64) < wanted {
+            return Err(LogError::Corrupt {
+                position: Position::from_raw(expected),
+                reason: "the event is missing below the committed head".to_owned(),
+            });
+        }
+        Ok(events)
+    }
+
+    pub(super) fn read_stream(
+        &self,
+        stream: &str,
+        from: StreamFrom,
+        direction: Direction,
+        limit: usize,
+        bound: u64,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        // (revision, position) of the events to read, taken under the lock, read after it.
+        let wanted: Vec<(u64, u64)> = {
+            let index = read_index(&self.index);
+            let Some(positions) = index.streams.get(stream) else {
+                return Ok(Vec::new());
+            };
+            // Revisions and positions grow together, so the committed revisions are a prefix.
+            let visible = positions.partition_point(|&position| position < bound);
+            let revision = |from: u64| usize::try_from(from).unwrap_or(usize::MAX);
+            let pick = |offset: usize| (offset as u64, positions[offset]);
+            match direction {
+                Direction::Forwards => {
+                    let start = match from {
+                        StreamFrom::Start => 0,
+                        StreamFrom::End => usize::MAX,
+                        StreamFrom::Revision(from) => revision(from),
+                    };
+                    (start.min(visible)..visible)
+                        .take(limit)
+                        .map(pick)
+                        .collect()
+                }
+                Direction::Backwards => {
+                    let Some(last) = visible.checked_sub(1) else {
+                        return Ok(Vec::new());
+                    };
+                    let start = match from {
+                        StreamFrom::Start => 0,
+                        StreamFrom::End => last,
+                        StreamFrom::Revision(from) => revision(from).min(last),
+                    };
+                    (0..=start).rev().take(limit).map(pick).collect()
+                }
+            }
+        };
+        let mut events = Vec::with_capacity(wanted.len());
+        for (revision, position) in wanted {
+            let event = self.event_at(position)?;
+            if event.stream != stream || event.revision != revision {
+                return Err(LogError::Corrupt {
+                    position: Position::from_raw(position),
+                    reason: format!(
+                        "the index says `{stream}`@{revision}, the record says `{}`@{}",
+                        event.stream, event.revision
+                    ),
+                });
+            }
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    /// The last revision of `stream` among the events below `bound`.
+    pub(super) fn stream_revision(&self, stream: &str, bound: u64) -> Option<u64> {
+        let visible = read_index(&self.index).visible_revisions(stream, bound);
+        (visible as u64).checked_sub(1)
+    }
+
+    /// The streams beginning with `prefix` whose first event lies below `bound`, sorted.
+    pub(super) fn stream_names(&self, prefix: &str, bound: u64) -> Vec<String> {
+        let index = read_index(&self.index);
+        let mut names: Vec<String> = index
+            .streams
+            .iter()
+            .filter(|(name, positions)| {
+                name.starts_with(prefix) && positions.first().is_some_and(|first| *first < bound)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The position of the event with `id`, committed or not (the caller applies the bound).
+    pub(super) fn id_position(&self, id: Uuid) -> Option<u64> {
+        read_index(&self.index).ids.get(&id).copied()
+    }
+
+    /// The stored event at `position`, which the index says has `id`.
+    pub(super) fn indexed_event(&self, id: Uuid, position: u64) -> Result<RecordedEvent, LogError> {
+        let event = self.event_at(position)?;
+        if event.event.id != id {
+            return Err(LogError::Corrupt {
+                position: Position::from_raw(position),
+                reason: format!("the index says {id}, the record says {}", event.event.id),
+            });
+        }
+        Ok(event)
+    }
+}
