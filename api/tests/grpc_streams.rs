@@ -783,6 +783,83 @@ async fn reads_show_each_role_what_graphql_shows_it() {
 }
 
 #[tokio::test]
+async fn volunteer_streams_are_for_coordinators_and_admins_and_written_only_through_graphql() {
+    // Given: a volunteer recruited by a coordinator through GraphQL, with a name in the vault.
+    let h = Harness::new().await;
+    let coordinator = h.token(Role::Coordinator, None, "coordinator-graphql");
+    let recruited = h
+        .ok(
+            &coordinator,
+            "mutation($input: RecruitVolunteerInput!) { recruitVolunteer(input: $input) { volunteerId } }",
+            json!({"input": {"eventId": Uuid::new_v4(), "occurredOn": "2024-01-02", "district": "Lebenstedt",
+                "personalData": {"givenNames": "Grete", "familyName": "Ehrenamtlich"}}}),
+        )
+        .await;
+    let id = recruited["recruitVolunteer"]["volunteerId"]
+        .as_str()
+        .expect("volunteer id");
+    let stream = if id.starts_with("volunteer-") {
+        id.to_owned()
+    } else {
+        format!("volunteer-{id}")
+    };
+
+    // When/then: a coordinator reads the register's facts, never the vault's name.
+    let coordinating = as_role(&h, Role::Coordinator, None).await;
+    let events = read_stream(&coordinating.client, &stream, &ReadStreamOptions::default())
+        .await
+        .expect("coordinator read");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "VolunteerRecruited");
+    let data = String::from_utf8_lossy(&events[0].data).into_owned();
+    assert!(data.contains("Lebenstedt"), "{data}");
+    assert!(
+        !data.contains("Grete") && !data.contains("Ehrenamtlich"),
+        "{data}"
+    );
+
+    // A caseworker and an analyst are refused the stream and find none of it in $all.
+    let jobcenter = as_role(&h, Role::Caseworker, Some(Agency::Jobcenter)).await;
+    let analyst = as_role(&h, Role::Analyst, None).await;
+    for (who, endpoint) in [("caseworker", &jobcenter), ("analyst", &analyst)] {
+        let refused = read_stream(&endpoint.client, &stream, &ReadStreamOptions::default()).await;
+        assert!(
+            matches!(refused, Err(kurrentdb::Error::AccessDenied)),
+            "{who}: {refused:?}"
+        );
+        let all = read_all(&endpoint.client, &ReadAllOptions::default()).await;
+        assert!(
+            all.iter()
+                .all(|event| !event.stream_id().starts_with("volunteer-")),
+            "{who} sees no volunteer stream in $all"
+        );
+    }
+
+    // Nobody appends to a volunteer stream over the protocol, not even an admin: the mutations
+    // check the register's rules. Nothing is written.
+    let admin = as_role(&h, Role::Admin, None).await;
+    let appended = admin
+        .client
+        .append_to_stream(
+            stream.as_str(),
+            &AppendToStreamOptions::default(),
+            vec![binary("VolunteerEnded", b"{}")],
+        )
+        .await;
+    match appended {
+        Err(kurrentdb::Error::Grpc { code, message }) => {
+            assert_eq!(code, tonic::Code::InvalidArgument);
+            assert!(message.contains("endVolunteer"), "{message}");
+        }
+        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+    }
+    let after = read_stream(&admin.client, &stream, &ReadStreamOptions::default())
+        .await
+        .expect("admin read");
+    assert_eq!(after.len(), 1, "nothing written");
+}
+
+#[tokio::test]
 async fn after_erasure_no_read_or_subscription_returns_the_persons_data() {
     let h = Harness::new().await;
     let cw = h.caseworker(Agency::Jobcenter);

@@ -116,7 +116,7 @@ pub async fn append(
             "`{stream}` is an offer stream; offers are written with the recordOffer, changeOffer and withdrawOffer mutations or `journey import`"
         ))),
         StreamKind::Volunteer(_) => Err(Status::invalid_argument(format!(
-            "`{stream}` is a volunteer stream; volunteers are written with the recordVolunteerEvents mutation, which checks their rules"
+            "`{stream}` is a volunteer stream; volunteers are written with the recruitVolunteer, trainVolunteer, assignMentee, supportVolunteer, appreciateVolunteer, endVolunteer and eraseVolunteer mutations, which check their rules"
         ))),
         StreamKind::Metadata | StreamKind::System => Err(status::access_denied(format!(
             "`{stream}` is a system stream; journey takes no writes to `$` streams"
