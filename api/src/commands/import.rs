@@ -17,6 +17,11 @@
 //! through `Ledger::append_offer_events` (its rules, the registers, the plain chain). `--check`
 //! applies the offer rules to each line against the offer as recorded and the lines before it;
 //! the district and provider codes are checked only when written.
+//!
+//! Lines of a volunteer stream (`volunteer-<uuid>`, the register's facts without the vault's
+//! personal data) go the same way, one at a time through `Ledger::append_volunteer_events` (its
+//! rules, the link to the mentee's `MentorAssigned`, the plain chain). `--check` decodes them; their
+//! rules, which read the log for the mentoring they link, are checked when written.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -31,6 +36,7 @@ use journey_core::ledger::{Ledger, LedgerError, Proposed, Simulation, WireEvent}
 use journey_core::log::ExpectedRevision;
 use journey_core::offers::{decode_offer_event, OfferId, OfferProposal, OfferState};
 use journey_core::registers::{decode_register_event, RegisterKind, RegisterProposal, Registers};
+use journey_core::volunteers::{decode_volunteer_event, VolunteerId, VolunteerProposal};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -85,10 +91,19 @@ struct OfferLine {
     actor: journey_core::envelope::Actor,
 }
 
+/// A parsed line of a volunteer stream.
+struct VolunteerLine {
+    number: usize,
+    volunteer: VolunteerId,
+    proposal: VolunteerProposal,
+    actor: journey_core::envelope::Actor,
+}
+
 /// A line of a plain stream: appended on its own, after the person lines before it.
 enum PlainLine {
     Register(RegisterLine),
     Offer(OfferLine),
+    Volunteer(VolunteerLine),
 }
 
 enum Parsed {
@@ -131,6 +146,20 @@ fn parse_line(number: usize, text: &str) -> Result<Parsed, LineError> {
             actor: wire.actor,
         })));
     }
+    if let Some(volunteer) = VolunteerId::from_stream_name(&wire.stream) {
+        let event = decode_volunteer_event(&wire.event_type, wire.version, wire.data.clone())
+            .map_err(error)?;
+        return Ok(Parsed::Plain(PlainLine::Volunteer(VolunteerLine {
+            number,
+            volunteer,
+            proposal: VolunteerProposal {
+                id: wire.id,
+                occurred_on: wire.occurred_on,
+                event,
+            },
+            actor: wire.actor,
+        })));
+    }
     let person = wire.person().map_err(|e| error(describe(&e)))?;
     let proposed = wire.to_proposed().map_err(|e| error(describe(&e)))?;
     Ok(Parsed::Person(Line {
@@ -152,6 +181,16 @@ fn describe(error: &LedgerError) -> String {
             format!("field `data.{}`: {unknown}", unknown.field)
         }
         LedgerError::Register { error, .. } => error.to_string(),
+        LedgerError::Volunteer(violation) => format!(
+            "rule {}{}: {}",
+            violation.rule.code(),
+            violation
+                .field
+                .as_ref()
+                .map(|field| format!(", field `{field}`"))
+                .unwrap_or_default(),
+            violation.message
+        ),
         LedgerError::Offer(violation) => format!(
             "rule {}{}: {}",
             violation.rule.code(),
@@ -257,6 +296,8 @@ async fn check_all(
             Ok(Parsed::Plain(PlainLine::Offer(line))) => {
                 check_offer_line(ledger, &mut offers, &line).await
             }
+            // Decoded by `parse_line`; the rules are checked when written (see the module).
+            Ok(Parsed::Plain(PlainLine::Volunteer(_))) => Ok(()),
         };
         if let Err(error) = result {
             errors += 1;
@@ -478,6 +519,16 @@ async fn append_plain_line(ledger: &Ledger, line: PlainLine) -> Result<(usize, u
             line.number,
             ledger
                 .append_offer_events(line.offer, vec![line.proposal], &line.actor)
+                .await
+                .map(|receipt| {
+                    let written = usize::from(receipt.first_position.is_some());
+                    (written, receipt.already_recorded)
+                }),
+        ),
+        PlainLine::Volunteer(line) => (
+            line.number,
+            ledger
+                .append_volunteer_events(line.volunteer, vec![line.proposal], &line.actor)
                 .await
                 .map(|receipt| {
                     let written = usize::from(receipt.first_position.is_some());
