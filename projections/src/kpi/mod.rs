@@ -262,7 +262,7 @@ pub fn resolve_dimensions(
 ///
 /// let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
 /// let fact = |revision: u64, occurred_on, event: Event| Fact {
-///     position: revision,
+///     position: journey_core::log::Position::from_raw(revision),
 ///     revision,
 ///     id: Uuid::from_u128(u128::from(revision) + 1),
 ///     occurred_on,
