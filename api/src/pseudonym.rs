@@ -297,3 +297,10 @@ mod tests {
         assert!(one.actor("cw-17").starts_with("a-"));
     }
 }
+
+/// Whether the events of `stream` belong to the analysts' feed (GraphQL `events` and the Parquet
+/// export, which must hold the same rows). The volunteer register does not: who may read it is
+/// `visibility::may_manage_volunteers`, and analysts have the volunteer indicators instead.
+pub fn in_analysts_feed(stream: &str) -> bool {
+    journey_core::volunteers::VolunteerId::from_stream_name(stream).is_none()
+}

@@ -68,6 +68,9 @@ impl Sink {
                 pseudonyms,
                 batch,
             } => {
+                if !journey_api::pseudonym::in_analysts_feed(&decoded.recorded.stream) {
+                    return Ok(());
+                }
                 batch.push(pseudonyms.view(decoded));
                 if batch.len() == PAGE_EVENTS {
                     file.write(&events_batch(batch)?)?;

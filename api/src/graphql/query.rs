@@ -315,9 +315,7 @@ async fn analyst_events(
     let has_next_page = page.len() > size;
     let mut edges = Vec::with_capacity(size.min(page.len()));
     for recorded in page.into_iter().take(size) {
-        if journey_core::volunteers::VolunteerId::from_stream_name(&recorded.stream).is_some() {
-            // The volunteer register is not part of the analysts' feed: who may read it is
-            // `visibility::may_manage_volunteers` (analysts have the volunteer indicators).
+        if !crate::pseudonym::in_analysts_feed(&recorded.stream) {
             continue;
         }
         let decoded = state
