@@ -219,6 +219,13 @@ impl Pseudonymizer {
     }
 }
 
+/// Whether the events of `stream` belong to the analysts' feed (GraphQL `events` and the Parquet
+/// export, which must hold the same rows). The volunteer register does not: who may read it is
+/// `visibility::may_manage_volunteers`, and analysts have the volunteer indicators instead.
+pub fn in_analysts_feed(stream: &str) -> bool {
+    journey_core::volunteers::VolunteerId::from_stream_name(stream).is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use journey_core::catalogue::EventType;
@@ -296,11 +303,4 @@ mod tests {
         assert_ne!(one.actor("cw-17"), two.actor("cw-17"));
         assert!(one.actor("cw-17").starts_with("a-"));
     }
-}
-
-/// Whether the events of `stream` belong to the analysts' feed (GraphQL `events` and the Parquet
-/// export, which must hold the same rows). The volunteer register does not: who may read it is
-/// `visibility::may_manage_volunteers`, and analysts have the volunteer indicators instead.
-pub fn in_analysts_feed(stream: &str) -> bool {
-    journey_core::volunteers::VolunteerId::from_stream_name(stream).is_none()
 }
