@@ -618,3 +618,44 @@ async fn sigterm_stops_the_grpc_endpoint_with_the_http_server_while_a_subscripti
         "the gRPC listener is closed"
     );
 }
+
+/// The audit entries of a stopped server's data directory, exported.
+fn audit_entries(scratch: &Scratch) -> Vec<Value> {
+    let output = scratch.run(&["audit", "export", "--format", "ndjson"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON entry per line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_answered_over_grpc_has_its_audit_entry_on_disk_when_the_server_is_killed() {
+    // Given a server and an admin's client
+    let scratch = Scratch::new();
+    let token = create_token(&scratch, &["--role", "admin", "--name", "grpc-admin"]);
+    for round in 1..=3 {
+        let mut grpc = start(&scratch, &[]);
+        let client = grpc.client("127.0.0.1", &token);
+        // When an append is answered and the server is killed right after the answer
+        client
+            .append_to_stream(
+                "durable-1",
+                &AppendToStreamOptions::default(),
+                vec![noted(&round.to_string())],
+            )
+            .await
+            .expect("append");
+        grpc.server.child.kill().expect("SIGKILL");
+        grpc.server.child.wait().expect("reap the server");
+        // Then the audit log holds the entry of every append that was answered
+        let appends = audit_entries(&scratch)
+            .into_iter()
+            .filter(|entry| entry["operation"] == "grpc Streams.Append" && entry["outcome"] == "ok")
+            .count();
+        assert_eq!(
+            appends, round,
+            "round {round}: an answered append lost its audit entry"
+        );
+    }
+}

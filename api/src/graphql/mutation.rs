@@ -406,7 +406,19 @@ pub(crate) async fn authorize_append(
     person: PersonId,
     proposed: &[Proposed],
 ) -> ApiResult<()> {
-    let timeline = state.timeline(person).await?;
+    // The log knows without a read whether the stream exists; a new person's append (most of a
+    // busy intake) then skips the read of an empty timeline, a trip to the blocking pool.
+    let exists = state
+        .log
+        .stream_revision(&person.stream_name())
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .is_some();
+    let timeline = if exists {
+        state.timeline(person).await?
+    } else {
+        Vec::new()
+    };
     if timeline.is_empty() {
         // A new stream: the rules check that it starts with a registration.
         if principal.role == Role::Coordinator {

@@ -12,8 +12,14 @@
 //!
 //! As for the opening entry, an audit log that cannot be written refuses the call: the trailers
 //! then carry `INTERNAL` instead of the call's own status. (A client that went away cannot be told.)
+//!
+//! Calls that write ([`WRITE_CALLS`]) are mutations, and their entries are durable before the
+//! answer, as the GraphQL mutations' are: the layer flushes the opening entry before the response
+//! goes out, and the closing entry of a `BatchAppend` is flushed before its trailers. The flush is
+//! the audit log's group commit ([`crate::audit::AuditLog::flush`]), so concurrent calls share it.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,6 +41,14 @@ use super::auth::code_name;
 pub const STREAMING_CALLS: [&str; 2] = [
     "/event_store.client.streams.Streams/Read",
     "/event_store.client.streams.Streams/BatchAppend",
+];
+
+/// The calls that write: their audit entries are flushed before the answer.
+pub const WRITE_CALLS: [&str; 4] = [
+    "/event_store.client.streams.Streams/Append",
+    "/event_store.client.streams.Streams/BatchAppend",
+    "/event_store.client.streams.Streams/Delete",
+    "/event_store.client.streams.Streams/Tombstone",
 ];
 
 /// What a streaming call did, noted by the service as it goes (the layer puts one into every
@@ -111,6 +125,21 @@ pub struct Closing {
     /// The sequence number of the call's opening entry.
     pub opened_as: u64,
     pub notes: Arc<CallNotes>,
+    /// Whether the closing entry is flushed before the last frame goes out (a call that writes).
+    pub durable: bool,
+}
+
+/// A flush of the audit log under way, and the frame that waits for it (`None`: the end of the
+/// body).
+struct Flushing {
+    flushed: Pin<Box<dyn Future<Output = bool> + Send>>,
+    then: Option<Result<Frame<Bytes>, Status>>,
+}
+
+impl std::fmt::Debug for Flushing {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Flushing").finish_non_exhaustive()
+    }
 }
 
 impl Closing {
@@ -142,6 +171,18 @@ pub struct AuditedBody {
     inner: Body,
     /// `None` once the closing entry is written.
     closing: Option<Closing>,
+    /// The flush of a durable closing entry, with the frame that goes out after it.
+    flushing: Option<Flushing>,
+}
+
+/// What writing the closing entry asks of the body.
+enum Closed {
+    /// Written (or written before): the frame may go out.
+    Written,
+    /// Written; the frame goes out once this flush is done (`true`: it succeeded).
+    Flush(Pin<Box<dyn Future<Output = bool> + Send>>),
+    /// The audit log could not be written.
+    Failed,
 }
 
 impl AuditedBody {
@@ -149,14 +190,69 @@ impl AuditedBody {
         Body::new(Self {
             inner,
             closing: Some(closing),
+            flushing: None,
         })
     }
 
-    /// Writes the closing entry with `outcome`; `false` when the audit log could not be written.
-    fn close(&mut self, outcome: String) -> bool {
-        match self.closing.take() {
-            Some(closing) => closing.write(outcome).is_ok(),
-            None => true,
+    /// Writes the closing entry with `outcome`.
+    fn close(&mut self, outcome: String) -> Closed {
+        let Some(closing) = self.closing.take() else {
+            return Closed::Written;
+        };
+        let flush = closing.durable.then(|| closing.state.clone());
+        if closing.write(outcome).is_err() {
+            return Closed::Failed;
+        }
+        match flush {
+            None => Closed::Written,
+            Some(state) => Closed::Flush(Box::pin(async move {
+                state.audit.flush().await.map_err(|error| {
+                    tracing::error!(%error, "cannot flush the audit entry of a gRPC call's end");
+                }).is_ok()
+            })),
+        }
+    }
+
+    /// Sends `frame` once the closing entry (with `outcome`) is written and, for a call that
+    /// writes, flushed; `failed` is what goes out instead when the audit log cannot be written.
+    fn close_then(
+        &mut self,
+        outcome: String,
+        frame: Option<Result<Frame<Bytes>, Status>>,
+        failed: Option<Result<Frame<Bytes>, Status>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        match self.close(outcome) {
+            Closed::Written => Poll::Ready(frame),
+            Closed::Failed => Poll::Ready(failed),
+            Closed::Flush(flushed) => {
+                self.flushing = Some(Flushing {
+                    flushed,
+                    then: frame,
+                });
+                self.poll_flushing(cx)
+            }
+        }
+    }
+
+    fn poll_flushing(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let Some(flushing) = self.flushing.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match flushing.flushed.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(flushed) => {
+                let then = flushing.then.take();
+                self.flushing = None;
+                if flushed {
+                    Poll::Ready(then)
+                } else {
+                    Poll::Ready(Some(Ok(Frame::trailers(refused_trailers()))))
+                }
+            }
         }
     }
 }
@@ -186,39 +282,46 @@ impl http_body::Body for AuditedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if self.flushing.is_some() {
+            return self.poll_flushing(cx);
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match polled {
             Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => {
                 let outcome = frame.trailers_ref().map(outcome_of).unwrap_or_default();
-                if self.close(outcome) {
-                    Poll::Ready(Some(Ok(frame)))
-                } else {
-                    Poll::Ready(Some(Ok(Frame::trailers(refused_trailers()))))
-                }
+                self.close_then(
+                    outcome,
+                    Some(Ok(frame)),
+                    Some(Ok(Frame::trailers(refused_trailers()))),
+                    cx,
+                )
             }
             Poll::Ready(Some(Err(status))) => {
-                if self.close(code_name(status.code())) {
-                    Poll::Ready(Some(Err(status)))
-                } else {
-                    Poll::Ready(Some(Err(Status::internal(
+                let outcome = code_name(status.code());
+                self.close_then(
+                    outcome,
+                    Some(Err(status)),
+                    Some(Err(Status::internal(
                         "the audit log cannot be written; the call is refused",
-                    ))))
-                }
+                    ))),
+                    cx,
+                )
             }
             Poll::Ready(None) => {
                 // A body that ends without trailers ended without an error.
-                if self.close("ok".to_owned()) {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Ok(Frame::trailers(refused_trailers()))))
-                }
+                self.close_then(
+                    "ok".to_owned(),
+                    None,
+                    Some(Ok(Frame::trailers(refused_trailers()))),
+                    cx,
+                )
             }
             other => other,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream() && self.closing.is_none()
+        self.inner.is_end_stream() && self.closing.is_none() && self.flushing.is_none()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -229,7 +332,8 @@ impl http_body::Body for AuditedBody {
 impl Drop for AuditedBody {
     fn drop(&mut self) {
         // Dropped before its last frame: the client reset the stream or the connection closed.
-        self.close(code_name(Code::Cancelled));
+        // Nobody waits for an answer any more, so the entry reaches the disk with the next flush.
+        let _ = self.close(code_name(Code::Cancelled));
     }
 }
 

@@ -28,7 +28,7 @@ use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use super::audit::{AuditedBody, CallNotes, Closing, STREAMING_CALLS};
+use super::audit::{AuditedBody, CallNotes, Closing, STREAMING_CALLS, WRITE_CALLS};
 use super::gossip::{authority_host, CallAuthority};
 use super::streams::status::access_denied;
 use super::Caller;
@@ -155,28 +155,36 @@ where
                 outcome,
                 ..AuditRecord::default()
             });
-            match audited {
-                // A streaming call that began is audited again when it ends (`super::audit`).
-                Ok(entry) if begun && STREAMING_CALLS.contains(&path.as_str()) => {
-                    let closing = Closing {
-                        state: shared.state.clone(),
-                        principal,
-                        operation: operation(&path),
-                        reason,
-                        opened_as: entry.seq,
-                        notes,
-                    };
-                    Ok(response.map(|body| AuditedBody::wrap(body, closing)))
-                }
-                Ok(_) => Ok(response),
+            let entry = match audited {
+                Ok(entry) => entry,
                 Err(error) => {
                     tracing::error!(message = %error.message, "cannot audit a gRPC call; refusing it");
-                    Ok(
-                        Status::internal("the audit log cannot be written; the call is refused")
-                            .into_http(),
-                    )
+                    return Ok(refused_unaudited());
+                }
+            };
+            // A call that writes is a mutation: its entry is durable before the answer, as a
+            // GraphQL mutation's is (one flush shared by the calls waiting at the same time).
+            let writes = WRITE_CALLS.contains(&path.as_str());
+            if writes {
+                if let Err(error) = shared.state.audit.flush().await {
+                    tracing::error!(%error, "cannot flush the audit entry of a gRPC call; refusing it");
+                    return Ok(refused_unaudited());
                 }
             }
+            // A streaming call that began is audited again when it ends (`super::audit`).
+            if begun && STREAMING_CALLS.contains(&path.as_str()) {
+                let closing = Closing {
+                    state: shared.state.clone(),
+                    principal,
+                    operation: operation(&path),
+                    reason,
+                    opened_as: entry.seq,
+                    notes,
+                    durable: writes,
+                };
+                return Ok(response.map(|body| AuditedBody::wrap(body, closing)));
+            }
+            Ok(response)
         })
     }
 }
@@ -229,6 +237,11 @@ impl Shared {
             }
         }
     }
+}
+
+/// The answer to a call whose audit entry cannot be written or flushed.
+fn refused_unaudited() -> Response<Body> {
+    Status::internal("the audit log cannot be written; the call is refused").into_http()
 }
 
 /// The token of an `authorization` value: the password of `Basic base64(user:password)` or the

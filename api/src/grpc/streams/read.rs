@@ -1,7 +1,9 @@
 //! `Streams.Read`: reads of a stream or of `$all` with a count, and catch-up subscriptions.
 //!
 //! Every read runs in a task that writes into a bounded channel the response stream drains, so a
-//! client that reads slowly slows the task down instead of growing a buffer. A subscription whose
+//! client that reads slowly slows the task down instead of growing a buffer. A read with a count
+//! sends the visible events of each page it reads from the log as one batch, so the task and the
+//! response stream meet once per page rather than once per event. A subscription whose
 //! client reads nothing for `stall` while the channel is full is dropped: its response stream ends
 //! with `RESOURCE_EXHAUSTED` once the client drains what was buffered.
 //!
@@ -40,8 +42,12 @@ pub type ReadStream = Pin<Box<dyn Stream<Item = Result<ReadResp, Status>> + Send
 
 /// Events read from the log per page.
 const PAGE: usize = 512;
-/// Messages buffered between a read's task and its client.
+/// Messages buffered between a subscription's task and its client.
 const BUFFER: usize = 256;
+/// Pages (of at most [`PAGE`] messages) buffered between a read's task and its client.
+const PAGES_BUFFERED: usize = 4;
+
+type Message = Result<ReadResp, Status>;
 
 /// Where a read of `$all` starts, as the client asked. A position is the log's own (the commit
 /// position the client was given): a forward read includes the event there, a backward read and a
@@ -63,7 +69,8 @@ enum RevisionFrom {
 
 /// The sending half of a read, with the slot where a dropped subscription leaves its error.
 struct Out {
-    sender: mpsc::Sender<Result<ReadResp, Status>>,
+    /// Batches of messages: one per page for reads, one message each for subscriptions.
+    sender: mpsc::Sender<Vec<Message>>,
     failure: Arc<Mutex<Option<Status>>>,
     /// How long a full channel may stay full before a subscription is dropped; `None` for reads
     /// with a count, which simply wait.
@@ -75,9 +82,9 @@ struct Stop;
 
 impl Out {
     async fn send(&self, content: Content) -> Result<(), Stop> {
-        let message = Ok(ReadResp {
+        let message = vec![Ok(ReadResp {
             content: Some(content),
-        });
+        })];
         match self.stall {
             None => self.sender.send(message).await.map_err(|_| Stop),
             Some(stall) => match self.sender.send_timeout(message, stall).await {
@@ -97,13 +104,34 @@ impl Out {
         }
     }
 
+    /// Sends a page's messages at once (reads with a count, which have no stall to watch).
+    async fn send_page(&self, page: Vec<Content>) -> Result<(), Stop> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let messages = page
+            .into_iter()
+            .map(|content| {
+                Ok(ReadResp {
+                    content: Some(content),
+                })
+            })
+            .collect();
+        self.sender.send(messages).await.map_err(|_| Stop)
+    }
+
     async fn fail(&self, status: Status) {
-        let _ = self.sender.send(Err(status)).await;
+        let _ = self.sender.send(vec![Err(status)]).await;
     }
 }
 
 fn channel(stall: Option<Duration>) -> (Out, ReadStream) {
-    let (sender, receiver) = mpsc::channel(BUFFER);
+    let capacity = if stall.is_some() {
+        BUFFER
+    } else {
+        PAGES_BUFFERED
+    };
+    let (sender, receiver) = mpsc::channel(capacity);
     let failure = Arc::new(Mutex::new(None));
     let tail_failure = failure.clone();
     let tail = futures_util::stream::once(async move {
@@ -113,7 +141,9 @@ fn channel(stall: Option<Duration>) -> (Out, ReadStream) {
             .take()
     })
     .filter_map(|failure| async move { failure.map(Err) });
-    let stream = ReceiverStream::new(receiver).chain(tail);
+    let stream = ReceiverStream::new(receiver)
+        .flat_map(futures_util::stream::iter)
+        .chain(tail);
     (
         Out {
             sender,
@@ -346,30 +376,49 @@ async fn read_stream(
             .map_err(internal)?;
         let full = page.len() == PAGE;
         next = None;
+        let mut visible = Vec::new();
+        let mut done = false;
         for recorded in page {
             if recorded.revision < truncate_before {
-                return Ok(());
+                done = true;
+                break;
             }
             next = if backwards {
                 recorded.revision.checked_sub(1)
             } else {
                 Some(recorded.revision + 1)
             };
-            if let Some(event) = viewer.view(recorded).await? {
-                if out.send(event_content(event)).await.is_err() {
-                    return Ok(());
-                }
+            if let Some(event) = view_in_page(viewer, recorded, &mut visible, out).await? {
+                visible.push(event_content(event));
                 count -= 1;
                 if count == 0 {
-                    return Ok(());
+                    done = true;
+                    break;
                 }
             }
         }
-        if !full {
+        if out.send_page(visible).await.is_err() || done || !full {
             break;
         }
     }
     Ok(())
+}
+
+/// [`Viewer::view`] for an event of a page being collected: when the view fails, the events of
+/// the page before it are sent first, as they would have been one by one.
+async fn view_in_page(
+    viewer: &mut Viewer,
+    recorded: journey_core::log::RecordedEvent,
+    visible: &mut Vec<Content>,
+    out: &Out,
+) -> Result<Option<super::convert::ProtoEvent>, Status> {
+    match viewer.view(recorded).await {
+        Ok(viewed) => Ok(viewed),
+        Err(status) => {
+            let _ = out.send_page(std::mem::take(visible)).await;
+            Err(status)
+        }
+    }
 }
 
 async fn read_all_forwards(
@@ -434,19 +483,21 @@ async fn read_all_pages(
             return Ok(());
         };
         from = AllFrom::Excluding(last.position);
+        let mut visible = Vec::new();
         for recorded in page {
-            if let Some(event) = viewer.view(recorded).await? {
+            if let Some(event) = view_in_page(viewer, recorded, &mut visible, out).await? {
                 if filter.is_some_and(|filter| !filter.matches(&event)) {
                     continue;
                 }
-                if out.send(event_content(event)).await.is_err() {
-                    return Ok(());
-                }
+                visible.push(event_content(event));
                 count -= 1;
                 if count == 0 {
-                    return Ok(());
+                    break;
                 }
             }
+        }
+        if out.send_page(visible).await.is_err() {
+            return Ok(());
         }
     }
     Ok(())
