@@ -24,6 +24,9 @@ use crate::context::{CliError, Context};
 /// The seed of the demo population: the same store content on every machine.
 pub const DEMO_SEED: u64 = 1;
 
+/// The persons `--demo` seeds unless `--demo-people` says otherwise.
+pub const DEMO_PEOPLE: usize = 5_000;
+
 const DEMO_TOKENS_FILE: &str = "demo-tokens.json";
 
 /// Settings of `--demo`.

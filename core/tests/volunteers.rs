@@ -580,15 +580,26 @@ async fn the_synthetic_population_writes_a_register_its_rules_accept() {
     let streams = log.stream_names("volunteer-").await.expect("names");
     assert_eq!(streams.len(), seeded.volunteers);
     assert!(seeded.volunteers >= 5, "{seeded:?}");
-    let (mut linked, mut ended) = (0, 0);
+    let (mut linked, mut ended, mut mentors, mut helpers) = (0, 0, 0, 0);
     for stream in &streams {
         let volunteer = VolunteerId::from_stream_name(stream).expect("a volunteer stream");
         let (state, _) = ledger.read_volunteer(volunteer).await.expect("read");
-        assert!(state.trained.is_some(), "{state:?}");
+        // A mentor is trained before the first mentee; a helper has no mentee and no training.
+        if state.mentorings.is_empty() {
+            assert!(state.trained.is_none(), "{state:?}");
+            helpers += 1;
+        } else {
+            assert!(state.trained.is_some(), "{state:?}");
+            mentors += 1;
+        }
         linked += state.mentorings.len();
         ended += usize::from(state.ended.is_some());
     }
-    assert!(linked >= seeded.volunteers, "every volunteer has a mentee");
+    assert!(linked >= mentors, "every mentor has a mentee");
+    assert!(
+        helpers > 0 && helpers < mentors,
+        "some mentors bring a helper: {helpers} helpers, {mentors} mentors"
+    );
     assert!(
         ended > 0 && ended < seeded.volunteers,
         "some stop, some stay"

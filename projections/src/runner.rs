@@ -50,9 +50,10 @@ const REBUILD_FILE: &str = "journals.rebuild.snapshot";
 pub struct RunnerConfig {
     /// Where snapshots are kept (`<data-dir>/projections`).
     pub dir: PathBuf,
-    /// A snapshot is written after this many applied events…
+    /// A snapshot is written after this many applied events, or as many as the state held at the
+    /// last snapshot when that is more ([`SnapshotSpacing`])…
     pub snapshot_every_events: u64,
-    /// …or after this long with changes, whichever comes first.
+    /// …or after this long with changes, whichever comes first (the live loop only).
     pub snapshot_interval: Duration,
     /// The most events applied under one write lock.
     pub apply_batch_events_max: usize,
@@ -69,6 +70,63 @@ impl RunnerConfig {
             apply_batch_events_max: 4096,
             rebuild_page_events: 4096,
         }
+    }
+}
+
+/// When the runner writes its next snapshot. Each snapshot costs time in proportion to the whole
+/// state, so a catch-up or rebuild that wrote one every `every_events` would spend time quadratic in
+/// the log's length on snapshots (13 of them for 3.3 million events). Instead the next one is due when
+/// the events since the last reach the larger of `every_events` and the events the state held at the
+/// last one: the gaps double as the state grows, and all snapshots of a catch-up together cost at
+/// most twice the last one, whatever the log's length. The time trigger (`interval`, when given)
+/// writes a quiet server's changes after a while however few they are.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotSpacing {
+    every_events: u64,
+    interval: Option<Duration>,
+    /// Events in the state at the last snapshot (or at the start).
+    at_last_events: u64,
+    since_last_events: u64,
+    last: Instant,
+}
+
+impl SnapshotSpacing {
+    /// The spacing for a state that holds `applied_events` as of its last snapshot, taken at `now`.
+    pub fn new(
+        every_events: u64,
+        interval: Option<Duration>,
+        applied_events: u64,
+        now: Instant,
+    ) -> Self {
+        Self {
+            every_events,
+            interval,
+            at_last_events: applied_events,
+            since_last_events: 0,
+            last: now,
+        }
+    }
+
+    /// Counts `events` more applied to the state.
+    pub fn applied(&mut self, events: u64) {
+        self.since_last_events += events;
+    }
+
+    /// Whether a snapshot is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        let by_events = self.since_last_events >= self.every_events.max(self.at_last_events);
+        let by_time = self.since_last_events > 0
+            && self
+                .interval
+                .is_some_and(|interval| now.saturating_duration_since(self.last) >= interval);
+        by_events || by_time
+    }
+
+    /// Records that a snapshot of everything applied so far was written at `now`.
+    pub fn written(&mut self, now: Instant) {
+        self.at_last_events += self.since_last_events;
+        self.since_last_events = 0;
+        self.last = now;
     }
 }
 
@@ -543,7 +601,19 @@ impl Projections {
             }
             _ => State::default(),
         };
-        let mut since_snapshot = 0u64;
+        // A resumed rebuild starts from a state of its snapshot's size (facts are about events).
+        let resumed_events = fresh
+            .journals
+            .values()
+            .map(|journal| journal.facts.len() as u64)
+            .sum();
+        // Progress snapshots only by events: a rebuild is not the live state a time trigger keeps fresh.
+        let mut spacing = SnapshotSpacing::new(
+            inner.config.snapshot_every_events,
+            None,
+            resumed_events,
+            Instant::now(),
+        );
         let mut applied = 0u64;
         loop {
             let head = log.last_position().await?;
@@ -562,7 +632,7 @@ impl Projections {
             }
             for decoded in decode_page_blocking(inner.ledger.clone(), page).await? {
                 fresh.apply_owned(decoded)?;
-                since_snapshot += 1;
+                spacing.applied(1);
                 applied += 1;
             }
             let update = RebuildProgress {
@@ -572,8 +642,8 @@ impl Projections {
             };
             *lock(&inner.rebuild) = Some(update);
             progress(update);
-            if since_snapshot >= inner.config.snapshot_every_events {
-                since_snapshot = 0;
+            if spacing.due(Instant::now()) {
+                spacing.written(Instant::now());
                 // Serialized off the async workers; the state travels there and back.
                 let (entries, back) = tokio::task::spawn_blocking(move || {
                     let entries =
@@ -749,9 +819,22 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .checkpoint,
     );
+    // The state loaded from a snapshot (or empty) is as large as its facts (about one per event).
+    let loaded_events = inner
+        .state
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .journals
+        .values()
+        .map(|journal| journal.facts.len() as u64)
+        .sum();
+    let mut spacing = SnapshotSpacing::new(
+        inner.config.snapshot_every_events,
+        Some(inner.config.snapshot_interval),
+        loaded_events,
+        Instant::now(),
+    );
     let mut subscription = inner.ledger.log().subscribe_all(from).await?;
-    let mut since_snapshot = 0u64;
-    let mut last_snapshot = Instant::now();
     // An event taken from the subscription that belongs to the next batch.
     let mut carried = None;
     loop {
@@ -860,13 +943,10 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             return Err(error);
         }
         drop(pause);
-        since_snapshot += batch_events;
-        if since_snapshot >= inner.config.snapshot_every_events
-            || (since_snapshot > 0 && last_snapshot.elapsed() >= inner.config.snapshot_interval)
-        {
+        spacing.applied(batch_events);
+        if spacing.due(Instant::now()) {
             write_snapshot(inner.clone(), SNAPSHOT_FILE).await?;
-            since_snapshot = 0;
-            last_snapshot = Instant::now();
+            spacing.written(Instant::now());
         }
     }
 }

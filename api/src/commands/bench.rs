@@ -48,6 +48,10 @@ pub struct ProjectionsBenchArgs {
     /// read only (the projections' files go to a scratch directory).
     #[arg(long)]
     pub seeded_dir: Option<PathBuf>,
+    /// Only the rates: read and decode the log (one core and every core), the catch-up and the
+    /// rebuild in line; no latencies, memory or snapshots (what `tests/bench/postgres.sh` compares).
+    #[arg(long)]
+    pub rates_only: bool,
 }
 
 #[derive(Debug, Args)]

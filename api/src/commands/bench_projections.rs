@@ -220,6 +220,9 @@ async fn seed_then_measure(args: &ProjectionsBenchArgs) -> Result<ExitCode, CliE
         .arg(args.seed.to_string())
         .arg("--seeded-dir")
         .arg(&data_dir);
+    if args.rates_only {
+        child.arg("--rates-only");
+    }
     if let Some(dir) = &args.scratch_dir {
         child.arg("--scratch-dir").arg(dir);
     }
@@ -251,6 +254,16 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     // also warms the store's cache, so that the memory measured below is the projections'.
     let (_, single_first) = read_and_decode(&ledger, 1).await?;
     let (_, parallel_first) = read_and_decode(&ledger, cores).await?;
+    if args.rates_only {
+        let baselines = Baselines {
+            cores,
+            single_first,
+            parallel_first,
+        };
+        measure_rates(&ledger, args, events, baselines).await?;
+        context.close().await?;
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let scratch = scratch_in(&args.scratch_dir)?;
     let runner_dir = scratch.path().join("projections");
@@ -469,20 +482,12 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     drop(projections);
 
     let (rebuilt, in_line) = rebuild_in_line(&ledger).await?;
-    let (_, single_second) = read_and_decode(&ledger, 1).await?;
-    let (_, parallel_second) = read_and_decode(&ledger, cores).await?;
-    // Each baseline runs twice, before and after the projections; the faster run counts.
-    let single = rate(events, single_first.min(single_second));
-    let parallel = rate(events, parallel_first.min(parallel_second));
-    figure(
-        "read and decode the log, one core (baseline)",
-        format!("{single:>10.0} events/s"),
-    );
-    figure(
-        &format!("read and decode the log, {cores} cores (baseline)"),
-        format!("{parallel:>10.0} events/s"),
-    );
-    for (label, measured) in [
+    let baselines = Baselines {
+        cores,
+        single_first,
+        parallel_first,
+    };
+    let rates = [
         (
             "catch-up of the running projections (no snapshot)",
             rate(events, catch_up),
@@ -495,7 +500,77 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
             "rebuild in line (State::apply on one core, then views)",
             rate(rebuilt, in_line),
         ),
-    ] {
+    ];
+    print_rates(&ledger, events, baselines, &rates).await?;
+    drop(scratch);
+    context.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The read-and-decode baselines' first runs (each runs again after the projections).
+struct Baselines {
+    cores: u64,
+    single_first: Duration,
+    parallel_first: Duration,
+}
+
+/// `--rates-only`: the catch-up of the running projections (without snapshot) and the rebuild in
+/// line, next to the read-and-decode baselines.
+async fn measure_rates(
+    ledger: &Arc<Ledger>,
+    args: &ProjectionsBenchArgs,
+    events: u64,
+    baselines: Baselines,
+) -> Result<(), CliError> {
+    let scratch = scratch_in(&args.scratch_dir)?;
+    let started = Instant::now();
+    let projections = Projections::start(
+        ledger.clone(),
+        RunnerConfig::new(scratch.path().join("projections")),
+    )
+    .await?;
+    projections.caught_up().await?;
+    let catch_up = started.elapsed();
+    projections.shutdown().await?;
+    drop(projections);
+    let (rebuilt, in_line) = rebuild_in_line(ledger).await?;
+    let rates = [
+        (
+            "catch-up of the running projections (no snapshot)",
+            rate(events, catch_up),
+        ),
+        (
+            "rebuild in line (State::apply on one core, then views)",
+            rate(rebuilt, in_line),
+        ),
+    ];
+    print_rates(ledger, events, baselines, &rates).await?;
+    drop(scratch);
+    Ok(())
+}
+
+/// Runs the baselines a second time, then prints them (the faster run of each counts) and each of
+/// `rates` as a share of them.
+async fn print_rates(
+    ledger: &Arc<Ledger>,
+    events: u64,
+    baselines: Baselines,
+    rates: &[(&str, f64)],
+) -> Result<(), CliError> {
+    let cores = baselines.cores;
+    let (_, single_second) = read_and_decode(ledger, 1).await?;
+    let (_, parallel_second) = read_and_decode(ledger, cores).await?;
+    let single = rate(events, baselines.single_first.min(single_second));
+    let parallel = rate(events, baselines.parallel_first.min(parallel_second));
+    figure(
+        "read and decode the log, one core (baseline)",
+        format!("{single:>10.0} events/s"),
+    );
+    figure(
+        &format!("read and decode the log, {cores} cores (baseline)"),
+        format!("{parallel:>10.0} events/s"),
+    );
+    for (label, measured) in rates {
         figure(
             label,
             format!(
@@ -505,7 +580,5 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
             ),
         );
     }
-    drop(scratch);
-    context.close().await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

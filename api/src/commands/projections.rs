@@ -15,7 +15,8 @@ pub enum ProjectionsCommand {
     /// Rebuilds the projections from position 0 beside the current state, then swaps it in. An
     /// interrupted rebuild resumes from its last progress snapshot.
     Rebuild {
-        /// Write a resumable progress snapshot every N events.
+        /// Write a resumable progress snapshot after N events, or after as many as the rebuilt
+        /// state held at the last one when that is more (the gaps double as the state grows).
         #[arg(long, default_value_t = 250_000)]
         snapshot_every: u64,
     },

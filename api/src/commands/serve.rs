@@ -63,7 +63,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub demo: bool,
     /// The persons `--demo` seeds into an empty store.
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = journey_api::demo::DEMO_PEOPLE)]
     pub demo_people: usize,
     /// The least time between two pushes of one `kpiChanged` subscription: a whole number of
     /// seconds, minutes or hours (`60s`, `5m`, `1h`), from 1s to 24h. Where answers are

@@ -7,8 +7,9 @@
 //! mentored anyone is recruited 30 to 89 days before their first assignment in the district of
 //! their first mentee, trained two weeks after recruitment, linked to every mentee
 //! (`MenteeAssigned` naming the `MentorAssigned`), supervised every six months and thanked once a
-//! year while active; six in ten stop three months after their last mentoring ended. Every number
-//! here is an assumption (see ARCHITECTURE.md, "Volunteers").
+//! year while active; six in ten stop three months after their last mentoring ended. One mentor in
+//! three brings along a helper who never mentors and so is never trained (`helper_of`). Every
+//! number here is an assumption (see ARCHITECTURE.md, "Volunteers").
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -92,7 +93,8 @@ impl VolunteerTally {
         }
     }
 
-    /// Each volunteer's register entry, in date order.
+    /// Each volunteer's register entry, in date order: the mentors, each followed by the helper
+    /// they brought along, if any.
     pub(crate) fn register(
         &self,
         config: &SynthConfig,
@@ -104,22 +106,7 @@ impl VolunteerTally {
             let Some((_, first_on, district)) = mentorings.first().cloned() else {
                 continue;
             };
-            let mut events: Vec<(NaiveDate, VolunteerEvent)> = Vec::new();
             let recruited_on = first_on - Duration::days(30 + spread(volunteer.0, 2, 60) as i64);
-            let trained_on = recruited_on + Duration::days(14);
-            events.push((
-                recruited_on,
-                VolunteerEvent::Recruited(VolunteerRecruited { district }),
-            ));
-            events.push((trained_on, VolunteerEvent::Trained(VolunteerTrained {})));
-            for (mentoring, on, _) in &mentorings {
-                events.push((
-                    *on,
-                    VolunteerEvent::MenteeAssigned(MenteeAssigned {
-                        mentoring: *mentoring,
-                    }),
-                ));
-            }
             // Six in ten stop three months after their last mentoring ended, if that has come.
             let last_assigned = mentorings.last().map_or(first_on, |(_, on, _)| *on);
             let ended_on = self
@@ -129,49 +116,130 @@ impl VolunteerTally {
                 .filter(|ended| {
                     *ended > last_assigned && *ended <= config.end && spread(volunteer.0, 3, 10) < 6
                 });
-            let until = ended_on.unwrap_or(config.end);
-            let mut supported = trained_on + Duration::days(182);
-            while supported < until {
-                events.push((
-                    supported,
-                    VolunteerEvent::Supported(VolunteerSupported {
-                        kind: SupportKind::Supervision,
-                    }),
-                ));
-                supported += Duration::days(182);
+            let mentor = Entry {
+                recruited_on,
+                district: district.clone(),
+                trained_on: Some(recruited_on + Duration::days(14)),
+                mentorings: &mentorings,
+                ended_on,
+            };
+            register.push((*volunteer, mentor.proposals(*volunteer, config)));
+            if let Some(helper) = helper_of(*volunteer, recruited_on, district, config) {
+                register.push(helper);
             }
-            let mut thanked = recruited_on + Duration::days(365);
-            while thanked < until {
-                events.push((
-                    thanked,
-                    VolunteerEvent::Appreciated(VolunteerAppreciated {
-                        kind: AppreciationKind::Event,
-                    }),
-                ));
-                thanked += Duration::days(365);
-            }
-            if let Some(ended_on) = ended_on {
-                events.push((
-                    ended_on,
-                    VolunteerEvent::Ended(VolunteerEnded {
-                        reason: EndReason::NoTime,
-                    }),
-                ));
-            }
-            // Recruitment first, the end last, the rest by date (a stable sort keeps the order
-            // of one day's events as written above).
-            events[1..].sort_by_key(|(on, event)| (*on, matches!(event, VolunteerEvent::Ended(_))));
-            let proposals = events
-                .into_iter()
-                .enumerate()
-                .map(|(index, (occurred_on, event))| VolunteerProposal {
-                    id: Uuid::new_v5(&volunteer.0, format!("event-{index}").as_bytes()),
-                    occurred_on,
-                    event,
-                })
-                .collect();
-            register.push((*volunteer, proposals));
         }
         register
+    }
+}
+
+/// The helper one mentor in `HELPER_PER_MENTORS` brought along: recruited in the mentor's district
+/// up to a year after the mentor, helping without a mentee (at the language café, on the way to an
+/// office) and so never taking the mentor training; four in ten stop after one to three years. They
+/// make the register's untrained share: without them every active volunteer would be trained (a
+/// mentee needs a trained mentor), and `share_trained` would show a complement of zero, which
+/// disclosure control suppresses in every cell.
+fn helper_of(
+    mentor: VolunteerId,
+    mentor_recruited_on: NaiveDate,
+    district: Option<String>,
+    config: &SynthConfig,
+) -> Option<(VolunteerId, Vec<VolunteerProposal>)> {
+    if spread(mentor.0, 4, HELPER_PER_MENTORS) != 0 {
+        return None;
+    }
+    let helper = VolunteerId(Uuid::new_v5(
+        &NAMESPACE,
+        format!("helper-of-{}", mentor.0).as_bytes(),
+    ));
+    let recruited_on = mentor_recruited_on + Duration::days(spread(helper.0, 2, 365) as i64);
+    if recruited_on > config.end {
+        return None;
+    }
+    let ended_on = Some(recruited_on + Duration::days(365 + spread(helper.0, 3, 730) as i64))
+        .filter(|ended| *ended <= config.end && spread(helper.0, 5, 10) < 4);
+    let entry = Entry {
+        recruited_on,
+        district,
+        trained_on: None,
+        mentorings: &[],
+        ended_on,
+    };
+    Some((helper, entry.proposals(helper, config)))
+}
+
+/// One mentor in this many brings a helper along. Assumption.
+const HELPER_PER_MENTORS: u64 = 3;
+
+/// What a volunteer's register entry says, before it becomes events.
+struct Entry<'a> {
+    recruited_on: NaiveDate,
+    district: Option<String>,
+    trained_on: Option<NaiveDate>,
+    mentorings: &'a [Mentoring],
+    ended_on: Option<NaiveDate>,
+}
+
+impl Entry<'_> {
+    /// The entry's events: recruited, trained, linked to every mentee, supervised every six months
+    /// from the training (or the recruitment) and thanked once a year while active, then ended.
+    fn proposals(self, volunteer: VolunteerId, config: &SynthConfig) -> Vec<VolunteerProposal> {
+        let mut events: Vec<(NaiveDate, VolunteerEvent)> = vec![(
+            self.recruited_on,
+            VolunteerEvent::Recruited(VolunteerRecruited {
+                district: self.district,
+            }),
+        )];
+        if let Some(trained_on) = self.trained_on {
+            events.push((trained_on, VolunteerEvent::Trained(VolunteerTrained {})));
+        }
+        for (mentoring, on, _) in self.mentorings {
+            events.push((
+                *on,
+                VolunteerEvent::MenteeAssigned(MenteeAssigned {
+                    mentoring: *mentoring,
+                }),
+            ));
+        }
+        let until = self.ended_on.unwrap_or(config.end);
+        let mut supported = self.trained_on.unwrap_or(self.recruited_on) + Duration::days(182);
+        while supported < until {
+            events.push((
+                supported,
+                VolunteerEvent::Supported(VolunteerSupported {
+                    kind: SupportKind::Supervision,
+                }),
+            ));
+            supported += Duration::days(182);
+        }
+        let mut thanked = self.recruited_on + Duration::days(365);
+        while thanked < until {
+            events.push((
+                thanked,
+                VolunteerEvent::Appreciated(VolunteerAppreciated {
+                    kind: AppreciationKind::Event,
+                }),
+            ));
+            thanked += Duration::days(365);
+        }
+        if let Some(ended_on) = self.ended_on {
+            events.push((
+                ended_on,
+                VolunteerEvent::Ended(VolunteerEnded {
+                    reason: EndReason::NoTime,
+                }),
+            ));
+        }
+        // Recruitment first, the end last, the rest by date (a stable sort keeps the order of one
+        // day's events as written above).
+        events[1..].sort_by_key(|(on, event)| (*on, matches!(event, VolunteerEvent::Ended(_))));
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(index, (occurred_on, event))| VolunteerProposal {
+                id: Uuid::new_v5(&volunteer.0, format!("event-{index}").as_bytes()),
+                occurred_on,
+                event,
+            })
+            .collect()
     }
 }
