@@ -128,42 +128,32 @@ impl ViewSet {
     }
 }
 
-/// Every person's view at `known_at`, in person order, built on up to `threads` threads: each
-/// builds the views of one contiguous range of persons, and the ranges are joined in order.
+/// Every person's view at `known_at`, in person order, built on up to `threads` threads (one
+/// contiguous range of persons each, see [`crate::parallel`]).
 fn build_views(state: &State, known_at: DateTime<Utc>, threads: usize) -> Vec<PersonView> {
     let build = |(person, journal): (&PersonId, &crate::journal::Journal)| {
         PersonView::build(*person, journal, known_at)
     };
     let persons = state.journals.len();
-    if threads <= 1 || persons < PARALLEL_VIEWS_FROM {
-        return state.journals.iter().filter_map(build).collect();
+    let threads = if persons < PARALLEL_VIEWS_FROM {
+        1
+    } else {
+        threads
+    };
+    let shares = crate::parallel::map_shares(persons, threads, |range| {
+        state
+            .journals
+            .iter()
+            .skip(range.start)
+            .take(range.len())
+            .filter_map(build)
+            .collect::<Vec<_>>()
+    });
+    let mut views = Vec::with_capacity(persons);
+    for share in shares {
+        views.extend(share);
     }
-    let chunk = persons.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|part| {
-                scope.spawn(move || {
-                    state
-                        .journals
-                        .iter()
-                        .skip(part * chunk)
-                        .take(chunk)
-                        .filter_map(build)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut views = Vec::with_capacity(persons);
-        for handle in handles {
-            // A panic in a view build is a bug; it surfaces as it would have without threads.
-            views.extend(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        views
-    })
+    views
 }
 
 /// Indicator results by query text, for one checkpoint.
