@@ -17,9 +17,7 @@ use crate::runner::ProjectionError;
 const PARALLEL_FROM_EVENTS: usize = 64;
 
 /// The cores to decode on: what the machine offers.
-pub fn decode_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-}
+pub use crate::parallel::threads as decode_threads;
 
 /// Decodes `page` in log order, on up to `threads` threads. The first error in log order is the
 /// one returned, as a decoding loop would have stopped there.
@@ -28,45 +26,17 @@ pub fn decode_page(
     page: Vec<RecordedEvent>,
     threads: usize,
 ) -> Result<Vec<DecodedEvent>, LedgerError> {
-    if threads <= 1 || page.len() < PARALLEL_FROM_EVENTS {
-        return page
-            .into_iter()
+    let decode_all = |part: Vec<RecordedEvent>| -> Result<Vec<DecodedEvent>, LedgerError> {
+        part.into_iter()
             .map(|recorded| ledger.decode(recorded))
-            .collect();
-    }
-    let chunk = page.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<RecordedEvent>> = Vec::with_capacity(threads);
-    let mut rest = page;
-    while rest.len() > chunk {
-        let tail = rest.split_off(chunk);
-        chunks.push(rest);
-        rest = tail;
-    }
-    chunks.push(rest);
-    let decoded: Vec<Result<Vec<DecodedEvent>, LedgerError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|recorded| ledger.decode(recorded))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                // A panic while decoding is a bug; carry it on to the caller as it would have
-                // surfaced without threads.
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
             .collect()
-    });
-    let mut events = Vec::with_capacity(chunk * threads);
+    };
+    if threads <= 1 || page.len() < PARALLEL_FROM_EVENTS {
+        return decode_all(page);
+    }
+    let len = page.len();
+    let decoded = crate::parallel::map_owned(page, threads, decode_all);
+    let mut events = Vec::with_capacity(len);
     for part in decoded {
         events.extend(part?);
     }

@@ -20,6 +20,7 @@ pub mod journal;
 pub mod kpi;
 pub mod models;
 pub mod offers;
+pub mod parallel;
 pub mod promising;
 pub mod query;
 mod registers;

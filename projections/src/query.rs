@@ -2,7 +2,8 @@
 //!
 //! The live cut (everything recorded so far) is kept up to date incrementally: the runner marks the
 //! persons a batch touched, and the next query rebuilds only their views. A cut at a past `known_at`
-//! is built from the journals on demand and cached until the next applied event. Indicator results
+//! is derived from the live views on demand ([`ViewSet::past_cut`]: only the persons with facts
+//! recorded after the cut are folded again) and cached until the next applied event. Indicator results
 //! are cached per query until the next applied event, so a dashboard polling today's figures costs
 //! one computation per change, not one per request.
 
@@ -42,16 +43,100 @@ pub struct ViewSet {
     pub views: Vec<PersonView>,
     pub households: Households,
     index: HashMap<PersonId, usize>,
+    /// For each view of the live cut, in the same order, the latest `recorded_at` of the person's
+    /// facts: a past cut at or after it sees the same facts, hence the same view
+    /// ([`ViewSet::past_cut`]). Empty for a past cut, which nothing is derived from.
+    recorded_until: Vec<DateTime<Utc>>,
 }
 
 impl ViewSet {
-    /// Builds every person's view of `state` at the cut `known_at`.
+    /// Every person's view of `state` at the cut `known_at`, as the running projections serve it:
+    /// the live cut built from the journals, a past cut derived from the live one.
     pub fn for_state(state: &State, known_at: DateTime<Utc>) -> Self {
-        Self::build(state, known_at)
+        let live = Self::folded(state, LIVE);
+        if known_at >= LIVE {
+            live
+        } else {
+            Self::past_cut(state, &live, known_at)
+        }
     }
 
-    fn build(state: &State, known_at: DateTime<Utc>) -> Self {
-        let views = build_views(state, known_at, crate::decode::decode_threads());
+    /// Every person's view of `state` at `known_at`, each folded from the journals, on every
+    /// core: how the live cut is built, and for a past cut the definition [`ViewSet::past_cut`]
+    /// must equal (and the baseline `journey bench projections` measures it against).
+    pub fn folded(state: &State, known_at: DateTime<Utc>) -> Self {
+        let built = crate::parallel::map_shares(
+            state.journals.len(),
+            threads_for(state.journals.len()),
+            |range| {
+                state
+                    .journals
+                    .iter()
+                    .skip(range.start)
+                    .take(range.len())
+                    .filter_map(|(person, journal)| {
+                        let view = PersonView::build(*person, journal, known_at)?;
+                        Some((view, latest_recorded(journal)))
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        let mut views = Vec::with_capacity(state.journals.len());
+        let mut recorded_until = Vec::with_capacity(state.journals.len());
+        for (view, recorded) in built.into_iter().flatten() {
+            views.push(view);
+            recorded_until.push(recorded);
+        }
+        if known_at < LIVE {
+            recorded_until = Vec::new();
+        }
+        Self::assemble(state, known_at, views, recorded_until)
+    }
+
+    /// The views of `state` at the past cut `known_at`, from `live`, the live views of the same
+    /// state (same checkpoint). A person none of whose facts was recorded after the cut has the
+    /// same effective history at the cut as live ([`crate::temporal::effective`] filters by
+    /// `recorded_at` only), so their view is the live one with the cut written in; only persons
+    /// with facts (or corrections, retractions) recorded after the cut are folded again. Persons
+    /// without a live view (erased, or with no registration in force) are folded again too: a
+    /// registration retracted after the cut still counts at the cut.
+    pub fn past_cut(state: &State, live: &ViewSet, known_at: DateTime<Utc>) -> Self {
+        debug_assert_eq!(
+            live.checkpoint, state.checkpoint,
+            "live views of this state"
+        );
+        debug_assert!(live.known_at >= LIVE, "a live cut");
+        debug_assert_eq!(live.recorded_until.len(), live.views.len(), "a live cut");
+        let persons = state.journals.len();
+        let shares = crate::parallel::map_shares(persons, threads_for(persons), |range| {
+            state
+                .journals
+                .iter()
+                .skip(range.start)
+                .take(range.len())
+                .filter_map(|(person, journal)| match live.index.get(person) {
+                    Some(&index) if live.recorded_until[index] <= known_at => {
+                        let mut view = live.views[index].clone();
+                        view.known_at = known_at;
+                        Some(view)
+                    }
+                    _ => PersonView::build(*person, journal, known_at),
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut views = Vec::with_capacity(live.views.len());
+        for share in shares {
+            views.extend(share);
+        }
+        Self::assemble(state, known_at, views, Vec::new())
+    }
+
+    fn assemble(
+        state: &State,
+        known_at: DateTime<Utc>,
+        views: Vec<PersonView>,
+        recorded_until: Vec<DateTime<Utc>>,
+    ) -> Self {
         let index = views
             .iter()
             .enumerate()
@@ -66,6 +151,7 @@ impl ViewSet {
             views,
             households,
             index,
+            recorded_until,
         }
     }
 
@@ -86,7 +172,7 @@ impl ViewSet {
         self.index.get(&person).map(|index| &self.views[*index])
     }
 
-    /// Rebuilds the views of `dirty` persons from `state`.
+    /// Rebuilds the live views of `dirty` persons from `state`.
     fn refresh(&mut self, state: &State, dirty: &BTreeSet<PersonId>) {
         // Views are replaced in place first, while every index is still right; persons who come or
         // go are removed and added after that, and the index is rebuilt once (changing the vector
@@ -94,24 +180,33 @@ impl ViewSet {
         let mut gone = BTreeSet::new();
         let mut arrived = Vec::new();
         for person in dirty {
-            let view = state
-                .journals
-                .get(person)
-                .and_then(|journal| PersonView::build(*person, journal, self.known_at));
+            let journal = state.journals.get(person);
+            let view = journal.and_then(|journal| PersonView::build(*person, journal, LIVE));
+            let recorded = journal
+                .map(latest_recorded)
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
             match (self.index.get(person).copied(), view) {
-                (Some(index), Some(view)) => self.views[index] = view,
+                (Some(index), Some(view)) => {
+                    self.views[index] = view;
+                    self.recorded_until[index] = recorded;
+                }
                 (Some(_), None) => {
                     gone.insert(*person);
                 }
-                (None, Some(view)) => arrived.push(view),
+                (None, Some(view)) => arrived.push((view, recorded)),
                 (None, None) => {}
             }
         }
         if !gone.is_empty() || !arrived.is_empty() {
-            self.views.retain(|view| !gone.contains(&view.person));
+            let mut entries: Vec<(PersonView, DateTime<Utc>)> = std::mem::take(&mut self.views)
+                .into_iter()
+                .zip(std::mem::take(&mut self.recorded_until))
+                .filter(|(view, _)| !gone.contains(&view.person))
+                .collect();
             // Both parts are sorted (`dirty` is), so the stable sort merges two runs.
-            self.views.extend(arrived);
-            self.views.sort_by_key(|view| view.person);
+            entries.extend(arrived);
+            entries.sort_by_key(|(view, _)| view.person);
+            (self.views, self.recorded_until) = entries.into_iter().unzip();
             self.index = self
                 .views
                 .iter()
@@ -128,42 +223,24 @@ impl ViewSet {
     }
 }
 
-/// Every person's view at `known_at`, in person order, built on up to `threads` threads: each
-/// builds the views of one contiguous range of persons, and the ranges are joined in order.
-fn build_views(state: &State, known_at: DateTime<Utc>, threads: usize) -> Vec<PersonView> {
-    let build = |(person, journal): (&PersonId, &crate::journal::Journal)| {
-        PersonView::build(*person, journal, known_at)
-    };
-    let persons = state.journals.len();
-    if threads <= 1 || persons < PARALLEL_VIEWS_FROM {
-        return state.journals.iter().filter_map(build).collect();
+/// The latest transaction time of a journal's facts: a cut at or after it knows all of them. Not
+/// simply the last fact's, as nothing here relies on a stream's `recorded_at` never going back.
+fn latest_recorded(journal: &crate::journal::Journal) -> DateTime<Utc> {
+    journal
+        .facts
+        .iter()
+        .map(|fact| fact.recorded_at)
+        .max()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// The threads to build the views of `persons` persons on: one below [`PARALLEL_VIEWS_FROM`].
+fn threads_for(persons: usize) -> usize {
+    if persons < PARALLEL_VIEWS_FROM {
+        1
+    } else {
+        crate::parallel::threads()
     }
-    let chunk = persons.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|part| {
-                scope.spawn(move || {
-                    state
-                        .journals
-                        .iter()
-                        .skip(part * chunk)
-                        .take(chunk)
-                        .filter_map(build)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut views = Vec::with_capacity(persons);
-        for handle in handles {
-            // A panic in a view build is a bug; it surfaces as it would have without threads.
-            views.extend(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        views
-    })
 }
 
 /// Indicator results by query text, for one checkpoint.
@@ -192,6 +269,9 @@ impl QueryCache {
             None => self.live(state),
             Some(known_at) if known_at >= LIVE => self.live(state),
             Some(known_at) => {
+                // Brought up to date first (and outside the lock of the past cuts): a past cut is
+                // derived from the live views of the same checkpoint.
+                let live = self.live(state);
                 let mut past = lock(&self.past);
                 if let Some(found) = past
                     .iter()
@@ -199,7 +279,7 @@ impl QueryCache {
                 {
                     return found.clone();
                 }
-                let built = Arc::new(ViewSet::build(state, known_at));
+                let built = Arc::new(ViewSet::past_cut(state, &live, known_at));
                 past.retain(|set| set.checkpoint == state.checkpoint);
                 if past.len() >= PAST_CUTS_MAX {
                     past.remove(0);
@@ -221,7 +301,7 @@ impl QueryCache {
                 set.clone()
             }
             None => {
-                let built = Arc::new(ViewSet::build(state, LIVE));
+                let built = Arc::new(ViewSet::folded(state, LIVE));
                 *live = Some(built.clone());
                 built
             }

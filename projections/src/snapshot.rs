@@ -220,33 +220,20 @@ pub fn prepare(journals: &Journals, threads: usize) -> Vec<PreparedEntry> {
         },
     };
     let persons = journals.len();
-    if threads <= 1 || persons < 2048 {
-        return journals.iter().map(prepare_one).collect();
+    let threads = if persons < 2048 { 1 } else { threads };
+    let shares = crate::parallel::map_shares(persons, threads, |range| {
+        journals
+            .iter()
+            .skip(range.start)
+            .take(range.len())
+            .map(prepare_one)
+            .collect::<Vec<_>>()
+    });
+    let mut entries = Vec::with_capacity(persons);
+    for share in shares {
+        entries.extend(share);
     }
-    let chunk = persons.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|part| {
-                scope.spawn(move || {
-                    journals
-                        .iter()
-                        .skip(part * chunk)
-                        .take(chunk)
-                        .map(prepare_one)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut entries = Vec::with_capacity(persons);
-        for handle in handles {
-            entries.extend(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        entries
-    })
+    entries
 }
 
 /// Writes a snapshot atomically to `path`.
@@ -457,30 +444,12 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, 
     }
     // Opening and decoding every journal is nearly all of a load; persons are independent, so
     // each core takes a contiguous share and the shares are joined in the file's (person) order.
-    let threads = crate::decode::decode_threads();
-    let chunk = entries.len().div_ceil(threads.max(1)).max(1);
-    let opened: Vec<Result<Vec<(PersonId, Journal)>, SnapshotError>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = entries
-                .chunks(chunk)
-                .map(|share| {
-                    scope.spawn(move || {
-                        share
-                            .iter()
-                            .map(|entry| open_entry(entry, keys, &invalid))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+    let opened = crate::parallel::map_shares(entries.len(), crate::parallel::threads(), |range| {
+        entries[range]
+            .iter()
+            .map(|entry| open_entry(entry, keys, &invalid))
+            .collect::<Result<Vec<(PersonId, Journal)>, SnapshotError>>()
+    });
     let mut journals = Journals::new();
     for share in opened {
         journals.extend(share?);

@@ -609,7 +609,92 @@ impl PersonView {
             first_arrival: view.presence.first().map(|stay| stay.start),
             latest: view.presence.last().copied(),
         };
+        view.shrink();
         Some(view)
+    }
+
+    /// Gives every list back its spare capacity. A list grows by doubling while the fold pushes
+    /// (four places for its first element), and most persons have one or two entries per list, so
+    /// the spare places were a good part of a view; a view is read many times and built once, so the
+    /// lists are kept exact, as `Box<[T]>` would keep them. The destructuring names every field, so
+    /// a list added later cannot be forgotten here.
+    fn shrink(&mut self) {
+        let PersonView {
+            known_at: _,
+            birth_year: _,
+            registered_on: _,
+            stay: _,
+            stages_reached_on: _,
+            sex: _,
+            person: _,
+            household_id: _,
+            activities,
+            employments,
+            benefits,
+            courses,
+            entitlements,
+            language_tests,
+            districts,
+            presence,
+            kita,
+            schools,
+            mentoring,
+            mentor_requests,
+            recognitions,
+            trainings,
+            protection,
+            nationality,
+            arrivals,
+            moves_away,
+            accommodations,
+            asylum_applications,
+            asylum_decisions,
+            residence,
+            residence_obligations,
+            orientation_tests,
+            kita_requests,
+            cooperation_plans,
+            measures,
+            counselling,
+            referrals,
+            checklist,
+            consents,
+            agencies,
+            caseworkers,
+        } = self;
+        activities.shrink_to_fit();
+        employments.shrink_to_fit();
+        benefits.shrink_to_fit();
+        courses.shrink_to_fit();
+        entitlements.shrink_to_fit();
+        language_tests.shrink_to_fit();
+        districts.shrink_to_fit();
+        presence.shrink_to_fit();
+        kita.shrink_to_fit();
+        schools.shrink_to_fit();
+        mentoring.shrink_to_fit();
+        mentor_requests.shrink_to_fit();
+        recognitions.shrink_to_fit();
+        trainings.shrink_to_fit();
+        protection.shrink_to_fit();
+        nationality.shrink_to_fit();
+        arrivals.shrink_to_fit();
+        moves_away.shrink_to_fit();
+        accommodations.shrink_to_fit();
+        asylum_applications.shrink_to_fit();
+        asylum_decisions.shrink_to_fit();
+        residence.shrink_to_fit();
+        residence_obligations.shrink_to_fit();
+        orientation_tests.shrink_to_fit();
+        kita_requests.shrink_to_fit();
+        cooperation_plans.shrink_to_fit();
+        measures.shrink_to_fit();
+        counselling.shrink_to_fit();
+        referrals.shrink_to_fit();
+        checklist.shrink_to_fit();
+        consents.shrink_to_fit();
+        agencies.shrink_to_fit();
+        caseworkers.shrink_to_fit();
     }
 
     fn involve(&mut self, agency: Agency, on: NaiveDate) {
