@@ -418,6 +418,63 @@ async fn a_replica_of_a_writer_on_sled_answers_as_the_writer_and_refuses_writes(
         &format!("the writer at {grpc}"),
     )
     .await;
+
+    // When: a person with a course is erased on the writer, and a second replica starts after.
+    let course = format!("course-{}", tag());
+    let person = format!("person-{}", Uuid::new_v4());
+    graphql_ok(
+        &writer,
+        &writer_admin,
+        REGISTER,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
+            "birthYear": 1988, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
+        }}),
+    )
+    .await;
+    graphql_ok(
+        &writer,
+        &writer_admin,
+        COURSE,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-02-01",
+            "courseId": course, "courseType": "GENERAL", "provider": "Volkshochschule",
+        }}),
+    )
+    .await;
+    graphql_ok(
+        &writer,
+        &writer_admin,
+        ERASE,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2024-01-02",
+            "reason": "ART17_REQUEST",
+        }}),
+    )
+    .await;
+    let late_dir = Scratch::new();
+    let late_admin = create_token(&late_dir, &["--role", "admin", "--name", "admin"]);
+    let late = Server::start(
+        &late_dir,
+        &[
+            "--replica-of",
+            &replica_connection(&writer_dir, &replica_token),
+        ],
+    );
+
+    // Then: both replicas, the one that saw the data and the one that never received it, answer
+    // the erased person and every indicator as the writer does.
+    let on_writer = body(&writer, &writer_admin, TIMELINE, json!({"id": person})).await;
+    assert!(!on_writer.contains(&course), "{on_writer}");
+    for (replica, admin) in [(&replica, &replica_admin), (&late, &late_admin)] {
+        in_step(&writer, replica).await;
+        assert_eq!(
+            body(replica, admin, TIMELINE, json!({"id": person})).await,
+            on_writer
+        );
+        same_answers(&writer, &writer_admin, replica, admin).await;
+    }
+    assert_eq!(late.terminate().code(), Some(0));
     assert_eq!(replica.terminate().code(), Some(0));
     assert_eq!(writer.terminate().code(), Some(0));
 }
