@@ -120,13 +120,7 @@ impl Context {
     pub async fn open(options: &Options) -> Result<Self, CliError> {
         let source = options.master_key_source();
         let mut rng = StdRng::from_entropy();
-        let store = match Store::open(&options.data_dir, &StoreConfig::default()) {
-            Ok(store) => store,
-            Err(LogError::Locked { .. }) => {
-                return Err(server_file::locked_message(&options.data_dir).into())
-            }
-            Err(error) => return Err(error.into()),
-        };
+        let store = open_store(&options.data_dir)?;
         let (master, generated) = keys::load_master_key(&source, &options.data_dir, &mut rng)?;
         if generated {
             eprintln!(
@@ -177,6 +171,16 @@ impl Context {
         self.log.close().await?;
         self.store.flush()?;
         Ok(())
+    }
+}
+
+/// The data directory's store; a store another process holds is explained from its
+/// `server.json`.
+pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Store, CliError> {
+    match Store::open(data_dir, &StoreConfig::default()) {
+        Ok(store) => Ok(store),
+        Err(LogError::Locked { .. }) => Err(server_file::locked_message(data_dir).into()),
+        Err(error) => Err(error.into()),
     }
 }
 

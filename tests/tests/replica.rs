@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use journey_tests::log_server::{server_info, LogServer};
 use journey_tests::{
-    create_token, files_containing, graphql_ok, graphql_response, text, Scratch, Server,
+    create_token, files_containing, graphql_ok, graphql_response, record_retrying, text, Scratch,
+    Server,
 };
 use rand::Rng;
 use serde_json::{json, Value};
@@ -131,36 +132,49 @@ async fn same_answers(writer: &Server, writer_admin: &str, replica: &Server, rep
     );
 }
 
-/// Sends `query` again while the answer says the log is unavailable (a retry with the same event
-/// id is idempotent).
-async fn record(writer: &Server, token: &str, query: &str, variables: Value) {
-    for _ in 0..50 {
-        let body = graphql_response(writer, token, query, variables.clone()).await;
-        match body.get("errors") {
-            None => return,
-            Some(errors) => {
-                assert!(
-                    errors.to_string().contains("unavailable"),
-                    "only an unavailable log may fail a record: {errors}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    panic!("{variables} was not recorded after 50 attempts");
-}
-
 async fn arrive(writer: &Server, token: &str, person: Uuid) {
     let register = json!({"input": {
         "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
         "birthYear": 1990, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
     }});
-    record(writer, token, REGISTER, register).await;
+    record_retrying(writer, token, REGISTER, register).await;
     let arrival = json!({"input": {
         "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-11",
         "origin": "RECEPTION_CENTRE", "accommodation": "SHARED", "district": "Bad",
     }});
-    record(writer, token, ARRIVAL, arrival).await;
+    record_retrying(writer, token, ARRIVAL, arrival).await;
+}
+
+/// Registers `person` (with `personal` data in the vault, unless null) and registers them for the
+/// course `[course id, provider]`.
+async fn with_course(
+    writer: &Server,
+    token: &str,
+    person: &str,
+    personal: Value,
+    [course, provider]: [&str; 2],
+) {
+    let mut input = json!({
+        "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
+        "birthYear": 1988, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
+    });
+    if !personal.is_null() {
+        input["personalData"] = personal;
+    }
+    graphql_ok(writer, token, REGISTER, json!({ "input": input })).await;
+    let course = json!({"input": {
+        "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-02-01",
+        "courseId": course, "courseType": "GENERAL", "provider": provider,
+    }});
+    graphql_ok(writer, token, COURSE, course).await;
+}
+
+async fn erase(writer: &Server, token: &str, person: &str) {
+    let erasure = json!({"input": {
+        "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2024-01-02",
+        "reason": "ART17_REQUEST",
+    }});
+    graphql_ok(writer, token, ERASE, erasure).await;
 }
 
 /// A mutation on the replica is refused with READ_REPLICA naming the writer, and nothing is
@@ -298,25 +312,13 @@ async fn a_replica_of_a_writer_on_a_log_server_follows_it_through_a_log_server_c
     let course = format!("course-{}", tag());
     let provider = format!("provider-{}", tag());
     let person = format!("person-{}", Uuid::new_v4());
-    graphql_ok(
+    let personal = json!({"givenNames": "Zuhal", "familyName": family, "phone": phone});
+    with_course(
         &writer,
         &writer_admin,
-        REGISTER,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
-            "birthYear": 1988, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
-            "personalData": {"givenNames": "Zuhal", "familyName": family, "phone": phone},
-        }}),
-    )
-    .await;
-    graphql_ok(
-        &writer,
-        &writer_admin,
-        COURSE,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-02-01",
-            "courseId": course, "courseType": "GENERAL", "provider": provider,
-        }}),
+        &person,
+        personal,
+        [&course, &provider],
     )
     .await;
     in_step(&writer, &replica).await;
@@ -329,16 +331,7 @@ async fn a_replica_of_a_writer_on_a_log_server_follows_it_through_a_log_server_c
         !before.contains(&family) && !before.contains(&phone),
         "no vault data: {before}"
     );
-    graphql_ok(
-        &writer,
-        &writer_admin,
-        ERASE,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2024-01-02",
-            "reason": "ART17_REQUEST",
-        }}),
-    )
-    .await;
+    erase(&writer, &writer_admin, &person).await;
     in_step(&writer, &replica).await;
 
     // Then: the replica answers the person as the writer does, without their data, and none of
@@ -422,36 +415,15 @@ async fn a_replica_of_a_writer_on_sled_answers_as_the_writer_and_refuses_writes(
     // When: a person with a course is erased on the writer, and a second replica starts after.
     let course = format!("course-{}", tag());
     let person = format!("person-{}", Uuid::new_v4());
-    graphql_ok(
+    with_course(
         &writer,
         &writer_admin,
-        REGISTER,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
-            "birthYear": 1988, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
-        }}),
+        &person,
+        Value::Null,
+        [&course, "Volkshochschule"],
     )
     .await;
-    graphql_ok(
-        &writer,
-        &writer_admin,
-        COURSE,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-02-01",
-            "courseId": course, "courseType": "GENERAL", "provider": "Volkshochschule",
-        }}),
-    )
-    .await;
-    graphql_ok(
-        &writer,
-        &writer_admin,
-        ERASE,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2024-01-02",
-            "reason": "ART17_REQUEST",
-        }}),
-    )
-    .await;
+    erase(&writer, &writer_admin, &person).await;
     let late_dir = Scratch::new();
     let late_admin = create_token(&late_dir, &["--role", "admin", "--name", "admin"]);
     let late = Server::start(

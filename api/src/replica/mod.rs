@@ -26,12 +26,11 @@ use journey_core::log::{
     AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, InMemoryLog, LogError, NewEvent,
     Position, RecordedEvent, StreamFrom, Subscription,
 };
-use journey_core::store::{Store, StoreConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use uuid::Uuid;
 
-use crate::context::{derive_pseudonym_key, CliError, Context, LogStore, Options};
+use crate::context::{derive_pseudonym_key, open_store, CliError, Context, LogStore, Options};
 
 /// How a replica finds its writer.
 #[derive(Clone)]
@@ -250,13 +249,7 @@ pub async fn open(options: &Options, config: &ReplicaConfig) -> Result<Opened, C
         return Err("--replica-of keeps the writer's log in memory, so --store does not apply: leave it out (the writer has the --store)".into());
     }
     let mut rng = StdRng::from_entropy();
-    let store = match Store::open(&options.data_dir, &StoreConfig::default()) {
-        Ok(store) => store,
-        Err(LogError::Locked { .. }) => {
-            return Err(crate::server_file::locked_message(&options.data_dir).into())
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let store = open_store(&options.data_dir)?;
     // The replica's own master key seals its own key store (tombstones of erased persons); it
     // is not the writer's and opens nothing of the writer's.
     let (master, generated) =
