@@ -29,28 +29,11 @@ fn fresh_log() -> FreshLog {
     }
 }
 
-/// The conformance suite, check by check, each on a fresh log server. `limits_are_enforced` is left
-/// out: it appends to a stream name of 255 bytes, and the `ledger.` prefix makes that 262 bytes in
-/// the server, which journey's endpoint refuses (its limit is 255; KurrentDB's is larger).
+/// The whole conformance suite, each check on a fresh log server. Stream names are checked against
+/// the backend's own limit: the `ledger.` prefix takes 7 of the 255 bytes journey's endpoint takes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conformance_suite_passes_on_the_kurrentdb_backend_against_a_log_server() {
-    macro_rules! run {
-        ($($check:ident),+ $(,)?) => {$(
-            let fresh = fresh_log();
-            conformance::$check(fresh.log.clone()).await;
-            fresh.log.close().await.expect("the log closes");
-            drop(fresh);
-        )+};
-    }
-    run!(
-        appends_assign_revisions_and_increasing_positions,
-        expected_revisions_are_checked_and_refusals_write_nothing,
-        a_retry_is_idempotent_within_its_stream,
-        reads_go_both_ways_and_page_without_gap_or_repeat,
-        concurrent_writers_conflict_and_exactly_one_wins_each_revision,
-        a_subscription_catches_up_goes_live_and_resumes_after_a_reconnect,
-        a_subscription_from_the_end_or_a_position_starts_there,
-    );
+    conformance::check_all(|| async { fresh_log() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,4 +220,141 @@ async fn a_server_that_stays_away_is_reported_unavailable_after_the_retries() {
         .expect_err("no server");
     assert!(matches!(error, LogError::Unavailable { .. }), "{error}");
     assert!(error.to_string().contains("after 3 attempts"), "{error}");
+}
+
+/// How many calls of each `Streams` method the log server's audit log holds (opening entries
+/// only; a streaming call also gets a closing one). The server must be stopped.
+fn streams_calls(server: &mut LogServer) -> std::collections::BTreeMap<String, usize> {
+    let running = server.server.take().expect("the log server runs");
+    assert!(
+        running.terminate().success(),
+        "the log server stops cleanly"
+    );
+    let export = server.scratch.run(&["audit", "export"]);
+    assert!(
+        export.status.success(),
+        "{}",
+        journey_tests::text(&export.stderr)
+    );
+    let mut calls = std::collections::BTreeMap::new();
+    for line in journey_tests::text(&export.stdout).lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("an audit entry");
+        let operation = entry["operation"].as_str().unwrap_or_default();
+        let closing = entry["query"]
+            .as_str()
+            .is_some_and(|query| query.starts_with("end of the call"));
+        if let (Some(method), false) = (operation.strip_prefix("grpc Streams."), closing) {
+            *calls.entry(method.to_owned()).or_default() += 1;
+        }
+    }
+    calls
+}
+
+/// The server's answer to an append carries the stream's revision and the position of the last
+/// event, which is the whole outcome of a one-event append: one call. An append of several events
+/// reads them back for the others' positions: two calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_of_one_event_is_one_call_to_the_server_and_of_several_two() {
+    let mut server = LogServer::start();
+    let log = connect(&server);
+    // An event before the ledger's, so that none of these is at position 0 (which the client also
+    // reports for an answer without a position).
+    let settings: ClientSettings = server.connection_string().parse().expect("settings");
+    Client::new(settings)
+        .expect("client")
+        .append_to_stream(
+            "other-application",
+            &Default::default(),
+            vec![kurrentdb::EventData::binary("Other", vec![1, 2, 3].into())],
+        )
+        .await
+        .expect("an append of another client");
+
+    let stream = format!("person-{}", Uuid::new_v4());
+    let first = log
+        .append(&stream, ExpectedRevision::NoStream, test_events(1))
+        .await
+        .expect("append");
+    let second = log
+        .append(&stream, ExpectedRevision::Exact(0), test_events(1))
+        .await
+        .expect("append");
+    let several = log
+        .append(&stream, ExpectedRevision::Exact(1), test_events(3))
+        .await
+        .expect("append");
+    assert_eq!(
+        (
+            first.stream_revision,
+            second.stream_revision,
+            several.stream_revision
+        ),
+        (0, 1, 4)
+    );
+    let stored = log
+        .read_stream(&stream, StreamFrom::Start, Direction::Forwards, 10)
+        .await
+        .expect("read");
+    let positions: Vec<_> = stored.iter().map(|event| event.position).collect();
+    assert_eq!(
+        positions,
+        vec![
+            first.first_position,
+            second.first_position,
+            several.first_position,
+            positions[3],
+            several.last_position
+        ],
+        "the outcomes name the positions the events are read at"
+    );
+    assert_eq!(first.first_position, first.last_position);
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
+
+    let calls = streams_calls(&mut server);
+    assert_eq!(
+        calls.get("Append"),
+        Some(&4),
+        "one call per append: {calls:?}"
+    );
+    // The read back of the three events, and the test's own read.
+    assert_eq!(calls.get("Read"), Some(&2), "{calls:?}");
+}
+
+/// A retry through another handle (another process, say) that never saw the original append is
+/// answered by the server with the original revision and positions and writes nothing; only the
+/// original's handle can also say that it was a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_through_a_handle_that_never_saw_the_original_gets_the_original_outcome() {
+    let server = LogServer::start();
+    let writer = connect(&server);
+    let other = connect(&server);
+    let stream = format!("person-{}", Uuid::new_v4());
+    let single = test_events(1);
+    let several = test_events(3);
+    let original_single = writer
+        .append(&stream, ExpectedRevision::NoStream, single.clone())
+        .await
+        .expect("append");
+    let original_several = writer
+        .append(&stream, ExpectedRevision::Exact(0), several.clone())
+        .await
+        .expect("append");
+
+    for (events, original) in [(&single, original_single), (&several, original_several)] {
+        let retry = other
+            .append(&stream, ExpectedRevision::Any, events.clone())
+            .await
+            .expect("a retry");
+        assert_eq!(retry, original, "the original outcome, not marked replayed");
+        let again = writer
+            .append(&stream, ExpectedRevision::Any, events.clone())
+            .await
+            .expect("a retry");
+        assert!(again.replayed, "the original's handle knows a retry");
+    }
+    assert_eq!(
+        other.stream_revision(&stream).await.expect("revision"),
+        Some(3),
+        "nothing written twice"
+    );
 }

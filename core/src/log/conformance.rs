@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::test_support::{test_event, test_events};
 use super::{
     AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent, Position,
-    RecordedEvent, StreamFrom, Subscription, APPEND_EVENTS_MAX,
+    RecordedEvent, StreamFrom, Subscription, APPEND_EVENTS_MAX, STREAM_NAME_MAX,
 };
 
 /// The longest a check waits for an event it is owed by a subscription.
@@ -303,7 +303,8 @@ pub async fn expected_revisions_are_checked_and_refusals_write_nothing(log: Arc<
 
 /// Appending stored ids again with the same content returns the original outcome, whatever the
 /// stream's revision is now, and writes nothing; other content under a stored id, or stored ids
-/// mixed with new ones, are refused.
+/// mixed with new ones, are refused. The retries go through the log that acknowledged the
+/// originals, so every backend can say that they are retries (`AppendOutcome::replayed`).
 pub async fn a_retry_is_idempotent_within_its_stream(log: Arc<dyn EventLog>) {
     let log = log.as_ref();
     let events = test_events(3);
@@ -358,23 +359,39 @@ pub async fn a_retry_is_idempotent_within_its_stream(log: Arc<dyn EventLog>) {
     );
 }
 
-/// The stateless limits: stream names, append sizes, ids twice in one append, read limits.
+/// The stateless limits: stream names (up to the backend's own limit, which is at most the
+/// embedded log's), append sizes, ids twice in one append, read limits.
 pub async fn limits_are_enforced(log: Arc<dyn EventLog>) {
     let log = log.as_ref();
-    for name in [String::new(), "with\0nul".to_owned(), "x".repeat(256)] {
+    let name_max = log.stream_name_max();
+    assert!(
+        name_max <= STREAM_NAME_MAX,
+        "the backend takes stream names of {name_max} bytes, more than the embedded log's {STREAM_NAME_MAX}"
+    );
+    for name in [
+        String::new(),
+        "with\0nul".to_owned(),
+        "x".repeat(name_max + 1),
+    ] {
         match append(log, &name, ExpectedRevision::Any, &test_events(1)).await {
-            Err(LogError::InvalidStreamName(refused)) => assert_eq!(refused, name),
+            Err(LogError::InvalidStreamName { stream, max }) => {
+                assert_eq!(
+                    (stream, max),
+                    (name, name_max),
+                    "the refusal names the limit"
+                )
+            }
             other => panic!("stream name {name:?}: expected InvalidStreamName, got {other:?}"),
         }
     }
     append(
         log,
-        &"x".repeat(255),
+        &"x".repeat(name_max),
         ExpectedRevision::Any,
         &test_events(1),
     )
     .await
-    .expect("a name of 255 bytes");
+    .expect("a name as long as the limit");
     for count in [0, APPEND_EVENTS_MAX + 1] {
         match append(log, "s", ExpectedRevision::Any, &test_events(count)).await {
             Err(LogError::AppendSize(size)) => assert_eq!(size, count),
@@ -399,15 +416,34 @@ pub async fn limits_are_enforced(log: Arc<dyn EventLog>) {
         "nothing written"
     );
 
-    let largest = append(
+    // The most events one append may carry; a backend whose appends are bounded in bytes may
+    // refuse them as too large, and then takes as many as fit (the test events are all of one size).
+    let (largest, count) = match append(
         log,
         "s",
         ExpectedRevision::Any,
         &test_events(APPEND_EVENTS_MAX),
     )
     .await
-    .expect("the largest append");
-    assert_eq!(largest.stream_revision, APPEND_EVENTS_MAX as u64 - 1);
+    {
+        Ok(largest) => (largest, APPEND_EVENTS_MAX),
+        Err(LogError::AppendTooLarge { bytes, max }) => {
+            assert!(bytes > max, "refused as {bytes} bytes, over its {max}");
+            assert_eq!(
+                log.stream_revision("s").await.expect("revision"),
+                None,
+                "nothing of a refused append written"
+            );
+            let fitting = APPEND_EVENTS_MAX * max / bytes;
+            let outcome = append(log, "s", ExpectedRevision::Any, &test_events(fitting))
+                .await
+                .unwrap_or_else(|error| panic!("{fitting} events, {max} bytes at most: {error}"));
+            (outcome, fitting)
+        }
+        Err(error) => panic!("the largest append: {error}"),
+    };
+    assert_eq!(largest.stream_revision, count as u64 - 1);
+    assert!(count >= 10, "room for the reads below");
     for direction in [Direction::Forwards, Direction::Backwards] {
         let from = match direction {
             Direction::Forwards => AllFrom::Start,

@@ -29,6 +29,10 @@ pub use sled_log::{LogCopyHead, LogRestore, LogStats, SledLog, SledLogConfig};
 
 /// The largest number of events one append may carry.
 pub const APPEND_EVENTS_MAX: usize = 4096;
+/// The longest stream name in bytes that the embedded logs take. A backend may take less
+/// ([`EventLog::stream_name_max`]), never more, so that what any backend stores fits the embedded
+/// log (where backups and imports land).
+pub const STREAM_NAME_MAX: usize = 255;
 /// The largest page a read returns.
 pub const READ_LIMIT_MAX: usize = 65_536;
 
@@ -184,7 +188,11 @@ pub struct AppendOutcome {
     pub last_position: Position,
     /// The stream's revision after the append (the revision of its last event).
     pub stream_revision: u64,
-    /// True when every id was already present and the original outcome is returned.
+    /// True when every id was already present and the original outcome is returned. A remote
+    /// backend whose server answers a retry exactly as it answered the original append (KurrentDB)
+    /// can tell only when the answer names events that this log handle had seen stored
+    /// (acknowledged or read) before it sent the retry; a retry of events it never saw says `false`.
+    /// Either way the positions and the revision are the original ones and nothing is written twice.
     pub replayed: bool,
 }
 
@@ -235,8 +243,16 @@ pub enum LogError {
     DuplicateIdInAppend(Uuid),
     #[error("an append must carry between 1 and {APPEND_EVENTS_MAX} events, this one carries {0}")]
     AppendSize(usize),
-    #[error("stream name must be 1 to 255 bytes without NUL, got `{0}`")]
-    InvalidStreamName(String),
+    /// A backend that takes appends of a bounded size (a server's largest message) refuses a
+    /// larger one before anything is written.
+    #[error("the append is {bytes} bytes as the log stores them, more than the {max} it takes in one append; split it into smaller appends")]
+    AppendTooLarge { bytes: usize, max: usize },
+    #[error("stream name must be 1 to {max} bytes without NUL, got `{stream}`")]
+    InvalidStreamName {
+        stream: String,
+        /// The backend's limit ([`EventLog::stream_name_max`]).
+        max: usize,
+    },
     #[error("the log is corrupt at position {position}: {reason}")]
     Corrupt { position: Position, reason: String },
     #[error("the data directory `{path}` is in use by another process (is `journey serve` running on it?): {source}")]
@@ -270,16 +286,35 @@ fn describe_revision(revision: Option<u64>) -> String {
     }
 }
 
-/// The rule stated by [`LogError::InvalidStreamName`].
+/// The rule stated by [`LogError::InvalidStreamName`] for the embedded logs.
 pub fn is_valid_stream_name(stream: &str) -> bool {
-    !stream.is_empty() && stream.len() <= 255 && !stream.contains('\0')
+    stream_name_fits(stream, STREAM_NAME_MAX)
 }
 
-/// Checks what an append must satisfy before any state is looked at: a valid stream name, 1 to
-/// [`APPEND_EVENTS_MAX`] events, no id twice. Every backend calls it first.
+/// The rule stated by [`LogError::InvalidStreamName`] for a backend whose limit is `max` bytes.
+pub fn stream_name_fits(stream: &str, max: usize) -> bool {
+    !stream.is_empty() && stream.len() <= max && !stream.contains('\0')
+}
+
+/// Checks what an append to an embedded log must satisfy before any state is looked at (see
+/// [`check_append_within`]).
 pub fn check_append(stream: &str, events: &[NewEvent]) -> Result<(), LogError> {
-    if !is_valid_stream_name(stream) {
-        return Err(LogError::InvalidStreamName(stream.to_owned()));
+    check_append_within(stream, events, STREAM_NAME_MAX)
+}
+
+/// Checks what an append must satisfy before any state is looked at: a stream name of 1 to
+/// `name_max` bytes without NUL (the backend's [`EventLog::stream_name_max`]), 1 to
+/// [`APPEND_EVENTS_MAX`] events, no id twice. Every backend calls it first.
+pub fn check_append_within(
+    stream: &str,
+    events: &[NewEvent],
+    name_max: usize,
+) -> Result<(), LogError> {
+    if !stream_name_fits(stream, name_max) {
+        return Err(LogError::InvalidStreamName {
+            stream: stream.to_owned(),
+            max: name_max,
+        });
     }
     if events.is_empty() || events.len() > APPEND_EVENTS_MAX {
         return Err(LogError::AppendSize(events.len()));
@@ -374,8 +409,9 @@ impl Subscription {
 #[async_trait]
 pub trait EventLog: Send + Sync + Debug {
     /// Appends `events` to `stream` atomically if `expected` holds. Appending ids already stored in
-    /// `stream` with the same content digests returns the original outcome (`replayed`); the
-    /// acknowledged events are durable and visible to every later read.
+    /// `stream` with the same content digests returns the original outcome (see
+    /// [`AppendOutcome::replayed`]); the acknowledged events are durable and visible to every later
+    /// read.
     async fn append(
         &self,
         stream: &str,
@@ -440,6 +476,12 @@ pub trait EventLog: Send + Sync + Debug {
     /// The head: the position of the last event of the log, `None` when the log is empty. A reader
     /// whose checkpoint is at or beyond it has caught up.
     async fn last_position(&self) -> Result<Option<Position>, LogError>;
+
+    /// The longest stream name in bytes this backend takes, at most [`STREAM_NAME_MAX`]; a longer
+    /// one is refused with [`LogError::InvalidStreamName`] naming this limit.
+    fn stream_name_max(&self) -> usize {
+        STREAM_NAME_MAX
+    }
 
     /// True when the backend controls the global order and keeps the global hash chain: then every
     /// recorded event carries its [`GlobalLink`] and `verify` checks the chain.

@@ -42,8 +42,9 @@ struct Envelope {
     hash: [u8; 32],
 }
 
-/// The KurrentDB event that carries `event`.
-pub fn encode(event: &NewEvent) -> Result<EventData, LogError> {
+/// The KurrentDB event that carries `event`, and its size as the server counts it against its
+/// largest append (data and metadata bytes).
+pub fn encode(event: &NewEvent) -> Result<(EventData, usize), LogError> {
     let envelope = Envelope {
         format: METADATA_FORMAT,
         version: event.version,
@@ -66,11 +67,13 @@ pub fn encode(event: &NewEvent) -> Result<EventData, LogError> {
             event.id
         ),
     })?;
-    Ok(
+    let size = event.payload.len() + metadata.len();
+    Ok((
         EventData::binary(event.event_type.clone(), event.payload.clone().into())
             .id(event.id)
             .metadata(metadata.into()),
-    )
+        size,
+    ))
 }
 
 /// The ledger record a KurrentDB event carries; `None` for an event of a stream outside the

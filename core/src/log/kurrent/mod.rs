@@ -6,6 +6,15 @@
 //! idempotency key, and the server's commit positions the log's positions: ordered, not dense.
 //! Reads and subscriptions of `$all` are filtered server-side to the ledger's prefix.
 //!
+//! An append is one round trip when it carries one event: the server's answer names the stream's
+//! new revision and the position of the append's last event, which for one event is all the
+//! outcome needs. An append of several events reads them back (a second round trip) for the
+//! positions of the others, which the answer does not carry. The server keeps idempotency on event
+//! ids: a retry is answered with the original revision and position. An answer naming a position
+//! this handle had already seen stored when it sent the append is such a retry; then the events
+//! are read back and their content digests compared, because KurrentDB compares ids only (journey's
+//! endpoint also refuses other content under a stored id itself).
+//!
 //! A lost connection (the server restarting, the leader changing) is [`LogError::Unavailable`].
 //! Calls are retried with back-off ([`RetryPolicy`]) where that is safe, which is every call here:
 //! reads change nothing, and an append carries its event ids, so a retry after a lost answer is
@@ -16,24 +25,27 @@ mod codec;
 pub mod names;
 mod subscription;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, Position, ReadAllOptions,
-    ReadStreamOptions, StreamPosition, StreamState, SubscriptionFilter,
+    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, Position,
+    ReadAllOptions, ReadStreamOptions, StreamPosition, StreamState, SubscriptionFilter,
 };
 use uuid::Uuid;
 
 use super::{
-    AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, LogError, NewEvent,
-    Position as LogPosition, RecordedEvent, StreamFrom, Subscription, APPEND_EVENTS_MAX,
-    READ_LIMIT_MAX,
+    check_append_within, AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, LogError,
+    NewEvent, Position as LogPosition, RecordedEvent, StreamFrom, Subscription, READ_LIMIT_MAX,
 };
 
 pub use names::LEDGER_STREAM_PREFIX;
+
+/// The largest append in bytes of data and metadata: KurrentDB's default `MaxAppendSize`, which
+/// journey's endpoint keeps too. A larger one is refused before it is sent, with what to do.
+pub const APPEND_BYTES_MAX: usize = 1024 * 1024;
 
 /// How calls that found the server unavailable are retried.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +97,10 @@ pub struct KurrentLog {
     connection: String,
     retry: RetryPolicy,
     closed: Arc<AtomicBool>,
+    /// One more than the highest position this handle has seen stored (acknowledged or read), 0
+    /// before it has seen any: an append answered with a position at or below what was seen before
+    /// it was sent is answered from events stored before it, a retry.
+    seen: AtomicU64,
 }
 
 impl std::fmt::Debug for KurrentLog {
@@ -149,12 +165,34 @@ impl KurrentLog {
             connection: redacted,
             retry,
             closed: Arc::new(AtomicBool::new(false)),
+            seen: AtomicU64::new(0),
         })
     }
 
     /// The connection string, without its password.
     pub fn connection(&self) -> &str {
         &self.connection
+    }
+
+    /// Notes that events up to `position` are stored.
+    fn saw(&self, position: LogPosition) {
+        self.seen
+            .fetch_max(position.raw().saturating_add(1), Ordering::AcqRel);
+    }
+
+    /// The highest position this handle has seen stored, `None` before it has seen any.
+    fn seen(&self) -> Option<LogPosition> {
+        self.seen
+            .load(Ordering::Acquire)
+            .checked_sub(1)
+            .map(LogPosition::from_raw)
+    }
+
+    /// Notes the positions of `events`, which were just read.
+    fn saw_all(&self, events: &[RecordedEvent]) {
+        if let Some(highest) = events.iter().map(|event| event.position).max() {
+            self.saw(highest);
+        }
     }
 
     fn check_open(&self) -> Result<(), LogError> {
@@ -198,14 +236,11 @@ impl KurrentLog {
         stream: &str,
         expected: ExpectedRevision,
         events: &[NewEvent],
+        data: Vec<EventData>,
     ) -> Result<AppendOutcome, LogError> {
-        let data = events
-            .iter()
-            .map(codec::encode)
-            .collect::<Result<Vec<_>, _>>()?;
-        // The head before the append tells a fresh append (its events come after it) from a retry
-        // the server answered with the original outcome (its events were already there).
-        let head_before = self.last_position_once().await?;
+        // Taken before the append is sent: every position seen by then is of an event stored
+        // before the server took this append, so a fresh append's position is beyond it.
+        let seen_before = self.seen();
         let options = AppendToStreamOptions::default()
             .stream_state(stream_state(expected))
             .deadline(self.retry.deadline);
@@ -226,16 +261,49 @@ impl KurrentLog {
         };
         let count = events.len() as u64;
         let last_revision = written.next_expected_version;
-        let first_revision = (last_revision + 1).checked_sub(count).ok_or_else(|| {
-            LogError::Corrupt {
-                position: LogPosition::from_raw(written.position.commit),
-                reason: format!(
+        let answered = LogPosition::from_raw(written.position.commit);
+        let replayed = seen_before.is_some_and(|seen| answered <= seen);
+        // KurrentDB answers some appends without a position, which the client reports as the
+        // start of the log; then the position is read, as it is for the first event of several.
+        let has_position = written.position != Position::start();
+        let outcome = if count == 1 && has_position && !replayed {
+            AppendOutcome {
+                first_position: answered,
+                last_position: answered,
+                stream_revision: last_revision,
+                replayed: false,
+            }
+        } else {
+            self.read_back(stream, events, last_revision, answered, replayed)
+                .await?
+        };
+        self.saw(outcome.last_position);
+        Ok(outcome)
+    }
+
+    /// The outcome of an append of `events` that the server answered with `last_revision` (and
+    /// `answered`, for messages): the events are read at their revisions, which checks that they
+    /// hold the ids this append sent (a server that answered for other events is caught here) and,
+    /// for a retry, that they hold the same content (KurrentDB answers a stored id without
+    /// comparing it).
+    async fn read_back(
+        &self,
+        stream: &str,
+        events: &[NewEvent],
+        last_revision: u64,
+        answered: LogPosition,
+        replayed: bool,
+    ) -> Result<AppendOutcome, LogError> {
+        let count = events.len() as u64;
+        let first_revision =
+            (last_revision + 1)
+                .checked_sub(count)
+                .ok_or_else(|| LogError::Corrupt {
+                    position: answered,
+                    reason: format!(
                     "the server put {count} events into `{stream}` ending at revision {last_revision}"
                 ),
-            }
-        })?;
-        // The positions of the events: read back, which also checks that the revisions hold the
-        // ids this append sent (a server that answered for other events would be caught here).
+                })?;
         let stored = self
             .read_stream_once(
                 stream,
@@ -251,14 +319,12 @@ impl KurrentLog {
                 .all(|(stored, sent)| stored.event.id == sent.id);
         let (Some(first), Some(last), true) = (stored.first(), stored.last(), matches) else {
             return Err(LogError::Corrupt {
-                position: LogPosition::from_raw(written.position.commit),
+                position: answered,
                 reason: format!(
                     "`{stream}` revisions {first_revision}..={last_revision} do not hold the events just appended"
                 ),
             });
         };
-        // A server may answer an id it already holds without comparing the content (KurrentDB
-        // does): the digests say whether this was a faithful retry.
         if let Some((stored, _)) = stored
             .iter()
             .zip(events)
@@ -273,7 +339,7 @@ impl KurrentLog {
             first_position: first.position,
             last_position: last.position,
             stream_revision: last_revision,
-            replayed: head_before.is_some_and(|head| first.position <= head),
+            replayed,
         })
     }
 
@@ -341,7 +407,10 @@ impl KurrentLog {
                         events.push(event);
                     }
                 }
-                Ok(None) => return Ok(events),
+                Ok(None) => {
+                    self.saw_all(&events);
+                    return Ok(events);
+                }
                 Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
                 Err(error) => return Err(read_error(error)),
             }
@@ -373,6 +442,7 @@ impl KurrentLog {
                 events.push(event);
             }
         }
+        self.saw_all(&events);
         Ok(events)
     }
 
@@ -505,17 +575,21 @@ impl EventLog for KurrentLog {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, LogError> {
-        if events.is_empty() || events.len() > APPEND_EVENTS_MAX {
-            return Err(LogError::AppendSize(events.len()));
+        check_append_within(stream, &events, names::STREAM_NAME_MAX)?;
+        let mut data = Vec::with_capacity(events.len());
+        let mut bytes = 0;
+        for event in &events {
+            let (encoded, size) = codec::encode(event)?;
+            data.push(encoded);
+            bytes += size;
         }
-        if stream.is_empty() || stream.len() > 255 || stream.contains('\0') {
-            return Err(LogError::InvalidStreamName(stream.to_owned()));
+        if bytes > APPEND_BYTES_MAX {
+            return Err(LogError::AppendTooLarge {
+                bytes,
+                max: APPEND_BYTES_MAX,
+            });
         }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(twice) = events.iter().find(|event| !seen.insert(event.id)) {
-            return Err(LogError::DuplicateIdInAppend(twice.id));
-        }
-        self.retrying(|| self.append_once(stream, expected, &events))
+        self.retrying(|| self.append_once(stream, expected, &events, data.clone()))
             .await
     }
 
@@ -605,6 +679,10 @@ impl EventLog for KurrentLog {
 
     async fn last_position(&self) -> Result<Option<LogPosition>, LogError> {
         self.retrying(|| self.last_position_once()).await
+    }
+
+    fn stream_name_max(&self) -> usize {
+        names::STREAM_NAME_MAX
     }
 
     async fn close(&self) -> Result<(), LogError> {

@@ -14,6 +14,14 @@
 /// The prefix of every ledger stream in the server.
 pub const LEDGER_STREAM_PREFIX: &str = "ledger.";
 
+/// The longest stream name journey's KurrentDB-protocol endpoint takes (KurrentDB itself takes
+/// longer ones).
+const SERVER_STREAM_NAME_MAX: usize = 255;
+
+/// The longest ledger stream name this backend takes: the server's limit less the prefix, so that
+/// the ledger runs on journey's endpoint and on KurrentDB alike.
+pub const STREAM_NAME_MAX: usize = SERVER_STREAM_NAME_MAX - LEDGER_STREAM_PREFIX.len();
+
 /// The server's name of the ledger's `stream`.
 pub fn server_stream(stream: &str) -> String {
     format!("{LEDGER_STREAM_PREFIX}{stream}")
@@ -36,6 +44,10 @@ mod tests {
             assert_eq!(ledger_stream(&server_stream(stream)), Some(stream));
         }
         assert_eq!(ledger_stream("person-1"), None);
+        assert_eq!(
+            server_stream(&"x".repeat(STREAM_NAME_MAX)).len(),
+            SERVER_STREAM_NAME_MAX
+        );
         assert_eq!(ledger_stream(LEDGER_STREAM_PREFIX), None);
     }
 }
