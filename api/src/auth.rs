@@ -52,6 +52,11 @@ pub enum Role {
     /// The plain streams of the KurrentDB protocol (read, append, delete), for a system that mirrors
     /// or feeds them; nothing of the persons or the audit log.
     Replication,
+    /// A read replica of this node (`journey serve --replica-of`): over the KurrentDB protocol it
+    /// reads person, register, offer and volunteer events with their payloads opened, as an admin
+    /// reads them, to build its own projections; never vault data, plain streams or the audit log,
+    /// nothing in GraphQL, and it appends nothing.
+    Replica,
 }
 
 impl Role {
@@ -62,6 +67,7 @@ impl Role {
         Role::Auditor,
         Role::Admin,
         Role::Replication,
+        Role::Replica,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -72,6 +78,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
             Role::Replication => "replication",
+            Role::Replica => "replica",
         }
     }
 
@@ -90,7 +97,7 @@ impl Role {
             Role::Auditor => ActorRole::Auditor,
             Role::Admin => ActorRole::Admin,
             // A replication feed writes as a system tool does: no person acts.
-            Role::Replication => ActorRole::System,
+            Role::Replication | Role::Replica => ActorRole::System,
         }
     }
 }

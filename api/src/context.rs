@@ -120,13 +120,7 @@ impl Context {
     pub async fn open(options: &Options) -> Result<Self, CliError> {
         let source = options.master_key_source();
         let mut rng = StdRng::from_entropy();
-        let store = match Store::open(&options.data_dir, &StoreConfig::default()) {
-            Ok(store) => store,
-            Err(LogError::Locked { .. }) => {
-                return Err(server_file::locked_message(&options.data_dir).into())
-            }
-            Err(error) => return Err(error.into()),
-        };
+        let store = open_store(&options.data_dir)?;
         let (master, generated) = keys::load_master_key(&source, &options.data_dir, &mut rng)?;
         if generated {
             eprintln!(
@@ -180,6 +174,16 @@ impl Context {
     }
 }
 
+/// The data directory's store; a store another process holds is explained from its
+/// `server.json`.
+pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Store, CliError> {
+    match Store::open(data_dir, &StoreConfig::default()) {
+        Ok(store) => Ok(store),
+        Err(LogError::Locked { .. }) => Err(server_file::locked_message(data_dir).into()),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// An opened event log, and the same log as the embedded one when it is embedded.
 type OpenedLog = (Arc<dyn EventLog>, Option<Arc<SledLog>>);
 
@@ -202,7 +206,7 @@ fn open_log(store: &LogStore, embedded: &Store) -> Result<OpenedLog, CliError> {
 
 /// HMAC-SHA-256 of a fixed label under the master key: a key for pseudonyms that is never the master
 /// key itself.
-fn derive_pseudonym_key(master: &[u8; 32]) -> [u8; 32] {
+pub(crate) fn derive_pseudonym_key(master: &[u8; 32]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
     // HMAC takes keys of any length, so this cannot fail.
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master)

@@ -23,6 +23,9 @@ pub enum Code {
     Unauthenticated,
     Forbidden,
     LimitExceeded,
+    /// A write sent to a read replica (`journey serve --replica-of`); `extensions.writer` names
+    /// the node that takes it.
+    ReadReplica,
     Internal,
 }
 
@@ -35,6 +38,7 @@ impl Code {
         Code::Unauthenticated,
         Code::Forbidden,
         Code::LimitExceeded,
+        Code::ReadReplica,
         Code::Internal,
     ];
 
@@ -47,6 +51,7 @@ impl Code {
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::Forbidden => "FORBIDDEN",
             Code::LimitExceeded => "LIMIT_EXCEEDED",
+            Code::ReadReplica => "READ_REPLICA",
             Code::Internal => "INTERNAL",
         }
     }

@@ -872,7 +872,15 @@ async fn readyz(State(shared): State<Shared>) -> Response {
             Err(_) => (false, json!({"failed": true})),
         },
     };
-    let ready = log_ok && !shutting_down && projections_ready;
+    // A replica is ready once it has reached its writer's head and follows it.
+    let (replica_ready, replica) = match state.replica.get() {
+        None => (true, Value::Null),
+        Some(replica) => (
+            replica.caught_up() && replica.failure().is_none(),
+            replica.to_json(),
+        ),
+    };
+    let ready = log_ok && !shutting_down && projections_ready && replica_ready;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -884,6 +892,7 @@ async fn readyz(State(shared): State<Shared>) -> Response {
         "log": {"open": log_ok, "last_position": last_position},
         "subscriptions": {"lag_events": lag_events},
         "projections": projections,
+        "replica": replica,
     });
     json_response(status, Media::Json, &body)
 }

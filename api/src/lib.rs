@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod parquet;
 pub mod pseudonym;
 pub mod rate_limit;
+pub mod replica;
 pub mod report;
 pub mod retention;
 pub mod server;

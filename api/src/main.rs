@@ -92,7 +92,7 @@ enum Command {
     /// erasure of the erasure register re-applied.
     Restore(commands::restore::RestoreArgs),
     /// Runs the GraphQL server (GraphiQL at /graphql) until SIGTERM or SIGINT.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Creates, revokes and lists the API's bearer tokens (works while the server runs).
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
@@ -175,7 +175,7 @@ fn main() -> ExitCode {
             Command::Keys(command) => commands::keys::run(&options, command).await,
             Command::Backup(args) => commands::backup::run(&options, args).await,
             Command::Restore(args) => commands::restore::run(&options, args).await,
-            Command::Serve(args) => commands::serve::run(&options, args).await,
+            Command::Serve(args) => commands::serve::run(&options, *args).await,
             Command::Token(command) => commands::token::run(&options, command),
             Command::Bench(command) => commands::bench::run(&options, command).await,
             Command::Debug(command) => commands::debug::run(&options, command).await,

@@ -46,6 +46,9 @@ pub struct ServeConfig {
     pub backups: Option<crate::backup::online::ScheduleConfig>,
     /// The gRPC endpoint (the KurrentDB client protocol), with `--grpc-listen`.
     pub grpc: Option<crate::grpc::server::GrpcConfig>,
+    /// Run as a read replica of this writer (`--replica-of`): follow its `$all`, serve every
+    /// query, refuse every write.
+    pub replica: Option<crate::replica::ReplicaConfig>,
 }
 
 /// Installs the handlers of SIGTERM and SIGINT now and returns a future that resolves on either.
@@ -110,12 +113,17 @@ fn print_grpc(grpc: &GrpcEndpoint) {
 }
 
 pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliError> {
-    let context = Context::open(options).await?;
-    let projections = Projections::start(
-        context.ledger.clone(),
-        RunnerConfig::new(context.data_dir.join("projections")),
-    )
-    .await?;
+    let (context, replica) = match &config.replica {
+        None => (Context::open(options).await?, None),
+        Some(replica) => {
+            let opened = crate::replica::open(options, replica).await?;
+            (opened.context, Some((opened.follower, opened.status)))
+        }
+    };
+    let mut runner = RunnerConfig::new(context.data_dir.join("projections"));
+    // A replica holds its writer's events in memory only, and its projections with them.
+    runner.snapshots = replica.is_none();
+    let projections = Projections::start(context.ledger.clone(), runner).await?;
     let demo_tokens = match &config.demo {
         Some(demo) => Some(crate::demo::prepare(&context, &projections, demo).await?),
         None => None,
@@ -133,6 +141,12 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         // Set once, right after the state is built; nothing else sets it.
         let _ = state.demo_tokens.set(tokens.clone());
     }
+    let (follower_stop, follower_stopped) = tokio::sync::watch::channel(false);
+    let follower_task = replica.map(|(follower, status)| {
+        // Set once, before the first request; nothing else sets it.
+        let _ = state.replica.set(status);
+        tokio::spawn(follower.run(follower_stopped))
+    });
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
@@ -159,6 +173,12 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
         "  GraphQL  http://{address}/graphql  (GraphiQL in a browser; WebSocket at /graphql/ws)"
     );
     println!("  health   http://{address}/healthz, /readyz, /metrics");
+    if let Some(replica) = state.replica.get() {
+        println!(
+            "  replica  of {} (queries only; mutations are refused)",
+            replica.writer()
+        );
+    }
     println!(
         "  tokens   journey --data-dir {} token create --role ROLE [--agency AGENCY]",
         context.data_dir.display()
@@ -171,11 +191,15 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     }
 
     let (retention_stop, retention_stopped) = tokio::sync::watch::channel(false);
-    let retention_task =
-        (config.retention_years.is_some() || config.audit_retention_years.is_some()).then(|| {
+    // A replica erases nothing itself: its writer's retention run does, and the erasures arrive.
+    let retention_years = config
+        .retention_years
+        .filter(|_| state.replica.get().is_none());
+    let retention_task = (retention_years.is_some() || config.audit_retention_years.is_some())
+        .then(|| {
             tokio::spawn(crate::retention::daily(
                 state.clone(),
-                config.retention_years,
+                retention_years,
                 config.audit_retention_years,
                 retention_stopped,
             ))
@@ -245,6 +269,10 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     }
     if let Some(task) = backup_task {
         // A backup in progress is finished first: it ends at a position and is renamed whole.
+        let _ = task.await;
+    }
+    follower_stop.send_replace(true);
+    if let Some(task) = follower_task {
         let _ = task.await;
     }
     let closed = async {

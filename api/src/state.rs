@@ -65,6 +65,9 @@ pub struct Inner {
     /// The demo tokens of a server started with `--demo` (the start page offers them); unset
     /// otherwise.
     pub demo_tokens: std::sync::OnceLock<Vec<crate::demo::DemoToken>>,
+    /// Set when this node is a read replica (`journey serve --replica-of`): its writer and how far
+    /// it follows it. Every mutation is then refused (`graphql::read_replica`).
+    pub replica: std::sync::OnceLock<Arc<crate::replica::ReplicaStatus>>,
 }
 
 /// The visibility facts of persons as of a stream revision. The facts through revision `n` depend
@@ -167,6 +170,7 @@ impl AppState {
                 suppression,
                 person_facts: FactsCache::default(),
                 demo_tokens: std::sync::OnceLock::new(),
+                replica: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -221,6 +221,9 @@ pub fn access(principal: &Principal, facts: &PersonFacts) -> Access {
         Role::Replication => Access::Denied(
             "the replication role reads and writes plain streams over the KurrentDB protocol, not persons".into(),
         ),
+        Role::Replica => Access::Denied(
+            "the replica role follows `$all` over the KurrentDB protocol for a read replica; it reads no person through GraphQL".into(),
+        ),
         Role::Caseworker => match principal.agency {
             Some(agency) if facts.works_with.contains(&agency) => Access::Full,
             Some(agency) if facts.consented.contains(&agency) => Access::Full,

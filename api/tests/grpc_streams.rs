@@ -1295,3 +1295,122 @@ async fn malformed_protobuf_is_refused_and_the_server_keeps_serving_and_loses_no
         .expect("the stream is still there");
     assert_eq!(read.len(), 3);
 }
+
+#[tokio::test]
+async fn the_replica_role_reads_payloads_without_vault_data_and_appends_nothing() {
+    // Given: a person registered with personal data, a volunteer with a name in the vault, and a
+    // plain stream.
+    let h = Harness::new().await;
+    let jobcenter = h.caseworker(Agency::Jobcenter);
+    let person = h.register(&jobcenter, Uuid::new_v4()).await;
+    let coordinator = h.token(Role::Coordinator, None, "coordinator-graphql");
+    h.ok(
+        &coordinator,
+        "mutation($input: RecruitVolunteerInput!) { recruitVolunteer(input: $input) { volunteerId } }",
+        json!({"input": {"eventId": Uuid::new_v4(), "occurredOn": "2024-01-02", "district": "Lebenstedt",
+            "personalData": {"givenNames": "Grete", "familyName": "Ehrenamtlich"}}}),
+    )
+    .await;
+    let admin = as_role(&h, Role::Admin, None).await;
+    admin
+        .client
+        .append_to_stream(
+            "plain-1",
+            &AppendToStreamOptions::default(),
+            vec![binary("E", b"secret bytes")],
+        )
+        .await
+        .expect("plain append");
+
+    // When: the replica role reads `$all` and the person's stream.
+    let replica = as_role(&h, Role::Replica, None).await;
+    let seen = read_all(&replica.client, &ReadAllOptions::default()).await;
+    let own = read_stream(&replica.client, &person, &ReadStreamOptions::default())
+        .await
+        .expect("a replica reads person streams");
+
+    // Then: it gets the person and volunteer events with their payloads, as an admin reads them,
+    // and no plain stream.
+    let admin_seen = read_all(&admin.client, &ReadAllOptions::default()).await;
+    let without_plain: Vec<_> = admin_seen
+        .iter()
+        .filter(|event| event.stream_id() != "plain-1")
+        .map(|event| (event.stream_id().to_owned(), event.data.clone()))
+        .collect();
+    assert_eq!(
+        seen.iter()
+            .map(|event| (event.stream_id().to_owned(), event.data.clone()))
+            .collect::<Vec<_>>(),
+        without_plain
+    );
+    assert!(seen
+        .iter()
+        .any(|event| event.stream_id().starts_with("volunteer-")));
+    assert_eq!(own.len(), 1);
+    let data: Value = serde_json::from_slice(&own[0].data).expect("json data");
+    assert_eq!(data["nationality"], "SYR");
+    // No vault data: neither the person's nor the volunteer's name, phone or address.
+    let everything: String = seen
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {}",
+                String::from_utf8_lossy(&event.data),
+                String::from_utf8_lossy(&event.custom_metadata)
+            )
+        })
+        .collect();
+    for personal in [
+        "Haddad",
+        "Amina",
+        "555 0199",
+        "Berliner",
+        "Grete",
+        "Ehrenamtlich",
+    ] {
+        assert!(
+            !everything.contains(personal),
+            "`{personal}` in {everything}"
+        );
+    }
+    let refused = read_stream(&replica.client, "plain-1", &ReadStreamOptions::default()).await;
+    assert!(
+        matches!(refused, Err(kurrentdb::Error::AccessDenied)),
+        "{refused:?}"
+    );
+
+    // And: it appends nothing, to a person stream or a plain one; nothing is written.
+    let before = read_all(&admin.client, &ReadAllOptions::default())
+        .await
+        .len();
+    for stream in [person.as_str(), "plain-1"] {
+        let denied = replica
+            .client
+            .append_to_stream(
+                stream,
+                &AppendToStreamOptions::default(),
+                vec![registration()],
+            )
+            .await;
+        assert!(
+            matches!(denied, Err(kurrentdb::Error::AccessDenied)),
+            "{stream}: {denied:?}"
+        );
+    }
+    assert_eq!(
+        read_all(&admin.client, &ReadAllOptions::default())
+            .await
+            .len(),
+        before
+    );
+
+    // And: in GraphQL, the replica token reads no person.
+    let token = h.token(Role::Replica, None, "replica-graphql");
+    h.fails(
+        Some(&token),
+        "query($id: ID!) { person(id: $id) { id } }",
+        json!({"id": person}),
+        "FORBIDDEN",
+    )
+    .await;
+}

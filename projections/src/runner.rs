@@ -59,6 +59,10 @@ pub struct RunnerConfig {
     pub apply_batch_events_max: usize,
     /// Events read per page by a rebuild.
     pub rebuild_page_events: usize,
+    /// Whether snapshots are loaded and written at all. A read replica (`journey serve
+    /// --replica-of`) keeps none: it holds its writer's events in memory only and builds its
+    /// projections from them at every start (docs/adr/0005).
+    pub snapshots: bool,
 }
 
 impl RunnerConfig {
@@ -69,6 +73,7 @@ impl RunnerConfig {
             snapshot_interval: Duration::from_secs(300),
             apply_batch_events_max: 4096,
             rebuild_page_events: 4096,
+            snapshots: true,
         }
     }
 }
@@ -405,6 +410,9 @@ impl Projections {
     pub async fn start(ledger: Arc<Ledger>, config: RunnerConfig) -> Result<Self, ProjectionError> {
         let keys = ledger.keys().clone();
         let path = config.dir.join(SNAPSHOT_FILE);
+        if !config.snapshots {
+            return Ok(Self::follow_from(ledger, config, State::default()));
+        }
         for file in [SNAPSHOT_FILE, REBUILD_FILE] {
             if snapshot::discard_unfinished(&config.dir.join(file))? {
                 tracing::warn!(
@@ -445,6 +453,11 @@ impl Projections {
                 _ => State::default(),
             },
         };
+        Ok(Self::follow_from(ledger, config, state))
+    }
+
+    /// Starts following the log from `state`.
+    fn follow_from(ledger: Arc<Ledger>, config: RunnerConfig, state: State) -> Self {
         let (applied, _) = watch::channel(state.checkpoint);
         let inner = Arc::new(Inner {
             ledger,
@@ -459,10 +472,10 @@ impl Projections {
             cache: QueryCache::default(),
         });
         let task = tokio::spawn(follow(inner.clone()));
-        Ok(Self {
+        Self {
             inner,
             task: Arc::new(Mutex::new(Some(task))),
-        })
+        }
     }
 
     /// Reads the current state.
@@ -642,7 +655,7 @@ impl Projections {
             };
             *lock(&inner.rebuild) = Some(update);
             progress(update);
-            if spacing.due(Instant::now()) {
+            if inner.config.snapshots && spacing.due(Instant::now()) {
                 spacing.written(Instant::now());
                 // Serialized off the async workers; the state travels there and back.
                 let (entries, back) = tokio::task::spawn_blocking(move || {
@@ -751,6 +764,9 @@ impl Projections {
 }
 
 async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), ProjectionError> {
+    if !inner.config.snapshots {
+        return Ok(());
+    }
     let _guard = inner.snapshot_lock.lock().await;
     // The journals are serialized under the read lock (the live loop waits, readers do not) and
     // sealed and written after it, so no copy of them is ever made.

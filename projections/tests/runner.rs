@@ -700,3 +700,31 @@ async fn the_live_projections_wait_for_an_append_stamped_before_what_they_would_
     assert_eq!(projections.read(|state| state.checkpoint), Some(head));
     projections.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_snapshots_nothing_is_written_and_a_restart_builds_from_the_log() {
+    // Given: a runner that keeps no snapshots (a read replica's), caught up with 60 events, more
+    // than its snapshot interval.
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 12, 3).await;
+    let mut without = config(&fixture);
+    without.snapshots = false;
+    let projections = Projections::start(fixture.ledger.clone(), without.clone())
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let before = snapshot_of(&projections);
+
+    // When: it stops (where a runner writes its final snapshot) and starts again.
+    projections.shutdown().await.expect("shutdown");
+    let written = std::fs::read_dir(&without.dir).map_or(0, |entries| entries.count());
+    let again = Projections::start(fixture.ledger.clone(), without)
+        .await
+        .expect("restart");
+    again.caught_up().await.expect("caught up again");
+
+    // Then: no file was written, and the state built again from the log is the same.
+    assert_eq!(written, 0, "no snapshot file");
+    assert_eq!(snapshot_of(&again), before);
+    again.shutdown().await.expect("shutdown");
+}

@@ -16,6 +16,10 @@
 //! 2. a projections rebuild: the same seeded population of PEOPLE persons (default 300, `journey
 //!    seed`, fixed seed) in a sled data directory and in a writer's data directory whose log is on
 //!    the log server; the rebuild from position 0 (`Projections::rebuild`) is timed on each.
+//! 3. a replica's catch-up: the writer of section 2 serves that population (`journey serve
+//!    --store kurrentdb://… --grpc-listen`), and a read replica (`journey serve --replica-of`) is
+//!    timed from its start until it has copied every event and its projections have applied them
+//!    (`/readyz`); its rate is printed next to the writer's rebuild rate of section 2, as a ratio.
 //!
 //! Prints events per second of each, and each kurrentdb figure as a ratio of the sled one
 //! (kurrentdb / sled; 1.0 is parity). A section added later takes what it needs from those before
@@ -36,8 +40,8 @@ use journey_core::log::test_support::test_event;
 use journey_core::log::{EventLog, ExpectedRevision, SledLog, SledLogConfig};
 use journey_core::store::{Store, StoreConfig};
 use journey_projections::{Projections, RunnerConfig};
-use journey_tests::log_server::LogServer;
-use journey_tests::{text, Scratch};
+use journey_tests::log_server::{server_info, LogServer};
+use journey_tests::{create_token, text, Scratch, Server};
 use uuid::Uuid;
 
 struct Settings {
@@ -348,6 +352,62 @@ async fn rebuild(settings: &Settings) -> Seeded {
     }
 }
 
+async fn readyz(server: &Server) -> serde_json::Value {
+    reqwest::get(server.url("/readyz"))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("readyz JSON")
+}
+
+/// Section 3: a read replica of the seeded writer catches up (every event copied and applied),
+/// next to the writer's own rebuild of the same events.
+async fn replica_catch_up(seeded: &Seeded) {
+    let token = create_token(
+        &seeded.remote,
+        &["--role", "replica", "--name", "bench-replica"],
+    );
+    let store = seeded.log_server.connection_string();
+    let writer = Server::start(
+        &seeded.remote,
+        &["--store", &store, "--grpc-listen", "127.0.0.1:0"],
+    );
+    // The writer has loaded its projections before the replica starts, so the replica's clock
+    // measures the replica's work (and the writer's serving of it), not the writer's start.
+    while readyz(&writer).await["ready"] != true {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let head = readyz(&writer).await["log"]["last_position"].clone();
+    let info = server_info(&seeded.remote);
+    let connection = format!(
+        "kurrentdb://replica:{token}@{}?tls=true&tlsCaFile={}",
+        info["grpc_listen"].as_str().expect("gRPC address"),
+        info["grpc_ca_file"].as_str().expect("CA file")
+    );
+    let replica_dir = Scratch::new();
+    let started = Instant::now();
+    let replica = Server::start(&replica_dir, &["--replica-of", &connection]);
+    let copied = loop {
+        let status = readyz(&replica).await;
+        if status["ready"] == true && status["projections"]["checkpoint"] == head {
+            break status["replica"]["events"].as_u64().expect("events copied");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = started.elapsed();
+    assert_eq!(copied, seeded.events, "the replica copied every event once");
+    let catch_up = rate(copied, took);
+    println!(
+        "  {:<32} {copied:>7} events   replica {catch_up:>9.0}/s   writer's rebuild {:>9.0}/s   replica/rebuild {:.3}",
+        "replica catch-up (from start)",
+        seeded.rebuild.kurrent,
+        catch_up / seeded.rebuild.kurrent
+    );
+    assert!(replica.terminate().success());
+    assert!(writer.terminate().success());
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // The client's TLS needs a process-wide provider when the build enables more than one.
@@ -357,14 +417,15 @@ async fn main() {
         "kurrentdb backend (log server: journey serve --grpc-listen, TLS, loopback) next to sled"
     );
     appends(&settings).await;
+    let seeded = rebuild(&settings).await;
+    println!("replica catch-up: a read replica of the writer on the log server, over TLS");
+    replica_catch_up(&seeded).await;
     let Seeded {
         log_server,
         remote,
         events,
         rebuild,
-    } = rebuild(&settings).await;
-    // Sections that need the seeded population (a replica following the remote writer, say)
-    // follow here, next to the writer's rebuild rate.
+    } = seeded;
     drop((remote, log_server));
     println!(
         "(rates in events/s; ratios kurrentdb / sled, measured in this run; the writer on the log server rebuilt {events} events at {:.0}/s)",

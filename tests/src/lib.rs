@@ -352,6 +352,26 @@ pub async fn graphql_response(
     response.json().await.expect("json body")
 }
 
+/// Sends a GraphQL mutation again while the answer is an error that says the log is unavailable
+/// (a writer whose log server is restarting; a retry with the same event ids is idempotent), at
+/// most 50 times; any other error fails the test.
+pub async fn record_retrying(server: &Server, token: &str, query: &str, variables: Value) {
+    for _ in 0..50 {
+        let body = graphql_response(server, token, query, variables.clone()).await;
+        match body.get("errors") {
+            None => return,
+            Some(errors) => {
+                assert!(
+                    errors.to_string().contains("unavailable"),
+                    "only an unavailable log may fail a record: {errors}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+    panic!("{variables} was not recorded after 50 attempts");
+}
+
 /// Posts a GraphQL request that must succeed and returns its `data`.
 pub async fn graphql_ok(server: &Server, token: &str, query: &str, variables: Value) -> Value {
     let body = graphql_response(server, token, query, variables).await;

@@ -73,7 +73,8 @@ impl LogServer {
     }
 }
 
-fn server_info(scratch: &Scratch) -> Value {
+/// The `server.json` a running server wrote into `scratch`'s data directory.
+pub fn server_info(scratch: &Scratch) -> Value {
     serde_json::from_slice(
         &std::fs::read(scratch.data_dir().join("server.json")).expect("server.json"),
     )

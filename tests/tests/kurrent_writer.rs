@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use journey_tests::log_server::LogServer;
-use journey_tests::{create_token, graphql_ok, graphql_response, text, Scratch, Server};
+use journey_tests::{create_token, graphql_ok, record_retrying, text, Scratch, Server};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -19,37 +19,18 @@ const ARRIVAL: &str =
     "mutation($input: RecordArrivalInput!) { recordArrival(input: $input) { eventId } }";
 const PEOPLE: &str = "query { people(asOf: \"2024-06-01\", first: 100) { edges { node { id } } } }";
 
-/// Sends `query` with `variables` again while the answer is an error that says the log is
-/// unavailable (a retry with the same event id is idempotent).
-async fn record(writer: &Server, token: &str, query: &str, variables: Value) {
-    for _ in 0..20 {
-        let body = graphql_response(writer, token, query, variables.clone()).await;
-        match body.get("errors") {
-            None => return,
-            Some(errors) => {
-                assert!(
-                    errors.to_string().contains("unavailable"),
-                    "only an unavailable log may fail a record: {errors}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    panic!("{variables} was not recorded after 20 attempts");
-}
-
 /// Registers `person` (event id `registered`) and records the arrival (event id `arrived`).
 async fn arrive(writer: &Server, token: &str, person: Uuid, [registered, arrived]: [Uuid; 2]) {
     let register = json!({"input": {
         "personId": person, "eventId": registered, "occurredOn": "2023-01-10",
         "birthYear": 1990, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
     }});
-    record(writer, token, REGISTER, register).await;
+    record_retrying(writer, token, REGISTER, register).await;
     let arrival = json!({"input": {
         "personId": person, "eventId": arrived, "occurredOn": "2023-01-11",
         "origin": "RECEPTION_CENTRE", "accommodation": "SHARED", "district": "Bad",
     }});
-    record(writer, token, ARRIVAL, arrival).await;
+    record_retrying(writer, token, ARRIVAL, arrival).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

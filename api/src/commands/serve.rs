@@ -105,6 +105,21 @@ pub struct ServeArgs {
     /// The role every call runs as with --grpc-insecure; without it every call is refused.
     #[arg(long)]
     pub grpc_insecure_role: Option<Role>,
+    /// Run as a read replica of the writer whose gRPC endpoint this connection string names
+    /// (`kurrentdb://NAME:TOKEN@writer:2113?tlsCaFile=ca.pem`, TOKEN of the writer's `replica`
+    /// role): follow its `$all` into memory, serve every query, refuse every mutation.
+    /// (Checked by `serve`, not by clap, whose message would repeat the token.)
+    #[arg(
+        long,
+        env = "JOURNEY_REPLICA_OF",
+        hide_env_values = true,
+        conflicts_with_all = ["demo", "grpc_listen", "backup_every"]
+    )]
+    pub replica_of: Option<String>,
+    /// Where a replica's clients send writes (the writer's GraphQL URL), named in the error every
+    /// mutation gets; without it the error names the writer's gRPC address.
+    #[arg(long, requires = "replica_of")]
+    pub writer_url: Option<String>,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -117,6 +132,22 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
         insecure_role: args.grpc_insecure_role,
     }
     .check()?;
+    let replica = match args.replica_of {
+        None => None,
+        Some(connection) if journey_core::log::kurrent::is_connection_string(&connection) => {
+            Some(journey_api::replica::ReplicaConfig {
+                connection,
+                writer_url: args.writer_url,
+            })
+        }
+        Some(connection) => {
+            return Err(format!(
+                "--replica-of: `{}` is not a KurrentDB connection string; write the writer's gRPC endpoint as `kurrentdb://NAME:TOKEN@writer:2113?tlsCaFile=ca.pem` (TOKEN of its `replica` role)",
+                journey_core::log::kurrent::redact(&connection)
+            )
+            .into())
+        }
+    };
     let config = ServeConfig {
         listen: args.listen,
         limits: Limits {
@@ -147,6 +178,7 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
             }
         }),
         grpc,
+        replica,
     };
     server::serve(options, config).await?;
     Ok(ExitCode::SUCCESS)

@@ -367,6 +367,7 @@ pub enum Role {
     Auditor,
     Admin,
     Replication,
+    Replica,
 }
 
 impl From<crate::auth::Role> for Role {
@@ -378,6 +379,7 @@ impl From<crate::auth::Role> for Role {
             crate::auth::Role::Auditor => Role::Auditor,
             crate::auth::Role::Admin => Role::Admin,
             crate::auth::Role::Replication => Role::Replication,
+            crate::auth::Role::Replica => Role::Replica,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod offers;
 pub mod promising;
 mod query;
 mod ranked_page;
+pub mod read_replica;
 pub mod readmodels;
 pub mod registers;
 pub mod scalars;
@@ -84,6 +85,7 @@ fn builder(limits: &Limits) -> async_graphql::SchemaBuilder<Query, Mutation, Sub
     .extension(fields_limit::FieldsLimit {
         max: limits.fields_max,
     })
+    .extension(read_replica::RefuseWrites)
 }
 
 /// The schema in SDL, as checked in at `schemas/graphql/schema.graphql`.

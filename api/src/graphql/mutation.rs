@@ -392,7 +392,7 @@ pub(crate) fn role_may_record(principal: &Principal, event_type: &str) -> ApiRes
         Role::Coordinator => Err(ApiError::forbidden(format!(
             "coordinators record mentoring events only (requestMentor, assignMentor, endMentoring), not {event_type}"
         ))),
-        Role::Analyst | Role::Auditor | Role::Replication => Err(ApiError::forbidden(format!(
+        Role::Analyst | Role::Auditor | Role::Replication | Role::Replica => Err(ApiError::forbidden(format!(
             "the {} role does not record events",
             principal.role
         ))),

@@ -286,7 +286,7 @@ pub(crate) async fn from_projections(
 /// whether the person exists).
 fn role_gate(principal: &Principal) -> Access {
     match principal.role {
-        Role::Analyst | Role::Auditor | Role::Replication => {
+        Role::Analyst | Role::Auditor | Role::Replication | Role::Replica => {
             visibility::access(principal, &PersonFacts::default())
         }
         _ => Access::Full,

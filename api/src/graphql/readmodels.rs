@@ -718,6 +718,9 @@ fn person_level_gate(principal: &Principal, what: &str) -> ApiResult<()> {
         Role::Replication => Err(ApiError::forbidden(format!(
             "{what} is person-level; the replication role sees plain streams only"
         ))),
+        Role::Replica => Err(ApiError::forbidden(format!(
+            "{what} is person-level; the replica role follows `$all` over the KurrentDB protocol and asks the replica's own GraphQL"
+        ))),
     }
 }
 

@@ -132,7 +132,7 @@ fn check(principal: &Principal, criteria: &Criteria) -> ApiResult<()> {
                 ));
             }
         }
-        Role::Coordinator | Role::Auditor | Role::Replication => {
+        Role::Coordinator | Role::Auditor | Role::Replication | Role::Replica => {
             return Err(ApiError::forbidden(
                 "finding persons is for caseworkers, analysts (by pseudonym) and admins",
             ))

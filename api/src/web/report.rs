@@ -166,6 +166,7 @@ fn error_response(error: &ApiError) -> Response {
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::Conflict => StatusCode::CONFLICT,
         Code::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        Code::ReadReplica => StatusCode::CONFLICT,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let body =

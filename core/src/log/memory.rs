@@ -104,6 +104,77 @@ impl InMemoryLog {
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
+
+    /// Stores `recorded` as another log recorded it, at its position and revision: the copy a read
+    /// replica keeps of its writer's log (`journey serve --replica-of`), so that the replica's
+    /// positions, checkpoints and cursors are the writer's. Returns false for an event already held
+    /// (the same id at the same position: a source that repeats itself); refuses an event that does
+    /// not come after the last one held, or whose revision is not the next of its stream, because
+    /// either would make the copy disagree with its source.
+    pub fn mirror(&self, recorded: RecordedEvent) -> Result<bool, LogError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(LogError::Closed);
+        }
+        if let Some(last) = state.events.last() {
+            if recorded.position <= last.position {
+                let held = state
+                    .streams
+                    .get(&recorded.stream)
+                    .and_then(|index| index.ids.get(&recorded.event.id))
+                    .is_some_and(|&at| state.events[at].position == recorded.position);
+                if held {
+                    return Ok(false);
+                }
+                return Err(LogError::Corrupt {
+                    position: recorded.position,
+                    reason: format!(
+                        "the source gave this event after position {}: its copy would be out of order",
+                        last.position
+                    ),
+                });
+            }
+        }
+        let next_revision = state
+            .streams
+            .get(&recorded.stream)
+            .map_or(0, |index| index.events.len() as u64);
+        if recorded.revision != next_revision {
+            return Err(LogError::Corrupt {
+                position: recorded.position,
+                reason: format!(
+                    "the source gave revision {} of `{}`, whose next revision is {next_revision}",
+                    recorded.revision, recorded.stream
+                ),
+            });
+        }
+        let at = state.events.len();
+        let index = state.streams.entry(recorded.stream.clone()).or_default();
+        index.events.push(at);
+        index.ids.insert(recorded.event.id, at);
+        state.next_offset = state
+            .next_offset
+            .max(recorded.position.raw().saturating_add(RECORD_HEADER_BYTES));
+        state.events.push(recorded);
+        let events = state.events.len();
+        // Published under the lock, so that subscribers see heads in order.
+        self.head.send_modify(|head| head.events = events);
+        Ok(true)
+    }
+
+    /// Rewrites the events of `stream` that are held, in place, with `rewrite` (a read replica drops
+    /// the payloads of a person erased at its writer). Subscribers get what is held when they read
+    /// it; events already delivered are theirs.
+    pub fn rewrite_stream(&self, stream: &str, mut rewrite: impl FnMut(&mut NewEvent)) {
+        let mut state = self.lock();
+        let Some(index) = state.streams.get(stream) else {
+            return;
+        };
+        let held = index.events.clone();
+        for at in held {
+            rewrite(&mut state.events[at].event);
+        }
+    }
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -395,5 +466,86 @@ impl SubscriptionTask {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::*;
+    use crate::log::test_support::test_event;
+
+    fn recorded(position: u64, stream: &str, revision: u64) -> RecordedEvent {
+        RecordedEvent {
+            position: Position::from_raw(position),
+            stream: stream.to_owned(),
+            revision,
+            event: test_event(Uuid::new_v4()),
+            global_link: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mirror_keeps_the_sources_positions_and_revisions_and_feeds_subscribers() {
+        // Given: an empty log and a subscriber from its start.
+        let log = InMemoryLog::default();
+        let mut subscription = log.subscribe_all(AllFrom::Start).await.expect("subscribe");
+        let first = recorded(1_000, "a", 0);
+        let second = recorded(5_000, "a", 1);
+
+        // When: two events of a source are mirrored, the first one twice.
+        assert!(log.mirror(first.clone()).expect("first"));
+        assert!(!log.mirror(first.clone()).expect("a repeat is ignored"));
+        assert!(log.mirror(second.clone()).expect("second"));
+
+        // Then: reads and the subscriber see them once, at the source's positions.
+        let all = log
+            .read_all(AllFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect("read");
+        assert_eq!(all, vec![first.clone(), second.clone()]);
+        assert_eq!(
+            subscription.next().await.expect("event").expect("ok"),
+            first
+        );
+        assert_eq!(
+            subscription.next().await.expect("event").expect("ok"),
+            second
+        );
+        let after = log
+            .read_all(AllFrom::Excluding(first.position), Direction::Forwards, 10)
+            .await
+            .expect("read after");
+        assert_eq!(after, vec![second]);
+    }
+
+    #[test]
+    fn a_mirror_refuses_an_event_out_of_order_or_with_a_gap_in_its_stream() {
+        let log = InMemoryLog::default();
+        log.mirror(recorded(1_000, "a", 0)).expect("first");
+        let earlier = log.mirror(recorded(900, "b", 0));
+        assert!(
+            matches!(earlier, Err(LogError::Corrupt { .. })),
+            "{earlier:?}"
+        );
+        let gap = log.mirror(recorded(2_000, "a", 2));
+        assert!(matches!(gap, Err(LogError::Corrupt { .. })), "{gap:?}");
+        // Nothing of either was stored.
+        assert!(log
+            .mirror(recorded(2_000, "a", 1))
+            .expect("the next revision"));
+    }
+
+    #[tokio::test]
+    async fn rewriting_a_stream_changes_what_later_reads_get() {
+        let log = InMemoryLog::default();
+        log.mirror(recorded(1_000, "a", 0)).expect("a");
+        log.mirror(recorded(2_000, "b", 0)).expect("b");
+        log.rewrite_stream("a", |event| event.payload.clear());
+        let all = log
+            .read_all(AllFrom::Start, Direction::Forwards, 10)
+            .await
+            .expect("read");
+        assert!(all[0].event.payload.is_empty());
+        assert!(!all[1].event.payload.is_empty());
     }
 }

@@ -99,6 +99,11 @@ pub async fn append(
     expected: ExpectedRevision,
     events: Vec<Incoming>,
 ) -> Result<Outcome, Status> {
+    if principal.role == Role::Replica {
+        return Err(status::access_denied(
+            "the replica role reads the ledger for a read replica and appends nothing; send writes to the writer's GraphQL API",
+        ));
+    }
     if events.is_empty() {
         return Err(Status::invalid_argument(
             "an append carries at least one event",

@@ -7,6 +7,9 @@
 //!   coordinators only mentoring events; analysts every person event pseudonymised as in the
 //!   analyst export (stream `p-…`, payload through `Pseudonymizer::data`, no hashes, which would
 //!   let a guessed person id be confirmed); auditors and the replication role no person event.
+//! - The replica role (a read replica following this node, `journey serve --replica-of`) sees every
+//!   person, register, offer and volunteer event as an admin does, payloads opened, so that it can
+//!   build the same projections; never a plain stream (nor, as for every role here, the vault).
 //! - Plain streams (and their `$$` metadata streams) are for admins and the replication role only.
 //! - Register events (code lists every signed-in role may read) for every role but replication.
 
@@ -110,6 +113,7 @@ impl Viewer {
                 )),
                 _ => Ok(()),
             },
+            StreamKind::Volunteer(_) if role == Role::Replica => Ok(()),
             StreamKind::Volunteer(_) => {
                 visibility::may_manage_volunteers(role).map_err(status::access_denied)
             }
@@ -117,7 +121,7 @@ impl Viewer {
                 "`{stream}` is a system stream; journey has `$all` and no other"
             ))),
             StreamKind::Person(person) => match role {
-                Role::Admin => Ok(()),
+                Role::Admin | Role::Replica => Ok(()),
                 Role::Caseworker | Role::Coordinator => {
                     match self.access_to(person, u64::MAX).await? {
                         Access::Denied(message) => Err(status::access_denied(message)),
@@ -201,6 +205,7 @@ impl Viewer {
                     return Ok(None);
                 }
                 if matches!(kind, StreamKind::Volunteer(_))
+                    && role != Role::Replica
                     && visibility::may_manage_volunteers(role).is_err()
                 {
                     // In `$all` too: the register is the coordinators' and admins'.
@@ -224,7 +229,7 @@ impl Viewer {
             }
             StreamKind::Person(person) => {
                 let access = match role {
-                    Role::Admin => Access::Full,
+                    Role::Admin | Role::Replica => Access::Full,
                     Role::Caseworker | Role::Coordinator => {
                         self.access_to(person, recorded.revision).await?
                     }

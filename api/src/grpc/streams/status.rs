@@ -58,6 +58,7 @@ pub fn from_api(error: ApiError) -> Status {
         ApiCode::Conflict => Status::already_exists(error.message),
         ApiCode::Unauthenticated => Status::unauthenticated(error.message),
         ApiCode::LimitExceeded => Status::resource_exhausted(error.message),
+        ApiCode::ReadReplica => Status::failed_precondition(error.message),
         ApiCode::Internal => Status::internal(error.message),
     }
 }
