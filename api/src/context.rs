@@ -206,7 +206,7 @@ fn open_log(store: &LogStore, embedded: &Store) -> Result<OpenedLog, CliError> {
 
 /// HMAC-SHA-256 of a fixed label under the master key: a key for pseudonyms that is never the master
 /// key itself.
-pub(crate) fn derive_pseudonym_key(master: &[u8; 32]) -> [u8; 32] {
+pub fn derive_pseudonym_key(master: &[u8; 32]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
     // HMAC takes keys of any length, so this cannot fail.
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master)

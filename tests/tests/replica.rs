@@ -32,6 +32,7 @@ const ERASE: &str =
     "mutation($input: ErasePersonInput!) { erasePerson(input: $input) { revision } }";
 const PEOPLE: &str = "query { people(asOf: \"2024-06-01\", first: 500) { edges { node { id } } } }";
 const TIMELINE: &str = "query($id: ID!) { person(id: $id) { id erased revision timeline { position revision eventId type version occurredOn recordedAt actor { id agency role } correlationId causationId data status prevHash hash } } }";
+const ANALYST_EVENTS: &str = "query { events(first: 500) { edges { node { position person revision eventId type actor { pseudonym agency role } } } } }";
 const CATALOGUE: &str = "query { kpiCatalogue { key disaggregations } }";
 const KPI: &str = "query($key: String!, $by: [Dimension!]) { kpi(key: $key, asOf: \"2024-06-01\", by: $by) { key asOf knownAt countingUnit denominator by suppressionK cells { dimensions { dimension value } countingUnit value numerator denominator suppressed measures { name value numerator denominator persons suppressed } } margins { dimensions { dimension value } value numerator denominator suppressed } total { value numerator denominator suppressed measures { name value persons suppressed } } metadata { unknownBirthYearExcluded entryDateFallbacks erasedPersons } } }";
 
@@ -424,13 +425,24 @@ async fn a_replica_of_a_writer_on_sled_answers_as_the_writer_and_refuses_writes(
     )
     .await;
     erase(&writer, &writer_admin, &person).await;
+    // The late replica is given the writer's pseudonym key, the first one is not.
     let late_dir = Scratch::new();
     let late_admin = create_token(&late_dir, &["--role", "admin", "--name", "admin"]);
+    let key_file = late_dir.dir.path().join("pseudonym.key");
+    let exported = writer_dir.run(&[
+        "keys",
+        "pseudonym-key",
+        "--out",
+        &key_file.to_string_lossy(),
+    ]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
     let late = Server::start(
         &late_dir,
         &[
             "--replica-of",
             &replica_connection(&writer_dir, &replica_token),
+            "--pseudonym-key-file",
+            &key_file.to_string_lossy(),
         ],
     );
 
@@ -446,6 +458,19 @@ async fn a_replica_of_a_writer_on_sled_answers_as_the_writer_and_refuses_writes(
         );
         same_answers(&writer, &writer_admin, replica, admin).await;
     }
+    // And: analysts of the replica with the writer's pseudonym key follow the same pseudonyms as
+    // the writer's analysts; a replica without it has pseudonyms of its own.
+    let analyst = |dir: &Scratch| create_token(dir, &["--role", "analyst", "--name", "analyst"]);
+    let on_writer = body(&writer, &analyst(&writer_dir), ANALYST_EVENTS, json!({})).await;
+    assert!(on_writer.contains("\"p-"), "{on_writer}");
+    assert_eq!(
+        body(&late, &analyst(&late_dir), ANALYST_EVENTS, json!({})).await,
+        on_writer
+    );
+    assert_ne!(
+        body(&replica, &analyst(&replica_dir), ANALYST_EVENTS, json!({})).await,
+        on_writer
+    );
     assert_eq!(late.terminate().code(), Some(0));
     assert_eq!(replica.terminate().code(), Some(0));
     assert_eq!(writer.terminate().code(), Some(0));
@@ -475,6 +500,35 @@ fn a_replica_with_a_token_of_another_role_does_not_start_and_says_which_role_it_
         !stderr.contains(&auditor),
         "the token is not repeated: {stderr}"
     );
+    assert!(!replica_dir.data_dir().join("server.json").exists());
+    assert_eq!(writer.terminate().code(), Some(0));
+}
+
+#[test]
+fn a_replica_given_a_pseudonym_key_file_that_is_not_one_does_not_start_and_says_what_to_give() {
+    let writer_dir = Scratch::new();
+    let replica_token = create_token(&writer_dir, &["--role", "replica", "--name", "replica-1"]);
+    let writer = Server::start(&writer_dir, &["--grpc-listen", "127.0.0.1:0"]);
+    let replica_dir = Scratch::new();
+    let key_file = replica_dir.dir.path().join("pseudonym.key");
+    std::fs::write(&key_file, "not a key\n").expect("write the file");
+    let output = replica_dir
+        .command()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--replica-of",
+            &replica_connection(&writer_dir, &replica_token),
+            "--pseudonym-key-file",
+            &key_file.to_string_lossy(),
+        ])
+        .output()
+        .expect("run journey serve");
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("--pseudonym-key-file"), "{stderr}");
+    assert!(stderr.contains("journey keys pseudonym-key"), "{stderr}");
     assert!(!replica_dir.data_dir().join("server.json").exists());
     assert_eq!(writer.terminate().code(), Some(0));
 }

@@ -1,4 +1,5 @@
-//! `journey keys rotate-master | rotate-epoch`: key rotation on a stopped server's data directory.
+//! `journey keys rotate-master | rotate-epoch`: key rotation on a stopped server's data directory;
+//! `journey keys pseudonym-key`: the analysts' pseudonym key for read replicas.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use journey_core::keys::{self, MasterKeySource};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::context::{CliError, Context, Options};
+use crate::context::{derive_pseudonym_key, CliError, Context, Options};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -24,6 +25,14 @@ pub enum KeysCommand {
     /// Generates a new epoch key and re-wraps every person's data key under it (as every erasure
     /// does); the old epoch key file is deleted.
     RotateEpoch,
+    /// Writes the key of the analysts' pseudonyms (derived from the master key; it opens no data)
+    /// into a new file (mode 0600), for read replicas: `serve --replica-of … --pseudonym-key-file
+    /// FILE` gives their analysts the writer's pseudonyms. Works while the server runs.
+    PseudonymKey {
+        /// The file to create; an existing file is not replaced.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub async fn run(options: &Options, command: KeysCommand) -> Result<ExitCode, CliError> {
@@ -98,6 +107,33 @@ pub async fn run(options: &Options, command: KeysCommand) -> Result<ExitCode, Cl
             let after = keys_store.epoch_number();
             context.close().await?;
             println!("ok: epoch {before} -> {after}; every data key is re-wrapped under the new epoch key and epoch-{before}.key is deleted");
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::PseudonymKey { out } => {
+            let source = options.master_key_source();
+            let data_dir_key = options.data_dir.join(keys::MASTER_KEY_FILE);
+            // Loading from the data directory would generate a key there; a pseudonym key of a
+            // key nobody uses would give a replica pseudonyms nobody else has.
+            if matches!(source, MasterKeySource::DataDir) && !data_dir_key.exists() {
+                return Err(format!(
+                    "no master key: {} does not exist; give the writer's data directory (--data-dir) or its key (--master-key-file, JOURNEY_MASTER_KEY)",
+                    data_dir_key.display()
+                )
+                .into());
+            }
+            let (master, _) = keys::load_master_key(&source, &options.data_dir, &mut rng)?;
+            let pseudonym_key = SecretKey::from_bytes(derive_pseudonym_key(master.as_bytes()));
+            keys::write_master_key_file(&out, &pseudonym_key, false).map_err(|error| {
+                format!(
+                    "--out {}: {error} (the file must not exist yet)",
+                    out.display()
+                )
+            })?;
+            println!(
+                "wrote the analysts' pseudonym key to {} (mode 0600); start each read replica with --pseudonym-key-file {}",
+                out.display(),
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

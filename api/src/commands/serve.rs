@@ -120,6 +120,11 @@ pub struct ServeArgs {
     /// mutation gets; without it the error names the writer's gRPC address.
     #[arg(long, requires = "replica_of")]
     pub writer_url: Option<String>,
+    /// The writer's key of the analysts' pseudonyms (`journey keys pseudonym-key --out FILE` on
+    /// the writer), so that this replica's analysts see the writer's pseudonyms; without it the
+    /// replica derives its own from its own master key.
+    #[arg(long, requires = "replica_of")]
+    pub pseudonym_key_file: Option<std::path::PathBuf>,
 }
 
 pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -138,6 +143,7 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
             Some(journey_api::replica::ReplicaConfig {
                 connection,
                 writer_url: args.writer_url,
+                pseudonym_key_file: args.pseudonym_key_file,
             })
         }
         Some(connection) => {

@@ -15,12 +15,13 @@
 
 pub mod follow;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use journey_core::clock::SystemClock;
-use journey_core::keys::{self, KeyStore};
+use journey_core::keys::{self, KeyStore, MasterKeySource};
 use journey_core::ledger::{Ledger, LedgerConfig};
 use journey_core::log::{
     AllFrom, AppendOutcome, Direction, EventLog, ExpectedRevision, InMemoryLog, LogError, NewEvent,
@@ -40,6 +41,9 @@ pub struct ReplicaConfig {
     /// Where clients send writes (the writer's GraphQL URL), named in every refusal; without it
     /// the refusal names the writer's gRPC address.
     pub writer_url: Option<String>,
+    /// The writer's key of the analysts' pseudonyms (`journey keys pseudonym-key`); without it
+    /// the replica derives its own from its own master key, and its pseudonyms differ.
+    pub pseudonym_key_file: Option<PathBuf>,
 }
 
 /// Connection strings carry tokens: shown redacted.
@@ -52,6 +56,7 @@ impl std::fmt::Debug for ReplicaConfig {
                 &journey_core::log::kurrent::redact(&self.connection),
             )
             .field("writer_url", &self.writer_url)
+            .field("pseudonym_key_file", &self.pseudonym_key_file)
             .finish()
     }
 }
@@ -260,7 +265,17 @@ pub async fn open(options: &Options, config: &ReplicaConfig) -> Result<Opened, C
             "generated this replica's own master key"
         );
     }
-    let pseudonym_key = derive_pseudonym_key(master.as_bytes());
+    let pseudonym_key = match &config.pseudonym_key_file {
+        None => derive_pseudonym_key(master.as_bytes()),
+        Some(path) => *keys::load_master_key(&MasterKeySource::File(path.clone()), &options.data_dir, &mut rng)
+            .map_err(|error| {
+                format!(
+                    "--pseudonym-key-file: {error}; give the file `journey keys pseudonym-key --out FILE` wrote on the writer"
+                )
+            })?
+            .0
+            .as_bytes(),
+    };
     let keys = Arc::new(KeyStore::open(&store, master, &mut rng)?);
     let writer = config.writer();
     let copy = Arc::new(InMemoryLog::default());
