@@ -49,10 +49,7 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let numbers: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|argument| argument.parse().ok())
-        .collect();
+    let numbers = journey_tests::bench_numbers();
     Settings {
         rounds: numbers.first().copied().unwrap_or(5).max(1),
         writers: numbers.get(1).copied().unwrap_or(64),

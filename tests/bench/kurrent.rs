@@ -51,10 +51,7 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let numbers: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|argument| argument.parse().ok())
-        .collect();
+    let numbers = journey_tests::bench_numbers();
     Settings {
         writers: numbers.first().copied().unwrap_or(64).max(1),
         per_writer: numbers.get(1).copied().unwrap_or(20).max(1),

@@ -105,6 +105,15 @@ impl Scratch {
     }
 }
 
+/// The numbers on a benchmark's command line, in order (`cargo bench … -- 3 64`); other arguments
+/// (cargo's own `--bench`) are skipped.
+pub fn bench_numbers() -> Vec<usize> {
+    std::env::args()
+        .skip(1)
+        .filter_map(|argument| argument.parse().ok())
+        .collect()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
