@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::catalogue::{self, DecodeError, Event, EventType};
@@ -381,22 +381,56 @@ pub fn seal_aad(stream: &str, id: Uuid) -> Vec<u8> {
 
 /// The canonical content of a proposed event: what the idempotency digest covers.
 fn canonical_content(proposed: &Proposed) -> Vec<u8> {
-    canonical_content_with_data(proposed, proposed.event.to_data())
+    let data = serde_json::to_vec(&proposed.event.to_data()).unwrap_or_default();
+    canonical_content_with_data(proposed, &data)
 }
 
-/// [`canonical_content`] with the event's data already built (sealing needs it too).
-fn canonical_content_with_data(proposed: &Proposed, data: serde_json::Value) -> Vec<u8> {
+/// [`canonical_content`] around the event's data already serialized (sealing needs those bytes
+/// too), so that the payload is built and serialized once per event.
+///
+/// The bytes are those of a JSON object with the keys in sorted order (`serde_json`'s `Value`
+/// orders map keys): `actor`, `causation_id`, `correlation_id`, `data`, `occurred_on`, `type`,
+/// `version`, each value written compactly as `serde_json` writes it. Every content digest ever
+/// stored was computed over this form, so it must not change; `canonical_content_is_the_sorted_json_object`
+/// checks it against the object built as a `Value`.
+fn canonical_content_with_data(proposed: &Proposed, data: &[u8]) -> Vec<u8> {
     let event_type = proposed.event.event_type();
-    let content = json!({
-        "actor": proposed.actor,
-        "causation_id": proposed.causation_id,
-        "correlation_id": proposed.correlation_id,
-        "data": data,
-        "occurred_on": proposed.occurred_on,
-        "type": event_type.name(),
-        "version": event_type.current_version(),
-    });
-    serde_json::to_vec(&content).unwrap_or_default()
+    let mut content = Vec::with_capacity(data.len() + 192);
+    // The actor goes through `Value` so that its keys are sorted as well.
+    let actor = serde_json::to_value(&proposed.actor).unwrap_or(Value::Null);
+    canonical_key(&mut content, "actor");
+    canonical_value(&mut content, &actor);
+    canonical_key(&mut content, "causation_id");
+    canonical_value(&mut content, &proposed.causation_id);
+    canonical_key(&mut content, "correlation_id");
+    canonical_value(&mut content, &proposed.correlation_id);
+    canonical_key(&mut content, "data");
+    content.extend_from_slice(data);
+    canonical_key(&mut content, "occurred_on");
+    canonical_value(&mut content, &proposed.occurred_on);
+    canonical_key(&mut content, "type");
+    canonical_value(&mut content, event_type.name());
+    canonical_key(&mut content, "version");
+    canonical_value(&mut content, &event_type.current_version());
+    content.push(b'}');
+    content
+}
+
+/// Opens the object (first key) or continues it, then writes `"key":`.
+fn canonical_key(content: &mut Vec<u8>, key: &str) {
+    content.extend_from_slice(if content.is_empty() { b"{\"" } else { b",\"" });
+    content.extend_from_slice(key.as_bytes());
+    content.extend_from_slice(b"\":");
+}
+
+/// Writes `value` compactly. Writing into a `Vec` cannot fail, and these values (strings, dates,
+/// uuids, numbers, a `Value`) always serialize; `null` keeps the object well-formed if one did not.
+fn canonical_value(content: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    let before = content.len();
+    if serde_json::to_writer(&mut *content, value).is_err() {
+        content.truncate(before);
+        content.extend_from_slice(b"null");
+    }
 }
 
 impl Ledger {
@@ -926,9 +960,8 @@ impl Ledger {
         index: usize,
     ) -> Result<NewEvent, LedgerError> {
         let event_type = proposal.event.event_type();
-        let data = proposal.event.to_data();
-        let plaintext = serde_json::to_vec(&data).unwrap_or_default();
-        let canonical = canonical_content_with_data(proposal, data);
+        let plaintext = serde_json::to_vec(&proposal.event.to_data()).unwrap_or_default();
+        let canonical = canonical_content_with_data(proposal, &plaintext);
         let (encoding, payload) = if event_type.is_stored_plain() {
             (PayloadEncoding::Json, plaintext)
         } else {
@@ -1260,4 +1293,81 @@ fn remap(mut violation: RuleViolation, fresh: &[(usize, &Proposed)]) -> LedgerEr
         violation.index = *index;
     }
     LedgerError::Rule(violation)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::envelope::ActorRole;
+    use crate::synth::{households, SynthConfig};
+
+    /// The canonical content as it was first defined: a `Value` object, serialized. Every content
+    /// digest already stored was computed over these bytes.
+    fn as_value_object(proposed: &Proposed) -> Vec<u8> {
+        let event_type = proposed.event.event_type();
+        let content = json!({
+            "actor": proposed.actor,
+            "causation_id": proposed.causation_id,
+            "correlation_id": proposed.correlation_id,
+            "data": proposed.event.to_data(),
+            "occurred_on": proposed.occurred_on,
+            "type": event_type.name(),
+            "version": event_type.current_version(),
+        });
+        serde_json::to_vec(&content).unwrap_or_default()
+    }
+
+    #[test]
+    fn canonical_content_is_the_sorted_json_object() {
+        // Given every event of a synthetic population (all event types, caseworkers of every
+        // agency), and the same events with causation and correlation ids and a system actor
+        let end = NaiveDate::from_ymd_opt(2025, 6, 30).unwrap_or_default();
+        let mut proposals = Vec::new();
+        for household in households(&SynthConfig::new(300, 11, end)) {
+            for event in household {
+                proposals.push(Proposed {
+                    id: event.id,
+                    occurred_on: event.occurred_on,
+                    event: event.event,
+                    actor: event.actor,
+                    correlation_id: None,
+                    causation_id: None,
+                });
+            }
+        }
+        let types: std::collections::HashSet<_> = proposals
+            .iter()
+            .map(|proposed| proposed.event.event_type())
+            .collect();
+        assert!(types.len() > 30, "only {} event types", types.len());
+        let with_ids: Vec<Proposed> = proposals
+            .iter()
+            .take(500)
+            .map(|proposed| Proposed {
+                correlation_id: Some(Uuid::from_u128(7)),
+                causation_id: Some(Uuid::from_u128(8)),
+                actor: Actor {
+                    id: "system \"import\" \u{e9}".into(),
+                    agency: None,
+                    role: ActorRole::System,
+                },
+                ..proposed.clone()
+            })
+            .collect();
+        for proposed in proposals.iter().chain(&with_ids) {
+            // When the canonical content is built around the serialized data
+            let data = serde_json::to_vec(&proposed.event.to_data()).unwrap_or_default();
+            let built = canonical_content_with_data(proposed, &data);
+            // Then it is byte for byte the object built as a `Value`
+            assert_eq!(
+                String::from_utf8_lossy(&built),
+                String::from_utf8_lossy(&as_value_object(proposed)),
+            );
+            assert_eq!(canonical_content(proposed), built);
+        }
+    }
 }
