@@ -33,6 +33,7 @@ use crate::log::{
 use crate::offers::OfferViolation;
 use crate::registers::{RegisterCache, RegisterError, RegisterFileError, UnknownCode};
 use crate::rules::{self, JourneyEvent, JourneyState, RuleViolation};
+use crate::sorted_json::SortedObject;
 use crate::volunteers::{VolunteerId, VolunteerViolation};
 
 /// A cryptographically secure random number generator that can be shared across threads.
@@ -386,51 +387,21 @@ fn canonical_content(proposed: &Proposed) -> Vec<u8> {
 }
 
 /// [`canonical_content`] around the event's data already serialized (sealing needs those bytes
-/// too), so that the payload is built and serialized once per event.
-///
-/// The bytes are those of a JSON object with the keys in sorted order (`serde_json`'s `Value`
-/// orders map keys): `actor`, `causation_id`, `correlation_id`, `data`, `occurred_on`, `type`,
-/// `version`, each value written compactly as `serde_json` writes it. Every content digest ever
-/// stored was computed over this form, so it must not change; `canonical_content_is_the_sorted_json_object`
-/// checks it against the object built as a `Value`.
+/// too), so that the payload is built and serialized once per event. The bytes are those of the
+/// JSON object of these keys, sorted, as every stored content digest covers them.
 fn canonical_content_with_data(proposed: &Proposed, data: &[u8]) -> Vec<u8> {
     let event_type = proposed.event.event_type();
-    let mut content = Vec::with_capacity(data.len() + 192);
     // The actor goes through `Value` so that its keys are sorted as well.
     let actor = serde_json::to_value(&proposed.actor).unwrap_or(Value::Null);
-    canonical_key(&mut content, "actor");
-    canonical_value(&mut content, &actor);
-    canonical_key(&mut content, "causation_id");
-    canonical_value(&mut content, &proposed.causation_id);
-    canonical_key(&mut content, "correlation_id");
-    canonical_value(&mut content, &proposed.correlation_id);
-    canonical_key(&mut content, "data");
-    content.extend_from_slice(data);
-    canonical_key(&mut content, "occurred_on");
-    canonical_value(&mut content, &proposed.occurred_on);
-    canonical_key(&mut content, "type");
-    canonical_value(&mut content, event_type.name());
-    canonical_key(&mut content, "version");
-    canonical_value(&mut content, &event_type.current_version());
-    content.push(b'}');
-    content
-}
-
-/// Opens the object (first key) or continues it, then writes `"key":`.
-fn canonical_key(content: &mut Vec<u8>, key: &str) {
-    content.extend_from_slice(if content.is_empty() { b"{\"" } else { b",\"" });
-    content.extend_from_slice(key.as_bytes());
-    content.extend_from_slice(b"\":");
-}
-
-/// Writes `value` compactly. Writing into a `Vec` cannot fail, and these values (strings, dates,
-/// uuids, numbers, a `Value`) always serialize; `null` keeps the object well-formed if one did not.
-fn canonical_value(content: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
-    let before = content.len();
-    if serde_json::to_writer(&mut *content, value).is_err() {
-        content.truncate(before);
-        content.extend_from_slice(b"null");
-    }
+    SortedObject::with_capacity(data.len() + 192)
+        .field("actor", &actor)
+        .field("causation_id", &proposed.causation_id)
+        .field("correlation_id", &proposed.correlation_id)
+        .raw_field("data", data)
+        .field("occurred_on", &proposed.occurred_on)
+        .field("type", event_type.name())
+        .field("version", &event_type.current_version())
+        .finish()
 }
 
 impl Ledger {
