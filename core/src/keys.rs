@@ -783,6 +783,12 @@ impl KeyStore {
         }
     }
 
+    /// Whether a key was created since the last flush that covers it, so that
+    /// [`KeyStore::make_durable`] would flush.
+    pub fn has_keys_to_make_durable(&self) -> bool {
+        self.keys_durable.load(Ordering::Acquire) < self.keys_created.load(Ordering::Acquire)
+    }
+
     /// Makes every key created so far durable: the explicit step between creating a person's key and
     /// appending the first event sealed under it, so that no acknowledged event is ever sealed under a
     /// key a crash could lose. Flushes only when a key was created since the last flush that began

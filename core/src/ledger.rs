@@ -849,7 +849,7 @@ impl Ledger {
         let key = self.with_rng(|rng| self.keys.data_key_or_create(person, rng))?;
         // The key must be durable before an event sealed under it is: the log may be remote and its
         // acknowledgement says nothing about this store.
-        self.keys.make_durable()?;
+        self.make_keys_durable().await?;
         let mut prev_hash = head.last_hash;
         let first_revision = head.revision.map_or(0, |revision| revision + 1);
         let mut events = Vec::with_capacity(fresh.len());
@@ -917,6 +917,24 @@ impl Ledger {
             },
             Some(new_head),
         ))
+    }
+
+    /// [`KeyStore::make_durable`] off the async workers. Its flush waits for the disk, and a worker
+    /// blocked in it stalls every other append on that worker: with the runtime's two workers on
+    /// two cores, seeding (a new key per person) spent most of its time waiting so, one flush per
+    /// person. On the blocking pool the waits overlap, sled lets concurrent flushes share one
+    /// write, and the workers check and seal other appends meanwhile.
+    async fn make_keys_durable(&self) -> Result<(), LedgerError> {
+        if !self.keys.has_keys_to_make_durable() {
+            return Ok(());
+        }
+        let keys = self.keys.clone();
+        match tokio::task::spawn_blocking(move || keys.make_durable()).await {
+            Ok(result) => Ok(result?),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // The runtime is shutting down: nothing was appended.
+            Err(_) => Err(LedgerError::Log(LogError::Closed)),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
