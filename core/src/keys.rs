@@ -148,6 +148,8 @@ pub struct KeyStore {
     /// [`KeyStore::make_durable`]).
     keys_created: AtomicU64,
     keys_durable: AtomicU64,
+    /// Held by the one flush of [`KeyStore::make_durable`] in progress.
+    flushing: std::sync::Mutex<()>,
 }
 
 /// The entries of a sled tree, key and value, in key order (what a backup copies of a tree).
@@ -428,6 +430,7 @@ impl KeyStore {
             erasure_register: None,
             keys_created: AtomicU64::new(0),
             keys_durable: AtomicU64::new(0),
+            flushing: std::sync::Mutex::new(()),
         })
     }
 
@@ -783,6 +786,12 @@ impl KeyStore {
         }
     }
 
+    /// Whether a key was created since the last flush that covers it, so that
+    /// [`KeyStore::make_durable`] would flush.
+    pub fn has_keys_to_make_durable(&self) -> bool {
+        self.keys_durable.load(Ordering::Acquire) < self.keys_created.load(Ordering::Acquire)
+    }
+
     /// Makes every key created so far durable: the explicit step between creating a person's key and
     /// appending the first event sealed under it, so that no acknowledged event is ever sealed under a
     /// key a crash could lose. Flushes only when a key was created since the last flush that began
@@ -792,9 +801,21 @@ impl KeyStore {
         if self.keys_durable.load(Ordering::Acquire) >= created {
             return Ok(());
         }
-        // This flush began after the first `created` keys were inserted, so it covers them.
+        // One flush at a time: while it runs, the keys created meanwhile wait for the next one,
+        // which covers all of them, instead of each starting a flush of its own (seeding creates
+        // a key per person, hundreds of them per flush).
+        let _flushing = self
+            .flushing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.keys_durable.load(Ordering::Acquire) >= created {
+            // The flush we waited for began after our keys were counted, so it covers them.
+            return Ok(());
+        }
+        // Every key counted here was inserted before, so this flush covers it.
+        let covered = self.keys_created.load(Ordering::Acquire);
         self.tree.flush()?;
-        self.keys_durable.fetch_max(created, Ordering::AcqRel);
+        self.keys_durable.fetch_max(covered, Ordering::AcqRel);
         Ok(())
     }
 

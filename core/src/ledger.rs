@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::catalogue::{self, DecodeError, Event, EventType};
@@ -33,6 +33,7 @@ use crate::log::{
 use crate::offers::OfferViolation;
 use crate::registers::{RegisterCache, RegisterError, RegisterFileError, UnknownCode};
 use crate::rules::{self, JourneyEvent, JourneyState, RuleViolation};
+use crate::sorted_json::SortedObject;
 use crate::volunteers::{VolunteerId, VolunteerViolation};
 
 /// A cryptographically secure random number generator that can be shared across threads.
@@ -381,22 +382,26 @@ pub fn seal_aad(stream: &str, id: Uuid) -> Vec<u8> {
 
 /// The canonical content of a proposed event: what the idempotency digest covers.
 fn canonical_content(proposed: &Proposed) -> Vec<u8> {
-    canonical_content_with_data(proposed, proposed.event.to_data())
+    let data = serde_json::to_vec(&proposed.event.to_data()).unwrap_or_default();
+    canonical_content_with_data(proposed, &data)
 }
 
-/// [`canonical_content`] with the event's data already built (sealing needs it too).
-fn canonical_content_with_data(proposed: &Proposed, data: serde_json::Value) -> Vec<u8> {
+/// [`canonical_content`] around the event's data already serialized (sealing needs those bytes
+/// too), so that the payload is built and serialized once per event. The bytes are those of the
+/// JSON object of these keys, sorted, as every stored content digest covers them.
+fn canonical_content_with_data(proposed: &Proposed, data: &[u8]) -> Vec<u8> {
     let event_type = proposed.event.event_type();
-    let content = json!({
-        "actor": proposed.actor,
-        "causation_id": proposed.causation_id,
-        "correlation_id": proposed.correlation_id,
-        "data": data,
-        "occurred_on": proposed.occurred_on,
-        "type": event_type.name(),
-        "version": event_type.current_version(),
-    });
-    serde_json::to_vec(&content).unwrap_or_default()
+    // The actor goes through `Value` so that its keys are sorted as well.
+    let actor = serde_json::to_value(&proposed.actor).unwrap_or(Value::Null);
+    SortedObject::with_capacity(data.len() + 192)
+        .field("actor", &actor)
+        .field("causation_id", &proposed.causation_id)
+        .field("correlation_id", &proposed.correlation_id)
+        .raw_field("data", data)
+        .field("occurred_on", &proposed.occurred_on)
+        .field("type", event_type.name())
+        .field("version", &event_type.current_version())
+        .finish()
 }
 
 impl Ledger {
@@ -844,7 +849,7 @@ impl Ledger {
         let key = self.with_rng(|rng| self.keys.data_key_or_create(person, rng))?;
         // The key must be durable before an event sealed under it is: the log may be remote and its
         // acknowledgement says nothing about this store.
-        self.keys.make_durable()?;
+        self.make_keys_durable().await?;
         let mut prev_hash = head.last_hash;
         let first_revision = head.revision.map_or(0, |revision| revision + 1);
         let mut events = Vec::with_capacity(fresh.len());
@@ -914,6 +919,24 @@ impl Ledger {
         ))
     }
 
+    /// [`KeyStore::make_durable`] off the async workers. Its flush waits for the disk, and a worker
+    /// blocked in it stalls every other append on that worker: with the runtime's two workers on
+    /// two cores, seeding (a new key per person) spent most of its time waiting so, one flush per
+    /// person. On the blocking pool the waits overlap, sled lets concurrent flushes share one
+    /// write, and the workers check and seal other appends meanwhile.
+    async fn make_keys_durable(&self) -> Result<(), LedgerError> {
+        if !self.keys.has_keys_to_make_durable() {
+            return Ok(());
+        }
+        let keys = self.keys.clone();
+        match tokio::task::spawn_blocking(move || keys.make_durable()).await {
+            Ok(result) => Ok(result?),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // The runtime is shutting down: nothing was appended.
+            Err(_) => Err(LedgerError::Log(LogError::Closed)),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn seal(
         &self,
@@ -926,9 +949,8 @@ impl Ledger {
         index: usize,
     ) -> Result<NewEvent, LedgerError> {
         let event_type = proposal.event.event_type();
-        let data = proposal.event.to_data();
-        let plaintext = serde_json::to_vec(&data).unwrap_or_default();
-        let canonical = canonical_content_with_data(proposal, data);
+        let plaintext = serde_json::to_vec(&proposal.event.to_data()).unwrap_or_default();
+        let canonical = canonical_content_with_data(proposal, &plaintext);
         let (encoding, payload) = if event_type.is_stored_plain() {
             (PayloadEncoding::Json, plaintext)
         } else {
@@ -1260,4 +1282,81 @@ fn remap(mut violation: RuleViolation, fresh: &[(usize, &Proposed)]) -> LedgerEr
         violation.index = *index;
     }
     LedgerError::Rule(violation)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::envelope::ActorRole;
+    use crate::synth::{households, SynthConfig};
+
+    /// The canonical content as it was first defined: a `Value` object, serialized. Every content
+    /// digest already stored was computed over these bytes.
+    fn as_value_object(proposed: &Proposed) -> Vec<u8> {
+        let event_type = proposed.event.event_type();
+        let content = json!({
+            "actor": proposed.actor,
+            "causation_id": proposed.causation_id,
+            "correlation_id": proposed.correlation_id,
+            "data": proposed.event.to_data(),
+            "occurred_on": proposed.occurred_on,
+            "type": event_type.name(),
+            "version": event_type.current_version(),
+        });
+        serde_json::to_vec(&content).unwrap_or_default()
+    }
+
+    #[test]
+    fn canonical_content_is_the_sorted_json_object() {
+        // Given every event of a synthetic population (all event types, caseworkers of every
+        // agency), and the same events with causation and correlation ids and a system actor
+        let end = NaiveDate::from_ymd_opt(2025, 6, 30).unwrap_or_default();
+        let mut proposals = Vec::new();
+        for household in households(&SynthConfig::new(300, 11, end)) {
+            for event in household {
+                proposals.push(Proposed {
+                    id: event.id,
+                    occurred_on: event.occurred_on,
+                    event: event.event,
+                    actor: event.actor,
+                    correlation_id: None,
+                    causation_id: None,
+                });
+            }
+        }
+        let types: std::collections::HashSet<_> = proposals
+            .iter()
+            .map(|proposed| proposed.event.event_type())
+            .collect();
+        assert!(types.len() > 30, "only {} event types", types.len());
+        let with_ids: Vec<Proposed> = proposals
+            .iter()
+            .take(500)
+            .map(|proposed| Proposed {
+                correlation_id: Some(Uuid::from_u128(7)),
+                causation_id: Some(Uuid::from_u128(8)),
+                actor: Actor {
+                    id: "system \"import\" \u{e9}".into(),
+                    agency: None,
+                    role: ActorRole::System,
+                },
+                ..proposed.clone()
+            })
+            .collect();
+        for proposed in proposals.iter().chain(&with_ids) {
+            // When the canonical content is built around the serialized data
+            let data = serde_json::to_vec(&proposed.event.to_data()).unwrap_or_default();
+            let built = canonical_content_with_data(proposed, &data);
+            // Then it is byte for byte the object built as a `Value`
+            assert_eq!(
+                String::from_utf8_lossy(&built),
+                String::from_utf8_lossy(&as_value_object(proposed)),
+            );
+            assert_eq!(canonical_content(proposed), built);
+        }
+    }
 }

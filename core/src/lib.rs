@@ -27,6 +27,7 @@ pub mod registers;
 pub mod retention;
 pub mod rules;
 pub mod sample;
+pub mod sorted_json;
 pub mod store;
 pub mod synth;
 pub mod vault;

@@ -12,8 +12,11 @@ use crate::envelope::{Actor, ActorRole, PersonId};
 use crate::ledger::{Ledger, LedgerError, Proposed};
 use crate::log::{ExpectedRevision, APPEND_EVENTS_MAX};
 
-/// Persons appended concurrently (their appends share the log's group commits).
-const PERSONS_IN_FLIGHT_MAX: usize = 64;
+/// Persons appended concurrently (their appends share the log's group commits). Several groups'
+/// worth: while one group is flushed, the ledger already checks and seals the persons of the
+/// next ones, so the cores stay busy during the flush instead of waiting for it (with 64, every
+/// person in flight sat in the one group being flushed).
+const PERSONS_IN_FLIGHT_MAX: usize = 256;
 
 /// What a seeding run wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,9 +62,14 @@ pub async fn seed(
             let ledger = ledger.clone();
             tasks.spawn(async move {
                 let (mut written, mut already) = (0, 0);
-                for part in events.chunks(APPEND_EVENTS_MAX) {
+                let mut rest = events;
+                while !rest.is_empty() {
+                    // The journey is moved into the appends, not copied: at most
+                    // `APPEND_EVENTS_MAX` events each.
+                    let tail = rest.split_off(rest.len().min(APPEND_EVENTS_MAX));
+                    let part = std::mem::replace(&mut rest, tail);
                     let receipt = ledger
-                        .append_historical(person, ExpectedRevision::Any, part.to_vec())
+                        .append_historical(person, ExpectedRevision::Any, part)
                         .await?;
                     already += receipt.already_recorded;
                     written += receipt.written;

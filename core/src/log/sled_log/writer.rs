@@ -7,7 +7,8 @@ use super::*;
 /// What the writer knows about a stored (or group-pending) id, enough to answer a retry.
 #[derive(Debug, Clone)]
 pub(super) struct StoredId {
-    pub(super) stream: String,
+    /// Shared by the events of one append, so that the group's ids cost no string each.
+    pub(super) stream: std::sync::Arc<str>,
     pub(super) revision: u64,
     pub(super) position: u64,
     pub(super) content_digest: [u8; 32],
@@ -230,7 +231,7 @@ impl Writer {
         };
         let event = self.reader.indexed_event(id, position)?;
         Ok(Some(StoredId {
-            stream: event.stream,
+            stream: event.stream.into(),
             revision: event.revision,
             position: event.position.raw(),
             content_digest: event.event.content_digest,
@@ -251,11 +252,13 @@ impl Writer {
         // another stream is refused as well, for free.
         let replay = check_retry(&request.events, |id| {
             match self.lookup_id(id, group, &index)? {
-                Some(found) if found.stream != stream => Err(LogError::DuplicateIdInOtherStream {
-                    id,
-                    stream: stream.to_owned(),
-                    stored_stream: found.stream,
-                }),
+                Some(found) if &*found.stream != stream => {
+                    Err(LogError::DuplicateIdInOtherStream {
+                        id,
+                        stream: stream.to_owned(),
+                        stored_stream: found.stream.to_string(),
+                    })
+                }
                 Some(found) => Ok(Some(crate::log::StoredId {
                     position: Position(found.position),
                     revision: found.revision,
@@ -301,13 +304,14 @@ impl Writer {
             revision: first_revision,
             position: first_position,
         };
+        let shared_stream: std::sync::Arc<str> = stream.into();
         for ((position, revision, bytes), event) in records.into_iter().zip(&request.events) {
             group.batch.insert(&event_key(position)[..], bytes);
             push_run(&mut group.runs, stream, revision, event.id);
             group.ids.insert(
                 event.id,
                 StoredId {
-                    stream: stream.to_owned(),
+                    stream: shared_stream.clone(),
                     revision,
                     position,
                     content_digest: event.content_digest,
