@@ -1390,18 +1390,11 @@ impl PersonView {
     /// active. Household circumstances are the caller's concern (see [`Households`]).
     pub fn idle_since(&self, on: NaiveDate) -> Option<NaiveDate> {
         let stay = self.presence_on(on)?;
-        let mut since = stay.start;
-        for activity in &self.activities {
-            if activity.interval.start > on {
-                // Ordered by start: nothing later can be open on `on` or have ended by it.
-                break;
-            }
-            match activity.interval.end {
-                Some(end) if end <= on => since = since.max(end),
-                _ => return None,
-            }
-        }
-        Some(since)
+        idle_since_in(
+            stay,
+            self.activities.iter().map(|activity| activity.interval),
+            on,
+        )
     }
 
     /// Whether a Kita place is open on `on`.
@@ -1555,6 +1548,27 @@ fn close_last(spells: &mut [Interval], on: NaiveDate, matches: impl Fn(&Interval
     }
 }
 
+/// [`PersonView::idle_since`] for a person whose stay holding `on` is `stay` and whose
+/// activities' intervals are `activities`, ordered by start.
+pub fn idle_since_in(
+    stay: &Interval,
+    activities: impl IntoIterator<Item = Interval>,
+    on: NaiveDate,
+) -> Option<NaiveDate> {
+    let mut since = stay.start;
+    for activity in activities {
+        if activity.start > on {
+            // Ordered by start: nothing later can be open on `on` or have ended by it.
+            break;
+        }
+        match activity.end {
+            Some(end) if end <= on => since = since.max(end),
+            _ => return None,
+        }
+    }
+    Some(since)
+}
+
 /// Whole years from `from` to `to`: a year counts on its anniversary.
 pub fn whole_years(from: NaiveDate, to: NaiveDate) -> i32 {
     let mut years = to.year() - from.year();
@@ -1697,11 +1711,21 @@ impl Households {
     /// on `on`, or when no arrival was ever recorded for them (a child born here has no arrival
     /// of its own); a child who arrives only later or has moved away does not.
     pub fn has_child_under_3(&self, view: &PersonView, on: NaiveDate) -> bool {
-        let Some(household) = view.household_id else {
+        self.has_child_under_3_of(view.person, view.household_id, on)
+    }
+
+    /// [`Households::has_child_under_3`] for `person` of the household `household_id`.
+    pub fn has_child_under_3_of(
+        &self,
+        person: PersonId,
+        household_id: Option<Uuid>,
+        on: NaiveDate,
+    ) -> bool {
+        let Some(household) = household_id else {
             return false;
         };
         self.members(household).iter().any(|member| {
-            member.person != view.person
+            member.person != person
                 && member.registered_on <= on
                 && member
                     .birth_year
