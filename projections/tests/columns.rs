@@ -15,7 +15,7 @@ use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
 use journey_core::synth::{generate, SynthConfig};
 use journey_projections::journal::{Fact, Journal, Journals};
-use journey_projections::kpi::columns::RowFields;
+use journey_projections::kpi::columns::{IntegrationCourse, RowFields};
 use journey_projections::kpi::{catalogue, compute, KpiQuery};
 use journey_projections::offers::Offers;
 use journey_projections::view::PersonView;
@@ -145,13 +145,29 @@ fn apply(journal: &mut Journal, change: &Change, serial: u64) {
 /// What the columns must hold for a view.
 fn fields_of(view: &PersonView) -> RowFields {
     RowFields {
+        person: view.person,
+        household_id: view.household_id,
         birth_year: view.birth_year,
         sex: view.sex,
         stay: view.stay,
+        activities: view
+            .activities
+            .iter()
+            .map(|activity| activity.interval)
+            .collect(),
         jobs: view
             .employments
             .iter()
             .map(|job| (job.interval, job.counts_as_employment()))
+            .collect(),
+        courses: view
+            .courses
+            .iter()
+            .filter(|course| course.is_integration_course())
+            .map(|course| IntegrationCourse {
+                registered_on: course.registered_on,
+                started_on: course.started_on,
+            })
             .collect(),
         districts: view.districts.clone(),
     }

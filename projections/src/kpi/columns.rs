@@ -17,10 +17,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::Sex;
+use journey_core::envelope::PersonId;
+use uuid::Uuid;
 
 use super::KpiError;
+use crate::models::IdleFacts;
 use crate::view::{
-    age_on, is_working_age, latest_on, Dated, EmploymentOnDay, Interval, PersonView, StaySummary,
+    age_on, idle_since_in, is_working_age, latest_on, Dated, EmploymentOnDay, Interval, PersonView,
+    StaySummary,
 };
 
 /// Where one row's entries lie in a shared list: `start..start + len`.
@@ -42,14 +46,22 @@ impl Span {
 pub struct Columns {
     /// The transaction-time cut every row was built at.
     known_at: Option<DateTime<Utc>>,
+    person: Vec<PersonId>,
+    household_id: Vec<Option<Uuid>>,
     birth_year: Vec<Option<i32>>,
     sex: Vec<Sex>,
     stay: Vec<StaySummary>,
+    activity_spans: Vec<Span>,
+    /// Each activity's interval, ordered by start as [`PersonView::activities`].
+    activities: Vec<Interval>,
     job_spans: Vec<Span>,
     /// Each job's interval and whether it counts as employment.
     jobs: Vec<(Interval, bool)>,
     district_spans: Vec<Span>,
     districts: Vec<Dated<u32>>,
+    course_spans: Vec<Span>,
+    /// Each integration course's registration and start, in the order of [`PersonView::courses`].
+    courses: Vec<IntegrationCourse>,
     /// The district names, indexed by the codes in `districts`.
     names: Vec<String>,
     codes: HashMap<String, u32>,
@@ -81,11 +93,15 @@ impl Columns {
         debug_assert!(views.iter().all(|view| view.known_at == known_at));
         let mut columns = Columns {
             known_at: Some(known_at),
+            person: Vec::with_capacity(views.len()),
+            household_id: Vec::with_capacity(views.len()),
             birth_year: Vec::with_capacity(views.len()),
             sex: Vec::with_capacity(views.len()),
             stay: Vec::with_capacity(views.len()),
+            activity_spans: Vec::with_capacity(views.len()),
             job_spans: Vec::with_capacity(views.len()),
             district_spans: Vec::with_capacity(views.len()),
+            course_spans: Vec::with_capacity(views.len()),
             ..Columns::default()
         };
         for view in views {
@@ -109,16 +125,27 @@ impl Columns {
     }
 
     fn push(&mut self, view: &PersonView) {
+        self.person.push(view.person);
+        self.household_id.push(view.household_id);
         self.birth_year.push(view.birth_year);
         self.sex.push(view.sex);
         self.stay.push(view.stay);
-        let (jobs, districts) = self.append_lists(view);
+        let [activities, jobs, districts, courses] = self.append_lists(view);
+        self.activity_spans.push(activities);
         self.job_spans.push(jobs);
         self.district_spans.push(districts);
+        self.course_spans.push(courses);
     }
 
-    /// Appends the view's jobs and districts to the shared lists.
-    fn append_lists(&mut self, view: &PersonView) -> (Span, Span) {
+    /// Appends the view's activities, jobs, districts and integration courses to the shared
+    /// lists.
+    fn append_lists(&mut self, view: &PersonView) -> [Span; 4] {
+        let activities = Span {
+            start: index(self.activities.len()),
+            len: index(view.activities.len()),
+        };
+        self.activities
+            .extend(view.activities.iter().map(|activity| activity.interval));
         let jobs = Span {
             start: index(self.jobs.len()),
             len: index(view.employments.len()),
@@ -147,40 +174,53 @@ impl Columns {
                 value: code,
             });
         }
-        (jobs, districts)
+        let start = index(self.courses.len());
+        self.courses.extend(
+            view.courses
+                .iter()
+                .filter(|course| course.is_integration_course())
+                .map(|course| IntegrationCourse {
+                    registered_on: course.registered_on,
+                    started_on: course.started_on,
+                }),
+        );
+        let courses = Span {
+            start,
+            len: index(self.courses.len()) - start,
+        };
+        [activities, jobs, districts, courses]
     }
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
     pub(crate) fn replace(&mut self, row: usize, view: &PersonView) {
         debug_assert_eq!(Some(view.known_at), self.known_at, "a view of this cut");
+        self.person[row] = view.person;
+        self.household_id[row] = view.household_id;
         self.birth_year[row] = view.birth_year;
         self.sex[row] = view.sex;
         self.stay[row] = view.stay;
-        self.unused += (self.job_spans[row].len + self.district_spans[row].len) as usize;
-        let (jobs, districts) = self.append_lists(view);
+        self.unused += (self.activity_spans[row].len
+            + self.job_spans[row].len
+            + self.district_spans[row].len
+            + self.course_spans[row].len) as usize;
+        let [activities, jobs, districts, courses] = self.append_lists(view);
+        self.activity_spans[row] = activities;
         self.job_spans[row] = jobs;
         self.district_spans[row] = districts;
-        if self.unused * 2 > self.jobs.len() + self.districts.len() {
+        self.course_spans[row] = courses;
+        let entries =
+            self.activities.len() + self.jobs.len() + self.districts.len() + self.courses.len();
+        if self.unused * 2 > entries {
             self.compact();
         }
     }
 
     /// Drops the entries no row points at, keeping the rows' order.
     fn compact(&mut self) {
-        let mut jobs = Vec::with_capacity(self.jobs.len() - self.unused.min(self.jobs.len()));
-        for span in &mut self.job_spans {
-            let start = index(jobs.len());
-            jobs.extend_from_slice(&self.jobs[span.range()]);
-            span.start = start;
-        }
-        let mut districts = Vec::with_capacity(self.districts.len());
-        for span in &mut self.district_spans {
-            let start = index(districts.len());
-            districts.extend_from_slice(&self.districts[span.range()]);
-            span.start = start;
-        }
-        self.jobs = jobs;
-        self.districts = districts;
+        compact(&mut self.activities, &mut self.activity_spans);
+        compact(&mut self.jobs, &mut self.job_spans);
+        compact(&mut self.districts, &mut self.district_spans);
+        compact(&mut self.courses, &mut self.course_spans);
         self.unused = 0;
     }
 
@@ -188,10 +228,14 @@ impl Columns {
     /// columns kept up to date with columns built afresh).
     pub fn row_fields(&self, row: usize) -> RowFields {
         RowFields {
+            person: self.person[row],
+            household_id: self.household_id[row],
             birth_year: self.birth_year[row],
             sex: self.sex[row],
             stay: self.stay[row],
+            activities: self.activities[self.activity_spans[row].range()].to_vec(),
             jobs: self.jobs[self.job_spans[row].range()].to_vec(),
+            courses: self.courses[self.course_spans[row].range()].to_vec(),
             districts: self.districts[self.district_spans[row].range()]
                 .iter()
                 .map(|district| Dated {
@@ -206,16 +250,58 @@ impl Columns {
 /// The copied fields of one row (see [`Columns::row_fields`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowFields {
+    pub person: PersonId,
+    pub household_id: Option<Uuid>,
     pub birth_year: Option<i32>,
     pub sex: Sex,
     pub stay: StaySummary,
+    pub activities: Vec<Interval>,
     pub jobs: Vec<(Interval, bool)>,
+    pub courses: Vec<IntegrationCourse>,
     pub districts: Vec<Dated<String>>,
+}
+
+/// The dates of an integration course that `course_waiting_days` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegrationCourse {
+    pub registered_on: NaiveDate,
+    pub started_on: Option<NaiveDate>,
+}
+
+/// Keeps of `entries` only what `spans` point at, in the spans' order, and points them there.
+fn compact<T: Clone>(entries: &mut Vec<T>, spans: &mut [Span]) {
+    let mut kept = Vec::with_capacity(entries.len());
+    for span in spans {
+        let start = index(kept.len());
+        kept.extend_from_slice(&entries[span.range()]);
+        span.start = start;
+    }
+    *entries = kept;
 }
 
 /// A list position as stored in a [`Span`]; four thousand million entries are far beyond a Land.
 fn index(position: usize) -> u32 {
     u32::try_from(position).expect("fewer than 2^32 entries in a column")
+}
+
+impl IdleFacts for Row<'_> {
+    fn person(&self) -> PersonId {
+        self.columns.person[self.row]
+    }
+
+    fn household_id(&self) -> Option<Uuid> {
+        self.columns.household_id[self.row]
+    }
+
+    fn is_working_age(&self, on: NaiveDate) -> bool {
+        Row::is_working_age(self, on)
+    }
+
+    fn idle_since(&self, on: NaiveDate) -> Option<NaiveDate> {
+        let stay = self.stay_on(on)?;
+        let activities = &self.columns.activities[self.columns.activity_spans[self.row].range()];
+        idle_since_in(&stay, activities.iter().copied(), on)
+    }
 }
 
 /// One person as an indicator sees them: the columns' row, and the view for everything else.
@@ -284,6 +370,22 @@ impl<'a> Row<'a> {
     pub(crate) fn employment_on(&self, on: NaiveDate) -> EmploymentOnDay {
         let jobs = &self.columns.jobs[self.columns.job_spans[self.row].range()];
         EmploymentOnDay::of(jobs.iter().copied(), on)
+    }
+
+    /// The stay holding `on` ([`PersonView::presence_on`]).
+    fn stay_on(&self, on: NaiveDate) -> Option<Interval> {
+        let stay = &self.columns.stay[self.row];
+        match stay.decides_presence(on) {
+            Some(true) => stay.latest,
+            Some(false) => None,
+            None => self.view().presence_on(on).copied(),
+        }
+    }
+
+    /// The person's integration courses ([`PersonView::courses`] that are integration courses),
+    /// in the view's order.
+    pub(crate) fn integration_courses(&self) -> &'a [IntegrationCourse] {
+        &self.columns.courses[self.columns.course_spans[self.row].range()]
     }
 
     /// [`PersonView::district`].

@@ -686,7 +686,7 @@ impl Indicator {
             }
             Indicator::CourseWaitingDays => {
                 let mut any = false;
-                for course in view.courses.iter().filter(|c| c.is_integration_course()) {
+                for course in row.integration_courses() {
                     if let Some(started_on) = course.started_on {
                         if context.in_last_year(started_on) {
                             let waited = days(course.registered_on, started_on);
@@ -798,11 +798,11 @@ impl Indicator {
             }
             Indicator::Sgb2IntegrationRate => observe_sgb2(context, view, out),
             Indicator::IdleDays => {
-                if view.birth_year.is_none() && view.is_present(on) {
+                if row.birth_year().is_none() && row.is_present(on) {
                     out.exclude_for_unknown_birth_year();
                     return;
                 }
-                if let Some(since) = idle_since(view, context.households, on) {
+                if let Some(since) = idle_since(&row, context.households, on) {
                     out.sample(0, days(since, on));
                     out.count(0);
                 }
