@@ -99,7 +99,7 @@ impl ViewSet {
     /// The views of `state` at the past cut `known_at`, from `live`, the live views of the same
     /// state (same checkpoint). A person none of whose facts was recorded after the cut has the
     /// same effective history at the cut as live ([`crate::temporal::effective`] filters by
-    /// `recorded_at` only), so their view is the live one with the cut written in; only persons
+    /// `recorded_at` only), so their view is the live one (a view carries no cut); only persons
     /// with facts (or corrections, retractions) recorded after the cut are folded again. Persons
     /// without a live view (erased, or with no registration in force) are folded again too: a
     /// registration retracted after the cut still counts at the cut.
@@ -119,9 +119,7 @@ impl ViewSet {
                 .take(range.len())
                 .filter_map(|(person, journal)| match live.index.get(person) {
                     Some(&index) if live.recorded_until[index] <= known_at => {
-                        let mut view = live.views[index].clone();
-                        view.known_at = known_at;
-                        Some(view)
+                        Some(live.views[index].clone())
                     }
                     _ => PersonView::build(*person, journal, known_at),
                 })

@@ -528,17 +528,17 @@ impl EmploymentOnDay {
 }
 
 /// Everything the read models and indicators need to know about one person, as known at
-/// `known_at`, answering "as of D" for any D.
+/// `known_at`, answering "as of D" for any D. The cut is not in the view: it is the
+/// [`crate::ViewSet`]'s, whose views are all of one cut, so a view unchanged between two cuts is
+/// the same value in both.
 ///
-/// `repr(C)` keeps the declaration order, so the fields every indicator reads (the cut, birth year,
+/// `repr(C)` keeps the declaration order, so the fields every indicator reads (birth year,
 /// stays, stages and the headers of the lists indicators scan) share the first cache lines of the
 /// view; an indicator's pass over 100,000 views then streams those lines instead of touching the
 /// whole record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(C)]
 pub struct PersonView {
-    /// The transaction-time cut the view was built at.
-    pub known_at: DateTime<Utc>,
     /// `None` when registered as unknown: the person then has no age, and every age-based
     /// indicator leaves them out.
     pub birth_year: Option<i32>,
@@ -602,7 +602,6 @@ impl PersonView {
         let (registered_on, registered) = registration;
         let mut view = PersonView {
             person,
-            known_at,
             registered_on,
             birth_year: registered.birth_year.year(),
             sex: registered.sex,
@@ -672,7 +671,6 @@ impl PersonView {
     /// a list added later cannot be forgotten here.
     fn shrink(&mut self) {
         let PersonView {
-            known_at: _,
             birth_year: _,
             registered_on: _,
             stay: _,

@@ -2,16 +2,17 @@
 //!
 //! An indicator's pass over a million views touches each view's first cache lines and follows a
 //! pointer per list it reads (issue 11, plan step 7): at ~10 ns per person per table that is the
-//! whole budget. The columns hold copies of the few fields the employment indicators and the
-//! common breakdowns need, packed row by row in the views' order (birth year, sex, the stay
-//! summary, the jobs as intervals, the district timeline with interned names), so those passes
-//! stream a few dozen bytes per person and never read a view. Everything else still reads the
-//! view of the row ([`Row::view`]).
+//! whole budget. The columns hold copies of the few fields that `employment_rate`,
+//! `employment_by_years_since_*`, `idle_days`, `course_waiting_days` and the common breakdowns
+//! need (person and household, birth year, sex, the stay summary, the activities and jobs as
+//! intervals, the integration courses' dates, the district timeline with interned names), packed
+//! row by row in the views' order, so those passes stream a few dozen bytes per person and never
+//! read a view. Everything else still reads the view of the row ([`Row::view`]).
 //!
 //! Invariant: a column is a copy of a view field, never a rule. The rules (present on D, age,
-//! working age, the job split, the district on D) are the functions of `crate::view` that the
-//! view's own methods call too, applied here to the copied fields; so an answer from the columns
-//! cannot drift from one read off the view.
+//! working age, the job split, idle since, the district on D) are the functions of `crate::view`
+//! and `crate::models` that the view's own methods call too, applied here to the copied fields;
+//! so an answer from the columns cannot drift from one read off the view.
 
 use std::collections::HashMap;
 
@@ -20,7 +21,6 @@ use journey_core::catalogue::Sex;
 use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
-use super::KpiError;
 use crate::models::IdleFacts;
 use crate::view::{
     age_on, idle_since_in, is_working_age, latest_on, Dated, EmploymentOnDay, Interval, PersonView,
@@ -45,7 +45,7 @@ impl Span {
 #[derive(Debug, Clone, Default)]
 pub struct Columns {
     /// The transaction-time cut every row was built at.
-    known_at: Option<DateTime<Utc>>,
+    known_at: DateTime<Utc>,
     person: Vec<PersonId>,
     household_id: Vec<Option<Uuid>>,
     birth_year: Vec<Option<i32>>,
@@ -65,34 +65,17 @@ pub struct Columns {
     /// The district names, indexed by the codes in `districts`.
     names: Vec<String>,
     codes: HashMap<String, u32>,
-    /// Entries of `jobs` and `districts` that no row points at any more (rows replaced in
-    /// place): the lists are compacted when these pass half of them.
+    /// Entries of the lists that no row points at any more (rows replaced in place): the lists
+    /// are compacted when these pass half of them.
     unused: usize,
 }
 
 impl Columns {
-    /// The columns of `views`, which must all be built at the cut `known_at`: checked here, so
-    /// that an indicator never mixes two cuts.
-    pub(crate) fn from_views(
-        views: &[PersonView],
-        known_at: DateTime<Utc>,
-    ) -> Result<Self, KpiError> {
-        if let Some(view) = views.iter().find(|view| view.known_at != known_at) {
-            return Err(KpiError::ViewsOutOfCut {
-                person: view.person,
-                view_known_at: view.known_at,
-                query_known_at: known_at,
-            });
-        }
-        Ok(Self::of_cut(views, known_at))
-    }
-
-    /// The columns of `views`, all built at the cut `known_at` (as a [`crate::ViewSet`] builds
-    /// them).
+    /// The columns of `views`, all built at the cut `known_at` (a view does not say its cut: the
+    /// caller, a [`crate::ViewSet`] or whoever calls [`super::compute`], vouches for it).
     pub(crate) fn of_cut(views: &[PersonView], known_at: DateTime<Utc>) -> Self {
-        debug_assert!(views.iter().all(|view| view.known_at == known_at));
         let mut columns = Columns {
-            known_at: Some(known_at),
+            known_at,
             person: Vec::with_capacity(views.len()),
             household_id: Vec::with_capacity(views.len()),
             birth_year: Vec::with_capacity(views.len()),
@@ -107,11 +90,16 @@ impl Columns {
         for view in views {
             columns.push(view);
         }
+        // Built once and read by every query: the shared lists keep no spare capacity.
+        columns.activities.shrink_to_fit();
+        columns.jobs.shrink_to_fit();
+        columns.districts.shrink_to_fit();
+        columns.courses.shrink_to_fit();
         columns
     }
 
     /// The cut the rows were built at.
-    pub(crate) fn known_at(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn known_at(&self) -> DateTime<Utc> {
         self.known_at
     }
 
@@ -193,7 +181,6 @@ impl Columns {
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
     pub(crate) fn replace(&mut self, row: usize, view: &PersonView) {
-        debug_assert_eq!(Some(view.known_at), self.known_at, "a view of this cut");
         self.person[row] = view.person;
         self.household_id[row] = view.household_id;
         self.birth_year[row] = view.birth_year;

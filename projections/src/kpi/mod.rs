@@ -21,7 +21,6 @@ pub mod suppression;
 mod table;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
 use serde::{Deserialize, Serialize};
 
@@ -188,10 +187,9 @@ pub enum KpiError {
         key: String,
         read_model: &'static str,
     },
-    #[error("the view of {person} was built at {view_known_at}, not at the query's known_at {query_known_at}; build the views for the query's cut")]
+    #[error("the views were built at {views_known_at}, not at the query's known_at {query_known_at}; ask the views of the query's cut")]
     ViewsOutOfCut {
-        person: PersonId,
-        view_known_at: DateTime<Utc>,
+        views_known_at: DateTime<Utc>,
         query_known_at: DateTime<Utc>,
     },
 }
@@ -249,7 +247,9 @@ pub fn resolve_dimensions(
     Ok(dimensions)
 }
 
-/// Answers a query over the views of one cut. `views` must be built at `query.known_at` and
+/// Answers a query over the views of one cut. `views` must be built at `query.known_at` (a view
+/// does not carry its cut, so that is the caller's word here; [`crate::ViewSet::compute`] checks
+/// its cut against the query's) and
 /// ordered by person (as the runner keeps them); `households` must come from the same views.
 ///
 /// ```
@@ -359,7 +359,7 @@ pub fn compute_with_organisational(
     volunteers: &Volunteers,
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
-    let columns = Columns::from_views(views, query.known_at)?;
+    let columns = Columns::of_cut(views, query.known_at);
     compute_over(
         query,
         (definition, dimensions),
@@ -384,7 +384,8 @@ pub(crate) struct Population<'a> {
 }
 
 /// [`compute_with_organisational`] over a population whose columns are kept with the views (the
-/// running projections' [`crate::ViewSet`]): no pass over the views but the indicators' own.
+/// running projections' [`crate::ViewSet`]): no pass over the views but the indicators' own. The
+/// population's cut, which its columns carry, must be the query's.
 pub(crate) fn compute_kept(
     query: &KpiQuery,
     population: Population<'_>,
@@ -393,6 +394,13 @@ pub(crate) fn compute_kept(
     volunteers: &Volunteers,
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
+    let views_known_at = population.columns.known_at();
+    if views_known_at != query.known_at {
+        return Err(KpiError::ViewsOutOfCut {
+            views_known_at,
+            query_known_at: query.known_at,
+        });
+    }
     compute_over(
         query,
         (definition, dimensions),
@@ -401,21 +409,6 @@ pub(crate) fn compute_kept(
         offers,
         volunteers,
     )
-}
-
-/// The one check that the views are of the query's cut, on the cut their columns were built at
-/// ([`Columns::from_views`] checked every view against it).
-fn check_cut(query: &KpiQuery, population: Population<'_>) -> Result<(), KpiError> {
-    match (population.columns.known_at(), population.views.first()) {
-        (Some(known_at), Some(view)) if known_at != query.known_at => {
-            Err(KpiError::ViewsOutOfCut {
-                person: view.person,
-                view_known_at: known_at,
-                query_known_at: query.known_at,
-            })
-        }
-        _ => Ok(()),
-    }
 }
 
 fn compute_over(
@@ -553,7 +546,6 @@ fn each_contribution<'a>(
         views.windows(2).all(|pair| pair[0].person < pair[1].person),
         "views are ordered by person"
     );
-    check_cut(query, population)?;
     let context = indicators::Context::new(query.as_of, population.households);
     let mut contribution = table::Contribution::default();
     for row in Row::all(population.columns, views) {
@@ -574,7 +566,7 @@ pub fn contributions(
 ) -> Result<Contributions, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
-    let columns = Columns::from_views(views, query.known_at)?;
+    let columns = Columns::of_cut(views, query.known_at);
     let population = Population {
         views,
         columns: &columns,
