@@ -226,15 +226,48 @@ pub fn course_waiting_list(views: &[PersonView], as_of: NaiveDate) -> Vec<Waitin
 /// person present on D with no active activity on D and no child under 3 in the household on D,
 /// the later of the end of their last activity and the start of their current stay. `None` for
 /// everyone else.
-pub fn idle_since(view: &PersonView, households: &Households, on: NaiveDate) -> Option<NaiveDate> {
-    if !view.is_working_age(on) {
+pub fn idle_since(
+    person: &impl IdleFacts,
+    households: &Households,
+    on: NaiveDate,
+) -> Option<NaiveDate> {
+    if !person.is_working_age(on) {
         return None;
     }
-    let since = view.idle_since(on)?;
-    if households.has_child_under_3(view, on) {
+    let since = person.idle_since(on)?;
+    if households.has_child_under_3_of(person.person(), person.household_id(), on) {
         return None;
     }
     Some(since)
+}
+
+/// What [`idle_since`] reads of a person: their view, or their row of the KPI columns
+/// (`crate::kpi::columns`), which answers from copies of the same fields.
+pub trait IdleFacts {
+    fn person(&self) -> PersonId;
+    fn household_id(&self) -> Option<uuid::Uuid>;
+    /// [`PersonView::is_working_age`].
+    fn is_working_age(&self, on: NaiveDate) -> bool;
+    /// [`PersonView::idle_since`].
+    fn idle_since(&self, on: NaiveDate) -> Option<NaiveDate>;
+}
+
+impl IdleFacts for PersonView {
+    fn person(&self) -> PersonId {
+        self.person
+    }
+
+    fn household_id(&self) -> Option<uuid::Uuid> {
+        self.household_id
+    }
+
+    fn is_working_age(&self, on: NaiveDate) -> bool {
+        PersonView::is_working_age(self, on)
+    }
+
+    fn idle_since(&self, on: NaiveDate) -> Option<NaiveDate> {
+        PersonView::idle_since(self, on)
+    }
 }
 
 /// The one rule for "idle for N days" (DOMAIN.md: the idle list holds persons idle *more than* N

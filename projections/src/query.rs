@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
 
-use crate::kpi::{self, KpiError, KpiQuery, KpiResult};
+use crate::kpi::{self, Columns, KpiError, KpiQuery, KpiResult};
 use crate::runner::State;
 use crate::view::{Households, PersonView};
 
@@ -42,6 +42,9 @@ pub struct ViewSet {
     pub erased_persons: u64,
     pub views: Vec<PersonView>,
     pub households: Households,
+    /// The fields the busiest indicators read, one column each, row by row as `views`
+    /// ([`crate::kpi::columns`]); kept up to date with the views.
+    columns: Columns,
     index: HashMap<PersonId, usize>,
     /// For each view of the live cut, in the same order, the latest `recorded_at` of the person's
     /// facts: a past cut at or after it sees the same facts, hence the same view
@@ -96,7 +99,7 @@ impl ViewSet {
     /// The views of `state` at the past cut `known_at`, from `live`, the live views of the same
     /// state (same checkpoint). A person none of whose facts was recorded after the cut has the
     /// same effective history at the cut as live ([`crate::temporal::effective`] filters by
-    /// `recorded_at` only), so their view is the live one with the cut written in; only persons
+    /// `recorded_at` only), so their view is the live one (a view carries no cut); only persons
     /// with facts (or corrections, retractions) recorded after the cut are folded again. Persons
     /// without a live view (erased, or with no registration in force) are folded again too: a
     /// registration retracted after the cut still counts at the cut.
@@ -116,9 +119,7 @@ impl ViewSet {
                 .take(range.len())
                 .filter_map(|(person, journal)| match live.index.get(person) {
                     Some(&index) if live.recorded_until[index] <= known_at => {
-                        let mut view = live.views[index].clone();
-                        view.known_at = known_at;
-                        Some(view)
+                        Some(live.views[index].clone())
                     }
                     _ => PersonView::build(*person, journal, known_at),
                 })
@@ -143,6 +144,7 @@ impl ViewSet {
             .map(|(index, view)| (view.person, index))
             .collect();
         let households = Households::from_views(&views);
+        let columns = Columns::of_cut(&views, known_at);
         Self {
             known_at,
             checkpoint: state.checkpoint,
@@ -150,6 +152,7 @@ impl ViewSet {
             erased_persons: state.erased_persons(),
             views,
             households,
+            columns,
             index,
             recorded_until,
         }
@@ -167,13 +170,38 @@ impl ViewSet {
         }
     }
 
+    /// The columns of the views ([`crate::kpi::columns`]), row by row as [`ViewSet::views`].
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// Answers `query` over these views and their columns, as the running projections do. The
+    /// query's `known_at` must be this set's cut.
+    pub fn compute(
+        &self,
+        query: &KpiQuery,
+        registers: &Registers,
+        offers: &crate::offers::Offers,
+        volunteers: &crate::volunteers::Volunteers,
+    ) -> Result<KpiResult, KpiError> {
+        let population = kpi::Population {
+            views: &self.views,
+            columns: &self.columns,
+            households: &self.households,
+        };
+        kpi::compute_kept(query, population, registers, offers, volunteers)
+    }
+
     /// The view of one person, if they are in this cut.
     pub fn view(&self, person: PersonId) -> Option<&PersonView> {
         self.index.get(&person).map(|index| &self.views[*index])
     }
 
-    /// Rebuilds the live views of `dirty` persons from `state`.
-    fn refresh(&mut self, state: &State, dirty: &BTreeSet<PersonId>) {
+    /// Rebuilds the live views of `dirty` persons from `state` (the persons whose journals
+    /// changed since these views were built), with their columns. Only the live cut is refreshed
+    /// (a past cut is derived afresh from it instead).
+    pub fn refresh(&mut self, state: &State, dirty: &BTreeSet<PersonId>) {
+        debug_assert!(self.known_at >= LIVE, "only the live views are refreshed");
         // Views are replaced in place first, while every index is still right; persons who come or
         // go are removed and added after that, and the index is rebuilt once (changing the vector
         // while looking positions up in the old index would put views in the wrong places).
@@ -187,6 +215,7 @@ impl ViewSet {
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
             match (self.index.get(person).copied(), view) {
                 (Some(index), Some(view)) => {
+                    self.columns.replace(index, &view);
                     self.views[index] = view;
                     self.recorded_until[index] = recorded;
                 }
@@ -213,6 +242,8 @@ impl ViewSet {
                 .enumerate()
                 .map(|(index, view)| (view.person, index))
                 .collect();
+            // Rows move when persons come or go: the columns are laid out afresh, as the index.
+            self.columns = Columns::of_cut(&self.views, self.known_at);
         }
         if !dirty.is_empty() {
             self.households = Households::from_views(&self.views);
@@ -327,14 +358,7 @@ impl QueryCache {
                 return Ok(found.clone());
             }
         }
-        let mut result = kpi::compute_with_organisational(
-            query,
-            &views.views,
-            &views.households,
-            registers,
-            offers,
-            volunteers,
-        )?;
+        let mut result = views.compute(query, registers, offers, volunteers)?;
         result.metadata.erased_persons = views.erased_persons;
         let result = Arc::new(result);
         let mut results = lock(&self.results);

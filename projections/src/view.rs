@@ -81,7 +81,7 @@ pub struct Dated<T> {
 }
 
 /// The latest entry of a date-ordered timeline on or before `on`.
-fn latest_on<T>(timeline: &[Dated<T>], on: NaiveDate) -> Option<&T> {
+pub(crate) fn latest_on<T>(timeline: &[Dated<T>], on: NaiveDate) -> Option<&T> {
     let count = timeline.partition_point(|entry| entry.on <= on);
     count.checked_sub(1).map(|index| &timeline[index].value)
 }
@@ -475,18 +475,70 @@ pub struct StaySummary {
     pub latest: Option<Interval>,
 }
 
+impl StaySummary {
+    /// Whether the person is present on `on`, when the summary alone decides it: stays do not
+    /// overlap, so from the latest stay's start on only it can hold, and with one stay only it
+    /// can. `None`: an earlier stay of [`PersonView::presence`] must be looked up.
+    pub fn decides_presence(&self, on: NaiveDate) -> Option<bool> {
+        let Some(latest) = self.latest.as_ref() else {
+            return Some(false);
+        };
+        (on >= latest.start || self.stays <= 1).then(|| latest.contains(on))
+    }
+
+    /// The date of the first arrival, if it lies on or before `on`.
+    pub fn first_arrival(&self, on: NaiveDate) -> Option<NaiveDate> {
+        self.first_arrival.filter(|start| *start <= on)
+    }
+
+    /// Whole years from the first arrival to `on` (anniversaries count on their day).
+    pub fn years_since_arrival(&self, on: NaiveDate) -> Option<i32> {
+        self.first_arrival(on)
+            .map(|arrival| whole_years(arrival, on))
+    }
+}
+
+/// Age on `on` of a person born in `birth_year`: year(D) − birth year (DOMAIN.md section 5);
+/// `None` when the birth year is unknown.
+pub fn age_on(birth_year: Option<i32>, on: NaiveDate) -> Option<i32> {
+    birth_year.map(|birth_year| on.year() - birth_year)
+}
+
+/// Aged 15 to 64: working age; never when the age is unknown.
+pub fn is_working_age(age: Option<i32>) -> bool {
+    age.is_some_and(|age| (15..=64).contains(&age))
+}
+
+impl EmploymentOnDay {
+    /// The open jobs on `on` among `jobs` (each an interval and whether it counts as employment,
+    /// [`EmploymentSpell::counts_as_employment`]), split as `employment_rate` counts them.
+    pub fn of(jobs: impl IntoIterator<Item = (Interval, bool)>, on: NaiveDate) -> Self {
+        let mut day = EmploymentOnDay::default();
+        for (interval, counts_as_employment) in jobs {
+            if interval.contains(on) {
+                if counts_as_employment {
+                    day.employed = true;
+                } else {
+                    day.marginal = true;
+                }
+            }
+        }
+        day
+    }
+}
+
 /// Everything the read models and indicators need to know about one person, as known at
-/// `known_at`, answering "as of D" for any D.
+/// `known_at`, answering "as of D" for any D. The cut is not in the view: it is the
+/// [`crate::ViewSet`]'s, whose views are all of one cut, so a view unchanged between two cuts is
+/// the same value in both.
 ///
-/// `repr(C)` keeps the declaration order, so the fields every indicator reads (the cut, birth year,
+/// `repr(C)` keeps the declaration order, so the fields every indicator reads (birth year,
 /// stays, stages and the headers of the lists indicators scan) share the first cache lines of the
 /// view; an indicator's pass over 100,000 views then streams those lines instead of touching the
 /// whole record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(C)]
 pub struct PersonView {
-    /// The transaction-time cut the view was built at.
-    pub known_at: DateTime<Utc>,
     /// `None` when registered as unknown: the person then has no age, and every age-based
     /// indicator leaves them out.
     pub birth_year: Option<i32>,
@@ -550,7 +602,6 @@ impl PersonView {
         let (registered_on, registered) = registration;
         let mut view = PersonView {
             person,
-            known_at,
             registered_on,
             birth_year: registered.birth_year.year(),
             sex: registered.sex,
@@ -620,7 +671,6 @@ impl PersonView {
     /// a list added later cannot be forgotten here.
     fn shrink(&mut self) {
         let PersonView {
-            known_at: _,
             birth_year: _,
             registered_on: _,
             stay: _,
@@ -1185,12 +1235,12 @@ impl PersonView {
     /// Age on `on`: year(D) − birth year (DOMAIN.md section 5); `None` when the birth year is
     /// unknown.
     pub fn age(&self, on: NaiveDate) -> Option<i32> {
-        self.birth_year.map(|birth_year| on.year() - birth_year)
+        age_on(self.birth_year, on)
     }
 
     /// Aged 15 to 64 on `on`; never when the birth year is unknown.
     pub fn is_working_age(&self, on: NaiveDate) -> bool {
-        self.age(on).is_some_and(|age| (15..=64).contains(&age))
+        is_working_age(self.age(on))
     }
 
     /// Present on `on`: an arrival on or before it and no later move away on or before it.
@@ -1200,24 +1250,21 @@ impl PersonView {
 
     /// The presence interval that holds on `on`.
     pub fn presence_on(&self, on: NaiveDate) -> Option<&Interval> {
-        let latest = self.stay.latest.as_ref()?;
-        // Stays do not overlap, so from the latest stay's start on only it can hold; before it,
-        // only an earlier stay can.
-        if on >= latest.start || self.stay.stays <= 1 {
-            return latest.contains(on).then_some(latest);
+        match self.stay.decides_presence(on) {
+            Some(true) => self.stay.latest.as_ref(),
+            Some(false) => None,
+            None => self.presence.iter().find(|spell| spell.contains(on)),
         }
-        self.presence.iter().find(|spell| spell.contains(on))
     }
 
     /// The date of the first arrival, if it lies on or before `on`.
     pub fn first_arrival(&self, on: NaiveDate) -> Option<NaiveDate> {
-        self.stay.first_arrival.filter(|start| *start <= on)
+        self.stay.first_arrival(on)
     }
 
     /// Whole years from the first arrival to `on` (anniversaries count on their day).
     pub fn years_since_arrival(&self, on: NaiveDate) -> Option<i32> {
-        self.first_arrival(on)
-            .map(|arrival| whole_years(arrival, on))
+        self.stay.years_since_arrival(on)
     }
 
     /// The entry into Germany the years since entry count from, if the first arrival lies on or
@@ -1299,17 +1346,12 @@ impl PersonView {
 
     /// The open jobs on `on`, split as `employment_rate` counts them.
     pub fn employment_on(&self, on: NaiveDate) -> EmploymentOnDay {
-        let mut day = EmploymentOnDay::default();
-        for job in &self.employments {
-            if job.interval.contains(on) {
-                if job.counts_as_employment() {
-                    day.employed = true;
-                } else {
-                    day.marginal = true;
-                }
-            }
-        }
-        day
+        EmploymentOnDay::of(
+            self.employments
+                .iter()
+                .map(|job| (job.interval, job.counts_as_employment())),
+            on,
+        )
     }
 
     /// An open course, measure, training, employment, school or Kita place on `on`.
@@ -1346,18 +1388,11 @@ impl PersonView {
     /// active. Household circumstances are the caller's concern (see [`Households`]).
     pub fn idle_since(&self, on: NaiveDate) -> Option<NaiveDate> {
         let stay = self.presence_on(on)?;
-        let mut since = stay.start;
-        for activity in &self.activities {
-            if activity.interval.start > on {
-                // Ordered by start: nothing later can be open on `on` or have ended by it.
-                break;
-            }
-            match activity.interval.end {
-                Some(end) if end <= on => since = since.max(end),
-                _ => return None,
-            }
-        }
-        Some(since)
+        idle_since_in(
+            stay,
+            self.activities.iter().map(|activity| activity.interval),
+            on,
+        )
     }
 
     /// Whether a Kita place is open on `on`.
@@ -1511,6 +1546,27 @@ fn close_last(spells: &mut [Interval], on: NaiveDate, matches: impl Fn(&Interval
     }
 }
 
+/// [`PersonView::idle_since`] for a person whose stay holding `on` is `stay` and whose
+/// activities' intervals are `activities`, ordered by start.
+pub fn idle_since_in(
+    stay: &Interval,
+    activities: impl IntoIterator<Item = Interval>,
+    on: NaiveDate,
+) -> Option<NaiveDate> {
+    let mut since = stay.start;
+    for activity in activities {
+        if activity.start > on {
+            // Ordered by start: nothing later can be open on `on` or have ended by it.
+            break;
+        }
+        match activity.end {
+            Some(end) if end <= on => since = since.max(end),
+            _ => return None,
+        }
+    }
+    Some(since)
+}
+
 /// Whole years from `from` to `to`: a year counts on its anniversary.
 pub fn whole_years(from: NaiveDate, to: NaiveDate) -> i32 {
     let mut years = to.year() - from.year();
@@ -1653,11 +1709,21 @@ impl Households {
     /// on `on`, or when no arrival was ever recorded for them (a child born here has no arrival
     /// of its own); a child who arrives only later or has moved away does not.
     pub fn has_child_under_3(&self, view: &PersonView, on: NaiveDate) -> bool {
-        let Some(household) = view.household_id else {
+        self.has_child_under_3_of(view.person, view.household_id, on)
+    }
+
+    /// [`Households::has_child_under_3`] for `person` of the household `household_id`.
+    pub fn has_child_under_3_of(
+        &self,
+        person: PersonId,
+        household_id: Option<Uuid>,
+        on: NaiveDate,
+    ) -> bool {
+        let Some(household) = household_id else {
             return false;
         };
         self.members(household).iter().any(|member| {
-            member.person != view.person
+            member.person != person
                 && member.registered_on <= on
                 && member
                     .birth_year

@@ -10,10 +10,14 @@ use journey_core::catalogue::{
     ArrivalRecorded, AsylumOutcome, BenefitKind, BirthYear, CourseType, EmploymentKind, Exam,
     Level, RecognitionOutcome, Sex,
 };
+use journey_core::registers::Registers;
 use journey_projections::kpi::{
     catalogue, compute, definition, resolve_dimensions, CountingUnit, Dimension, KpiError,
 };
+use journey_projections::offers::Offers;
 use journey_projections::view::Households;
+use journey_projections::volunteers::Volunteers;
+use journey_projections::{State, ViewSet};
 use support::*;
 
 const D: &str = "2024-12-31";
@@ -1295,8 +1299,16 @@ fn invalid_queries_are_typed_errors_naming_what_is_allowed() {
     );
     assert_eq!("age_band".parse::<Dimension>(), Ok(Dimension::AgeBand));
 
-    let (views, households) = views(&population(), "2024-06-01");
-    let error = compute(&query("population_present", D, &[]), &views, &households)
+    // The cut is the view set's (a view carries none): views of one cut answer no query of another.
+    let state = State::from_journals(journals(&population()), None, None);
+    let views = ViewSet::for_state(&state, at("2024-06-01"));
+    let error = views
+        .compute(
+            &query("population_present", D, &[]),
+            &Registers::default(),
+            &Offers::default(),
+            &Volunteers::default(),
+        )
         .expect_err("views of another cut");
     assert!(matches!(error, KpiError::ViewsOutOfCut { .. }));
 }

@@ -13,8 +13,9 @@ use journey_core::catalogue::Sex;
 use journey_core::registers::{RegisterKind, Registers};
 use serde::{Deserialize, Serialize};
 
+use super::columns::Row;
 use super::KpiError;
-use crate::view::{PersonView, ProtectionStatus};
+use crate::view::ProtectionStatus;
 
 /// A disaggregation of an indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -88,22 +89,18 @@ impl Dimension {
         Key::text(districts.resolve(district, Some(on)).unwrap_or(district))
     }
 
-    /// The value of this dimension for a person as of `on`.
-    pub(crate) fn key<'a>(
-        &self,
-        view: &'a PersonView,
-        on: NaiveDate,
-        registers: &'a Registers,
-    ) -> Key<'a> {
+    /// The value of this dimension for a person as of `on`. Sex, age, arrival and district come
+    /// from the columns; the rest from the person's view.
+    pub(crate) fn key<'a>(&self, row: Row<'a>, on: NaiveDate, registers: &'a Registers) -> Key<'a> {
         let districts = registers.register(RegisterKind::Districts);
         match self {
-            Dimension::District => view.district(on).map_or(Key::None, |district| {
+            Dimension::District => row.district(on).map_or(Key::None, |district| {
                 Self::district_key(district, on, registers)
             }),
-            Dimension::CurrentDistrict => view.district(on).map_or(Key::None, |district| {
+            Dimension::CurrentDistrict => row.district(on).map_or(Key::None, |district| {
                 Key::text(districts.resolve(district, None).unwrap_or(district))
             }),
-            Dimension::Area => view.district(on).map_or(Key::None, |district| {
+            Dimension::Area => row.district(on).map_or(Key::None, |district| {
                 let areas = registers.register(RegisterKind::Areas);
                 districts
                     .resolve(district, Some(on))
@@ -112,23 +109,27 @@ impl Dimension {
                         Key::text(areas.resolve(area, Some(on)).unwrap_or(area))
                     })
             }),
-            Dimension::Sex => match view.sex {
+            Dimension::Sex => match row.sex() {
                 Sex::Unknown => Key::Unknown,
                 sex => Key::Ordinal(sex as u8),
             },
-            Dimension::AgeBand => match view.age(on) {
+            Dimension::AgeBand => match row.age(on) {
                 Some(age) => age_band(age).map_or(Key::None, Key::Ordinal),
                 None => Key::Unknown,
             },
-            Dimension::Nationality => Key::text(&view.nationality),
-            Dimension::ArrivalCohort => view
+            Dimension::Nationality => Key::text(&row.view().nationality),
+            Dimension::ArrivalCohort => row
                 .first_arrival(on)
                 .map_or(Key::None, |arrival| Key::Number(arrival.year())),
             Dimension::YearsSinceArrival => {
-                view.years_since_arrival(on).map_or(Key::None, Key::Number)
+                row.years_since_arrival(on).map_or(Key::None, Key::Number)
             }
-            Dimension::YearsSinceEntry => view.years_since_entry(on).map_or(Key::None, Key::Number),
-            Dimension::ProtectionStatus => view
+            Dimension::YearsSinceEntry => row
+                .view()
+                .years_since_entry(on)
+                .map_or(Key::None, Key::Number),
+            Dimension::ProtectionStatus => row
+                .view()
                 .protection_status(on)
                 .map_or(Key::None, |status| Key::Ordinal(status as u8)),
         }

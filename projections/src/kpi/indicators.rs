@@ -12,6 +12,7 @@ mod checklist;
 mod education;
 pub(crate) mod volunteers;
 
+use super::columns::Row;
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
 use crate::promising::{self, Qualifications, PROMISING_MIN_IDLE_DAYS};
@@ -671,9 +672,12 @@ impl Indicator {
         }
     }
 
-    /// Adds what one person counts for this indicator as of the context's date.
-    pub(crate) fn observe(&self, context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+    /// Adds what one person counts for this indicator as of the context's date. The employment
+    /// indicators read the person's columns only; the others read the view.
+    pub(crate) fn observe(&self, context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
         let on = context.as_of;
+        // Only a place: nothing of the view is read until an indicator reads a field.
+        let view = row.view();
         match self {
             Indicator::PopulationPresent => {
                 if view.is_present(on) {
@@ -682,7 +686,7 @@ impl Indicator {
             }
             Indicator::CourseWaitingDays => {
                 let mut any = false;
-                for course in view.courses.iter().filter(|c| c.is_integration_course()) {
+                for course in row.integration_courses() {
                     if let Some(started_on) = course.started_on {
                         if context.in_last_year(started_on) {
                             let waited = days(course.registered_on, started_on);
@@ -781,27 +785,24 @@ impl Indicator {
                     out.count(5);
                 }
             }
-            Indicator::EmploymentRate => observe_employment(view, on, out),
+            Indicator::EmploymentRate => observe_employment(row, on, out),
             Indicator::EmploymentByYearsSinceArrival => {
-                if view
-                    .years_since_arrival(on)
-                    .is_some_and(|years| years <= 10)
-                {
-                    observe_employment(view, on, out);
+                if row.years_since_arrival(on).is_some_and(|years| years <= 10) {
+                    observe_employment(row, on, out);
                 }
             }
             Indicator::EmploymentByYearsSinceEntry => {
                 if view.years_since_entry(on).is_some_and(|years| years <= 10) {
-                    observe_employment(view, on, out);
+                    observe_employment(row, on, out);
                 }
             }
             Indicator::Sgb2IntegrationRate => observe_sgb2(context, view, out),
             Indicator::IdleDays => {
-                if view.birth_year.is_none() && view.is_present(on) {
+                if row.birth_year().is_none() && row.is_present(on) {
                     out.exclude_for_unknown_birth_year();
                     return;
                 }
-                if let Some(since) = idle_since(view, context.households, on) {
+                if let Some(since) = idle_since(&row, context.households, on) {
                     out.sample(0, days(since, on));
                     out.count(0);
                 }
@@ -932,16 +933,16 @@ impl Indicator {
     }
 }
 
-fn observe_employment(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
-    if view.birth_year.is_none() && view.is_present(on) {
+fn observe_employment(row: Row<'_>, on: NaiveDate, out: &mut Contribution) {
+    if row.birth_year().is_none() && row.is_present(on) {
         out.exclude_for_unknown_birth_year();
         return;
     }
-    if !view.is_working_age(on) || !view.is_present(on) {
+    if !row.is_working_age(on) || !row.is_present(on) {
         return;
     }
     out.count(DENOMINATOR);
-    let day = view.employment_on(on);
+    let day = row.employment_on(on);
     if day.employed {
         out.count(1);
     } else if day.marginal {

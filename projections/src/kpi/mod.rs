@@ -12,6 +12,7 @@
 //! [`catalogue`]); `schemas/kpis.json` carries them.
 
 pub mod catalogue;
+pub mod columns;
 mod contributions;
 mod dimension;
 pub mod german;
@@ -20,11 +21,11 @@ pub mod suppression;
 mod table;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
+pub use columns::Columns;
 pub use contributions::Contributions;
 pub use dimension::{Dimension, AGE_BANDS};
 pub use german::{german, German};
@@ -32,6 +33,7 @@ pub use german::{german, German};
 use crate::offers::Offers;
 use crate::view::{Households, PersonView};
 use crate::volunteers::Volunteers;
+use columns::Row;
 use journey_core::offers::{Month, OfferKind};
 
 /// The most dimensions a query may break an indicator down by (counting an implicit one).
@@ -185,10 +187,9 @@ pub enum KpiError {
         key: String,
         read_model: &'static str,
     },
-    #[error("the view of {person} was built at {view_known_at}, not at the query's known_at {query_known_at}; build the views for the query's cut")]
+    #[error("the views were built at {views_known_at}, not at the query's known_at {query_known_at}; ask the views of the query's cut")]
     ViewsOutOfCut {
-        person: PersonId,
-        view_known_at: DateTime<Utc>,
+        views_known_at: DateTime<Utc>,
         query_known_at: DateTime<Utc>,
     },
 }
@@ -246,7 +247,9 @@ pub fn resolve_dimensions(
     Ok(dimensions)
 }
 
-/// Answers a query over the views of one cut. `views` must be built at `query.known_at` and
+/// Answers a query over the views of one cut. `views` must be built at `query.known_at` (a view
+/// does not carry its cut, so that is the caller's word here; [`crate::ViewSet::compute`] checks
+/// its cut against the query's) and
 /// ordered by person (as the runner keeps them); `households` must come from the same views.
 ///
 /// ```
@@ -356,6 +359,66 @@ pub fn compute_with_organisational(
     volunteers: &Volunteers,
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
+    let columns = Columns::of_cut(views, query.known_at);
+    compute_over(
+        query,
+        (definition, dimensions),
+        Population {
+            views,
+            columns: &columns,
+            households,
+        },
+        registers,
+        offers,
+        volunteers,
+    )
+}
+
+/// The views of one cut with their columns and households: what an indicator reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Population<'a> {
+    pub(crate) views: &'a [PersonView],
+    /// Built from `views`, in their order, at the query's cut.
+    pub(crate) columns: &'a Columns,
+    pub(crate) households: &'a Households,
+}
+
+/// [`compute_with_organisational`] over a population whose columns are kept with the views (the
+/// running projections' [`crate::ViewSet`]): no pass over the views but the indicators' own. The
+/// population's cut, which its columns carry, must be the query's.
+pub(crate) fn compute_kept(
+    query: &KpiQuery,
+    population: Population<'_>,
+    registers: &Registers,
+    offers: &Offers,
+    volunteers: &Volunteers,
+) -> Result<KpiResult, KpiError> {
+    let (definition, dimensions) = definition_and_dimensions(query)?;
+    let views_known_at = population.columns.known_at();
+    if views_known_at != query.known_at {
+        return Err(KpiError::ViewsOutOfCut {
+            views_known_at,
+            query_known_at: query.known_at,
+        });
+    }
+    compute_over(
+        query,
+        (definition, dimensions),
+        population,
+        registers,
+        offers,
+        volunteers,
+    )
+}
+
+fn compute_over(
+    query: &KpiQuery,
+    (definition, dimensions): (&'static KpiDefinition, Vec<Dimension>),
+    population: Population<'_>,
+    registers: &Registers,
+    offers: &Offers,
+    volunteers: &Volunteers,
+) -> Result<KpiResult, KpiError> {
     let indicator = indicators::Indicator::for_key(definition.key);
     // Which months' places count, and in which slots: D's month for the unmet demand, the 12
     // months after it for the forecast.
@@ -386,16 +449,17 @@ pub fn compute_with_organisational(
         entry_date_fallbacks: by_entry.then_some(0),
         erased_persons: 0,
     };
-    each_contribution(query, indicator, views, households, |view, contribution| {
+    each_contribution(query, indicator, population, |row, contribution| {
         if contribution.is_excluded_for_unknown_birth_year() {
             metadata.unknown_birth_year_excluded += 1;
         }
         if !contribution.is_touched() {
             return;
         }
-        table.add(view, contribution);
+        table.add(row, contribution);
         if let Some(fallbacks) = metadata.entry_date_fallbacks.as_mut() {
-            if view
+            if row
+                .view()
                 .entry(query.as_of)
                 .is_some_and(|entry| entry.from_arrival)
             {
@@ -429,7 +493,7 @@ pub fn compute_with_organisational(
             indicator,
             query.as_of,
             &volunteer_states,
-            views,
+            population.views,
             &mut table,
         );
     }
@@ -469,33 +533,25 @@ fn definition_and_dimensions(
     Ok((definition, dimensions))
 }
 
-/// Walks the views once and hands every person, with what they count in the indicator (nothing,
+/// Walks the rows once and hands every person, with what they count in the indicator (nothing,
 /// when [`table::Contribution::is_touched`] is false), to `add`: the one pass behind [`compute`] and [`contributions`].
 fn each_contribution<'a>(
     query: &KpiQuery,
     indicator: indicators::Indicator,
-    views: &'a [PersonView],
-    households: &Households,
-    mut add: impl FnMut(&'a PersonView, &table::Contribution),
+    population: Population<'a>,
+    mut add: impl FnMut(Row<'a>, &table::Contribution),
 ) -> Result<(), KpiError> {
+    let views = population.views;
     debug_assert!(
         views.windows(2).all(|pair| pair[0].person < pair[1].person),
         "views are ordered by person"
     );
-    let context = indicators::Context::new(query.as_of, households);
+    let context = indicators::Context::new(query.as_of, population.households);
     let mut contribution = table::Contribution::default();
-    for view in views {
-        // Checked in the one pass over the views rather than in a pass of its own.
-        if view.known_at != query.known_at {
-            return Err(KpiError::ViewsOutOfCut {
-                person: view.person,
-                view_known_at: view.known_at,
-                query_known_at: query.known_at,
-            });
-        }
+    for row in Row::all(population.columns, views) {
         contribution.clear();
-        indicator.observe(&context, view, &mut contribution);
-        add(view, &contribution);
+        indicator.observe(&context, row, &mut contribution);
+        add(row, &contribution);
     }
     Ok(())
 }
@@ -510,16 +566,22 @@ pub fn contributions(
 ) -> Result<Contributions, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let indicator = indicators::Indicator::for_key(definition.key);
+    let columns = Columns::of_cut(views, query.known_at);
+    let population = Population {
+        views,
+        columns: &columns,
+        households,
+    };
     let mut fingerprints = Vec::new();
-    each_contribution(query, indicator, views, households, |view, contribution| {
+    each_contribution(query, indicator, population, |row, contribution| {
         if !contribution.is_touched() {
             return;
         }
         let cell: Vec<_> = dimensions
             .iter()
-            .map(|dimension| dimension.key(view, query.as_of, registers))
+            .map(|dimension| dimension.key(row, query.as_of, registers))
             .collect();
-        fingerprints.push((view.person, contribution.fingerprint(&cell)));
+        fingerprints.push((row.view().person, contribution.fingerprint(&cell)));
     })?;
     Ok(Contributions { fingerprints })
 }

@@ -12,10 +12,10 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use chrono::NaiveDate;
 use journey_core::registers::Registers;
 
+use super::columns::Row;
 use super::dimension::{Dimension, Key};
 use super::suppression::{Attribute, MeasureRule};
 use super::{Cell, DimensionValue, Measure};
-use crate::view::PersonView;
 
 /// Count slots per cell; the largest indicator (`checklist_completion`) uses 34.
 pub(crate) const COUNT_SLOTS: usize = 34;
@@ -507,7 +507,7 @@ impl<'a> Table<'a> {
     }
 
     /// Adds a person's contribution to the cell of their dimension values.
-    pub(crate) fn add(&mut self, view: &'a PersonView, contribution: &Contribution) {
+    pub(crate) fn add(&mut self, row: Row<'a>, contribution: &Contribution) {
         if self.dimensions.is_empty() {
             // One cell only: no key to compute and nothing to look up.
             match self.cells.first_mut() {
@@ -523,7 +523,7 @@ impl<'a> Table<'a> {
         // Unused dimensions take a fixed placeholder, so every key of a table has the same shape.
         let mut key: CellKey<'a> = [Key::None; 2];
         for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
-            *slot = dimension.key(view, self.as_of, self.registers);
+            *slot = dimension.key(row, self.as_of, self.registers);
         }
         self.add_key(key, contribution);
     }

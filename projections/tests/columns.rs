@@ -1,0 +1,280 @@
+//! The KPI columns (issue 11, plan step 7) are copies of view fields, kept up to date with the live
+//! views: after any sequence of refreshes for dirty persons (new jobs, moves, district changes,
+//! retractions, erasures, persons arriving), every row of the columns holds exactly its view's
+//! fields, and every indicator answered over the kept columns equals the same indicator over the
+//! views alone (columns built afresh from them).
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use journey_core::catalogue::{
+    Accommodation, AddressChanged, Destination, EmploymentKind, EmploymentStarted, Event,
+    EventRetracted, MovedAway,
+};
+use journey_core::envelope::PersonId;
+use journey_core::registers::Registers;
+use journey_core::synth::{generate, SynthConfig};
+use journey_projections::journal::{Fact, Journal, Journals};
+use journey_projections::kpi::columns::{IntegrationCourse, RowFields};
+use journey_projections::kpi::{catalogue, compute, KpiQuery};
+use journey_projections::offers::Offers;
+use journey_projections::view::PersonView;
+use journey_projections::volunteers::Volunteers;
+use journey_projections::{State, ViewSet, LIVE};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("date")
+}
+
+/// A population's journals as the runner would hold them after applying its log.
+fn journals(people: usize, seed: u64) -> Journals {
+    let config = SynthConfig {
+        people,
+        seed,
+        start: date("2015-01-01"),
+        end: date("2024-12-31"),
+    };
+    let mut journals = Journals::new();
+    let mut revisions: HashMap<_, u64> = HashMap::new();
+    for (position, event) in generate(&config).into_iter().enumerate() {
+        let revision = revisions.entry(event.person).or_default();
+        journals.entry(event.person).or_default().facts.push(Fact {
+            position: journey_core::log::Position::from_raw(position as u64),
+            revision: *revision,
+            id: event.id,
+            occurred_on: event.occurred_on,
+            recorded_at: event.recorded_at,
+            actor: event.actor,
+            event: event.event,
+        });
+        *revision += 1;
+    }
+    journals
+}
+
+/// What happens to one person between two refreshes.
+#[derive(Debug, Clone)]
+enum Change {
+    /// A job starts `days` after 2016-01-01.
+    Job { days: i64, marginal: bool },
+    /// The person moves away `days` after 2016-01-01.
+    MoveAway { days: i64 },
+    /// The person moves to district `district-N` `days` after 2016-01-01.
+    Address { days: i64, district: u8 },
+    /// The registration is retracted: the person leaves the views.
+    RetractRegistration,
+    /// The person is erased.
+    Erase,
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        (0i64..3650, any::<bool>()).prop_map(|(days, marginal)| Change::Job { days, marginal }),
+        (0i64..3650).prop_map(|days| Change::MoveAway { days }),
+        (0i64..3650, 0u8..4).prop_map(|(days, district)| Change::Address { days, district }),
+        Just(Change::RetractRegistration),
+        Just(Change::Erase),
+    ]
+}
+
+/// Appends `change` to `journal`, recorded after everything in it.
+fn apply(journal: &mut Journal, change: &Change, serial: u64) {
+    let Some(last) = journal.facts.last().cloned() else {
+        return;
+    };
+    let on = |days: i64| date("2016-01-01") + Duration::days(days);
+    let fact = |occurred_on: NaiveDate, event: Event| Fact {
+        position: journey_core::log::Position::from_raw(10_000_000 + serial),
+        revision: last.revision + 1,
+        id: Uuid::from_u128(u128::from(serial) << 64 | 0xc01),
+        occurred_on,
+        recorded_at: last.recorded_at + Duration::seconds(1),
+        actor: last.actor.clone(),
+        event,
+    };
+    let added = match change {
+        Change::Job { days, marginal } => fact(
+            on(*days),
+            Event::EmploymentStarted(EmploymentStarted {
+                employment_id: format!("job-{serial}"),
+                kind: if *marginal {
+                    EmploymentKind::Marginal
+                } else {
+                    EmploymentKind::SocialInsuranceFull
+                },
+                occupation_code: None,
+                weekly_hours: None,
+            }),
+        ),
+        Change::MoveAway { days } => fact(
+            on(*days),
+            Event::MovedAway(MovedAway {
+                destination: Destination::OtherMunicipality,
+            }),
+        ),
+        Change::Address { days, district } => fact(
+            on(*days),
+            Event::AddressChanged(AddressChanged {
+                district: format!("district-{district}"),
+                accommodation: Accommodation::Flat,
+            }),
+        ),
+        Change::RetractRegistration => {
+            let registration = journal.facts[0].id;
+            fact(
+                last.occurred_on,
+                Event::EventRetracted(EventRetracted {
+                    target_event_id: registration,
+                    reason: "wrong person".to_owned(),
+                }),
+            )
+        }
+        Change::Erase => {
+            *journal = Journal {
+                facts: Vec::new(),
+                erased: true,
+            };
+            return;
+        }
+    };
+    journal.facts.push(added);
+}
+
+/// What the columns must hold for a view.
+fn fields_of(view: &PersonView) -> RowFields {
+    RowFields {
+        person: view.person,
+        household_id: view.household_id,
+        birth_year: view.birth_year,
+        sex: view.sex,
+        stay: view.stay,
+        activities: view
+            .activities
+            .iter()
+            .map(|activity| activity.interval)
+            .collect(),
+        jobs: view
+            .employments
+            .iter()
+            .map(|job| (job.interval, job.counts_as_employment()))
+            .collect(),
+        courses: view
+            .courses
+            .iter()
+            .filter(|course| course.is_integration_course())
+            .map(|course| IntegrationCourse {
+                registered_on: course.registered_on,
+                started_on: course.started_on,
+            })
+            .collect(),
+        districts: view.districts.clone(),
+    }
+}
+
+/// The columns of `set` hold its views' fields, row by row, and every indicator (total and its
+/// first breakdown, at two reporting dates) answers over them as over the views alone.
+fn check(set: &ViewSet) -> Result<(), TestCaseError> {
+    prop_assert_eq!(set.columns().len(), set.views.len());
+    for (row, view) in set.views.iter().enumerate() {
+        prop_assert_eq!(set.columns().row_fields(row), fields_of(view));
+    }
+    for definition in catalogue()
+        .iter()
+        .filter(|definition| !definition.person_level)
+    {
+        let mut breakdowns = vec![vec![]];
+        breakdowns.extend(definition.disaggregations.first().map(|first| vec![*first]));
+        for by in breakdowns {
+            for as_of in [date("2019-06-30"), date("2024-12-31")] {
+                let query = KpiQuery {
+                    key: definition.key.to_owned(),
+                    as_of,
+                    known_at: set.known_at,
+                    by: by.clone(),
+                    suppression: None,
+                };
+                let kept = set.compute(
+                    &query,
+                    &Registers::default(),
+                    &Offers::default(),
+                    &Volunteers::default(),
+                );
+                let afresh = compute(&query, &set.views, &set.households);
+                prop_assert_eq!(
+                    format!("{kept:?}"),
+                    format!("{afresh:?}"),
+                    "{} by {:?} as of {}",
+                    definition.key,
+                    by,
+                    as_of
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_columns_kept_with_the_live_views_equal_the_views_after_any_refreshes(
+        people in 5usize..40,
+        seed in any::<u64>(),
+        rounds in prop::collection::vec(
+            (
+                prop::collection::vec((any::<prop::sample::Index>(), change()), 0..8),
+                0usize..4,
+            ),
+            1..4,
+        ),
+    ) {
+        let mut journals = journals(people, seed);
+        prop_assume!(!journals.is_empty());
+        let mut state = State::from_journals(journals.clone(), None, None);
+        let mut live = ViewSet::for_state(&state, LIVE);
+        check(&live)?;
+        let mut serial = 0u64;
+        for (round, (changes, newcomers)) in rounds.iter().enumerate() {
+            let mut dirty: BTreeSet<PersonId> = BTreeSet::new();
+            let persons: Vec<_> = journals.keys().copied().collect();
+            for (who, change) in changes {
+                let person = persons[who.index(persons.len())];
+                if let Some(journal) = journals.get_mut(&person) {
+                    serial += 1;
+                    apply(journal, change, serial);
+                    dirty.insert(person);
+                }
+            }
+            // Persons arriving: a few of another population.
+            let arriving = self::journals(*newcomers, seed ^ (round as u64 + 1));
+            for (person, journal) in arriving {
+                if let std::collections::btree_map::Entry::Vacant(entry) = journals.entry(person) {
+                    entry.insert(journal);
+                    dirty.insert(person);
+                }
+            }
+            state = State::from_journals(journals.clone(), None, None);
+            live.refresh(&state, &dirty);
+            let afresh = ViewSet::for_state(&state, LIVE);
+            prop_assert!(live.views == afresh.views, "the refreshed views are the views");
+            check(&live)?;
+        }
+    }
+}
+
+/// A cut of its own is checked the same way (its columns are built with it).
+#[test]
+fn a_past_cuts_columns_hold_its_views_fields() {
+    let journals = journals(60, 3);
+    let state = State::from_journals(journals, None, None);
+    let cut: DateTime<Utc> = date("2020-01-01")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let past = ViewSet::for_state(&state, cut);
+    assert!(!past.views.is_empty(), "the cut holds persons");
+    check(&past).expect("columns of the cut");
+}
