@@ -1,7 +1,7 @@
 //! The gRPC benchmark: the KurrentDB Streams service driven by the official Rust client over a
 //! loopback socket, next to the same work done in-process on the ledger, in one run.
 //!
-//!   cargo bench -p journey-tests --bench grpc [-- ROUNDS WRITERS SINGLE_PER_WRITER BATCHES_PER_WRITER BATCH]
+//!   cargo bench -p journey-tests --bench grpc [-- ROUNDS WRITERS SINGLE_PER_WRITER BATCHES_PER_WRITER BATCH PEOPLE]
 //!
 //! The endpoint is the one `journey serve --grpc-listen` runs: TLS with the CA it generates, a
 //! token as the password of basic auth, every call audited. Scenarios (each round on fresh scratch
@@ -12,14 +12,18 @@
 //! 3. a full read of `$all` (every event of 1 and 2): through the endpoint as admin, next to
 //!    reading and decoding the same log in-process; the two alternate, repeated until the
 //!    in-process reads add up to a second (at least three of each), and the summed rates are
-//!    compared, so that a burst of other work on the machine does not decide a 0.1 s measurement.
+//!    compared, so that a burst of other work on the machine does not decide a 0.1 s measurement;
+//! 4. the same comparison of full `$all` reads on a log of a synthetic population of PEOPLE persons
+//!    (default 1,000) seeded through the ledger (`journey_core::synth`, what `journey seed` writes
+//!    and what analysts replay): sealed person events with their catalogue payloads, and the
+//!    population's offers and volunteers, instead of scenario 3's mostly small plain events.
 //!
 //! Each line also gives the process's CPU time per event (client and server share the process and
 //! the machine's cores), and a scenario of calls that do little (reads of a missing stream, audited
 //! like every call) gives the fixed cost of one call, which single-event appends pay per event.
 //!
 //! Prints events per second of each and the ratio endpoint / in-process per round (default 5
-//! rounds), then the median ratios (targets: appends and the read at least 0.5).
+//! rounds), then the median ratios (targets: appends and the reads at least 0.5).
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +50,7 @@ struct Settings {
     single_per_writer: usize,
     batches_per_writer: usize,
     batch: usize,
+    people: usize,
 }
 
 fn settings() -> Settings {
@@ -56,6 +61,7 @@ fn settings() -> Settings {
         single_per_writer: numbers.get(2).copied().unwrap_or(50),
         batches_per_writer: numbers.get(3).copied().unwrap_or(4),
         batch: numbers.get(4).copied().unwrap_or(100),
+        people: numbers.get(5).copied().unwrap_or(1_000),
     }
 }
 
@@ -423,13 +429,44 @@ async fn read_endpoint(client: &Client) -> (usize, Duration) {
     (events, started.elapsed())
 }
 
-/// One round of the three scenarios on fresh stores; answers the three ratios.
-async fn round(settings: &Settings) -> [f64; 3] {
+/// Full reads of `$all` of `scratch`'s log, in-process (read and decode) and through `client`, an
+/// admin's client of the endpoint serving it; prints and answers the ratio.
+///
+/// One read of a few tens of thousands of events takes a tenth of a second in-process, short
+/// enough that a burst of other work on the shared cores decides the ratio. The two reads
+/// therefore alternate, in-process first, until the in-process side has read for a second and each
+/// side at least three times, and the ratio is that of the summed rates.
+async fn compare_reads(name: &str, scratch: &Scratch, client: &Client) -> f64 {
+    let (mut in_process, mut in_process_cpu) = (Duration::ZERO, Duration::ZERO);
+    let (mut through, mut through_cpu) = (Duration::ZERO, Duration::ZERO);
+    let (mut read_events, mut repeats) = (0, 0);
+    while repeats < READ_REPEATS_MIN || in_process < READ_IN_PROCESS_MIN {
+        let ((read_direct, direct_wall), _, direct_cpu) = measured(read_in_process(scratch)).await;
+        let ((read_served, served_wall), _, served_cpu) = measured(read_endpoint(client)).await;
+        assert_eq!(
+            read_direct, read_served,
+            "the endpoint reads every event of the log"
+        );
+        (in_process, in_process_cpu) = (in_process + direct_wall, in_process_cpu + direct_cpu);
+        (through, through_cpu) = (through + served_wall, through_cpu + served_cpu);
+        read_events += read_served;
+        repeats += 1;
+    }
+    report(
+        &format!("{name} ×{repeats} (read, decode)"),
+        read_events,
+        (through, through_cpu),
+        (in_process, in_process_cpu),
+    )
+}
+
+/// One round of the four scenarios on fresh stores; answers the four ratios.
+async fn round(settings: &Settings) -> [f64; 4] {
     // Each side appends to its own scratch store, so neither finds the other's streams.
     let direct = scratch().await;
     let served = scratch().await;
-    let endpoint = endpoint(&served).await;
-    let client = &endpoint.client;
+    let served_endpoint = endpoint(&served).await;
+    let client = &served_endpoint.client;
     // The client connects (TLS handshake, server features) before the clock starts.
     client.server_info().await.expect("server info");
     let singles = settings.writers * settings.single_per_writer;
@@ -461,32 +498,31 @@ async fn round(settings: &Settings) -> [f64; 3] {
         (in_process, in_process_cpu),
     );
 
-    // One read of a few tens of thousands of events takes a tenth of a second in-process, short
-    // enough that a burst of other work on the shared cores decides the ratio. The two reads
-    // therefore alternate, in-process first, until the in-process side has read for a second and
-    // each side at least three times, and the ratio is that of the summed rates.
-    let (mut in_process, mut in_process_cpu) = (Duration::ZERO, Duration::ZERO);
-    let (mut through, mut through_cpu) = (Duration::ZERO, Duration::ZERO);
-    let (mut read_events, mut repeats) = (0, 0);
-    while repeats < READ_REPEATS_MIN || in_process < READ_IN_PROCESS_MIN {
-        let ((read_direct, direct_wall), _, direct_cpu) = measured(read_in_process(&served)).await;
-        let ((read_served, served_wall), _, served_cpu) = measured(read_endpoint(client)).await;
-        assert_eq!(
-            read_direct, read_served,
-            "the endpoint reads every event of the log"
-        );
-        (in_process, in_process_cpu) = (in_process + direct_wall, in_process_cpu + direct_cpu);
-        (through, through_cpu) = (through + served_wall, through_cpu + served_cpu);
-        read_events += read_served;
-        repeats += 1;
-    }
-    let read_ratio = report(
-        &format!("full $all read ×{repeats} (read, decode)"),
-        read_events,
-        (through, through_cpu),
-        (in_process, in_process_cpu),
-    );
-    [single_ratio, batch_ratio, read_ratio]
+    let read_ratio = compare_reads("full $all read", &served, client).await;
+
+    // The same reads of a seeded population, on a store of its own.
+    let seeded = scratch().await;
+    let today = chrono::Utc::now().date_naive();
+    journey_core::synth::seed(
+        &seeded.context.ledger,
+        &journey_core::synth::SynthConfig::new(settings.people, 7, today),
+        |_| {},
+    )
+    .await
+    .expect("seed");
+    let seeded_endpoint = endpoint(&seeded).await;
+    seeded_endpoint
+        .client
+        .server_info()
+        .await
+        .expect("server info");
+    let seeded_ratio = compare_reads(
+        &format!("seeded $all read ({} persons)", settings.people),
+        &seeded,
+        &seeded_endpoint.client,
+    )
+    .await;
+    [single_ratio, batch_ratio, read_ratio, seeded_ratio]
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -495,22 +531,23 @@ async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let settings = settings();
     println!(
-        "journey gRPC benchmark: {} rounds; {} writers, {} single appends each, {} batches of {} each",
+        "journey gRPC benchmark: {} rounds; {} writers, {} single appends each, {} batches of {} each; {} seeded persons",
         settings.rounds,
         settings.writers,
         settings.single_per_writer,
         settings.batches_per_writer,
-        settings.batch
+        settings.batch,
+        settings.people
     );
-    let mut ratios = [Vec::new(), Vec::new(), Vec::new()];
+    let mut ratios = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for number in 1..=settings.rounds {
         println!("round {number}");
         for (all, ratio) in ratios.iter_mut().zip(round(&settings).await) {
             all.push(ratio);
         }
     }
-    let [single, batch, read] = ratios.map(median);
+    let [single, batch, read, seeded] = ratios.map(median);
     println!(
-        "median ratios endpoint / in-process: single appends {single:.2}, batches {batch:.2}, $all read {read:.2} (targets: 0.50 each)"
+        "median ratios endpoint / in-process: single appends {single:.2}, batches {batch:.2}, $all read {read:.2}, seeded $all read {seeded:.2} (targets: 0.50 each)"
     );
 }

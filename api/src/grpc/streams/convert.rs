@@ -19,7 +19,7 @@ use journey_core::envelope::{Actor, PersonId};
 use journey_core::ledger::DecodedEvent;
 use journey_core::log::RecordedEvent as LogEvent;
 use journey_core::plain::{self, StreamKind};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tonic::Status;
 
 use crate::auth::{Principal, Role};
@@ -49,7 +49,11 @@ pub fn proto_uuid(id: uuid::Uuid, structured: bool) -> ProtoUuid {
         }
     } else {
         ProtoUuid {
-            value: Some(UuidValue::String(id.to_string())),
+            value: Some(UuidValue::String(
+                id.hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer())
+                    .to_owned(),
+            )),
         }
     }
 }
@@ -173,7 +177,7 @@ impl Viewer {
     }
 
     /// What the caller sees of `recorded`: `None` when it may not see it.
-    pub async fn view(&mut self, recorded: LogEvent) -> Result<Option<ProtoEvent>, Status> {
+    pub async fn view(&mut self, mut recorded: LogEvent) -> Result<Option<ProtoEvent>, Status> {
         let role = self.principal.role;
         let kind = match plain::classify(&recorded.stream) {
             Ok(kind) => kind,
@@ -190,7 +194,7 @@ impl Viewer {
                         recorded.position
                     ))
                 })?;
-                let stream = recorded.stream.clone();
+                let stream = std::mem::take(&mut recorded.stream);
                 Ok(Some(self.proto(
                     &recorded,
                     stream,
@@ -224,7 +228,7 @@ impl Viewer {
                     &decoded.recorded,
                     stream,
                     &data,
-                    &metadata,
+                    metadata,
                 )))
             }
             StreamKind::Person(person) => {
@@ -258,8 +262,7 @@ impl Viewer {
                         })?;
                         let metadata =
                             envelope_metadata(&recorded, &actor, payload.is_none(), None);
-                        let metadata = serde_json::to_vec(&metadata).unwrap_or_default();
-                        let stream = recorded.stream.clone();
+                        let stream = std::mem::take(&mut recorded.stream);
                         Ok(Some(match payload {
                             Some(data) => self.proto(&recorded, stream, true, data, metadata),
                             None => self.proto(&recorded, stream, false, Vec::new(), metadata),
@@ -284,7 +287,7 @@ impl Viewer {
             &decoded,
             pseudonyms.person(&person),
             data.as_ref(),
-            &metadata,
+            metadata,
         ))
     }
 
@@ -301,17 +304,11 @@ impl Viewer {
         decoded: &DecodedEvent,
         stream: String,
         data: Option<&Value>,
-        metadata: &Value,
+        metadata: Vec<u8>,
     ) -> ProtoEvent {
         match data {
             Some(data) => self.json_proto(&decoded.recorded, stream, data, metadata),
-            None => self.proto(
-                &decoded.recorded,
-                stream,
-                false,
-                Vec::new(),
-                serde_json::to_vec(metadata).unwrap_or_default(),
-            ),
+            None => self.proto(&decoded.recorded, stream, false, Vec::new(), metadata),
         }
     }
 
@@ -320,14 +317,14 @@ impl Viewer {
         recorded: &LogEvent,
         stream: String,
         data: &Value,
-        metadata: &Value,
+        metadata: Vec<u8>,
     ) -> ProtoEvent {
         self.proto(
             recorded,
             stream,
             true,
             serde_json::to_vec(data).unwrap_or_default(),
-            serde_json::to_vec(metadata).unwrap_or_default(),
+            metadata,
         )
     }
 
@@ -368,38 +365,231 @@ impl Viewer {
     }
 }
 
-/// The envelope's fields besides type and payload, as the custom metadata of a ledger event. With
-/// pseudonyms (the analyst view) the actor is pseudonymised and the hashes are left out.
+/// The envelope's fields besides type and payload, as the custom metadata of a ledger event (JSON
+/// bytes). With pseudonyms (the analyst view) the actor is pseudonymised and the hashes are left
+/// out.
+///
+/// Written straight from the event, without building a `serde_json::Value` first: the fields come
+/// in the order a JSON object of them always had (sorted by name, as `serde_json`'s map sorts
+/// them), so the bytes are the same as before (`tests::metadata_is_byte_for_byte_the_value_path`).
 fn envelope_metadata(
     recorded: &LogEvent,
     actor: &Actor,
     erased: bool,
     pseudonyms: Option<&crate::pseudonym::Pseudonymizer>,
-) -> Value {
+) -> Vec<u8> {
     let event = &recorded.event;
-    let mut metadata = json!({
-        "version": event.version,
-        "occurred_on": event.occurred_on,
-        "recorded_at": event.recorded_at,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-    });
-    match pseudonyms {
-        Some(pseudonyms) => {
-            metadata["actor"] = json!({
-                "pseudonym": pseudonyms.actor(&actor.id),
-                "agency": actor.agency,
-                "role": actor.role,
-            });
+    let (actor, prev_hash, hash) = match pseudonyms {
+        Some(pseudonyms) => (
+            MetadataActor::Pseudonymised {
+                agency: actor.agency.as_ref(),
+                pseudonym: pseudonyms.actor(&actor.id),
+                role: &actor.role,
+            },
+            None,
+            None,
+        ),
+        None => (
+            MetadataActor::Recorded {
+                agency: actor.agency.as_ref(),
+                id: &actor.id,
+                role: &actor.role,
+            },
+            Some(Hex(&event.prev_hash)),
+            Some(Hex(&event.hash)),
+        ),
+    };
+    let metadata = EnvelopeMetadata {
+        actor,
+        causation_id: event.causation_id,
+        correlation_id: event.correlation_id,
+        erased: erased.then_some(true),
+        hash,
+        occurred_on: event.occurred_on,
+        prev_hash,
+        recorded_at: event.recorded_at,
+        version: event.version,
+    };
+    // Room for the usual size of the object, so the writer does not grow its buffer field by field.
+    let mut bytes = Vec::with_capacity(384);
+    serde_json::to_writer(&mut bytes, &metadata).unwrap_or_default();
+    bytes
+}
+
+/// The custom metadata of a ledger event; fields in the order of their names (see
+/// [`envelope_metadata`]).
+#[derive(serde::Serialize)]
+struct EnvelopeMetadata<'a> {
+    actor: MetadataActor<'a>,
+    causation_id: Option<uuid::Uuid>,
+    correlation_id: Option<uuid::Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    erased: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<Hex<'a>>,
+    occurred_on: chrono::NaiveDate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_hash: Option<Hex<'a>>,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+    version: u32,
+}
+
+/// The actor in the custom metadata: as recorded (the agency left out when there is none, as
+/// [`Actor`] writes itself), or pseudonymised for analysts (the agency `null` when there is none).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum MetadataActor<'a> {
+    Recorded {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agency: Option<&'a journey_core::catalogue::Agency>,
+        id: &'a str,
+        role: &'a journey_core::envelope::ActorRole,
+    },
+    Pseudonymised {
+        agency: Option<&'a journey_core::catalogue::Agency>,
+        pseudonym: String,
+        role: &'a journey_core::envelope::ActorRole,
+    },
+}
+
+/// A hash as lower-case hex, written without an intermediate string.
+struct Hex<'a>(&'a [u8; 32]);
+
+impl serde::Serialize for Hex<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut text).map_err(serde::ser::Error::custom)?;
+        // Hex digits are ASCII, so the slice is UTF-8.
+        serializer.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use journey_core::catalogue::Agency;
+    use journey_core::envelope::ActorRole;
+    use journey_core::log::{NewEvent, PayloadEncoding, Position};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::pseudonym::Pseudonymizer;
+
+    /// The custom metadata as it was written before it skipped `serde_json::Value`: the reference
+    /// the direct writer must match byte for byte.
+    fn metadata_through_value(
+        recorded: &LogEvent,
+        actor: &Actor,
+        erased: bool,
+        pseudonyms: Option<&Pseudonymizer>,
+    ) -> Vec<u8> {
+        let event = &recorded.event;
+        let mut metadata = json!({
+            "version": event.version,
+            "occurred_on": event.occurred_on,
+            "recorded_at": event.recorded_at,
+            "correlation_id": event.correlation_id,
+            "causation_id": event.causation_id,
+        });
+        match pseudonyms {
+            Some(pseudonyms) => {
+                metadata["actor"] = json!({
+                    "pseudonym": pseudonyms.actor(&actor.id),
+                    "agency": actor.agency,
+                    "role": actor.role,
+                });
+            }
+            None => {
+                metadata["actor"] = json!(actor);
+                metadata["prev_hash"] = json!(hex::encode(event.prev_hash));
+                metadata["hash"] = json!(hex::encode(event.hash));
+            }
         }
-        None => {
-            metadata["actor"] = json!(actor);
-            metadata["prev_hash"] = json!(hex::encode(event.prev_hash));
-            metadata["hash"] = json!(hex::encode(event.hash));
+        if erased {
+            metadata["erased"] = json!(true);
+        }
+        serde_json::to_vec(&metadata).expect("metadata")
+    }
+
+    const ROLES: [ActorRole; 6] = [
+        ActorRole::Caseworker,
+        ActorRole::Coordinator,
+        ActorRole::Analyst,
+        ActorRole::Auditor,
+        ActorRole::Admin,
+        ActorRole::System,
+    ];
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        actor: &Actor,
+        version: u32,
+        day: u32,
+        micros: i64,
+        correlation: Option<u128>,
+        causation: Option<u128>,
+        prev_hash: [u8; 32],
+        hash: [u8; 32],
+    ) -> LogEvent {
+        LogEvent {
+            position: Position::from_raw(7),
+            stream: format!("person-{}", uuid::Uuid::from_u128(1)),
+            revision: 3,
+            event: NewEvent {
+                id: uuid::Uuid::from_u128(2),
+                event_type: "PersonRegistered".into(),
+                version,
+                occurred_on: NaiveDate::from_ymd_opt(2020, 1, 1).expect("date")
+                    + chrono::Days::new(u64::from(day)),
+                recorded_at: Utc.timestamp_micros(micros).single().expect("a time"),
+                actor: actor.to_log(),
+                correlation_id: correlation.map(uuid::Uuid::from_u128),
+                causation_id: causation.map(uuid::Uuid::from_u128),
+                encoding: PayloadEncoding::Sealed,
+                payload: Vec::new(),
+                content_digest: [0; 32],
+                prev_hash,
+                hash,
+            },
+            global_link: None,
         }
     }
-    if erased {
-        metadata["erased"] = json!(true);
+
+    proptest! {
+        /// Every shape of envelope (with and without agency, ids, erasure; as recorded for
+        /// admins, caseworkers, coordinators and replicas, pseudonymised for analysts) gives the
+        /// bytes the `Value` path gave.
+        #[test]
+        fn metadata_is_byte_for_byte_the_value_path(
+            id in "[a-z0-9 \"\\\\é-]{0,12}",
+            agency in proptest::option::of(0..Agency::ALL.len()),
+            role in 0..ROLES.len(),
+            version in 1u32..5,
+            day in 0u32..3000,
+            micros in 1_500_000_000_000_000i64..1_900_000_000_000_000,
+            correlation in proptest::option::of(any::<u128>()),
+            causation in proptest::option::of(any::<u128>()),
+            prev_hash in any::<[u8; 32]>(),
+            hash in any::<[u8; 32]>(),
+            erased in any::<bool>(),
+            pseudonymised in any::<bool>(),
+        ) {
+            let actor = Actor {
+                id,
+                agency: agency.map(|index| Agency::ALL[index]),
+                role: ROLES[role],
+            };
+            let recorded =
+                event(&actor, version, day, micros, correlation, causation, prev_hash, hash);
+            let pseudonyms = Pseudonymizer::new([9; 32]);
+            let pseudonyms = pseudonymised.then_some(&pseudonyms);
+            prop_assert_eq!(
+                String::from_utf8(envelope_metadata(&recorded, &actor, erased, pseudonyms))
+                    .expect("UTF-8"),
+                String::from_utf8(metadata_through_value(&recorded, &actor, erased, pseudonyms))
+                    .expect("UTF-8")
+            );
+        }
     }
-    metadata
 }

@@ -464,6 +464,10 @@ async fn read_all_backwards(
 
 /// Sends up to `count` visible events of `$all` from `from` in `direction`, a page at a time; each
 /// page goes on after the last event of the one before, as the log says.
+///
+/// While a page is turned into messages and sent, the log already reads the next one (on its own
+/// task, which the log hands to the blocking pool), so the two overlap on the machine's cores
+/// instead of taking turns. A read whose count ends within the page reads nothing ahead.
 async fn read_all_pages(
     state: &AppState,
     viewer: &mut Viewer,
@@ -473,17 +477,21 @@ async fn read_all_pages(
     mut count: u64,
     out: &Out,
 ) -> Result<(), Status> {
+    let mut ahead: Option<PageReading> = None;
     while count > 0 {
-        let page = state
-            .log
-            .read_all(from, direction, PAGE)
-            .await
-            .map_err(internal)?;
+        let page = match ahead.take() {
+            Some(reading) => reading.await.map_err(internal)?,
+            None => state.log.read_all(from, direction, PAGE).await,
+        }
+        .map_err(internal)?;
         let Some(last) = page.last() else {
             return Ok(());
         };
         from = AllFrom::Excluding(last.position);
-        let mut visible = Vec::new();
+        if count > page.len() as u64 {
+            ahead = Some(read_ahead(state, from, direction));
+        }
+        let mut visible = Vec::with_capacity(page.len());
         for recorded in page {
             if let Some(event) = view_in_page(viewer, recorded, &mut visible, out).await? {
                 if filter.is_some_and(|filter| !filter.matches(&event)) {
@@ -501,6 +509,17 @@ async fn read_all_pages(
         }
     }
     Ok(())
+}
+
+/// A page of `$all` being read on a task of its own.
+type PageReading = tokio::task::JoinHandle<
+    Result<Vec<journey_core::log::RecordedEvent>, journey_core::log::LogError>,
+>;
+
+/// Reads the page of `$all` from `from` on a task of its own; what it read waits in the handle.
+fn read_ahead(state: &AppState, from: AllFrom, direction: Direction) -> PageReading {
+    let log = state.log.clone();
+    tokio::spawn(async move { log.read_all(from, direction, PAGE).await })
 }
 
 fn confirmation() -> Content {
