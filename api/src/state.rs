@@ -59,8 +59,8 @@ pub struct Inner {
     pub projections: Option<Projections>,
     /// Small-cell suppression for the indicators shown to roles that may not see every person.
     pub suppression: Suppression,
-    /// Visibility facts folded from the projections' journals, by person and the revision they
-    /// were folded through (see [`FactsCache`]).
+    /// Visibility facts folded from each person's stream in the log, by person and the revision
+    /// they were folded through (see [`FactsCache`]).
     pub person_facts: FactsCache,
     /// The demo tokens of a server started with `--demo` (the start page offers them); unset
     /// otherwise.
@@ -90,18 +90,30 @@ impl FactsCache {
         revision: u64,
         fold: impl FnOnce() -> PersonFacts,
     ) -> PersonFacts {
-        if let Some((cached, facts)) = self.lock().get(&person) {
-            if *cached == revision {
-                return facts.clone();
-            }
+        if let Some(facts) = self.get(person, revision) {
+            return facts;
         }
         let facts = fold();
+        self.insert(person, revision, facts.clone());
+        facts
+    }
+
+    /// The cached facts of `person` through `revision`, if those are the ones kept.
+    pub fn get(&self, person: PersonId, revision: u64) -> Option<PersonFacts> {
+        match self.lock().get(&person) {
+            Some((cached, facts)) if *cached == revision => Some(facts.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `facts` as the facts of `person` through `revision` (folded by the caller, which may
+    /// have had to read the log for them).
+    pub fn insert(&self, person: PersonId, revision: u64, facts: PersonFacts) {
         let mut entries = self.lock();
         if entries.len() >= Self::CAPACITY {
             entries.clear();
         }
-        entries.insert(person, (revision, facts.clone()));
-        facts
+        entries.insert(person, (revision, facts));
     }
 
     fn lock(
@@ -249,5 +261,17 @@ mod facts_cache_tests {
         let other = PersonId(uuid::Uuid::from_u128(8));
         let folded = cache.get_or_fold(other, 3, || facts(Agency::Kommune));
         assert_eq!(folded, facts(Agency::Kommune));
+    }
+
+    #[test]
+    fn facts_folded_from_the_log_are_served_for_their_revision_only() {
+        let cache = FactsCache::default();
+        let person = PersonId(uuid::Uuid::from_u128(9));
+        assert_eq!(cache.get(person, 2), None);
+        cache.insert(person, 2, facts(Agency::Caritas));
+        assert_eq!(cache.get(person, 2), Some(facts(Agency::Caritas)));
+        // A read at another revision (later or earlier) must fold again.
+        assert_eq!(cache.get(person, 3), None);
+        assert_eq!(cache.get(person, 1), None);
     }
 }

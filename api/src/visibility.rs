@@ -1,8 +1,9 @@
 //! Who may see which person (the role matrix of README.md, API section).
 //!
-//! This is the one place that decides it. The facts are folded from the person's recorded events,
-//! either the ledger's decoded timeline ([`PersonFacts::from_timeline`]) or the projections'
-//! journal of the same events ([`PersonFacts::from_journal`]); both go through one fold
+//! This is the one place that decides it. The facts are folded from the person's recorded events:
+//! every read folds the ledger's decoded timeline ([`PersonFacts::from_timeline`]; the projections
+//! keep interned events, not timelines); a journal of decoded facts ([`PersonFacts::from_journal`],
+//! what `api/tests/folds.rs` compares with the projections' views) goes through the same fold
 //! ([`PersonFacts::fold`]), so the two sources give the same facts for the same events. The
 //! decision itself ([`access`]) takes only the facts.
 //!
@@ -119,7 +120,7 @@ impl PersonFacts {
         Self::fold(timeline)
     }
 
-    /// Folds the facts from the projections' journal of a person, which holds the same events as
+    /// Folds the facts from a journal of a person's decoded facts, which holds the same events as
     /// the timeline as long as it is complete (no revision missing) and the person is not erased;
     /// the caller checks both.
     pub fn from_journal(facts: &[Fact]) -> Self {

@@ -1,11 +1,26 @@
-//! The input of every read model and indicator: each person's recorded events, decoded, with both
-//! times (valid time `occurred_on`, transaction time `recorded_at`).
+//! The input of every read model and indicator: each person's recorded events with both times
+//! (valid time `occurred_on`, transaction time `recorded_at`).
 //!
 //! The projection runner keeps one [`Journal`] per person, fed only by the log subscription.
 //! Everything else in this crate is a pure function of the journals and the cuts (`as_of`,
 //! `known_at`), which is what makes answers for past cuts exactly reproducible and rebuilds equal.
+//!
+//! A journal holds its events and actors in one of two forms, named by a [`Store`]:
+//! - [`Inline`]: each fact holds its decoded [`Event`] and [`Actor`]. This is the form tests and
+//!   the reference folds build by hand.
+//! - [`Interner`]: each fact holds a 4-byte symbol of its event and of its actor, and the state's
+//!   one interner holds every distinct event and actor once. Events repeat across persons (the same
+//!   course started, the same benefit ended, the same caseworker), so a million persons' journals
+//!   cost their facts' times and ids plus the distinct events, not every decoded event with its
+//!   strings. This is the form the runner keeps.
+//!
+//! Every fold reads events through [`Store::event`], so both forms are folded by the same code and
+//! there is one definition of what a fact means: the catalogue's [`Event`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::catalogue::Event;
@@ -13,9 +28,10 @@ use journey_core::envelope::{Actor, PersonId};
 use journey_core::log::Position;
 use uuid::Uuid;
 
-/// One recorded event as the projections see it.
+/// One recorded event as the projections see it; `E` and `A` are the event and actor as the
+/// journal's [`Store`] keeps them (decoded by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fact {
+pub struct Fact<E = Event, A = Actor> {
     /// Global position in the log.
     pub position: Position,
     /// Position in the person's stream.
@@ -25,19 +41,257 @@ pub struct Fact {
     pub occurred_on: NaiveDate,
     /// Transaction time: when the ledger accepted the event.
     pub recorded_at: DateTime<Utc>,
-    pub actor: Actor,
+    pub actor: A,
     /// The event at its current version (upcast on read).
-    pub event: Event,
+    pub event: E,
 }
 
 /// Everything recorded about one person, in stream order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Journal {
-    pub facts: Vec<Fact>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Journal<E = Event, A = Actor> {
+    pub facts: Vec<Fact<E, A>>,
     /// Set when a `PersonalDataErased` was recorded: the person is then in no read model and no
     /// indicator, whatever the cut (the facts are dropped when the erasure is applied).
     pub erased: bool,
 }
 
+// Not derived: a derived `Default` would ask `E: Default`, which no event has.
+impl<E, A> Default for Journal<E, A> {
+    fn default() -> Self {
+        Self {
+            facts: Vec::new(),
+            erased: false,
+        }
+    }
+}
+
 /// All journals, ordered by person so every iteration (and every answer) is deterministic.
-pub type Journals = BTreeMap<PersonId, Journal>;
+pub type Journals<E = Event, A = Actor> = BTreeMap<PersonId, Journal<E, A>>;
+
+/// Where the events and actors of a journal's facts are kept, and how a fold reads them.
+pub trait Store: Debug + Clone + Send + Sync {
+    /// What a fact holds for its event.
+    type Event: Debug + Clone + PartialEq + Eq + Send + Sync;
+    /// What a fact holds for its actor.
+    type Actor: Debug + Clone + PartialEq + Eq + Send + Sync;
+
+    /// The decoded event a fact holds.
+    fn event<'a>(&'a self, event: &'a Self::Event) -> &'a Event;
+
+    /// The actor a fact holds.
+    fn actor<'a>(&'a self, actor: &'a Self::Actor) -> &'a Actor;
+}
+
+/// Journals whose facts hold their decoded events and actors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inline;
+
+impl Store for Inline {
+    type Event = Event;
+    type Actor = Actor;
+
+    fn event<'a>(&'a self, event: &'a Event) -> &'a Event {
+        event
+    }
+
+    fn actor<'a>(&'a self, actor: &'a Actor) -> &'a Actor {
+        actor
+    }
+}
+
+/// An interned event: an index into the [`Interner`] of the state that holds the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventSymbol(u32);
+
+/// An interned actor: an index into the [`Interner`] of the state that holds the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ActorSymbol(u32);
+
+/// Every distinct event and actor of the runner's journals, each kept once and counted by the
+/// facts that hold it. A value no fact holds any more (its person erased) is dropped at once, so an
+/// erased person's events do not stay in memory behind their symbols; its slot is reused.
+///
+/// Equality is by content, not by symbol numbers: two interners holding the same values in other
+/// slots (a state loaded from a snapshot against one folded from the log) are equal, and so are
+/// journals compared through them (see `State`'s equality).
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
+    events: Table<Event>,
+    actors: Table<Actor>,
+}
+
+impl Interner {
+    /// The symbol of `event`, counting one more fact that holds it.
+    pub fn intern_event(&mut self, event: Event) -> EventSymbol {
+        EventSymbol(self.events.intern(event))
+    }
+
+    /// The symbol of `actor`, counting one more fact that holds it.
+    pub fn intern_actor(&mut self, actor: &Actor) -> ActorSymbol {
+        ActorSymbol(self.actors.intern_ref(actor))
+    }
+
+    /// Gives back the symbols of a fact that is dropped (its person erased).
+    pub fn release(&mut self, fact: &Fact<EventSymbol, ActorSymbol>) {
+        self.events.release(fact.event.0);
+        self.actors.release(fact.actor.0);
+    }
+
+    /// How many distinct events and actors are held.
+    pub fn len(&self) -> (usize, usize) {
+        (self.events.index.len(), self.actors.index.len())
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.events.index.is_empty() && self.actors.index.is_empty()
+    }
+
+    /// The fact `fact` with its event and actor interned.
+    pub fn intern_fact(&mut self, fact: Fact) -> Fact<EventSymbol, ActorSymbol> {
+        Fact {
+            position: fact.position,
+            revision: fact.revision,
+            id: fact.id,
+            occurred_on: fact.occurred_on,
+            recorded_at: fact.recorded_at,
+            actor: self.intern_actor(&fact.actor),
+            event: self.intern_event(fact.event),
+        }
+    }
+}
+
+impl PartialEq for Interner {
+    fn eq(&self, other: &Self) -> bool {
+        self.events.same_values(&other.events) && self.actors.same_values(&other.actors)
+    }
+}
+
+impl Eq for Interner {}
+
+impl Store for Interner {
+    type Event = EventSymbol;
+    type Actor = ActorSymbol;
+
+    fn event<'a>(&'a self, event: &'a EventSymbol) -> &'a Event {
+        self.events.get(event.0)
+    }
+
+    fn actor<'a>(&'a self, actor: &'a ActorSymbol) -> &'a Actor {
+        self.actors.get(actor.0)
+    }
+}
+
+/// One kind of interned value: the values by symbol with the number of facts holding each, and
+/// the symbol of each value. The value is shared by both (`Arc`), not kept twice.
+#[derive(Debug, Clone)]
+struct Table<T> {
+    slots: Vec<Option<Slot<T>>>,
+    index: HashMap<Arc<T>, u32>,
+    /// Slots whose value was dropped, reused before the table grows.
+    free: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    value: Arc<T>,
+    holders: u32,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            index: HashMap::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone> Table<T> {
+    fn intern(&mut self, value: T) -> u32 {
+        if let Some(&symbol) = self.index.get(&value) {
+            self.hold(symbol);
+            return symbol;
+        }
+        self.insert(Arc::new(value))
+    }
+
+    fn intern_ref(&mut self, value: &T) -> u32 {
+        if let Some(&symbol) = self.index.get(value) {
+            self.hold(symbol);
+            return symbol;
+        }
+        self.insert(Arc::new(value.clone()))
+    }
+
+    fn hold(&mut self, symbol: u32) {
+        if let Some(Some(slot)) = self.slots.get_mut(symbol as usize) {
+            slot.holders = slot.holders.saturating_add(1);
+        }
+    }
+
+    fn insert(&mut self, value: Arc<T>) -> u32 {
+        let slot = Slot {
+            value: value.clone(),
+            holders: 1,
+        };
+        let symbol = match self.free.pop() {
+            Some(symbol) => {
+                self.slots[symbol as usize] = Some(slot);
+                symbol
+            }
+            None => {
+                // More than four billion distinct values would be a store no single node holds.
+                let symbol = u32::try_from(self.slots.len())
+                    .expect("fewer than 2^32 distinct interned values");
+                self.slots.push(Some(slot));
+                symbol
+            }
+        };
+        self.index.insert(value, symbol);
+        symbol
+    }
+
+    fn release(&mut self, symbol: u32) {
+        let Some(entry) = self.slots.get_mut(symbol as usize) else {
+            return;
+        };
+        let Some(slot) = entry else {
+            return;
+        };
+        slot.holders -= 1;
+        if slot.holders == 0 {
+            if let Some(slot) = entry.take() {
+                self.index.remove(&slot.value);
+            }
+            self.free.push(symbol);
+        }
+    }
+
+    fn get(&self, symbol: u32) -> &T {
+        match self.slots.get(symbol as usize) {
+            Some(Some(slot)) => &slot.value,
+            // Symbols come only from this table and are released with the last fact holding them.
+            _ => panic!("symbol {symbol} is not held by this interner"),
+        }
+    }
+
+    /// The same values held by the same number of facts, whatever their symbols.
+    fn same_values(&self, other: &Self) -> bool {
+        self.index.len() == other.index.len()
+            && self.index.iter().all(|(value, &symbol)| {
+                other
+                    .index
+                    .get(value)
+                    .is_some_and(|&theirs| self.holders(symbol) == other.holders(theirs))
+            })
+    }
+
+    fn holders(&self, symbol: u32) -> u32 {
+        match self.slots.get(symbol as usize) {
+            Some(Some(slot)) => slot.holders,
+            _ => 0,
+        }
+    }
+}

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
 
+use crate::journal::{Journal, Store};
 use crate::kpi::{self, Columns, KpiError, KpiQuery, KpiResult};
 use crate::runner::State;
 use crate::view::{Households, PersonView};
@@ -55,7 +56,7 @@ pub struct ViewSet {
 impl ViewSet {
     /// Every person's view of `state` at the cut `known_at`, as the running projections serve it:
     /// the live cut built from the journals, a past cut derived from the live one.
-    pub fn for_state(state: &State, known_at: DateTime<Utc>) -> Self {
+    pub fn for_state<S: Store>(state: &State<S>, known_at: DateTime<Utc>) -> Self {
         let live = Self::folded(state, LIVE);
         if known_at >= LIVE {
             live
@@ -67,7 +68,7 @@ impl ViewSet {
     /// Every person's view of `state` at `known_at`, each folded from the journals, on every
     /// core: how the live cut is built, and for a past cut the definition [`ViewSet::past_cut`]
     /// must equal (and the baseline `journey bench projections` measures it against).
-    pub fn folded(state: &State, known_at: DateTime<Utc>) -> Self {
+    pub fn folded<S: Store>(state: &State<S>, known_at: DateTime<Utc>) -> Self {
         let built = crate::parallel::map_shares(
             state.journals.len(),
             threads_for(state.journals.len()),
@@ -78,7 +79,7 @@ impl ViewSet {
                     .skip(range.start)
                     .take(range.len())
                     .filter_map(|(person, journal)| {
-                        let view = PersonView::build(*person, journal, known_at)?;
+                        let view = PersonView::build_in(&state.store, *person, journal, known_at)?;
                         Some((view, latest_recorded(journal)))
                     })
                     .collect::<Vec<_>>()
@@ -103,7 +104,7 @@ impl ViewSet {
     /// with facts (or corrections, retractions) recorded after the cut are folded again. Persons
     /// without a live view (erased, or with no registration in force) are folded again too: a
     /// registration retracted after the cut still counts at the cut.
-    pub fn past_cut(state: &State, live: &ViewSet, known_at: DateTime<Utc>) -> Self {
+    pub fn past_cut<S: Store>(state: &State<S>, live: &ViewSet, known_at: DateTime<Utc>) -> Self {
         debug_assert_eq!(
             live.checkpoint, state.checkpoint,
             "live views of this state"
@@ -121,7 +122,7 @@ impl ViewSet {
                     Some(&index) if live.recorded_until[index] <= known_at => {
                         Some(live.views[index].clone())
                     }
-                    _ => PersonView::build(*person, journal, known_at),
+                    _ => PersonView::build_in(&state.store, *person, journal, known_at),
                 })
                 .collect::<Vec<_>>()
         });
@@ -132,8 +133,8 @@ impl ViewSet {
         Self::assemble(state, known_at, views, Vec::new())
     }
 
-    fn assemble(
-        state: &State,
+    fn assemble<S: Store>(
+        state: &State<S>,
         known_at: DateTime<Utc>,
         views: Vec<PersonView>,
         recorded_until: Vec<DateTime<Utc>>,
@@ -200,7 +201,7 @@ impl ViewSet {
     /// Rebuilds the live views of `dirty` persons from `state` (the persons whose journals
     /// changed since these views were built), with their columns. Only the live cut is refreshed
     /// (a past cut is derived afresh from it instead).
-    pub fn refresh(&mut self, state: &State, dirty: &BTreeSet<PersonId>) {
+    pub fn refresh<S: Store>(&mut self, state: &State<S>, dirty: &BTreeSet<PersonId>) {
         debug_assert!(self.known_at >= LIVE, "only the live views are refreshed");
         // Views are replaced in place first, while every index is still right; persons who come or
         // go are removed and added after that, and the index is rebuilt once (changing the vector
@@ -209,7 +210,8 @@ impl ViewSet {
         let mut arrived = Vec::new();
         for person in dirty {
             let journal = state.journals.get(person);
-            let view = journal.and_then(|journal| PersonView::build(*person, journal, LIVE));
+            let view = journal
+                .and_then(|journal| PersonView::build_in(&state.store, *person, journal, LIVE));
             let recorded = journal
                 .map(latest_recorded)
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
@@ -256,7 +258,7 @@ impl ViewSet {
 
 /// The latest transaction time of a journal's facts: a cut at or after it knows all of them. Not
 /// simply the last fact's, as nothing here relies on a stream's `recorded_at` never going back.
-fn latest_recorded(journal: &crate::journal::Journal) -> DateTime<Utc> {
+fn latest_recorded<E, A>(journal: &Journal<E, A>) -> DateTime<Utc> {
     journal
         .facts
         .iter()

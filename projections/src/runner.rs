@@ -24,7 +24,7 @@ use tokio::sync::{watch, Notify};
 use chrono::{DateTime, Utc};
 
 use crate::decode::decode_page_blocking;
-use crate::journal::{Fact, Journal, Journals};
+use crate::journal::{ActorSymbol, EventSymbol, Fact, Inline, Interner, Journal, Journals, Store};
 use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
 use crate::offers::{self, Offers};
 use crate::query::{QueryCache, ViewSet};
@@ -189,10 +189,15 @@ pub enum ProjectionError {
     },
 }
 
-/// The projections' state at one log position.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
-    pub journals: Journals,
+/// The projections' state at one log position. `S` is where the journals keep their events and
+/// actors: the runner's state interns them (the default, [`Interner`]); a state built from
+/// hand-made journals ([`State::from_journals`]) keeps them inline. Both are folded by the same
+/// code (see [`crate::journal`]).
+#[derive(Debug, Clone)]
+pub struct State<S: Store = Interner> {
+    pub journals: Journals<S::Event, S::Actor>,
+    /// The events and actors the journals' facts name.
+    pub store: S,
     /// The registers (districts and their areas, providers) as of the checkpoint.
     pub registers: Arc<Registers>,
     /// The offers' events as of the checkpoint (`crate::offers`).
@@ -210,12 +215,60 @@ pub struct State {
     pub recorded_through: Option<DateTime<Utc>>,
 }
 
-impl State {
-    /// The state holding `journals` at `checkpoint` (a loaded snapshot), whose event at the
-    /// checkpoint was recorded at `checkpoint_recorded_at`. The journals no longer hold the facts of
-    /// erased persons, so the latest time applied is taken as the later of their latest fact and
-    /// the checkpoint's event; when times only go forward that is the last event's, as it was
-    /// before the snapshot.
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            journals: Journals::new(),
+            store: Interner::default(),
+            registers: Arc::default(),
+            offers: Arc::default(),
+            volunteers: Arc::default(),
+            checkpoint: None,
+            recorded_through: None,
+        }
+    }
+}
+
+/// Equal when the journals hold the same facts with the same events and actors, whatever symbols
+/// the stores gave them: a state loaded from a snapshot numbers its symbols in person order, one
+/// folded from the log in log order.
+impl<S: Store + PartialEq> PartialEq for State<S> {
+    fn eq(&self, other: &Self) -> bool {
+        let same_journal = |mine: &Journal<S::Event, S::Actor>,
+                            theirs: &Journal<S::Event, S::Actor>| {
+            mine.erased == theirs.erased
+                && mine.facts.len() == theirs.facts.len()
+                && mine.facts.iter().zip(&theirs.facts).all(|(a, b)| {
+                    a.position == b.position
+                        && a.revision == b.revision
+                        && a.id == b.id
+                        && a.occurred_on == b.occurred_on
+                        && a.recorded_at == b.recorded_at
+                        && self.store.actor(&a.actor) == other.store.actor(&b.actor)
+                        && self.store.event(&a.event) == other.store.event(&b.event)
+                })
+        };
+        self.checkpoint == other.checkpoint
+            && self.recorded_through == other.recorded_through
+            && self.registers == other.registers
+            && self.offers == other.offers
+            && self.volunteers == other.volunteers
+            && self.store == other.store
+            && self.journals.len() == other.journals.len()
+            && self
+                .journals
+                .iter()
+                .zip(&other.journals)
+                .all(|((p, a), (q, b))| p == q && same_journal(a, b))
+    }
+}
+
+impl<S: Store + Eq> Eq for State<S> {}
+
+impl State<Inline> {
+    /// The state holding `journals` at `checkpoint`, with their events kept inline (hand-made
+    /// journals, as the tests and reference folds build them). See [`State::interned`] for the
+    /// rest.
     pub fn from_journals(
         journals: Journals,
         checkpoint: Option<Position>,
@@ -224,6 +277,7 @@ impl State {
         let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
         Self {
             journals,
+            store: Inline,
             registers: Arc::default(),
             offers: Arc::default(),
             volunteers: Arc::default(),
@@ -231,7 +285,49 @@ impl State {
             recorded_through,
         }
     }
+}
 
+impl State {
+    /// The state holding `journals` at `checkpoint` (a loaded snapshot), whose event at the
+    /// checkpoint was recorded at `checkpoint_recorded_at`, with every event and actor interned.
+    /// The journals no longer hold the facts of erased persons, so the latest time applied is taken
+    /// as the later of their latest fact and the checkpoint's event; when times only go forward
+    /// that is the last event's, as it was before the snapshot.
+    pub fn interned(
+        journals: Journals,
+        checkpoint: Option<Position>,
+        checkpoint_recorded_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
+        let mut store = Interner::default();
+        let journals = journals
+            .into_iter()
+            .map(|(person, journal)| {
+                let facts = journal
+                    .facts
+                    .into_iter()
+                    .map(|fact| store.intern_fact(fact))
+                    .collect();
+                let journal = Journal {
+                    facts,
+                    erased: journal.erased,
+                };
+                (person, journal)
+            })
+            .collect();
+        Self {
+            journals,
+            store,
+            registers: Arc::default(),
+            offers: Arc::default(),
+            volunteers: Arc::default(),
+            checkpoint,
+            recorded_through,
+        }
+    }
+}
+
+impl<S: Store> State<S> {
     /// How many persons were erased by the checkpoint. Erasure takes a person out of every cut,
     /// past ones included, so answers for an earlier `known_at` lack them from then on; every
     /// indicator answer reports this count so that such a change can be told apart from a
@@ -248,7 +344,9 @@ impl State {
         self.checkpoint
             .is_some_and(|checkpoint| checkpoint >= position)
     }
+}
 
+impl State {
     /// Applies one decoded event at its position. Positions must come in order, each exactly once;
     /// any other event is refused with [`ProjectionError::PositionOutOfOrder`] and changes nothing.
     /// The check holds in release builds too: it is what makes "the state of exactly one position"
@@ -303,10 +401,11 @@ impl State {
             return Ok(());
         };
         if event.event_type() == EventType::PersonalDataErased {
-            *journal = Journal {
-                facts: Vec::new(),
-                erased: true,
-            };
+            // The interner drops every event no other fact holds, so nothing of the person stays.
+            for fact in std::mem::take(&mut journal.facts) {
+                self.store.release(&fact);
+            }
+            journal.erased = true;
             return Ok(());
         }
         reserve_one(&mut journal.facts);
@@ -316,8 +415,8 @@ impl State {
             id: decoded.recorded.event.id,
             occurred_on: decoded.recorded.event.occurred_on,
             recorded_at: decoded.recorded.event.recorded_at,
-            actor: decoded.actor.clone(),
-            event: event.into_owned(),
+            actor: self.store.intern_actor(&decoded.actor),
+            event: self.store.intern_event(event.into_owned()),
         });
         Ok(())
     }
@@ -327,7 +426,7 @@ impl State {
 /// event at a time to a few dozen facts, and doubling leaves a third of its capacity unused on
 /// average, which across every person is a large share of the projections' memory. Growing by a
 /// quarter keeps the copying amortised (each fact is moved a bounded number of times).
-fn reserve_one(facts: &mut Vec<Fact>) {
+fn reserve_one(facts: &mut Vec<Fact<EventSymbol, ActorSymbol>>) {
     if facts.len() == facts.capacity() {
         facts.reserve_exact((facts.len() / 4).max(4));
     }
@@ -659,8 +758,11 @@ impl Projections {
                 spacing.written(Instant::now());
                 // Serialized off the async workers; the state travels there and back.
                 let (entries, back) = tokio::task::spawn_blocking(move || {
-                    let entries =
-                        snapshot::prepare(&fresh.journals, crate::decode::decode_threads());
+                    let entries = snapshot::prepare(
+                        &fresh.store,
+                        &fresh.journals,
+                        crate::decode::decode_threads(),
+                    );
                     (entries, fresh)
                 })
                 .await
@@ -778,7 +880,11 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             (
-                snapshot::prepare(&state.journals, crate::decode::decode_threads()),
+                snapshot::prepare(
+                    &state.store,
+                    &state.journals,
+                    crate::decode::decode_threads(),
+                ),
                 state.checkpoint,
             )
         })
@@ -983,14 +1089,16 @@ impl State {
             hasher.update([u8::from(journal.erased)]);
             hasher.update((journal.facts.len() as u64).to_be_bytes());
             for fact in &journal.facts {
+                let actor = self.store.actor(&fact.actor);
+                let event = self.store.event(&fact.event);
                 hasher.update(fact.position.raw().to_be_bytes());
                 hasher.update(fact.revision.to_be_bytes());
                 hasher.update(fact.id.as_bytes());
                 hasher.update(fact.occurred_on.to_string().as_bytes());
                 hasher.update(fact.recorded_at.timestamp_micros().to_be_bytes());
-                hasher.update(fact.actor.id.as_bytes());
-                hasher.update(fact.event.event_type().name().as_bytes());
-                hasher.update(serde_json::to_vec(&fact.event.to_data()).unwrap_or_default());
+                hasher.update(actor.id.as_bytes());
+                hasher.update(event.event_type().name().as_bytes());
+                hasher.update(serde_json::to_vec(&event.to_data()).unwrap_or_default());
             }
         }
         // The offers are part of the state a rebuild must reproduce.
@@ -1016,7 +1124,7 @@ async fn loaded_state(
             .map(|recorded| recorded.event.recorded_at),
         None => None,
     };
-    let mut state = State::from_journals(journals, checkpoint, checkpoint_recorded_at);
+    let mut state = State::interned(journals, checkpoint, checkpoint_recorded_at);
     // Snapshots hold only journals: the registers up to the checkpoint are folded again from the log.
     state.registers = registers::up_to(ledger, checkpoint).await?;
     state.offers = offers::up_to(ledger, checkpoint).await?;
@@ -1025,7 +1133,7 @@ async fn loaded_state(
 }
 
 /// The latest transaction time of any fact in `journals`.
-fn latest_recorded_at(journals: &Journals) -> Option<DateTime<Utc>> {
+fn latest_recorded_at<E, A>(journals: &Journals<E, A>) -> Option<DateTime<Utc>> {
     journals
         .values()
         .flat_map(|journal| journal.facts.iter().map(|fact| fact.recorded_at))

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::journal::{Fact, Journal, Journals};
+use crate::journal::{Fact, Inline, Journal, Journals, Store};
 
 const MAGIC: &[u8; 8] = b"JRNYSNP1";
 
@@ -105,18 +105,23 @@ fn role_from_name(name: &str) -> Option<ActorRole> {
     })
 }
 
-fn to_stored(fact: &Fact) -> StoredFact {
+/// The stored form of `fact`, whose event and actor `store` keeps: the snapshot holds every fact
+/// whole, sealed with its person's key, whatever form the journals keep in memory (an interner's
+/// table is shared between persons and could not be sealed per person).
+fn to_stored<S: Store>(store: &S, fact: &Fact<S::Event, S::Actor>) -> StoredFact {
+    let actor = store.actor(&fact.actor);
+    let event = store.event(&fact.event);
     StoredFact {
         position: fact.position.raw(),
         revision: fact.revision,
         id: *fact.id.as_bytes(),
         occurred_on_days: chrono::Datelike::num_days_from_ce(&fact.occurred_on),
         recorded_at_micros: fact.recorded_at.timestamp_micros(),
-        actor_id: fact.actor.id.clone(),
-        actor_agency: fact.actor.agency.map(|agency| agency.as_str().to_owned()),
-        actor_role: role_name(fact.actor.role).to_owned(),
-        event_type: fact.event.event_type().name().to_owned(),
-        data: serde_json::to_vec(&fact.event.to_data()).unwrap_or_default(),
+        actor_id: actor.id.clone(),
+        actor_agency: actor.agency.map(|agency| agency.as_str().to_owned()),
+        actor_role: role_name(actor.role).to_owned(),
+        event_type: event.event_type().name().to_owned(),
+        data: serde_json::to_vec(&event.to_data()).unwrap_or_default(),
     }
 }
 
@@ -208,17 +213,26 @@ pub struct PreparedEntry {
 /// see the journals; the runner does it under its read lock and seals and writes afterwards, so a
 /// snapshot needs no copy of the journals (which would double their memory for a moment, and the
 /// allocator keeps such a peak) and the live loop waits only for the serialization.
-pub fn prepare(journals: &Journals, threads: usize) -> Vec<PreparedEntry> {
-    let prepare_one = |(person, journal): (&PersonId, &Journal)| PreparedEntry {
-        person: *person,
-        erased: journal.erased,
-        plain: if journal.erased {
-            Vec::new()
-        } else {
-            let facts: Vec<StoredFact> = journal.facts.iter().map(to_stored).collect();
-            postcard::to_allocvec(&facts).unwrap_or_default()
-        },
-    };
+pub fn prepare<S: Store>(
+    store: &S,
+    journals: &Journals<S::Event, S::Actor>,
+    threads: usize,
+) -> Vec<PreparedEntry> {
+    let prepare_one =
+        |(person, journal): (&PersonId, &Journal<S::Event, S::Actor>)| PreparedEntry {
+            person: *person,
+            erased: journal.erased,
+            plain: if journal.erased {
+                Vec::new()
+            } else {
+                let facts: Vec<StoredFact> = journal
+                    .facts
+                    .iter()
+                    .map(|fact| to_stored(store, fact))
+                    .collect();
+                postcard::to_allocvec(&facts).unwrap_or_default()
+            },
+        };
     let persons = journals.len();
     let threads = if persons < 2048 { 1 } else { threads };
     let shares = crate::parallel::map_shares(persons, threads, |range| {
@@ -245,7 +259,14 @@ pub fn write(
     keys: &KeyStore,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<(), SnapshotError> {
-    write_prepared(path, version, checkpoint, prepare(journals, 1), keys, rng)
+    write_prepared(
+        path,
+        version,
+        checkpoint,
+        prepare(&Inline, journals, 1),
+        keys,
+        rng,
+    )
 }
 
 /// Seals the prepared journals, each with its person's key, and writes them atomically to `path`.

@@ -21,7 +21,7 @@ use journey_core::envelope::Actor;
 use journey_core::log::Position;
 use uuid::Uuid;
 
-use crate::journal::{Fact, Journal};
+use crate::journal::{Fact, Inline, Journal, Store};
 
 /// One event of the effective history: a recorded event as it stands at the cut, with its latest
 /// known correction applied.
@@ -53,9 +53,9 @@ pub struct CorrectionRef {
 }
 
 /// What the corrections and retractions known at the cut say about one target.
-enum Amendment<'a> {
+enum Amendment<'a, S: Store> {
     Corrected {
-        fact: &'a Fact,
+        fact: &'a Fact<S::Event, S::Actor>,
         correction: &'a EventCorrected,
     },
     Retracted,
@@ -67,11 +67,20 @@ enum Amendment<'a> {
 /// are left out once applied; consents and other governance events stay. An erased journal yields
 /// nothing, whatever the cut.
 pub fn effective(journal: &Journal, known_at: DateTime<Utc>) -> Vec<EffectiveFact<'_>> {
+    effective_in(&Inline, journal, known_at)
+}
+
+/// [`effective`] of a journal whose events and actors `store` keeps.
+pub fn effective_in<'a, S: Store>(
+    store: &'a S,
+    journal: &'a Journal<S::Event, S::Actor>,
+    known_at: DateTime<Utc>,
+) -> Vec<EffectiveFact<'a>> {
     if journal.erased
         || journal
             .facts
             .iter()
-            .any(|fact| matches!(fact.event, Event::PersonalDataErased(_)))
+            .any(|fact| matches!(store.event(&fact.event), Event::PersonalDataErased(_)))
     {
         return Vec::new();
     }
@@ -83,9 +92,9 @@ pub fn effective(journal: &Journal, known_at: DateTime<Utc>) -> Vec<EffectiveFac
     };
 
     // Corrections are rare, so the map usually stays empty and never allocates.
-    let mut amendments: BTreeMap<Uuid, Amendment<'_>> = BTreeMap::new();
+    let mut amendments: BTreeMap<Uuid, Amendment<'_, S>> = BTreeMap::new();
     for fact in known() {
-        match &fact.event {
+        match store.event(&fact.event) {
             Event::EventCorrected(correction) => {
                 let target = correction.target_event_id;
                 if !matches!(amendments.get(&target), Some(Amendment::Retracted)) {
@@ -101,21 +110,19 @@ pub fn effective(journal: &Journal, known_at: DateTime<Utc>) -> Vec<EffectiveFac
 
     let mut effective = Vec::with_capacity(journal.facts.len());
     for fact in known() {
-        if matches!(
-            fact.event,
-            Event::EventCorrected(_) | Event::EventRetracted(_)
-        ) {
+        let event = store.event(&fact.event);
+        if matches!(event, Event::EventCorrected(_) | Event::EventRetracted(_)) {
             continue;
         }
-        let governance = fact.event.event_type().is_governance();
+        let governance = event.event_type().is_governance();
         let mut effective_fact = EffectiveFact {
             id: fact.id,
             position: fact.position,
             revision: fact.revision,
             occurred_on: fact.occurred_on,
             recorded_at: fact.recorded_at,
-            actor: &fact.actor,
-            event: Cow::Borrowed(&fact.event),
+            actor: store.actor(&fact.actor),
+            event: Cow::Borrowed(event),
             corrected_by: None,
         };
         match amendments.get(&fact.id) {

@@ -46,8 +46,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
 
-use crate::journal::Journal;
-use crate::temporal::{effective, EffectiveFact};
+use crate::journal::{Inline, Journal, Store};
+use crate::temporal::{effective_in, EffectiveFact};
 
 /// A half-open span of business dates: active on D when `start <= D` and D is before `end`.
 /// `end == None` means still open as far as the cut knows.
@@ -594,7 +594,18 @@ impl PersonView {
     /// Builds the view of one person from the journal as known at `known_at`. `None` when the
     /// person is erased or no registration is known at the cut.
     pub fn build(person: PersonId, journal: &Journal, known_at: DateTime<Utc>) -> Option<Self> {
-        let facts = effective(journal, known_at);
+        Self::build_in(&Inline, person, journal, known_at)
+    }
+
+    /// [`PersonView::build`] from a journal whose events and actors `store` keeps: the one fold,
+    /// whichever form the journal holds its facts in.
+    pub fn build_in<S: Store>(
+        store: &S,
+        person: PersonId,
+        journal: &Journal<S::Event, S::Actor>,
+        known_at: DateTime<Utc>,
+    ) -> Option<Self> {
+        let facts = effective_in(store, journal, known_at);
         let registration = facts.iter().find_map(|fact| match fact.event.as_ref() {
             Event::PersonRegistered(registered) => Some((fact.occurred_on, registered)),
             _ => None,

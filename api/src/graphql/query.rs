@@ -3,6 +3,7 @@
 use async_graphql::{Context, Json, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
+use journey_core::ledger::DecodedEvent;
 use journey_core::log::{AllFrom, Direction, Position};
 
 use super::enums::Agency;
@@ -153,15 +154,23 @@ pub(super) async fn read_person(
     if known_at.is_none() {
         if let Some(known) = from_projections(state, person).await? {
             state.metrics.person_read(true);
-            let (facts, revision) = match known {
+            let (facts, revision, timeline) = match known {
                 Known::Absent => return Err(not_in_ledger(person)),
-                Known::Present { facts, revision } => (facts, revision),
+                Known::Present {
+                    facts,
+                    revision,
+                    timeline,
+                } => (facts, revision, timeline),
             };
             let access = visibility::access(principal, &facts);
             if let Access::Denied(message) = access {
                 return Err(ApiError::forbidden(message));
             }
-            return Ok(Person::at_revision(person, revision, access, facts.erased));
+            // The timeline just read for the facts serves the fields too, instead of a second read.
+            return Ok(match timeline {
+                Some(timeline) => Person::with_timeline(person, timeline, access, facts.erased),
+                None => Person::at_revision(person, revision, access, facts.erased),
+            });
         }
     }
     state.metrics.person_read(false);
@@ -207,28 +216,37 @@ pub(crate) async fn read_person_from_ledger(
 
 /// What the projections know of a person, when they provably know everything the ledger has
 /// committed for them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Known {
     /// No event of the person was committed when the read began.
     Absent,
     /// The facts of every event through `revision`, the stream's last committed revision when the
-    /// read began (or a later one).
-    Present { facts: PersonFacts, revision: u64 },
+    /// read began (or a later one), and the timeline they were folded from when it was read for
+    /// them (`None` when the facts came from the cache).
+    Present {
+        facts: PersonFacts,
+        revision: u64,
+        timeline: Option<Vec<DecodedEvent>>,
+    },
 }
 
-/// The person's facts and revision from the projections' journal, or `None` when they cannot be
-/// shown to be what the ledger holds (then the caller reads the ledger).
+/// The person's facts and revision, when the projections' journal shows which revision the ledger
+/// holds for them (otherwise `None`: the caller reads the ledger).
 ///
-/// The journal holds the person's events in stream order, decoded, fed by the log subscription,
-/// so it lags the ledger by the events not applied yet. It is used when
+/// The journal holds the person's events in stream order, fed by the log subscription, so it lags
+/// the ledger by the events not applied yet. It gives the revision to read through when
 /// - the projections have applied every position committed when the read began (the common case;
 ///   the journal then holds at least the stream's committed events), or else when the journal holds
 ///   the stream's committed head revision (read from the log), cut there;
 /// - no revision up to that head is missing from the journal (it skips events whose payload can no
 ///   longer be opened), and the person is not erased (an erased journal keeps no facts).
 ///
-/// Either way every event committed before the read began is in the facts, so a consent given or
-/// withdrawn (or any other change) is reflected by the next read, as with the ledger path.
+/// The facts themselves are folded from the person's stream as the log holds it (read, opened and
+/// decoded like the ledger path does), cut at that revision, and kept in `person_facts` by
+/// (person, revision): the projections keep only what their read models need of each event, not
+/// the whole event, and a repeated read of an unchanged person folds nothing. Either way every
+/// event committed before the read began is in the facts, so a consent given or withdrawn (or any
+/// other change) is reflected by the next read, as with the ledger path.
 pub(crate) async fn from_projections(
     state: &AppState,
     person: PersonId,
@@ -256,10 +274,10 @@ pub(crate) async fn from_projections(
             None => return Ok(None),
         }
     };
-    Ok(projections.read(|projected| {
+    let revision = projections.read(|projected| {
         match (projected.journals.get(&person), through) {
             // Caught up with the head and no journal: nothing of the person was committed.
-            (None, None) => Some(Known::Absent),
+            (None, None) => Some(None),
             (None, Some(_)) => None,
             (Some(journal), _) if journal.erased => None,
             (Some(journal), through) => {
@@ -271,14 +289,40 @@ pub(crate) async fn from_projections(
                 let index = usize::try_from(through).ok()?;
                 // Revisions in a journal strictly increase, so the fact at index `through` having
                 // that revision means that none before it is missing.
-                (facts.get(index)?.revision == through).then(|| Known::Present {
-                    facts: state.person_facts.get_or_fold(person, through, || {
-                        PersonFacts::from_journal(&facts[..=index])
-                    }),
-                    revision: through,
-                })
+                (facts.get(index)?.revision == through).then_some(Some(through))
             }
         }
+    });
+    let revision = match revision {
+        None => return Ok(None),
+        Some(None) => return Ok(Some(Known::Absent)),
+        Some(Some(revision)) => revision,
+    };
+    if let Some(facts) = state.person_facts.get(person, revision) {
+        return Ok(Some(Known::Present {
+            facts,
+            revision,
+            timeline: None,
+        }));
+    }
+    let mut timeline = state.timeline(person).await?;
+    timeline.retain(|decoded| decoded.recorded.revision <= revision);
+    // The stream holds every revision through `revision` (the journal saw them committed), so
+    // anything else is a log that changed under the read: leave it to the ledger path.
+    let complete = timeline.len() as u64 == revision + 1
+        && timeline
+            .iter()
+            .enumerate()
+            .all(|(index, decoded)| decoded.recorded.revision == index as u64);
+    if !complete {
+        return Ok(None);
+    }
+    let facts = PersonFacts::from_timeline(&timeline);
+    state.person_facts.insert(person, revision, facts.clone());
+    Ok(Some(Known::Present {
+        facts,
+        revision,
+        timeline: Some(timeline),
     }))
 }
 

@@ -60,8 +60,9 @@ macro_rules! catalogue {
             }
         }
 
-        /// An event of the catalogue, at its current version.
-        #[derive(Debug, Clone, PartialEq, Eq)]
+        /// An event of the catalogue, at its current version. `Hash`, so that the projections can
+        /// keep each distinct event once.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum Event {
             $($variant($variant),)+
         }

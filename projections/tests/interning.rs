@@ -1,0 +1,128 @@
+//! The runner keeps its journals with every event and actor interned (issue 11, plan step 1): each
+//! distinct event is held once by the state's `Interner` and the facts name it by a symbol. These
+//! properties check that this form changes no answer and keeps nothing of an erased person:
+//! - every interned fact resolves to the event and actor it was made from;
+//! - the views folded from interned journals equal those folded from the same journals with their
+//!   events inline (the form `grid.rs`, `past_cut.rs` and the reference folds use), live and at past
+//!   cuts, for synthetic populations with corrections and retractions;
+//! - releasing the facts of erased persons leaves exactly the distinct events and actors of the
+//!   others, so an erased person's events do not stay behind their symbols.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use journey_core::synth::{generate, SynthConfig};
+use journey_projections::journal::{Fact, Interner, Journals, Store};
+use journey_projections::{State, ViewSet, LIVE};
+use proptest::prelude::*;
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("date")
+}
+
+/// The population's journals with their events inline, as the runner would hold them after
+/// applying its log.
+fn journals(people: usize, seed: u64) -> Journals {
+    let config = SynthConfig {
+        people,
+        seed,
+        start: date("2015-01-01"),
+        end: date("2024-12-31"),
+    };
+    let mut journals = Journals::new();
+    let mut revisions = std::collections::HashMap::<_, u64>::new();
+    for (position, event) in generate(&config).into_iter().enumerate() {
+        let revision = revisions.entry(event.person).or_default();
+        journals.entry(event.person).or_default().facts.push(Fact {
+            position: journey_core::log::Position::from_raw(position as u64),
+            revision: *revision,
+            id: event.id,
+            occurred_on: event.occurred_on,
+            recorded_at: event.recorded_at,
+            actor: event.actor,
+            event: event.event,
+        });
+        *revision += 1;
+    }
+    journals
+}
+
+fn instant(seconds: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(seconds, 0).expect("in range")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn interned_journals_fold_to_the_same_views_as_inline_ones(
+        people in 1usize..30,
+        seed in any::<u64>(),
+        cuts in prop::collection::vec(1_420_070_400i64..1_735_689_600, 1..4),
+    ) {
+        let journals = journals(people, seed);
+        let interned = State::interned(journals.clone(), None, None);
+        // Every fact resolves to what it was made from.
+        for (person, journal) in &journals {
+            let kept = &interned.journals[person];
+            prop_assert_eq!(kept.facts.len(), journal.facts.len());
+            for (fact, original) in kept.facts.iter().zip(&journal.facts) {
+                prop_assert_eq!(interned.store.event(&fact.event), &original.event);
+                prop_assert_eq!(interned.store.actor(&fact.actor), &original.actor);
+                prop_assert_eq!(
+                    (fact.position, fact.revision, fact.id, fact.occurred_on, fact.recorded_at),
+                    (original.position, original.revision, original.id, original.occurred_on, original.recorded_at)
+                );
+            }
+        }
+        let inline = State::from_journals(journals, None, None);
+        let mut all_cuts: Vec<DateTime<Utc>> = cuts.into_iter().map(instant).collect();
+        all_cuts.push(LIVE);
+        for cut in all_cuts {
+            let expected = ViewSet::for_state(&inline, cut);
+            let served = ViewSet::for_state(&interned, cut);
+            prop_assert!(served.views == expected.views, "the views at {} differ", cut);
+        }
+    }
+
+    #[test]
+    fn releasing_erased_persons_keeps_exactly_the_others_events(
+        people in 1usize..30,
+        seed in any::<u64>(),
+        erased in prop::collection::vec(any::<bool>(), 30),
+    ) {
+        let journals = journals(people, seed);
+        let mut interner = Interner::default();
+        let mut kept = Vec::new();
+        for (index, journal) in journals.values().enumerate() {
+            let facts: Vec<_> = journal
+                .facts
+                .iter()
+                .map(|fact| interner.intern_fact(fact.clone()))
+                .collect();
+            kept.push((erased[index % erased.len()], journal, facts));
+        }
+        for (is_erased, _, facts) in &kept {
+            if *is_erased {
+                for fact in facts {
+                    interner.release(fact);
+                }
+            }
+        }
+        let remaining = kept.iter().filter(|(is_erased, _, _)| !is_erased);
+        let mut events = HashSet::new();
+        let mut actors = HashSet::new();
+        for (_, journal, facts) in remaining {
+            for (fact, original) in facts.iter().zip(&journal.facts) {
+                prop_assert_eq!(interner.event(&fact.event), &original.event);
+                prop_assert_eq!(interner.actor(&fact.actor), &original.actor);
+                events.insert(original.event.clone());
+                actors.insert(original.actor.clone());
+            }
+        }
+        prop_assert_eq!(interner.len(), (events.len(), actors.len()));
+        if events.is_empty() {
+            prop_assert!(interner.is_empty());
+        }
+    }
+}
