@@ -1,11 +1,10 @@
 //! Calibration: the synthetic population's indicators, computed by the real KPI engine, land near the
 //! published figures of DOMAIN.md section 7.
 
-use std::collections::HashMap;
+mod support;
 
 use chrono::NaiveDate;
-use journey_core::synth::{generate, SynthConfig};
-use journey_projections::journal::{Fact, Journals};
+use journey_core::synth::SynthConfig;
 use journey_projections::kpi::{compute, Cell, Dimension, KpiQuery, KpiResult};
 use journey_projections::view::{Households, PersonView};
 use journey_projections::LIVE;
@@ -29,25 +28,6 @@ const PEOPLE: usize = 80_000;
 
 /// The population of the disclosure-control check, whose tables need no more.
 const SUPPRESSION_PEOPLE: usize = 24_000;
-
-fn journals(config: &SynthConfig) -> Journals {
-    let mut journals = Journals::new();
-    let mut revisions: HashMap<_, u64> = HashMap::new();
-    for (position, event) in generate(config).into_iter().enumerate() {
-        let revision = revisions.entry(event.person).or_default();
-        journals.entry(event.person).or_default().facts.push(Fact {
-            position: journey_core::log::Position::from_raw(position as u64),
-            revision: *revision,
-            id: event.id,
-            occurred_on: event.occurred_on,
-            recorded_at: event.recorded_at,
-            actor: event.actor,
-            event: event.event,
-        });
-        *revision += 1;
-    }
-    journals
-}
 
 /// The seeds the calibration is checked on. 2022 is the one the generator's parameters were fitted
 /// on; the others were never looked at while fitting, so they show whether the fit holds for the
@@ -78,7 +58,7 @@ fn calibration_report(seed: u64) -> (bool, String) {
         start: NaiveDate::from_ymd_opt(2015, 1, 1).expect("date"),
         end: as_of,
     };
-    let journals = journals(&config);
+    let journals = support::synthetic_journals(&config);
     let views: Vec<PersonView> = journals
         .iter()
         .filter_map(|(person, journal)| PersonView::build(*person, journal, LIVE))
@@ -216,7 +196,7 @@ fn suppression_leaves_realistic_tables_mostly_published() {
         start: NaiveDate::from_ymd_opt(2015, 1, 1).expect("date"),
         end: as_of,
     };
-    let journals = journals(&config);
+    let journals = support::synthetic_journals(&config);
     let views: Vec<PersonView> = journals
         .iter()
         .filter_map(|(person, journal)| PersonView::build(*person, journal, LIVE))

@@ -4,7 +4,9 @@
 //! fields, and every indicator answered over the kept columns equals the same indicator over the
 //! views alone (columns built afresh from them).
 
-use std::collections::{BTreeSet, HashMap};
+mod support;
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use journey_core::catalogue::{
@@ -13,8 +15,7 @@ use journey_core::catalogue::{
 };
 use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
-use journey_core::synth::{generate, SynthConfig};
-use journey_projections::journal::{Fact, Journal, Journals};
+use journey_projections::journal::{Fact, Journal};
 use journey_projections::kpi::columns::{IntegrationCourse, RowFields};
 use journey_projections::kpi::{catalogue, compute, KpiQuery};
 use journey_projections::offers::Offers;
@@ -26,32 +27,6 @@ use uuid::Uuid;
 
 fn date(text: &str) -> NaiveDate {
     text.parse().expect("date")
-}
-
-/// A population's journals as the runner would hold them after applying its log.
-fn journals(people: usize, seed: u64) -> Journals {
-    let config = SynthConfig {
-        people,
-        seed,
-        start: date("2015-01-01"),
-        end: date("2024-12-31"),
-    };
-    let mut journals = Journals::new();
-    let mut revisions: HashMap<_, u64> = HashMap::new();
-    for (position, event) in generate(&config).into_iter().enumerate() {
-        let revision = revisions.entry(event.person).or_default();
-        journals.entry(event.person).or_default().facts.push(Fact {
-            position: journey_core::log::Position::from_raw(position as u64),
-            revision: *revision,
-            id: event.id,
-            occurred_on: event.occurred_on,
-            recorded_at: event.recorded_at,
-            actor: event.actor,
-            event: event.event,
-        });
-        *revision += 1;
-    }
-    journals
 }
 
 /// What happens to one person between two refreshes.
@@ -231,7 +206,7 @@ proptest! {
             1..4,
         ),
     ) {
-        let mut journals = journals(people, seed);
+        let mut journals = support::population(people, seed);
         prop_assume!(!journals.is_empty());
         let mut state = State::from_journals(journals.clone(), None, None);
         let mut live = ViewSet::for_state(&state, LIVE);
@@ -249,7 +224,7 @@ proptest! {
                 }
             }
             // Persons arriving: a few of another population.
-            let arriving = self::journals(*newcomers, seed ^ (round as u64 + 1));
+            let arriving = support::population(*newcomers, seed ^ (round as u64 + 1));
             for (person, journal) in arriving {
                 if let std::collections::btree_map::Entry::Vacant(entry) = journals.entry(person) {
                     entry.insert(journal);
@@ -268,7 +243,7 @@ proptest! {
 /// A cut of its own is checked the same way (its columns are built with it).
 #[test]
 fn a_past_cuts_columns_hold_its_views_fields() {
-    let journals = journals(60, 3);
+    let journals = support::population(60, 3);
     let state = State::from_journals(journals, None, None);
     let cut: DateTime<Utc> = date("2020-01-01")
         .and_hms_opt(0, 0, 0)

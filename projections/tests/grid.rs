@@ -7,11 +7,11 @@
 //! This is the check issue 11 asks of any new form of the projections: the reference side stays,
 //! the other side is whatever the runner serves.
 
-use std::collections::HashMap;
+mod support;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use journey_core::synth::{generate, SynthConfig};
-use journey_projections::journal::{Fact, Journals};
+use journey_core::synth::SynthConfig;
+use journey_projections::journal::Journals;
 use journey_projections::kpi::{catalogue, compute, Dimension, KpiQuery};
 use journey_projections::view::{Households, PersonView};
 use journey_projections::{State, ViewSet, LIVE};
@@ -25,26 +25,6 @@ fn date(text: &str) -> NaiveDate {
 
 fn at(text: &str) -> DateTime<Utc> {
     date(text).and_hms_opt(12, 0, 0).expect("time").and_utc()
-}
-
-/// The population's journals as the runner would hold them after applying its log.
-fn journals(config: &SynthConfig) -> Journals {
-    let mut journals = Journals::new();
-    let mut revisions: HashMap<_, u64> = HashMap::new();
-    for (position, event) in generate(config).into_iter().enumerate() {
-        let revision = revisions.entry(event.person).or_default();
-        journals.entry(event.person).or_default().facts.push(Fact {
-            position: journey_core::log::Position::from_raw(position as u64),
-            revision: *revision,
-            id: event.id,
-            occurred_on: event.occurred_on,
-            recorded_at: event.recorded_at,
-            actor: event.actor,
-            event: event.event,
-        });
-        *revision += 1;
-    }
-    journals
 }
 
 /// The reference: every view built on its own, in person order.
@@ -73,7 +53,7 @@ fn the_served_projections_answer_every_indicator_breakdown_and_cut_as_the_refere
         start: date("2015-01-01"),
         end: date("2024-12-31"),
     };
-    let state = State::from_journals(journals(&config), None, None);
+    let state = State::from_journals(support::synthetic_journals(&config), None, None);
     let as_ofs = [date("2019-06-30"), date("2024-12-31")];
     let known_ats = [at("2018-01-01"), at("2022-07-01"), LIVE];
     let mut compared = 0usize;

@@ -8,44 +8,14 @@
 //! - releasing the facts of erased persons leaves exactly the distinct events and actors of the
 //!   others, so an erased person's events do not stay behind their symbols.
 
+mod support;
+
 use std::collections::HashSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use journey_core::synth::{generate, SynthConfig};
-use journey_projections::journal::{Fact, Interner, Journals, Store};
+use chrono::{DateTime, Utc};
+use journey_projections::journal::{Interner, Store};
 use journey_projections::{State, ViewSet, LIVE};
 use proptest::prelude::*;
-
-fn date(text: &str) -> NaiveDate {
-    text.parse().expect("date")
-}
-
-/// The population's journals with their events inline, as the runner would hold them after
-/// applying its log.
-fn journals(people: usize, seed: u64) -> Journals {
-    let config = SynthConfig {
-        people,
-        seed,
-        start: date("2015-01-01"),
-        end: date("2024-12-31"),
-    };
-    let mut journals = Journals::new();
-    let mut revisions = std::collections::HashMap::<_, u64>::new();
-    for (position, event) in generate(&config).into_iter().enumerate() {
-        let revision = revisions.entry(event.person).or_default();
-        journals.entry(event.person).or_default().facts.push(Fact {
-            position: journey_core::log::Position::from_raw(position as u64),
-            revision: *revision,
-            id: event.id,
-            occurred_on: event.occurred_on,
-            recorded_at: event.recorded_at,
-            actor: event.actor,
-            event: event.event,
-        });
-        *revision += 1;
-    }
-    journals
-}
 
 fn instant(seconds: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(seconds, 0).expect("in range")
@@ -60,7 +30,7 @@ proptest! {
         seed in any::<u64>(),
         cuts in prop::collection::vec(1_420_070_400i64..1_735_689_600, 1..4),
     ) {
-        let journals = journals(people, seed);
+        let journals = support::population(people, seed);
         let interned = State::interned(journals.clone(), None, None);
         // Every fact resolves to what it was made from.
         for (person, journal) in &journals {
@@ -91,7 +61,7 @@ proptest! {
         seed in any::<u64>(),
         erased in prop::collection::vec(any::<bool>(), 30),
     ) {
-        let journals = journals(people, seed);
+        let journals = support::population(people, seed);
         let mut interner = Interner::default();
         let mut kept = Vec::new();
         for (index, journal) in journals.values().enumerate() {

@@ -4,11 +4,10 @@
 //! populations with late entries, corrections, retractions and erasures, and random cuts (among
 //! them cuts exactly at a fact's transaction time, where `<=` against `<` would show).
 
-use std::collections::HashMap;
+mod support;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use journey_core::catalogue::{Event, EventCorrected, EventRetracted, Replacement};
-use journey_core::synth::{generate, SynthConfig};
 use journey_projections::journal::{Fact, Journal, Journals};
 use journey_projections::view::PersonView;
 use journey_projections::{State, ViewSet, LIVE};
@@ -17,32 +16,6 @@ use uuid::Uuid;
 
 fn date(text: &str) -> NaiveDate {
     text.parse().expect("date")
-}
-
-/// The population's journals as the runner would hold them after applying its log.
-fn journals(people: usize, seed: u64) -> Journals {
-    let config = SynthConfig {
-        people,
-        seed,
-        start: date("2015-01-01"),
-        end: date("2024-12-31"),
-    };
-    let mut journals = Journals::new();
-    let mut revisions: HashMap<_, u64> = HashMap::new();
-    for (position, event) in generate(&config).into_iter().enumerate() {
-        let revision = revisions.entry(event.person).or_default();
-        journals.entry(event.person).or_default().facts.push(Fact {
-            position: journey_core::log::Position::from_raw(position as u64),
-            revision: *revision,
-            id: event.id,
-            occurred_on: event.occurred_on,
-            recorded_at: event.recorded_at,
-            actor: event.actor,
-            event: event.event,
-        });
-        *revision += 1;
-    }
-    journals
 }
 
 /// What is done to one person after the population was generated.
@@ -146,7 +119,7 @@ proptest! {
             1..4,
         ),
     ) {
-        let mut journals = journals(people, seed);
+        let mut journals = support::population(people, seed);
         prop_assume!(!journals.is_empty());
         let persons: Vec<_> = journals.keys().copied().collect();
         for (who, amendment, seconds) in &amendments {

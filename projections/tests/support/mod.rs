@@ -10,6 +10,7 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use journey_core::catalogue::*;
 use journey_core::envelope::{Actor, ActorRole, PersonId};
+use journey_core::synth::{generate, SynthConfig};
 use journey_projections::journal::{Fact, Journal, Journals};
 use journey_projections::kpi::{compute, Dimension, KpiQuery, KpiResult, Suppression};
 use journey_projections::view::{Households, PersonView};
@@ -579,4 +580,35 @@ pub fn erased() -> PersonalDataErased {
     PersonalDataErased {
         reason: ErasureReason::Art17Request,
     }
+}
+
+/// A synthetic population's journals as the runner would hold them after applying its log: every
+/// generated event in generation order, at consecutive positions, each person's in stream order.
+pub fn synthetic_journals(config: &SynthConfig) -> Journals {
+    let mut journals = Journals::new();
+    let mut revisions: std::collections::HashMap<_, u64> = std::collections::HashMap::new();
+    for (position, event) in generate(config).into_iter().enumerate() {
+        let revision = revisions.entry(event.person).or_default();
+        journals.entry(event.person).or_default().facts.push(Fact {
+            position: journey_core::log::Position::from_raw(position as u64),
+            revision: *revision,
+            id: event.id,
+            occurred_on: event.occurred_on,
+            recorded_at: event.recorded_at,
+            actor: event.actor,
+            event: event.event,
+        });
+        *revision += 1;
+    }
+    journals
+}
+
+/// [`synthetic_journals`] of `people` persons arriving from 2015 to 2024.
+pub fn population(people: usize, seed: u64) -> Journals {
+    synthetic_journals(&SynthConfig {
+        people,
+        seed,
+        start: date("2015-01-01"),
+        end: date("2024-12-31"),
+    })
 }
