@@ -339,6 +339,15 @@ impl<S: Store> State<S> {
             .count() as u64
     }
 
+    /// How many facts the journals hold: about one per event applied, so the measure of the
+    /// state's size that snapshot spacing starts from.
+    pub fn fact_count(&self) -> u64 {
+        self.journals
+            .values()
+            .map(|journal| journal.facts.len() as u64)
+            .sum()
+    }
+
     /// True when the event at `position` is applied (the checkpoint is at or beyond it).
     pub fn has_applied(&self, position: Position) -> bool {
         self.checkpoint
@@ -714,11 +723,7 @@ impl Projections {
             _ => State::default(),
         };
         // A resumed rebuild starts from a state of its snapshot's size (facts are about events).
-        let resumed_events = fresh
-            .journals
-            .values()
-            .map(|journal| journal.facts.len() as u64)
-            .sum();
+        let resumed_events = fresh.fact_count();
         // Progress snapshots only by events: a rebuild is not the live state a time trigger keeps fresh.
         let mut spacing = SnapshotSpacing::new(
             inner.config.snapshot_every_events,
@@ -946,10 +951,7 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
         .state
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .journals
-        .values()
-        .map(|journal| journal.facts.len() as u64)
-        .sum();
+        .fact_count();
     let mut spacing = SnapshotSpacing::new(
         inner.config.snapshot_every_events,
         Some(inner.config.snapshot_interval),
