@@ -77,31 +77,54 @@ pub fn from_proto_uuid(id: Option<&ProtoUuid>) -> Result<uuid::Uuid, Status> {
 /// The events one call may see, with the visibility facts it has folded so far.
 #[derive(Debug)]
 pub struct Viewer {
+    sight: Sight,
+    /// Per person: the access decided and the stream revision it was decided at.
+    access: HashMap<PersonId, (u64, Access)>,
+}
+
+/// The part of a view that reads nothing: it turns an event whose access is decided into the
+/// message the caller sees. Cheap to clone (the state is one `Arc`), so that a page of events can
+/// be turned into messages on a thread of its own while the call's task sends the page before.
+#[derive(Debug, Clone)]
+pub struct Sight {
     state: AppState,
     principal: Principal,
     structured_ids: bool,
-    /// Per person: the access decided and the stream revision it was decided at.
-    access: HashMap<PersonId, (u64, Access)>,
+}
+
+/// An event with what [`Viewer::decide`] found out about it: the access to its person where the
+/// role's access depends on the person's timeline (caseworkers and coordinators).
+#[derive(Debug)]
+pub struct Decided {
+    recorded: LogEvent,
+    person_access: Option<Access>,
 }
 
 impl Viewer {
     pub fn new(state: AppState, principal: Principal, structured_ids: bool) -> Self {
         Self {
-            state,
-            principal,
-            structured_ids,
+            sight: Sight {
+                state,
+                principal,
+                structured_ids,
+            },
             access: HashMap::new(),
         }
     }
 
     pub fn principal(&self) -> &Principal {
-        &self.principal
+        &self.sight.principal
+    }
+
+    /// What turns decided events into messages, for a thread of its own.
+    pub fn sight(&self) -> Sight {
+        self.sight.clone()
     }
 
     /// Refuses a read of `stream` the role may not make at all (before anything is read, so the
     /// refusal says nothing about the stream's content).
     pub async fn may_read_stream(&mut self, stream: &str) -> Result<(), Status> {
-        let role = self.principal.role;
+        let role = self.sight.principal.role;
         match plain::classify(stream)
             .map_err(|error| Status::invalid_argument(error.to_string()))?
         {
@@ -136,7 +159,7 @@ impl Viewer {
                     "analysts see no person-level data; read `$all` for the pseudonymised events",
                 )),
                 Role::Auditor | Role::Replication => {
-                    match visibility::access(&self.principal, &PersonFacts::default()) {
+                    match visibility::access(&self.sight.principal, &PersonFacts::default()) {
                         Access::Denied(message) => Err(status::access_denied(message)),
                         _ => Ok(()),
                     }
@@ -147,7 +170,7 @@ impl Viewer {
 
     /// Refuses a read of `$all` by a role that sees nothing there.
     pub fn may_read_all(&self) -> Result<(), Status> {
-        match self.principal.role {
+        match self.sight.principal.role {
             Role::Auditor => Err(status::access_denied(
                 "auditors see the audit log, not the events",
             )),
@@ -163,12 +186,16 @@ impl Viewer {
             }
         }
         let timeline = self
+            .sight
             .state
             .timeline(person)
             .await
             .map_err(|error| Status::internal(error.message))?;
         let decided = timeline.last().map_or(0, |event| event.recorded.revision);
-        let access = visibility::access(&self.principal, &PersonFacts::from_timeline(&timeline));
+        let access = visibility::access(
+            &self.sight.principal,
+            &PersonFacts::from_timeline(&timeline),
+        );
         if self.access.len() > 10_000 {
             self.access.clear();
         }
@@ -177,7 +204,44 @@ impl Viewer {
     }
 
     /// What the caller sees of `recorded`: `None` when it may not see it.
-    pub async fn view(&mut self, mut recorded: LogEvent) -> Result<Option<ProtoEvent>, Status> {
+    pub async fn view(&mut self, recorded: LogEvent) -> Result<Option<Viewed>, Status> {
+        let decided = self.decide(recorded).await?;
+        self.sight.view(decided)
+    }
+
+    /// Finds out what the view of `recorded` needs to read first: the access to its person, for
+    /// the roles whose access depends on the person's timeline.
+    pub async fn decide(&mut self, recorded: LogEvent) -> Result<Decided, Status> {
+        let depends_on_person = matches!(
+            self.sight.principal.role,
+            Role::Caseworker | Role::Coordinator
+        );
+        if !depends_on_person {
+            return Ok(Decided {
+                recorded,
+                person_access: None,
+            });
+        }
+        let person_access = match plain::classify(&recorded.stream) {
+            Ok(StreamKind::Person(person)) => {
+                Some(self.access_to(person, recorded.revision).await?)
+            }
+            _ => None,
+        };
+        Ok(Decided {
+            recorded,
+            person_access,
+        })
+    }
+}
+
+impl Sight {
+    /// What the caller sees of a decided event: `None` when it may not see it.
+    pub fn view(&self, decided: Decided) -> Result<Option<Viewed>, Status> {
+        let Decided {
+            mut recorded,
+            person_access,
+        } = decided;
         let role = self.principal.role;
         let kind = match plain::classify(&recorded.stream) {
             Ok(kind) => kind,
@@ -234,9 +298,11 @@ impl Viewer {
             StreamKind::Person(person) => {
                 let access = match role {
                     Role::Admin | Role::Replica => Access::Full,
-                    Role::Caseworker | Role::Coordinator => {
-                        self.access_to(person, recorded.revision).await?
-                    }
+                    // `decide` found it out for these roles; an event that did not pass
+                    // through it is shown to nobody.
+                    Role::Caseworker | Role::Coordinator => person_access.unwrap_or_else(|| {
+                        Access::Denied("the access to this person was not decided".into())
+                    }),
                     Role::Analyst => return self.analyst_view(person, recorded).map(Some),
                     Role::Auditor | Role::Replication => return Ok(None),
                 };
@@ -273,7 +339,7 @@ impl Viewer {
         }
     }
 
-    fn analyst_view(&self, person: PersonId, recorded: LogEvent) -> Result<ProtoEvent, Status> {
+    fn analyst_view(&self, person: PersonId, recorded: LogEvent) -> Result<Viewed, Status> {
         let decoded = self.decode(recorded)?;
         let pseudonyms = &self.state.pseudonyms;
         let data = pseudonyms.event_data(&decoded);
@@ -305,7 +371,7 @@ impl Viewer {
         stream: String,
         data: Option<&Value>,
         metadata: Vec<u8>,
-    ) -> ProtoEvent {
+    ) -> Viewed {
         match data {
             Some(data) => self.json_proto(&decoded.recorded, stream, data, metadata),
             None => self.proto(&decoded.recorded, stream, false, Vec::new(), metadata),
@@ -318,7 +384,7 @@ impl Viewer {
         stream: String,
         data: &Value,
         metadata: Vec<u8>,
-    ) -> ProtoEvent {
+    ) -> Viewed {
         self.proto(
             recorded,
             stream,
@@ -335,32 +401,72 @@ impl Viewer {
         json: bool,
         data: Vec<u8>,
         custom_metadata: Vec<u8>,
-    ) -> ProtoEvent {
-        let content_type = if json {
+    ) -> Viewed {
+        Viewed {
+            id: recorded.event.id,
+            structured_id: self.structured_ids,
+            stream,
+            revision: recorded.revision,
+            position: recorded.position.raw(),
+            event_type: recorded.event.event_type.clone(),
+            json,
+            created: ticks(recorded.event.recorded_at),
+            custom_metadata,
+            data,
+        }
+    }
+}
+
+/// What a caller sees of one event: the fields of the protocol's `RecordedEvent`. A read writes
+/// them to the wire straight (`wire::EncodedReadResp::event`); [`Viewed::proto`] is the message
+/// they stand for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewed {
+    pub id: uuid::Uuid,
+    /// Whether the client asked for ids in the structured form instead of strings.
+    pub structured_id: bool,
+    pub stream: String,
+    pub revision: u64,
+    /// The commit and the prepare position, which are the same here.
+    pub position: u64,
+    pub event_type: String,
+    /// Whether `data` is JSON (else bytes).
+    pub json: bool,
+    /// `created`: 100 ns ticks since the Unix epoch.
+    pub created: i64,
+    pub custom_metadata: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+impl Viewed {
+    /// The `content-type` of the system metadata.
+    pub fn content_type(&self) -> &'static str {
+        if self.json {
             "application/json"
         } else {
             "application/octet-stream"
-        };
+        }
+    }
+
+    /// The protocol's message of the event.
+    pub fn proto(&self) -> ProtoEvent {
         ProtoEvent {
-            id: Some(proto_uuid(recorded.event.id, self.structured_ids)),
+            id: Some(proto_uuid(self.id, self.structured_id)),
             stream_identifier: Some(StreamIdentifier {
-                stream_name: stream.into_bytes(),
+                stream_name: self.stream.clone().into_bytes(),
             }),
-            stream_revision: recorded.revision,
-            prepare_position: recorded.position.raw(),
-            commit_position: recorded.position.raw(),
+            stream_revision: self.revision,
+            prepare_position: self.position,
+            commit_position: self.position,
             metadata: [
-                ("type".to_owned(), recorded.event.event_type.clone()),
-                ("content-type".to_owned(), content_type.to_owned()),
-                (
-                    "created".to_owned(),
-                    ticks(recorded.event.recorded_at).to_string(),
-                ),
+                ("type".to_owned(), self.event_type.clone()),
+                ("content-type".to_owned(), self.content_type().to_owned()),
+                ("created".to_owned(), self.created.to_string()),
             ]
             .into_iter()
             .collect(),
-            custom_metadata,
-            data,
+            custom_metadata: self.custom_metadata.clone(),
+            data: self.data.clone(),
         }
     }
 }

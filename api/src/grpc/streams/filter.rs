@@ -9,7 +9,7 @@ use crate::grpc::proto::event_store::client::streams::read_req::options::{
     filter_options, FilterOptions,
 };
 
-use super::convert::ProtoEvent;
+use super::convert::Viewed;
 
 /// The window used when a client asks for checkpoints by count without a size (KurrentDB's default).
 const DEFAULT_WINDOW: u32 = 32;
@@ -67,15 +67,11 @@ impl Filter {
 
     /// Whether the event passes. Prefixes, when given, decide; else the expression; a filter with
     /// neither lets everything through.
-    pub fn matches(&self, event: &ProtoEvent) -> bool {
+    pub fn matches(&self, event: &Viewed) -> bool {
         let subject = if self.on_stream {
-            event
-                .stream_identifier
-                .as_ref()
-                .map(|stream| String::from_utf8_lossy(&stream.stream_name).into_owned())
-                .unwrap_or_default()
+            event.stream.as_str()
         } else {
-            event.metadata.get("type").cloned().unwrap_or_default()
+            event.event_type.as_str()
         };
         if !self.prefixes.is_empty() {
             return self
@@ -85,7 +81,7 @@ impl Filter {
         }
         match &self.regex {
             // An expression that fails at run time (a backtracking limit) lets nothing through.
-            Some(regex) => regex.is_match(&subject).unwrap_or(false),
+            Some(regex) => regex.is_match(subject).unwrap_or(false),
             None => true,
         }
     }

@@ -7,7 +7,8 @@
 //! `UNAUTHENTICATED`.
 //!
 //! Files by concern: [`read`] (reads and catch-up subscriptions), [`filter`] (server-side filters),
-//! [`convert`] (what a role sees of an event), [`append`], [`batch_append`], [`delete`], and
+//! [`convert`] (what a role sees of an event), [`wire`] (read answers encoded where they are made),
+//! [`append`], [`batch_append`], [`delete`], and
 //! [`status`] (errors as KurrentDB sends them).
 
 // `tonic::Status` is what every service method returns; boxing it in the helpers would only move
@@ -21,6 +22,7 @@ pub mod delete;
 pub mod filter;
 pub mod read;
 pub mod status;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +35,7 @@ use crate::auth::Principal;
 use crate::grpc::audit::CallNotes;
 use crate::grpc::proto::event_store::client::streams::{
     self, delete_resp, streams_server::StreamsServer, tombstone_resp, AppendReq, AppendResp,
-    BatchAppendReq, DeleteReq, DeleteResp, ReadReq, ReadResp, TombstoneReq, TombstoneResp,
+    BatchAppendReq, DeleteReq, DeleteResp, ReadReq, TombstoneReq, TombstoneResp,
 };
 use crate::grpc::Caller;
 use crate::state::AppState;
@@ -120,12 +122,7 @@ impl streams::streams_server::Streams for StreamsService {
         Ok(Response::new(match notes {
             // The closing audit entry counts the events sent.
             Some(notes) => Box::pin(stream.inspect(move |message| {
-                if matches!(
-                    message,
-                    Ok(ReadResp {
-                        content: Some(streams::read_resp::Content::Event(_))
-                    })
-                ) {
+                if message.as_ref().is_ok_and(wire::EncodedReadResp::is_event) {
                     notes.event_sent();
                 }
             })),

@@ -27,8 +27,9 @@ use crate::auth::Principal;
 use crate::grpc::proto::event_store::client::{streams, StreamIdentifier};
 use crate::state::AppState;
 
-use super::convert::{ProtoEvent, Viewer};
+use super::convert::{Decided, Sight, Viewed, Viewer};
 use super::filter::Filter;
+use super::wire::EncodedReadResp;
 use super::StreamsService;
 
 use streams::read_req::options::{
@@ -36,9 +37,9 @@ use streams::read_req::options::{
     ReadDirection, StreamOption,
 };
 use streams::read_resp::{self, Content};
-use streams::{ReadReq, ReadResp};
+use streams::ReadReq;
 
-pub type ReadStream = Pin<Box<dyn Stream<Item = Result<ReadResp, Status>> + Send>>;
+pub type ReadStream = Pin<Box<dyn Stream<Item = Result<EncodedReadResp, Status>> + Send>>;
 
 /// Events read from the log per page.
 const PAGE: usize = 512;
@@ -47,7 +48,7 @@ const BUFFER: usize = 256;
 /// Pages (of at most [`PAGE`] messages) buffered between a read's task and its client.
 const PAGES_BUFFERED: usize = 4;
 
-type Message = Result<ReadResp, Status>;
+type Message = Result<EncodedReadResp, Status>;
 
 /// Where a read of `$all` starts, as the client asked. A position is the log's own (the commit
 /// position the client was given): a forward read includes the event there, a backward read and a
@@ -82,9 +83,12 @@ struct Stop;
 
 impl Out {
     async fn send(&self, content: Content) -> Result<(), Stop> {
-        let message = vec![Ok(ReadResp {
-            content: Some(content),
-        })];
+        self.send_message(EncodedReadResp::of_content(content))
+            .await
+    }
+
+    async fn send_message(&self, message: EncodedReadResp) -> Result<(), Stop> {
+        let message = vec![Ok(message)];
         match self.stall {
             None => self.sender.send(message).await.map_err(|_| Stop),
             Some(stall) => match self.sender.send_timeout(message, stall).await {
@@ -105,18 +109,11 @@ impl Out {
     }
 
     /// Sends a page's messages at once (reads with a count, which have no stall to watch).
-    async fn send_page(&self, page: Vec<Content>) -> Result<(), Stop> {
+    async fn send_page(&self, page: Vec<EncodedReadResp>) -> Result<(), Stop> {
         if page.is_empty() {
             return Ok(());
         }
-        let messages = page
-            .into_iter()
-            .map(|content| {
-                Ok(ReadResp {
-                    content: Some(content),
-                })
-            })
-            .collect();
+        let messages = page.into_iter().map(Ok).collect();
         self.sender.send(messages).await.map_err(|_| Stop)
     }
 
@@ -152,16 +149,6 @@ fn channel(stall: Option<Duration>) -> (Out, ReadStream) {
         },
         Box::pin(stream),
     )
-}
-
-fn event_content(event: ProtoEvent) -> Content {
-    Content::Event(read_resp::ReadEvent {
-        position: Some(read_resp::read_event::Position::CommitPosition(
-            event.commit_position,
-        )),
-        event: Some(event),
-        link: None,
-    })
 }
 
 fn stream_not_found(stream: &str) -> Content {
@@ -201,7 +188,7 @@ pub async fn read(
         Some(streams::read_req::options::uuid_option::Content::Structured(()))
     );
     let filter = match &options.filter_option {
-        Some(FilterOption::Filter(filter)) => Filter::from_options(Some(filter))?,
+        Some(FilterOption::Filter(filter)) => Filter::from_options(Some(filter))?.map(Arc::new),
         _ => None,
     };
     let backwards = options.read_direction == ReadDirection::Backwards as i32;
@@ -236,7 +223,7 @@ pub async fn read(
                 tokio::spawn(async move {
                     let _permit = permit;
                     if let Err(status) =
-                        subscribe_all(&state, &mut viewer, from, filter.as_ref(), &out).await
+                        subscribe_all(&state, &mut viewer, from, filter.as_deref(), &out).await
                     {
                         out.fail(status).await;
                     }
@@ -389,7 +376,7 @@ async fn read_stream(
                 Some(recorded.revision + 1)
             };
             if let Some(event) = view_in_page(viewer, recorded, &mut visible, out).await? {
-                visible.push(event_content(event));
+                visible.push(EncodedReadResp::event(&event));
                 count -= 1;
                 if count == 0 {
                     done = true;
@@ -409,9 +396,9 @@ async fn read_stream(
 async fn view_in_page(
     viewer: &mut Viewer,
     recorded: journey_core::log::RecordedEvent,
-    visible: &mut Vec<Content>,
+    visible: &mut Vec<EncodedReadResp>,
     out: &Out,
-) -> Result<Option<super::convert::ProtoEvent>, Status> {
+) -> Result<Option<Viewed>, Status> {
     match viewer.view(recorded).await {
         Ok(viewed) => Ok(viewed),
         Err(status) => {
@@ -425,7 +412,7 @@ async fn read_all_forwards(
     state: &AppState,
     viewer: &mut Viewer,
     from: AllStart,
-    filter: Option<&Filter>,
+    filter: Option<&Arc<Filter>>,
     count: u64,
     out: &Out,
 ) -> Result<(), Status> {
@@ -441,7 +428,7 @@ async fn read_all_backwards(
     state: &AppState,
     viewer: &mut Viewer,
     from: AllStart,
-    filter: Option<&Filter>,
+    filter: Option<&Arc<Filter>>,
     count: u64,
     out: &Out,
 ) -> Result<(), Status> {
@@ -468,12 +455,18 @@ async fn read_all_backwards(
 /// While a page is turned into messages and sent, the log already reads the next one (on its own
 /// task, which the log hands to the blocking pool), so the two overlap on the machine's cores
 /// instead of taking turns. A read whose count ends within the page reads nothing ahead.
+///
+/// A page is turned into messages on the blocking pool too, not on this task: tokio runs a task
+/// woken by the task running on the same worker next, on that worker (its LIFO slot, which no other
+/// worker may steal), so this task, the response's encoder and the connection's writer would take
+/// turns on one core while the other core idles. On a thread of its own the page's views (opening,
+/// JSON, the message) run on the other core while the worker encodes and writes the page before.
 async fn read_all_pages(
     state: &AppState,
     viewer: &mut Viewer,
     mut from: AllFrom,
     direction: Direction,
-    filter: Option<&Filter>,
+    filter: Option<&Arc<Filter>>,
     mut count: u64,
     out: &Out,
 ) -> Result<(), Status> {
@@ -491,24 +484,62 @@ async fn read_all_pages(
         if count > page.len() as u64 {
             ahead = Some(read_ahead(state, from, direction));
         }
-        let mut visible = Vec::with_capacity(page.len());
+        // What may need a read (a person's timeline) is decided here; the rest of the views, the
+        // filter and the messages are made on a thread of the blocking pool (see above).
+        let mut decided = Vec::with_capacity(page.len());
+        let mut failure = None;
         for recorded in page {
-            if let Some(event) = view_in_page(viewer, recorded, &mut visible, out).await? {
-                if filter.is_some_and(|filter| !filter.matches(&event)) {
-                    continue;
-                }
-                visible.push(event_content(event));
-                count -= 1;
-                if count == 0 {
+            match viewer.decide(recorded).await {
+                Ok(event) => decided.push(event),
+                Err(status) => {
+                    failure = Some(status);
                     break;
                 }
             }
         }
-        if out.send_page(visible).await.is_err() {
+        let sight = viewer.sight();
+        let page_filter = filter.cloned();
+        let wanted = count;
+        let (visible, view_failure) = tokio::task::spawn_blocking(move || {
+            page_messages(&sight, decided, page_filter.as_deref(), wanted)
+        })
+        .await
+        .map_err(internal)?;
+        count -= visible.len() as u64;
+        // The events before a failed view are sent first, as they would have been one by one.
+        let sent = out.send_page(visible).await;
+        if let Some(status) = view_failure.or(failure) {
+            return Err(status);
+        }
+        if sent.is_err() {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// The messages of the events of a page the caller sees and the filter passes, at most `wanted`
+/// of them, encoded, and the failure of the view that stopped the page early, if one did.
+fn page_messages(
+    sight: &Sight,
+    decided: Vec<Decided>,
+    filter: Option<&Filter>,
+    wanted: u64,
+) -> (Vec<EncodedReadResp>, Option<Status>) {
+    let mut visible = Vec::with_capacity(decided.len());
+    for event in decided {
+        if visible.len() as u64 == wanted {
+            break;
+        }
+        match sight.view(event) {
+            Ok(Some(event)) if filter.is_none_or(|filter| filter.matches(&event)) => {
+                visible.push(EncodedReadResp::event(&event));
+            }
+            Ok(_) => {}
+            Err(status) => return (visible, Some(status)),
+        }
+    }
+    (visible, None)
 }
 
 /// A page of `$all` being read on a task of its own.
@@ -575,7 +606,10 @@ async fn subscribe_all(
         let position = recorded.position;
         if let Some(event) = viewer.view(recorded).await? {
             if filter.is_none_or(|filter| filter.matches(&event))
-                && out.send(event_content(event)).await.is_err()
+                && out
+                    .send_message(EncodedReadResp::event(&event))
+                    .await
+                    .is_err()
             {
                 return Ok(());
             }
@@ -657,7 +691,11 @@ async fn subscribe_stream(
             next = Some(recorded.revision + 1);
             skip_through = Some(recorded.revision);
             if let Some(event) = viewer.view(recorded).await? {
-                if out.send(event_content(event)).await.is_err() {
+                if out
+                    .send_message(EncodedReadResp::event(&event))
+                    .await
+                    .is_err()
+                {
                     return Ok(());
                 }
             }
@@ -689,7 +727,11 @@ async fn subscribe_stream(
             continue;
         }
         if let Some(event) = viewer.view(recorded).await? {
-            if out.send(event_content(event)).await.is_err() {
+            if out
+                .send_message(EncodedReadResp::event(&event))
+                .await
+                .is_err()
+            {
                 return Ok(());
             }
         }
