@@ -332,7 +332,7 @@ impl CourseSpell {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LanguageTest {
     pub on: NaiveDate,
     pub exam: Exam,
@@ -346,7 +346,7 @@ impl LanguageTest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchoolSpell {
     pub school_type: SchoolType,
     pub language_class: bool,
@@ -495,6 +495,53 @@ impl StaySummary {
     pub fn years_since_arrival(&self, on: NaiveDate) -> Option<i32> {
         self.first_arrival(on)
             .map(|arrival| whole_years(arrival, on))
+    }
+}
+
+/// The entry into Germany ([`PersonView::entry`]) of a person with the stays `stay` whose first
+/// `ArrivalRecorded` gave `recorded` as the entry date ([`PersonView::recorded_entry`]).
+pub fn entry_in(stay: &StaySummary, recorded: Option<NaiveDate>, on: NaiveDate) -> Option<Entry> {
+    let arrival = stay.first_arrival(on)?;
+    Some(match recorded.filter(|entry_date| *entry_date <= arrival) {
+        Some(on) => Entry {
+            on,
+            from_arrival: false,
+        },
+        None => Entry {
+            on: arrival,
+            from_arrival: true,
+        },
+    })
+}
+
+/// [`PersonView::years_since_entry`] from the fields [`entry_in`] reads.
+pub fn years_since_entry_in(
+    stay: &StaySummary,
+    recorded: Option<NaiveDate>,
+    on: NaiveDate,
+) -> Option<i32> {
+    entry_in(stay, recorded, on).map(|entry| whole_years(entry.on, on))
+}
+
+/// Whether any of `intervals` is open on `on` (a Kita place, a school, a mentor, a benefit).
+pub fn open_on(intervals: impl IntoIterator<Item = Interval>, on: NaiveDate) -> bool {
+    intervals.into_iter().any(|interval| interval.contains(on))
+}
+
+/// The earliest of the courses' starts ([`PersonView::first_integration_course_start`]).
+pub fn first_start(starts: impl IntoIterator<Item = Option<NaiveDate>>) -> Option<NaiveDate> {
+    starts.into_iter().flatten().min()
+}
+
+/// [`PersonView::stage_reached_on`] from the fields it reads.
+pub fn stage_reached_in(
+    stages_reached_on: &[Option<NaiveDate>; 6],
+    registered_on: NaiveDate,
+    stage: Stage,
+) -> Option<NaiveDate> {
+    match stage.chain_index() {
+        Some(index) => stages_reached_on[index],
+        None => Some(registered_on),
     }
 }
 
@@ -1282,27 +1329,17 @@ impl PersonView {
     /// before `on`: the `entry_date` of the first `ArrivalRecorded` when it is recorded and not
     /// after that arrival, else the first arrival itself (a fallback, which the indicators report).
     pub fn entry(&self, on: NaiveDate) -> Option<Entry> {
-        let arrival = self.first_arrival(on)?;
-        let recorded = self
-            .arrivals
-            .first()
-            .and_then(|first| first.entry_date)
-            .filter(|entry_date| *entry_date <= arrival);
-        Some(match recorded {
-            Some(on) => Entry {
-                on,
-                from_arrival: false,
-            },
-            None => Entry {
-                on: arrival,
-                from_arrival: true,
-            },
-        })
+        entry_in(&self.stay, self.recorded_entry(), on)
+    }
+
+    /// The `entry_date` of the first `ArrivalRecorded`, as recorded.
+    pub fn recorded_entry(&self) -> Option<NaiveDate> {
+        self.arrivals.first().and_then(|first| first.entry_date)
     }
 
     /// Whole years from the entry into Germany ([`PersonView::entry`]) to `on`.
     pub fn years_since_entry(&self, on: NaiveDate) -> Option<i32> {
-        self.entry(on).map(|entry| whole_years(entry.on, on))
+        years_since_entry_in(&self.stay, self.recorded_entry(), on)
     }
 
     /// The district as of `on` (the last known one after moving away).
@@ -1330,11 +1367,12 @@ impl PersonView {
 
     /// The first start of an integration course.
     pub fn first_integration_course_start(&self) -> Option<NaiveDate> {
-        self.courses
-            .iter()
-            .filter(|spell| spell.is_integration_course())
-            .filter_map(|spell| spell.started_on)
-            .min()
+        first_start(
+            self.courses
+                .iter()
+                .filter(|spell| spell.is_integration_course())
+                .map(|spell| spell.started_on),
+        )
     }
 
     /// The furthest stage of the chain reached on or before `on`.
@@ -1349,10 +1387,7 @@ impl PersonView {
 
     /// The first date `stage` was reached, if it was (`registered_on` for `registered`).
     pub fn stage_reached_on(&self, stage: Stage) -> Option<NaiveDate> {
-        match stage.chain_index() {
-            Some(index) => self.stages_reached_on[index],
-            None => Some(self.registered_on),
-        }
+        stage_reached_in(&self.stages_reached_on, self.registered_on, stage)
     }
 
     /// The open jobs on `on`, split as `employment_rate` counts them.
@@ -1408,19 +1443,17 @@ impl PersonView {
 
     /// Whether a Kita place is open on `on`.
     pub fn has_kita_place(&self, on: NaiveDate) -> bool {
-        self.kita.iter().any(|spell| spell.contains(on))
+        open_on(self.kita.iter().copied(), on)
     }
 
     /// Whether enrolled in school on `on`.
     pub fn is_enrolled(&self, on: NaiveDate) -> bool {
-        self.schools.iter().any(|spell| spell.interval.contains(on))
+        open_on(self.schools.iter().map(|spell| spell.interval), on)
     }
 
     /// Whether a mentor is active on `on`.
     pub fn has_mentor(&self, on: NaiveDate) -> bool {
-        self.mentoring
-            .iter()
-            .any(|spell| spell.interval.contains(on))
+        open_on(self.mentoring.iter().map(|spell| spell.interval), on)
     }
 
     /// The request for a mentor still waiting on `on`, counted from its earliest unanswered
@@ -1477,9 +1510,15 @@ impl PersonView {
 
     /// Whether benefits of `kind` are open on `on`.
     pub fn receives(&self, kind: BenefitKind, on: NaiveDate) -> bool {
+        open_on(self.benefit_spells(kind), on)
+    }
+
+    /// The intervals of the benefits of `kind`.
+    pub fn benefit_spells(&self, kind: BenefitKind) -> impl Iterator<Item = Interval> + '_ {
         self.benefits
             .iter()
-            .any(|spell| spell.kind == kind && spell.interval.contains(on))
+            .filter(move |spell| spell.kind == kind)
+            .map(|spell| spell.interval)
     }
 
     /// The agencies involved with the person on or before `on`, in the order they appeared.

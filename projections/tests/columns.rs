@@ -10,13 +10,17 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use journey_core::catalogue::{
-    Accommodation, AddressChanged, Destination, EmploymentKind, EmploymentStarted, Event,
-    EventRetracted, MovedAway,
+    Accommodation, AddressChanged, Agency, ArrivalRecorded, AsylumDecisionIssued, AsylumOutcome,
+    BenefitKind, BenefitsStarted, CounsellingContact, CourseEntitlementIssued, CourseRegistered,
+    CourseType, Destination, EmploymentKind, EmploymentStarted, EntitlementIssuer, EntitlementKind,
+    Event, EventCorrected, EventRetracted, Exam, KitaPlaceRequested, KitaStarted,
+    LanguageTestTaken, Level, MentorAssigned, MovedAway, OrientationTestTaken, Origin,
+    RecognitionApplied, Replacement, SchoolEnrolled, SchoolType, Topic, TrainingStarted,
 };
 use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
 use journey_projections::journal::{Fact, Journal};
-use journey_projections::kpi::columns::{IntegrationCourse, RowFields};
+use journey_projections::kpi::columns::{IntegrationCourse, Recognition, RowFields};
 use journey_projections::kpi::{catalogue, compute, KpiQuery};
 use journey_projections::offers::Offers;
 use journey_projections::view::PersonView;
@@ -38,10 +42,74 @@ enum Change {
     MoveAway { days: i64 },
     /// The person moves to district `district-N` `days` after 2016-01-01.
     Address { days: i64, district: u8 },
+    /// The person arrives `days` after 2016-01-01, having entered Germany `entered` days before
+    /// (if recorded).
+    Arrival { days: i64, entered: Option<i64> },
+    /// An asylum decision (outcome `outcome` of [`OUTCOMES`]) `days` after 2016-01-01.
+    Decision { days: i64, outcome: usize },
+    /// The registration is corrected to nationality `nationality`.
+    Nationality { nationality: &'static str },
+    /// Event `which` of [`other_event`] (Kita, school, benefits, training, tests, mentoring,
+    /// courses, counselling at a base) `days` after 2016-01-01.
+    Other { days: i64, which: usize },
     /// The registration is retracted: the person leaves the views.
     RetractRegistration,
     /// The person is erased.
     Erase,
+}
+
+const OUTCOMES: [AsylumOutcome; 3] = [
+    AsylumOutcome::Refugee3,
+    AsylumOutcome::Subsidiary4,
+    AsylumOutcome::Rejected,
+];
+
+const OTHER_EVENTS: usize = 12;
+
+/// One of the events that fill the columns' other lists; `serial` makes ids unique.
+fn other_event(which: usize, serial: u64) -> Event {
+    match which {
+        0 => Event::KitaPlaceRequested(KitaPlaceRequested {}),
+        1 => Event::KitaStarted(KitaStarted {}),
+        2 => Event::SchoolEnrolled(SchoolEnrolled {
+            school_type: SchoolType::Primary,
+            language_class: true,
+        }),
+        3 => Event::BenefitsStarted(BenefitsStarted {
+            kind: BenefitKind::Sgb2,
+        }),
+        4 => Event::TrainingStarted(TrainingStarted {
+            training_id: format!("training-{serial}"),
+            occupation_code: "2612".to_owned(),
+        }),
+        5 => Event::LanguageTestTaken(LanguageTestTaken {
+            exam: Exam::Dtz,
+            level: Level::B1,
+            first_attempt: true,
+        }),
+        6 => Event::OrientationTestTaken(OrientationTestTaken { passed: true }),
+        7 => Event::MentorAssigned(MentorAssigned {
+            mentor_id: format!("mentor-{serial}"),
+        }),
+        8 => Event::CourseEntitlementIssued(CourseEntitlementIssued {
+            kind: EntitlementKind::Entitlement,
+            issuer: EntitlementIssuer::Bamf,
+        }),
+        9 => Event::CourseRegistered(CourseRegistered {
+            course_id: format!("course-{serial}"),
+            course_type: CourseType::General,
+            provider: "vhs".to_owned(),
+        }),
+        10 => Event::RecognitionApplied(RecognitionApplied {
+            occupation_code: "2612".to_owned(),
+            regulated: true,
+        }),
+        _ => Event::CounsellingContact(CounsellingContact {
+            agency: Agency::Jobcenter,
+            topic: Topic::Work,
+            base: Some("base-1".to_owned()),
+        }),
+    }
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -49,6 +117,13 @@ fn change() -> impl Strategy<Value = Change> {
         (0i64..3650, any::<bool>()).prop_map(|(days, marginal)| Change::Job { days, marginal }),
         (0i64..3650).prop_map(|days| Change::MoveAway { days }),
         (0i64..3650, 0u8..4).prop_map(|(days, district)| Change::Address { days, district }),
+        (0i64..3650, prop::option::of(0i64..400))
+            .prop_map(|(days, entered)| Change::Arrival { days, entered }),
+        (0i64..3650, 0..OUTCOMES.len())
+            .prop_map(|(days, outcome)| Change::Decision { days, outcome }),
+        prop::sample::select(vec!["SYR", "UKR", "unknown"])
+            .prop_map(|nationality| Change::Nationality { nationality }),
+        (0i64..3650, 0usize..OTHER_EVENTS).prop_map(|(days, which)| Change::Other { days, which }),
         Just(Change::RetractRegistration),
         Just(Change::Erase),
     ]
@@ -96,6 +171,39 @@ fn apply(journal: &mut Journal, change: &Change, serial: u64) {
                 accommodation: Accommodation::Flat,
             }),
         ),
+        Change::Arrival { days, entered } => fact(
+            on(*days),
+            Event::ArrivalRecorded(ArrivalRecorded {
+                entry_date: entered.map(|before| on(*days) - Duration::days(before)),
+                origin: Origin::Abroad,
+                accommodation: Accommodation::Flat,
+                district: "district-arrival".to_owned(),
+            }),
+        ),
+        Change::Decision { days, outcome } => fact(
+            on(*days),
+            Event::AsylumDecisionIssued(AsylumDecisionIssued {
+                outcome: OUTCOMES[*outcome],
+            }),
+        ),
+        Change::Nationality { nationality } => {
+            let registration = &journal.facts[0];
+            let mut data = registration.event.to_data();
+            data["nationality"] = (*nationality).into();
+            fact(
+                last.occurred_on,
+                Event::EventCorrected(EventCorrected {
+                    target_event_id: registration.id,
+                    replacement: Replacement {
+                        event_type: registration.event.event_type().name().to_owned(),
+                        occurred_on: registration.occurred_on,
+                        data,
+                    },
+                    reason: "typo".to_owned(),
+                }),
+            )
+        }
+        Change::Other { days, which } => fact(on(*days), other_event(*which, serial)),
         Change::RetractRegistration => {
             let registration = journal.facts[0].id;
             fact(
@@ -140,16 +248,62 @@ fn fields_of(view: &PersonView) -> RowFields {
             .iter()
             .filter(|course| course.is_integration_course())
             .map(|course| IntegrationCourse {
+                course_type: course.course_type,
                 registered_on: course.registered_on,
                 started_on: course.started_on,
+                ended_on: course.ended_on,
+                end: course.end,
             })
+            .collect(),
+        recorded_entry: view.arrivals.first().and_then(|first| first.entry_date),
+        nationality: view.nationality.clone(),
+        protection: view.protection.clone(),
+        registered_on: view.registered_on,
+        stages_reached_on: view.stages_reached_on,
+        first_entitlement: view.entitlements.first().map(|entitlement| entitlement.on),
+        kita: view.kita.clone(),
+        kita_requests: view.kita_requests.clone(),
+        schools: view.schools.clone(),
+        mentoring: view.mentoring.iter().map(|spell| spell.interval).collect(),
+        sgb2: view
+            .benefits
+            .iter()
+            .filter(|spell| spell.kind == BenefitKind::Sgb2)
+            .map(|spell| spell.interval)
+            .collect(),
+        trainings: view
+            .trainings
+            .iter()
+            .map(|training| (training.interval, training.outcome))
+            .collect(),
+        measures: view
+            .measures
+            .iter()
+            .map(|measure| (measure.interval, measure.outcome))
+            .collect(),
+        language_tests: view.language_tests.clone(),
+        orientation_tests: view.orientation_tests.clone(),
+        recognitions: view
+            .recognitions
+            .iter()
+            .map(|case| Recognition {
+                applied_on: case.applied_on,
+                decided_on: case.decided_on,
+                outcome: case.outcome,
+            })
+            .collect(),
+        base_contacts: view
+            .counselling
+            .iter()
+            .filter(|contact| contact.base.is_some())
+            .map(|contact| contact.on)
             .collect(),
         districts: view.districts.clone(),
     }
 }
 
-/// The columns of `set` hold its views' fields, row by row, and every indicator (total and its
-/// first breakdown, at two reporting dates) answers over them as over the views alone.
+/// The columns of `set` hold its views' fields, row by row, and every indicator (in total and by
+/// each of its breakdowns, at two reporting dates) answers over them as over the views alone.
 fn check(set: &ViewSet) -> Result<(), TestCaseError> {
     prop_assert_eq!(set.columns().len(), set.views.len());
     for (row, view) in set.views.iter().enumerate() {
@@ -160,7 +314,7 @@ fn check(set: &ViewSet) -> Result<(), TestCaseError> {
         .filter(|definition| !definition.person_level)
     {
         let mut breakdowns = vec![vec![]];
-        breakdowns.extend(definition.disaggregations.first().map(|first| vec![*first]));
+        breakdowns.extend(definition.disaggregations.iter().map(|by| vec![*by]));
         for by in breakdowns {
             for as_of in [date("2019-06-30"), date("2024-12-31")] {
                 let query = KpiQuery {

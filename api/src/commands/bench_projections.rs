@@ -17,7 +17,7 @@ use chrono::{NaiveDate, Utc};
 use journey_core::ledger::Ledger;
 use journey_core::log::{AllFrom, Direction, Position};
 use journey_core::synth::{self, SynthConfig};
-use journey_projections::kpi::{Dimension, Suppression};
+use journey_projections::kpi::{catalogue, Dimension, Suppression};
 use journey_projections::{KpiRequest, Projections, RunnerConfig, State, ViewSet};
 use rand::RngCore;
 
@@ -27,6 +27,8 @@ use crate::context::{CliError, Context, LogStore, Options};
 const PAGE_EVENTS: usize = 4096;
 /// Samples per indicator scenario (p99 of 60 samples is the second slowest).
 const KPI_SAMPLES: i64 = 60;
+/// Samples per indicator and scenario of the per-indicator table (its p99 is the slowest).
+const PER_INDICATOR_SAMPLES: i64 = 20;
 
 /// Resident memory of this process in bytes (Linux), 0 where unknown.
 fn resident_bytes() -> u64 {
@@ -377,6 +379,8 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         );
     }
 
+    per_indicator(&projections, today, past)?;
+
     // Past `known_at` cuts: each derives the views of its cut from the live ones.
     let now = Utc::now();
     let mut cuts = Vec::new();
@@ -524,6 +528,82 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     drop(scratch);
     context.close().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every aggregate indicator's latency (p50 and p99) today and at a past `as_of`, one-way and
+/// by district (or by its first breakdown where district is not one), slowest first, each as a
+/// multiple of `population_present`'s, the simplest pass over the same rows in the same run: so
+/// it is visible which indicators still read more than the columns.
+fn per_indicator(
+    projections: &Projections,
+    today: NaiveDate,
+    past: NaiveDate,
+) -> Result<(), CliError> {
+    let measure = |key: &str, as_of: NaiveDate, by: &[Dimension]| -> Result<_, CliError> {
+        let mut samples = Vec::new();
+        for offset in 0..PER_INDICATOR_SAMPLES {
+            let request = KpiRequest {
+                key: key.to_owned(),
+                // Another reporting date each sample, so that the result cache never answers.
+                as_of: as_of - chrono::Duration::days(offset),
+                known_at: None,
+                by: by.to_vec(),
+                suppression: Some(Suppression { k: 3 }),
+            };
+            let begun = Instant::now();
+            std::hint::black_box(projections.kpi(request)?);
+            samples.push(begun.elapsed());
+        }
+        Ok((percentile(&samples, 0.5), percentile(&samples, 0.99)))
+    };
+    let mut rows = Vec::new();
+    for definition in catalogue()
+        .iter()
+        .filter(|definition| !definition.person_level)
+    {
+        let breakdown = if definition.disaggregations.contains(&Dimension::District) {
+            Dimension::District
+        } else {
+            match definition.disaggregations.first() {
+                Some(first) => *first,
+                None => continue,
+            }
+        };
+        for (when, as_of) in [("today", today), ("past", past)] {
+            for by in [vec![], vec![breakdown]] {
+                let (p50, p99) = measure(definition.key, as_of, &by)?;
+                let label = match by.first() {
+                    Some(dimension) => format!("{} by {dimension}, {when}", definition.key),
+                    None => format!("{}, {when}", definition.key),
+                };
+                rows.push((label, p50, p99));
+            }
+        }
+    }
+    // The baseline is a row of the table itself: measuring it apart first would leave its
+    // results cached for the table's samples.
+    let baseline = rows
+        .iter()
+        .find(|(label, _, _)| label == "population_present, today")
+        .map_or(f64::MIN_POSITIVE, |(_, p50, _)| {
+            ms(*p50).max(f64::MIN_POSITIVE)
+        });
+    rows.sort_by_key(|row| std::cmp::Reverse(row.2));
+    println!(
+        "per indicator ({PER_INDICATOR_SAMPLES} samples each; x = p50 / population_present's p50 of {baseline:.2} ms):"
+    );
+    for (label, p50, p99) in rows {
+        figure(
+            &format!("  {label}"),
+            format!(
+                "{:>10.2} ms p50 {:>8.2} ms p99 {:>7.1}x",
+                ms(p50),
+                ms(p99),
+                ms(p50) / baseline
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// The read-and-decode baselines' first runs (each runs again after the projections).

@@ -1,33 +1,39 @@
-//! The fields the busiest indicators read, one column each, beside the person views.
+//! The fields the indicators read, one column each, beside the person views.
 //!
 //! An indicator's pass over a million views touches each view's first cache lines and follows a
 //! pointer per list it reads (issue 11, plan step 7): at ~10 ns per person per table that is the
-//! whole budget. The columns hold copies of the few fields that `employment_rate`,
-//! `employment_by_years_since_*`, `idle_days`, `course_waiting_days` and the common breakdowns
-//! need (person and household, birth year, sex, the stay summary, the activities and jobs as
-//! intervals, the integration courses' dates, the district timeline with interned names), packed
-//! row by row in the views' order, so those passes stream a few dozen bytes per person and never
-//! read a view. Everything else still reads the view of the row ([`Row::view`]).
+//! whole budget. The columns hold copies of the fields the indicators and breakdowns read (person
+//! and household, birth year, sex, nationality, the stay summary, the recorded entry date, the
+//! stages reached, the first entitlement; and as lists: activities and jobs as intervals,
+//! integration courses, district and protection-status timelines, Kita places and requests,
+//! schools, mentoring, SGB II spells, trainings and measures with their outcomes, language and
+//! orientation tests, recognitions, counselling at a base), packed row by row in the views' order,
+//! so a pass streams a few dozen bytes per person and never reads a view. Four indicators read the
+//! view of the few rows the columns leave in question (`promising_applicants`: every row still;
+//! `course_reentry`: persons who left a course early; `checklist_completion`: new arrivals;
+//! `mentor_request_days`: persons assigned a mentor in the year), through [`Row::view`].
 //!
 //! Invariant: a column is a copy of a view field, never a rule. The rules (present on D, age,
-//! working age, the job split, idle since, the district on D) are the functions of `crate::view`
-//! and `crate::models` that the view's own methods call too, applied here to the copied fields;
-//! so an answer from the columns cannot drift from one read off the view.
+//! working age, the job split, idle since, the district on D, the entry, a place open on D, the
+//! first course start, the stage reached) are the functions of `crate::view` and `crate::models`
+//! that the view's own methods call too, applied here to the copied fields; so an answer from the
+//! columns cannot drift from one read off the view.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use journey_core::catalogue::Sex;
+use journey_core::catalogue::{BenefitKind, CourseType, RecognitionOutcome, Sex};
 use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
 use crate::models::IdleFacts;
 use crate::view::{
-    age_on, idle_since_in, is_working_age, latest_on, Dated, EmploymentOnDay, Interval, PersonView,
-    StaySummary,
+    age_on, first_start, idle_since_in, is_working_age, latest_on, open_on, stage_reached_in,
+    years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Interval, LanguageTest, PersonView,
+    ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
 };
 
-/// Where one row's entries lie in a shared list: `start..start + len`.
+/// Where one row's entries lie in a [`List`]: `start..start + len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
     start: u32,
@@ -41,6 +47,81 @@ impl Span {
     }
 }
 
+/// A list field of every row, packed: each row's entries lie contiguously in `entries`, at its
+/// span. A row replaced in place appends its new entries and leaves the old ones unused, until
+/// the list is compacted.
+#[derive(Debug, Clone)]
+struct List<T> {
+    spans: Vec<Span>,
+    entries: Vec<T>,
+    /// Entries no span points at any more.
+    unused: usize,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List {
+            spans: Vec::new(),
+            entries: Vec::new(),
+            unused: 0,
+        }
+    }
+}
+
+impl<T: Clone> List<T> {
+    fn with_rows(rows: usize) -> Self {
+        List {
+            spans: Vec::with_capacity(rows),
+            ..List::default()
+        }
+    }
+
+    fn append(&mut self, entries: impl IntoIterator<Item = T>) -> Span {
+        let start = index(self.entries.len());
+        self.entries.extend(entries);
+        Span {
+            start,
+            len: index(self.entries.len()) - start,
+        }
+    }
+
+    /// Adds a row holding `entries`.
+    fn push(&mut self, entries: impl IntoIterator<Item = T>) {
+        let span = self.append(entries);
+        self.spans.push(span);
+    }
+
+    /// Replaces the entries of `row`, compacting the list when over half of it is unused.
+    fn replace(&mut self, row: usize, entries: impl IntoIterator<Item = T>) {
+        self.unused += self.spans[row].len as usize;
+        self.spans[row] = self.append(entries);
+        if self.unused * 2 > self.entries.len() {
+            self.compact();
+        }
+    }
+
+    /// Drops the entries no row points at, keeping the rows' order.
+    fn compact(&mut self) {
+        let mut kept = Vec::with_capacity(self.entries.len() - self.unused);
+        for span in &mut self.spans {
+            let start = index(kept.len());
+            kept.extend_from_slice(&self.entries[span.range()]);
+            span.start = start;
+        }
+        self.entries = kept;
+        self.unused = 0;
+    }
+
+    /// Built once and read by every query: no spare capacity.
+    fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
+    fn row(&self, row: usize) -> &[T] {
+        &self.entries[self.spans[row].range()]
+    }
+}
+
 /// The hot fields of every view of one cut, in the views' order (see the module).
 #[derive(Debug, Clone, Default)]
 pub struct Columns {
@@ -51,50 +132,101 @@ pub struct Columns {
     birth_year: Vec<Option<i32>>,
     sex: Vec<Sex>,
     stay: Vec<StaySummary>,
-    activity_spans: Vec<Span>,
+    /// The `entry_date` of each row's first arrival ([`PersonView::recorded_entry`]).
+    recorded_entry: Vec<Option<NaiveDate>>,
+    /// Each row's nationality, as a code into `names`.
+    nationality: Vec<u32>,
     /// Each activity's interval, ordered by start as [`PersonView::activities`].
-    activities: Vec<Interval>,
-    job_spans: Vec<Span>,
+    activities: List<Interval>,
     /// Each job's interval and whether it counts as employment.
-    jobs: Vec<(Interval, bool)>,
-    district_spans: Vec<Span>,
-    districts: Vec<Dated<u32>>,
-    course_spans: Vec<Span>,
+    jobs: List<(Interval, bool)>,
+    /// The district timeline, the names as codes into `names`.
+    districts: List<Dated<u32>>,
     /// Each integration course's registration and start, in the order of [`PersonView::courses`].
-    courses: Vec<IntegrationCourse>,
-    /// The district names, indexed by the codes in `districts`.
+    courses: List<IntegrationCourse>,
+    /// The protection-status timeline ([`PersonView::protection`]).
+    protection: List<Dated<ProtectionStatus>>,
+    registered_on: Vec<NaiveDate>,
+    stages_reached_on: Vec<[Option<NaiveDate>; 6]>,
+    /// [`PersonView::first_entitlement`].
+    first_entitlement: Vec<Option<NaiveDate>>,
+    kita: List<Interval>,
+    kita_requests: List<NaiveDate>,
+    schools: List<SchoolSpell>,
+    /// The mentoring spells' intervals.
+    mentoring: List<Interval>,
+    /// The SGB II spells' intervals ([`PersonView::benefit_spells`]).
+    sgb2: List<Interval>,
+    /// Each training's interval and outcome.
+    trainings: List<(Interval, Option<SpellOutcome>)>,
+    /// Each measure's interval and outcome.
+    measures: List<(Interval, Option<SpellOutcome>)>,
+    language_tests: List<LanguageTest>,
+    orientation_tests: List<Dated<bool>>,
+    recognitions: List<Recognition>,
+    /// The days of the counselling contacts at a base.
+    base_contacts: List<NaiveDate>,
+    /// The district names and nationalities, indexed by the codes in `districts` and
+    /// `nationality`.
     names: Vec<String>,
     codes: HashMap<String, u32>,
-    /// Entries of the lists that no row points at any more (rows replaced in place): the lists
-    /// are compacted when these pass half of them.
-    unused: usize,
 }
 
 impl Columns {
     /// The columns of `views`, all built at the cut `known_at` (a view does not say its cut: the
     /// caller, a [`crate::ViewSet`] or whoever calls [`super::compute`], vouches for it).
     pub(crate) fn of_cut(views: &[PersonView], known_at: DateTime<Utc>) -> Self {
+        let rows = views.len();
         let mut columns = Columns {
             known_at,
-            person: Vec::with_capacity(views.len()),
-            household_id: Vec::with_capacity(views.len()),
-            birth_year: Vec::with_capacity(views.len()),
-            sex: Vec::with_capacity(views.len()),
-            stay: Vec::with_capacity(views.len()),
-            activity_spans: Vec::with_capacity(views.len()),
-            job_spans: Vec::with_capacity(views.len()),
-            district_spans: Vec::with_capacity(views.len()),
-            course_spans: Vec::with_capacity(views.len()),
-            ..Columns::default()
+            person: Vec::with_capacity(rows),
+            household_id: Vec::with_capacity(rows),
+            birth_year: Vec::with_capacity(rows),
+            sex: Vec::with_capacity(rows),
+            stay: Vec::with_capacity(rows),
+            recorded_entry: Vec::with_capacity(rows),
+            nationality: Vec::with_capacity(rows),
+            activities: List::with_rows(rows),
+            jobs: List::with_rows(rows),
+            districts: List::with_rows(rows),
+            courses: List::with_rows(rows),
+            protection: List::with_rows(rows),
+            registered_on: Vec::with_capacity(rows),
+            stages_reached_on: Vec::with_capacity(rows),
+            first_entitlement: Vec::with_capacity(rows),
+            kita: List::with_rows(rows),
+            kita_requests: List::with_rows(rows),
+            schools: List::with_rows(rows),
+            mentoring: List::with_rows(rows),
+            sgb2: List::with_rows(rows),
+            trainings: List::with_rows(rows),
+            measures: List::with_rows(rows),
+            language_tests: List::with_rows(rows),
+            orientation_tests: List::with_rows(rows),
+            recognitions: List::with_rows(rows),
+            base_contacts: List::with_rows(rows),
+            names: Vec::new(),
+            codes: HashMap::new(),
         };
         for view in views {
             columns.push(view);
         }
-        // Built once and read by every query: the shared lists keep no spare capacity.
-        columns.activities.shrink_to_fit();
-        columns.jobs.shrink_to_fit();
-        columns.districts.shrink_to_fit();
-        columns.courses.shrink_to_fit();
+        columns.activities.shrink();
+        columns.jobs.shrink();
+        columns.districts.shrink();
+        columns.courses.shrink();
+        columns.protection.shrink();
+        columns.kita.shrink();
+        columns.kita_requests.shrink();
+        columns.schools.shrink();
+        columns.mentoring.shrink();
+        columns.sgb2.shrink();
+        columns.trainings.shrink();
+        columns.measures.shrink();
+        columns.language_tests.shrink();
+        columns.orientation_tests.shrink();
+        columns.recognitions.shrink();
+        columns.base_contacts.shrink();
         columns
     }
 
@@ -118,65 +250,31 @@ impl Columns {
         self.birth_year.push(view.birth_year);
         self.sex.push(view.sex);
         self.stay.push(view.stay);
-        let [activities, jobs, districts, courses] = self.append_lists(view);
-        self.activity_spans.push(activities);
-        self.job_spans.push(jobs);
-        self.district_spans.push(districts);
-        self.course_spans.push(courses);
-    }
-
-    /// Appends the view's activities, jobs, districts and integration courses to the shared
-    /// lists.
-    fn append_lists(&mut self, view: &PersonView) -> [Span; 4] {
-        let activities = Span {
-            start: index(self.activities.len()),
-            len: index(view.activities.len()),
-        };
-        self.activities
-            .extend(view.activities.iter().map(|activity| activity.interval));
-        let jobs = Span {
-            start: index(self.jobs.len()),
-            len: index(view.employments.len()),
-        };
-        self.jobs.extend(
-            view.employments
-                .iter()
-                .map(|job| (job.interval, job.counts_as_employment())),
-        );
-        let districts = Span {
-            start: index(self.districts.len()),
-            len: index(view.districts.len()),
-        };
-        for district in &view.districts {
-            let code = match self.codes.get(&district.value) {
-                Some(code) => *code,
-                None => {
-                    let code = index(self.names.len());
-                    self.names.push(district.value.clone());
-                    self.codes.insert(district.value.clone(), code);
-                    code
-                }
-            };
-            self.districts.push(Dated {
-                on: district.on,
-                value: code,
-            });
-        }
-        let start = index(self.courses.len());
-        self.courses.extend(
-            view.courses
-                .iter()
-                .filter(|course| course.is_integration_course())
-                .map(|course| IntegrationCourse {
-                    registered_on: course.registered_on,
-                    started_on: course.started_on,
-                }),
-        );
-        let courses = Span {
-            start,
-            len: index(self.courses.len()) - start,
-        };
-        [activities, jobs, districts, courses]
+        self.recorded_entry.push(view.recorded_entry());
+        let nationality = self.intern(&view.nationality);
+        self.nationality.push(nationality);
+        self.activities.push(activities_of(view));
+        self.jobs.push(jobs_of(view));
+        let districts = self.districts_of(view);
+        self.districts.push(districts);
+        self.courses.push(integration_courses_of(view));
+        self.protection.push(view.protection.iter().cloned());
+        self.registered_on.push(view.registered_on);
+        self.stages_reached_on.push(view.stages_reached_on);
+        self.first_entitlement.push(view.first_entitlement());
+        self.kita.push(view.kita.iter().copied());
+        self.kita_requests.push(view.kita_requests.iter().copied());
+        self.schools.push(view.schools.iter().copied());
+        self.mentoring.push(mentoring_of(view));
+        self.sgb2.push(view.benefit_spells(BenefitKind::Sgb2));
+        self.trainings.push(trainings_of(view));
+        self.measures.push(measures_of(view));
+        self.language_tests
+            .push(view.language_tests.iter().copied());
+        self.orientation_tests
+            .push(view.orientation_tests.iter().cloned());
+        self.recognitions.push(recognitions_of(view));
+        self.base_contacts.push(base_contacts_of(view));
     }
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
@@ -186,29 +284,57 @@ impl Columns {
         self.birth_year[row] = view.birth_year;
         self.sex[row] = view.sex;
         self.stay[row] = view.stay;
-        self.unused += (self.activity_spans[row].len
-            + self.job_spans[row].len
-            + self.district_spans[row].len
-            + self.course_spans[row].len) as usize;
-        let [activities, jobs, districts, courses] = self.append_lists(view);
-        self.activity_spans[row] = activities;
-        self.job_spans[row] = jobs;
-        self.district_spans[row] = districts;
-        self.course_spans[row] = courses;
-        let entries =
-            self.activities.len() + self.jobs.len() + self.districts.len() + self.courses.len();
-        if self.unused * 2 > entries {
-            self.compact();
+        self.recorded_entry[row] = view.recorded_entry();
+        self.nationality[row] = self.intern(&view.nationality);
+        self.activities.replace(row, activities_of(view));
+        self.jobs.replace(row, jobs_of(view));
+        let districts = self.districts_of(view);
+        self.districts.replace(row, districts);
+        self.courses.replace(row, integration_courses_of(view));
+        self.protection
+            .replace(row, view.protection.iter().cloned());
+        self.registered_on[row] = view.registered_on;
+        self.stages_reached_on[row] = view.stages_reached_on;
+        self.first_entitlement[row] = view.first_entitlement();
+        self.kita.replace(row, view.kita.iter().copied());
+        self.kita_requests
+            .replace(row, view.kita_requests.iter().copied());
+        self.schools.replace(row, view.schools.iter().copied());
+        self.mentoring.replace(row, mentoring_of(view));
+        self.sgb2
+            .replace(row, view.benefit_spells(BenefitKind::Sgb2));
+        self.trainings.replace(row, trainings_of(view));
+        self.measures.replace(row, measures_of(view));
+        self.language_tests
+            .replace(row, view.language_tests.iter().copied());
+        self.orientation_tests
+            .replace(row, view.orientation_tests.iter().cloned());
+        self.recognitions.replace(row, recognitions_of(view));
+        self.base_contacts.replace(row, base_contacts_of(view));
+    }
+
+    /// The code of `name` in `names`, added when new.
+    fn intern(&mut self, name: &str) -> u32 {
+        match self.codes.get(name) {
+            Some(code) => *code,
+            None => {
+                let code = index(self.names.len());
+                self.names.push(name.to_owned());
+                self.codes.insert(name.to_owned(), code);
+                code
+            }
         }
     }
 
-    /// Drops the entries no row points at, keeping the rows' order.
-    fn compact(&mut self) {
-        compact(&mut self.activities, &mut self.activity_spans);
-        compact(&mut self.jobs, &mut self.job_spans);
-        compact(&mut self.districts, &mut self.district_spans);
-        compact(&mut self.courses, &mut self.course_spans);
-        self.unused = 0;
+    /// The view's district timeline with the names interned.
+    fn districts_of(&mut self, view: &PersonView) -> Vec<Dated<u32>> {
+        view.districts
+            .iter()
+            .map(|district| Dated {
+                on: district.on,
+                value: self.intern(&district.value),
+            })
+            .collect()
     }
 
     /// Row `row`'s fields in a form that does not depend on where its entries lie (for comparing
@@ -220,10 +346,29 @@ impl Columns {
             birth_year: self.birth_year[row],
             sex: self.sex[row],
             stay: self.stay[row],
-            activities: self.activities[self.activity_spans[row].range()].to_vec(),
-            jobs: self.jobs[self.job_spans[row].range()].to_vec(),
-            courses: self.courses[self.course_spans[row].range()].to_vec(),
-            districts: self.districts[self.district_spans[row].range()]
+            activities: self.activities.row(row).to_vec(),
+            jobs: self.jobs.row(row).to_vec(),
+            courses: self.courses.row(row).to_vec(),
+            recorded_entry: self.recorded_entry[row],
+            nationality: self.names[self.nationality[row] as usize].clone(),
+            protection: self.protection.row(row).to_vec(),
+            registered_on: self.registered_on[row],
+            stages_reached_on: self.stages_reached_on[row],
+            first_entitlement: self.first_entitlement[row],
+            kita: self.kita.row(row).to_vec(),
+            kita_requests: self.kita_requests.row(row).to_vec(),
+            schools: self.schools.row(row).to_vec(),
+            mentoring: self.mentoring.row(row).to_vec(),
+            sgb2: self.sgb2.row(row).to_vec(),
+            trainings: self.trainings.row(row).to_vec(),
+            measures: self.measures.row(row).to_vec(),
+            language_tests: self.language_tests.row(row).to_vec(),
+            orientation_tests: self.orientation_tests.row(row).to_vec(),
+            recognitions: self.recognitions.row(row).to_vec(),
+            base_contacts: self.base_contacts.row(row).to_vec(),
+            districts: self
+                .districts
+                .row(row)
                 .iter()
                 .map(|district| Dated {
                     on: district.on,
@@ -232,6 +377,60 @@ impl Columns {
                 .collect(),
         }
     }
+}
+
+fn activities_of(view: &PersonView) -> impl Iterator<Item = Interval> + '_ {
+    view.activities.iter().map(|activity| activity.interval)
+}
+
+fn jobs_of(view: &PersonView) -> impl Iterator<Item = (Interval, bool)> + '_ {
+    view.employments
+        .iter()
+        .map(|job| (job.interval, job.counts_as_employment()))
+}
+
+fn integration_courses_of(view: &PersonView) -> impl Iterator<Item = IntegrationCourse> + '_ {
+    view.courses
+        .iter()
+        .filter(|course| course.is_integration_course())
+        .map(|course| IntegrationCourse {
+            course_type: course.course_type,
+            registered_on: course.registered_on,
+            started_on: course.started_on,
+            ended_on: course.ended_on,
+            end: course.end,
+        })
+}
+
+fn mentoring_of(view: &PersonView) -> impl Iterator<Item = Interval> + '_ {
+    view.mentoring.iter().map(|spell| spell.interval)
+}
+
+fn trainings_of(view: &PersonView) -> impl Iterator<Item = (Interval, Option<SpellOutcome>)> + '_ {
+    view.trainings
+        .iter()
+        .map(|training| (training.interval, training.outcome))
+}
+
+fn measures_of(view: &PersonView) -> impl Iterator<Item = (Interval, Option<SpellOutcome>)> + '_ {
+    view.measures
+        .iter()
+        .map(|measure| (measure.interval, measure.outcome))
+}
+
+fn recognitions_of(view: &PersonView) -> impl Iterator<Item = Recognition> + '_ {
+    view.recognitions.iter().map(|case| Recognition {
+        applied_on: case.applied_on,
+        decided_on: case.decided_on,
+        outcome: case.outcome,
+    })
+}
+
+fn base_contacts_of(view: &PersonView) -> impl Iterator<Item = NaiveDate> + '_ {
+    view.counselling
+        .iter()
+        .filter(|contact| contact.base.is_some())
+        .map(|contact| contact.on)
 }
 
 /// The copied fields of one row (see [`Columns::row_fields`]).
@@ -245,25 +444,42 @@ pub struct RowFields {
     pub activities: Vec<Interval>,
     pub jobs: Vec<(Interval, bool)>,
     pub courses: Vec<IntegrationCourse>,
+    pub recorded_entry: Option<NaiveDate>,
+    pub nationality: String,
+    pub protection: Vec<Dated<ProtectionStatus>>,
+    pub registered_on: NaiveDate,
+    pub stages_reached_on: [Option<NaiveDate>; 6],
+    pub first_entitlement: Option<NaiveDate>,
+    pub kita: Vec<Interval>,
+    pub kita_requests: Vec<NaiveDate>,
+    pub schools: Vec<SchoolSpell>,
+    pub mentoring: Vec<Interval>,
+    pub sgb2: Vec<Interval>,
+    pub trainings: Vec<(Interval, Option<SpellOutcome>)>,
+    pub measures: Vec<(Interval, Option<SpellOutcome>)>,
+    pub language_tests: Vec<LanguageTest>,
+    pub orientation_tests: Vec<Dated<bool>>,
+    pub recognitions: Vec<Recognition>,
+    pub base_contacts: Vec<NaiveDate>,
     pub districts: Vec<Dated<String>>,
 }
 
-/// The dates of an integration course that `course_waiting_days` reads.
+/// The fields of an integration course ([`crate::view::CourseSpell`]) the indicators read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntegrationCourse {
+    pub course_type: CourseType,
     pub registered_on: NaiveDate,
     pub started_on: Option<NaiveDate>,
+    pub ended_on: Option<NaiveDate>,
+    pub end: Option<CourseEnd>,
 }
 
-/// Keeps of `entries` only what `spans` point at, in the spans' order, and points them there.
-fn compact<T: Clone>(entries: &mut Vec<T>, spans: &mut [Span]) {
-    let mut kept = Vec::with_capacity(entries.len());
-    for span in spans {
-        let start = index(kept.len());
-        kept.extend_from_slice(&entries[span.range()]);
-        span.start = start;
-    }
-    *entries = kept;
+/// The fields of a recognition case ([`crate::view::RecognitionCase`]) the indicators read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recognition {
+    pub applied_on: NaiveDate,
+    pub decided_on: Option<NaiveDate>,
+    pub outcome: Option<RecognitionOutcome>,
 }
 
 /// A list position as stored in a [`Span`]; four thousand million entries are far beyond a Land.
@@ -286,7 +502,7 @@ impl IdleFacts for Row<'_> {
 
     fn idle_since(&self, on: NaiveDate) -> Option<NaiveDate> {
         let stay = self.stay_on(on)?;
-        let activities = &self.columns.activities[self.columns.activity_spans[self.row].range()];
+        let activities = self.columns.activities.row(self.row);
         idle_since_in(&stay, activities.iter().copied(), on)
     }
 }
@@ -355,7 +571,7 @@ impl<'a> Row<'a> {
 
     /// [`PersonView::employment_on`].
     pub(crate) fn employment_on(&self, on: NaiveDate) -> EmploymentOnDay {
-        let jobs = &self.columns.jobs[self.columns.job_spans[self.row].range()];
+        let jobs = self.columns.jobs.row(self.row);
         EmploymentOnDay::of(jobs.iter().copied(), on)
     }
 
@@ -372,13 +588,139 @@ impl<'a> Row<'a> {
     /// The person's integration courses ([`PersonView::courses`] that are integration courses),
     /// in the view's order.
     pub(crate) fn integration_courses(&self) -> &'a [IntegrationCourse] {
-        &self.columns.courses[self.columns.course_spans[self.row].range()]
+        self.columns.courses.row(self.row)
+    }
+
+    /// [`PersonView::years_since_entry`].
+    pub(crate) fn years_since_entry(&self, on: NaiveDate) -> Option<i32> {
+        let columns = self.columns;
+        years_since_entry_in(
+            &columns.stay[self.row],
+            columns.recorded_entry[self.row],
+            on,
+        )
+    }
+
+    /// [`PersonView::nationality`].
+    pub(crate) fn nationality(&self) -> &'a str {
+        let columns = self.columns;
+        columns.names[columns.nationality[self.row] as usize].as_str()
+    }
+
+    /// [`PersonView::protection_status`].
+    pub(crate) fn protection_status(&self, on: NaiveDate) -> Option<ProtectionStatus> {
+        let columns = self.columns;
+        latest_on(columns.protection.row(self.row), on).copied()
+    }
+
+    /// [`PersonView::first_integration_course_start`].
+    pub(crate) fn first_integration_course_start(&self) -> Option<NaiveDate> {
+        first_start(
+            self.integration_courses()
+                .iter()
+                .map(|course| course.started_on),
+        )
+    }
+
+    /// [`PersonView::first_entitlement`].
+    pub(crate) fn first_entitlement(&self) -> Option<NaiveDate> {
+        self.columns.first_entitlement[self.row]
+    }
+
+    /// [`PersonView::stage_reached_on`].
+    pub(crate) fn stage_reached_on(&self, stage: Stage) -> Option<NaiveDate> {
+        let columns = self.columns;
+        stage_reached_in(
+            &columns.stages_reached_on[self.row],
+            columns.registered_on[self.row],
+            stage,
+        )
+    }
+
+    /// [`PersonView::has_kita_place`].
+    pub(crate) fn has_kita_place(&self, on: NaiveDate) -> bool {
+        open_on(self.kita().iter().copied(), on)
+    }
+
+    /// [`PersonView::kita`].
+    pub(crate) fn kita(&self) -> &'a [Interval] {
+        self.columns.kita.row(self.row)
+    }
+
+    /// [`PersonView::kita_requests`].
+    pub(crate) fn kita_requests(&self) -> &'a [NaiveDate] {
+        self.columns.kita_requests.row(self.row)
+    }
+
+    /// [`PersonView::schools`].
+    pub(crate) fn schools(&self) -> &'a [SchoolSpell] {
+        self.columns.schools.row(self.row)
+    }
+
+    /// [`PersonView::is_enrolled`].
+    pub(crate) fn is_enrolled(&self, on: NaiveDate) -> bool {
+        open_on(self.schools().iter().map(|school| school.interval), on)
+    }
+
+    /// [`PersonView::has_mentor`].
+    pub(crate) fn has_mentor(&self, on: NaiveDate) -> bool {
+        open_on(self.mentoring().iter().copied(), on)
+    }
+
+    /// The mentoring spells' intervals.
+    pub(crate) fn mentoring(&self) -> &'a [Interval] {
+        self.columns.mentoring.row(self.row)
+    }
+
+    /// The SGB II spells ([`PersonView::benefit_spells`]).
+    pub(crate) fn sgb2(&self) -> &'a [Interval] {
+        self.columns.sgb2.row(self.row)
+    }
+
+    /// [`PersonView::receives`] SGB II.
+    pub(crate) fn receives_sgb2(&self, on: NaiveDate) -> bool {
+        open_on(self.sgb2().iter().copied(), on)
+    }
+
+    /// Each job's interval and whether it counts as employment.
+    pub(crate) fn jobs(&self) -> &'a [(Interval, bool)] {
+        self.columns.jobs.row(self.row)
+    }
+
+    /// Each training's interval and outcome.
+    pub(crate) fn trainings(&self) -> &'a [(Interval, Option<SpellOutcome>)] {
+        self.columns.trainings.row(self.row)
+    }
+
+    /// Each measure's interval and outcome.
+    pub(crate) fn measures(&self) -> &'a [(Interval, Option<SpellOutcome>)] {
+        self.columns.measures.row(self.row)
+    }
+
+    /// [`PersonView::language_tests`].
+    pub(crate) fn language_tests(&self) -> &'a [LanguageTest] {
+        self.columns.language_tests.row(self.row)
+    }
+
+    /// [`PersonView::orientation_tests`].
+    pub(crate) fn orientation_tests(&self) -> &'a [Dated<bool>] {
+        self.columns.orientation_tests.row(self.row)
+    }
+
+    /// [`PersonView::recognitions`].
+    pub(crate) fn recognitions(&self) -> &'a [Recognition] {
+        self.columns.recognitions.row(self.row)
+    }
+
+    /// The days of the counselling contacts at a base.
+    pub(crate) fn base_contacts(&self) -> &'a [NaiveDate] {
+        self.columns.base_contacts.row(self.row)
     }
 
     /// [`PersonView::district`].
     pub(crate) fn district(&self, on: NaiveDate) -> Option<&'a str> {
         let columns = self.columns;
-        let timeline = &columns.districts[columns.district_spans[self.row].range()];
+        let timeline = columns.districts.row(self.row);
         latest_on(timeline, on).map(|code| columns.names[*code as usize].as_str())
     }
 }

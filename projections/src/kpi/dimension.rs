@@ -89,8 +89,7 @@ impl Dimension {
         Key::text(districts.resolve(district, Some(on)).unwrap_or(district))
     }
 
-    /// The value of this dimension for a person as of `on`. Sex, age, arrival and district come
-    /// from the columns; the rest from the person's view.
+    /// The value of this dimension for a person as of `on`, from the person's columns only.
     pub(crate) fn key<'a>(&self, row: Row<'a>, on: NaiveDate, registers: &'a Registers) -> Key<'a> {
         let districts = registers.register(RegisterKind::Districts);
         match self {
@@ -117,19 +116,15 @@ impl Dimension {
                 Some(age) => age_band(age).map_or(Key::None, Key::Ordinal),
                 None => Key::Unknown,
             },
-            Dimension::Nationality => Key::text(&row.view().nationality),
+            Dimension::Nationality => Key::text(row.nationality()),
             Dimension::ArrivalCohort => row
                 .first_arrival(on)
                 .map_or(Key::None, |arrival| Key::Number(arrival.year())),
             Dimension::YearsSinceArrival => {
                 row.years_since_arrival(on).map_or(Key::None, Key::Number)
             }
-            Dimension::YearsSinceEntry => row
-                .view()
-                .years_since_entry(on)
-                .map_or(Key::None, Key::Number),
+            Dimension::YearsSinceEntry => row.years_since_entry(on).map_or(Key::None, Key::Number),
             Dimension::ProtectionStatus => row
-                .view()
                 .protection_status(on)
                 .map_or(Key::None, |status| Key::Ordinal(status as u8)),
         }

@@ -6,7 +6,7 @@
 //! allocates nothing: windows and month-ends are computed once per query in [`Context`].
 
 use chrono::{Datelike, Days, Months, NaiveDate};
-use journey_core::catalogue::{BenefitKind, Exam, Level, RecognitionOutcome};
+use journey_core::catalogue::{Exam, Level, RecognitionOutcome};
 
 mod checklist;
 mod education;
@@ -16,7 +16,7 @@ use super::columns::Row;
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
 use crate::promising::{self, Qualifications, PROMISING_MIN_IDLE_DAYS};
-use crate::view::{CourseEnd, Households, PersonView, Stage};
+use crate::view::{CourseEnd, Households, Stage};
 
 /// The dates of one query, computed once.
 #[derive(Debug)]
@@ -320,36 +320,32 @@ const UNMET: [MeasureSpec; 7] = [
 
 /// What a person present on D needs and does not have yet: a Kita place requested and not
 /// started; an integration course entitled and not registered, or registered and not started.
-fn observe_unmet_demand(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
-    if !view.is_present(on) {
+fn observe_unmet_demand(row: Row<'_>, on: NaiveDate, out: &mut Contribution) {
+    if !row.is_present(on) {
         return;
     }
-    let last_request = view
-        .kita_requests
+    let last_request = row
+        .kita_requests()
         .iter()
         .filter(|request| **request <= on)
         .max();
     if let Some(request) = last_request {
-        let started_since = view
-            .kita
+        let started_since = row
+            .kita()
             .iter()
             .any(|spell| spell.start >= *request && spell.start <= on);
-        if !started_since && !view.has_kita_place(on) {
+        if !started_since && !row.has_kita_place(on) {
             out.count(UNMET_KITA_WAITING);
         }
     }
-    let integration = || {
-        view.courses
-            .iter()
-            .filter(|course| course.is_integration_course())
-    };
+    let integration = || row.integration_courses().iter();
     let registered = integration().any(|course| course.registered_on <= on);
     let waiting = integration().any(|course| {
         course.registered_on <= on
             && course.started_on.is_none_or(|started| started > on)
             && course.ended_on.is_none_or(|ended| ended > on)
     });
-    let entitled = view
+    let entitled = row
         .first_entitlement()
         .is_some_and(|entitled| entitled <= on);
     if entitled && !registered {
@@ -410,22 +406,21 @@ const FORECAST: [MeasureSpec; 7] = [
 /// 0 to 4 on D without a Kita place (of Kita age, 1 to 5, within the 12 months); children aged 5
 /// on D not in school (of school age within the 12 months); persons entitled to an integration
 /// course on or before D who have not started one.
-fn observe_demand_forecast(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
-    if !view.is_present(on) {
+fn observe_demand_forecast(row: Row<'_>, on: NaiveDate, out: &mut Contribution) {
+    if !row.is_present(on) {
         return;
     }
-    match view.age(on) {
-        Some(0..=4) if !view.has_kita_place(on) => out.count(FORECAST_KITA),
-        Some(5) if !view.is_enrolled(on) => out.count(FORECAST_SCHOOL),
+    match row.age(on) {
+        Some(0..=4) if !row.has_kita_place(on) => out.count(FORECAST_KITA),
+        Some(5) if !row.is_enrolled(on) => out.count(FORECAST_SCHOOL),
         _ => {}
     }
-    let entitled = view
+    let entitled = row
         .first_entitlement()
         .is_some_and(|entitled| entitled <= on);
-    let started = view
-        .courses
+    let started = row
+        .integration_courses()
         .iter()
-        .filter(|course| course.is_integration_course())
         .any(|course| course.started_on.is_some_and(|started| started <= on));
     if entitled && !started {
         out.count(FORECAST_COURSE);
@@ -672,15 +667,14 @@ impl Indicator {
         }
     }
 
-    /// Adds what one person counts for this indicator as of the context's date. The employment
-    /// indicators read the person's columns only; the others read the view.
+    /// Adds what one person counts for this indicator as of the context's date, from the
+    /// person's columns; `promising_applicants`, `course_reentry`, `checklist_completion` and
+    /// `mentor_request_days` read the view of the few persons the columns leave in question.
     pub(crate) fn observe(&self, context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
         let on = context.as_of;
-        // Only a place: nothing of the view is read until an indicator reads a field.
-        let view = row.view();
         match self {
             Indicator::PopulationPresent => {
-                if view.is_present(on) {
+                if row.is_present(on) {
                     out.count(0);
                 }
             }
@@ -706,13 +700,13 @@ impl Indicator {
                 }
             }
             Indicator::CourseAccessDays => {
-                let Some(first_start) = view.first_integration_course_start() else {
+                let Some(first_start) = row.first_integration_course_start() else {
                     return;
                 };
                 if !context.in_last_year(first_start) {
                     return;
                 }
-                if let Some(entitled_on) = view
+                if let Some(entitled_on) = row
                     .first_entitlement()
                     .filter(|entitled_on| *entitled_on <= first_start)
                 {
@@ -721,12 +715,12 @@ impl Indicator {
                 }
             }
             Indicator::CourseParticipationRate => {
-                let entitled_long_enough = view
+                let entitled_long_enough = row
                     .first_entitlement()
                     .is_some_and(|entitled_on| entitled_on <= context.half_year_before);
-                if entitled_long_enough && view.is_present(on) {
+                if entitled_long_enough && row.is_present(on) {
                     out.count(DENOMINATOR);
-                    if view
+                    if row
                         .first_integration_course_start()
                         .is_some_and(|started_on| started_on <= on)
                     {
@@ -736,7 +730,7 @@ impl Indicator {
             }
             Indicator::CourseCompletionRate => {
                 let mut any = false;
-                for course in view.courses.iter().filter(|c| c.is_integration_course()) {
+                for course in row.integration_courses() {
                     let Some(started_on) = course.started_on else {
                         continue;
                     };
@@ -760,7 +754,7 @@ impl Indicator {
             }
             Indicator::DtzB1Rate => {
                 let (mut any, mut any_first) = (false, false);
-                for test in &view.language_tests {
+                for test in row.language_tests() {
                     if test.exam != Exam::Dtz || !context.in_last_year(test.on) {
                         continue;
                     }
@@ -792,11 +786,11 @@ impl Indicator {
                 }
             }
             Indicator::EmploymentByYearsSinceEntry => {
-                if view.years_since_entry(on).is_some_and(|years| years <= 10) {
+                if row.years_since_entry(on).is_some_and(|years| years <= 10) {
                     observe_employment(row, on, out);
                 }
             }
-            Indicator::Sgb2IntegrationRate => observe_sgb2(context, view, out),
+            Indicator::Sgb2IntegrationRate => observe_sgb2(context, row, out),
             Indicator::IdleDays => {
                 if row.birth_year().is_none() && row.is_present(on) {
                     out.exclude_for_unknown_birth_year();
@@ -808,8 +802,8 @@ impl Indicator {
                 }
             }
             Indicator::KitaRate => {
-                let Some(age) = view.age(on) else {
-                    if view.is_present(on) {
+                let Some(age) = row.age(on) else {
+                    if row.is_present(on) {
                         out.exclude_for_unknown_birth_year();
                     }
                     return;
@@ -819,25 +813,25 @@ impl Indicator {
                     3..=5 => 2,
                     _ => return,
                 };
-                if view.is_present(on) {
+                if row.is_present(on) {
                     out.count(slot);
-                    if view.has_kita_place(on) {
+                    if row.has_kita_place(on) {
                         out.count(slot + 1);
                     }
                 }
             }
             Indicator::SchoolRate => {
-                if view.birth_year.is_none() && view.is_present(on) {
+                if row.birth_year().is_none() && row.is_present(on) {
                     out.exclude_for_unknown_birth_year();
                 }
-                if view.age(on).is_some_and(|age| (6..=15).contains(&age)) && view.is_present(on) {
+                if row.age(on).is_some_and(|age| (6..=15).contains(&age)) && row.is_present(on) {
                     out.count(DENOMINATOR);
-                    if view.is_enrolled(on) {
+                    if row.is_enrolled(on) {
                         out.count(1);
                     }
                 }
                 let mut any = false;
-                for school in &view.schools {
+                for school in row.schools() {
                     if let Some(moved_on) = school.regular_class_on {
                         if school.language_class && context.in_last_year(moved_on) {
                             out.sample(0, days(school.interval.start, moved_on));
@@ -851,7 +845,7 @@ impl Indicator {
             }
             Indicator::RecognitionOutcomes => {
                 let mut any = false;
-                for case in &view.recognitions {
+                for case in row.recognitions() {
                     let (Some(decided_on), Some(outcome)) = (case.decided_on, case.outcome) else {
                         continue;
                     };
@@ -873,58 +867,48 @@ impl Indicator {
                 }
             }
             Indicator::MentoringCoverage => {
-                if view.is_present(on) {
+                if row.is_present(on) {
                     out.count(DENOMINATOR);
-                    if view.has_mentor(on) {
+                    if row.has_mentor(on) {
                         out.count(1);
                     }
                 }
             }
-            Indicator::ChainFunnel => observe_funnel(view, on, out),
-            Indicator::PromisingApplicants => observe_promising(context, view, out),
-            Indicator::OrientationTestPassRate => {
-                education::observe_orientation(context, view, out)
-            }
+            Indicator::ChainFunnel => observe_funnel(row, on, out),
+            Indicator::PromisingApplicants => observe_promising(context, row, out),
+            Indicator::OrientationTestPassRate => education::observe_orientation(context, row, out),
             Indicator::SchoolLeavingCertificates => {
-                education::observe_certificates(context, view, out)
+                education::observe_certificates(context, row, out)
             }
             Indicator::SchoolToTrainingTransition => {
-                education::observe_transition(context, view, out)
+                education::observe_transition(context, row, out)
             }
-            Indicator::TrainingOutcomes => education::observe_outcomes(
-                context,
-                view.trainings
-                    .iter()
-                    .map(|training| (&training.interval, training.outcome)),
-                out,
-            ),
-            Indicator::MeasureOutcomes => education::observe_outcomes(
-                context,
-                view.measures
-                    .iter()
-                    .map(|measure| (&measure.interval, measure.outcome)),
-                out,
-            ),
-            Indicator::CourseReentry => education::observe_reentry(context, view, out),
-            Indicator::DtzByCourseType => education::observe_dtz_by_course(context, view, out),
-            Indicator::ChecklistCompletion => checklist::observe_checklist(context, view, out),
-            Indicator::UnmetDemand => observe_unmet_demand(view, on, out),
-            Indicator::DemandForecast => observe_demand_forecast(view, on, out),
+            Indicator::TrainingOutcomes => {
+                education::observe_outcomes(context, row.trainings().iter(), out)
+            }
+            Indicator::MeasureOutcomes => {
+                education::observe_outcomes(context, row.measures().iter(), out)
+            }
+            Indicator::CourseReentry => education::observe_reentry(context, row, out),
+            Indicator::DtzByCourseType => education::observe_dtz_by_course(context, row, out),
+            Indicator::ChecklistCompletion => checklist::observe_checklist(context, row, out),
+            Indicator::UnmetDemand => observe_unmet_demand(row, on, out),
+            Indicator::DemandForecast => observe_demand_forecast(row, on, out),
             Indicator::BaseReach => {
                 // Cut by the person's dimensions on D (district: where they live on D), so the
                 // reach says which districts a base serves, not where the base stands.
-                if view.is_present(on) {
+                if row.is_present(on) {
                     out.count(DENOMINATOR);
-                    let reached = view
-                        .counselling
+                    let reached = row
+                        .base_contacts()
                         .iter()
-                        .any(|contact| contact.base.is_some() && context.in_last_year(contact.on));
+                        .any(|contacted_on| context.in_last_year(*contacted_on));
                     if reached {
                         out.count(1);
                     }
                 }
             }
-            Indicator::MentorRequestDays => volunteers::observe_request_days(context, view, out),
+            Indicator::MentorRequestDays => volunteers::observe_request_days(context, row, out),
             // Counted from the volunteer register, not per person (`volunteers::add_volunteers`).
             Indicator::ActiveVolunteers
             | Indicator::MenteesPerVolunteer
@@ -950,34 +934,29 @@ fn observe_employment(row: Row<'_>, on: NaiveDate, out: &mut Contribution) {
     }
 }
 
-fn observe_sgb2(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+fn observe_sgb2(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     // Most persons have no SGB II spell touching the window (the first month-end minus a day for
     // a start on it, to D); they contribute nothing and are skipped before any date arithmetic.
     let window_start = context.month_ends[0].min(context.year_before);
-    let touches_window = view.benefits.iter().any(|spell| {
-        spell.kind == BenefitKind::Sgb2
-            && spell.interval.start <= context.as_of
-            && spell.interval.end.is_none_or(|end| end >= window_start)
+    let touches_window = row.sgb2().iter().any(|spell| {
+        spell.start <= context.as_of && spell.end.is_none_or(|end| end >= window_start)
     });
     if !touches_window {
         return;
     }
     let receives_around = |date: NaiveDate| {
-        view.receives(BenefitKind::Sgb2, date)
+        row.receives_sgb2(date)
             || date
                 .pred_opt()
-                .is_some_and(|before| view.receives(BenefitKind::Sgb2, before))
+                .is_some_and(|before| row.receives_sgb2(before))
     };
     let starts = || {
-        let jobs = view
-            .employments
+        let jobs = row
+            .jobs()
             .iter()
-            .filter(|job| job.counts_as_employment())
-            .map(|job| job.interval.start);
-        let trainings = view
-            .trainings
-            .iter()
-            .map(|training| training.interval.start);
+            .filter(|(_, counts_as_employment)| *counts_as_employment)
+            .map(|(interval, _)| interval.start);
+        let trainings = row.trainings().iter().map(|(interval, _)| interval.start);
         jobs.chain(trainings)
             .filter(|start| context.in_last_year(*start) && receives_around(*start))
     };
@@ -996,7 +975,7 @@ fn observe_sgb2(context: &Context<'_>, view: &PersonView, out: &mut Contribution
     let stock = context
         .month_ends
         .iter()
-        .filter(|end| view.receives(BenefitKind::Sgb2, **end) && view.is_present(**end))
+        .filter(|end| row.receives_sgb2(**end) && row.is_present(**end))
         .count() as u64;
     if integrations > 0 || stock > 0 {
         out.count(0);
@@ -1005,12 +984,12 @@ fn observe_sgb2(context: &Context<'_>, view: &PersonView, out: &mut Contribution
     }
 }
 
-fn observe_funnel(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
-    if view.first_arrival(on).is_none() {
+fn observe_funnel(row: Row<'_>, on: NaiveDate, out: &mut Contribution) {
+    if row.first_arrival(on).is_none() {
         return;
     }
     out.count(FUNNEL_COHORT);
-    let reached = |stage: Stage| view.stage_reached_on(stage).filter(|date| *date <= on);
+    let reached = |stage: Stage| row.stage_reached_on(stage).filter(|date| *date <= on);
     for (index, stage) in Stage::CHAIN.iter().enumerate() {
         if reached(*stage).is_some() {
             out.count(FUNNEL_REACHED + index);
@@ -1026,12 +1005,13 @@ fn observe_funnel(view: &PersonView, on: NaiveDate, out: &mut Contribution) {
     }
 }
 
-fn observe_promising(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+fn observe_promising(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     let on = context.as_of;
-    if view.birth_year.is_none() && view.is_present(on) {
+    if row.birth_year().is_none() && row.is_present(on) {
         out.exclude_for_unknown_birth_year();
         return;
     }
+    let view = row.view();
     // Most persons never qualify; they are skipped before any spell arithmetic.
     if Qualifications::of(view, on).since().is_none() {
         return;

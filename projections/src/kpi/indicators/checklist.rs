@@ -5,8 +5,8 @@ use chrono::Months;
 
 use super::{share_alone, Context};
 use crate::checklist::{weeks_after, Group, Step, FOLLOW_UP_WEEKS, WINDOWS_WEEKS};
+use crate::kpi::columns::Row;
 use crate::kpi::table::{Contribution, MeasureSpec};
-use crate::view::PersonView;
 
 /// Slots 0 to 3: the new arrivals of each [`Group`] (the denominators); then, per step in
 /// [`Step::ALL`] order and per window in [`WINDOWS_WEEKS`] order, those who did the step within it.
@@ -46,16 +46,18 @@ pub(super) const CHECKLIST: [MeasureSpec; 30] = [
 
 const FIRST_STEP_SLOT: usize = Group::ALL.len();
 
-pub(super) fn observe_checklist(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+pub(super) fn observe_checklist(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     let on = context.as_of;
-    let Some(arrived_on) = view.first_arrival(on) else {
+    let Some(arrived_on) = row.first_arrival(on) else {
         return;
     };
-    // New arrivals of the 12 months up to D who have had their whole 12 weeks by D.
+    // New arrivals of the 12 months up to D who have had their whole 12 weeks by D: found from
+    // the columns, and only their views are read.
     let year_before = on.checked_sub_months(Months::new(12)).unwrap_or(on);
     if arrived_on <= year_before || weeks_after(arrived_on, FOLLOW_UP_WEEKS) > on {
         return;
     }
+    let view = row.view();
     for group in Group::ALL {
         if Step::ALL
             .iter()

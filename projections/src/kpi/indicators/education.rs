@@ -5,20 +5,17 @@ use chrono::NaiveDate;
 use journey_core::catalogue::{Certificate, CourseType, EndOutcome, Exam, LeaveReason};
 
 use super::{share, share_alone, Context};
+use crate::kpi::columns::{IntegrationCourse, Row};
 use crate::kpi::table::{Contribution, MeasureSpec};
-use crate::view::{CourseEnd, CourseSpell, Interval, PersonView, SpellOutcome};
+use crate::view::{CourseEnd, Interval, SpellOutcome};
 
 /// `orientation_test_pass_rate`: slot 0 persons, 1 tests, 2 passed.
 pub(super) const ORIENTATION: [MeasureSpec; 1] = [share("share_passed", 2, 1, 0)];
 
-pub(super) fn observe_orientation(
-    context: &Context<'_>,
-    view: &PersonView,
-    out: &mut Contribution,
-) {
+pub(super) fn observe_orientation(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     let mut any = false;
-    for test in view
-        .orientation_tests
+    for test in row
+        .orientation_tests()
         .iter()
         .filter(|test| context.in_last_year(test.on))
     {
@@ -43,13 +40,9 @@ pub(super) const CERTIFICATES: [MeasureSpec; 5] = [
     share("share_unknown", 6, 1, 0),
 ];
 
-pub(super) fn observe_certificates(
-    context: &Context<'_>,
-    view: &PersonView,
-    out: &mut Contribution,
-) {
+pub(super) fn observe_certificates(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     let mut any = false;
-    for school in &view.schools {
+    for school in row.schools() {
         let (Some(left_on), Some(certificate)) = (school.interval.end, school.certificate) else {
             continue;
         };
@@ -82,10 +75,10 @@ pub(super) const TRANSITION: [MeasureSpec; 4] = [
     share_alone("reached_training", 4, 0, 0),
 ];
 
-pub(super) fn observe_transition(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+pub(super) fn observe_transition(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     let on = context.as_of;
-    let Some(language_class_on) = view
-        .schools
+    let Some(language_class_on) = row
+        .schools()
         .iter()
         .filter(|school| school.language_class && school.interval.start <= on)
         .map(|school| school.interval.start)
@@ -95,8 +88,8 @@ pub(super) fn observe_transition(context: &Context<'_>, view: &PersonView, out: 
     };
     out.count(0);
     let later = |date: NaiveDate| language_class_on <= date && date <= on;
-    if view
-        .schools
+    if row
+        .schools()
         .iter()
         .filter_map(|school| school.regular_class_on)
         .any(later)
@@ -104,7 +97,7 @@ pub(super) fn observe_transition(context: &Context<'_>, view: &PersonView, out: 
         out.count(1);
     }
     let leavings = || {
-        view.schools.iter().filter_map(|school| {
+        row.schools().iter().filter_map(|school| {
             let left_on = school.interval.end.filter(|left_on| later(*left_on))?;
             school.certificate.map(|certificate| (left_on, certificate))
         })
@@ -117,10 +110,10 @@ pub(super) fn observe_transition(context: &Context<'_>, view: &PersonView, out: 
     {
         out.count(3);
     }
-    if view
-        .trainings
+    if row
+        .trainings()
         .iter()
-        .any(|training| later(training.interval.start))
+        .any(|(interval, _)| later(interval.start))
     {
         out.count(4);
     }
@@ -136,11 +129,12 @@ pub(super) const OUTCOMES: [MeasureSpec; 3] = [
 
 pub(super) fn observe_outcomes<'a>(
     context: &Context<'_>,
-    spells: impl Iterator<Item = (&'a Interval, Option<SpellOutcome>)>,
+    spells: impl Iterator<Item = &'a (Interval, Option<SpellOutcome>)>,
     out: &mut Contribution,
 ) {
     let mut any = false;
     for (interval, outcome) in spells {
+        let (interval, outcome) = (*interval, *outcome);
         let (Some(ended_on), Some(outcome)) = (interval.end, outcome) else {
             continue;
         };
@@ -167,8 +161,18 @@ pub(super) const REENTRY: [MeasureSpec; 2] = [
     share_alone("share_started_again", 3, 1, 0),
 ];
 
-pub(super) fn observe_reentry(context: &Context<'_>, view: &PersonView, out: &mut Contribution) {
+pub(super) fn observe_reentry(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     let on = context.as_of;
+    // Only a person who left an integration course early can count: the view, with all of the
+    // person's courses, is read for them only.
+    if !row
+        .integration_courses()
+        .iter()
+        .any(|course| matches!(course.end, Some(CourseEnd::LeftEarly(_))))
+    {
+        return;
+    }
+    let view = row.view();
     let mut any = false;
     for course in view.courses.iter().filter(|c| c.is_integration_course()) {
         let (Some(left_on), Some(CourseEnd::LeftEarly(reason))) = (course.ended_on, course.end)
@@ -213,26 +217,21 @@ pub(super) const DTZ_BY_COURSE: [MeasureSpec; 5] = [
 
 /// The course a language test belongs to: the person's integration course with the latest start
 /// on or before the test day (the course the test ends, or the last one attended).
-fn course_of_test(view: &PersonView, test_on: NaiveDate) -> Option<&CourseSpell> {
-    view.courses
+fn course_of_test<'a>(row: Row<'a>, test_on: NaiveDate) -> Option<&'a IntegrationCourse> {
+    row.integration_courses()
         .iter()
-        .filter(|course| course.is_integration_course())
         .filter(|course| course.started_on.is_some_and(|started| started <= test_on))
         .max_by_key(|course| course.started_on)
 }
 
-pub(super) fn observe_dtz_by_course(
-    context: &Context<'_>,
-    view: &PersonView,
-    out: &mut Contribution,
-) {
+pub(super) fn observe_dtz_by_course(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
     let mut persons = [false; 5];
-    for test in view
-        .language_tests
+    for test in row
+        .language_tests()
         .iter()
         .filter(|test| test.exam == Exam::Dtz && context.in_last_year(test.on))
     {
-        let group = match course_of_test(view, test.on).map(|course| course.course_type) {
+        let group = match course_of_test(row, test.on).map(|course| course.course_type) {
             Some(CourseType::General) => 0,
             Some(CourseType::Alpha) => 1,
             _ => 2,

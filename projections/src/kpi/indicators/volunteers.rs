@@ -9,6 +9,7 @@ use chrono::{Months, NaiveDate};
 use journey_core::volunteers::{VolunteerId, VolunteerState};
 
 use super::{days, quantile, share_alone, Context, Indicator};
+use crate::kpi::columns::Row;
 use crate::kpi::table::{Contribution, MeasureSpec, Quantile, Table};
 use crate::view::PersonView;
 
@@ -55,13 +56,18 @@ pub(super) const WAITS: [MeasureSpec; 2] = [
 ];
 
 /// A person's waits for a mentor answered in the 12 months up to D.
-pub(super) fn observe_request_days(
-    context: &Context<'_>,
-    view: &PersonView,
-    out: &mut Contribution,
-) {
+pub(super) fn observe_request_days(context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
+    // A wait ends with a mentor assigned, at the start of a mentoring spell: only the persons with
+    // such a start in the 12 months have a wait to count, and only their views are read.
+    if !row
+        .mentoring()
+        .iter()
+        .any(|spell| context.in_last_year(spell.start))
+    {
+        return;
+    }
     let mut any = false;
-    for (requested, assigned) in view.mentor_request_waits() {
+    for (requested, assigned) in row.view().mentor_request_waits() {
         if context.in_last_year(assigned) {
             out.sample(0, days(requested, assigned));
             any = true;
