@@ -20,6 +20,7 @@ pub mod http;
 pub mod hub;
 pub mod kpi_push;
 pub mod kpi_rows;
+pub mod memory;
 pub mod metrics;
 pub mod parquet;
 pub mod pseudonym;

@@ -2,6 +2,10 @@
 
 mod commands;
 
+/// Counts live heap bytes for `journey bench projections` (api/src/memory.rs says why).
+#[global_allocator]
+static ALLOCATOR: journey_api::memory::Counting = journey_api::memory::Counting;
+
 use journey_api::context;
 use journey_core::fault;
 

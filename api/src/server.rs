@@ -124,6 +124,14 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     // A replica holds its writer's events in memory only, and its projections with them.
     runner.snapshots = replica.is_none();
     let projections = Projections::start(context.ledger.clone(), runner).await?;
+    // The snapshot load and the catch-up decode far more than the projections keep: once caught
+    // up, give the freed memory back so that the node's resident memory is what it holds.
+    let trimmed = projections.clone();
+    tokio::spawn(async move {
+        if trimmed.caught_up().await.is_ok() {
+            crate::memory::trim();
+        }
+    });
     let demo_tokens = match &config.demo {
         Some(demo) => Some(crate::demo::prepare(&context, &projections, demo).await?),
         None => None,

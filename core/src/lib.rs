@@ -7,6 +7,8 @@
 //! Invariant: this crate does no IO except through the event log and the key store, and reads the
 //! clock and random numbers only through the injected [`clock::Clock`] and RNG.
 
+#![forbid(unsafe_code)]
+
 pub mod accepted_next;
 pub mod catalogue;
 pub mod chain;

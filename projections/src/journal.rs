@@ -142,6 +142,11 @@ impl Interner {
         (self.events.index.len(), self.actors.index.len())
     }
 
+    /// Every distinct event held, each once (for measuring what the interner holds).
+    pub fn events(&self) -> impl Iterator<Item = &Event> + '_ {
+        self.events.slots.iter().flatten().map(|slot| &*slot.value)
+    }
+
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self.events.index.is_empty() && self.actors.index.is_empty()

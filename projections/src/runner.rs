@@ -303,11 +303,15 @@ impl State {
         let journals = journals
             .into_iter()
             .map(|(person, journal)| {
-                let facts = journal
-                    .facts
-                    .into_iter()
-                    .map(|fact| store.intern_fact(fact))
-                    .collect();
+                // A list of its own size: `collect` from the inline facts' `IntoIter` would reuse
+                // their allocation, several times larger than the interned facts need, and keep it.
+                let mut facts = Vec::with_capacity(journal.facts.len());
+                facts.extend(
+                    journal
+                        .facts
+                        .into_iter()
+                        .map(|fact| store.intern_fact(fact)),
+                );
                 let journal = Journal {
                     facts,
                     erased: journal.erased,

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests of journey: run the real `journey` binary on a scratch data
 //! directory, and build NDJSON event lines.
 
+#![forbid(unsafe_code)]
+
 pub mod log_server;
 
 use std::path::{Path, PathBuf};

@@ -17,12 +17,14 @@ use chrono::{NaiveDate, Utc};
 use journey_core::ledger::Ledger;
 use journey_core::log::{AllFrom, Direction, Position};
 use journey_core::synth::{self, SynthConfig};
+use journey_projections::journal::{ActorSymbol, EventSymbol, Fact};
 use journey_projections::kpi::{catalogue, Dimension, Suppression};
 use journey_projections::{KpiRequest, Projections, RunnerConfig, State, ViewSet};
 use rand::RngCore;
 
 use super::bench::{scratch_in, ProjectionsBenchArgs};
 use crate::context::{CliError, Context, LogStore, Options};
+use journey_api::memory;
 
 const PAGE_EVENTS: usize = 4096;
 /// Samples per indicator scenario (p99 of 60 samples is the second slowest).
@@ -30,16 +32,33 @@ const KPI_SAMPLES: i64 = 60;
 /// Samples per indicator and scenario of the per-indicator table (its p99 is the slowest).
 const PER_INDICATOR_SAMPLES: i64 = 20;
 
-/// Resident memory of this process in bytes (Linux), 0 where unknown.
-fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|text| {
-            text.split_whitespace()
-                .nth(1)
-                .and_then(|pages| pages.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
+/// What the process holds at one moment, after giving freed memory back to the system
+/// ([`memory::trim`]): the live heap bytes (the counting allocator of the `journey` binary) and the
+/// resident memory.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    live: u64,
+    resident: u64,
+}
+
+impl Held {
+    fn now() -> Self {
+        memory::trim();
+        Self {
+            live: memory::live_bytes().unwrap_or(0),
+            resident: memory::resident_bytes(),
+        }
+    }
+
+    /// What was added since `before`, per person, as "live ... (RSS ...)".
+    fn since(self, before: Held, persons: u64) -> String {
+        let per_person = |bytes: u64| bytes as f64 / persons as f64;
+        format!(
+            "{:>10.0} bytes/person live  ({:.0} resident)",
+            per_person(self.live.saturating_sub(before.live)),
+            per_person(self.resident.saturating_sub(before.resident))
+        )
+    }
 }
 
 /// The bytes of every file under `dir`.
@@ -269,14 +288,15 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
 
     let scratch = scratch_in(&args.scratch_dir)?;
     let runner_dir = scratch.path().join("projections");
-    let resident_open = resident_bytes();
+    let held_open = Held::now();
     let started = Instant::now();
     let projections =
         Projections::start(ledger.clone(), RunnerConfig::new(runner_dir.clone())).await?;
     projections.caught_up().await?;
     let catch_up = started.elapsed();
-    let resident_journals = resident_bytes();
+    let held_journals = Held::now();
     let persons = projections.read(|state| state.journals.len()).max(1) as u64;
+    let journal_parts = projections.read(JournalParts::of);
 
     let today = ledger.clock().today();
     let request = |key: &str, as_of: NaiveDate, by: Vec<Dimension>| KpiRequest {
@@ -289,7 +309,7 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     let begun = Instant::now();
     projections.kpi(request("employment_rate", today, vec![]))?;
     let first_query = begun.elapsed();
-    let resident_live = resident_bytes();
+    let held_live = Held::now();
 
     // Each sample asks for another reporting date, so that the result cache never answers.
     let past = NaiveDate::from_ymd_opt(2020, 12, 31).unwrap_or(today);
@@ -384,7 +404,7 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     // Past `known_at` cuts: each derives the views of its cut from the live ones.
     let now = Utc::now();
     let mut cuts = Vec::new();
-    let mut resident_past = 0;
+    let mut held_past = held_live;
     for months in 1..=5 {
         let known_at = now - chrono::Duration::days(61 * months);
         let begun = Instant::now();
@@ -394,7 +414,7 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         })?;
         cuts.push(begun.elapsed());
         if months == 1 {
-            resident_past = resident_bytes();
+            held_past = Held::now();
         }
     }
     figure(
@@ -429,31 +449,11 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         format!("{:>10.1} ms  (builds the live views)", ms(first_query)),
     );
 
-    let per_person = |bytes: u64| bytes as f64 / persons as f64;
-    let journals = resident_journals.saturating_sub(resident_open);
-    let live = resident_live.saturating_sub(resident_journals);
-    let past_views = resident_past.saturating_sub(resident_live);
-    figure(
-        "resident memory: journals (the state)",
-        format!("{:>10.0} bytes/person", per_person(journals)),
+    print_memory(
+        persons,
+        &journal_parts,
+        [held_open, held_journals, held_live, held_past],
     );
-    figure(
-        "resident memory: live views and their index",
-        format!("{:>10.0} bytes/person", per_person(live)),
-    );
-    figure(
-        "resident memory: one past cut's views (cached)",
-        format!("{:>10.0} bytes/person", per_person(past_views)),
-    );
-    figure(
-        "resident memory of the projections, live (journals + views)",
-        format!(
-            "{:>10.0} bytes/person  ({persons} persons, {:.0} MiB; target <= 2,048)",
-            per_person(journals + live),
-            (journals + live) as f64 / (1024.0 * 1024.0)
-        ),
-    );
-
     let begun = Instant::now();
     projections.shutdown().await?;
     let snapshot_write = begun.elapsed();
@@ -477,10 +477,15 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         ),
     );
 
+    let held_closed = Held::now();
     let started = Instant::now();
     let projections = Projections::start(ledger.clone(), RunnerConfig::new(runner_dir)).await?;
     projections.caught_up().await?;
     let ready = started.elapsed();
+    figure(
+        "memory: journals loaded from the snapshot",
+        Held::now().since(held_closed, persons),
+    );
     let begun = Instant::now();
     projections.kpi(request("employment_rate", today, vec![]))?;
     let first_after_snapshot = begun.elapsed();
@@ -604,6 +609,92 @@ fn per_indicator(
         );
     }
     Ok(())
+}
+
+/// What the journals are made of, counted by structure: the facts' own bytes (each journal's
+/// `Vec` at its capacity) and the distinct events the interner holds, measured as the live bytes of
+/// one deep copy of them.
+#[derive(Debug)]
+struct JournalParts {
+    facts: u64,
+    fact_bytes: u64,
+    distinct_events: u64,
+    distinct_actors: u64,
+    event_bytes: u64,
+}
+
+impl JournalParts {
+    fn of(state: &State) -> Self {
+        let fact_size = std::mem::size_of::<Fact<EventSymbol, ActorSymbol>>() as u64;
+        let fact_bytes = state
+            .journals
+            .values()
+            .map(|journal| journal.facts.capacity() as u64 * fact_size)
+            .sum();
+        let (distinct_events, distinct_actors) = state.store.len();
+        let before = memory::live_bytes().unwrap_or(0);
+        let copy: Vec<_> = state.store.events().cloned().collect();
+        let event_bytes = memory::live_bytes().unwrap_or(0).saturating_sub(before);
+        drop(copy);
+        Self {
+            facts: state.fact_count(),
+            fact_bytes,
+            distinct_events: distinct_events as u64,
+            distinct_actors: distinct_actors as u64,
+            event_bytes,
+        }
+    }
+}
+
+/// Memory by part: live heap bytes (what the projections hold) next to the growth of resident
+/// memory after freed pages were given back; `held` is at open, after the catch-up, after the
+/// first query and after the first past cut.
+fn print_memory(persons: u64, parts: &JournalParts, held: [Held; 4]) {
+    let [open, journals, live, past] = held;
+    if memory::live_bytes().is_none() {
+        println!("  (live bytes unknown: this binary has no counting allocator)");
+    }
+    figure(
+        "memory: journals (the state)",
+        journals.since(open, persons),
+    );
+    figure(
+        "  of which the facts",
+        format!(
+            "{:>10.0} bytes/person  ({} facts, {:.1} a person, {} bytes each at capacity)",
+            parts.fact_bytes as f64 / persons as f64,
+            parts.facts,
+            parts.facts as f64 / persons as f64,
+            parts.fact_bytes / parts.facts.max(1),
+        ),
+    );
+    figure(
+        "  of which the distinct events (deep)",
+        format!(
+            "{:>10.0} bytes/person  ({} events, {:.0} bytes each; {} actors)",
+            parts.event_bytes as f64 / persons as f64,
+            parts.distinct_events,
+            parts.event_bytes as f64 / parts.distinct_events.max(1) as f64,
+            parts.distinct_actors,
+        ),
+    );
+    figure(
+        "memory: live views, their index and KPI columns",
+        live.since(journals, persons),
+    );
+    figure(
+        "memory: one past cut's views (cached)",
+        past.since(live, persons),
+    );
+    let total = live.live.saturating_sub(open.live);
+    figure(
+        "memory of the projections, live (journals + views)",
+        format!(
+            "{}  ({persons} persons, {:.0} MiB live; target <= 2,048)",
+            live.since(open, persons),
+            total as f64 / (1024.0 * 1024.0)
+        ),
+    );
 }
 
 /// The read-and-decode baselines' first runs (each runs again after the projections).
