@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use journey_core::fault::{self, FaultPoint};
 use journey_core::log::LogError;
-use journey_core::store::Store;
+use journey_core::store::{FlushTicket, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -221,8 +221,10 @@ pub struct AuditLog {
     tree: sled::Tree,
     anchors: sled::Tree,
     head: Mutex<Head>,
-    /// Entries below this sequence number are known to be on disk ([`AuditLog::flush`]).
-    durable: tokio::sync::Mutex<u64>,
+    /// The store whose group commit makes entries durable ([`AuditLog::flush`]).
+    store: Store,
+    /// The store's flush ticket taken after the latest entry was written (`None` before the first).
+    written: Mutex<Option<FlushTicket>>,
 }
 
 fn decode(seq: u64, value: &[u8]) -> Result<AuditEntry, AuditError> {
@@ -300,8 +302,9 @@ impl AuditLog {
         let log = Self {
             tree,
             anchors,
-            durable: tokio::sync::Mutex::new(head.next_seq),
             head: Mutex::new(head),
+            store: store.clone(),
+            written: Mutex::new(None),
         };
         log.finish_interrupted_prune(Utc::now())?;
         Ok(log)
@@ -421,6 +424,10 @@ impl AuditLog {
         let value = stored_value(&canonical, &entry.hash);
         // `insert` on a fresh key cannot clash: the mutex makes this the only writer of the tree.
         self.tree.insert(entry.seq.to_be_bytes(), value)?;
+        *self
+            .written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.store.ticket());
         head.next_seq += 1;
         head.last_hash = hash;
         Ok(entry)
@@ -476,29 +483,30 @@ impl AuditLog {
 
     /// Makes every entry appended so far durable.
     ///
-    /// Group commit: one flush at a time runs, and the callers that queue behind it find their
-    /// entries already durable when the flush they waited for covered them, so many concurrent
-    /// mutations share one flush instead of paying one each. A flush covers every entry appended
-    /// before it starts: `through` is read before the flush, and an entry is in the tree before
-    /// the head counts it.
+    /// Through the store's group commit (`Store::flush_after`): sled's flush is database-wide, so
+    /// the event log's next group commit, begun after the entry was written, covers it as well as a
+    /// flush of the audit log's own would. A mutation's entry, written after the ledger's append
+    /// returned, thus rides on the flush of the appends that follow it instead of paying a second
+    /// flush, and concurrent callers share one flush when nothing else flushes.
     pub async fn flush(&self) -> Result<(), AuditError> {
-        let wanted = self.next_seq();
-        let mut durable = self.durable.lock().await;
-        if *durable >= wanted {
+        let written = *self
+            .written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Before the first entry of this process, whatever an earlier one left is made durable.
+        let ticket = written.unwrap_or_else(|| self.store.ticket());
+        if self.store.covers(ticket) {
             return Ok(());
         }
-        let through = self.next_seq();
-        self.tree.flush_async().await?;
-        *durable = through;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush_after(ticket))
+            .await
+            .map_err(|error| {
+                AuditError::Storage(LogError::Storage(
+                    format!("the audit flush did not finish: {error}").into(),
+                ))
+            })??;
         Ok(())
-    }
-
-    /// The sequence number the next entry will get.
-    fn next_seq(&self) -> u64 {
-        self.head
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .next_seq
     }
 
     /// Up to `limit` entries with a sequence number above `after` (from the first when `None`).
@@ -744,6 +752,26 @@ mod tests {
             assert_eq!(&stored[..], &expected[..]);
         }
         assert_eq!(audit.verify().expect("verify"), Ok(2));
+    }
+
+    #[tokio::test]
+    async fn an_entry_rides_on_a_store_flush_that_began_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let audit = AuditLog::open(&store).expect("audit");
+        // Given an entry, and nothing flushed since: the audit log's flush runs one.
+        audit.append(record("a"), Utc::now()).expect("append");
+        let before = store.flushes_finished();
+        audit.flush().await.expect("flush");
+        assert_eq!(store.flushes_finished(), before + 1);
+        // Given another entry, then a flush of the store by someone else (the event log's group
+        // commit of the appends that follow), begun after the entry was written.
+        audit.append(record("b"), Utc::now()).expect("append");
+        store.flush().expect("the log's flush");
+        let before = store.flushes_finished();
+        // When the audit log is asked to make its entries durable, it needs no flush of its own.
+        audit.flush().await.expect("flush");
+        assert_eq!(store.flushes_finished(), before);
     }
 
     #[test]

@@ -1,7 +1,15 @@
-//! The embedded store: one sled database in the data directory, shared by the event log and the key
-//! store, so that one flush makes both durable.
+//! The embedded store: one sled database in the data directory, shared by the event log, the key
+//! store, the vault and the audit log, so that one flush makes all of them durable.
+//!
+//! sled's flush is database-wide, whichever tree it is called on. The store therefore runs every
+//! flush of its users through one group commit ([`Store::flush_after`]): a writer that needs its
+//! writes durable takes a [`FlushTicket`] after writing, and any flush that began after that (the
+//! log's next group commit, another caller's) covers it, so the log, the keys and the audit log
+//! share their flushes instead of each paying its own.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::log::LogError;
 
@@ -14,7 +22,24 @@ const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    flushes: Arc<Flushes>,
 }
+
+/// The group commit of the whole database (see the module).
+#[derive(Debug, Default)]
+struct Flushes {
+    /// How many flushes have begun; the n-th flush to begin has the number n.
+    begun: AtomicU64,
+    /// The number of the last flush that finished. Flushes run one at a time (`one_at_a_time`), so
+    /// this only grows, and every flush numbered up to it has finished.
+    finished: AtomicU64,
+    one_at_a_time: Mutex<()>,
+}
+
+/// What a writer holds after writing: the number of flushes begun by then. Every flush numbered
+/// above it began after the writes, so it makes them durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FlushTicket(u64);
 
 /// Settings of the embedded store.
 #[derive(Debug, Clone)]
@@ -48,7 +73,13 @@ impl Store {
                 .mode(sled::Mode::HighThroughput)
                 .open();
             match opened {
-                Ok(db) => return Ok(Self { db, path }),
+                Ok(db) => {
+                    return Ok(Self {
+                        db,
+                        path,
+                        flushes: Arc::default(),
+                    })
+                }
                 Err(sled::Error::Io(io)) if is_lock_error(&io) && attempts_left > 1 => {
                     attempts_left -= 1;
                     std::thread::sleep(LOCK_RETRY_PAUSE);
@@ -75,10 +106,48 @@ impl Store {
         &self.path
     }
 
-    /// Makes every write so far durable.
+    /// Makes every write so far durable, sharing a flush with concurrent callers.
     pub fn flush(&self) -> Result<(), LogError> {
-        self.db.flush()?;
+        self.flush_after(self.ticket())?;
         Ok(())
+    }
+
+    /// The ticket of every write done before this call (see [`FlushTicket`]).
+    pub fn ticket(&self) -> FlushTicket {
+        FlushTicket(self.flushes.begun.load(Ordering::SeqCst))
+    }
+
+    /// Makes the writes done before `ticket` was taken durable: returns at once when a flush that
+    /// began after the ticket has finished, else waits for the flush running now (which may have
+    /// begun after the ticket, and then covers it) and flushes itself only when that one did not.
+    /// Blocks the calling thread for the length of a flush; async callers run it on the blocking pool.
+    pub fn flush_after(&self, ticket: FlushTicket) -> sled::Result<()> {
+        if self.covers(ticket) {
+            return Ok(());
+        }
+        let _one_at_a_time = self
+            .flushes
+            .one_at_a_time
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.covers(ticket) {
+            return Ok(());
+        }
+        let number = self.flushes.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        self.db.flush()?;
+        self.flushes.finished.store(number, Ordering::Release);
+        Ok(())
+    }
+
+    /// True when a flush that began after `ticket` was taken has finished.
+    pub fn covers(&self, ticket: FlushTicket) -> bool {
+        self.flushes.finished.load(Ordering::Acquire) > ticket.0
+    }
+
+    /// How many flushes of the database have run through [`Store::flush_after`] (for benchmarks and
+    /// tests that check flushes are shared).
+    pub fn flushes_finished(&self) -> u64 {
+        self.flushes.finished.load(Ordering::Acquire)
     }
 }
 
@@ -86,4 +155,57 @@ fn is_lock_error(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::WouldBlock
         || error.raw_os_error() == Some(11)
         || error.to_string().contains("lock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_flush_that_began_after_a_ticket_covers_it_and_no_other_does() {
+        let (_dir, store) = store();
+        // Given a ticket taken before any flush.
+        let first = store.ticket();
+        assert!(!store.covers(first));
+        // When someone flushes.
+        store.flush().expect("flush");
+        // Then the ticket is covered, and asking for it again flushes nothing.
+        assert!(store.covers(first));
+        store.flush_after(first).expect("flush");
+        assert_eq!(store.flushes_finished(), 1);
+        // But a ticket taken after that flush began is not covered by it, and gets a flush.
+        let second = store.ticket();
+        assert!(!store.covers(second));
+        store.flush_after(second).expect("flush");
+        assert!(store.covers(second));
+        assert_eq!(store.flushes_finished(), 2);
+    }
+
+    #[test]
+    fn concurrent_writers_each_return_covered_and_share_flushes() {
+        let (_dir, store) = store();
+        let writers = 16;
+        let rounds = 20;
+        std::thread::scope(|scope| {
+            for writer in 0..writers {
+                let store = store.clone();
+                scope.spawn(move || {
+                    for round in 0..rounds {
+                        let key = format!("{writer}-{round}");
+                        store.db().insert(key.as_bytes(), "v").expect("insert");
+                        let ticket = store.ticket();
+                        store.flush_after(ticket).expect("flush");
+                        assert!(store.covers(ticket), "returned before a covering flush");
+                    }
+                });
+            }
+        });
+        assert!(store.flushes_finished() <= (writers * rounds) as u64);
+    }
 }

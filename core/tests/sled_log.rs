@@ -684,3 +684,28 @@ mod properties {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Durability: the log's group commit is the store's
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_append_is_made_durable_by_a_flush_of_the_stores_group_commit() {
+    // Given a write of another user of the store (the audit log, the key store), not yet flushed.
+    let TestLog { log, store, .. } = open_log();
+    store
+        .db()
+        .insert("another tree's write", "value")
+        .expect("insert");
+    let other_write = store.ticket();
+    let flushes_before = store.flushes_finished();
+    // When the log appends and acknowledges.
+    given_events(&log, "stream-a", 2).await;
+    // Then its flush ran through the store's group commit, and it began after the other write, so
+    // that write is durable too and needs no flush of its own.
+    assert!(store.flushes_finished() > flushes_before);
+    assert!(store.covers(other_write));
+    let flushes_after_append = store.flushes_finished();
+    store.flush_after(other_write).expect("flush");
+    assert_eq!(store.flushes_finished(), flushes_after_append);
+}

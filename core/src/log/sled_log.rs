@@ -67,7 +67,7 @@ use super::{
     RecordedEvent, StreamFrom, Subscription, READ_LIMIT_MAX,
 };
 use crate::chain;
-use crate::store::Store;
+use crate::store::{FlushTicket, Store};
 
 mod copy;
 mod flusher;
@@ -217,6 +217,7 @@ impl SledLog {
         let stats = std::sync::Arc::new(WriterStats::default());
         let writer = Writer {
             state,
+            store: store.clone(),
             reader: reader.clone(),
             head: std::sync::Arc::new(head_sender),
             config: config.clone(),

@@ -14,12 +14,15 @@ pub(super) struct Pending {
     pub(super) replies: Vec<(Reply, Result<AppendOutcome, LogError>)>,
     /// The committed head once this group is durable; `None` when the group wrote nothing.
     pub(super) next_position: Option<u64>,
+    /// Taken after the group's batch was applied: a flush of the store that began after it (this
+    /// thread's, or one the key store or the audit log ran meanwhile) makes the group durable.
+    pub(super) ticket: FlushTicket,
 }
 
 /// The flusher: takes every applied group waiting, flushes once, publishes the new committed head,
 /// then acknowledges them. On a storage error it fails them and marks the log failed.
 pub(super) fn flush_loop(
-    db: sled::Db,
+    store: Store,
     head: std::sync::Arc<watch::Sender<Head>>,
     stats: std::sync::Arc<WriterStats>,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -31,6 +34,7 @@ pub(super) fn flush_loop(
             groups.push(next);
         }
         let next_position = groups.iter().filter_map(|group| group.next_position).max();
+        let ticket = groups.iter().map(|group| group.ticket).max();
         if failed.load(std::sync::atomic::Ordering::Acquire) {
             // An earlier flush failed: what sled holds is unknown, so nothing is acknowledged any
             // more (a replay may point into a group that never became durable); rejections stay.
@@ -45,9 +49,9 @@ pub(super) fn flush_loop(
             }
             continue;
         }
-        let flushed = if next_position.is_some() {
+        let flushed = if let (Some(_), Some(ticket)) = (next_position, ticket) {
             let started = std::time::Instant::now();
-            let result = db.flush().map(drop);
+            let result = store.flush_after(ticket);
             stats.flush_ns.fetch_add(
                 started.elapsed().as_nanos() as u64,
                 std::sync::atomic::Ordering::Relaxed,

@@ -18,6 +18,8 @@ pub(super) struct StoredId {
 #[derive(Debug)]
 pub(super) struct Writer {
     pub(super) state: WriterState,
+    /// The store whose group commit makes the applied groups durable.
+    pub(super) store: Store,
     pub(super) reader: Reader,
     pub(super) head: std::sync::Arc<watch::Sender<Head>>,
     pub(super) config: SledLogConfig,
@@ -46,13 +48,13 @@ impl Writer {
         let (to_flusher, from_writer) =
             std::sync::mpsc::sync_channel::<Pending>(FLUSH_QUEUE_GROUPS);
         let flusher = {
-            let db = self.state.db.clone();
+            let store = self.store.clone();
             let head = self.head.clone();
             let stats = self.stats.clone();
             let failed = self.failed.clone();
             std::thread::Builder::new()
                 .name("journey-log-flush".to_owned())
-                .spawn(move || flush_loop(db, head, stats, failed, from_writer))
+                .spawn(move || flush_loop(store, head, stats, failed, from_writer))
         };
         let flusher = match flusher {
             Ok(handle) => handle,
@@ -211,6 +213,7 @@ impl Writer {
         let pending = Pending {
             replies,
             next_position: writes.then_some(self.state.next_position),
+            ticket: self.store.ticket(),
         };
         to_flusher.send(pending).map_err(|_| LogError::Closed)
     }
