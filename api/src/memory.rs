@@ -5,8 +5,11 @@
 //! per-thread arenas keep those pages. RSS then says little about what the projections hold, and a
 //! served node looks as large as its peak. Two tools here:
 //! - [`Counting`], a global allocator around the system's that counts the bytes allocated and not
-//!   yet freed ([`live_bytes`]). The `journey` binary installs it, so `journey bench projections`
-//!   prints live bytes by part beside RSS. It costs two relaxed atomic additions per allocation.
+//!   yet freed ([`live_bytes`]) once [`count_live_bytes`] was called. The `journey` binary installs
+//!   it and `journey bench projections` switches the count on, so it prints live bytes by part
+//!   beside RSS. Switched off (`journey serve` and every other command) it costs one relaxed load
+//!   of a flag that never changes per allocation, instead of an atomic addition on one cache line
+//!   that every thread would write.
 //! - [`trim`], which asks glibc to give every free page of every arena back to the system
 //!   (`malloc_trim(0)`), called after a catch-up and after a snapshot load.
 //!
@@ -15,12 +18,29 @@
 //! forward to the system allocator; neither touches a pointer's memory.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// Bytes allocated and not yet freed through [`Counting`]. Signed: a block allocated before the
 /// counting allocator was installed can never be freed through it (Rust installs it before `main`),
 /// but a signed counter keeps the arithmetic honest either way.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+/// Whether [`Counting`] counts (see [`count_live_bytes`]).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Switches the count of live bytes on for the rest of the process. Blocks allocated before are
+/// not counted, and their frees are subtracted: call it before the work whose memory is measured,
+/// and compare the counts of two moments rather than reading one.
+pub fn count_live_bytes() {
+    COUNTING.store(true, Ordering::Relaxed);
+}
+
+/// Adds `bytes` (negative: frees) to the live count when counting is on.
+fn count(bytes: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        LIVE.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
 
 /// The system allocator, counting live bytes. Install with `#[global_allocator]`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,7 +54,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: the caller's contract for `alloc` is `System::alloc`'s.
         let block = unsafe { System.alloc(layout) };
         if !block.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         block
     }
@@ -43,7 +63,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: as for `alloc`.
         let block = unsafe { System.alloc_zeroed(layout) };
         if !block.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         block
     }
@@ -51,7 +71,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
         // SAFETY: `block` was allocated by this allocator, hence by `System`, with `layout`.
         unsafe { System.dealloc(block, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        count(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -59,20 +79,18 @@ unsafe impl GlobalAlloc for Counting {
         // `System::realloc`'s.
         let moved = unsafe { System.realloc(block, layout, new_size) };
         if !moved.is_null() {
-            LIVE.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
+            count(new_size as isize - layout.size() as isize);
         }
         moved
     }
 }
 
-/// Bytes allocated and not yet freed, when the process runs with [`Counting`] installed (the
-/// `journey` binary); `None` otherwise (a test binary), where nothing was ever counted.
+/// Bytes allocated and not yet freed since [`count_live_bytes`], when the process runs with
+/// [`Counting`] installed (the `journey` binary); `None` when counting is off or nothing was
+/// counted (a binary without the allocator).
 pub fn live_bytes() -> Option<u64> {
     let live = LIVE.load(Ordering::Relaxed);
-    (live > 0).then_some(live as u64)
+    (COUNTING.load(Ordering::Relaxed) && live > 0).then_some(live as u64)
 }
 
 /// Gives every free page the allocator holds back to the system, so that resident memory is what

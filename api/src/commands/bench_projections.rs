@@ -180,6 +180,7 @@ fn figure(label: &str, value: String) {
 }
 
 pub async fn run(options: &Options, args: ProjectionsBenchArgs) -> Result<ExitCode, CliError> {
+    memory::count_live_bytes();
     match &args.seeded_dir {
         Some(store) => {
             let options = Options {
