@@ -9,6 +9,7 @@ pub mod auth;
 pub mod features;
 pub mod gossip;
 pub mod server;
+pub mod tcp;
 pub mod tls;
 
 pub mod streams;

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -23,6 +24,7 @@ use super::features::{
 use super::gossip::SingleNode;
 use super::proto::event_store::client::gossip::gossip_server::GossipServer;
 use super::proto::event_store::client::server_features::server_features_server::ServerFeaturesServer;
+use super::tcp::QuickAck;
 use super::tls::{self, TlsError, TlsIdentity};
 use super::StreamsConfig;
 use crate::auth::Role;
@@ -246,7 +248,11 @@ impl GrpcEndpoint {
             )
             // Streams sets its own receive limit (it knows its largest append).
             .add_service(super::streams_server_with(state, self.streams));
-        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        // Every accepted connection acknowledges at once (`super::tcp`: clients that leave Nagle's
+        // algorithm on would otherwise wait for the delayed-ACK timer on every call).
+        let incoming = TcpIncoming::from(self.listener)
+            .with_nodelay(Some(true))
+            .map(|accepted| accepted.map(QuickAck::new));
         router
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
