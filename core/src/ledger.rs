@@ -1292,7 +1292,7 @@ mod tests {
 
     use super::*;
     use crate::envelope::ActorRole;
-    use crate::synth::{households, SynthConfig};
+    use crate::synth::{households, SynthConfig, SynthEvent};
 
     /// The canonical content as it was first defined: a `Value` object, serialized. Every content
     /// digest already stored was computed over these bytes.
@@ -1317,16 +1317,7 @@ mod tests {
         let end = NaiveDate::from_ymd_opt(2025, 6, 30).unwrap_or_default();
         let mut proposals = Vec::new();
         for household in households(&SynthConfig::new(300, 11, end)) {
-            for event in household {
-                proposals.push(Proposed {
-                    id: event.id,
-                    occurred_on: event.occurred_on,
-                    event: event.event,
-                    actor: event.actor,
-                    correlation_id: None,
-                    causation_id: None,
-                });
-            }
+            proposals.extend(household.into_iter().map(SynthEvent::proposed));
         }
         let types: std::collections::HashSet<_> = proposals
             .iter()

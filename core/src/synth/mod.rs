@@ -109,6 +109,20 @@ pub struct SynthEvent {
     pub event: Event,
 }
 
+impl SynthEvent {
+    /// The event as proposed to the ledger by its caseworker (no correlation or causation ids).
+    pub fn proposed(self) -> crate::ledger::Proposed {
+        crate::ledger::Proposed {
+            id: self.id,
+            occurred_on: self.occurred_on,
+            event: self.event,
+            actor: self.actor,
+            correlation_id: None,
+            causation_id: None,
+        }
+    }
+}
+
 /// Every event of the population, sorted by (`recorded_at`, `person`, order within the person),
 /// so that appending in this order satisfies each stream's order.
 ///

@@ -137,20 +137,11 @@ fn by_person(events: Vec<SynthEvent>, now: DateTime<Utc>) -> Vec<(PersonId, Jour
     let mut persons: Vec<(PersonId, Journey)> = Vec::new();
     for event in events {
         let recorded_at = event.recorded_at.min(now);
-        let proposed = Proposed {
-            id: event.id,
-            occurred_on: event.occurred_on,
-            event: event.event,
-            actor: event.actor,
-            correlation_id: None,
-            causation_id: None,
-        };
-        match persons
-            .iter_mut()
-            .find(|(person, _)| *person == event.person)
-        {
+        let person = event.person;
+        let proposed = event.proposed();
+        match persons.iter_mut().find(|(known, _)| *known == person) {
             Some((_, journey)) => journey.push((proposed, recorded_at)),
-            None => persons.push((event.person, vec![(proposed, recorded_at)])),
+            None => persons.push((person, vec![(proposed, recorded_at)])),
         }
     }
     persons
