@@ -71,6 +71,8 @@ use crate::store::{FlushTicket, Store};
 
 mod copy;
 mod flusher;
+#[cfg(test)]
+mod format_tests;
 mod index;
 mod layout;
 mod migration;

@@ -169,8 +169,8 @@ pub(super) fn encoding_from_code(code: u8) -> Option<PayloadEncoding> {
     }
 }
 
-/// The stored bytes of `event` at `position` / `revision` of `stream`.
-pub(super) fn encode_record(
+/// The stored bytes of `event` at `position` / `revision` of `stream` as a format-1 record.
+pub(super) fn encode_record_v1(
     position: u64,
     stream: &str,
     revision: u64,

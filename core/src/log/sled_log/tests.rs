@@ -35,7 +35,7 @@ fn small_store() -> (tempfile::TempDir, Store) {
 #[test]
 fn a_record_round_trips_with_every_field() {
     let event = rich_event();
-    let bytes = encode_record(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
+    let bytes = encode_record_v1(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
     assert_eq!(bytes[0], RECORD_FORMAT_V1, "the format byte comes first");
 
     let recorded = decode_record(42, &bytes).expect("decodes");
@@ -57,7 +57,7 @@ fn a_record_round_trips_with_every_field() {
 
 #[test]
 fn a_record_under_another_position_is_corrupt() {
-    let bytes = encode_record(42, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
+    let bytes = encode_record_v1(42, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
 
     let error = decode_record(43, &bytes).expect_err("the key and the record disagree");
 
@@ -69,7 +69,7 @@ fn a_record_under_another_position_is_corrupt() {
 
 #[test]
 fn unknown_formats_truncation_and_trailing_bytes_are_corrupt() {
-    let bytes = encode_record(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
+    let bytes = encode_record_v1(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
     let mut unknown_format = bytes.clone();
     unknown_format[0] = 99;
     let truncated = &bytes[..bytes.len() - 1];
@@ -375,7 +375,7 @@ fn given_a_format_1_log(store: &Store, count: u64) -> Vec<(String, u64, NewEvent
         let event = test_event(Uuid::new_v4());
         let hash = chain::global_hash(&prev, position, &event.hash);
         let bytes =
-            encode_record(position, &stream, *revision, &event, &prev, &hash).expect("encodes");
+            encode_record_v1(position, &stream, *revision, &event, &prev, &hash).expect("encodes");
         batch.insert(&event_key(position)[..], bytes);
         let mut stream_key = vec![LEGACY_STREAM_PREFIX];
         stream_key.extend_from_slice(stream.as_bytes());
@@ -565,7 +565,7 @@ async fn an_interrupted_migration_is_finished_at_the_next_open() {
 fn events_without_a_meta_value_refuse_to_open() {
     let (_dir, store) = small_store();
     let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
-    let bytes = encode_record(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
+    let bytes = encode_record_v1(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
     tree.insert(event_key(0), bytes).expect("inserts");
 
     let error = SledLog::open(&store, SledLogConfig::default()).expect_err("inconsistent");
