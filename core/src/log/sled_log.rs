@@ -11,6 +11,12 @@
 //! | `x` ‖ first position of a group (u64 BE) | index format byte ‖ the postcard-encoded [`IndexRun`]s |
 //! | `m` | meta format byte ‖ next position (u64 BE) ‖ last global hash (32 bytes) |
 //!
+//! A record of format 2 (what the writer writes) does not store its global link's `prev_hash`: it
+//! is the `global_hash` of the record at the position before, so a read takes it from the record
+//! it read just before, and a read that starts at a record takes it from one extra read of the
+//! position before. Records of format 1, which store it, stay readable as they are; the reader
+//! decodes by the format byte, so one store may hold both.
+//!
 //! Both `e` and `x` keys grow with the position, so a group commit appends to the right edge of the
 //! B-tree only (about two leaves and the meta key), whatever streams and ids it carries. An `x` key
 //! holds the index entries of the events from its position on: runs of consecutive events of one

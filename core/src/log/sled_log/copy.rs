@@ -28,12 +28,7 @@ impl SledLog {
         let next_position = self.committed();
         let last_global_hash = match next_position.checked_sub(1) {
             None => chain::GENESIS,
-            Some(last) => self
-                .reader
-                .event_at(last)?
-                .global_link
-                .map(|link| link.hash)
-                .unwrap_or_default(),
+            Some(last) => self.reader.stored_at(last)?.global_hash,
         };
         Ok(LogCopyHead {
             next_position,

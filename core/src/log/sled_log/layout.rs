@@ -15,7 +15,10 @@ pub(super) const LEGACY_ID_PREFIX: u8 = b'i';
 pub(super) const META_KEY: &[u8] = b"m";
 
 /// The format of a stored record. A new format gets a new number, and the reader decodes by number.
+/// Format 1 stores the global chain's `global_prev_hash`; format 2, which the writer writes, does
+/// not (see [`StoredRecord`]).
 pub(super) const RECORD_FORMAT_V1: u8 = 1;
+pub(super) const RECORD_FORMAT_V2: u8 = 2;
 /// The meta format of the layout with an `s` and an `i` key per event (migrated at open).
 pub(super) const META_FORMAT_V1: u8 = 1;
 /// The meta format of the layout with one `x` index key per group.
@@ -121,9 +124,13 @@ pub(super) fn decode_index_value(
     Ok(runs)
 }
 
-/// The record as stored under `e` ‖ position. Only primitive fields, so that the bytes do not change
-/// when a Rust type gains a serde attribute; `format` comes first so that a reader can tell formats
-/// apart before decoding the rest. Borrowed on the write path, owned on the read path.
+/// The record as stored under `e` ‖ position, format 2. Only primitive fields, so that the bytes do
+/// not change when a Rust type gains a serde attribute; `format` comes first so that a reader can
+/// tell formats apart before decoding the rest. Borrowed on the write path, owned on the read path.
+///
+/// Format 2 is format 1 ([`StoredRecordV1`]) without `global_prev_hash`: that is the `global_hash`
+/// of the record at the position before (the genesis hash at position 0), so the reader takes it
+/// from there, and `verify` still recomputes every `global_hash` from the one before.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct StoredRecord<'a> {
     pub(super) format: u8,
@@ -148,8 +155,63 @@ pub(super) struct StoredRecord<'a> {
     pub(super) content_digest: [u8; 32],
     pub(super) prev_hash: [u8; 32],
     pub(super) hash: [u8; 32],
+    pub(super) global_hash: [u8; 32],
+}
+
+/// The record of format 1, which stores `global_prev_hash` too. Stores written before format 2
+/// hold such records, and they stay readable as they are.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredRecordV1<'a> {
+    pub(super) format: u8,
+    pub(super) position: u64,
+    pub(super) stream: Cow<'a, str>,
+    pub(super) revision: u64,
+    pub(super) id: [u8; 16],
+    pub(super) event_type: Cow<'a, str>,
+    pub(super) version: u32,
+    pub(super) occurred_on_days: i32,
+    pub(super) recorded_at_micros: i64,
+    pub(super) actor_id: Cow<'a, str>,
+    pub(super) actor_agency: Option<Cow<'a, str>>,
+    pub(super) actor_role: u8,
+    pub(super) correlation_id: Option<[u8; 16]>,
+    pub(super) causation_id: Option<[u8; 16]>,
+    pub(super) encoding: u8,
+    pub(super) payload: Cow<'a, [u8]>,
+    pub(super) content_digest: [u8; 32],
+    pub(super) prev_hash: [u8; 32],
+    pub(super) hash: [u8; 32],
     pub(super) global_prev_hash: [u8; 32],
     pub(super) global_hash: [u8; 32],
+}
+
+impl<'a> StoredRecordV1<'a> {
+    /// The fields format 2 keeps, and the stored `global_prev_hash`.
+    fn split(self) -> (StoredRecord<'a>, [u8; 32]) {
+        let record = StoredRecord {
+            format: self.format,
+            position: self.position,
+            stream: self.stream,
+            revision: self.revision,
+            id: self.id,
+            event_type: self.event_type,
+            version: self.version,
+            occurred_on_days: self.occurred_on_days,
+            recorded_at_micros: self.recorded_at_micros,
+            actor_id: self.actor_id,
+            actor_agency: self.actor_agency,
+            actor_role: self.actor_role,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            encoding: self.encoding,
+            payload: self.payload,
+            content_digest: self.content_digest,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            global_hash: self.global_hash,
+        };
+        (record, self.global_prev_hash)
+    }
 }
 
 pub(super) fn encoding_code(encoding: PayloadEncoding) -> u8 {
@@ -169,17 +231,16 @@ pub(super) fn encoding_from_code(code: u8) -> Option<PayloadEncoding> {
     }
 }
 
-/// The stored bytes of `event` at `position` / `revision` of `stream` as a format-1 record.
-pub(super) fn encode_record_v1(
+/// The record of `event` at `position` / `revision` of `stream`, borrowing from them.
+fn stored_record<'a>(
     position: u64,
-    stream: &str,
+    stream: &'a str,
     revision: u64,
-    event: &NewEvent,
-    global_prev_hash: &[u8; 32],
+    event: &'a NewEvent,
     global_hash: &[u8; 32],
-) -> Result<Vec<u8>, LogError> {
-    let record = StoredRecord {
-        format: RECORD_FORMAT_V1,
+) -> StoredRecord<'a> {
+    StoredRecord {
+        format: RECORD_FORMAT_V2,
         position,
         stream: Cow::Borrowed(stream),
         revision,
@@ -198,38 +259,137 @@ pub(super) fn encode_record_v1(
         content_digest: event.content_digest,
         prev_hash: event.prev_hash,
         hash: event.hash,
-        global_prev_hash: *global_prev_hash,
         global_hash: *global_hash,
-    };
-    // Sized for the record at once (the fixed fields take under 300 bytes besides the strings and
-    // the payload), so that encoding does not grow the buffer step by step.
-    let capacity =
-        320 + stream.len() + event.event_type.len() + event.actor.id.len() + event.payload.len();
-    postcard::to_io(&record, Vec::with_capacity(capacity)).map_err(|error| LogError::Corrupt {
+    }
+}
+
+/// Encodes `record` into a buffer sized for it at once (the fixed fields take under 300 bytes
+/// besides the strings and the payload), so that encoding does not grow the buffer step by step.
+fn encode<T: Serialize>(position: u64, record: &T, strings: usize) -> Result<Vec<u8>, LogError> {
+    postcard::to_io(record, Vec::with_capacity(320 + strings)).map_err(|error| LogError::Corrupt {
         position: Position::from_raw(position),
         reason: format!("cannot encode the record: {error}"),
     })
 }
 
-/// Decodes the record stored under the key of `key_position`, checking what the writer guaranteed.
-pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogError> {
+/// The stored bytes of `event` at `position` / `revision` of `stream` as a format-2 record, whose
+/// global chain hash is `global_hash`.
+pub(super) fn encode_record(
+    position: u64,
+    stream: &str,
+    revision: u64,
+    event: &NewEvent,
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = stored_record(position, stream, revision, event, global_hash);
+    let strings =
+        stream.len() + event.event_type.len() + event.actor.id.len() + event.payload.len();
+    encode(position, &record, strings)
+}
+
+/// The stored bytes of `event` as a format-1 record, as builds before format 2 wrote them: the
+/// tests write stores of both formats with it.
+#[cfg(test)]
+pub(super) fn encode_record_v1(
+    position: u64,
+    stream: &str,
+    revision: u64,
+    event: &NewEvent,
+    global_prev_hash: &[u8; 32],
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = stored_record(position, stream, revision, event, global_hash);
+    let record = StoredRecordV1 {
+        format: RECORD_FORMAT_V1,
+        position: record.position,
+        stream: record.stream,
+        revision: record.revision,
+        id: record.id,
+        event_type: record.event_type,
+        version: record.version,
+        occurred_on_days: record.occurred_on_days,
+        recorded_at_micros: record.recorded_at_micros,
+        actor_id: record.actor_id,
+        actor_agency: record.actor_agency,
+        actor_role: record.actor_role,
+        correlation_id: record.correlation_id,
+        causation_id: record.causation_id,
+        encoding: record.encoding,
+        payload: record.payload,
+        content_digest: record.content_digest,
+        prev_hash: record.prev_hash,
+        hash: record.hash,
+        global_prev_hash: *global_prev_hash,
+        global_hash: record.global_hash,
+    };
+    let strings =
+        stream.len() + event.event_type.len() + event.actor.id.len() + event.payload.len();
+    encode(position, &record, strings)
+}
+
+/// A decoded record whose event still lacks its global link where the record does not store the
+/// link's `prev_hash` (format 2): the reader adds it from the record before ([`Decoded::linked`]).
+#[derive(Debug)]
+pub(super) struct Decoded {
+    /// The event, with `global_link` `None` until linked.
+    pub(super) event: RecordedEvent,
+    pub(super) global_hash: [u8; 32],
+    /// The `global_prev_hash` a format-1 record stores.
+    pub(super) stored_global_prev: Option<[u8; 32]>,
+}
+
+impl Decoded {
+    /// The event with its global link. `global_prev` gives the global hash of the record before
+    /// (the genesis hash at position 0); it is asked only when the record does not store it.
+    pub(super) fn linked(
+        self,
+        global_prev: impl FnOnce() -> Result<[u8; 32], LogError>,
+    ) -> Result<RecordedEvent, LogError> {
+        let prev_hash = match self.stored_global_prev {
+            Some(stored) => stored,
+            None => global_prev()?,
+        };
+        Ok(RecordedEvent {
+            global_link: Some(GlobalLink {
+                prev_hash,
+                hash: self.global_hash,
+            }),
+            ..self.event
+        })
+    }
+}
+
+/// Decodes `bytes` whole as a `T`, or says why not.
+fn decode_whole<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    let (record, rest) = postcard::take_from_bytes::<T>(bytes)
+        .map_err(|error| format!("record does not decode: {error}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes after the record", rest.len()));
+    }
+    Ok(record)
+}
+
+/// Decodes the record stored under the key of `key_position`, of either format, checking what the
+/// writer guaranteed.
+pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<Decoded, LogError> {
     let corrupt = |reason: String| LogError::Corrupt {
         position: Position::from_raw(key_position),
         reason,
     };
-    match bytes.first() {
-        Some(&RECORD_FORMAT_V1) => {}
+    let (record, stored_global_prev) = match bytes.first() {
+        Some(&RECORD_FORMAT_V1) => {
+            let (record, global_prev) = decode_whole::<StoredRecordV1<'_>>(bytes)
+                .map_err(corrupt)?
+                .split();
+            (record, Some(global_prev))
+        }
+        Some(&RECORD_FORMAT_V2) => (
+            decode_whole::<StoredRecord<'_>>(bytes).map_err(corrupt)?,
+            None,
+        ),
         Some(other) => return Err(corrupt(format!("unknown record format {other}"))),
         None => return Err(corrupt("empty record".to_owned())),
-    }
-    let (record, rest) = postcard::take_from_bytes::<StoredRecord<'_>>(bytes)
-        .map_err(|error| corrupt(format!("record does not decode: {error}")))?;
-    if !rest.is_empty() {
-        return Err(corrupt(format!(
-            "{} trailing bytes after the record",
-            rest.len()
-        )));
-    }
+    };
     if record.position != key_position {
         return Err(corrupt(format!(
             "the record says position {}",
@@ -242,7 +402,7 @@ pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedE
         .ok_or_else(|| corrupt(format!("invalid timestamp {}", record.recorded_at_micros)))?;
     let encoding = encoding_from_code(record.encoding)
         .ok_or_else(|| corrupt(format!("unknown payload encoding {}", record.encoding)))?;
-    Ok(RecordedEvent {
+    let event = RecordedEvent {
         position: Position(record.position),
         stream: record.stream.into_owned(),
         revision: record.revision,
@@ -265,10 +425,12 @@ pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedE
             prev_hash: record.prev_hash,
             hash: record.hash,
         },
-        global_link: Some(GlobalLink {
-            prev_hash: record.global_prev_hash,
-            hash: record.global_hash,
-        }),
+        global_link: None,
+    };
+    Ok(Decoded {
+        event,
+        global_hash: record.global_hash,
+        stored_global_prev,
     })
 }
 

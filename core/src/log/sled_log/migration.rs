@@ -56,7 +56,7 @@ pub(super) fn migrate_from_v1(
                 reason: "the event is missing below the committed head".to_owned(),
             });
         }
-        let event = decode_record(position, &value)?;
+        let event = decode_record(position, &value)?.event;
         index
             .add(event.event.id, &event.stream, event.revision, position)
             .map_err(|reason| LogError::Corrupt {

@@ -48,8 +48,7 @@ impl WriterState {
                         reason: format!("the meta value says the last position is {last}"),
                     });
                 }
-                let event = decode_record(position, &value)?;
-                if event.global_link.map(|link| link.hash) != Some(last_hash) {
+                if decode_record(position, &value)?.global_hash != last_hash {
                     return Err(LogError::Corrupt {
                         position: Position::from_raw(position),
                         reason: "the meta value's last global hash differs from the event's"

@@ -35,24 +35,34 @@ fn small_store() -> (tempfile::TempDir, Store) {
 #[test]
 fn a_record_round_trips_with_every_field() {
     let event = rich_event();
-    let bytes = encode_record_v1(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
-    assert_eq!(bytes[0], RECORD_FORMAT_V1, "the format byte comes first");
+    let expected = RecordedEvent {
+        position: Position(42),
+        stream: "person-x".to_owned(),
+        revision: 3,
+        event: event.clone(),
+        global_link: Some(GlobalLink {
+            prev_hash: [1; 32],
+            hash: [2; 32],
+        }),
+    };
+    let format_2 = encode_record(42, "person-x", 3, &event, &[2; 32]).expect("encodes");
+    let format_1 =
+        encode_record_v1(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
+    assert_eq!(format_2[0], RECORD_FORMAT_V2, "the format byte comes first");
+    assert_eq!(format_1[0], RECORD_FORMAT_V1, "the format byte comes first");
 
-    let recorded = decode_record(42, &bytes).expect("decodes");
+    // Format 2 asks for the hash before; format 1 stores it.
+    let from_format_2 = decode_record(42, &format_2)
+        .expect("decodes")
+        .linked(|| Ok([1; 32]))
+        .expect("links");
+    let from_format_1 = decode_record(42, &format_1)
+        .expect("decodes")
+        .linked(|| Err(LogError::Closed))
+        .expect("links without asking");
 
-    assert_eq!(
-        recorded,
-        RecordedEvent {
-            position: Position(42),
-            stream: "person-x".to_owned(),
-            revision: 3,
-            event,
-            global_link: Some(GlobalLink {
-                prev_hash: [1; 32],
-                hash: [2; 32],
-            }),
-        }
-    );
+    assert_eq!(from_format_2, expected);
+    assert_eq!(from_format_1, expected);
 }
 
 #[test]

@@ -298,7 +298,7 @@ impl Writer {
             let position = first_position + offset;
             let revision = first_revision + offset;
             let hash = chain::global_hash(&prev, position, &event.hash);
-            let bytes = encode_record_v1(position, stream, revision, event, &prev, &hash)?;
+            let bytes = encode_record(position, stream, revision, event, &hash)?;
             records.push((position, revision, bytes));
             prev = hash;
         }
