@@ -1,6 +1,7 @@
-//! Tests of the record formats side by side: a store written with format-1 records stays readable,
-//! verifiable and appendable once the writer writes format 2, every read returns the same
-//! `RecordedEvent`s for both, and `verify` still finds a changed, removed or reordered event.
+//! Tests of the record formats side by side: a store written with format-1 and format-2 records
+//! stays readable, verifiable, appendable and copyable once the writer writes format 3, every read
+//! returns the same `RecordedEvent`s for all formats, a crash between groups loses no stream name,
+//! and `verify` still finds a changed, removed or reordered event.
 
 use std::sync::Arc;
 
@@ -49,10 +50,11 @@ fn varied_event(n: u128, rich: bool) -> NewEvent {
     event
 }
 
-/// Writes `events` (stream, event) as format-1 records with raw sled writes, in position order
-/// from 0, with their `x` key and a meta value of format 2: the store a build before format 2
-/// left behind. Returns the stream revisions given.
-fn given_format_1_records(store: &Store, events: &[(String, NewEvent)]) -> Vec<u64> {
+/// Writes `events` (stream, event) with raw sled writes, in position order from 0, with their `x`
+/// key and a meta value of format 2: the store builds before format 3 left behind. With `mixed`,
+/// the records at odd positions are of format 2, else all are of format 1. Returns the stream
+/// revisions given.
+fn given_old_records(store: &Store, events: &[(String, NewEvent)], mixed: bool) -> Vec<u64> {
     let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
     let mut revisions: HashMap<String, u64> = HashMap::new();
     let mut given = Vec::new();
@@ -62,8 +64,12 @@ fn given_format_1_records(store: &Store, events: &[(String, NewEvent)]) -> Vec<u
     for (position, (stream, event)) in (0u64..).zip(events) {
         let revision = revisions.entry(stream.clone()).or_default();
         let hash = chain::global_hash(&prev, position, &event.hash);
-        let bytes =
-            encode_record_v1(position, stream, *revision, event, &prev, &hash).expect("encodes");
+        let bytes = if mixed && position % 2 == 1 {
+            encode_record_v2(position, stream, *revision, event, &hash)
+        } else {
+            encode_record_v1(position, stream, *revision, event, &prev, &hash)
+        }
+        .expect("encodes");
         batch.insert(&event_key(position)[..], bytes);
         push_run(&mut runs, stream, *revision, event.id);
         given.push(*revision);
@@ -161,9 +167,9 @@ fn runtime() -> tokio::runtime::Runtime {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
-    /// The same events, all as format-1 records in one store and the first `split` as format-1
-    /// records plus the rest appended by this build in the other, read back the same through every
-    /// read of the API.
+    /// The same events, all as format-1 records in one store, and in the other the first `split`
+    /// as format-1 and format-2 records plus the rest appended by this build (format 3), read back
+    /// the same through every read of the API; and so does a copy of the second (a backup).
     #[test]
     fn every_read_returns_the_same_events_for_both_formats(
         events in prop::collection::vec((0usize..4, any::<bool>()), 1..20),
@@ -180,11 +186,11 @@ proptest! {
 
         runtime().block_on(async {
             let (_format_1_dir, format_1_store) = small_store();
-            given_format_1_records(&format_1_store, &events);
+            given_old_records(&format_1_store, &events, false);
             let format_1 = SledLog::open(&format_1_store, SledLogConfig::default()).expect("opens");
 
             let (_mixed_dir, mixed_store) = small_store();
-            given_format_1_records(&mixed_store, &events[..split]);
+            given_old_records(&mixed_store, &events[..split], true);
             let mixed = SledLog::open(&mixed_store, SledLogConfig::default()).expect("opens");
             for (stream, event) in &events[split..] {
                 mixed
@@ -193,22 +199,34 @@ proptest! {
                     .expect("appends");
             }
 
+            let (_copy_dir, copy_store) = small_store();
+            let head = mixed.committed_head().expect("the head");
+            let mut restore = LogRestore::begin(&copy_store).expect("begins");
+            mixed
+                .copy_entries::<LogError>(head, |key, value| restore.entry(key, value))
+                .expect("copies");
+            restore.finish(head).expect("finishes");
+            let copy = SledLog::open(&copy_store, SledLogConfig::default()).expect("opens");
+
             let expected = every_read(&format_1, &streams, &ids, count).await;
             let read = every_read(&mixed, &streams, &ids, count).await;
-            prop_assert_eq!(read, expected);
+            let copied = every_read(&copy, &streams, &ids, count).await;
+            prop_assert_eq!(&read, &expected);
+            prop_assert_eq!(&copied, &expected);
             Ok(())
         })?;
     }
 }
 
 #[tokio::test]
-async fn a_format_1_store_stays_readable_verifiable_and_appendable() {
-    // Given a store of format-1 records, to which this build appends, and which is reopened.
+async fn an_old_store_stays_readable_and_appendable() {
+    // Given a store of format-1 and format-2 records, to which this build appends, and which is
+    // reopened.
     let (dir, store) = small_store();
     let old: Vec<(String, NewEvent)> = (0..6)
         .map(|n| (format!("s{}", n % 2), varied_event(n, n % 3 == 0)))
         .collect();
-    given_format_1_records(&store, &old);
+    given_old_records(&store, &old, true);
     let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
     for n in 6..10 {
         log.append(
@@ -260,24 +278,131 @@ async fn a_format_1_store_stays_readable_verifiable_and_appendable() {
 }
 
 #[tokio::test]
-async fn records_written_now_are_format_2_without_the_global_prev_hash() {
+async fn records_written_now_are_format_3_without_the_global_prev_hash_and_the_stream_name() {
     // Given an empty log.
     let (_dir, store) = small_store();
     let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
     let event = varied_event(1, true);
+    let stream = PersonId(Uuid::from_u128(7)).stream_name();
 
-    // When it appends an event.
-    log.append("s", ExpectedRevision::NoStream, vec![event.clone()])
+    // When it appends an event to a new stream.
+    log.append(&stream, ExpectedRevision::NoStream, vec![event.clone()])
         .await
         .expect("appends");
 
-    // Then the record is of format 2 and 32 bytes shorter than format 1 would store.
+    // Then the record is of format 3, shorter than format 1 by the global prev hash and the name
+    // (with its length byte) but for the one-byte stream number, and the name is in the table.
     let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
     let stored = tree.get(event_key(0)).expect("reads").expect("stored");
     let hash = chain::global_hash(&chain::GENESIS, 0, &event.hash);
-    let format_1 = encode_record_v1(0, "s", 0, &event, &chain::GENESIS, &hash).expect("encodes");
-    assert_eq!(stored[0], 2, "the format byte");
-    assert_eq!(stored.len() + 32, format_1.len());
+    let format_1 =
+        encode_record_v1(0, &stream, 0, &event, &chain::GENESIS, &hash).expect("encodes");
+    assert_eq!(stored[0], RECORD_FORMAT_V3, "the format byte");
+    assert_eq!(stored.len() + 32 + stream.len(), format_1.len());
+    assert_eq!(
+        tree.get(name_key(0)).expect("reads").as_deref(),
+        Some(stream.as_bytes())
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_groups_leaves_every_stream_named() {
+    // Given a log to which groups append, each naming new streams, and a copy of its directory
+    // after each group: what a crash right after that group leaves on disk.
+    let (dir, store) = small_store();
+    let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
+    let copies: Vec<tempfile::TempDir> =
+        (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let mut appended = Vec::new();
+    for (group, copy) in (0u128..).zip(&copies) {
+        let stream = format!("s{group}");
+        let events: Vec<NewEvent> = (0..3).map(|n| varied_event(10 * group + n, true)).collect();
+        log.append(&stream, ExpectedRevision::NoStream, events.clone())
+            .await
+            .expect("appends");
+        log.append(
+            "shared",
+            ExpectedRevision::Any,
+            vec![varied_event(10 * group + 5, false)],
+        )
+        .await
+        .expect("appends");
+        appended.extend(events.iter().map(|event| event.id));
+        appended.push(varied_event(10 * group + 5, false).id);
+        store.db().flush().expect("flushes");
+        copy_dir(dir.path(), copy.path());
+    }
+
+    // When each copy is opened.
+    for (group, copy) in copies.iter().enumerate() {
+        let store = Store::open(copy.path(), &StoreConfig::default()).expect("the copy opens");
+        let log = SledLog::open(&store, SledLogConfig::default()).expect("the log opens");
+        let all = log
+            .read_all(AllFrom::Start, Direction::Forwards, READ_LIMIT_MAX)
+            .await
+            .expect("reads everything");
+
+        // Then it reads every event up to its group, under its stream's name.
+        let ids: Vec<Uuid> = all.iter().map(|event| event.event.id).collect();
+        assert_eq!(ids, appended[..4 * (group + 1)], "after group {group}");
+        let streams: Vec<&str> = all.iter().map(|event| event.stream.as_str()).collect();
+        let expected: Vec<String> = (0..=group)
+            .flat_map(|g| {
+                [
+                    format!("s{g}"),
+                    format!("s{g}"),
+                    format!("s{g}"),
+                    "shared".to_owned(),
+                ]
+            })
+            .collect();
+        assert_eq!(streams, expected, "after group {group}");
+    }
+}
+
+/// Copies the files of directory `from` into `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("lists") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            std::fs::create_dir_all(&target).expect("creates");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copies");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_record_whose_stream_number_has_no_name_is_corrupt() {
+    // Given a log whose name table lost its entry.
+    let (_dir, store) = small_store();
+    let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
+    log.append(
+        "s",
+        ExpectedRevision::NoStream,
+        vec![varied_event(1, false)],
+    )
+    .await
+    .expect("appends");
+    log.close().await.expect("closes");
+    drop(log);
+    let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+    tree.remove(name_key(0)).expect("removes");
+
+    // When the log is opened.
+    let error = SledLog::open(&store, SledLogConfig::default()).expect_err("refused");
+
+    // Then it says which record and which number.
+    assert!(
+        matches!(
+            &error,
+            LogError::Corrupt { position: Position(0), reason }
+                if reason.contains("stream number 0 has no name")
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -402,33 +527,40 @@ fn stored_records(fixture: &Fixture) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Overwrites the log with `records` (stored bytes, as read by [`stored_records`]) at positions
-/// 0, 1, … and a matching index and meta value, renumbering positions and revisions in the bytes
-/// (both formats begin with format, position, stream, revision, id; the tests keep every number
-/// under 128, a one-byte varint). Whatever else the records say is kept: the tampering to detect.
+/// Where the event id begins in a format-3 record of these tests: after the format, position,
+/// stream number and revision, each one byte (the tests keep every number under 128, a one-byte
+/// varint).
+const ID_OFFSET: usize = 4;
+
+/// Overwrites the log with `records` (format-3 bytes, as read by [`stored_records`]) at positions
+/// 0, 1, … and a matching index and meta value, renumbering positions and revisions in the bytes.
+/// Whatever else the records say is kept: the tampering to detect.
 fn rewrite_log(fixture: &Fixture, records: &[Vec<u8>]) {
     let tree = fixture
         .store
         .db()
         .open_tree(TREE_NAME)
         .expect("the log tree");
-    for item in tree.iter() {
-        let (key, _) = item.expect("reads");
-        tree.remove(key).expect("removes");
+    for prefix in [EVENT_PREFIX, INDEX_PREFIX] {
+        for item in tree.scan_prefix([prefix]) {
+            let (key, _) = item.expect("reads");
+            tree.remove(key).expect("removes");
+        }
     }
     let mut revisions: HashMap<String, u64> = HashMap::new();
     let mut runs = Vec::new();
     for (position, record) in (0u8..).zip(records) {
         let mut bytes = record.clone();
+        assert_eq!(bytes[0], RECORD_FORMAT_V3, "written by this build");
         bytes[1] = position;
-        let name_length = usize::from(bytes[2]);
-        let stream = std::str::from_utf8(&bytes[3..3 + name_length])
-            .expect("a stream name")
-            .to_owned();
+        let name = tree
+            .get(name_key(u32::from(bytes[2])))
+            .expect("reads")
+            .expect("a named stream");
+        let stream = std::str::from_utf8(&name).expect("a name").to_owned();
         let revision = revisions.entry(stream.clone()).or_default();
-        bytes[3 + name_length] = u8::try_from(*revision).expect("a small revision");
-        let id_at = 4 + name_length;
-        let id = Uuid::from_slice(&bytes[id_at..id_at + 16]).expect("an id");
+        bytes[3] = u8::try_from(*revision).expect("a small revision");
+        let id = Uuid::from_slice(&bytes[ID_OFFSET..ID_OFFSET + 16]).expect("an id");
         push_run(&mut runs, &stream, *revision, id);
         *revision += 1;
         tree.insert(event_key(u64::from(position)), bytes)
@@ -492,12 +624,9 @@ async fn verify_finds_a_changed_event() {
     let fixture = given_a_ledger_of_two_persons().await;
 
     // The event id of position 4 (person A's counselling), which its stream hash covers.
-    let problem = verify_after(fixture, |records| {
-        let name_length = usize::from(records[4][2]);
-        records[4][4 + name_length] ^= 1;
-    })
-    .await
-    .expect("the change is found");
+    let problem = verify_after(fixture, |records| records[4][ID_OFFSET] ^= 1)
+        .await
+        .expect("the change is found");
 
     assert_eq!(problem.position, Position(4), "{problem}");
     assert!(problem.reason.contains("altered"), "{problem}");

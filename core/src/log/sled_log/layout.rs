@@ -9,16 +9,19 @@ pub(super) const TREE_NAME: &str = "log";
 
 pub(super) const EVENT_PREFIX: u8 = b'e';
 pub(super) const INDEX_PREFIX: u8 = b'x';
+/// The name table: `n` ‖ stream number (u32 BE) → the stream's name.
+pub(super) const NAME_PREFIX: u8 = b'n';
 /// The stream and id index keys of meta format 1, removed by the migration.
 pub(super) const LEGACY_STREAM_PREFIX: u8 = b's';
 pub(super) const LEGACY_ID_PREFIX: u8 = b'i';
 pub(super) const META_KEY: &[u8] = b"m";
 
 /// The format of a stored record. A new format gets a new number, and the reader decodes by number.
-/// Format 1 stores the global chain's `global_prev_hash`; format 2, which the writer writes, does
-/// not (see [`StoredRecord`]).
+/// Format 1 stores the global chain's `global_prev_hash`; format 2 does not (see [`StoredRecord`]);
+/// format 3, which the writer writes, names the stream by its number in the name table instead.
 pub(super) const RECORD_FORMAT_V1: u8 = 1;
 pub(super) const RECORD_FORMAT_V2: u8 = 2;
+pub(super) const RECORD_FORMAT_V3: u8 = 3;
 /// The meta format of the layout with an `s` and an `i` key per event (migrated at open).
 pub(super) const META_FORMAT_V1: u8 = 1;
 /// The meta format of the layout with one `x` index key per group.
@@ -31,6 +34,33 @@ pub(super) fn event_key(position: u64) -> [u8; 9] {
     key[0] = EVENT_PREFIX;
     key[1..].copy_from_slice(&position.to_be_bytes());
     key
+}
+
+pub(super) fn name_key(number: u32) -> [u8; 5] {
+    let mut key = [0; 5];
+    key[0] = NAME_PREFIX;
+    key[1..].copy_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// Checks a name-table entry read at open or restored: it must be the next number, and a valid
+/// stream name.
+pub(super) fn decode_name(key: &[u8], value: &[u8], expected: u32) -> Result<Arc<str>, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt {
+        position: Position::from_raw(u64::MAX),
+        reason: format!("name table: {reason}"),
+    };
+    if key != name_key(expected) {
+        return Err(corrupt(format!(
+            "the key {key:?} where the name of stream {expected} was due"
+        )));
+    }
+    match std::str::from_utf8(value) {
+        Ok(name) if is_valid_stream_name(name) => Ok(name.into()),
+        _ => Err(corrupt(format!(
+            "stream {expected} has an invalid name {value:?}"
+        ))),
+    }
 }
 
 pub(super) fn index_key(first_position: u64) -> [u8; 9] {
@@ -130,12 +160,15 @@ pub(super) fn decode_index_value(
 ///
 /// Format 2 is format 1 ([`StoredRecordV1`]) without `global_prev_hash`: that is the `global_hash`
 /// of the record at the position before (the genesis hash at position 0), so the reader takes it
-/// from there, and `verify` still recomputes every `global_hash` from the one before.
+/// from there, and `verify` still recomputes every `global_hash` from the one before. Format 2
+/// stores the stream's name (`S` = `Cow<str>`); format 3 its number in the name table (`S` = `u32`,
+/// a varint of 1 to 3 bytes for a few million streams instead of 44 bytes for `person-<uuid>`),
+/// whose `n` key the writer puts in the same batch as the stream's first format-3 record.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct StoredRecord<'a> {
+pub(super) struct StoredRecord<'a, S> {
     pub(super) format: u8,
     pub(super) position: u64,
-    pub(super) stream: Cow<'a, str>,
+    pub(super) stream: S,
     pub(super) revision: u64,
     pub(super) id: [u8; 16],
     pub(super) event_type: Cow<'a, str>,
@@ -187,7 +220,7 @@ pub(super) struct StoredRecordV1<'a> {
 
 impl<'a> StoredRecordV1<'a> {
     /// The fields format 2 keeps, and the stored `global_prev_hash`.
-    fn split(self) -> (StoredRecord<'a>, [u8; 32]) {
+    fn split(self) -> (StoredRecord<'a, Cow<'a, str>>, [u8; 32]) {
         let record = StoredRecord {
             format: self.format,
             position: self.position,
@@ -214,6 +247,34 @@ impl<'a> StoredRecordV1<'a> {
     }
 }
 
+impl<'a, S> StoredRecord<'a, S> {
+    /// The same record naming its stream by `stream`.
+    fn with_stream<T>(self, stream: T) -> StoredRecord<'a, T> {
+        StoredRecord {
+            format: self.format,
+            position: self.position,
+            stream,
+            revision: self.revision,
+            id: self.id,
+            event_type: self.event_type,
+            version: self.version,
+            occurred_on_days: self.occurred_on_days,
+            recorded_at_micros: self.recorded_at_micros,
+            actor_id: self.actor_id,
+            actor_agency: self.actor_agency,
+            actor_role: self.actor_role,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            encoding: self.encoding,
+            payload: self.payload,
+            content_digest: self.content_digest,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            global_hash: self.global_hash,
+        }
+    }
+}
+
 pub(super) fn encoding_code(encoding: PayloadEncoding) -> u8 {
     match encoding {
         PayloadEncoding::Json => 0,
@@ -231,18 +292,20 @@ pub(super) fn encoding_from_code(code: u8) -> Option<PayloadEncoding> {
     }
 }
 
-/// The record of `event` at `position` / `revision` of `stream`, borrowing from them.
-fn stored_record<'a>(
+/// The record of `event` at `position` / `revision` of `stream` (a name or a number) in `format`,
+/// borrowing from them.
+fn stored_record<'a, S>(
+    format: u8,
     position: u64,
-    stream: &'a str,
+    stream: S,
     revision: u64,
     event: &'a NewEvent,
     global_hash: &[u8; 32],
-) -> StoredRecord<'a> {
+) -> StoredRecord<'a, S> {
     StoredRecord {
-        format: RECORD_FORMAT_V2,
+        format,
         position,
-        stream: Cow::Borrowed(stream),
+        stream,
         revision,
         id: event.id.into_bytes(),
         event_type: Cow::Borrowed(&event.event_type),
@@ -272,16 +335,45 @@ fn encode<T: Serialize>(position: u64, record: &T, strings: usize) -> Result<Vec
     })
 }
 
-/// The stored bytes of `event` at `position` / `revision` of `stream` as a format-2 record, whose
-/// global chain hash is `global_hash`.
+/// The stored bytes of `event` at `position` / `revision` of the stream numbered `stream` as a
+/// format-3 record, whose global chain hash is `global_hash`.
 pub(super) fn encode_record(
+    position: u64,
+    stream: u32,
+    revision: u64,
+    event: &NewEvent,
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = stored_record(
+        RECORD_FORMAT_V3,
+        position,
+        stream,
+        revision,
+        event,
+        global_hash,
+    );
+    let strings = event.event_type.len() + event.actor.id.len() + event.payload.len();
+    encode(position, &record, strings)
+}
+
+/// The stored bytes of `event` as a format-2 record, as the build before format 3 wrote them: the
+/// tests write stores of every format with it.
+#[cfg(test)]
+pub(super) fn encode_record_v2(
     position: u64,
     stream: &str,
     revision: u64,
     event: &NewEvent,
     global_hash: &[u8; 32],
 ) -> Result<Vec<u8>, LogError> {
-    let record = stored_record(position, stream, revision, event, global_hash);
+    let record = stored_record(
+        RECORD_FORMAT_V2,
+        position,
+        Cow::Borrowed(stream),
+        revision,
+        event,
+        global_hash,
+    );
     let strings =
         stream.len() + event.event_type.len() + event.actor.id.len() + event.payload.len();
     encode(position, &record, strings)
@@ -298,7 +390,14 @@ pub(super) fn encode_record_v1(
     global_prev_hash: &[u8; 32],
     global_hash: &[u8; 32],
 ) -> Result<Vec<u8>, LogError> {
-    let record = stored_record(position, stream, revision, event, global_hash);
+    let record = stored_record(
+        RECORD_FORMAT_V1,
+        position,
+        Cow::Borrowed(stream),
+        revision,
+        event,
+        global_hash,
+    );
     let record = StoredRecordV1 {
         format: RECORD_FORMAT_V1,
         position: record.position,
@@ -369,9 +468,13 @@ fn decode_whole<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
     Ok(record)
 }
 
-/// Decodes the record stored under the key of `key_position`, of either format, checking what the
-/// writer guaranteed.
-pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<Decoded, LogError> {
+/// Decodes the record stored under the key of `key_position`, of any format, checking what the
+/// writer guaranteed. `name` gives the name of a stream number (format 3).
+pub(super) fn decode_record(
+    key_position: u64,
+    bytes: &[u8],
+    name: impl FnOnce(u32) -> Option<Arc<str>>,
+) -> Result<Decoded, LogError> {
     let corrupt = |reason: String| LogError::Corrupt {
         position: Position::from_raw(key_position),
         reason,
@@ -384,9 +487,19 @@ pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<Decoded, 
             (record, Some(global_prev))
         }
         Some(&RECORD_FORMAT_V2) => (
-            decode_whole::<StoredRecord<'_>>(bytes).map_err(corrupt)?,
+            decode_whole::<StoredRecord<'_, Cow<'_, str>>>(bytes).map_err(corrupt)?,
             None,
         ),
+        Some(&RECORD_FORMAT_V3) => {
+            let record = decode_whole::<StoredRecord<'_, u32>>(bytes).map_err(corrupt)?;
+            let stream = name(record.stream).ok_or_else(|| {
+                corrupt(format!(
+                    "the stream number {} has no name in the name table",
+                    record.stream
+                ))
+            })?;
+            (record.with_stream(Cow::Owned(String::from(&*stream))), None)
+        }
         Some(other) => return Err(corrupt(format!("unknown record format {other}"))),
         None => return Err(corrupt("empty record".to_owned())),
     };

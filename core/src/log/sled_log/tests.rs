@@ -45,22 +45,32 @@ fn a_record_round_trips_with_every_field() {
             hash: [2; 32],
         }),
     };
-    let format_2 = encode_record(42, "person-x", 3, &event, &[2; 32]).expect("encodes");
+    let format_3 = encode_record(42, 5, 3, &event, &[2; 32]).expect("encodes");
+    let format_2 = encode_record_v2(42, "person-x", 3, &event, &[2; 32]).expect("encodes");
     let format_1 =
         encode_record_v1(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
+    assert_eq!(format_3[0], RECORD_FORMAT_V3, "the format byte comes first");
     assert_eq!(format_2[0], RECORD_FORMAT_V2, "the format byte comes first");
     assert_eq!(format_1[0], RECORD_FORMAT_V1, "the format byte comes first");
 
-    // Format 2 asks for the hash before; format 1 stores it.
-    let from_format_2 = decode_record(42, &format_2)
+    // Format 3 asks for its stream's name; formats 2 and 3 for the hash before; format 1 stores
+    // both.
+    let name = |number: u32| (number == 5).then(|| Arc::from("person-x"));
+    let no_name = |_| None;
+    let from_format_3 = decode_record(42, &format_3, name)
         .expect("decodes")
         .linked(|| Ok([1; 32]))
         .expect("links");
-    let from_format_1 = decode_record(42, &format_1)
+    let from_format_2 = decode_record(42, &format_2, no_name)
+        .expect("decodes")
+        .linked(|| Ok([1; 32]))
+        .expect("links");
+    let from_format_1 = decode_record(42, &format_1, no_name)
         .expect("decodes")
         .linked(|| Err(LogError::Closed))
         .expect("links without asking");
 
+    assert_eq!(from_format_3, expected);
     assert_eq!(from_format_2, expected);
     assert_eq!(from_format_1, expected);
 }
@@ -69,7 +79,7 @@ fn a_record_round_trips_with_every_field() {
 fn a_record_under_another_position_is_corrupt() {
     let bytes = encode_record_v1(42, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
 
-    let error = decode_record(43, &bytes).expect_err("the key and the record disagree");
+    let error = decode_record(43, &bytes, |_| None).expect_err("the key and the record disagree");
 
     assert!(
         matches!(error, LogError::Corrupt { position: Position(43), ref reason } if reason.contains("42")),
@@ -87,7 +97,7 @@ fn unknown_formats_truncation_and_trailing_bytes_are_corrupt() {
     trailing.push(0);
 
     for broken in [&unknown_format[..], truncated, &trailing[..], &[][..]] {
-        let error = decode_record(0, broken).expect_err("broken bytes do not decode");
+        let error = decode_record(0, broken, |_| None).expect_err("broken bytes do not decode");
         assert!(
             matches!(
                 error,
@@ -358,8 +368,10 @@ async fn a_group_writes_one_index_key_and_no_key_per_id_or_revision() {
 
     assert_eq!(
         prefixes,
-        HashSet::from([EVENT_PREFIX, INDEX_PREFIX, META_KEY[0]])
+        HashSet::from([EVENT_PREFIX, INDEX_PREFIX, NAME_PREFIX, META_KEY[0]])
     );
+    // One name key per stream (`a` and `b`), not per event.
+    assert_eq!(tree.scan_prefix([NAME_PREFIX]).count(), 2);
     // Three sequential appends: three groups of one event each.
     assert_eq!(
         index_keys,
