@@ -9,13 +9,19 @@ pub(super) const TREE_NAME: &str = "log";
 
 pub(super) const EVENT_PREFIX: u8 = b'e';
 pub(super) const INDEX_PREFIX: u8 = b'x';
+/// The name table: `n` ‖ stream number (u32 BE) → the stream's name.
+pub(super) const NAME_PREFIX: u8 = b'n';
 /// The stream and id index keys of meta format 1, removed by the migration.
 pub(super) const LEGACY_STREAM_PREFIX: u8 = b's';
 pub(super) const LEGACY_ID_PREFIX: u8 = b'i';
 pub(super) const META_KEY: &[u8] = b"m";
 
 /// The format of a stored record. A new format gets a new number, and the reader decodes by number.
+/// Format 1 stores the global chain's `global_prev_hash`; format 2 does not (see [`StoredRecord`]);
+/// format 3, which the writer writes, names the stream by its number in the name table instead.
 pub(super) const RECORD_FORMAT_V1: u8 = 1;
+pub(super) const RECORD_FORMAT_V2: u8 = 2;
+pub(super) const RECORD_FORMAT_V3: u8 = 3;
 /// The meta format of the layout with an `s` and an `i` key per event (migrated at open).
 pub(super) const META_FORMAT_V1: u8 = 1;
 /// The meta format of the layout with one `x` index key per group.
@@ -28,6 +34,33 @@ pub(super) fn event_key(position: u64) -> [u8; 9] {
     key[0] = EVENT_PREFIX;
     key[1..].copy_from_slice(&position.to_be_bytes());
     key
+}
+
+pub(super) fn name_key(number: u32) -> [u8; 5] {
+    let mut key = [0; 5];
+    key[0] = NAME_PREFIX;
+    key[1..].copy_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// Checks a name-table entry read at open or restored: it must be the next number, and a valid
+/// stream name.
+pub(super) fn decode_name(key: &[u8], value: &[u8], expected: u32) -> Result<Arc<str>, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt {
+        position: Position::from_raw(u64::MAX),
+        reason: format!("name table: {reason}"),
+    };
+    if key != name_key(expected) {
+        return Err(corrupt(format!(
+            "the key {key:?} where the name of stream {expected} was due"
+        )));
+    }
+    match std::str::from_utf8(value) {
+        Ok(name) if is_valid_stream_name(name) => Ok(name.into()),
+        _ => Err(corrupt(format!(
+            "stream {expected} has an invalid name {value:?}"
+        ))),
+    }
 }
 
 pub(super) fn index_key(first_position: u64) -> [u8; 9] {
@@ -121,14 +154,21 @@ pub(super) fn decode_index_value(
     Ok(runs)
 }
 
-/// The record as stored under `e` ‖ position. Only primitive fields, so that the bytes do not change
-/// when a Rust type gains a serde attribute; `format` comes first so that a reader can tell formats
-/// apart before decoding the rest. Borrowed on the write path, owned on the read path.
+/// The record as stored under `e` ‖ position, format 2. Only primitive fields, so that the bytes do
+/// not change when a Rust type gains a serde attribute; `format` comes first so that a reader can
+/// tell formats apart before decoding the rest. Borrowed on the write path, owned on the read path.
+///
+/// Format 2 is format 1 ([`StoredRecordV1`]) without `global_prev_hash`: that is the `global_hash`
+/// of the record at the position before (the genesis hash at position 0), so the reader takes it
+/// from there, and `verify` still recomputes every `global_hash` from the one before. Format 2
+/// stores the stream's name (`S` = `Cow<str>`); format 3 its number in the name table (`S` = `u32`,
+/// a varint of 1 to 3 bytes for a few million streams instead of 44 bytes for `person-<uuid>`),
+/// whose `n` key the writer puts in the same batch as the stream's first format-3 record.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct StoredRecord<'a> {
+pub(super) struct StoredRecord<'a, S> {
     pub(super) format: u8,
     pub(super) position: u64,
-    pub(super) stream: Cow<'a, str>,
+    pub(super) stream: S,
     pub(super) revision: u64,
     pub(super) id: [u8; 16],
     pub(super) event_type: Cow<'a, str>,
@@ -148,8 +188,91 @@ pub(super) struct StoredRecord<'a> {
     pub(super) content_digest: [u8; 32],
     pub(super) prev_hash: [u8; 32],
     pub(super) hash: [u8; 32],
+    pub(super) global_hash: [u8; 32],
+}
+
+/// The record of format 1, which stores `global_prev_hash` too. Stores written before format 2
+/// hold such records, and they stay readable as they are.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredRecordV1<'a> {
+    pub(super) format: u8,
+    pub(super) position: u64,
+    pub(super) stream: Cow<'a, str>,
+    pub(super) revision: u64,
+    pub(super) id: [u8; 16],
+    pub(super) event_type: Cow<'a, str>,
+    pub(super) version: u32,
+    pub(super) occurred_on_days: i32,
+    pub(super) recorded_at_micros: i64,
+    pub(super) actor_id: Cow<'a, str>,
+    pub(super) actor_agency: Option<Cow<'a, str>>,
+    pub(super) actor_role: u8,
+    pub(super) correlation_id: Option<[u8; 16]>,
+    pub(super) causation_id: Option<[u8; 16]>,
+    pub(super) encoding: u8,
+    pub(super) payload: Cow<'a, [u8]>,
+    pub(super) content_digest: [u8; 32],
+    pub(super) prev_hash: [u8; 32],
+    pub(super) hash: [u8; 32],
     pub(super) global_prev_hash: [u8; 32],
     pub(super) global_hash: [u8; 32],
+}
+
+impl<'a> StoredRecordV1<'a> {
+    /// The fields format 2 keeps, and the stored `global_prev_hash`.
+    fn split(self) -> (StoredRecord<'a, Cow<'a, str>>, [u8; 32]) {
+        let record = StoredRecord {
+            format: self.format,
+            position: self.position,
+            stream: self.stream,
+            revision: self.revision,
+            id: self.id,
+            event_type: self.event_type,
+            version: self.version,
+            occurred_on_days: self.occurred_on_days,
+            recorded_at_micros: self.recorded_at_micros,
+            actor_id: self.actor_id,
+            actor_agency: self.actor_agency,
+            actor_role: self.actor_role,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            encoding: self.encoding,
+            payload: self.payload,
+            content_digest: self.content_digest,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            global_hash: self.global_hash,
+        };
+        (record, self.global_prev_hash)
+    }
+}
+
+impl<'a, S> StoredRecord<'a, S> {
+    /// The same record naming its stream by `stream`.
+    fn with_stream<T>(self, stream: T) -> StoredRecord<'a, T> {
+        StoredRecord {
+            format: self.format,
+            position: self.position,
+            stream,
+            revision: self.revision,
+            id: self.id,
+            event_type: self.event_type,
+            version: self.version,
+            occurred_on_days: self.occurred_on_days,
+            recorded_at_micros: self.recorded_at_micros,
+            actor_id: self.actor_id,
+            actor_agency: self.actor_agency,
+            actor_role: self.actor_role,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            encoding: self.encoding,
+            payload: self.payload,
+            content_digest: self.content_digest,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            global_hash: self.global_hash,
+        }
+    }
 }
 
 pub(super) fn encoding_code(encoding: PayloadEncoding) -> u8 {
@@ -169,19 +292,20 @@ pub(super) fn encoding_from_code(code: u8) -> Option<PayloadEncoding> {
     }
 }
 
-/// The stored bytes of `event` at `position` / `revision` of `stream`.
-pub(super) fn encode_record(
+/// The record of `event` at `position` / `revision` of `stream` (a name or a number) in `format`,
+/// borrowing from them.
+fn stored_record<'a, S>(
+    format: u8,
     position: u64,
-    stream: &str,
+    stream: S,
     revision: u64,
-    event: &NewEvent,
-    global_prev_hash: &[u8; 32],
+    event: &'a NewEvent,
     global_hash: &[u8; 32],
-) -> Result<Vec<u8>, LogError> {
-    let record = StoredRecord {
-        format: RECORD_FORMAT_V1,
+) -> StoredRecord<'a, S> {
+    StoredRecord {
+        format,
         position,
-        stream: Cow::Borrowed(stream),
+        stream,
         revision,
         id: event.id.into_bytes(),
         event_type: Cow::Borrowed(&event.event_type),
@@ -198,38 +322,187 @@ pub(super) fn encode_record(
         content_digest: event.content_digest,
         prev_hash: event.prev_hash,
         hash: event.hash,
-        global_prev_hash: *global_prev_hash,
         global_hash: *global_hash,
-    };
-    // Sized for the record at once (the fixed fields take under 300 bytes besides the strings and
-    // the payload), so that encoding does not grow the buffer step by step.
-    let capacity =
-        320 + stream.len() + event.event_type.len() + event.actor.id.len() + event.payload.len();
-    postcard::to_io(&record, Vec::with_capacity(capacity)).map_err(|error| LogError::Corrupt {
+    }
+}
+
+/// Encodes `record` into a buffer sized for it at once (the fixed fields take under 300 bytes
+/// besides the strings and the payload), so that encoding does not grow the buffer step by step.
+fn encode<T: Serialize>(position: u64, record: &T, strings: usize) -> Result<Vec<u8>, LogError> {
+    postcard::to_io(record, Vec::with_capacity(320 + strings)).map_err(|error| LogError::Corrupt {
         position: Position::from_raw(position),
         reason: format!("cannot encode the record: {error}"),
     })
 }
 
-/// Decodes the record stored under the key of `key_position`, checking what the writer guaranteed.
-pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedEvent, LogError> {
+/// The stored bytes of `event` at `position` / `revision` of the stream numbered `stream` as a
+/// format-3 record, whose global chain hash is `global_hash`.
+pub(super) fn encode_record(
+    position: u64,
+    stream: u32,
+    revision: u64,
+    event: &NewEvent,
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = stored_record(
+        RECORD_FORMAT_V3,
+        position,
+        stream,
+        revision,
+        event,
+        global_hash,
+    );
+    let strings = event.event_type.len() + event.actor.id.len() + event.payload.len();
+    encode(position, &record, strings)
+}
+
+/// The stored bytes of `event` as a format-2 record, as the build before format 3 wrote them: the
+/// tests write stores of every format with it.
+#[cfg(test)]
+pub(super) fn encode_record_v2(
+    position: u64,
+    stream: &str,
+    revision: u64,
+    event: &NewEvent,
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = stored_record(
+        RECORD_FORMAT_V2,
+        position,
+        Cow::Borrowed(stream),
+        revision,
+        event,
+        global_hash,
+    );
+    let strings =
+        stream.len() + event.event_type.len() + event.actor.id.len() + event.payload.len();
+    encode(position, &record, strings)
+}
+
+/// The stored bytes of `event` as a format-1 record, as builds before format 2 wrote them: the
+/// tests write stores of both formats with it.
+#[cfg(test)]
+pub(super) fn encode_record_v1(
+    position: u64,
+    stream: &str,
+    revision: u64,
+    event: &NewEvent,
+    global_prev_hash: &[u8; 32],
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = stored_record(
+        RECORD_FORMAT_V1,
+        position,
+        Cow::Borrowed(stream),
+        revision,
+        event,
+        global_hash,
+    );
+    let record = StoredRecordV1 {
+        format: RECORD_FORMAT_V1,
+        position: record.position,
+        stream: record.stream,
+        revision: record.revision,
+        id: record.id,
+        event_type: record.event_type,
+        version: record.version,
+        occurred_on_days: record.occurred_on_days,
+        recorded_at_micros: record.recorded_at_micros,
+        actor_id: record.actor_id,
+        actor_agency: record.actor_agency,
+        actor_role: record.actor_role,
+        correlation_id: record.correlation_id,
+        causation_id: record.causation_id,
+        encoding: record.encoding,
+        payload: record.payload,
+        content_digest: record.content_digest,
+        prev_hash: record.prev_hash,
+        hash: record.hash,
+        global_prev_hash: *global_prev_hash,
+        global_hash: record.global_hash,
+    };
+    let strings =
+        stream.len() + event.event_type.len() + event.actor.id.len() + event.payload.len();
+    encode(position, &record, strings)
+}
+
+/// A decoded record whose event still lacks its global link where the record does not store the
+/// link's `prev_hash` (format 2): the reader adds it from the record before ([`Decoded::linked`]).
+#[derive(Debug)]
+pub(super) struct Decoded {
+    /// The event, with `global_link` `None` until linked.
+    pub(super) event: RecordedEvent,
+    pub(super) global_hash: [u8; 32],
+    /// The `global_prev_hash` a format-1 record stores.
+    pub(super) stored_global_prev: Option<[u8; 32]>,
+}
+
+impl Decoded {
+    /// The event with its global link. `global_prev` gives the global hash of the record before
+    /// (the genesis hash at position 0); it is asked only when the record does not store it.
+    pub(super) fn linked(
+        self,
+        global_prev: impl FnOnce() -> Result<[u8; 32], LogError>,
+    ) -> Result<RecordedEvent, LogError> {
+        let prev_hash = match self.stored_global_prev {
+            Some(stored) => stored,
+            None => global_prev()?,
+        };
+        Ok(RecordedEvent {
+            global_link: Some(GlobalLink {
+                prev_hash,
+                hash: self.global_hash,
+            }),
+            ..self.event
+        })
+    }
+}
+
+/// Decodes `bytes` whole as a `T`, or says why not.
+fn decode_whole<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    let (record, rest) = postcard::take_from_bytes::<T>(bytes)
+        .map_err(|error| format!("record does not decode: {error}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes after the record", rest.len()));
+    }
+    Ok(record)
+}
+
+/// Decodes the record stored under the key of `key_position`, of any format, checking what the
+/// writer guaranteed. `name` gives the name of a stream number (format 3).
+pub(super) fn decode_record(
+    key_position: u64,
+    bytes: &[u8],
+    name: impl FnOnce(u32) -> Option<Arc<str>>,
+) -> Result<Decoded, LogError> {
     let corrupt = |reason: String| LogError::Corrupt {
         position: Position::from_raw(key_position),
         reason,
     };
-    match bytes.first() {
-        Some(&RECORD_FORMAT_V1) => {}
+    let (record, stored_global_prev) = match bytes.first() {
+        Some(&RECORD_FORMAT_V1) => {
+            let (record, global_prev) = decode_whole::<StoredRecordV1<'_>>(bytes)
+                .map_err(corrupt)?
+                .split();
+            (record, Some(global_prev))
+        }
+        Some(&RECORD_FORMAT_V2) => (
+            decode_whole::<StoredRecord<'_, Cow<'_, str>>>(bytes).map_err(corrupt)?,
+            None,
+        ),
+        Some(&RECORD_FORMAT_V3) => {
+            let record = decode_whole::<StoredRecord<'_, u32>>(bytes).map_err(corrupt)?;
+            let stream = name(record.stream).ok_or_else(|| {
+                corrupt(format!(
+                    "the stream number {} has no name in the name table",
+                    record.stream
+                ))
+            })?;
+            (record.with_stream(Cow::Owned(String::from(&*stream))), None)
+        }
         Some(other) => return Err(corrupt(format!("unknown record format {other}"))),
         None => return Err(corrupt("empty record".to_owned())),
-    }
-    let (record, rest) = postcard::take_from_bytes::<StoredRecord<'_>>(bytes)
-        .map_err(|error| corrupt(format!("record does not decode: {error}")))?;
-    if !rest.is_empty() {
-        return Err(corrupt(format!(
-            "{} trailing bytes after the record",
-            rest.len()
-        )));
-    }
+    };
     if record.position != key_position {
         return Err(corrupt(format!(
             "the record says position {}",
@@ -242,7 +515,7 @@ pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedE
         .ok_or_else(|| corrupt(format!("invalid timestamp {}", record.recorded_at_micros)))?;
     let encoding = encoding_from_code(record.encoding)
         .ok_or_else(|| corrupt(format!("unknown payload encoding {}", record.encoding)))?;
-    Ok(RecordedEvent {
+    let event = RecordedEvent {
         position: Position(record.position),
         stream: record.stream.into_owned(),
         revision: record.revision,
@@ -265,10 +538,12 @@ pub(super) fn decode_record(key_position: u64, bytes: &[u8]) -> Result<RecordedE
             prev_hash: record.prev_hash,
             hash: record.hash,
         },
-        global_link: Some(GlobalLink {
-            prev_hash: record.global_prev_hash,
-            hash: record.global_hash,
-        }),
+        global_link: None,
+    };
+    Ok(Decoded {
+        event,
+        global_hash: record.global_hash,
+        stored_global_prev,
     })
 }
 

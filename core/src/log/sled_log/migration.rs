@@ -56,7 +56,8 @@ pub(super) fn migrate_from_v1(
                 reason: "the event is missing below the committed head".to_owned(),
             });
         }
-        let event = decode_record(position, &value)?;
+        // A store of meta format 1 holds records of format 1 only, which name their streams.
+        let event = decode_record(position, &value, |_| None)?.event;
         index
             .add(event.event.id, &event.stream, event.revision, position)
             .map_err(|reason| LogError::Corrupt {

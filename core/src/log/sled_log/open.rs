@@ -9,12 +9,18 @@ pub(super) struct WriterState {
     pub(super) db: sled::Db,
     pub(super) next_position: u64,
     pub(super) last_hash: [u8; 32],
+    /// The name table's numbers by name (the readers' side is [`Reader::names`]).
+    pub(super) numbers: HashMap<Arc<str>, u32>,
 }
 
 impl WriterState {
-    /// Loads the meta value and the index (migrating a store of meta format 1), and checks them
-    /// against the stored events.
-    pub(super) fn load(tree: &sled::Tree, db: sled::Db) -> Result<(Self, Index), LogError> {
+    /// Loads the meta value, the name table and the index (migrating a store of meta format 1), and
+    /// checks them against the stored events.
+    pub(super) fn load(
+        tree: &sled::Tree,
+        db: sled::Db,
+    ) -> Result<(Self, Index, Vec<Arc<str>>), LogError> {
+        let names = load_names(tree)?;
         let (format, next_position, last_hash) = match tree.get(META_KEY)? {
             None => (None, 0, chain::GENESIS),
             Some(value) => {
@@ -48,8 +54,8 @@ impl WriterState {
                         reason: format!("the meta value says the last position is {last}"),
                     });
                 }
-                let event = decode_record(position, &value)?;
-                if event.global_link.map(|link| link.hash) != Some(last_hash) {
+                let name = |number: u32| names.get(usize::try_from(number).ok()?).cloned();
+                if decode_record(position, &value, name)?.global_hash != last_hash {
                     return Err(LogError::Corrupt {
                         position: Position::from_raw(position),
                         reason: "the meta value's last global hash differs from the event's"
@@ -84,11 +90,16 @@ impl WriterState {
             }
             load_index(tree, next_position)?
         };
+        let numbers = (0u32..)
+            .zip(&names)
+            .map(|(number, name)| (name.clone(), number))
+            .collect();
         let state = Self {
             db,
             next_position,
             last_hash,
+            numbers,
         };
-        Ok((state, index))
+        Ok((state, index, names))
     }
 }

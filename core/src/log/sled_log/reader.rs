@@ -9,11 +9,18 @@ use super::*;
 pub(super) struct Reader {
     pub(super) tree: sled::Tree,
     pub(super) index: SharedIndex,
+    pub(super) names: SharedNames,
 }
 
 impl Reader {
-    /// The event at `position`, which must exist.
-    pub(super) fn event_at(&self, position: u64) -> Result<RecordedEvent, LogError> {
+    /// The name of the stream `number` in the name table.
+    pub(super) fn stream_name(&self, number: u32) -> Option<Arc<str>> {
+        let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        names.get(usize::try_from(number).ok()?).cloned()
+    }
+
+    /// The decoded record at `position`, which must exist, its global link not yet added.
+    pub(super) fn stored_at(&self, position: u64) -> Result<Decoded, LogError> {
         let bytes = self
             .tree
             .get(event_key(position))?
@@ -21,7 +28,23 @@ impl Reader {
                 position: Position::from_raw(position),
                 reason: "an index points at a missing event".to_owned(),
             })?;
-        decode_record(position, &bytes)
+        decode_record(position, &bytes, |number| self.stream_name(number))
+    }
+
+    /// The global hash before `position`: the genesis hash at 0, else the stored global hash of
+    /// the record at the position before, which must exist. A format-2 record that a read starts
+    /// at takes its link's `prev_hash` from here (one extra read).
+    pub(super) fn global_hash_before(&self, position: u64) -> Result<[u8; 32], LogError> {
+        match position.checked_sub(1) {
+            None => Ok(chain::GENESIS),
+            Some(before) => Ok(self.stored_at(before)?.global_hash),
+        }
+    }
+
+    /// The event at `position`, which must exist, with its global link.
+    pub(super) fn event_at(&self, position: u64) -> Result<RecordedEvent, LogError> {
+        self.stored_at(position)?
+            .linked(|| self.global_hash_before(position))
     }
 
     /// Up to `limit` events from `from` (inclusive) below `bound`, checking that there is no gap.
@@ -36,6 +59,8 @@ impl Reader {
             return Ok(events);
         }
         let mut expected = from;
+        // The global hash of the record before, known from the second record of the page on.
+        let mut global_prev = None;
         for item in self
             .tree
             .range(event_key(from)..event_key(bound))
@@ -49,7 +74,13 @@ impl Reader {
                     reason: "the event is missing below the committed head".to_owned(),
                 });
             }
-            events.push(decode_record(position, &value)?);
+            let decoded = decode_record(position, &value, |number| self.stream_name(number))?;
+            let global_hash = decoded.global_hash;
+            events.push(decoded.linked(|| match global_prev {
+                Some(hash) => Ok(hash),
+                None => self.global_hash_before(position),
+            })?);
+            global_prev = Some(global_hash);
             expected += 1;
         }
         // The range must have yielded every position up to the bound or the limit.
@@ -69,7 +100,7 @@ impl Reader {
         start: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, LogError> {
-        let mut events = Vec::with_capacity(limit.min(1024));
+        let mut decoded = Vec::with_capacity(limit.min(1024));
         let mut expected = start;
         for item in self
             .tree
@@ -85,17 +116,37 @@ impl Reader {
                     reason: "the event is missing below the committed head".to_owned(),
                 });
             }
-            events.push(decode_record(position, &value)?);
+            decoded.push(decode_record(position, &value, |number| {
+                self.stream_name(number)
+            })?);
             expected = expected.wrapping_sub(1);
         }
         let wanted = (start + 1).min(limit as u64);
-        if (events.len() as u64) < wanted {
+        if (decoded.len() as u64) < wanted {
             return Err(LogError::Corrupt {
                 position: Position::from_raw(expected),
                 reason: "the event is missing below the committed head".to_owned(),
             });
         }
-        Ok(events)
+        // Each record's global link takes its `prev_hash` from the next one read (the position
+        // before); the last one read, from one more read.
+        let befores: Vec<Option<[u8; 32]>> = decoded
+            .iter()
+            .skip(1)
+            .map(|before| Some(before.global_hash))
+            .chain([None])
+            .collect();
+        decoded
+            .into_iter()
+            .zip(befores)
+            .map(|(record, before)| {
+                let position = record.event.position.raw();
+                record.linked(|| match before {
+                    Some(hash) => Ok(hash),
+                    None => self.global_hash_before(position),
+                })
+            })
+            .collect()
     }
 
     pub(super) fn read_stream(

@@ -35,31 +35,51 @@ fn small_store() -> (tempfile::TempDir, Store) {
 #[test]
 fn a_record_round_trips_with_every_field() {
     let event = rich_event();
-    let bytes = encode_record(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
-    assert_eq!(bytes[0], RECORD_FORMAT_V1, "the format byte comes first");
+    let expected = RecordedEvent {
+        position: Position(42),
+        stream: "person-x".to_owned(),
+        revision: 3,
+        event: event.clone(),
+        global_link: Some(GlobalLink {
+            prev_hash: [1; 32],
+            hash: [2; 32],
+        }),
+    };
+    let format_3 = encode_record(42, 5, 3, &event, &[2; 32]).expect("encodes");
+    let format_2 = encode_record_v2(42, "person-x", 3, &event, &[2; 32]).expect("encodes");
+    let format_1 =
+        encode_record_v1(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
+    assert_eq!(format_3[0], RECORD_FORMAT_V3, "the format byte comes first");
+    assert_eq!(format_2[0], RECORD_FORMAT_V2, "the format byte comes first");
+    assert_eq!(format_1[0], RECORD_FORMAT_V1, "the format byte comes first");
 
-    let recorded = decode_record(42, &bytes).expect("decodes");
+    // Format 3 asks for its stream's name; formats 2 and 3 for the hash before; format 1 stores
+    // both.
+    let name = |number: u32| (number == 5).then(|| Arc::from("person-x"));
+    let no_name = |_| None;
+    let from_format_3 = decode_record(42, &format_3, name)
+        .expect("decodes")
+        .linked(|| Ok([1; 32]))
+        .expect("links");
+    let from_format_2 = decode_record(42, &format_2, no_name)
+        .expect("decodes")
+        .linked(|| Ok([1; 32]))
+        .expect("links");
+    let from_format_1 = decode_record(42, &format_1, no_name)
+        .expect("decodes")
+        .linked(|| Err(LogError::Closed))
+        .expect("links without asking");
 
-    assert_eq!(
-        recorded,
-        RecordedEvent {
-            position: Position(42),
-            stream: "person-x".to_owned(),
-            revision: 3,
-            event,
-            global_link: Some(GlobalLink {
-                prev_hash: [1; 32],
-                hash: [2; 32],
-            }),
-        }
-    );
+    assert_eq!(from_format_3, expected);
+    assert_eq!(from_format_2, expected);
+    assert_eq!(from_format_1, expected);
 }
 
 #[test]
 fn a_record_under_another_position_is_corrupt() {
-    let bytes = encode_record(42, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
+    let bytes = encode_record_v1(42, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
 
-    let error = decode_record(43, &bytes).expect_err("the key and the record disagree");
+    let error = decode_record(43, &bytes, |_| None).expect_err("the key and the record disagree");
 
     assert!(
         matches!(error, LogError::Corrupt { position: Position(43), ref reason } if reason.contains("42")),
@@ -69,7 +89,7 @@ fn a_record_under_another_position_is_corrupt() {
 
 #[test]
 fn unknown_formats_truncation_and_trailing_bytes_are_corrupt() {
-    let bytes = encode_record(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
+    let bytes = encode_record_v1(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
     let mut unknown_format = bytes.clone();
     unknown_format[0] = 99;
     let truncated = &bytes[..bytes.len() - 1];
@@ -77,7 +97,7 @@ fn unknown_formats_truncation_and_trailing_bytes_are_corrupt() {
     trailing.push(0);
 
     for broken in [&unknown_format[..], truncated, &trailing[..], &[][..]] {
-        let error = decode_record(0, broken).expect_err("broken bytes do not decode");
+        let error = decode_record(0, broken, |_| None).expect_err("broken bytes do not decode");
         assert!(
             matches!(
                 error,
@@ -348,8 +368,10 @@ async fn a_group_writes_one_index_key_and_no_key_per_id_or_revision() {
 
     assert_eq!(
         prefixes,
-        HashSet::from([EVENT_PREFIX, INDEX_PREFIX, META_KEY[0]])
+        HashSet::from([EVENT_PREFIX, INDEX_PREFIX, NAME_PREFIX, META_KEY[0]])
     );
+    // One name key per stream (`a` and `b`), not per event.
+    assert_eq!(tree.scan_prefix([NAME_PREFIX]).count(), 2);
     // Three sequential appends: three groups of one event each.
     assert_eq!(
         index_keys,
@@ -375,7 +397,7 @@ fn given_a_format_1_log(store: &Store, count: u64) -> Vec<(String, u64, NewEvent
         let event = test_event(Uuid::new_v4());
         let hash = chain::global_hash(&prev, position, &event.hash);
         let bytes =
-            encode_record(position, &stream, *revision, &event, &prev, &hash).expect("encodes");
+            encode_record_v1(position, &stream, *revision, &event, &prev, &hash).expect("encodes");
         batch.insert(&event_key(position)[..], bytes);
         let mut stream_key = vec![LEGACY_STREAM_PREFIX];
         stream_key.extend_from_slice(stream.as_bytes());
@@ -565,7 +587,7 @@ async fn an_interrupted_migration_is_finished_at_the_next_open() {
 fn events_without_a_meta_value_refuse_to_open() {
     let (_dir, store) = small_store();
     let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
-    let bytes = encode_record(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
+    let bytes = encode_record_v1(0, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
     tree.insert(event_key(0), bytes).expect("inserts");
 
     let error = SledLog::open(&store, SledLogConfig::default()).expect_err("inconsistent");

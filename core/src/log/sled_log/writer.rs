@@ -38,6 +38,9 @@ pub(super) struct Group {
     pub(super) ids: HashMap<Uuid, StoredId>,
     pub(super) next_position: u64,
     pub(super) last_hash: [u8; 32],
+    /// The streams the group gives a number (their `n` keys are in its batch), in number order.
+    pub(super) new_names: Vec<Arc<str>>,
+    pub(super) new_numbers: HashMap<Arc<str>, u32>,
 }
 
 impl Writer {
@@ -131,6 +134,8 @@ impl Writer {
             ids: HashMap::new(),
             next_position: self.state.next_position,
             last_hash: self.state.last_hash,
+            new_names: Vec::new(),
+            new_numbers: HashMap::new(),
         };
         let started = std::time::Instant::now();
         let mut replies = Vec::with_capacity(requests.len());
@@ -205,6 +210,16 @@ impl Writer {
                 }
             }
             drop(index);
+            // The new names before the head moves (after the flush), so that every committed
+            // record's stream number has its name for the readers.
+            for (name, number) in group.new_numbers {
+                self.state.numbers.insert(name, number);
+            }
+            self.reader
+                .names
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(group.new_names);
             self.state.next_position = group.next_position;
             self.state.last_hash = group.last_hash;
         }
@@ -289,6 +304,22 @@ impl Writer {
             });
         }
 
+        // The stream's number in the name table, or the next one, whose `n` key goes into the
+        // group's batch with the stream's first record.
+        let known = self
+            .state
+            .numbers
+            .get(stream)
+            .or_else(|| group.new_numbers.get(stream))
+            .copied();
+        let number =
+            match known {
+                Some(number) => number,
+                None => u32::try_from(self.state.numbers.len() + group.new_names.len()).map_err(
+                    |_| LogError::Storage("the name table holds 2^32 streams, its most".into()),
+                )?,
+            };
+
         // Encode everything before touching the group, so that a failure leaves it unchanged.
         let first_position = group.next_position;
         let first_revision = current.map_or(0, |revision| revision + 1);
@@ -298,7 +329,7 @@ impl Writer {
             let position = first_position + offset;
             let revision = first_revision + offset;
             let hash = chain::global_hash(&prev, position, &event.hash);
-            let bytes = encode_record(position, stream, revision, event, &prev, &hash)?;
+            let bytes = encode_record(position, number, revision, event, &hash)?;
             records.push((position, revision, bytes));
             prev = hash;
         }
@@ -308,6 +339,11 @@ impl Writer {
             position: first_position,
         };
         let shared_stream: std::sync::Arc<str> = stream.into();
+        if known.is_none() {
+            group.batch.insert(&name_key(number)[..], stream.as_bytes());
+            group.new_numbers.insert(shared_stream.clone(), number);
+            group.new_names.push(shared_stream.clone());
+        }
         for ((position, revision, bytes), event) in records.into_iter().zip(&request.events) {
             group.batch.insert(&event_key(position)[..], bytes);
             push_run(&mut group.runs, stream, revision, event.id);
