@@ -30,9 +30,9 @@ use uuid::Uuid;
 use crate::models::IdleFacts;
 use crate::promising::{qualified_since, PromisingFacts};
 use crate::view::{
-    age_on, first_start, idle_since_in, is_working_age, latest_on, open_on, stage_reached_in,
-    years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Interval, LanguageTest, PersonView,
-    ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
+    age_on, entry_in, first_start, idle_since_in, is_working_age, latest_on, open_on,
+    stage_reached_in, years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Entry, Interval,
+    LanguageTest, PersonView, ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
 };
 
 /// Where one row's entries lie in a [`List`]: `start..start + len`.
@@ -624,6 +624,16 @@ impl<'a> Row<'a> {
     /// in the view's order.
     pub(crate) fn integration_courses(&self) -> &'a [IntegrationCourse] {
         self.columns.courses.row(self.row)
+    }
+
+    /// [`PersonView::entry`].
+    pub(crate) fn entry(&self, on: NaiveDate) -> Option<Entry> {
+        let columns = self.columns;
+        entry_in(
+            &columns.stay[self.row],
+            columns.recorded_entry[self.row],
+            on,
+        )
     }
 
     /// [`PersonView::years_since_entry`].
