@@ -8,14 +8,15 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use journey_core::catalogue::{
     Accommodation, AddressChanged, Agency, ArrivalRecorded, AsylumDecisionIssued, AsylumOutcome,
     BenefitKind, BenefitsStarted, CounsellingContact, CourseEntitlementIssued, CourseRegistered,
     CourseType, Destination, EmploymentKind, EmploymentStarted, EntitlementIssuer, EntitlementKind,
     Event, EventCorrected, EventRetracted, Exam, KitaPlaceRequested, KitaStarted,
     LanguageTestTaken, Level, MentorAssigned, MovedAway, OrientationTestTaken, Origin,
-    RecognitionApplied, Replacement, SchoolEnrolled, SchoolType, Topic, TrainingStarted,
+    RecognitionApplied, RecognitionOutcome, Replacement, SchoolEnrolled, SchoolType, Topic,
+    TrainingStarted,
 };
 use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
@@ -23,6 +24,9 @@ use journey_projections::journal::{Fact, Journal};
 use journey_projections::kpi::columns::{IntegrationCourse, Recognition, RowFields};
 use journey_projections::kpi::{catalogue, compute, KpiQuery};
 use journey_projections::offers::Offers;
+use journey_projections::promising::{
+    entries, placed_within_window, promising_applicants, PROMISING_MIN_IDLE_DAYS,
+};
 use journey_projections::view::PersonView;
 use journey_projections::volunteers::Volunteers;
 use journey_projections::{State, ViewSet, LIVE};
@@ -52,6 +56,14 @@ enum Change {
     /// Event `which` of [`other_event`] (Kita, school, benefits, training, tests, mentoring,
     /// courses, counselling at a base) `days` after 2016-01-01.
     Other { days: i64, which: usize },
+    /// A training (`which` 0) or measure (1) starts `days` after 2016-01-01 and ends completed
+    /// `length` days later, or a recognition (2) is applied for then and decided `full` `length`
+    /// days later: the facts that qualify a promising applicant.
+    Qualification {
+        days: i64,
+        length: i64,
+        which: usize,
+    },
     /// The registration is retracted: the person leaves the views.
     RetractRegistration,
     /// The person is erased.
@@ -112,6 +124,24 @@ fn other_event(which: usize, serial: u64) -> Event {
     }
 }
 
+/// The start and the qualifying end of [`Change::Qualification`] `which`.
+fn qualification(which: usize, serial: u64) -> (Event, Event) {
+    match which {
+        0 => (
+            Event::TrainingStarted(support::training(&format!("training-{serial}"))),
+            Event::TrainingEnded(support::training_ended(&format!("training-{serial}"))),
+        ),
+        1 => (
+            Event::MeasureStarted(support::measure(&format!("measure-{serial}"))),
+            Event::MeasureEnded(support::measure_ended(&format!("measure-{serial}"))),
+        ),
+        _ => (
+            Event::RecognitionApplied(support::recognition_applied()),
+            Event::RecognitionDecided(support::recognition_decided(RecognitionOutcome::Full)),
+        ),
+    }
+}
+
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
         (0i64..3650, any::<bool>()).prop_map(|(days, marginal)| Change::Job { days, marginal }),
@@ -124,6 +154,13 @@ fn change() -> impl Strategy<Value = Change> {
         prop::sample::select(vec!["SYR", "UKR", "unknown"])
             .prop_map(|nationality| Change::Nationality { nationality }),
         (0i64..3650, 0usize..OTHER_EVENTS).prop_map(|(days, which)| Change::Other { days, which }),
+        (0i64..3650, 1i64..400, 0usize..3).prop_map(|(days, length, which)| {
+            Change::Qualification {
+                days,
+                length,
+                which,
+            }
+        }),
         Just(Change::RetractRegistration),
         Just(Change::Erase),
     ]
@@ -204,6 +241,19 @@ fn apply(journal: &mut Journal, change: &Change, serial: u64) {
             )
         }
         Change::Other { days, which } => fact(on(*days), other_event(*which, serial)),
+        Change::Qualification {
+            days,
+            length,
+            which,
+        } => {
+            let (started, ended) = qualification(*which, serial);
+            journal.facts.push(fact(on(*days), started));
+            let mut ended = fact(on(*days + *length), ended);
+            ended.id = Uuid::from_u128(u128::from(serial) << 64 | 0xc02);
+            ended.revision += 1;
+            ended.recorded_at += Duration::seconds(1);
+            ended
+        }
         Change::RetractRegistration => {
             let registration = journal.facts[0].id;
             fact(
@@ -342,6 +392,69 @@ fn check(set: &ViewSet) -> Result<(), TestCaseError> {
             }
         }
     }
+    for as_of in [date("2019-06-30"), date("2024-12-31")] {
+        check_promising(set, as_of)?;
+    }
+    Ok(())
+}
+
+/// `promising_applicants`, answered from the columns alone, counts what the rule says of the
+/// views themselves: the caseworkers' list on D, and of the entrants 6 to 18 months before D
+/// those placed within six months.
+fn check_promising(set: &ViewSet, as_of: NaiveDate) -> Result<(), TestCaseError> {
+    let query = KpiQuery {
+        key: "promising_applicants".to_owned(),
+        as_of,
+        known_at: set.known_at,
+        by: vec![],
+        suppression: None,
+    };
+    let answer = set
+        .compute(
+            &query,
+            &Registers::default(),
+            &Offers::default(),
+            &Volunteers::default(),
+        )
+        .expect("promising_applicants answers");
+    let listed = promising_applicants(
+        &set.views,
+        &set.households,
+        as_of,
+        PROMISING_MIN_IDLE_DAYS,
+        None,
+    )
+    .len();
+    let months_before = |months| as_of.checked_sub_months(Months::new(months)).expect("date");
+    let entrants: Vec<_> = set
+        .views
+        .iter()
+        .filter_map(|view| {
+            entries(
+                view,
+                &set.households,
+                months_before(6),
+                PROMISING_MIN_IDLE_DAYS,
+            )
+            .into_iter()
+            .find(|entered_on| months_before(18) < *entered_on)
+            .map(|entered_on| placed_within_window(view, entered_on))
+        })
+        .collect();
+    let placed = entrants.iter().filter(|placed| **placed).count();
+    let persons = answer.total.measure("persons").expect("persons");
+    prop_assert_eq!(persons.value, Some(listed as f64), "listed on {}", as_of);
+    let share = answer
+        .total
+        .measure("share_placed_within_6_months")
+        .expect("share");
+    prop_assert_eq!(
+        share.denominator,
+        Some(entrants.len() as u64),
+        "entrants on {}",
+        as_of
+    );
+    prop_assert_eq!(share.numerator, Some(placed as u64), "placed on {}", as_of);
     Ok(())
 }
 

@@ -8,10 +8,11 @@
 //! integration courses, district and protection-status timelines, Kita places and requests,
 //! schools, mentoring, SGB II spells, trainings and measures with their outcomes, language and
 //! orientation tests, recognitions, counselling at a base), packed row by row in the views' order,
-//! so a pass streams a few dozen bytes per person and never reads a view. Four indicators read the
-//! view of the few rows the columns leave in question (`promising_applicants`: every row still;
-//! `course_reentry`: persons who left a course early; `checklist_completion`: new arrivals;
-//! `mentor_request_days`: persons assigned a mentor in the year), through [`Row::view`].
+//! so a pass streams a few dozen bytes per person and never reads a view. Three indicators read the
+//! view of the few rows the columns leave in question (`course_reentry`: persons who left a course
+//! early; `checklist_completion`: new arrivals; `mentor_request_days`: persons assigned a mentor
+//! in the year), through [`Row::view`]; `promising_applicants`, like "present on D", reads only
+//! the stays of a person with several.
 //!
 //! Invariant: a column is a copy of a view field, never a rule. The rules (present on D, age,
 //! working age, the job split, idle since, the district on D, the entry, a place open on D, the
@@ -27,10 +28,11 @@ use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
 use crate::models::IdleFacts;
+use crate::promising::{qualified_since, PromisingFacts};
 use crate::view::{
-    age_on, first_start, idle_since_in, is_working_age, latest_on, open_on, stage_reached_in,
-    years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Interval, LanguageTest, PersonView,
-    ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
+    age_on, entry_in, first_start, idle_since_in, is_working_age, latest_on, open_on,
+    stage_reached_in, years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Entry, Interval,
+    LanguageTest, PersonView, ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
 };
 
 /// Where one row's entries lie in a [`List`]: `start..start + len`.
@@ -507,6 +509,39 @@ impl IdleFacts for Row<'_> {
     }
 }
 
+impl PromisingFacts for Row<'_> {
+    fn qualified_since(&self, on: NaiveDate) -> Option<NaiveDate> {
+        qualified_since(
+            self.language_tests(),
+            self.recognitions()
+                .iter()
+                .map(|case| (case.decided_on, case.outcome)),
+            self.trainings().iter().copied(),
+            self.measures().iter().copied(),
+            on,
+        )
+    }
+
+    /// The stay summary holds the only stay of nearly everyone; the view's stays are read for
+    /// a person with several.
+    fn stays(&self) -> &[Interval] {
+        let stay = &self.columns.stay[self.row];
+        if stay.stays <= 1 {
+            stay.latest.as_slice()
+        } else {
+            &self.view().presence
+        }
+    }
+
+    fn activity_intervals(&self) -> impl Iterator<Item = Interval> + '_ {
+        self.columns.activities.row(self.row).iter().copied()
+    }
+
+    fn jobs(&self) -> impl Iterator<Item = (Interval, bool)> + '_ {
+        Row::jobs(self).iter().copied()
+    }
+}
+
 /// One person as an indicator sees them: the columns' row, and the view for everything else.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Row<'a> {
@@ -589,6 +624,16 @@ impl<'a> Row<'a> {
     /// in the view's order.
     pub(crate) fn integration_courses(&self) -> &'a [IntegrationCourse] {
         self.columns.courses.row(self.row)
+    }
+
+    /// [`PersonView::entry`].
+    pub(crate) fn entry(&self, on: NaiveDate) -> Option<Entry> {
+        let columns = self.columns;
+        entry_in(
+            &columns.stay[self.row],
+            columns.recorded_entry[self.row],
+            on,
+        )
     }
 
     /// [`PersonView::years_since_entry`].

@@ -15,7 +15,7 @@ pub(crate) mod volunteers;
 use super::columns::Row;
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
 use crate::models::idle_since;
-use crate::promising::{self, Qualifications, PROMISING_MIN_IDLE_DAYS};
+use crate::promising::{self, PromisingFacts, PROMISING_MIN_IDLE_DAYS};
 use crate::view::{CourseEnd, Households, Stage};
 
 /// The dates of one query, computed once.
@@ -668,8 +668,9 @@ impl Indicator {
     }
 
     /// Adds what one person counts for this indicator as of the context's date, from the
-    /// person's columns; `promising_applicants`, `course_reentry`, `checklist_completion` and
-    /// `mentor_request_days` read the view of the few persons the columns leave in question.
+    /// person's columns; `course_reentry`, `checklist_completion` and `mentor_request_days` read
+    /// the view of the few persons the columns leave in question (and `promising_applicants` the
+    /// stays of a person with several).
     pub(crate) fn observe(&self, context: &Context<'_>, row: Row<'_>, out: &mut Contribution) {
         let on = context.as_of;
         match self {
@@ -1011,23 +1012,25 @@ fn observe_promising(context: &Context<'_>, row: Row<'_>, out: &mut Contribution
         out.exclude_for_unknown_birth_year();
         return;
     }
-    let view = row.view();
     // Most persons never qualify; they are skipped before any spell arithmetic.
-    if Qualifications::of(view, on).since().is_none() {
+    if row.qualified_since(on).is_none() {
         return;
     }
     let min_days = PROMISING_MIN_IDLE_DAYS;
-    if promising::membership(view, context.households, on, min_days).is_some() {
+    if promising::is_member(&row, context.households, on, min_days) {
         out.count(0);
     }
     // Entries whose six months have passed by D: after D minus 18 months, on or before D minus 6.
-    let first_in_window =
-        promising::entries(view, context.households, context.half_year_before, min_days)
-            .into_iter()
-            .find(|entered_on| context.year_and_half_before < *entered_on);
+    let first_in_window = promising::first_entry_after(
+        &row,
+        context.households,
+        context.year_and_half_before,
+        context.half_year_before,
+        min_days,
+    );
     if let Some(entered_on) = first_in_window {
         out.count(PROMISING_COHORT);
-        if promising::placed_within_window(view, entered_on) {
+        if promising::placed_within_window(&row, entered_on) {
             out.count(PROMISING_COHORT + 1);
         }
     }

@@ -459,7 +459,6 @@ fn compute_over(
         table.add(row, contribution);
         if let Some(fallbacks) = metadata.entry_date_fallbacks.as_mut() {
             if row
-                .view()
                 .entry(query.as_of)
                 .is_some_and(|entry| entry.from_arrival)
             {
