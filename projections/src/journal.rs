@@ -147,6 +147,21 @@ impl Interner {
         self.events.slots.iter().flatten().map(|slot| &*slot.value)
     }
 
+    /// Every distinct actor held, each once (for measuring what the interner holds).
+    pub fn actors(&self) -> impl Iterator<Item = &Actor> + '_ {
+        self.actors.slots.iter().flatten().map(|slot| &*slot.value)
+    }
+
+    /// The bytes of the interner's own structure, counted from the capacities: the slot lists, the
+    /// hash indexes, the free lists and the two counters of each shared value's `Arc`. The values
+    /// themselves are not counted (measure them with [`Interner::events`] and
+    /// [`Interner::actors`]). The hash indexes are counted as the standard library's `HashMap`
+    /// lays them out (a power of two of buckets, each an entry and a control byte), so this is an
+    /// estimate for them, exact for the rest.
+    pub fn table_bytes(&self) -> u64 {
+        self.events.table_bytes() + self.actors.table_bytes()
+    }
+
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self.events.index.is_empty() && self.actors.index.is_empty()
@@ -272,6 +287,22 @@ impl<T: Hash + Eq + Clone> Table<T> {
             }
             self.free.push(symbol);
         }
+    }
+
+    fn table_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let slots = self.slots.capacity() * size_of::<Option<Slot<T>>>();
+        let free = self.free.capacity() * size_of::<u32>();
+        let arc_counters = self.index.len() * 2 * size_of::<usize>();
+        // `HashMap` keeps at most seven eighths of its buckets full, and has a power of two of them.
+        let capacity = self.index.capacity();
+        let buckets = if capacity == 0 {
+            0
+        } else {
+            (capacity * 8).div_ceil(7).next_power_of_two()
+        };
+        let index = buckets * (size_of::<(Arc<T>, u32)>() + 1);
+        (slots + free + arc_counters + index) as u64
     }
 
     fn get(&self, symbol: u32) -> &T {

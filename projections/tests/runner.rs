@@ -728,3 +728,37 @@ async fn without_snapshots_nothing_is_written_and_a_restart_builds_from_the_log(
     assert_eq!(snapshot_of(&again), before);
     again.shutdown().await.expect("shutdown");
 }
+
+/// Each person's fact list grows by a quarter at a time while a batch is applied (so that a
+/// catch-up copies each fact a bounded number of times), and gives the room it did not fill back at
+/// the end of the batch: a journal holds no spare facts after a catch-up, a live append or a rebuild
+/// (about 200 bytes a person otherwise, `journey bench projections`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journals_hold_no_spare_room_after_a_catch_up_a_live_append_or_a_rebuild() {
+    let spare = |projections: &Projections| {
+        projections.read(|state| {
+            state
+                .journals
+                .values()
+                .map(|journal| journal.facts.capacity() - journal.facts.len())
+                .sum::<usize>()
+        })
+    };
+    // Given persons of five facts each, which a list growing by four and then a quarter leaves
+    // with spare room,
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 5, 3).await;
+    // when the projections catch up, follow a live append and rebuild,
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    // then no journal keeps room it does not use at any of these moments.
+    assert_eq!(spare(&projections), 0, "after the catch-up");
+    let last = seed_more_for(&fixture, 2).await;
+    projections.wait_for(last).await.expect("applied");
+    assert_eq!(spare(&projections), 0, "after a live append");
+    projections.rebuild(|_| {}).await.expect("rebuild");
+    assert_eq!(spare(&projections), 0, "after a rebuild");
+    projections.shutdown().await.expect("shutdown");
+}

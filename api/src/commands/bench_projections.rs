@@ -479,6 +479,10 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     );
 
     let held_closed = Held::now();
+    figure(
+        "memory left after the projections were dropped",
+        held_closed.since(held_open, persons),
+    );
     let started = Instant::now();
     let projections = Projections::start(ledger.clone(), RunnerConfig::new(runner_dir)).await?;
     projections.caught_up().await?;
@@ -613,37 +617,96 @@ fn per_indicator(
 }
 
 /// What the journals are made of, counted by structure: the facts' own bytes (each journal's
-/// `Vec` at its capacity) and the distinct events the interner holds, measured as the live bytes of
-/// one deep copy of them.
+/// `Vec` at its length) and the room left at the end of each `Vec`, the person map, the interner's
+/// tables, and the distinct events and actors, measured as the live bytes of one deep copy of them;
+/// the registers, offers and volunteers the state holds beside the journals, likewise.
 #[derive(Debug)]
 struct JournalParts {
     facts: u64,
     fact_bytes: u64,
+    slack_bytes: u64,
+    person_map_bytes: u64,
+    table_bytes: u64,
     distinct_events: u64,
     distinct_actors: u64,
     event_bytes: u64,
+    actor_bytes: u64,
+    beside_bytes: u64,
 }
 
 impl JournalParts {
     fn of(state: &State) -> Self {
         let fact_size = std::mem::size_of::<Fact<EventSymbol, ActorSymbol>>() as u64;
-        let fact_bytes = state
+        let facts = state.fact_count();
+        let capacity: u64 = state
             .journals
             .values()
-            .map(|journal| journal.facts.capacity() as u64 * fact_size)
+            .map(|journal| journal.facts.capacity() as u64)
             .sum();
         let (distinct_events, distinct_actors) = state.store.len();
-        let before = memory::live_bytes().unwrap_or(0);
-        let copy: Vec<_> = state.store.events().cloned().collect();
-        let event_bytes = memory::live_bytes().unwrap_or(0).saturating_sub(before);
-        drop(copy);
+        let live_bytes_of = |make: &dyn Fn() -> Box<dyn std::any::Any>| {
+            let before = memory::live_bytes().unwrap_or(0);
+            let made = make();
+            let bytes = memory::live_bytes().unwrap_or(0).saturating_sub(before);
+            drop(made);
+            bytes
+        };
+        let event_bytes =
+            live_bytes_of(&|| Box::new(state.store.events().cloned().collect::<Vec<_>>()));
+        let actor_bytes =
+            live_bytes_of(&|| Box::new(state.store.actors().cloned().collect::<Vec<_>>()));
+        // The person map's nodes: the same keys inserted in the order the catch-up inserted them
+        // (each person at its first fact; erased persons, whose facts are gone, last) give the same
+        // tree, here with empty journals, which allocate nothing of their own.
+        let mut order: Vec<_> = state
+            .journals
+            .iter()
+            .map(|(person, journal)| {
+                let first = journal
+                    .facts
+                    .first()
+                    .map_or(u64::MAX, |fact| fact.position.raw());
+                (first, *person)
+            })
+            .collect();
+        order.sort_unstable();
+        let person_map_bytes = live_bytes_of(&|| {
+            let mut map = journey_projections::journal::Journals::<EventSymbol, ActorSymbol>::new();
+            for (_, person) in &order {
+                map.insert(*person, Default::default());
+            }
+            Box::new(map)
+        });
+        let beside_bytes = live_bytes_of(&|| {
+            Box::new((
+                (*state.registers).clone(),
+                (*state.offers).clone(),
+                (*state.volunteers).clone(),
+            ))
+        });
         Self {
-            facts: state.fact_count(),
-            fact_bytes,
+            facts,
+            fact_bytes: facts * fact_size,
+            slack_bytes: capacity.saturating_sub(facts) * fact_size,
+            person_map_bytes,
+            table_bytes: state.store.table_bytes(),
             distinct_events: distinct_events as u64,
             distinct_actors: distinct_actors as u64,
             event_bytes,
+            actor_bytes,
+            beside_bytes,
         }
+    }
+
+    /// Every part above, in bytes.
+    fn total(&self) -> u64 {
+        self.fact_bytes
+            + self.slack_bytes
+            + self.person_map_bytes
+            + self.table_bytes
+            + self.event_bytes
+            + self.actor_bytes
+            + self.beside_bytes
     }
 }
 
@@ -659,25 +722,62 @@ fn print_memory(persons: u64, parts: &JournalParts, held: [Held; 4]) {
         "memory: journals (the state)",
         journals.since(open, persons),
     );
-    figure(
-        "  of which the facts",
+    let per_person = |bytes: u64| bytes as f64 / persons as f64;
+    let part = |label: &str, bytes: u64, detail: String| {
+        figure(
+            &format!("  of which {label}"),
+            format!("{:>10.0} bytes/person  ({detail})", per_person(bytes)),
+        );
+    };
+    part(
+        "the facts",
+        parts.fact_bytes,
         format!(
-            "{:>10.0} bytes/person  ({} facts, {:.1} a person, {} bytes each at capacity)",
-            parts.fact_bytes as f64 / persons as f64,
+            "{} facts, {:.1} a person, {} bytes each",
             parts.facts,
             parts.facts as f64 / persons as f64,
             parts.fact_bytes / parts.facts.max(1),
         ),
     );
-    figure(
-        "  of which the distinct events (deep)",
+    part(
+        "room left in the fact lists",
+        parts.slack_bytes,
+        "capacity beyond the length".to_owned(),
+    );
+    part(
+        "the distinct events (deep)",
+        parts.event_bytes,
         format!(
-            "{:>10.0} bytes/person  ({} events, {:.0} bytes each; {} actors)",
-            parts.event_bytes as f64 / persons as f64,
+            "{} events, {:.0} bytes each",
             parts.distinct_events,
             parts.event_bytes as f64 / parts.distinct_events.max(1) as f64,
-            parts.distinct_actors,
         ),
+    );
+    part(
+        "the distinct actors (deep)",
+        parts.actor_bytes,
+        format!("{} actors", parts.distinct_actors),
+    );
+    part(
+        "the interner's tables",
+        parts.table_bytes,
+        "slots, hash indexes, Arc counters".to_owned(),
+    );
+    part(
+        "the person map",
+        parts.person_map_bytes,
+        "BTreeMap nodes with the journals' headers".to_owned(),
+    );
+    part(
+        "registers, offers, volunteers",
+        parts.beside_bytes,
+        "beside the journals".to_owned(),
+    );
+    let counted = journals.live.saturating_sub(open.live);
+    part(
+        "the rest (not the state's)",
+        counted.saturating_sub(parts.total()),
+        "what else the catch-up left allocated".to_owned(),
     );
     figure(
         "memory: live views, their index and KPI columns",
