@@ -805,6 +805,146 @@ impl PersonView {
         caseworkers.shrink_to_fit();
     }
 
+    /// The heap bytes of each list of the view (at its capacity, the elements' inline bytes) and,
+    /// as `"strings"`, of the strings the view owns (codes and ids), for `journey bench
+    /// projections`. The destructuring names every field, so a list added later is counted.
+    pub fn heap_bytes_by_list(&self) -> Vec<(&'static str, usize)> {
+        fn list<T>(name: &'static str, list: &Vec<T>) -> (&'static str, usize) {
+            (name, list.capacity() * std::mem::size_of::<T>())
+        }
+        fn text(text: &str) -> usize {
+            text.len()
+        }
+        let PersonView {
+            birth_year: _,
+            registered_on: _,
+            stay: _,
+            stages_reached_on: _,
+            sex: _,
+            person: _,
+            household_id: _,
+            activities,
+            employments,
+            benefits,
+            courses,
+            entitlements,
+            language_tests,
+            districts,
+            presence,
+            kita,
+            schools,
+            mentoring,
+            mentor_requests,
+            recognitions,
+            trainings,
+            protection,
+            nationality,
+            arrivals,
+            moves_away,
+            accommodations,
+            asylum_applications,
+            asylum_decisions,
+            residence,
+            residence_obligations,
+            orientation_tests,
+            kita_requests,
+            cooperation_plans,
+            measures,
+            counselling,
+            referrals,
+            checklist,
+            consents,
+            agencies,
+            caseworkers,
+        } = self;
+        let optional = |value: &Option<String>| value.as_deref().map_or(0, text);
+        let strings = text(nationality)
+            + districts
+                .iter()
+                .map(|district| text(&district.value))
+                .sum::<usize>()
+            + courses
+                .iter()
+                .map(|course| text(&course.course_id) + text(&course.provider))
+                .sum::<usize>()
+            + measures
+                .iter()
+                .map(|spell| text(&spell.measure_id))
+                .sum::<usize>()
+            + trainings
+                .iter()
+                .map(|spell| text(&spell.training_id) + text(&spell.occupation_code))
+                .sum::<usize>()
+            + employments
+                .iter()
+                .map(|spell| text(&spell.employment_id) + optional(&spell.occupation_code))
+                .sum::<usize>()
+            + recognitions
+                .iter()
+                .map(|case| text(&case.occupation_code))
+                .sum::<usize>()
+            + mentoring
+                .iter()
+                .map(|spell| text(&spell.mentor_id))
+                .sum::<usize>()
+            + consents
+                .iter()
+                .map(|spell| {
+                    text(&spell.consent_id)
+                        + text(&spell.purpose)
+                        + spell.recipients.capacity() * std::mem::size_of::<Agency>()
+                })
+                .sum::<usize>()
+            + residence
+                .iter()
+                .map(|dated| optional(&dated.value.legal_basis))
+                .sum::<usize>()
+            + counselling
+                .iter()
+                .chain(referrals.iter())
+                .map(|contact| optional(&contact.base))
+                .sum::<usize>()
+            + caseworkers
+                .iter()
+                .map(|involvement| text(&involvement.caseworker_id))
+                .sum::<usize>();
+        vec![
+            list("activities", activities),
+            list("employments", employments),
+            list("benefits", benefits),
+            list("courses", courses),
+            list("entitlements", entitlements),
+            list("language_tests", language_tests),
+            list("districts", districts),
+            list("presence", presence),
+            list("kita", kita),
+            list("schools", schools),
+            list("mentoring", mentoring),
+            list("mentor_requests", mentor_requests),
+            list("recognitions", recognitions),
+            list("trainings", trainings),
+            list("protection", protection),
+            list("arrivals", arrivals),
+            list("moves_away", moves_away),
+            list("accommodations", accommodations),
+            list("asylum_applications", asylum_applications),
+            list("asylum_decisions", asylum_decisions),
+            list("residence", residence),
+            list("residence_obligations", residence_obligations),
+            list("orientation_tests", orientation_tests),
+            list("kita_requests", kita_requests),
+            list("cooperation_plans", cooperation_plans),
+            list("measures", measures),
+            list("counselling", counselling),
+            list("referrals", referrals),
+            list("checklist", checklist),
+            list("consents", consents),
+            list("agencies", agencies),
+            list("caseworkers", caseworkers),
+            ("strings", strings),
+        ]
+    }
+
     fn involve(&mut self, agency: Agency, on: NaiveDate) {
         if !self.agencies.iter().any(|known| known.agency == agency) {
             self.agencies.push(AgencyInvolvement { agency, since: on });

@@ -120,6 +120,19 @@ impl<T: Clone> List<T> {
     fn row(&self, row: usize) -> &[T] {
         &self.entries[self.spans[row].range()]
     }
+
+    /// The heap bytes of the spans and of the entries, at their capacities.
+    fn heap_bytes(&self) -> (usize, usize) {
+        (
+            self.spans.capacity() * std::mem::size_of::<Span>(),
+            self.entries.capacity() * std::mem::size_of::<T>(),
+        )
+    }
+}
+
+/// The heap bytes of a plain column at its capacity.
+fn column_bytes<T>(column: &Vec<T>) -> usize {
+    column.capacity() * std::mem::size_of::<T>()
 }
 
 /// The hot fields of every view of one cut, in the views' order (see the module).
@@ -335,6 +348,56 @@ impl Columns {
                 value: self.intern(&district.value),
             })
             .collect()
+    }
+
+    /// The heap bytes the columns hold, by family, counted from their capacities (the bench
+    /// prints them next to the live bytes it measures): the columns of one value a row together,
+    /// the spans of the lists together (8 bytes a row each), the entries of each list, and the
+    /// names of the district and nationality codes with their lookup table.
+    pub fn heap_bytes_by_family(&self) -> Vec<(&'static str, usize)> {
+        let scalars = column_bytes(&self.person)
+            + column_bytes(&self.household_id)
+            + column_bytes(&self.birth_year)
+            + column_bytes(&self.sex)
+            + column_bytes(&self.stay)
+            + column_bytes(&self.recorded_entry)
+            + column_bytes(&self.nationality)
+            + column_bytes(&self.registered_on)
+            + column_bytes(&self.stages_reached_on)
+            + column_bytes(&self.first_entitlement);
+        let lists = [
+            ("activities", self.activities.heap_bytes()),
+            ("jobs", self.jobs.heap_bytes()),
+            ("districts", self.districts.heap_bytes()),
+            ("courses", self.courses.heap_bytes()),
+            ("protection", self.protection.heap_bytes()),
+            ("kita", self.kita.heap_bytes()),
+            ("kita_requests", self.kita_requests.heap_bytes()),
+            ("schools", self.schools.heap_bytes()),
+            ("mentoring", self.mentoring.heap_bytes()),
+            ("sgb2", self.sgb2.heap_bytes()),
+            ("trainings", self.trainings.heap_bytes()),
+            ("measures", self.measures.heap_bytes()),
+            ("language_tests", self.language_tests.heap_bytes()),
+            ("orientation_tests", self.orientation_tests.heap_bytes()),
+            ("recognitions", self.recognitions.heap_bytes()),
+            ("base_contacts", self.base_contacts.heap_bytes()),
+        ];
+        let names = column_bytes(&self.names)
+            + self.names.iter().map(String::capacity).sum::<usize>()
+            + self.codes.capacity()
+                * (std::mem::size_of::<String>() + std::mem::size_of::<u32>() + 1)
+            + self.names.iter().map(String::capacity).sum::<usize>();
+        let mut families = vec![
+            ("one value a row (10 columns)", scalars),
+            (
+                "list spans (16 lists)",
+                lists.iter().map(|(_, (spans, _))| spans).sum(),
+            ),
+        ];
+        families.extend(lists.iter().map(|(name, (_, entries))| (*name, *entries)));
+        families.push(("names and their codes", names));
+        families
     }
 
     /// Row `row`'s fields in a form that does not depend on where its entries lie (for comparing
