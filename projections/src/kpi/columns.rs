@@ -26,6 +26,7 @@ use journey_core::catalogue::{BenefitKind, CourseType, RecognitionOutcome, Sex};
 use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
+use crate::code::Code;
 use crate::models::IdleFacts;
 use crate::view::{
     age_on, first_start, idle_since_in, is_working_age, latest_on, open_on, stage_reached_in,
@@ -413,7 +414,7 @@ impl Columns {
             jobs: self.jobs.row(row).to_vec(),
             courses: self.courses.row(row).to_vec(),
             recorded_entry: self.recorded_entry[row],
-            nationality: self.names[self.nationality[row] as usize].clone(),
+            nationality: Code::new(&self.names[self.nationality[row] as usize]),
             protection: self.protection.row(row).to_vec(),
             registered_on: self.registered_on[row],
             stages_reached_on: self.stages_reached_on[row],
@@ -435,7 +436,7 @@ impl Columns {
                 .iter()
                 .map(|district| Dated {
                     on: district.on,
-                    value: self.names[district.value as usize].clone(),
+                    value: Code::new(&self.names[district.value as usize]),
                 })
                 .collect(),
         }
@@ -508,7 +509,7 @@ pub struct RowFields {
     pub jobs: Vec<(Interval, bool)>,
     pub courses: Vec<IntegrationCourse>,
     pub recorded_entry: Option<NaiveDate>,
-    pub nationality: String,
+    pub nationality: Code,
     pub protection: Vec<Dated<ProtectionStatus>>,
     pub registered_on: NaiveDate,
     pub stages_reached_on: [Option<NaiveDate>; 6],
@@ -524,7 +525,7 @@ pub struct RowFields {
     pub orientation_tests: Vec<Dated<bool>>,
     pub recognitions: Vec<Recognition>,
     pub base_contacts: Vec<NaiveDate>,
-    pub districts: Vec<Dated<String>>,
+    pub districts: Vec<Dated<Code>>,
 }
 
 /// The fields of an integration course ([`crate::view::CourseSpell`]) the indicators read.
