@@ -11,7 +11,7 @@
 //! runs. What they hold is bounded by the distinct values the log holds (the journals' interner
 //! keeps every distinct event, which carries these texts, anyway), and a value is added only once.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{OnceLock, RwLock};
 
@@ -19,12 +19,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One interned text (see the module). Serialized as the text itself.
 #[derive(Clone, Copy)]
-pub struct Code(&'static str);
+pub struct Code(&'static String);
 
-/// Every text interned so far.
-fn texts() -> &'static RwLock<HashSet<&'static str>> {
-    static TEXTS: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
-    TEXTS.get_or_init(|| RwLock::new(HashSet::new()))
+/// Every text interned so far, by its text. The value is a thin pointer (`&String`, 8 bytes) where
+/// a `&str` would be a wide one (16).
+type Texts = HashMap<&'static str, &'static String>;
+
+fn texts() -> &'static RwLock<Texts> {
+    static TEXTS: OnceLock<RwLock<Texts>> = OnceLock::new();
+    TEXTS.get_or_init(|| RwLock::new(HashMap::new()))
 }
 
 impl Code {
@@ -34,7 +37,7 @@ impl Code {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(known) = read.get(text) {
-            return Code(known);
+            return Code(*known);
         }
         drop(read);
         let mut write = texts()
@@ -42,16 +45,16 @@ impl Code {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Another thread may have added it between the two locks.
         if let Some(known) = write.get(text) {
-            return Code(known);
+            return Code(*known);
         }
-        let leaked: &'static str = Box::leak(text.to_owned().into_boxed_str());
-        write.insert(leaked);
+        let leaked: &'static String = Box::leak(Box::new(text.to_owned()));
+        write.insert(leaked.as_str(), leaked);
         Code(leaked)
     }
 
     /// The text.
     pub fn as_str(&self) -> &'static str {
-        self.0
+        self.0.as_str()
     }
 }
 
@@ -66,7 +69,7 @@ impl Eq for Code {}
 
 impl std::hash::Hash for Code {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        self.0.as_str().hash(state);
     }
 }
 
@@ -79,7 +82,7 @@ impl PartialOrd for Code {
 impl Ord for Code {
     /// By text, as the strings the codes replace were ordered.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.cmp(other.0)
+        self.0.as_str().cmp(other.0.as_str())
     }
 }
 
@@ -87,19 +90,19 @@ impl std::ops::Deref for Code {
     type Target = str;
 
     fn deref(&self) -> &str {
-        self.0
+        self.0.as_str()
     }
 }
 
 impl AsRef<str> for Code {
     fn as_ref(&self) -> &str {
-        self.0
+        self.0.as_str()
     }
 }
 
 impl std::borrow::Borrow<str> for Code {
     fn borrow(&self) -> &str {
-        self.0
+        self.0.as_str()
     }
 }
 
@@ -117,7 +120,7 @@ impl From<&String> for Code {
 
 impl From<Code> for String {
     fn from(code: Code) -> Self {
-        code.0.to_owned()
+        code.0.clone()
     }
 }
 
@@ -159,7 +162,7 @@ impl PartialEq<Code> for String {
 
 impl fmt::Debug for Code {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.0, formatter)
+        fmt::Debug::fmt(self.0.as_str(), formatter)
     }
 }
 
@@ -186,6 +189,16 @@ impl<'de> Deserialize<'de> for Code {
 mod tests {
     use super::Code;
     use proptest::prelude::*;
+
+    /// A code is one thin pointer, and `None` costs nothing more (the layout this module is for).
+    #[test]
+    fn a_code_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<Code>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Option<Code>>(),
+            std::mem::size_of::<usize>()
+        );
+    }
 
     proptest! {
         /// Given any two texts, when both are interned, then each code reads back its text, the
