@@ -18,7 +18,9 @@ use std::sync::{OnceLock, RwLock};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One interned text (see the module). Serialized as the text itself.
-#[derive(Clone, Copy)]
+///
+/// `Clone`, not `Copy`: it stands where a `String` stood, and readers clone it as they did.
+#[derive(Clone)]
 pub struct Code(&'static String);
 
 /// Every text interned so far, by its text. The value is a thin pointer (`&String`, 8 bytes) where
@@ -37,7 +39,7 @@ impl Code {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(known) = read.get(text) {
-            return Code(*known);
+            return Code(known);
         }
         drop(read);
         let mut write = texts()
@@ -45,7 +47,7 @@ impl Code {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Another thread may have added it between the two locks.
         if let Some(known) = write.get(text) {
-            return Code(*known);
+            return Code(known);
         }
         let leaked: &'static String = Box::leak(Box::new(text.to_owned()));
         write.insert(leaked.as_str(), leaked);
@@ -211,11 +213,11 @@ mod tests {
             prop_assert_eq!(right_code.as_str(), right.as_str());
             prop_assert_eq!(left_code == right_code, left == right);
             prop_assert_eq!(left_code.cmp(&right_code), left.cmp(&right));
-            prop_assert_eq!(Code::new(&left.clone()), left_code);
+            prop_assert_eq!(&Code::new(&left.clone()), &left_code);
             let json = serde_json::to_string(&left_code).map_err(|error| TestCaseError::fail(error.to_string()))?;
             prop_assert_eq!(&json, &serde_json::to_string(&left).map_err(|error| TestCaseError::fail(error.to_string()))?);
             let back: Code = serde_json::from_str(&json).map_err(|error| TestCaseError::fail(error.to_string()))?;
-            prop_assert_eq!(back, left_code);
+            prop_assert_eq!(&back, &left_code);
         }
     }
 }
