@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checklist;
+pub mod code;
 pub mod decode;
 pub mod journal;
 pub mod kpi;

@@ -150,7 +150,7 @@ pub fn caseloads(views: &[PersonView], as_of: NaiveDate) -> Vec<AgencyCaseload> 
                 .entry(caseworker.agency)
                 .or_default()
                 .1
-                .entry(caseworker.caseworker_id.clone())
+                .entry(caseworker.caseworker_id.to_string())
                 .or_default()
                 .push(view.person);
         }

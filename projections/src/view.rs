@@ -46,6 +46,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
 
+use crate::code::Code;
 use crate::journal::{Inline, Journal, Store};
 use crate::temporal::{effective_in, EffectiveFact};
 
@@ -256,7 +257,7 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Residence {
     pub status: ResidenceStatus,
-    pub legal_basis: Option<String>,
+    pub legal_basis: Option<Code>,
     pub valid_until: Option<NaiveDate>,
     pub work_permitted: bool,
 }
@@ -432,7 +433,7 @@ pub struct AgencyContact {
     /// The base a counselling contact took place at; `None` at the agency's office and for
     /// referrals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<String>,
+    pub base: Option<Code>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -444,7 +445,7 @@ pub struct AgencyInvolvement {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseworkerInvolvement {
-    pub caseworker_id: String,
+    pub caseworker_id: Code,
     pub agency: Agency,
     pub since: NaiveDate,
 }
@@ -605,7 +606,7 @@ pub struct PersonView {
     pub courses: Vec<CourseSpell>,
     pub entitlements: Vec<Entitlement>,
     pub language_tests: Vec<LanguageTest>,
-    pub districts: Vec<Dated<String>>,
+    pub districts: Vec<Dated<Code>>,
     /// Arrival (or return) to moving away, in date order.
     pub presence: Vec<Interval>,
     pub kita: Vec<Interval>,
@@ -617,7 +618,7 @@ pub struct PersonView {
     pub trainings: Vec<TrainingSpell>,
     pub protection: Vec<Dated<ProtectionStatus>>,
     /// ISO 3166-1 alpha-3, or `unknown`.
-    pub nationality: String,
+    pub nationality: Code,
     pub arrivals: Vec<Arrival>,
     pub moves_away: Vec<Dated<Destination>>,
     pub accommodations: Vec<Dated<Accommodation>>,
@@ -663,7 +664,7 @@ impl PersonView {
             registered_on,
             birth_year: registered.birth_year.year(),
             sex: registered.sex,
-            nationality: registered.nationality.clone(),
+            nationality: Code::new(&registered.nationality),
             household_id: registered.household_id,
             presence: Vec::new(),
             arrivals: Vec::new(),
@@ -751,7 +752,7 @@ impl PersonView {
             recognitions,
             trainings,
             protection,
-            nationality,
+            nationality: _,
             arrivals,
             moves_away,
             accommodations,
@@ -785,7 +786,6 @@ impl PersonView {
         recognitions.shrink_to_fit();
         trainings.shrink_to_fit();
         protection.shrink_to_fit();
-        nationality.shrink_to_fit();
         arrivals.shrink_to_fit();
         moves_away.shrink_to_fit();
         accommodations.shrink_to_fit();
@@ -805,6 +805,151 @@ impl PersonView {
         caseworkers.shrink_to_fit();
     }
 
+    /// The heap bytes of each list of the view (at its capacity, the elements' inline bytes) and,
+    /// as `"strings"`, of the strings the view owns (codes and ids), for `journey bench
+    /// projections`. The destructuring names every field, so a list added later is counted.
+    pub fn heap_bytes_by_list(&self) -> Vec<(&'static str, usize)> {
+        fn list<T>(name: &'static str, list: &Vec<T>) -> (&'static str, usize) {
+            (name, list.capacity() * std::mem::size_of::<T>())
+        }
+        fn text(text: &str) -> usize {
+            text.len()
+        }
+        // Interned codes own no text of their own ([`Code`]): they count nothing here.
+        fn code(_: &Code) -> usize {
+            0
+        }
+        let PersonView {
+            birth_year: _,
+            registered_on: _,
+            stay: _,
+            stages_reached_on: _,
+            sex: _,
+            person: _,
+            household_id: _,
+            activities,
+            employments,
+            benefits,
+            courses,
+            entitlements,
+            language_tests,
+            districts,
+            presence,
+            kita,
+            schools,
+            mentoring,
+            mentor_requests,
+            recognitions,
+            trainings,
+            protection,
+            nationality,
+            arrivals,
+            moves_away,
+            accommodations,
+            asylum_applications,
+            asylum_decisions,
+            residence,
+            residence_obligations,
+            orientation_tests,
+            kita_requests,
+            cooperation_plans,
+            measures,
+            counselling,
+            referrals,
+            checklist,
+            consents,
+            agencies,
+            caseworkers,
+        } = self;
+        let optional = |value: &Option<String>| value.as_deref().map_or(0, text);
+        let optional_code = |value: &Option<Code>| value.as_ref().map_or(0, code);
+        let strings = code(nationality)
+            + districts
+                .iter()
+                .map(|district| code(&district.value))
+                .sum::<usize>()
+            + courses
+                .iter()
+                .map(|course| text(&course.course_id) + text(&course.provider))
+                .sum::<usize>()
+            + measures
+                .iter()
+                .map(|spell| text(&spell.measure_id))
+                .sum::<usize>()
+            + trainings
+                .iter()
+                .map(|spell| text(&spell.training_id) + text(&spell.occupation_code))
+                .sum::<usize>()
+            + employments
+                .iter()
+                .map(|spell| text(&spell.employment_id) + optional(&spell.occupation_code))
+                .sum::<usize>()
+            + recognitions
+                .iter()
+                .map(|case| text(&case.occupation_code))
+                .sum::<usize>()
+            + mentoring
+                .iter()
+                .map(|spell| text(&spell.mentor_id))
+                .sum::<usize>()
+            + consents
+                .iter()
+                .map(|spell| {
+                    text(&spell.consent_id)
+                        + text(&spell.purpose)
+                        + spell.recipients.capacity() * std::mem::size_of::<Agency>()
+                })
+                .sum::<usize>()
+            + residence
+                .iter()
+                .map(|dated| optional_code(&dated.value.legal_basis))
+                .sum::<usize>()
+            + counselling
+                .iter()
+                .chain(referrals.iter())
+                .map(|contact| optional_code(&contact.base))
+                .sum::<usize>()
+            + caseworkers
+                .iter()
+                .map(|involvement| code(&involvement.caseworker_id))
+                .sum::<usize>();
+        vec![
+            list("activities", activities),
+            list("employments", employments),
+            list("benefits", benefits),
+            list("courses", courses),
+            list("entitlements", entitlements),
+            list("language_tests", language_tests),
+            list("districts", districts),
+            list("presence", presence),
+            list("kita", kita),
+            list("schools", schools),
+            list("mentoring", mentoring),
+            list("mentor_requests", mentor_requests),
+            list("recognitions", recognitions),
+            list("trainings", trainings),
+            list("protection", protection),
+            list("arrivals", arrivals),
+            list("moves_away", moves_away),
+            list("accommodations", accommodations),
+            list("asylum_applications", asylum_applications),
+            list("asylum_decisions", asylum_decisions),
+            list("residence", residence),
+            list("residence_obligations", residence_obligations),
+            list("orientation_tests", orientation_tests),
+            list("kita_requests", kita_requests),
+            list("cooperation_plans", cooperation_plans),
+            list("measures", measures),
+            list("counselling", counselling),
+            list("referrals", referrals),
+            list("checklist", checklist),
+            list("consents", consents),
+            list("agencies", agencies),
+            list("caseworkers", caseworkers),
+            ("strings", strings),
+        ]
+    }
+
     fn involve(&mut self, agency: Agency, on: NaiveDate) {
         if !self.agencies.iter().any(|known| known.agency == agency) {
             self.agencies.push(AgencyInvolvement { agency, since: on });
@@ -818,7 +963,7 @@ impl PersonView {
             .any(|known| known.agency == agency && known.caseworker_id == id);
         if !known {
             self.caseworkers.push(CaseworkerInvolvement {
-                caseworker_id: id.to_owned(),
+                caseworker_id: Code::new(id),
                 agency,
                 since: on,
             });
@@ -847,7 +992,7 @@ impl PersonView {
                 });
                 self.districts.push(Dated {
                     on,
-                    value: arrival.district.clone(),
+                    value: Code::new(&arrival.district),
                 });
                 self.accommodations.push(Dated {
                     on,
@@ -868,7 +1013,7 @@ impl PersonView {
             Event::AddressChanged(address) => {
                 self.districts.push(Dated {
                     on,
-                    value: address.district.clone(),
+                    value: Code::new(&address.district),
                 });
                 self.accommodations.push(Dated {
                     on,
@@ -891,7 +1036,7 @@ impl PersonView {
                     on,
                     value: Residence {
                         status: status.status,
-                        legal_basis: status.legal_basis.clone(),
+                        legal_basis: status.legal_basis.as_deref().map(Code::new),
                         valid_until: status.valid_until,
                         work_permitted: status.work_permitted,
                     },
@@ -1142,7 +1287,7 @@ impl PersonView {
                     on,
                     agency: contact.agency,
                     topic: contact.topic,
-                    base: contact.base.clone(),
+                    base: contact.base.as_deref().map(Code::new),
                 });
             }
             Event::ReferralMade(referral) => {
@@ -1344,7 +1489,7 @@ impl PersonView {
 
     /// The district as of `on` (the last known one after moving away).
     pub fn district(&self, on: NaiveDate) -> Option<&str> {
-        latest_on(&self.districts, on).map(String::as_str)
+        latest_on(&self.districts, on).map(Code::as_str)
     }
 
     pub fn accommodation(&self, on: NaiveDate) -> Option<Accommodation> {

@@ -19,6 +19,7 @@ use journey_core::log::{AllFrom, Direction, Position};
 use journey_core::synth::{self, SynthConfig};
 use journey_projections::journal::{ActorSymbol, EventSymbol, Fact};
 use journey_projections::kpi::{catalogue, Dimension, Suppression};
+use journey_projections::view::PersonView;
 use journey_projections::{KpiRequest, Projections, RunnerConfig, State, ViewSet};
 use rand::RngCore;
 
@@ -450,9 +451,10 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         format!("{:>10.1} ms  (builds the live views)", ms(first_query)),
     );
 
+    let view_parts = ViewParts::of(&projections.views(None));
     print_memory(
         persons,
-        &journal_parts,
+        (&journal_parts, &view_parts),
         [held_open, held_journals, held_live, held_past],
     );
     let begun = Instant::now();
@@ -710,10 +712,129 @@ impl JournalParts {
     }
 }
 
+/// What the live views, their index and the KPI columns are made of: the views' inline records
+/// (`size_of::<PersonView>()` each), their lists' heap and their strings (counted from the views'
+/// capacities, [`PersonView::heap_bytes_by_list`]), the households and the columns (each measured
+/// as the live bytes of one deep copy), and each column family (counted from capacities). What is
+/// left of the measured total is the person index, the latest `recorded_at` of each view and the
+/// first query's cached result.
+#[derive(Debug)]
+struct ViewParts {
+    views: u64,
+    inline: u64,
+    lists: Vec<(&'static str, u64)>,
+    households: u64,
+    columns: u64,
+    families: Vec<(&'static str, usize)>,
+}
+
+impl ViewParts {
+    fn of(set: &ViewSet) -> Self {
+        let copied = |copy: &dyn Fn() -> Box<dyn std::any::Any>| {
+            let before = memory::live_bytes().unwrap_or(0);
+            let held = copy();
+            let bytes = memory::live_bytes().unwrap_or(0).saturating_sub(before);
+            drop(held);
+            bytes
+        };
+        let views = copied(&|| Box::new(set.views.clone()));
+        let households = copied(&|| Box::new(set.households.clone()));
+        let columns = copied(&|| Box::new(set.columns().clone()));
+        let mut lists: Vec<(&'static str, u64)> = Vec::new();
+        for view in &set.views {
+            for (at, (name, bytes)) in view.heap_bytes_by_list().into_iter().enumerate() {
+                match lists.get_mut(at) {
+                    Some(sum) => sum.1 += bytes as u64,
+                    None => lists.push((name, bytes as u64)),
+                }
+            }
+        }
+        Self {
+            views,
+            inline: (set.views.len() * std::mem::size_of::<PersonView>()) as u64,
+            lists,
+            households,
+            columns,
+            families: set.columns().heap_bytes_by_family(),
+        }
+    }
+
+    fn print(&self, persons: u64, total: u64) {
+        let per_person = |bytes: u64| bytes as f64 / persons as f64;
+        let counted: u64 = self.lists.iter().map(|(_, bytes)| bytes).sum();
+        let strings = self
+            .lists
+            .iter()
+            .find(|(name, _)| *name == "strings")
+            .map_or(0, |(_, bytes)| *bytes);
+        figure(
+            "  of which the views (a deep copy)",
+            format!("{:>10.0} bytes/person", per_person(self.views)),
+        );
+        figure(
+            "    inline records (PersonView)",
+            format!(
+                "{:>10.0} bytes/person  ({} bytes each)",
+                per_person(self.inline),
+                std::mem::size_of::<PersonView>()
+            ),
+        );
+        figure(
+            "    their lists' heap, counted",
+            format!("{:>10.0} bytes/person", per_person(counted - strings)),
+        );
+        figure(
+            "    their strings, counted",
+            format!("{:>10.0} bytes/person", per_person(strings)),
+        );
+        figure(
+            "    allocator rounding and what is not counted",
+            format!(
+                "{:>10.0} bytes/person",
+                per_person(self.views.saturating_sub(self.inline + counted))
+            ),
+        );
+        let mut largest: Vec<_> = self
+            .lists
+            .iter()
+            .filter(|(name, _)| *name != "strings")
+            .collect();
+        largest.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+        let largest: Vec<String> = largest
+            .iter()
+            .take(8)
+            .map(|(name, bytes)| format!("{name} {:.0}", per_person(*bytes)))
+            .collect();
+        println!("      largest lists (bytes/person): {}", largest.join(", "));
+        figure(
+            "  of which the households (a deep copy)",
+            format!("{:>10.0} bytes/person", per_person(self.households)),
+        );
+        figure(
+            "  of which the KPI columns (a deep copy)",
+            format!("{:>10.0} bytes/person", per_person(self.columns)),
+        );
+        let families: Vec<String> = self
+            .families
+            .iter()
+            .map(|(name, bytes)| format!("{name} {:.0}", per_person(*bytes as u64)))
+            .collect();
+        println!("      by family (bytes/person): {}", families.join(", "));
+        figure(
+            "  the rest: person index, recorded_until, cached result",
+            format!(
+                "{:>10.0} bytes/person",
+                per_person(total.saturating_sub(self.views + self.households + self.columns))
+            ),
+        );
+    }
+}
+
 /// Memory by part: live heap bytes (what the projections hold) next to the growth of resident
 /// memory after freed pages were given back; `held` is at open, after the catch-up, after the
 /// first query and after the first past cut.
-fn print_memory(persons: u64, parts: &JournalParts, held: [Held; 4]) {
+fn print_memory(persons: u64, parts: (&JournalParts, &ViewParts), held: [Held; 4]) {
+    let (parts, view_parts) = parts;
     let [open, journals, live, past] = held;
     if memory::live_bytes().is_none() {
         println!("  (live bytes unknown: this binary has no counting allocator)");
@@ -783,6 +904,7 @@ fn print_memory(persons: u64, parts: &JournalParts, held: [Held; 4]) {
         "memory: live views, their index and KPI columns",
         live.since(journals, persons),
     );
+    view_parts.print(persons, live.live.saturating_sub(journals.live));
     figure(
         "memory: one past cut's views (cached)",
         past.since(live, persons),

@@ -27,6 +27,7 @@ use journey_core::catalogue::{BenefitKind, CourseType, RecognitionOutcome, Sex};
 use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
+use crate::code::Code;
 use crate::models::IdleFacts;
 use crate::promising::{qualified_since, PromisingFacts};
 use crate::view::{
@@ -122,6 +123,19 @@ impl<T: Clone> List<T> {
     fn row(&self, row: usize) -> &[T] {
         &self.entries[self.spans[row].range()]
     }
+
+    /// The heap bytes of the spans and of the entries, at their capacities.
+    fn heap_bytes(&self) -> (usize, usize) {
+        (
+            self.spans.capacity() * std::mem::size_of::<Span>(),
+            self.entries.capacity() * std::mem::size_of::<T>(),
+        )
+    }
+}
+
+/// The heap bytes of a plain column at its capacity.
+fn column_bytes<T>(column: &Vec<T>) -> usize {
+    column.capacity() * std::mem::size_of::<T>()
 }
 
 /// The hot fields of every view of one cut, in the views' order (see the module).
@@ -339,6 +353,56 @@ impl Columns {
             .collect()
     }
 
+    /// The heap bytes the columns hold, by family, counted from their capacities (the bench
+    /// prints them next to the live bytes it measures): the columns of one value a row together,
+    /// the spans of the lists together (8 bytes a row each), the entries of each list, and the
+    /// names of the district and nationality codes with their lookup table.
+    pub fn heap_bytes_by_family(&self) -> Vec<(&'static str, usize)> {
+        let scalars = column_bytes(&self.person)
+            + column_bytes(&self.household_id)
+            + column_bytes(&self.birth_year)
+            + column_bytes(&self.sex)
+            + column_bytes(&self.stay)
+            + column_bytes(&self.recorded_entry)
+            + column_bytes(&self.nationality)
+            + column_bytes(&self.registered_on)
+            + column_bytes(&self.stages_reached_on)
+            + column_bytes(&self.first_entitlement);
+        let lists = [
+            ("activities", self.activities.heap_bytes()),
+            ("jobs", self.jobs.heap_bytes()),
+            ("districts", self.districts.heap_bytes()),
+            ("courses", self.courses.heap_bytes()),
+            ("protection", self.protection.heap_bytes()),
+            ("kita", self.kita.heap_bytes()),
+            ("kita_requests", self.kita_requests.heap_bytes()),
+            ("schools", self.schools.heap_bytes()),
+            ("mentoring", self.mentoring.heap_bytes()),
+            ("sgb2", self.sgb2.heap_bytes()),
+            ("trainings", self.trainings.heap_bytes()),
+            ("measures", self.measures.heap_bytes()),
+            ("language_tests", self.language_tests.heap_bytes()),
+            ("orientation_tests", self.orientation_tests.heap_bytes()),
+            ("recognitions", self.recognitions.heap_bytes()),
+            ("base_contacts", self.base_contacts.heap_bytes()),
+        ];
+        let names = column_bytes(&self.names)
+            + self.names.iter().map(String::capacity).sum::<usize>()
+            + self.codes.capacity()
+                * (std::mem::size_of::<String>() + std::mem::size_of::<u32>() + 1)
+            + self.names.iter().map(String::capacity).sum::<usize>();
+        let mut families = vec![
+            ("one value a row (10 columns)", scalars),
+            (
+                "list spans (16 lists)",
+                lists.iter().map(|(_, (spans, _))| spans).sum(),
+            ),
+        ];
+        families.extend(lists.iter().map(|(name, (_, entries))| (*name, *entries)));
+        families.push(("names and their codes", names));
+        families
+    }
+
     /// Row `row`'s fields in a form that does not depend on where its entries lie (for comparing
     /// columns kept up to date with columns built afresh).
     pub fn row_fields(&self, row: usize) -> RowFields {
@@ -352,7 +416,7 @@ impl Columns {
             jobs: self.jobs.row(row).to_vec(),
             courses: self.courses.row(row).to_vec(),
             recorded_entry: self.recorded_entry[row],
-            nationality: self.names[self.nationality[row] as usize].clone(),
+            nationality: Code::new(&self.names[self.nationality[row] as usize]),
             protection: self.protection.row(row).to_vec(),
             registered_on: self.registered_on[row],
             stages_reached_on: self.stages_reached_on[row],
@@ -374,7 +438,7 @@ impl Columns {
                 .iter()
                 .map(|district| Dated {
                     on: district.on,
-                    value: self.names[district.value as usize].clone(),
+                    value: Code::new(&self.names[district.value as usize]),
                 })
                 .collect(),
         }
@@ -447,7 +511,7 @@ pub struct RowFields {
     pub jobs: Vec<(Interval, bool)>,
     pub courses: Vec<IntegrationCourse>,
     pub recorded_entry: Option<NaiveDate>,
-    pub nationality: String,
+    pub nationality: Code,
     pub protection: Vec<Dated<ProtectionStatus>>,
     pub registered_on: NaiveDate,
     pub stages_reached_on: [Option<NaiveDate>; 6],
@@ -463,7 +527,7 @@ pub struct RowFields {
     pub orientation_tests: Vec<Dated<bool>>,
     pub recognitions: Vec<Recognition>,
     pub base_contacts: Vec<NaiveDate>,
-    pub districts: Vec<Dated<String>>,
+    pub districts: Vec<Dated<Code>>,
 }
 
 /// The fields of an integration course ([`crate::view::CourseSpell`]) the indicators read.
