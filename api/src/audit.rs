@@ -487,7 +487,8 @@ impl AuditLog {
     /// the event log's next group commit, begun after the entry was written, covers it as well as a
     /// flush of the audit log's own would. A mutation's entry, written after the ledger's append
     /// returned, thus rides on the flush of the appends that follow it instead of paying a second
-    /// flush, and concurrent callers share one flush when nothing else flushes.
+    /// flush, and concurrent callers share one flush when nothing else flushes. While a flush is
+    /// under way the caller waits for it on the runtime (`Store::flushed_after`), not on a thread.
     pub async fn flush(&self) -> Result<(), AuditError> {
         let written = *self
             .written
@@ -495,17 +496,7 @@ impl AuditLog {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Before the first entry of this process, whatever an earlier one left is made durable.
         let ticket = written.unwrap_or_else(|| self.store.ticket());
-        if self.store.covers(ticket) {
-            return Ok(());
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.flush_after(ticket))
-            .await
-            .map_err(|error| {
-                AuditError::Storage(LogError::Storage(
-                    format!("the audit flush did not finish: {error}").into(),
-                ))
-            })??;
+        self.store.flushed_after(ticket).await?;
         Ok(())
     }
 

@@ -6,9 +6,13 @@
 //! writes durable takes a [`FlushTicket`] after writing, and any flush that began after that (the
 //! log's next group commit, another caller's) covers it, so the log, the keys and the audit log
 //! share their flushes instead of each paying its own.
+//!
+//! Async callers wait with [`Store::flushed_after`]: while any flush is under way they wait for it
+//! on the runtime instead of parking a thread of the blocking pool on the flush lock, and only when
+//! none is does one of them start a flush.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::log::LogError;
@@ -34,6 +38,30 @@ struct Flushes {
     /// this only grows, and every flush numbered up to it has finished.
     finished: AtomicU64,
     one_at_a_time: Mutex<()>,
+    /// How many callers are inside [`Store::flush_after`] past its first check: flushing, or about
+    /// to flush or to find themselves covered once the flush ahead of them is done.
+    under_way: AtomicUsize,
+    /// Woken whenever a caller leaves [`Store::flush_after`] (after it flushed or found itself
+    /// covered), so that async waiters look again.
+    left: tokio::sync::Notify,
+}
+
+/// Counts a caller of [`Store::flush_after`] as under way until it leaves, and wakes the async
+/// waiters when it does, whichever way it leaves (covered, flushed or failed).
+struct UnderWay<'a>(&'a Flushes);
+
+impl<'a> UnderWay<'a> {
+    fn enter(flushes: &'a Flushes) -> Self {
+        flushes.under_way.fetch_add(1, Ordering::SeqCst);
+        Self(flushes)
+    }
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.0.under_way.fetch_sub(1, Ordering::SeqCst);
+        self.0.left.notify_waiters();
+    }
 }
 
 /// What a writer holds after writing: the number of flushes begun by then. Every flush numbered
@@ -125,6 +153,7 @@ impl Store {
         if self.covers(ticket) {
             return Ok(());
         }
+        let _under_way = UnderWay::enter(&self.flushes);
         let _one_at_a_time = self
             .flushes
             .one_at_a_time
@@ -137,6 +166,38 @@ impl Store {
         self.db.flush()?;
         self.flushes.finished.store(number, Ordering::Release);
         Ok(())
+    }
+
+    /// [`Store::flush_after`] for async callers. While a flush is under way (the log's group
+    /// commit, another caller's) the caller waits for it on the runtime and looks again when it is
+    /// done, since that flush or the next may cover the ticket; only when none is under way does it
+    /// flush, on the blocking pool. Under a steady stream of writes the log's flusher is nearly
+    /// always flushing, so the waiters ride on its flushes instead of each sending a thread to
+    /// queue for the flush lock.
+    pub async fn flushed_after(&self, ticket: FlushTicket) -> Result<(), LogError> {
+        loop {
+            if self.covers(ticket) {
+                return Ok(());
+            }
+            // Registered before the checks below, so that a caller leaving `flush_after` between
+            // them and the wait still wakes this one.
+            let left = self.flushes.left.notified();
+            tokio::pin!(left);
+            left.as_mut().enable();
+            if self.covers(ticket) {
+                return Ok(());
+            }
+            if self.flushes.under_way.load(Ordering::SeqCst) > 0 {
+                left.await;
+                continue;
+            }
+            let store = self.clone();
+            tokio::task::spawn_blocking(move || store.flush_after(ticket))
+                .await
+                .map_err(|error| {
+                    LogError::Storage(format!("the flush did not finish: {error}").into())
+                })??;
+        }
     }
 
     /// True when a flush that began after `ticket` was taken has finished.
@@ -185,6 +246,71 @@ mod tests {
         store.flush_after(second).expect("flush");
         assert!(store.covers(second));
         assert_eq!(store.flushes_finished(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_async_waiter_with_no_flush_under_way_flushes() {
+        let (_dir, store) = store();
+        // Given a write and its ticket, and no flush under way.
+        store.db().insert("k", "v").expect("insert");
+        let ticket = store.ticket();
+        // When an async caller waits for it.
+        store.flushed_after(ticket).await.expect("flush");
+        // Then it ran the one flush that covers it.
+        assert!(store.covers(ticket));
+        assert_eq!(store.flushes_finished(), 1);
+    }
+
+    // The test holds the flush lock across its waits on purpose: it stands for the log's flusher
+    // thread in the middle of a flush, and the waiters under test must never take it.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn async_waiters_ride_on_the_flush_under_way_instead_of_starting_their_own() {
+        let (_dir, store) = store();
+        // Given a flush under way: a caller inside `flush_after` holding the flush lock, as the
+        // log's flusher thread is during its group commit (held here by hand, so the test decides
+        // when it ends).
+        let under_way = UnderWay::enter(&store.flushes);
+        let lock = store.flushes.one_at_a_time.lock().expect("lock");
+        let number = store.flushes.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        // And writers whose tickets were taken after that flush began.
+        let waiters: Vec<_> = (0..8)
+            .map(|writer| {
+                store
+                    .db()
+                    .insert(format!("k{writer}"), "v")
+                    .expect("insert");
+                let ticket = store.ticket();
+                let store = store.clone();
+                tokio::spawn(async move { store.flushed_after(ticket).await })
+            })
+            .collect();
+        // When they wait, none of them finishes, and none queues for the flush lock or starts a
+        // flush of its own while that one runs: they wait on the runtime.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(waiters.iter().all(|waiter| !waiter.is_finished()));
+        assert_eq!(store.flushes.under_way.load(Ordering::SeqCst), 1);
+        assert_eq!(store.flushes.begun.load(Ordering::SeqCst), number);
+        // When the flusher, finding more groups, begins its next flush as the first one ends.
+        let next = UnderWay::enter(&store.flushes);
+        store.db().flush().expect("flush");
+        store.flushes.finished.store(number, Ordering::Release);
+        let next_number = store.flushes.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        drop(under_way);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Then the first one, begun before their tickets, released none of them.
+        assert!(waiters.iter().all(|waiter| !waiter.is_finished()));
+        assert_eq!(store.flushes.under_way.load(Ordering::SeqCst), 1);
+        // And when the next one ends, every waiter returns covered by it, having run no flush.
+        store.db().flush().expect("flush");
+        store.flushes.finished.store(next_number, Ordering::Release);
+        drop(lock);
+        drop(next);
+        for waiter in waiters {
+            waiter.await.expect("task").expect("covered");
+        }
+        assert_eq!(store.flushes.begun.load(Ordering::SeqCst), next_number);
+        assert_eq!(store.flushes_finished(), next_number);
     }
 
     #[test]
