@@ -22,14 +22,7 @@ use crate::sample;
 use crate::store::StoreConfig;
 use crate::verify::{verify, VerifyOptions};
 
-fn small_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = StoreConfig {
-        cache_capacity_bytes: 8 * 1024 * 1024,
-    };
-    let store = Store::open(dir.path(), &config).expect("the store opens");
-    (dir, store)
-}
+use super::tests::small_store;
 
 /// An event that differs from its neighbours in every field a record stores.
 fn varied_event(n: u128, rich: bool) -> NewEvent {

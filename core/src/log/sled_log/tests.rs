@@ -23,7 +23,8 @@ fn rich_event() -> NewEvent {
     event
 }
 
-fn small_store() -> (tempfile::TempDir, Store) {
+/// A store with a small page cache in a temporary directory (the format tests use it too).
+pub(super) fn small_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = StoreConfig {
         cache_capacity_bytes: 8 * 1024 * 1024,
