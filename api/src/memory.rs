@@ -93,6 +93,16 @@ pub fn live_bytes() -> Option<u64> {
     (COUNTING.load(Ordering::Relaxed) && live > 0).then_some(live as u64)
 }
 
+/// The live heap bytes of what `make` builds (a deep copy of a structure, to weigh it), measured
+/// while it is held and dropped afterwards; 0 when counting is off.
+pub fn live_bytes_of<T>(make: impl FnOnce() -> T) -> u64 {
+    let before = live_bytes().unwrap_or(0);
+    let made = make();
+    let bytes = live_bytes().unwrap_or(0).saturating_sub(before);
+    drop(made);
+    bytes
+}
+
 /// Gives every free page the allocator holds back to the system, so that resident memory is what
 /// is live (plus fragmentation). Called where a large transient peak has just been freed: after a
 /// catch-up of the projections and after a snapshot load.

@@ -646,17 +646,10 @@ impl JournalParts {
             .map(|journal| journal.facts.capacity() as u64)
             .sum();
         let (distinct_events, distinct_actors) = state.store.len();
-        let live_bytes_of = |make: &dyn Fn() -> Box<dyn std::any::Any>| {
-            let before = memory::live_bytes().unwrap_or(0);
-            let made = make();
-            let bytes = memory::live_bytes().unwrap_or(0).saturating_sub(before);
-            drop(made);
-            bytes
-        };
         let event_bytes =
-            live_bytes_of(&|| Box::new(state.store.events().cloned().collect::<Vec<_>>()));
+            memory::live_bytes_of(|| Box::new(state.store.events().cloned().collect::<Vec<_>>()));
         let actor_bytes =
-            live_bytes_of(&|| Box::new(state.store.actors().cloned().collect::<Vec<_>>()));
+            memory::live_bytes_of(|| Box::new(state.store.actors().cloned().collect::<Vec<_>>()));
         // The person map's nodes: the same keys inserted in the order the catch-up inserted them
         // (each person at its first fact; erased persons, whose facts are gone, last) give the same
         // tree, here with empty journals, which allocate nothing of their own.
@@ -672,14 +665,14 @@ impl JournalParts {
             })
             .collect();
         order.sort_unstable();
-        let person_map_bytes = live_bytes_of(&|| {
+        let person_map_bytes = memory::live_bytes_of(|| {
             let mut map = journey_projections::journal::Journals::<EventSymbol, ActorSymbol>::new();
             for (_, person) in &order {
                 map.insert(*person, Default::default());
             }
             Box::new(map)
         });
-        let beside_bytes = live_bytes_of(&|| {
+        let beside_bytes = memory::live_bytes_of(|| {
             Box::new((
                 (*state.registers).clone(),
                 (*state.offers).clone(),
@@ -730,16 +723,9 @@ struct ViewParts {
 
 impl ViewParts {
     fn of(set: &ViewSet) -> Self {
-        let copied = |copy: &dyn Fn() -> Box<dyn std::any::Any>| {
-            let before = memory::live_bytes().unwrap_or(0);
-            let held = copy();
-            let bytes = memory::live_bytes().unwrap_or(0).saturating_sub(before);
-            drop(held);
-            bytes
-        };
-        let views = copied(&|| Box::new(set.views.clone()));
-        let households = copied(&|| Box::new(set.households.clone()));
-        let columns = copied(&|| Box::new(set.columns().clone()));
+        let views = memory::live_bytes_of(|| Box::new(set.views.clone()));
+        let households = memory::live_bytes_of(|| Box::new(set.households.clone()));
+        let columns = memory::live_bytes_of(|| Box::new(set.columns().clone()));
         let mut lists: Vec<(&'static str, u64)> = Vec::new();
         for view in &set.views {
             for (at, (name, bytes)) in view.heap_bytes_by_list().into_iter().enumerate() {
