@@ -17,12 +17,12 @@
 //! Every fold reads events through [`Store::event`], so both forms are folded by the same code and
 //! there is one definition of what a fact means: the catalogue's [`Event`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::hash::Hash;
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, RandomState};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use hashbrown::HashTable;
 use journey_core::catalogue::Event;
 use journey_core::envelope::{Actor, PersonId};
 use journey_core::log::Position;
@@ -273,7 +273,7 @@ impl Interner {
 
     /// How many distinct events and actors are held.
     pub fn len(&self) -> (usize, usize) {
-        (self.events.index.len(), self.actors.index.len())
+        (self.events.len(), self.actors.len())
     }
 
     /// Every distinct event held, each once (for measuring what the interner holds).
@@ -286,19 +286,16 @@ impl Interner {
         self.actors.slots.iter().flatten().map(|slot| &*slot.value)
     }
 
-    /// The bytes of the interner's own structure, counted from the capacities: the slot lists, the
-    /// hash indexes, the free lists and the two counters of each shared value's `Arc`. The values
-    /// themselves are not counted (measure them with [`Interner::events`] and
-    /// [`Interner::actors`]). The hash indexes are counted as the standard library's `HashMap`
-    /// lays them out (a power of two of buckets, each an entry and a control byte), so this is an
-    /// estimate for them, exact for the rest.
+    /// The bytes of the interner's own structure, exactly, counted from the capacities: the slot
+    /// lists, the hash indexes and the free lists. The values themselves are not counted (measure
+    /// them with [`Interner::events`] and [`Interner::actors`]).
     pub fn table_bytes(&self) -> u64 {
         self.events.table_bytes() + self.actors.table_bytes()
     }
 
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.events.index.is_empty() && self.actors.index.is_empty()
+        self.events.len() == 0 && self.actors.len() == 0
     }
 
     /// The fact `fact` with its event and actor interned.
@@ -336,19 +333,23 @@ impl Store for Interner {
     }
 }
 
-/// One kind of interned value: the values by symbol with the number of facts holding each, and
-/// the symbol of each value. The value is shared by both (`Arc`), not kept twice.
+/// One kind of interned value: the values by symbol with the number of facts holding each, and an
+/// index that finds a value's symbol by the value's hash. The index holds only symbols and compares
+/// candidates through the slots, so a value is kept once, in its slot, and the index costs 4 bytes
+/// a value (and a control byte) where a map keyed by the value kept a second pointer to it and the
+/// value behind an `Arc` with its two counters.
 #[derive(Debug, Clone)]
 struct Table<T> {
     slots: Vec<Option<Slot<T>>>,
-    index: HashMap<Arc<T>, u32>,
+    index: HashTable<u32>,
+    hasher: RandomState,
     /// Slots whose value was dropped, reused before the table grows.
     free: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
 struct Slot<T> {
-    value: Arc<T>,
+    value: Box<T>,
     holders: u32,
 }
 
@@ -356,27 +357,49 @@ impl<T> Default for Table<T> {
     fn default() -> Self {
         Self {
             slots: Vec::new(),
-            index: HashMap::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             free: Vec::new(),
         }
     }
 }
 
+/// The value in `slot` of `slots`; every symbol in a table's index names a held slot.
+fn held<T>(slots: &[Option<Slot<T>>], symbol: u32) -> &T {
+    match slots.get(symbol as usize) {
+        Some(Some(slot)) => &slot.value,
+        // Symbols come only from this table and are released with the last fact holding them.
+        _ => panic!("symbol {symbol} is not held by this interner"),
+    }
+}
+
 impl<T: Hash + Eq + Clone> Table<T> {
     fn intern(&mut self, value: T) -> u32 {
-        if let Some(&symbol) = self.index.get(&value) {
-            self.hold(symbol);
-            return symbol;
+        match self.symbol_of(&value) {
+            Some(symbol) => {
+                self.hold(symbol);
+                symbol
+            }
+            None => self.insert(Box::new(value)),
         }
-        self.insert(Arc::new(value))
     }
 
     fn intern_ref(&mut self, value: &T) -> u32 {
-        if let Some(&symbol) = self.index.get(value) {
-            self.hold(symbol);
-            return symbol;
+        match self.symbol_of(value) {
+            Some(symbol) => {
+                self.hold(symbol);
+                symbol
+            }
+            None => self.insert(Box::new(value.clone())),
         }
-        self.insert(Arc::new(value.clone()))
+    }
+
+    /// The symbol of `value`, when it is held.
+    fn symbol_of(&self, value: &T) -> Option<u32> {
+        let hash = self.hasher.hash_one(value);
+        self.index
+            .find(hash, |&symbol| held(&self.slots, symbol) == value)
+            .copied()
     }
 
     fn hold(&mut self, symbol: u32) {
@@ -385,11 +408,9 @@ impl<T: Hash + Eq + Clone> Table<T> {
         }
     }
 
-    fn insert(&mut self, value: Arc<T>) -> u32 {
-        let slot = Slot {
-            value: value.clone(),
-            holders: 1,
-        };
+    fn insert(&mut self, value: Box<T>) -> u32 {
+        let hash = self.hasher.hash_one(&*value);
+        let slot = Slot { value, holders: 1 };
         let symbol = match self.free.pop() {
             Some(symbol) => {
                 self.slots[symbol as usize] = Some(slot);
@@ -403,7 +424,13 @@ impl<T: Hash + Eq + Clone> Table<T> {
                 symbol
             }
         };
-        self.index.insert(value, symbol);
+        let Self {
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        index.insert_unique(hash, symbol, |&symbol| hasher.hash_one(held(slots, symbol)));
         symbol
     }
 
@@ -417,44 +444,39 @@ impl<T: Hash + Eq + Clone> Table<T> {
         slot.holders -= 1;
         if slot.holders == 0 {
             if let Some(slot) = entry.take() {
-                self.index.remove(&slot.value);
+                let hash = self.hasher.hash_one(&*slot.value);
+                if let Ok(found) = self.index.find_entry(hash, |&other| other == symbol) {
+                    found.remove();
+                }
             }
             self.free.push(symbol);
         }
     }
 
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The bytes of the table's own structure: the slots (a value's box pointer and its count), the
+    /// free list and the index, each at its capacity. The values' boxes are not counted.
     fn table_bytes(&self) -> u64 {
         use std::mem::size_of;
         let slots = self.slots.capacity() * size_of::<Option<Slot<T>>>();
         let free = self.free.capacity() * size_of::<u32>();
-        let arc_counters = self.index.len() * 2 * size_of::<usize>();
-        // `HashMap` keeps at most seven eighths of its buckets full, and has a power of two of them.
-        let capacity = self.index.capacity();
-        let buckets = if capacity == 0 {
-            0
-        } else {
-            (capacity * 8).div_ceil(7).next_power_of_two()
-        };
-        let index = buckets * (size_of::<(Arc<T>, u32)>() + 1);
-        (slots + free + arc_counters + index) as u64
+        (slots + free + self.index.allocation_size()) as u64
     }
 
     fn get(&self, symbol: u32) -> &T {
-        match self.slots.get(symbol as usize) {
-            Some(Some(slot)) => &slot.value,
-            // Symbols come only from this table and are released with the last fact holding them.
-            _ => panic!("symbol {symbol} is not held by this interner"),
-        }
+        held(&self.slots, symbol)
     }
 
     /// The same values held by the same number of facts, whatever their symbols.
     fn same_values(&self, other: &Self) -> bool {
-        self.index.len() == other.index.len()
-            && self.index.iter().all(|(value, &symbol)| {
+        self.len() == other.len()
+            && self.slots.iter().flatten().all(|slot| {
                 other
-                    .index
-                    .get(value)
-                    .is_some_and(|&theirs| self.holders(symbol) == other.holders(theirs))
+                    .symbol_of(&slot.value)
+                    .is_some_and(|theirs| slot.holders == other.holders(theirs))
             })
     }
 
