@@ -91,7 +91,7 @@ impl Recorded for Fact {
         self.occurred_on
     }
     fn recorded_at(&self) -> DateTime<Utc> {
-        self.recorded_at
+        self.recorded_at.time()
     }
     fn is_erasure(&self) -> bool {
         self.event.event_type() == EventType::PersonalDataErased

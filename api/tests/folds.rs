@@ -201,15 +201,18 @@ fn accepted_journal(draws: &[Draw]) -> (Journal, JourneyState) {
         };
         state = next;
         let revision = facts.len() as u64;
-        facts.push(Fact {
-            position: journey_core::log::Position::from_raw(revision),
-            revision,
-            id: event.id,
-            occurred_on: event.occurred_on,
-            recorded_at: recorded_at(revision),
-            actor: who,
-            event: event.event,
-        });
+        facts.push(
+            Fact::new(
+                journey_core::log::Position::from_raw(revision),
+                revision,
+                event.id,
+                event.occurred_on,
+                recorded_at(revision),
+                who,
+                event.event,
+            )
+            .expect("a fact holds the test's revision and time"),
+        );
     }
     (
         Journal {

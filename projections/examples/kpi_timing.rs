@@ -65,15 +65,18 @@ impl Builder {
             .and_hms_opt(9, 0, 0)
             .unwrap_or_default()
             .and_utc();
-        self.facts.push(Fact {
-            position: journey_core::log::Position::from_raw(self.number * 64 + revision),
-            revision,
-            id: Uuid::from_u64_pair(self.number, revision),
-            occurred_on: on,
-            recorded_at,
-            actor: self.actor.clone(),
-            event: event.into(),
-        });
+        self.facts.push(
+            Fact::new(
+                journey_core::log::Position::from_raw(self.number * 64 + revision),
+                revision,
+                Uuid::from_u64_pair(self.number, revision),
+                on,
+                recorded_at,
+                self.actor.clone(),
+                event.into(),
+            )
+            .expect("a fact holds the example's revision and time"),
+        );
     }
 }
 

@@ -262,7 +262,7 @@ fn latest_recorded<E, A>(journal: &Journal<E, A>) -> DateTime<Utc> {
     journal
         .facts
         .iter()
-        .map(|fact| fact.recorded_at)
+        .map(|fact| fact.recorded_at.time())
         .max()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }

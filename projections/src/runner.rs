@@ -24,7 +24,9 @@ use tokio::sync::{watch, Notify};
 use chrono::{DateTime, Utc};
 
 use crate::decode::decode_page_blocking;
-use crate::journal::{ActorSymbol, EventSymbol, Fact, Inline, Interner, Journal, Journals, Store};
+use crate::journal::{
+    ActorSymbol, EventSymbol, Fact, FactError, Inline, Interner, Journal, Journals, Stamp, Store,
+};
 use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
 use crate::offers::{self, Offers};
 use crate::query::{QueryCache, ViewSet};
@@ -186,6 +188,17 @@ pub enum ProjectionError {
     PositionOutOfOrder {
         checkpoint: Option<Position>,
         found: Position,
+    },
+    /// A person's event whose revision or transaction time a journal's fact cannot hold (see
+    /// [`Fact::new`]). The ledger records neither; the event is refused and changes nothing.
+    #[error(
+        "the event at position {position} cannot be held by the projections: {source}; \
+         check the log with `journey verify`"
+    )]
+    Unholdable {
+        position: Position,
+        #[source]
+        source: FactError,
     },
 }
 
@@ -388,8 +401,16 @@ impl State {
                 found: position,
             });
         }
-        self.checkpoint = Some(position);
         let recorded_at = decoded.recorded.event.recorded_at;
+        // A person's event that a fact cannot hold is refused before anything changes.
+        let stamp = if PersonId::from_stream_name(&decoded.recorded.stream).is_ok() {
+            let stamp = Stamp::new(decoded.recorded.revision, recorded_at)
+                .map_err(|source| ProjectionError::Unholdable { position, source })?;
+            Some(stamp)
+        } else {
+            None
+        };
+        self.checkpoint = Some(position);
         self.recorded_through = Some(
             self.recorded_through
                 .map_or(recorded_at, |through| through.max(recorded_at)),
@@ -421,16 +442,19 @@ impl State {
             journal.erased = true;
             return Ok(());
         }
+        let Some(stamp) = stamp else {
+            // Not reached: every person stream's event was stamped above.
+            return Ok(());
+        };
         reserve_one(&mut journal.facts);
-        journal.facts.push(Fact {
+        journal.facts.push(Fact::stamped(
             position,
-            revision: decoded.recorded.revision,
-            id: decoded.recorded.event.id,
-            occurred_on: decoded.recorded.event.occurred_on,
-            recorded_at: decoded.recorded.event.recorded_at,
-            actor: self.store.intern_actor(&decoded.actor),
-            event: self.store.intern_event(event.into_owned()),
-        });
+            stamp,
+            decoded.recorded.event.id,
+            decoded.recorded.event.occurred_on,
+            self.store.intern_actor(&decoded.actor),
+            self.store.intern_event(event.into_owned()),
+        ));
         Ok(())
     }
 }
@@ -1135,10 +1159,10 @@ impl State {
                 let actor = self.store.actor(&fact.actor);
                 let event = self.store.event(&fact.event);
                 hasher.update(fact.position.raw().to_be_bytes());
-                hasher.update(fact.revision.to_be_bytes());
+                hasher.update(u64::from(fact.revision).to_be_bytes());
                 hasher.update(fact.id.as_bytes());
                 hasher.update(fact.occurred_on.to_string().as_bytes());
-                hasher.update(fact.recorded_at.timestamp_micros().to_be_bytes());
+                hasher.update(fact.recorded_at.time().timestamp_micros().to_be_bytes());
                 hasher.update(actor.id.as_bytes());
                 hasher.update(event.event_type().name().as_bytes());
                 hasher.update(serde_json::to_vec(&event.to_data()).unwrap_or_default());
@@ -1179,7 +1203,7 @@ async fn loaded_state(
 fn latest_recorded_at<E, A>(journals: &Journals<E, A>) -> Option<DateTime<Utc>> {
     journals
         .values()
-        .flat_map(|journal| journal.facts.iter().map(|fact| fact.recorded_at))
+        .flat_map(|journal| journal.facts.iter().map(|fact| fact.recorded_at.time()))
         .max()
 }
 

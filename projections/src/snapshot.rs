@@ -113,10 +113,10 @@ fn to_stored<S: Store>(store: &S, fact: &Fact<S::Event, S::Actor>) -> StoredFact
     let event = store.event(&fact.event);
     StoredFact {
         position: fact.position.raw(),
-        revision: fact.revision,
+        revision: u64::from(fact.revision),
         id: *fact.id.as_bytes(),
         occurred_on_days: chrono::Datelike::num_days_from_ce(&fact.occurred_on),
-        recorded_at_micros: fact.recorded_at.timestamp_micros(),
+        recorded_at_micros: fact.recorded_at.time().timestamp_micros(),
         actor_id: actor.id.clone(),
         actor_agency: actor.agency.map(|agency| agency.as_str().to_owned()),
         actor_role: role_name(actor.role).to_owned(),
@@ -142,19 +142,20 @@ fn from_stored(stored: StoredFact) -> Result<Fact, String> {
         .ok_or_else(|| format!("unknown event type `{}`", stored.event_type))?;
     let event = catalogue::decode(event_type.name(), event_type.current_version(), data)
         .map_err(|e| e.to_string())?;
-    Ok(Fact {
-        position: Position::from_raw(stored.position),
-        revision: stored.revision,
-        id: Uuid::from_bytes(stored.id),
+    Fact::new(
+        Position::from_raw(stored.position),
+        stored.revision,
+        Uuid::from_bytes(stored.id),
         occurred_on,
         recorded_at,
-        actor: Actor {
+        Actor {
             id: stored.actor_id,
             agency,
             role,
         },
         event,
-    })
+    )
+    .map_err(|error| error.to_string())
 }
 
 /// A writer that hashes everything it writes.

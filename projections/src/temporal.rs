@@ -21,7 +21,7 @@ use journey_core::envelope::Actor;
 use journey_core::log::Position;
 use uuid::Uuid;
 
-use crate::journal::{Fact, Inline, Journal, Store};
+use crate::journal::{Fact, Inline, Journal, RecordedAt, Store};
 
 /// One event of the effective history: a recorded event as it stands at the cut, with its latest
 /// known correction applied.
@@ -84,11 +84,12 @@ pub fn effective_in<'a, S: Store>(
     {
         return Vec::new();
     }
+    let cut = RecordedAt::cut(known_at);
     let known = || {
         journal
             .facts
             .iter()
-            .filter(move |fact| fact.recorded_at <= known_at)
+            .filter(move |fact| Some(fact.recorded_at) <= cut)
     };
 
     // Corrections are rare, so the map usually stays empty and never allocates.
@@ -118,9 +119,9 @@ pub fn effective_in<'a, S: Store>(
         let mut effective_fact = EffectiveFact {
             id: fact.id,
             position: fact.position,
-            revision: fact.revision,
+            revision: u64::from(fact.revision),
             occurred_on: fact.occurred_on,
-            recorded_at: fact.recorded_at,
+            recorded_at: fact.recorded_at.time(),
             actor: store.actor(&fact.actor),
             event: Cow::Borrowed(event),
             corrected_by: None,
@@ -140,7 +141,7 @@ pub fn effective_in<'a, S: Store>(
                         effective_fact.event = Cow::Owned(replacement);
                         effective_fact.corrected_by = Some(CorrectionRef {
                             id: correction_fact.id,
-                            recorded_at: correction_fact.recorded_at,
+                            recorded_at: correction_fact.recorded_at.time(),
                         });
                     }
                 }

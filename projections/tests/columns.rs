@@ -172,14 +172,17 @@ fn apply(journal: &mut Journal, change: &Change, serial: u64) {
         return;
     };
     let on = |days: i64| date("2016-01-01") + Duration::days(days);
-    let fact = |occurred_on: NaiveDate, event: Event| Fact {
-        position: journey_core::log::Position::from_raw(10_000_000 + serial),
-        revision: last.revision + 1,
-        id: Uuid::from_u128(u128::from(serial) << 64 | 0xc01),
-        occurred_on,
-        recorded_at: last.recorded_at + Duration::seconds(1),
-        actor: last.actor.clone(),
-        event,
+    let fact = |occurred_on: NaiveDate, event: Event| {
+        Fact::new(
+            journey_core::log::Position::from_raw(10_000_000 + serial),
+            u64::from(last.revision) + 1,
+            Uuid::from_u128(u128::from(serial) << 64 | 0xc01),
+            occurred_on,
+            last.recorded_at.time() + Duration::seconds(1),
+            last.actor.clone(),
+            event,
+        )
+        .expect("a fact holds the test's revision and time")
     };
     let added = match change {
         Change::Job { days, marginal } => fact(
@@ -248,11 +251,17 @@ fn apply(journal: &mut Journal, change: &Change, serial: u64) {
         } => {
             let (started, ended) = qualification(*which, serial);
             journal.facts.push(fact(on(*days), started));
-            let mut ended = fact(on(*days + *length), ended);
-            ended.id = Uuid::from_u128(u128::from(serial) << 64 | 0xc02);
-            ended.revision += 1;
-            ended.recorded_at += Duration::seconds(1);
-            ended
+            let started = journal.facts.last().expect("just pushed");
+            Fact::new(
+                started.position,
+                u64::from(started.revision) + 1,
+                Uuid::from_u128(u128::from(serial) << 64 | 0xc02),
+                on(*days + *length),
+                started.recorded_at.time() + Duration::seconds(1),
+                started.actor.clone(),
+                ended,
+            )
+            .expect("a fact holds the test's revision and time")
         }
         Change::RetractRegistration => {
             let registration = journal.facts[0].id;

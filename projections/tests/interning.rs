@@ -96,3 +96,29 @@ proptest! {
         }
     }
 }
+
+/// The interner's own structure costs little beside the values it holds (issue 11): its index
+/// holds a 4-byte symbol and a control byte a value, and each slot a pointer and a count, where an
+/// index keyed by the value held a second pointer and the value an `Arc`'s two counters (about 70
+/// bytes a value at this size). A value dropped and interned again takes its old slot back.
+#[test]
+fn the_interners_tables_take_under_40_bytes_a_distinct_value() {
+    use journey_core::envelope::Actor;
+    let mut interner = Interner::default();
+    let symbols: Vec<_> = (0..10_000)
+        .map(|n| interner.intern_actor(&Actor::system(&format!("actor-{n}"))))
+        .collect();
+    assert_eq!(interner.len(), (0, 10_000));
+    let bytes = interner.table_bytes();
+    assert!(bytes < 40 * 10_000, "{bytes} bytes for 10,000 values");
+
+    // The same value again is the same symbol, and resolves to the value.
+    let again = interner.intern_actor(&Actor::system("actor-17"));
+    assert_eq!(again, symbols[17]);
+    assert_eq!(interner.actor(&again), &Actor::system("actor-17"));
+    assert_eq!(
+        interner.table_bytes(),
+        bytes,
+        "nothing grows for a held value"
+    );
+}

@@ -43,14 +43,17 @@ fn amend(journal: &mut Journal, amendment: &Amendment, recorded_at: DateTime<Utc
     let Some(last) = journal.facts.last().cloned() else {
         return;
     };
-    let fact = |event: Event| Fact {
-        position: journey_core::log::Position::from_raw(last.position.raw() + 1_000_000),
-        revision: last.revision + 1,
-        id: Uuid::from_u128(u128::from(last.position.raw()) << 64 | 0xa11),
-        occurred_on: recorded_at.date_naive(),
-        recorded_at,
-        actor: last.actor.clone(),
-        event,
+    let fact = |event: Event| {
+        Fact::new(
+            journey_core::log::Position::from_raw(last.position.raw() + 1_000_000),
+            u64::from(last.revision) + 1,
+            Uuid::from_u128(u128::from(last.position.raw()) << 64 | 0xa11),
+            recorded_at.date_naive(),
+            recorded_at,
+            last.actor.clone(),
+            event,
+        )
+        .expect("a fact holds the test's revision and time")
     };
     match amendment {
         Amendment::Retract { target } => {
@@ -134,7 +137,7 @@ proptest! {
             let journal = &journals[&persons[who.index(persons.len())]];
             if !journal.facts.is_empty() {
                 let fact = &journal.facts[which.index(journal.facts.len())];
-                cuts.push(fact.recorded_at + Duration::seconds(*offset));
+                cuts.push(fact.recorded_at.time() + Duration::seconds(*offset));
             }
         }
 

@@ -173,7 +173,7 @@ async fn a_restart_resumes_from_the_snapshot_without_applying_anything_twice() {
     // …and after catching up every journal has contiguous revisions: no duplicate, no gap.
     for journal in after.journals.values() {
         for (revision, fact) in journal.facts.iter().enumerate() {
-            assert_eq!(fact.revision, revision as u64);
+            assert_eq!(fact.revision as usize, revision);
         }
     }
     assert_eq!(after.journals[&person(0)].facts.len(), 4 + 1);
@@ -346,6 +346,44 @@ async fn a_state_fed_a_repeat_or_an_earlier_event_refuses_it_and_stays_where_it_
     );
     assert_eq!(state, before, "a refused event changes nothing");
     state.apply(&decoded[3]).expect("the next event fits");
+}
+
+/// A journal's fact holds a revision below 2^32 and a transaction time between 1677 and 2262
+/// (`journal::Fact::new`). A person's event beyond either is refused with an error naming the value
+/// and changes nothing; the state then takes the next event as if it had not been offered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_event_a_fact_cannot_hold_is_refused_and_changes_nothing() {
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 1, 1).await;
+    let decoded = decoded_log(&fixture).await;
+    let mut state = State::default();
+    state.apply(&decoded[0]).expect("the first event");
+    let before = state.clone();
+
+    let mut far_revision = decoded[1].clone();
+    far_revision.recorded.revision = u64::from(u32::MAX) + 1;
+    let error = state
+        .apply(&far_revision)
+        .expect_err("a revision beyond u32 is refused");
+    assert!(
+        matches!(error, ProjectionError::Unholdable { position, .. } if position == decoded[1].recorded.position),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("revision 4294967296"), "{error}");
+    assert_eq!(state, before, "a refused event changes nothing");
+
+    let mut early = decoded[1].clone();
+    early.recorded.event.recorded_at = chrono::DateTime::from_timestamp(-10_000_000_000, 0)
+        .expect("a time chrono holds, before 1677");
+    let error = state
+        .apply(&early)
+        .expect_err("a time before 1677 is refused");
+    assert!(error.to_string().contains("1653-"), "{error}");
+    assert_eq!(state, before, "a refused event changes nothing");
+
+    state
+        .apply(&decoded[1])
+        .expect("the event as recorded fits");
 }
 
 /// A `known_at` later than what the projections applied: `reach` waits for them while they lag

@@ -868,7 +868,7 @@ fn print_memory(persons: u64, parts: (&JournalParts, &ViewParts), held: [Held; 4
     part(
         "the interner's tables",
         parts.table_bytes,
-        "slots, hash indexes, Arc counters".to_owned(),
+        "slots, hash indexes".to_owned(),
     );
     part(
         "the person map",

@@ -284,12 +284,12 @@ pub(crate) async fn from_projections(
                 let facts = &journal.facts;
                 let through = match through {
                     Some(through) => through,
-                    None => facts.last()?.revision,
+                    None => u64::from(facts.last()?.revision),
                 };
                 let index = usize::try_from(through).ok()?;
                 // Revisions in a journal strictly increase, so the fact at index `through` having
                 // that revision means that none before it is missing.
-                (facts.get(index)?.revision == through).then_some(Some(through))
+                (u64::from(facts.get(index)?.revision) == through).then_some(Some(through))
             }
         }
     });

@@ -264,14 +264,17 @@ pub fn resolve_dimensions(
 /// use uuid::Uuid;
 ///
 /// let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-/// let fact = |revision: u64, occurred_on, event: Event| Fact {
-///     position: journey_core::log::Position::from_raw(revision),
-///     revision,
-///     id: Uuid::from_u128(u128::from(revision) + 1),
-///     occurred_on,
-///     recorded_at: Utc.with_ymd_and_hms(2024, 3, 1, 9, 0, 0).unwrap(),
-///     actor: Actor::system("example"),
-///     event,
+/// let fact = |revision: u64, occurred_on, event: Event| {
+///     Fact::new(
+///         journey_core::log::Position::from_raw(revision),
+///         revision,
+///         Uuid::from_u128(u128::from(revision) + 1),
+///         occurred_on,
+///         Utc.with_ymd_and_hms(2024, 3, 1, 9, 0, 0).unwrap(),
+///         Actor::system("example"),
+///         event,
+///     )
+///     .unwrap()
 /// };
 /// let journal = Journal {
 ///     facts: vec![

@@ -113,17 +113,18 @@ impl Person {
     pub fn on_recorded(&mut self, on: &str, recorded_at: &str, event: impl Into<Event>) -> Uuid {
         let revision = self.journal.facts.len() as u64;
         let id = Uuid::from_u128((self.number << 32) | u128::from(revision));
-        self.journal.facts.push(Fact {
-            position: journey_core::log::Position::from_raw(
-                (self.number as u64) * 10_000 + revision,
-            ),
-            revision,
-            id,
-            occurred_on: date(on),
-            recorded_at: at(recorded_at),
-            actor: self.actor.clone(),
-            event: event.into(),
-        });
+        self.journal.facts.push(
+            Fact::new(
+                journey_core::log::Position::from_raw((self.number as u64) * 10_000 + revision),
+                revision,
+                id,
+                date(on),
+                at(recorded_at),
+                self.actor.clone(),
+                event.into(),
+            )
+            .expect("a fact holds the test's revision and time"),
+        );
         id
     }
 
@@ -589,15 +590,18 @@ pub fn synthetic_journals(config: &SynthConfig) -> Journals {
     let mut revisions: std::collections::HashMap<_, u64> = std::collections::HashMap::new();
     for (position, event) in generate(config).into_iter().enumerate() {
         let revision = revisions.entry(event.person).or_default();
-        journals.entry(event.person).or_default().facts.push(Fact {
-            position: journey_core::log::Position::from_raw(position as u64),
-            revision: *revision,
-            id: event.id,
-            occurred_on: event.occurred_on,
-            recorded_at: event.recorded_at,
-            actor: event.actor,
-            event: event.event,
-        });
+        journals.entry(event.person).or_default().facts.push(
+            Fact::new(
+                journey_core::log::Position::from_raw(position as u64),
+                *revision,
+                event.id,
+                event.occurred_on,
+                event.recorded_at,
+                event.actor,
+                event.event,
+            )
+            .expect("a fact holds the generator's revision and time"),
+        );
         *revision += 1;
     }
     journals
