@@ -7,8 +7,13 @@
 mod support;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use journey_core::catalogue::{Event, EventCorrected, EventRetracted, Replacement};
+use journey_core::catalogue::{
+    Agency, EmploymentKind, Event, EventCorrected, EventRetracted, Exam, Level, Replacement,
+};
 use journey_projections::journal::{Fact, Journal, Journals};
+use journey_projections::kpi::columns::RowFields;
+use journey_projections::kpi::history::History;
+use journey_projections::kpi::Columns;
 use journey_projections::view::PersonView;
 use journey_projections::{State, ViewSet, LIVE};
 use proptest::prelude::*;
@@ -150,5 +155,146 @@ proptest! {
                 prop_assert_eq!(past.view(view.person), Some(view));
             }
         }
+    }
+}
+
+/// The columns of every view folded at `known_at`, row by row (the definition a filtered cut must
+/// equal).
+fn folded_rows<S: journey_projections::journal::Store>(
+    state: &State<S>,
+    known_at: DateTime<Utc>,
+) -> Vec<RowFields> {
+    let folded = ViewSet::folded(state, known_at);
+    let columns = folded.columns();
+    (0..columns.len())
+        .map(|row| columns.row_fields(row))
+        .collect()
+}
+
+fn rows_of(columns: &Columns) -> Vec<RowFields> {
+    (0..columns.len())
+        .map(|row| columns.row_fields(row))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_kept_rows_filtered_at_a_past_cut_equal_the_columns_of_the_fold_at_that_cut(
+        people in 5usize..60,
+        seed in any::<u64>(),
+        amendments in prop::collection::vec(
+            (any::<prop::sample::Index>(), amendment(), 0..SPAN_SECONDS),
+            0..12,
+        ),
+        free_cuts in prop::collection::vec(0..SPAN_SECONDS, 1..4),
+        fact_cuts in prop::collection::vec(
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>(), -1i64..=1),
+            1..4,
+        ),
+    ) {
+        let mut journals = support::population(people, seed);
+        prop_assume!(!journals.is_empty());
+        let persons: Vec<_> = journals.keys().copied().collect();
+        for (who, amendment, seconds) in &amendments {
+            let person = persons[who.index(persons.len())];
+            if let Some(journal) = journals.get_mut(&person) {
+                amend(journal, amendment, instant(*seconds));
+            }
+        }
+        let mut cuts: Vec<DateTime<Utc>> = free_cuts.iter().map(|seconds| instant(*seconds)).collect();
+        for (who, which, offset) in &fact_cuts {
+            let journal = &journals[&persons[who.index(persons.len())]];
+            if !journal.facts.is_empty() {
+                let fact = &journal.facts[which.index(journal.facts.len())];
+                cuts.push(fact.recorded_at + Duration::seconds(*offset));
+            }
+        }
+
+        let state = State::from_journals(journals, None, None);
+        let history = History::of_journals(&state.store, &state.journals);
+        for cut in cuts {
+            let filtered = history.columns_at(&state.store, &state.journals, cut);
+            prop_assert_eq!(filtered.filtered + filtered.folded, state.journals.len());
+            prop_assert!(
+                rows_of(&filtered.columns) == folded_rows(&state, cut),
+                "the rows at {} differ from the fold's", cut
+            );
+        }
+    }
+}
+
+/// Given a person whose facts were each recorded on the day they occurred,
+/// when a cut falls between two of them,
+/// then the row at the cut is a kept one (no fold) and is the row of the facts recorded by then.
+#[test]
+fn a_cut_between_facts_recorded_in_order_is_filtered_not_folded() {
+    let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+    person.on(
+        "2017-05-02",
+        support::job("j1", EmploymentKind::SocialInsuranceFull),
+    );
+    person.on("2018-06-30", support::job_ended("j1"));
+    let state = State::from_journals(support::journals(&[person]), None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    let cut = support::at("2017-12-31");
+    let filtered = history.columns_at(&state.store, &state.journals, cut);
+
+    assert_eq!((filtered.filtered, filtered.folded), (1, 0));
+    assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
+    let job = &rows_of(&filtered.columns)[0].jobs;
+    assert_eq!(job.len(), 1);
+    assert_eq!(
+        job[0].0.end, None,
+        "the job's end was not recorded by the cut"
+    );
+}
+
+/// Given a person whose job start was entered late, after the job had ended,
+/// when a cut falls between the end's recording and the late entry,
+/// then no kept row answers it and the person is folded again, to the fold's row.
+#[test]
+fn a_cut_before_a_late_entry_of_an_earlier_fact_falls_back_to_the_fold() {
+    let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+    person.on("2017-05-02", support::counselling(Agency::Jobcenter));
+    person.on_recorded(
+        "2017-01-10",
+        "2018-01-15",
+        support::test_taken(Exam::Dtz, Level::B1, true),
+    );
+    let state = State::from_journals(support::journals(&[person]), None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    let cut = support::at("2017-12-31");
+    let filtered = history.columns_at(&state.store, &state.journals, cut);
+
+    assert_eq!((filtered.filtered, filtered.folded), (0, 1));
+    assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
+    assert!(rows_of(&filtered.columns)[0].language_tests.is_empty());
+}
+
+/// Given a person with a correction recorded after the cut,
+/// when the cut is asked,
+/// then the person is folded again (the original stands at the cut), to the fold's row.
+#[test]
+fn a_cut_before_a_correction_falls_back_to_the_fold() {
+    let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+    let wrong = person.on("2017-05-02", support::job("j1", EmploymentKind::Marginal));
+    person.correct(
+        "2018-02-01",
+        wrong,
+        "2017-05-02",
+        support::job("j1", EmploymentKind::SocialInsuranceFull),
+    );
+    let state = State::from_journals(support::journals(&[person]), None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    for (cut, folded) in [("2017-12-31", 1), ("2018-03-01", 0)] {
+        let cut = support::at(cut);
+        let filtered = history.columns_at(&state.store, &state.journals, cut);
+        assert_eq!(filtered.folded, folded, "at {cut}");
+        assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
     }
 }
