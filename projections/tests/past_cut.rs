@@ -276,10 +276,11 @@ fn a_cut_before_a_late_entry_of_an_earlier_fact_falls_back_to_the_fold() {
 }
 
 /// Given a person with a correction recorded after the cut,
-/// when the cut is asked,
-/// then the person is folded again (the original stands at the cut), to the fold's row.
+/// when the cut is asked, and a cut after the correction,
+/// then both are kept rows (the stretch before the correction is folded on its own): the original
+/// at the first, the replacement at the second, as the fold says.
 #[test]
-fn a_cut_before_a_correction_falls_back_to_the_fold() {
+fn cuts_before_and_after_a_correction_are_both_filtered() {
     let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
     let wrong = person.on("2017-05-02", support::job("j1", EmploymentKind::Marginal));
     person.correct(
@@ -291,10 +292,15 @@ fn a_cut_before_a_correction_falls_back_to_the_fold() {
     let state = State::from_journals(support::journals(&[person]), None, None);
     let history = History::of_journals(&state.store, &state.journals);
 
-    for (cut, folded) in [("2017-12-31", 1), ("2018-03-01", 0)] {
+    for (cut, counts) in [("2017-12-31", false), ("2018-03-01", true)] {
         let cut = support::at(cut);
         let filtered = history.columns_at(&state.store, &state.journals, cut);
-        assert_eq!(filtered.folded, folded, "at {cut}");
-        assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
+        assert_eq!(filtered.folded, 0, "at {cut}");
+        let rows = rows_of(&filtered.columns);
+        assert_eq!(rows, folded_rows(&state, cut));
+        assert_eq!(
+            rows[0].jobs[0].1, counts,
+            "the job counts as employment at {cut}"
+        );
     }
 }

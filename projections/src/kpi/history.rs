@@ -3,7 +3,7 @@
 //! A person's row at the cut `k` is a function of the facts recorded by `k`
 //! ([`crate::temporal::effective`]). Once every correction and retraction of the person is known
 //! (`k` at or after the latest of them), the effective facts at `k` are the live effective facts
-//! recorded by `k`, in the same valid-time order. When those are a prefix of the live effective
+//! recorded by `k`, in the same valid-time order (a subsequence of a sorted list keeps its order). When those are a prefix of the live effective
 //! facts (no fact recorded after `k` sorts before one recorded by `k`), the row at `k` is the row
 //! of the fold of that prefix, and the live fold passes through it: [`PersonView::fold_prefixes`]
 //! hands out the view of every such prefix while folding once. Each prefix `facts[..j]` answers
@@ -11,10 +11,12 @@
 //! the row of every prefix with such cuts, with that interval, and a past cut takes, for each
 //! person, the row whose interval holds the cut.
 //!
-//! The cuts no prefix answers fall back to the fold at the cut ([`History::columns_at`] counts
-//! them): cuts before a person's latest correction or retraction, and cuts between a late entry's
-//! business date and its recording (a fact recorded after the cut that sorts before a fact
-//! recorded by it). An erased person has no row at any cut, as the fold says.
+//! Corrections and retractions split a person's transaction time into stretches between them:
+//! within one the same ones are known at every cut, so the same holds with the effective facts
+//! known just before the stretch ends, and each stretch is folded once. The cuts no prefix answers
+//! fall back to the fold at the cut ([`History::columns_at`] counts them): cuts between a late
+//! entry's business date and its recording (a fact recorded after the cut that sorts before a
+//! fact recorded by it). An erased person has no row at any cut, as the fold says.
 //!
 //! What this does not yet do (docs/bench.md, issue 11): the rows of every prefix are kept whole,
 //! one row each (the entries a prefix shares with the next are not shared), and only the columns
@@ -85,10 +87,10 @@ impl History {
         journal: &Journal<S::Event, S::Actor>,
     ) {
         let first = index(self.versions.len());
-        let facts = effective_in(store, journal, LIVE);
-        // Until every correction and retraction is known, the effective facts at a cut are not
-        // the live ones recorded by then: those cuts are folded again.
-        let amended = journal
+        // Between two consecutive corrections or retractions (by transaction time) the same ones
+        // are known at every cut, so there the effective facts at a cut are those known just
+        // before the next one, recorded by the cut: each such stretch of cuts is one fold.
+        let mut amended: Vec<DateTime<Utc>> = journal
             .facts
             .iter()
             .filter(|fact| {
@@ -98,10 +100,33 @@ impl History {
                 )
             })
             .map(|fact| fact.recorded_at)
-            .max()
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        // The cuts prefix `j` answers: from the latest transaction time in it (and not before
-        // `amended`) until the earliest one after it.
+            .collect();
+        amended.sort_unstable();
+        amended.dedup();
+        let starts = std::iter::once(DateTime::<Utc>::MIN_UTC).chain(amended.iter().copied());
+        let ends = amended.iter().copied().map(Some).chain([None]);
+        for (start, end) in starts.zip(ends) {
+            self.add_stretch(store, person, journal, start, end);
+        }
+        self.persons
+            .push((person, first..index(self.versions.len())));
+    }
+
+    /// Adds the versions of one person for the cuts from `start` until `end` (`None`: every later
+    /// cut), between which no correction or retraction was recorded.
+    fn add_stretch<S: Store>(
+        &mut self,
+        store: &S,
+        person: PersonId,
+        journal: &Journal<S::Event, S::Actor>,
+        start: DateTime<Utc>,
+        end: Option<DateTime<Utc>>,
+    ) {
+        let last = end.map_or(LIVE, |end| end - chrono::Duration::nanoseconds(1));
+        let until = end.unwrap_or(LIVE);
+        let facts = effective_in(store, journal, last);
+        // The cuts prefix `j` answers: from the latest transaction time in it until the earliest
+        // one after it, within the stretch.
         let mut latest_before = vec![DateTime::<Utc>::MIN_UTC; facts.len() + 1];
         for (j, fact) in facts.iter().enumerate() {
             latest_before[j + 1] = latest_before[j].max(fact.recorded_at);
@@ -111,8 +136,9 @@ impl History {
             earliest_from[j] = earliest_from[j + 1].min(fact.recorded_at);
         }
         let answered = |j: usize| {
-            let from = latest_before[j].max(amended);
-            (from < earliest_from[j]).then_some((from, earliest_from[j]))
+            let from = latest_before[j].max(start);
+            let to = earliest_from[j].min(until);
+            (from < to).then_some((from, to))
         };
         let ends: Vec<usize> = (0..=facts.len())
             .filter(|j| answered(*j).is_some())
@@ -128,8 +154,6 @@ impl History {
             });
             self.versions.push(Version { from, until, row });
         });
-        self.persons
-            .push((person, first..index(self.versions.len())));
     }
 
     /// The columns at the past cut `known_at` of the persons in `journals` (the journals this
