@@ -304,3 +304,35 @@ fn cuts_before_and_after_a_correction_are_both_filtered() {
         );
     }
 }
+
+/// Given the synthetic population (late entries and corrections at the generator's rates),
+/// when its columns are asked at the cuts the bench asks (two to ten months before its end),
+/// then few persons fall back to the fold: the filter answers nearly every person.
+#[test]
+fn in_the_synthetic_population_few_persons_fall_back_to_the_fold() {
+    let journals = support::population(1500, 7);
+    let end = support::at("2024-12-31");
+    let state = State::from_journals(journals, None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    let (mut filtered, mut folded) = (0, 0);
+    for months in 1..=5 {
+        let cut = end - Duration::days(61 * months);
+        let answer = history.columns_at(&state.store, &state.journals, cut);
+        assert_eq!(rows_of(&answer.columns), folded_rows(&state, cut));
+        filtered += answer.filtered;
+        folded += answer.folded;
+    }
+
+    let share = folded as f64 / (filtered + folded) as f64;
+    println!(
+        "folded again: {folded} of {} person-cuts ({:.2}%)",
+        filtered + folded,
+        100.0 * share
+    );
+    assert!(
+        share < 0.05,
+        "{folded} of {} person-cuts folded again",
+        filtered + folded
+    );
+}
