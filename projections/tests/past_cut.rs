@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use journey_core::catalogue::{
     Agency, EmploymentKind, Event, EventCorrected, EventRetracted, Exam, Level, Replacement,
 };
-use journey_projections::journal::{Fact, Journal, Journals};
+use journey_projections::journal::{Fact, Inline, Journal, Journals};
 use journey_projections::kpi::columns::RowFields;
 use journey_projections::kpi::history::History;
 use journey_projections::kpi::Columns;
@@ -105,6 +105,38 @@ fn instant(seconds: i64) -> DateTime<Utc> {
         + Duration::seconds(seconds)
 }
 
+/// A random population of `people` persons with `amendments` applied, and the cuts to ask:
+/// `free_cuts` anywhere, and `fact_cuts` exactly at (or a second either side of) a recorded fact.
+/// `None` when the population holds nobody.
+fn amended_population(
+    people: usize,
+    seed: u64,
+    amendments: &[(prop::sample::Index, Amendment, i64)],
+    free_cuts: &[i64],
+    fact_cuts: &[(prop::sample::Index, prop::sample::Index, i64)],
+) -> Option<(State<Inline>, Vec<DateTime<Utc>>)> {
+    let mut journals = support::population(people, seed);
+    if journals.is_empty() {
+        return None;
+    }
+    let persons: Vec<_> = journals.keys().copied().collect();
+    for (who, amendment, seconds) in amendments {
+        let person = persons[who.index(persons.len())];
+        if let Some(journal) = journals.get_mut(&person) {
+            amend(journal, amendment, instant(*seconds));
+        }
+    }
+    let mut cuts: Vec<DateTime<Utc>> = free_cuts.iter().map(|seconds| instant(*seconds)).collect();
+    for (who, which, offset) in fact_cuts {
+        let journal = &journals[&persons[who.index(persons.len())]];
+        if !journal.facts.is_empty() {
+            let fact = &journal.facts[which.index(journal.facts.len())];
+            cuts.push(fact.recorded_at + Duration::seconds(*offset));
+        }
+    }
+    Some((State::from_journals(journals, None, None), cuts))
+}
+
 const SPAN_SECONDS: i64 = 12 * 366 * 24 * 3600;
 
 proptest! {
@@ -124,26 +156,9 @@ proptest! {
             1..4,
         ),
     ) {
-        let mut journals = support::population(people, seed);
-        prop_assume!(!journals.is_empty());
-        let persons: Vec<_> = journals.keys().copied().collect();
-        for (who, amendment, seconds) in &amendments {
-            let person = persons[who.index(persons.len())];
-            if let Some(journal) = journals.get_mut(&person) {
-                amend(journal, amendment, instant(*seconds));
-            }
-        }
-        // Cuts anywhere, and cuts exactly at (and a second either side of) a recorded fact.
-        let mut cuts: Vec<DateTime<Utc>> = free_cuts.iter().map(|seconds| instant(*seconds)).collect();
-        for (who, which, offset) in &fact_cuts {
-            let journal = &journals[&persons[who.index(persons.len())]];
-            if !journal.facts.is_empty() {
-                let fact = &journal.facts[which.index(journal.facts.len())];
-                cuts.push(fact.recorded_at + Duration::seconds(*offset));
-            }
-        }
-
-        let state = State::from_journals(journals, None, None);
+        let Some((state, cuts)) = amended_population(people, seed, &amendments, &free_cuts, &fact_cuts) else {
+            return Err(TestCaseError::reject("no persons"));
+        };
         let live = ViewSet::for_state(&state, LIVE);
         prop_assert_eq!(&live.views, &reference(&state.journals, LIVE));
         for cut in cuts {
@@ -194,25 +209,9 @@ proptest! {
             1..4,
         ),
     ) {
-        let mut journals = support::population(people, seed);
-        prop_assume!(!journals.is_empty());
-        let persons: Vec<_> = journals.keys().copied().collect();
-        for (who, amendment, seconds) in &amendments {
-            let person = persons[who.index(persons.len())];
-            if let Some(journal) = journals.get_mut(&person) {
-                amend(journal, amendment, instant(*seconds));
-            }
-        }
-        let mut cuts: Vec<DateTime<Utc>> = free_cuts.iter().map(|seconds| instant(*seconds)).collect();
-        for (who, which, offset) in &fact_cuts {
-            let journal = &journals[&persons[who.index(persons.len())]];
-            if !journal.facts.is_empty() {
-                let fact = &journal.facts[which.index(journal.facts.len())];
-                cuts.push(fact.recorded_at + Duration::seconds(*offset));
-            }
-        }
-
-        let state = State::from_journals(journals, None, None);
+        let Some((state, cuts)) = amended_population(people, seed, &amendments, &free_cuts, &fact_cuts) else {
+            return Err(TestCaseError::reject("no persons"));
+        };
         let history = History::of_journals(&state.store, &state.journals);
         for cut in cuts {
             let filtered = history.columns_at(&state.store, &state.journals, cut);
