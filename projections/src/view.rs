@@ -654,11 +654,36 @@ impl PersonView {
         known_at: DateTime<Utc>,
     ) -> Option<Self> {
         let facts = effective_in(store, journal, known_at);
-        let registration = facts.iter().find_map(|fact| match fact.event.as_ref() {
-            Event::PersonRegistered(registered) => Some((fact.occurred_on, registered)),
-            _ => None,
-        })?;
-        let (registered_on, registered) = registration;
+        let mut built = None;
+        Self::fold_prefixes(person, &facts, &[facts.len()], |_, view| built = view);
+        built
+    }
+
+    /// Folds the effective `facts` (in valid-time order, as [`effective_in`] gives them) once and
+    /// hands `each` the view of every prefix `facts[..end]` for `end` in `ends` (ascending, at
+    /// most `facts.len()`): the view [`PersonView::build_in`] builds from exactly those facts,
+    /// `None` when the prefix holds no registration. A past `known_at` whose effective facts are
+    /// such a prefix is answered from these views (`crate::kpi::history`), so the fold is one
+    /// for the live view and for every earlier cut of that kind.
+    pub fn fold_prefixes(
+        person: PersonId,
+        facts: &[EffectiveFact<'_>],
+        ends: &[usize],
+        mut each: impl FnMut(usize, Option<Self>),
+    ) {
+        let found = facts
+            .iter()
+            .enumerate()
+            .find_map(|(index, fact)| match fact.event.as_ref() {
+                Event::PersonRegistered(registered) => Some((index, fact.occurred_on, registered)),
+                _ => None,
+            });
+        let Some((registered_at, registered_on, registered)) = found else {
+            for end in ends {
+                each(*end, None);
+            }
+            return;
+        };
         let mut view = PersonView {
             person,
             registered_on,
@@ -702,7 +727,13 @@ impl PersonView {
             stay: StaySummary::default(),
         };
         let mut protection = ProtectionFold::default();
-        for fact in &facts {
+        let mut ends = ends.iter().copied().peekable();
+        for (index, fact) in facts.iter().enumerate() {
+            // The prefixes that end before this fact: copies of the fold so far, finished.
+            while let Some(end) = ends.next_if(|end| *end <= index) {
+                let view = (end > registered_at).then(|| view.clone().finished(&facts[..end]));
+                each(end, view);
+            }
             let on = fact.occurred_on;
             for agency in involved_agencies(fact.actor, &fact.event) {
                 view.involve(agency, on);
@@ -712,15 +743,24 @@ impl PersonView {
             }
             view.apply(on, fact.event.as_ref(), &mut protection);
         }
-        view.consents = consent_spells(&facts);
-        view.derive_activities();
-        view.stay = StaySummary {
-            stays: u32::try_from(view.presence.len()).unwrap_or(u32::MAX),
-            first_arrival: view.presence.first().map(|stay| stay.start),
-            latest: view.presence.last().copied(),
+        // Every fact is folded: the whole fold is the last prefix's, without a copy.
+        if let Some(end) = ends.next() {
+            debug_assert_eq!(end, facts.len(), "the prefixes end within the facts");
+            each(end, Some(view.finished(facts)));
+        }
+    }
+
+    /// The fields derived from the folded lists once the fold is done, and the lists fitted.
+    fn finished(mut self, facts: &[EffectiveFact<'_>]) -> Self {
+        self.consents = consent_spells(facts);
+        self.derive_activities();
+        self.stay = StaySummary {
+            stays: u32::try_from(self.presence.len()).unwrap_or(u32::MAX),
+            first_arrival: self.presence.first().map(|stay| stay.start),
+            latest: self.presence.last().copied(),
         };
-        view.shrink();
-        Some(view)
+        self.shrink();
+        self
     }
 
     /// Gives every list back its spare capacity. A list grows by doubling while the fold pushes

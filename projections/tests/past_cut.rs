@@ -7,8 +7,13 @@
 mod support;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use journey_core::catalogue::{Event, EventCorrected, EventRetracted, Replacement};
-use journey_projections::journal::{Fact, Journal, Journals};
+use journey_core::catalogue::{
+    Agency, EmploymentKind, Event, EventCorrected, EventRetracted, Exam, Level, Replacement,
+};
+use journey_projections::journal::{Fact, Inline, Journal, Journals};
+use journey_projections::kpi::columns::RowFields;
+use journey_projections::kpi::history::History;
+use journey_projections::kpi::Columns;
 use journey_projections::view::PersonView;
 use journey_projections::{State, ViewSet, LIVE};
 use proptest::prelude::*;
@@ -103,6 +108,38 @@ fn instant(seconds: i64) -> DateTime<Utc> {
         + Duration::seconds(seconds)
 }
 
+/// A random population of `people` persons with `amendments` applied, and the cuts to ask:
+/// `free_cuts` anywhere, and `fact_cuts` exactly at (or a second either side of) a recorded fact.
+/// `None` when the population holds nobody.
+fn amended_population(
+    people: usize,
+    seed: u64,
+    amendments: &[(prop::sample::Index, Amendment, i64)],
+    free_cuts: &[i64],
+    fact_cuts: &[(prop::sample::Index, prop::sample::Index, i64)],
+) -> Option<(State<Inline>, Vec<DateTime<Utc>>)> {
+    let mut journals = support::population(people, seed);
+    if journals.is_empty() {
+        return None;
+    }
+    let persons: Vec<_> = journals.keys().copied().collect();
+    for (who, amendment, seconds) in amendments {
+        let person = persons[who.index(persons.len())];
+        if let Some(journal) = journals.get_mut(&person) {
+            amend(journal, amendment, instant(*seconds));
+        }
+    }
+    let mut cuts: Vec<DateTime<Utc>> = free_cuts.iter().map(|seconds| instant(*seconds)).collect();
+    for (who, which, offset) in fact_cuts {
+        let journal = &journals[&persons[who.index(persons.len())]];
+        if !journal.facts.is_empty() {
+            let fact = &journal.facts[which.index(journal.facts.len())];
+            cuts.push(fact.recorded_at.time() + Duration::seconds(*offset));
+        }
+    }
+    Some((State::from_journals(journals, None, None), cuts))
+}
+
 const SPAN_SECONDS: i64 = 12 * 366 * 24 * 3600;
 
 proptest! {
@@ -122,26 +159,9 @@ proptest! {
             1..4,
         ),
     ) {
-        let mut journals = support::population(people, seed);
-        prop_assume!(!journals.is_empty());
-        let persons: Vec<_> = journals.keys().copied().collect();
-        for (who, amendment, seconds) in &amendments {
-            let person = persons[who.index(persons.len())];
-            if let Some(journal) = journals.get_mut(&person) {
-                amend(journal, amendment, instant(*seconds));
-            }
-        }
-        // Cuts anywhere, and cuts exactly at (and a second either side of) a recorded fact.
-        let mut cuts: Vec<DateTime<Utc>> = free_cuts.iter().map(|seconds| instant(*seconds)).collect();
-        for (who, which, offset) in &fact_cuts {
-            let journal = &journals[&persons[who.index(persons.len())]];
-            if !journal.facts.is_empty() {
-                let fact = &journal.facts[which.index(journal.facts.len())];
-                cuts.push(fact.recorded_at.time() + Duration::seconds(*offset));
-            }
-        }
-
-        let state = State::from_journals(journals, None, None);
+        let Some((state, cuts)) = amended_population(people, seed, &amendments, &free_cuts, &fact_cuts) else {
+            return Err(TestCaseError::reject("no persons"));
+        };
         let live = ViewSet::for_state(&state, LIVE);
         prop_assert_eq!(&live.views, &reference(&state.journals, LIVE));
         for cut in cuts {
@@ -154,4 +174,167 @@ proptest! {
             }
         }
     }
+}
+
+/// The columns of every view folded at `known_at`, row by row (the definition a filtered cut must
+/// equal).
+fn folded_rows<S: journey_projections::journal::Store>(
+    state: &State<S>,
+    known_at: DateTime<Utc>,
+) -> Vec<RowFields> {
+    let folded = ViewSet::folded(state, known_at);
+    let columns = folded.columns();
+    (0..columns.len())
+        .map(|row| columns.row_fields(row))
+        .collect()
+}
+
+fn rows_of(columns: &Columns) -> Vec<RowFields> {
+    (0..columns.len())
+        .map(|row| columns.row_fields(row))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_kept_rows_filtered_at_a_past_cut_equal_the_columns_of_the_fold_at_that_cut(
+        people in 5usize..60,
+        seed in any::<u64>(),
+        amendments in prop::collection::vec(
+            (any::<prop::sample::Index>(), amendment(), 0..SPAN_SECONDS),
+            0..12,
+        ),
+        free_cuts in prop::collection::vec(0..SPAN_SECONDS, 1..4),
+        fact_cuts in prop::collection::vec(
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>(), -1i64..=1),
+            1..4,
+        ),
+    ) {
+        let Some((state, cuts)) = amended_population(people, seed, &amendments, &free_cuts, &fact_cuts) else {
+            return Err(TestCaseError::reject("no persons"));
+        };
+        let history = History::of_journals(&state.store, &state.journals);
+        for cut in cuts {
+            let filtered = history.columns_at(&state.store, &state.journals, cut);
+            prop_assert_eq!(filtered.filtered + filtered.folded, state.journals.len());
+            prop_assert!(
+                rows_of(&filtered.columns) == folded_rows(&state, cut),
+                "the rows at {} differ from the fold's", cut
+            );
+        }
+    }
+}
+
+/// Given a person whose facts were each recorded on the day they occurred,
+/// when a cut falls between two of them,
+/// then the row at the cut is a kept one (no fold) and is the row of the facts recorded by then.
+#[test]
+fn a_cut_between_facts_recorded_in_order_is_filtered_not_folded() {
+    let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+    person.on(
+        "2017-05-02",
+        support::job("j1", EmploymentKind::SocialInsuranceFull),
+    );
+    person.on("2018-06-30", support::job_ended("j1"));
+    let state = State::from_journals(support::journals(&[person]), None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    let cut = support::at("2017-12-31");
+    let filtered = history.columns_at(&state.store, &state.journals, cut);
+
+    assert_eq!((filtered.filtered, filtered.folded), (1, 0));
+    assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
+    let job = &rows_of(&filtered.columns)[0].jobs;
+    assert_eq!(job.len(), 1);
+    assert_eq!(
+        job[0].0.end, None,
+        "the job's end was not recorded by the cut"
+    );
+}
+
+/// Given a person whose job start was entered late, after the job had ended,
+/// when a cut falls between the end's recording and the late entry,
+/// then no kept row answers it and the person is folded again, to the fold's row.
+#[test]
+fn a_cut_before_a_late_entry_of_an_earlier_fact_falls_back_to_the_fold() {
+    let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+    person.on("2017-05-02", support::counselling(Agency::Jobcenter));
+    person.on_recorded(
+        "2017-01-10",
+        "2018-01-15",
+        support::test_taken(Exam::Dtz, Level::B1, true),
+    );
+    let state = State::from_journals(support::journals(&[person]), None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    let cut = support::at("2017-12-31");
+    let filtered = history.columns_at(&state.store, &state.journals, cut);
+
+    assert_eq!((filtered.filtered, filtered.folded), (0, 1));
+    assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
+    assert!(rows_of(&filtered.columns)[0].language_tests.is_empty());
+}
+
+/// Given a person with a correction recorded after the cut,
+/// when the cut is asked, and a cut after the correction,
+/// then both are kept rows (the stretch before the correction is folded on its own): the original
+/// at the first, the replacement at the second, as the fold says.
+#[test]
+fn cuts_before_and_after_a_correction_are_both_filtered() {
+    let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+    let wrong = person.on("2017-05-02", support::job("j1", EmploymentKind::Marginal));
+    person.correct(
+        "2018-02-01",
+        wrong,
+        "2017-05-02",
+        support::job("j1", EmploymentKind::SocialInsuranceFull),
+    );
+    let state = State::from_journals(support::journals(&[person]), None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    for (cut, counts) in [("2017-12-31", false), ("2018-03-01", true)] {
+        let cut = support::at(cut);
+        let filtered = history.columns_at(&state.store, &state.journals, cut);
+        assert_eq!(filtered.folded, 0, "at {cut}");
+        let rows = rows_of(&filtered.columns);
+        assert_eq!(rows, folded_rows(&state, cut));
+        assert_eq!(
+            rows[0].jobs[0].1, counts,
+            "the job counts as employment at {cut}"
+        );
+    }
+}
+
+/// Given the synthetic population (late entries and corrections at the generator's rates),
+/// when its columns are asked at the cuts the bench asks (two to ten months before its end),
+/// then few persons fall back to the fold: the filter answers nearly every person.
+#[test]
+fn in_the_synthetic_population_few_persons_fall_back_to_the_fold() {
+    let journals = support::population(1500, 7);
+    let end = support::at("2024-12-31");
+    let state = State::from_journals(journals, None, None);
+    let history = History::of_journals(&state.store, &state.journals);
+
+    let (mut filtered, mut folded) = (0, 0);
+    for months in 1..=5 {
+        let cut = end - Duration::days(61 * months);
+        let answer = history.columns_at(&state.store, &state.journals, cut);
+        assert_eq!(rows_of(&answer.columns), folded_rows(&state, cut));
+        filtered += answer.filtered;
+        folded += answer.folded;
+    }
+
+    let share = folded as f64 / (filtered + folded) as f64;
+    println!(
+        "folded again: {folded} of {} person-cuts ({:.2}%)",
+        filtered + folded,
+        100.0 * share
+    );
+    assert!(
+        share < 0.05,
+        "{folded} of {} person-cuts folded again",
+        filtered + folded
+    );
 }

@@ -192,8 +192,17 @@ impl Columns {
     /// The columns of `views`, all built at the cut `known_at` (a view does not say its cut: the
     /// caller, a [`crate::ViewSet`] or whoever calls [`super::compute`], vouches for it).
     pub(crate) fn of_cut(views: &[PersonView], known_at: DateTime<Utc>) -> Self {
-        let rows = views.len();
-        let mut columns = Columns {
+        let mut columns = Self::with_rows(views.len(), known_at);
+        for view in views {
+            columns.push(view);
+        }
+        columns.fit();
+        columns
+    }
+
+    /// No rows yet, with room for `rows`, at the cut `known_at`.
+    pub(crate) fn with_rows(rows: usize, known_at: DateTime<Utc>) -> Self {
+        Columns {
             known_at,
             person: Vec::with_capacity(rows),
             household_id: Vec::with_capacity(rows),
@@ -223,10 +232,12 @@ impl Columns {
             base_contacts: List::with_rows(rows),
             names: Vec::new(),
             codes: HashMap::new(),
-        };
-        for view in views {
-            columns.push(view);
         }
+    }
+
+    /// Gives the lists' entries back their spare capacity, once every row is in.
+    pub(crate) fn fit(&mut self) {
+        let columns = self;
         columns.activities.shrink();
         columns.jobs.shrink();
         columns.districts.shrink();
@@ -243,7 +254,6 @@ impl Columns {
         columns.orientation_tests.shrink();
         columns.recognitions.shrink();
         columns.base_contacts.shrink();
-        columns
     }
 
     /// The cut the rows were built at.
@@ -260,7 +270,8 @@ impl Columns {
         self.stay.is_empty()
     }
 
-    fn push(&mut self, view: &PersonView) {
+    /// Adds a row holding the fields of `view`.
+    pub(crate) fn push(&mut self, view: &PersonView) {
         self.person.push(view.person);
         self.household_id.push(view.household_id);
         self.birth_year.push(view.birth_year);
@@ -327,6 +338,83 @@ impl Columns {
             .replace(row, view.orientation_tests.iter().cloned());
         self.recognitions.replace(row, recognitions_of(view));
         self.base_contacts.replace(row, base_contacts_of(view));
+    }
+
+    /// Adds a copy of row `row` of `other` (a row built at another cut, kept by
+    /// [`super::history::History`]), its codes translated into these columns' codes. The
+    /// destructuring names every field, so a column added later cannot be forgotten here.
+    pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize) {
+        let Columns {
+            known_at: _,
+            person,
+            household_id,
+            birth_year,
+            sex,
+            stay,
+            recorded_entry,
+            nationality,
+            activities,
+            jobs,
+            districts,
+            courses,
+            protection,
+            registered_on,
+            stages_reached_on,
+            first_entitlement,
+            kita,
+            kita_requests,
+            schools,
+            mentoring,
+            sgb2,
+            trainings,
+            measures,
+            language_tests,
+            orientation_tests,
+            recognitions,
+            base_contacts,
+            names,
+            codes: _,
+        } = other;
+        self.person.push(person[row]);
+        self.household_id.push(household_id[row]);
+        self.birth_year.push(birth_year[row]);
+        self.sex.push(sex[row]);
+        self.stay.push(stay[row]);
+        self.recorded_entry.push(recorded_entry[row]);
+        let code = self.intern(&names[nationality[row] as usize]);
+        self.nationality.push(code);
+        self.activities.push(activities.row(row).iter().copied());
+        self.jobs.push(jobs.row(row).iter().copied());
+        let timeline: Vec<Dated<u32>> = districts
+            .row(row)
+            .iter()
+            .map(|district| Dated {
+                on: district.on,
+                value: self.intern(&names[district.value as usize]),
+            })
+            .collect();
+        self.districts.push(timeline);
+        self.courses.push(courses.row(row).iter().copied());
+        self.protection.push(protection.row(row).iter().cloned());
+        self.registered_on.push(registered_on[row]);
+        self.stages_reached_on.push(stages_reached_on[row]);
+        self.first_entitlement.push(first_entitlement[row]);
+        self.kita.push(kita.row(row).iter().copied());
+        self.kita_requests
+            .push(kita_requests.row(row).iter().copied());
+        self.schools.push(schools.row(row).iter().copied());
+        self.mentoring.push(mentoring.row(row).iter().copied());
+        self.sgb2.push(sgb2.row(row).iter().copied());
+        self.trainings.push(trainings.row(row).iter().copied());
+        self.measures.push(measures.row(row).iter().copied());
+        self.language_tests
+            .push(language_tests.row(row).iter().copied());
+        self.orientation_tests
+            .push(orientation_tests.row(row).iter().cloned());
+        self.recognitions
+            .push(recognitions.row(row).iter().copied());
+        self.base_contacts
+            .push(base_contacts.row(row).iter().copied());
     }
 
     /// The code of `name` in `names`, added when new.

@@ -16,6 +16,7 @@ pub mod columns;
 mod contributions;
 mod dimension;
 pub mod german;
+pub mod history;
 mod indicators;
 pub mod suppression;
 mod table;
