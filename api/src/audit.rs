@@ -215,6 +215,13 @@ fn anchor_entry_key(key: &[u8]) -> Vec<u8> {
     [ANCHOR_ENTRY_PREFIX, key].concat()
 }
 
+/// An entry just written, and the store's flush ticket taken after it.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub entry: AuditEntry,
+    pub ticket: FlushTicket,
+}
+
 /// The audit log in the embedded store.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -382,6 +389,12 @@ impl AuditLog {
     /// canonical JSON, which ends with the empty `hash`), hashed, and stored as that JSON with the
     /// hash filled in, which is exactly the entry's JSON.
     pub fn append(&self, record: AuditRecord, at: DateTime<Utc>) -> Result<AuditEntry, AuditError> {
+        self.write(record, at).map(|written| written.entry)
+    }
+
+    /// [`AuditLog::append`], with the ticket that [`AuditLog::flush_through`] makes this entry
+    /// durable by (and no later entry's durability waited for).
+    pub fn write(&self, record: AuditRecord, at: DateTime<Utc>) -> Result<Written, AuditError> {
         let mut head = self
             .head
             .lock()
@@ -395,7 +408,7 @@ impl AuditLog {
         head: &mut Head,
         record: AuditRecord,
         at: DateTime<Utc>,
-    ) -> Result<AuditEntry, AuditError> {
+    ) -> Result<Written, AuditError> {
         let principal = record.principal.as_ref();
         let token_id = principal.map(|principal| principal.token_id.clone());
         let token_name = principal.and_then(|principal| principal.name.clone());
@@ -424,13 +437,14 @@ impl AuditLog {
         let value = stored_value(&canonical, &entry.hash);
         // `insert` on a fresh key cannot clash: the mutex makes this the only writer of the tree.
         self.tree.insert(entry.seq.to_be_bytes(), value)?;
+        let ticket = self.store.ticket();
         *self
             .written
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.store.ticket());
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(ticket);
         head.next_seq += 1;
         head.last_hash = hash;
-        Ok(entry)
+        Ok(Written { entry, ticket })
     }
 
     /// A copy of the whole audit log for a backup, taken under the lock that orders appends and
@@ -496,6 +510,14 @@ impl AuditLog {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Before the first entry of this process, whatever an earlier one left is made durable.
         let ticket = written.unwrap_or_else(|| self.store.ticket());
+        self.store.flushed_after(ticket).await?;
+        Ok(())
+    }
+
+    /// Makes the entries written before `ticket` was taken durable ([`AuditLog::write`]), at no cost
+    /// when a flush that began after it has finished: the event log's group commit of a write
+    /// call's events makes the call's opening entry, written before them, durable so.
+    pub async fn flush_through(&self, ticket: FlushTicket) -> Result<(), AuditError> {
         self.store.flushed_after(ticket).await?;
         Ok(())
     }

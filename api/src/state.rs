@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::watch;
 
-use crate::audit::{AuditEntry, AuditLog, AuditRecord};
+use crate::audit::{AuditEntry, AuditLog, AuditRecord, Written};
 use crate::auth::TokenCache;
 use crate::config::Limits;
 use crate::context::{CliError, Context};
@@ -210,12 +210,18 @@ impl AppState {
     /// Appends an audit entry; an audit log that cannot be written fails the request, because an
     /// unaudited read of personal data must not happen.
     pub fn audit(&self, record: AuditRecord) -> ApiResult<AuditEntry> {
-        let entry = self
+        self.audit_written(record).map(|written| written.entry)
+    }
+
+    /// [`AppState::audit`], with the ticket that makes the entry durable
+    /// ([`crate::audit::AuditLog::flush_through`]).
+    pub fn audit_written(&self, record: AuditRecord) -> ApiResult<Written> {
+        let written = self
             .audit
-            .append(record, self.ledger.clock().now())
+            .write(record, self.ledger.clock().now())
             .map_err(|error| ApiError::internal(&error))?;
         self.metrics.audit_entry();
-        Ok(entry)
+        Ok(written)
     }
 
     /// The projections, or an error saying the server runs without them.

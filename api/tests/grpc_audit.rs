@@ -2,7 +2,8 @@
 //! (insecure mode on loopback, every call as admin) with the official Rust client: a read and a
 //! subscription are audited when they begin and again when they end, with the final status and
 //! what they did: a subscriber dropped for reading nothing ends `RESOURCE_EXHAUSTED`, one the
-//! client closes `CANCELLED`, a BatchAppend call names its refused appends.
+//! client closes `CANCELLED`, a BatchAppend call names its refused appends. A call that writes is
+//! audited before it runs, so the group commit of its writes makes its opening entry durable.
 
 mod support;
 
@@ -112,13 +113,19 @@ async fn a_read_ends_ok_with_the_events_sent_and_a_closed_subscription_ends_canc
             .is_some_and(|query| query.ends_with(": 3 events sent")),
         "{closing:?}"
     );
-    // A unary call gets one entry: its outcome is final when its answer begins.
+    // A call that writes is audited before it runs (`begun`), and again with its outcome.
     let appends = openings(&h, "grpc Streams.Append");
     assert_eq!(appends.len(), 1);
-    assert!(entries(&h).iter().all(|entry| !entry
-        .query
-        .as_deref()
-        .is_some_and(|query| query.contains(&format!("entry {}:", appends[0].seq)))));
+    assert_eq!(appends[0].outcome, "begun");
+    let closing = closing_of(&h, &appends[0]).await;
+    assert_eq!(closing.outcome, "ok");
+    assert!(
+        closing
+            .query
+            .as_deref()
+            .is_some_and(|query| query.ends_with(": 1 appends written, 0 refused")),
+        "{closing:?}"
+    );
 
     // A subscription the client closes ends CANCELLED.
     let mut subscription = client
@@ -218,7 +225,7 @@ async fn a_batch_append_call_names_its_written_and_refused_appends_when_it_ends(
     drop(batch);
 
     let opening = openings(&h, "grpc Streams.BatchAppend").remove(0);
-    assert_eq!(opening.outcome, "ok");
+    assert_eq!(opening.outcome, "begun");
     let closing = closing_of(&h, &opening).await;
     assert!(
         closing.query.as_deref().is_some_and(
@@ -231,4 +238,75 @@ async fn a_batch_append_call_names_its_written_and_refused_appends_when_it_ends(
         ["ok", "CANCELLED"].contains(&closing.outcome.as_str()),
         "{closing:?}"
     );
+}
+
+/// The store's flushes since `before`, once the calls in flight have settled.
+fn flushes_since(h: &Harness, before: u64) -> u64 {
+    h.state.store.flushes_finished() - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_is_audited_before_it_runs_and_its_group_commit_makes_the_entry_durable() {
+    let h = Harness::new().await;
+    let client = endpoint(&h, StreamsConfig::default()).await;
+    // Given a connected client and a stream that exists
+    client
+        .append_to_stream(
+            "plain-1",
+            &AppendToStreamOptions::default(),
+            vec![binary(b"1")],
+        )
+        .await
+        .expect("first append");
+    let before = h.state.store.flushes_finished();
+    // When one more event is appended
+    client
+        .append_to_stream(
+            "plain-1",
+            &AppendToStreamOptions::default(),
+            vec![binary(b"2")],
+        )
+        .await
+        .expect("second append");
+    // Then one flush, the log's group commit, made the event and the call's opening entry
+    // durable: the opening was written before the append was handed to the log
+    assert_eq!(flushes_since(&h, before), 1);
+    let appends = openings(&h, "grpc Streams.Append");
+    assert_eq!(appends.len(), 2);
+    assert_eq!(appends[1].outcome, "begun");
+    assert_eq!(closing_of(&h, &appends[1]).await.outcome, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_call_is_audited_begun_then_refused_and_both_entries_are_durable() {
+    let h = Harness::new().await;
+    let client = endpoint(&h, StreamsConfig::default()).await;
+    client
+        .append_to_stream(
+            "plain-1",
+            &AppendToStreamOptions::default(),
+            vec![binary(b"1")],
+        )
+        .await
+        .expect("append");
+    let before = h.state.store.flushes_finished();
+    // When an append to a system stream is refused (nothing is written, no group commit runs)
+    let refused = client
+        .append_to_stream(
+            "$system-1",
+            &AppendToStreamOptions::default(),
+            vec![binary(b"2")],
+        )
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    // Then the call was audited as begun, and as refused, and one flush of its own made both
+    // durable before the refusal went out
+    let appends = openings(&h, "grpc Streams.Append");
+    assert_eq!(appends.len(), 2);
+    assert_eq!(appends[1].outcome, "begun");
+    assert_eq!(
+        closing_of(&h, &appends[1]).await.outcome,
+        "PERMISSION_DENIED"
+    );
+    assert_eq!(flushes_since(&h, before), 1);
 }

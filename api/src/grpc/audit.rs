@@ -13,10 +13,17 @@
 //! As for the opening entry, an audit log that cannot be written refuses the call: the trailers
 //! then carry `INTERNAL` instead of the call's own status. (A client that went away cannot be told.)
 //!
-//! Calls that write ([`WRITE_CALLS`]) are mutations, and their entries are durable before the
-//! answer, as the GraphQL mutations' are: the layer flushes the opening entry before the response
-//! goes out, and the closing entry of a `BatchAppend` is flushed before its trailers. The flush is
-//! the audit log's group commit ([`crate::audit::AuditLog::flush`]), so concurrent calls share it.
+//! Calls that write ([`WRITE_CALLS`]) are audited before they run (write-ahead): the opening entry,
+//! with the outcome `begun`, is written before the service acts, and every call that writes gets a
+//! closing entry with its outcome (a unary call's when its answer begins). The opening entry is
+//! durable before the answer goes out, and costs no flush of its own when the call wrote: it is in
+//! the store before the call's events, so the event log's group commit that makes them durable
+//! makes it durable too ([`crate::audit::AuditLog::flush_through`]). Writing the entry after the
+//! append instead cost every append a second flush, and concurrent writers fell into step waiting
+//! for one flush and then the other. A refused call wrote nothing, so its two entries are flushed
+//! before the refusal; the closing entry of a `BatchAppend` is flushed before its trailers; the
+//! closing entry of an accepted unary call reaches the disk with the next flush (a crash in between
+//! leaves its durable opening entry and its durable events).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,7 +38,7 @@ use http_body::Frame;
 use tonic::body::Body;
 use tonic::{Code, Status};
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Written};
 use crate::auth::Principal;
 use crate::state::AppState;
 
@@ -143,14 +150,15 @@ impl std::fmt::Debug for Flushing {
 }
 
 impl Closing {
-    fn write(self, outcome: String) -> Result<(), ()> {
+    /// Writes the closing entry with the call's `outcome`.
+    pub(crate) fn write(self, outcome: String) -> Result<Written, ()> {
         let query = format!(
             "end of the call audited as entry {}: {}",
             self.opened_as,
             self.notes.summary()
         );
         self.state
-            .audit(AuditRecord {
+            .audit_written(AuditRecord {
                 principal: Some(self.principal),
                 operation: self.operation,
                 query: Some(query),
@@ -158,7 +166,6 @@ impl Closing {
                 outcome,
                 ..AuditRecord::default()
             })
-            .map(|_| ())
             .map_err(|error| {
                 tracing::error!(message = %error.message, "cannot audit the end of a gRPC call");
             })

@@ -36,6 +36,9 @@ use crate::audit::AuditRecord;
 use crate::auth::{AuthError, Principal, Role};
 use crate::state::AppState;
 
+/// The outcome of a write call's opening entry, written before the call runs.
+pub const BEGUN: &str = "begun";
+
 /// The token id and name recorded for calls of insecure mode, which carry no token.
 pub const INSECURE_PRINCIPAL: &str = "grpc-insecure";
 
@@ -140,39 +143,77 @@ where
                 });
                 request.extensions_mut().insert(notes.clone());
             }
-            let response = inner.call(request).await?;
-            let Some(principal) = principal else {
-                return Ok(response);
-            };
-            // The entry is written before the response's body (its messages) goes out: an
-            // unaudited read of personal data must not happen, so a failed write refuses the call.
-            let outcome = outcome(response.headers());
-            let begun = outcome == "ok";
-            let audited = shared.state.audit(AuditRecord {
-                principal: Some(principal.clone()),
+            // A call that writes is audited before it runs (write-ahead): its opening entry is
+            // in the store before anything the call writes, so the event log's group commit that
+            // makes the call's events durable makes the entry durable too, and the call pays no
+            // flush of its own. Its closing entry tells the outcome.
+            let writes = WRITE_CALLS.contains(&path.as_str());
+            let record = |outcome: String| AuditRecord {
+                principal: principal.clone(),
                 operation: operation(&path),
                 reason: reason.clone(),
                 outcome,
                 ..AuditRecord::default()
-            });
-            let entry = match audited {
-                Ok(entry) => entry,
-                Err(error) => {
+            };
+            let opened = match writes.then(|| shared.state.audit_written(record(BEGUN.into()))) {
+                None => None,
+                Some(Ok(written)) => Some(written),
+                Some(Err(error)) => {
                     tracing::error!(message = %error.message, "cannot audit a gRPC call; refusing it");
                     return Ok(refused_unaudited());
                 }
             };
-            // A call that writes is a mutation: its entry is durable before the answer, as a
-            // GraphQL mutation's is (one flush shared by the calls waiting at the same time).
-            let writes = WRITE_CALLS.contains(&path.as_str());
-            if writes {
-                if let Err(error) = shared.state.audit.flush().await {
-                    tracing::error!(%error, "cannot flush the audit entry of a gRPC call; refusing it");
-                    return Ok(refused_unaudited());
+            let response = inner.call(request).await?;
+            let Some(principal) = principal.clone() else {
+                return Ok(response);
+            };
+            let outcome = outcome(response.headers());
+            let begun = outcome == "ok";
+            let streaming = STREAMING_CALLS.contains(&path.as_str());
+            let entry = match opened {
+                Some(opened) => {
+                    // A unary call's outcome is final when its answer begins: its closing entry
+                    // now. A refused call wrote nothing, so no group commit covered its opening
+                    // entry: both are flushed before the refusal goes out. An accepted call's
+                    // closing entry reaches the disk with the next group commit.
+                    let mut durable = opened.ticket;
+                    if !(streaming && begun) {
+                        let closing = Closing {
+                            state: shared.state.clone(),
+                            principal: principal.clone(),
+                            operation: operation(&path),
+                            reason: reason.clone(),
+                            opened_as: opened.entry.seq,
+                            notes: notes.clone(),
+                            durable: false,
+                        };
+                        match closing.write(outcome.clone()) {
+                            Ok(written) if !begun => durable = written.ticket,
+                            Ok(_) => {}
+                            Err(()) => return Ok(refused_unaudited()),
+                        }
+                    }
+                    if let Err(error) = shared.state.audit.flush_through(durable).await {
+                        tracing::error!(%error, "cannot flush the audit entry of a gRPC call; refusing it");
+                        return Ok(refused_unaudited());
+                    }
+                    opened.entry
                 }
-            }
+                None => {
+                    // A call that reads is audited when its answer begins, with its outcome, before
+                    // its messages go out: an unaudited read of personal data must not happen, so a
+                    // failed write refuses the call.
+                    match shared.state.audit(record(outcome)) {
+                        Ok(entry) => entry,
+                        Err(error) => {
+                            tracing::error!(message = %error.message, "cannot audit a gRPC call; refusing it");
+                            return Ok(refused_unaudited());
+                        }
+                    }
+                }
+            };
             // A streaming call that began is audited again when it ends (`super::audit`).
-            if begun && STREAMING_CALLS.contains(&path.as_str()) {
+            if begun && streaming {
                 let closing = Closing {
                     state: shared.state.clone(),
                     principal,

@@ -392,6 +392,15 @@ pub async fn append_call(
     Ok(append_response(outcome))
 }
 
+/// The code an append answered with `response` was refused with, as a BatchAppend's refusal
+/// carries it: `None` when it was written.
+pub fn refusal(response: &AppendResp) -> Option<tonic::Code> {
+    match response.result {
+        Some(append_resp::Result::WrongExpectedVersion(_)) => Some(tonic::Code::FailedPrecondition),
+        _ => None,
+    }
+}
+
 fn append_response(outcome: Outcome) -> AppendResp {
     use append_resp::wrong_expected_version::{
         CurrentRevisionOption, CurrentRevisionOption2060, ExpectedRevisionOption,

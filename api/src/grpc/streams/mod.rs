@@ -135,9 +135,16 @@ impl streams::streams_server::Streams for StreamsService {
         request: Request<Streaming<AppendReq>>,
     ) -> Result<Response<AppendResp>, Status> {
         let principal = caller(&request)?;
-        append::append_call(&self.state, &principal, request.into_inner())
-            .await
-            .map(Response::new)
+        let notes = notes(&request);
+        let answer = append::append_call(&self.state, &principal, request.into_inner()).await;
+        if let Some(notes) = notes {
+            // The closing audit entry tells whether the append was written.
+            notes.append_answered(match &answer {
+                Ok(response) => append::refusal(response),
+                Err(status) => Some(status.code()),
+            });
+        }
+        answer.map(Response::new)
     }
 
     async fn delete(&self, request: Request<DeleteReq>) -> Result<Response<DeleteResp>, Status> {
