@@ -19,6 +19,7 @@ pub mod code;
 pub mod decode;
 pub mod journal;
 pub mod kpi;
+pub mod list;
 pub mod models;
 pub mod offers;
 pub mod parallel;

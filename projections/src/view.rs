@@ -48,6 +48,7 @@ use uuid::Uuid;
 
 use crate::code::Code;
 use crate::journal::{Inline, Journal, Store};
+use crate::list::List;
 use crate::temporal::{effective_in, EffectiveFact};
 
 /// A half-open span of business dates: active on D when `start <= D` and D is before `end`.
@@ -419,7 +420,7 @@ pub struct MentoringSpell {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentSpell {
     pub consent_id: String,
-    pub recipients: Vec<Agency>,
+    pub recipients: List<Agency>,
     pub purpose: String,
     pub interval: Interval,
 }
@@ -600,42 +601,42 @@ pub struct PersonView {
     pub household_id: Option<Uuid>,
     /// Every spell that makes the person active (courses once started, measures, trainings, jobs
     /// of any kind, school, Kita), ordered by start. Derived from the lists below for fast checks.
-    pub activities: Vec<ActivitySpell>,
-    pub employments: Vec<EmploymentSpell>,
-    pub benefits: Vec<BenefitSpell>,
-    pub courses: Vec<CourseSpell>,
-    pub entitlements: Vec<Entitlement>,
-    pub language_tests: Vec<LanguageTest>,
-    pub districts: Vec<Dated<Code>>,
+    pub activities: List<ActivitySpell>,
+    pub employments: List<EmploymentSpell>,
+    pub benefits: List<BenefitSpell>,
+    pub courses: List<CourseSpell>,
+    pub entitlements: List<Entitlement>,
+    pub language_tests: List<LanguageTest>,
+    pub districts: List<Dated<Code>>,
     /// Arrival (or return) to moving away, in date order.
-    pub presence: Vec<Interval>,
-    pub kita: Vec<Interval>,
-    pub schools: Vec<SchoolSpell>,
-    pub mentoring: Vec<MentoringSpell>,
+    pub presence: List<Interval>,
+    pub kita: List<Interval>,
+    pub schools: List<SchoolSpell>,
+    pub mentoring: List<MentoringSpell>,
     /// The dates of the person's `MentorRequested` events, in date order.
-    pub mentor_requests: Vec<NaiveDate>,
-    pub recognitions: Vec<RecognitionCase>,
-    pub trainings: Vec<TrainingSpell>,
-    pub protection: Vec<Dated<ProtectionStatus>>,
+    pub mentor_requests: List<NaiveDate>,
+    pub recognitions: List<RecognitionCase>,
+    pub trainings: List<TrainingSpell>,
+    pub protection: List<Dated<ProtectionStatus>>,
     /// ISO 3166-1 alpha-3, or `unknown`.
     pub nationality: Code,
-    pub arrivals: Vec<Arrival>,
-    pub moves_away: Vec<Dated<Destination>>,
-    pub accommodations: Vec<Dated<Accommodation>>,
-    pub asylum_applications: Vec<NaiveDate>,
-    pub asylum_decisions: Vec<Dated<AsylumOutcome>>,
-    pub residence: Vec<Dated<Residence>>,
-    pub residence_obligations: Vec<Interval>,
-    pub orientation_tests: Vec<Dated<bool>>,
-    pub kita_requests: Vec<NaiveDate>,
-    pub cooperation_plans: Vec<Dated<Agency>>,
-    pub measures: Vec<MeasureSpell>,
-    pub counselling: Vec<AgencyContact>,
-    pub referrals: Vec<AgencyContact>,
-    pub checklist: Vec<Dated<ChecklistItem>>,
-    pub consents: Vec<ConsentSpell>,
-    pub agencies: Vec<AgencyInvolvement>,
-    pub caseworkers: Vec<CaseworkerInvolvement>,
+    pub arrivals: List<Arrival>,
+    pub moves_away: List<Dated<Destination>>,
+    pub accommodations: List<Dated<Accommodation>>,
+    pub asylum_applications: List<NaiveDate>,
+    pub asylum_decisions: List<Dated<AsylumOutcome>>,
+    pub residence: List<Dated<Residence>>,
+    pub residence_obligations: List<Interval>,
+    pub orientation_tests: List<Dated<bool>>,
+    pub kita_requests: List<NaiveDate>,
+    pub cooperation_plans: List<Dated<Agency>>,
+    pub measures: List<MeasureSpell>,
+    pub counselling: List<AgencyContact>,
+    pub referrals: List<AgencyContact>,
+    pub checklist: List<Dated<ChecklistItem>>,
+    pub consents: List<ConsentSpell>,
+    pub agencies: List<AgencyInvolvement>,
+    pub caseworkers: List<CaseworkerInvolvement>,
 }
 
 impl PersonView {
@@ -666,38 +667,38 @@ impl PersonView {
             sex: registered.sex,
             nationality: Code::new(&registered.nationality),
             household_id: registered.household_id,
-            presence: Vec::new(),
-            arrivals: Vec::new(),
-            moves_away: Vec::new(),
-            districts: Vec::new(),
-            accommodations: Vec::new(),
-            asylum_applications: Vec::new(),
-            asylum_decisions: Vec::new(),
-            residence: Vec::new(),
-            protection: Vec::new(),
-            residence_obligations: Vec::new(),
-            entitlements: Vec::new(),
-            courses: Vec::new(),
-            language_tests: Vec::new(),
-            orientation_tests: Vec::new(),
-            kita_requests: Vec::new(),
-            kita: Vec::new(),
-            schools: Vec::new(),
-            benefits: Vec::new(),
-            cooperation_plans: Vec::new(),
-            measures: Vec::new(),
-            recognitions: Vec::new(),
-            trainings: Vec::new(),
-            employments: Vec::new(),
-            counselling: Vec::new(),
-            referrals: Vec::new(),
-            mentoring: Vec::new(),
-            mentor_requests: Vec::new(),
-            checklist: Vec::new(),
-            consents: Vec::new(),
-            agencies: Vec::new(),
-            caseworkers: Vec::new(),
-            activities: Vec::new(),
+            presence: List::new(),
+            arrivals: List::new(),
+            moves_away: List::new(),
+            districts: List::new(),
+            accommodations: List::new(),
+            asylum_applications: List::new(),
+            asylum_decisions: List::new(),
+            residence: List::new(),
+            protection: List::new(),
+            residence_obligations: List::new(),
+            entitlements: List::new(),
+            courses: List::new(),
+            language_tests: List::new(),
+            orientation_tests: List::new(),
+            kita_requests: List::new(),
+            kita: List::new(),
+            schools: List::new(),
+            benefits: List::new(),
+            cooperation_plans: List::new(),
+            measures: List::new(),
+            recognitions: List::new(),
+            trainings: List::new(),
+            employments: List::new(),
+            counselling: List::new(),
+            referrals: List::new(),
+            mentoring: List::new(),
+            mentor_requests: List::new(),
+            checklist: List::new(),
+            consents: List::new(),
+            agencies: List::new(),
+            caseworkers: List::new(),
+            activities: List::new(),
             stages_reached_on: [None; 6],
             stay: StaySummary::default(),
         };
@@ -719,98 +720,16 @@ impl PersonView {
             first_arrival: view.presence.first().map(|stay| stay.start),
             latest: view.presence.last().copied(),
         };
-        view.shrink();
         Some(view)
     }
 
-    /// Gives every list back its spare capacity. A list grows by doubling while the fold pushes
-    /// (four places for its first element), and most persons have one or two entries per list, so
-    /// the spare places were a good part of a view; a view is read many times and built once, so the
-    /// lists are kept exact, as `Box<[T]>` would keep them. The destructuring names every field, so
-    /// a list added later cannot be forgotten here.
-    fn shrink(&mut self) {
-        let PersonView {
-            birth_year: _,
-            registered_on: _,
-            stay: _,
-            stages_reached_on: _,
-            sex: _,
-            person: _,
-            household_id: _,
-            activities,
-            employments,
-            benefits,
-            courses,
-            entitlements,
-            language_tests,
-            districts,
-            presence,
-            kita,
-            schools,
-            mentoring,
-            mentor_requests,
-            recognitions,
-            trainings,
-            protection,
-            nationality: _,
-            arrivals,
-            moves_away,
-            accommodations,
-            asylum_applications,
-            asylum_decisions,
-            residence,
-            residence_obligations,
-            orientation_tests,
-            kita_requests,
-            cooperation_plans,
-            measures,
-            counselling,
-            referrals,
-            checklist,
-            consents,
-            agencies,
-            caseworkers,
-        } = self;
-        activities.shrink_to_fit();
-        employments.shrink_to_fit();
-        benefits.shrink_to_fit();
-        courses.shrink_to_fit();
-        entitlements.shrink_to_fit();
-        language_tests.shrink_to_fit();
-        districts.shrink_to_fit();
-        presence.shrink_to_fit();
-        kita.shrink_to_fit();
-        schools.shrink_to_fit();
-        mentoring.shrink_to_fit();
-        mentor_requests.shrink_to_fit();
-        recognitions.shrink_to_fit();
-        trainings.shrink_to_fit();
-        protection.shrink_to_fit();
-        arrivals.shrink_to_fit();
-        moves_away.shrink_to_fit();
-        accommodations.shrink_to_fit();
-        asylum_applications.shrink_to_fit();
-        asylum_decisions.shrink_to_fit();
-        residence.shrink_to_fit();
-        residence_obligations.shrink_to_fit();
-        orientation_tests.shrink_to_fit();
-        kita_requests.shrink_to_fit();
-        cooperation_plans.shrink_to_fit();
-        measures.shrink_to_fit();
-        counselling.shrink_to_fit();
-        referrals.shrink_to_fit();
-        checklist.shrink_to_fit();
-        consents.shrink_to_fit();
-        agencies.shrink_to_fit();
-        caseworkers.shrink_to_fit();
-    }
-
-    /// The heap bytes of each list of the view (at its capacity, the elements' inline bytes) and,
+    /// The heap bytes of each list of the view (the elements' inline bytes: a [`List`] has no spare
+    /// capacity) and,
     /// as `"strings"`, of the strings the view owns (codes and ids), for `journey bench
     /// projections`. The destructuring names every field, so a list added later is counted.
     pub fn heap_bytes_by_list(&self) -> Vec<(&'static str, usize)> {
-        fn list<T>(name: &'static str, list: &Vec<T>) -> (&'static str, usize) {
-            (name, list.capacity() * std::mem::size_of::<T>())
+        fn list<T>(name: &'static str, list: &List<T>) -> (&'static str, usize) {
+            (name, list.heap_bytes())
         }
         fn text(text: &str) -> usize {
             text.len()
@@ -895,9 +814,7 @@ impl PersonView {
             + consents
                 .iter()
                 .map(|spell| {
-                    text(&spell.consent_id)
-                        + text(&spell.purpose)
-                        + spell.recipients.capacity() * std::mem::size_of::<Agency>()
+                    text(&spell.consent_id) + text(&spell.purpose) + spell.recipients.heap_bytes()
                 })
                 .sum::<usize>()
             + residence
@@ -1430,7 +1347,7 @@ impl PersonView {
                 .map(|kita| spell(ActivityKind::Kita, *kita)),
         );
         activities.sort_by_key(|activity| (activity.interval, activity.kind));
-        self.activities = activities;
+        self.activities = activities.into();
     }
 
     // ----- "as of D" questions -----
@@ -1700,7 +1617,7 @@ impl PersonView {
 
 /// The consent spells of the effective facts, folded in the order recorded by the one definition
 /// the API's visibility uses too.
-fn consent_spells(facts: &[EffectiveFact<'_>]) -> Vec<ConsentSpell> {
+fn consent_spells(facts: &[EffectiveFact<'_>]) -> List<ConsentSpell> {
     let mut consent_facts: Vec<&EffectiveFact<'_>> = facts
         .iter()
         .filter(|fact| {
@@ -1720,7 +1637,7 @@ fn consent_spells(facts: &[EffectiveFact<'_>]) -> Vec<ConsentSpell> {
         .into_iter()
         .map(|record| ConsentSpell {
             consent_id: record.consent_id,
-            recipients: record.recipients,
+            recipients: record.recipients.into(),
             purpose: record.purpose,
             interval: Interval {
                 start: record.given_on,
@@ -1864,7 +1781,7 @@ pub struct HouseholdMember {
     pub registered_on: NaiveDate,
     /// `None` when registered as unknown.
     pub birth_year: Option<i32>,
-    pub presence: Vec<Interval>,
+    pub presence: List<Interval>,
 }
 
 impl Households {
@@ -1926,5 +1843,23 @@ impl Households {
                 && (member.presence.is_empty()
                     || member.presence.iter().any(|spell| spell.contains(on)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inline record's size, pinned: every indicator's pass streams the views, and every cached
+    /// past cut holds one record a person, so a field or list that grows it should be a decision
+    /// (issue 11). 32 lists of 16 bytes (a [`List`] is a boxed slice) and 96 bytes of fields.
+    #[test]
+    fn a_person_view_is_at_most_608_bytes_inline() {
+        assert_eq!(std::mem::size_of::<List<Interval>>(), 16);
+        assert!(
+            std::mem::size_of::<PersonView>() <= 608,
+            "PersonView is {} bytes",
+            std::mem::size_of::<PersonView>()
+        );
     }
 }
