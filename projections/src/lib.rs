@@ -17,6 +17,7 @@
 pub mod checklist;
 pub mod code;
 pub mod decode;
+pub mod id;
 pub mod journal;
 pub mod kpi;
 pub mod list;

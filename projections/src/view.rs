@@ -47,6 +47,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
 
 use crate::code::Code;
+use crate::id::Id;
 use crate::journal::{Inline, Journal, Store};
 use crate::list::List;
 use crate::temporal::{effective_in, EffectiveFact};
@@ -293,9 +294,9 @@ pub enum SpellOutcome {
 /// ended is a new spell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CourseSpell {
-    pub course_id: String,
+    pub course_id: Code,
     pub course_type: CourseType,
-    pub provider: String,
+    pub provider: Code,
     pub registered_on: NaiveDate,
     pub started_on: Option<NaiveDate>,
     pub ended_on: Option<NaiveDate>,
@@ -366,7 +367,7 @@ pub struct BenefitSpell {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeasureSpell {
-    pub measure_id: String,
+    pub measure_id: Id,
     pub measure_type: MeasureType,
     pub interval: Interval,
     pub outcome: Option<SpellOutcome>,
@@ -374,17 +375,17 @@ pub struct MeasureSpell {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingSpell {
-    pub training_id: String,
-    pub occupation_code: String,
+    pub training_id: Id,
+    pub occupation_code: Code,
     pub interval: Interval,
     pub outcome: Option<SpellOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmploymentSpell {
-    pub employment_id: String,
+    pub employment_id: Id,
     pub kind: EmploymentKind,
-    pub occupation_code: Option<String>,
+    pub occupation_code: Option<Code>,
     pub weekly_hours: Option<u8>,
     pub interval: Interval,
 }
@@ -405,7 +406,7 @@ fn counts_as_employment(kind: EmploymentKind) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecognitionCase {
     pub applied_on: NaiveDate,
-    pub occupation_code: String,
+    pub occupation_code: Code,
     pub regulated: bool,
     pub decided_on: Option<NaiveDate>,
     pub outcome: Option<RecognitionOutcome>,
@@ -413,15 +414,15 @@ pub struct RecognitionCase {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MentoringSpell {
-    pub mentor_id: String,
+    pub mentor_id: Code,
     pub interval: Interval,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentSpell {
-    pub consent_id: String,
+    pub consent_id: Id,
     pub recipients: List<Agency>,
-    pub purpose: String,
+    pub purpose: Code,
     pub interval: Interval,
 }
 
@@ -724,9 +725,8 @@ impl PersonView {
     }
 
     /// The heap bytes of each list of the view (the elements' inline bytes: a [`List`] has no spare
-    /// capacity) and,
-    /// as `"strings"`, of the strings the view owns (codes and ids), for `journey bench
-    /// projections`. The destructuring names every field, so a list added later is counted.
+    /// capacity) and, as `"strings"`, of the texts the view owns (its [`Id`]s, and each consent's
+    /// recipients), for `journey bench projections`. The destructuring names every field, so a list added later is counted.
     pub fn heap_bytes_by_list(&self) -> Vec<(&'static str, usize)> {
         fn list<T>(name: &'static str, list: &List<T>) -> (&'static str, usize) {
             (name, list.heap_bytes())
@@ -780,7 +780,6 @@ impl PersonView {
             agencies,
             caseworkers,
         } = self;
-        let optional = |value: &Option<String>| value.as_deref().map_or(0, text);
         let optional_code = |value: &Option<Code>| value.as_ref().map_or(0, code);
         let strings = code(nationality)
             + districts
@@ -789,7 +788,7 @@ impl PersonView {
                 .sum::<usize>()
             + courses
                 .iter()
-                .map(|course| text(&course.course_id) + text(&course.provider))
+                .map(|course| code(&course.course_id) + code(&course.provider))
                 .sum::<usize>()
             + measures
                 .iter()
@@ -797,24 +796,24 @@ impl PersonView {
                 .sum::<usize>()
             + trainings
                 .iter()
-                .map(|spell| text(&spell.training_id) + text(&spell.occupation_code))
+                .map(|spell| text(&spell.training_id) + code(&spell.occupation_code))
                 .sum::<usize>()
             + employments
                 .iter()
-                .map(|spell| text(&spell.employment_id) + optional(&spell.occupation_code))
+                .map(|spell| text(&spell.employment_id) + optional_code(&spell.occupation_code))
                 .sum::<usize>()
             + recognitions
                 .iter()
-                .map(|case| text(&case.occupation_code))
+                .map(|case| code(&case.occupation_code))
                 .sum::<usize>()
             + mentoring
                 .iter()
-                .map(|spell| text(&spell.mentor_id))
+                .map(|spell| code(&spell.mentor_id))
                 .sum::<usize>()
             + consents
                 .iter()
                 .map(|spell| {
-                    text(&spell.consent_id) + text(&spell.purpose) + spell.recipients.heap_bytes()
+                    text(&spell.consent_id) + code(&spell.purpose) + spell.recipients.heap_bytes()
                 })
                 .sum::<usize>()
             + residence
@@ -993,9 +992,9 @@ impl PersonView {
                                 && matches!(spell.end, Some(CourseEnd::LeftEarly(_)))
                         });
                     self.courses.push(CourseSpell {
-                        course_id: course.course_id.clone(),
+                        course_id: Code::new(&course.course_id),
                         course_type: course.course_type,
-                        provider: course.provider.clone(),
+                        provider: Code::new(&course.provider),
                         registered_on: on,
                         started_on: None,
                         ended_on: None,
@@ -1112,11 +1111,11 @@ impl PersonView {
             }
             Event::MeasureStarted(measure) => {
                 let open = self.measures.iter().any(|spell| {
-                    spell.measure_id == measure.measure_id && spell.interval.end.is_none()
+                    *spell.measure_id == *measure.measure_id && spell.interval.end.is_none()
                 });
                 if !open {
                     self.measures.push(MeasureSpell {
-                        measure_id: measure.measure_id.clone(),
+                        measure_id: measure.measure_id.as_str().into(),
                         measure_type: measure.measure_type,
                         interval: Interval::open(on),
                         outcome: None,
@@ -1126,7 +1125,7 @@ impl PersonView {
             }
             Event::MeasureEnded(measure) => {
                 let open = self.measures.iter_mut().rev().find(|spell| {
-                    spell.measure_id == measure.measure_id && spell.interval.end.is_none()
+                    *spell.measure_id == *measure.measure_id && spell.interval.end.is_none()
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
@@ -1135,7 +1134,7 @@ impl PersonView {
             }
             Event::RecognitionApplied(application) => self.recognitions.push(RecognitionCase {
                 applied_on: on,
-                occupation_code: application.occupation_code.clone(),
+                occupation_code: Code::new(&application.occupation_code),
                 regulated: application.regulated,
                 decided_on: None,
                 outcome: None,
@@ -1153,12 +1152,12 @@ impl PersonView {
             }
             Event::TrainingStarted(training) => {
                 let open = self.trainings.iter().any(|spell| {
-                    spell.training_id == training.training_id && spell.interval.end.is_none()
+                    *spell.training_id == *training.training_id && spell.interval.end.is_none()
                 });
                 if !open {
                     self.trainings.push(TrainingSpell {
-                        training_id: training.training_id.clone(),
-                        occupation_code: training.occupation_code.clone(),
+                        training_id: training.training_id.as_str().into(),
+                        occupation_code: Code::new(&training.occupation_code),
                         interval: Interval::open(on),
                         outcome: None,
                     });
@@ -1167,7 +1166,7 @@ impl PersonView {
             }
             Event::TrainingEnded(training) => {
                 let open = self.trainings.iter_mut().rev().find(|spell| {
-                    spell.training_id == training.training_id && spell.interval.end.is_none()
+                    *spell.training_id == *training.training_id && spell.interval.end.is_none()
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
@@ -1176,13 +1175,14 @@ impl PersonView {
             }
             Event::EmploymentStarted(employment) => {
                 let open = self.employments.iter().any(|spell| {
-                    spell.employment_id == employment.employment_id && spell.interval.end.is_none()
+                    *spell.employment_id == *employment.employment_id
+                        && spell.interval.end.is_none()
                 });
                 if !open {
                     self.employments.push(EmploymentSpell {
-                        employment_id: employment.employment_id.clone(),
+                        employment_id: employment.employment_id.as_str().into(),
                         kind: employment.kind,
-                        occupation_code: employment.occupation_code.clone(),
+                        occupation_code: employment.occupation_code.as_deref().map(Code::new),
                         weekly_hours: employment.weekly_hours,
                         interval: Interval::open(on),
                     });
@@ -1193,7 +1193,8 @@ impl PersonView {
             }
             Event::EmploymentEnded(employment) => {
                 let open = self.employments.iter_mut().rev().find(|spell| {
-                    spell.employment_id == employment.employment_id && spell.interval.end.is_none()
+                    *spell.employment_id == *employment.employment_id
+                        && spell.interval.end.is_none()
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
@@ -1222,7 +1223,7 @@ impl PersonView {
                 });
                 if !open {
                     self.mentoring.push(MentoringSpell {
-                        mentor_id: mentoring.mentor_id.clone(),
+                        mentor_id: Code::new(&mentoring.mentor_id),
                         interval: Interval::open(on),
                     });
                 }
@@ -1636,9 +1637,9 @@ fn consent_spells(facts: &[EffectiveFact<'_>]) -> List<ConsentSpell> {
         .into_records()
         .into_iter()
         .map(|record| ConsentSpell {
-            consent_id: record.consent_id,
+            consent_id: Id::from(record.consent_id.as_str()),
             recipients: record.recipients.into(),
-            purpose: record.purpose,
+            purpose: Code::new(&record.purpose),
             interval: Interval {
                 start: record.given_on,
                 end: record.withdrawn_on,
@@ -1861,5 +1862,18 @@ mod tests {
             "PersonView is {} bytes",
             std::mem::size_of::<PersonView>()
         );
+    }
+
+    /// The entries that held `String`s, pinned: bounded texts (course ids, providers, occupation
+    /// codes, mentors, consent purposes) are 8-byte [`Code`]s, the one-entry ids 16-byte [`Id`]s.
+    #[test]
+    fn the_entries_with_texts_hold_codes_and_ids() {
+        assert_eq!(std::mem::size_of::<CourseSpell>(), 32);
+        assert_eq!(std::mem::size_of::<EmploymentSpell>(), 40);
+        assert_eq!(std::mem::size_of::<MeasureSpell>(), 32);
+        assert_eq!(std::mem::size_of::<TrainingSpell>(), 40);
+        assert_eq!(std::mem::size_of::<RecognitionCase>(), 24);
+        assert_eq!(std::mem::size_of::<MentoringSpell>(), 16);
+        assert_eq!(std::mem::size_of::<ConsentSpell>(), 48);
     }
 }
