@@ -1,5 +1,7 @@
 //! Interned codes: the short strings a view repeats for many persons (district and nationality
-//! codes, caseworker ids, counselling bases, legal bases) kept once per process.
+//! codes, caseworker ids, counselling bases, legal bases, course ids and providers, occupation
+//! codes, mentors, consent purposes) kept once per process. The ids that name one entry each
+//! (employments, measures, trainings, consents) are not interned: see [`crate::id`].
 //!
 //! A view held each of them as its own `String` (24 bytes inline and a heap block each), and the
 //! same few hundred values recur across a million views (issue 11, plan step 3). A [`Code`] is one

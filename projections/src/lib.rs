@@ -17,8 +17,10 @@
 pub mod checklist;
 pub mod code;
 pub mod decode;
+pub mod id;
 pub mod journal;
 pub mod kpi;
+pub mod list;
 pub mod models;
 pub mod offers;
 pub mod parallel;

@@ -202,9 +202,9 @@ pub fn course_waiting_list(views: &[PersonView], as_of: NaiveDate) -> Vec<Waitin
             if course.status_on(as_of) == Some(CourseStatus::Waiting) {
                 list.push(WaitingEntry {
                     person: view.person,
-                    course_id: course.course_id.clone(),
+                    course_id: course.course_id.to_string(),
                     course_type: course.course_type,
-                    provider: course.provider.clone(),
+                    provider: course.provider.to_string(),
                     registered_on: course.registered_on,
                     days_waiting: (as_of - course.registered_on).num_days(),
                     district: view.district(as_of).map(str::to_owned),

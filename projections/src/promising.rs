@@ -58,7 +58,7 @@ impl Qualifications {
             .iter()
             .filter_map(|case| {
                 let (decided_on, outcome) = recognised_by(case.decided_on, case.outcome, on)?;
-                Some((decided_on, outcome, case.occupation_code.clone()))
+                Some((decided_on, outcome, case.occupation_code.to_string()))
             })
             .min_by_key(|(decided_on, _, _)| *decided_on);
         let training = view
@@ -66,7 +66,7 @@ impl Qualifications {
             .iter()
             .filter_map(|training| {
                 completed_by(&training.interval, training.outcome, on)
-                    .map(|end| (end, training.occupation_code.clone()))
+                    .map(|end| (end, training.occupation_code.to_string()))
             })
             .min_by_key(|(end, _)| *end);
         let measure = view
@@ -74,7 +74,7 @@ impl Qualifications {
             .iter()
             .filter_map(|measure| {
                 completed_by(&measure.interval, measure.outcome, on)
-                    .map(|end| (end, measure.measure_id.clone()))
+                    .map(|end| (end, measure.measure_id.to_string()))
             })
             .min_by_key(|(end, _)| *end);
         Self {

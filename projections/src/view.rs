@@ -47,7 +47,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
 
 use crate::code::Code;
+use crate::id::Id;
 use crate::journal::{Inline, Journal, Store};
+use crate::list::List;
 use crate::temporal::{effective_in, EffectiveFact};
 
 /// A half-open span of business dates: active on D when `start <= D` and D is before `end`.
@@ -292,9 +294,9 @@ pub enum SpellOutcome {
 /// ended is a new spell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CourseSpell {
-    pub course_id: String,
+    pub course_id: Code,
     pub course_type: CourseType,
-    pub provider: String,
+    pub provider: Code,
     pub registered_on: NaiveDate,
     pub started_on: Option<NaiveDate>,
     pub ended_on: Option<NaiveDate>,
@@ -365,7 +367,7 @@ pub struct BenefitSpell {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeasureSpell {
-    pub measure_id: String,
+    pub measure_id: Id,
     pub measure_type: MeasureType,
     pub interval: Interval,
     pub outcome: Option<SpellOutcome>,
@@ -373,17 +375,17 @@ pub struct MeasureSpell {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingSpell {
-    pub training_id: String,
-    pub occupation_code: String,
+    pub training_id: Id,
+    pub occupation_code: Code,
     pub interval: Interval,
     pub outcome: Option<SpellOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmploymentSpell {
-    pub employment_id: String,
+    pub employment_id: Id,
     pub kind: EmploymentKind,
-    pub occupation_code: Option<String>,
+    pub occupation_code: Option<Code>,
     pub weekly_hours: Option<u8>,
     pub interval: Interval,
 }
@@ -404,7 +406,7 @@ fn counts_as_employment(kind: EmploymentKind) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecognitionCase {
     pub applied_on: NaiveDate,
-    pub occupation_code: String,
+    pub occupation_code: Code,
     pub regulated: bool,
     pub decided_on: Option<NaiveDate>,
     pub outcome: Option<RecognitionOutcome>,
@@ -412,15 +414,15 @@ pub struct RecognitionCase {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MentoringSpell {
-    pub mentor_id: String,
+    pub mentor_id: Code,
     pub interval: Interval,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentSpell {
-    pub consent_id: String,
-    pub recipients: Vec<Agency>,
-    pub purpose: String,
+    pub consent_id: Id,
+    pub recipients: List<Agency>,
+    pub purpose: Code,
     pub interval: Interval,
 }
 
@@ -600,42 +602,42 @@ pub struct PersonView {
     pub household_id: Option<Uuid>,
     /// Every spell that makes the person active (courses once started, measures, trainings, jobs
     /// of any kind, school, Kita), ordered by start. Derived from the lists below for fast checks.
-    pub activities: Vec<ActivitySpell>,
-    pub employments: Vec<EmploymentSpell>,
-    pub benefits: Vec<BenefitSpell>,
-    pub courses: Vec<CourseSpell>,
-    pub entitlements: Vec<Entitlement>,
-    pub language_tests: Vec<LanguageTest>,
-    pub districts: Vec<Dated<Code>>,
+    pub activities: List<ActivitySpell>,
+    pub employments: List<EmploymentSpell>,
+    pub benefits: List<BenefitSpell>,
+    pub courses: List<CourseSpell>,
+    pub entitlements: List<Entitlement>,
+    pub language_tests: List<LanguageTest>,
+    pub districts: List<Dated<Code>>,
     /// Arrival (or return) to moving away, in date order.
-    pub presence: Vec<Interval>,
-    pub kita: Vec<Interval>,
-    pub schools: Vec<SchoolSpell>,
-    pub mentoring: Vec<MentoringSpell>,
+    pub presence: List<Interval>,
+    pub kita: List<Interval>,
+    pub schools: List<SchoolSpell>,
+    pub mentoring: List<MentoringSpell>,
     /// The dates of the person's `MentorRequested` events, in date order.
-    pub mentor_requests: Vec<NaiveDate>,
-    pub recognitions: Vec<RecognitionCase>,
-    pub trainings: Vec<TrainingSpell>,
-    pub protection: Vec<Dated<ProtectionStatus>>,
+    pub mentor_requests: List<NaiveDate>,
+    pub recognitions: List<RecognitionCase>,
+    pub trainings: List<TrainingSpell>,
+    pub protection: List<Dated<ProtectionStatus>>,
     /// ISO 3166-1 alpha-3, or `unknown`.
     pub nationality: Code,
-    pub arrivals: Vec<Arrival>,
-    pub moves_away: Vec<Dated<Destination>>,
-    pub accommodations: Vec<Dated<Accommodation>>,
-    pub asylum_applications: Vec<NaiveDate>,
-    pub asylum_decisions: Vec<Dated<AsylumOutcome>>,
-    pub residence: Vec<Dated<Residence>>,
-    pub residence_obligations: Vec<Interval>,
-    pub orientation_tests: Vec<Dated<bool>>,
-    pub kita_requests: Vec<NaiveDate>,
-    pub cooperation_plans: Vec<Dated<Agency>>,
-    pub measures: Vec<MeasureSpell>,
-    pub counselling: Vec<AgencyContact>,
-    pub referrals: Vec<AgencyContact>,
-    pub checklist: Vec<Dated<ChecklistItem>>,
-    pub consents: Vec<ConsentSpell>,
-    pub agencies: Vec<AgencyInvolvement>,
-    pub caseworkers: Vec<CaseworkerInvolvement>,
+    pub arrivals: List<Arrival>,
+    pub moves_away: List<Dated<Destination>>,
+    pub accommodations: List<Dated<Accommodation>>,
+    pub asylum_applications: List<NaiveDate>,
+    pub asylum_decisions: List<Dated<AsylumOutcome>>,
+    pub residence: List<Dated<Residence>>,
+    pub residence_obligations: List<Interval>,
+    pub orientation_tests: List<Dated<bool>>,
+    pub kita_requests: List<NaiveDate>,
+    pub cooperation_plans: List<Dated<Agency>>,
+    pub measures: List<MeasureSpell>,
+    pub counselling: List<AgencyContact>,
+    pub referrals: List<AgencyContact>,
+    pub checklist: List<Dated<ChecklistItem>>,
+    pub consents: List<ConsentSpell>,
+    pub agencies: List<AgencyInvolvement>,
+    pub caseworkers: List<CaseworkerInvolvement>,
 }
 
 impl PersonView {
@@ -691,38 +693,38 @@ impl PersonView {
             sex: registered.sex,
             nationality: Code::new(&registered.nationality),
             household_id: registered.household_id,
-            presence: Vec::new(),
-            arrivals: Vec::new(),
-            moves_away: Vec::new(),
-            districts: Vec::new(),
-            accommodations: Vec::new(),
-            asylum_applications: Vec::new(),
-            asylum_decisions: Vec::new(),
-            residence: Vec::new(),
-            protection: Vec::new(),
-            residence_obligations: Vec::new(),
-            entitlements: Vec::new(),
-            courses: Vec::new(),
-            language_tests: Vec::new(),
-            orientation_tests: Vec::new(),
-            kita_requests: Vec::new(),
-            kita: Vec::new(),
-            schools: Vec::new(),
-            benefits: Vec::new(),
-            cooperation_plans: Vec::new(),
-            measures: Vec::new(),
-            recognitions: Vec::new(),
-            trainings: Vec::new(),
-            employments: Vec::new(),
-            counselling: Vec::new(),
-            referrals: Vec::new(),
-            mentoring: Vec::new(),
-            mentor_requests: Vec::new(),
-            checklist: Vec::new(),
-            consents: Vec::new(),
-            agencies: Vec::new(),
-            caseworkers: Vec::new(),
-            activities: Vec::new(),
+            presence: List::new(),
+            arrivals: List::new(),
+            moves_away: List::new(),
+            districts: List::new(),
+            accommodations: List::new(),
+            asylum_applications: List::new(),
+            asylum_decisions: List::new(),
+            residence: List::new(),
+            protection: List::new(),
+            residence_obligations: List::new(),
+            entitlements: List::new(),
+            courses: List::new(),
+            language_tests: List::new(),
+            orientation_tests: List::new(),
+            kita_requests: List::new(),
+            kita: List::new(),
+            schools: List::new(),
+            benefits: List::new(),
+            cooperation_plans: List::new(),
+            measures: List::new(),
+            recognitions: List::new(),
+            trainings: List::new(),
+            employments: List::new(),
+            counselling: List::new(),
+            referrals: List::new(),
+            mentoring: List::new(),
+            mentor_requests: List::new(),
+            checklist: List::new(),
+            consents: List::new(),
+            agencies: List::new(),
+            caseworkers: List::new(),
+            activities: List::new(),
             stages_reached_on: [None; 6],
             stay: StaySummary::default(),
         };
@@ -759,98 +761,15 @@ impl PersonView {
             first_arrival: self.presence.first().map(|stay| stay.start),
             latest: self.presence.last().copied(),
         };
-        self.shrink();
         self
     }
 
-    /// Gives every list back its spare capacity. A list grows by doubling while the fold pushes
-    /// (four places for its first element), and most persons have one or two entries per list, so
-    /// the spare places were a good part of a view; a view is read many times and built once, so the
-    /// lists are kept exact, as `Box<[T]>` would keep them. The destructuring names every field, so
-    /// a list added later cannot be forgotten here.
-    fn shrink(&mut self) {
-        let PersonView {
-            birth_year: _,
-            registered_on: _,
-            stay: _,
-            stages_reached_on: _,
-            sex: _,
-            person: _,
-            household_id: _,
-            activities,
-            employments,
-            benefits,
-            courses,
-            entitlements,
-            language_tests,
-            districts,
-            presence,
-            kita,
-            schools,
-            mentoring,
-            mentor_requests,
-            recognitions,
-            trainings,
-            protection,
-            nationality: _,
-            arrivals,
-            moves_away,
-            accommodations,
-            asylum_applications,
-            asylum_decisions,
-            residence,
-            residence_obligations,
-            orientation_tests,
-            kita_requests,
-            cooperation_plans,
-            measures,
-            counselling,
-            referrals,
-            checklist,
-            consents,
-            agencies,
-            caseworkers,
-        } = self;
-        activities.shrink_to_fit();
-        employments.shrink_to_fit();
-        benefits.shrink_to_fit();
-        courses.shrink_to_fit();
-        entitlements.shrink_to_fit();
-        language_tests.shrink_to_fit();
-        districts.shrink_to_fit();
-        presence.shrink_to_fit();
-        kita.shrink_to_fit();
-        schools.shrink_to_fit();
-        mentoring.shrink_to_fit();
-        mentor_requests.shrink_to_fit();
-        recognitions.shrink_to_fit();
-        trainings.shrink_to_fit();
-        protection.shrink_to_fit();
-        arrivals.shrink_to_fit();
-        moves_away.shrink_to_fit();
-        accommodations.shrink_to_fit();
-        asylum_applications.shrink_to_fit();
-        asylum_decisions.shrink_to_fit();
-        residence.shrink_to_fit();
-        residence_obligations.shrink_to_fit();
-        orientation_tests.shrink_to_fit();
-        kita_requests.shrink_to_fit();
-        cooperation_plans.shrink_to_fit();
-        measures.shrink_to_fit();
-        counselling.shrink_to_fit();
-        referrals.shrink_to_fit();
-        checklist.shrink_to_fit();
-        consents.shrink_to_fit();
-        agencies.shrink_to_fit();
-        caseworkers.shrink_to_fit();
-    }
-
-    /// The heap bytes of each list of the view (at its capacity, the elements' inline bytes) and,
-    /// as `"strings"`, of the strings the view owns (codes and ids), for `journey bench
-    /// projections`. The destructuring names every field, so a list added later is counted.
+    /// The heap bytes of each list of the view (the elements' inline bytes: a [`List`] has no spare
+    /// capacity) and, as `"strings"`, of the texts the view owns (its [`Id`]s, and each consent's
+    /// recipients), for `journey bench projections`. The destructuring names every field, so a list added later is counted.
     pub fn heap_bytes_by_list(&self) -> Vec<(&'static str, usize)> {
-        fn list<T>(name: &'static str, list: &Vec<T>) -> (&'static str, usize) {
-            (name, list.capacity() * std::mem::size_of::<T>())
+        fn list<T>(name: &'static str, list: &List<T>) -> (&'static str, usize) {
+            (name, list.heap_bytes())
         }
         fn text(text: &str) -> usize {
             text.len()
@@ -901,7 +820,6 @@ impl PersonView {
             agencies,
             caseworkers,
         } = self;
-        let optional = |value: &Option<String>| value.as_deref().map_or(0, text);
         let optional_code = |value: &Option<Code>| value.as_ref().map_or(0, code);
         let strings = code(nationality)
             + districts
@@ -910,7 +828,7 @@ impl PersonView {
                 .sum::<usize>()
             + courses
                 .iter()
-                .map(|course| text(&course.course_id) + text(&course.provider))
+                .map(|course| code(&course.course_id) + code(&course.provider))
                 .sum::<usize>()
             + measures
                 .iter()
@@ -918,26 +836,24 @@ impl PersonView {
                 .sum::<usize>()
             + trainings
                 .iter()
-                .map(|spell| text(&spell.training_id) + text(&spell.occupation_code))
+                .map(|spell| text(&spell.training_id) + code(&spell.occupation_code))
                 .sum::<usize>()
             + employments
                 .iter()
-                .map(|spell| text(&spell.employment_id) + optional(&spell.occupation_code))
+                .map(|spell| text(&spell.employment_id) + optional_code(&spell.occupation_code))
                 .sum::<usize>()
             + recognitions
                 .iter()
-                .map(|case| text(&case.occupation_code))
+                .map(|case| code(&case.occupation_code))
                 .sum::<usize>()
             + mentoring
                 .iter()
-                .map(|spell| text(&spell.mentor_id))
+                .map(|spell| code(&spell.mentor_id))
                 .sum::<usize>()
             + consents
                 .iter()
                 .map(|spell| {
-                    text(&spell.consent_id)
-                        + text(&spell.purpose)
-                        + spell.recipients.capacity() * std::mem::size_of::<Agency>()
+                    text(&spell.consent_id) + code(&spell.purpose) + spell.recipients.heap_bytes()
                 })
                 .sum::<usize>()
             + residence
@@ -1116,9 +1032,9 @@ impl PersonView {
                                 && matches!(spell.end, Some(CourseEnd::LeftEarly(_)))
                         });
                     self.courses.push(CourseSpell {
-                        course_id: course.course_id.clone(),
+                        course_id: Code::new(&course.course_id),
                         course_type: course.course_type,
-                        provider: course.provider.clone(),
+                        provider: Code::new(&course.provider),
                         registered_on: on,
                         started_on: None,
                         ended_on: None,
@@ -1235,11 +1151,11 @@ impl PersonView {
             }
             Event::MeasureStarted(measure) => {
                 let open = self.measures.iter().any(|spell| {
-                    spell.measure_id == measure.measure_id && spell.interval.end.is_none()
+                    *spell.measure_id == *measure.measure_id && spell.interval.end.is_none()
                 });
                 if !open {
                     self.measures.push(MeasureSpell {
-                        measure_id: measure.measure_id.clone(),
+                        measure_id: measure.measure_id.as_str().into(),
                         measure_type: measure.measure_type,
                         interval: Interval::open(on),
                         outcome: None,
@@ -1249,7 +1165,7 @@ impl PersonView {
             }
             Event::MeasureEnded(measure) => {
                 let open = self.measures.iter_mut().rev().find(|spell| {
-                    spell.measure_id == measure.measure_id && spell.interval.end.is_none()
+                    *spell.measure_id == *measure.measure_id && spell.interval.end.is_none()
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
@@ -1258,7 +1174,7 @@ impl PersonView {
             }
             Event::RecognitionApplied(application) => self.recognitions.push(RecognitionCase {
                 applied_on: on,
-                occupation_code: application.occupation_code.clone(),
+                occupation_code: Code::new(&application.occupation_code),
                 regulated: application.regulated,
                 decided_on: None,
                 outcome: None,
@@ -1276,12 +1192,12 @@ impl PersonView {
             }
             Event::TrainingStarted(training) => {
                 let open = self.trainings.iter().any(|spell| {
-                    spell.training_id == training.training_id && spell.interval.end.is_none()
+                    *spell.training_id == *training.training_id && spell.interval.end.is_none()
                 });
                 if !open {
                     self.trainings.push(TrainingSpell {
-                        training_id: training.training_id.clone(),
-                        occupation_code: training.occupation_code.clone(),
+                        training_id: training.training_id.as_str().into(),
+                        occupation_code: Code::new(&training.occupation_code),
                         interval: Interval::open(on),
                         outcome: None,
                     });
@@ -1290,7 +1206,7 @@ impl PersonView {
             }
             Event::TrainingEnded(training) => {
                 let open = self.trainings.iter_mut().rev().find(|spell| {
-                    spell.training_id == training.training_id && spell.interval.end.is_none()
+                    *spell.training_id == *training.training_id && spell.interval.end.is_none()
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
@@ -1299,13 +1215,14 @@ impl PersonView {
             }
             Event::EmploymentStarted(employment) => {
                 let open = self.employments.iter().any(|spell| {
-                    spell.employment_id == employment.employment_id && spell.interval.end.is_none()
+                    *spell.employment_id == *employment.employment_id
+                        && spell.interval.end.is_none()
                 });
                 if !open {
                     self.employments.push(EmploymentSpell {
-                        employment_id: employment.employment_id.clone(),
+                        employment_id: employment.employment_id.as_str().into(),
                         kind: employment.kind,
-                        occupation_code: employment.occupation_code.clone(),
+                        occupation_code: employment.occupation_code.as_deref().map(Code::new),
                         weekly_hours: employment.weekly_hours,
                         interval: Interval::open(on),
                     });
@@ -1316,7 +1233,8 @@ impl PersonView {
             }
             Event::EmploymentEnded(employment) => {
                 let open = self.employments.iter_mut().rev().find(|spell| {
-                    spell.employment_id == employment.employment_id && spell.interval.end.is_none()
+                    *spell.employment_id == *employment.employment_id
+                        && spell.interval.end.is_none()
                 });
                 if let Some(spell) = open {
                     spell.interval.end = Some(on);
@@ -1345,7 +1263,7 @@ impl PersonView {
                 });
                 if !open {
                     self.mentoring.push(MentoringSpell {
-                        mentor_id: mentoring.mentor_id.clone(),
+                        mentor_id: Code::new(&mentoring.mentor_id),
                         interval: Interval::open(on),
                     });
                 }
@@ -1470,7 +1388,7 @@ impl PersonView {
                 .map(|kita| spell(ActivityKind::Kita, *kita)),
         );
         activities.sort_by_key(|activity| (activity.interval, activity.kind));
-        self.activities = activities;
+        self.activities = activities.into();
     }
 
     // ----- "as of D" questions -----
@@ -1740,7 +1658,7 @@ impl PersonView {
 
 /// The consent spells of the effective facts, folded in the order recorded by the one definition
 /// the API's visibility uses too.
-fn consent_spells(facts: &[EffectiveFact<'_>]) -> Vec<ConsentSpell> {
+fn consent_spells(facts: &[EffectiveFact<'_>]) -> List<ConsentSpell> {
     let mut consent_facts: Vec<&EffectiveFact<'_>> = facts
         .iter()
         .filter(|fact| {
@@ -1759,9 +1677,9 @@ fn consent_spells(facts: &[EffectiveFact<'_>]) -> Vec<ConsentSpell> {
         .into_records()
         .into_iter()
         .map(|record| ConsentSpell {
-            consent_id: record.consent_id,
-            recipients: record.recipients,
-            purpose: record.purpose,
+            consent_id: Id::from(record.consent_id.as_str()),
+            recipients: record.recipients.into(),
+            purpose: Code::new(&record.purpose),
             interval: Interval {
                 start: record.given_on,
                 end: record.withdrawn_on,
@@ -1904,7 +1822,7 @@ pub struct HouseholdMember {
     pub registered_on: NaiveDate,
     /// `None` when registered as unknown.
     pub birth_year: Option<i32>,
-    pub presence: Vec<Interval>,
+    pub presence: List<Interval>,
 }
 
 impl Households {
@@ -1966,5 +1884,36 @@ impl Households {
                 && (member.presence.is_empty()
                     || member.presence.iter().any(|spell| spell.contains(on)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inline record's size, pinned: every indicator's pass streams the views, and every cached
+    /// past cut holds one record a person, so a field or list that grows it should be a decision
+    /// (issue 11). 32 lists of 16 bytes (a [`List`] is a boxed slice) and 96 bytes of fields.
+    #[test]
+    fn a_person_view_is_at_most_608_bytes_inline() {
+        assert_eq!(std::mem::size_of::<List<Interval>>(), 16);
+        assert!(
+            std::mem::size_of::<PersonView>() <= 608,
+            "PersonView is {} bytes",
+            std::mem::size_of::<PersonView>()
+        );
+    }
+
+    /// The entries that held `String`s, pinned: bounded texts (course ids, providers, occupation
+    /// codes, mentors, consent purposes) are 8-byte [`Code`]s, the one-entry ids 16-byte [`Id`]s.
+    #[test]
+    fn the_entries_with_texts_hold_codes_and_ids() {
+        assert_eq!(std::mem::size_of::<CourseSpell>(), 32);
+        assert_eq!(std::mem::size_of::<EmploymentSpell>(), 40);
+        assert_eq!(std::mem::size_of::<MeasureSpell>(), 32);
+        assert_eq!(std::mem::size_of::<TrainingSpell>(), 40);
+        assert_eq!(std::mem::size_of::<RecognitionCase>(), 24);
+        assert_eq!(std::mem::size_of::<MentoringSpell>(), 16);
+        assert_eq!(std::mem::size_of::<ConsentSpell>(), 48);
     }
 }
