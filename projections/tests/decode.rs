@@ -78,40 +78,29 @@ async fn seeded() -> Seeded {
 
 #[tokio::test]
 async fn a_page_decoded_on_several_threads_equals_the_page_decoded_event_by_event() {
-    let Seeded {
-        log,
-        ledger,
-        page,
-        one_by_one,
-        ..
-    } = seeded().await;
-    assert!(page.len() > 200, "a page long enough to be split");
+    let seeded = seeded().await;
+    assert!(seeded.page.len() > 200, "a page long enough to be split");
 
     for threads in [1, 2, 3, 7] {
-        let decoded = decode_page(&ledger, page.clone(), threads).expect("decode page");
+        let decoded =
+            decode_page(&seeded.ledger, seeded.page.clone(), threads).expect("decode page");
         assert!(
-            decoded == one_by_one,
+            decoded == seeded.one_by_one,
             "{threads} thread(s) give the events decoded one by one, in log order"
         );
     }
-    log.close().await.expect("close");
+    seeded.log.close().await.expect("close");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_decoded_ahead_come_back_in_the_order_pushed_whatever_their_length_and_depth() {
-    let Seeded {
-        log,
-        ledger,
-        page,
-        one_by_one,
-        ..
-    } = seeded().await;
+    let seeded = seeded().await;
     // Below and above the length decoded on the calling thread (64), and one page of all.
-    for page_events in [1, 50, 64, 300, page.len()] {
+    for page_events in [1, 50, 64, 300, seeded.page.len()] {
         for depth in [1, 2, 3] {
-            let mut decoding = DecodeAhead::with_depth(ledger.clone(), depth);
+            let mut decoding = DecodeAhead::with_depth(seeded.ledger.clone(), depth);
             let mut decoded = Vec::new();
-            for chunk in page.chunks(page_events) {
+            for chunk in seeded.page.chunks(page_events) {
                 if !decoding.has_room() {
                     decoded.extend(decoding.next().await.expect("a page").expect("decoded"));
                 }
@@ -122,32 +111,32 @@ async fn pages_decoded_ahead_come_back_in_the_order_pushed_whatever_their_length
             }
             assert!(decoding.is_empty());
             assert!(
-                decoded == one_by_one,
+                decoded == seeded.one_by_one,
                 "pages of {page_events} events, {depth} ahead, give the log decoded event by event"
             );
         }
     }
-    log.close().await.expect("close");
+    seeded.log.close().await.expect("close");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_read_and_decoded_ahead_is_the_log_after_the_checkpoint_decoded_event_by_event() {
-    let Seeded {
-        log,
-        ledger,
-        page,
-        one_by_one,
-        ..
-    } = seeded().await;
-    let middle = page.len() / 2;
+    let seeded = seeded().await;
+    let middle = seeded.page.len() / 2;
     // From the start, from the middle and after the last event (nothing to read).
     for (checkpoint, expected) in [
-        (None, &one_by_one[..]),
-        (Some(page[middle].position), &one_by_one[middle + 1..]),
-        (Some(page[page.len() - 1].position), &one_by_one[..0]),
+        (None, &seeded.one_by_one[..]),
+        (
+            Some(seeded.page[middle].position),
+            &seeded.one_by_one[middle + 1..],
+        ),
+        (
+            Some(seeded.page[seeded.page.len() - 1].position),
+            &seeded.one_by_one[..0],
+        ),
     ] {
         for page_events in [1, 7, 100, 4096] {
-            let mut pages = LogPages::after(ledger.clone(), checkpoint, page_events);
+            let mut pages = LogPages::after(seeded.ledger.clone(), checkpoint, page_events);
             let mut decoded = Vec::new();
             while let Some(next) = pages.next().await {
                 let next = next.expect("read and decoded");
@@ -164,5 +153,5 @@ async fn the_log_read_and_decoded_ahead_is_the_log_after_the_checkpoint_decoded_
             );
         }
     }
-    log.close().await.expect("close");
+    seeded.log.close().await.expect("close");
 }
