@@ -23,7 +23,7 @@ use tokio::sync::{watch, Notify};
 
 use chrono::{DateTime, Utc};
 
-use crate::decode::decode_page_blocking;
+use crate::decode::{DecodeAhead, LogPages};
 use crate::journal::{
     ActorSymbol, EventSymbol, Fact, FactError, Inline, Interner, Journal, Journals, Stamp, Store,
 };
@@ -789,22 +789,16 @@ impl Projections {
             Instant::now(),
         );
         let mut applied = 0u64;
-        loop {
+        // Read, decoded and applied at once: the pages are read and decoded ahead of the one
+        // applied (`crate::decode`).
+        let mut pages = LogPages::after(
+            inner.ledger.clone(),
+            fresh.checkpoint,
+            inner.config.rebuild_page_events,
+        );
+        while let Some(page) = pages.next().await {
+            let page = page?;
             let head = log.last_position().await?;
-            if head.is_none_or(|head| fresh.has_applied(head)) {
-                break;
-            }
-            let page = log
-                .read_all(
-                    AllFrom::after(fresh.checkpoint),
-                    Direction::Forwards,
-                    inner.config.rebuild_page_events,
-                )
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            let page = decode_page_blocking(inner.ledger.clone(), page).await?;
             let touched = persons_of(&page);
             for decoded in page {
                 fresh.apply_owned(decoded)?;
@@ -846,21 +840,19 @@ impl Projections {
             // Hold the live loop between batches, catch up to where it is, and swap.
             let _pause = inner.pause.lock().await;
             let live = self.read(|state| state.checkpoint);
+            let mut pages = LogPages::after(
+                inner.ledger.clone(),
+                fresh.checkpoint,
+                inner.config.rebuild_page_events,
+            );
             while let Some(live) = live.filter(|live| !fresh.has_applied(*live)) {
-                let page = log
-                    .read_all(
-                        AllFrom::after(fresh.checkpoint),
-                        Direction::Forwards,
-                        inner.config.rebuild_page_events,
-                    )
-                    .await?;
-                if page.is_empty() {
+                let Some(page) = pages.next().await else {
                     return Err(ProjectionError::Stopped(format!(
                         "the log ends at {:?} but the live projections are at {live}",
                         fresh.checkpoint
                     )));
-                }
-                let page = decode_page_blocking(inner.ledger.clone(), page).await?;
+                };
+                let page = page?;
                 let touched = persons_of(&page);
                 for decoded in page {
                     fresh.apply_owned(decoded)?;
@@ -1024,80 +1016,53 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
     let mut subscription = inner.ledger.log().subscribe_all(from).await?;
     // An event taken from the subscription that belongs to the next batch.
     let mut carried = None;
+    // The latest transaction time of every event batched so far: batches are decoded ahead of the
+    // state, which then lags what is batched.
+    let mut batched_through = None;
+    // The batches are collected as recorded and decoded ahead of the one applied, on every core,
+    // exactly as a rebuild decodes its pages: in a catch-up one batch is applied while the next
+    // ones are decoded.
+    let mut decoding = DecodeAhead::new(inner.ledger.clone());
     loop {
-        let first = match carried.take() {
-            Some(event) => Some(Ok(event)),
-            None => tokio::select! {
-                _ = inner.stop.notified() => return Ok(()),
-                next = subscription.next() => next,
-            },
-        };
-        let Some(first) = first else {
-            return Ok(());
-        };
-        // The batch is collected as recorded and decoded at once, on every core when it is long
-        // (a catch-up), exactly as a rebuild decodes its pages.
-        let mut batch = vec![first?];
-        while batch.len() < inner.config.apply_batch_events_max {
-            match subscription.try_next() {
-                Some(next) => batch.push(next?),
-                None => break,
-            }
-        }
-        // A live answer reports the latest transaction time applied as the time it covers
-        // (`State::recorded_through`), so a batch must not end while the log holds an event
-        // recorded at or before that time: the rest of an append (its events share one time), or
-        // an append that took its time before another but reached the log after it. Such events
-        // are durable, so awaiting them is short. Bounded by the largest append, so that a log
-        // written with historical times (a seed) still goes in batches.
-        let mut through = inner
-            .state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .recorded_through;
-        for recorded in &batch {
-            through = through.max(Some(recorded.event.recorded_at));
-        }
-        // An append can take its time before the batch's latest and still be on its way to the
-        // log (the ledger stamps, then seals, then appends): wait for every such append, so that
-        // the loop below finds it in the log and the batch takes it along.
-        if let Some(through) = through {
-            inner.ledger.in_flight().settled(through).await;
-        }
-        let mut extra = 0;
-        while extra < APPEND_EVENTS_MAX {
-            let Some(last) = batch.last() else {
-                break;
-            };
-            let next = match subscription.try_next() {
-                Some(next) => next?,
-                None => {
-                    let peeked = inner
-                        .ledger
-                        .log()
-                        .read_all(AllFrom::Excluding(last.position), Direction::Forwards, 1)
-                        .await?;
-                    let recorded_by_then = peeked
-                        .first()
-                        .is_some_and(|next| Some(next.event.recorded_at) <= through);
-                    if !recorded_by_then {
-                        break;
-                    }
-                    match subscription.next().await {
-                        Some(next) => next?,
+        while decoding.has_room() {
+            let first = match carried.take() {
+                Some(event) => Ok(event),
+                // Nothing to apply: wait for the log (or the stop).
+                None if decoding.is_empty() => tokio::select! {
+                    _ = inner.stop.notified() => return Ok(()),
+                    next = subscription.next() => match next {
+                        Some(next) => next,
                         None => return Ok(()),
-                    }
-                }
+                    },
+                },
+                // Batches to apply: take only what the subscription holds already.
+                None => match subscription.try_next() {
+                    Some(next) => next,
+                    None => break,
+                },
             };
-            if Some(next.event.recorded_at) > through {
-                carried = Some(next);
-                break;
-            }
-            batch.push(next);
-            extra += 1;
+            let Some(batch) = next_batch(
+                inner,
+                &mut subscription,
+                first?,
+                &mut carried,
+                &mut batched_through,
+            )
+            .await?
+            else {
+                return Ok(());
+            };
+            decoding.push(batch);
         }
+        // A stop asked for during a long catch-up, when the loop never waits for the log.
+        if stop_requested(&inner.stop).await {
+            return Ok(());
+        }
+        let Some(batch) = decoding.next().await else {
+            continue;
+        };
+        let batch = batch?;
         let batch_events = batch.len() as u64;
-        let batch = decode_page_blocking(inner.ledger.clone(), batch).await?;
         let touched = persons_of(&batch);
         let pause = inner.pause.lock().await;
         let (checkpoint, refused) = {
@@ -1138,6 +1103,93 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
             spacing.written(Instant::now());
         }
     }
+}
+
+/// Whether a stop was asked for, without waiting: the stop's permit is taken when there is one.
+async fn stop_requested(stop: &Notify) -> bool {
+    tokio::select! {
+        biased;
+        () = stop.notified() => true,
+        () = std::future::ready(()) => false,
+    }
+}
+
+/// The batch that starts with `first`: what the subscription holds already, up to the batch size,
+/// and every event recorded by the batch's latest time. `batched_through` is the latest time of
+/// every batch before; it moves to this one's. An event taken that belongs to the next batch is
+/// left in `carried`.
+async fn next_batch(
+    inner: &Arc<Inner>,
+    subscription: &mut log::Subscription,
+    first: log::RecordedEvent,
+    carried: &mut Option<log::RecordedEvent>,
+    batched_through: &mut Option<DateTime<Utc>>,
+) -> Result<Option<Vec<log::RecordedEvent>>, ProjectionError> {
+    let mut batch = vec![first];
+    while batch.len() < inner.config.apply_batch_events_max {
+        match subscription.try_next() {
+            Some(next) => batch.push(next?),
+            None => break,
+        }
+    }
+    // A live answer reports the latest transaction time applied as the time it covers
+    // (`State::recorded_through`), so a batch must not end while the log holds an event
+    // recorded at or before that time: the rest of an append (its events share one time), or
+    // an append that took its time before another but reached the log after it. Such events
+    // are durable, so awaiting them is short. Bounded by the largest append, so that a log
+    // written with historical times (a seed) still goes in batches. The time is the state's (a
+    // rebuild may have swapped in a state further along) or the batches' before this one, which
+    // the state has not applied yet, whichever is later.
+    let mut through = inner
+        .state
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .recorded_through
+        .max(*batched_through);
+    for recorded in &batch {
+        through = through.max(Some(recorded.event.recorded_at));
+    }
+    // An append can take its time before the batch's latest and still be on its way to the
+    // log (the ledger stamps, then seals, then appends): wait for every such append, so that
+    // the loop below finds it in the log and the batch takes it along.
+    if let Some(through) = through {
+        inner.ledger.in_flight().settled(through).await;
+    }
+    let mut extra = 0;
+    while extra < APPEND_EVENTS_MAX {
+        let Some(last) = batch.last() else {
+            break;
+        };
+        let next = match subscription.try_next() {
+            Some(next) => next?,
+            None => {
+                let peeked = inner
+                    .ledger
+                    .log()
+                    .read_all(AllFrom::Excluding(last.position), Direction::Forwards, 1)
+                    .await?;
+                let recorded_by_then = peeked
+                    .first()
+                    .is_some_and(|next| Some(next.event.recorded_at) <= through);
+                if !recorded_by_then {
+                    break;
+                }
+                match subscription.next().await {
+                    Some(next) => next?,
+                    // The log closed: the batch could not be completed, so it is not applied.
+                    None => return Ok(None),
+                }
+            }
+        };
+        if Some(next.event.recorded_at) > through {
+            *carried = Some(next);
+            break;
+        }
+        batch.push(next);
+        extra += 1;
+    }
+    *batched_through = through;
+    Ok(Some(batch))
 }
 
 impl State {

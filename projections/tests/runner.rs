@@ -800,3 +800,49 @@ async fn journals_hold_no_spare_room_after_a_catch_up_a_live_append_or_a_rebuild
     assert_eq!(spare(&projections), 0, "after a rebuild");
     projections.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_stopped_part_way_and_resumed_equals_a_rebuild() {
+    // Given a log of many small batches, caught up with batches decoded ahead of the one applied
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 40, 30).await;
+    let mut small_batches = config(&fixture);
+    small_batches.apply_batch_events_max = 8;
+    let head = fixture
+        .log
+        .last_position()
+        .await
+        .expect("head")
+        .expect("seeded");
+    // When the runner is stopped as soon as it started (during its catch-up, or just after)
+    let stopped = Projections::start(fixture.ledger.clone(), small_batches.clone())
+        .await
+        .expect("start");
+    stopped
+        .shutdown()
+        .await
+        .expect("shutdown writes a snapshot");
+    let at_stop = snapshot_of(&stopped);
+    drop(stopped);
+    // Then what it applied is a prefix of the log: every journal's revisions from 0 without a gap
+    assert!(at_stop.checkpoint <= Some(head));
+    for journal in at_stop.journals.values() {
+        for (revision, fact) in journal.facts.iter().enumerate() {
+            assert_eq!(u64::from(fact.revision), revision as u64);
+            assert!(Some(fact.position) <= at_stop.checkpoint);
+        }
+    }
+    // And resumed from its snapshot it catches up to the state a rebuild from position 0 builds
+    let resumed = Projections::start(fixture.ledger.clone(), small_batches)
+        .await
+        .expect("restart");
+    assert_eq!(snapshot_of(&resumed).checkpoint, at_stop.checkpoint);
+    resumed.caught_up().await.expect("caught up");
+    let caught_up = snapshot_of(&resumed);
+    assert_eq!(caught_up.checkpoint, Some(head));
+    resumed.rebuild(|_| {}).await.expect("rebuild");
+    let rebuilt = snapshot_of(&resumed);
+    assert_eq!(rebuilt, caught_up);
+    assert_eq!(rebuilt.digest(), caught_up.digest());
+    resumed.shutdown().await.expect("shutdown");
+}
