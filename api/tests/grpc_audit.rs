@@ -240,7 +240,22 @@ async fn a_batch_append_call_names_its_written_and_refused_appends_when_it_ends(
     );
 }
 
-/// The store's flushes since `before`, once the calls in flight have settled.
+/// Appends one event of `bytes` to `stream`, whatever its revision.
+async fn append_one(
+    client: &Client,
+    stream: &str,
+    bytes: &[u8],
+) -> kurrentdb::Result<kurrentdb::WriteResult> {
+    client
+        .append_to_stream(
+            stream,
+            &AppendToStreamOptions::default(),
+            vec![binary(bytes)],
+        )
+        .await
+}
+
+/// The store's flushes since `before`.
 fn flushes_since(h: &Harness, before: u64) -> u64 {
     h.state.store.flushes_finished() - before
 }
@@ -250,22 +265,12 @@ async fn an_append_is_audited_before_it_runs_and_its_group_commit_makes_the_entr
     let h = Harness::new().await;
     let client = endpoint(&h, StreamsConfig::default()).await;
     // Given a connected client and a stream that exists
-    client
-        .append_to_stream(
-            "plain-1",
-            &AppendToStreamOptions::default(),
-            vec![binary(b"1")],
-        )
+    append_one(&client, "plain-1", b"1")
         .await
         .expect("first append");
     let before = h.state.store.flushes_finished();
     // When one more event is appended
-    client
-        .append_to_stream(
-            "plain-1",
-            &AppendToStreamOptions::default(),
-            vec![binary(b"2")],
-        )
+    append_one(&client, "plain-1", b"2")
         .await
         .expect("second append");
     // Then one flush, the log's group commit, made the event and the call's opening entry
@@ -281,23 +286,10 @@ async fn an_append_is_audited_before_it_runs_and_its_group_commit_makes_the_entr
 async fn a_refused_write_call_is_audited_begun_then_refused_and_both_entries_are_durable() {
     let h = Harness::new().await;
     let client = endpoint(&h, StreamsConfig::default()).await;
-    client
-        .append_to_stream(
-            "plain-1",
-            &AppendToStreamOptions::default(),
-            vec![binary(b"1")],
-        )
-        .await
-        .expect("append");
+    append_one(&client, "plain-1", b"1").await.expect("append");
     let before = h.state.store.flushes_finished();
     // When an append to a system stream is refused (nothing is written, no group commit runs)
-    let refused = client
-        .append_to_stream(
-            "$system-1",
-            &AppendToStreamOptions::default(),
-            vec![binary(b"2")],
-        )
-        .await;
+    let refused = append_one(&client, "$system-1", b"2").await;
     assert!(refused.is_err(), "{refused:?}");
     // Then the call was audited as begun, and as refused, and one flush of its own made both
     // durable before the refusal went out
