@@ -108,17 +108,57 @@ fn instant(seconds: i64) -> DateTime<Utc> {
         + Duration::seconds(seconds)
 }
 
+/// What the past-cut proptests draw: a population, amendments to it and cuts to ask.
+#[derive(Debug, Clone)]
+struct AmendedCase {
+    people: usize,
+    seed: u64,
+    amendments: Vec<(prop::sample::Index, Amendment, i64)>,
+    free_cuts: Vec<i64>,
+    fact_cuts: Vec<(prop::sample::Index, prop::sample::Index, i64)>,
+}
+
+fn amended_case() -> impl Strategy<Value = AmendedCase> {
+    (
+        5usize..60,
+        any::<u64>(),
+        prop::collection::vec(
+            (any::<prop::sample::Index>(), amendment(), 0..SPAN_SECONDS),
+            0..12,
+        ),
+        prop::collection::vec(0..SPAN_SECONDS, 1..4),
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+                -1i64..=1,
+            ),
+            1..4,
+        ),
+    )
+        .prop_map(
+            |(people, seed, amendments, free_cuts, fact_cuts)| AmendedCase {
+                people,
+                seed,
+                amendments,
+                free_cuts,
+                fact_cuts,
+            },
+        )
+}
+
 /// A random population of `people` persons with `amendments` applied, and the cuts to ask:
 /// `free_cuts` anywhere, and `fact_cuts` exactly at (or a second either side of) a recorded fact.
 /// `None` when the population holds nobody.
-fn amended_population(
-    people: usize,
-    seed: u64,
-    amendments: &[(prop::sample::Index, Amendment, i64)],
-    free_cuts: &[i64],
-    fact_cuts: &[(prop::sample::Index, prop::sample::Index, i64)],
-) -> Option<(State<Inline>, Vec<DateTime<Utc>>)> {
-    let mut journals = support::population(people, seed);
+fn amended_population(case: &AmendedCase) -> Option<(State<Inline>, Vec<DateTime<Utc>>)> {
+    let AmendedCase {
+        people,
+        seed,
+        amendments,
+        free_cuts,
+        fact_cuts,
+    } = case;
+    let mut journals = support::population(*people, *seed);
     if journals.is_empty() {
         return None;
     }
@@ -147,19 +187,9 @@ proptest! {
 
     #[test]
     fn a_past_cut_filtered_from_the_live_views_equals_a_full_rebuild_of_that_cut(
-        people in 5usize..60,
-        seed in any::<u64>(),
-        amendments in prop::collection::vec(
-            (any::<prop::sample::Index>(), amendment(), 0..SPAN_SECONDS),
-            0..12,
-        ),
-        free_cuts in prop::collection::vec(0..SPAN_SECONDS, 1..4),
-        fact_cuts in prop::collection::vec(
-            (any::<prop::sample::Index>(), any::<prop::sample::Index>(), -1i64..=1),
-            1..4,
-        ),
+        case in amended_case(),
     ) {
-        let Some((state, cuts)) = amended_population(people, seed, &amendments, &free_cuts, &fact_cuts) else {
+        let Some((state, cuts)) = amended_population(&case) else {
             return Err(TestCaseError::reject("no persons"));
         };
         let live = ViewSet::for_state(&state, LIVE);
@@ -200,19 +230,9 @@ proptest! {
 
     #[test]
     fn the_kept_rows_filtered_at_a_past_cut_equal_the_columns_of_the_fold_at_that_cut(
-        people in 5usize..60,
-        seed in any::<u64>(),
-        amendments in prop::collection::vec(
-            (any::<prop::sample::Index>(), amendment(), 0..SPAN_SECONDS),
-            0..12,
-        ),
-        free_cuts in prop::collection::vec(0..SPAN_SECONDS, 1..4),
-        fact_cuts in prop::collection::vec(
-            (any::<prop::sample::Index>(), any::<prop::sample::Index>(), -1i64..=1),
-            1..4,
-        ),
+        case in amended_case(),
     ) {
-        let Some((state, cuts)) = amended_population(people, seed, &amendments, &free_cuts, &fact_cuts) else {
+        let Some((state, cuts)) = amended_population(&case) else {
             return Err(TestCaseError::reject("no persons"));
         };
         let history = History::of_journals(&state.store, &state.journals);
