@@ -401,8 +401,16 @@ impl EventLog for SledLog {
             return Ok(Vec::new());
         }
         let bound = self.committed();
+        // Which events answer is known from memory; a stream with none (a new person's, the
+        // metadata of a plain stream never given any) answers without a trip to the blocking pool.
+        let wanted = self
+            .reader
+            .stream_wanted(stream, from, direction, limit, bound);
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
         let stream = stream.to_owned();
-        self.blocking_read(move |reader| reader.read_stream(&stream, from, direction, limit, bound))
+        self.blocking_read(move |reader| reader.read_wanted(&stream, wanted))
             .await
     }
 

@@ -149,19 +149,21 @@ impl Reader {
             .collect()
     }
 
-    pub(super) fn read_stream(
+    /// The (revision, position) of each event a read of `stream` answers, from the in-memory
+    /// index alone: empty for a stream without events below `bound`, which then needs no read of
+    /// the store. [`Reader::read_wanted`] reads them.
+    pub(super) fn stream_wanted(
         &self,
         stream: &str,
         from: StreamFrom,
         direction: Direction,
         limit: usize,
         bound: u64,
-    ) -> Result<Vec<RecordedEvent>, LogError> {
-        // (revision, position) of the events to read, taken under the lock, read after it.
-        let wanted: Vec<(u64, u64)> = {
+    ) -> Vec<(u64, u64)> {
+        {
             let index = read_index(&self.index);
             let Some(positions) = index.streams.get(stream) else {
-                return Ok(Vec::new());
+                return Vec::new();
             };
             // Revisions and positions grow together, so the committed revisions are a prefix.
             let visible = positions.partition_point(|&position| position < bound);
@@ -181,7 +183,7 @@ impl Reader {
                 }
                 Direction::Backwards => {
                     let Some(last) = visible.checked_sub(1) else {
-                        return Ok(Vec::new());
+                        return Vec::new();
                     };
                     let start = match from {
                         StreamFrom::Start => 0,
@@ -191,7 +193,16 @@ impl Reader {
                     (0..=start).rev().take(limit).map(pick).collect()
                 }
             }
-        };
+        }
+    }
+
+    /// The events of `stream` that [`Reader::stream_wanted`] picked, each checked against the
+    /// index's revision.
+    pub(super) fn read_wanted(
+        &self,
+        stream: &str,
+        wanted: Vec<(u64, u64)>,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
         let mut events = Vec::with_capacity(wanted.len());
         for (revision, position) in wanted {
             let event = self.event_at(position)?;
