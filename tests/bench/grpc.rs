@@ -99,6 +99,8 @@ async fn scratch() -> Scratch {
 /// credentials, audit), and an admin's client of it; the endpoint stops when `Served` is dropped.
 struct Served {
     client: Client,
+    /// The connection string of `client`, for clients of their own (one connection each).
+    settings: ClientSettings,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -142,7 +144,8 @@ async fn endpoint(scratch: &Scratch) -> Served {
     .parse()
     .expect("settings");
     Served {
-        client: Client::new(settings).expect("client"),
+        client: Client::new(settings.clone()).expect("client"),
+        settings,
         _stop: stop,
     }
 }
@@ -204,7 +207,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-async fn singles_in_process(scratch: &Scratch, settings: &Settings) -> Duration {
+async fn singles_in_process(scratch: &Scratch, settings: &Settings, count: usize) -> Duration {
     let ledger = scratch.context.ledger.clone();
     let actor = Actor {
         id: "bench".into(),
@@ -216,7 +219,6 @@ async fn singles_in_process(scratch: &Scratch, settings: &Settings) -> Duration 
         .map(|_| {
             let ledger = ledger.clone();
             let actor = actor.clone();
-            let count = settings.single_per_writer;
             tokio::spawn(async move {
                 for _ in 0..count {
                     let event = catalogue::decode(
@@ -251,12 +253,14 @@ async fn singles_in_process(scratch: &Scratch, settings: &Settings) -> Duration 
     started.elapsed()
 }
 
-async fn singles_endpoint(client: &Client, settings: &Settings) -> Duration {
+/// Single appends through the endpoint by WRITERS concurrent writers; writer `i` uses
+/// `clients[i % clients.len()]`, so one client is one shared connection and WRITERS clients are
+/// a connection each.
+async fn singles_endpoint(clients: &[Client], settings: &Settings, count: usize) -> Duration {
     let started = Instant::now();
     let tasks: Vec<_> = (0..settings.writers)
-        .map(|_| {
-            let client = client.clone();
-            let count = settings.single_per_writer;
+        .map(|writer| {
+            let client = clients[writer % clients.len()].clone();
             tokio::spawn(async move {
                 for _ in 0..count {
                     let event = EventData::json(
@@ -431,6 +435,39 @@ async fn read_endpoint(client: &Client) -> (usize, Duration) {
 
 /// Full reads of `$all` of `scratch`'s log, in-process (read and decode) and through `client`, an
 /// admin's client of the endpoint serving it; prints and answers the ratio.
+/// How many times the single appends alternate between the two sides in a round.
+const SINGLES_ALTERNATIONS: usize = 4;
+
+/// Single appends in-process and through `clients`, alternating (in-process first)
+/// [`SINGLES_ALTERNATIONS`] times with a share of SINGLE_PER_WRITER appends per writer each, so that
+/// a burst of other work on the shared cores falls on both sides; the ratio is that of the summed
+/// rates.
+async fn compare_singles(
+    name: &str,
+    direct: &Scratch,
+    clients: &[Client],
+    settings: &Settings,
+) -> f64 {
+    let share = settings.single_per_writer.div_ceil(SINGLES_ALTERNATIONS);
+    let (mut in_process, mut in_process_cpu) = (Duration::ZERO, Duration::ZERO);
+    let (mut through, mut through_cpu) = (Duration::ZERO, Duration::ZERO);
+    let mut per_writer = 0;
+    while per_writer < settings.single_per_writer {
+        let count = share.min(settings.single_per_writer - per_writer);
+        let (wall, _, cpu) = measured(singles_in_process(direct, settings, count)).await;
+        (in_process, in_process_cpu) = (in_process + wall, in_process_cpu + cpu);
+        let (wall, _, cpu) = measured(singles_endpoint(clients, settings, count)).await;
+        (through, through_cpu) = (through + wall, through_cpu + cpu);
+        per_writer += count;
+    }
+    report(
+        name,
+        settings.writers * settings.single_per_writer,
+        (through, through_cpu),
+        (in_process, in_process_cpu),
+    )
+}
+
 ///
 /// One read of a few tens of thousands of events takes a tenth of a second in-process, short
 /// enough that a burst of other work on the shared cores decides the ratio. The two reads
@@ -461,7 +498,7 @@ async fn compare_reads(name: &str, scratch: &Scratch, client: &Client) -> f64 {
 }
 
 /// One round of the four scenarios on fresh stores; answers the four ratios.
-async fn round(settings: &Settings) -> [f64; 4] {
+async fn round(settings: &Settings) -> [f64; 5] {
     // Each side appends to its own scratch store, so neither finds the other's streams.
     let direct = scratch().await;
     let served = scratch().await;
@@ -470,18 +507,19 @@ async fn round(settings: &Settings) -> [f64; 4] {
     // The client connects (TLS handshake, server features) before the clock starts.
     client.server_info().await.expect("server info");
     let singles = settings.writers * settings.single_per_writer;
+    // The scenario: WRITERS concurrent writers sharing the client (one HTTP/2 connection,
+    // as a client library is used in a process).
     let direct_flushes = direct.context.store.flushes_finished();
-    let (in_process, _, in_process_cpu) = measured(singles_in_process(&direct, settings)).await;
-    let direct_flushes = direct.context.store.flushes_finished() - direct_flushes;
     let served_flushes = served.context.store.flushes_finished();
-    let (through, _, through_cpu) = measured(singles_endpoint(client, settings)).await;
-    let served_flushes = served.context.store.flushes_finished() - served_flushes;
-    let single_ratio = report(
+    let single_ratio = compare_singles(
         "single person appends (rules, sealing)",
-        singles,
-        (through, through_cpu),
-        (in_process, in_process_cpu),
-    );
+        &direct,
+        std::slice::from_ref(client),
+        settings,
+    )
+    .await;
+    let direct_flushes = direct.context.store.flushes_finished() - direct_flushes;
+    let served_flushes = served.context.store.flushes_finished() - served_flushes;
     // Each flush is an fsync of the store: more than one per group of concurrent appends means
     // the audit log's entries paid flushes of their own.
     println!(
@@ -490,6 +528,22 @@ async fn round(settings: &Settings) -> [f64; 4] {
         served_flushes as f64 / singles as f64,
         direct_flushes as f64 / singles as f64,
     );
+    // The same with WRITERS clients of their own (a connection each, connected before the clock
+    // starts), as many agencies' systems appending at once would.
+    let mut own_clients = Vec::with_capacity(settings.writers);
+    for _ in 0..settings.writers {
+        let own = Client::new(served_endpoint.settings.clone()).expect("client");
+        own.server_info().await.expect("server info");
+        own_clients.push(own);
+    }
+    let own_ratio = compare_singles(
+        &format!("  … from {} clients, a connection each", settings.writers),
+        &direct,
+        &own_clients,
+        settings,
+    )
+    .await;
+    drop(own_clients);
 
     let (wall, cpu) = empty_calls(client, settings).await;
     println!(
@@ -534,7 +588,13 @@ async fn round(settings: &Settings) -> [f64; 4] {
         &seeded_endpoint.client,
     )
     .await;
-    [single_ratio, batch_ratio, read_ratio, seeded_ratio]
+    [
+        single_ratio,
+        own_ratio,
+        batch_ratio,
+        read_ratio,
+        seeded_ratio,
+    ]
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -551,15 +611,16 @@ async fn main() {
         settings.batch,
         settings.people
     );
-    let mut ratios = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let mut ratios = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for number in 1..=settings.rounds {
         println!("round {number}");
         for (all, ratio) in ratios.iter_mut().zip(round(&settings).await) {
             all.push(ratio);
         }
     }
-    let [single, batch, read, seeded] = ratios.map(median);
+    let [single, own, batch, read, seeded] = ratios.map(median);
     println!(
-        "median ratios endpoint / in-process: single appends {single:.2}, batches {batch:.2}, $all read {read:.2}, seeded $all read {seeded:.2} (targets: 0.50 each)"
+        "median ratios endpoint / in-process: single appends {single:.2} (from {} clients of their own: {own:.2}), batches {batch:.2}, $all read {read:.2}, seeded $all read {seeded:.2} (targets: 0.50 each)",
+        settings.writers
     );
 }
