@@ -25,14 +25,17 @@ pub const GENESIS: [u8; 32] = [0; 32];
 pub fn canonical_envelope(stream: &str, revision: u64, event: &NewEvent) -> Vec<u8> {
     // The envelope names the actor as the domain does (role and agency by name). An actor this build
     // cannot read keeps its stored form, so its hash differs and `verify` reports the event.
+    // Written sorted without a `Value` (`to_vec_sorted`): the same bytes as `json!(actor)`.
     let actor = match Actor::from_log(&event.actor) {
-        Ok(actor) => json!(actor),
-        Err(_) => json!({
+        Ok(actor) => crate::sorted_json::to_vec_sorted(&actor),
+        Err(_) => serde_json::to_vec(&json!({
             "id": event.actor.id,
             "agency": event.actor.agency,
             "role": event.actor.role,
-        }),
-    };
+        }))
+        .ok(),
+    }
+    .unwrap_or_else(|| b"null".to_vec());
     let mut content_digest = [0u8; 64];
     // Encoding 32 bytes into 64 hex digits cannot fail.
     let content_digest = match hex::encode_to_slice(event.content_digest, &mut content_digest) {
@@ -40,7 +43,7 @@ pub fn canonical_envelope(stream: &str, revision: u64, event: &NewEvent) -> Vec<
         Err(_) => "",
     };
     SortedObject::with_capacity(512)
-        .field("actor", &actor)
+        .raw_field("actor", &actor)
         .field("causation_id", &event.causation_id)
         .field("content_digest", content_digest)
         .field("correlation_id", &event.correlation_id)

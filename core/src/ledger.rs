@@ -382,8 +382,7 @@ pub fn seal_aad(stream: &str, id: Uuid) -> Vec<u8> {
 
 /// The canonical content of a proposed event: what the idempotency digest covers.
 fn canonical_content(proposed: &Proposed) -> Vec<u8> {
-    let data = serde_json::to_vec(&proposed.event.to_data()).unwrap_or_default();
-    canonical_content_with_data(proposed, &data)
+    canonical_content_with_data(proposed, &proposed.event.to_data_bytes())
 }
 
 /// [`canonical_content`] around the event's data already serialized (sealing needs those bytes
@@ -391,10 +390,11 @@ fn canonical_content(proposed: &Proposed) -> Vec<u8> {
 /// JSON object of these keys, sorted, as every stored content digest covers them.
 fn canonical_content_with_data(proposed: &Proposed, data: &[u8]) -> Vec<u8> {
     let event_type = proposed.event.event_type();
-    // The actor goes through `Value` so that its keys are sorted as well.
-    let actor = serde_json::to_value(&proposed.actor).unwrap_or(Value::Null);
+    // The actor's keys are sorted as well.
+    let actor =
+        crate::sorted_json::to_vec_sorted(&proposed.actor).unwrap_or_else(|| b"null".to_vec());
     SortedObject::with_capacity(data.len() + 192)
-        .field("actor", &actor)
+        .raw_field("actor", &actor)
         .field("causation_id", &proposed.causation_id)
         .field("correlation_id", &proposed.correlation_id)
         .raw_field("data", data)
@@ -949,7 +949,7 @@ impl Ledger {
         index: usize,
     ) -> Result<NewEvent, LedgerError> {
         let event_type = proposal.event.event_type();
-        let plaintext = serde_json::to_vec(&proposal.event.to_data()).unwrap_or_default();
+        let plaintext = proposal.event.to_data_bytes();
         let canonical = canonical_content_with_data(proposal, &plaintext);
         let (encoding, payload) = if event_type.is_stored_plain() {
             (PayloadEncoding::Json, plaintext)
@@ -1342,6 +1342,11 @@ mod tests {
             // When the canonical content is built around the serialized data
             let data = serde_json::to_vec(&proposed.event.to_data()).unwrap_or_default();
             let built = canonical_content_with_data(proposed, &data);
+            // And the data written without the `Value` is the same bytes
+            assert_eq!(
+                String::from_utf8_lossy(&proposed.event.to_data_bytes()),
+                String::from_utf8_lossy(&data),
+            );
             // Then it is byte for byte the object built as a `Value`
             assert_eq!(
                 String::from_utf8_lossy(&built),

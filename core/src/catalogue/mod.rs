@@ -95,6 +95,15 @@ macro_rules! catalogue {
                 result.unwrap_or(Value::Null)
             }
 
+            /// The bytes of [`Event::to_data`] serialized compactly (its keys sorted), written
+            /// without building the `Value` (`crate::sorted_json::to_vec_sorted`).
+            pub fn to_data_bytes(&self) -> Vec<u8> {
+                let bytes = match self {
+                    $(Event::$variant(payload) => crate::sorted_json::to_vec_sorted(payload),)+
+                };
+                bytes.unwrap_or_else(|| b"null".to_vec())
+            }
+
             fn validate(&self) -> Result<(), Check> {
                 match self {
                     $(Event::$variant(payload) => payload.validate(),)+

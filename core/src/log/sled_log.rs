@@ -9,19 +9,22 @@
 //! |---|---|
 //! | `e` ‖ position (u64 BE) | the postcard-encoded [`StoredRecord`] (format byte first) |
 //! | `x` ‖ first position of a group (u64 BE) | index format byte ‖ the postcard-encoded [`IndexRun`]s |
-//! | `n` ‖ stream number (u32 BE) | the stream's name (the name table of format-3 records) |
+//! | `n` ‖ stream number (u32 BE) | the stream's name (the name table of format-3 and -4 records) |
+//! | `d` ‖ entry number (u32 BE) | `t` ‖ an event type's name, or `a` ‖ a postcard actor (the dictionary of format-4 records) |
 //! | `m` | meta format byte ‖ next position (u64 BE) ‖ last global hash (32 bytes) |
 //!
-//! A record of format 2 (what the writer writes) does not store its global link's `prev_hash`: it
+//! A record of format 2 does not store its global link's `prev_hash`: it
 //! is the `global_hash` of the record at the position before, so a read takes it from the record
 //! it read just before, and a read that starts at a record takes it from one extra read of the
-//! position before. A record of format 3 (what the writer writes now) is format 2 with the stream
-//! named by its number in the name table: `n` keys, numbered densely from 0 in the order the writer
-//! first wrote a format-3 record of the stream, each written in the same batch as that record, so a
-//! crash never leaves a record whose name is missing. The table is held in memory (number → name
-//! for the readers, name → number for the writer), loaded at open. Records of formats 1 and 2
-//! stay readable as they are; the reader decodes by the format byte, so one store may hold all
-//! three.
+//! position before. A record of format 3 is format 2 with the stream named by its number in the
+//! name table: `n` keys, numbered densely from 0 in the order the writer first wrote a format-3 or
+//! format-4 record of the stream, each written in the same batch as that record, so a crash never
+//! leaves a record whose name is missing. A record of format 4 (what the writer writes now) is
+//! format 3 with the event type and the actor (id, agency, role) named by their numbers in the
+//! dictionary: `d` keys, one numbering for both kinds, each written in the same batch as the first
+//! record that uses it. Both tables are held in memory (`sled_log/tables.rs`: number → entry for the
+//! readers, entry → number for the writer), loaded at open. Records of formats 1 to 3 stay
+//! readable as they are; the reader decodes by the format byte, so one store may hold all four.
 //!
 //! Both `e` and `x` keys grow with the position, so a group commit appends to the right edge of the
 //! B-tree only (about two leaves and the meta key), whatever streams and ids it carries. An `x` key
@@ -91,6 +94,7 @@ mod migration;
 mod open;
 mod reader;
 mod subscription;
+mod tables;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -104,6 +108,7 @@ use migration::*;
 use open::*;
 use reader::*;
 use subscription::*;
+use tables::*;
 use writer::*;
 
 /// Settings of the embedded log. Every queue, batch and page is bounded by one of them.
@@ -218,11 +223,11 @@ impl SledLog {
         let config = config.sanitized();
         let db = store.db().clone();
         let tree = db.open_tree(TREE_NAME)?;
-        let (state, index, names) = WriterState::load(&tree, db.clone())?;
+        let (state, index, tables) = WriterState::load(&tree, db.clone())?;
         let reader = Reader {
             tree,
             index: std::sync::Arc::new(RwLock::new(index)),
-            names: std::sync::Arc::new(RwLock::new(names)),
+            tables: std::sync::Arc::new(RwLock::new(tables)),
         };
         let (head_sender, head) = watch::channel(Head {
             next_position: state.next_position,
@@ -274,25 +279,19 @@ impl SledLog {
         }
     }
 
-    /// How many events the in-memory index holds and an estimate of its heap bytes, with the name
-    /// table's (the readers' names, and the writer's map of the same names to numbers, counted
-    /// at its length).
+    /// How many events the in-memory index holds and an estimate of its heap bytes, with the
+    /// tables' (the name table and the dictionary for the readers, and the writer's maps of the
+    /// same to their numbers).
     pub fn index_footprint(&self) -> (u64, u64) {
         let index = read_index(&self.reader.index);
-        let names = self
+        let tables = self
             .reader
-            .names
+            .tables
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let names_bytes = names.capacity() * std::mem::size_of::<Arc<str>>()
-            + names
-                .iter()
-                .map(|name| name.len() + 2 * std::mem::size_of::<usize>())
-                .sum::<usize>()
-            + names.len() * (std::mem::size_of::<(Arc<str>, u32)>() + 1);
         (
             index.ids.len() as u64,
-            index.heap_bytes() + names_bytes as u64,
+            index.heap_bytes() + tables.heap_bytes(),
         )
     }
 

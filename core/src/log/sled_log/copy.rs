@@ -6,11 +6,10 @@
 //! above it. The head is always the end of a group commit, so the `x` keys below it tile exactly the
 //! positions below it. The meta record is not copied but written anew for the copied head.
 
-use std::sync::Arc;
-
 use super::{
-    decode_name, decode_record, event_key, index_key, key_position, meta_value, LogError, Position,
-    SledLog, Store, EVENT_PREFIX, INDEX_PREFIX, META_FORMAT_V2, META_KEY, NAME_PREFIX, TREE_NAME,
+    decode_record, event_key, index_key, key_position, meta_value, LogError, Position, SledLog,
+    Store, Tables, DICTIONARY_PREFIX, EVENT_PREFIX, INDEX_PREFIX, META_FORMAT_V2, META_KEY,
+    NAME_PREFIX, TREE_NAME,
 };
 use crate::chain;
 
@@ -39,18 +38,20 @@ impl SledLog {
     }
 
     /// Hands every stored entry of the log below `head` (taken from [`SledLog::committed_head`])
-    /// to `sink`: the name table first (every name a record below the head uses was written with
-    /// or before that record; names of later streams come along and are harmless), then records,
-    /// then index runs, each in key order.
+    /// to `sink`: the name table and the dictionary first (every name and entry a record below the
+    /// head uses was written with or before that record; those of later records come along and
+    /// are harmless), then records, then index runs, each in key order.
     pub fn copy_entries<E: From<LogError>>(
         &self,
         head: LogCopyHead,
         mut sink: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let tree = &self.reader.tree;
-        for item in tree.scan_prefix([NAME_PREFIX]) {
-            let (key, value) = item.map_err(LogError::from)?;
-            sink(&key, &value)?;
+        for prefix in [NAME_PREFIX, DICTIONARY_PREFIX] {
+            for item in tree.scan_prefix([prefix]) {
+                let (key, value) = item.map_err(LogError::from)?;
+                sink(&key, &value)?;
+            }
         }
         for item in tree.range(event_key(0)..event_key(head.next_position)) {
             let (key, value) = item.map_err(LogError::from)?;
@@ -71,8 +72,9 @@ pub struct LogRestore {
     batch: sled::Batch,
     batched: usize,
     events: u64,
-    /// The name table restored so far, which the records restored after it may use.
-    names: Vec<Arc<str>>,
+    /// The name table and the dictionary restored so far, which the records restored after them
+    /// may use.
+    tables: Tables,
 }
 
 impl LogRestore {
@@ -90,22 +92,18 @@ impl LogRestore {
             batch: sled::Batch::default(),
             batched: 0,
             events: 0,
-            names: Vec::new(),
+            tables: Tables::default(),
         })
     }
 
-    /// Adds one copied entry. Only name, record and index keys are taken; the names must come
-    /// densely numbered before the records that use them, the records in position order without
-    /// gaps (the chain itself is checked by `verify` after the restore).
+    /// Adds one copied entry. Only name, dictionary, record and index keys are taken; the names and
+    /// dictionary entries must come densely numbered before the records that use them, the records
+    /// in position order without gaps, each decoding with the tables (the chain itself is checked
+    /// by `verify` after the restore).
     pub fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<(), LogError> {
         match key.first() {
-            Some(&NAME_PREFIX) => {
-                let expected = u32::try_from(self.names.len()).map_err(|_| LogError::Corrupt {
-                    position: Position::from_raw(self.events),
-                    reason: "the copy names more than 2^32 streams".into(),
-                })?;
-                self.names.push(decode_name(key, value, expected)?);
-            }
+            Some(&NAME_PREFIX) => self.tables.add_stored_name(key, value)?,
+            Some(&DICTIONARY_PREFIX) => self.tables.add_stored_entry(key, value)?,
             Some(&EVENT_PREFIX) => {
                 let position = key_position(key)?;
                 if position != self.events {
@@ -114,10 +112,7 @@ impl LogRestore {
                         reason: format!("expected the record of position {}", self.events),
                     });
                 }
-                let names = &self.names;
-                decode_record(position, value, |number| {
-                    names.get(usize::try_from(number).ok()?).cloned()
-                })?;
+                decode_record(position, value, &self.tables)?;
                 self.events += 1;
             }
             Some(&INDEX_PREFIX) if key.len() == 9 => {}

@@ -1,7 +1,7 @@
-//! Tests of the record formats side by side: a store written with format-1 and format-2 records
-//! stays readable, verifiable, appendable and copyable once the writer writes format 3, every read
-//! returns the same `RecordedEvent`s for all formats, a crash between groups loses no stream name,
-//! and `verify` still finds a changed, removed or reordered event.
+//! Tests of the record formats side by side: a store written with records of formats 1 to 3 stays
+//! readable, verifiable, appendable and copyable once the writer writes format 4, every read
+//! returns the same `RecordedEvent`s for all formats, a crash between groups loses no stream name
+//! and no dictionary entry, and `verify` still finds a changed, removed or reordered event.
 
 use std::sync::Arc;
 
@@ -44,12 +44,13 @@ fn varied_event(n: u128, rich: bool) -> NewEvent {
 }
 
 /// Writes `events` (stream, event) with raw sled writes, in position order from 0, with their `x`
-/// key and a meta value of format 2: the store builds before format 3 left behind. With `mixed`,
-/// the records at odd positions are of format 2, else all are of format 1. Returns the stream
-/// revisions given.
+/// key and a meta value of format 2: the store builds before format 4 left behind. With `mixed`,
+/// the records at positions 1, 4, 7, … are of format 2 and those at 2, 5, 8, … of format 3 (with
+/// their streams' `n` keys), else all are of format 1. Returns the stream revisions given.
 fn given_old_records(store: &Store, events: &[(String, NewEvent)], mixed: bool) -> Vec<u64> {
     let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
     let mut revisions: HashMap<String, u64> = HashMap::new();
+    let mut numbers: HashMap<String, u32> = HashMap::new();
     let mut given = Vec::new();
     let mut prev = chain::GENESIS;
     let mut runs = Vec::new();
@@ -57,10 +58,17 @@ fn given_old_records(store: &Store, events: &[(String, NewEvent)], mixed: bool) 
     for (position, (stream, event)) in (0u64..).zip(events) {
         let revision = revisions.entry(stream.clone()).or_default();
         let hash = chain::global_hash(&prev, position, &event.hash);
-        let bytes = if mixed && position % 2 == 1 {
-            encode_record_v2(position, stream, *revision, event, &hash)
-        } else {
-            encode_record_v1(position, stream, *revision, event, &prev, &hash)
+        let bytes = match (mixed, position % 3) {
+            (true, 1) => encode_record_v2(position, stream, *revision, event, &hash),
+            (true, 2) => {
+                let next = u32::try_from(numbers.len()).expect("a few streams");
+                let number = *numbers.entry(stream.clone()).or_insert_with(|| {
+                    batch.insert(&name_key(next)[..], stream.as_bytes());
+                    next
+                });
+                encode_record_v3(position, number, *revision, event, &hash)
+            }
+            _ => encode_record_v1(position, stream, *revision, event, &prev, &hash),
         }
         .expect("encodes");
         batch.insert(&event_key(position)[..], bytes);
@@ -161,7 +169,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// The same events, all as format-1 records in one store, and in the other the first `split`
-    /// as format-1 and format-2 records plus the rest appended by this build (format 3), read back
+    /// as records of formats 1 to 3 plus the rest appended by this build (format 4), read back
     /// the same through every read of the API; and so does a copy of the second (a backup).
     #[test]
     fn every_read_returns_the_same_events_for_both_formats(
@@ -213,8 +221,8 @@ proptest! {
 
 #[tokio::test]
 async fn an_old_store_stays_readable_and_appendable() {
-    // Given a store of format-1 and format-2 records, to which this build appends, and which is
-    // reopened.
+    // Given a store of records of formats 1 to 3, to which this build appends (format 4), and
+    // which is reopened.
     let (dir, store) = small_store();
     let old: Vec<(String, NewEvent)> = (0..6)
         .map(|n| (format!("s{}", n % 2), varied_event(n, n % 3 == 0)))
@@ -271,7 +279,7 @@ async fn an_old_store_stays_readable_and_appendable() {
 }
 
 #[tokio::test]
-async fn records_written_now_are_format_3_without_the_global_prev_hash_and_the_stream_name() {
+async fn records_written_now_are_format_4_naming_stream_type_and_actor_by_numbers() {
     // Given an empty log.
     let (_dir, store) = small_store();
     let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
@@ -283,30 +291,70 @@ async fn records_written_now_are_format_3_without_the_global_prev_hash_and_the_s
         .await
         .expect("appends");
 
-    // Then the record is of format 3, shorter than format 1 by the global prev hash and the name
-    // (with its length byte) but for the one-byte stream number, and the name is in the table.
+    // Then the record is of format 4: shorter than format 1 by the global prev hash and the name
+    // (with its length byte) but for the one-byte stream number, and shorter than format 3 by the
+    // event type, the actor's id and agency (each with its length byte, the agency with its
+    // option tag) and role but for a one-byte number each; the name is in the table, the event
+    // type and the actor in the dictionary.
     let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
     let stored = tree.get(event_key(0)).expect("reads").expect("stored");
     let hash = chain::global_hash(&chain::GENESIS, 0, &event.hash);
     let format_1 =
         encode_record_v1(0, &stream, 0, &event, &chain::GENESIS, &hash).expect("encodes");
-    assert_eq!(stored[0], RECORD_FORMAT_V3, "the format byte");
-    assert_eq!(stored.len() + 32 + stream.len(), format_1.len());
+    let format_3 = encode_record_v3(0, 0, 0, &event, &hash).expect("encodes");
+    let agency = event.actor.agency.as_deref().expect("an agency");
+    assert_eq!(stored[0], RECORD_FORMAT_V4, "the format byte");
+    assert_eq!(format_3.len() + 32 + stream.len(), format_1.len());
+    assert_eq!(
+        stored.len() + event.event_type.len() + event.actor.id.len() + agency.len() + 3,
+        format_3.len()
+    );
     assert_eq!(
         tree.get(name_key(0)).expect("reads").as_deref(),
         Some(stream.as_bytes())
     );
+    let entry = |number| {
+        let value = tree
+            .get(dictionary_key(number))
+            .expect("reads")
+            .expect("an entry");
+        let mut tables = Tables::default();
+        for before in 0..number {
+            let value = tree
+                .get(dictionary_key(before))
+                .expect("reads")
+                .expect("an entry");
+            tables
+                .add_stored_entry(&dictionary_key(before), &value)
+                .expect("decodes");
+        }
+        tables
+            .add_stored_entry(&dictionary_key(number), &value)
+            .expect("decodes");
+        tables
+    };
+    assert_eq!(
+        entry(0).event_type(0).map(|name| name.to_string()),
+        Some(event.event_type.clone())
+    );
+    assert_eq!(entry(1).actor(1), Some(&event.actor));
+    assert_eq!(
+        tree.get(dictionary_key(2)).expect("reads"),
+        None,
+        "two entries"
+    );
 }
 
 #[tokio::test]
-async fn a_crash_between_groups_leaves_every_stream_named() {
-    // Given a log to which groups append, each naming new streams, and a copy of its directory
-    // after each group: what a crash right after that group leaves on disk.
+async fn a_crash_between_groups_leaves_every_stream_named_and_every_entry_in_the_dictionary() {
+    // Given a log to which groups append, each naming new streams, event types and actors, and a
+    // copy of its directory after each group: what a crash right after that group leaves on disk.
     let (dir, store) = small_store();
     let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
     let copies: Vec<tempfile::TempDir> =
         (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
     let mut appended = Vec::new();
+    let mut appended_events = Vec::new();
     for (group, copy) in (0u128..).zip(&copies) {
         let stream = format!("s{group}");
         let events: Vec<NewEvent> = (0..3).map(|n| varied_event(10 * group + n, true)).collect();
@@ -322,6 +370,8 @@ async fn a_crash_between_groups_leaves_every_stream_named() {
         .expect("appends");
         appended.extend(events.iter().map(|event| event.id));
         appended.push(varied_event(10 * group + 5, false).id);
+        appended_events.extend(events);
+        appended_events.push(varied_event(10 * group + 5, false));
         store.db().flush().expect("flushes");
         copy_dir(dir.path(), copy.path());
     }
@@ -350,7 +400,63 @@ async fn a_crash_between_groups_leaves_every_stream_named() {
             })
             .collect();
         assert_eq!(streams, expected, "after group {group}");
+        // And with every event type and actor it was appended with.
+        let events: Vec<&NewEvent> = all.iter().map(|event| &event.event).collect();
+        let expected: Vec<&NewEvent> = appended_events[..4 * (group + 1)].iter().collect();
+        assert_eq!(events, expected, "after group {group}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_each_dictionary_entry_and_read_back_after_a_reopen() {
+    // Given a log to which many appends of new streams go at once (so that groups usually hold
+    // several; `numbers_drawn_within_a_group_are_shared_and_committed_once` tests that case
+    // alone), each append of two events sharing event types and actors with the others.
+    let (dir, store) = small_store();
+    let log = Arc::new(SledLog::open(&store, SledLogConfig::default()).expect("opens"));
+    let event = |append: u128, n: u128| {
+        let mut event = varied_event(100 * append + n, true);
+        event.event_type = format!("Type{}", (append + n) % 3);
+        event.actor.id = format!("cw-{}", append % 4);
+        event.actor.role = (append % 4) as u8;
+        event
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for append in 0..40u128 {
+        let log = log.clone();
+        let events = vec![event(append, 0), event(append, 1)];
+        tasks.spawn(async move {
+            log.append(&format!("s{append}"), ExpectedRevision::NoStream, events)
+                .await
+                .map(|_| ())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("the task ends").expect("appends");
+    }
+    log.close().await.expect("closes");
+    drop(log);
+    drop(store);
+
+    // When the log is reopened and read whole.
+    let store = Store::open(dir.path(), &StoreConfig::default()).expect("reopens");
+    let log = SledLog::open(&store, SledLogConfig::default()).expect("the log reopens");
+    let all = log
+        .read_all(AllFrom::Start, Direction::Forwards, READ_LIMIT_MAX)
+        .await
+        .expect("reads");
+
+    // Then every event reads back as appended, and the dictionary holds each of the three types
+    // and four actors once, whichever group first used it.
+    assert_eq!(all.len(), 80);
+    for recorded in &all {
+        let append: u128 = recorded.stream[1..].parse().expect("a number");
+        let n = u128::from(recorded.revision);
+        assert_eq!(recorded.event, event(append, n), "{}", recorded.stream);
+    }
+    let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+    assert_eq!(tree.scan_prefix([DICTIONARY_PREFIX]).count(), 3 + 4);
+    assert_eq!(tree.scan_prefix([NAME_PREFIX]).count(), 40);
 }
 
 /// Copies the files of directory `from` into `to`.
@@ -393,6 +499,66 @@ async fn a_record_whose_stream_number_has_no_name_is_corrupt() {
             &error,
             LogError::Corrupt { position: Position(0), reason }
                 if reason.contains("stream number 0 has no name")
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_record_whose_actor_has_no_dictionary_entry_is_corrupt() {
+    // Given a log whose dictionary lost its last entry, the actor of its only record.
+    let (_dir, store) = small_store();
+    let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
+    log.append("s", ExpectedRevision::NoStream, vec![varied_event(1, true)])
+        .await
+        .expect("appends");
+    log.close().await.expect("closes");
+    drop(log);
+    let tree = store.db().open_tree(TREE_NAME).expect("the log tree");
+    tree.remove(dictionary_key(1)).expect("removes");
+
+    // When the log is opened.
+    let error = SledLog::open(&store, SledLogConfig::default()).expect_err("refused");
+
+    // Then it says which record and which number.
+    assert!(
+        matches!(
+            &error,
+            LogError::Corrupt { position: Position(0), reason }
+                if reason.contains("actor number 1 is not an actor of the dictionary")
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_without_its_dictionary_is_refused_by_the_restore() {
+    // Given a log of format-4 records, copied without its `d` keys.
+    let (_dir, store) = small_store();
+    let log = SledLog::open(&store, SledLogConfig::default()).expect("opens");
+    log.append("s", ExpectedRevision::NoStream, vec![varied_event(1, true)])
+        .await
+        .expect("appends");
+    let head = log.committed_head().expect("the head");
+    let (_copy_dir, copy_store) = small_store();
+    let mut restore = LogRestore::begin(&copy_store).expect("begins");
+
+    // When the copy is restored.
+    let error = log
+        .copy_entries::<LogError>(head, |key, value| {
+            if key.first() == Some(&DICTIONARY_PREFIX) {
+                return Ok(());
+            }
+            restore.entry(key, value)
+        })
+        .expect_err("refused");
+
+    // Then the restore says which record lacks its entry.
+    assert!(
+        matches!(
+            &error,
+            LogError::Corrupt { position: Position(0), reason }
+                if reason.contains("event type number 0 is not an event type of the dictionary")
         ),
         "{error}"
     );
@@ -520,12 +686,12 @@ fn stored_records(fixture: &Fixture) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Where the event id begins in a format-3 record of these tests: after the format, position,
+/// Where the event id begins in a format-4 record of these tests: after the format, position,
 /// stream number and revision, each one byte (the tests keep every number under 128, a one-byte
 /// varint).
 const ID_OFFSET: usize = 4;
 
-/// Overwrites the log with `records` (format-3 bytes, as read by [`stored_records`]) at positions
+/// Overwrites the log with `records` (format-4 bytes, as read by [`stored_records`]) at positions
 /// 0, 1, … and a matching index and meta value, renumbering positions and revisions in the bytes.
 /// Whatever else the records say is kept: the tampering to detect.
 fn rewrite_log(fixture: &Fixture, records: &[Vec<u8>]) {
@@ -544,7 +710,7 @@ fn rewrite_log(fixture: &Fixture, records: &[Vec<u8>]) {
     let mut runs = Vec::new();
     for (position, record) in (0u8..).zip(records) {
         let mut bytes = record.clone();
-        assert_eq!(bytes[0], RECORD_FORMAT_V3, "written by this build");
+        assert_eq!(bytes[0], RECORD_FORMAT_V4, "written by this build");
         bytes[1] = position;
         let name = tree
             .get(name_key(u32::from(bytes[2])))

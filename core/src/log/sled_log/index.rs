@@ -93,24 +93,6 @@ impl Index {
 
 pub(super) type SharedIndex = std::sync::Arc<RwLock<Index>>;
 
-/// The name table in memory: the name of each stream number. Apart from the index, so that a
-/// decode takes only this lock, briefly.
-pub(super) type SharedNames = std::sync::Arc<RwLock<Vec<Arc<str>>>>;
-
-/// Loads the name table from the `n` keys, which must number the streams densely from 0.
-pub(super) fn load_names(tree: &sled::Tree) -> Result<Vec<Arc<str>>, LogError> {
-    let mut names = Vec::new();
-    for entry in tree.scan_prefix([NAME_PREFIX]) {
-        let (key, value) = entry?;
-        let expected = u32::try_from(names.len()).map_err(|_| LogError::Corrupt {
-            position: Position::from_raw(u64::MAX),
-            reason: "the name table holds more than 2^32 streams".to_owned(),
-        })?;
-        names.push(decode_name(&key, &value, expected)?);
-    }
-    Ok(names)
-}
-
 pub(super) fn read_index(index: &SharedIndex) -> std::sync::RwLockReadGuard<'_, Index> {
     index.read().unwrap_or_else(PoisonError::into_inner)
 }

@@ -11,6 +11,8 @@ pub(super) const EVENT_PREFIX: u8 = b'e';
 pub(super) const INDEX_PREFIX: u8 = b'x';
 /// The name table: `n` ‖ stream number (u32 BE) → the stream's name.
 pub(super) const NAME_PREFIX: u8 = b'n';
+/// The dictionary: `d` ‖ entry number (u32 BE) → an event type or an actor (see `tables.rs`).
+pub(super) const DICTIONARY_PREFIX: u8 = b'd';
 /// The stream and id index keys of meta format 1, removed by the migration.
 pub(super) const LEGACY_STREAM_PREFIX: u8 = b's';
 pub(super) const LEGACY_ID_PREFIX: u8 = b'i';
@@ -18,10 +20,12 @@ pub(super) const META_KEY: &[u8] = b"m";
 
 /// The format of a stored record. A new format gets a new number, and the reader decodes by number.
 /// Format 1 stores the global chain's `global_prev_hash`; format 2 does not (see [`StoredRecord`]);
-/// format 3, which the writer writes, names the stream by its number in the name table instead.
+/// format 3 names the stream by its number in the name table instead; format 4, which the writer
+/// writes, also names the event type and the actor by their numbers in the dictionary.
 pub(super) const RECORD_FORMAT_V1: u8 = 1;
 pub(super) const RECORD_FORMAT_V2: u8 = 2;
 pub(super) const RECORD_FORMAT_V3: u8 = 3;
+pub(super) const RECORD_FORMAT_V4: u8 = 4;
 /// The meta format of the layout with an `s` and an `i` key per event (migrated at open).
 pub(super) const META_FORMAT_V1: u8 = 1;
 /// The meta format of the layout with one `x` index key per group.
@@ -37,8 +41,16 @@ pub(super) fn event_key(position: u64) -> [u8; 9] {
 }
 
 pub(super) fn name_key(number: u32) -> [u8; 5] {
+    table_key(NAME_PREFIX, number)
+}
+
+pub(super) fn dictionary_key(number: u32) -> [u8; 5] {
+    table_key(DICTIONARY_PREFIX, number)
+}
+
+fn table_key(prefix: u8, number: u32) -> [u8; 5] {
     let mut key = [0; 5];
-    key[0] = NAME_PREFIX;
+    key[0] = prefix;
     key[1..].copy_from_slice(&number.to_be_bytes());
     key
 }
@@ -154,33 +166,62 @@ pub(super) fn decode_index_value(
     Ok(runs)
 }
 
-/// The record as stored under `e` ‖ position, format 2. Only primitive fields, so that the bytes do
-/// not change when a Rust type gains a serde attribute; `format` comes first so that a reader can
-/// tell formats apart before decoding the rest. Borrowed on the write path, owned on the read path.
+/// Who recorded an event, as records of formats 1 to 3 store it: three fields in a row (postcard
+/// writes a nested struct as its fields, so the bytes are those of the three fields inline).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredActor<'a> {
+    pub(super) id: Cow<'a, str>,
+    /// The agency's wire name, so that reordering the catalogue cannot change stored meaning.
+    pub(super) agency: Option<Cow<'a, str>>,
+    pub(super) role: u8,
+}
+
+impl<'a> StoredActor<'a> {
+    pub(super) fn borrowed(actor: &'a LogActor) -> Self {
+        Self {
+            id: Cow::Borrowed(&actor.id),
+            agency: actor.agency.as_deref().map(Cow::Borrowed),
+            role: actor.role,
+        }
+    }
+
+    pub(super) fn into_log(self) -> LogActor {
+        LogActor {
+            id: self.id.into_owned(),
+            agency: self.agency.map(Cow::into_owned),
+            role: self.role,
+        }
+    }
+}
+
+/// The record as stored under `e` ‖ position, formats 2 to 4. Only primitive fields, so that the
+/// bytes do not change when a Rust type gains a serde attribute; `format` comes first so that a
+/// reader can tell formats apart before decoding the rest. Borrowed on the write path, owned on the
+/// read path.
 ///
 /// Format 2 is format 1 ([`StoredRecordV1`]) without `global_prev_hash`: that is the `global_hash`
 /// of the record at the position before (the genesis hash at position 0), so the reader takes it
 /// from there, and `verify` still recomputes every `global_hash` from the one before. Format 2
 /// stores the stream's name (`S` = `Cow<str>`); format 3 its number in the name table (`S` = `u32`,
 /// a varint of 1 to 3 bytes for a few million streams instead of 44 bytes for `person-<uuid>`),
-/// whose `n` key the writer puts in the same batch as the stream's first format-3 record.
+/// whose `n` key the writer puts in the same batch as the stream's first format-3 record. Format 4
+/// also stores the event type and the actor as numbers of the dictionary (`T` = `A` = `u32`, a
+/// varint of 1 or 2 bytes for a few hundred entries instead of about 40 bytes), whose `d` keys go
+/// into the batch of the first record that uses them.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct StoredRecord<'a, S> {
+pub(super) struct StoredRecord<'a, S, T = Cow<'a, str>, A = StoredActor<'a>> {
     pub(super) format: u8,
     pub(super) position: u64,
     pub(super) stream: S,
     pub(super) revision: u64,
     pub(super) id: [u8; 16],
-    pub(super) event_type: Cow<'a, str>,
+    pub(super) event_type: T,
     pub(super) version: u32,
     /// Days since 0001-01-01 (chrono's `num_days_from_ce`).
     pub(super) occurred_on_days: i32,
     /// Microseconds since the Unix epoch: the precision of the chain's canonical envelope.
     pub(super) recorded_at_micros: i64,
-    pub(super) actor_id: Cow<'a, str>,
-    /// The agency's wire name, so that reordering the catalogue cannot change stored meaning.
-    pub(super) actor_agency: Option<Cow<'a, str>>,
-    pub(super) actor_role: u8,
+    pub(super) actor: A,
     pub(super) correlation_id: Option<[u8; 16]>,
     pub(super) causation_id: Option<[u8; 16]>,
     pub(super) encoding: u8,
@@ -204,9 +245,7 @@ pub(super) struct StoredRecordV1<'a> {
     pub(super) version: u32,
     pub(super) occurred_on_days: i32,
     pub(super) recorded_at_micros: i64,
-    pub(super) actor_id: Cow<'a, str>,
-    pub(super) actor_agency: Option<Cow<'a, str>>,
-    pub(super) actor_role: u8,
+    pub(super) actor: StoredActor<'a>,
     pub(super) correlation_id: Option<[u8; 16]>,
     pub(super) causation_id: Option<[u8; 16]>,
     pub(super) encoding: u8,
@@ -231,9 +270,7 @@ impl<'a> StoredRecordV1<'a> {
             version: self.version,
             occurred_on_days: self.occurred_on_days,
             recorded_at_micros: self.recorded_at_micros,
-            actor_id: self.actor_id,
-            actor_agency: self.actor_agency,
-            actor_role: self.actor_role,
+            actor: self.actor,
             correlation_id: self.correlation_id,
             causation_id: self.causation_id,
             encoding: self.encoding,
@@ -247,22 +284,24 @@ impl<'a> StoredRecordV1<'a> {
     }
 }
 
-impl<'a, S> StoredRecord<'a, S> {
-    /// The same record naming its stream by `stream`.
-    fn with_stream<T>(self, stream: T) -> StoredRecord<'a, T> {
+impl<'a, S, T, A> StoredRecord<'a, S, T, A> {
+    /// The same record naming its stream, event type and actor by what `name` makes of them.
+    fn named<S2, T2, A2>(
+        self,
+        name: impl FnOnce(S, T, A) -> (S2, T2, A2),
+    ) -> StoredRecord<'a, S2, T2, A2> {
+        let (stream, event_type, actor) = name(self.stream, self.event_type, self.actor);
         StoredRecord {
             format: self.format,
             position: self.position,
             stream,
             revision: self.revision,
             id: self.id,
-            event_type: self.event_type,
+            event_type,
             version: self.version,
             occurred_on_days: self.occurred_on_days,
             recorded_at_micros: self.recorded_at_micros,
-            actor_id: self.actor_id,
-            actor_agency: self.actor_agency,
-            actor_role: self.actor_role,
+            actor,
             correlation_id: self.correlation_id,
             causation_id: self.causation_id,
             encoding: self.encoding,
@@ -292,8 +331,9 @@ pub(super) fn encoding_from_code(code: u8) -> Option<PayloadEncoding> {
     }
 }
 
-/// The record of `event` at `position` / `revision` of `stream` (a name or a number) in `format`,
-/// borrowing from them.
+/// The record of `event` at `position` / `revision` of formats 1 to 3, naming its stream by
+/// `stream` (a name or a number) and its event type and actor by their strings, borrowing from
+/// them.
 fn stored_record<'a, S>(
     format: u8,
     position: u64,
@@ -312,9 +352,7 @@ fn stored_record<'a, S>(
         version: event.version,
         occurred_on_days: event.occurred_on.num_days_from_ce(),
         recorded_at_micros: event.recorded_at.timestamp_micros(),
-        actor_id: Cow::Borrowed(&event.actor.id),
-        actor_agency: event.actor.agency.as_deref().map(Cow::Borrowed),
-        actor_role: event.actor.role,
+        actor: StoredActor::borrowed(&event.actor),
         correlation_id: event.correlation_id.map(Uuid::into_bytes),
         causation_id: event.causation_id.map(Uuid::into_bytes),
         encoding: encoding_code(event.encoding),
@@ -335,9 +373,40 @@ fn encode<T: Serialize>(position: u64, record: &T, strings: usize) -> Result<Vec
     })
 }
 
-/// The stored bytes of `event` at `position` / `revision` of the stream numbered `stream` as a
-/// format-3 record, whose global chain hash is `global_hash`.
+/// The numbers a format-4 record names its stream (name table), event type and actor
+/// (dictionary) by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RecordNumbers {
+    pub(super) stream: u32,
+    pub(super) event_type: u32,
+    pub(super) actor: u32,
+}
+
+/// The stored bytes of `event` at `position` / `revision` as a format-4 record naming its stream,
+/// event type and actor by `numbers`, whose global chain hash is `global_hash`.
 pub(super) fn encode_record(
+    position: u64,
+    numbers: RecordNumbers,
+    revision: u64,
+    event: &NewEvent,
+    global_hash: &[u8; 32],
+) -> Result<Vec<u8>, LogError> {
+    let record = stored_record(
+        RECORD_FORMAT_V4,
+        position,
+        numbers.stream,
+        revision,
+        event,
+        global_hash,
+    )
+    .named(|stream, _, _| (stream, numbers.event_type, numbers.actor));
+    encode(position, &record, event.payload.len())
+}
+
+/// The stored bytes of `event` as a format-3 record, as the build before format 4 wrote them: the
+/// tests write stores of every format with it.
+#[cfg(test)]
+pub(super) fn encode_record_v3(
     position: u64,
     stream: u32,
     revision: u64,
@@ -356,8 +425,7 @@ pub(super) fn encode_record(
     encode(position, &record, strings)
 }
 
-/// The stored bytes of `event` as a format-2 record, as the build before format 3 wrote them: the
-/// tests write stores of every format with it.
+/// The stored bytes of `event` as a format-2 record, as the build before format 3 wrote them.
 #[cfg(test)]
 pub(super) fn encode_record_v2(
     position: u64,
@@ -408,9 +476,7 @@ pub(super) fn encode_record_v1(
         version: record.version,
         occurred_on_days: record.occurred_on_days,
         recorded_at_micros: record.recorded_at_micros,
-        actor_id: record.actor_id,
-        actor_agency: record.actor_agency,
-        actor_role: record.actor_role,
+        actor: record.actor,
         correlation_id: record.correlation_id,
         causation_id: record.causation_id,
         encoding: record.encoding,
@@ -427,7 +493,8 @@ pub(super) fn encode_record_v1(
 }
 
 /// A decoded record whose event still lacks its global link where the record does not store the
-/// link's `prev_hash` (format 2): the reader adds it from the record before ([`Decoded::linked`]).
+/// link's `prev_hash` (formats 2 to 4): the reader adds it from the record before
+/// ([`Decoded::linked`]).
 #[derive(Debug)]
 pub(super) struct Decoded {
     /// The event, with `global_link` `None` until linked.
@@ -468,12 +535,20 @@ fn decode_whole<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
     Ok(record)
 }
 
+/// The name of the stream numbered `number` in `tables`, or why the record is corrupt.
+fn table_stream(tables: &Tables, number: u32) -> Result<Cow<'static, str>, String> {
+    tables
+        .stream_name(number)
+        .map(|name| Cow::Owned(String::from(&**name)))
+        .ok_or_else(|| format!("the stream number {number} has no name in the name table"))
+}
+
 /// Decodes the record stored under the key of `key_position`, of any format, checking what the
-/// writer guaranteed. `name` gives the name of a stream number (format 3).
+/// writer guaranteed. `tables` name the numbers of formats 3 and 4.
 pub(super) fn decode_record(
     key_position: u64,
     bytes: &[u8],
-    name: impl FnOnce(u32) -> Option<Arc<str>>,
+    tables: &Tables,
 ) -> Result<Decoded, LogError> {
     let corrupt = |reason: String| LogError::Corrupt {
         position: Position::from_raw(key_position),
@@ -492,13 +567,34 @@ pub(super) fn decode_record(
         ),
         Some(&RECORD_FORMAT_V3) => {
             let record = decode_whole::<StoredRecord<'_, u32>>(bytes).map_err(corrupt)?;
-            let stream = name(record.stream).ok_or_else(|| {
+            let stream = table_stream(tables, record.stream).map_err(corrupt)?;
+            (
+                record.named(|_, event_type, actor| (stream, event_type, actor)),
+                None,
+            )
+        }
+        Some(&RECORD_FORMAT_V4) => {
+            let record = decode_whole::<StoredRecord<'_, u32, u32, u32>>(bytes).map_err(corrupt)?;
+            let stream = table_stream(tables, record.stream).map_err(corrupt)?;
+            let event_type = tables.event_type(record.event_type).ok_or_else(|| {
                 corrupt(format!(
-                    "the stream number {} has no name in the name table",
-                    record.stream
+                    "the event type number {} is not an event type of the dictionary",
+                    record.event_type
                 ))
             })?;
-            (record.with_stream(Cow::Owned(String::from(&*stream))), None)
+            let actor = tables.actor(record.actor).ok_or_else(|| {
+                corrupt(format!(
+                    "the actor number {} is not an actor of the dictionary",
+                    record.actor
+                ))
+            })?;
+            let actor = StoredActor {
+                id: Cow::Owned(actor.id.clone()),
+                agency: actor.agency.clone().map(Cow::Owned),
+                role: actor.role,
+            };
+            let event_type = Cow::Owned(String::from(&**event_type));
+            (record.named(|_, _, _| (stream, event_type, actor)), None)
         }
         Some(other) => return Err(corrupt(format!("unknown record format {other}"))),
         None => return Err(corrupt("empty record".to_owned())),
@@ -525,11 +621,7 @@ pub(super) fn decode_record(
             version: record.version,
             occurred_on,
             recorded_at,
-            actor: LogActor {
-                id: record.actor_id.into_owned(),
-                agency: record.actor_agency.map(Cow::into_owned),
-                role: record.actor_role,
-            },
+            actor: record.actor.into_log(),
             correlation_id: record.correlation_id.map(Uuid::from_bytes),
             causation_id: record.causation_id.map(Uuid::from_bytes),
             encoding,

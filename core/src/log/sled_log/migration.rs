@@ -57,7 +57,7 @@ pub(super) fn migrate_from_v1(
             });
         }
         // A store of meta format 1 holds records of format 1 only, which name their streams.
-        let event = decode_record(position, &value, |_| None)?.event;
+        let event = decode_record(position, &value, &Tables::default())?.event;
         index
             .add(event.event.id, &event.stream, event.revision, position)
             .map_err(|reason| LogError::Corrupt {

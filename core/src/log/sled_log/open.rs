@@ -9,18 +9,16 @@ pub(super) struct WriterState {
     pub(super) db: sled::Db,
     pub(super) next_position: u64,
     pub(super) last_hash: [u8; 32],
-    /// The name table's numbers by name (the readers' side is [`Reader::names`]).
-    pub(super) numbers: HashMap<Arc<str>, u32>,
+    /// The numbers of the committed tables' names and entries (the readers' side is
+    /// [`Reader::tables`]).
+    pub(super) numbers: Numbers,
 }
 
 impl WriterState {
-    /// Loads the meta value, the name table and the index (migrating a store of meta format 1), and
+    /// Loads the meta value, the tables and the index (migrating a store of meta format 1), and
     /// checks them against the stored events.
-    pub(super) fn load(
-        tree: &sled::Tree,
-        db: sled::Db,
-    ) -> Result<(Self, Index, Vec<Arc<str>>), LogError> {
-        let names = load_names(tree)?;
+    pub(super) fn load(tree: &sled::Tree, db: sled::Db) -> Result<(Self, Index, Tables), LogError> {
+        let tables = Tables::load(tree)?;
         let (format, next_position, last_hash) = match tree.get(META_KEY)? {
             None => (None, 0, chain::GENESIS),
             Some(value) => {
@@ -54,8 +52,7 @@ impl WriterState {
                         reason: format!("the meta value says the last position is {last}"),
                     });
                 }
-                let name = |number: u32| names.get(usize::try_from(number).ok()?).cloned();
-                if decode_record(position, &value, name)?.global_hash != last_hash {
+                if decode_record(position, &value, &tables)?.global_hash != last_hash {
                     return Err(LogError::Corrupt {
                         position: Position::from_raw(position),
                         reason: "the meta value's last global hash differs from the event's"
@@ -90,16 +87,13 @@ impl WriterState {
             }
             load_index(tree, next_position)?
         };
-        let numbers = (0u32..)
-            .zip(&names)
-            .map(|(number, name)| (name.clone(), number))
-            .collect();
+        let numbers = Numbers::of(&tables)?;
         let state = Self {
             db,
             next_position,
             last_hash,
             numbers,
         };
-        Ok((state, index, names))
+        Ok((state, index, tables))
     }
 }

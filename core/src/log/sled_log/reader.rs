@@ -9,14 +9,14 @@ use super::*;
 pub(super) struct Reader {
     pub(super) tree: sled::Tree,
     pub(super) index: SharedIndex,
-    pub(super) names: SharedNames,
+    pub(super) tables: SharedTables,
 }
 
 impl Reader {
-    /// The name of the stream `number` in the name table.
-    pub(super) fn stream_name(&self, number: u32) -> Option<Arc<str>> {
-        let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
-        names.get(usize::try_from(number).ok()?).cloned()
+    /// Decodes the record `bytes` stored at `position` with the tables, taking their lock for it.
+    pub(super) fn decode(&self, position: u64, bytes: &[u8]) -> Result<Decoded, LogError> {
+        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+        decode_record(position, bytes, &tables)
     }
 
     /// The decoded record at `position`, which must exist, its global link not yet added.
@@ -28,7 +28,7 @@ impl Reader {
                 position: Position::from_raw(position),
                 reason: "an index points at a missing event".to_owned(),
             })?;
-        decode_record(position, &bytes, |number| self.stream_name(number))
+        self.decode(position, &bytes)
     }
 
     /// The global hash before `position`: the genesis hash at 0, else the stored global hash of
@@ -74,7 +74,7 @@ impl Reader {
                     reason: "the event is missing below the committed head".to_owned(),
                 });
             }
-            let decoded = decode_record(position, &value, |number| self.stream_name(number))?;
+            let decoded = self.decode(position, &value)?;
             let global_hash = decoded.global_hash;
             events.push(decoded.linked(|| match global_prev {
                 Some(hash) => Ok(hash),
@@ -116,9 +116,7 @@ impl Reader {
                     reason: "the event is missing below the committed head".to_owned(),
                 });
             }
-            decoded.push(decode_record(position, &value, |number| {
-                self.stream_name(number)
-            })?);
+            decoded.push(self.decode(position, &value)?);
             expected = expected.wrapping_sub(1);
         }
         let wanted = (start + 1).min(limit as u64);

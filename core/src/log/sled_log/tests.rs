@@ -46,41 +46,224 @@ fn a_record_round_trips_with_every_field() {
             hash: [2; 32],
         }),
     };
-    let format_3 = encode_record(42, 5, 3, &event, &[2; 32]).expect("encodes");
+    // The tables name stream 0 `person-x`, and hold the event's type (0) and actor (1).
+    let mut tables = Tables::default();
+    tables.extend(
+        vec![Arc::from("person-x")],
+        vec![
+            DictionaryEntry::EventType(event.event_type.as_str().into()),
+            DictionaryEntry::Actor(Arc::new(event.actor.clone())),
+        ],
+    );
+    let numbers = RecordNumbers {
+        stream: 0,
+        event_type: 0,
+        actor: 1,
+    };
+    let format_4 = encode_record(42, numbers, 3, &event, &[2; 32]).expect("encodes");
+    let format_3 = encode_record_v3(42, 0, 3, &event, &[2; 32]).expect("encodes");
     let format_2 = encode_record_v2(42, "person-x", 3, &event, &[2; 32]).expect("encodes");
     let format_1 =
         encode_record_v1(42, "person-x", 3, &event, &[1; 32], &[2; 32]).expect("encodes");
+    assert_eq!(format_4[0], RECORD_FORMAT_V4, "the format byte comes first");
     assert_eq!(format_3[0], RECORD_FORMAT_V3, "the format byte comes first");
     assert_eq!(format_2[0], RECORD_FORMAT_V2, "the format byte comes first");
     assert_eq!(format_1[0], RECORD_FORMAT_V1, "the format byte comes first");
 
-    // Format 3 asks for its stream's name; formats 2 and 3 for the hash before; format 1 stores
-    // both.
-    let name = |number: u32| (number == 5).then(|| Arc::from("person-x"));
-    let no_name = |_| None;
-    let from_format_3 = decode_record(42, &format_3, name)
+    // Formats 3 and 4 ask the tables for their numbers; formats 2 to 4 for the hash before;
+    // format 1 stores both.
+    let no_tables = Tables::default();
+    let from_format_4 = decode_record(42, &format_4, &tables)
         .expect("decodes")
         .linked(|| Ok([1; 32]))
         .expect("links");
-    let from_format_2 = decode_record(42, &format_2, no_name)
+    let from_format_3 = decode_record(42, &format_3, &tables)
         .expect("decodes")
         .linked(|| Ok([1; 32]))
         .expect("links");
-    let from_format_1 = decode_record(42, &format_1, no_name)
+    let from_format_2 = decode_record(42, &format_2, &no_tables)
+        .expect("decodes")
+        .linked(|| Ok([1; 32]))
+        .expect("links");
+    let from_format_1 = decode_record(42, &format_1, &no_tables)
         .expect("decodes")
         .linked(|| Err(LogError::Closed))
         .expect("links without asking");
 
+    assert_eq!(from_format_4, expected);
     assert_eq!(from_format_3, expected);
     assert_eq!(from_format_2, expected);
     assert_eq!(from_format_1, expected);
 }
 
 #[test]
+fn a_format_4_record_whose_numbers_name_nothing_or_the_other_kind_is_corrupt() {
+    // Given tables whose dictionary holds an actor at 0 and an event type at 1.
+    let event = rich_event();
+    let mut tables = Tables::default();
+    tables.extend(
+        vec![Arc::from("s")],
+        vec![
+            DictionaryEntry::Actor(Arc::new(event.actor.clone())),
+            DictionaryEntry::EventType(event.event_type.as_str().into()),
+        ],
+    );
+    let cases = [
+        ((0, 1, 0), "a good record", None),
+        (
+            (1, 1, 0),
+            "no stream 1",
+            Some("stream number 1 has no name"),
+        ),
+        (
+            (0, 0, 0),
+            "an actor as the type",
+            Some("event type number 0 is not"),
+        ),
+        (
+            (0, 1, 1),
+            "a type as the actor",
+            Some("actor number 1 is not"),
+        ),
+        ((0, 7, 0), "no entry 7", Some("event type number 7 is not")),
+    ];
+    for ((stream, event_type, actor), case, expected) in cases {
+        let numbers = RecordNumbers {
+            stream,
+            event_type,
+            actor,
+        };
+        let bytes = encode_record(9, numbers, 0, &event, &[0; 32]).expect("encodes");
+
+        // When it is decoded.
+        let decoded = decode_record(9, &bytes, &tables);
+
+        // Then it decodes, or says which number is wrong.
+        match (decoded, expected) {
+            (Ok(decoded), None) => assert_eq!(decoded.event.event, event, "{case}"),
+            (Err(LogError::Corrupt { position, reason }), Some(expected)) => {
+                assert_eq!(position, Position(9), "{case}");
+                assert!(reason.contains(expected), "{case}: {reason}");
+            }
+            (other, _) => panic!("{case}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn dictionary_entries_round_trip_and_must_come_densely_numbered() {
+    let actor = rich_event().actor;
+    let entries = [
+        DictionaryEntry::EventType("PersonRegistered".into()),
+        DictionaryEntry::Actor(Arc::new(actor.clone())),
+        DictionaryEntry::Actor(Arc::new(LogActor {
+            id: "system".to_owned(),
+            agency: None,
+            role: 9,
+        })),
+    ];
+    let mut tables = Tables::default();
+    for (number, entry) in (0u32..).zip(&entries) {
+        let value = entry.encode().expect("encodes");
+        tables
+            .add_stored_entry(&dictionary_key(number), &value)
+            .expect("the next entry is taken");
+    }
+    assert_eq!(
+        tables.event_type(0).map(|name| &**name),
+        Some("PersonRegistered")
+    );
+    assert_eq!(tables.actor(1), Some(&actor));
+    assert_eq!(
+        tables.actor(2).map(|actor| actor.agency.clone()),
+        Some(None)
+    );
+
+    let value = entries[0].encode().expect("encodes");
+    let refused = [
+        (dictionary_key(4), value.clone(), "where entry 3 was due"),
+        (dictionary_key(3), b"t".to_vec(), "invalid event type"),
+        (dictionary_key(3), b"t\xff".to_vec(), "invalid event type"),
+        (dictionary_key(3), b"x1".to_vec(), "no known kind"),
+        (dictionary_key(3), Vec::new(), "no known kind"),
+        (dictionary_key(3), b"a".to_vec(), "does not decode"),
+        (
+            dictionary_key(3),
+            [&entries[1].encode().expect("encodes")[..], &[0]].concat(),
+            "trailing",
+        ),
+    ];
+    for (key, value, expected) in refused {
+        let error = tables
+            .add_stored_entry(&key, &value)
+            .expect_err("a bad entry is refused");
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+}
+
+#[test]
+fn numbers_drawn_within_a_group_are_shared_and_committed_once() {
+    // Given committed tables naming stream `a`, and the event type and actor of `first`.
+    let first = rich_event();
+    let mut tables = Tables::default();
+    tables.extend(
+        vec![Arc::from("a")],
+        vec![
+            DictionaryEntry::EventType(first.event_type.as_str().into()),
+            DictionaryEntry::Actor(Arc::new(first.actor.clone())),
+        ],
+    );
+    let mut committed = Numbers::of(&tables).expect("numbers");
+    let mut group = committed.group();
+    let mut batch = sled::Batch::default();
+    let mut second = rich_event();
+    second.event_type = "Other".to_owned();
+    second.actor.id = "cw-99".to_owned();
+
+    // When two appends of one group, to new streams, draw numbers for events old and new.
+    let mut draft = Draft::new(&committed, &group);
+    let drawn_first = (
+        draft.stream("b").expect("a number"),
+        draft.event(&second).expect("numbers"),
+        draft.event(&first).expect("numbers"),
+        draft.event(&second).expect("numbers"),
+    );
+    draft
+        .finish()
+        .expect("encodes")
+        .add_to(&mut group, &mut batch);
+    let mut draft = Draft::new(&committed, &group);
+    let drawn_second = (
+        draft.stream("c").expect("a number"),
+        draft.event(&second).expect("numbers"),
+        draft.stream("b").expect("a number"),
+    );
+    draft
+        .finish()
+        .expect("encodes")
+        .add_to(&mut group, &mut batch);
+    let (names, entries) = committed.commit(group);
+    tables.extend(names, entries);
+
+    // Then the new strings get the next numbers once, the known ones keep theirs, and the
+    // committed tables hold each once.
+    assert_eq!(drawn_first, (1, (2, 3), (0, 1), (2, 3)));
+    assert_eq!(drawn_second, (2, (2, 3), 1));
+    assert_eq!(tables.stream_name(2).map(|name| &**name), Some("c"));
+    assert_eq!(tables.event_type(2).map(|name| &**name), Some("Other"));
+    assert_eq!(tables.actor(3), Some(&second.actor));
+    assert_eq!(tables.actor(4), None);
+    let mut draft = Draft::new(&committed, &committed);
+    assert_eq!(draft.event(&second).expect("numbers"), (2, 3), "committed");
+    assert_eq!(draft.stream("d").expect("a number"), 3, "the next");
+}
+
+#[test]
 fn a_record_under_another_position_is_corrupt() {
     let bytes = encode_record_v1(42, "s", 0, &rich_event(), &[0; 32], &[0; 32]).expect("encodes");
 
-    let error = decode_record(43, &bytes, |_| None).expect_err("the key and the record disagree");
+    let error =
+        decode_record(43, &bytes, &Tables::default()).expect_err("the key and the record disagree");
 
     assert!(
         matches!(error, LogError::Corrupt { position: Position(43), ref reason } if reason.contains("42")),
@@ -98,7 +281,8 @@ fn unknown_formats_truncation_and_trailing_bytes_are_corrupt() {
     trailing.push(0);
 
     for broken in [&unknown_format[..], truncated, &trailing[..], &[][..]] {
-        let error = decode_record(0, broken, |_| None).expect_err("broken bytes do not decode");
+        let error =
+            decode_record(0, broken, &Tables::default()).expect_err("broken bytes do not decode");
         assert!(
             matches!(
                 error,
@@ -369,10 +553,18 @@ async fn a_group_writes_one_index_key_and_no_key_per_id_or_revision() {
 
     assert_eq!(
         prefixes,
-        HashSet::from([EVENT_PREFIX, INDEX_PREFIX, NAME_PREFIX, META_KEY[0]])
+        HashSet::from([
+            EVENT_PREFIX,
+            INDEX_PREFIX,
+            NAME_PREFIX,
+            DICTIONARY_PREFIX,
+            META_KEY[0]
+        ])
     );
-    // One name key per stream (`a` and `b`), not per event.
+    // One name key per stream (`a` and `b`), not per event; one dictionary key for the events'
+    // one type and one for their one actor.
     assert_eq!(tree.scan_prefix([NAME_PREFIX]).count(), 2);
+    assert_eq!(tree.scan_prefix([DICTIONARY_PREFIX]).count(), 2);
     // Three sequential appends: three groups of one event each.
     assert_eq!(
         index_keys,

@@ -38,9 +38,9 @@ pub(super) struct Group {
     pub(super) ids: HashMap<Uuid, StoredId>,
     pub(super) next_position: u64,
     pub(super) last_hash: [u8; 32],
-    /// The streams the group gives a number (their `n` keys are in its batch), in number order.
-    pub(super) new_names: Vec<Arc<str>>,
-    pub(super) new_numbers: HashMap<Arc<str>, u32>,
+    /// The names and dictionary entries the group gives a number (their `n` and `d` keys are in
+    /// its batch).
+    pub(super) numbers: Numbers,
 }
 
 impl Writer {
@@ -134,8 +134,7 @@ impl Writer {
             ids: HashMap::new(),
             next_position: self.state.next_position,
             last_hash: self.state.last_hash,
-            new_names: Vec::new(),
-            new_numbers: HashMap::new(),
+            numbers: self.state.numbers.group(),
         };
         let started = std::time::Instant::now();
         let mut replies = Vec::with_capacity(requests.len());
@@ -210,16 +209,14 @@ impl Writer {
                 }
             }
             drop(index);
-            // The new names before the head moves (after the flush), so that every committed
-            // record's stream number has its name for the readers.
-            for (name, number) in group.new_numbers {
-                self.state.numbers.insert(name, number);
-            }
+            // The new names and entries before the head moves (after the flush), so that every
+            // committed record's numbers have their names and entries for the readers.
+            let (names, entries) = self.state.numbers.commit(group.numbers);
             self.reader
-                .names
+                .tables
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .extend(group.new_names);
+                .extend(names, entries);
             self.state.next_position = group.next_position;
             self.state.last_hash = group.last_hash;
         }
@@ -304,23 +301,12 @@ impl Writer {
             });
         }
 
-        // The stream's number in the name table, or the next one, whose `n` key goes into the
-        // group's batch with the stream's first record.
-        let known = self
-            .state
-            .numbers
-            .get(stream)
-            .or_else(|| group.new_numbers.get(stream))
-            .copied();
-        let number =
-            match known {
-                Some(number) => number,
-                None => u32::try_from(self.state.numbers.len() + group.new_names.len()).map_err(
-                    |_| LogError::Storage("the name table holds 2^32 streams, its most".into()),
-                )?,
-            };
-
-        // Encode everything before touching the group, so that a failure leaves it unchanged.
+        // The numbers of the stream, the event types and the actors in the tables, new ones where
+        // they have none yet, whose `n` and `d` keys go into the group's batch with the first
+        // record that uses them. Encode everything before touching the group, so that a failure
+        // leaves it unchanged.
+        let mut draft = Draft::new(&self.state.numbers, &group.numbers);
+        let stream_number = draft.stream(stream)?;
         let first_position = group.next_position;
         let first_revision = current.map_or(0, |revision| revision + 1);
         let mut prev = group.last_hash;
@@ -328,22 +314,25 @@ impl Writer {
         for (offset, event) in (0u64..).zip(&request.events) {
             let position = first_position + offset;
             let revision = first_revision + offset;
+            let (event_type, actor) = draft.event(event)?;
+            let numbers = RecordNumbers {
+                stream: stream_number,
+                event_type,
+                actor,
+            };
             let hash = chain::global_hash(&prev, position, &event.hash);
-            let bytes = encode_record(position, number, revision, event, &hash)?;
+            let bytes = encode_record(position, numbers, revision, event, &hash)?;
             records.push((position, revision, bytes));
             prev = hash;
         }
+        let drafted = draft.finish()?;
 
         let mut last = StreamHead {
             revision: first_revision,
             position: first_position,
         };
         let shared_stream: std::sync::Arc<str> = stream.into();
-        if known.is_none() {
-            group.batch.insert(&name_key(number)[..], stream.as_bytes());
-            group.new_numbers.insert(shared_stream.clone(), number);
-            group.new_names.push(shared_stream.clone());
-        }
+        drafted.add_to(&mut group.numbers, &mut group.batch);
         for ((position, revision, bytes), event) in records.into_iter().zip(&request.events) {
             group.batch.insert(&event_key(position)[..], bytes);
             push_run(&mut group.runs, stream, revision, event.id);
