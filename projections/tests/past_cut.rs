@@ -327,6 +327,41 @@ fn cuts_before_and_after_a_correction_are_both_filtered() {
     }
 }
 
+/// Given two persons alike but for a counselling contact away from a base (which no column
+/// holds), recorded in order after their job started,
+/// when their histories are kept,
+/// then the contact adds neither a row nor a version (the row it would make equals the one
+/// before and the two stretches of cuts meet), and a cut after it is still filtered, to the fold.
+#[test]
+fn a_fact_no_column_holds_keeps_no_row_of_its_own() {
+    let history_of = |contact: bool| {
+        let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+        person.on(
+            "2017-05-02",
+            support::job("j1", EmploymentKind::SocialInsuranceFull),
+        );
+        if contact {
+            person.on("2017-08-01", support::counselling(Agency::Jobcenter));
+        }
+        person.on("2018-06-30", support::job_ended("j1"));
+        let state = State::from_journals(support::journals(&[person]), None, None);
+        let history = History::of_journals(&state.store, &state.journals);
+        (state, history)
+    };
+    let (_, without) = history_of(false);
+
+    let (state, with) = history_of(true);
+
+    assert_eq!(
+        (with.rows(), with.versions()),
+        (without.rows(), without.versions())
+    );
+    let cut = support::at("2017-12-31");
+    let filtered = with.columns_at(&state.store, &state.journals, cut);
+    assert_eq!((filtered.filtered, filtered.folded), (1, 0));
+    assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
+}
+
 /// Given the synthetic population (late entries and corrections at the generator's rates),
 /// when its columns are asked at the cuts the bench asks (two to ten months before its end),
 /// then few persons fall back to the fold: the filter answers nearly every person.
@@ -347,6 +382,12 @@ fn in_the_synthetic_population_few_persons_fall_back_to_the_fold() {
     }
 
     let share = folded as f64 / (filtered + folded) as f64;
+    println!(
+        "kept: {} rows and {} versions for {} persons",
+        history.rows(),
+        history.versions(),
+        state.journals.len()
+    );
     println!(
         "folded again: {folded} of {} person-cuts ({:.2}%)",
         filtered + folded,

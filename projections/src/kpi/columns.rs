@@ -90,10 +90,31 @@ impl<T: Clone> List<T> {
         }
     }
 
-    /// Adds a row holding `entries`.
-    fn push(&mut self, entries: impl IntoIterator<Item = T>) {
+    /// Adds a row holding `entries`; when they equal the entries of row `previous` (a person's
+    /// previous version, kept by [`super::history::History`]), the row shares that row's entries
+    /// instead of holding a copy. Returns whether it shares them.
+    fn push_after(&mut self, entries: impl IntoIterator<Item = T>, previous: Option<usize>) -> bool
+    where
+        T: PartialEq,
+    {
         let span = self.append(entries);
+        if let Some(previous) = previous.map(|previous| self.spans[previous]) {
+            if self.entries[previous.range()] == self.entries[span.range()] {
+                self.entries.truncate(span.start as usize);
+                self.spans.push(previous);
+                return true;
+            }
+        }
         self.spans.push(span);
+        false
+    }
+
+    /// Adds a row holding `entries`.
+    fn push(&mut self, entries: impl IntoIterator<Item = T>)
+    where
+        T: PartialEq,
+    {
+        self.push_after(entries, None);
     }
 
     /// Replaces the entries of `row`, compacting the list when over half of it is unused.
@@ -274,36 +295,143 @@ impl Columns {
 
     /// Adds a row holding the fields of `view`.
     pub(crate) fn push(&mut self, view: &PersonView) {
+        self.push_after(view, None);
+    }
+
+    /// Adds a row holding the fields of `view`, sharing with row `previous` (the same person's
+    /// previous version, kept by [`super::history::History`]) the entries of every list that did
+    /// not change. Returns whether the row equals row `previous` in every field; the caller then
+    /// takes it back with [`Columns::pop_repeated`]. Rows that share entries are never replaced.
+    pub(crate) fn push_after(&mut self, view: &PersonView, previous: Option<usize>) -> bool {
+        fn repeats<T: PartialEq>(column: &[T], value: T, previous: Option<usize>) -> bool {
+            previous.is_some_and(|row| column[row] == value)
+        }
+        let mut same = previous.is_some();
+        same &= repeats(&self.person, view.person, previous);
         self.person.push(view.person);
+        same &= repeats(&self.household_id, view.household_id, previous);
         self.household_id.push(view.household_id);
+        same &= repeats(&self.birth_year, view.birth_year, previous);
         self.birth_year.push(view.birth_year);
+        same &= repeats(&self.sex, view.sex, previous);
         self.sex.push(view.sex);
+        same &= repeats(&self.stay, view.stay, previous);
         self.stay.push(view.stay);
-        self.recorded_entry.push(view.recorded_entry());
+        let recorded_entry = view.recorded_entry();
+        same &= repeats(&self.recorded_entry, recorded_entry, previous);
+        self.recorded_entry.push(recorded_entry);
         let nationality = self.intern(&view.nationality);
+        same &= repeats(&self.nationality, nationality, previous);
         self.nationality.push(nationality);
-        self.activities.push(activities_of(view));
-        self.jobs.push(jobs_of(view));
-        let districts = self.districts_of(view);
-        self.districts.push(districts);
-        self.courses.push(integration_courses_of(view));
-        self.protection.push(view.protection.iter().cloned());
+        same &= repeats(&self.registered_on, view.registered_on, previous);
         self.registered_on.push(view.registered_on);
+        same &= repeats(&self.stages_reached_on, view.stages_reached_on, previous);
         self.stages_reached_on.push(view.stages_reached_on);
-        self.first_entitlement.push(view.first_entitlement());
-        self.kita.push(view.kita.iter().copied());
-        self.kita_requests.push(view.kita_requests.iter().copied());
-        self.schools.push(view.schools.iter().copied());
-        self.mentoring.push(mentoring_of(view));
-        self.sgb2.push(view.benefit_spells(BenefitKind::Sgb2));
-        self.trainings.push(trainings_of(view));
-        self.measures.push(measures_of(view));
-        self.language_tests
-            .push(view.language_tests.iter().copied());
-        self.orientation_tests
-            .push(view.orientation_tests.iter().cloned());
-        self.recognitions.push(recognitions_of(view));
-        self.base_contacts.push(base_contacts_of(view));
+        let first_entitlement = view.first_entitlement();
+        same &= repeats(&self.first_entitlement, first_entitlement, previous);
+        self.first_entitlement.push(first_entitlement);
+        same &= self.activities.push_after(activities_of(view), previous);
+        same &= self.jobs.push_after(jobs_of(view), previous);
+        let districts = self.districts_of(view);
+        same &= self.districts.push_after(districts, previous);
+        same &= self
+            .courses
+            .push_after(integration_courses_of(view), previous);
+        same &= self
+            .protection
+            .push_after(view.protection.iter().cloned(), previous);
+        same &= self.kita.push_after(view.kita.iter().copied(), previous);
+        same &= self
+            .kita_requests
+            .push_after(view.kita_requests.iter().copied(), previous);
+        same &= self
+            .schools
+            .push_after(view.schools.iter().copied(), previous);
+        same &= self.mentoring.push_after(mentoring_of(view), previous);
+        same &= self
+            .sgb2
+            .push_after(view.benefit_spells(BenefitKind::Sgb2), previous);
+        same &= self.trainings.push_after(trainings_of(view), previous);
+        same &= self.measures.push_after(measures_of(view), previous);
+        same &= self
+            .language_tests
+            .push_after(view.language_tests.iter().copied(), previous);
+        same &= self
+            .orientation_tests
+            .push_after(view.orientation_tests.iter().cloned(), previous);
+        same &= self
+            .recognitions
+            .push_after(recognitions_of(view), previous);
+        same &= self
+            .base_contacts
+            .push_after(base_contacts_of(view), previous);
+        same
+    }
+
+    /// Takes back the last row, which [`Columns::push_after`] found equal to the row before it
+    /// (so every list shares its entries and only the row's own values and spans go).
+    pub(crate) fn pop_repeated(&mut self) {
+        let Columns {
+            known_at: _,
+            person,
+            household_id,
+            birth_year,
+            sex,
+            stay,
+            recorded_entry,
+            nationality,
+            activities,
+            jobs,
+            districts,
+            courses,
+            protection,
+            registered_on,
+            stages_reached_on,
+            first_entitlement,
+            kita,
+            kita_requests,
+            schools,
+            mentoring,
+            sgb2,
+            trainings,
+            measures,
+            language_tests,
+            orientation_tests,
+            recognitions,
+            base_contacts,
+            names: _,
+            codes: _,
+        } = self;
+        person.pop();
+        household_id.pop();
+        birth_year.pop();
+        sex.pop();
+        stay.pop();
+        recorded_entry.pop();
+        nationality.pop();
+        registered_on.pop();
+        stages_reached_on.pop();
+        first_entitlement.pop();
+        for spans in [
+            &mut activities.spans,
+            &mut jobs.spans,
+            &mut districts.spans,
+            &mut courses.spans,
+            &mut protection.spans,
+            &mut kita.spans,
+            &mut kita_requests.spans,
+            &mut schools.spans,
+            &mut mentoring.spans,
+            &mut sgb2.spans,
+            &mut trainings.spans,
+            &mut measures.spans,
+            &mut language_tests.spans,
+            &mut orientation_tests.spans,
+            &mut recognitions.spans,
+            &mut base_contacts.spans,
+        ] {
+            spans.pop();
+        }
     }
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
