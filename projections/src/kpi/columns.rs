@@ -27,6 +27,7 @@ use journey_core::catalogue::{BenefitKind, CourseType, RecognitionOutcome, Sex};
 use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
+use super::packed::{Column, List};
 use crate::code::Code;
 // The view's list type, named apart from this module's own `List` of spans.
 use crate::list::List as ViewList;
@@ -38,143 +39,24 @@ use crate::view::{
     LanguageTest, PersonView, ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
 };
 
-/// Where one row's entries lie in a [`List`]: `start..start + len`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    fn range(self) -> std::ops::Range<usize> {
-        let start = self.start as usize;
-        start..start + self.len as usize
-    }
-}
-
-/// A list field of every row, packed: each row's entries lie contiguously in `entries`, at its
-/// span. A row replaced in place appends its new entries and leaves the old ones unused, until
-/// the list is compacted.
-#[derive(Debug, Clone)]
-struct List<T> {
-    spans: Vec<Span>,
-    entries: Vec<T>,
-    /// Entries no span points at any more.
-    unused: usize,
-}
-
-impl<T> Default for List<T> {
-    fn default() -> Self {
-        List {
-            spans: Vec::new(),
-            entries: Vec::new(),
-            unused: 0,
-        }
-    }
-}
-
-impl<T: Clone> List<T> {
-    fn with_rows(rows: usize) -> Self {
-        List {
-            spans: Vec::with_capacity(rows),
-            ..List::default()
-        }
-    }
-
-    fn append(&mut self, entries: impl IntoIterator<Item = T>) -> Span {
-        let start = index(self.entries.len());
-        self.entries.extend(entries);
-        Span {
-            start,
-            len: index(self.entries.len()) - start,
-        }
-    }
-
-    /// Adds a row holding `entries`; when they equal the entries of row `previous` (a person's
-    /// previous version, kept by [`super::history::History`]), the row shares that row's entries
-    /// instead of holding a copy. Returns whether it shares them.
-    fn push_after(&mut self, entries: impl IntoIterator<Item = T>, previous: Option<usize>) -> bool
-    where
-        T: PartialEq,
-    {
-        let span = self.append(entries);
-        if let Some(previous) = previous.map(|previous| self.spans[previous]) {
-            if self.entries[previous.range()] == self.entries[span.range()] {
-                self.entries.truncate(span.start as usize);
-                self.spans.push(previous);
-                return true;
-            }
-        }
-        self.spans.push(span);
-        false
-    }
-
-    /// Adds a row holding `entries`.
-    fn push(&mut self, entries: impl IntoIterator<Item = T>)
-    where
-        T: PartialEq,
-    {
-        self.push_after(entries, None);
-    }
-
-    /// Replaces the entries of `row`, compacting the list when over half of it is unused.
-    fn replace(&mut self, row: usize, entries: impl IntoIterator<Item = T>) {
-        self.unused += self.spans[row].len as usize;
-        self.spans[row] = self.append(entries);
-        if self.unused * 2 > self.entries.len() {
-            self.compact();
-        }
-    }
-
-    /// Drops the entries no row points at, keeping the rows' order.
-    fn compact(&mut self) {
-        let mut kept = Vec::with_capacity(self.entries.len() - self.unused);
-        for span in &mut self.spans {
-            let start = index(kept.len());
-            kept.extend_from_slice(&self.entries[span.range()]);
-            span.start = start;
-        }
-        self.entries = kept;
-        self.unused = 0;
-    }
-
-    /// Built once and read by every query: no spare capacity.
-    fn shrink(&mut self) {
-        self.entries.shrink_to_fit();
-    }
-
-    fn row(&self, row: usize) -> &[T] {
-        &self.entries[self.spans[row].range()]
-    }
-
-    /// The heap bytes of the spans and of the entries, at their capacities.
-    fn heap_bytes(&self) -> (usize, usize) {
-        (
-            self.spans.capacity() * std::mem::size_of::<Span>(),
-            self.entries.capacity() * std::mem::size_of::<T>(),
-        )
-    }
-}
-
-/// The heap bytes of a plain column at its capacity.
-fn column_bytes<T>(column: &Vec<T>) -> usize {
-    column.capacity() * std::mem::size_of::<T>()
-}
-
 /// The hot fields of every view of one cut, in the views' order (see the module).
 #[derive(Debug, Clone, Default)]
 pub struct Columns {
     /// The transaction-time cut every row was built at.
     known_at: DateTime<Utc>,
-    person: Vec<PersonId>,
-    household_id: Vec<Option<Uuid>>,
-    birth_year: Vec<Option<i32>>,
-    sex: Vec<Sex>,
-    stay: Vec<StaySummary>,
+    /// The number of rows.
+    rows: usize,
+    /// Whether the fields are sparse ([`super::packed`]): the kept rows of a history.
+    sparse: bool,
+    person: Column<PersonId>,
+    household_id: Column<Option<Uuid>>,
+    birth_year: Column<Option<i32>>,
+    sex: Column<Sex>,
+    stay: Column<StaySummary>,
     /// The `entry_date` of each row's first arrival ([`PersonView::recorded_entry`]).
-    recorded_entry: Vec<Option<NaiveDate>>,
+    recorded_entry: Column<Option<NaiveDate>>,
     /// Each row's nationality, as a code into `names`.
-    nationality: Vec<u32>,
+    nationality: Column<u32>,
     /// Each activity's interval, ordered by start as [`PersonView::activities`].
     activities: List<Interval>,
     /// Each job's interval and whether it counts as employment.
@@ -185,10 +67,10 @@ pub struct Columns {
     courses: List<IntegrationCourse>,
     /// The protection-status timeline ([`PersonView::protection`]).
     protection: List<Dated<ProtectionStatus>>,
-    registered_on: Vec<NaiveDate>,
-    stages_reached_on: Vec<[Option<NaiveDate>; 6]>,
+    registered_on: Column<NaiveDate>,
+    stages_reached_on: Column<[Option<NaiveDate>; 6]>,
     /// [`PersonView::first_entitlement`].
-    first_entitlement: Vec<Option<NaiveDate>>,
+    first_entitlement: Column<Option<NaiveDate>>,
     kita: List<Interval>,
     kita_requests: List<NaiveDate>,
     schools: List<SchoolSpell>,
@@ -223,25 +105,36 @@ impl Columns {
         columns
     }
 
+    /// No rows yet, sparse ([`super::packed`]): the kept rows of a history, built at several
+    /// cuts, the live one named.
+    pub(crate) fn sparse() -> Self {
+        Columns {
+            sparse: true,
+            ..Self::with_rows(0, crate::query::LIVE)
+        }
+    }
+
     /// No rows yet, with room for `rows`, at the cut `known_at`.
     pub(crate) fn with_rows(rows: usize, known_at: DateTime<Utc>) -> Self {
         Columns {
             known_at,
-            person: Vec::with_capacity(rows),
-            household_id: Vec::with_capacity(rows),
-            birth_year: Vec::with_capacity(rows),
-            sex: Vec::with_capacity(rows),
-            stay: Vec::with_capacity(rows),
-            recorded_entry: Vec::with_capacity(rows),
-            nationality: Vec::with_capacity(rows),
+            rows: 0,
+            sparse: false,
+            person: Column::with_capacity(rows),
+            household_id: Column::with_capacity(rows),
+            birth_year: Column::with_capacity(rows),
+            sex: Column::with_capacity(rows),
+            stay: Column::with_capacity(rows),
+            recorded_entry: Column::with_capacity(rows),
+            nationality: Column::with_capacity(rows),
             activities: List::with_rows(rows),
             jobs: List::with_rows(rows),
             districts: List::with_rows(rows),
             courses: List::with_rows(rows),
             protection: List::with_rows(rows),
-            registered_on: Vec::with_capacity(rows),
-            stages_reached_on: Vec::with_capacity(rows),
-            first_entitlement: Vec::with_capacity(rows),
+            registered_on: Column::with_capacity(rows),
+            stages_reached_on: Column::with_capacity(rows),
+            first_entitlement: Column::with_capacity(rows),
             kita: List::with_rows(rows),
             kita_requests: List::with_rows(rows),
             schools: List::with_rows(rows),
@@ -261,6 +154,16 @@ impl Columns {
     /// Gives the lists' entries back their spare capacity, once every row is in.
     pub(crate) fn fit(&mut self) {
         let columns = self;
+        columns.person.shrink();
+        columns.household_id.shrink();
+        columns.birth_year.shrink();
+        columns.sex.shrink();
+        columns.stay.shrink();
+        columns.recorded_entry.shrink();
+        columns.nationality.shrink();
+        columns.registered_on.shrink();
+        columns.stages_reached_on.shrink();
+        columns.first_entitlement.shrink();
         columns.activities.shrink();
         columns.jobs.shrink();
         columns.districts.shrink();
@@ -286,11 +189,11 @@ impl Columns {
 
     /// The number of rows.
     pub fn len(&self) -> usize {
-        self.stay.len()
+        self.rows
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stay.is_empty()
+        self.rows == 0
     }
 
     /// Adds a row holding the fields of `view`.
@@ -298,140 +201,109 @@ impl Columns {
         self.push_after(view, None);
     }
 
-    /// Adds a row holding the fields of `view`, sharing with row `previous` (the same person's
-    /// previous version, kept by [`super::history::History`]) the entries of every list that did
-    /// not change. Returns whether the row equals row `previous` in every field; the caller then
-    /// takes it back with [`Columns::pop_repeated`]. Rows that share entries are never replaced.
+    /// Adds a row holding the fields of `view`. In sparse columns (the kept rows of
+    /// [`super::history::History`]) `previous` is the row before, the same person's previous
+    /// version, and a field equal to its is not stored again ([`super::packed`]). Returns whether
+    /// the row equals row `previous` in every field; the caller then takes it back with
+    /// [`Columns::pop_repeated`].
     pub(crate) fn push_after(&mut self, view: &PersonView, previous: Option<usize>) -> bool {
-        fn repeats<T: PartialEq>(column: &[T], value: T, previous: Option<usize>) -> bool {
-            previous.is_some_and(|row| column[row] == value)
-        }
+        debug_assert!(
+            previous.is_none() || (self.sparse && previous == self.rows.checked_sub(1)),
+            "only sparse columns repeat a row, the one before"
+        );
+        let (row, sparse) = (self.rows, self.sparse);
         let mut same = previous.is_some();
-        same &= repeats(&self.person, view.person, previous);
-        self.person.push(view.person);
-        same &= repeats(&self.household_id, view.household_id, previous);
-        self.household_id.push(view.household_id);
-        same &= repeats(&self.birth_year, view.birth_year, previous);
-        self.birth_year.push(view.birth_year);
-        same &= repeats(&self.sex, view.sex, previous);
-        self.sex.push(view.sex);
-        same &= repeats(&self.stay, view.stay, previous);
-        self.stay.push(view.stay);
-        let recorded_entry = view.recorded_entry();
-        same &= repeats(&self.recorded_entry, recorded_entry, previous);
-        self.recorded_entry.push(recorded_entry);
+        same &= self.person.push_row(row, view.person, previous, sparse);
+        same &= self
+            .household_id
+            .push_row(row, view.household_id, previous, sparse);
+        same &= self
+            .birth_year
+            .push_row(row, view.birth_year, previous, sparse);
+        same &= self.sex.push_row(row, view.sex, previous, sparse);
+        same &= self.stay.push_row(row, view.stay, previous, sparse);
+        same &= self
+            .recorded_entry
+            .push_row(row, view.recorded_entry(), previous, sparse);
         let nationality = self.intern(&view.nationality);
-        same &= repeats(&self.nationality, nationality, previous);
-        self.nationality.push(nationality);
-        same &= repeats(&self.registered_on, view.registered_on, previous);
-        self.registered_on.push(view.registered_on);
-        same &= repeats(&self.stages_reached_on, view.stages_reached_on, previous);
-        self.stages_reached_on.push(view.stages_reached_on);
-        let first_entitlement = view.first_entitlement();
-        same &= repeats(&self.first_entitlement, first_entitlement, previous);
-        self.first_entitlement.push(first_entitlement);
-        same &= self.activities.push_after(activities_of(view), previous);
-        same &= self.jobs.push_after(jobs_of(view), previous);
+        same &= self
+            .nationality
+            .push_row(row, nationality, previous, sparse);
+        same &= self
+            .registered_on
+            .push_row(row, view.registered_on, previous, sparse);
+        same &= self
+            .stages_reached_on
+            .push_row(row, view.stages_reached_on, previous, sparse);
+        same &= self
+            .first_entitlement
+            .push_row(row, view.first_entitlement(), previous, sparse);
+        same &= self
+            .activities
+            .push_row(row, activities_of(view), previous, sparse);
+        same &= self.jobs.push_row(row, jobs_of(view), previous, sparse);
         let districts = self.districts_of(view);
-        same &= self.districts.push_after(districts, previous);
+        same &= self.districts.push_row(row, districts, previous, sparse);
         same &= self
             .courses
-            .push_after(integration_courses_of(view), previous);
+            .push_row(row, integration_courses_of(view), previous, sparse);
         same &= self
             .protection
-            .push_after(view.protection.iter().cloned(), previous);
-        same &= self.kita.push_after(view.kita.iter().copied(), previous);
+            .push_row(row, view.protection.iter().cloned(), previous, sparse);
         same &= self
-            .kita_requests
-            .push_after(view.kita_requests.iter().copied(), previous);
+            .kita
+            .push_row(row, view.kita.iter().copied(), previous, sparse);
+        same &=
+            self.kita_requests
+                .push_row(row, view.kita_requests.iter().copied(), previous, sparse);
         same &= self
             .schools
-            .push_after(view.schools.iter().copied(), previous);
-        same &= self.mentoring.push_after(mentoring_of(view), previous);
+            .push_row(row, view.schools.iter().copied(), previous, sparse);
         same &= self
-            .sgb2
-            .push_after(view.benefit_spells(BenefitKind::Sgb2), previous);
-        same &= self.trainings.push_after(trainings_of(view), previous);
-        same &= self.measures.push_after(measures_of(view), previous);
+            .mentoring
+            .push_row(row, mentoring_of(view), previous, sparse);
+        same &= self.sgb2.push_row(
+            row,
+            view.benefit_spells(BenefitKind::Sgb2),
+            previous,
+            sparse,
+        );
         same &= self
-            .language_tests
-            .push_after(view.language_tests.iter().copied(), previous);
+            .trainings
+            .push_row(row, trainings_of(view), previous, sparse);
         same &= self
-            .orientation_tests
-            .push_after(view.orientation_tests.iter().cloned(), previous);
+            .measures
+            .push_row(row, measures_of(view), previous, sparse);
+        same &= self.language_tests.push_row(
+            row,
+            view.language_tests.iter().copied(),
+            previous,
+            sparse,
+        );
+        same &= self.orientation_tests.push_row(
+            row,
+            view.orientation_tests.iter().cloned(),
+            previous,
+            sparse,
+        );
         same &= self
             .recognitions
-            .push_after(recognitions_of(view), previous);
+            .push_row(row, recognitions_of(view), previous, sparse);
         same &= self
             .base_contacts
-            .push_after(base_contacts_of(view), previous);
+            .push_row(row, base_contacts_of(view), previous, sparse);
+        self.rows += 1;
         same
     }
 
-    /// Takes back the last row, which [`Columns::push_after`] found equal to the row before it
-    /// (so every list shares its entries and only the row's own values and spans go).
+    /// Takes back the last row of sparse columns, which [`Columns::push_after`] found equal in
+    /// every field to the row before it (so it stored nothing of it).
     pub(crate) fn pop_repeated(&mut self) {
-        let Columns {
-            known_at: _,
-            person,
-            household_id,
-            birth_year,
-            sex,
-            stay,
-            recorded_entry,
-            nationality,
-            activities,
-            jobs,
-            districts,
-            courses,
-            protection,
-            registered_on,
-            stages_reached_on,
-            first_entitlement,
-            kita,
-            kita_requests,
-            schools,
-            mentoring,
-            sgb2,
-            trainings,
-            measures,
-            language_tests,
-            orientation_tests,
-            recognitions,
-            base_contacts,
-            names: _,
-            codes: _,
-        } = self;
-        person.pop();
-        household_id.pop();
-        birth_year.pop();
-        sex.pop();
-        stay.pop();
-        recorded_entry.pop();
-        nationality.pop();
-        registered_on.pop();
-        stages_reached_on.pop();
-        first_entitlement.pop();
-        for spans in [
-            &mut activities.spans,
-            &mut jobs.spans,
-            &mut districts.spans,
-            &mut courses.spans,
-            &mut protection.spans,
-            &mut kita.spans,
-            &mut kita_requests.spans,
-            &mut schools.spans,
-            &mut mentoring.spans,
-            &mut sgb2.spans,
-            &mut trainings.spans,
-            &mut measures.spans,
-            &mut language_tests.spans,
-            &mut orientation_tests.spans,
-            &mut recognitions.spans,
-            &mut base_contacts.spans,
-        ] {
-            spans.pop();
-        }
+        debug_assert!(
+            self.sparse && self.rows > 0,
+            "a repeated row of sparse columns"
+        );
+        self.rows -= 1;
     }
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
@@ -476,6 +348,8 @@ impl Columns {
     pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize) {
         let Columns {
             known_at: _,
+            rows: _,
+            sparse: _,
             person,
             household_id,
             birth_year,
@@ -505,6 +379,7 @@ impl Columns {
             names,
             codes: _,
         } = other;
+        self.rows += 1;
         self.person.push(person[row]);
         self.household_id.push(household_id[row]);
         self.birth_year.push(birth_year[row]);
@@ -576,16 +451,16 @@ impl Columns {
     /// the spans of the lists together (8 bytes a row each), the entries of each list, and the
     /// names of the district and nationality codes with their lookup table.
     pub fn heap_bytes_by_family(&self) -> Vec<(&'static str, usize)> {
-        let scalars = column_bytes(&self.person)
-            + column_bytes(&self.household_id)
-            + column_bytes(&self.birth_year)
-            + column_bytes(&self.sex)
-            + column_bytes(&self.stay)
-            + column_bytes(&self.recorded_entry)
-            + column_bytes(&self.nationality)
-            + column_bytes(&self.registered_on)
-            + column_bytes(&self.stages_reached_on)
-            + column_bytes(&self.first_entitlement);
+        let scalars = self.person.heap_bytes()
+            + self.household_id.heap_bytes()
+            + self.birth_year.heap_bytes()
+            + self.sex.heap_bytes()
+            + self.stay.heap_bytes()
+            + self.recorded_entry.heap_bytes()
+            + self.nationality.heap_bytes()
+            + self.registered_on.heap_bytes()
+            + self.stages_reached_on.heap_bytes()
+            + self.first_entitlement.heap_bytes();
         let lists = [
             ("activities", self.activities.heap_bytes()),
             ("jobs", self.jobs.heap_bytes()),
@@ -604,7 +479,7 @@ impl Columns {
             ("recognitions", self.recognitions.heap_bytes()),
             ("base_contacts", self.base_contacts.heap_bytes()),
         ];
-        let names = column_bytes(&self.names)
+        let names = self.names.capacity() * std::mem::size_of::<String>()
             + self.names.iter().map(String::capacity).sum::<usize>()
             + self.codes.capacity()
                 * (std::mem::size_of::<String>() + std::mem::size_of::<u32>() + 1)

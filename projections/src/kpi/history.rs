@@ -18,10 +18,11 @@
 //! entry's business date and its recording (a fact recorded after the cut that sorts before a
 //! fact recorded by it). An erased person has no row at any cut, as the fold says.
 //!
-//! The kept rows share what consecutive versions of a person have in common: a version whose row
-//! equals the one before points at it (and versions that meet become one), and a list that did
-//! not change shares the previous row's entries ([`Columns::push_after`]). The persons are cut
-//! into shards built on every core. What this does not yet do (docs/bench.md, issue 11): only the
+//! The kept rows share what consecutive versions of a person have in common: they are sparse
+//! columns (`kpi::packed`), a person's rows one after another, each field stored only where it
+//! differs from the row before (a list's entries and span, a value); a version whose row equals
+//! the one before points at it, and versions that meet become one. The persons are cut into
+//! shards built on every core. What this does not yet do (docs/bench.md, issue 11): only the
 //! columns are derived; the few indicators that read a person's view, the households and the
 //! other read models still need the views of the cut.
 
@@ -56,8 +57,8 @@ pub struct History {
 /// The kept rows of a contiguous run of persons.
 #[derive(Debug, Clone, Default)]
 struct Shard {
-    /// The kept rows: a row per version whose row differs from the person's version before it,
-    /// sharing with that row the entries of every list that did not change.
+    /// The kept rows, sparse: a row per version whose row differs from the person's version
+    /// before it, storing only the fields that changed.
     rows: Columns,
     /// Each person with the range of their versions in `versions`, in person order.
     persons: Vec<(PersonId, std::ops::Range<u32>)>,
@@ -86,13 +87,15 @@ impl History {
         };
         let shards = crate::parallel::map_shares(journals.len(), threads, |range| {
             let mut shard = Shard {
-                rows: Columns::with_rows(0, LIVE),
+                rows: Columns::sparse(),
                 ..Shard::default()
             };
             for (person, journal) in journals.iter().skip(range.start).take(range.len()) {
                 shard.add(store, *person, journal);
             }
             shard.rows.fit();
+            shard.versions.shrink_to_fit();
+            shard.persons.shrink_to_fit();
             shard
         });
         History { shards }
