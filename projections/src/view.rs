@@ -501,6 +501,20 @@ impl StaySummary {
     }
 }
 
+/// The stay holding `on` of a person with the stays `stay` in brief and `presence` in full (or,
+/// when the summary decides alone, any part of them: see [`StaySummary::decides_presence`]).
+pub fn presence_in<'a>(
+    stay: &'a StaySummary,
+    presence: &'a [Interval],
+    on: NaiveDate,
+) -> Option<&'a Interval> {
+    match stay.decides_presence(on) {
+        Some(true) => stay.latest.as_ref(),
+        Some(false) => None,
+        None => presence.iter().find(|spell| spell.contains(on)),
+    }
+}
+
 /// The entry into Germany ([`PersonView::entry`]) of a person with the stays `stay` whose first
 /// `ArrivalRecorded` gave `recorded` as the entry date ([`PersonView::recorded_entry`]).
 pub fn entry_in(stay: &StaySummary, recorded: Option<NaiveDate>, on: NaiveDate) -> Option<Entry> {
@@ -1411,11 +1425,7 @@ impl PersonView {
 
     /// The presence interval that holds on `on`.
     pub fn presence_on(&self, on: NaiveDate) -> Option<&Interval> {
-        match self.stay.decides_presence(on) {
-            Some(true) => self.stay.latest.as_ref(),
-            Some(false) => None,
-            None => self.presence.iter().find(|spell| spell.contains(on)),
-        }
+        presence_in(&self.stay, &self.presence, on)
     }
 
     /// The date of the first arrival, if it lies on or before `on`.

@@ -322,6 +322,12 @@ fn fields_of(view: &PersonView) -> RowFields {
         first_entitlement: view.entitlements.first().map(|entitlement| entitlement.on),
         kita: view.kita.clone(),
         kita_requests: view.kita_requests.clone(),
+        // The stays are copied only for a person with several: with one, the summary decides.
+        presence: if view.presence.len() > 1 {
+            view.presence.clone()
+        } else {
+            Default::default()
+        },
         schools: view.schools.clone(),
         mentoring: view.mentoring.iter().map(|spell| spell.interval).collect(),
         sgb2: view

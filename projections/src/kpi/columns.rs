@@ -7,12 +7,12 @@
 //! stages reached, the first entitlement; and as lists: activities and jobs as intervals,
 //! integration courses, district and protection-status timelines, Kita places and requests,
 //! schools, mentoring, SGB II spells, trainings and measures with their outcomes, language and
-//! orientation tests, recognitions, counselling at a base), packed row by row in the views' order,
-//! so a pass streams a few dozen bytes per person and never reads a view. Three indicators read the
-//! view of the few rows the columns leave in question (`course_reentry`: persons who left a course
-//! early; `checklist_completion`: new arrivals; `mentor_request_days`: persons assigned a mentor
-//! in the year), through [`Row::view`]; `promising_applicants`, like "present on D", reads only
-//! the stays of a person with several.
+//! orientation tests, recognitions, counselling at a base, and the stays of a person with several),
+//! packed row by row in the views' order (`super::packed`), so a pass streams a few dozen bytes
+//! per person and never reads a view. Three indicators read the view of the few rows the columns
+//! leave in question (`course_reentry`: persons who left a course early; `checklist_completion`:
+//! new arrivals; `mentor_request_days`: persons assigned a mentor in the year), through
+//! [`Row::view`].
 //!
 //! Invariant: a column is a copy of a view field, never a rule. The rules (present on D, age,
 //! working age, the job split, idle since, the district on D, the entry, a place open on D, the
@@ -34,7 +34,7 @@ use crate::list::List as ViewList;
 use crate::models::IdleFacts;
 use crate::promising::{qualified_since, PromisingFacts};
 use crate::view::{
-    age_on, entry_in, first_start, idle_since_in, is_working_age, latest_on, open_on,
+    age_on, entry_in, first_start, idle_since_in, is_working_age, latest_on, open_on, presence_in,
     stage_reached_in, years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Entry, Interval,
     LanguageTest, PersonView, ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
 };
@@ -87,6 +87,9 @@ pub struct Columns {
     recognitions: List<Recognition>,
     /// The days of the counselling contacts at a base.
     base_contacts: List<NaiveDate>,
+    /// Every stay of a person with several ([`PersonView::presence`]); none for one stay or
+    /// none, where the stay summary decides presence alone.
+    presence: List<Interval>,
     /// The district names and nationalities, indexed by the codes in `districts` and
     /// `nationality`.
     names: Vec<String>,
@@ -146,6 +149,7 @@ impl Columns {
             orientation_tests: List::with_rows(rows),
             recognitions: List::with_rows(rows),
             base_contacts: List::with_rows(rows),
+            presence: List::with_rows(rows),
             names: Vec::new(),
             codes: HashMap::new(),
         }
@@ -180,6 +184,7 @@ impl Columns {
         columns.orientation_tests.shrink();
         columns.recognitions.shrink();
         columns.base_contacts.shrink();
+        columns.presence.shrink();
     }
 
     /// The cut the rows were built at.
@@ -292,6 +297,9 @@ impl Columns {
         same &= self
             .base_contacts
             .push_row(row, base_contacts_of(view), previous, sparse);
+        same &= self
+            .presence
+            .push_row(row, earlier_stays_of(view), previous, sparse);
         self.rows += 1;
         same
     }
@@ -340,6 +348,7 @@ impl Columns {
             .replace(row, view.orientation_tests.iter().cloned());
         self.recognitions.replace(row, recognitions_of(view));
         self.base_contacts.replace(row, base_contacts_of(view));
+        self.presence.replace(row, earlier_stays_of(view));
     }
 
     /// Adds a copy of row `row` of `other` (a row built at another cut, kept by
@@ -376,6 +385,7 @@ impl Columns {
             orientation_tests,
             recognitions,
             base_contacts,
+            presence,
             names,
             codes: _,
         } = other;
@@ -420,6 +430,7 @@ impl Columns {
             .push(recognitions.row(row).iter().copied());
         self.base_contacts
             .push(base_contacts.row(row).iter().copied());
+        self.presence.push(presence.row(row).iter().copied());
     }
 
     /// The code of `name` in `names`, added when new.
@@ -478,6 +489,7 @@ impl Columns {
             ("orientation_tests", self.orientation_tests.heap_bytes()),
             ("recognitions", self.recognitions.heap_bytes()),
             ("base_contacts", self.base_contacts.heap_bytes()),
+            ("presence", self.presence.heap_bytes()),
         ];
         let names = self.names.capacity() * std::mem::size_of::<String>()
             + self.names.iter().map(String::capacity).sum::<usize>()
@@ -525,6 +537,7 @@ impl Columns {
             orientation_tests: self.orientation_tests.row(row).to_vec().into(),
             recognitions: self.recognitions.row(row).to_vec().into(),
             base_contacts: self.base_contacts.row(row).to_vec().into(),
+            presence: self.presence.row(row).to_vec().into(),
             districts: self
                 .districts
                 .row(row)
@@ -585,6 +598,12 @@ fn recognitions_of(view: &PersonView) -> impl Iterator<Item = Recognition> + '_ 
     })
 }
 
+/// The stays of a person with several; none otherwise (the stay summary decides).
+fn earlier_stays_of(view: &PersonView) -> impl Iterator<Item = Interval> + '_ {
+    let several = view.stay.stays > 1;
+    view.presence.iter().copied().filter(move |_| several)
+}
+
 fn base_contacts_of(view: &PersonView) -> impl Iterator<Item = NaiveDate> + '_ {
     view.counselling
         .iter()
@@ -620,6 +639,7 @@ pub struct RowFields {
     pub orientation_tests: ViewList<Dated<bool>>,
     pub recognitions: ViewList<Recognition>,
     pub base_contacts: ViewList<NaiveDate>,
+    pub presence: ViewList<Interval>,
     pub districts: ViewList<Dated<Code>>,
 }
 
@@ -686,7 +706,7 @@ impl PromisingFacts for Row<'_> {
         if stay.stays <= 1 {
             stay.latest.as_slice()
         } else {
-            &self.view().presence
+            self.columns.presence.row(self.row)
         }
     }
 
@@ -742,13 +762,9 @@ impl<'a> Row<'a> {
         is_working_age(self.age(on))
     }
 
-    /// Present on `on` ([`PersonView::is_present`]); the view's stays are read only for a
-    /// date before the latest of several stays.
+    /// Present on `on` ([`PersonView::is_present`]).
     pub(crate) fn is_present(&self, on: NaiveDate) -> bool {
-        match self.columns.stay[self.row].decides_presence(on) {
-            Some(present) => present,
-            None => self.view().is_present(on),
-        }
+        self.stay_on(on).is_some()
     }
 
     /// [`PersonView::first_arrival`].
@@ -769,12 +785,8 @@ impl<'a> Row<'a> {
 
     /// The stay holding `on` ([`PersonView::presence_on`]).
     fn stay_on(&self, on: NaiveDate) -> Option<Interval> {
-        let stay = &self.columns.stay[self.row];
-        match stay.decides_presence(on) {
-            Some(true) => stay.latest,
-            Some(false) => None,
-            None => self.view().presence_on(on).copied(),
-        }
+        let columns = self.columns;
+        presence_in(&columns.stay[self.row], columns.presence.row(self.row), on).copied()
     }
 
     /// The person's integration courses ([`PersonView::courses`] that are integration courses),
