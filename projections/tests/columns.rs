@@ -374,6 +374,10 @@ fn check(set: &ViewSet) -> Result<(), TestCaseError> {
     for (row, view) in set.views.iter().enumerate() {
         prop_assert_eq!(set.columns().row_fields(row), fields_of(view));
     }
+    prop_assert!(
+        set.columns().households() == set.households,
+        "the households of the columns are the views'"
+    );
     for definition in catalogue()
         .iter()
         .filter(|definition| !definition.person_level)

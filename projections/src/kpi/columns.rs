@@ -35,8 +35,9 @@ use crate::models::IdleFacts;
 use crate::promising::{qualified_since, PromisingFacts};
 use crate::view::{
     age_on, entry_in, first_start, idle_since_in, is_working_age, latest_on, open_on, presence_in,
-    stage_reached_in, years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Entry, Interval,
-    LanguageTest, PersonView, ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
+    stage_reached_in, years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Entry,
+    HouseholdMember, Households, Interval, LanguageTest, PersonView, ProtectionStatus, SchoolSpell,
+    SpellOutcome, Stage, StaySummary,
 };
 
 /// The hot fields of every view of one cut, in the views' order (see the module).
@@ -508,6 +509,21 @@ impl Columns {
         families
     }
 
+    /// The households of the rows, as [`Households::from_views`] makes them of the views the
+    /// rows were built from.
+    pub fn households(&self) -> Households {
+        Households::from_members((0..self.rows).filter_map(|row| {
+            let member = HouseholdMember {
+                person: self.person[row],
+                registered_on: self.registered_on[row],
+                birth_year: self.birth_year[row],
+                stay: self.stay[row],
+                presence: self.presence.row(row).to_vec().into(),
+            };
+            Some((self.household_id[row]?, member))
+        }))
+    }
+
     /// Row `row`'s fields in a form that does not depend on where its entries lie (for comparing
     /// columns kept up to date with columns built afresh).
     pub fn row_fields(&self, row: usize) -> RowFields {
@@ -598,10 +614,8 @@ fn recognitions_of(view: &PersonView) -> impl Iterator<Item = Recognition> + '_ 
     })
 }
 
-/// The stays of a person with several; none otherwise (the stay summary decides).
 fn earlier_stays_of(view: &PersonView) -> impl Iterator<Item = Interval> + '_ {
-    let several = view.stay.stays > 1;
-    view.presence.iter().copied().filter(move |_| several)
+    view.stays_if_several().iter().copied()
 }
 
 fn base_contacts_of(view: &PersonView) -> impl Iterator<Item = NaiveDate> + '_ {
