@@ -26,6 +26,8 @@
 //! columns are derived; the few indicators that read a person's view, the households and the
 //! other read models still need the views of the cut.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 use journey_core::catalogue::Event;
 use journey_core::envelope::PersonId;
@@ -48,10 +50,16 @@ struct Version {
 }
 
 /// Every person's KPI rows at the cuts the live fold passes through (see the module).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct History {
     /// The persons cut into contiguous runs in person order, each built on a core of its own.
     shards: Vec<Shard>,
+    /// The versions of the persons whose journals changed (or who came) since the shards were
+    /// built, each rebuilt whole and appended; a person refreshed again is appended again.
+    refreshed: Shard,
+    /// Where each refreshed person's latest versions lie in `refreshed.persons`: they stand for
+    /// the person's versions in the shards, if any.
+    moved: HashMap<PersonId, u32>,
 }
 
 /// The kept rows of a contiguous run of persons.
@@ -86,10 +94,7 @@ impl History {
             crate::parallel::threads()
         };
         let shards = crate::parallel::map_shares(journals.len(), threads, |range| {
-            let mut shard = Shard {
-                rows: Columns::sparse(),
-                ..Shard::default()
-            };
+            let mut shard = Shard::empty();
             for (person, journal) in journals.iter().skip(range.start).take(range.len()) {
                 shard.add(store, *person, journal);
             }
@@ -98,7 +103,38 @@ impl History {
             shard.persons.shrink_to_fit();
             shard
         });
-        History { shards }
+        History {
+            shards,
+            refreshed: Shard::empty(),
+            moved: HashMap::new(),
+        }
+    }
+
+    /// Brings the history up to date with `journals` after the journals of `dirty` persons
+    /// changed (or came): each such person's versions are built again from their whole journal
+    /// (a late fact can change any prefix). Once the persons refreshed since the last full build
+    /// are a quarter of all, the whole history is built again, so `refreshed` stays bounded.
+    pub fn refresh<S: Store>(
+        &mut self,
+        store: &S,
+        journals: &Journals<S::Event, S::Actor>,
+        dirty: &BTreeSet<PersonId>,
+    ) {
+        for person in dirty {
+            match journals.get(person) {
+                Some(journal) => {
+                    self.refreshed.add(store, *person, journal);
+                    let at = index(self.refreshed.persons.len() - 1);
+                    self.moved.insert(*person, at);
+                }
+                None => {
+                    self.moved.remove(person);
+                }
+            }
+        }
+        if self.refreshed.persons.len() * REFRESHED_MAX_DIVISOR > journals.len().max(1) {
+            *self = Self::of_journals(store, journals);
+        }
     }
 
     /// The columns at the past cut `known_at` of the persons in `journals` (the journals this
@@ -110,22 +146,32 @@ impl History {
         journals: &Journals<S::Event, S::Actor>,
         known_at: DateTime<Utc>,
     ) -> Cut {
-        let persons = self.persons();
-        debug_assert_eq!(persons, journals.len(), "a history of these journals");
-        let mut columns = Columns::with_rows(persons, known_at);
+        let mut columns = Columns::with_rows(journals.len(), known_at);
         let (mut filtered, mut folded) = (0, 0);
-        let kept = self.shards.iter().flat_map(|shard| {
-            shard
-                .persons
-                .iter()
-                .map(move |(person, range)| (shard, person, range))
-        });
-        for ((shard, person, range), (journal_person, journal)) in kept.zip(journals) {
-            debug_assert_eq!(person, journal_person, "the same persons in the same order");
-            let versions = &shard.versions[range.start as usize..range.end as usize];
-            let at = versions.partition_point(|version| version.until <= known_at);
-            match versions.get(at).filter(|version| version.from <= known_at) {
-                Some(version) => {
+        // The shards' persons, in order, walked beside the journals; a person the shards lack (or
+        // hold stale) is found among the refreshed, and one the history lacks altogether is folded.
+        let mut kept = self
+            .shards
+            .iter()
+            .flat_map(|shard| shard.persons.iter().map(move |entry| (shard, entry)))
+            .peekable();
+        for (person, journal) in journals {
+            while kept.next_if(|(_, (kept, _))| kept < person).is_some() {}
+            let in_shards = kept.next_if(|(_, (kept, _))| kept == person);
+            let found = match self.moved.get(person) {
+                Some(at) => Some((&self.refreshed, &self.refreshed.persons[*at as usize])),
+                None => in_shards,
+            };
+            let version = found.and_then(|(shard, (_, range))| {
+                let versions = &shard.versions[range.start as usize..range.end as usize];
+                let at = versions.partition_point(|version| version.until <= known_at);
+                let version = versions
+                    .get(at)
+                    .filter(|version| version.from <= known_at)?;
+                Some((shard, version))
+            });
+            match version {
+                Some((shard, version)) => {
                     filtered += 1;
                     if let Some(row) = version.row {
                         columns.push_row_of(&shard.rows, row as usize);
@@ -147,21 +193,21 @@ impl History {
         }
     }
 
-    /// The number of persons.
-    fn persons(&self) -> usize {
-        self.shards.iter().map(|shard| shard.persons.len()).sum()
+    /// The shards and the refreshed persons' versions.
+    fn all_shards(&self) -> impl Iterator<Item = &Shard> {
+        self.shards.iter().chain([&self.refreshed])
     }
 
     /// The number of kept rows (a version's row is kept unless it equals the version before).
     pub fn rows(&self) -> usize {
-        self.shards.iter().map(|shard| shard.rows.len()).sum()
+        self.all_shards().map(|shard| shard.rows.len()).sum()
     }
 
     /// The heap bytes the history holds, by part, counted from the capacities: the kept rows by
     /// column family ([`Columns::heap_bytes_by_family`]), then the versions and the persons.
     pub fn heap_bytes_by_part(&self) -> Vec<(&'static str, usize)> {
         let mut parts: Vec<(&'static str, usize)> = Vec::new();
-        for shard in &self.shards {
+        for shard in self.all_shards() {
             for (family, bytes) in shard.rows.heap_bytes_by_family() {
                 match parts.iter_mut().find(|(name, _)| *name == family) {
                     Some((_, total)) => *total += bytes,
@@ -170,29 +216,37 @@ impl History {
             }
         }
         let versions = self
-            .shards
-            .iter()
+            .all_shards()
             .map(|shard| shard.versions.capacity() * std::mem::size_of::<Version>())
             .sum();
         let persons = self
-            .shards
-            .iter()
+            .all_shards()
             .map(|shard| {
                 shard.persons.capacity() * std::mem::size_of::<(PersonId, std::ops::Range<u32>)>()
             })
             .sum();
         parts.push(("versions", versions));
         parts.push(("persons and their version ranges", persons));
+        let moved = self.moved.capacity()
+            * (std::mem::size_of::<PersonId>() + std::mem::size_of::<u32>() + 1);
+        parts.push(("the refreshed persons' index", moved));
         parts
     }
 
     /// The number of versions (the stretches of cuts one kept row, or none, answers).
     pub fn versions(&self) -> usize {
-        self.shards.iter().map(|shard| shard.versions.len()).sum()
+        self.all_shards().map(|shard| shard.versions.len()).sum()
     }
 }
 
 impl Shard {
+    fn empty() -> Self {
+        Shard {
+            rows: Columns::sparse(),
+            ..Shard::default()
+        }
+    }
+
     /// Adds the versions of one person.
     fn add<S: Store>(
         &mut self,
@@ -296,6 +350,9 @@ impl Shard {
         }
     }
 }
+
+/// The history is built again once more than one in this many persons were refreshed.
+const REFRESHED_MAX_DIVISOR: usize = 4;
 
 /// Fewer persons than this are built on the calling thread (starting threads costs more).
 const PARALLEL_FROM: usize = 2048;
