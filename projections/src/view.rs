@@ -501,6 +501,20 @@ impl StaySummary {
     }
 }
 
+/// The stay holding `on` of a person with the stays `stay` in brief and `presence` in full (or,
+/// when the summary decides alone, any part of them: see [`StaySummary::decides_presence`]).
+pub fn presence_in<'a>(
+    stay: &'a StaySummary,
+    presence: &'a [Interval],
+    on: NaiveDate,
+) -> Option<&'a Interval> {
+    match stay.decides_presence(on) {
+        Some(true) => stay.latest.as_ref(),
+        Some(false) => None,
+        None => presence.iter().find(|spell| spell.contains(on)),
+    }
+}
+
 /// The entry into Germany ([`PersonView::entry`]) of a person with the stays `stay` whose first
 /// `ArrivalRecorded` gave `recorded` as the entry date ([`PersonView::recorded_entry`]).
 pub fn entry_in(stay: &StaySummary, recorded: Option<NaiveDate>, on: NaiveDate) -> Option<Entry> {
@@ -1409,13 +1423,19 @@ impl PersonView {
         self.presence_on(on).is_some()
     }
 
+    /// The stays when there are several; none for one stay or none, where the stay summary
+    /// decides presence alone ([`presence_in`]).
+    pub fn stays_if_several(&self) -> &[Interval] {
+        if self.stay.stays > 1 {
+            &self.presence
+        } else {
+            &[]
+        }
+    }
+
     /// The presence interval that holds on `on`.
     pub fn presence_on(&self, on: NaiveDate) -> Option<&Interval> {
-        match self.stay.decides_presence(on) {
-            Some(true) => self.stay.latest.as_ref(),
-            Some(false) => None,
-            None => self.presence.iter().find(|spell| spell.contains(on)),
-        }
+        presence_in(&self.stay, &self.presence, on)
     }
 
     /// The date of the first arrival, if it lies on or before `on`.
@@ -1822,25 +1842,36 @@ pub struct HouseholdMember {
     pub registered_on: NaiveDate,
     /// `None` when registered as unknown.
     pub birth_year: Option<i32>,
+    pub stay: StaySummary,
+    /// [`PersonView::stays_if_several`].
     pub presence: List<Interval>,
 }
 
 impl Households {
     /// Indexes the household of every view that names one.
     pub fn from_views(views: &[PersonView]) -> Self {
-        let mut members: HashMap<Uuid, Vec<HouseholdMember>, BuildHasherDefault<UuidHasher>> =
+        Self::from_members(views.iter().filter_map(|view| {
+            let member = HouseholdMember {
+                person: view.person,
+                registered_on: view.registered_on,
+                birth_year: view.birth_year,
+                stay: view.stay,
+                presence: view.stays_if_several().to_vec().into(),
+            };
+            Some((view.household_id?, member))
+        }))
+    }
+
+    /// Indexes `members`, each with their household, in the order given.
+    pub(crate) fn from_members(members: impl IntoIterator<Item = (Uuid, HouseholdMember)>) -> Self {
+        let mut by_household: HashMap<Uuid, Vec<HouseholdMember>, BuildHasherDefault<UuidHasher>> =
             HashMap::default();
-        for view in views {
-            if let Some(household) = view.household_id {
-                members.entry(household).or_default().push(HouseholdMember {
-                    person: view.person,
-                    registered_on: view.registered_on,
-                    birth_year: view.birth_year,
-                    presence: view.presence.clone(),
-                });
-            }
+        for (household, member) in members {
+            by_household.entry(household).or_default().push(member);
         }
-        Self { members }
+        Self {
+            members: by_household,
+        }
     }
 
     /// The members of a household, in person order when the views were.
@@ -1881,8 +1912,8 @@ impl Households {
                 && member
                     .birth_year
                     .is_some_and(|birth_year| (0..=2).contains(&(on.year() - birth_year)))
-                && (member.presence.is_empty()
-                    || member.presence.iter().any(|spell| spell.contains(on)))
+                && (member.stay.stays == 0
+                    || presence_in(&member.stay, &member.presence, on).is_some())
         })
     }
 }

@@ -322,6 +322,12 @@ fn fields_of(view: &PersonView) -> RowFields {
         first_entitlement: view.entitlements.first().map(|entitlement| entitlement.on),
         kita: view.kita.clone(),
         kita_requests: view.kita_requests.clone(),
+        // The stays are copied only for a person with several: with one, the summary decides.
+        presence: if view.presence.len() > 1 {
+            view.presence.clone()
+        } else {
+            Default::default()
+        },
         schools: view.schools.clone(),
         mentoring: view.mentoring.iter().map(|spell| spell.interval).collect(),
         sgb2: view
@@ -368,6 +374,10 @@ fn check(set: &ViewSet) -> Result<(), TestCaseError> {
     for (row, view) in set.views.iter().enumerate() {
         prop_assert_eq!(set.columns().row_fields(row), fields_of(view));
     }
+    prop_assert!(
+        set.columns().households() == set.households,
+        "the households of the columns are the views'"
+    );
     for definition in catalogue()
         .iter()
         .filter(|definition| !definition.person_level)

@@ -10,6 +10,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use journey_core::catalogue::{
     Agency, EmploymentKind, Event, EventCorrected, EventRetracted, Exam, Level, Replacement,
 };
+use std::collections::BTreeSet;
+
+use journey_core::envelope::PersonId;
 use journey_projections::journal::{Fact, Inline, Journal, Journals};
 use journey_projections::kpi::columns::RowFields;
 use journey_projections::kpi::history::History;
@@ -151,6 +154,19 @@ fn amended_case() -> impl Strategy<Value = AmendedCase> {
 /// `free_cuts` anywhere, and `fact_cuts` exactly at (or a second either side of) a recorded fact.
 /// `None` when the population holds nobody.
 fn amended_population(case: &AmendedCase) -> Option<(State<Inline>, Vec<DateTime<Utc>>)> {
+    amended_population_and_persons(case).map(|amended| (amended.state, amended.cuts))
+}
+
+/// What [`amended_population_and_persons`] makes.
+struct Amended {
+    state: State<Inline>,
+    cuts: Vec<DateTime<Utc>>,
+    /// The persons an amendment was applied to.
+    persons: BTreeSet<PersonId>,
+}
+
+/// [`amended_population`], with the persons amended.
+fn amended_population_and_persons(case: &AmendedCase) -> Option<Amended> {
     let AmendedCase {
         people,
         seed,
@@ -163,10 +179,12 @@ fn amended_population(case: &AmendedCase) -> Option<(State<Inline>, Vec<DateTime
         return None;
     }
     let persons: Vec<_> = journals.keys().copied().collect();
+    let mut amended = BTreeSet::new();
     for (who, amendment, seconds) in amendments {
         let person = persons[who.index(persons.len())];
         if let Some(journal) = journals.get_mut(&person) {
             amend(journal, amendment, instant(*seconds));
+            amended.insert(person);
         }
     }
     let mut cuts: Vec<DateTime<Utc>> = free_cuts.iter().map(|seconds| instant(*seconds)).collect();
@@ -177,7 +195,11 @@ fn amended_population(case: &AmendedCase) -> Option<(State<Inline>, Vec<DateTime
             cuts.push(fact.recorded_at.time() + Duration::seconds(*offset));
         }
     }
-    Some((State::from_journals(journals, None, None), cuts))
+    Some(Amended {
+        state: State::from_journals(journals, None, None),
+        cuts,
+        persons: amended,
+    })
 }
 
 const SPAN_SECONDS: i64 = 12 * 366 * 24 * 3600;
@@ -241,6 +263,50 @@ proptest! {
             prop_assert_eq!(filtered.filtered + filtered.folded, state.journals.len());
             prop_assert!(
                 rows_of(&filtered.columns) == folded_rows(&state, cut),
+                "the rows at {} differ from the fold's", cut
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The history kept up to date: built before the amendments were applied and before some
+    /// persons came (`arrivals` of them left out), then refreshed with the persons amended or
+    /// come, filtered at a past cut equals the fold at that cut.
+    #[test]
+    fn kept_rows_refreshed_after_amendments_and_arrivals_equal_the_fold_at_a_past_cut(
+        case in amended_case(),
+        arrivals in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        refreshes in 1usize..3,
+    ) {
+        let Some(Amended { state: after, cuts, persons: amended }) =
+            amended_population_and_persons(&case)
+        else {
+            return Err(TestCaseError::reject("no persons"));
+        };
+        let mut journals = support::population(case.people, case.seed);
+        let persons: Vec<PersonId> = journals.keys().copied().collect();
+        let arrived: BTreeSet<PersonId> = arrivals
+            .iter()
+            .map(|who| persons[who.index(persons.len())])
+            .collect();
+        journals.retain(|person, _| !arrived.contains(person));
+        let before = State::from_journals(journals, None, None);
+        let mut history = History::of_journals(&before.store, &before.journals);
+
+        let dirty: BTreeSet<PersonId> = amended.union(&arrived).copied().collect();
+        // Refreshed once or more with the same persons, as a person changing twice would be.
+        for _ in 0..refreshes {
+            history.refresh(&after.store, &after.journals, &dirty);
+        }
+
+        for cut in cuts {
+            let filtered = history.columns_at(&after.store, &after.journals, cut);
+            prop_assert_eq!(filtered.filtered + filtered.folded, after.journals.len());
+            prop_assert!(
+                rows_of(&filtered.columns) == folded_rows(&after, cut),
                 "the rows at {} differ from the fold's", cut
             );
         }
@@ -327,6 +393,41 @@ fn cuts_before_and_after_a_correction_are_both_filtered() {
     }
 }
 
+/// Given two persons alike but for a counselling contact away from a base (which no column
+/// holds), recorded in order after their job started,
+/// when their histories are kept,
+/// then the contact adds neither a row nor a version (the row it would make equals the one
+/// before and the two stretches of cuts meet), and a cut after it is still filtered, to the fold.
+#[test]
+fn a_fact_no_column_holds_keeps_no_row_of_its_own() {
+    let history_of = |contact: bool| {
+        let mut person = support::Person::arrived(1, 1990, "2016-03-01", "Nord");
+        person.on(
+            "2017-05-02",
+            support::job("j1", EmploymentKind::SocialInsuranceFull),
+        );
+        if contact {
+            person.on("2017-08-01", support::counselling(Agency::Jobcenter));
+        }
+        person.on("2018-06-30", support::job_ended("j1"));
+        let state = State::from_journals(support::journals(&[person]), None, None);
+        let history = History::of_journals(&state.store, &state.journals);
+        (state, history)
+    };
+    let (_, without) = history_of(false);
+
+    let (state, with) = history_of(true);
+
+    assert_eq!(
+        (with.rows(), with.versions()),
+        (without.rows(), without.versions())
+    );
+    let cut = support::at("2017-12-31");
+    let filtered = with.columns_at(&state.store, &state.journals, cut);
+    assert_eq!((filtered.filtered, filtered.folded), (1, 0));
+    assert_eq!(rows_of(&filtered.columns), folded_rows(&state, cut));
+}
+
 /// Given the synthetic population (late entries and corrections at the generator's rates),
 /// when its columns are asked at the cuts the bench asks (two to ten months before its end),
 /// then few persons fall back to the fold: the filter answers nearly every person.
@@ -347,6 +448,12 @@ fn in_the_synthetic_population_few_persons_fall_back_to_the_fold() {
     }
 
     let share = folded as f64 / (filtered + folded) as f64;
+    println!(
+        "kept: {} rows and {} versions for {} persons",
+        history.rows(),
+        history.versions(),
+        state.journals.len()
+    );
     println!(
         "folded again: {folded} of {} person-cuts ({:.2}%)",
         filtered + folded,

@@ -193,14 +193,28 @@ fn kept_rows(projections: &Projections, now: DateTime<Utc>, persons: u64, folded
     let built = begun.elapsed();
     let held = Held::now();
     figure(
-        "kept rows of the past cuts built (one core, once)",
+        "kept rows of the past cuts built (every core, once)",
         format!(
-            "{:>10.1} ms  ({:.1} rows a person)",
+            "{:>10.1} ms  ({:.1} rows, {:.1} versions a person)",
             ms(built),
-            history.rows() as f64 / persons as f64
+            history.rows() as f64 / persons as f64,
+            history.versions() as f64 / persons as f64
         ),
     );
     figure("memory: the kept rows", held.since(before, persons));
+    let parts = history.heap_bytes_by_part();
+    let total: usize = parts.iter().map(|(_, bytes)| bytes).sum();
+    let per_person = |bytes: usize| bytes as f64 / persons.max(1) as f64;
+    figure(
+        "  counted by part, bytes a person",
+        format!("{:>10.0}", per_person(total)),
+    );
+    for (part, bytes) in parts.iter().filter(|(_, bytes)| *bytes > 0) {
+        figure(
+            &format!("    {part}"),
+            format!("{:>10.0}", per_person(*bytes)),
+        );
+    }
     let (mut cuts, mut filtered, mut folded) = (Vec::new(), 0, 0);
     for months in 1..=5 {
         let known_at = now - chrono::Duration::days(61 * months);

@@ -7,12 +7,12 @@
 //! stages reached, the first entitlement; and as lists: activities and jobs as intervals,
 //! integration courses, district and protection-status timelines, Kita places and requests,
 //! schools, mentoring, SGB II spells, trainings and measures with their outcomes, language and
-//! orientation tests, recognitions, counselling at a base), packed row by row in the views' order,
-//! so a pass streams a few dozen bytes per person and never reads a view. Three indicators read the
-//! view of the few rows the columns leave in question (`course_reentry`: persons who left a course
-//! early; `checklist_completion`: new arrivals; `mentor_request_days`: persons assigned a mentor
-//! in the year), through [`Row::view`]; `promising_applicants`, like "present on D", reads only
-//! the stays of a person with several.
+//! orientation tests, recognitions, counselling at a base, and the stays of a person with several),
+//! packed row by row in the views' order (`super::packed`), so a pass streams a few dozen bytes
+//! per person and never reads a view. Three indicators read the view of the few rows the columns
+//! leave in question (`course_reentry`: persons who left a course early; `checklist_completion`:
+//! new arrivals; `mentor_request_days`: persons assigned a mentor in the year), through
+//! [`Row::view`].
 //!
 //! Invariant: a column is a copy of a view field, never a rule. The rules (present on D, age,
 //! working age, the job split, idle since, the district on D, the entry, a place open on D, the
@@ -27,133 +27,37 @@ use journey_core::catalogue::{BenefitKind, CourseType, RecognitionOutcome, Sex};
 use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
+use super::packed::{Column, List};
 use crate::code::Code;
 // The view's list type, named apart from this module's own `List` of spans.
 use crate::list::List as ViewList;
 use crate::models::IdleFacts;
 use crate::promising::{qualified_since, PromisingFacts};
 use crate::view::{
-    age_on, entry_in, first_start, idle_since_in, is_working_age, latest_on, open_on,
-    stage_reached_in, years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Entry, Interval,
-    LanguageTest, PersonView, ProtectionStatus, SchoolSpell, SpellOutcome, Stage, StaySummary,
+    age_on, entry_in, first_start, idle_since_in, is_working_age, latest_on, open_on, presence_in,
+    stage_reached_in, years_since_entry_in, CourseEnd, Dated, EmploymentOnDay, Entry,
+    HouseholdMember, Households, Interval, LanguageTest, PersonView, ProtectionStatus, SchoolSpell,
+    SpellOutcome, Stage, StaySummary,
 };
-
-/// Where one row's entries lie in a [`List`]: `start..start + len`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    fn range(self) -> std::ops::Range<usize> {
-        let start = self.start as usize;
-        start..start + self.len as usize
-    }
-}
-
-/// A list field of every row, packed: each row's entries lie contiguously in `entries`, at its
-/// span. A row replaced in place appends its new entries and leaves the old ones unused, until
-/// the list is compacted.
-#[derive(Debug, Clone)]
-struct List<T> {
-    spans: Vec<Span>,
-    entries: Vec<T>,
-    /// Entries no span points at any more.
-    unused: usize,
-}
-
-impl<T> Default for List<T> {
-    fn default() -> Self {
-        List {
-            spans: Vec::new(),
-            entries: Vec::new(),
-            unused: 0,
-        }
-    }
-}
-
-impl<T: Clone> List<T> {
-    fn with_rows(rows: usize) -> Self {
-        List {
-            spans: Vec::with_capacity(rows),
-            ..List::default()
-        }
-    }
-
-    fn append(&mut self, entries: impl IntoIterator<Item = T>) -> Span {
-        let start = index(self.entries.len());
-        self.entries.extend(entries);
-        Span {
-            start,
-            len: index(self.entries.len()) - start,
-        }
-    }
-
-    /// Adds a row holding `entries`.
-    fn push(&mut self, entries: impl IntoIterator<Item = T>) {
-        let span = self.append(entries);
-        self.spans.push(span);
-    }
-
-    /// Replaces the entries of `row`, compacting the list when over half of it is unused.
-    fn replace(&mut self, row: usize, entries: impl IntoIterator<Item = T>) {
-        self.unused += self.spans[row].len as usize;
-        self.spans[row] = self.append(entries);
-        if self.unused * 2 > self.entries.len() {
-            self.compact();
-        }
-    }
-
-    /// Drops the entries no row points at, keeping the rows' order.
-    fn compact(&mut self) {
-        let mut kept = Vec::with_capacity(self.entries.len() - self.unused);
-        for span in &mut self.spans {
-            let start = index(kept.len());
-            kept.extend_from_slice(&self.entries[span.range()]);
-            span.start = start;
-        }
-        self.entries = kept;
-        self.unused = 0;
-    }
-
-    /// Built once and read by every query: no spare capacity.
-    fn shrink(&mut self) {
-        self.entries.shrink_to_fit();
-    }
-
-    fn row(&self, row: usize) -> &[T] {
-        &self.entries[self.spans[row].range()]
-    }
-
-    /// The heap bytes of the spans and of the entries, at their capacities.
-    fn heap_bytes(&self) -> (usize, usize) {
-        (
-            self.spans.capacity() * std::mem::size_of::<Span>(),
-            self.entries.capacity() * std::mem::size_of::<T>(),
-        )
-    }
-}
-
-/// The heap bytes of a plain column at its capacity.
-fn column_bytes<T>(column: &Vec<T>) -> usize {
-    column.capacity() * std::mem::size_of::<T>()
-}
 
 /// The hot fields of every view of one cut, in the views' order (see the module).
 #[derive(Debug, Clone, Default)]
 pub struct Columns {
     /// The transaction-time cut every row was built at.
     known_at: DateTime<Utc>,
-    person: Vec<PersonId>,
-    household_id: Vec<Option<Uuid>>,
-    birth_year: Vec<Option<i32>>,
-    sex: Vec<Sex>,
-    stay: Vec<StaySummary>,
+    /// The number of rows.
+    rows: usize,
+    /// Whether the fields are sparse ([`super::packed`]): the kept rows of a history.
+    sparse: bool,
+    person: Column<PersonId>,
+    household_id: Column<Option<Uuid>>,
+    birth_year: Column<Option<i32>>,
+    sex: Column<Sex>,
+    stay: Column<StaySummary>,
     /// The `entry_date` of each row's first arrival ([`PersonView::recorded_entry`]).
-    recorded_entry: Vec<Option<NaiveDate>>,
+    recorded_entry: Column<Option<NaiveDate>>,
     /// Each row's nationality, as a code into `names`.
-    nationality: Vec<u32>,
+    nationality: Column<u32>,
     /// Each activity's interval, ordered by start as [`PersonView::activities`].
     activities: List<Interval>,
     /// Each job's interval and whether it counts as employment.
@@ -164,10 +68,10 @@ pub struct Columns {
     courses: List<IntegrationCourse>,
     /// The protection-status timeline ([`PersonView::protection`]).
     protection: List<Dated<ProtectionStatus>>,
-    registered_on: Vec<NaiveDate>,
-    stages_reached_on: Vec<[Option<NaiveDate>; 6]>,
+    registered_on: Column<NaiveDate>,
+    stages_reached_on: Column<[Option<NaiveDate>; 6]>,
     /// [`PersonView::first_entitlement`].
-    first_entitlement: Vec<Option<NaiveDate>>,
+    first_entitlement: Column<Option<NaiveDate>>,
     kita: List<Interval>,
     kita_requests: List<NaiveDate>,
     schools: List<SchoolSpell>,
@@ -184,6 +88,9 @@ pub struct Columns {
     recognitions: List<Recognition>,
     /// The days of the counselling contacts at a base.
     base_contacts: List<NaiveDate>,
+    /// Every stay of a person with several ([`PersonView::presence`]); none for one stay or
+    /// none, where the stay summary decides presence alone.
+    presence: List<Interval>,
     /// The district names and nationalities, indexed by the codes in `districts` and
     /// `nationality`.
     names: Vec<String>,
@@ -202,25 +109,36 @@ impl Columns {
         columns
     }
 
+    /// No rows yet, sparse ([`super::packed`]): the kept rows of a history, built at several
+    /// cuts, the live one named.
+    pub(crate) fn sparse() -> Self {
+        Columns {
+            sparse: true,
+            ..Self::with_rows(0, crate::query::LIVE)
+        }
+    }
+
     /// No rows yet, with room for `rows`, at the cut `known_at`.
     pub(crate) fn with_rows(rows: usize, known_at: DateTime<Utc>) -> Self {
         Columns {
             known_at,
-            person: Vec::with_capacity(rows),
-            household_id: Vec::with_capacity(rows),
-            birth_year: Vec::with_capacity(rows),
-            sex: Vec::with_capacity(rows),
-            stay: Vec::with_capacity(rows),
-            recorded_entry: Vec::with_capacity(rows),
-            nationality: Vec::with_capacity(rows),
+            rows: 0,
+            sparse: false,
+            person: Column::with_capacity(rows),
+            household_id: Column::with_capacity(rows),
+            birth_year: Column::with_capacity(rows),
+            sex: Column::with_capacity(rows),
+            stay: Column::with_capacity(rows),
+            recorded_entry: Column::with_capacity(rows),
+            nationality: Column::with_capacity(rows),
             activities: List::with_rows(rows),
             jobs: List::with_rows(rows),
             districts: List::with_rows(rows),
             courses: List::with_rows(rows),
             protection: List::with_rows(rows),
-            registered_on: Vec::with_capacity(rows),
-            stages_reached_on: Vec::with_capacity(rows),
-            first_entitlement: Vec::with_capacity(rows),
+            registered_on: Column::with_capacity(rows),
+            stages_reached_on: Column::with_capacity(rows),
+            first_entitlement: Column::with_capacity(rows),
             kita: List::with_rows(rows),
             kita_requests: List::with_rows(rows),
             schools: List::with_rows(rows),
@@ -232,6 +150,7 @@ impl Columns {
             orientation_tests: List::with_rows(rows),
             recognitions: List::with_rows(rows),
             base_contacts: List::with_rows(rows),
+            presence: List::with_rows(rows),
             names: Vec::new(),
             codes: HashMap::new(),
         }
@@ -240,6 +159,16 @@ impl Columns {
     /// Gives the lists' entries back their spare capacity, once every row is in.
     pub(crate) fn fit(&mut self) {
         let columns = self;
+        columns.person.shrink();
+        columns.household_id.shrink();
+        columns.birth_year.shrink();
+        columns.sex.shrink();
+        columns.stay.shrink();
+        columns.recorded_entry.shrink();
+        columns.nationality.shrink();
+        columns.registered_on.shrink();
+        columns.stages_reached_on.shrink();
+        columns.first_entitlement.shrink();
         columns.activities.shrink();
         columns.jobs.shrink();
         columns.districts.shrink();
@@ -256,6 +185,7 @@ impl Columns {
         columns.orientation_tests.shrink();
         columns.recognitions.shrink();
         columns.base_contacts.shrink();
+        columns.presence.shrink();
     }
 
     /// The cut the rows were built at.
@@ -265,45 +195,124 @@ impl Columns {
 
     /// The number of rows.
     pub fn len(&self) -> usize {
-        self.stay.len()
+        self.rows
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stay.is_empty()
+        self.rows == 0
     }
 
     /// Adds a row holding the fields of `view`.
     pub(crate) fn push(&mut self, view: &PersonView) {
-        self.person.push(view.person);
-        self.household_id.push(view.household_id);
-        self.birth_year.push(view.birth_year);
-        self.sex.push(view.sex);
-        self.stay.push(view.stay);
-        self.recorded_entry.push(view.recorded_entry());
+        self.push_after(view, None);
+    }
+
+    /// Adds a row holding the fields of `view`. In sparse columns (the kept rows of
+    /// [`super::history::History`]) `previous` is the row before, the same person's previous
+    /// version, and a field equal to its is not stored again ([`super::packed`]). Returns whether
+    /// the row equals row `previous` in every field; the caller then takes it back with
+    /// [`Columns::pop_repeated`].
+    pub(crate) fn push_after(&mut self, view: &PersonView, previous: Option<usize>) -> bool {
+        debug_assert!(
+            previous.is_none() || (self.sparse && previous == self.rows.checked_sub(1)),
+            "only sparse columns repeat a row, the one before"
+        );
+        let (row, sparse) = (self.rows, self.sparse);
+        let mut same = previous.is_some();
+        same &= self.person.push_row(row, view.person, previous, sparse);
+        same &= self
+            .household_id
+            .push_row(row, view.household_id, previous, sparse);
+        same &= self
+            .birth_year
+            .push_row(row, view.birth_year, previous, sparse);
+        same &= self.sex.push_row(row, view.sex, previous, sparse);
+        same &= self.stay.push_row(row, view.stay, previous, sparse);
+        same &= self
+            .recorded_entry
+            .push_row(row, view.recorded_entry(), previous, sparse);
         let nationality = self.intern(&view.nationality);
-        self.nationality.push(nationality);
-        self.activities.push(activities_of(view));
-        self.jobs.push(jobs_of(view));
+        same &= self
+            .nationality
+            .push_row(row, nationality, previous, sparse);
+        same &= self
+            .registered_on
+            .push_row(row, view.registered_on, previous, sparse);
+        same &= self
+            .stages_reached_on
+            .push_row(row, view.stages_reached_on, previous, sparse);
+        same &= self
+            .first_entitlement
+            .push_row(row, view.first_entitlement(), previous, sparse);
+        same &= self
+            .activities
+            .push_row(row, activities_of(view), previous, sparse);
+        same &= self.jobs.push_row(row, jobs_of(view), previous, sparse);
         let districts = self.districts_of(view);
-        self.districts.push(districts);
-        self.courses.push(integration_courses_of(view));
-        self.protection.push(view.protection.iter().cloned());
-        self.registered_on.push(view.registered_on);
-        self.stages_reached_on.push(view.stages_reached_on);
-        self.first_entitlement.push(view.first_entitlement());
-        self.kita.push(view.kita.iter().copied());
-        self.kita_requests.push(view.kita_requests.iter().copied());
-        self.schools.push(view.schools.iter().copied());
-        self.mentoring.push(mentoring_of(view));
-        self.sgb2.push(view.benefit_spells(BenefitKind::Sgb2));
-        self.trainings.push(trainings_of(view));
-        self.measures.push(measures_of(view));
-        self.language_tests
-            .push(view.language_tests.iter().copied());
-        self.orientation_tests
-            .push(view.orientation_tests.iter().cloned());
-        self.recognitions.push(recognitions_of(view));
-        self.base_contacts.push(base_contacts_of(view));
+        same &= self.districts.push_row(row, districts, previous, sparse);
+        same &= self
+            .courses
+            .push_row(row, integration_courses_of(view), previous, sparse);
+        same &= self
+            .protection
+            .push_row(row, view.protection.iter().cloned(), previous, sparse);
+        same &= self
+            .kita
+            .push_row(row, view.kita.iter().copied(), previous, sparse);
+        same &=
+            self.kita_requests
+                .push_row(row, view.kita_requests.iter().copied(), previous, sparse);
+        same &= self
+            .schools
+            .push_row(row, view.schools.iter().copied(), previous, sparse);
+        same &= self
+            .mentoring
+            .push_row(row, mentoring_of(view), previous, sparse);
+        same &= self.sgb2.push_row(
+            row,
+            view.benefit_spells(BenefitKind::Sgb2),
+            previous,
+            sparse,
+        );
+        same &= self
+            .trainings
+            .push_row(row, trainings_of(view), previous, sparse);
+        same &= self
+            .measures
+            .push_row(row, measures_of(view), previous, sparse);
+        same &= self.language_tests.push_row(
+            row,
+            view.language_tests.iter().copied(),
+            previous,
+            sparse,
+        );
+        same &= self.orientation_tests.push_row(
+            row,
+            view.orientation_tests.iter().cloned(),
+            previous,
+            sparse,
+        );
+        same &= self
+            .recognitions
+            .push_row(row, recognitions_of(view), previous, sparse);
+        same &= self
+            .base_contacts
+            .push_row(row, base_contacts_of(view), previous, sparse);
+        same &= self
+            .presence
+            .push_row(row, earlier_stays_of(view), previous, sparse);
+        self.rows += 1;
+        same
+    }
+
+    /// Takes back the last row of sparse columns, which [`Columns::push_after`] found equal in
+    /// every field to the row before it (so it stored nothing of it).
+    pub(crate) fn pop_repeated(&mut self) {
+        debug_assert!(
+            self.sparse && self.rows > 0,
+            "a repeated row of sparse columns"
+        );
+        self.rows -= 1;
     }
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
@@ -340,6 +349,7 @@ impl Columns {
             .replace(row, view.orientation_tests.iter().cloned());
         self.recognitions.replace(row, recognitions_of(view));
         self.base_contacts.replace(row, base_contacts_of(view));
+        self.presence.replace(row, earlier_stays_of(view));
     }
 
     /// Adds a copy of row `row` of `other` (a row built at another cut, kept by
@@ -348,6 +358,8 @@ impl Columns {
     pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize) {
         let Columns {
             known_at: _,
+            rows: _,
+            sparse: _,
             person,
             household_id,
             birth_year,
@@ -374,9 +386,11 @@ impl Columns {
             orientation_tests,
             recognitions,
             base_contacts,
+            presence,
             names,
             codes: _,
         } = other;
+        self.rows += 1;
         self.person.push(person[row]);
         self.household_id.push(household_id[row]);
         self.birth_year.push(birth_year[row]);
@@ -417,6 +431,7 @@ impl Columns {
             .push(recognitions.row(row).iter().copied());
         self.base_contacts
             .push(base_contacts.row(row).iter().copied());
+        self.presence.push(presence.row(row).iter().copied());
     }
 
     /// The code of `name` in `names`, added when new.
@@ -448,16 +463,16 @@ impl Columns {
     /// the spans of the lists together (8 bytes a row each), the entries of each list, and the
     /// names of the district and nationality codes with their lookup table.
     pub fn heap_bytes_by_family(&self) -> Vec<(&'static str, usize)> {
-        let scalars = column_bytes(&self.person)
-            + column_bytes(&self.household_id)
-            + column_bytes(&self.birth_year)
-            + column_bytes(&self.sex)
-            + column_bytes(&self.stay)
-            + column_bytes(&self.recorded_entry)
-            + column_bytes(&self.nationality)
-            + column_bytes(&self.registered_on)
-            + column_bytes(&self.stages_reached_on)
-            + column_bytes(&self.first_entitlement);
+        let scalars = self.person.heap_bytes()
+            + self.household_id.heap_bytes()
+            + self.birth_year.heap_bytes()
+            + self.sex.heap_bytes()
+            + self.stay.heap_bytes()
+            + self.recorded_entry.heap_bytes()
+            + self.nationality.heap_bytes()
+            + self.registered_on.heap_bytes()
+            + self.stages_reached_on.heap_bytes()
+            + self.first_entitlement.heap_bytes();
         let lists = [
             ("activities", self.activities.heap_bytes()),
             ("jobs", self.jobs.heap_bytes()),
@@ -475,8 +490,9 @@ impl Columns {
             ("orientation_tests", self.orientation_tests.heap_bytes()),
             ("recognitions", self.recognitions.heap_bytes()),
             ("base_contacts", self.base_contacts.heap_bytes()),
+            ("presence", self.presence.heap_bytes()),
         ];
-        let names = column_bytes(&self.names)
+        let names = self.names.capacity() * std::mem::size_of::<String>()
             + self.names.iter().map(String::capacity).sum::<usize>()
             + self.codes.capacity()
                 * (std::mem::size_of::<String>() + std::mem::size_of::<u32>() + 1)
@@ -491,6 +507,21 @@ impl Columns {
         families.extend(lists.iter().map(|(name, (_, entries))| (*name, *entries)));
         families.push(("names and their codes", names));
         families
+    }
+
+    /// The households of the rows, as [`Households::from_views`] makes them of the views the
+    /// rows were built from.
+    pub fn households(&self) -> Households {
+        Households::from_members((0..self.rows).filter_map(|row| {
+            let member = HouseholdMember {
+                person: self.person[row],
+                registered_on: self.registered_on[row],
+                birth_year: self.birth_year[row],
+                stay: self.stay[row],
+                presence: self.presence.row(row).to_vec().into(),
+            };
+            Some((self.household_id[row]?, member))
+        }))
     }
 
     /// Row `row`'s fields in a form that does not depend on where its entries lie (for comparing
@@ -522,6 +553,7 @@ impl Columns {
             orientation_tests: self.orientation_tests.row(row).to_vec().into(),
             recognitions: self.recognitions.row(row).to_vec().into(),
             base_contacts: self.base_contacts.row(row).to_vec().into(),
+            presence: self.presence.row(row).to_vec().into(),
             districts: self
                 .districts
                 .row(row)
@@ -582,6 +614,10 @@ fn recognitions_of(view: &PersonView) -> impl Iterator<Item = Recognition> + '_ 
     })
 }
 
+fn earlier_stays_of(view: &PersonView) -> impl Iterator<Item = Interval> + '_ {
+    view.stays_if_several().iter().copied()
+}
+
 fn base_contacts_of(view: &PersonView) -> impl Iterator<Item = NaiveDate> + '_ {
     view.counselling
         .iter()
@@ -617,6 +653,7 @@ pub struct RowFields {
     pub orientation_tests: ViewList<Dated<bool>>,
     pub recognitions: ViewList<Recognition>,
     pub base_contacts: ViewList<NaiveDate>,
+    pub presence: ViewList<Interval>,
     pub districts: ViewList<Dated<Code>>,
 }
 
@@ -683,7 +720,7 @@ impl PromisingFacts for Row<'_> {
         if stay.stays <= 1 {
             stay.latest.as_slice()
         } else {
-            &self.view().presence
+            self.columns.presence.row(self.row)
         }
     }
 
@@ -739,13 +776,9 @@ impl<'a> Row<'a> {
         is_working_age(self.age(on))
     }
 
-    /// Present on `on` ([`PersonView::is_present`]); the view's stays are read only for a
-    /// date before the latest of several stays.
+    /// Present on `on` ([`PersonView::is_present`]).
     pub(crate) fn is_present(&self, on: NaiveDate) -> bool {
-        match self.columns.stay[self.row].decides_presence(on) {
-            Some(present) => present,
-            None => self.view().is_present(on),
-        }
+        self.stay_on(on).is_some()
     }
 
     /// [`PersonView::first_arrival`].
@@ -766,12 +799,8 @@ impl<'a> Row<'a> {
 
     /// The stay holding `on` ([`PersonView::presence_on`]).
     fn stay_on(&self, on: NaiveDate) -> Option<Interval> {
-        let stay = &self.columns.stay[self.row];
-        match stay.decides_presence(on) {
-            Some(true) => stay.latest,
-            Some(false) => None,
-            None => self.view().presence_on(on).copied(),
-        }
+        let columns = self.columns;
+        presence_in(&columns.stay[self.row], columns.presence.row(self.row), on).copied()
     }
 
     /// The person's integration courses ([`PersonView::courses`] that are integration courses),

@@ -18,10 +18,15 @@
 //! entry's business date and its recording (a fact recorded after the cut that sorts before a
 //! fact recorded by it). An erased person has no row at any cut, as the fold says.
 //!
-//! What this does not yet do (docs/bench.md, issue 11): the rows of every prefix are kept whole,
-//! one row each (the entries a prefix shares with the next are not shared), and only the columns
-//! are derived; the few indicators that read a person's view, the households and the other read
-//! models still need the views of the cut.
+//! The kept rows share what consecutive versions of a person have in common: they are sparse
+//! columns (`kpi::packed`), a person's rows one after another, each field stored only where it
+//! differs from the row before (a list's entries and span, a value); a version whose row equals
+//! the one before points at it, and versions that meet become one. The persons are cut into
+//! shards built on every core. What this does not yet do (docs/bench.md, issue 11): only the
+//! columns are derived; the few indicators that read a person's view, the households and the
+//! other read models still need the views of the cut.
+
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use journey_core::catalogue::Event;
@@ -40,18 +45,33 @@ struct Version {
     from: DateTime<Utc>,
     /// The first cut after `from` the row no longer answers.
     until: DateTime<Utc>,
-    /// The row in [`History::rows`]; `None`: no view at these cuts (no registration known).
+    /// The row in [`Shard::rows`]; `None`: no view at these cuts (no registration known).
     row: Option<u32>,
 }
 
 /// Every person's KPI rows at the cuts the live fold passes through (see the module).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct History {
-    /// Every kept row, one a version.
+    /// The persons cut into contiguous runs in person order, each built on a core of its own.
+    shards: Vec<Shard>,
+    /// The versions of the persons whose journals changed (or who came) since the shards were
+    /// built, each rebuilt whole and appended; a person refreshed again is appended again.
+    refreshed: Shard,
+    /// Where each refreshed person's latest versions lie in `refreshed.persons`: they stand for
+    /// the person's versions in the shards, if any.
+    moved: HashMap<PersonId, u32>,
+}
+
+/// The kept rows of a contiguous run of persons.
+#[derive(Debug, Clone, Default)]
+struct Shard {
+    /// The kept rows, sparse: a row per version whose row differs from the person's version
+    /// before it, storing only the fields that changed.
     rows: Columns,
     /// Each person with the range of their versions in `versions`, in person order.
     persons: Vec<(PersonId, std::ops::Range<u32>)>,
-    /// The versions of every person, each person's ordered by `from`, disjoint.
+    /// The versions of every person, each person's ordered by `from`, disjoint; consecutive
+    /// versions of equal rows that meet are one.
     versions: Vec<Version>,
 }
 
@@ -66,17 +86,165 @@ pub struct Cut {
 }
 
 impl History {
-    /// The history of every journal in `journals`, each folded once.
+    /// The history of every journal in `journals`, each folded once, on every core.
     pub fn of_journals<S: Store>(store: &S, journals: &Journals<S::Event, S::Actor>) -> Self {
-        let mut history = History {
-            rows: Columns::with_rows(0, LIVE),
-            ..History::default()
+        let threads = if journals.len() < PARALLEL_FROM {
+            1
+        } else {
+            crate::parallel::threads()
         };
-        for (person, journal) in journals {
-            history.add(store, *person, journal);
+        let shards = crate::parallel::map_shares(journals.len(), threads, |range| {
+            let mut shard = Shard::empty();
+            for (person, journal) in journals.iter().skip(range.start).take(range.len()) {
+                shard.add(store, *person, journal);
+            }
+            shard.rows.fit();
+            shard.versions.shrink_to_fit();
+            shard.persons.shrink_to_fit();
+            shard
+        });
+        History {
+            shards,
+            refreshed: Shard::empty(),
+            moved: HashMap::new(),
         }
-        history.rows.fit();
-        history
+    }
+
+    /// Brings the history up to date with `journals` after the journals of `dirty` persons
+    /// changed (or came): each such person's versions are built again from their whole journal
+    /// (a late fact can change any prefix). Once the persons refreshed since the last full build
+    /// are a quarter of all, the whole history is built again, so `refreshed` stays bounded.
+    pub fn refresh<S: Store>(
+        &mut self,
+        store: &S,
+        journals: &Journals<S::Event, S::Actor>,
+        dirty: &BTreeSet<PersonId>,
+    ) {
+        for person in dirty {
+            match journals.get(person) {
+                Some(journal) => {
+                    self.refreshed.add(store, *person, journal);
+                    let at = index(self.refreshed.persons.len() - 1);
+                    self.moved.insert(*person, at);
+                }
+                None => {
+                    self.moved.remove(person);
+                }
+            }
+        }
+        if self.refreshed.persons.len() * REFRESHED_MAX_DIVISOR > journals.len().max(1) {
+            *self = Self::of_journals(store, journals);
+        }
+    }
+
+    /// The columns at the past cut `known_at` of the persons in `journals` (the journals this
+    /// history was made of), in person order: a kept row where one answers the cut, else the
+    /// person's fold at the cut. Equal, row by row, to the columns of every view folded at the cut.
+    pub fn columns_at<S: Store>(
+        &self,
+        store: &S,
+        journals: &Journals<S::Event, S::Actor>,
+        known_at: DateTime<Utc>,
+    ) -> Cut {
+        let mut columns = Columns::with_rows(journals.len(), known_at);
+        let (mut filtered, mut folded) = (0, 0);
+        // The shards' persons, in order, walked beside the journals; a person the shards lack (or
+        // hold stale) is found among the refreshed, and one the history lacks altogether is folded.
+        let mut kept = self
+            .shards
+            .iter()
+            .flat_map(|shard| shard.persons.iter().map(move |entry| (shard, entry)))
+            .peekable();
+        for (person, journal) in journals {
+            while kept.next_if(|(_, (kept, _))| kept < person).is_some() {}
+            let in_shards = kept.next_if(|(_, (kept, _))| kept == person);
+            let found = match self.moved.get(person) {
+                Some(at) => Some((&self.refreshed, &self.refreshed.persons[*at as usize])),
+                None => in_shards,
+            };
+            let version = found.and_then(|(shard, (_, range))| {
+                let versions = &shard.versions[range.start as usize..range.end as usize];
+                let at = versions.partition_point(|version| version.until <= known_at);
+                let version = versions
+                    .get(at)
+                    .filter(|version| version.from <= known_at)?;
+                Some((shard, version))
+            });
+            match version {
+                Some((shard, version)) => {
+                    filtered += 1;
+                    if let Some(row) = version.row {
+                        columns.push_row_of(&shard.rows, row as usize);
+                    }
+                }
+                None => {
+                    folded += 1;
+                    if let Some(view) = PersonView::build_in(store, *person, journal, known_at) {
+                        columns.push(&view);
+                    }
+                }
+            }
+        }
+        columns.fit();
+        Cut {
+            columns,
+            filtered,
+            folded,
+        }
+    }
+
+    /// The shards and the refreshed persons' versions.
+    fn all_shards(&self) -> impl Iterator<Item = &Shard> {
+        self.shards.iter().chain([&self.refreshed])
+    }
+
+    /// The number of kept rows (a version's row is kept unless it equals the version before).
+    pub fn rows(&self) -> usize {
+        self.all_shards().map(|shard| shard.rows.len()).sum()
+    }
+
+    /// The heap bytes the history holds, by part, counted from the capacities: the kept rows by
+    /// column family ([`Columns::heap_bytes_by_family`]), then the versions and the persons.
+    pub fn heap_bytes_by_part(&self) -> Vec<(&'static str, usize)> {
+        let mut parts: Vec<(&'static str, usize)> = Vec::new();
+        for shard in self.all_shards() {
+            for (family, bytes) in shard.rows.heap_bytes_by_family() {
+                match parts.iter_mut().find(|(name, _)| *name == family) {
+                    Some((_, total)) => *total += bytes,
+                    None => parts.push((family, bytes)),
+                }
+            }
+        }
+        let versions = self
+            .all_shards()
+            .map(|shard| shard.versions.capacity() * std::mem::size_of::<Version>())
+            .sum();
+        let persons = self
+            .all_shards()
+            .map(|shard| {
+                shard.persons.capacity() * std::mem::size_of::<(PersonId, std::ops::Range<u32>)>()
+            })
+            .sum();
+        parts.push(("versions", versions));
+        parts.push(("persons and their version ranges", persons));
+        let moved = self.moved.capacity()
+            * (std::mem::size_of::<PersonId>() + std::mem::size_of::<u32>() + 1);
+        parts.push(("the refreshed persons' index", moved));
+        parts
+    }
+
+    /// The number of versions (the stretches of cuts one kept row, or none, answers).
+    pub fn versions(&self) -> usize {
+        self.all_shards().map(|shard| shard.versions.len()).sum()
+    }
+}
+
+impl Shard {
+    fn empty() -> Self {
+        Shard {
+            rows: Columns::sparse(),
+            ..Shard::default()
+        }
     }
 
     /// Adds the versions of one person.
@@ -106,18 +274,19 @@ impl History {
         let starts = std::iter::once(DateTime::<Utc>::MIN_UTC).chain(amended.iter().copied());
         let ends = amended.iter().copied().map(Some).chain([None]);
         for (start, end) in starts.zip(ends) {
-            self.add_stretch(store, person, journal, start, end);
+            self.add_stretch(store, (person, first), journal, start, end);
         }
         self.persons
             .push((person, first..index(self.versions.len())));
     }
 
     /// Adds the versions of one person for the cuts from `start` until `end` (`None`: every later
-    /// cut), between which no correction or retraction was recorded.
+    /// cut), between which no correction or retraction was recorded; `first` is the person's
+    /// first version.
     fn add_stretch<S: Store>(
         &mut self,
         store: &S,
-        person: PersonId,
+        (person, first): (PersonId, u32),
         journal: &Journal<S::Event, S::Actor>,
         start: DateTime<Utc>,
         end: Option<DateTime<Utc>>,
@@ -147,63 +316,46 @@ impl History {
             let Some((from, until)) = answered(end) else {
                 return;
             };
-            let row = view.map(|view| {
-                let row = index(self.rows.len());
-                self.rows.push(&view);
-                row
-            });
-            self.versions.push(Version { from, until, row });
+            self.push_version(first, from, until, view.as_ref());
         });
     }
 
-    /// The columns at the past cut `known_at` of the persons in `journals` (the journals this
-    /// history was made of), in person order: a kept row where one answers the cut, else the
-    /// person's fold at the cut. Equal, row by row, to the columns of every view folded at the cut.
-    pub fn columns_at<S: Store>(
-        &self,
-        store: &S,
-        journals: &Journals<S::Event, S::Actor>,
-        known_at: DateTime<Utc>,
-    ) -> Cut {
-        debug_assert_eq!(
-            self.persons.len(),
-            journals.len(),
-            "a history of these journals"
-        );
-        let mut columns = Columns::with_rows(self.persons.len(), known_at);
-        let (mut filtered, mut folded) = (0, 0);
-        for ((person, range), (journal_person, journal)) in self.persons.iter().zip(journals) {
-            debug_assert_eq!(person, journal_person, "the same persons in the same order");
-            let versions = &self.versions[range.start as usize..range.end as usize];
-            let at = versions.partition_point(|version| version.until <= known_at);
-            match versions.get(at).filter(|version| version.from <= known_at) {
-                Some(version) => {
-                    filtered += 1;
-                    if let Some(row) = version.row {
-                        columns.push_row_of(&self.rows, row as usize);
-                    }
-                }
-                None => {
-                    folded += 1;
-                    if let Some(view) = PersonView::build_in(store, *person, journal, known_at) {
-                        columns.push(&view);
-                    }
+    /// Adds the version of the person whose first version is `first` answering the cuts from
+    /// `from` until `until` with the row of `view`. A row equal to the one of the person's
+    /// version before is not kept again: the version points at that row, and when the two
+    /// versions meet they become one.
+    fn push_version(
+        &mut self,
+        first: u32,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        view: Option<&PersonView>,
+    ) {
+        let before = self.versions[first as usize..].last().copied();
+        let row = match (view, before.and_then(|version| version.row)) {
+            (Some(view), previous) => {
+                let previous = previous.map(|row| row as usize);
+                if self.rows.push_after(view, previous) {
+                    self.rows.pop_repeated();
+                    previous.map(index)
+                } else {
+                    Some(index(self.rows.len() - 1))
                 }
             }
+            (None, _) => None,
+        };
+        match self.versions[first as usize..].last_mut() {
+            Some(before) if before.until == from && before.row == row => before.until = until,
+            _ => self.versions.push(Version { from, until, row }),
         }
-        columns.fit();
-        Cut {
-            columns,
-            filtered,
-            folded,
-        }
-    }
-
-    /// The number of kept rows (one a version with a view).
-    pub fn rows(&self) -> usize {
-        self.rows.len()
     }
 }
+
+/// The history is built again once more than one in this many persons were refreshed.
+const REFRESHED_MAX_DIVISOR: usize = 4;
+
+/// Fewer persons than this are built on the calling thread (starting threads costs more).
+const PARALLEL_FROM: usize = 2048;
 
 /// A position in the history's vectors; four thousand million versions are far beyond a Land.
 fn index(position: usize) -> u32 {

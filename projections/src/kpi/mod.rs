@@ -18,6 +18,7 @@ mod dimension;
 pub mod german;
 pub mod history;
 mod indicators;
+mod packed;
 pub mod suppression;
 mod table;
 

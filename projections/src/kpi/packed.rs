@@ -1,0 +1,276 @@
+//! How [`super::Columns`] stores its fields: a [`Column`] of one value a row and a [`List`] of
+//! entries a row, each either dense (the columns of a cut: one value or span a row) or sparse
+//! (the kept rows of [`super::history::History`], a person's versions one after another: a value
+//! or span only where a row differs from the row before it, so what consecutive versions have in
+//! common is held once).
+//!
+//! Invariant: a sparse field holds a value from its first row on (the first row of each person is
+//! pushed without a row to repeat), and is never replaced in place.
+
+use std::ops::{Index, IndexMut};
+
+/// Where one row's entries lie in a [`List`]: `start..start + len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        let start = self.start as usize;
+        start..start + self.len as usize
+    }
+}
+
+/// The rows a sparse field's stored values begin at (empty for a dense field).
+#[derive(Debug, Clone, Default)]
+struct Firsts(Vec<u32>);
+
+impl Firsts {
+    /// The position of the value row `row` reads: itself when dense, else the last stored at or
+    /// before it.
+    fn position(&self, row: usize) -> usize {
+        if self.0.is_empty() {
+            row
+        } else {
+            self.0.partition_point(|first| *first as usize <= row) - 1
+        }
+    }
+
+    fn is_dense(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A field of one value a row (see the module).
+#[derive(Debug, Clone)]
+pub(super) struct Column<T> {
+    values: Vec<T>,
+    firsts: Firsts,
+}
+
+impl<T> Default for Column<T> {
+    fn default() -> Self {
+        Column {
+            values: Vec::new(),
+            firsts: Firsts::default(),
+        }
+    }
+}
+
+impl<T: PartialEq> Column<T> {
+    pub(super) fn with_capacity(rows: usize) -> Self {
+        Column {
+            values: Vec::with_capacity(rows),
+            firsts: Firsts::default(),
+        }
+    }
+
+    /// Adds a row holding `value` to a dense column.
+    pub(super) fn push(&mut self, value: T) {
+        debug_assert!(self.firsts.is_dense(), "a dense column");
+        self.values.push(value);
+    }
+
+    /// Adds row `row` (the next) holding `value`: [`Column::push_sparse`] when `sparse`, else
+    /// [`Column::push`] (and no row is repeated).
+    pub(super) fn push_row(
+        &mut self,
+        row: usize,
+        value: T,
+        previous: Option<usize>,
+        sparse: bool,
+    ) -> bool {
+        if sparse {
+            self.push_sparse(row, value, previous)
+        } else {
+            debug_assert!(previous.is_none(), "a dense column repeats no row");
+            self.push(value);
+            false
+        }
+    }
+
+    /// Adds row `row` (the next) holding `value` to a sparse column, storing it only when it
+    /// differs from the value of `previous` (the row before, the same person's previous version).
+    /// Returns whether it equals that row's.
+    pub(super) fn push_sparse(&mut self, row: usize, value: T, previous: Option<usize>) -> bool {
+        let repeats = previous.is_some_and(|previous| self[previous] == value);
+        if !repeats {
+            self.firsts.0.push(index(row));
+            self.values.push(value);
+        }
+        repeats
+    }
+
+    /// Built once and read by every query: no spare capacity.
+    pub(super) fn shrink(&mut self) {
+        self.values.shrink_to_fit();
+        self.firsts.0.shrink_to_fit();
+    }
+
+    /// The heap bytes of the values and of the rows they begin at, at their capacities.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<T>()
+            + self.firsts.0.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
+impl<T> Index<usize> for Column<T> {
+    type Output = T;
+
+    fn index(&self, row: usize) -> &T {
+        &self.values[self.firsts.position(row)]
+    }
+}
+
+impl<T> IndexMut<usize> for Column<T> {
+    /// Row `row` of a dense column, to replace in place.
+    fn index_mut(&mut self, row: usize) -> &mut T {
+        assert!(
+            self.firsts.is_dense(),
+            "only a dense column is replaced in place"
+        );
+        &mut self.values[row]
+    }
+}
+
+/// A list field of every row, packed: each row's entries lie contiguously in `entries`, at its
+/// span. A row replaced in place appends its new entries and leaves the old ones unused, until
+/// the list is compacted. Sparse (see the module), a span is stored only for a row whose entries
+/// differ from the row before.
+#[derive(Debug, Clone)]
+pub(super) struct List<T> {
+    spans: Vec<Span>,
+    firsts: Firsts,
+    entries: Vec<T>,
+    /// Entries no span points at any more.
+    unused: usize,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List {
+            spans: Vec::new(),
+            firsts: Firsts::default(),
+            entries: Vec::new(),
+            unused: 0,
+        }
+    }
+}
+
+impl<T: Clone + PartialEq> List<T> {
+    pub(super) fn with_rows(rows: usize) -> Self {
+        List {
+            spans: Vec::with_capacity(rows),
+            ..List::default()
+        }
+    }
+
+    fn append(&mut self, entries: impl IntoIterator<Item = T>) -> Span {
+        let start = index(self.entries.len());
+        self.entries.extend(entries);
+        Span {
+            start,
+            len: index(self.entries.len()) - start,
+        }
+    }
+
+    /// Adds a row holding `entries` to a dense list.
+    pub(super) fn push(&mut self, entries: impl IntoIterator<Item = T>) {
+        debug_assert!(self.firsts.is_dense(), "a dense list");
+        let span = self.append(entries);
+        self.spans.push(span);
+    }
+
+    /// Adds row `row` (the next) holding `entries`: [`List::push_sparse`] when `sparse`, else
+    /// [`List::push`] (and no row is repeated).
+    pub(super) fn push_row(
+        &mut self,
+        row: usize,
+        entries: impl IntoIterator<Item = T>,
+        previous: Option<usize>,
+        sparse: bool,
+    ) -> bool {
+        if sparse {
+            self.push_sparse(row, entries, previous)
+        } else {
+            debug_assert!(previous.is_none(), "a dense list repeats no row");
+            self.push(entries);
+            false
+        }
+    }
+
+    /// Adds row `row` (the next) holding `entries` to a sparse list, storing them only when they
+    /// differ from the entries of `previous` (the row before, the same person's previous
+    /// version). Returns whether they equal that row's.
+    pub(super) fn push_sparse(
+        &mut self,
+        row: usize,
+        entries: impl IntoIterator<Item = T>,
+        previous: Option<usize>,
+    ) -> bool {
+        let span = self.append(entries);
+        if let Some(before) = previous.map(|previous| self.spans[self.firsts.position(previous)]) {
+            if self.entries[before.range()] == self.entries[span.range()] {
+                self.entries.truncate(span.start as usize);
+                return true;
+            }
+        }
+        self.firsts.0.push(index(row));
+        self.spans.push(span);
+        false
+    }
+
+    /// Replaces the entries of `row` of a dense list, compacting the list when over half of it
+    /// is unused.
+    pub(super) fn replace(&mut self, row: usize, entries: impl IntoIterator<Item = T>) {
+        assert!(
+            self.firsts.is_dense(),
+            "only a dense list is replaced in place"
+        );
+        self.unused += self.spans[row].len as usize;
+        self.spans[row] = self.append(entries);
+        if self.unused * 2 > self.entries.len() {
+            self.compact();
+        }
+    }
+
+    /// Drops the entries no row points at, keeping the rows' order.
+    fn compact(&mut self) {
+        let mut kept = Vec::with_capacity(self.entries.len() - self.unused);
+        for span in &mut self.spans {
+            let start = index(kept.len());
+            kept.extend_from_slice(&self.entries[span.range()]);
+            span.start = start;
+        }
+        self.entries = kept;
+        self.unused = 0;
+    }
+
+    /// Built once and read by every query: no spare capacity.
+    pub(super) fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+        self.spans.shrink_to_fit();
+        self.firsts.0.shrink_to_fit();
+    }
+
+    pub(super) fn row(&self, row: usize) -> &[T] {
+        &self.entries[self.spans[self.firsts.position(row)].range()]
+    }
+
+    /// The heap bytes of the spans (with the rows they begin at) and of the entries, at their
+    /// capacities.
+    pub(super) fn heap_bytes(&self) -> (usize, usize) {
+        (
+            self.spans.capacity() * std::mem::size_of::<Span>()
+                + self.firsts.0.capacity() * std::mem::size_of::<u32>(),
+            self.entries.capacity() * std::mem::size_of::<T>(),
+        )
+    }
+}
+
+/// A list position as stored in a [`Span`]; four thousand million entries are far beyond a Land.
+fn index(position: usize) -> u32 {
+    u32::try_from(position).expect("fewer than 2^32 entries in a column")
+}
