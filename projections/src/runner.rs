@@ -1245,6 +1245,7 @@ fn usable_or_rebuild(error: SnapshotError) -> Result<Option<snapshot::Loaded>, S
     match error {
         SnapshotError::Invalid { .. }
         | SnapshotError::ForeignFormat { .. }
+        | SnapshotError::EpochRotated { .. }
         | SnapshotError::Io { .. } => {
             tracing::warn!(%error, "projection snapshot unusable: rebuilding from position 0");
             Ok(None)

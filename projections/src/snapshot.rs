@@ -11,18 +11,21 @@
 //! decoding every fact's event and interning it again:
 //! - the events and actors that the facts of **two persons or more** hold are stored once, in the
 //!   shared table (each as its type and JSON payload at the current version, as the catalogue
-//!   reads it); they are categorical values (names, phone and address live in the vault, never in
-//!   an event) that belong to no single person;
+//!   reads it), sealed with the snapshot key of the key epoch in force
+//!   ([`KeyStore::snapshot_shared_key`], a subkey of the epoch key); they are values that belong to
+//!   no single person;
 //! - everything else about a person, their facts and every event and actor that only their facts
 //!   hold, is that person's entry, sealed with their data key (the same key as their events). A
 //!   fact names its event and actor by a [`ValueRef`]: an index into the shared table or into the
 //!   entry's own values.
 //!
-//! So a snapshot holds nothing readable about a person once their key is destroyed by erasure:
-//! what only they held is sealed under the destroyed key, and what stays readable is held by
-//! someone else too.
+//! So nothing in a snapshot is readable without the master key (as in the log), and nothing about a
+//! person once their key is destroyed by erasure: what only they held is sealed under the destroyed
+//! key, and the erasure rotates the epoch, whose snapshot key sealed the shared table; a snapshot
+//! of an earlier epoch is refused with [`SnapshotError::EpochRotated`] and the projections are
+//! rebuilt from the log (the runner writes the next snapshot under the new epoch).
 //!
-//! Layout: magic `JRNYSNP2`, then a postcard [`Header`], then the postcard [`Shared`] table, then
+//! Layout: magic `JRNYSNP2`, then a postcard [`Header`], then the sealed postcard [`Shared`] table, then
 //! per person a postcard [`Entry`], then the SHA-256 of everything before it. A file of an earlier
 //! layout (`JRNYSNP1`, whose entries held every fact with its JSON payload) is refused with
 //! [`SnapshotError::ForeignFormat`] and the projections are rebuilt from the log.
@@ -60,6 +63,16 @@ pub enum SnapshotError {
          the projections are rebuilt from the log and the next snapshot is written in the new layout"
     )]
     ForeignFormat { path: PathBuf, found: String },
+    #[error(
+        "snapshot {path}: its shared table is sealed under key epoch {written}, the key store is at \
+         epoch {current} (an erasure or an epoch rotation since it was written); the projections \
+         are rebuilt from the log"
+    )]
+    EpochRotated {
+        path: PathBuf,
+        written: u64,
+        current: u64,
+    },
     #[error("snapshot {path}: {source}")]
     Io {
         path: PathBuf,
@@ -77,6 +90,10 @@ pub struct Header {
     /// The last applied position, `None` for an empty log.
     pub checkpoint: Option<Position>,
     pub persons: u64,
+    /// The key epoch whose snapshot key ([`KeyStore::snapshot_shared_key`]) sealed the shared
+    /// table; a file of an earlier epoch cannot be opened any more (an erasure rotated the epoch
+    /// since) and the projections are rebuilt from the log.
+    pub shared_epoch: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,7 +119,8 @@ struct StoredActor {
     role: String,
 }
 
-/// The events and actors that the facts of two persons or more hold, each once, unsealed.
+/// The events and actors that the facts of two persons or more hold, each once, sealed with the
+/// snapshot key of the key epoch in force.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Shared {
     events: Vec<StoredEvent>,
@@ -137,6 +155,9 @@ struct Own {
     actors: Vec<StoredActor>,
     facts: Vec<StoredFact>,
 }
+
+/// The associated data of the sealed shared table.
+const SHARED_AAD: &[u8] = b"journey/v1/projection-snapshot/shared";
 
 fn aad(person: PersonId) -> Vec<u8> {
     let mut aad = b"journey/v1/projection-snapshot/".to_vec();
@@ -468,17 +489,25 @@ pub fn write_prepared(
         hasher: Sha256::new(),
     };
     out.write_all(MAGIC).map_err(io)?;
+    let (shared_epoch, shared_key) = keys.snapshot_shared_key();
     let header = Header {
         version,
         checkpoint,
         persons: prepared.entries.len() as u64,
+        shared_epoch,
     };
+    let shared = crypto::seal(&shared_key, SHARED_AAD, &prepared.shared, rng).map_err(|error| {
+        SnapshotError::Invalid {
+            path: path.to_owned(),
+            message: error.to_string(),
+        }
+    })?;
     write_frame(
         &mut out,
         &postcard::to_allocvec(&header).unwrap_or_default(),
     )
     .map_err(io)?;
-    write_frame(&mut out, &prepared.shared).map_err(io)?;
+    write_frame(&mut out, &shared).map_err(io)?;
     for entry in prepared.entries {
         let person = entry.person;
         let sealed = if entry.erased {
@@ -792,8 +821,21 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
     let mut input = &body[MAGIC.len()..];
     let header: Header = postcard::from_bytes(read_frame(&mut input).map_err(invalid)?)
         .map_err(|e| invalid(e.to_string()))?;
-    let shared: Shared = postcard::from_bytes(read_frame(&mut input).map_err(invalid)?)
-        .map_err(|e| invalid(e.to_string()))?;
+    let (current, shared_key) = keys.snapshot_shared_key();
+    if header.shared_epoch != current {
+        return Err(SnapshotError::EpochRotated {
+            path: path.to_owned(),
+            written: header.shared_epoch,
+            current,
+        });
+    }
+    let shared = crypto::open(
+        &shared_key,
+        SHARED_AAD,
+        read_frame(&mut input).map_err(invalid)?,
+    )
+    .map_err(|e| invalid(format!("shared table: {e}")))?;
+    let shared: Shared = postcard::from_bytes(&shared).map_err(|e| invalid(e.to_string()))?;
     // The count is only as trustworthy as the file's digest, so the room reserved is bounded by
     // what the file can hold (a frame takes at least its 8-byte length).
     let mut entries = Vec::with_capacity(

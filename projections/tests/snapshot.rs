@@ -183,13 +183,23 @@ fn an_erased_persons_own_values_are_nowhere_readable_in_the_file() {
             .windows(text.len())
             .any(|window| window == text.as_bytes())
     };
-    // The shared value is in the clear shared table (so the search finds what is there); each
-    // person's own value is sealed in their entry.
-    assert!(contains("Shared-District"));
+    // Nothing is readable in the file: the shared value is sealed with the epoch's snapshot key,
+    // each person's own value with their data key.
+    assert!(!contains("Shared-District"));
     assert!(!contains("Only-A-District") && !contains("Only-B-District"));
 
-    // When: A is erased (the key destroyed) after the snapshot was written, and it is loaded.
+    // When: A is erased (the key destroyed, the key epoch rotated) after the snapshot was written.
     keys.destroy(person_a, &mut rng).expect("erase A");
+
+    // Then: the file of the earlier epoch is refused (the runner rebuilds from the log) ...
+    match snapshot::load(&path, &keys) {
+        Err(SnapshotError::EpochRotated {
+            written, current, ..
+        }) => assert!(current > written, "epoch {written} → {current}"),
+        other => panic!("expected EpochRotated, got {other:?}"),
+    }
+    // ... and the snapshot written next, under the new epoch, holds A as erased.
+    write_and_load(&path, &state, &keys);
     let loaded = snapshot::load(&path, &keys)
         .expect("load")
         .expect("a snapshot");
