@@ -73,6 +73,7 @@ const DESTROYED_TAG: u8 = 2;
 const WRAPPED_BY_EPOCH_TAG: u8 = 3;
 /// The label of the vault's blind-index subkey of the epoch key.
 const BLIND_INDEX_LABEL: &[u8] = b"journey/v1/vault-blind-index";
+const SNAPSHOT_SHARED_LABEL: &[u8] = b"journey/v1/projection-snapshot-shared";
 /// The directory of the epoch key files, inside the data directory.
 pub const EPOCH_DIR: &str = "keys";
 const EPOCH_FILE_MAGIC: &[u8; 8] = b"JRNYEPK1";
@@ -841,6 +842,19 @@ impl KeyStore {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         (epoch.number, epoch.key.subkey(BLIND_INDEX_LABEL))
+    }
+
+    /// The key that seals the shared table of a projections snapshot (the values the facts of two
+    /// persons or more hold) and the number of the epoch it belongs to: a subkey of the epoch key in
+    /// force, so that a snapshot file is as unreadable without the master key as the log, and every
+    /// epoch rotation (every erasure) leaves the shared tables of older snapshot files sealed under
+    /// a key that no longer exists anywhere.
+    pub fn snapshot_shared_key(&self) -> (u64, SecretKey) {
+        let epoch = self
+            .epoch
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (epoch.number, epoch.key.subkey(SNAPSHOT_SHARED_LABEL))
     }
 
     /// Records, durably, that `person` is about to be erased: the ledger calls this before it appends

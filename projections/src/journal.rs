@@ -153,6 +153,16 @@ impl RecordedAt {
             .ok_or_else(out_of_range)
     }
 
+    /// The time `nanos` nanoseconds after the Unix epoch (every `i64` is one).
+    pub fn from_nanos(nanos: i64) -> Self {
+        Self(nanos)
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
+
     /// The time, exactly as it was recorded.
     pub fn time(self) -> DateTime<Utc> {
         DateTime::from_timestamp_nanos(self.0)
@@ -263,6 +273,17 @@ impl Interner {
     /// The symbol of `actor`, counting one more fact that holds it.
     pub fn intern_actor(&mut self, actor: &Actor) -> ActorSymbol {
         ActorSymbol(self.actors.intern_ref(actor))
+    }
+
+    /// Counts one more fact that holds `event`, a symbol this interner gave (a snapshot's loader
+    /// names each event once and then holds it for every further fact).
+    pub(crate) fn hold_event(&mut self, event: EventSymbol) {
+        self.events.hold(event.0);
+    }
+
+    /// Counts one more fact that holds `actor`, a symbol this interner gave.
+    pub(crate) fn hold_actor(&mut self, actor: ActorSymbol) {
+        self.actors.hold(actor.0);
     }
 
     /// Gives back the symbols of a fact that is dropped (its person erased).

@@ -301,17 +301,36 @@ impl State<Inline> {
 }
 
 impl State {
-    /// The state holding `journals` at `checkpoint` (a loaded snapshot), whose event at the
-    /// checkpoint was recorded at `checkpoint_recorded_at`, with every event and actor interned.
-    /// The journals no longer hold the facts of erased persons, so the latest time applied is taken
-    /// as the later of their latest fact and the checkpoint's event; when times only go forward
-    /// that is the last event's, as it was before the snapshot.
+    /// The state holding the interned `journals`, whose events and actors `store` holds, at
+    /// `checkpoint` (a loaded snapshot), whose event at the checkpoint was recorded at
+    /// `checkpoint_recorded_at`. The journals no longer hold the facts of erased persons, so the
+    /// latest time applied is taken as the later of their latest fact and the checkpoint's event;
+    /// when times only go forward that is the last event's, as it was before the snapshot.
+    pub fn from_interned(
+        journals: Journals<EventSymbol, ActorSymbol>,
+        store: Interner,
+        checkpoint: Option<Position>,
+        checkpoint_recorded_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
+        Self {
+            journals,
+            store,
+            registers: Arc::default(),
+            offers: Arc::default(),
+            volunteers: Arc::default(),
+            checkpoint,
+            recorded_through,
+        }
+    }
+
+    /// [`State::from_interned`] for journals with their events inline, every event and actor
+    /// interned here (hand-made journals, as the tests build them).
     pub fn interned(
         journals: Journals,
         checkpoint: Option<Position>,
         checkpoint_recorded_at: Option<DateTime<Utc>>,
     ) -> Self {
-        let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
         let mut store = Interner::default();
         let journals = journals
             .into_iter()
@@ -332,15 +351,7 @@ impl State {
                 (person, journal)
             })
             .collect();
-        Self {
-            journals,
-            store,
-            registers: Arc::default(),
-            offers: Arc::default(),
-            volunteers: Arc::default(),
-            checkpoint,
-            recorded_through,
-        }
+        Self::from_interned(journals, store, checkpoint, checkpoint_recorded_at)
     }
 }
 
@@ -589,9 +600,11 @@ impl Projections {
         let loaded = {
             let path = path.clone();
             let keys = keys.clone();
-            tokio::task::spawn_blocking(move || match snapshot::read_header(&path) {
-                Ok(Some(header)) if header.version == PROJECTION_VERSION => snapshot::load(&path, &keys),
-                Ok(Some(header)) => {
+            tokio::task::spawn_blocking(move || match snapshot::read_header(&path)? {
+                Some(header) if header.version == PROJECTION_VERSION => {
+                    snapshot::load(&path, &keys)
+                }
+                Some(header) => {
                     tracing::warn!(
                         found = header.version,
                         expected = PROJECTION_VERSION,
@@ -599,21 +612,18 @@ impl Projections {
                     );
                     Ok(None)
                 }
-                Ok(None) => Ok(None),
-                Err(error) => {
-                    tracing::warn!(%error, "projection snapshot unusable: rebuilding from position 0");
-                    Ok(None)
-                }
+                None => Ok(None),
             })
             .await
-            .map_err(|error| ProjectionError::Stopped(error.to_string()))??
+            .map_err(|error| ProjectionError::Stopped(error.to_string()))?
+            .or_else(usable_or_rebuild)?
         };
         let state = match loaded {
-            Some((header, journals)) => loaded_state(&ledger, journals, header.checkpoint).await?,
+            Some(loaded) => loaded_state(&ledger, loaded).await?,
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
-                Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
-                    loaded_state(&ledger, journals, header.checkpoint).await?
+                Ok(Some(loaded)) if loaded.header.version == PROJECTION_VERSION => {
+                    loaded_state(&ledger, loaded).await?
                 }
                 _ => State::default(),
             },
@@ -774,8 +784,8 @@ impl Projections {
         let keys = inner.ledger.keys().clone();
         let rebuild_path = inner.config.dir.join(REBUILD_FILE);
         let mut fresh = match snapshot::load(&rebuild_path, &keys) {
-            Ok(Some((header, journals))) if header.version == PROJECTION_VERSION => {
-                loaded_state(&inner.ledger, journals, header.checkpoint).await?
+            Ok(Some(loaded)) if loaded.header.version == PROJECTION_VERSION => {
+                loaded_state(&inner.ledger, loaded).await?
             }
             _ => State::default(),
         };
@@ -965,7 +975,7 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
 async fn write_snapshot_file(
     path: PathBuf,
     checkpoint: Option<Position>,
-    entries: Vec<snapshot::PreparedEntry>,
+    entries: snapshot::Prepared,
     keys: Arc<journey_core::keys::KeyStore>,
 ) -> Result<(), ProjectionError> {
     tokio::task::spawn_blocking(move || {
@@ -1227,13 +1237,27 @@ impl State {
     }
 }
 
+/// What a start does about a snapshot it could not load: a file of an earlier layout, a damaged or
+/// unreadable one is passed over with a warning and the projections are rebuilt from the log (the
+/// snapshot is only ever a shortcut); a failure of the key store is not the file's and stops the
+/// start.
+fn usable_or_rebuild(error: SnapshotError) -> Result<Option<snapshot::Loaded>, SnapshotError> {
+    match error {
+        SnapshotError::Invalid { .. }
+        | SnapshotError::ForeignFormat { .. }
+        | SnapshotError::EpochRotated { .. }
+        | SnapshotError::Io { .. } => {
+            tracing::warn!(%error, "projection snapshot unusable: rebuilding from position 0");
+            Ok(None)
+        }
+        SnapshotError::Key(_) => Err(error),
+    }
+}
+
 /// The state of a loaded snapshot, with the transaction time of its checkpoint's event and the
 /// registers up to its checkpoint read from the log.
-async fn loaded_state(
-    ledger: &Ledger,
-    journals: Journals,
-    checkpoint: Option<Position>,
-) -> Result<State, ProjectionError> {
+async fn loaded_state(ledger: &Ledger, loaded: snapshot::Loaded) -> Result<State, ProjectionError> {
+    let checkpoint = loaded.header.checkpoint;
     let checkpoint_recorded_at = match checkpoint {
         Some(position) => ledger
             .log()
@@ -1243,7 +1267,12 @@ async fn loaded_state(
             .map(|recorded| recorded.event.recorded_at),
         None => None,
     };
-    let mut state = State::interned(journals, checkpoint, checkpoint_recorded_at);
+    let mut state = State::from_interned(
+        loaded.journals,
+        loaded.store,
+        checkpoint,
+        checkpoint_recorded_at,
+    );
     // Snapshots hold only journals: the registers up to the checkpoint are folded again from the log.
     state.registers = registers::up_to(ledger, checkpoint).await?;
     state.offers = offers::up_to(ledger, checkpoint).await?;

@@ -6,17 +6,36 @@
 //! snapshot is loaded and the log is replayed from the position after its checkpoint, so no event is
 //! applied twice and none is skipped.
 //!
-//! Each person's journal is sealed with that person's data key (the same key as their events), so a
-//! snapshot holds nothing readable about a person once their key is destroyed by erasure.
+//! The file keeps the journals in the interned form the runner holds them in, so that a load
+//! decodes each distinct event once and hands the runner its interner ready made, instead of
+//! decoding every fact's event and interning it again:
+//! - the events and actors that the facts of **two persons or more** hold are stored once, in the
+//!   shared table (each as its type and JSON payload at the current version, as the catalogue
+//!   reads it), sealed with the snapshot key of the key epoch in force
+//!   ([`KeyStore::snapshot_shared_key`], a subkey of the epoch key); they are values that belong to
+//!   no single person;
+//! - everything else about a person, their facts and every event and actor that only their facts
+//!   hold, is that person's entry, sealed with their data key (the same key as their events). A
+//!   fact names its event and actor by a [`ValueRef`]: an index into the shared table or into the
+//!   entry's own values.
 //!
-//! Layout: magic `JRNYSNP1`, then a postcard [`Header`], then per person a postcard [`Entry`], then
-//! the SHA-256 of everything before it.
+//! So nothing in a snapshot is readable without the master key (as in the log), and nothing about a
+//! person once their key is destroyed by erasure: what only they held is sealed under the destroyed
+//! key, and the erasure rotates the epoch, whose snapshot key sealed the shared table; a snapshot
+//! of an earlier epoch is refused with [`SnapshotError::EpochRotated`] and the projections are
+//! rebuilt from the log (the runner writes the next snapshot under the new epoch).
+//!
+//! Layout: magic `JRNYSNP2`, then a postcard [`Header`], then the sealed postcard [`Shared`] table, then
+//! per person a postcard [`Entry`], then the SHA-256 of everything before it. A file of an earlier
+//! layout (`JRNYSNP1`, whose entries held every fact with its JSON payload) is refused with
+//! [`SnapshotError::ForeignFormat`] and the projections are rebuilt from the log.
 
+use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use journey_core::catalogue::{self, Agency};
+use chrono::NaiveDate;
+use journey_core::catalogue::{self, Agency, Event};
 use journey_core::crypto;
 use journey_core::envelope::{Actor, ActorRole, PersonId};
 use journey_core::fault::{self, FaultPoint};
@@ -26,14 +45,34 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::journal::{Fact, Inline, Journal, Journals, Store};
+use crate::journal::{
+    ActorSymbol, EventSymbol, Fact, Inline, Interner, Journal, Journals, RecordedAt, Store,
+};
 
-const MAGIC: &[u8; 8] = b"JRNYSNP1";
+const MAGIC: &[u8; 8] = b"JRNYSNP2";
+
+/// The magics of earlier layouts: such a file is no damage, only older than this build.
+const EARLIER_MAGICS: [&[u8; 8]; 1] = [b"JRNYSNP1"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("snapshot {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error(
+        "snapshot {path}: written in the earlier layout `{found}` (this build reads `JRNYSNP2`); \
+         the projections are rebuilt from the log and the next snapshot is written in the new layout"
+    )]
+    ForeignFormat { path: PathBuf, found: String },
+    #[error(
+        "snapshot {path}: its shared table is sealed under key epoch {written}, the key store is at \
+         epoch {current} (an erasure or an epoch rotation since it was written); the projections \
+         are rebuilt from the log"
+    )]
+    EpochRotated {
+        path: PathBuf,
+        written: u64,
+        current: u64,
+    },
     #[error("snapshot {path}: {source}")]
     Io {
         path: PathBuf,
@@ -51,30 +90,74 @@ pub struct Header {
     /// The last applied position, `None` for an empty log.
     pub checkpoint: Option<Position>,
     pub persons: u64,
+    /// The key epoch whose snapshot key ([`KeyStore::snapshot_shared_key`]) sealed the shared
+    /// table; a file of an earlier epoch cannot be opened any more (an erasure rotated the epoch
+    /// since) and the projections are rebuilt from the log.
+    pub shared_epoch: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Entry {
+struct Entry<'a> {
     person: [u8; 16],
     erased: bool,
-    /// `seal(person key, postcard(Vec<StoredFact>))`; empty for erased persons.
-    sealed: Vec<u8>,
+    /// `seal(person key, postcard(Own))`; empty for erased persons.
+    #[serde(borrow)]
+    sealed: &'a [u8],
+}
+
+/// An event as stored: its type and its JSON payload at its current version.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredEvent {
+    event_type: String,
+    data: Vec<u8>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+struct StoredActor {
+    id: String,
+    agency: Option<String>,
+    role: String,
+}
+
+/// The events and actors that the facts of two persons or more hold, each once, sealed with the
+/// snapshot key of the key epoch in force.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Shared {
+    events: Vec<StoredEvent>,
+    actors: Vec<StoredActor>,
+}
+
+/// Where a fact's event or actor is: in the shared table or among its person's own values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum ValueRef {
+    Shared(u32),
+    Own(u32),
+}
+
+/// A fact as stored. Position and transaction time are kept as the difference from the person's
+/// previous fact (the first: from 0), which a person's facts keep small; both wrap, so every value
+/// comes back exactly.
+#[derive(Debug, Serialize, Deserialize)]
 struct StoredFact {
-    position: u64,
-    revision: u64,
+    position_delta: u64,
+    revision: u32,
     id: [u8; 16],
     occurred_on_days: i32,
-    recorded_at_micros: i64,
-    actor_id: String,
-    actor_agency: Option<String>,
-    actor_role: String,
-    event_type: String,
-    /// The event's JSON payload at its current version.
-    data: Vec<u8>,
+    recorded_at_delta_nanos: i64,
+    actor: ValueRef,
+    event: ValueRef,
 }
+
+/// A person's sealed part: the events and actors only their facts hold, and the facts.
+#[derive(Debug, Serialize, Deserialize)]
+struct Own {
+    events: Vec<StoredEvent>,
+    actors: Vec<StoredActor>,
+    facts: Vec<StoredFact>,
+}
+
+/// The associated data of the sealed shared table.
+const SHARED_AAD: &[u8] = b"journey/v1/projection-snapshot/shared";
 
 fn aad(person: PersonId) -> Vec<u8> {
     let mut aad = b"journey/v1/projection-snapshot/".to_vec();
@@ -105,57 +188,42 @@ fn role_from_name(name: &str) -> Option<ActorRole> {
     })
 }
 
-/// The stored form of `fact`, whose event and actor `store` keeps: the snapshot holds every fact
-/// whole, sealed with its person's key, whatever form the journals keep in memory (an interner's
-/// table is shared between persons and could not be sealed per person).
-fn to_stored<S: Store>(store: &S, fact: &Fact<S::Event, S::Actor>) -> StoredFact {
-    let actor = store.actor(&fact.actor);
-    let event = store.event(&fact.event);
-    StoredFact {
-        position: fact.position.raw(),
-        revision: u64::from(fact.revision),
-        id: *fact.id.as_bytes(),
-        occurred_on_days: chrono::Datelike::num_days_from_ce(&fact.occurred_on),
-        recorded_at_micros: fact.recorded_at.time().timestamp_micros(),
-        actor_id: actor.id.clone(),
-        actor_agency: actor.agency.map(|agency| agency.as_str().to_owned()),
-        actor_role: role_name(actor.role).to_owned(),
+fn to_stored_event(event: &Event) -> StoredEvent {
+    StoredEvent {
         event_type: event.event_type().name().to_owned(),
         data: serde_json::to_vec(&event.to_data()).unwrap_or_default(),
     }
 }
 
-fn from_stored(stored: StoredFact) -> Result<Fact, String> {
-    let occurred_on = NaiveDate::from_num_days_from_ce_opt(stored.occurred_on_days)
-        .ok_or("occurred_on out of range")?;
-    let recorded_at: DateTime<Utc> = DateTime::from_timestamp_micros(stored.recorded_at_micros)
-        .ok_or("recorded_at out of range")?;
-    let agency = match stored.actor_agency {
-        Some(name) => Some(Agency::parse(&name).ok_or_else(|| format!("unknown agency `{name}`"))?),
-        None => None,
-    };
-    let role = role_from_name(&stored.actor_role)
-        .ok_or_else(|| format!("unknown role `{}`", stored.actor_role))?;
+fn from_stored_event(stored: &StoredEvent) -> Result<Event, String> {
     let data: serde_json::Value =
         serde_json::from_slice(&stored.data).map_err(|error| error.to_string())?;
     let event_type = catalogue::EventType::from_name(&stored.event_type)
         .ok_or_else(|| format!("unknown event type `{}`", stored.event_type))?;
-    let event = catalogue::decode(event_type.name(), event_type.current_version(), data)
-        .map_err(|e| e.to_string())?;
-    Fact::new(
-        Position::from_raw(stored.position),
-        stored.revision,
-        Uuid::from_bytes(stored.id),
-        occurred_on,
-        recorded_at,
-        Actor {
-            id: stored.actor_id,
-            agency,
-            role,
-        },
-        event,
-    )
-    .map_err(|error| error.to_string())
+    catalogue::decode(event_type.name(), event_type.current_version(), data)
+        .map_err(|error| error.to_string())
+}
+
+fn to_stored_actor(actor: &Actor) -> StoredActor {
+    StoredActor {
+        id: actor.id.clone(),
+        agency: actor.agency.map(|agency| agency.as_str().to_owned()),
+        role: role_name(actor.role).to_owned(),
+    }
+}
+
+fn from_stored_actor(stored: StoredActor) -> Result<Actor, String> {
+    let agency = match stored.agency {
+        Some(name) => Some(Agency::parse(&name).ok_or_else(|| format!("unknown agency `{name}`"))?),
+        None => None,
+    };
+    let role =
+        role_from_name(&stored.role).ok_or_else(|| format!("unknown role `{}`", stored.role))?;
+    Ok(Actor {
+        id: stored.id,
+        agency,
+        role,
+    })
 }
 
 /// A writer that hashes everything it writes.
@@ -201,13 +269,96 @@ pub fn discard_unfinished(path: &Path) -> Result<bool, SnapshotError> {
     }
 }
 
+/// Which values the facts of two persons or more hold, and their places in the shared table.
+/// A value is known by its address in the store: the interner keeps each distinct value at one
+/// address, so its facts share it; journals with their events inline give every fact a value of
+/// its own, which then is shared by no one (and stays sealed with its person).
+struct Sharing<'a, T> {
+    /// The persons holding each value (each counted once) and the last of them seen.
+    holders: HashMap<usize, (u32, usize)>,
+    /// Every value, in the order first seen (person order, then fact order).
+    seen: Vec<&'a T>,
+}
+
+impl<'a, T> Sharing<'a, T> {
+    fn new() -> Self {
+        Self {
+            holders: HashMap::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Notes that the person numbered `person` holds `value`.
+    fn note(&mut self, value: &'a T, person: usize) {
+        let address = value as *const T as usize;
+        let seen = &mut self.seen;
+        let (persons, last) = self.holders.entry(address).or_insert_with(|| {
+            seen.push(value);
+            (0, usize::MAX)
+        });
+        if *last != person {
+            *persons += 1;
+            *last = person;
+        }
+    }
+
+    /// The shared values in table order, and each one's index by address.
+    fn table(self) -> (Vec<&'a T>, HashMap<usize, u32>) {
+        let mut table = Vec::new();
+        let mut index = HashMap::new();
+        for value in self.seen {
+            let address = value as *const T as usize;
+            if self.holders[&address].0 >= 2 {
+                index.insert(address, table.len() as u32);
+                table.push(value);
+            }
+        }
+        (table, index)
+    }
+}
+
+/// A person's values that are not shared, numbered as their facts first name them.
+struct OwnValues<'a, T> {
+    index: HashMap<usize, u32>,
+    values: Vec<&'a T>,
+}
+
+impl<'a, T> OwnValues<'a, T> {
+    fn new() -> Self {
+        Self {
+            index: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+
+    fn reference(&mut self, value: &'a T, shared: &HashMap<usize, u32>) -> ValueRef {
+        let address = value as *const T as usize;
+        if let Some(&index) = shared.get(&address) {
+            return ValueRef::Shared(index);
+        }
+        let values = &mut self.values;
+        ValueRef::Own(*self.index.entry(address).or_insert_with(|| {
+            values.push(value);
+            (values.len() - 1) as u32
+        }))
+    }
+}
+
 /// One person's journal made ready for a snapshot: its facts serialized but not yet sealed.
 #[derive(Debug)]
 pub struct PreparedEntry {
     person: PersonId,
     erased: bool,
-    /// `postcard(Vec<StoredFact>)`; empty for erased persons.
+    /// `postcard(Own)`; empty for erased persons.
     plain: Vec<u8>,
+}
+
+/// Every journal made ready for a snapshot: the shared table and each person's entry.
+#[derive(Debug)]
+pub struct Prepared {
+    /// `postcard(Shared)`.
+    shared: Vec<u8>,
+    entries: Vec<PreparedEntry>,
 }
 
 /// Serializes every journal for a snapshot, on up to `threads` threads. This is the part that must
@@ -218,7 +369,24 @@ pub fn prepare<S: Store>(
     store: &S,
     journals: &Journals<S::Event, S::Actor>,
     threads: usize,
-) -> Vec<PreparedEntry> {
+) -> Prepared {
+    let mut event_sharing = Sharing::new();
+    let mut actor_sharing = Sharing::new();
+    for (person, journal) in journals.values().enumerate() {
+        if journal.erased {
+            continue;
+        }
+        for fact in &journal.facts {
+            event_sharing.note(store.event(&fact.event), person);
+            actor_sharing.note(store.actor(&fact.actor), person);
+        }
+    }
+    let (shared_events, event_index) = event_sharing.table();
+    let (shared_actors, actor_index) = actor_sharing.table();
+    let shared = Shared {
+        events: shared_events.into_iter().map(to_stored_event).collect(),
+        actors: shared_actors.into_iter().map(to_stored_actor).collect(),
+    };
     let prepare_one =
         |(person, journal): (&PersonId, &Journal<S::Event, S::Actor>)| PreparedEntry {
             person: *person,
@@ -226,12 +394,37 @@ pub fn prepare<S: Store>(
             plain: if journal.erased {
                 Vec::new()
             } else {
+                let mut events = OwnValues::new();
+                let mut actors = OwnValues::new();
+                let mut position = 0u64;
+                let mut recorded_at = 0i64;
                 let facts: Vec<StoredFact> = journal
                     .facts
                     .iter()
-                    .map(|fact| to_stored(store, fact))
+                    .map(|fact| {
+                        let stored = StoredFact {
+                            position_delta: fact.position.raw().wrapping_sub(position),
+                            revision: fact.revision,
+                            id: *fact.id.as_bytes(),
+                            occurred_on_days: chrono::Datelike::num_days_from_ce(&fact.occurred_on),
+                            recorded_at_delta_nanos: fact
+                                .recorded_at
+                                .nanos()
+                                .wrapping_sub(recorded_at),
+                            actor: actors.reference(store.actor(&fact.actor), &actor_index),
+                            event: events.reference(store.event(&fact.event), &event_index),
+                        };
+                        position = fact.position.raw();
+                        recorded_at = fact.recorded_at.nanos();
+                        stored
+                    })
                     .collect();
-                postcard::to_allocvec(&facts).unwrap_or_default()
+                let own = Own {
+                    events: events.values.into_iter().map(to_stored_event).collect(),
+                    actors: actors.values.into_iter().map(to_stored_actor).collect(),
+                    facts,
+                };
+                postcard::to_allocvec(&own).unwrap_or_default()
             },
         };
     let persons = journals.len();
@@ -248,7 +441,10 @@ pub fn prepare<S: Store>(
     for share in shares {
         entries.extend(share);
     }
-    entries
+    Prepared {
+        shared: postcard::to_allocvec(&shared).unwrap_or_default(),
+        entries,
+    }
 }
 
 /// Writes a snapshot atomically to `path`.
@@ -275,7 +471,7 @@ pub fn write_prepared(
     path: &Path,
     version: u32,
     checkpoint: Option<Position>,
-    entries: Vec<PreparedEntry>,
+    prepared: Prepared,
     keys: &KeyStore,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<(), SnapshotError> {
@@ -293,23 +489,32 @@ pub fn write_prepared(
         hasher: Sha256::new(),
     };
     out.write_all(MAGIC).map_err(io)?;
+    let (shared_epoch, shared_key) = keys.snapshot_shared_key();
     let header = Header {
         version,
         checkpoint,
-        persons: entries.len() as u64,
+        persons: prepared.entries.len() as u64,
+        shared_epoch,
     };
+    let shared = crypto::seal(&shared_key, SHARED_AAD, &prepared.shared, rng).map_err(|error| {
+        SnapshotError::Invalid {
+            path: path.to_owned(),
+            message: error.to_string(),
+        }
+    })?;
     write_frame(
         &mut out,
         &postcard::to_allocvec(&header).unwrap_or_default(),
     )
     .map_err(io)?;
-    for prepared in entries {
-        let person = prepared.person;
-        let sealed = if prepared.erased {
+    write_frame(&mut out, &shared).map_err(io)?;
+    for entry in prepared.entries {
+        let person = entry.person;
+        let sealed = if entry.erased {
             Vec::new()
         } else {
             match keys.state(person)? {
-                KeyState::Present(key) => crypto::seal(&key, &aad(person), &prepared.plain, rng)
+                KeyState::Present(key) => crypto::seal(&key, &aad(person), &entry.plain, rng)
                     .map_err(|error| SnapshotError::Invalid {
                         path: path.to_owned(),
                         message: error.to_string(),
@@ -318,12 +523,16 @@ pub fn write_prepared(
                 KeyState::Destroyed | KeyState::Absent => Vec::new(),
             }
         };
-        let entry = Entry {
+        let stored = Entry {
             person: *person.0.as_bytes(),
-            erased: prepared.erased || sealed.is_empty(),
-            sealed,
+            erased: entry.erased || sealed.is_empty(),
+            sealed: &sealed,
         };
-        write_frame(&mut out, &postcard::to_allocvec(&entry).unwrap_or_default()).map_err(io)?;
+        write_frame(
+            &mut out,
+            &postcard::to_allocvec(&stored).unwrap_or_default(),
+        )
+        .map_err(io)?;
     }
     let digest = out.hasher.clone().finalize();
     let mut inner = out.inner;
@@ -340,6 +549,23 @@ pub fn write_prepared(
         }
     }
     Ok(())
+}
+
+/// Checks a snapshot's magic: this layout's, an earlier one's, or none.
+fn check_magic(path: &Path, magic: &[u8]) -> Result<(), SnapshotError> {
+    if magic == MAGIC {
+        return Ok(());
+    }
+    if EARLIER_MAGICS.iter().any(|earlier| magic == *earlier) {
+        return Err(SnapshotError::ForeignFormat {
+            path: path.to_owned(),
+            found: String::from_utf8_lossy(magic).into_owned(),
+        });
+    }
+    Err(SnapshotError::Invalid {
+        path: path.to_owned(),
+        message: "not a journey snapshot".into(),
+    })
 }
 
 /// Reads only the header of a snapshot.
@@ -363,16 +589,14 @@ pub fn read_header(path: &Path) -> Result<Option<Header>, SnapshotError> {
     input
         .read_exact(&mut magic)
         .map_err(|e| invalid(e.to_string()))?;
-    if &magic != MAGIC {
-        return Err(invalid("not a journey snapshot".into()));
-    }
-    let frame = read_frame(&mut input).map_err(invalid)?;
+    check_magic(path, &magic)?;
+    let frame = read_frame_owned(&mut input).map_err(invalid)?;
     postcard::from_bytes(&frame)
         .map(Some)
         .map_err(|e| invalid(e.to_string()))
 }
 
-fn read_frame(input: &mut impl Read) -> Result<Vec<u8>, String> {
+fn read_frame_owned(input: &mut impl Read) -> Result<Vec<u8>, String> {
     let mut len = [0u8; 8];
     input.read_exact(&mut len).map_err(|e| e.to_string())?;
     let len = u64::from_le_bytes(len);
@@ -384,48 +608,192 @@ fn read_frame(input: &mut impl Read) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// One person's journal from its snapshot entry.
-fn open_entry(
-    entry: &Entry,
-    keys: &KeyStore,
-    invalid: &(impl Fn(String) -> SnapshotError + Sync),
-) -> Result<(PersonId, Journal), SnapshotError> {
-    let person = PersonId(Uuid::from_bytes(entry.person));
-    let journal = if entry.erased {
-        Journal {
-            facts: Vec::new(),
-            erased: true,
-        }
-    } else {
-        match keys.state(person)? {
-            KeyState::Present(key) => {
-                let plain = crypto::open(&key, &aad(person), &entry.sealed)
-                    .map_err(|e| invalid(format!("{person}: {e}")))?;
-                let stored: Vec<StoredFact> =
-                    postcard::from_bytes(&plain).map_err(|e| invalid(e.to_string()))?;
-                let facts = stored
-                    .into_iter()
-                    .map(from_stored)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|message| invalid(format!("{person}: {message}")))?;
-                Journal {
-                    facts,
-                    erased: false,
-                }
-            }
-            // Erased after the snapshot was written: nothing of the person may come back.
-            KeyState::Destroyed => Journal {
-                facts: Vec::new(),
-                erased: true,
-            },
-            KeyState::Absent => return Err(invalid(format!("{person} has no data key"))),
-        }
+/// The next frame of `input`, borrowed, and `input` moved past it.
+fn read_frame<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let Some((len, rest)) = input.split_first_chunk::<8>() else {
+        return Err("the file ends inside a frame's length".into());
     };
-    Ok((person, journal))
+    let len = u64::from_le_bytes(*len);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&len| len <= rest.len())
+        .ok_or_else(|| format!("frame of {len} bytes runs past the end of the file"))?;
+    let (frame, rest) = rest.split_at(len);
+    *input = rest;
+    Ok(frame)
 }
 
-/// Loads a snapshot; `None` when there is none. The whole file is checked against its digest first.
-pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, SnapshotError> {
+/// A person's entry opened: their own values decoded and their facts still naming them by
+/// [`ValueRef`]; `None` for an erased person.
+struct Opened {
+    person: PersonId,
+    own: Option<OpenedOwn>,
+}
+
+struct OpenedOwn {
+    events: Vec<Option<Event>>,
+    actors: Vec<Option<Actor>>,
+    facts: Vec<StoredFact>,
+}
+
+/// One person's entry unsealed and decoded (all but the interning, which is one table for all).
+fn open_entry(
+    entry: &Entry<'_>,
+    keys: &KeyStore,
+    invalid: &(impl Fn(String) -> SnapshotError + Sync),
+) -> Result<Opened, SnapshotError> {
+    let person = PersonId(Uuid::from_bytes(entry.person));
+    if entry.erased {
+        return Ok(Opened { person, own: None });
+    }
+    let own = match keys.state(person)? {
+        KeyState::Present(key) => {
+            let plain = crypto::open(&key, &aad(person), entry.sealed)
+                .map_err(|e| invalid(format!("{person}: {e}")))?;
+            let own: Own =
+                postcard::from_bytes(&plain).map_err(|e| invalid(format!("{person}: {e}")))?;
+            let in_person = |message: String| invalid(format!("{person}: {message}"));
+            let events = own
+                .events
+                .iter()
+                .map(|event| from_stored_event(event).map(Some))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(in_person)?;
+            let actors = own
+                .actors
+                .into_iter()
+                .map(|actor| from_stored_actor(actor).map(Some))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(in_person)?;
+            Some(OpenedOwn {
+                events,
+                actors,
+                facts: own.facts,
+            })
+        }
+        // Erased after the snapshot was written: nothing of the person may come back.
+        KeyState::Destroyed => None,
+        KeyState::Absent => return Err(invalid(format!("{person} has no data key"))),
+    };
+    Ok(Opened { person, own })
+}
+
+/// The symbol of the value at `index` of `values`: interned with the first fact that names it
+/// (taken out of `values`), held again by every later one.
+fn symbol_of<T, Symbol: Copy>(
+    values: &mut [Option<T>],
+    symbols: &mut [Option<Symbol>],
+    index: u32,
+    store: &mut Interner,
+    intern: fn(&mut Interner, T) -> Symbol,
+    hold: fn(&mut Interner, Symbol),
+) -> Result<Symbol, String> {
+    let index = index as usize;
+    let (Some(slot), Some(value)) = (symbols.get_mut(index), values.get_mut(index)) else {
+        return Err(format!("a fact names value {index}, which is not stored"));
+    };
+    match *slot {
+        Some(symbol) => {
+            hold(store, symbol);
+            Ok(symbol)
+        }
+        None => {
+            let value = value
+                .take()
+                .ok_or_else(|| format!("value {index} is named but was taken"))?;
+            let symbol = intern(store, value);
+            *slot = Some(symbol);
+            Ok(symbol)
+        }
+    }
+}
+
+/// Values of one kind and the symbols they were interned as, for [`symbol_of`].
+struct Resolving<T, Symbol> {
+    values: Vec<Option<T>>,
+    symbols: Vec<Option<Symbol>>,
+}
+
+impl<T, Symbol: Copy> Resolving<T, Symbol> {
+    fn new(values: Vec<Option<T>>) -> Self {
+        let symbols = vec![None; values.len()];
+        Self { values, symbols }
+    }
+}
+
+fn intern_event(store: &mut Interner, event: Event) -> EventSymbol {
+    store.intern_event(event)
+}
+
+fn intern_actor(store: &mut Interner, actor: Actor) -> ActorSymbol {
+    store.intern_actor(&actor)
+}
+
+/// A person's facts with their values interned into `store`.
+fn intern_facts(
+    own: OpenedOwn,
+    shared_events: &mut Resolving<Event, EventSymbol>,
+    shared_actors: &mut Resolving<Actor, ActorSymbol>,
+    store: &mut Interner,
+) -> Result<Vec<Fact<EventSymbol, ActorSymbol>>, String> {
+    let mut own_events = Resolving::new(own.events);
+    let mut own_actors = Resolving::new(own.actors);
+    let mut facts = Vec::with_capacity(own.facts.len());
+    let mut position = 0u64;
+    let mut recorded_at = 0i64;
+    for stored in own.facts {
+        position = position.wrapping_add(stored.position_delta);
+        recorded_at = recorded_at.wrapping_add(stored.recorded_at_delta_nanos);
+        let (events, index) = match stored.event {
+            ValueRef::Shared(index) => (&mut *shared_events, index),
+            ValueRef::Own(index) => (&mut own_events, index),
+        };
+        let event = symbol_of(
+            &mut events.values,
+            &mut events.symbols,
+            index,
+            store,
+            intern_event,
+            Interner::hold_event,
+        )?;
+        let (actors, index) = match stored.actor {
+            ValueRef::Shared(index) => (&mut *shared_actors, index),
+            ValueRef::Own(index) => (&mut own_actors, index),
+        };
+        let actor = symbol_of(
+            &mut actors.values,
+            &mut actors.symbols,
+            index,
+            store,
+            intern_actor,
+            Interner::hold_actor,
+        )?;
+        facts.push(Fact {
+            position: Position::from_raw(position),
+            recorded_at: RecordedAt::from_nanos(recorded_at),
+            id: Uuid::from_bytes(stored.id),
+            revision: stored.revision,
+            occurred_on: NaiveDate::from_num_days_from_ce_opt(stored.occurred_on_days)
+                .ok_or("occurred_on out of range")?,
+            actor,
+            event,
+        });
+    }
+    Ok(facts)
+}
+
+/// A loaded snapshot: its header and the journals with their events and actors interned.
+#[derive(Debug)]
+pub struct Loaded {
+    pub header: Header,
+    pub journals: Journals<EventSymbol, ActorSymbol>,
+    pub store: Interner,
+}
+
+/// Loads a snapshot; `None` when there is none. The whole file is checked against its digest
+/// first. Unsealing and decoding the entries runs on every core; interning them into the one
+/// interner runs on one, and decodes nothing: each distinct event was decoded once.
+pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -440,9 +808,10 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, 
         path: path.to_owned(),
         message,
     };
-    if bytes.len() < MAGIC.len() + 32 || &bytes[..MAGIC.len()] != MAGIC {
+    if bytes.len() < MAGIC.len() + 32 {
         return Err(invalid("not a journey snapshot".into()));
     }
+    check_magic(path, &bytes[..MAGIC.len()])?;
     let (body, digest) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(body).as_slice() != digest {
         return Err(invalid(
@@ -450,8 +819,23 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, 
         ));
     }
     let mut input = &body[MAGIC.len()..];
-    let header: Header = postcard::from_bytes(&read_frame(&mut input).map_err(invalid)?)
+    let header: Header = postcard::from_bytes(read_frame(&mut input).map_err(invalid)?)
         .map_err(|e| invalid(e.to_string()))?;
+    let (current, shared_key) = keys.snapshot_shared_key();
+    if header.shared_epoch != current {
+        return Err(SnapshotError::EpochRotated {
+            path: path.to_owned(),
+            written: header.shared_epoch,
+            current,
+        });
+    }
+    let shared = crypto::open(
+        &shared_key,
+        SHARED_AAD,
+        read_frame(&mut input).map_err(invalid)?,
+    )
+    .map_err(|e| invalid(format!("shared table: {e}")))?;
+    let shared: Shared = postcard::from_bytes(&shared).map_err(|e| invalid(e.to_string()))?;
     // The count is only as trustworthy as the file's digest, so the room reserved is bounded by
     // what the file can hold (a frame takes at least its 8-byte length).
     let mut entries = Vec::with_capacity(
@@ -460,23 +844,62 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<(Header, Journals)>, 
             .min(input.len() / 8),
     );
     for _ in 0..header.persons {
-        let entry: Entry = postcard::from_bytes(&read_frame(&mut input).map_err(invalid)?)
+        let entry: Entry<'_> = postcard::from_bytes(read_frame(&mut input).map_err(invalid)?)
             .map_err(|e| invalid(e.to_string()))?;
         entries.push(entry);
     }
-    // Opening and decoding every journal is nearly all of a load; persons are independent, so
-    // each core takes a contiguous share and the shares are joined in the file's (person) order.
-    let opened = crate::parallel::map_shares(entries.len(), crate::parallel::threads(), |range| {
+    let threads = crate::parallel::threads();
+    let shared_events = crate::parallel::map_shares(shared.events.len(), threads, |range| {
+        shared.events[range]
+            .iter()
+            .map(|event| from_stored_event(event).map(Some))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .into_iter()
+    .try_fold(Vec::new(), |mut all, share| {
+        all.extend(share?);
+        Ok::<_, String>(all)
+    })
+    .map_err(|message| invalid(format!("shared table: {message}")))?;
+    let shared_actors = shared
+        .actors
+        .into_iter()
+        .map(|actor| from_stored_actor(actor).map(Some))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| invalid(format!("shared table: {message}")))?;
+    // Opening and decoding every journal is most of a load; persons are independent, so each core
+    // takes a contiguous share and the shares are joined in the file's (person) order.
+    let opened = crate::parallel::map_shares(entries.len(), threads, |range| {
         entries[range]
             .iter()
             .map(|entry| open_entry(entry, keys, &invalid))
-            .collect::<Result<Vec<(PersonId, Journal)>, SnapshotError>>()
+            .collect::<Result<Vec<Opened>, SnapshotError>>()
     });
-    let mut journals = Journals::new();
+    let mut shared_events = Resolving::new(shared_events);
+    let mut shared_actors = Resolving::new(shared_actors);
+    let mut store = Interner::default();
+    let mut journals = Vec::with_capacity(entries.len());
     for share in opened {
-        journals.extend(share?);
+        for opened in share? {
+            let journal = match opened.own {
+                None => Journal {
+                    facts: Vec::new(),
+                    erased: true,
+                },
+                Some(own) => Journal {
+                    facts: intern_facts(own, &mut shared_events, &mut shared_actors, &mut store)
+                        .map_err(|message| invalid(format!("{}: {message}", opened.person)))?,
+                    erased: false,
+                },
+            };
+            journals.push((opened.person, journal));
+        }
     }
-    Ok(Some((header, journals)))
+    Ok(Some(Loaded {
+        header,
+        journals: journals.into_iter().collect(),
+        store,
+    }))
 }
 
 #[cfg(test)]

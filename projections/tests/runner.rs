@@ -846,3 +846,67 @@ async fn a_catch_up_stopped_part_way_and_resumed_equals_a_rebuild() {
     assert_eq!(rebuilt.digest(), caught_up.digest());
     resumed.shutdown().await.expect("shutdown");
 }
+
+/// A snapshot that cannot be loaded (an earlier layout, a damaged file, a shared table sealed under
+/// an earlier key epoch) costs a rebuild, never a
+/// wrong state: the runner starts from position 0 and writes its next snapshot in this layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_an_earlier_layout_damaged_or_of_an_earlier_key_epoch_is_rebuilt_from_the_log(
+) {
+    // Given: projections caught up with 30 events, whose shutdown wrote a snapshot.
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 6, 3).await;
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    let before = snapshot_of(&projections);
+    projections.shutdown().await.expect("shutdown");
+    let path = config(&fixture)
+        .dir
+        .join(journey_projections::runner::SNAPSHOT_FILE);
+    let written = std::fs::read(&path).expect("snapshot");
+
+    let mut earlier = written.clone();
+    earlier[..8].copy_from_slice(b"JRNYSNP1");
+    let mut damaged = written.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x01;
+    for unusable in [earlier, damaged] {
+        // When: the snapshot is replaced by one that cannot be loaded, and the runner starts.
+        std::fs::write(&path, &unusable).expect("replace the snapshot");
+        let restarted = Projections::start(fixture.ledger.clone(), config(&fixture))
+            .await
+            .expect("a start despite the snapshot");
+        restarted.caught_up().await.expect("caught up");
+
+        // Then: it rebuilt the same state from the log, and its next snapshot loads.
+        assert_eq!(snapshot_of(&restarted), before);
+        restarted.shutdown().await.expect("shutdown");
+        let header = journey_projections::snapshot::read_header(&path)
+            .expect("a snapshot of this layout")
+            .expect("written at shutdown");
+        assert_eq!(header.checkpoint, before.checkpoint);
+    }
+
+    // When: the first snapshot is put back after the key epoch rotated (as every erasure rotates
+    // it), so its shared table is sealed under a key that no longer exists, and the runner starts.
+    std::fs::write(&path, &written).expect("put the first snapshot back");
+    fixture
+        .ledger
+        .keys()
+        .rotate_epoch(&mut StdRng::seed_from_u64(17))
+        .expect("rotate the epoch");
+    let restarted = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("a start despite the snapshot of an earlier epoch");
+    restarted.caught_up().await.expect("caught up");
+
+    // Then: it rebuilt the same state, and its next snapshot is sealed under the epoch in force.
+    assert_eq!(snapshot_of(&restarted), before);
+    restarted.shutdown().await.expect("shutdown");
+    let header = journey_projections::snapshot::read_header(&path)
+        .expect("a snapshot of this layout")
+        .expect("written at shutdown");
+    assert_eq!(header.shared_epoch, fixture.ledger.keys().epoch_number());
+}
