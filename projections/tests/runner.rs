@@ -875,17 +875,9 @@ async fn a_snapshot_of_an_earlier_layout_damaged_or_of_an_earlier_key_epoch_is_r
     for unusable in [earlier, damaged] {
         // When: the snapshot is replaced by one that cannot be loaded, and the runner starts.
         std::fs::write(&path, &unusable).expect("replace the snapshot");
-        let restarted = Projections::start(fixture.ledger.clone(), config(&fixture))
-            .await
-            .expect("a start despite the snapshot");
-        restarted.caught_up().await.expect("caught up");
 
         // Then: it rebuilt the same state from the log, and its next snapshot loads.
-        assert_eq!(snapshot_of(&restarted), before);
-        restarted.shutdown().await.expect("shutdown");
-        let header = journey_projections::snapshot::read_header(&path)
-            .expect("a snapshot of this layout")
-            .expect("written at shutdown");
+        let header = restarted_from_the_log(&fixture, &path, &before).await;
         assert_eq!(header.checkpoint, before.checkpoint);
     }
 
@@ -897,16 +889,26 @@ async fn a_snapshot_of_an_earlier_layout_damaged_or_of_an_earlier_key_epoch_is_r
         .keys()
         .rotate_epoch(&mut StdRng::seed_from_u64(17))
         .expect("rotate the epoch");
-    let restarted = Projections::start(fixture.ledger.clone(), config(&fixture))
-        .await
-        .expect("a start despite the snapshot of an earlier epoch");
-    restarted.caught_up().await.expect("caught up");
 
     // Then: it rebuilt the same state, and its next snapshot is sealed under the epoch in force.
-    assert_eq!(snapshot_of(&restarted), before);
-    restarted.shutdown().await.expect("shutdown");
-    let header = journey_projections::snapshot::read_header(&path)
-        .expect("a snapshot of this layout")
-        .expect("written at shutdown");
+    let header = restarted_from_the_log(&fixture, &path, &before).await;
     assert_eq!(header.shared_epoch, fixture.ledger.keys().epoch_number());
+}
+
+/// Starts the projections on a snapshot they cannot use, checks that they rebuilt `before` from the
+/// log, shuts them down and answers the header of the snapshot written at shutdown.
+async fn restarted_from_the_log(
+    fixture: &Fixture,
+    path: &std::path::Path,
+    before: &State,
+) -> journey_projections::snapshot::Header {
+    let restarted = Projections::start(fixture.ledger.clone(), config(fixture))
+        .await
+        .expect("a start despite the snapshot");
+    restarted.caught_up().await.expect("caught up");
+    assert_eq!(&snapshot_of(&restarted), before);
+    restarted.shutdown().await.expect("shutdown");
+    journey_projections::snapshot::read_header(path)
+        .expect("a snapshot of this layout")
+        .expect("written at shutdown")
 }
