@@ -287,10 +287,24 @@ impl State<Inline> {
         checkpoint: Option<Position>,
         checkpoint_recorded_at: Option<DateTime<Utc>>,
     ) -> Self {
+        Self::holding(journals, Inline, checkpoint, checkpoint_recorded_at)
+    }
+}
+
+impl<S: Store> State<S> {
+    /// The state holding `journals`, whose events and actors `store` holds, at `checkpoint`, with
+    /// no registers, offers or volunteers yet; the latest time applied is the later of the
+    /// journals' latest fact and the checkpoint's event (`checkpoint_recorded_at`).
+    fn holding(
+        journals: Journals<S::Event, S::Actor>,
+        store: S,
+        checkpoint: Option<Position>,
+        checkpoint_recorded_at: Option<DateTime<Utc>>,
+    ) -> Self {
         let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
         Self {
             journals,
-            store: Inline,
+            store,
             registers: Arc::default(),
             offers: Arc::default(),
             volunteers: Arc::default(),
@@ -312,16 +326,7 @@ impl State {
         checkpoint: Option<Position>,
         checkpoint_recorded_at: Option<DateTime<Utc>>,
     ) -> Self {
-        let recorded_through = latest_recorded_at(&journals).max(checkpoint_recorded_at);
-        Self {
-            journals,
-            store,
-            registers: Arc::default(),
-            offers: Arc::default(),
-            volunteers: Arc::default(),
-            checkpoint,
-            recorded_through,
-        }
+        Self::holding(journals, store, checkpoint, checkpoint_recorded_at)
     }
 
     /// [`State::from_interned`] for journals with their events inline, every event and actor
