@@ -17,7 +17,10 @@
 # BENCH_DATA_DIR=<dir> keeps the seeded data directory between runs: the first run seeds it (and
 # marks it with `.bench-seeded-<PERSONS>`), later runs with the same PERSONS reuse it (seeding
 # 100,000 persons takes minutes and ~7 GB). The script never deletes it; `rm -rf` it when done.
-# Each run adds its tokens and its audit entries to it.
+# Each run adds its tokens and its audit entries to it. A data directory seeded by hand
+# (`journey seed`, then `touch DIR/.bench-seeded-PERSONS`) is benched with its own key:
+# JOURNEY_MASTER_KEY set in the environment is used instead of the script's fixed one.
+# BENCH_READY_WAITS (default 3000, 0.2 s each) bounds the wait for the projections to catch up.
 set -euo pipefail
 
 PERSONS="${1:-100000}"
@@ -40,7 +43,7 @@ cleanup() {
   rm -rf "$SCRATCH"
 }
 trap cleanup EXIT
-export JOURNEY_MASTER_KEY="$(printf '42%.0s' $(seq 32))"
+export JOURNEY_MASTER_KEY="${JOURNEY_MASTER_KEY:-$(printf '42%.0s' $(seq 32))}"
 
 if [ -f "$DATA/.bench-seeded-$PERSONS" ]; then
   echo "reusing $PERSONS persons seeded in $DATA"
@@ -73,7 +76,8 @@ grep -q "\"pid\": *$SERVER_PID[,}]" "$DATA/server.json" 2>/dev/null \
 ADDRESS=$(grep -o '"listen": *"[^"]*"' "$DATA/server.json" | sed 's/.*"\([^"]*\)"$/\1/')
 URL="http://$ADDRESS/graphql"
 echo "server at $URL; waiting for the projections to catch up ..."
-for _ in $(seq 3000); do
+# A store without a snapshot catches up from its first event: at a million persons, minutes.
+for _ in $(seq "${BENCH_READY_WAITS:-3000}"); do
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDRESS/readyz" || true)
   [ "$code" = 200 ] && break
   sleep 0.2
