@@ -1,23 +1,32 @@
-//! What the process really holds in memory, and giving back what it no longer holds.
+//! The `journey` binary's allocator, what the process really holds in memory, and giving back what
+//! it no longer holds.
 //!
-//! Resident memory (RSS) counts what the allocator keeps after it was freed: a catch-up decodes
-//! every event of the log on the decoding threads and drops most of them once interned, and glibc's
-//! per-thread arenas keep those pages. RSS then says little about what the projections hold, and a
-//! served node looks as large as its peak. Two tools here:
-//! - [`Counting`], a global allocator around the system's that counts the bytes allocated and not
-//!   yet freed ([`live_bytes`]) once [`count_live_bytes`] was called. The `journey` binary installs
-//!   it and `journey bench projections` switches the count on, so it prints live bytes by part
-//!   beside RSS. Switched off (`journey serve` and every other command) it costs one relaxed load
-//!   of a flag that never changes per allocation, instead of an atomic addition on one cache line
-//!   that every thread would write.
-//! - [`trim`], which asks glibc to give every free page of every arena back to the system
-//!   (`malloc_trim(0)`), called after a catch-up and after a snapshot load.
+//! The allocator is mimalloc, not glibc's. Under glibc, memory freed by one thread and allocated
+//! again by another stayed in the first one's arena: seeding a million persons (the ledger's cache
+//! of person states filled and dropped every 100,000 persons, sled's write buffers allocated and
+//! freed on different threads) grew past 10 GB resident at 400,000 persons while the live heap
+//! stayed under 3 GB, and would not have fitted in 24 GB; mimalloc gives freed pages back and
+//! used about a third less CPU for the same seeding (docs/bench.md, "The allocator").
+//!
+//! Resident memory (RSS) still counts what the allocator keeps after it was freed, so RSS says
+//! little about what the projections hold. Two tools here:
+//! - [`Counting`], the global allocator: mimalloc, counting the bytes allocated and not yet freed
+//!   ([`live_bytes`]) once [`count_live_bytes`] was called. The `journey` binary installs it and
+//!   `journey bench projections` switches the count on, so it prints live bytes by part beside
+//!   RSS. Switched off (`journey serve` and every other command) it costs one relaxed load of a
+//!   flag that never changes per allocation, instead of an atomic addition on one cache line that
+//!   every thread would write.
+//! - [`trim`], which asks both allocators to give their free pages back to the system (mimalloc's
+//!   `mi_collect`, and glibc's `malloc_trim(0)` for what C code allocates through it), called after
+//!   a catch-up and after a snapshot load.
 //!
 //! This is the one module of the workspace with `unsafe` code, for two reasons only: implementing
-//! `GlobalAlloc` is an `unsafe impl` by definition, and `malloc_trim` is a C function. Both only
-//! forward to the system allocator; neither touches a pointer's memory.
+//! `GlobalAlloc` is an `unsafe impl` by definition, and `mi_collect` and `malloc_trim` are C
+//! functions. All of it only forwards to the allocators; none of it touches a pointer's memory.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// Bytes allocated and not yet freed through [`Counting`]. Signed: a block allocated before the
@@ -42,17 +51,17 @@ fn count(bytes: isize) {
     }
 }
 
-/// The system allocator, counting live bytes. Install with `#[global_allocator]`.
+/// mimalloc, counting live bytes. Install with `#[global_allocator]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counting;
 
 // SAFETY (the reason for `unsafe` here): every method forwards its arguments unchanged to
-// `System`, which upholds `GlobalAlloc`'s contract; the counter is only arithmetic on sizes.
+// `MiMalloc`, which upholds `GlobalAlloc`'s contract; the counter is only arithmetic on sizes.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is `System::alloc`'s.
-        let block = unsafe { System.alloc(layout) };
+        // SAFETY: the caller's contract for `alloc` is `MiMalloc::alloc`'s.
+        let block = unsafe { MiMalloc.alloc(layout) };
         if !block.is_null() {
             count(layout.size() as isize);
         }
@@ -61,7 +70,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
-        let block = unsafe { System.alloc_zeroed(layout) };
+        let block = unsafe { MiMalloc.alloc_zeroed(layout) };
         if !block.is_null() {
             count(layout.size() as isize);
         }
@@ -69,15 +78,15 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        // SAFETY: `block` was allocated by this allocator, hence by `System`, with `layout`.
-        unsafe { System.dealloc(block, layout) };
+        // SAFETY: `block` was allocated by this allocator, hence by `MiMalloc`, with `layout`.
+        unsafe { MiMalloc.dealloc(block, layout) };
         count(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `block` was allocated by `System` with `layout`; the caller's contract is
-        // `System::realloc`'s.
-        let moved = unsafe { System.realloc(block, layout, new_size) };
+        // SAFETY: `block` was allocated by `MiMalloc` with `layout`; the caller's contract is
+        // `MiMalloc::realloc`'s.
+        let moved = unsafe { MiMalloc.realloc(block, layout, new_size) };
         if !moved.is_null() {
             count(new_size as isize - layout.size() as isize);
         }
@@ -107,6 +116,12 @@ pub fn live_bytes_of<T>(make: impl FnOnce() -> T) -> u64 {
 /// is live (plus fragmentation). Called where a large transient peak has just been freed: after a
 /// catch-up of the projections and after a snapshot load.
 pub fn trim() {
+    // SAFETY: `mi_collect` takes a flag and only walks mimalloc's own heaps; it is safe to call
+    // from any thread at any time.
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` takes a plain integer and only walks glibc's own arenas; it is safe to
     // call from any thread at any time.
