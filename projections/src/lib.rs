@@ -33,7 +33,7 @@ pub mod temporal;
 pub mod view;
 pub mod volunteers;
 
-pub use query::{ViewSet, LIVE};
+pub use query::{KeptCut, ViewSet, LIVE};
 pub use runner::{
     KpiRequest, ProjectionError, Projections, RunnerConfig, State, LAG_COUNTED_MAX,
     PROJECTION_VERSION,

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
 
 use crate::journal::{Journal, Store};
+use crate::kpi::history::History;
 use crate::kpi::{self, Columns, KpiError, KpiQuery, KpiResult};
 use crate::runner::State;
 use crate::view::{Households, PersonView};
@@ -256,6 +257,78 @@ impl ViewSet {
     }
 }
 
+/// A past cut answered from the kept rows ([`History`]): its columns, a kept row for nearly
+/// every person and a fold at the cut for the few no kept row answers, and the households made
+/// of them. It answers every indicator that does not read views ([`kpi::reads_views`]), equal to
+/// the views of the cut ([`ViewSet::past_cut`]).
+#[derive(Debug)]
+pub struct KeptCut {
+    pub known_at: DateTime<Utc>,
+    /// The state's checkpoint the columns were derived at.
+    pub checkpoint: Option<Position>,
+    /// The state's [`State::erased_persons`] at that checkpoint.
+    pub erased_persons: u64,
+    columns: Columns,
+    households: Households,
+    /// The persons whose row was a kept one (or who have none at the cut).
+    pub filtered: usize,
+    /// The persons folded again at the cut.
+    pub folded: usize,
+}
+
+impl KeptCut {
+    /// The cut `known_at` of `state` from `history`, kept up to date with `state`.
+    pub fn of_history<S: Store>(
+        state: &State<S>,
+        history: &History,
+        known_at: DateTime<Utc>,
+    ) -> Self {
+        let cut = history.columns_at(&state.store, &state.journals, known_at);
+        Self {
+            known_at,
+            checkpoint: state.checkpoint,
+            erased_persons: state.erased_persons(),
+            households: cut.columns.households(),
+            columns: cut.columns,
+            filtered: cut.filtered,
+            folded: cut.folded,
+        }
+    }
+
+    /// Whether a cut from the kept rows answers the indicator `key`: it reads no views.
+    pub fn answers(key: &str) -> bool {
+        !kpi::reads_views(key)
+    }
+
+    /// Answers `query`, whose `known_at` must be this cut's, over the columns alone. The
+    /// indicator must not read views ([`kpi::reads_views`]).
+    pub fn compute(
+        &self,
+        query: &KpiQuery,
+        registers: &Registers,
+        offers: &crate::offers::Offers,
+        volunteers: &crate::volunteers::Volunteers,
+    ) -> Result<KpiResult, KpiError> {
+        debug_assert!(
+            !kpi::reads_views(&query.key),
+            "an indicator of the columns alone"
+        );
+        let population = kpi::Population {
+            views: &[],
+            columns: &self.columns,
+            households: &self.households,
+        };
+        kpi::compute_kept(query, population, registers, offers, volunteers)
+    }
+}
+
+/// The kept rows of the past cuts, up to date with one checkpoint of the state.
+#[derive(Debug)]
+struct KeptHistory {
+    history: History,
+    checkpoint: Option<Position>,
+}
+
 /// The latest transaction time of a journal's facts: a cut at or after it knows all of them. Not
 /// simply the last fact's, as nothing here relies on a stream's `recorded_at` never going back.
 fn latest_recorded<E, A>(journal: &Journal<E, A>) -> DateTime<Utc> {
@@ -286,6 +359,11 @@ pub(crate) struct QueryCache {
     pub(crate) dirty: Mutex<BTreeSet<PersonId>>,
     live: Mutex<Option<Arc<ViewSet>>>,
     past: Mutex<Vec<Arc<ViewSet>>>,
+    /// Persons whose journals changed since the kept rows were last brought up to date (the
+    /// runner marks them here as in `dirty`).
+    pub(crate) history_dirty: Mutex<BTreeSet<PersonId>>,
+    history: Mutex<Option<KeptHistory>>,
+    past_kept: Mutex<Vec<Arc<KeptCut>>>,
     results: Mutex<(Option<Position>, ResultsByQuery)>,
 }
 
@@ -323,6 +401,46 @@ impl QueryCache {
         }
     }
 
+    /// The past cut `known_at` from the kept rows, as of the current state: the kept rows are
+    /// built on the first such query and refreshed for the persons changed since on the next.
+    pub(crate) fn kept_cut(&self, state: &State, known_at: DateTime<Utc>) -> Arc<KeptCut> {
+        debug_assert!(known_at < LIVE, "a past cut");
+        let mut past = lock(&self.past_kept);
+        if let Some(found) = past
+            .iter()
+            .find(|cut| cut.known_at == known_at && cut.checkpoint == state.checkpoint)
+        {
+            return found.clone();
+        }
+        let built = {
+            let mut kept = lock(&self.history);
+            let dirty = std::mem::take(&mut *lock(&self.history_dirty));
+            match kept.as_mut() {
+                Some(kept) => {
+                    if !dirty.is_empty() {
+                        kept.history.refresh(&state.store, &state.journals, &dirty);
+                    }
+                    kept.checkpoint = state.checkpoint;
+                }
+                None => {
+                    *kept = Some(KeptHistory {
+                        history: History::of_journals(&state.store, &state.journals),
+                        checkpoint: state.checkpoint,
+                    });
+                }
+            }
+            let kept = kept.as_ref().expect("kept rows just brought up to date");
+            debug_assert_eq!(kept.checkpoint, state.checkpoint, "up to date");
+            Arc::new(KeptCut::of_history(state, &kept.history, known_at))
+        };
+        past.retain(|cut| cut.checkpoint == state.checkpoint);
+        if past.len() >= PAST_CUTS_MAX {
+            past.remove(0);
+        }
+        past.push(built.clone());
+        built
+    }
+
     fn live(&self, state: &State) -> Arc<ViewSet> {
         let mut live = lock(&self.live);
         let dirty = std::mem::take(&mut *lock(&self.dirty));
@@ -350,21 +468,48 @@ impl QueryCache {
         offers: &crate::offers::Offers,
         volunteers: &crate::volunteers::Volunteers,
     ) -> Result<Arc<KpiResult>, KpiError> {
+        self.result(query, (views.checkpoint, views.erased_persons), || {
+            views.compute(query, registers, offers, volunteers)
+        })
+    }
+
+    /// Computes (or recalls) an indicator on a past cut from the kept rows.
+    pub(crate) fn kpi_kept(
+        &self,
+        query: &KpiQuery,
+        cut: &KeptCut,
+        registers: &Registers,
+        offers: &crate::offers::Offers,
+        volunteers: &crate::volunteers::Volunteers,
+    ) -> Result<Arc<KpiResult>, KpiError> {
+        self.result(query, (cut.checkpoint, cut.erased_persons), || {
+            cut.compute(query, registers, offers, volunteers)
+        })
+    }
+
+    /// The result of `query` at `checkpoint` (where `erased_persons` were erased), recalled or
+    /// computed by `compute`.
+    fn result(
+        &self,
+        query: &KpiQuery,
+        (checkpoint, erased_persons): (Option<Position>, u64),
+        compute: impl FnOnce() -> Result<KpiResult, KpiError>,
+    ) -> Result<Arc<KpiResult>, KpiError> {
         let key = format!("{query:?}");
         {
             let mut results = lock(&self.results);
-            if results.0 != views.checkpoint {
-                *results = (views.checkpoint, HashMap::new());
+            if results.0 != checkpoint {
+                *results = (checkpoint, HashMap::new());
             }
             if let Some(found) = results.1.get(&key) {
                 return Ok(found.clone());
             }
         }
-        let mut result = views.compute(query, registers, offers, volunteers)?;
-        result.metadata.erased_persons = views.erased_persons;
+        let mut result = compute()?;
+        result.metadata.erased_persons = erased_persons;
         let result = Arc::new(result);
         let mut results = lock(&self.results);
-        if results.0 == views.checkpoint {
+        if results.0 == checkpoint {
             if results.1.len() >= RESULTS_MAX {
                 results.1.clear();
             }
@@ -379,5 +524,8 @@ impl QueryCache {
         lock(&self.past).clear();
         *lock(&self.results) = (None, HashMap::new());
         lock(&self.dirty).clear();
+        *lock(&self.history) = None;
+        lock(&self.past_kept).clear();
+        lock(&self.history_dirty).clear();
     }
 }

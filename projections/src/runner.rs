@@ -898,6 +898,41 @@ impl Projections {
     /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
     /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
+        match query.known_at {
+            Some(known_at) if known_at < crate::LIVE && !crate::kpi::reads_views(&query.key) => {
+                self.kpi_kept(query, known_at)
+            }
+            _ => self.kpi_of_views(query),
+        }
+    }
+
+    /// A past cut's indicator from the kept rows' columns (`query::KeptCut`), when it reads no
+    /// views.
+    fn kpi_kept(&self, query: KpiRequest, known_at: DateTime<Utc>) -> Result<KpiResult, KpiError> {
+        let (cut, registers, offers, volunteers) = self.read(|state| {
+            (
+                self.inner.cache.kept_cut(state, known_at),
+                state.registers.clone(),
+                state.offers.clone(),
+                state.volunteers.clone(),
+            )
+        });
+        let kpi_query = KpiQuery {
+            key: query.key,
+            as_of: query.as_of,
+            known_at: cut.known_at,
+            by: query.by,
+            suppression: query.suppression,
+        };
+        let result =
+            self.inner
+                .cache
+                .kpi_kept(&kpi_query, &cut, &registers, &offers, &volunteers)?;
+        Ok(KpiResult::clone(&result))
+    }
+
+    /// An indicator from the views of its cut.
+    fn kpi_of_views(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
         let (views, registers, offers, volunteers) = self.read(|state| {
             (
                 self.inner.cache.views(state, query.known_at),
@@ -1086,6 +1121,7 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut dirty = lock(&inner.cache.dirty);
+            let mut history_dirty = lock(&inner.cache.history_dirty);
             let mut refused = None;
             for decoded in batch {
                 if state.has_applied(decoded.recorded.position) {
@@ -1101,8 +1137,10 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 }
                 if let Ok(person) = person {
                     dirty.insert(person);
+                    history_dirty.insert(person);
                 }
             }
+            drop(history_dirty);
             drop(dirty);
             state.fit_journals(&touched);
             (state.checkpoint, refused)

@@ -747,17 +747,24 @@ impl<'a> Row<'a> {
         columns: &'a Columns,
         views: &'a [PersonView],
     ) -> impl Iterator<Item = Row<'a>> + 'a {
-        debug_assert_eq!(columns.len(), views.len(), "columns of these views");
-        (0..views.len()).map(move |row| Row {
+        debug_assert!(
+            views.is_empty() || columns.len() == views.len(),
+            "columns of these views, or columns alone"
+        );
+        (0..columns.len()).map(move |row| Row {
             columns,
             views,
             row,
         })
     }
 
-    /// The person's whole view (cold memory: read it only for what the columns lack).
+    /// The person's whole view (cold memory: read it only for what the columns lack). Only
+    /// for an indicator that [`super::indicators::Indicator::reads_views`]: one that does not is
+    /// answered from columns alone at a past cut.
     pub(crate) fn view(&self) -> &'a PersonView {
-        &self.views[self.row]
+        self.views
+            .get(self.row)
+            .expect("an indicator that reads views is answered with the views of its cut")
     }
 
     pub(crate) fn birth_year(&self) -> Option<i32> {
