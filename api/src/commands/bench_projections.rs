@@ -468,7 +468,9 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
 
     per_indicator(&projections, today, past)?;
 
-    // Past `known_at` cuts: each derives the views of its cut from the live ones.
+    // Past `known_at` cuts: served from the kept rows (`KeptCut`, built by the first of them) for
+    // an indicator that reads no views, as `employment_rate`; from views derived from the live
+    // ones before.
     let now = Utc::now();
     let mut cuts = Vec::new();
     let mut held_past = held_live;
@@ -485,11 +487,19 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         }
     }
     figure(
-        "kpi at a past known_at (views of that cut derived from the live ones)",
+        "kpi at a past known_at (served; the first builds the kept rows)",
         format!(
             "{:>10.1} ms p50 {:>8.1} ms max  (5 cuts; target <= 200 ms at 1,000,000)",
             ms(percentile(&cuts, 0.5)),
             ms(percentile(&cuts, 1.0))
+        ),
+    );
+    figure(
+        "kpi at a past known_at, the four after the first",
+        format!(
+            "{:>10.1} ms p50 {:>8.1} ms max",
+            ms(percentile(&cuts[1..], 0.5)),
+            ms(percentile(&cuts[1..], 1.0))
         ),
     );
     // The baseline of the same run: the same cuts with every view folded again from the journals,
@@ -966,7 +976,7 @@ fn print_memory(persons: u64, parts: (&JournalParts, &ViewParts), held: [Held; 4
     );
     view_parts.print(persons, live.live.saturating_sub(journals.live));
     figure(
-        "memory: one past cut's views (cached)",
+        "memory: one past cut (cached; with the kept rows it came from)",
         past.since(live, persons),
     );
     let total = parts.total() + live.live.saturating_sub(journals.live);
