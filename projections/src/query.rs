@@ -10,7 +10,8 @@
 use journey_core::log::Position;
 use journey_core::registers::Registers;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
@@ -322,11 +323,16 @@ impl KeptCut {
     }
 }
 
-/// The kept rows of the past cuts, up to date with one checkpoint of the state.
+/// The kept rows of the past cuts as served, up to date with one checkpoint of the state
+/// (`crate::kept_rows` builds and refreshes them off the query path).
 #[derive(Debug)]
-struct KeptHistory {
-    history: History,
-    checkpoint: Option<Position>,
+pub(crate) struct KeptHistory {
+    pub(crate) history: History,
+    /// The state's checkpoint the kept rows are up to date with.
+    pub(crate) checkpoint: Option<Position>,
+    /// How long their last whole build took (off the query path), and when it was served.
+    pub(crate) built_in: std::time::Duration,
+    pub(crate) served_at: std::time::Instant,
 }
 
 /// The latest transaction time of a journal's facts: a cut at or after it knows all of them. Not
@@ -362,7 +368,11 @@ pub(crate) struct QueryCache {
     /// Persons whose journals changed since the kept rows were last brought up to date (the
     /// runner marks them here as in `dirty`).
     pub(crate) history_dirty: Mutex<BTreeSet<PersonId>>,
-    history: Mutex<Option<KeptHistory>>,
+    /// The kept rows as served, once built (`crate::kept_rows`): a query reads them, the
+    /// background upkeep writes them for a refresh or a swap, never for a whole build.
+    pub(crate) kept: RwLock<Option<KeptHistory>>,
+    /// Counts the [`QueryCache::clear`]s: kept rows built from a state before one are not served.
+    pub(crate) generation: AtomicU64,
     past_kept: Mutex<Vec<Arc<KeptCut>>>,
     results: Mutex<(Option<Position>, ResultsByQuery)>,
 }
@@ -370,6 +380,15 @@ pub(crate) struct QueryCache {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -401,44 +420,29 @@ impl QueryCache {
         }
     }
 
-    /// The past cut `known_at` from the kept rows, as of the current state: the kept rows are
-    /// built on the first such query and refreshed for the persons changed since on the next.
-    pub(crate) fn kept_cut(&self, state: &State, known_at: DateTime<Utc>) -> Arc<KeptCut> {
+    /// The past cut `known_at` from the kept rows, as of the current state, when the kept rows
+    /// are up to date with it; `None` while they are being built or lag the state (the caller
+    /// answers from views then: no query waits for the kept rows).
+    pub(crate) fn kept_cut(&self, state: &State, known_at: DateTime<Utc>) -> Option<Arc<KeptCut>> {
         debug_assert!(known_at < LIVE, "a past cut");
+        let kept = read(&self.kept);
+        let kept = kept
+            .as_ref()
+            .filter(|kept| kept.checkpoint == state.checkpoint)?;
         let mut past = lock(&self.past_kept);
         if let Some(found) = past
             .iter()
             .find(|cut| cut.known_at == known_at && cut.checkpoint == state.checkpoint)
         {
-            return found.clone();
+            return Some(found.clone());
         }
-        let built = {
-            let mut kept = lock(&self.history);
-            let dirty = std::mem::take(&mut *lock(&self.history_dirty));
-            match kept.as_mut() {
-                Some(kept) => {
-                    if !dirty.is_empty() {
-                        kept.history.refresh(&state.store, &state.journals, &dirty);
-                    }
-                    kept.checkpoint = state.checkpoint;
-                }
-                None => {
-                    *kept = Some(KeptHistory {
-                        history: History::of_journals(&state.store, &state.journals),
-                        checkpoint: state.checkpoint,
-                    });
-                }
-            }
-            let kept = kept.as_ref().expect("kept rows just brought up to date");
-            debug_assert_eq!(kept.checkpoint, state.checkpoint, "up to date");
-            Arc::new(KeptCut::of_history(state, &kept.history, known_at))
-        };
+        let built = Arc::new(KeptCut::of_history(state, &kept.history, known_at));
         past.retain(|cut| cut.checkpoint == state.checkpoint);
         if past.len() >= PAST_CUTS_MAX {
             past.remove(0);
         }
         past.push(built.clone());
-        built
+        Some(built)
     }
 
     fn live(&self, state: &State) -> Arc<ViewSet> {
@@ -524,7 +528,11 @@ impl QueryCache {
         lock(&self.past).clear();
         *lock(&self.results) = (None, HashMap::new());
         lock(&self.dirty).clear();
-        *lock(&self.history) = None;
+        {
+            let mut kept = write(&self.kept);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            *kept = None;
+        }
         lock(&self.past_kept).clear();
         lock(&self.history_dirty).clear();
     }
