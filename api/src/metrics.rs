@@ -252,6 +252,7 @@ impl Metrics {
 
 /// The projections' gauges: how many events of the log they have not applied yet, their
 /// checkpoint (the last applied position; -1 before the first event) and the log's head.
+/// And whether the kept rows serve a past `knownAt` (`journey_projection_kept_rows_ready`).
 pub fn render_projections(status: &journey_projections::runner::ProjectionStatus) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -260,6 +261,16 @@ pub fn render_projections(status: &journey_projections::runner::ProjectionStatus
     );
     let _ = writeln!(out, "# TYPE journey_projection_lag_events gauge");
     let _ = writeln!(out, "journey_projection_lag_events {}", status.lag_events);
+    let _ = writeln!(
+        out,
+        "# HELP journey_projection_kept_rows_ready Whether a past knownAt is served from the kept rows (1) or, while they are built or lag, from views (0)."
+    );
+    let _ = writeln!(out, "# TYPE journey_projection_kept_rows_ready gauge");
+    let _ = writeln!(
+        out,
+        "journey_projection_kept_rows_ready {}",
+        u8::from(status.kept_rows_ready)
+    );
     let _ = writeln!(
         out,
         "# HELP journey_projection_checkpoint The last log position the projections applied (-1: none)."

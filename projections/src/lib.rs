@@ -19,6 +19,7 @@ pub mod code;
 pub mod decode;
 pub mod id;
 pub mod journal;
+pub mod kept_rows;
 pub mod kpi;
 pub mod list;
 pub mod models;
@@ -33,7 +34,8 @@ pub mod temporal;
 pub mod view;
 pub mod volunteers;
 
-pub use query::{ViewSet, LIVE};
+pub use kept_rows::KeptRowsStatus;
+pub use query::{KeptCut, ViewSet, LIVE};
 pub use runner::{
     KpiRequest, ProjectionError, Projections, RunnerConfig, State, LAG_COUNTED_MAX,
     PROJECTION_VERSION,

@@ -10,12 +10,14 @@
 use journey_core::log::Position;
 use journey_core::registers::Registers;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
 
 use crate::journal::{Journal, Store};
+use crate::kpi::history::History;
 use crate::kpi::{self, Columns, KpiError, KpiQuery, KpiResult};
 use crate::runner::State;
 use crate::view::{Households, PersonView};
@@ -256,6 +258,83 @@ impl ViewSet {
     }
 }
 
+/// A past cut answered from the kept rows ([`History`]): its columns, a kept row for nearly
+/// every person and a fold at the cut for the few no kept row answers, and the households made
+/// of them. It answers every indicator that does not read views ([`kpi::reads_views`]), equal to
+/// the views of the cut ([`ViewSet::past_cut`]).
+#[derive(Debug)]
+pub struct KeptCut {
+    pub known_at: DateTime<Utc>,
+    /// The state's checkpoint the columns were derived at.
+    pub checkpoint: Option<Position>,
+    /// The state's [`State::erased_persons`] at that checkpoint.
+    pub erased_persons: u64,
+    columns: Columns,
+    households: Households,
+    /// The persons whose row was a kept one (or who have none at the cut).
+    pub filtered: usize,
+    /// The persons folded again at the cut.
+    pub folded: usize,
+}
+
+impl KeptCut {
+    /// The cut `known_at` of `state` from `history`, kept up to date with `state`.
+    pub fn of_history<S: Store>(
+        state: &State<S>,
+        history: &History,
+        known_at: DateTime<Utc>,
+    ) -> Self {
+        let cut = history.columns_at(&state.store, &state.journals, known_at);
+        Self {
+            known_at,
+            checkpoint: state.checkpoint,
+            erased_persons: state.erased_persons(),
+            households: cut.columns.households(),
+            columns: cut.columns,
+            filtered: cut.filtered,
+            folded: cut.folded,
+        }
+    }
+
+    /// Whether a cut from the kept rows answers the indicator `key`: it reads no views.
+    pub fn answers(key: &str) -> bool {
+        !kpi::reads_views(key)
+    }
+
+    /// Answers `query`, whose `known_at` must be this cut's, over the columns alone. The
+    /// indicator must not read views ([`kpi::reads_views`]).
+    pub fn compute(
+        &self,
+        query: &KpiQuery,
+        registers: &Registers,
+        offers: &crate::offers::Offers,
+        volunteers: &crate::volunteers::Volunteers,
+    ) -> Result<KpiResult, KpiError> {
+        debug_assert!(
+            !kpi::reads_views(&query.key),
+            "an indicator of the columns alone"
+        );
+        let population = kpi::Population {
+            views: &[],
+            columns: &self.columns,
+            households: &self.households,
+        };
+        kpi::compute_kept(query, population, registers, offers, volunteers)
+    }
+}
+
+/// The kept rows of the past cuts as served, up to date with one checkpoint of the state
+/// (`crate::kept_rows` builds and refreshes them off the query path).
+#[derive(Debug)]
+pub(crate) struct KeptHistory {
+    pub(crate) history: History,
+    /// The state's checkpoint the kept rows are up to date with.
+    pub(crate) checkpoint: Option<Position>,
+    /// How long their last whole build took (off the query path), and when it was served.
+    pub(crate) built_in: std::time::Duration,
+    pub(crate) served_at: std::time::Instant,
+}
+
 /// The latest transaction time of a journal's facts: a cut at or after it knows all of them. Not
 /// simply the last fact's, as nothing here relies on a stream's `recorded_at` never going back.
 fn latest_recorded<E, A>(journal: &Journal<E, A>) -> DateTime<Utc> {
@@ -286,12 +365,30 @@ pub(crate) struct QueryCache {
     pub(crate) dirty: Mutex<BTreeSet<PersonId>>,
     live: Mutex<Option<Arc<ViewSet>>>,
     past: Mutex<Vec<Arc<ViewSet>>>,
+    /// Persons whose journals changed since the kept rows were last brought up to date (the
+    /// runner marks them here as in `dirty`).
+    pub(crate) history_dirty: Mutex<BTreeSet<PersonId>>,
+    /// The kept rows as served, once built (`crate::kept_rows`): a query reads them, the
+    /// background upkeep writes them for a refresh or a swap, never for a whole build.
+    pub(crate) kept: RwLock<Option<KeptHistory>>,
+    /// Counts the [`QueryCache::clear`]s: kept rows built from a state before one are not served.
+    pub(crate) generation: AtomicU64,
+    past_kept: Mutex<Vec<Arc<KeptCut>>>,
     results: Mutex<(Option<Position>, ResultsByQuery)>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -323,6 +420,31 @@ impl QueryCache {
         }
     }
 
+    /// The past cut `known_at` from the kept rows, as of the current state, when the kept rows
+    /// are up to date with it; `None` while they are being built or lag the state (the caller
+    /// answers from views then: no query waits for the kept rows).
+    pub(crate) fn kept_cut(&self, state: &State, known_at: DateTime<Utc>) -> Option<Arc<KeptCut>> {
+        debug_assert!(known_at < LIVE, "a past cut");
+        let kept = read(&self.kept);
+        let kept = kept
+            .as_ref()
+            .filter(|kept| kept.checkpoint == state.checkpoint)?;
+        let mut past = lock(&self.past_kept);
+        if let Some(found) = past
+            .iter()
+            .find(|cut| cut.known_at == known_at && cut.checkpoint == state.checkpoint)
+        {
+            return Some(found.clone());
+        }
+        let built = Arc::new(KeptCut::of_history(state, &kept.history, known_at));
+        past.retain(|cut| cut.checkpoint == state.checkpoint);
+        if past.len() >= PAST_CUTS_MAX {
+            past.remove(0);
+        }
+        past.push(built.clone());
+        Some(built)
+    }
+
     fn live(&self, state: &State) -> Arc<ViewSet> {
         let mut live = lock(&self.live);
         let dirty = std::mem::take(&mut *lock(&self.dirty));
@@ -350,21 +472,48 @@ impl QueryCache {
         offers: &crate::offers::Offers,
         volunteers: &crate::volunteers::Volunteers,
     ) -> Result<Arc<KpiResult>, KpiError> {
+        self.result(query, (views.checkpoint, views.erased_persons), || {
+            views.compute(query, registers, offers, volunteers)
+        })
+    }
+
+    /// Computes (or recalls) an indicator on a past cut from the kept rows.
+    pub(crate) fn kpi_kept(
+        &self,
+        query: &KpiQuery,
+        cut: &KeptCut,
+        registers: &Registers,
+        offers: &crate::offers::Offers,
+        volunteers: &crate::volunteers::Volunteers,
+    ) -> Result<Arc<KpiResult>, KpiError> {
+        self.result(query, (cut.checkpoint, cut.erased_persons), || {
+            cut.compute(query, registers, offers, volunteers)
+        })
+    }
+
+    /// The result of `query` at `checkpoint` (where `erased_persons` were erased), recalled or
+    /// computed by `compute`.
+    fn result(
+        &self,
+        query: &KpiQuery,
+        (checkpoint, erased_persons): (Option<Position>, u64),
+        compute: impl FnOnce() -> Result<KpiResult, KpiError>,
+    ) -> Result<Arc<KpiResult>, KpiError> {
         let key = format!("{query:?}");
         {
             let mut results = lock(&self.results);
-            if results.0 != views.checkpoint {
-                *results = (views.checkpoint, HashMap::new());
+            if results.0 != checkpoint {
+                *results = (checkpoint, HashMap::new());
             }
             if let Some(found) = results.1.get(&key) {
                 return Ok(found.clone());
             }
         }
-        let mut result = views.compute(query, registers, offers, volunteers)?;
-        result.metadata.erased_persons = views.erased_persons;
+        let mut result = compute()?;
+        result.metadata.erased_persons = erased_persons;
         let result = Arc::new(result);
         let mut results = lock(&self.results);
-        if results.0 == views.checkpoint {
+        if results.0 == checkpoint {
             if results.1.len() >= RESULTS_MAX {
                 results.1.clear();
             }
@@ -379,5 +528,12 @@ impl QueryCache {
         lock(&self.past).clear();
         *lock(&self.results) = (None, HashMap::new());
         lock(&self.dirty).clear();
+        {
+            let mut kept = write(&self.kept);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            *kept = None;
+        }
+        lock(&self.past_kept).clear();
+        lock(&self.history_dirty).clear();
     }
 }

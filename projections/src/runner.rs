@@ -65,6 +65,10 @@ pub struct RunnerConfig {
     /// --replica-of`) keeps none: it holds its writer's events in memory only and builds its
     /// projections from them at every start (docs/adr/0005).
     pub snapshots: bool,
+    /// Whether the kept rows of the past cuts are built and kept up to date in the background
+    /// ([`crate::kept_rows`], about 2 KB a person): without them a past `known_at` is answered
+    /// from views, the same answers, slower.
+    pub kept_rows: bool,
 }
 
 impl RunnerConfig {
@@ -76,6 +80,7 @@ impl RunnerConfig {
             apply_batch_events_max: 4096,
             rebuild_page_events: 4096,
             snapshots: true,
+            kept_rows: true,
         }
     }
 }
@@ -548,12 +553,15 @@ pub struct ProjectionStatus {
     pub rebuild: Option<RebuildProgress>,
     /// Why the runner stopped, if it did.
     pub failure: Option<String>,
+    /// Whether the kept rows serve a past `known_at` now ([`crate::kept_rows`]): until they are
+    /// built, or while they lag, past cuts are answered from views (the same answers, slower).
+    pub kept_rows_ready: bool,
 }
 
-struct Inner {
-    ledger: Arc<Ledger>,
+pub(crate) struct Inner {
+    pub(crate) ledger: Arc<Ledger>,
     config: RunnerConfig,
-    state: RwLock<State>,
+    pub(crate) state: RwLock<State>,
     applied: watch::Sender<Option<Position>>,
     rebuild: Mutex<Option<RebuildProgress>>,
     failure: Mutex<Option<String>>,
@@ -562,7 +570,7 @@ struct Inner {
     snapshot_lock: tokio::sync::Mutex<()>,
     /// Held by the live loop while it applies a batch, and by a rebuild while it swaps.
     pause: tokio::sync::Mutex<()>,
-    cache: QueryCache,
+    pub(crate) cache: QueryCache,
 }
 
 /// The running projections. Cheap to clone.
@@ -580,7 +588,7 @@ impl std::fmt::Debug for Projections {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -652,6 +660,14 @@ impl Projections {
             cache: QueryCache::default(),
         });
         let task = tokio::spawn(follow(inner.clone()));
+        // The kept rows of the past cuts, built and refreshed beside the live loop; the task
+        // ends with the projections.
+        if inner.config.kept_rows {
+            tokio::spawn(crate::kept_rows::keep(
+                Arc::downgrade(&inner),
+                inner.applied.subscribe(),
+            ));
+        }
         Self {
             inner,
             task: Arc::new(Mutex::new(Some(task))),
@@ -679,6 +695,7 @@ impl Projections {
             lag_events: log::events_after(log.as_ref(), checkpoint, LAG_COUNTED_MAX).await?,
             rebuild: *lock(&self.inner.rebuild),
             failure: lock(&self.inner.failure).clone(),
+            kept_rows_ready: self.kept_rows().ready,
         })
     }
 
@@ -898,6 +915,47 @@ impl Projections {
     /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
     /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
+        match query.known_at {
+            Some(known_at) if known_at < crate::LIVE && !crate::kpi::reads_views(&query.key) => {
+                self.kpi_kept(query, known_at)
+            }
+            _ => self.kpi_of_views(query),
+        }
+    }
+
+    /// A past cut's indicator from the kept rows' columns (`query::KeptCut`), when it reads no
+    /// views and the kept rows are up to date with the state; from the views of the cut while
+    /// they are being built or lag ([`crate::kept_rows`]).
+    fn kpi_kept(&self, query: KpiRequest, known_at: DateTime<Utc>) -> Result<KpiResult, KpiError> {
+        let kept = self.read(|state| {
+            self.inner.cache.kept_cut(state, known_at).map(|cut| {
+                (
+                    cut,
+                    state.registers.clone(),
+                    state.offers.clone(),
+                    state.volunteers.clone(),
+                )
+            })
+        });
+        let Some((cut, registers, offers, volunteers)) = kept else {
+            return self.kpi_of_views(query);
+        };
+        let kpi_query = KpiQuery {
+            key: query.key,
+            as_of: query.as_of,
+            known_at: cut.known_at,
+            by: query.by,
+            suppression: query.suppression,
+        };
+        let result =
+            self.inner
+                .cache
+                .kpi_kept(&kpi_query, &cut, &registers, &offers, &volunteers)?;
+        Ok(KpiResult::clone(&result))
+    }
+
+    /// An indicator from the views of its cut.
+    fn kpi_of_views(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
         let (views, registers, offers, volunteers) = self.read(|state| {
             (
                 self.inner.cache.views(state, query.known_at),
@@ -922,6 +980,32 @@ impl Projections {
         )?);
         result.known_at = views.answer_known_at();
         Ok(result)
+    }
+
+    /// The kept rows of the past cuts: whether they serve a past `known_at` now, and what they
+    /// hold ([`crate::kept_rows`]).
+    pub fn kept_rows(&self) -> crate::kept_rows::KeptRowsStatus {
+        crate::kept_rows::status(&self.inner)
+    }
+
+    /// Waits until the kept rows serve a past `known_at` at the state's checkpoint as it is when
+    /// they become ready (for the bench and tests: a query never waits for them).
+    pub async fn kept_rows_ready(
+        &self,
+    ) -> Result<crate::kept_rows::KeptRowsStatus, ProjectionError> {
+        let mut applied = self.inner.applied.subscribe();
+        loop {
+            let status = self.kept_rows();
+            if status.ready {
+                return Ok(status);
+            }
+            if let Some(failure) = lock(&self.inner.failure).clone() {
+                return Err(ProjectionError::Stopped(failure));
+            }
+            // The upkeep publishes without a signal of its own: look again after each applied
+            // batch, or after a short while.
+            let _ = tokio::time::timeout(Duration::from_millis(20), applied.changed()).await;
+        }
     }
 
     /// The ledger's clock (the default `as_of` is its today).
@@ -1086,6 +1170,7 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut dirty = lock(&inner.cache.dirty);
+            let mut history_dirty = lock(&inner.cache.history_dirty);
             let mut refused = None;
             for decoded in batch {
                 if state.has_applied(decoded.recorded.position) {
@@ -1101,8 +1186,10 @@ async fn follow_inner(inner: &Arc<Inner>) -> Result<(), ProjectionError> {
                 }
                 if let Ok(person) = person {
                     dirty.insert(person);
+                    history_dirty.insert(person);
                 }
             }
+            drop(history_dirty);
             drop(dirty);
             state.fit_journals(&touched);
             (state.checkpoint, refused)

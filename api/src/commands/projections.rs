@@ -97,6 +97,14 @@ pub async fn run(options: &Options, command: ProjectionsCommand) -> Result<ExitC
             .map_or("none".to_owned(), |head| head.to_string())
     );
     println!("lag                {} events", status.lag_events);
+    println!(
+        "kept rows          {}",
+        if status.kept_rows_ready {
+            "ready (a past knownAt is served from them)"
+        } else {
+            "building (a past knownAt is served from views meanwhile)"
+        }
+    );
     println!("persons            {persons}");
     println!("digest             {digest}");
     projections.shutdown().await?;

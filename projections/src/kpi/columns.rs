@@ -97,6 +97,27 @@ pub struct Columns {
     codes: HashMap<String, u32>,
 }
 
+/// The fields of [`Columns`] a row is read from, one each (values and lists alike).
+const FIELDS: usize = 27;
+
+/// A reader's place in one [`Columns`] it copies rows out of ([`Columns::push_row_of`]): for
+/// each field the position it read last, and the codes of the source's names translated into
+/// the reader's so far. One cursor a source, fresh for each pass.
+#[derive(Debug, Clone)]
+pub(crate) struct RowCursor {
+    hints: [usize; FIELDS],
+    codes: Vec<Option<u32>>,
+}
+
+impl Default for RowCursor {
+    fn default() -> Self {
+        RowCursor {
+            hints: [0; FIELDS],
+            codes: Vec::new(),
+        }
+    }
+}
+
 impl Columns {
     /// The columns of `views`, all built at the cut `known_at` (a view does not say its cut: the
     /// caller, a [`crate::ViewSet`] or whoever calls [`super::compute`], vouches for it).
@@ -353,9 +374,11 @@ impl Columns {
     }
 
     /// Adds a copy of row `row` of `other` (a row built at another cut, kept by
-    /// [`super::history::History`]), its codes translated into these columns' codes. The
-    /// destructuring names every field, so a column added later cannot be forgotten here.
-    pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize) {
+    /// [`super::history::History`]), its codes translated into these columns' codes. `cursor`
+    /// is the reader's place in `other` ([`RowCursor`]): rows read in ascending order cost a step
+    /// or two a field. The destructuring names every field, so a column added later cannot be
+    /// forgotten here.
+    pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize, cursor: &mut RowCursor) {
         let Columns {
             known_at: _,
             rows: _,
@@ -390,48 +413,82 @@ impl Columns {
             names,
             codes: _,
         } = other;
+        let RowCursor {
+            hints,
+            codes: translated,
+        } = cursor;
+        let mut hints = hints.iter_mut();
+        let mut hint = || hints.next().expect("a hint for every field of the columns");
         self.rows += 1;
-        self.person.push(person[row]);
-        self.household_id.push(household_id[row]);
-        self.birth_year.push(birth_year[row]);
-        self.sex.push(sex[row]);
-        self.stay.push(stay[row]);
-        self.recorded_entry.push(recorded_entry[row]);
-        let code = self.intern(&names[nationality[row] as usize]);
+        self.person.push(*person.at(row, hint()));
+        self.household_id.push(*household_id.at(row, hint()));
+        self.birth_year.push(*birth_year.at(row, hint()));
+        self.sex.push(*sex.at(row, hint()));
+        self.stay.push(*stay.at(row, hint()));
+        self.recorded_entry.push(*recorded_entry.at(row, hint()));
+        let code = self.translate(names, translated, *nationality.at(row, hint()));
         self.nationality.push(code);
-        self.activities.push(activities.row(row).iter().copied());
-        self.jobs.push(jobs.row(row).iter().copied());
-        let timeline: Vec<Dated<u32>> = districts
-            .row(row)
-            .iter()
-            .map(|district| Dated {
-                on: district.on,
-                value: self.intern(&names[district.value as usize]),
-            })
-            .collect();
-        self.districts.push(timeline);
-        self.courses.push(courses.row(row).iter().copied());
-        self.protection.push(protection.row(row).iter().cloned());
-        self.registered_on.push(registered_on[row]);
-        self.stages_reached_on.push(stages_reached_on[row]);
-        self.first_entitlement.push(first_entitlement[row]);
-        self.kita.push(kita.row(row).iter().copied());
+        self.activities
+            .push(activities.row_at(row, hint()).iter().copied());
+        self.jobs.push(jobs.row_at(row, hint()).iter().copied());
+        let timeline = districts.row_at(row, hint());
+        for district in timeline {
+            self.translate(names, translated, district.value);
+        }
+        let translated = &*translated;
+        self.districts.push(timeline.iter().map(|district| Dated {
+            on: district.on,
+            value: translated[district.value as usize].expect("translated just before"),
+        }));
+        self.courses
+            .push(courses.row_at(row, hint()).iter().copied());
+        self.protection
+            .push(protection.row_at(row, hint()).iter().cloned());
+        self.registered_on.push(*registered_on.at(row, hint()));
+        self.stages_reached_on
+            .push(*stages_reached_on.at(row, hint()));
+        self.first_entitlement
+            .push(*first_entitlement.at(row, hint()));
+        self.kita.push(kita.row_at(row, hint()).iter().copied());
         self.kita_requests
-            .push(kita_requests.row(row).iter().copied());
-        self.schools.push(schools.row(row).iter().copied());
-        self.mentoring.push(mentoring.row(row).iter().copied());
-        self.sgb2.push(sgb2.row(row).iter().copied());
-        self.trainings.push(trainings.row(row).iter().copied());
-        self.measures.push(measures.row(row).iter().copied());
+            .push(kita_requests.row_at(row, hint()).iter().copied());
+        self.schools
+            .push(schools.row_at(row, hint()).iter().copied());
+        self.mentoring
+            .push(mentoring.row_at(row, hint()).iter().copied());
+        self.sgb2.push(sgb2.row_at(row, hint()).iter().copied());
+        self.trainings
+            .push(trainings.row_at(row, hint()).iter().copied());
+        self.measures
+            .push(measures.row_at(row, hint()).iter().copied());
         self.language_tests
-            .push(language_tests.row(row).iter().copied());
+            .push(language_tests.row_at(row, hint()).iter().copied());
         self.orientation_tests
-            .push(orientation_tests.row(row).iter().cloned());
+            .push(orientation_tests.row_at(row, hint()).iter().cloned());
         self.recognitions
-            .push(recognitions.row(row).iter().copied());
+            .push(recognitions.row_at(row, hint()).iter().copied());
         self.base_contacts
-            .push(base_contacts.row(row).iter().copied());
-        self.presence.push(presence.row(row).iter().copied());
+            .push(base_contacts.row_at(row, hint()).iter().copied());
+        self.presence
+            .push(presence.row_at(row, hint()).iter().copied());
+        debug_assert!(hints.next().is_none(), "a hint for every field, no more");
+    }
+
+    /// The code in these columns of the code `code` of `names` (another columns' names),
+    /// interned on first sight and remembered in `translated`.
+    fn translate(&mut self, names: &[String], translated: &mut Vec<Option<u32>>, code: u32) -> u32 {
+        let at = code as usize;
+        if translated.len() <= at {
+            translated.resize(at + 1, None);
+        }
+        match translated[at] {
+            Some(mine) => mine,
+            None => {
+                let mine = self.intern(&names[at]);
+                translated[at] = Some(mine);
+                mine
+            }
+        }
     }
 
     /// The code of `name` in `names`, added when new.
@@ -747,17 +804,24 @@ impl<'a> Row<'a> {
         columns: &'a Columns,
         views: &'a [PersonView],
     ) -> impl Iterator<Item = Row<'a>> + 'a {
-        debug_assert_eq!(columns.len(), views.len(), "columns of these views");
-        (0..views.len()).map(move |row| Row {
+        debug_assert!(
+            views.is_empty() || columns.len() == views.len(),
+            "columns of these views, or columns alone"
+        );
+        (0..columns.len()).map(move |row| Row {
             columns,
             views,
             row,
         })
     }
 
-    /// The person's whole view (cold memory: read it only for what the columns lack).
+    /// The person's whole view (cold memory: read it only for what the columns lack). Only
+    /// for an indicator that [`super::indicators::Indicator::reads_views`]: one that does not is
+    /// answered from columns alone at a past cut.
     pub(crate) fn view(&self) -> &'a PersonView {
-        &self.views[self.row]
+        self.views
+            .get(self.row)
+            .expect("an indicator that reads views is answered with the views of its cut")
     }
 
     pub(crate) fn birth_year(&self) -> Option<i32> {

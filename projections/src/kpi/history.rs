@@ -22,9 +22,11 @@
 //! columns (`kpi::packed`), a person's rows one after another, each field stored only where it
 //! differs from the row before (a list's entries and span, a value); a version whose row equals
 //! the one before points at it, and versions that meet become one. The persons are cut into
-//! shards built on every core. What this does not yet do (docs/bench.md, issue 11): only the
-//! columns are derived; the few indicators that read a person's view, the households and the
-//! other read models still need the views of the cut.
+//! shards built on every core ([`History::built_in_runs`] lends the journals a run of persons at a
+//! time, so the running projections build them off the query path, `crate::kept_rows`).
+//! [`History::refresh`] rebuilds the versions of persons whose journals changed; a cut reads the
+//! kept rows through a cursor a shard (`Columns::push_row_of`), the persons in order.
+//! [`crate::KeptCut`] serves a past cut from it to the indicators that read no views.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -32,6 +34,7 @@ use chrono::{DateTime, Utc};
 use journey_core::catalogue::Event;
 use journey_core::envelope::PersonId;
 
+use super::columns::RowCursor;
 use super::Columns;
 use crate::journal::{Journal, Journals, Store};
 use crate::query::LIVE;
@@ -88,33 +91,114 @@ pub struct Cut {
 impl History {
     /// The history of every journal in `journals`, each folded once, on every core.
     pub fn of_journals<S: Store>(store: &S, journals: &Journals<S::Event, S::Actor>) -> Self {
-        let threads = if journals.len() < PARALLEL_FROM {
-            1
-        } else {
-            crate::parallel::threads()
-        };
-        let shards = crate::parallel::map_shares(journals.len(), threads, |range| {
-            let mut shard = Shard::empty();
-            for (person, journal) in journals.iter().skip(range.start).take(range.len()) {
-                shard.add(store, *person, journal);
-            }
-            shard.rows.fit();
-            shard.versions.shrink_to_fit();
-            shard.persons.shrink_to_fit();
-            shard
-        });
-        History {
+        Self::built_in_runs::<S>(
+            |work| {
+                work(store, journals);
+                true
+            },
+            usize::MAX,
+        )
+        .expect("a build that is never called off")
+    }
+
+    /// The history of the journals `with_journals` lends, built on every core a run of at most
+    /// `persons_per_run` persons at a time: each thread takes a contiguous part of the persons
+    /// (by person, as they were at the start) and asks `with_journals` for the journals once a
+    /// run, so a caller that lends them under a lock holds it for one run, never for the build
+    /// (the background build of the running projections, `crate::kept_rows`). The journals may
+    /// change between runs: a person is built as their journal was at their run, so the caller
+    /// must [`History::refresh`] every person whose journal changed after the build began.
+    /// `with_journals` returns `false` (and lends nothing) to call the build off: then `None`.
+    pub fn built_in_runs<S: Store>(
+        with_journals: impl Fn(&mut dyn FnMut(&S, &Journals<S::Event, S::Actor>)) -> bool + Sync,
+        persons_per_run: usize,
+    ) -> Option<Self> {
+        // Where each thread's part begins: persons at equal distances in the person order.
+        let mut starts: Vec<Option<PersonId>> = Vec::new();
+        if !with_journals(&mut |_, journals| {
+            let threads = if journals.len() < PARALLEL_FROM {
+                1
+            } else {
+                crate::parallel::threads()
+            };
+            starts = crate::parallel::shares(journals.len(), threads)
+                .into_iter()
+                .map(|share| journals.keys().nth(share.start).copied())
+                .collect();
+        }) {
+            return None;
+        }
+        let parts: Vec<(PersonId, Option<PersonId>)> = starts
+            .iter()
+            .enumerate()
+            .filter_map(|(at, start)| Some(((*start)?, starts.get(at + 1).copied().flatten())))
+            .collect();
+        let persons_per_run = persons_per_run.max(1);
+        let shards = crate::parallel::map_owned(parts, parts_threads(&starts), |parts| {
+            parts
+                .into_iter()
+                .map(|(first, end)| {
+                    let mut shard = Shard::empty();
+                    let mut from = std::ops::Bound::Included(first);
+                    loop {
+                        let mut last = None;
+                        if !with_journals(&mut |store, journals| {
+                            let until = end.map_or(std::ops::Bound::Unbounded, |end| {
+                                std::ops::Bound::Excluded(end)
+                            });
+                            for (person, journal) in
+                                journals.range((from, until)).take(persons_per_run)
+                            {
+                                shard.add(store, *person, journal);
+                                last = Some(*person);
+                            }
+                        }) {
+                            return None;
+                        }
+                        match last {
+                            Some(last) => from = std::ops::Bound::Excluded(last),
+                            None => break,
+                        }
+                    }
+                    shard.rows.fit();
+                    shard.versions.shrink_to_fit();
+                    shard.persons.shrink_to_fit();
+                    Some(shard)
+                })
+                .collect::<Option<Vec<Shard>>>()
+        })
+        .into_iter()
+        .collect::<Option<Vec<Vec<Shard>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+        Some(History {
             shards,
             refreshed: Shard::empty(),
             moved: HashMap::new(),
-        }
+        })
     }
 
     /// Brings the history up to date with `journals` after the journals of `dirty` persons
     /// changed (or came): each such person's versions are built again from their whole journal
     /// (a late fact can change any prefix). Once the persons refreshed since the last full build
-    /// are a quarter of all, the whole history is built again, so `refreshed` stays bounded.
+    /// are a quarter of all ([`History::is_worn`]), the whole history is built again, so
+    /// `refreshed` stays bounded.
     pub fn refresh<S: Store>(
+        &mut self,
+        store: &S,
+        journals: &Journals<S::Event, S::Actor>,
+        dirty: &BTreeSet<PersonId>,
+    ) {
+        self.refresh_persons(store, journals, dirty);
+        if self.is_worn(journals.len()) {
+            *self = Self::of_journals(store, journals);
+        }
+    }
+
+    /// [`History::refresh`] without the whole build once worn: the caller builds again, off
+    /// the query path (`crate::kept_rows`).
+    pub fn refresh_persons<S: Store>(
         &mut self,
         store: &S,
         journals: &Journals<S::Event, S::Actor>,
@@ -132,9 +216,12 @@ impl History {
                 }
             }
         }
-        if self.refreshed.persons.len() * REFRESHED_MAX_DIVISOR > journals.len().max(1) {
-            *self = Self::of_journals(store, journals);
-        }
+    }
+
+    /// Whether the persons refreshed since the last full build are more than a quarter of the
+    /// `persons` the journals hold: time to build it again.
+    pub fn is_worn(&self, persons: usize) -> bool {
+        self.refreshed.persons.len() * REFRESHED_MAX_DIVISOR > persons.max(1)
     }
 
     /// The columns at the past cut `known_at` of the persons in `journals` (the journals this
@@ -148,33 +235,41 @@ impl History {
     ) -> Cut {
         let mut columns = Columns::with_rows(journals.len(), known_at);
         let (mut filtered, mut folded) = (0, 0);
+        // A reader's place in each shard's rows (the refreshed last): the persons are walked in
+        // order, so in a shard the rows read ascend.
+        let mut cursors = vec![RowCursor::default(); self.shards.len() + 1];
         // The shards' persons, in order, walked beside the journals; a person the shards lack (or
         // hold stale) is found among the refreshed, and one the history lacks altogether is folded.
         let mut kept = self
             .shards
             .iter()
-            .flat_map(|shard| shard.persons.iter().map(move |entry| (shard, entry)))
+            .enumerate()
+            .flat_map(|(at, shard)| shard.persons.iter().map(move |entry| (at, shard, entry)))
             .peekable();
         for (person, journal) in journals {
-            while kept.next_if(|(_, (kept, _))| kept < person).is_some() {}
-            let in_shards = kept.next_if(|(_, (kept, _))| kept == person);
+            while kept.next_if(|(_, _, (kept, _))| kept < person).is_some() {}
+            let in_shards = kept.next_if(|(_, _, (kept, _))| kept == person);
             let found = match self.moved.get(person) {
-                Some(at) => Some((&self.refreshed, &self.refreshed.persons[*at as usize])),
+                Some(at) => Some((
+                    self.shards.len(),
+                    &self.refreshed,
+                    &self.refreshed.persons[*at as usize],
+                )),
                 None => in_shards,
             };
-            let version = found.and_then(|(shard, (_, range))| {
+            let version = found.and_then(|(source, shard, (_, range))| {
                 let versions = &shard.versions[range.start as usize..range.end as usize];
                 let at = versions.partition_point(|version| version.until <= known_at);
                 let version = versions
                     .get(at)
                     .filter(|version| version.from <= known_at)?;
-                Some((shard, version))
+                Some((source, shard, version))
             });
             match version {
-                Some((shard, version)) => {
+                Some((source, shard, version)) => {
                     filtered += 1;
                     if let Some(row) = version.row {
-                        columns.push_row_of(&shard.rows, row as usize);
+                        columns.push_row_of(&shard.rows, row as usize, &mut cursors[source]);
                     }
                 }
                 None => {
@@ -356,6 +451,11 @@ const REFRESHED_MAX_DIVISOR: usize = 4;
 
 /// Fewer persons than this are built on the calling thread (starting threads costs more).
 const PARALLEL_FROM: usize = 2048;
+
+/// The threads to build the parts that begin at `starts` on: one a part.
+fn parts_threads(starts: &[Option<PersonId>]) -> usize {
+    starts.iter().flatten().count().max(1)
+}
 
 /// A position in the history's vectors; four thousand million versions are far beyond a Land.
 fn index(position: usize) -> u32 {

@@ -554,6 +554,18 @@ impl Indicator {
             .unwrap_or(Indicator::PopulationPresent)
     }
 
+    /// Whether answering the indicator reads person views beyond the columns: the few rows
+    /// [`super::columns::Row::view`] reads (course re-entries, new arrivals' checklists, mentor
+    /// requests) and the volunteers' pass over the views.
+    pub(crate) fn reads_views(self) -> bool {
+        matches!(
+            self,
+            Indicator::CourseReentry
+                | Indicator::ChecklistCompletion
+                | Indicator::MentorRequestDays
+        ) || volunteers::counts_volunteers(self)
+    }
+
     pub(crate) const ALL: [Indicator; 32] = [
         Indicator::PopulationPresent,
         Indicator::CourseWaitingDays,

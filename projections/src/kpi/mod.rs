@@ -379,7 +379,17 @@ pub fn compute_with_organisational(
     )
 }
 
-/// The views of one cut with their columns and households: what an indicator reads.
+/// Whether answering `key` reads person views beyond the columns (see
+/// `indicators::Indicator::reads_views`); an unknown key does (its error comes from the views'
+/// path).
+pub(crate) fn reads_views(key: &str) -> bool {
+    definition(key).map_or(true, |definition| {
+        indicators::Indicator::for_key(definition.key).reads_views()
+    })
+}
+
+/// The views of one cut with their columns and households: what an indicator reads. `views` may
+/// be empty (columns alone) for an indicator that does not [`reads_views`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Population<'a> {
     pub(crate) views: &'a [PersonView],

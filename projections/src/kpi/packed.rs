@@ -38,6 +38,31 @@ impl Firsts {
         }
     }
 
+    /// [`Firsts::position`] for a reader that walks rows mostly forward: `hint` is the position
+    /// it read last (0 at first) and becomes this one. From there it gallops forward, so a walk
+    /// over ascending rows costs about one step a row where a binary search over the whole field
+    /// costs a cache miss a halving; a row behind the hint is found by that binary search.
+    fn position_from(&self, row: usize, hint: &mut usize) -> usize {
+        let firsts = &self.0;
+        if firsts.is_empty() {
+            return row;
+        }
+        let mut at = *hint;
+        if at >= firsts.len() || firsts[at] as usize > row {
+            at = self.position(row);
+        } else {
+            let mut step = 1;
+            while at + step < firsts.len() && firsts[at + step] as usize <= row {
+                at += step;
+                step *= 2;
+            }
+            let end = (at + step).min(firsts.len());
+            at += firsts[at..end].partition_point(|first| *first as usize <= row) - 1;
+        }
+        *hint = at;
+        at
+    }
+
     fn is_dense(&self) -> bool {
         self.0.is_empty()
     }
@@ -113,6 +138,14 @@ impl<T: PartialEq> Column<T> {
     pub(super) fn heap_bytes(&self) -> usize {
         self.values.capacity() * std::mem::size_of::<T>()
             + self.firsts.0.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
+impl<T> Column<T> {
+    /// Row `row`, read by a walk whose last position in this column is `hint`
+    /// ([`Firsts::position_from`]).
+    pub(super) fn at(&self, row: usize, hint: &mut usize) -> &T {
+        &self.values[self.firsts.position_from(row, hint)]
     }
 }
 
@@ -259,6 +292,12 @@ impl<T: Clone + PartialEq> List<T> {
         &self.entries[self.spans[self.firsts.position(row)].range()]
     }
 
+    /// The entries of `row`, read by a walk whose last position in this list is `hint`
+    /// ([`Firsts::position_from`]).
+    pub(super) fn row_at(&self, row: usize, hint: &mut usize) -> &[T] {
+        &self.entries[self.spans[self.firsts.position_from(row, hint)].range()]
+    }
+
     /// The heap bytes of the spans (with the rows they begin at) and of the entries, at their
     /// capacities.
     pub(super) fn heap_bytes(&self) -> (usize, usize) {
@@ -273,4 +312,36 @@ impl<T: Clone + PartialEq> List<T> {
 /// A list position as stored in a [`Span`]; four thousand million entries are far beyond a Land.
 fn index(position: usize) -> u32 {
     u32::try_from(position).expect("fewer than 2^32 entries in a column")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Firsts;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A walk with a hint finds the position a binary search finds, for rows ascending,
+        /// repeated or going back (the refreshed persons' rows are not in order).
+        #[test]
+        fn a_walk_with_a_hint_finds_what_the_binary_search_finds(
+            gaps in proptest::collection::vec(1u32..6, 1..60),
+            rows in proptest::collection::vec(0usize..400, 1..80),
+        ) {
+            let mut at = 0;
+            let firsts = Firsts(
+                std::iter::once(0)
+                    .chain(gaps.iter().map(|gap| {
+                        at += gap;
+                        at
+                    }))
+                    .collect(),
+            );
+            let mut hint = 0;
+            for row in rows {
+                let expected = firsts.position(row);
+                prop_assert_eq!(firsts.position_from(row, &mut hint), expected, "row {}", row);
+                prop_assert_eq!(hint, expected);
+            }
+        }
+    }
 }

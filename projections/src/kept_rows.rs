@@ -1,0 +1,208 @@
+//! The kept rows of the past cuts ([`crate::kpi::history`]), built and kept up to date off the
+//! query path (issue 11).
+//!
+//! A task of the running projections waits for the catch-up, makes sure the live views exist
+//! (the first query needs them anyway), then builds the kept rows on every core, a run of
+//! persons at a time under the state's read lock ([`History::built_in_runs`]): the live loop
+//! applies its batches between runs, and a query waits on nothing of the build. The persons the
+//! runner marks while the build runs are refreshed before the kept rows are served. After each
+//! applied batch it refreshes the kept rows for the persons the batch touched (a short hold of
+//! the served rows' write lock); once a quarter of the persons were refreshed it builds them
+//! again whole, the same way, while the old ones keep serving until the state moves past them.
+//!
+//! A past `known_at` is served from the kept rows only when they are up to date with the
+//! state's checkpoint ([`crate::query::QueryCache::kept_cut`]); until they are ready, or while
+//! they lag, it is answered from views as before. Both give the same answer.
+//!
+//! Invariant: no lock a query takes is held for a whole build: the state's read lock for one
+//! run of persons, the served rows' write lock for a refresh of the touched persons or a swap.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use journey_core::log::Position;
+use tokio::sync::watch;
+
+use crate::journal::Interner;
+use crate::kpi::history::History;
+use crate::query::{read, write, KeptHistory};
+use crate::runner::Inner;
+
+/// The persons built in one run, under one hold of the state's read lock: about 20 ms of
+/// folding on a quiet core, so a batch of the live loop waits at most that long.
+const PERSONS_PER_RUN: usize = 128;
+
+/// What the kept rows are, as [`crate::Projections::kept_rows`] reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptRowsStatus {
+    /// Whether a past `known_at` is served from them now: built and up to date with the state.
+    pub ready: bool,
+    /// The state's checkpoint they are up to date with (`None` with `built: false`, or before
+    /// the first event).
+    pub checkpoint: Option<Position>,
+    /// Whether they were built at all yet.
+    pub built: bool,
+    /// How long their last whole build took, and when it was served.
+    pub built_in: Duration,
+    pub served_at: Option<Instant>,
+    /// The kept rows and versions, and the heap bytes they hold.
+    pub rows: usize,
+    pub versions: usize,
+    pub heap_bytes: usize,
+}
+
+/// What a step of the upkeep found.
+enum Step {
+    /// The kept rows are up to date (or a build was called off by a rebuild's swap, whose
+    /// applied checkpoint starts the next step).
+    Done,
+    /// The projections are gone.
+    Stopped,
+}
+
+/// The upkeep task: waits until the projections caught up with the log as it was at their
+/// start, then brings the kept rows up to date after every applied batch. Ends when the
+/// projections are dropped.
+pub(crate) async fn keep(inner: Weak<Inner>, mut applied: watch::Receiver<Option<Position>>) {
+    let head = {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let log = inner.ledger.log().clone();
+        drop(inner);
+        match log.last_position().await {
+            Ok(head) => head,
+            Err(error) => {
+                tracing::warn!(%error, "kept rows: the log's head unknown; past cuts stay on views");
+                return;
+            }
+        }
+    };
+    if let Some(head) = head {
+        let caught_up = applied
+            .wait_for(|checkpoint| checkpoint.is_some_and(|checkpoint| checkpoint >= head))
+            .await;
+        if caught_up.is_err() {
+            return;
+        }
+    }
+    loop {
+        let upkeep = inner.clone();
+        match tokio::task::spawn_blocking(move || step(&upkeep)).await {
+            Ok(Step::Done) => {}
+            Ok(Step::Stopped) => return,
+            Err(error) => {
+                tracing::error!(%error, "kept rows: the upkeep failed; past cuts stay on views");
+                return;
+            }
+        }
+        applied.borrow_and_update();
+        if applied.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Brings the kept rows up to date with the state: refreshes them for the persons marked since,
+/// or builds them (again) when there are none or they are worn.
+fn step(weak: &Weak<Inner>) -> Step {
+    let generation = {
+        let Some(inner) = weak.upgrade() else {
+            return Step::Stopped;
+        };
+        let state = read(&inner.state);
+        let dirty = std::mem::take(&mut *crate::runner::lock(&inner.cache.history_dirty));
+        let mut kept = write(&inner.cache.kept);
+        if let Some(kept) = kept.as_mut() {
+            kept.history
+                .refresh_persons(&state.store, &state.journals, &dirty);
+            kept.checkpoint = state.checkpoint;
+            if !kept.history.is_worn(state.journals.len()) {
+                return Step::Done;
+            }
+        }
+        let generation = inner.cache.generation.load(Ordering::SeqCst);
+        let first = kept.is_none();
+        drop(kept);
+        if first {
+            // The live views before the kept rows: the first query needs them, and waits for
+            // them here rather than sharing the cores with the build.
+            inner.cache.views(&state, None);
+        }
+        generation
+    };
+    let started = Instant::now();
+    let built = History::built_in_runs::<Interner>(
+        |work| {
+            let Some(inner) = weak.upgrade() else {
+                return false;
+            };
+            if inner.cache.generation.load(Ordering::SeqCst) != generation {
+                return false;
+            }
+            let state = read(&inner.state);
+            work(&state.store, &state.journals);
+            true
+        },
+        PERSONS_PER_RUN,
+    );
+    let Some(inner) = weak.upgrade() else {
+        return Step::Stopped;
+    };
+    let Some(mut history) = built else {
+        return Step::Done;
+    };
+    let built_in = started.elapsed();
+    let state = read(&inner.state);
+    let dirty = std::mem::take(&mut *crate::runner::lock(&inner.cache.history_dirty));
+    history.refresh_persons(&state.store, &state.journals, &dirty);
+    let mut kept = write(&inner.cache.kept);
+    if inner.cache.generation.load(Ordering::SeqCst) == generation {
+        *kept = Some(KeptHistory {
+            history,
+            checkpoint: state.checkpoint,
+            built_in,
+            served_at: Instant::now(),
+        });
+        tracing::info!(
+            persons = state.journals.len(),
+            built_ms = built_in.as_millis() as u64,
+            "kept rows of the past cuts ready"
+        );
+    }
+    Step::Done
+}
+
+/// The status of the kept rows of `inner`.
+pub(crate) fn status(inner: &Arc<Inner>) -> KeptRowsStatus {
+    let checkpoint = read(&inner.state).checkpoint;
+    let kept = read(&inner.cache.kept);
+    match kept.as_ref() {
+        Some(kept) => KeptRowsStatus {
+            ready: kept.checkpoint == checkpoint,
+            checkpoint: kept.checkpoint,
+            built: true,
+            built_in: kept.built_in,
+            served_at: Some(kept.served_at),
+            rows: kept.history.rows(),
+            versions: kept.history.versions(),
+            heap_bytes: kept
+                .history
+                .heap_bytes_by_part()
+                .iter()
+                .map(|(_, bytes)| bytes)
+                .sum(),
+        },
+        None => KeptRowsStatus {
+            ready: false,
+            checkpoint: None,
+            built: false,
+            built_in: Duration::ZERO,
+            served_at: None,
+            rows: 0,
+            versions: 0,
+            heap_bytes: 0,
+        },
+    }
+}

@@ -1,0 +1,309 @@
+//! The kept rows of the past cuts built off the query path (`journey_projections::kept_rows`,
+//! issue 11), over a real ledger: a past `known_at` answered before they are ready (from views)
+//! equals the one answered from them, and after events applied since they were built (new
+//! persons, late entries, corrections and retractions of persons already built) a past cut from
+//! the refreshed kept rows equals the reference: every view folded at the cut.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use journey_core::clock::FixedClock;
+use journey_core::crypto::SecretKey;
+use journey_core::envelope::PersonId;
+use journey_core::keys::KeyStore;
+use journey_core::ledger::{Ledger, LedgerConfig, Proposed};
+use journey_core::log::{EventLog, ExpectedRevision, SledLog, SledLogConfig};
+use journey_core::store::{Store, StoreConfig};
+use journey_core::synth::{self, SynthConfig, SynthEvent};
+use journey_projections::kpi::{catalogue, Dimension, KpiQuery, Suppression};
+use journey_projections::{KpiRequest, Projections, RunnerConfig, ViewSet};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("date")
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    date(text).and_hms_opt(12, 0, 0).expect("time").and_utc()
+}
+
+/// The ledger's now: after every generated transaction time.
+fn now() -> DateTime<Utc> {
+    date("2024-12-31")
+        .and_hms_opt(23, 0, 0)
+        .expect("time")
+        .and_utc()
+}
+
+fn population(people: usize, seed: u64) -> SynthConfig {
+    SynthConfig {
+        people,
+        seed,
+        start: date("2015-01-01"),
+        end: date("2024-12-31"),
+    }
+}
+
+/// A ledger on a fresh store in `dir`, its clock at [`now`].
+fn ledger(dir: &std::path::Path, seed: u64) -> (Arc<Ledger>, Arc<SledLog>) {
+    let store = Store::open(dir, &StoreConfig::default()).expect("store");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let keys =
+        Arc::new(KeyStore::open(&store, SecretKey::from_bytes([5; 32]), &mut rng).expect("keys"));
+    let log = Arc::new(SledLog::open(&store, SledLogConfig::default()).expect("log"));
+    let ledger = Arc::new(Ledger::new(
+        log.clone() as Arc<dyn EventLog>,
+        keys,
+        Arc::new(FixedClock::new(now())),
+        Box::new(StdRng::seed_from_u64(seed + 1)),
+        LedgerConfig::default(),
+    ));
+    (ledger, log)
+}
+
+/// Appends `events` through the ledger with their transaction times, each person's in one
+/// append, in the generator's order.
+async fn append(ledger: &Ledger, events: Vec<SynthEvent>) {
+    let mut by_person: BTreeMap<PersonId, Vec<(Proposed, DateTime<Utc>)>> = BTreeMap::new();
+    for event in events {
+        let recorded_at = event.recorded_at.min(now());
+        by_person
+            .entry(event.person)
+            .or_default()
+            .push((event.proposed(), recorded_at));
+    }
+    for (person, events) in by_person {
+        ledger
+            .append_historical(person, ExpectedRevision::Any, events)
+            .await
+            .expect("append");
+    }
+}
+
+/// Every indicator's request at `known_at`: each breakdown of up to two dimensions and two
+/// reporting dates, suppressed and not.
+fn requests(known_at: DateTime<Utc>) -> Vec<KpiRequest> {
+    let mut requests = Vec::new();
+    for definition in catalogue()
+        .iter()
+        .filter(|definition| !definition.person_level)
+    {
+        let mut breakdowns = vec![vec![]];
+        breakdowns.extend(
+            definition
+                .disaggregations
+                .iter()
+                .take(2)
+                .map(|dimension| vec![*dimension]),
+        );
+        if definition.disaggregations.len() >= 2 {
+            breakdowns.push(vec![
+                definition.disaggregations[0],
+                definition.disaggregations[1],
+            ]);
+        }
+        for by in breakdowns {
+            let by: Vec<Dimension> = by;
+            for as_of in [date("2019-12-31"), date("2024-06-30")] {
+                for suppression in [None, Some(Suppression { k: 3 })] {
+                    requests.push(KpiRequest {
+                        key: definition.key.to_owned(),
+                        as_of,
+                        known_at: Some(known_at),
+                        by: by.clone(),
+                        suppression,
+                    });
+                }
+            }
+        }
+    }
+    requests
+}
+
+/// The answer of `projections` to `request`, as JSON text.
+fn answer(projections: &Projections, request: KpiRequest) -> String {
+    match projections.kpi(request) {
+        Ok(result) => serde_json::to_string(&result).expect("json"),
+        Err(error) => format!("error: {error}"),
+    }
+}
+
+/// The reference answer: `folded`, every person's view folded at the cut, then the indicator
+/// over them.
+fn reference(projections: &Projections, folded: &ViewSet, request: &KpiRequest) -> String {
+    let query = KpiQuery {
+        key: request.key.clone(),
+        as_of: request.as_of,
+        known_at: folded.known_at,
+        by: request.by.clone(),
+        suppression: request.suppression,
+    };
+    projections.read(|state| {
+        match folded.compute(&query, &state.registers, &state.offers, &state.volunteers) {
+            Ok(mut result) => {
+                result.metadata.erased_persons = state.erased_persons();
+                serde_json::to_string(&result).expect("json")
+            }
+            Err(error) => format!("error: {error}"),
+        }
+    })
+}
+
+/// Asks every request of every cut of `cuts` from the kept rows and compares it with the
+/// reference fold; returns how many were compared.
+fn compare_with_the_fold(projections: &Projections, cuts: &[DateTime<Utc>]) -> usize {
+    let mut compared = 0;
+    for known_at in cuts {
+        let folded = projections.read(|state| ViewSet::folded(state, *known_at));
+        for request in requests(*known_at) {
+            let label = format!(
+                "{} by {:?} as of {}, known at {known_at}",
+                request.key, request.by, request.as_of
+            );
+            assert!(projections.kept_rows().ready, "served from the kept rows");
+            assert_eq!(
+                answer(projections, request.clone()),
+                reference(projections, &folded, &request),
+                "{label}"
+            );
+            compared += 1;
+        }
+    }
+    compared
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The cuts asked: between the first arrivals and the end, and one on a day of many entries.
+fn cuts() -> [DateTime<Utc>; 3] {
+    [
+        at("2017-03-31"),
+        at("2021-02-15"),
+        now() - Duration::days(200),
+    ]
+}
+
+#[test]
+fn a_past_known_at_answered_before_the_kept_rows_are_ready_equals_the_one_answered_from_them() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ledger, log) = ledger(dir.path(), 21);
+        synth::seed(&ledger, &population(160, 21), |_| {})
+            .await
+            .expect("seed");
+
+        // Without kept rows (as before they are ready): every past cut from views.
+        let mut without = RunnerConfig::new(dir.path().join("without"));
+        without.kept_rows = false;
+        let from_views = Projections::start(ledger.clone(), without)
+            .await
+            .expect("start");
+        from_views.caught_up().await.expect("caught up");
+        assert!(!from_views.kept_rows().ready, "no kept rows to serve from");
+        assert!(!from_views.status().await.expect("status").kept_rows_ready);
+
+        let from_kept =
+            Projections::start(ledger.clone(), RunnerConfig::new(dir.path().join("with")))
+                .await
+                .expect("start");
+        from_kept.caught_up().await.expect("caught up");
+        let status = from_kept.kept_rows_ready().await.expect("kept rows");
+        assert!(
+            status.built && status.rows > 0,
+            "kept rows built: {status:?}"
+        );
+        assert!(from_kept.status().await.expect("status").kept_rows_ready);
+        assert_eq!(
+            from_kept.read(|state| state.checkpoint),
+            from_views.read(|state| state.checkpoint),
+            "both at the log's head"
+        );
+
+        let mut compared = 0;
+        for known_at in cuts() {
+            for request in requests(known_at) {
+                let label = format!(
+                    "{} by {:?} as of {}, known at {known_at}",
+                    request.key, request.by, request.as_of
+                );
+                assert_eq!(
+                    answer(&from_kept, request.clone()),
+                    answer(&from_views, request),
+                    "{label}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 300, "the grid asked {compared} questions");
+        from_kept.shutdown().await.expect("shutdown");
+        from_views.shutdown().await.expect("shutdown");
+        log.close().await.expect("close");
+    });
+}
+
+#[test]
+fn events_applied_after_the_kept_rows_were_built_then_a_past_cut_equals_the_reference_fold() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ledger, log) = ledger(dir.path(), 33);
+        // What was recorded by mid-2020 first; the kept rows are built over it.
+        let split = at("2020-06-30");
+        let (early, late): (Vec<SynthEvent>, Vec<SynthEvent>) =
+            synth::generate(&population(220, 33))
+                .into_iter()
+                .partition(|event| event.recorded_at <= split);
+        append(&ledger, early).await;
+        let projections = Projections::start(
+            ledger.clone(),
+            RunnerConfig::new(dir.path().join("projections")),
+        )
+        .await
+        .expect("start");
+        projections.caught_up().await.expect("caught up");
+        let built = projections.kept_rows_ready().await.expect("kept rows");
+        let persons_before = projections.read(|state| state.journals.len());
+
+        // Then, for one person in eight (fewer than a quarter: the kept rows are refreshed for
+        // them, not built again), what was recorded since: later facts of persons already built
+        // (late entries among them, corrections and retractions) and persons who came since.
+        let (some, rest): (Vec<SynthEvent>, Vec<SynthEvent>) = late
+            .into_iter()
+            .partition(|event| event.person.0.as_u128() % 8 == 0);
+        append(&ledger, some).await;
+        projections.caught_up().await.expect("caught up");
+        let refreshed = projections.kept_rows_ready().await.expect("kept rows");
+        assert!(
+            refreshed.checkpoint > built.checkpoint && refreshed.built_in == built.built_in,
+            "refreshed, not built again, for the events applied since: {built:?} then {refreshed:?}"
+        );
+        assert!(
+            projections.read(|state| state.journals.len()) > persons_before,
+            "persons came after the kept rows were built"
+        );
+        let mut cuts = cuts().to_vec();
+        cuts.extend([split, split - Duration::days(30)]);
+        let compared = compare_with_the_fold(&projections, &cuts);
+        assert!(compared > 500, "the grid asked {compared} questions");
+
+        // Then everything else: most persons change, so the kept rows are built again whole in
+        // the background, and serve again once that build caught up.
+        append(&ledger, rest).await;
+        projections.caught_up().await.expect("caught up");
+        let rebuilt = projections.kept_rows_ready().await.expect("kept rows");
+        assert!(
+            rebuilt.checkpoint > refreshed.checkpoint,
+            "{refreshed:?} then {rebuilt:?}"
+        );
+        compare_with_the_fold(&projections, &cuts[1..3]);
+        projections.shutdown().await.expect("shutdown");
+        log.close().await.expect("close");
+    });
+}
