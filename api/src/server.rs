@@ -1,7 +1,8 @@
 //! `journey serve`: runs the API on a socket until SIGTERM or SIGINT.
 //!
 //! Start, in order: open the data directory, start the projection runner on the same ledger (it
-//! loads its snapshot and catches up in the background; `/readyz` answers 503 until it has), seed
+//! loads its snapshot and catches up in the background; `/readyz` answers 503 until it has; once
+//! caught up it builds the live views, so the first query finds them ready), seed
 //! the demo population and create the demo tokens with `--demo`, bind (and with `--grpc-listen`
 //! prepare the gRPC endpoint's TLS identity and bind it too), write `server.json`.
 //!
@@ -125,11 +126,17 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     runner.snapshots = replica.is_none();
     let projections = Projections::start(context.ledger.clone(), runner).await?;
     // The snapshot load and the catch-up decode far more than the projections keep: once caught
-    // up, give the freed memory back so that the node's resident memory is what it holds.
+    // up, give the freed memory back so that the node's resident memory is what it holds. Then
+    // build the live views, which the first query would otherwise build: a query arriving
+    // meanwhile waits for them (it never sees part of them), one arriving later finds them ready.
     let trimmed = projections.clone();
     tokio::spawn(async move {
         if trimmed.caught_up().await.is_ok() {
             crate::memory::trim();
+            let warmed = trimmed.clone();
+            if let Err(error) = tokio::task::spawn_blocking(move || warmed.views(None)).await {
+                tracing::warn!(%error, "building the live views after the start failed");
+            }
         }
     });
     let demo_tokens = match &config.demo {
