@@ -1,7 +1,9 @@
 //! `journey serve`: runs the API on a socket until SIGTERM or SIGINT.
 //!
 //! Start, in order: open the data directory, start the projection runner on the same ledger (it
-//! loads its snapshot and catches up in the background; `/readyz` answers 503 until it has), seed
+//! loads its snapshot and catches up in the background; `/readyz` answers 503 until it has; once
+//! caught up it builds the live views, so the first query finds them ready, then the kept rows of
+//! past cuts), seed
 //! the demo population and create the demo tokens with `--demo`, bind (and with `--grpc-listen`
 //! prepare the gRPC endpoint's TLS identity and bind it too), write `server.json`.
 //!
@@ -125,7 +127,9 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     runner.snapshots = replica.is_none();
     let projections = Projections::start(context.ledger.clone(), runner).await?;
     // The snapshot load and the catch-up decode far more than the projections keep: once caught
-    // up, give the freed memory back so that the node's resident memory is what it holds.
+    // up, give the freed memory back so that the node's resident memory is what it holds. (The
+    // projections build the live views themselves once caught up, before the kept rows:
+    // `journey_projections::kept_rows`.)
     let trimmed = projections.clone();
     tokio::spawn(async move {
         if trimmed.caught_up().await.is_ok() {

@@ -275,6 +275,13 @@ impl Interner {
         ActorSymbol(self.actors.intern_ref(actor))
     }
 
+    /// Makes room for `events` more distinct events and `actors` more distinct actors (a
+    /// snapshot's loader knows how many it will intern).
+    pub(crate) fn reserve(&mut self, events: usize, actors: usize) {
+        self.events.reserve(events);
+        self.actors.reserve(actors);
+    }
+
     /// Counts one more fact that holds `event`, a symbol this interner gave (a snapshot's loader
     /// names each event once and then holds it for every further fact).
     pub(crate) fn hold_event(&mut self, event: EventSymbol) {
@@ -396,28 +403,47 @@ fn held<T>(slots: &[Option<Slot<T>>], symbol: u32) -> &T {
 
 impl<T: Hash + Eq + Clone> Table<T> {
     fn intern(&mut self, value: T) -> u32 {
-        match self.symbol_of(&value) {
+        let hash = self.hasher.hash_one(&value);
+        match self.find(hash, &value) {
             Some(symbol) => {
                 self.hold(symbol);
                 symbol
             }
-            None => self.insert(Box::new(value)),
+            None => self.insert(hash, Box::new(value)),
         }
     }
 
     fn intern_ref(&mut self, value: &T) -> u32 {
-        match self.symbol_of(value) {
+        let hash = self.hasher.hash_one(value);
+        match self.find(hash, value) {
             Some(symbol) => {
                 self.hold(symbol);
                 symbol
             }
-            None => self.insert(Box::new(value.clone())),
+            None => self.insert(hash, Box::new(value.clone())),
         }
+    }
+
+    /// Makes room for `additional` more values, so that adding them does not grow the index step
+    /// by step (each step hashes every value held again).
+    fn reserve(&mut self, additional: usize) {
+        let Self {
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        slots.reserve(additional);
+        index.reserve(additional, |&symbol| hasher.hash_one(held(slots, symbol)));
     }
 
     /// The symbol of `value`, when it is held.
     fn symbol_of(&self, value: &T) -> Option<u32> {
-        let hash = self.hasher.hash_one(value);
+        self.find(self.hasher.hash_one(value), value)
+    }
+
+    /// The symbol of `value`, whose hash is `hash`, when it is held.
+    fn find(&self, hash: u64, value: &T) -> Option<u32> {
         self.index
             .find(hash, |&symbol| held(&self.slots, symbol) == value)
             .copied()
@@ -429,8 +455,8 @@ impl<T: Hash + Eq + Clone> Table<T> {
         }
     }
 
-    fn insert(&mut self, value: Box<T>) -> u32 {
-        let hash = self.hasher.hash_one(&*value);
+    /// Holds `value`, whose hash is `hash`, in a slot of its own (it is not held yet).
+    fn insert(&mut self, hash: u64, value: Box<T>) -> u32 {
         let slot = Slot { value, holders: 1 };
         let symbol = match self.free.pop() {
             Some(symbol) => {

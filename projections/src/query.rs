@@ -10,6 +10,7 @@
 use journey_core::log::Position;
 use journey_core::registers::Registers;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -20,7 +21,7 @@ use crate::journal::{Journal, Store};
 use crate::kpi::history::History;
 use crate::kpi::{self, Columns, KpiError, KpiQuery, KpiResult};
 use crate::runner::State;
-use crate::view::{Households, PersonView};
+use crate::view::{Households, PersonView, UuidHasher};
 
 /// The transaction-time cut of the live views: everything recorded. Views are built with it and
 /// queries about "now" are answered with it (the ledger never records the future).
@@ -48,7 +49,7 @@ pub struct ViewSet {
     /// The fields the busiest indicators read, one column each, row by row as `views`
     /// ([`crate::kpi::columns`]); kept up to date with the views.
     columns: Columns,
-    index: HashMap<PersonId, usize>,
+    index: Index,
     /// For each view of the live cut, in the same order, the latest `recorded_at` of the person's
     /// facts: a past cut at or after it sees the same facts, hence the same view
     /// ([`ViewSet::past_cut`]). Empty for a past cut, which nothing is derived from.
@@ -141,13 +142,12 @@ impl ViewSet {
         views: Vec<PersonView>,
         recorded_until: Vec<DateTime<Utc>>,
     ) -> Self {
-        let index = views
-            .iter()
-            .enumerate()
-            .map(|(index, view)| (view.person, index))
-            .collect();
-        let households = Households::from_views(&views);
-        let columns = Columns::of_cut(&views, known_at);
+        // The columns and the households are built on every core, each core a share of the
+        // views (`crate::parallel`); the index, a hash map, on this thread.
+        let threads = threads_for(views.len());
+        let index = index_of(&views);
+        let households = Households::from_views_on(&views, threads);
+        let columns = Columns::of_cut_on(&views, known_at, threads);
         Self {
             known_at,
             checkpoint: state.checkpoint,
@@ -240,17 +240,13 @@ impl ViewSet {
             entries.extend(arrived);
             entries.sort_by_key(|(view, _)| view.person);
             (self.views, self.recorded_until) = entries.into_iter().unzip();
-            self.index = self
-                .views
-                .iter()
-                .enumerate()
-                .map(|(index, view)| (view.person, index))
-                .collect();
+            self.index = index_of(&self.views);
             // Rows move when persons come or go: the columns are laid out afresh, as the index.
-            self.columns = Columns::of_cut(&self.views, self.known_at);
+            self.columns =
+                Columns::of_cut_on(&self.views, self.known_at, threads_for(self.views.len()));
         }
         if !dirty.is_empty() {
-            self.households = Households::from_views(&self.views);
+            self.households = Households::from_views_on(&self.views, threads_for(self.views.len()));
             self.erased_persons = state.erased_persons();
         }
         self.checkpoint = state.checkpoint;
@@ -344,6 +340,22 @@ fn latest_recorded<E, A>(journal: &Journal<E, A>) -> DateTime<Utc> {
         .map(|fact| fact.recorded_at.time())
         .max()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// Each view's row by person. Person ids are hashed as household ids are ([`UuidHasher`]), not
+/// with SipHash: the index is built afresh for every cut, a million entries.
+type Index = HashMap<PersonId, usize, BuildHasherDefault<UuidHasher>>;
+
+/// The index of `views`.
+fn index_of(views: &[PersonView]) -> Index {
+    let mut index = Index::with_capacity_and_hasher(views.len(), BuildHasherDefault::default());
+    index.extend(
+        views
+            .iter()
+            .enumerate()
+            .map(|(row, view)| (view.person, row)),
+    );
+    index
 }
 
 /// The threads to build the views of `persons` persons on: one below [`PARALLEL_VIEWS_FROM`].

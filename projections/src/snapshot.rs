@@ -875,12 +875,26 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
             .map(|entry| open_entry(entry, keys, &invalid))
             .collect::<Result<Vec<Opened>, SnapshotError>>()
     });
+    let opened = opened.into_iter().collect::<Result<Vec<_>, _>>()?;
+    // Every value of the file is interned once: room for all of them up front, so the interner's
+    // index never grows (growing hashes every value held again).
+    let (own_events, own_actors) = opened
+        .iter()
+        .flatten()
+        .filter_map(|opened| opened.own.as_ref())
+        .fold((0, 0), |(events, actors), own| {
+            (events + own.events.len(), actors + own.actors.len())
+        });
     let mut shared_events = Resolving::new(shared_events);
     let mut shared_actors = Resolving::new(shared_actors);
     let mut store = Interner::default();
+    store.reserve(
+        shared_events.values.len() + own_events,
+        shared_actors.values.len() + own_actors,
+    );
     let mut journals = Vec::with_capacity(entries.len());
     for share in opened {
-        for opened in share? {
+        for opened in share {
             let journal = match opened.own {
                 None => Journal {
                     facts: Vec::new(),

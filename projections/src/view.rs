@@ -1850,16 +1850,28 @@ pub struct HouseholdMember {
 impl Households {
     /// Indexes the household of every view that names one.
     pub fn from_views(views: &[PersonView]) -> Self {
-        Self::from_members(views.iter().filter_map(|view| {
-            let member = HouseholdMember {
-                person: view.person,
-                registered_on: view.registered_on,
-                birth_year: view.birth_year,
-                stay: view.stay,
-                presence: view.stays_if_several().to_vec().into(),
-            };
-            Some((view.household_id?, member))
-        }))
+        Self::from_views_on(views, 1)
+    }
+
+    /// [`Households::from_views`] with the members taken from the views on `threads` threads,
+    /// each a contiguous share, and indexed in the views' order: the same households.
+    pub fn from_views_on(views: &[PersonView], threads: usize) -> Self {
+        let shares = crate::parallel::map_shares(views.len(), threads, |range| {
+            views[range]
+                .iter()
+                .filter_map(|view| {
+                    let member = HouseholdMember {
+                        person: view.person,
+                        registered_on: view.registered_on,
+                        birth_year: view.birth_year,
+                        stay: view.stay,
+                        presence: view.stays_if_several().to_vec().into(),
+                    };
+                    Some((view.household_id?, member))
+                })
+                .collect::<Vec<_>>()
+        });
+        Self::from_members(shares.into_iter().flatten())
     }
 
     /// Indexes `members`, each with their household, in the order given.

@@ -21,13 +21,13 @@ use journey_core::catalogue::{
 use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
 use journey_projections::journal::{Fact, Journal};
-use journey_projections::kpi::columns::{IntegrationCourse, Recognition, RowFields};
+use journey_projections::kpi::columns::{Columns, IntegrationCourse, Recognition, RowFields};
 use journey_projections::kpi::{catalogue, compute, KpiQuery};
 use journey_projections::offers::Offers;
 use journey_projections::promising::{
     entries, placed_within_window, promising_applicants, PROMISING_MIN_IDLE_DAYS,
 };
-use journey_projections::view::PersonView;
+use journey_projections::view::{Households, PersonView};
 use journey_projections::volunteers::Volunteers;
 use journey_projections::{State, ViewSet, LIVE};
 use proptest::prelude::*;
@@ -538,4 +538,40 @@ fn a_past_cuts_columns_hold_its_views_fields() {
     let past = ViewSet::for_state(&state, cut);
     assert!(!past.views.is_empty(), "the cut holds persons");
     check(&past).expect("columns of the cut");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The columns and households of a cut are built on every core, a share of the views each,
+    /// and joined in order (a person's first query after a start builds them for every person):
+    /// whatever the number of shares, they equal those built on one thread, row for row and code
+    /// for code, live and at a past cut.
+    #[test]
+    fn the_columns_and_households_built_in_shares_equal_those_built_on_one_thread(
+        people in 0usize..60,
+        seed in any::<u64>(),
+        threads in 2usize..7,
+        past in any::<bool>(),
+    ) {
+        let state = State::from_journals(support::population(people, seed), None, None);
+        let known_at = if past {
+            date("2020-01-01").and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+        } else {
+            LIVE
+        };
+        let set = ViewSet::for_state(&state, known_at);
+        let one = Columns::of_cut_on(&set.views, known_at, 1);
+        let shared = Columns::of_cut_on(&set.views, known_at, threads);
+        prop_assert_eq!(shared.len(), set.views.len());
+        prop_assert!(shared == one, "columns on {} threads", threads);
+        for (row, view) in set.views.iter().enumerate() {
+            prop_assert_eq!(shared.row_fields(row), fields_of(view), "row {}", row);
+        }
+        prop_assert!(
+            Households::from_views_on(&set.views, threads) == Households::from_views(&set.views),
+            "households on {} threads",
+            threads
+        );
+    }
 }

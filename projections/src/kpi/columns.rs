@@ -41,7 +41,9 @@ use crate::view::{
 };
 
 /// The hot fields of every view of one cut, in the views' order (see the module).
-#[derive(Debug, Clone, Default)]
+///
+/// Equal columns hold the same rows laid out alike, with the same codes.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Columns {
     /// The transaction-time cut every row was built at.
     known_at: DateTime<Utc>,
@@ -122,12 +124,109 @@ impl Columns {
     /// The columns of `views`, all built at the cut `known_at` (a view does not say its cut: the
     /// caller, a [`crate::ViewSet`] or whoever calls [`super::compute`], vouches for it).
     pub(crate) fn of_cut(views: &[PersonView], known_at: DateTime<Utc>) -> Self {
-        let mut columns = Self::with_rows(views.len(), known_at);
-        for view in views {
-            columns.push(view);
+        Self::of_cut_on(views, known_at, 1)
+    }
+
+    /// [`Columns::of_cut`] on `threads` threads: each builds the columns of a contiguous share of
+    /// `views`, and the shares are joined in order ([`Columns::extend`]). The result equals the
+    /// columns built on one thread, codes included: a share's names new to the shares before it
+    /// are first met in the same order either way.
+    pub fn of_cut_on(views: &[PersonView], known_at: DateTime<Utc>, threads: usize) -> Self {
+        let mut shares = crate::parallel::map_shares(views.len(), threads, |range| {
+            let mut share = Self::with_rows(range.len(), known_at);
+            for view in &views[range] {
+                share.push(view);
+            }
+            share
+        })
+        .into_iter();
+        let mut columns = shares
+            .next()
+            .unwrap_or_else(|| Self::with_rows(0, known_at));
+        for share in shares {
+            columns.extend(share);
         }
         columns.fit();
         columns
+    }
+
+    /// Adds the rows of `other`, dense columns of the same cut (the next share of the views),
+    /// after these rows, its codes translated into these columns' codes. The destructuring names
+    /// every field, so a column added later cannot be forgotten here.
+    fn extend(&mut self, other: Columns) {
+        debug_assert!(!self.sparse && !other.sparse, "dense columns");
+        debug_assert_eq!(self.known_at, other.known_at, "columns of one cut");
+        let Columns {
+            known_at: _,
+            rows,
+            sparse: _,
+            person,
+            household_id,
+            birth_year,
+            sex,
+            stay,
+            recorded_entry,
+            mut nationality,
+            activities,
+            jobs,
+            mut districts,
+            courses,
+            protection,
+            registered_on,
+            stages_reached_on,
+            first_entitlement,
+            kita,
+            kita_requests,
+            schools,
+            mentoring,
+            sgb2,
+            trainings,
+            measures,
+            language_tests,
+            orientation_tests,
+            recognitions,
+            base_contacts,
+            presence,
+            names,
+            codes: _,
+        } = other;
+        let translated: Vec<u32> = names.iter().map(|name| self.intern(name)).collect();
+        if translated
+            .iter()
+            .enumerate()
+            .any(|(code, new)| code != *new as usize)
+        {
+            nationality.change_each(|code| *code = translated[*code as usize]);
+            districts.change_each(|district| district.value = translated[district.value as usize]);
+        }
+        self.rows += rows;
+        self.person.extend(person);
+        self.household_id.extend(household_id);
+        self.birth_year.extend(birth_year);
+        self.sex.extend(sex);
+        self.stay.extend(stay);
+        self.recorded_entry.extend(recorded_entry);
+        self.nationality.extend(nationality);
+        self.activities.extend(activities);
+        self.jobs.extend(jobs);
+        self.districts.extend(districts);
+        self.courses.extend(courses);
+        self.protection.extend(protection);
+        self.registered_on.extend(registered_on);
+        self.stages_reached_on.extend(stages_reached_on);
+        self.first_entitlement.extend(first_entitlement);
+        self.kita.extend(kita);
+        self.kita_requests.extend(kita_requests);
+        self.schools.extend(schools);
+        self.mentoring.extend(mentoring);
+        self.sgb2.extend(sgb2);
+        self.trainings.extend(trainings);
+        self.measures.extend(measures);
+        self.language_tests.extend(language_tests);
+        self.orientation_tests.extend(orientation_tests);
+        self.recognitions.extend(recognitions);
+        self.base_contacts.extend(base_contacts);
+        self.presence.extend(presence);
     }
 
     /// No rows yet, sparse ([`super::packed`]): the kept rows of a history, built at several

@@ -24,7 +24,7 @@ impl Span {
 }
 
 /// The rows a sparse field's stored values begin at (empty for a dense field).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Firsts(Vec<u32>);
 
 impl Firsts {
@@ -69,7 +69,7 @@ impl Firsts {
 }
 
 /// A field of one value a row (see the module).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Column<T> {
     values: Vec<T>,
     firsts: Firsts,
@@ -128,6 +128,22 @@ impl<T: PartialEq> Column<T> {
         repeats
     }
 
+    /// Adds the rows of `other` after these rows, both dense: the rows of a later share of the
+    /// same cut, built on another thread.
+    pub(super) fn extend(&mut self, other: Column<T>) {
+        debug_assert!(
+            self.firsts.is_dense() && other.firsts.is_dense(),
+            "dense columns"
+        );
+        self.values.extend(other.values);
+    }
+
+    /// Rewrites every stored value with `change` (a share's codes translated into the codes of
+    /// the columns it joins).
+    pub(super) fn change_each(&mut self, change: impl Fn(&mut T)) {
+        self.values.iter_mut().for_each(change);
+    }
+
     /// Built once and read by every query: no spare capacity.
     pub(super) fn shrink(&mut self) {
         self.values.shrink_to_fit();
@@ -172,7 +188,7 @@ impl<T> IndexMut<usize> for Column<T> {
 /// span. A row replaced in place appends its new entries and leaves the old ones unused, until
 /// the list is compacted. Sparse (see the module), a span is stored only for a row whose entries
 /// differ from the row before.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct List<T> {
     spans: Vec<Span>,
     firsts: Firsts,
@@ -279,6 +295,29 @@ impl<T: Clone + PartialEq> List<T> {
         }
         self.entries = kept;
         self.unused = 0;
+    }
+
+    /// Adds the rows of `other` after these rows, both dense: the rows of a later share of the
+    /// same cut, built on another thread. Their entries follow these entries, so their spans move
+    /// by this list's length; the result is laid out as if every row had been pushed here.
+    pub(super) fn extend(&mut self, other: List<T>) {
+        debug_assert!(
+            self.firsts.is_dense() && other.firsts.is_dense(),
+            "dense lists"
+        );
+        let offset = self.entries.len();
+        self.entries.extend(other.entries);
+        self.spans.extend(other.spans.into_iter().map(|span| Span {
+            start: index(span.start as usize + offset),
+            len: span.len,
+        }));
+        self.unused += other.unused;
+    }
+
+    /// Rewrites every stored entry with `change` (a share's codes translated into the codes of
+    /// the columns it joins).
+    pub(super) fn change_each(&mut self, change: impl Fn(&mut T)) {
+        self.entries.iter_mut().for_each(change);
     }
 
     /// Built once and read by every query: no spare capacity.
