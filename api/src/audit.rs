@@ -762,6 +762,44 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_names_its_principal_and_one_without_names_nobody() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+        let audit = AuditLog::open(&store).expect("audit");
+        let principal = Principal {
+            token_id: "tok-7".into(),
+            name: Some("cw-7".into()),
+            role: crate::auth::Role::Caseworker,
+            agency: Some(journey_core::catalogue::Agency::Jobcenter),
+        };
+        let named = audit
+            .append(
+                AuditRecord {
+                    principal: Some(principal),
+                    ..record("person")
+                },
+                Utc::now(),
+            )
+            .expect("append");
+        assert_eq!(named.token_id.as_deref(), Some("tok-7"));
+        assert_eq!(named.token_name.as_deref(), Some("cw-7"));
+        assert_eq!(named.role.as_deref(), Some("caseworker"));
+        assert_eq!(named.agency.as_deref(), Some("jobcenter"));
+        let anonymous = audit.append(record("person"), Utc::now()).expect("append");
+        assert_eq!(
+            (
+                anonymous.token_id,
+                anonymous.token_name,
+                anonymous.role,
+                anonymous.agency
+            ),
+            (None, None, None, None)
+        );
+        assert_eq!(anonymous.prev_hash, named.hash);
+        assert!(audit.verify().expect("verify").is_ok());
+    }
+
+    #[test]
     fn the_stored_value_is_the_entrys_json_and_its_hash_verifies() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
