@@ -562,18 +562,13 @@ async fn record_one<I: RecordInput>(
         (None, CoreEventType::PersonRegistered) => ExpectedRevision::NoStream,
         (None, _) => ExpectedRevision::Any,
     };
+    let erased = erases(std::slice::from_ref(&proposed));
     let receipt = state
         .ledger
-        .append(person, expected, vec![proposed.clone()])
+        .append(person, expected, vec![proposed])
         .await
         .map_err(|error| from_ledger(FieldStyle::TypedInput, error))?;
-    after_append(
-        state,
-        person,
-        std::slice::from_ref(&proposed),
-        personal_data.as_ref(),
-    )
-    .await?;
+    after_append(state, person, erased, personal_data.as_ref()).await?;
     let (revision, position) = match receipt.first_position {
         Some(position) => (receipt.stream_revision, position),
         None => {
@@ -604,16 +599,22 @@ pub(crate) fn count(state: &AppState, receipt: &LedgerReceipt) {
     }
 }
 
-/// What follows an accepted append outside the log: the vault.
+/// Whether an append erases the person's personal data ([`after_append`] then erases the vault's
+/// copy). Asked before the append, which takes the events.
+pub(crate) fn erases(proposed: &[Proposed]) -> bool {
+    proposed
+        .iter()
+        .any(|event| matches!(event.event, Event::PersonalDataErased(_)))
+}
+
+/// What follows an accepted append outside the log: the vault. `erased`: the append [`erases`]
+/// the person's personal data.
 pub(crate) async fn after_append(
     state: &AppState,
     person: PersonId,
-    proposed: &[Proposed],
+    erased: bool,
     personal_data: Option<&VaultData>,
 ) -> ApiResult<()> {
-    let erased = proposed
-        .iter()
-        .any(|event| matches!(event.event, Event::PersonalDataErased(_)));
     if erased {
         return state
             .vault
@@ -675,12 +676,13 @@ async fn append_batch(
     }
     authorize_append(state, principal, person, &proposed).await?;
     let expected = expected_revision.map_or(ExpectedRevision::Any, ExpectedRevision::Exact);
+    let erased = erases(&proposed);
     let receipt = state
         .ledger
-        .append(person, expected, proposed.clone())
+        .append(person, expected, proposed)
         .await
         .map_err(|error| from_ledger(FieldStyle::WireBatch, error))?;
-    after_append(state, person, &proposed, None).await?;
+    after_append(state, person, erased, None).await?;
     count(state, &receipt);
     let written = receipt.written as u64;
     Ok(BatchReceipt {

@@ -148,9 +148,10 @@ where
             // makes the call's events durable makes the entry durable too, and the call pays no
             // flush of its own. Its closing entry tells the outcome.
             let writes = WRITE_CALLS.contains(&path.as_str());
+            let operation_name = operation(&path);
             let record = |outcome: String| AuditRecord {
                 principal: principal.clone(),
-                operation: operation(&path),
+                operation: operation_name.clone(),
                 reason: reason.clone(),
                 outcome,
                 ..AuditRecord::default()
@@ -181,7 +182,7 @@ where
                         let closing = Closing {
                             state: shared.state.clone(),
                             principal: principal.clone(),
-                            operation: operation(&path),
+                            operation: operation_name.clone(),
                             reason: reason.clone(),
                             opened_as: opened.entry.seq,
                             notes: notes.clone(),
@@ -217,7 +218,7 @@ where
                 let closing = Closing {
                     state: shared.state.clone(),
                     principal,
-                    operation: operation(&path),
+                    operation: operation_name,
                     reason,
                     opened_as: entry.seq,
                     notes,

@@ -19,7 +19,7 @@ use tonic::Status;
 
 use crate::auth::{Principal, Role};
 use crate::error::{from_decode, from_ledger, ApiError, FieldStyle};
-use crate::graphql::mutation::{after_append, authorize_append, count, role_may_record};
+use crate::graphql::mutation::{after_append, authorize_append, count, erases, role_may_record};
 use crate::grpc::proto::event_store::client::streams::{
     append_req, append_resp, AppendReq, AppendResp,
 };
@@ -236,11 +236,8 @@ async fn append_person(
     authorize_append(state, principal, person, &proposed)
         .await
         .map_err(status::from_api)?;
-    let receipt = match state
-        .ledger
-        .append(person, expected, proposed.clone())
-        .await
-    {
+    let erased = erases(&proposed);
+    let receipt = match state.ledger.append(person, expected, proposed).await {
         Ok(receipt) => receipt,
         Err(LedgerError::Conflict { actual, .. }) => {
             return Ok(Outcome::WrongExpected {
@@ -250,7 +247,7 @@ async fn append_person(
         }
         Err(error) => return Err(status::from_api(from_ledger(FieldStyle::WireBatch, error))),
     };
-    after_append(state, person, &proposed, None)
+    after_append(state, person, erased, None)
         .await
         .map_err(status::from_api)?;
     count(state, &receipt);
