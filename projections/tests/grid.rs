@@ -9,41 +9,14 @@
 
 mod support;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::synth::SynthConfig;
-use journey_projections::journal::Journals;
-use journey_projections::kpi::{catalogue, compute, Dimension, KpiQuery};
-use journey_projections::view::{Households, PersonView};
+use journey_projections::kpi::{catalogue, compute, KpiQuery};
+use journey_projections::view::Households;
 use journey_projections::{State, ViewSet, LIVE};
+use support::{at, breakdowns, date, reference_views};
 
 /// Enough persons that the runner builds views on several threads (it does so from 2,048).
 const PEOPLE: usize = 2_200;
-
-fn date(text: &str) -> NaiveDate {
-    text.parse().expect("date")
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    date(text).and_hms_opt(12, 0, 0).expect("time").and_utc()
-}
-
-/// The reference: every view built on its own, in person order.
-fn reference_views(journals: &Journals, known_at: DateTime<Utc>) -> Vec<PersonView> {
-    journals
-        .iter()
-        .filter_map(|(person, journal)| PersonView::build(*person, journal, known_at))
-        .collect()
-}
-
-/// Every breakdown of an indicator the grid asks for.
-fn breakdowns(disaggregations: &[Dimension]) -> Vec<Vec<Dimension>> {
-    let mut breakdowns = vec![vec![]];
-    breakdowns.extend(disaggregations.iter().map(|dimension| vec![*dimension]));
-    if disaggregations.len() >= 2 {
-        breakdowns.push(vec![disaggregations[0], disaggregations[1]]);
-    }
-    breakdowns
-}
 
 #[test]
 fn the_served_projections_answer_every_indicator_breakdown_and_cut_as_the_reference_does() {

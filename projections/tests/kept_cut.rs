@@ -8,44 +8,19 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::envelope::PersonId;
 use journey_core::registers::Registers;
 use journey_core::synth::SynthConfig;
-use journey_projections::journal::Journals;
 use journey_projections::kpi::history::History;
-use journey_projections::kpi::{catalogue, compute, Dimension, KpiQuery};
+use journey_projections::kpi::{catalogue, compute, KpiQuery};
 use journey_projections::offers::Offers;
-use journey_projections::view::{Households, PersonView};
+use journey_projections::view::Households;
 use journey_projections::volunteers::Volunteers;
 use journey_projections::{KeptCut, State};
+use support::{at, breakdowns, date, reference_views};
 
 /// Enough persons that the kept rows are built in several shards (from 2,048).
 const PEOPLE: usize = 2_200;
-
-fn date(text: &str) -> NaiveDate {
-    text.parse().expect("date")
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    date(text).and_hms_opt(12, 0, 0).expect("time").and_utc()
-}
-
-fn reference_views(journals: &Journals, known_at: DateTime<Utc>) -> Vec<PersonView> {
-    journals
-        .iter()
-        .filter_map(|(person, journal)| PersonView::build(*person, journal, known_at))
-        .collect()
-}
-
-fn breakdowns(disaggregations: &[Dimension]) -> Vec<Vec<Dimension>> {
-    let mut breakdowns = vec![vec![]];
-    breakdowns.extend(disaggregations.iter().map(|dimension| vec![*dimension]));
-    if disaggregations.len() >= 2 {
-        breakdowns.push(vec![disaggregations[0], disaggregations[1]]);
-    }
-    breakdowns
-}
 
 #[test]
 fn a_past_cut_from_refreshed_kept_rows_answers_every_indicator_it_serves_as_the_reference_does() {

@@ -33,6 +33,25 @@ pub fn at(text: &str) -> DateTime<Utc> {
     }
 }
 
+/// The reference views of a cut: every person's view built on its own (`PersonView::build`, the
+/// definition), in person order; what `grid.rs` and `kept_cut.rs` hold the served projections to.
+pub fn reference_views(journals: &Journals, known_at: DateTime<Utc>) -> Vec<PersonView> {
+    journals
+        .iter()
+        .filter_map(|(person, journal)| PersonView::build(*person, journal, known_at))
+        .collect()
+}
+
+/// Every breakdown of an indicator the grids ask for: none, each dimension, the first two.
+pub fn breakdowns(disaggregations: &[Dimension]) -> Vec<Vec<Dimension>> {
+    let mut breakdowns = vec![vec![]];
+    breakdowns.extend(disaggregations.iter().map(|dimension| vec![*dimension]));
+    if disaggregations.len() >= 2 {
+        breakdowns.push(vec![disaggregations[0], disaggregations[1]]);
+    }
+    breakdowns
+}
+
 pub fn caseworker(id: &str, agency: Agency) -> Actor {
     Actor {
         id: id.to_owned(),
