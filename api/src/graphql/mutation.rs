@@ -562,13 +562,13 @@ async fn record_one<I: RecordInput>(
         (None, CoreEventType::PersonRegistered) => ExpectedRevision::NoStream,
         (None, _) => ExpectedRevision::Any,
     };
-    let erased = erases(std::slice::from_ref(&proposed));
+    let effect = vault_effect(std::slice::from_ref(&proposed));
     let receipt = state
         .ledger
         .append(person, expected, vec![proposed])
         .await
         .map_err(|error| from_ledger(FieldStyle::TypedInput, error))?;
-    after_append(state, person, erased, personal_data.as_ref()).await?;
+    after_append(state, person, effect, personal_data.as_ref()).await?;
     let (revision, position) = match receipt.first_position {
         Some(position) => (receipt.stream_revision, position),
         None => {
@@ -599,23 +599,36 @@ pub(crate) fn count(state: &AppState, receipt: &LedgerReceipt) {
     }
 }
 
-/// Whether an append erases the person's personal data ([`after_append`] then erases the vault's
-/// copy). Asked before the append, which takes the events.
-pub(crate) fn erases(proposed: &[Proposed]) -> bool {
-    proposed
-        .iter()
-        .any(|event| matches!(event.event, Event::PersonalDataErased(_)))
+/// What an accepted append does to the vault's copy of the person's personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VaultEffect {
+    /// The append erases the person's personal data: the vault's copy is erased too.
+    Erase,
+    /// The vault's copy stays, or is written when the append brings personal data.
+    Keep,
 }
 
-/// What follows an accepted append outside the log: the vault. `erased`: the append [`erases`]
-/// the person's personal data.
+/// What the append of `proposed` does to the vault ([`after_append`] acts on it). Asked before the
+/// append, which takes the events.
+pub(crate) fn vault_effect(proposed: &[Proposed]) -> VaultEffect {
+    if proposed
+        .iter()
+        .any(|event| matches!(event.event, Event::PersonalDataErased(_)))
+    {
+        VaultEffect::Erase
+    } else {
+        VaultEffect::Keep
+    }
+}
+
+/// What follows an accepted append outside the log: the vault, as [`vault_effect`] said.
 pub(crate) async fn after_append(
     state: &AppState,
     person: PersonId,
-    erased: bool,
+    effect: VaultEffect,
     personal_data: Option<&VaultData>,
 ) -> ApiResult<()> {
-    if erased {
+    if effect == VaultEffect::Erase {
         return state
             .vault
             .erase(person)
@@ -676,13 +689,13 @@ async fn append_batch(
     }
     authorize_append(state, principal, person, &proposed).await?;
     let expected = expected_revision.map_or(ExpectedRevision::Any, ExpectedRevision::Exact);
-    let erased = erases(&proposed);
+    let effect = vault_effect(&proposed);
     let receipt = state
         .ledger
         .append(person, expected, proposed)
         .await
         .map_err(|error| from_ledger(FieldStyle::WireBatch, error))?;
-    after_append(state, person, erased, None).await?;
+    after_append(state, person, effect, None).await?;
     count(state, &receipt);
     let written = receipt.written as u64;
     Ok(BatchReceipt {

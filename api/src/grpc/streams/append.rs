@@ -19,7 +19,9 @@ use tonic::Status;
 
 use crate::auth::{Principal, Role};
 use crate::error::{from_decode, from_ledger, ApiError, FieldStyle};
-use crate::graphql::mutation::{after_append, authorize_append, count, erases, role_may_record};
+use crate::graphql::mutation::{
+    after_append, authorize_append, count, role_may_record, vault_effect,
+};
 use crate::grpc::proto::event_store::client::streams::{
     append_req, append_resp, AppendReq, AppendResp,
 };
@@ -236,7 +238,7 @@ async fn append_person(
     authorize_append(state, principal, person, &proposed)
         .await
         .map_err(status::from_api)?;
-    let erased = erases(&proposed);
+    let effect = vault_effect(&proposed);
     let receipt = match state.ledger.append(person, expected, proposed).await {
         Ok(receipt) => receipt,
         Err(LedgerError::Conflict { actual, .. }) => {
@@ -247,7 +249,7 @@ async fn append_person(
         }
         Err(error) => return Err(status::from_api(from_ledger(FieldStyle::WireBatch, error))),
     };
-    after_append(state, person, erased, None)
+    after_append(state, person, effect, None)
         .await
         .map_err(status::from_api)?;
     count(state, &receipt);
