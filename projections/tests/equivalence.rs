@@ -2,6 +2,8 @@
 //! a full rebuild gives byte-identical answers for every indicator and read model, and answers for
 //! past cuts are the same every time they are asked.
 
+mod support;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -31,21 +33,7 @@ fn answers(projections: &Projections, cuts: &[(NaiveDate, Option<DateTime<Utc>>)
             .iter()
             .filter(|definition| !definition.person_level)
         {
-            let mut breakdowns = vec![vec![]];
-            breakdowns.extend(
-                definition
-                    .disaggregations
-                    .iter()
-                    .take(2)
-                    .map(|dimension| vec![*dimension]),
-            );
-            if definition.disaggregations.len() >= 2 {
-                breakdowns.push(vec![
-                    definition.disaggregations[0],
-                    definition.disaggregations[1],
-                ]);
-            }
-            for by in breakdowns {
+            for by in support::leading_breakdowns(definition.disaggregations) {
                 let by: Vec<Dimension> = by;
                 for suppression in [None, Some(Suppression { k: 3 })] {
                     let result = projections.kpi(KpiRequest {

@@ -4,6 +4,8 @@
 //! persons, late entries, corrections and retractions of persons already built) a past cut from
 //! the refreshed kept rows equals the reference: every view folded at the cut.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -90,21 +92,7 @@ fn requests(known_at: DateTime<Utc>) -> Vec<KpiRequest> {
         .iter()
         .filter(|definition| !definition.person_level)
     {
-        let mut breakdowns = vec![vec![]];
-        breakdowns.extend(
-            definition
-                .disaggregations
-                .iter()
-                .take(2)
-                .map(|dimension| vec![*dimension]),
-        );
-        if definition.disaggregations.len() >= 2 {
-            breakdowns.push(vec![
-                definition.disaggregations[0],
-                definition.disaggregations[1],
-            ]);
-        }
-        for by in breakdowns {
+        for by in support::leading_breakdowns(definition.disaggregations) {
             let by: Vec<Dimension> = by;
             for as_of in [date("2019-12-31"), date("2024-06-30")] {
                 for suppression in [None, Some(Suppression { k: 3 })] {

@@ -42,6 +42,22 @@ pub fn reference_views(journals: &Journals, known_at: DateTime<Utc>) -> Vec<Pers
         .collect()
 }
 
+/// The breakdowns the served-answer comparisons ask for: none, each of the first two dimensions,
+/// and the first two together.
+pub fn leading_breakdowns(disaggregations: &[Dimension]) -> Vec<Vec<Dimension>> {
+    let mut breakdowns = vec![vec![]];
+    breakdowns.extend(
+        disaggregations
+            .iter()
+            .take(2)
+            .map(|dimension| vec![*dimension]),
+    );
+    if disaggregations.len() >= 2 {
+        breakdowns.push(vec![disaggregations[0], disaggregations[1]]);
+    }
+    breakdowns
+}
+
 /// Every breakdown of an indicator the grids ask for: none, each dimension, the first two.
 pub fn breakdowns(disaggregations: &[Dimension]) -> Vec<Vec<Dimension>> {
     let mut breakdowns = vec![vec![]];
