@@ -103,11 +103,16 @@ pub fn app(state: AppState) -> Router {
         parsed: Arc::default(),
     };
     let web = crate::web::router(shared.state.clone());
+    // The probes stay outside the request trace: a load balancer asks `/readyz` every few seconds,
+    // and while the projections catch up (minutes at a million persons) each 503 would be logged
+    // as a failed request at ERROR.
+    let probes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(shared.clone());
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route(crate::backup::online::BACKUP_PATH, post(admin_backup))
         .with_state(shared)
@@ -117,6 +122,7 @@ pub fn app(state: AppState) -> Router {
             graphql_shaped_413(response, body_limit)
         }))
         .layer(TraceLayer::new_for_http())
+        .merge(probes)
 }
 
 /// The root field names of the schema (Query, Mutation, Subscription) and the meta fields.
