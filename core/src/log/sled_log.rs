@@ -84,6 +84,9 @@ use super::{
 use crate::chain;
 use crate::store::{FlushTicket, Store};
 
+mod checkpoint;
+#[cfg(test)]
+mod checkpoint_tests;
 mod copy;
 mod flusher;
 #[cfg(test)]
@@ -101,6 +104,7 @@ mod writer;
 
 pub use copy::{LogCopyHead, LogRestore};
 // The files of this module are one concern each of one backend: they share its private items.
+use checkpoint::*;
 use flusher::*;
 use index::*;
 use layout::*;
@@ -110,6 +114,10 @@ use reader::*;
 use subscription::*;
 use tables::*;
 use writer::*;
+
+/// The default of [`SledLogConfig::index_checkpoint_min_events`]: a scan of this many `x` entries
+/// at open takes tens of milliseconds, a checkpoint at a million persons a few seconds to write.
+pub const INDEX_CHECKPOINT_MIN_EVENTS: u64 = 65_536;
 
 /// Settings of the embedded log. Every queue, batch and page is bounded by one of them.
 #[derive(Debug, Clone)]
@@ -127,6 +135,10 @@ pub struct SledLogConfig {
     pub subscription_page_size: usize,
     /// How many events a subscription buffers for a slow subscriber before it stops reading.
     pub subscription_buffer: usize,
+    /// Closing the log writes the index checkpoint (`sled_log/checkpoint.rs`) when at least this
+    /// many events were added since the one it opened with (or since the first event, without
+    /// one), so that the next open scans only the `x` keys after it. At least 1.
+    pub index_checkpoint_min_events: u64,
 }
 
 impl Default for SledLogConfig {
@@ -138,6 +150,7 @@ impl Default for SledLogConfig {
             group_linger: std::time::Duration::from_micros(500),
             subscription_page_size: 256,
             subscription_buffer: 1024,
+            index_checkpoint_min_events: INDEX_CHECKPOINT_MIN_EVENTS,
         }
     }
 }
@@ -153,6 +166,7 @@ impl SledLogConfig {
             group_linger: self.group_linger,
             subscription_page_size: self.subscription_page_size.clamp(1, READ_LIMIT_MAX),
             subscription_buffer: self.subscription_buffer.max(1),
+            index_checkpoint_min_events: self.index_checkpoint_min_events.max(1),
         }
     }
 }
@@ -223,7 +237,8 @@ impl SledLog {
         let config = config.sanitized();
         let db = store.db().clone();
         let tree = db.open_tree(TREE_NAME)?;
-        let (state, index, tables) = WriterState::load(&tree, db.clone())?;
+        let (state, index, tables) =
+            WriterState::load(&tree, db.clone(), &checkpoint_path(store.path()))?;
         let reader = Reader {
             tree,
             index: std::sync::Arc::new(RwLock::new(index)),
@@ -289,10 +304,7 @@ impl SledLog {
             .tables
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        (
-            index.ids.len() as u64,
-            index.heap_bytes() + tables.heap_bytes(),
-        )
+        (index.events(), index.heap_bytes() + tables.heap_bytes())
     }
 
     /// The committed head: reads never return events at or beyond it.
