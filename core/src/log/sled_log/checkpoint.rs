@@ -45,9 +45,31 @@ pub(super) fn checkpoint_path(store_path: &Path) -> PathBuf {
 }
 
 /// Writes the checkpoint of `index` (the base and the tail merged), which must hold every event
-/// below `next_position`, whose last global hash is `last_hash`. Returns the file's bytes.
+/// below `next_position`, whose last global hash is `last_hash`. Returns the file's bytes. A
+/// failure leaves the previous checkpoint, if any, and no temporary file.
 pub(super) fn write_checkpoint(
     path: &Path,
+    index: &Index,
+    next_position: u64,
+    last_hash: &[u8; 32],
+) -> std::io::Result<u64> {
+    let temporary = path.with_extension("tmp");
+    let written = write_temporary(&temporary, index, next_position, last_hash);
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    let bytes = written?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent() {
+        // Makes the rename durable; a failure only risks the previous checkpoint after a crash.
+        let _ = std::fs::File::open(dir).and_then(|dir| dir.sync_all());
+    }
+    Ok(bytes)
+}
+
+/// Writes the checkpoint to `temporary` and syncs it.
+fn write_temporary(
+    temporary: &Path,
     index: &Index,
     next_position: u64,
     last_hash: &[u8; 32],
@@ -58,9 +80,8 @@ pub(super) fn write_checkpoint(
             index.events()
         )));
     }
-    let temporary = path.with_extension("tmp");
     let mut out = Out {
-        file: std::fs::File::create(&temporary)?,
+        file: std::fs::File::create(temporary)?,
         hasher: Sha256::new(),
         chunk: Vec::with_capacity(WRITE_CHUNK_BYTES + 64),
         bytes: 0,
@@ -140,13 +161,7 @@ pub(super) fn write_checkpoint(
             out.put(&position.to_le_bytes())?;
         }
     }
-    let bytes = out.finish()?;
-    std::fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent() {
-        // Makes the rename durable; a failure only risks the previous checkpoint after a crash.
-        let _ = std::fs::File::open(dir).and_then(|dir| dir.sync_all());
-    }
-    Ok(bytes)
+    out.finish()
 }
 
 /// The checkpoint's bytes on their way to the file, digested as they go.
