@@ -223,6 +223,7 @@ async fn a_small_configuration_still_commits_everything() {
         group_linger: std::time::Duration::ZERO,
         subscription_page_size: 1,
         subscription_buffer: 1,
+        ..SledLogConfig::default()
     };
     let TestLog { log, .. } = support::open_log_with(config);
     let log = std::sync::Arc::new(log);

@@ -33,10 +33,12 @@
 //! positions without gap or overlap. It is written in the same batch as the group's events, so the
 //! index and the events never disagree after a crash.
 //!
-//! The index is held in memory ([`Index`]: id → position, stream → positions by revision), built
-//! at open by one scan of the `x` keys, and updated by the writer after every applied group. Reads
-//! of streams and ids, and the writer's idempotency and revision checks, use it without touching the
-//! B-tree.
+//! The index is held in memory ([`Index`]: id → position, stream → positions by revision), and
+//! updated by the writer after every applied group. Reads of streams and ids, and the writer's
+//! idempotency and revision checks, use it without touching the B-tree. At open, its base of sorted
+//! arrays comes from the index checkpoint, a file beside sled's (`sled_log/checkpoint.rs`, written
+//! when the log closes), when it is whole, consistent and of this log; the `x` keys after the
+//! checkpoint's position are scanned into it. Without a usable checkpoint every `x` key is scanned.
 //!
 //! Meta format 1 kept a `s` ‖ stream ‖ 0x00 ‖ revision key and an `i` ‖ uuid key per event. Opening
 //! such a store migrates it: `x` keys are written from the records, the meta format becomes 2, and
@@ -84,6 +86,9 @@ use super::{
 use crate::chain;
 use crate::store::{FlushTicket, Store};
 
+mod checkpoint;
+#[cfg(test)]
+mod checkpoint_tests;
 mod copy;
 mod flusher;
 #[cfg(test)]
@@ -101,6 +106,7 @@ mod writer;
 
 pub use copy::{LogCopyHead, LogRestore};
 // The files of this module are one concern each of one backend: they share its private items.
+use checkpoint::*;
 use flusher::*;
 use index::*;
 use layout::*;
@@ -110,6 +116,10 @@ use reader::*;
 use subscription::*;
 use tables::*;
 use writer::*;
+
+/// The default of [`SledLogConfig::index_checkpoint_min_events`]: a scan of this many `x` entries
+/// at open takes tens of milliseconds, a checkpoint at a million persons a few seconds to write.
+pub const INDEX_CHECKPOINT_MIN_EVENTS: u64 = 65_536;
 
 /// Settings of the embedded log. Every queue, batch and page is bounded by one of them.
 #[derive(Debug, Clone)]
@@ -127,6 +137,10 @@ pub struct SledLogConfig {
     pub subscription_page_size: usize,
     /// How many events a subscription buffers for a slow subscriber before it stops reading.
     pub subscription_buffer: usize,
+    /// Closing the log writes the index checkpoint (`sled_log/checkpoint.rs`) when at least this
+    /// many events were added since the one it opened with (or since the first event, without
+    /// one), so that the next open scans only the `x` keys after it. At least 1.
+    pub index_checkpoint_min_events: u64,
 }
 
 impl Default for SledLogConfig {
@@ -138,6 +152,7 @@ impl Default for SledLogConfig {
             group_linger: std::time::Duration::from_micros(500),
             subscription_page_size: 256,
             subscription_buffer: 1024,
+            index_checkpoint_min_events: INDEX_CHECKPOINT_MIN_EVENTS,
         }
     }
 }
@@ -153,6 +168,7 @@ impl SledLogConfig {
             group_linger: self.group_linger,
             subscription_page_size: self.subscription_page_size.clamp(1, READ_LIMIT_MAX),
             subscription_buffer: self.subscription_buffer.max(1),
+            index_checkpoint_min_events: self.index_checkpoint_min_events.max(1),
         }
     }
 }
@@ -217,13 +233,15 @@ impl SledLog {
     ///
     /// Open at most one `SledLog` per store at a time: the writer's in-memory state assumes that it
     /// is the only writer of the `log` tree. The index of every id and stream revision is held in
-    /// memory (about 45 to 65 bytes per event), so that validating an append and finding an event
-    /// by id or stream revision need no B-tree search.
+    /// memory (about 34 bytes per event loaded from the index checkpoint, 45 to 65 per event
+    /// scanned or appended after it), so that validating an append and finding an event by id or
+    /// stream revision need no B-tree search.
     pub fn open(store: &Store, config: SledLogConfig) -> Result<SledLog, LogError> {
         let config = config.sanitized();
         let db = store.db().clone();
         let tree = db.open_tree(TREE_NAME)?;
-        let (state, index, tables) = WriterState::load(&tree, db.clone())?;
+        let (state, index, tables) =
+            WriterState::load(&tree, db.clone(), &checkpoint_path(store.path()))?;
         let reader = Reader {
             tree,
             index: std::sync::Arc::new(RwLock::new(index)),
@@ -289,10 +307,7 @@ impl SledLog {
             .tables
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        (
-            index.ids.len() as u64,
-            index.heap_bytes() + tables.heap_bytes(),
-        )
+        (index.events(), index.heap_bytes() + tables.heap_bytes())
     }
 
     /// The committed head: reads never return events at or beyond it.

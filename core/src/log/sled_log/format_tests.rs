@@ -157,7 +157,7 @@ async fn every_read(
     reads
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -460,7 +460,7 @@ async fn concurrent_appends_share_each_dictionary_entry_and_read_back_after_a_re
 }
 
 /// Copies the files of directory `from` into `to`.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub(super) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).expect("lists") {
         let entry = entry.expect("an entry");
         let target = to.join(entry.file_name());

@@ -1,24 +1,184 @@
-//! The in-memory index of every id and stream revision, and its loading from the `x` keys at open.
+//! The in-memory index of every id and stream revision: a base of sorted arrays loaded from the
+//! index checkpoint (`checkpoint.rs`), and hash maps of what the `x` keys hold after it, loaded at
+//! open and extended by the writer.
 
 // One concern of the sled log; it shares the module's private items.
 use super::*;
 
 /// The in-memory index of the whole log: what the `x` keys hold, applied and not yet committed
-/// alike (readers cut it at the committed head).
+/// alike (readers cut it at the committed head). The events below `base.next_position` are in the
+/// base, the later ones in the tail maps.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    /// Event id → position.
-    pub(super) ids: HashMap<Uuid, u64>,
-    /// Stream → the position of each revision (revision = offset).
-    pub(super) streams: HashMap<String, Vec<u64>>,
+    pub(super) base: Base,
+    /// Event id → position, of the events after the base.
+    ids: HashMap<Uuid, u64>,
+    /// Stream → the positions of its revisions after those in the base (the first one here is
+    /// revision `base revisions`, and so on).
+    streams: HashMap<String, Vec<u64>>,
+}
+
+/// The index of the events below `next_position` in sorted arrays (as the checkpoint stores it):
+/// no per-entry allocation or hashing, lookups by binary search.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Base {
+    /// The events below this position are in the base, and no other.
+    pub(super) next_position: u64,
+    /// The global hash of the event at `next_position - 1` (the genesis hash for none): what ties
+    /// a checkpoint to the log it was written from.
+    pub(super) last_hash: [u8; 32],
+    /// Every event id as its big-endian `u128` (so numeric order is byte order), ascending.
+    pub(super) ids: Vec<u128>,
+    /// The position of each id in `ids`.
+    pub(super) id_positions: Vec<u64>,
+    /// Every stream's name, concatenated in ascending order; stream `i` is
+    /// `names[name_ends[i - 1]..name_ends[i]]`.
+    pub(super) names: String,
+    pub(super) name_ends: Vec<usize>,
+    /// Every stream's positions by revision, concatenated in the order of the names; stream `i`'s
+    /// are `positions[position_ends[i - 1]..position_ends[i]]`.
+    pub(super) positions: Vec<u64>,
+    pub(super) position_ends: Vec<usize>,
+}
+
+impl Base {
+    pub(super) fn streams(&self) -> usize {
+        self.name_ends.len()
+    }
+
+    pub(super) fn name(&self, stream: usize) -> &str {
+        let start = stream
+            .checked_sub(1)
+            .map_or(0, |before| self.name_ends[before]);
+        &self.names[start..self.name_ends[stream]]
+    }
+
+    pub(super) fn positions_of(&self, stream: usize) -> &[u64] {
+        let start = stream
+            .checked_sub(1)
+            .map_or(0, |before| self.position_ends[before]);
+        &self.positions[start..self.position_ends[stream]]
+    }
+
+    /// The number of `name` among the base's streams.
+    fn find(&self, name: &str) -> Option<usize> {
+        let (mut low, mut high) = (0, self.streams());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.name(middle).cmp(name) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(middle),
+            }
+        }
+        None
+    }
+
+    /// The first stream whose name is not below `name`.
+    fn first_from(&self, name: &str) -> usize {
+        let (mut low, mut high) = (0, self.streams());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.name(middle) < name {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    }
+
+    fn id_position(&self, id: Uuid) -> Option<u64> {
+        let found = self.ids.binary_search(&id.as_u128()).ok()?;
+        Some(self.id_positions[found])
+    }
+
+    /// The positions of `name`'s revisions in the base (none when it has none there).
+    pub(super) fn positions_in(&self, name: &str) -> &[u64] {
+        self.find(name)
+            .map_or(&[], |stream| self.positions_of(stream))
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.ids.capacity() * 16
+            + self.id_positions.capacity() * 8
+            + self.names.capacity()
+            + self.name_ends.capacity() * std::mem::size_of::<usize>()
+            + self.positions.capacity() * 8
+            + self.position_ends.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+/// A stream's positions by revision: those in the base, then those after it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Positions<'a> {
+    base: &'a [u64],
+    tail: &'a [u64],
+}
+
+impl Positions<'_> {
+    pub(super) fn len(&self) -> usize {
+        self.base.len() + self.tail.len()
+    }
+
+    /// The position of `revision`, which must be below [`Positions::len`].
+    pub(super) fn at(&self, revision: usize) -> u64 {
+        match revision.checked_sub(self.base.len()) {
+            None => self.base[revision],
+            Some(offset) => self.tail[offset],
+        }
+    }
+
+    pub(super) fn last(&self) -> Option<u64> {
+        self.tail.last().or(self.base.last()).copied()
+    }
+
+    /// How many positions lie below `bound` (they ascend, so they are a prefix).
+    pub(super) fn below(&self, bound: u64) -> usize {
+        let base = self.base.partition_point(|&position| position < bound);
+        if base < self.base.len() {
+            base
+        } else {
+            base + self.tail.partition_point(|&position| position < bound)
+        }
+    }
 }
 
 impl Index {
-    pub(super) fn with_capacity(events: u64) -> Self {
+    /// The index of `base` alone, to which the events after it are added.
+    pub(super) fn on(base: Base) -> Self {
         Self {
-            ids: HashMap::with_capacity(usize::try_from(events).unwrap_or(0)),
+            base,
+            ids: HashMap::new(),
             streams: HashMap::new(),
         }
+    }
+
+    /// How many events the index holds.
+    pub(super) fn events(&self) -> u64 {
+        (self.base.ids.len() + self.ids.len()) as u64
+    }
+
+    /// How many events were added after the base.
+    pub(super) fn tail_events(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    /// The position of the event with `id`, committed or not.
+    pub(super) fn id_position(&self, id: Uuid) -> Option<u64> {
+        self.ids
+            .get(&id)
+            .copied()
+            .or_else(|| self.base.id_position(id))
+    }
+
+    /// The positions of `stream`'s revisions, committed or not; `None` for a stream without any.
+    pub(super) fn positions(&self, stream: &str) -> Option<Positions<'_>> {
+        let positions = Positions {
+            base: self.base.positions_in(stream),
+            tail: self.streams.get(stream).map_or(&[], Vec::as_slice),
+        };
+        (positions.len() > 0).then_some(positions)
     }
 
     /// Adds the event `id` at `revision` of `stream` and at `position`, which must be the stream's
@@ -30,19 +190,29 @@ impl Index {
         revision: u64,
         position: u64,
     ) -> Result<(), String> {
-        let positions = match self.streams.get_mut(stream) {
-            Some(positions) => positions,
+        let base = self.base.positions_in(stream);
+        let tail = match self.streams.get_mut(stream) {
+            Some(tail) => tail,
             None => self.streams.entry(stream.to_owned()).or_default(),
         };
-        if positions.len() as u64 != revision {
+        let revisions = base.len() + tail.len();
+        if revisions as u64 != revision {
             return Err(format!(
-                "`{stream}` revision {revision} does not follow {} stored revisions",
-                positions.len()
+                "`{stream}` revision {revision} does not follow {revisions} stored revisions"
             ));
         }
-        if positions.last().is_some_and(|&last| last >= position) {
+        if tail
+            .last()
+            .or(base.last())
+            .is_some_and(|&last| last >= position)
+        {
             return Err(format!(
                 "`{stream}` revision {revision} at position {position} is not after its revision before"
+            ));
+        }
+        if let Some(stored) = self.base.id_position(id) {
+            return Err(format!(
+                "event id {id} at position {position} is already indexed at position {stored}"
             ));
         }
         match self.ids.entry(id) {
@@ -56,29 +226,106 @@ impl Index {
                 slot.insert(position);
             }
         }
-        positions.push(position);
+        tail.push(position);
         Ok(())
     }
 
     /// The stream's last revision and its position, committed or not.
     pub(super) fn head(&self, stream: &str) -> Option<StreamHead> {
-        let positions = self.streams.get(stream)?;
-        let position = *positions.last()?;
+        let positions = self.positions(stream)?;
         Some(StreamHead {
             revision: positions.len() as u64 - 1,
-            position,
+            position: positions.last()?,
         })
     }
 
     /// How many revisions of `stream` lie below `bound`.
     pub(super) fn visible_revisions(&self, stream: &str, bound: u64) -> usize {
-        self.streams.get(stream).map_or(0, |positions| {
-            positions.partition_point(|&position| position < bound)
-        })
+        self.positions(stream)
+            .map_or(0, |positions| positions.below(bound))
     }
 
-    /// An estimate of the heap bytes the index holds: the hash tables at their capacity (a control
-    /// byte per bucket), the position vectors at theirs, and the stream names.
+    /// The streams beginning with `prefix` whose first event lies below `bound`, sorted.
+    pub(super) fn stream_names(&self, prefix: &str, bound: u64) -> Vec<String> {
+        let base = (self.base.first_from(prefix)..self.base.streams())
+            .map(|stream| (self.base.name(stream), self.base.positions_of(stream)[0]))
+            .take_while(|(name, _)| name.starts_with(prefix));
+        let tail = self
+            .streams
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix) && self.base.find(name).is_none())
+            .filter_map(|(name, positions)| Some((name.as_str(), *positions.first()?)));
+        let mut names: Vec<String> = base
+            .chain(tail)
+            .filter(|(_, first)| *first < bound)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The tail's ids with their positions, ascending by id (for a checkpoint).
+    pub(super) fn sorted_tail_ids(&self) -> Vec<(u128, u64)> {
+        let mut ids: Vec<(u128, u64)> = self
+            .ids
+            .iter()
+            .map(|(id, &position)| (id.as_u128(), position))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The tail's streams with their positions after the base, ascending by name (for a
+    /// checkpoint).
+    pub(super) fn sorted_tail_streams(&self) -> Vec<(&str, &[u64])> {
+        let mut streams: Vec<(&str, &[u64])> = self
+            .streams
+            .iter()
+            .map(|(name, positions)| (name.as_str(), positions.as_slice()))
+            .collect();
+        streams.sort_unstable_by_key(|(name, _)| *name);
+        streams
+    }
+
+    /// Every id with its position and every stream with its positions by revision, however the
+    /// index holds them (for tests comparing indexes).
+    #[cfg(test)]
+    #[allow(clippy::type_complexity)]
+    pub(super) fn entries(
+        &self,
+    ) -> (
+        std::collections::BTreeMap<u128, u64>,
+        std::collections::BTreeMap<String, Vec<u64>>,
+    ) {
+        let base_ids = self
+            .base
+            .ids
+            .iter()
+            .copied()
+            .zip(self.base.id_positions.iter().copied());
+        let tail_ids = self
+            .ids
+            .iter()
+            .map(|(id, &position)| (id.as_u128(), position));
+        let names = (0..self.base.streams())
+            .map(|stream| self.base.name(stream))
+            .chain(self.streams.keys().map(String::as_str));
+        let streams = names
+            .map(|name| {
+                let positions = self.positions(name).map_or_else(Vec::new, |positions| {
+                    (0..positions.len())
+                        .map(|revision| positions.at(revision))
+                        .collect()
+                });
+                (name.to_owned(), positions)
+            })
+            .collect();
+        (base_ids.chain(tail_ids).collect(), streams)
+    }
+
+    /// An estimate of the heap bytes the index holds: the base's arrays, the tail's hash tables
+    /// at their capacity (a control byte per bucket), its position vectors at theirs, and the
+    /// stream names.
     pub(super) fn heap_bytes(&self) -> u64 {
         let ids = self.ids.capacity() * (std::mem::size_of::<(Uuid, u64)>() + 1);
         let streams = self.streams.capacity() * (std::mem::size_of::<(String, Vec<u64>)>() + 1);
@@ -87,7 +334,7 @@ impl Index {
             .iter()
             .map(|(name, positions)| name.capacity() + positions.capacity() * 8)
             .sum();
-        (ids + streams + owned) as u64
+        (self.base.heap_bytes() + ids + streams + owned) as u64
     }
 }
 
@@ -103,11 +350,24 @@ pub(super) struct StreamHead {
     pub(super) position: u64,
 }
 
-/// Builds the index from the `x` keys, which must tile the positions below `next_position`.
-pub(super) fn load_index(tree: &sled::Tree, next_position: u64) -> Result<Index, LogError> {
-    let mut index = Index::with_capacity(next_position);
-    let mut expected = 0u64;
-    for entry in tree.scan_prefix([INDEX_PREFIX]) {
+/// Adds to `index` the events of the `x` keys from its base's next position on, which must tile
+/// the positions up to `next_position`.
+pub(super) fn load_index(
+    tree: &sled::Tree,
+    mut index: Index,
+    next_position: u64,
+) -> Result<Index, LogError> {
+    let mut expected = index.base.next_position;
+    index
+        .ids
+        .reserve(usize::try_from(next_position.saturating_sub(expected)).unwrap_or(0));
+    // Every `x` key from the base's next position on (from the first `x` key without a base, so
+    // that a malformed key below position 0's is seen).
+    let start = match expected {
+        0 => vec![INDEX_PREFIX],
+        _ => index_key(expected).to_vec(),
+    };
+    for entry in tree.range(start..vec![INDEX_PREFIX + 1]) {
         let (key, value) = entry?;
         let first = match (key.len(), be_u64(&key, 1)) {
             (9, Some(first)) => first,

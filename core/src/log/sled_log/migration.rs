@@ -41,7 +41,7 @@ pub(super) fn migrate_from_v1(
         "migrating the event log to one index key per group"
     );
     remove_prefix(tree, INDEX_PREFIX)?;
-    let mut index = Index::with_capacity(next_position);
+    let mut index = Index::default();
     let mut batch = sled::Batch::default();
     let mut chunks_in_batch = 0;
     let mut runs = Vec::new();

@@ -15,9 +15,14 @@ pub(super) struct WriterState {
 }
 
 impl WriterState {
-    /// Loads the meta value, the tables and the index (migrating a store of meta format 1), and
-    /// checks them against the stored events.
-    pub(super) fn load(tree: &sled::Tree, db: sled::Db) -> Result<(Self, Index, Tables), LogError> {
+    /// Loads the meta value, the tables and the index (migrating a store of meta format 1; from the
+    /// index checkpoint at `checkpoint` and the `x` keys after it when the checkpoint is usable),
+    /// and checks them against the stored events.
+    pub(super) fn load(
+        tree: &sled::Tree,
+        db: sled::Db,
+        checkpoint: &std::path::Path,
+    ) -> Result<(Self, Index, Tables), LogError> {
         let tables = Tables::load(tree)?;
         let (format, next_position, last_hash) = match tree.get(META_KEY)? {
             None => (None, 0, chain::GENESIS),
@@ -85,7 +90,7 @@ impl WriterState {
                 remove_prefix(tree, LEGACY_ID_PREFIX)?;
                 db.flush()?;
             }
-            load_index(tree, next_position)?
+            load_with_checkpoint(tree, &tables, checkpoint, next_position, &last_hash)?
         };
         let numbers = Numbers::of(&tables)?;
         let state = Self {
@@ -96,4 +101,61 @@ impl WriterState {
         };
         Ok((state, index, tables))
     }
+}
+
+/// The index from the checkpoint and the `x` keys after it, or from every `x` key when the
+/// checkpoint is missing or unusable (or disagrees with the keys after it).
+fn load_with_checkpoint(
+    tree: &sled::Tree,
+    tables: &Tables,
+    checkpoint: &std::path::Path,
+    next_position: u64,
+    last_hash: &[u8; 32],
+) -> Result<Index, LogError> {
+    let started = std::time::Instant::now();
+    let hash_before = |position: u64| match position.checked_sub(1) {
+        None => Ok(chain::GENESIS),
+        Some(_) if position == next_position => Ok(*last_hash),
+        Some(last) => {
+            let value = tree
+                .get(event_key(last))?
+                .ok_or_else(|| LogError::Corrupt {
+                    position: Position::from_raw(last),
+                    reason: "the event is missing below the committed head".to_owned(),
+                })?;
+            Ok(decode_record(last, &value, tables)?.global_hash)
+        }
+    };
+    let base = match read_checkpoint(checkpoint, next_position, hash_before) {
+        Ok(base) => base,
+        Err(reason) => {
+            tracing::warn!(
+                path = %checkpoint.display(),
+                %reason,
+                "the index checkpoint is not used; every index key is read"
+            );
+            None
+        }
+    };
+    let from_checkpoint = base.as_ref().map_or(0, |base| base.next_position);
+    let index = match base {
+        None => load_index(tree, Index::default(), next_position)?,
+        Some(base) => match load_index(tree, Index::on(base), next_position) {
+            Ok(index) => index,
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    "the index keys after the index checkpoint disagree with it; every index key is read"
+                );
+                load_index(tree, Index::default(), next_position)?
+            }
+        },
+    };
+    tracing::info!(
+        events = next_position,
+        from_checkpoint,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "the log's index is loaded"
+    );
+    Ok(index)
 }

@@ -160,13 +160,13 @@ impl Reader {
     ) -> Vec<(u64, u64)> {
         {
             let index = read_index(&self.index);
-            let Some(positions) = index.streams.get(stream) else {
+            let Some(positions) = index.positions(stream) else {
                 return Vec::new();
             };
             // Revisions and positions grow together, so the committed revisions are a prefix.
-            let visible = positions.partition_point(|&position| position < bound);
+            let visible = positions.below(bound);
             let revision = |from: u64| usize::try_from(from).unwrap_or(usize::MAX);
-            let pick = |offset: usize| (offset as u64, positions[offset]);
+            let pick = |offset: usize| (offset as u64, positions.at(offset));
             match direction {
                 Direction::Forwards => {
                     let start = match from {
@@ -226,22 +226,12 @@ impl Reader {
 
     /// The streams beginning with `prefix` whose first event lies below `bound`, sorted.
     pub(super) fn stream_names(&self, prefix: &str, bound: u64) -> Vec<String> {
-        let index = read_index(&self.index);
-        let mut names: Vec<String> = index
-            .streams
-            .iter()
-            .filter(|(name, positions)| {
-                name.starts_with(prefix) && positions.first().is_some_and(|first| *first < bound)
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        names.sort();
-        names
+        read_index(&self.index).stream_names(prefix, bound)
     }
 
     /// The position of the event with `id`, committed or not (the caller applies the bound).
     pub(super) fn id_position(&self, id: Uuid) -> Option<u64> {
-        read_index(&self.index).ids.get(&id).copied()
+        read_index(&self.index).id_position(id)
     }
 
     /// The stored event at `position`, which the index says has `id`.

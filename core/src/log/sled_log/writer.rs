@@ -71,6 +71,7 @@ impl Writer {
         // are concurrent, the writer lingers briefly for that many, because one flush for many
         // appends is the whole point of group commit; a lone appender never waits.
         let mut usual_group_requests = 1.0f64;
+        let mut stopped_on_error = false;
         while let Some(first) = receiver.blocking_recv() {
             let mut events = first.events.len();
             let mut requests = vec![first];
@@ -103,6 +104,7 @@ impl Writer {
                 // The store failed to apply or flush a group. What sled holds now is unknown to this
                 // process, so the writer stops; reopening recovers the last consistent state.
                 tracing::error!(%error, "the event log writer stops after a storage error");
+                stopped_on_error = true;
                 break;
             }
         }
@@ -114,10 +116,46 @@ impl Writer {
         if flusher.join().is_err() {
             tracing::error!("the event log flush thread panicked");
         }
-        if let Err(error) = self.state.db.flush() {
-            tracing::error!(%error, "the final flush of the event log failed");
+        match self.state.db.flush() {
+            Err(error) => tracing::error!(%error, "the final flush of the event log failed"),
+            // Every applied group is durable now, so the index is that of the stored log.
+            Ok(_)
+                if !stopped_on_error && !self.failed.load(std::sync::atomic::Ordering::Acquire) =>
+            {
+                self.checkpoint_if_due();
+            }
+            Ok(_) => {}
         }
         self.head.send_modify(|head| head.closed = true);
+    }
+
+    /// Writes the index checkpoint when enough events were added since the one the log opened
+    /// with. A failure costs only the next open's time, so it is logged, not returned.
+    fn checkpoint_if_due(&self) {
+        let index = read_index(&self.reader.index);
+        if index.tail_events() < self.config.index_checkpoint_min_events {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let path = checkpoint_path(self.store.path());
+        match write_checkpoint(
+            &path,
+            &index,
+            self.state.next_position,
+            &self.state.last_hash,
+        ) {
+            Ok(bytes) => tracing::info!(
+                events = self.state.next_position,
+                bytes,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "the index checkpoint is written"
+            ),
+            Err(error) => tracing::warn!(
+                path = %path.display(),
+                %error,
+                "the index checkpoint is not written; the next open reads more index keys"
+            ),
+        }
     }
 
     /// Validates and applies one group, then hands it to the flusher, which acknowledges it once it
@@ -241,7 +279,7 @@ impl Writer {
         if let Some(stored) = group.ids.get(&id) {
             return Ok(Some(stored.clone()));
         }
-        let Some(&position) = index.ids.get(&id) else {
+        let Some(position) = index.id_position(id) else {
             return Ok(None);
         };
         let event = self.reader.indexed_event(id, position)?;
