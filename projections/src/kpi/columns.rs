@@ -898,16 +898,19 @@ pub(crate) struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    /// The rows of `views` and their `columns` (built from the same views, in the same order).
-    pub(crate) fn all(
+    /// The rows `rows` of `views` and their `columns` (built from the same views, in the same
+    /// order): all of them, or one share of the persons.
+    pub(crate) fn range(
         columns: &'a Columns,
         views: &'a [PersonView],
+        rows: std::ops::Range<usize>,
     ) -> impl Iterator<Item = Row<'a>> + 'a {
         debug_assert!(
             views.is_empty() || columns.len() == views.len(),
             "columns of these views, or columns alone"
         );
-        (0..columns.len()).map(move |row| Row {
+        debug_assert!(rows.end <= columns.len(), "rows of these columns");
+        rows.map(move |row| Row {
             columns,
             views,
             row,

@@ -509,15 +509,7 @@ impl<'a> Table<'a> {
     /// Adds a person's contribution to the cell of their dimension values.
     pub(crate) fn add(&mut self, row: Row<'a>, contribution: &Contribution) {
         if self.dimensions.is_empty() {
-            // One cell only: no key to compute and nothing to look up.
-            match self.cells.first_mut() {
-                Some((_, cell)) => cell.merge(contribution),
-                None => {
-                    let mut cell = Contribution::default();
-                    cell.merge(contribution);
-                    self.cells.push(([Key::None; 2], cell));
-                }
-            }
+            self.add_to_the_only_cell(contribution);
             return;
         }
         // Unused dimensions take a fixed placeholder, so every key of a table has the same shape.
@@ -528,6 +520,18 @@ impl<'a> Table<'a> {
         self.add_key(key, contribution);
     }
 
+    /// A table without dimensions has one cell only: no key to compute and nothing to look up.
+    fn add_to_the_only_cell(&mut self, contribution: &Contribution) {
+        match self.cells.first_mut() {
+            Some((_, cell)) => cell.merge(contribution),
+            None => {
+                let mut cell = Contribution::default();
+                cell.merge(contribution);
+                self.cells.push(([Key::None; 2], cell));
+            }
+        }
+    }
+
     fn add_key(&mut self, key: CellKey<'a>, contribution: &Contribution) {
         let next = self.cells.len();
         let index = *self.index.entry(key).or_insert(next);
@@ -535,6 +539,20 @@ impl<'a> Table<'a> {
             self.cells.push((key, Contribution::default()));
         }
         self.cells[index].1.merge(contribution);
+    }
+
+    /// Adds the cells of `other`, a table of the same query over other persons: each cell to the
+    /// cell of the same key. Counts add and samples are pooled (they are sorted when the cells
+    /// are finished), so merging the tables of shares gives the table of all their persons.
+    pub(crate) fn merge(&mut self, other: Table<'a>) {
+        debug_assert_eq!(self.dimensions, other.dimensions, "tables of one query");
+        for (key, cell) in other.cells {
+            if self.dimensions.is_empty() {
+                self.add_to_the_only_cell(&cell);
+            } else {
+                self.add_key(key, &cell);
+            }
+        }
     }
 
     /// Sorts the cells, derives margins and the total, and computes every measure.
