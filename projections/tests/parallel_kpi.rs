@@ -48,7 +48,7 @@ fn answers(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     #[test]
     fn every_indicator_and_breakdown_on_several_threads_equals_one_thread(

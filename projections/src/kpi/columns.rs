@@ -997,8 +997,7 @@ impl<'a> Row<'a> {
 
     /// [`PersonView::nationality`].
     pub(crate) fn nationality(&self) -> &'a str {
-        let columns = self.columns;
-        columns.names[columns.nationality[self.row] as usize].as_str()
+        self.name(self.columns.nationality[self.row])
     }
 
     /// [`PersonView::protection_status`].
@@ -1113,8 +1112,16 @@ impl<'a> Row<'a> {
 
     /// [`PersonView::district`].
     pub(crate) fn district(&self, on: NaiveDate) -> Option<&'a str> {
-        let columns = self.columns;
-        let timeline = columns.districts.row(self.row);
-        latest_on(timeline, on).map(|code| columns.names[*code as usize].as_str())
+        self.district_code(on).map(|code| self.name(code))
+    }
+
+    /// The code of [`Row::district`] among the columns' names: equal codes, equal districts.
+    pub(crate) fn district_code(&self, on: NaiveDate) -> Option<u32> {
+        latest_on(self.columns.districts.row(self.row), on).copied()
+    }
+
+    /// The district or nationality of a code of these columns.
+    pub(crate) fn name(&self, code: u32) -> &'a str {
+        self.columns.names[code as usize].as_str()
     }
 }

@@ -23,11 +23,17 @@ pub(crate) const COUNT_SLOTS: usize = 34;
 pub(crate) const SAMPLE_SLOTS: usize = 5;
 
 /// Counts and duration samples of one cell, or of one person before they are added to a cell.
+///
+/// It knows which slots were written since it was cleared, so that clearing a person's
+/// contribution and adding it to a cell touch those few slots only, not all 34 counts and 5
+/// sample lists: for most indicators a person writes one or two slots, and these two steps were
+/// most of the cost of a person. A slot never written holds 0 (or no sample).
 #[derive(Debug, Clone)]
 pub(crate) struct Contribution {
     counts: [u64; COUNT_SLOTS],
     samples: [Vec<i64>; SAMPLE_SLOTS],
-    touched: bool,
+    /// Bit `slot` for a count slot written, bit `COUNT_SLOTS + slot` for a sample slot.
+    written: u64,
     /// The person would be in an age-based population but for an unknown birth year. Not part
     /// of any cell: the answer's metadata counts such persons.
     excluded_for_unknown_birth_year: bool,
@@ -39,22 +45,42 @@ impl Default for Contribution {
         Self {
             counts: [0; COUNT_SLOTS],
             samples: Default::default(),
-            touched: false,
+            written: 0,
             excluded_for_unknown_birth_year: false,
         }
     }
 }
 
+/// The slots whose bits are set in `written`, lowest first: `(true, slot)` for a count slot,
+/// `(false, slot)` for a sample slot.
+fn slots(mut written: u64) -> impl Iterator<Item = (bool, usize)> {
+    std::iter::from_fn(move || {
+        if written == 0 {
+            return None;
+        }
+        let bit = written.trailing_zeros() as usize;
+        written &= written - 1;
+        Some(if bit < COUNT_SLOTS {
+            (true, bit)
+        } else {
+            (false, bit - COUNT_SLOTS)
+        })
+    })
+}
+
+const _: () = assert!(COUNT_SLOTS + SAMPLE_SLOTS <= 64, "every slot has a bit");
+
 impl Contribution {
     pub(crate) fn clear(&mut self) {
         self.excluded_for_unknown_birth_year = false;
-        if self.touched {
-            self.counts = [0; COUNT_SLOTS];
-            for samples in &mut self.samples {
-                samples.clear();
+        for (count, slot) in slots(self.written) {
+            if count {
+                self.counts[slot] = 0;
+            } else {
+                self.samples[slot].clear();
             }
-            self.touched = false;
         }
+        self.written = 0;
     }
 
     /// Adds one to a count slot.
@@ -64,13 +90,13 @@ impl Contribution {
 
     pub(crate) fn add(&mut self, slot: usize, amount: u64) {
         self.counts[slot] += amount;
-        self.touched = true;
+        self.written |= 1 << slot;
     }
 
     /// Records one duration in days.
     pub(crate) fn sample(&mut self, slot: usize, days: i64) {
         self.samples[slot].push(days);
-        self.touched = true;
+        self.written |= 1 << (COUNT_SLOTS + slot);
     }
 
     /// Marks the person as left out of an age-based population for want of a birth year.
@@ -87,7 +113,7 @@ impl Contribution {
     }
 
     pub(crate) fn is_touched(&self) -> bool {
-        self.touched
+        self.written != 0
     }
 
     /// A fingerprint of this contribution in the cell `cell` (its dimension keys): equal
@@ -102,15 +128,14 @@ impl Contribution {
     }
 
     fn merge(&mut self, other: &Contribution) {
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
-            *mine += theirs;
-        }
-        for (mine, theirs) in self.samples.iter_mut().zip(&other.samples) {
-            if !theirs.is_empty() {
-                mine.extend_from_slice(theirs);
+        for (count, slot) in slots(other.written) {
+            if count {
+                self.counts[slot] += other.counts[slot];
+            } else {
+                self.samples[slot].extend_from_slice(&other.samples[slot]);
             }
         }
-        self.touched |= other.touched;
+        self.written |= other.written;
     }
 }
 
@@ -459,6 +484,10 @@ pub(crate) struct Table<'a> {
     registers: &'a Registers,
     index: HashMap<CellKey<'a>, usize, BuildHasherDefault<KeyHasher>>,
     cells: Vec<(CellKey<'a>, Contribution)>,
+    /// For each dimension that [`Dimension::is_of_district`], its value by district code (the
+    /// columns' codes) as met so far: named through the registers once per district and query
+    /// rather than once per person.
+    of_district: [Vec<Option<Key<'a>>>; 2],
 }
 
 /// The finished cells of a query, ready to become a result.
@@ -486,6 +515,7 @@ impl<'a> Table<'a> {
             registers,
             index: HashMap::default(),
             cells: Vec::new(),
+            of_district: Default::default(),
         }
     }
 
@@ -514,8 +544,27 @@ impl<'a> Table<'a> {
         }
         // Unused dimensions take a fixed placeholder, so every key of a table has the same shape.
         let mut key: CellKey<'a> = [Key::None; 2];
-        for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
-            *slot = dimension.key(row, self.as_of, self.registers);
+        for ((slot, dimension), known) in key
+            .iter_mut()
+            .zip(&self.dimensions)
+            .zip(&mut self.of_district)
+        {
+            *slot = if dimension.is_of_district() {
+                match row.district_code(self.as_of) {
+                    Some(code) => {
+                        let index = code as usize;
+                        if known.len() <= index {
+                            known.resize(index + 1, None);
+                        }
+                        *known[index].get_or_insert_with(|| {
+                            dimension.of_district(row.name(code), self.as_of, self.registers)
+                        })
+                    }
+                    None => Key::None,
+                }
+            } else {
+                dimension.key(row, self.as_of, self.registers)
+            };
         }
         self.add_key(key, contribution);
     }
