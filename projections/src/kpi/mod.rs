@@ -502,7 +502,7 @@ fn compute_over(
         None => Vec::new(),
     };
     // Each share of the persons fills a table of its own; the tables merge exactly (counts add,
-    // samples are pooled and sorted only when the cells are finished), so the answer does not
+    // samples are pooled, in no order a quantile depends on), so the answer does not
     // depend on how the persons were shared out.
     let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
     let share = |rows: Range<usize>| {

@@ -302,8 +302,8 @@ impl MeasureSpec {
         )
     }
 
-    /// The measure of a cell. `cell`'s samples must be sorted.
-    fn measure(&self, cell: &Contribution) -> Measure {
+    /// The measure of a cell. A quantile reorders the cell's samples ([`percentile`]).
+    fn measure(&self, cell: &mut Contribution) -> Measure {
         let measure = |value: Option<f64>, numerator, denominator, persons| Measure {
             name: self.name().to_owned(),
             value: value.map(round),
@@ -337,12 +337,13 @@ impl MeasureSpec {
                 persons,
                 ..
             } => {
-                let samples = &cell.samples[samples];
+                let persons = cell.get(persons);
+                let samples = &mut cell.samples[samples];
                 measure(
                     percentile(samples, quantile.fraction()),
                     None,
                     Some(samples.len() as u64),
-                    cell.get(persons),
+                    persons,
                 )
             }
             MeasureSpec::ShareAbove {
@@ -414,15 +415,21 @@ fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 
-/// The quantile of sorted samples by linear interpolation between closest ranks (the common
-/// "type 7" definition: the median of an even count is the mean of the two middle values).
-pub(crate) fn percentile(sorted: &[i64], fraction: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
+/// The quantile of samples by linear interpolation between closest ranks (the common "type 7"
+/// definition: the median of an even count is the mean of the two middle values). The two ranks
+/// are found by selection, not by sorting: linear in the samples rather than `n log n` (a total
+/// pools every person's durations), with the same values as in the sorted samples. The samples
+/// are left reordered.
+pub(crate) fn percentile(samples: &mut [i64], fraction: f64) -> Option<f64> {
+    let last = samples.len().checked_sub(1)?;
     let position = last as f64 * fraction;
     let lower = position.floor() as usize;
-    let upper = (lower + 1).min(last);
     let weight = position - lower as f64;
-    Some(sorted[lower] as f64 + weight * (sorted[upper] - sorted[lower]) as f64)
+    let (_, at_lower, above) = samples.select_nth_unstable(lower);
+    let at_lower = *at_lower;
+    // The next rank is the least sample above the lower one (none when the lower is the last).
+    let at_upper = above.iter().copied().min().unwrap_or(at_lower);
+    Some(at_lower as f64 + weight * (at_upper - at_lower) as f64)
 }
 
 /// A fast, deterministic hasher for the small keys of the cell map (a multiply-rotate hash in the
@@ -591,8 +598,8 @@ impl<'a> Table<'a> {
     }
 
     /// Adds the cells of `other`, a table of the same query over other persons: each cell to the
-    /// cell of the same key. Counts add and samples are pooled (they are sorted when the cells
-    /// are finished), so merging the tables of shares gives the table of all their persons.
+    /// cell of the same key. Counts add and samples are pooled (in no order: a quantile selects
+    /// its ranks when the cells are finished), so merging the tables of shares gives the table of all their persons.
     pub(crate) fn merge(&mut self, other: Table<'a>) {
         debug_assert_eq!(self.dimensions, other.dimensions, "tables of one query");
         for (key, cell) in other.cells {
@@ -624,14 +631,9 @@ impl<'a> Table<'a> {
             }
         }
 
-        let finish_cell = |values: Vec<DimensionValue>, mut cell: Contribution| {
-            for samples in &mut cell.samples {
-                samples.sort_unstable();
-            }
-            Cell {
-                dimensions: values,
-                measures: specs.iter().map(|spec| spec.measure(&cell)).collect(),
-            }
+        let finish_cell = |values: Vec<DimensionValue>, mut cell: Contribution| Cell {
+            dimensions: values,
+            measures: specs.iter().map(|spec| spec.measure(&mut cell)).collect(),
         };
         let value = |dimension: Dimension, key: Key<'_>| DimensionValue {
             dimension,
@@ -672,6 +674,37 @@ impl<'a> Table<'a> {
             rules: (0..specs.len())
                 .map(|index| MeasureSpec::disclosure(specs, index))
                 .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition: the ranks read off the sorted samples.
+    fn sorted_percentile(samples: &[i64], fraction: f64) -> Option<f64> {
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        let last = sorted.len().checked_sub(1)?;
+        let position = last as f64 * fraction;
+        let lower = position.floor() as usize;
+        let upper = (lower + 1).min(last);
+        let weight = position - lower as f64;
+        Some(sorted[lower] as f64 + weight * (sorted[upper] - sorted[lower]) as f64)
+    }
+
+    proptest! {
+        #[test]
+        fn a_selected_quantile_equals_the_one_of_the_sorted_samples(
+            samples in proptest::collection::vec(-50i64..4_000, 0..200),
+            fraction in prop_oneof![Just(0.5), Just(0.75), 0.0f64..=1.0],
+        ) {
+            let expected = sorted_percentile(&samples, fraction);
+            let mut reordered = samples.clone();
+            let selected = percentile(&mut reordered, fraction);
+            prop_assert_eq!(selected.map(f64::to_bits), expected.map(f64::to_bits));
         }
     }
 }
