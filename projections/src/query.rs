@@ -192,7 +192,8 @@ impl ViewSet {
             columns: &self.columns,
             households: &self.households,
         };
-        kpi::compute_kept(query, population, registers, offers, volunteers)
+        let threads = threads_for(self.views.len());
+        kpi::compute_kept(query, population, registers, offers, volunteers, threads)
     }
 
     /// The view of one person, if they are in this cut.
@@ -315,7 +316,8 @@ impl KeptCut {
             columns: &self.columns,
             households: &self.households,
         };
-        kpi::compute_kept(query, population, registers, offers, volunteers)
+        let threads = threads_for(self.columns.len());
+        kpi::compute_kept(query, population, registers, offers, volunteers, threads)
     }
 }
 
@@ -358,7 +360,8 @@ fn index_of(views: &[PersonView]) -> Index {
     index
 }
 
-/// The threads to build the views of `persons` persons on: one below [`PARALLEL_VIEWS_FROM`].
+/// The threads to build the views of `persons` persons on, or to answer an indicator over them:
+/// one below [`PARALLEL_VIEWS_FROM`].
 fn threads_for(persons: usize) -> usize {
     if persons < PARALLEL_VIEWS_FROM {
         1

@@ -898,16 +898,19 @@ pub(crate) struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    /// The rows of `views` and their `columns` (built from the same views, in the same order).
-    pub(crate) fn all(
+    /// The rows `rows` of `views` and their `columns` (built from the same views, in the same
+    /// order): all of them, or one share of the persons.
+    pub(crate) fn range(
         columns: &'a Columns,
         views: &'a [PersonView],
+        rows: std::ops::Range<usize>,
     ) -> impl Iterator<Item = Row<'a>> + 'a {
         debug_assert!(
             views.is_empty() || columns.len() == views.len(),
             "columns of these views, or columns alone"
         );
-        (0..columns.len()).map(move |row| Row {
+        debug_assert!(rows.end <= columns.len(), "rows of these columns");
+        rows.map(move |row| Row {
             columns,
             views,
             row,
@@ -994,8 +997,7 @@ impl<'a> Row<'a> {
 
     /// [`PersonView::nationality`].
     pub(crate) fn nationality(&self) -> &'a str {
-        let columns = self.columns;
-        columns.names[columns.nationality[self.row] as usize].as_str()
+        self.name(self.columns.nationality[self.row])
     }
 
     /// [`PersonView::protection_status`].
@@ -1110,8 +1112,16 @@ impl<'a> Row<'a> {
 
     /// [`PersonView::district`].
     pub(crate) fn district(&self, on: NaiveDate) -> Option<&'a str> {
-        let columns = self.columns;
-        let timeline = columns.districts.row(self.row);
-        latest_on(timeline, on).map(|code| columns.names[*code as usize].as_str())
+        self.district_code(on).map(|code| self.name(code))
+    }
+
+    /// The code of [`Row::district`] among the columns' names: equal codes, equal districts.
+    pub(crate) fn district_code(&self, on: NaiveDate) -> Option<u32> {
+        latest_on(self.columns.districts.row(self.row), on).copied()
+    }
+
+    /// The district or nationality of a code of these columns.
+    pub(crate) fn name(&self, code: u32) -> &'a str {
+        self.columns.names[code as usize].as_str()
     }
 }

@@ -89,17 +89,30 @@ impl Dimension {
         Key::text(districts.resolve(district, Some(on)).unwrap_or(district))
     }
 
-    /// The value of this dimension for a person as of `on`, from the person's columns only.
-    pub(crate) fn key<'a>(&self, row: Row<'a>, on: NaiveDate, registers: &'a Registers) -> Key<'a> {
+    /// Whether the value of this dimension is a function of the person's district on D alone
+    /// ([`Dimension::of_district`]).
+    pub(crate) fn is_of_district(&self) -> bool {
+        matches!(
+            self,
+            Dimension::District | Dimension::CurrentDistrict | Dimension::Area
+        )
+    }
+
+    /// The value of a dimension that [`Dimension::is_of_district`] for a person whose district
+    /// on `on` is `district` (as recorded), named through the registers.
+    pub(crate) fn of_district<'a>(
+        &self,
+        district: &'a str,
+        on: NaiveDate,
+        registers: &'a Registers,
+    ) -> Key<'a> {
+        debug_assert!(self.is_of_district(), "a dimension of the district");
         let districts = registers.register(RegisterKind::Districts);
         match self {
-            Dimension::District => row.district(on).map_or(Key::None, |district| {
-                Self::district_key(district, on, registers)
-            }),
-            Dimension::CurrentDistrict => row.district(on).map_or(Key::None, |district| {
+            Dimension::CurrentDistrict => {
                 Key::text(districts.resolve(district, None).unwrap_or(district))
-            }),
-            Dimension::Area => row.district(on).map_or(Key::None, |district| {
+            }
+            Dimension::Area => {
                 let areas = registers.register(RegisterKind::Areas);
                 districts
                     .resolve(district, Some(on))
@@ -107,7 +120,19 @@ impl Dimension {
                     .map_or(Key::Unknown, |area| {
                         Key::text(areas.resolve(area, Some(on)).unwrap_or(area))
                     })
-            }),
+            }
+            _ => Self::district_key(district, on, registers),
+        }
+    }
+
+    /// The value of this dimension for a person as of `on`, from the person's columns only.
+    pub(crate) fn key<'a>(&self, row: Row<'a>, on: NaiveDate, registers: &'a Registers) -> Key<'a> {
+        match self {
+            Dimension::District | Dimension::CurrentDistrict | Dimension::Area => {
+                row.district(on).map_or(Key::None, |district| {
+                    self.of_district(district, on, registers)
+                })
+            }
             Dimension::Sex => match row.sex() {
                 Sex::Unknown => Key::Unknown,
                 sex => Key::Ordinal(sex as u8),

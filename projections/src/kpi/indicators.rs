@@ -1002,14 +1002,15 @@ fn observe_funnel(row: Row<'_>, on: NaiveDate, out: &mut Contribution) {
         return;
     }
     out.count(FUNNEL_COHORT);
-    let reached = |stage: Stage| row.stage_reached_on(stage).filter(|date| *date <= on);
-    for (index, stage) in Stage::CHAIN.iter().enumerate() {
-        if reached(*stage).is_some() {
+    // Each stage's date read once, not once per pair it is in.
+    let reached = Stage::CHAIN.map(|stage| row.stage_reached_on(stage).filter(|date| *date <= on));
+    for (index, date) in reached.iter().enumerate() {
+        if date.is_some() {
             out.count(FUNNEL_REACHED + index);
         }
     }
-    for (index, pair) in Stage::CHAIN.windows(2).enumerate() {
-        if let (Some(from), Some(to)) = (reached(pair[0]), reached(pair[1])) {
+    for (index, pair) in reached.windows(2).enumerate() {
+        if let [Some(from), Some(to)] = *pair {
             if from <= to {
                 out.sample(index, days(from, to));
                 out.count(FUNNEL_PAIRS + index);

@@ -22,6 +22,8 @@ mod packed;
 pub mod suppression;
 mod table;
 
+use std::ops::Range;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use journey_core::registers::Registers;
 use serde::{Deserialize, Serialize};
@@ -151,6 +153,20 @@ pub struct KpiMetadata {
     /// fewer persons than it did; this says how many are missing for that reason. [`compute`]
     /// sees only views and leaves it 0; [`crate::Projections::kpi`] fills it in from the state.
     pub erased_persons: u64,
+}
+
+impl KpiMetadata {
+    /// Adds the counts of another share of the persons.
+    fn merge(&mut self, other: &KpiMetadata) {
+        self.unknown_birth_year_excluded += other.unknown_birth_year_excluded;
+        if let (Some(mine), Some(theirs)) = (
+            self.entry_date_fallbacks.as_mut(),
+            other.entry_date_fallbacks,
+        ) {
+            *mine += theirs;
+        }
+        self.erased_persons += other.erased_persons;
+    }
 }
 
 /// Why a query cannot be answered.
@@ -373,9 +389,34 @@ pub fn compute_with_organisational(
             columns: &columns,
             households,
         },
-        registers,
-        offers,
-        volunteers,
+        (registers, offers, volunteers),
+        1,
+    )
+}
+
+/// [`compute_with_registers`] on `threads` threads: the persons are cut into contiguous shares,
+/// each share's table is computed on a thread of its own and the tables are merged. The answer
+/// is the same, byte for byte, as on one thread (the running projections answer this way; this
+/// is how a test holds the merge to the single-threaded answer).
+pub fn compute_on(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+    threads: usize,
+) -> Result<KpiResult, KpiError> {
+    let (definition, dimensions) = definition_and_dimensions(query)?;
+    let columns = Columns::of_cut(views, query.known_at);
+    compute_over(
+        query,
+        (definition, dimensions),
+        Population {
+            views,
+            columns: &columns,
+            households,
+        },
+        (registers, &Offers::default(), &Volunteers::default()),
+        threads,
     )
 }
 
@@ -401,12 +442,14 @@ pub(crate) struct Population<'a> {
 /// [`compute_with_organisational`] over a population whose columns are kept with the views (the
 /// running projections' [`crate::ViewSet`]): no pass over the views but the indicators' own. The
 /// population's cut, which its columns carry, must be the query's.
+/// The persons are shared out over `threads` threads ([`compute_on`]).
 pub(crate) fn compute_kept(
     query: &KpiQuery,
     population: Population<'_>,
     registers: &Registers,
     offers: &Offers,
     volunteers: &Volunteers,
+    threads: usize,
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let views_known_at = population.columns.known_at();
@@ -420,19 +463,20 @@ pub(crate) fn compute_kept(
         query,
         (definition, dimensions),
         population,
-        registers,
-        offers,
-        volunteers,
+        (registers, offers, volunteers),
+        threads,
     )
 }
+
+/// What an indicator reads besides the persons: the registers, offers and volunteers.
+type Organisational<'a> = (&'a Registers, &'a Offers, &'a Volunteers);
 
 fn compute_over(
     query: &KpiQuery,
     (definition, dimensions): (&'static KpiDefinition, Vec<Dimension>),
     population: Population<'_>,
-    registers: &Registers,
-    offers: &Offers,
-    volunteers: &Volunteers,
+    (registers, offers, volunteers): Organisational<'_>,
+    threads: usize,
 ) -> Result<KpiResult, KpiError> {
     let indicator = indicators::Indicator::for_key(definition.key);
     // Which months' places count, and in which slots: D's month for the unmet demand, the 12
@@ -457,30 +501,43 @@ fn compute_over(
         Some(_) => offers.in_force(query.as_of, query.known_at),
         None => Vec::new(),
     };
-    let mut table = table::Table::new(&dimensions, query.as_of, registers);
+    // Each share of the persons fills a table of its own; the tables merge exactly (counts add,
+    // samples are pooled, in no order a quantile depends on), so the answer does not
+    // depend on how the persons were shared out.
     let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
-    let mut metadata = KpiMetadata {
-        unknown_birth_year_excluded: 0,
-        entry_date_fallbacks: by_entry.then_some(0),
-        erased_persons: 0,
-    };
-    each_contribution(query, indicator, population, |row, contribution| {
-        if contribution.is_excluded_for_unknown_birth_year() {
-            metadata.unknown_birth_year_excluded += 1;
-        }
-        if !contribution.is_touched() {
-            return;
-        }
-        table.add(row, contribution);
-        if let Some(fallbacks) = metadata.entry_date_fallbacks.as_mut() {
-            if row
-                .entry(query.as_of)
-                .is_some_and(|entry| entry.from_arrival)
-            {
-                *fallbacks += 1;
+    let share = |rows: Range<usize>| {
+        let mut table = table::Table::new(&dimensions, query.as_of, registers);
+        let mut metadata = KpiMetadata {
+            unknown_birth_year_excluded: 0,
+            entry_date_fallbacks: by_entry.then_some(0),
+            erased_persons: 0,
+        };
+        each_contribution(query, indicator, population, rows, |row, contribution| {
+            if contribution.is_excluded_for_unknown_birth_year() {
+                metadata.unknown_birth_year_excluded += 1;
             }
-        }
-    })?;
+            if !contribution.is_touched() {
+                return;
+            }
+            table.add(row, contribution);
+            if let Some(fallbacks) = metadata.entry_date_fallbacks.as_mut() {
+                if row
+                    .entry(query.as_of)
+                    .is_some_and(|entry| entry.from_arrival)
+                {
+                    *fallbacks += 1;
+                }
+            }
+        });
+        (table, metadata)
+    };
+    let mut shares =
+        crate::parallel::map_shares(population.columns.len(), threads, share).into_iter();
+    let (mut table, mut metadata) = shares.next().unwrap_or_else(|| share(0..0));
+    for (other, counts) in shares {
+        table.merge(other);
+        metadata.merge(&counts);
+    }
     for (offered, (first, last, kita_slot, course_slot)) in capacities
         .iter()
         .filter_map(|offered| capacity.map(|capacity| (offered, capacity)))
@@ -547,14 +604,16 @@ fn definition_and_dimensions(
     Ok((definition, dimensions))
 }
 
-/// Walks the rows once and hands every person, with what they count in the indicator (nothing,
-/// when [`table::Contribution::is_touched`] is false), to `add`: the one pass behind [`compute`] and [`contributions`].
+/// Walks the rows `rows` once and hands every person, with what they count in the indicator
+/// (nothing, when [`table::Contribution::is_touched`] is false), to `add`: the one pass behind
+/// [`compute`] and [`contributions`].
 fn each_contribution<'a>(
     query: &KpiQuery,
     indicator: indicators::Indicator,
     population: Population<'a>,
+    rows: Range<usize>,
     mut add: impl FnMut(Row<'a>, &table::Contribution),
-) -> Result<(), KpiError> {
+) {
     let views = population.views;
     debug_assert!(
         views.windows(2).all(|pair| pair[0].person < pair[1].person),
@@ -562,12 +621,11 @@ fn each_contribution<'a>(
     );
     let context = indicators::Context::new(query.as_of, population.households);
     let mut contribution = table::Contribution::default();
-    for row in Row::all(population.columns, views) {
+    for row in Row::range(population.columns, views, rows) {
         contribution.clear();
         indicator.observe(&context, row, &mut contribution);
         add(row, &contribution);
     }
-    Ok(())
 }
 
 /// What each person contributes to the table of `query` (see [`Contributions`]), over the same
@@ -587,7 +645,8 @@ pub fn contributions(
         households,
     };
     let mut fingerprints = Vec::new();
-    each_contribution(query, indicator, population, |row, contribution| {
+    let rows = 0..columns.len();
+    each_contribution(query, indicator, population, rows, |row, contribution| {
         if !contribution.is_touched() {
             return;
         }
@@ -596,6 +655,6 @@ pub fn contributions(
             .map(|dimension| dimension.key(row, query.as_of, registers))
             .collect();
         fingerprints.push((row.view().person, contribution.fingerprint(&cell)));
-    })?;
+    });
     Ok(Contributions { fingerprints })
 }
