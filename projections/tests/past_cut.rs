@@ -272,6 +272,34 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
+    /// The columns of a cut from the kept rows are built on every core, a share of the persons
+    /// each, and joined in order: whatever the number of shares, they equal those built on one
+    /// thread, row for row and code for code, and so the fold's.
+    #[test]
+    fn the_kept_rows_filtered_in_shares_equal_those_filtered_on_one_thread(
+        case in amended_case(),
+        threads in 2usize..7,
+    ) {
+        let Some((state, cuts)) = amended_population(&case) else {
+            return Err(TestCaseError::reject("no persons"));
+        };
+        let history = History::of_journals(&state.store, &state.journals);
+        for cut in cuts {
+            let one = history.columns_at_on(&state.store, &state.journals, cut, 1);
+            let shared = history.columns_at_on(&state.store, &state.journals, cut, threads);
+            prop_assert_eq!((shared.filtered, shared.folded), (one.filtered, one.folded));
+            prop_assert!(shared.columns == one.columns, "columns at {} in {} shares", cut, threads);
+            prop_assert!(
+                rows_of(&shared.columns) == folded_rows(&state, cut),
+                "the rows at {} differ from the fold's", cut
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
     /// The history kept up to date: built before the amendments were applied and before some
     /// persons came (`arrivals` of them left out), then refreshed with the persons amended or
     /// come, filtered at a past cut equals the fold at that cut.

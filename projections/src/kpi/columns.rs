@@ -132,14 +132,24 @@ impl Columns {
     /// columns built on one thread, codes included: a share's names new to the shares before it
     /// are first met in the same order either way.
     pub fn of_cut_on(views: &[PersonView], known_at: DateTime<Utc>, threads: usize) -> Self {
-        let mut shares = crate::parallel::map_shares(views.len(), threads, |range| {
+        let shares = crate::parallel::map_shares(views.len(), threads, |range| {
             let mut share = Self::with_rows(range.len(), known_at);
             for view in &views[range] {
                 share.push(view);
             }
             share
-        })
-        .into_iter();
+        });
+        Self::joined(shares, known_at)
+    }
+
+    /// The dense columns of consecutive shares of one cut `known_at`, built on threads of their
+    /// own, joined in order ([`Columns::extend`]) and fitted: equal to the columns built on one
+    /// thread, codes included.
+    pub(crate) fn joined(
+        shares: impl IntoIterator<Item = Columns>,
+        known_at: DateTime<Utc>,
+    ) -> Self {
+        let mut shares = shares.into_iter();
         let mut columns = shares
             .next()
             .unwrap_or_else(|| Self::with_rows(0, known_at));

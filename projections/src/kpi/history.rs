@@ -227,26 +227,78 @@ impl History {
     /// The columns at the past cut `known_at` of the persons in `journals` (the journals this
     /// history was made of), in person order: a kept row where one answers the cut, else the
     /// person's fold at the cut. Equal, row by row, to the columns of every view folded at the cut.
+    /// Built on every core: each thread takes a contiguous share of the persons, and the shares'
+    /// columns are joined in order ([`Columns::joined`], the same columns as one thread's).
     pub fn columns_at<S: Store>(
         &self,
         store: &S,
         journals: &Journals<S::Event, S::Actor>,
         known_at: DateTime<Utc>,
     ) -> Cut {
-        let mut columns = Columns::with_rows(journals.len(), known_at);
+        let threads = if journals.len() < PARALLEL_FROM {
+            1
+        } else {
+            crate::parallel::threads()
+        };
+        self.columns_at_on(store, journals, known_at, threads)
+    }
+
+    /// [`History::columns_at`] in at most `threads` shares of persons, each on a thread of its
+    /// own: the same columns whatever the number.
+    pub fn columns_at_on<S: Store>(
+        &self,
+        store: &S,
+        journals: &Journals<S::Event, S::Actor>,
+        known_at: DateTime<Utc>,
+        threads: usize,
+    ) -> Cut {
+        let shares = crate::parallel::map_shares(journals.len(), threads, |range| {
+            let persons = journals.iter().skip(range.start).take(range.len());
+            self.columns_of_share(store, persons, range.len(), known_at)
+        });
+        let (filtered, folded) = shares.iter().fold((0, 0), |(filtered, folded), share| {
+            (filtered + share.filtered, folded + share.folded)
+        });
+        Cut {
+            columns: Columns::joined(shares.into_iter().map(|share| share.columns), known_at),
+            filtered,
+            folded,
+        }
+    }
+
+    /// [`History::columns_at`] of the `rows` persons of `persons`, a contiguous run of the
+    /// journals in person order, not fitted.
+    fn columns_of_share<'a, S: Store + 'a>(
+        &self,
+        store: &S,
+        persons: impl Iterator<Item = (&'a PersonId, &'a Journal<S::Event, S::Actor>)>,
+        rows: usize,
+        known_at: DateTime<Utc>,
+    ) -> Cut {
+        let mut persons = persons.peekable();
+        let mut columns = Columns::with_rows(rows, known_at);
         let (mut filtered, mut folded) = (0, 0);
         // A reader's place in each shard's rows (the refreshed last): the persons are walked in
         // order, so in a shard the rows read ascend.
         let mut cursors = vec![RowCursor::default(); self.shards.len() + 1];
-        // The shards' persons, in order, walked beside the journals; a person the shards lack (or
-        // hold stale) is found among the refreshed, and one the history lacks altogether is folded.
+        // The shards' persons from the run's first on, in order, walked beside the journals; a
+        // person the shards lack (or hold stale) is found among the refreshed, and one the
+        // history lacks altogether is folded.
+        let first = persons.peek().map(|(person, _)| **person);
         let mut kept = self
             .shards
             .iter()
             .enumerate()
-            .flat_map(|(at, shard)| shard.persons.iter().map(move |entry| (at, shard, entry)))
+            .flat_map(|(at, shard)| {
+                let from = first.map_or(0, |first| {
+                    shard.persons.partition_point(|(person, _)| *person < first)
+                });
+                shard.persons[from..]
+                    .iter()
+                    .map(move |entry| (at, shard, entry))
+            })
             .peekable();
-        for (person, journal) in journals {
+        for (person, journal) in persons {
             while kept.next_if(|(_, _, (kept, _))| kept < person).is_some() {}
             let in_shards = kept.next_if(|(_, _, (kept, _))| kept == person);
             let found = match self.moved.get(person) {
@@ -280,7 +332,6 @@ impl History {
                 }
             }
         }
-        columns.fit();
         Cut {
             columns,
             filtered,
