@@ -568,6 +568,13 @@ pub(crate) struct Inner {
     stop: Notify,
     /// Serializes snapshot writing.
     snapshot_lock: tokio::sync::Mutex<()>,
+    /// The state in the snapshot file as this runner loaded or last wrote it: its generation and
+    /// checkpoint (`None`: not known). A snapshot of the same generation and checkpoint would write
+    /// the same state again: at a million persons a minute or more of a shutdown for nothing.
+    on_disk: Mutex<Option<(u64, Option<Position>)>>,
+    /// Counts the states swapped in by rebuilds (changed under the state's write lock), so that a
+    /// rebuilt state is written even at the checkpoint of the snapshot before it.
+    generation: std::sync::atomic::AtomicU64,
     /// Held by the live loop while it applies a batch, and by a rebuild while it swaps.
     pause: tokio::sync::Mutex<()>,
     pub(crate) cache: QueryCache,
@@ -631,17 +638,23 @@ impl Projections {
             .map_err(|error| ProjectionError::Stopped(error.to_string()))?
             .or_else(usable_or_rebuild)?
         };
-        let state = match loaded {
-            Some(loaded) => loaded_state(&ledger, loaded).await?,
+        let (state, on_disk) = match loaded {
+            Some(loaded) => {
+                let state = loaded_state(&ledger, loaded).await?;
+                let checkpoint = state.checkpoint;
+                (state, Some(checkpoint))
+            }
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
                 Ok(Some(loaded)) if loaded.header.version == PROJECTION_VERSION => {
-                    loaded_state(&ledger, loaded).await?
+                    (loaded_state(&ledger, loaded).await?, None)
                 }
-                _ => State::default(),
+                _ => (State::default(), None),
             },
         };
-        Ok(Self::follow_from(ledger, config, state))
+        let projections = Self::follow_from(ledger, config, state);
+        *lock(&projections.inner.on_disk) = on_disk.map(|checkpoint| (0, checkpoint));
+        Ok(projections)
     }
 
     /// Starts following the log from `state`.
@@ -656,6 +669,8 @@ impl Projections {
             failure: Mutex::new(None),
             stop: Notify::new(),
             snapshot_lock: tokio::sync::Mutex::new(()),
+            on_disk: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
             pause: tokio::sync::Mutex::new(()),
             cache: QueryCache::default(),
         });
@@ -892,10 +907,16 @@ impl Projections {
                 fresh.fit_journals(&touched);
             }
             let checkpoint = fresh.checkpoint;
-            *inner
-                .state
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+            {
+                let mut state = inner
+                    .state
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                *state = fresh;
+                inner
+                    .generation
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             inner.cache.clear();
             inner.applied.send_replace(checkpoint);
         }
@@ -1029,6 +1050,25 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
         return Ok(());
     }
     let _guard = inner.snapshot_lock.lock().await;
+    if file == SNAPSHOT_FILE {
+        let now = {
+            let state = inner
+                .state
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (
+                inner.generation.load(std::sync::atomic::Ordering::SeqCst),
+                state.checkpoint,
+            )
+        };
+        if *lock(&inner.on_disk) == Some(now) && inner.config.dir.join(file).exists() {
+            tracing::debug!(
+                checkpoint = ?now.1,
+                "the projection snapshot already holds this checkpoint: not written again"
+            );
+            return Ok(());
+        }
+    }
     // The journals are serialized under the read lock (the live loop waits, readers do not) and
     // sealed and written after it, so no copy of them is ever made.
     let prepared = {
@@ -1045,19 +1085,24 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
                     crate::decode::decode_threads(),
                 ),
                 state.checkpoint,
+                inner.generation.load(std::sync::atomic::Ordering::SeqCst),
             )
         })
         .await
         .map_err(|error| ProjectionError::Stopped(error.to_string()))?
     };
-    let (entries, checkpoint) = prepared;
+    let (entries, checkpoint, generation) = prepared;
     write_snapshot_file(
         inner.config.dir.join(file),
         checkpoint,
         entries,
         inner.ledger.keys().clone(),
     )
-    .await
+    .await?;
+    if file == SNAPSHOT_FILE {
+        *lock(&inner.on_disk) = Some((generation, checkpoint));
+    }
+    Ok(())
 }
 
 /// Writes a snapshot file off the async workers (sealing and writing every journal takes a while).

@@ -183,6 +183,69 @@ async fn a_restart_resumes_from_the_snapshot_without_applying_anything_twice() {
     restarted.shutdown().await.expect("shutdown");
 }
 
+/// The snapshot file's identity: a snapshot is written to a new file and renamed over the old one.
+fn snapshot_file_identity(fixture: &Fixture) -> (u64, std::time::SystemTime) {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(
+        config(fixture)
+            .dir
+            .join(journey_projections::runner::SNAPSHOT_FILE),
+    )
+    .expect("the snapshot file");
+    (metadata.ino(), metadata.modified().expect("mtime"))
+}
+
+#[tokio::test]
+async fn a_shutdown_writes_no_snapshot_when_nothing_was_applied_since_the_one_it_loaded() {
+    // Given projections that caught up and wrote their snapshot at shutdown,
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 4, 2).await;
+    let first = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    first.caught_up().await.expect("caught up");
+    first.shutdown().await.expect("shutdown");
+    let written = snapshot_file_identity(&fixture);
+
+    // when they start from it and stop with nothing new applied, the file is left as it is;
+    let idle = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("restart");
+    idle.caught_up().await.expect("caught up");
+    let state = snapshot_of(&idle);
+    idle.shutdown().await.expect("shutdown");
+    assert_eq!(snapshot_file_identity(&fixture), written);
+
+    // a rebuild writes its state even at the same checkpoint;
+    let rebuilt = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("restart");
+    rebuilt.caught_up().await.expect("caught up");
+    rebuilt.rebuild(|_| {}).await.expect("rebuild");
+    let after_rebuild = snapshot_file_identity(&fixture);
+    assert_ne!(after_rebuild, written);
+    rebuilt.shutdown().await.expect("shutdown");
+    assert_eq!(snapshot_file_identity(&fixture), after_rebuild);
+
+    // and events applied since the load are written at the next shutdown.
+    seed_more(&fixture).await;
+    let moved = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("restart");
+    moved.caught_up().await.expect("caught up");
+    moved.shutdown().await.expect("shutdown");
+    assert_ne!(snapshot_file_identity(&fixture), after_rebuild);
+    let reloaded = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("restart");
+    let loaded = snapshot_of(&reloaded);
+    assert!(
+        loaded.checkpoint > state.checkpoint,
+        "the new events are in the snapshot"
+    );
+    reloaded.shutdown().await.expect("shutdown");
+}
+
 async fn seed_more(fixture: &Fixture) {
     for n in 0..4 {
         fixture
