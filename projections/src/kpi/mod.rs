@@ -379,19 +379,7 @@ pub fn compute_with_organisational(
     offers: &Offers,
     volunteers: &Volunteers,
 ) -> Result<KpiResult, KpiError> {
-    let (definition, dimensions) = definition_and_dimensions(query)?;
-    let columns = Columns::of_cut(views, query.known_at);
-    compute_over(
-        query,
-        (definition, dimensions),
-        Population {
-            views,
-            columns: &columns,
-            households,
-        },
-        (registers, offers, volunteers),
-        1,
-    )
+    compute_views_on(query, views, households, (registers, offers, volunteers), 1)
 }
 
 /// [`compute_with_registers`] on `threads` threads: the persons are cut into contiguous shares,
@@ -405,6 +393,23 @@ pub fn compute_on(
     registers: &Registers,
     threads: usize,
 ) -> Result<KpiResult, KpiError> {
+    compute_views_on(
+        query,
+        views,
+        households,
+        (registers, &Offers::default(), &Volunteers::default()),
+        threads,
+    )
+}
+
+/// An indicator over `views` (their columns taken at the query's cut) on `threads` threads.
+fn compute_views_on(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    organisational: (&Registers, &Offers, &Volunteers),
+    threads: usize,
+) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let columns = Columns::of_cut(views, query.known_at);
     compute_over(
@@ -415,7 +420,7 @@ pub fn compute_on(
             columns: &columns,
             households,
         },
-        (registers, &Offers::default(), &Volunteers::default()),
+        organisational,
         threads,
     )
 }
