@@ -443,13 +443,20 @@ async fn a_person_erased_after_the_backup_stays_erased_after_the_restore() {
     assert!(mine.iter().all(|event| event["data"].is_null()), "{mine:?}");
 }
 
-/// The complete scheduled backups in `dir` (those with a manifest), oldest first.
+/// The complete scheduled backups in `dir` (named `backup-…`, with a manifest), oldest first. A
+/// backup being written is a hidden `.backup-….partial-PID` directory that holds its manifest a
+/// moment before it is renamed: counted as a backup, it once ended the wait one backup early.
 fn scheduled_backups(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .and_then(|name| name.to_str())
+                        .is_some_and(|name| name.starts_with("backup-"))
+                })
                 .filter(|path| path.join("manifest.json").is_file())
                 .collect()
         })
