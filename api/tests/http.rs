@@ -12,15 +12,8 @@ use journey_api::auth::Role;
 use journey_api::config::Limits;
 use journey_core::catalogue::Agency;
 use serde_json::{json, Value};
-use support::Harness;
+use support::{get, Harness};
 use uuid::Uuid;
-
-fn get(uri: &str, accept: &str) -> Request<Body> {
-    Request::get(uri)
-        .header("accept", accept)
-        .body(Body::empty())
-        .expect("request")
-}
 
 #[tokio::test]
 async fn get_and_post_follow_the_graphql_over_http_media_types() {

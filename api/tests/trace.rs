@@ -6,16 +6,8 @@
 
 mod support;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use support::Harness;
-
-fn get(uri: &str, accept: &str) -> Request<Body> {
-    Request::get(uri)
-        .header("accept", accept)
-        .body(Body::empty())
-        .expect("request")
-}
+use axum::http::StatusCode;
+use support::{get, Harness};
 
 /// A writer the test's log lines go to.
 #[derive(Clone, Default)]

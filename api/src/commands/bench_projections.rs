@@ -177,6 +177,15 @@ fn percentile(samples: &[Duration], percentile: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// "p50 … ms max" of `samples`, the bench's figure of a handful of timed runs.
+fn p50_max(samples: &[Duration]) -> String {
+    format!(
+        "{:>10.1} ms p50 {:>8.1} ms max",
+        ms(percentile(samples, 0.5)),
+        ms(percentile(samples, 1.0))
+    )
+}
+
 fn figure(label: &str, value: String) {
     println!("{label:<62} {value}");
 }
@@ -251,28 +260,16 @@ fn kept_rows(projections: &Projections, now: DateTime<Utc>, persons: u64, folded
     figure(
         "columns of a past known_at from the kept rows (every core)",
         format!(
-            "{:>10.1} ms p50 {:>8.1} ms max  ({:.1}% of the folded views' p50)",
-            ms(percentile(&cuts, 0.5)),
-            ms(percentile(&cuts, 1.0)),
+            "{}  ({:.1}% of the folded views' p50)",
+            p50_max(&cuts),
             100.0 * ms(percentile(&cuts, 0.5)) / ms(folded_p50).max(f64::MIN_POSITIVE)
         ),
     );
     figure(
         "  then the households of those columns",
-        format!(
-            "{:>10.1} ms p50 {:>8.1} ms max",
-            ms(percentile(&households, 0.5)),
-            ms(percentile(&households, 1.0))
-        ),
+        p50_max(&households),
     );
-    figure(
-        "  then employment_rate over them",
-        format!(
-            "{:>10.1} ms p50 {:>8.1} ms max",
-            ms(percentile(&indicators, 0.5)),
-            ms(percentile(&indicators, 1.0))
-        ),
-    );
+    figure("  then employment_rate over them", p50_max(&indicators));
     figure(
         "persons folded again at those cuts (no kept row answers)",
         format!(
@@ -566,18 +563,13 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     figure(
         "kpi at a past known_at (served from the kept rows)",
         format!(
-            "{:>10.1} ms p50 {:>8.1} ms max  (5 cuts; target <= 200 ms at 1,000,000)",
-            ms(percentile(&cuts, 0.5)),
-            ms(percentile(&cuts, 1.0))
+            "{}  (5 cuts; target <= 200 ms at 1,000,000)",
+            p50_max(&cuts)
         ),
     );
     figure(
         "kpi at a past known_at, the four after the first",
-        format!(
-            "{:>10.1} ms p50 {:>8.1} ms max",
-            ms(percentile(&cuts[1..], 0.5)),
-            ms(percentile(&cuts[1..], 1.0))
-        ),
+        p50_max(&cuts[1..]),
     );
     // The baseline of the same run: the same cuts with every view folded again from the journals,
     // which is how a past cut was answered before it became a filter of the live views.
@@ -591,9 +583,8 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
     figure(
         "views of a past known_at folded again (baseline)",
         format!(
-            "{:>10.1} ms p50 {:>8.1} ms max  (derived: {:.1}% of this)",
-            ms(percentile(&folded, 0.5)),
-            ms(percentile(&folded, 1.0)),
+            "{}  (derived: {:.1}% of this)",
+            p50_max(&folded),
             100.0 * ms(percentile(&cuts, 0.5))
                 / ms(percentile(&folded, 0.5)).max(f64::MIN_POSITIVE)
         ),

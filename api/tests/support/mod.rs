@@ -273,3 +273,11 @@ pub async fn eventually<F: Fn() -> bool>(check: F) -> bool {
     }
     false
 }
+
+/// A GET of `uri` accepting `accept`.
+pub fn get(uri: &str, accept: &str) -> Request<Body> {
+    Request::get(uri)
+        .header("accept", accept)
+        .body(Body::empty())
+        .expect("request")
+}
