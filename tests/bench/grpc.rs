@@ -44,6 +44,11 @@ use kurrentdb::{
 use serde_json::json;
 use uuid::Uuid;
 
+/// The allocator of the `journey` binary, in which the endpoint runs: both sides of the comparison
+/// allocate as in production (under glibc's malloc, the side that allocates more paid more).
+#[global_allocator]
+static ALLOCATOR: journey_api::memory::Counting = journey_api::memory::Counting;
+
 struct Settings {
     rounds: usize,
     writers: usize,

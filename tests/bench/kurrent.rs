@@ -44,6 +44,11 @@ use journey_tests::log_server::{server_info, LogServer};
 use journey_tests::{create_token, text, Scratch, Server};
 use uuid::Uuid;
 
+/// The allocator of the `journey` binary, in which the backend runs: both sides of the comparison
+/// allocate as in production (under glibc's malloc, the side that allocates more paid more).
+#[global_allocator]
+static ALLOCATOR: journey_api::memory::Counting = journey_api::memory::Counting;
+
 struct Settings {
     writers: usize,
     per_writer: usize,
