@@ -11,7 +11,8 @@
 //! (at most [`ServeConfig::drain_timeout`]), end live subscriptions, give gRPC calls still running
 //! the rest of the drain timeout, stop the projections and write their
 //! snapshot, close the log (which waits for acknowledged appends to be durable), flush the store,
-//! remove `server.json`.
+//! remove `server.json`. What is left then is memory only, handed back as [`Stopped`]: a test drops
+//! it, `journey serve` ends the process without freeing it (`api/src/commands/serve.rs`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -114,7 +115,19 @@ fn print_grpc(grpc: &GrpcEndpoint) {
     }
 }
 
-pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliError> {
+/// What a stopped server still holds once everything durable is flushed and closed (the log with
+/// its index checkpoint, the audit log, the store, the projections' snapshot) and `server.json` is
+/// removed: the ledger's and the projections' memory, nothing that writes. Dropping it frees that
+/// memory one allocation at a time, which took 36 s for 13 GB at a million persons; a process that
+/// ends anyway may exit without dropping it and let the system reclaim the memory at once.
+#[must_use = "dropping it frees the server's memory; a process about to end may exit instead"]
+#[derive(Debug)]
+pub struct Stopped {
+    pub context: Context,
+    pub projections: Projections,
+}
+
+pub async fn serve(options: &Options, config: ServeConfig) -> Result<Stopped, CliError> {
     let (context, replica) = match &config.replica {
         None => (Context::open(options).await?, None),
         Some(replica) => {
@@ -302,5 +315,8 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<(), CliErro
     removed?;
     tracing::info!("journey serve stopped");
     println!("journey serve: stopped");
-    Ok(())
+    Ok(Stopped {
+        context,
+        projections,
+    })
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The start benchmark: how long `journey serve` takes on an existing data directory until `/readyz`
 # is 200, then the first GraphQL `kpi` queries after it (each a different query, so no cached result
-# answers), then how long the shutdown takes (it writes the projections snapshot).
+# answers), then how long the shutdown takes: from SIGTERM to the "journey serve stopped" line (the
+# drain, the projections' snapshot when anything was applied since it was loaded, the log's close
+# and its index checkpoint, the flushes), and from SIGTERM to the process gone (the exit).
 #
 #   tests/bench/start.sh DATA_DIR [LABEL]
 #
@@ -45,6 +47,15 @@ done
 t_ready=$(now)
 printf '%s: listening after %.1f s, ready after %.1f s (load %s)\n' "$LABEL" \
   "$(since "$t0" "$t_bound")" "$(since "$t0" "$t_ready")" "$(cut -d' ' -f1-3 /proc/loadavg)"
+# The log's own timestamps (RFC 3339, UTC) as seconds since the epoch, for the phases of the start.
+logged() { # PATTERN: the time of the first log line matching it
+  local stamp
+  stamp=$(grep -m1 "$1" "$LOG" | grep -o '^[0-9T:.-]*Z' || true)
+  [ -n "$stamp" ] && date -d "$stamp" +%s.%N || echo ""
+}
+t_index=$(logged "the log's index is loaded")
+[ -n "$t_index" ] && printf '  the ledger open (process start to its index loaded) %.1f s: %s\n' \
+  "$(since "$t0" "$t_index")" "$(grep -m1 "the log's index is loaded" "$LOG" | grep -o 'events=.*')"
 
 n=0
 kpi() { # KEY ARGUMENTS: one kpi query, its time and the start of its answer
@@ -73,4 +84,7 @@ t_stop=$(now)
 kill -TERM $PID
 wait $PID || true
 trap - EXIT
-printf '%s: shutdown (the snapshot written) in %.1f s\n' "$LABEL" "$(since "$t_stop" "$(now)")"
+t_gone=$(now)
+t_stopped=$(logged "journey serve stopped")
+printf '%s: SIGTERM to "stopped" %s s, to the process gone (exit) %.1f s\n' "$LABEL" \
+  "$([ -n "$t_stopped" ] && since "$t_stop" "$t_stopped" || echo "?")" "$(since "$t_stop" "$t_gone")"

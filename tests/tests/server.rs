@@ -369,3 +369,102 @@ fn a_second_server_on_the_same_data_directory_names_the_first() {
     );
     assert!(server.terminate().success());
 }
+
+/// `journey serve` ends its process right after the shutdown's flushes, without freeing its state
+/// (`api/src/commands/serve.rs`): the exit must still be a clean one, with everything acknowledged
+/// durable and the files written at shutdown whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_an_append_exits_0_with_the_event_and_the_snapshot_on_disk() {
+    let scratch = Scratch::new();
+    let seeded = scratch.run(&["seed", "--people", "40", "--seed", "11"]);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let server = Server::start(&scratch, &SERVER_ARGS);
+    let caseworker = create_token(&scratch, &["--role", "caseworker", "--agency", "jobcenter"]);
+    let person = format!("person-{}", Uuid::new_v4());
+    let register = "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId revision } }";
+    let receipt = graphql(
+        &server,
+        &caseworker,
+        register,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
+            "birthYear": 1988, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
+            "personalData": {"givenNames": "Rana", "familyName": "Exit-Testfall"}
+        }}),
+    )
+    .await;
+    assert_eq!(receipt["registerPerson"]["revision"], 0);
+    // The projections are a cache that may lag; once they have applied the append, the snapshot
+    // the shutdown writes must hold it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready: Value = reqwest::get(server.url("/readyz"))
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        if ready["projections"]["lag_events"] == json!(0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the projections did not catch up within 30 s: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // When: SIGTERM right after the append is acknowledged and applied.
+    let status = server.terminate();
+
+    // Then: a clean exit; the appended event and every chain are there; the projections' snapshot
+    // written at shutdown loads whole and holds the append (no lag at start); the personal data (in
+    // the vault, another tree of the store) reads back after a restart.
+    assert_eq!(status.code(), Some(0), "journey serve exited with {status}");
+    assert!(!scratch.data_dir().join("server.json").exists());
+    let shown = scratch.run(&["show", &person]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let shown = text(&shown.stdout);
+    assert!(shown.contains("PersonRegistered"), "{shown}");
+    let verify = scratch.run(&["verify"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    let projections = scratch.run(&["projections", "status"]);
+    assert!(
+        projections.status.success(),
+        "{}",
+        text(&projections.stderr)
+    );
+    let projections = text(&projections.stdout);
+    let line = |name: &str| {
+        projections
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no `{name}` in {projections}"))
+            .split_whitespace()
+            .nth(if name == "loaded checkpoint" { 2 } else { 1 })
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        line("loaded checkpoint"),
+        line("head"),
+        "the snapshot of the shutdown holds every event: {projections}"
+    );
+    assert!(
+        projections.contains("(lag 0 events at start)"),
+        "{projections}"
+    );
+    let server = Server::start(&scratch, &SERVER_ARGS);
+    let data = graphql(
+        &server,
+        &caseworker,
+        "query($id: ID!) { person(id: $id) { revision personalData { familyName } } }",
+        json!({"id": person}),
+    )
+    .await;
+    assert_eq!(data["person"]["revision"], 0);
+    assert_eq!(
+        data["person"]["personalData"]["familyName"],
+        "Exit-Testfall"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+}

@@ -186,6 +186,20 @@ pub async fn run(options: &Options, args: ServeArgs) -> Result<ExitCode, CliErro
         grpc,
         replica,
     };
-    server::serve(options, config).await?;
-    Ok(ExitCode::SUCCESS)
+    let stopped = server::serve(options, config).await?;
+    exit_without_freeing(stopped)
+}
+
+/// Ends the process at once after a clean stop. Everything durable is flushed and closed by then
+/// ([`server::Stopped`] says what), so nothing is lost by not running the destructors: what they
+/// would do is free the ledger's and the projections' memory one allocation at a time (36 s for
+/// 13 GB at a million persons) and wait for the runtime's blocking tasks (a build of the kept rows
+/// under way), work the system does at once when the process ends. Only the binary does this;
+/// tests that serve in-process drop the state.
+fn exit_without_freeing(stopped: server::Stopped) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::mem::forget(stopped);
+    std::process::exit(0)
 }
