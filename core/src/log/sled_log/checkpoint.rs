@@ -12,7 +12,19 @@
 //! | 8 | `S`, the number of streams |
 //! | `P` × 24 | every event id (16 bytes) with its position (u64), ascending by id |
 //! | `S` × … | every stream ascending by name: name length (u32), name, revisions `n` (u64), `n` positions (u64) |
+//! | 8 | `N`, the entries of the name table it holds: the first `N`, or none |
+//! | `N` × 4 | for each number of the name table in turn, its stream among the `S` above (u32) |
+//! | 8 | `D`, the entries of the dictionary it holds (the first `D`) |
+//! | `D` × … | each entry in number order: its stored value's length (u32), the value (as under its `d` key) |
 //! | 32 | SHA-256 of everything before |
+//!
+//! The tables (`tables.rs`) are there because reading them from their keys at open is a random read
+//! of the store per few entries: at a million persons most of the open's time before this format
+//! (`jlogidx1`, which ends after the streams and is still read: the tables then come from their
+//! keys, and the next close writes the file again in this format). The open reads the entries
+//! after `N` and `D` from their keys; the last entry of each it takes from the file must equal the
+//! one stored. A log's tables number their entries in the order its events first use them, so the
+//! log's hash at `P - 1`, which ties the file to every event before, ties its tables too.
 //!
 //! A file is used only when it is whole (its digest), consistent (ids ascending and distinct, names
 //! ascending and valid, every position below `P` exactly once among the ids and once among the
@@ -29,10 +41,12 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"jlogidx1";
+pub(super) const MAGIC: &[u8; 8] = b"jlogidx2";
+/// The first format: the same without the tables.
+pub(super) const MAGIC_WITHOUT_TABLES: &[u8; 8] = b"jlogidx1";
 /// The checkpoint's file name in the store's directory (beside sled's files).
 const FILE_NAME: &str = "journey-index";
-const HEADER_BYTES: u64 = 8 + 8 + 32 + 8;
+pub(super) const HEADER_BYTES: u64 = 8 + 8 + 32 + 8;
 const ID_ENTRY_BYTES: usize = 24;
 /// Ids read at a time, so that the digest and the reads go by large pieces.
 const IDS_PER_READ: usize = 1 << 16;
@@ -44,17 +58,19 @@ pub(super) fn checkpoint_path(store_path: &Path) -> PathBuf {
     store_path.join(FILE_NAME)
 }
 
-/// Writes the checkpoint of `index` (the base and the tail merged), which must hold every event
-/// below `next_position`, whose last global hash is `last_hash`. Returns the file's bytes. A
-/// failure leaves the previous checkpoint, if any, and no temporary file.
+/// Writes the checkpoint of `index` (the base and the tail merged) and `tables`, which must hold
+/// every event below `next_position` and their tables, whose last global hash is `last_hash`.
+/// Returns the file's bytes. A failure leaves the previous checkpoint, if any, and no temporary
+/// file.
 pub(super) fn write_checkpoint(
     path: &Path,
     index: &Index,
+    tables: &Tables,
     next_position: u64,
     last_hash: &[u8; 32],
 ) -> std::io::Result<u64> {
     let temporary = path.with_extension("tmp");
-    let written = write_temporary(&temporary, index, next_position, last_hash);
+    let written = write_temporary(&temporary, index, tables, next_position, last_hash);
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
@@ -71,6 +87,7 @@ pub(super) fn write_checkpoint(
 fn write_temporary(
     temporary: &Path,
     index: &Index,
+    tables: &Tables,
     next_position: u64,
     last_hash: &[u8; 32],
 ) -> std::io::Result<u64> {
@@ -119,6 +136,19 @@ fn write_temporary(
         }
     }
 
+    // The name table's names by name, to give each number its stream as the streams go by.
+    let mut by_name: Vec<(&str, usize)> = tables
+        .names()
+        .iter()
+        .enumerate()
+        .map(|(number, name)| (&**name, number))
+        .collect();
+    by_name.sort_unstable();
+    let mut by_name = by_name.into_iter().peekable();
+    let mut stream_of = vec![None; tables.names().len()];
+    let mut first_positions = Vec::with_capacity(base.streams() + new_streams);
+    let mut written: u32 = 0;
+
     // The streams: the base's and the tail's merged by name, a stream in both with the base's
     // positions first.
     let mut base_streams = (0..base.streams()).peekable();
@@ -160,6 +190,52 @@ fn write_temporary(
         for position in before.iter().chain(after) {
             out.put(&position.to_le_bytes())?;
         }
+        first_positions.push(
+            before
+                .first()
+                .or(after.first())
+                .copied()
+                .unwrap_or(u64::MAX),
+        );
+        while by_name
+            .next_if(|(table_name, _)| *table_name < name)
+            .is_some()
+        {}
+        if let Some((_, number)) = by_name.next_if(|(table_name, _)| *table_name == name) {
+            stream_of[number] = Some(written);
+        }
+        written = written
+            .checked_add(1)
+            .ok_or_else(|| std::io::Error::other("more than 2^32 streams"))?;
+    }
+
+    // The tables, when every name is a stream's and they are numbered in the order of their
+    // streams' first events (as a log's are: a name is written with its stream's first event);
+    // otherwise none, and the open reads them from their keys.
+    let streams_of_names: Option<Vec<u32>> = stream_of
+        .into_iter()
+        .collect::<Option<Vec<u32>>>()
+        .filter(|streams| {
+            in_first_use_order(
+                streams
+                    .iter()
+                    .map(|&stream| first_positions[stream as usize]),
+            )
+        });
+    let (streams_of_names, entries) = match &streams_of_names {
+        Some(streams) => (streams.as_slice(), tables.dictionary()),
+        None => (&[][..], &[][..]),
+    };
+    out.put(&(streams_of_names.len() as u64).to_le_bytes())?;
+    for stream in streams_of_names {
+        out.put(&stream.to_le_bytes())?;
+    }
+    out.put(&(entries.len() as u64).to_le_bytes())?;
+    for entry in entries {
+        let value = entry.encode().map_err(std::io::Error::other)?;
+        let length = u32::try_from(value.len()).map_err(std::io::Error::other)?;
+        out.put(&length.to_le_bytes())?;
+        out.put(&value)?;
     }
     out.finish()
 }
@@ -202,14 +278,22 @@ impl Out {
 /// Why a checkpoint is not used (the open then scans every `x` key).
 pub(super) type Unusable = String;
 
-/// Reads the checkpoint at `path` as a base for a log whose next position is `log_next_position`:
-/// `Ok(None)` without a file, an error saying why a file is not usable. `hash_before(p)` is the
-/// log's global hash of the event at `p - 1`.
+/// What a whole and consistent checkpoint holds: the index's base and the first entries of the
+/// log's tables (none from a file of the first format).
+#[derive(Debug)]
+pub(super) struct Checkpoint {
+    pub(super) base: Base,
+    pub(super) tables: Tables,
+}
+
+/// Reads the checkpoint at `path` for a log whose next position is `log_next_position`: `Ok(None)`
+/// without a file, an error saying why a file is not usable. Whether it is this log's (the log's
+/// global hash of the event at `P - 1` equal to the base's `last_hash`) is for the caller to check,
+/// with the tables completed from their keys.
 pub(super) fn read_checkpoint(
     path: &Path,
     log_next_position: u64,
-    hash_before: impl FnOnce(u64) -> Result<[u8; 32], LogError>,
-) -> Result<Option<Base>, Unusable> {
+) -> Result<Option<Checkpoint>, Unusable> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -230,9 +314,11 @@ pub(super) fn read_checkpoint(
     };
     let mut header = [0u8; HEADER_BYTES as usize];
     input.take(&mut header)?;
-    if &header[..8] != MAGIC {
-        return Err(format!("unknown magic {:?}", &header[..8]));
-    }
+    let with_tables = match &header[..8] {
+        magic if magic == MAGIC => true,
+        magic if magic == MAGIC_WITHOUT_TABLES => false,
+        magic => return Err(format!("unknown magic {magic:?}")),
+    };
     let le_u64 = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap_or([0xff; 8]));
     let next_position = le_u64(&header[8..16]);
     let mut last_hash = [0u8; 32];
@@ -241,12 +327,6 @@ pub(super) fn read_checkpoint(
     if next_position > log_next_position {
         return Err(format!(
             "it indexes {next_position} events, the log holds {log_next_position}"
-        ));
-    }
-    let stored = hash_before(next_position).map_err(|error| error.to_string())?;
-    if stored != last_hash {
-        return Err(format!(
-            "the log's global hash before position {next_position} differs from the checkpoint's"
         ));
     }
     let events = usize::try_from(next_position).map_err(|error| error.to_string())?;
@@ -268,6 +348,7 @@ pub(super) fn read_checkpoint(
         name_ends: Vec::with_capacity(streams as usize),
         positions: Vec::with_capacity(events),
         position_ends: Vec::with_capacity(streams as usize),
+        with_tables,
     };
     let mut chunk = vec![0u8; IDS_PER_READ.min(events.max(1)) * ID_ENTRY_BYTES];
     let mut left = events;
@@ -341,8 +422,13 @@ pub(super) fn read_checkpoint(
             base.positions.len()
         ));
     }
+    let tables = if with_tables {
+        read_tables(&mut input, &base)?
+    } else {
+        Tables::default()
+    };
     if input.left != 0 {
-        return Err(format!("{} bytes follow the streams", input.left));
+        return Err(format!("{} bytes follow the last section", input.left));
     }
     let digest = input.hasher.finalize();
     let mut stored = [0u8; 32];
@@ -353,7 +439,70 @@ pub(super) fn read_checkpoint(
     if stored[..] != digest[..] {
         return Err("its digest differs from its content's".to_owned());
     }
-    Ok(Some(base))
+    Ok(Some(Checkpoint { base, tables }))
+}
+
+/// Reads the tables' section: the name table as streams of `base` (each at most once), then the
+/// dictionary's stored values.
+fn read_tables(input: &mut In, base: &Base) -> Result<Tables, Unusable> {
+    let mut count = [0u8; 8];
+    input.take(&mut count)?;
+    let names = u64::from_le_bytes(count);
+    if names > base.streams() as u64 {
+        return Err(format!("{names} names for {} streams", base.streams()));
+    }
+    let mut named = vec![false; base.streams()];
+    let mut table = Vec::with_capacity(names as usize);
+    for _ in 0..names {
+        let mut stream = [0u8; 4];
+        input.take(&mut stream)?;
+        let stream = u32::from_le_bytes(stream) as usize;
+        match named.get_mut(stream) {
+            Some(seen @ false) => *seen = true,
+            _ => return Err(format!("the name table's stream {stream} is out of place")),
+        }
+        table.push((stream, Arc::<str>::from(base.name(stream))));
+    }
+    let firsts = table
+        .iter()
+        .map(|&(stream, _)| base.positions_of(stream)[0]);
+    if !in_first_use_order(firsts) {
+        return Err("the name table is not in the order of its streams' first events".to_owned());
+    }
+    let table = table.into_iter().map(|(_, name)| name).collect();
+    input.take(&mut count)?;
+    let entries = u64::from_le_bytes(count);
+    if entries.saturating_mul(4) > input.left {
+        return Err(format!("{entries} dictionary entries overrun the file"));
+    }
+    let mut dictionary = Vec::with_capacity(entries as usize);
+    let mut value = Vec::new();
+    for number in 0..entries {
+        let mut length = [0u8; 4];
+        input.take(&mut length)?;
+        let length = u32::from_le_bytes(length) as usize;
+        if length as u64 > input.left {
+            return Err(format!(
+                "a dictionary entry of {length} bytes overruns the file"
+            ));
+        }
+        value.resize(length, 0);
+        input.take(&mut value)?;
+        let number = u32::try_from(number).map_err(|error| error.to_string())?;
+        let entry = DictionaryEntry::decode(&dictionary_key(number), &value, number)
+            .map_err(|error| error.to_string())?;
+        dictionary.push(entry);
+    }
+    Ok(Tables::of(table, dictionary))
+}
+
+/// Whether the first positions of the name table's streams, in number order, ascend: a log numbers
+/// a stream's name when it writes the stream's first event.
+fn in_first_use_order(mut first_positions: impl Iterator<Item = u64>) -> bool {
+    let Some(mut before) = first_positions.next() else {
+        return true;
+    };
+    first_positions.all(|position| std::mem::replace(&mut before, position) < position)
 }
 
 /// Flips bit `position` of `bits` from `was` to the other value; false when it was not `was`.

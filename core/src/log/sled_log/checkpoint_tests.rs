@@ -1,6 +1,7 @@
 //! Tests of the index checkpoint: the index opened from a checkpoint and the `x` keys after it is
-//! the index the scan of every `x` key builds; a damaged, stale or foreign checkpoint is not used;
-//! a crash after the checkpoint loses nothing; the log behaves the same after such an open.
+//! the index the scan of every `x` key builds, and the tables those the `n` and `d` keys hold; a
+//! damaged, stale or foreign checkpoint is not used; a crash after the checkpoint loses nothing;
+//! the log behaves the same after such an open; a checkpoint of the first format still serves.
 
 use proptest::prelude::*;
 
@@ -62,6 +63,18 @@ fn scanned(log: &SledLog) -> Index {
     load_index(&log.reader.tree, Index::default(), next.next_position).expect("scans")
 }
 
+/// The tables as every `n` and `d` key of the log's tree holds them.
+fn stored_tables(log: &SledLog) -> Tables {
+    Tables::load(&log.reader.tree).expect("the tables load")
+}
+
+/// Whether the open log's tables are those its keys hold.
+fn tables_are_stored(log: &SledLog) -> bool {
+    let opened = log.reader.tables.read().expect("lock");
+    let stored = stored_tables(log);
+    opened.names() == stored.names() && opened.dictionary() == stored.dictionary()
+}
+
 /// Where the open index's base ends (0 when no checkpoint was used).
 fn base_end(log: &SledLog) -> u64 {
     read_index(&log.reader.index).base.next_position
@@ -109,6 +122,7 @@ proptest! {
             let (_store, log) = open(dir.path(), no_checkpoint());
             prop_assert_eq!(base_end(&log), checkpointed);
             prop_assert_eq!(read_index(&log.reader.index).entries(), scanned(&log).entries());
+            prop_assert!(tables_are_stored(&log));
             Ok(())
         })?;
     }
@@ -153,6 +167,7 @@ proptest! {
             prop_assert_eq!(base_end(&log), 0);
             prop_assert_eq!(read_index(&log.reader.index).entries(), scanned(&log).entries());
             prop_assert_eq!(read_index(&log.reader.index).events(), next);
+            prop_assert!(tables_are_stored(&log));
             Ok(())
         })?;
     }
@@ -215,10 +230,12 @@ async fn a_whole_checkpoint_that_breaks_the_index_rules_is_not_used() {
     };
     let mut bad = std::mem::take(&mut log.reader.index.write().expect("lock").base);
     bad.id_positions[1] = bad.id_positions[0];
+    let tables = stored_tables(&log);
     close(store, log).await;
     write_checkpoint(
         &checkpoint_of(dir.path()),
         &Index::on(bad),
+        &tables,
         next_position,
         &last_hash,
     )
@@ -350,4 +367,135 @@ async fn after_an_open_from_a_checkpoint_retries_revisions_and_reads_behave_as_b
         .await
         .expect("reads all");
     assert_eq!(all.len(), 7);
+}
+
+/// The checkpoint file's body (without its digest) changed by `change`, with the digest of the
+/// changed body, as a writer of that content would have written it.
+fn rewrite(path: &std::path::Path, change: impl FnOnce(&mut Vec<u8>)) {
+    use sha2::{Digest, Sha256};
+    let mut body = std::fs::read(path).expect("a checkpoint");
+    body.truncate(body.len() - 32);
+    change(&mut body);
+    let digest = Sha256::digest(&body);
+    body.extend_from_slice(&digest);
+    std::fs::write(path, body).expect("writes");
+}
+
+/// Where the tables' section of a checkpoint of `base` begins (after the header, the ids and the
+/// streams).
+fn tables_offset(base: &Base) -> usize {
+    let streams: usize = (0..base.streams())
+        .map(|stream| 4 + base.name(stream).len() + 8 + 8 * base.positions_of(stream).len())
+        .sum();
+    HEADER_BYTES as usize + 24 * base.ids.len() + streams
+}
+
+#[tokio::test]
+async fn the_tables_come_from_the_checkpoint_and_the_keys_after_it() {
+    // Given a log closed with a checkpoint, then appended to with new streams, event types and
+    // actors and closed without one (as after a crash).
+    let dir = given_a_checkpointed_log(9).await;
+    let (store, log) = open(dir.path(), no_checkpoint());
+    let at_checkpoint = log.reader.tables.read().expect("lock").names().len();
+    for (n, stream) in (1000..).zip(["later-a", "s1", "later-b"]) {
+        let mut event = nth_event(n);
+        event.event_type = format!("Later{n}");
+        log.append(stream, ExpectedRevision::Any, vec![event])
+            .await
+            .expect("appends");
+    }
+    let stored = stored_tables(&log);
+    close(store, log).await;
+    // (The first name's key removed, so that tables read from the keys alone could not load.)
+    let store = Store::open(dir.path(), &StoreConfig::default()).expect("the store opens");
+    let tree = store.db().open_tree(TREE_NAME).expect("the tree");
+    tree.remove(name_key(0)).expect("removes");
+    tree.flush().expect("flushes");
+    drop(tree);
+    drop(store);
+
+    // When it is opened.
+    let (_store, log) = open(dir.path(), no_checkpoint());
+
+    // Then the checkpoint is used, and the tables are its entries and those of the keys after it.
+    assert_eq!(base_end(&log), 9);
+    {
+        let opened = log.reader.tables.read().expect("lock");
+        assert_eq!(opened.names(), stored.names());
+        assert_eq!(opened.dictionary(), stored.dictionary());
+        assert_eq!(opened.names().len(), at_checkpoint + 2);
+    }
+    let read = log
+        .read_stream("later-b", StreamFrom::Start, Direction::Forwards, 10)
+        .await
+        .expect("reads");
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].event.event_type, "Later1002");
+}
+
+#[tokio::test]
+async fn a_checkpoint_whose_name_table_is_out_of_order_is_not_used() {
+    // Given a log of 6 events over three streams whose checkpoint gives the first two numbers of
+    // the name table each other's streams (whole and digested, as a faulty writer would leave it).
+    let dir = given_a_checkpointed_log(6).await;
+    let base = {
+        let (store, log) = open(dir.path(), no_checkpoint());
+        let base = std::mem::take(&mut log.reader.index.write().expect("lock").base);
+        close(store, log).await;
+        base
+    };
+    rewrite(&checkpoint_of(dir.path()), |body| {
+        let names = tables_offset(&base) + 8;
+        let (first, second) = (names..names + 4, names + 4..names + 8);
+        let swapped: Vec<u8> = body[second.clone()]
+            .iter()
+            .chain(&body[first.clone()])
+            .copied()
+            .collect();
+        body[first.start..second.end].copy_from_slice(&swapped);
+    });
+
+    // When the log is opened.
+    let (_store, log) = open(dir.path(), no_checkpoint());
+
+    // Then the checkpoint is not used, and the tables and the index are the stored ones.
+    assert_eq!(base_end(&log), 0);
+    assert!(tables_are_stored(&log));
+    assert_eq!(
+        read_index(&log.reader.index).entries(),
+        scanned(&log).entries()
+    );
+}
+
+#[tokio::test]
+async fn a_checkpoint_of_the_first_format_serves_and_is_written_again_at_the_next_close() {
+    // Given a log of 7 events whose checkpoint is of the first format (no tables' section).
+    let dir = given_a_checkpointed_log(7).await;
+    let base = {
+        let (store, log) = open(dir.path(), no_checkpoint());
+        let base = std::mem::take(&mut log.reader.index.write().expect("lock").base);
+        close(store, log).await;
+        base
+    };
+    let path = checkpoint_of(dir.path());
+    rewrite(&path, |body| {
+        body.truncate(tables_offset(&base));
+        body[..8].copy_from_slice(MAGIC_WITHOUT_TABLES);
+    });
+
+    // When it is opened (with a threshold no close reaches) and closed.
+    let (store, log) = open(dir.path(), no_checkpoint());
+
+    // Then its index comes from the checkpoint and its tables from their keys,
+    assert_eq!(base_end(&log), 7);
+    assert!(tables_are_stored(&log));
+    close(store, log).await;
+
+    // and the close wrote the checkpoint again, with the tables.
+    let bytes = std::fs::read(&path).expect("a checkpoint");
+    assert_eq!(&bytes[..8], MAGIC);
+    let (_store, log) = open(dir.path(), no_checkpoint());
+    assert_eq!(base_end(&log), 7);
+    assert!(read_index(&log.reader.index).base.with_tables);
+    assert!(tables_are_stored(&log));
 }

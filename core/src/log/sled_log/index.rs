@@ -39,6 +39,9 @@ pub(super) struct Base {
     /// are `positions[position_ends[i - 1]..position_ends[i]]`.
     pub(super) positions: Vec<u64>,
     pub(super) position_ends: Vec<usize>,
+    /// Whether the base came from a checkpoint of the format that also holds the log's tables
+    /// (the first one, which does not, is written again at the next close).
+    pub(super) with_tables: bool,
 }
 
 impl Base {

@@ -23,7 +23,6 @@ impl WriterState {
         db: sled::Db,
         checkpoint: &std::path::Path,
     ) -> Result<(Self, Index, Tables), LogError> {
-        let tables = Tables::load(tree)?;
         let (format, next_position, last_hash) = match tree.get(META_KEY)? {
             None => (None, 0, chain::GENESIS),
             Some(value) => {
@@ -39,6 +38,12 @@ impl WriterState {
                 hash.copy_from_slice(&value[9..41]);
                 (Some(value[0]), next, hash)
             }
+        };
+
+        let (tables, base) = if format == Some(META_FORMAT_V1) {
+            (Tables::load(tree)?, None)
+        } else {
+            tables_and_base(tree, checkpoint, next_position, &last_hash)?
         };
 
         // The last stored event must be the one just below the recorded next position, and carry the
@@ -90,7 +95,7 @@ impl WriterState {
                 remove_prefix(tree, LEGACY_ID_PREFIX)?;
                 db.flush()?;
             }
-            load_with_checkpoint(tree, &tables, checkpoint, next_position, &last_hash)?
+            load_on(tree, base, next_position)?
         };
         let numbers = Numbers::of(&tables)?;
         let state = Self {
@@ -103,17 +108,63 @@ impl WriterState {
     }
 }
 
-/// The index from the checkpoint and the `x` keys after it, or from every `x` key when the
-/// checkpoint is missing or unusable (or disagrees with the keys after it).
-fn load_with_checkpoint(
+/// The log's tables, and the index checkpoint's base when the checkpoint is usable: the tables'
+/// first entries then come from it and the rest from their keys. Otherwise (no file, a file not
+/// whole or consistent, or not of this log) no base, and every table key is read.
+fn tables_and_base(
     tree: &sled::Tree,
-    tables: &Tables,
     checkpoint: &std::path::Path,
     next_position: u64,
     last_hash: &[u8; 32],
-) -> Result<Index, LogError> {
+) -> Result<(Tables, Option<Base>), LogError> {
     let started = std::time::Instant::now();
-    let hash_before = |position: u64| match position.checked_sub(1) {
+    let read = read_checkpoint(checkpoint, next_position).and_then(|read| {
+        let Some(Checkpoint { base, tables }) = read else {
+            return Ok(None);
+        };
+        let tables = tables.load_after(tree).map_err(|error| error.to_string())?;
+        let stored = hash_before(tree, &tables, base.next_position, next_position, last_hash)
+            .map_err(|error| error.to_string())?;
+        if stored != base.last_hash {
+            return Err(format!(
+                "the log's global hash before position {} differs from the checkpoint's",
+                base.next_position
+            ));
+        }
+        Ok(Some((tables, base)))
+    });
+    match read {
+        Ok(Some((tables, base))) => {
+            tracing::info!(
+                from_checkpoint = base.next_position,
+                names = tables.names().len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "the index checkpoint and the log's tables are read"
+            );
+            Ok((tables, Some(base)))
+        }
+        Ok(None) => Ok((Tables::load(tree)?, None)),
+        Err(reason) => {
+            tracing::warn!(
+                path = %checkpoint.display(),
+                %reason,
+                "the index checkpoint is not used; every index and table key is read"
+            );
+            Ok((Tables::load(tree)?, None))
+        }
+    }
+}
+
+/// The log's global hash of the event at `position - 1` (the genesis hash at 0), for a log whose
+/// next position is `next_position` and last hash `last_hash`.
+fn hash_before(
+    tree: &sled::Tree,
+    tables: &Tables,
+    position: u64,
+    next_position: u64,
+    last_hash: &[u8; 32],
+) -> Result<[u8; 32], LogError> {
+    match position.checked_sub(1) {
         None => Ok(chain::GENESIS),
         Some(_) if position == next_position => Ok(*last_hash),
         Some(last) => {
@@ -125,18 +176,13 @@ fn load_with_checkpoint(
                 })?;
             Ok(decode_record(last, &value, tables)?.global_hash)
         }
-    };
-    let base = match read_checkpoint(checkpoint, next_position, hash_before) {
-        Ok(base) => base,
-        Err(reason) => {
-            tracing::warn!(
-                path = %checkpoint.display(),
-                %reason,
-                "the index checkpoint is not used; every index key is read"
-            );
-            None
-        }
-    };
+    }
+}
+
+/// The index on the checkpoint's base and the `x` keys after it, or from every `x` key without a
+/// base (or when the keys after it disagree with it).
+fn load_on(tree: &sled::Tree, base: Option<Base>, next_position: u64) -> Result<Index, LogError> {
+    let started = std::time::Instant::now();
     let from_checkpoint = base.as_ref().map_or(0, |base| base.next_position);
     let index = match base {
         None => load_index(tree, Index::default(), next_position)?,

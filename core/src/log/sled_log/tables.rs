@@ -40,7 +40,7 @@ impl DictionaryEntry {
     }
 
     /// Decodes the entry stored under `key`, which must be that of entry number `expected`.
-    fn decode(key: &[u8], value: &[u8], expected: u32) -> Result<Self, LogError> {
+    pub(super) fn decode(key: &[u8], value: &[u8], expected: u32) -> Result<Self, LogError> {
         let corrupt = |reason: String| LogError::Corrupt {
             position: Position::from_raw(u64::MAX),
             reason: format!("dictionary: {reason}"),
@@ -106,16 +106,58 @@ pub(super) type SharedTables = std::sync::Arc<RwLock<Tables>>;
 impl Tables {
     /// Loads both tables from the `n` and `d` keys, which must number their entries densely from 0.
     pub(super) fn load(tree: &sled::Tree) -> Result<Self, LogError> {
-        let mut tables = Self::default();
-        for entry in tree.scan_prefix([NAME_PREFIX]) {
-            let (key, value) = entry?;
-            tables.add_stored_name(&key, &value)?;
+        Self::default().load_after(tree)
+    }
+
+    /// Tables whose first entries are known (from the index checkpoint), to be completed from the
+    /// keys after them ([`Tables::load_after`]).
+    pub(super) fn of(names: Vec<Arc<str>>, dictionary: Vec<DictionaryEntry>) -> Self {
+        Self { names, dictionary }
+    }
+
+    /// These tables completed from the `n` and `d` keys numbered after their entries, which must
+    /// go on densely. The last entry of each table held here must be the one stored under its key
+    /// (an entry never changes once written), so tables of another store are refused.
+    pub(super) fn load_after(mut self, tree: &sled::Tree) -> Result<Self, LogError> {
+        let differs = |table: &str, number: usize| LogError::Corrupt {
+            position: Position::from_raw(u64::MAX),
+            reason: format!("{table}: entry {number} differs from the one stored"),
+        };
+        if let Some(last) = self.names.len().checked_sub(1) {
+            let number = next_number(last, "the name table")?;
+            if tree.get(name_key(number))?.as_deref() != Some(self.names[last].as_bytes()) {
+                return Err(differs("the name table", last));
+            }
         }
-        for entry in tree.scan_prefix([DICTIONARY_PREFIX]) {
-            let (key, value) = entry?;
-            tables.add_stored_entry(&key, &value)?;
+        if let Some(last) = self.dictionary.len().checked_sub(1) {
+            let number = next_number(last, "the dictionary")?;
+            if tree.get(dictionary_key(number))?.as_deref()
+                != Some(&self.dictionary[last].encode()?[..])
+            {
+                return Err(differs("the dictionary", last));
+            }
         }
-        Ok(tables)
+        let names_from = next_number(self.names.len(), "the name table")?;
+        for entry in tree.range(name_key(names_from)..=name_key(u32::MAX)) {
+            let (key, value) = entry?;
+            self.add_stored_name(&key, &value)?;
+        }
+        let entries_from = next_number(self.dictionary.len(), "the dictionary")?;
+        for entry in tree.range(dictionary_key(entries_from)..=dictionary_key(u32::MAX)) {
+            let (key, value) = entry?;
+            self.add_stored_entry(&key, &value)?;
+        }
+        Ok(self)
+    }
+
+    /// The name table, in number order.
+    pub(super) fn names(&self) -> &[Arc<str>] {
+        &self.names
+    }
+
+    /// The dictionary, in number order.
+    pub(super) fn dictionary(&self) -> &[DictionaryEntry] {
+        &self.dictionary
     }
 
     /// Adds a stored `n` key and value (at open, or restored), which must be the next number.

@@ -133,14 +133,22 @@ impl Writer {
     /// with. A failure costs only the next open's time, so it is logged, not returned.
     fn checkpoint_if_due(&self) {
         let index = read_index(&self.reader.index);
-        if index.tail_events() < self.config.index_checkpoint_min_events {
+        // A checkpoint of the first format, without the tables, is replaced once.
+        let without_tables = index.base.next_position > 0 && !index.base.with_tables;
+        if index.tail_events() < self.config.index_checkpoint_min_events && !without_tables {
             return;
         }
+        let tables = self
+            .reader
+            .tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let started = std::time::Instant::now();
         let path = checkpoint_path(self.store.path());
         match write_checkpoint(
             &path,
             &index,
+            &tables,
             self.state.next_position,
             &self.state.last_hash,
         ) {
