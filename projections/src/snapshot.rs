@@ -63,7 +63,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::journal::{
-    ActorSymbol, EventSymbol, Fact, Inline, Interner, Journal, Journals, RecordedAt, Store,
+    ActorSymbol, EventSymbol, Fact, Hashed, Inline, Interner, Journal, Journals, RecordedAt, Store,
 };
 use crate::kpi::history::History;
 
@@ -745,15 +745,17 @@ struct Opened {
 }
 
 struct OpenedOwn {
-    events: Vec<Option<Event>>,
+    events: Vec<Option<Hashed<Event>>>,
     actors: Vec<Option<Actor>>,
     facts: Vec<StoredFact>,
 }
 
-/// One person's entry unsealed and decoded (all but the interning, which is one table for all).
+/// One person's entry unsealed and decoded, their events hashed for the interner with `hasher`
+/// (all but the interning, which is one table for all).
 fn open_entry(
     entry: &Entry<'_>,
     keys: &KeyStore,
+    hasher: &std::hash::RandomState,
     invalid: &(impl Fn(String) -> SnapshotError + Sync),
 ) -> Result<Opened, SnapshotError> {
     let person = PersonId(Uuid::from_bytes(entry.person));
@@ -770,7 +772,7 @@ fn open_entry(
             let events = own
                 .events
                 .iter()
-                .map(|event| from_stored_event(event).map(Some))
+                .map(|event| from_stored_event(event).map(|event| Some(Hashed::new(hasher, event))))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(in_person)?;
             let actors = own
@@ -835,8 +837,8 @@ impl<T, Symbol: Copy> Resolving<T, Symbol> {
     }
 }
 
-fn intern_event(store: &mut Interner, event: Event) -> EventSymbol {
-    store.intern_event(event)
+fn intern_event(store: &mut Interner, event: Hashed<Event>) -> EventSymbol {
+    store.intern_hashed_event(event)
 }
 
 fn intern_actor(store: &mut Interner, actor: Actor) -> ActorSymbol {
@@ -846,7 +848,7 @@ fn intern_actor(store: &mut Interner, actor: Actor) -> ActorSymbol {
 /// A person's facts with their values interned into `store`.
 fn intern_facts(
     own: OpenedOwn,
-    shared_events: &mut Resolving<Event, EventSymbol>,
+    shared_events: &mut Resolving<Hashed<Event>, EventSymbol>,
     shared_actors: &mut Resolving<Actor, ActorSymbol>,
     store: &mut Interner,
 ) -> Result<Vec<Fact<EventSymbol, ActorSymbol>>, String> {
@@ -985,10 +987,13 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
         None
     };
     let threads = crate::parallel::threads();
+    // The events are hashed for the interner as they are decoded, on every core.
+    let mut store = Interner::default();
+    let hasher = store.event_hasher();
     let shared_events = crate::parallel::map_shares(shared.events.len(), threads, |range| {
         shared.events[range]
             .iter()
-            .map(|event| from_stored_event(event).map(Some))
+            .map(|event| from_stored_event(event).map(|event| Some(Hashed::new(&hasher, event))))
             .collect::<Result<Vec<_>, _>>()
     })
     .into_iter()
@@ -1008,7 +1013,7 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
     let opened = crate::parallel::map_shares(entries.len(), threads, |range| {
         entries[range]
             .iter()
-            .map(|entry| open_entry(entry, keys, &invalid))
+            .map(|entry| open_entry(entry, keys, &hasher, &invalid))
             .collect::<Result<Vec<Opened>, SnapshotError>>()
     });
     let opened = opened.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -1023,7 +1028,6 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
         });
     let mut shared_events = Resolving::new(shared_events);
     let mut shared_actors = Resolving::new(shared_actors);
-    let mut store = Interner::default();
     store.reserve(
         shared_events.values.len() + own_events,
         shared_actors.values.len() + own_actors,
