@@ -461,7 +461,8 @@ impl History {
         .checked()
     }
 
-    /// Checks every shard (its columns, [`Columns::checked`]; its persons' version ranges, in
+    /// Checks every shard (its columns were checked as read, [`Columns::unpack`]; its persons'
+    /// version ranges, in
     /// person order; their versions ordered and disjoint, each row within the columns), the
     /// shards' persons ascending across shards, and each moved person's place among the
     /// refreshed: what [`History::columns_at`] relies on.
@@ -573,11 +574,14 @@ impl Shard {
                 let at = match written {
                     0 => None,
                     difference => {
-                        row += if difference > 0 {
+                        let step = if difference > 0 {
                             difference - 1
                         } else {
                             difference
                         };
+                        row = row
+                            .checked_add(step)
+                            .ok_or("a version's row out of range")?;
                         Some(u32::try_from(row).map_err(|_| "a version's row out of range")?)
                     }
                 };
