@@ -270,6 +270,17 @@ impl Interner {
         EventSymbol(self.events.intern(event))
     }
 
+    /// The symbol of an event hashed and boxed on another thread ([`Hashed`]), counting one
+    /// more fact that holds it.
+    pub(crate) fn intern_hashed_event(&mut self, event: Hashed<Event>) -> EventSymbol {
+        EventSymbol(self.events.intern_hashed(event))
+    }
+
+    /// The hasher of the events' table, to make [`Hashed`] events for it on other threads.
+    pub(crate) fn event_hasher(&self) -> RandomState {
+        self.events.hasher.clone()
+    }
+
     /// The symbol of `actor`, counting one more fact that holds it.
     pub fn intern_actor(&mut self, actor: &Actor) -> ActorSymbol {
         ActorSymbol(self.actors.intern_ref(actor))
@@ -401,7 +412,43 @@ fn held<T>(slots: &[Option<Slot<T>>], symbol: u32) -> &T {
     }
 }
 
+/// A value hashed with an interner's hasher and boxed, ready to intern: a snapshot's loader makes
+/// these on every core, so the one thread that interns them into the one table only looks each
+/// up and inserts it (hashing an event and allocating its box were most of a load's serial
+/// part).
+#[derive(Debug)]
+pub(crate) struct Hashed<T> {
+    hash: u64,
+    value: Box<T>,
+}
+
+impl<T: Hash> Hashed<T> {
+    pub(crate) fn new(hasher: &RandomState, value: T) -> Self {
+        Self {
+            hash: hasher.hash_one(&value),
+            value: Box::new(value),
+        }
+    }
+}
+
 impl<T: Hash + Eq + Clone> Table<T> {
+    /// [`Table::intern`] of a value hashed with this table's hasher ([`Interner::event_hasher`]).
+    fn intern_hashed(&mut self, hashed: Hashed<T>) -> u32 {
+        let Hashed { hash, value } = hashed;
+        debug_assert_eq!(
+            hash,
+            self.hasher.hash_one(&*value),
+            "hashed by this table's hasher"
+        );
+        match self.find(hash, &value) {
+            Some(symbol) => {
+                self.hold(symbol);
+                symbol
+            }
+            None => self.insert(hash, value),
+        }
+    }
+
     fn intern(&mut self, value: T) -> u32 {
         let hash = self.hasher.hash_one(&value);
         match self.find(hash, &value) {

@@ -28,6 +28,7 @@ use crate::journal::Interner;
 use crate::kpi::history::History;
 use crate::query::{read, write, KeptHistory};
 use crate::runner::Inner;
+use crate::snapshot::KeptRowsBytes;
 
 /// The persons built in one run, under one hold of the state's read lock: about 20 ms of
 /// folding on a quiet core, so a batch of the live loop waits at most that long.
@@ -64,7 +65,19 @@ enum Step {
 /// The upkeep task: waits until the projections caught up with the log as it was at their
 /// start, then brings the kept rows up to date after every applied batch. Ends when the
 /// projections are dropped.
-pub(crate) async fn keep(inner: Weak<Inner>, mut applied: watch::Receiver<Option<Position>>) {
+pub(crate) async fn keep(
+    inner: Weak<Inner>,
+    mut applied: watch::Receiver<Option<Position>>,
+    from_snapshot: Option<(KeptRowsBytes, Option<Position>)>,
+) {
+    if let Some((bytes, checkpoint)) = from_snapshot {
+        let weak = inner.clone();
+        let taken =
+            tokio::task::spawn_blocking(move || take_from_snapshot(&weak, bytes, checkpoint));
+        if taken.await.is_err() {
+            return;
+        }
+    }
     let head = {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -87,9 +100,11 @@ pub(crate) async fn keep(inner: Weak<Inner>, mut applied: watch::Receiver<Option
             return;
         }
     }
+    let mut first_step = true;
     loop {
         let upkeep = inner.clone();
-        match tokio::task::spawn_blocking(move || step(&upkeep)).await {
+        let first = std::mem::replace(&mut first_step, false);
+        match tokio::task::spawn_blocking(move || step(&upkeep, first)).await {
             Ok(Step::Done) => {}
             Ok(Step::Stopped) => return,
             Err(error) => {
@@ -104,9 +119,52 @@ pub(crate) async fn keep(inner: Weak<Inner>, mut applied: watch::Receiver<Option
     }
 }
 
+/// Decodes the kept rows a snapshot held, up to date with its `checkpoint`, and serves them
+/// (the persons the catch-up touches are refreshed by the first step). Runs beside the
+/// catch-up, off the start. Kept rows that do not check are dropped with a warning and built
+/// as after a start without them: never served.
+fn take_from_snapshot(weak: &Weak<Inner>, bytes: KeptRowsBytes, checkpoint: Option<Position>) {
+    let Some(inner) = weak.upgrade() else {
+        return;
+    };
+    let generation = inner.cache.generation.load(Ordering::SeqCst);
+    drop(inner);
+    let started = Instant::now();
+    let history = match bytes.decode() {
+        Ok(history) => history,
+        Err(message) => {
+            tracing::warn!(
+                %message,
+                "the snapshot's kept rows of the past cuts do not check; built again instead"
+            );
+            return;
+        }
+    };
+    let Some(inner) = weak.upgrade() else {
+        return;
+    };
+    let mut kept = write(&inner.cache.kept);
+    // A rebuild's swap since the start replaced the state the kept rows were written with.
+    if inner.cache.generation.load(Ordering::SeqCst) == generation && kept.is_none() {
+        *kept = Some(KeptHistory {
+            history,
+            checkpoint,
+            built_in: Duration::ZERO,
+            served_at: Instant::now(),
+        });
+        tracing::info!(
+            decoded_ms = started.elapsed().as_millis() as u64,
+            "kept rows of the past cuts taken from the snapshot"
+        );
+    }
+}
+
 /// Brings the kept rows up to date with the state: refreshes them for the persons marked since,
-/// or builds them (again) when there are none or they are worn.
-fn step(weak: &Weak<Inner>) -> Step {
+/// or builds them (again) when there are none or they are worn. On the task's `first` step the
+/// live views are built too (the first query needs them): after the kept rows when those came
+/// with the snapshot and only needed the persons touched since refreshed, else before the build,
+/// rather than sharing the cores with it.
+fn step(weak: &Weak<Inner>, first: bool) -> Step {
     let generation = {
         let Some(inner) = weak.upgrade() else {
             return Step::Stopped;
@@ -118,12 +176,30 @@ fn step(weak: &Weak<Inner>) -> Step {
             kept.history
                 .refresh_persons(&state.store, &state.journals, &dirty);
             kept.checkpoint = state.checkpoint;
-            if !kept.history.is_worn(state.journals.len()) {
+            // An erased person's rows from before their erasure stay in the shards until the
+            // next whole build, and no snapshot is written with kept rows while they do
+            // (`runner::with_kept_rows`): so an erasure builds them again.
+            let erased_kept = dirty.iter().any(|person| {
+                state
+                    .journals
+                    .get(person)
+                    .is_some_and(|journal| journal.erased)
+                    && kept.history.holds_rows_of(*person)
+            });
+            if !erased_kept && !kept.history.is_worn(state.journals.len()) {
+                if first {
+                    kept.served_at = Instant::now();
+                    tracing::info!(
+                        persons = dirty.len(),
+                        "kept rows of the past cuts ready (from the snapshot, the persons touched \
+                         since refreshed)"
+                    );
+                    inner.cache.views(&state, None);
+                }
                 return Step::Done;
             }
         }
         let generation = inner.cache.generation.load(Ordering::SeqCst);
-        let first = kept.is_none();
         drop(kept);
         if first {
             // The live views before the kept rows: the first query needs them, and waits for

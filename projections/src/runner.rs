@@ -29,7 +29,7 @@ use crate::journal::{
 };
 use crate::kpi::{Dimension, KpiError, KpiQuery, KpiResult, Suppression};
 use crate::offers::{self, Offers};
-use crate::query::{QueryCache, ViewSet};
+use crate::query::{read, QueryCache, ViewSet};
 use crate::registers;
 use crate::snapshot::{self, SnapshotError};
 use crate::volunteers::{self, Volunteers};
@@ -569,9 +569,11 @@ pub(crate) struct Inner {
     /// Serializes snapshot writing.
     snapshot_lock: tokio::sync::Mutex<()>,
     /// The state in the snapshot file as this runner loaded or last wrote it: its generation and
-    /// checkpoint (`None`: not known). A snapshot of the same generation and checkpoint would write
-    /// the same state again: at a million persons a minute or more of a shutdown for nothing.
-    on_disk: Mutex<Option<(u64, Option<Position>)>>,
+    /// checkpoint, and whether the file holds the kept rows of the past cuts (`None`: not known).
+    /// A snapshot of the same generation and checkpoint would write the same state again: at a
+    /// million persons a minute or more of a shutdown for nothing; it is written again only to
+    /// add the kept rows, once they are up to date with that checkpoint.
+    on_disk: Mutex<Option<(u64, Option<Position>, bool)>>,
     /// Counts the states swapped in by rebuilds (changed under the state's write lock), so that a
     /// rebuilt state is written even at the checkpoint of the snapshot before it.
     generation: std::sync::atomic::AtomicU64,
@@ -607,7 +609,7 @@ impl Projections {
         let keys = ledger.keys().clone();
         let path = config.dir.join(SNAPSHOT_FILE);
         if !config.snapshots {
-            return Ok(Self::follow_from(ledger, config, State::default()));
+            return Ok(Self::follow_from(ledger, config, State::default(), None));
         }
         for file in [SNAPSHOT_FILE, REBUILD_FILE] {
             if snapshot::discard_unfinished(&config.dir.join(file))? {
@@ -638,27 +640,37 @@ impl Projections {
             .map_err(|error| ProjectionError::Stopped(error.to_string()))?
             .or_else(usable_or_rebuild)?
         };
-        let (state, on_disk) = match loaded {
-            Some(loaded) => {
+        let (state, on_disk, kept_rows) = match loaded {
+            Some(mut loaded) => {
+                let kept_rows = loaded.kept_rows.take();
                 let state = loaded_state(&ledger, loaded).await?;
-                let checkpoint = state.checkpoint;
-                (state, Some(checkpoint))
+                let on_disk = (state.checkpoint, kept_rows.is_some());
+                (state, Some(on_disk), kept_rows)
             }
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
                 Ok(Some(loaded)) if loaded.header.version == PROJECTION_VERSION => {
-                    (loaded_state(&ledger, loaded).await?, None)
+                    (loaded_state(&ledger, loaded).await?, None, None)
                 }
-                _ => (State::default(), None),
+                _ => (State::default(), None, None),
             },
         };
-        let projections = Self::follow_from(ledger, config, state);
-        *lock(&projections.inner.on_disk) = on_disk.map(|checkpoint| (0, checkpoint));
+        let projections = Self::follow_from(ledger, config, state, kept_rows);
+        *lock(&projections.inner.on_disk) =
+            on_disk.map(|(checkpoint, kept_rows)| (0, checkpoint, kept_rows));
         Ok(projections)
     }
 
-    /// Starts following the log from `state`.
-    fn follow_from(ledger: Arc<Ledger>, config: RunnerConfig, state: State) -> Self {
+    /// Starts following the log from `state`, with the kept rows of the past cuts up to date
+    /// with it when its snapshot held them (served once the persons touched since are refreshed,
+    /// `crate::kept_rows`).
+    fn follow_from(
+        ledger: Arc<Ledger>,
+        config: RunnerConfig,
+        state: State,
+        kept_rows: Option<snapshot::KeptRowsBytes>,
+    ) -> Self {
+        let from_snapshot = kept_rows.map(|bytes| (bytes, state.checkpoint));
         let (applied, _) = watch::channel(state.checkpoint);
         let inner = Arc::new(Inner {
             ledger,
@@ -681,6 +693,7 @@ impl Projections {
             tokio::spawn(crate::kept_rows::keep(
                 Arc::downgrade(&inner),
                 inner.applied.subscribe(),
+                from_snapshot,
             ));
         }
         Self {
@@ -1061,7 +1074,16 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
                 state.checkpoint,
             )
         };
-        if *lock(&inner.on_disk) == Some(now) && inner.config.dir.join(file).exists() {
+        let kept_rows_ready = read(&inner.cache.kept)
+            .as_ref()
+            .is_some_and(|kept| kept.checkpoint == now.1);
+        let same = match *lock(&inner.on_disk) {
+            Some((generation, checkpoint, kept_rows)) => {
+                (generation, checkpoint) == now && (kept_rows || !kept_rows_ready)
+            }
+            None => false,
+        };
+        if same && inner.config.dir.join(file).exists() {
             tracing::debug!(
                 checkpoint = ?now.1,
                 "the projection snapshot already holds this checkpoint: not written again"
@@ -1078,12 +1100,13 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
                 .state
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let prepared = snapshot::prepare(
+                &state.store,
+                &state.journals,
+                crate::decode::decode_threads(),
+            );
             (
-                snapshot::prepare(
-                    &state.store,
-                    &state.journals,
-                    crate::decode::decode_threads(),
-                ),
+                with_kept_rows(&inner, &state, prepared),
                 state.checkpoint,
                 inner.generation.load(std::sync::atomic::Ordering::SeqCst),
             )
@@ -1092,6 +1115,7 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
         .map_err(|error| ProjectionError::Stopped(error.to_string()))?
     };
     let (entries, checkpoint, generation) = prepared;
+    let with_kept_rows = entries.kept_rows_bytes() > 0;
     write_snapshot_file(
         inner.config.dir.join(file),
         checkpoint,
@@ -1100,9 +1124,46 @@ async fn write_snapshot(inner: Arc<Inner>, file: &'static str) -> Result<(), Pro
     )
     .await?;
     if file == SNAPSHOT_FILE {
-        *lock(&inner.on_disk) = Some((generation, checkpoint));
+        *lock(&inner.on_disk) = Some((generation, checkpoint, with_kept_rows));
     }
     Ok(())
+}
+
+/// The snapshot `prepared` of `state` with the kept rows of the past cuts, when they are up to
+/// date with `state` (else they would be served after a start for persons they lag) and hold
+/// nothing of an erased person (the erasure's person was refreshed to no rows; a snapshot
+/// written while an erased person's rows remain would keep them under a key that lives on).
+fn with_kept_rows(
+    inner: &Inner,
+    state: &State,
+    prepared: snapshot::Prepared,
+) -> snapshot::Prepared {
+    if !lock(&inner.cache.history_dirty).is_empty() {
+        return prepared;
+    }
+    let kept = read(&inner.cache.kept);
+    let Some(kept) = kept
+        .as_ref()
+        .filter(|kept| kept.checkpoint == state.checkpoint)
+    else {
+        return prepared;
+    };
+    let erased_held = state
+        .journals
+        .iter()
+        .any(|(person, journal)| journal.erased && kept.history.holds_rows_of(*person));
+    if erased_held {
+        tracing::info!("snapshot without kept rows: they still hold an erased person's");
+        return prepared;
+    }
+    let started = Instant::now();
+    let prepared = prepared.with_kept_rows(&kept.history);
+    tracing::info!(
+        bytes = prepared.kept_rows_bytes(),
+        serialized_ms = started.elapsed().as_millis() as u64,
+        "snapshot with the kept rows of the past cuts"
+    );
+    prepared
 }
 
 /// Writes a snapshot file off the async workers (sealing and writing every journal takes a while).
@@ -1382,6 +1443,7 @@ fn usable_or_rebuild(error: SnapshotError) -> Result<Option<snapshot::Loaded>, S
     match error {
         SnapshotError::Invalid { .. }
         | SnapshotError::ForeignFormat { .. }
+        | SnapshotError::KeptRows { .. }
         | SnapshotError::EpochRotated { .. }
         | SnapshotError::Io { .. } => {
             tracing::warn!(%error, "projection snapshot unusable: rebuilding from position 0");

@@ -2,7 +2,10 @@
 //! issue 11), over a real ledger: a past `known_at` answered before they are ready (from views)
 //! equals the one answered from them, and after events applied since they were built (new
 //! persons, late entries, corrections and retractions of persons already built) a past cut from
-//! the refreshed kept rows equals the reference: every view folded at the cut.
+//! the refreshed kept rows equals the reference: every view folded at the cut. After a restart
+//! from a snapshot that holds them, the kept rows come from it (refreshed for the persons touched
+//! since), and answer as before and as the fold; a snapshot whose kept rows are damaged is not
+//! used.
 
 mod support;
 
@@ -10,15 +13,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use journey_core::catalogue::{ErasureReason, Event, PersonalDataErased};
 use journey_core::clock::FixedClock;
 use journey_core::crypto::SecretKey;
 use journey_core::envelope::PersonId;
 use journey_core::keys::KeyStore;
 use journey_core::ledger::{Ledger, LedgerConfig, Proposed};
 use journey_core::log::{EventLog, ExpectedRevision, SledLog, SledLogConfig};
+use journey_core::sample;
 use journey_core::store::{Store, StoreConfig};
 use journey_core::synth::{self, SynthConfig, SynthEvent};
+use journey_projections::kpi::history::History;
 use journey_projections::kpi::{catalogue, Dimension, KpiQuery, Suppression};
+use journey_projections::runner::SNAPSHOT_FILE;
+use journey_projections::snapshot::{self, SnapshotError};
 use journey_projections::{KpiRequest, Projections, RunnerConfig, ViewSet};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -292,6 +300,204 @@ fn events_applied_after_the_kept_rows_were_built_then_a_past_cut_equals_the_refe
         );
         compare_with_the_fold(&projections, &cuts[1..3]);
         projections.shutdown().await.expect("shutdown");
+        log.close().await.expect("close");
+    });
+}
+
+/// Every answer of every request at `cuts`, in order.
+fn answers(projections: &Projections, cuts: &[DateTime<Utc>]) -> Vec<String> {
+    cuts.iter()
+        .flat_map(|known_at| requests(*known_at))
+        .map(|request| answer(projections, request))
+        .collect()
+}
+
+/// `path`'s snapshot with a byte of its sealed kept rows (its last frame) flipped, under a digest
+/// that matches.
+fn damage_the_kept_rows(path: &std::path::Path) {
+    use sha2::{Digest, Sha256};
+    let written = std::fs::read(path).expect("read");
+    let mut body = written[..written.len() - 32].to_vec();
+    let inside_kept_rows = body.len() - 40;
+    body[inside_kept_rows] ^= 0x01;
+    let digest = Sha256::digest(&body);
+    body.extend_from_slice(&digest);
+    std::fs::write(path, body).expect("write");
+}
+
+#[test]
+fn after_a_restart_from_a_snapshot_the_kept_rows_come_from_it_and_answer_as_the_fold() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ledger, log) = ledger(dir.path(), 45);
+        let split = at("2020-06-30");
+        let (early, late): (Vec<SynthEvent>, Vec<SynthEvent>) =
+            synth::generate(&population(220, 45))
+                .into_iter()
+                .partition(|event| event.recorded_at <= split);
+        append(&ledger, early).await;
+        let config = || RunnerConfig::new(dir.path().join("projections"));
+        let snapshot_path = dir.path().join("projections").join(SNAPSHOT_FILE);
+        let mut cuts = cuts().to_vec();
+        cuts.extend([split, split - Duration::days(30)]);
+
+        // Given: kept rows built after a start without snapshot, and the snapshot written at
+        // the shutdown, which holds them.
+        let first = Projections::start(ledger.clone(), config())
+            .await
+            .expect("start");
+        first.caught_up().await.expect("caught up");
+        let built = first.kept_rows_ready().await.expect("kept rows");
+        assert!(!built.built_in.is_zero(), "built: {built:?}");
+        let before = answers(&first, &cuts);
+        first.shutdown().await.expect("shutdown");
+        drop(first);
+        let written = snapshot::load(&snapshot_path, ledger.keys())
+            .expect("load")
+            .expect("a snapshot");
+        assert!(
+            written.kept_rows.is_some(),
+            "the snapshot holds the kept rows"
+        );
+        drop(written);
+
+        // When: started again from it, nothing applied since. Then: the kept rows are the
+        // snapshot's (not built again), and every answer is the one before and the fold's.
+        let second = Projections::start(ledger.clone(), config())
+            .await
+            .expect("start");
+        second.caught_up().await.expect("caught up");
+        let loaded = second.kept_rows_ready().await.expect("kept rows");
+        assert!(loaded.built_in.is_zero(), "from the snapshot: {loaded:?}");
+        assert_eq!((loaded.rows, loaded.versions), (built.rows, built.versions));
+        assert!(
+            answers(&second, &cuts) == before,
+            "the answers before the restart"
+        );
+        assert!(compare_with_the_fold(&second, &cuts) > 500);
+        second.shutdown().await.expect("shutdown");
+        drop(second);
+
+        // When: one person in eight is given what was recorded since while the projections were
+        // stopped (late entries, corrections, retractions, new persons), then they start again.
+        // Then: the snapshot's kept rows, the persons touched since refreshed, answer as the fold.
+        let (some, _rest): (Vec<SynthEvent>, Vec<SynthEvent>) = late
+            .into_iter()
+            .partition(|event| event.person.0.as_u128() % 8 == 0);
+        append(&ledger, some).await;
+        let third = Projections::start(ledger.clone(), config())
+            .await
+            .expect("start");
+        third.caught_up().await.expect("caught up");
+        let refreshed = third.kept_rows_ready().await.expect("kept rows");
+        assert!(
+            refreshed.built_in.is_zero() && refreshed.checkpoint > built.checkpoint,
+            "the snapshot's, refreshed: {built:?} then {refreshed:?}"
+        );
+        assert!(
+            refreshed.versions > built.versions,
+            "{built:?} then {refreshed:?}"
+        );
+        compare_with_the_fold(&third, &cuts);
+        let after = answers(&third, &cuts);
+        third.shutdown().await.expect("shutdown");
+        drop(third);
+
+        // When: the snapshot's kept rows are damaged. Then: the snapshot is not used, the
+        // projections are rebuilt from the log and their kept rows built again, and the answers
+        // are the same.
+        damage_the_kept_rows(&snapshot_path);
+        assert!(matches!(
+            snapshot::load(&snapshot_path, ledger.keys()),
+            Err(SnapshotError::KeptRows { .. })
+        ));
+        let fourth = Projections::start(ledger.clone(), config())
+            .await
+            .expect("start");
+        fourth.caught_up().await.expect("caught up");
+        let rebuilt = fourth.kept_rows_ready().await.expect("kept rows");
+        assert!(!rebuilt.built_in.is_zero(), "built again: {rebuilt:?}");
+        assert!(
+            answers(&fourth, &cuts) == after,
+            "the answers from the snapshot"
+        );
+        compare_with_the_fold(&fourth, &cuts[1..3]);
+        fourth.shutdown().await.expect("shutdown");
+        log.close().await.expect("close");
+    });
+}
+
+/// The kept rows in the snapshot at `path`, read back and checked (`None`: it holds none).
+fn kept_rows_in(path: &std::path::Path, ledger: &Ledger) -> Option<History> {
+    snapshot::load(path, ledger.keys())
+        .expect("load")
+        .expect("a snapshot")
+        .kept_rows
+        .map(|bytes| bytes.decode().expect("they check"))
+}
+
+#[test]
+fn after_an_erasure_no_snapshot_holds_the_erased_persons_kept_rows() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ledger, log) = ledger(dir.path(), 46);
+        append(&ledger, synth::generate(&population(60, 46))).await;
+        let config = || RunnerConfig::new(dir.path().join("projections"));
+        let snapshot_path = dir.path().join("projections").join(SNAPSHOT_FILE);
+
+        // Given: running projections whose kept rows are ready and in a snapshot, and a person
+        // who has rows in them.
+        let projections = Projections::start(ledger.clone(), config())
+            .await
+            .expect("start");
+        projections.caught_up().await.expect("caught up");
+        let built = projections.kept_rows_ready().await.expect("kept rows");
+        projections.snapshot().await.expect("snapshot");
+        let persons: Vec<PersonId> =
+            projections.read(|state| state.journals.keys().copied().collect());
+        let written = kept_rows_in(&snapshot_path, &ledger).expect("the kept rows");
+        let erased = *persons
+            .iter()
+            .find(|person| written.holds_rows_of(**person))
+            .expect("a person with kept rows");
+
+        // When: the person is erased while they run.
+        let erase = Proposed {
+            event: Event::PersonalDataErased(PersonalDataErased {
+                reason: ErasureReason::Art17Request,
+            }),
+            ..sample::counselling(uuid::Uuid::from_u128(77_777), date("2024-06-01"))
+        };
+        ledger
+            .append(erased, ExpectedRevision::Any, vec![erase])
+            .await
+            .expect("erase");
+        projections.caught_up().await.expect("caught up");
+
+        // Then: a refresh replaces the person's versions but not their rows from before, so the
+        // kept rows are built again (served anew; a bound on the wait, so that kept rows never
+        // built again fail instead of hanging), and the snapshot written after holds nothing of
+        // the person but the others' rows.
+        for _ in 0..6_000 {
+            if projections.kept_rows().served_at != built.served_at {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_ne!(
+            projections.kept_rows().served_at,
+            built.served_at,
+            "built again after the erasure"
+        );
+        projections.kept_rows_ready().await.expect("kept rows");
+        projections.shutdown().await.expect("shutdown");
+        drop(projections);
+        let after = kept_rows_in(&snapshot_path, &ledger).expect("the kept rows built again");
+        assert!(!after.holds_rows_of(erased));
+        assert!(persons
+            .iter()
+            .filter(|person| **person != erased)
+            .any(|person| after.holds_rows_of(*person)));
         log.close().await.expect("close");
     });
 }

@@ -1,6 +1,8 @@
 //! The snapshot file (`journey_projections::snapshot`): its interned layout round-trips any
 //! journals, an earlier layout and a damaged file are refused with a typed error, and an erased
-//! person's values are nowhere readable in it.
+//! person's values are nowhere readable in it. The kept rows of the past cuts it holds come back
+//! as written; a file of the layout before them loads without them; a kept rows' section that
+//! does not open, or does not hold kept rows as they are built, is refused.
 
 mod support;
 
@@ -13,6 +15,8 @@ use journey_core::keys::KeyStore;
 use journey_core::log::Position;
 use journey_core::store::{Store, StoreConfig};
 use journey_projections::journal::{Journals, Store as _};
+use journey_projections::kpi::columns::RowFields;
+use journey_projections::kpi::history::History;
 use journey_projections::snapshot::{self, SnapshotError};
 use journey_projections::State;
 use proptest::prelude::*;
@@ -220,4 +224,224 @@ fn an_erased_persons_own_values_are_nowhere_readable_in_the_file() {
         .store
         .events()
         .all(|event| !format!("{event:?}").contains("Only-A-District")));
+}
+
+/// Writes `state` with the kept rows of its past cuts, as the runner does when they are up to
+/// date with it; returns the file's bytes and the kept rows written.
+fn write_with_kept_rows(path: &Path, state: &State, keys: &KeyStore) -> (Vec<u8>, History) {
+    let history = History::of_journals(&state.store, &state.journals);
+    let prepared = snapshot::prepare(&state.store, &state.journals, 2).with_kept_rows(&history);
+    assert!(prepared.kept_rows_bytes() > 0);
+    snapshot::write_prepared(
+        path,
+        1,
+        state.checkpoint,
+        prepared,
+        keys,
+        &mut StdRng::seed_from_u64(3),
+    )
+    .expect("write");
+    (std::fs::read(path).expect("read"), history)
+}
+
+/// `body` (a file without its digest) with the SHA-256 digest the snapshot ends with: the file
+/// a writer of that body would have made.
+fn sealed_with_digest(mut body: Vec<u8>) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(&body);
+    body.extend_from_slice(&digest);
+    body
+}
+
+/// The columns of `history` at each of a few cuts over the journals of `state`, every row's
+/// fields, to compare two histories by what they answer.
+fn answers_of(history: &History, state: &State) -> Vec<Vec<RowFields>> {
+    let cuts = ["2016-06-30", "2019-01-01", "2023-03-31"]
+        .map(|day| day.parse::<chrono::NaiveDate>().expect("date"))
+        .map(|day| day.and_hms_opt(12, 0, 0).expect("time").and_utc());
+    cuts.iter()
+        .map(|known_at| {
+            let cut = history.columns_at(&state.store, &state.journals, *known_at);
+            (0..cut.columns.len())
+                .map(|row| cut.columns.row_fields(row))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_kept_rows_come_back_from_the_snapshot_as_they_were_written() {
+    let journals = with_erasures(support::population(40, 9), 7);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = keys_for(&dir.path().join("store"), &journals);
+    let state = State::interned(journals, Some(Position::from_raw(900)), None);
+    let path = dir.path().join("journals.snapshot");
+
+    let (_, written) = write_with_kept_rows(&path, &state, &keys);
+    let loaded = snapshot::load(&path, &keys)
+        .expect("load")
+        .expect("a snapshot");
+
+    let kept = loaded
+        .kept_rows
+        .expect("the kept rows came back")
+        .decode()
+        .expect("they check");
+    assert_eq!(
+        (kept.rows(), kept.versions()),
+        (written.rows(), written.versions())
+    );
+    let loaded_state = State {
+        journals: loaded.journals,
+        store: loaded.store,
+        ..state.clone()
+    };
+    assert_eq!(
+        answers_of(&kept, &loaded_state),
+        answers_of(&written, &state)
+    );
+}
+
+#[test]
+fn a_snapshot_of_the_layout_before_the_kept_rows_loads_without_them() {
+    let journals = support::population(12, 7);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = keys_for(&dir.path().join("store"), &journals);
+    let state = State::interned(journals, Some(Position::from_raw(400)), None);
+    let path = dir.path().join("journals.snapshot");
+    let prepared = snapshot::prepare(&state.store, &state.journals, 2);
+    snapshot::write_prepared(
+        &path,
+        1,
+        state.checkpoint,
+        prepared,
+        &keys,
+        &mut StdRng::seed_from_u64(3),
+    )
+    .expect("write");
+    let written = std::fs::read(&path).expect("read");
+
+    // Given: the file as the layout before wrote it: its magic, no kept rows' frame (this
+    // file's last frame is the empty one, its 8-byte length), its own digest.
+    let body = &written[..written.len() - 32];
+    let (frames, empty_frame) = body.split_at(body.len() - 8);
+    assert_eq!(empty_frame, 0u64.to_le_bytes(), "no kept rows written");
+    let mut before = frames.to_vec();
+    before[..8].copy_from_slice(b"JRNYSNP2");
+    std::fs::write(&path, sealed_with_digest(before)).expect("write");
+
+    // Then: it loads, the journals as written, without kept rows (built as after a start
+    // without snapshot).
+    let header = snapshot::read_header(&path)
+        .expect("header")
+        .expect("a header");
+    assert_eq!(header.checkpoint, state.checkpoint);
+    let loaded = snapshot::load(&path, &keys)
+        .expect("the layout before loads")
+        .expect("a snapshot");
+    assert!(loaded.kept_rows.is_none());
+    let loaded = State {
+        journals: loaded.journals,
+        store: loaded.store,
+        ..state.clone()
+    };
+    assert!(loaded == state, "the journals of the layout before");
+}
+
+#[test]
+fn a_kept_rows_section_that_does_not_open_is_refused_with_its_own_error() {
+    let journals = support::population(12, 5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = keys_for(&dir.path().join("store"), &journals);
+    let state = State::interned(journals, Some(Position::from_raw(300)), None);
+    let path = dir.path().join("journals.snapshot");
+    let (written, _) = write_with_kept_rows(&path, &state, &keys);
+
+    // Given: a byte of the sealed kept rows (the file's last frame) flipped, under a digest
+    // that matches (a writer's fault, not a torn file).
+    let mut body = written[..written.len() - 32].to_vec();
+    let inside_kept_rows = body.len() - 40;
+    body[inside_kept_rows] ^= 0x01;
+    std::fs::write(&path, sealed_with_digest(body)).expect("write");
+
+    // Then: refused, naming the kept rows; nothing is loaded (the runner rebuilds).
+    let refused = snapshot::load(&path, &keys).expect_err("kept rows that do not open");
+    assert!(
+        matches!(refused, SnapshotError::KeptRows { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("kept rows"), "{refused}");
+}
+
+#[test]
+fn kept_rows_bytes_with_any_byte_changed_are_refused_or_read_without_fault() {
+    let journals = with_erasures(support::population(10, 3), 4);
+    let state = State::interned(journals, Some(Position::from_raw(200)), None);
+    let history = History::of_journals(&state.store, &state.journals);
+    let bytes = history.to_snapshot_bytes();
+    let known_at = "2020-01-01T00:00:00Z".parse().expect("time");
+    let (mut refused, mut read) = (0, 0);
+    for at in (0..bytes.len()).step_by(3) {
+        let mut changed = bytes.clone();
+        changed[at] = changed[at].wrapping_add(0x55);
+        // Then: either refused with what is wrong, or laid out so that a cut reads every row
+        // (a value changed within its range is what the seal and the digest are there for).
+        match History::from_snapshot_bytes(&changed) {
+            Err(message) => {
+                assert!(!message.is_empty());
+                refused += 1;
+            }
+            Ok(history) => {
+                history.columns_at(&state.store, &state.journals, known_at);
+                read += 1;
+            }
+        }
+    }
+    assert!(refused > 0 && read > 0, "refused {refused}, read {read}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// The kept rows' compact bytes round-trip any history: built, then some persons refreshed
+    /// (late facts, persons new since, some erased), read back they answer every cut as the
+    /// history written does, and written again they are the same bytes.
+    #[test]
+    fn kept_rows_come_back_from_their_bytes_as_written_refreshed_persons_included(
+        people in 1usize..40,
+        seed in 0u64..1_000,
+        late_every in 2usize..6,
+        erase_every in 0usize..6,
+    ) {
+        // Given: a history built while every `late_every`th person knew only what was recorded
+        // by mid-2019 (and every third of those had not come yet), then refreshed with all of it.
+        let after = with_erasures(support::population(people, seed), erase_every);
+        let recorded_by: chrono::DateTime<chrono::Utc> =
+            "2019-06-30T00:00:00Z".parse().expect("time");
+        let mut before = after.clone();
+        let mut dirty = std::collections::BTreeSet::new();
+        for (n, person) in after.keys().enumerate() {
+            if n % late_every == 0 {
+                dirty.insert(*person);
+                if n % (3 * late_every) == 0 {
+                    before.remove(person);
+                } else if let Some(journal) = before.get_mut(person) {
+                    journal.facts.retain(|fact| fact.recorded_at.time() <= recorded_by);
+                }
+            }
+        }
+        let before = State::interned(before, None, None);
+        let state = State::interned(after, None, None);
+        let mut history = History::of_journals(&before.store, &before.journals);
+        history.refresh_persons(&state.store, &state.journals, &dirty);
+
+        // When: written and read back.
+        let bytes = history.to_snapshot_bytes();
+        let read = History::from_snapshot_bytes(&bytes).expect("they check");
+
+        // Then: the same answers at every cut, the same counts, and the same bytes again.
+        prop_assert_eq!((read.rows(), read.versions()), (history.rows(), history.versions()));
+        prop_assert!(answers_of(&read, &state) == answers_of(&history, &state));
+        prop_assert!(read.to_snapshot_bytes() == bytes);
+    }
 }

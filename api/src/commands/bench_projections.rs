@@ -614,6 +614,18 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
             snapshot_bytes as f64 / events as f64
         ),
     );
+    let sections = journey_projections::snapshot::sections(&runner_dir.join("journals.snapshot"))?;
+    let per_event = |bytes: u64| bytes as f64 / events as f64;
+    figure(
+        "snapshot by section: bytes/event",
+        format!(
+            "{:>10.2} entries, {:.2} kept rows, {:.2} shared table, {:.2} header and digest",
+            per_event(sections.entries),
+            per_event(sections.kept_rows),
+            per_event(sections.shared),
+            per_event(sections.header + sections.digest)
+        ),
+    );
     figure(
         "disk per event: log (the data directory) + snapshot",
         format!(
@@ -652,6 +664,40 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         format!(
             "{:>10.1} ms  (target <= 1,000 ms)",
             ms(first_after_snapshot)
+        ),
+    );
+    // The kept rows came with the snapshot: ready once the persons touched since are refreshed
+    // (built again, as after a start without snapshot, when the snapshot holds none).
+    let kept = projections.kept_rows_ready().await?;
+    figure(
+        "kept rows of the past cuts ready, after a start with snapshot",
+        format!(
+            "{:>10.1} ms after the start  ({})",
+            kept.served_at
+                .map_or(0.0, |served| ms(served.saturating_duration_since(started))),
+            if kept.built_in.is_zero() {
+                "from the snapshot".to_owned()
+            } else {
+                format!("built again in {:.1} ms", ms(kept.built_in))
+            }
+        ),
+    );
+    let mut cuts = Vec::new();
+    for months in 1..=5 {
+        let known_at = now - chrono::Duration::days(61 * months);
+        let begun = Instant::now();
+        projections.kpi(KpiRequest {
+            known_at: Some(known_at),
+            ..request("employment_rate", past, vec![])
+        })?;
+        cuts.push(begun.elapsed());
+    }
+    figure(
+        "kpi at a past known_at after a start with snapshot (kept rows)",
+        format!(
+            "{:>10.1} ms p50 {:>8.1} ms max  (5 cuts)",
+            ms(percentile(&cuts, 0.5)),
+            ms(percentile(&cuts, 1.0))
         ),
     );
     let started = Instant::now();

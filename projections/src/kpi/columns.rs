@@ -27,6 +27,7 @@ use journey_core::catalogue::{BenefitKind, CourseType, RecognitionOutcome, Sex};
 use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
+use super::compact::{put_time, put_u64, take_time, Pack, Reader};
 use super::packed::{Column, List};
 use crate::code::Code;
 // The view's list type, named apart from this module's own `List` of spans.
@@ -42,7 +43,8 @@ use crate::view::{
 
 /// The hot fields of every view of one cut, in the views' order (see the module).
 ///
-/// Equal columns hold the same rows laid out alike, with the same codes.
+/// Equal columns hold the same rows laid out alike, with the same codes. The kept rows of a
+/// history go into the projections' snapshot as [`Columns::pack`] writes them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Columns {
     /// The transaction-time cut every row was built at.
@@ -316,6 +318,172 @@ impl Columns {
         columns.recognitions.shrink();
         columns.base_contacts.shrink();
         columns.presence.shrink();
+    }
+
+    /// The columns' bytes in the kept rows of the projections' snapshot
+    /// ([`super::compact`]): the cut, the rows, the names, then every field in order. The
+    /// destructuring names every field, so a column added later cannot be forgotten here (nor in
+    /// [`Columns::unpack`]).
+    pub(crate) fn pack(&self, out: &mut Vec<u8>) {
+        let Columns {
+            known_at,
+            rows,
+            sparse,
+            person,
+            household_id,
+            birth_year,
+            sex,
+            stay,
+            recorded_entry,
+            nationality,
+            activities,
+            jobs,
+            districts,
+            courses,
+            protection,
+            registered_on,
+            stages_reached_on,
+            first_entitlement,
+            kita,
+            kita_requests,
+            schools,
+            mentoring,
+            sgb2,
+            trainings,
+            measures,
+            language_tests,
+            orientation_tests,
+            recognitions,
+            base_contacts,
+            presence,
+            names,
+            codes: _,
+        } = self;
+        put_time(out, *known_at, DateTime::UNIX_EPOCH);
+        put_u64(out, *rows as u64);
+        sparse.pack(out);
+        put_u64(out, names.len() as u64);
+        for name in names {
+            put_u64(out, name.len() as u64);
+            out.extend_from_slice(name.as_bytes());
+        }
+        person.pack(out);
+        household_id.pack(out);
+        birth_year.pack(out);
+        sex.pack(out);
+        stay.pack(out);
+        recorded_entry.pack(out);
+        nationality.pack(out);
+        activities.pack(out);
+        jobs.pack(out);
+        districts.pack(out);
+        courses.pack(out);
+        protection.pack(out);
+        registered_on.pack(out);
+        stages_reached_on.pack(out);
+        first_entitlement.pack(out);
+        kita.pack(out);
+        kita_requests.pack(out);
+        schools.pack(out);
+        mentoring.pack(out);
+        sgb2.pack(out);
+        trainings.pack(out);
+        measures.pack(out);
+        language_tests.pack(out);
+        orientation_tests.pack(out);
+        recognitions.pack(out);
+        base_contacts.pack(out);
+        presence.pack(out);
+    }
+
+    /// Columns read back from [`Columns::pack`], checked to be laid out as they are built (every
+    /// field of `rows` rows, dense or sparse; every span within its entries; every code within
+    /// the names, each name once), with the codes of the names made again. Bytes that passed the
+    /// seal but hold anything else are refused here, so no row read later can fail or read
+    /// another row's value.
+    pub(crate) fn unpack(input: &mut Reader) -> Result<Self, String> {
+        let known_at = take_time(input, DateTime::UNIX_EPOCH)?;
+        let rows = input.count_up_to(u32::MAX as usize)?;
+        let sparse = bool::unpack(input)?;
+        let named = input.count()?;
+        let mut names = Vec::with_capacity(named);
+        let mut codes = HashMap::with_capacity(named);
+        for code in 0..named {
+            let len = input.count()?;
+            let name = std::str::from_utf8(input.bytes(len)?)
+                .map_err(|_| "a name that is not UTF-8".to_string())?
+                .to_owned();
+            if codes.insert(name.clone(), index(code)).is_some() {
+                return Err(format!("the name `{name}` has two codes"));
+            }
+            names.push(name);
+        }
+        let coded = |code: &u32| (*code as usize) < named;
+        let person = Column::unpack(input, rows, sparse)?;
+        let household_id = Column::unpack(input, rows, sparse)?;
+        let birth_year = Column::unpack(input, rows, sparse)?;
+        let sex = Column::unpack(input, rows, sparse)?;
+        let stay = Column::unpack(input, rows, sparse)?;
+        let recorded_entry = Column::unpack(input, rows, sparse)?;
+        let nationality = Column::unpack(input, rows, sparse)?;
+        let activities = List::unpack(input, rows, sparse)?;
+        let jobs = List::unpack(input, rows, sparse)?;
+        let districts = List::unpack(input, rows, sparse)?;
+        let courses = List::unpack(input, rows, sparse)?;
+        let protection = List::unpack(input, rows, sparse)?;
+        let registered_on = Column::unpack(input, rows, sparse)?;
+        let stages_reached_on = Column::unpack(input, rows, sparse)?;
+        let first_entitlement = Column::unpack(input, rows, sparse)?;
+        let kita = List::unpack(input, rows, sparse)?;
+        let kita_requests = List::unpack(input, rows, sparse)?;
+        let schools = List::unpack(input, rows, sparse)?;
+        let mentoring = List::unpack(input, rows, sparse)?;
+        let sgb2 = List::unpack(input, rows, sparse)?;
+        let trainings = List::unpack(input, rows, sparse)?;
+        let measures = List::unpack(input, rows, sparse)?;
+        let language_tests = List::unpack(input, rows, sparse)?;
+        let orientation_tests = List::unpack(input, rows, sparse)?;
+        let recognitions = List::unpack(input, rows, sparse)?;
+        let base_contacts = List::unpack(input, rows, sparse)?;
+        let presence = List::unpack(input, rows, sparse)?;
+        if !nationality.all(coded) || !districts.all(|district: &Dated<u32>| coded(&district.value))
+        {
+            return Err("a code beyond the columns' names".into());
+        }
+        Ok(Columns {
+            known_at,
+            rows,
+            sparse,
+            person,
+            household_id,
+            birth_year,
+            sex,
+            stay,
+            recorded_entry,
+            nationality,
+            activities,
+            jobs,
+            districts,
+            courses,
+            protection,
+            registered_on,
+            stages_reached_on,
+            first_entitlement,
+            kita,
+            kita_requests,
+            schools,
+            mentoring,
+            sgb2,
+            trainings,
+            measures,
+            language_tests,
+            orientation_tests,
+            recognitions,
+            base_contacts,
+            presence,
+            names,
+            codes,
+        })
     }
 
     /// The cut the rows were built at.

@@ -35,6 +35,7 @@ use journey_core::catalogue::Event;
 use journey_core::envelope::PersonId;
 
 use super::columns::RowCursor;
+use super::compact::{put_i64, put_time_above, put_u64, take_time_from, Pack, Reader};
 use super::Columns;
 use crate::journal::{Journal, Journals, Store};
 use crate::query::LIVE;
@@ -53,6 +54,10 @@ struct Version {
 }
 
 /// Every person's KPI rows at the cuts the live fold passes through (see the module).
+///
+/// Written to the projections' snapshot as it lies ([`History::to_snapshot_bytes`]) and read
+/// back checked ([`History::from_snapshot_bytes`]), so a start with a snapshot refreshes only
+/// the persons touched since instead of building it again.
 #[derive(Debug, Clone)]
 pub struct History {
     /// The persons cut into contiguous runs in person order, each built on a core of its own.
@@ -383,6 +388,119 @@ impl History {
     pub fn versions(&self) -> usize {
         self.all_shards().map(|shard| shard.versions.len()).sum()
     }
+
+    /// Whether any version of `person` holds a row, whether a cut would read it or not (the
+    /// versions a refresh replaced stay until the next whole build): for an erased person,
+    /// whether anything of them is still here, which no snapshot may hold.
+    pub fn holds_rows_of(&self, person: PersonId) -> bool {
+        let in_shards = self.shards.iter().any(|shard| {
+            shard
+                .persons
+                .binary_search_by_key(&person, |(person, _)| *person)
+                .is_ok_and(|at| shard.holds_rows(&shard.persons[at].1))
+        });
+        in_shards
+            || self
+                .refreshed
+                .persons
+                .iter()
+                .any(|(held, range)| *held == person && self.refreshed.holds_rows(range))
+    }
+
+    /// The history as the projections' snapshot holds it ([`super::compact`]; the snapshot
+    /// seals it): each shard, the refreshed persons' shard, then where the moved persons' latest
+    /// versions lie among the refreshed.
+    pub fn to_snapshot_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_u64(&mut out, self.shards.len() as u64);
+        for shard in self.all_shards() {
+            shard.pack(&mut out);
+        }
+        let mut moved: Vec<u32> = self.moved.values().copied().collect();
+        moved.sort_unstable();
+        put_u64(&mut out, moved.len() as u64);
+        let mut before = 0;
+        for at in moved {
+            put_u64(&mut out, u64::from(at - before));
+            before = at;
+        }
+        out
+    }
+
+    /// A history read back from [`History::to_snapshot_bytes`], checked to be laid out as one is
+    /// built ([`History::checked`]): bytes that decode but hold anything else are refused with
+    /// what is wrong, never served.
+    pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let mut input = Reader::new(bytes);
+        let shards = input.count()?;
+        let shards = (0..shards)
+            .map(|_| Shard::unpack(&mut input))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refreshed = Shard::unpack(&mut input)?;
+        let moved_len = input.count()?;
+        let mut moved = HashMap::with_capacity(moved_len);
+        let mut at = 0u32;
+        for _ in 0..moved_len {
+            at = at
+                .checked_add(input.u32()?)
+                .ok_or("a moved person past 2^32")?;
+            let (person, _) = refreshed
+                .persons
+                .get(at as usize)
+                .ok_or("a moved person past the refreshed ones")?;
+            moved.insert(*person, at);
+        }
+        if !input.is_empty() {
+            return Err("bytes after the kept rows".into());
+        }
+        History {
+            shards,
+            refreshed,
+            moved,
+        }
+        .checked()
+    }
+
+    /// Checks every shard (its columns were checked as read, [`Columns::unpack`]; its persons'
+    /// version ranges, in
+    /// person order; their versions ordered and disjoint, each row within the columns), the
+    /// shards' persons ascending across shards, and each moved person's place among the
+    /// refreshed: what [`History::columns_at`] relies on.
+    fn checked(self) -> Result<Self, String> {
+        let History {
+            shards,
+            refreshed,
+            moved,
+        } = self;
+        let shards = shards
+            .into_iter()
+            .map(|shard| shard.checked(true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refreshed = refreshed.checked(false)?;
+        let mut persons = shards
+            .iter()
+            .flat_map(|shard| shard.persons.iter().map(|(person, _)| person));
+        if let Some(mut before) = persons.next() {
+            for person in persons {
+                if person <= before {
+                    return Err("the kept rows' persons are not in order across shards".into());
+                }
+                before = person;
+            }
+        }
+        for (person, at) in &moved {
+            if refreshed.persons.get(*at as usize).map(|(held, _)| held) != Some(person) {
+                return Err(format!(
+                    "the refreshed rows of {person} are not where named"
+                ));
+            }
+        }
+        Ok(History {
+            shards,
+            refreshed,
+            moved,
+        })
+    }
 }
 
 impl Shard {
@@ -391,6 +509,125 @@ impl Shard {
             rows: Columns::sparse(),
             ..Shard::default()
         }
+    }
+
+    /// Whether any of the versions in `range` holds a row.
+    fn holds_rows(&self, range: &std::ops::Range<u32>) -> bool {
+        self.versions[range.start as usize..range.end as usize]
+            .iter()
+            .any(|version| version.row.is_some())
+    }
+
+    /// The shard's bytes in the snapshot: its kept rows ([`Columns::pack`]), then each person
+    /// with their versions. A version's two times are written as [`VersionTimes`] says,
+    /// its row as the difference from the row of the version before plus one (0: no row).
+    fn pack(&self, out: &mut Vec<u8>) {
+        self.rows.pack(out);
+        put_u64(out, self.persons.len() as u64);
+        let mut row = 0i64;
+        for (person, range) in &self.persons {
+            person.pack(out);
+            let versions = &self.versions[range.start as usize..range.end as usize];
+            put_u64(out, versions.len() as u64);
+            let mut times = VersionTimes::default();
+            for version in versions {
+                times.put(out, version.from);
+                times.put(out, version.until);
+                match version.row {
+                    None => put_i64(out, 0),
+                    Some(at) => {
+                        let difference = i64::from(at) - row;
+                        put_i64(
+                            out,
+                            if difference >= 0 {
+                                difference + 1
+                            } else {
+                                difference
+                            },
+                        );
+                        row = i64::from(at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A shard read back from [`Shard::pack`] (checked by [`Shard::checked`]).
+    fn unpack(input: &mut Reader) -> Result<Self, String> {
+        let rows = Columns::unpack(input)?;
+        let len = input.count()?;
+        let mut shard = Shard {
+            rows,
+            persons: Vec::with_capacity(len),
+            versions: Vec::new(),
+        };
+        let mut row = 0i64;
+        for _ in 0..len {
+            let person = PersonId::unpack(input)?;
+            let count = input.count()?;
+            let first = index(shard.versions.len());
+            let mut times = VersionTimes::default();
+            for _ in 0..count {
+                let from = times.take(input)?;
+                let until = times.take(input)?;
+                let written = input.i64()?;
+                let at = match written {
+                    0 => None,
+                    difference => {
+                        let step = if difference > 0 {
+                            difference - 1
+                        } else {
+                            difference
+                        };
+                        row = row
+                            .checked_add(step)
+                            .ok_or("a version's row out of range")?;
+                        Some(u32::try_from(row).map_err(|_| "a version's row out of range")?)
+                    }
+                };
+                shard.versions.push(Version {
+                    from,
+                    until,
+                    row: at,
+                });
+            }
+            shard
+                .persons
+                .push((person, first..index(shard.versions.len())));
+        }
+        Ok(shard)
+    }
+
+    /// A shard read back from a snapshot, checked (see [`History::checked`]); `in_order`: its
+    /// persons ascend (the refreshed persons' shard holds them as they were refreshed).
+    fn checked(self, in_order: bool) -> Result<Self, String> {
+        let Shard {
+            rows,
+            persons,
+            versions,
+        } = self;
+        if in_order && persons.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+            return Err("a shard's persons are not in order".into());
+        }
+        for (person, range) in &persons {
+            let Some(own) = versions.get(range.start as usize..range.end as usize) else {
+                return Err(format!("the versions of {person} lie past the shard's"));
+            };
+            if own.iter().any(|version| {
+                version.from >= version.until
+                    || version.row.is_some_and(|row| row as usize >= rows.len())
+            }) || own.windows(2).any(|pair| pair[0].until > pair[1].from)
+            {
+                return Err(format!(
+                    "the versions of {person} are not ordered and disjoint"
+                ));
+            }
+        }
+        Ok(Shard {
+            rows,
+            persons,
+            versions,
+        })
     }
 
     /// Adds the versions of one person.
@@ -494,6 +731,58 @@ impl Shard {
             Some(before) if before.until == from && before.row == row => before.until = until,
             _ => self.versions.push(Version { from, until, row }),
         }
+    }
+}
+
+/// A person's version times as the snapshot holds them, in order: each one the same as the
+/// time before it (a version mostly begins where the one before ends), the earliest time (the
+/// first version's), [`LIVE`] (the last one's end), or else the difference from the last other
+/// time ([`put_time_above`]): one varint, whose values below [`VersionTimes::DIFFERENCE`] are
+/// the first three.
+#[derive(Default)]
+struct VersionTimes {
+    /// The time written last, and the last one that was neither the earliest nor [`LIVE`].
+    last: Option<DateTime<Utc>>,
+    finite: Option<DateTime<Utc>>,
+}
+
+impl VersionTimes {
+    const SAME: u64 = 0;
+    const EARLIEST: u64 = 1;
+    const LATEST: u64 = 2;
+    const DIFFERENCE: u64 = 3;
+
+    fn put(&mut self, out: &mut Vec<u8>, time: DateTime<Utc>) {
+        if self.last == Some(time) {
+            put_u64(out, Self::SAME);
+        } else if time == DateTime::<Utc>::MIN_UTC {
+            put_u64(out, Self::EARLIEST);
+        } else if time == LIVE {
+            put_u64(out, Self::LATEST);
+        } else {
+            let before = self.finite.unwrap_or(DateTime::UNIX_EPOCH);
+            put_time_above(out, time, before, Self::DIFFERENCE);
+            self.finite = Some(time);
+        }
+        self.last = Some(time);
+    }
+
+    fn take(&mut self, input: &mut Reader) -> Result<DateTime<Utc>, String> {
+        let time = match input.u64()? {
+            Self::SAME => self
+                .last
+                .ok_or("a person's first version time names one before")?,
+            Self::EARLIEST => DateTime::<Utc>::MIN_UTC,
+            Self::LATEST => LIVE,
+            value => {
+                let before = self.finite.unwrap_or(DateTime::UNIX_EPOCH);
+                let time = take_time_from(input, value - Self::DIFFERENCE, before)?;
+                self.finite = Some(time);
+                time
+            }
+        };
+        self.last = Some(time);
+        Ok(time)
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod catalogue;
 pub mod columns;
+mod compact;
 mod contributions;
 mod dimension;
 pub mod german;

@@ -9,6 +9,8 @@
 
 use std::ops::{Index, IndexMut};
 
+use super::compact::{put_u64, Pack, Reader};
+
 /// Where one row's entries lie in a [`List`]: `start..start + len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
@@ -65,6 +67,65 @@ impl Firsts {
 
     fn is_dense(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The rows the values begin at, each as its distance from the one before (one byte).
+    fn pack(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.0.len() as u64);
+        let mut before = 0;
+        for first in &self.0 {
+            put_u64(out, u64::from(first - before));
+            before = *first;
+        }
+    }
+
+    /// [`Firsts::pack`]'s rows read back (the field checks them, [`Firsts::check`]).
+    fn unpack(input: &mut Reader) -> Result<Self, String> {
+        let len = input.count()?;
+        let mut firsts = Vec::with_capacity(len);
+        let mut at = 0u32;
+        for _ in 0..len {
+            at = at
+                .checked_add(input.u32()?)
+                .ok_or("a sparse field's rows run past 2^32")?;
+            firsts.push(at);
+        }
+        Ok(Firsts(firsts))
+    }
+
+    /// Checks that a field of `rows` rows (sparse or not) holding `stored` values or spans is
+    /// laid out as this module builds it, so that no read of a row can fail: dense, a value a
+    /// row; sparse, a value from row 0 on, the rows they begin at ascending and below `rows`.
+    /// A field read back from a snapshot is checked so before it is used.
+    fn check(&self, rows: usize, sparse: bool, stored: usize) -> Result<(), String> {
+        let firsts = &self.0;
+        if !sparse || rows == 0 {
+            return if firsts.is_empty() && stored == rows {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a dense field of {rows} rows holds {stored} values"
+                ))
+            };
+        }
+        if firsts.first() != Some(&0) {
+            return Err("a sparse field holds no value at its first row".into());
+        }
+        if firsts.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err("a sparse field's rows do not ascend".into());
+        }
+        if firsts.last().is_some_and(|last| *last as usize >= rows) {
+            return Err(format!(
+                "a sparse field begins a value past its {rows} rows"
+            ));
+        }
+        if stored != firsts.len() {
+            return Err(format!(
+                "a sparse field holds {stored} values for {} rows that begin one",
+                firsts.len()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -157,7 +218,34 @@ impl<T: PartialEq> Column<T> {
     }
 }
 
+impl<T: Pack + PartialEq> Column<T> {
+    /// The column's bytes in the snapshot: the rows its values begin at, then the values.
+    pub(super) fn pack(&self, out: &mut Vec<u8>) {
+        self.firsts.pack(out);
+        put_u64(out, self.values.len() as u64);
+        self.values.iter().for_each(|value| value.pack(out));
+    }
+
+    /// A column of `rows` rows read back from [`Column::pack`], its layout checked
+    /// ([`Firsts::check`]; the caller checks the values' ranges).
+    pub(super) fn unpack(input: &mut Reader, rows: usize, sparse: bool) -> Result<Self, String> {
+        let firsts = Firsts::unpack(input)?;
+        let len = input.count()?;
+        let mut values = Vec::with_capacity(len);
+        for _ in 0..len {
+            values.push(T::unpack(input)?);
+        }
+        firsts.check(rows, sparse, values.len())?;
+        Ok(Column { values, firsts })
+    }
+}
+
 impl<T> Column<T> {
+    /// Whether every stored value is `valid` (a code within its names).
+    pub(super) fn all(&self, valid: impl Fn(&T) -> bool) -> bool {
+        self.values.iter().all(valid)
+    }
+
     /// Row `row`, read by a walk whose last position in this column is `hint`
     /// ([`Firsts::position_from`]).
     pub(super) fn at(&self, row: usize, hint: &mut usize) -> &T {
@@ -325,6 +413,69 @@ impl<T: Clone + PartialEq> List<T> {
         self.entries.shrink_to_fit();
         self.spans.shrink_to_fit();
         self.firsts.0.shrink_to_fit();
+    }
+
+    /// The list's bytes in the snapshot: the rows its spans begin at, then each span as the
+    /// number of entries it begins with in common with the span before (a person's next version
+    /// mostly adds an entry to the list of the one before) and its further entries.
+    pub(super) fn pack(&self, out: &mut Vec<u8>)
+    where
+        T: Pack,
+    {
+        self.firsts.pack(out);
+        put_u64(out, self.spans.len() as u64);
+        let mut before: &[T] = &[];
+        for span in &self.spans {
+            let entries = &self.entries[span.range()];
+            let common = before
+                .iter()
+                .zip(entries)
+                .take_while(|(before, entry)| before == entry)
+                .count();
+            put_u64(out, common as u64);
+            put_u64(out, (entries.len() - common) as u64);
+            entries[common..].iter().for_each(|entry| entry.pack(out));
+            before = entries;
+        }
+    }
+
+    /// A list of `rows` rows read back from [`List::pack`], laid out as one built (no unused
+    /// entries), its layout checked ([`Firsts::check`]; the caller checks the entries' ranges).
+    pub(super) fn unpack(input: &mut Reader, rows: usize, sparse: bool) -> Result<Self, String>
+    where
+        T: Pack,
+    {
+        let firsts = Firsts::unpack(input)?;
+        let len = input.count()?;
+        let mut list = List {
+            spans: Vec::with_capacity(len),
+            firsts,
+            entries: Vec::new(),
+            unused: 0,
+        };
+        let mut before = Span::default();
+        for _ in 0..len {
+            let common = input.count_up_to(before.len as usize)?;
+            let further = input.count()?;
+            let start = list.entries.len();
+            list.entries
+                .extend_from_within(before.start as usize..before.start as usize + common);
+            for _ in 0..further {
+                list.entries.push(T::unpack(input)?);
+            }
+            before = Span {
+                start: index(start),
+                len: index(list.entries.len() - start),
+            };
+            list.spans.push(before);
+        }
+        list.firsts.check(rows, sparse, list.spans.len())?;
+        Ok(list)
+    }
+
+    /// Whether every stored entry is `valid` (a code within its names).
+    pub(super) fn all(&self, valid: impl Fn(&T) -> bool) -> bool {
+        self.entries.iter().all(valid)
     }
 
     pub(super) fn row(&self, row: usize) -> &[T] {
