@@ -28,6 +28,28 @@ async fn graphql(server: &Server, token: &str, query: &str, variables: Value) ->
     body["data"].clone()
 }
 
+/// Registers `person` through GraphQL as `token` (a caseworker's), with these given and family
+/// names; answers the data of the answer.
+async fn register_person(
+    server: &Server,
+    token: &str,
+    person: &str,
+    (given_names, family_name): (&str, &str),
+) -> Value {
+    let register = "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId revision } }";
+    graphql(
+        server,
+        token,
+        register,
+        json!({"input": {
+            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
+            "birthYear": 1991, "sex": "MALE", "nationality": "ERI", "languages": ["ti"],
+            "personalData": {"givenNames": given_names, "familyName": family_name}
+        }}),
+    )
+    .await
+}
+
 /// Waits until the server counts `count` live subscriptions: a subscription starts asynchronously
 /// after the `subscribe` message, and an event recorded before it started would not be delivered.
 async fn wait_for_subscriptions(server: &Server, count: usize) {
@@ -137,18 +159,7 @@ async fn serve_append_subscribe_stop_restart_and_read_again() {
     assert!(stderr.contains("kill -TERM"), "{stderr}");
 
     let person = format!("person-{}", Uuid::new_v4());
-    let register = "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId revision } }";
-    let receipt = graphql(
-        &server,
-        &caseworker,
-        register,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
-            "birthYear": 1991, "sex": "MALE", "nationality": "ERI", "languages": ["ti"],
-            "personalData": {"givenNames": "Yonas", "familyName": "E2E-Testfall"}
-        }}),
-    )
-    .await;
+    let receipt = register_person(&server, &caseworker, &person, ("Yonas", "E2E-Testfall")).await;
     assert_eq!(receipt["registerPerson"]["revision"], 0);
 
     // Subscribe over WebSocket, authenticating in connection_init as a browser would.
@@ -381,18 +392,7 @@ async fn sigterm_right_after_an_append_exits_0_with_the_event_and_the_snapshot_o
     let server = Server::start(&scratch, &SERVER_ARGS);
     let caseworker = create_token(&scratch, &["--role", "caseworker", "--agency", "jobcenter"]);
     let person = format!("person-{}", Uuid::new_v4());
-    let register = "mutation($input: RegisterPersonInput!) { registerPerson(input: $input) { personId revision } }";
-    let receipt = graphql(
-        &server,
-        &caseworker,
-        register,
-        json!({"input": {
-            "personId": person, "eventId": Uuid::new_v4(), "occurredOn": "2023-01-10",
-            "birthYear": 1988, "sex": "FEMALE", "nationality": "SYR", "languages": ["ar"],
-            "personalData": {"givenNames": "Rana", "familyName": "Exit-Testfall"}
-        }}),
-    )
-    .await;
+    let receipt = register_person(&server, &caseworker, &person, ("Rana", "Exit-Testfall")).await;
     assert_eq!(receipt["registerPerson"]["revision"], 0);
     // The projections are a cache that may lag; once they have applied the append, the snapshot
     // the shutdown writes must hold it.
