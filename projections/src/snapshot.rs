@@ -670,6 +670,23 @@ pub struct Sections {
     pub digest: u64,
 }
 
+/// A snapshot file's bytes split into its body (from the magic on) and its digest, once its magic
+/// is checked; answers whether its layout holds kept rows.
+fn split_file<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<(bool, &'a [u8], &'a [u8]), SnapshotError> {
+    if bytes.len() < MAGIC.len() + 32 {
+        return Err(SnapshotError::Invalid {
+            path: path.to_owned(),
+            message: "not a journey snapshot".into(),
+        });
+    }
+    let has_kept_rows = check_magic(path, &bytes[..MAGIC.len()])?;
+    let (body, digest) = bytes.split_at(bytes.len() - 32);
+    Ok((has_kept_rows, body, digest))
+}
+
 /// The [`Sections`] of the snapshot at `path`.
 pub fn sections(path: &Path) -> Result<Sections, SnapshotError> {
     let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io {
@@ -680,11 +697,7 @@ pub fn sections(path: &Path) -> Result<Sections, SnapshotError> {
         path: path.to_owned(),
         message,
     };
-    if bytes.len() < MAGIC.len() + 32 {
-        return Err(invalid("not a journey snapshot".into()));
-    }
-    let has_kept_rows = check_magic(path, &bytes[..MAGIC.len()])?;
-    let (body, _) = bytes.split_at(bytes.len() - 32);
+    let (has_kept_rows, body, _) = split_file(path, &bytes)?;
     let mut input = &body[MAGIC.len()..];
     let left = |input: &[u8]| input.len() as u64;
     let header: Header = postcard::from_bytes(read_frame(&mut input).map_err(invalid)?)
@@ -940,11 +953,7 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
         path: path.to_owned(),
         message,
     };
-    if bytes.len() < MAGIC.len() + 32 {
-        return Err(invalid("not a journey snapshot".into()));
-    }
-    let has_kept_rows = check_magic(path, &bytes[..MAGIC.len()])?;
-    let (body, digest) = bytes.split_at(bytes.len() - 32);
+    let (has_kept_rows, body, digest) = split_file(path, &bytes)?;
     if Sha256::digest(body).as_slice() != digest {
         return Err(invalid(
             "digest mismatch: the file is incomplete or damaged".into(),
