@@ -102,6 +102,11 @@ pub(crate) async fn keep(
     }
     let mut first_step = true;
     loop {
+        // Seen before the step reads the state, not after: a batch applied or a rebuild swapped
+        // in while the step runs wakes the next one (marked after it, such a change would be
+        // taken as seen and the kept rows would lag, or never be built again after a rebuild,
+        // until the next write).
+        applied.borrow_and_update();
         let upkeep = inner.clone();
         let first = std::mem::replace(&mut first_step, false);
         match tokio::task::spawn_blocking(move || step(&upkeep, first)).await {
@@ -112,7 +117,6 @@ pub(crate) async fn keep(
                 return;
             }
         }
-        applied.borrow_and_update();
         if applied.changed().await.is_err() {
             return;
         }

@@ -1,6 +1,8 @@
 //! The projection runner over a real ledger: catch-up, live following, snapshots and restarts,
 //! rebuilds, and erasure.
 
+mod support;
+
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -202,7 +204,7 @@ async fn start_and_stop_idle(fixture: &Fixture) -> State {
         .await
         .expect("restart");
     idle.caught_up().await.expect("caught up");
-    idle.kept_rows_ready().await.expect("kept rows");
+    support::kept_rows_ready(&idle).await;
     let state = snapshot_of(&idle);
     idle.shutdown().await.expect("shutdown");
     state
@@ -217,7 +219,7 @@ async fn a_shutdown_writes_no_snapshot_when_nothing_was_applied_since_the_one_it
         .await
         .expect("start");
     first.caught_up().await.expect("caught up");
-    first.kept_rows_ready().await.expect("kept rows");
+    support::kept_rows_ready(&first).await;
     first.shutdown().await.expect("shutdown");
     let written = snapshot_file_identity(&fixture);
 
@@ -234,7 +236,7 @@ async fn a_shutdown_writes_no_snapshot_when_nothing_was_applied_since_the_one_it
     rebuilt.caught_up().await.expect("caught up");
     rebuilt.rebuild(|_| {}).await.expect("rebuild");
     assert_ne!(snapshot_file_identity(&fixture), written);
-    rebuilt.kept_rows_ready().await.expect("kept rows");
+    support::kept_rows_ready(&rebuilt).await;
     rebuilt.shutdown().await.expect("shutdown");
     let after_rebuild = snapshot_file_identity(&fixture);
     start_and_stop_idle(&fixture).await;

@@ -12,9 +12,23 @@ use journey_core::catalogue::*;
 use journey_core::envelope::{Actor, ActorRole, PersonId};
 use journey_core::synth::{generate, SynthConfig};
 use journey_projections::journal::{Fact, Journal, Journals};
+use journey_projections::kept_rows::KeptRowsStatus;
 use journey_projections::kpi::{compute, Dimension, KpiQuery, KpiResult, Suppression};
 use journey_projections::view::{Households, PersonView};
+use journey_projections::Projections;
 use uuid::Uuid;
+
+/// Waits until the kept rows of `projections` serve at their state's checkpoint, for at most a
+/// minute: kept rows that never catch up fail the test that waits instead of hanging the suite.
+pub async fn kept_rows_ready(projections: &Projections) -> KeptRowsStatus {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        projections.kept_rows_ready(),
+    )
+    .await
+    .expect("the kept rows catch up with the state within a minute")
+    .expect("kept rows")
+}
 
 /// A transaction time after every event of every test.
 pub const NOW: &str = "2030-01-01T00:00:00Z";
