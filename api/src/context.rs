@@ -118,9 +118,11 @@ pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Context {
     pub async fn open(options: &Options) -> Result<Self, CliError> {
+        let started = std::time::Instant::now();
         let source = options.master_key_source();
         let mut rng = StdRng::from_entropy();
         let store = open_store(&options.data_dir)?;
+        let store_ms = started.elapsed().as_millis() as u64;
         let (master, generated) = keys::load_master_key(&source, &options.data_dir, &mut rng)?;
         if generated {
             eprintln!(
@@ -141,7 +143,9 @@ impl Context {
             );
         }
         let keys = Arc::new(keys);
+        let keys_ms = started.elapsed().as_millis() as u64;
         let (log, sled_log) = open_log(&options.store, &store)?;
+        let log_ms = started.elapsed().as_millis() as u64;
         let ledger = Arc::new(Ledger::new(
             log.clone(),
             keys,
@@ -156,6 +160,13 @@ impl Context {
                 "finished erasures that a crash had cut off before their data keys were destroyed"
             );
         }
+        tracing::info!(
+            store_ms,
+            keys_ms = keys_ms - store_ms,
+            log_ms = log_ms - keys_ms,
+            erasures_ms = started.elapsed().as_millis() as u64 - log_ms,
+            "the data directory is open"
+        );
         Ok(Self {
             store,
             log,

@@ -138,7 +138,12 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<Stopped, Cl
     let mut runner = RunnerConfig::new(context.data_dir.join("projections"));
     // A replica holds its writer's events in memory only, and its projections with them.
     runner.snapshots = replica.is_none();
+    let started = std::time::Instant::now();
     let projections = Projections::start(context.ledger.clone(), runner).await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "the projections are started (their snapshot loaded; the catch-up runs on)"
+    );
     // The snapshot load and the catch-up decode far more than the projections keep: once caught
     // up, give the freed memory back so that the node's resident memory is what it holds. (The
     // projections build the live views themselves once caught up, before the kept rows:
@@ -153,6 +158,7 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<Stopped, Cl
         Some(demo) => Some(crate::demo::prepare(&context, &projections, demo).await?),
         None => None,
     };
+    let started = std::time::Instant::now();
     let state = AppState::with_projections(
         &context,
         config.limits.clone(),
@@ -162,6 +168,10 @@ pub async fn serve(options: &Options, config: ServeConfig) -> Result<Stopped, Cl
         },
     )
     .await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "the server's state is built (audit log, vault, event hub)"
+    );
     if let Some(tokens) = &demo_tokens {
         // Set once, right after the state is built; nothing else sets it.
         let _ = state.demo_tokens.set(tokens.clone());

@@ -1456,6 +1456,7 @@ fn usable_or_rebuild(error: SnapshotError) -> Result<Option<snapshot::Loaded>, S
 /// The state of a loaded snapshot, with the transaction time of its checkpoint's event and the
 /// registers up to its checkpoint read from the log.
 async fn loaded_state(ledger: &Ledger, loaded: snapshot::Loaded) -> Result<State, ProjectionError> {
+    let started = Instant::now();
     let checkpoint = loaded.header.checkpoint;
     let checkpoint_recorded_at = match checkpoint {
         Some(position) => ledger
@@ -1476,6 +1477,11 @@ async fn loaded_state(ledger: &Ledger, loaded: snapshot::Loaded) -> Result<State
     state.registers = registers::up_to(ledger, checkpoint).await?;
     state.offers = offers::up_to(ledger, checkpoint).await?;
     state.volunteers = volunteers::up_to(ledger, checkpoint).await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "the projections' state is built from the snapshot (registers, offers and volunteers \
+         folded again from the log)"
+    );
     Ok(state)
 }
 

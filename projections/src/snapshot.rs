@@ -939,6 +939,7 @@ impl KeptRowsBytes {
 /// first. Unsealing and decoding the entries runs on every core; interning them into the one
 /// interner runs on one, and decodes nothing: each distinct event was decoded once.
 pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotError> {
+    let started = std::time::Instant::now();
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -959,6 +960,7 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
             "digest mismatch: the file is incomplete or damaged".into(),
         ));
     }
+    let read_ms = started.elapsed().as_millis() as u64;
     let mut input = &body[MAGIC.len()..];
     let header: Header = postcard::from_bytes(read_frame(&mut input).map_err(invalid)?)
         .map_err(|e| invalid(e.to_string()))?;
@@ -1026,6 +1028,7 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
             .collect::<Result<Vec<Opened>, SnapshotError>>()
     });
     let opened = opened.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let opened_ms = started.elapsed().as_millis() as u64;
     // Every value of the file is interned once: room for all of them up front, so the interner's
     // index never grows (growing hashes every value held again).
     let (own_events, own_actors) = opened
@@ -1058,9 +1061,18 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
             journals.push((opened.person, journal));
         }
     }
+    let journals: Journals<EventSymbol, ActorSymbol> = journals.into_iter().collect();
+    tracing::info!(
+        bytes = bytes.len(),
+        persons = header.persons,
+        read_and_checked_ms = read_ms,
+        opened_and_decoded_ms = opened_ms - read_ms,
+        interned_ms = started.elapsed().as_millis() as u64 - opened_ms,
+        "the projections snapshot is loaded"
+    );
     Ok(Some(Loaded {
         header,
-        journals: journals.into_iter().collect(),
+        journals,
         store,
         kept_rows,
     }))

@@ -57,6 +57,14 @@ t_index=$(logged "the log's index is loaded")
 [ -n "$t_index" ] && printf '  the ledger open (process start to its index loaded) %.1f s: %s\n' \
   "$(since "$t0" "$t_index")" "$(grep -m1 "the log's index is loaded" "$LOG" | grep -o 'events=.*')"
 
+# The phases of the start, as the server logs them (each with its own figures).
+for phase in "the data directory is open" "the projections snapshot is loaded" \
+  "the projections' state is built" "the projections are started" "the server's state is built"; do
+  t_phase=$(logged "$phase")
+  [ -n "$t_phase" ] && printf '  %s after %.1f s: %s\n' "$phase" "$(since "$t0" "$t_phase")" \
+    "$(grep -m1 "$phase" "$LOG" | grep -o '[a-z_]*=[^ ]*' | tr '\n' ' ')"
+done
+
 n=0
 kpi() { # KEY ARGUMENTS: one kpi query, its time and the start of its answer
   n=$((n + 1))
