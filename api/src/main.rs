@@ -118,6 +118,8 @@ fn default_log_filter(command: &Command) -> &'static str {
 }
 
 fn main() -> ExitCode {
+    // Before the allocator maps much (`memory::no_transparent_huge_pages` says why).
+    let small_pages = journey_api::memory::no_transparent_huge_pages();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -128,6 +130,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if !small_pages {
+        tracing::debug!("transparent huge pages stay as the kernel sets them (prctl refused)");
+    }
     if let Err(error) = fault::armed() {
         eprintln!("error: {error}");
         return ExitCode::FAILURE;

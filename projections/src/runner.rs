@@ -1027,6 +1027,11 @@ impl Projections {
     pub async fn kept_rows_ready(
         &self,
     ) -> Result<crate::kept_rows::KeptRowsStatus, ProjectionError> {
+        if !self.inner.config.kept_rows {
+            return Err(ProjectionError::Stopped(
+                "the kept rows are off (RunnerConfig::kept_rows): they never become ready".into(),
+            ));
+        }
         let mut applied = self.inner.applied.subscribe();
         loop {
             let status = self.kept_rows();

@@ -381,6 +381,23 @@ fn a_second_server_on_the_same_data_directory_names_the_first() {
     assert!(server.terminate().success());
 }
 
+/// `journey` turns transparent huge pages off for its process before it allocates much
+/// (`journey_api::memory::no_transparent_huge_pages` says why); the kernel reports the switch in
+/// the process's status.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_runs_without_transparent_huge_pages() {
+    let scratch = Scratch::new();
+    let server = Server::start(&scratch, &[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("status");
+    let thp = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
+    assert!(server.terminate().success());
+}
+
 /// `journey serve` ends its process right after the shutdown's flushes, without freeing its state
 /// (`api/src/commands/serve.rs`): the exit must still be a clean one, with everything acknowledged
 /// durable and the files written at shutdown whole.
