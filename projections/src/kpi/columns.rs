@@ -99,6 +99,9 @@ pub struct Columns {
     /// `nationality`.
     names: Vec<String>,
     codes: HashMap<String, u32>,
+    /// The indicators answered from running sums over days, built at this cut on first use
+    /// (`super::steps`); forgotten whenever a row changes.
+    steps: super::steps::Cache,
 }
 
 /// The fields of [`Columns`] a row is read from, one each (values and lists alike).
@@ -166,6 +169,7 @@ impl Columns {
     /// after these rows, its codes translated into these columns' codes. The destructuring names
     /// every field, so a column added later cannot be forgotten here.
     fn extend(&mut self, other: Columns) {
+        self.steps.clear();
         debug_assert!(!self.sparse && !other.sparse, "dense columns");
         debug_assert_eq!(self.known_at, other.known_at, "columns of one cut");
         let Columns {
@@ -201,6 +205,7 @@ impl Columns {
             presence,
             names,
             codes: _,
+            steps: _,
         } = other;
         let translated: Vec<u32> = names.iter().map(|name| self.intern(name)).collect();
         if translated
@@ -285,6 +290,7 @@ impl Columns {
             presence: List::with_rows(rows),
             names: Vec::new(),
             codes: HashMap::new(),
+            steps: Default::default(),
         }
     }
 
@@ -358,6 +364,7 @@ impl Columns {
             presence,
             names,
             codes: _,
+            steps: _,
         } = self;
         put_time(out, *known_at, DateTime::UNIX_EPOCH);
         put_u64(out, *rows as u64);
@@ -483,7 +490,18 @@ impl Columns {
             presence,
             names,
             codes,
+            steps: Default::default(),
         })
+    }
+
+    /// The indicators answered from running sums built at this cut (`super::steps`).
+    pub(crate) fn steps(&self) -> &super::steps::Cache {
+        &self.steps
+    }
+
+    /// The district or nationality of a code of these columns.
+    pub(crate) fn name(&self, code: u32) -> &str {
+        self.names[code as usize].as_str()
     }
 
     /// The cut the rows were built at.
@@ -511,6 +529,7 @@ impl Columns {
     /// the row equals row `previous` in every field; the caller then takes it back with
     /// [`Columns::pop_repeated`].
     pub(crate) fn push_after(&mut self, view: &PersonView, previous: Option<usize>) -> bool {
+        self.steps.clear();
         debug_assert!(
             previous.is_none() || (self.sparse && previous == self.rows.checked_sub(1)),
             "only sparse columns repeat a row, the one before"
@@ -606,6 +625,7 @@ impl Columns {
     /// Takes back the last row of sparse columns, which [`Columns::push_after`] found equal in
     /// every field to the row before it (so it stored nothing of it).
     pub(crate) fn pop_repeated(&mut self) {
+        self.steps.clear();
         debug_assert!(
             self.sparse && self.rows > 0,
             "a repeated row of sparse columns"
@@ -615,6 +635,7 @@ impl Columns {
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
     pub(crate) fn replace(&mut self, row: usize, view: &PersonView) {
+        self.steps.clear();
         self.person[row] = view.person;
         self.household_id[row] = view.household_id;
         self.birth_year[row] = view.birth_year;
@@ -656,6 +677,7 @@ impl Columns {
     /// or two a field. The destructuring names every field, so a column added later cannot be
     /// forgotten here.
     pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize, cursor: &mut RowCursor) {
+        self.steps.clear();
         let Columns {
             known_at: _,
             rows: _,
@@ -689,6 +711,7 @@ impl Columns {
             presence,
             names,
             codes: _,
+            steps: _,
         } = other;
         let RowCursor {
             hints,
@@ -795,7 +818,8 @@ impl Columns {
     /// The heap bytes the columns hold, by family, counted from their capacities (the bench
     /// prints them next to the live bytes it measures): the columns of one value a row together,
     /// the spans of the lists together (8 bytes a row each), the entries of each list, and the
-    /// names of the district and nationality codes with their lookup table.
+    /// names of the district and nationality codes with their lookup table, and the indicator
+    /// steps built at this cut so far (`super::steps`).
     pub fn heap_bytes_by_family(&self) -> Vec<(&'static str, usize)> {
         let scalars = self.person.heap_bytes()
             + self.household_id.heap_bytes()
@@ -840,6 +864,7 @@ impl Columns {
         ];
         families.extend(lists.iter().map(|(name, (_, entries))| (*name, *entries)));
         families.push(("names and their codes", names));
+        families.push(("indicator steps built so far", self.steps.heap_bytes()));
         families
     }
 
@@ -1300,6 +1325,40 @@ impl<'a> Row<'a> {
 
     /// The district or nationality of a code of these columns.
     pub(crate) fn name(&self, code: u32) -> &'a str {
-        self.columns.names[code as usize].as_str()
+        self.columns.name(code)
+    }
+
+    /// The nationality as a code of these columns ([`Row::name`]).
+    pub(crate) fn nationality_code(&self) -> u32 {
+        self.columns.nationality[self.row]
+    }
+
+    /// Pushes the days on which the person's presence, first arrival, district, protection
+    /// status, employment and Kita place can change (each is decided by a date of the row on or
+    /// before D, or an interval's start on or before D and its end after it): every date those
+    /// fields hold. Unordered, maybe repeated.
+    pub(crate) fn step_days(&self, days: &mut Vec<NaiveDate>) {
+        let columns = self.columns;
+        let row = self.row;
+        let interval = |days: &mut Vec<NaiveDate>, interval: &Interval| {
+            days.push(interval.start);
+            days.extend(interval.end);
+        };
+        let stay = &columns.stay[row];
+        days.extend(stay.first_arrival);
+        if let Some(latest) = &stay.latest {
+            interval(days, latest);
+        }
+        for stay in columns.presence.row(row) {
+            interval(days, stay);
+        }
+        for (job, _) in columns.jobs.row(row) {
+            interval(days, job);
+        }
+        for place in columns.kita.row(row) {
+            interval(days, place);
+        }
+        days.extend(columns.districts.row(row).iter().map(|dated| dated.on));
+        days.extend(columns.protection.row(row).iter().map(|dated| dated.on));
     }
 }

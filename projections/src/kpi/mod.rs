@@ -20,6 +20,7 @@ pub mod german;
 pub mod history;
 mod indicators;
 mod packed;
+mod steps;
 pub mod suppression;
 mod table;
 
@@ -403,6 +404,32 @@ pub fn compute_on(
     )
 }
 
+/// [`compute_with_registers`] by a pass over every person, also for the indicators otherwise
+/// read off running sums over days (`steps`: `population_present`, `employment_rate`,
+/// `kita_rate`): the reference those are held to (`projections/tests/steps.rs`).
+pub fn compute_visiting_everyone(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+) -> Result<KpiResult, KpiError> {
+    let (definition, dimensions) = definition_and_dimensions(query)?;
+    let columns = Columns::of_cut(views, query.known_at);
+    let population = Population {
+        views,
+        columns: &columns,
+        households,
+    };
+    let organisational = (registers, &Offers::default(), &Volunteers::default());
+    compute_over(
+        query,
+        (definition, dimensions),
+        population,
+        organisational,
+        (1, Path::EveryPerson),
+    )
+}
+
 /// An indicator over `views` (their columns taken at the query's cut) on `threads` threads.
 fn compute_views_on(
     query: &KpiQuery,
@@ -422,8 +449,18 @@ fn compute_views_on(
             households,
         },
         organisational,
-        threads,
+        (threads, Path::Steps),
     )
+}
+
+/// How the persons' counts are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// From the steps kept with the columns where they answer the query (`steps`), else by
+    /// visiting every person.
+    Steps,
+    /// By visiting every person.
+    EveryPerson,
 }
 
 /// Whether answering `key` reads person views beyond the columns (see
@@ -470,7 +507,7 @@ pub(crate) fn compute_kept(
         (definition, dimensions),
         population,
         (registers, offers, volunteers),
-        threads,
+        (threads, Path::Steps),
     )
 }
 
@@ -482,7 +519,7 @@ fn compute_over(
     (definition, dimensions): (&'static KpiDefinition, Vec<Dimension>),
     population: Population<'_>,
     (registers, offers, volunteers): Organisational<'_>,
-    threads: usize,
+    (threads, path): (usize, Path),
 ) -> Result<KpiResult, KpiError> {
     let indicator = indicators::Indicator::for_key(definition.key);
     // Which months' places count, and in which slots: D's month for the unmet demand, the 12
@@ -511,13 +548,17 @@ fn compute_over(
     // samples are pooled, in no order a quantile depends on), so the answer does not
     // depend on how the persons were shared out.
     let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
-    let share = |rows: Range<usize>| {
-        let mut table = table::Table::new(&dimensions, query.as_of, registers);
-        let mut metadata = KpiMetadata {
+    let empty = || {
+        let table = table::Table::new(&dimensions, query.as_of, registers);
+        let metadata = KpiMetadata {
             unknown_birth_year_excluded: 0,
             entry_date_fallbacks: by_entry.then_some(0),
             erased_persons: 0,
         };
+        (table, metadata)
+    };
+    let share = |rows: Range<usize>| {
+        let (mut table, mut metadata) = empty();
         each_contribution(query, indicator, population, rows, |row, contribution| {
             if contribution.is_excluded_for_unknown_birth_year() {
                 metadata.unknown_birth_year_excluded += 1;
@@ -537,13 +578,29 @@ fn compute_over(
         });
         (table, metadata)
     };
-    let mut shares =
-        crate::parallel::map_shares(population.columns.len(), threads, share).into_iter();
-    let (mut table, mut metadata) = shares.next().unwrap_or_else(|| share(0..0));
-    for (other, counts) in shares {
-        table.merge(other);
-        metadata.merge(&counts);
-    }
+    // A step indicator is read off the running sums kept with the columns (`steps`) when they
+    // cover D; otherwise every person is visited.
+    let (mut stepped, mut stepped_metadata) = empty();
+    let (mut table, metadata) = if path == Path::Steps
+        && steps::answer(
+            indicator,
+            (&dimensions, registers),
+            query.as_of,
+            population,
+            threads,
+            (&mut stepped, &mut stepped_metadata),
+        ) {
+        (stepped, stepped_metadata)
+    } else {
+        let mut shares =
+            crate::parallel::map_shares(population.columns.len(), threads, share).into_iter();
+        let (mut table, mut metadata) = shares.next().unwrap_or_else(|| share(0..0));
+        for (other, counts) in shares {
+            table.merge(other);
+            metadata.merge(&counts);
+        }
+        (table, metadata)
+    };
     for (offered, (first, last, kita_slot, course_slot)) in capacities
         .iter()
         .filter_map(|offered| capacity.map(|capacity| (offered, capacity)))
