@@ -99,9 +99,6 @@ pub struct Columns {
     /// `nationality`.
     names: Vec<String>,
     codes: HashMap<String, u32>,
-    /// The indicators answered from running sums over days, built at this cut on first use
-    /// (`super::steps`); forgotten whenever a row changes.
-    steps: super::steps::Cache,
 }
 
 /// The fields of [`Columns`] a row is read from, one each (values and lists alike).
@@ -169,7 +166,6 @@ impl Columns {
     /// after these rows, its codes translated into these columns' codes. The destructuring names
     /// every field, so a column added later cannot be forgotten here.
     fn extend(&mut self, other: Columns) {
-        self.steps.clear();
         debug_assert!(!self.sparse && !other.sparse, "dense columns");
         debug_assert_eq!(self.known_at, other.known_at, "columns of one cut");
         let Columns {
@@ -205,7 +201,6 @@ impl Columns {
             presence,
             names,
             codes: _,
-            steps: _,
         } = other;
         let translated: Vec<u32> = names.iter().map(|name| self.intern(name)).collect();
         if translated
@@ -290,7 +285,6 @@ impl Columns {
             presence: List::with_rows(rows),
             names: Vec::new(),
             codes: HashMap::new(),
-            steps: Default::default(),
         }
     }
 
@@ -364,7 +358,6 @@ impl Columns {
             presence,
             names,
             codes: _,
-            steps: _,
         } = self;
         put_time(out, *known_at, DateTime::UNIX_EPOCH);
         put_u64(out, *rows as u64);
@@ -490,13 +483,12 @@ impl Columns {
             presence,
             names,
             codes,
-            steps: Default::default(),
         })
     }
 
-    /// The indicators answered from running sums built at this cut (`super::steps`).
-    pub(crate) fn steps(&self) -> &super::steps::Cache {
-        &self.steps
+    /// The district or nationality `name` as these columns hold it, if a row holds it.
+    pub(crate) fn named(&self, name: &str) -> Option<&str> {
+        self.codes.get(name).map(|code| self.name(*code))
     }
 
     /// The district or nationality of a code of these columns.
@@ -529,7 +521,6 @@ impl Columns {
     /// the row equals row `previous` in every field; the caller then takes it back with
     /// [`Columns::pop_repeated`].
     pub(crate) fn push_after(&mut self, view: &PersonView, previous: Option<usize>) -> bool {
-        self.steps.clear();
         debug_assert!(
             previous.is_none() || (self.sparse && previous == self.rows.checked_sub(1)),
             "only sparse columns repeat a row, the one before"
@@ -625,7 +616,6 @@ impl Columns {
     /// Takes back the last row of sparse columns, which [`Columns::push_after`] found equal in
     /// every field to the row before it (so it stored nothing of it).
     pub(crate) fn pop_repeated(&mut self) {
-        self.steps.clear();
         debug_assert!(
             self.sparse && self.rows > 0,
             "a repeated row of sparse columns"
@@ -635,7 +625,6 @@ impl Columns {
 
     /// Replaces row `row` by the fields of `view` (a person whose view was rebuilt in place).
     pub(crate) fn replace(&mut self, row: usize, view: &PersonView) {
-        self.steps.clear();
         self.person[row] = view.person;
         self.household_id[row] = view.household_id;
         self.birth_year[row] = view.birth_year;
@@ -677,7 +666,6 @@ impl Columns {
     /// or two a field. The destructuring names every field, so a column added later cannot be
     /// forgotten here.
     pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize, cursor: &mut RowCursor) {
-        self.steps.clear();
         let Columns {
             known_at: _,
             rows: _,
@@ -711,7 +699,6 @@ impl Columns {
             presence,
             names,
             codes: _,
-            steps: _,
         } = other;
         let RowCursor {
             hints,
@@ -818,8 +805,7 @@ impl Columns {
     /// The heap bytes the columns hold, by family, counted from their capacities (the bench
     /// prints them next to the live bytes it measures): the columns of one value a row together,
     /// the spans of the lists together (8 bytes a row each), the entries of each list, and the
-    /// names of the district and nationality codes with their lookup table, and the indicator
-    /// steps built at this cut so far (`super::steps`).
+    /// names of the district and nationality codes with their lookup table.
     pub fn heap_bytes_by_family(&self) -> Vec<(&'static str, usize)> {
         let scalars = self.person.heap_bytes()
             + self.household_id.heap_bytes()
@@ -864,7 +850,6 @@ impl Columns {
         ];
         families.extend(lists.iter().map(|(name, (_, entries))| (*name, *entries)));
         families.push(("names and their codes", names));
-        families.push(("indicator steps built so far", self.steps.heap_bytes()));
         families
     }
 

@@ -21,6 +21,8 @@ pub mod history;
 mod indicators;
 mod packed;
 mod steps;
+pub use steps::BuiltSteps;
+pub(crate) use steps::{LiveSteps, WANTED_MAX as STEPS_WANTED_MAX};
 pub mod suppression;
 mod table;
 
@@ -449,16 +451,57 @@ fn compute_views_on(
             households,
         },
         organisational,
-        (threads, Path::Steps),
+        (threads, Path::EveryPerson),
     )
 }
 
+/// [`compute_with_registers`] read off steps (`steps`) built for this query alone, for the
+/// indicators and breakdowns they answer (else by a pass over every person): what
+/// `projections/tests/steps.rs` holds to [`compute_visiting_everyone`]. The running projections
+/// never build steps on a query's path (`crate::kept_steps`).
+pub fn compute_from_steps(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+    threads: usize,
+) -> Result<KpiResult, KpiError> {
+    let (definition, dimensions) = definition_and_dimensions(query)?;
+    let columns = Columns::of_cut(views, query.known_at);
+    compute_over(
+        query,
+        (definition, dimensions),
+        Population {
+            views,
+            columns: &columns,
+            households,
+        },
+        (registers, &Offers::default(), &Volunteers::default()),
+        (threads, Path::BuildSteps),
+    )
+}
+
+/// Whether `query` would be answered now from the steps `live` holds at `checkpoint`.
+pub(crate) fn answered_from_steps(
+    query: &KpiQuery,
+    live: &LiveSteps,
+    checkpoint: Option<journey_core::log::Position>,
+) -> bool {
+    definition_and_dimensions(query).is_ok_and(|(definition, dimensions)| {
+        let indicator = indicators::Indicator::for_key(definition.key);
+        steps::applies(indicator, &dimensions)
+            && live.holds(checkpoint, indicator, &dimensions, query.as_of)
+    })
+}
+
 /// How the persons' counts are found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Path {
-    /// From the steps kept with the columns where they answer the query (`steps`), else by
-    /// visiting every person.
-    Steps,
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Path<'s> {
+    /// From the steps the live views hold at their checkpoint where they answer the query
+    /// (`steps`), else by visiting every person (and the steps are wanted).
+    LiveSteps(&'s LiveSteps, Option<journey_core::log::Position>),
+    /// From steps built for this query alone where they answer it, else by visiting every person.
+    BuildSteps,
     /// By visiting every person.
     EveryPerson,
 }
@@ -492,7 +535,7 @@ pub(crate) fn compute_kept(
     registers: &Registers,
     offers: &Offers,
     volunteers: &Volunteers,
-    threads: usize,
+    (threads, path): (usize, Path<'_>),
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let views_known_at = population.columns.known_at();
@@ -507,7 +550,7 @@ pub(crate) fn compute_kept(
         (definition, dimensions),
         population,
         (registers, offers, volunteers),
-        (threads, Path::Steps),
+        (threads, path),
     )
 }
 
@@ -519,7 +562,7 @@ fn compute_over(
     (definition, dimensions): (&'static KpiDefinition, Vec<Dimension>),
     population: Population<'_>,
     (registers, offers, volunteers): Organisational<'_>,
-    (threads, path): (usize, Path),
+    (threads, path): (usize, Path<'_>),
 ) -> Result<KpiResult, KpiError> {
     let indicator = indicators::Indicator::for_key(definition.key);
     // Which months' places count, and in which slots: D's month for the unmet demand, the 12
@@ -578,18 +621,31 @@ fn compute_over(
         });
         (table, metadata)
     };
-    // A step indicator is read off the running sums kept with the columns (`steps`) when they
-    // cover D; otherwise every person is visited.
+    // A step indicator is read off running sums over days (`steps`) when the path has them and
+    // they cover D; otherwise every person is visited.
     let (mut stepped, mut stepped_metadata) = empty();
-    let (mut table, metadata) = if path == Path::Steps
-        && steps::answer(
+    let answered = match path {
+        Path::LiveSteps(live, checkpoint) => live.answer(
+            checkpoint,
             indicator,
             (&dimensions, registers),
             query.as_of,
-            population,
-            threads,
+            population.columns,
             (&mut stepped, &mut stepped_metadata),
-        ) {
+        ),
+        Path::BuildSteps => {
+            steps::applies(indicator, &dimensions)
+                && steps::Steps::build(indicator, &dimensions, population, threads).add_to(
+                    query.as_of,
+                    population.columns,
+                    (&dimensions, registers),
+                    &mut stepped,
+                    &mut stepped_metadata,
+                )
+        }
+        Path::EveryPerson => false,
+    };
+    let (mut table, metadata) = if answered {
         (stepped, stepped_metadata)
     } else {
         let mut shares =
