@@ -232,11 +232,11 @@ impl ViewSet {
         self.steps.as_ref().is_some_and(|steps| steps.is_wanted())
     }
 
-    /// How many steps these views hold, and their heap bytes.
-    pub fn steps_held(&self) -> (usize, usize) {
+    /// What steps these views hold.
+    pub fn steps_held(&self) -> kpi::StepsHeld {
         self.steps
             .as_ref()
-            .map_or((0, 0), |steps| (steps.held(), steps.heap_bytes()))
+            .map_or_else(kpi::StepsHeld::default, |steps| steps.held())
     }
 
     /// Builds, from these live views, the steps of the first indicator and breakdown a query

@@ -1042,8 +1042,8 @@ impl Projections {
         })
     }
 
-    /// How many steps the live views hold and their heap bytes (`kpi::steps`).
-    pub fn steps_held(&self) -> (usize, usize) {
+    /// What steps the live views hold (`kpi::steps`).
+    pub fn steps_held(&self) -> crate::kpi::StepsHeld {
         self.views(None).steps_held()
     }
 

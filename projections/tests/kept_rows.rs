@@ -387,8 +387,8 @@ fn the_live_steps_are_built_off_the_query_path_and_follow_live_appends() {
         })
         .await
         .expect("the steps are served within a minute");
-        let (held, bytes) = projections.steps_held();
-        assert!(held == 3 && bytes > 0, "{held} steps of {bytes} bytes");
+        let held = projections.steps_held();
+        assert!(held.held == 3 && held.heap_bytes > 0, "{held:?}");
         compare_step_requests(&projections, true);
 
         // One person in eight gets what was recorded since (late entries among it, corrections,

@@ -21,7 +21,7 @@ pub mod history;
 mod indicators;
 mod packed;
 mod steps;
-pub use steps::BuiltSteps;
+pub use steps::{BuiltSteps, StepsHeld};
 pub(crate) use steps::{LiveSteps, WANTED_MAX as STEPS_WANTED_MAX};
 pub mod suppression;
 mod table;

@@ -33,6 +33,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate};
 use journey_core::log::Position;
@@ -523,6 +524,19 @@ struct Kept {
     held: Vec<(Steps, u64)>,
     wanted: VecDeque<Question>,
     asked: u64,
+    /// How long the last batch's update took (its two halves, without the views' refresh
+    /// between them).
+    updated_in: Duration,
+}
+
+/// What the live views' steps hold ([`crate::Projections::steps_held`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepsHeld {
+    /// The steps held (an indicator by a breakdown each).
+    pub held: usize,
+    pub heap_bytes: usize,
+    /// How long the last batch's update of them took.
+    pub updated_in: Duration,
 }
 
 /// Steps built off the query path from the live views at `checkpoint`, not yet served
@@ -557,6 +571,8 @@ impl BuiltSteps {
 /// no query reads steps halfway (a query only tries the lock).
 pub(crate) struct Update<'s> {
     kept: MutexGuard<'s, Kept>,
+    /// The time its first half took.
+    taken_in: Duration,
 }
 
 impl Update<'_> {
@@ -568,12 +584,14 @@ impl Update<'_> {
         after: Population<'_>,
         after_rows: &[usize],
     ) {
+        let started = Instant::now();
         for (steps, _) in &mut self.kept.held {
             let question = (steps.indicator, steps.dimensions.as_slice());
             let added = changes_of(question, &steps.span, after, after_rows.iter().copied(), 1);
             steps.apply(added, after.columns);
         }
         self.kept.checkpoint = checkpoint;
+        self.kept.updated_in = self.taken_in + started.elapsed();
     }
 }
 
@@ -658,9 +676,14 @@ impl LiveSteps {
             })
     }
 
-    /// Whether a question waits for its steps.
+    /// Whether a question waits for its steps; `true` while the lock is busy (asked on the query
+    /// path, which waits for nothing: a needless wake-up of the builder costs a look).
     pub(crate) fn is_wanted(&self) -> bool {
-        !self.lock().wanted.is_empty()
+        match self.kept.try_lock() {
+            Ok(kept) => !kept.wanted.is_empty(),
+            Err(TryLockError::Poisoned(poisoned)) => !poisoned.into_inner().wanted.is_empty(),
+            Err(TryLockError::WouldBlock) => true,
+        }
     }
 
     /// Builds the steps of the first question waiting, over `population` at `checkpoint`, on
@@ -720,6 +743,7 @@ impl LiveSteps {
         before_rows: &[usize],
     ) -> Update<'_> {
         let mut kept = self.lock();
+        let started = Instant::now();
         if kept.checkpoint != checkpoint {
             kept.held.clear();
         }
@@ -734,20 +758,19 @@ impl LiveSteps {
             );
             steps.apply(taken, before.columns);
         }
-        Update { kept }
+        Update {
+            kept,
+            taken_in: started.elapsed(),
+        }
     }
 
-    /// The bytes of the steps held.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.lock()
-            .held
-            .iter()
-            .map(|(steps, _)| steps.heap_bytes())
-            .sum()
-    }
-
-    /// How many steps are held.
-    pub(crate) fn held(&self) -> usize {
-        self.lock().held.len()
+    /// What the steps hold.
+    pub(crate) fn held(&self) -> StepsHeld {
+        let kept = self.lock();
+        StepsHeld {
+            held: kept.held.len(),
+            heap_bytes: kept.held.iter().map(|(steps, _)| steps.heap_bytes()).sum(),
+            updated_in: kept.updated_in,
+        }
     }
 }
