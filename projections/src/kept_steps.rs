@@ -2,7 +2,7 @@
 //!
 //! A query on the live views whose indicator and breakdown have no steps yet is answered by the
 //! pass over the persons and queues them; this task, woken by it, builds the steps queued one at a
-//! time, each on every core from a snapshot of the live views (an `Arc`, so no lock is held for
+//! time, each on half the cores from a snapshot of the live views (an `Arc`, so no lock is held for
 //! the build: batches are applied and queries answered meanwhile). Before they are served, the
 //! steps are brought to the live views as they are then: the persons whose views differ from the
 //! snapshot's are taken away and added again (`ViewSet::install_steps`). From then on every

@@ -243,11 +243,10 @@ impl ViewSet {
     /// asked for and found missing (off the query path: `crate::kept_steps`, or a test).
     pub fn build_wanted_steps(&self) -> Option<kpi::BuiltSteps> {
         let steps = self.steps.as_ref()?;
-        steps.build_wanted(
-            self.checkpoint,
-            self.population(),
-            threads_for(self.views.len()),
-        )
+        // On half the cores: the build runs beside the queries it is for (on two cores, every
+        // core made their p99 several times the pass's while it ran).
+        let threads = (threads_for(self.views.len()) / 2).max(1);
+        steps.build_wanted(self.checkpoint, self.population(), threads)
     }
 
     /// Serves `built`, steps built from `built_from` (an earlier state of these live views, or
