@@ -20,6 +20,7 @@ pub mod decode;
 pub mod id;
 pub mod journal;
 pub mod kept_rows;
+mod kept_steps;
 pub mod kpi;
 pub mod list;
 pub mod models;

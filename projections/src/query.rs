@@ -54,6 +54,10 @@ pub struct ViewSet {
     /// facts: a past cut at or after it sees the same facts, hence the same view
     /// ([`ViewSet::past_cut`]). Empty for a past cut, which nothing is derived from.
     recorded_until: Vec<DateTime<Utc>>,
+    /// The steps of the indicators read off running sums over days ([`crate::kpi::steps`]), at
+    /// the views' checkpoint when they answer: the live cut's only (a past cut is the pass),
+    /// shared by the copies a refresh makes (each answers from them only at its checkpoint).
+    steps: Option<Arc<kpi::LiveSteps>>,
 }
 
 impl ViewSet {
@@ -158,6 +162,7 @@ impl ViewSet {
             columns,
             index,
             recorded_until,
+            steps: (known_at >= LIVE).then(|| Arc::new(kpi::LiveSteps::at(state.checkpoint))),
         }
     }
 
@@ -193,7 +198,92 @@ impl ViewSet {
             households: &self.households,
         };
         let threads = threads_for(self.views.len());
-        kpi::compute_kept(query, population, registers, offers, volunteers, threads)
+        let path = match &self.steps {
+            Some(steps) => kpi::Path::LiveSteps(steps, self.checkpoint),
+            None => kpi::Path::EveryPerson,
+        };
+        kpi::compute_kept(
+            query,
+            population,
+            registers,
+            offers,
+            volunteers,
+            (threads, path),
+        )
+    }
+
+    fn population(&self) -> kpi::Population<'_> {
+        kpi::Population {
+            views: &self.views,
+            columns: &self.columns,
+            households: &self.households,
+        }
+    }
+
+    /// Whether `query` would be answered now from the steps these (live) views hold.
+    pub fn answers_from_steps(&self, query: &KpiQuery) -> bool {
+        self.steps
+            .as_ref()
+            .is_some_and(|steps| kpi::answered_from_steps(query, steps, self.checkpoint))
+    }
+
+    /// Whether a query asked for steps these (live) views do not hold yet.
+    pub fn wants_steps(&self) -> bool {
+        self.steps.as_ref().is_some_and(|steps| steps.is_wanted())
+    }
+
+    /// What steps these views hold.
+    pub fn steps_held(&self) -> kpi::StepsHeld {
+        self.steps
+            .as_ref()
+            .map_or_else(kpi::StepsHeld::default, |steps| steps.held())
+    }
+
+    /// Builds, from these live views, the steps of the first indicator and breakdown a query
+    /// asked for and found missing (off the query path: `crate::kept_steps`, or a test).
+    pub fn build_wanted_steps(&self) -> Option<kpi::BuiltSteps> {
+        let steps = self.steps.as_ref()?;
+        // On half the cores: the build runs beside the queries it is for (on two cores, every
+        // core made their p99 several times the pass's while it ran).
+        let threads = (threads_for(self.views.len()) / 2).max(1);
+        steps.build_wanted(self.checkpoint, self.population(), threads)
+    }
+
+    /// Serves `built`, steps built from `built_from` (an earlier state of these live views, or
+    /// these), brought to these views first: the contributions of the persons whose views differ
+    /// taken away and added again. Gives them back, at these views' checkpoint, when the live
+    /// views moved on meanwhile (call again with the newer views and these as `built_from`).
+    pub fn install_steps(
+        &self,
+        mut built: kpi::BuiltSteps,
+        built_from: &ViewSet,
+    ) -> Result<(), kpi::BuiltSteps> {
+        let Some(steps) = self.steps.as_ref() else {
+            return Ok(());
+        };
+        // Live views built afresh (after a rebuild's swap) do not take steps of the ones before.
+        if !built_from
+            .steps
+            .as_ref()
+            .is_some_and(|from| Arc::ptr_eq(from, steps))
+        {
+            return Ok(());
+        }
+        debug_assert_eq!(
+            built.checkpoint(),
+            built_from.checkpoint,
+            "built from these"
+        );
+        // Compared view by view even at one checkpoint: equal views are cheap to pass over.
+        if !std::ptr::eq(built_from, self) {
+            let (before, after) = changed_rows(built_from, self);
+            built.catch_up(
+                self.checkpoint,
+                (built_from.population(), &before),
+                (self.population(), &after),
+            );
+        }
+        steps.install(built)
     }
 
     /// The view of one person, if they are in this cut.
@@ -209,6 +299,18 @@ impl ViewSet {
         // Views are replaced in place first, while every index is still right; persons who come or
         // go are removed and added after that, and the index is rebuilt once (changing the vector
         // while looking positions up in the old index would put views in the wrong places).
+        // The steps held are brought along: the persons' contributions before are taken away
+        // now, those after added at the end (`kpi::steps`; the steps' lock held between).
+        let steps = self.steps.clone();
+        let rows = |set: &ViewSet| -> Vec<usize> {
+            dirty
+                .iter()
+                .filter_map(|person| set.index.get(person).copied())
+                .collect()
+        };
+        let update = steps
+            .as_ref()
+            .map(|steps| steps.begin_update(self.checkpoint, self.population(), &rows(self)));
         let mut gone = BTreeSet::new();
         let mut arrived = Vec::new();
         for person in dirty {
@@ -252,7 +354,36 @@ impl ViewSet {
         }
         self.checkpoint = state.checkpoint;
         self.recorded_through = state.recorded_through;
+        if let Some(update) = update {
+            update.finish(self.checkpoint, self.population(), &rows(self));
+        }
     }
+}
+
+/// The rows of the persons whose views differ between two states of the live views: in
+/// `before` and in `after` (a person who came or went has a row in one only).
+fn changed_rows(before: &ViewSet, after: &ViewSet) -> (Vec<usize>, Vec<usize>) {
+    let mut before_rows = Vec::new();
+    let mut after_rows = Vec::new();
+    for (row, view) in after.views.iter().enumerate() {
+        match before.index.get(&view.person) {
+            Some(&was) if before.views[was] == *view => {}
+            Some(&was) => {
+                before_rows.push(was);
+                after_rows.push(row);
+            }
+            None => after_rows.push(row),
+        }
+    }
+    before_rows.extend(
+        before
+            .views
+            .iter()
+            .enumerate()
+            .filter(|(_, view)| !after.index.contains_key(&view.person))
+            .map(|(row, _)| row),
+    );
+    (before_rows, after_rows)
 }
 
 /// A past cut answered from the kept rows ([`History`]): its columns, a kept row for nearly
@@ -317,7 +448,14 @@ impl KeptCut {
             households: &self.households,
         };
         let threads = threads_for(self.columns.len());
-        kpi::compute_kept(query, population, registers, offers, volunteers, threads)
+        kpi::compute_kept(
+            query,
+            population,
+            registers,
+            offers,
+            volunteers,
+            (threads, kpi::Path::EveryPerson),
+        )
     }
 }
 
@@ -390,6 +528,9 @@ pub(crate) struct QueryCache {
     pub(crate) generation: AtomicU64,
     past_kept: Mutex<Vec<Arc<KeptCut>>>,
     results: Mutex<(Option<Position>, ResultsByQuery)>,
+    /// Woken when a query on the live views found no steps for its indicator and breakdown
+    /// (`crate::kept_steps` builds them).
+    pub(crate) steps_wanted: Arc<tokio::sync::Notify>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -487,9 +628,13 @@ impl QueryCache {
         offers: &crate::offers::Offers,
         volunteers: &crate::volunteers::Volunteers,
     ) -> Result<Arc<KpiResult>, KpiError> {
-        self.result(query, (views.checkpoint, views.erased_persons), || {
+        let result = self.result(query, (views.checkpoint, views.erased_persons), || {
             views.compute(query, registers, offers, volunteers)
-        })
+        });
+        if views.wants_steps() {
+            self.steps_wanted.notify_one();
+        }
+        result
     }
 
     /// Computes (or recalls) an indicator on a past cut from the kept rows.

@@ -696,6 +696,12 @@ impl Projections {
                 from_snapshot,
             ));
         }
+        // The steps of the indicators read off running sums over days, built when a query on
+        // the live views wants them; the task ends with the projections.
+        tokio::spawn(crate::kept_steps::keep(
+            Arc::downgrade(&inner),
+            inner.cache.steps_wanted.clone(),
+        ));
         Self {
             inner,
             task: Arc::new(Mutex::new(Some(task))),
@@ -1014,6 +1020,31 @@ impl Projections {
         )?);
         result.known_at = views.answer_known_at();
         Ok(result)
+    }
+
+    /// Whether `query`, at the live cut, is answered now from the steps the live views hold
+    /// (`kpi::steps`, built off the query path by `crate::kept_steps`), for the bench and tests:
+    /// a query never waits for them. Brings the live views up to the state first, as a query does.
+    pub fn answers_from_steps(&self, query: &KpiRequest) -> bool {
+        if query
+            .known_at
+            .is_some_and(|known_at| known_at < crate::LIVE)
+        {
+            return false;
+        }
+        let views = self.views(None);
+        views.answers_from_steps(&KpiQuery {
+            key: query.key.clone(),
+            as_of: query.as_of,
+            known_at: views.known_at,
+            by: query.by.clone(),
+            suppression: query.suppression,
+        })
+    }
+
+    /// What steps the live views hold (`kpi::steps`).
+    pub fn steps_held(&self) -> crate::kpi::StepsHeld {
+        self.views(None).steps_held()
     }
 
     /// The kept rows of the past cuts: whether they serve a past `known_at` now, and what they

@@ -5,7 +5,8 @@
 //! the refreshed kept rows equals the reference: every view folded at the cut. After a restart
 //! from a snapshot that holds them, the kept rows come from it (refreshed for the persons touched
 //! since), and answer as before and as the fold; a snapshot whose kept rows are damaged is not
-//! used.
+//! used. The steps of the live views (`kpi::steps`), kept off the query path the same way
+//! (`kept_steps`), answer as the pass before they are served, once served, and after appends.
 
 mod support;
 
@@ -140,6 +141,8 @@ fn reference(projections: &Projections, folded: &ViewSet, request: &KpiRequest) 
         match folded.compute(&query, &state.registers, &state.offers, &state.volunteers) {
             Ok(mut result) => {
                 result.metadata.erased_persons = state.erased_persons();
+                // As the projections report it: the live cut as the time it covers.
+                result.known_at = folded.answer_known_at();
                 serde_json::to_string(&result).expect("json")
             }
             Err(error) => format!("error: {error}"),
@@ -299,6 +302,104 @@ fn events_applied_after_the_kept_rows_were_built_then_a_past_cut_equals_the_refe
             "{refreshed:?} then {rebuilt:?}"
         );
         compare_with_the_fold(&projections, &cuts[1..3]);
+        projections.shutdown().await.expect("shutdown");
+        log.close().await.expect("close");
+    });
+}
+
+/// The requests of the indicators read off steps (`kpi::steps`) at the live cut.
+fn step_requests() -> Vec<KpiRequest> {
+    let mut requests = Vec::new();
+    for (key, by) in [
+        ("population_present", vec![Dimension::District]),
+        ("employment_rate", vec![]),
+        ("kita_rate", vec![Dimension::Sex]),
+    ] {
+        for as_of in [date("2019-12-31"), date("2020-03-31")] {
+            requests.push(KpiRequest {
+                key: key.to_owned(),
+                as_of,
+                known_at: None,
+                by: by.clone(),
+                suppression: None,
+            });
+        }
+    }
+    requests
+}
+
+/// Compares every step request's answer at the live cut with the reference (every view folded
+/// live, the pass over them); `from_steps`: each is answered from the steps at the time.
+fn compare_step_requests(projections: &Projections, from_steps: bool) {
+    let folded = projections.read(|state| ViewSet::folded(state, journey_projections::LIVE));
+    for request in step_requests() {
+        assert_eq!(
+            projections.answers_from_steps(&request),
+            from_steps,
+            "{} by {:?} on {}",
+            request.key,
+            request.by,
+            request.as_of
+        );
+        assert_eq!(
+            answer(projections, request.clone()),
+            reference(projections, &folded, &request),
+            "{} by {:?} on {}",
+            request.key,
+            request.by,
+            request.as_of
+        );
+    }
+}
+
+/// Given projections over a real ledger, when indicators read off steps are asked at the live
+/// cut, then they are answered by the pass at once while their steps are built in the
+/// background, from the steps once served (a bounded wait), and after events appended live
+/// (persons arriving, late entries and corrections of persons already counted) from the steps
+/// updated for those persons: every answer equal to the pass over every view folded live.
+#[test]
+fn the_live_steps_are_built_off_the_query_path_and_follow_live_appends() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ledger, log) = ledger(dir.path(), 57);
+        let split = at("2020-06-30");
+        let (early, late): (Vec<SynthEvent>, Vec<SynthEvent>) =
+            synth::generate(&population(200, 57))
+                .into_iter()
+                .partition(|event| event.recorded_at <= split);
+        append(&ledger, early).await;
+        let projections = Projections::start(
+            ledger.clone(),
+            RunnerConfig::new(dir.path().join("projections")),
+        )
+        .await
+        .expect("start");
+        projections.caught_up().await.expect("caught up");
+        // No steps yet: the pass answers, and the steps are wanted.
+        compare_step_requests(&projections, false);
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while !step_requests()
+                .iter()
+                .all(|request| projections.answers_from_steps(request))
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the steps are served within a minute");
+        let held = projections.steps_held();
+        assert!(held.held == 3 && held.heap_bytes > 0, "{held:?}");
+        compare_step_requests(&projections, true);
+
+        // One person in eight gets what was recorded since (late entries among it, corrections,
+        // retractions, persons arriving): the steps are updated for them, not dropped.
+        let (some, _): (Vec<SynthEvent>, Vec<SynthEvent>) = late
+            .into_iter()
+            .partition(|event| event.person.0.as_u128() % 8 == 0);
+        assert!(!some.is_empty(), "events recorded after the split");
+        append(&ledger, some).await;
+        projections.caught_up().await.expect("caught up");
+        compare_step_requests(&projections, true);
         projections.shutdown().await.expect("shutdown");
         log.close().await.expect("close");
     });

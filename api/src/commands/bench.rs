@@ -52,6 +52,13 @@ pub struct ProjectionsBenchArgs {
     /// rebuild in line; no latencies, memory or snapshots (what `tests/bench/postgres.sh` compares).
     #[arg(long)]
     pub rates_only: bool,
+    /// After the indicators read off steps are measured, append this many batches of new
+    /// persons (`--live-batch-persons` each) and time the first query after each: the live
+    /// views' refresh with the steps' update. This writes to the store: use a copy.
+    #[arg(long, default_value_t = 0)]
+    pub live_batches: usize,
+    #[arg(long, default_value_t = 100)]
+    pub live_batch_persons: usize,
 }
 
 #[derive(Debug, Args)]

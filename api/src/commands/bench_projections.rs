@@ -31,6 +31,10 @@ use journey_api::memory;
 const PAGE_EVENTS: usize = 4096;
 /// Samples per indicator scenario (p99 of 60 samples is the second slowest).
 const KPI_SAMPLES: i64 = 60;
+/// The longest the bench waits for the live views' steps to be served.
+const STEPS_WAIT_MAX: Duration = Duration::from_secs(120);
+/// The seed of the first batch of persons appended live (`--live-batches`).
+const LIVE_BATCH_SEED: u64 = 7_000;
 /// Samples per indicator and scenario of the per-indicator table (its p99 is the slowest).
 const PER_INDICATOR_SAMPLES: i64 = 20;
 
@@ -381,6 +385,139 @@ async fn seed_then_measure(args: &ProjectionsBenchArgs) -> Result<ExitCode, CliE
     })
 }
 
+/// The indicators read off running sums over days (`kpi::steps`): the first query at the live
+/// cut is the pass and queues the steps, built in the background; the queries after they are
+/// served read them.
+async fn steps_of_the_live_views(
+    projections: &Projections,
+    today: NaiveDate,
+    persons: u64,
+) -> Result<(), CliError> {
+    for by in [
+        vec![Dimension::District],
+        vec![Dimension::District, Dimension::Sex],
+    ] {
+        let request = |offset: i64| KpiRequest {
+            key: "population_present".to_owned(),
+            as_of: today - chrono::Duration::days(offset * 7),
+            known_at: None,
+            by: by.clone(),
+            suppression: Some(Suppression { k: 3 }),
+        };
+        let begun = Instant::now();
+        std::hint::black_box(projections.kpi(request(0))?);
+        let first = begun.elapsed();
+        let begun = Instant::now();
+        while !projections.answers_from_steps(&request(0)) && begun.elapsed() < STEPS_WAIT_MAX {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let served = begun.elapsed();
+        let mut samples = Vec::new();
+        for offset in 1..=KPI_SAMPLES {
+            let begun = Instant::now();
+            std::hint::black_box(projections.kpi(request(offset))?);
+            samples.push(begun.elapsed());
+        }
+        let dims: Vec<&str> = by.iter().map(|dimension| dimension.as_str()).collect();
+        figure(
+            &format!(
+                "kpi population_present by {}, first at the live cut",
+                dims.join("×")
+            ),
+            format!(
+                "{:>10.2} ms (the pass), steps served {:.0} ms later{}, then {:.3} ms p50 {:.3} ms p99 (weekly as_of back {} weeks)",
+                ms(first),
+                ms(served),
+                if projections.answers_from_steps(&request(0)) { "" } else { " (NOT served)" },
+                ms(percentile(&samples, 0.5)),
+                ms(percentile(&samples, 0.99)),
+                KPI_SAMPLES
+            ),
+        );
+    }
+    let held = projections.steps_held();
+    figure(
+        "steps held by the live views",
+        format!(
+            "{:>10} steps, {:.1} bytes a person",
+            held.held,
+            held.heap_bytes as f64 / persons as f64
+        ),
+    );
+    Ok(())
+}
+
+/// Appends `args.live_batches` batches of new persons, and times the first query after each
+/// (the live views' refresh, the steps' update in it, the answer).
+async fn live_batches(
+    ledger: &Arc<Ledger>,
+    projections: &Projections,
+    args: &ProjectionsBenchArgs,
+    today: NaiveDate,
+) -> Result<(), CliError> {
+    let mut queries = Vec::new();
+    let mut updates = Vec::new();
+    let mut from_steps = 0;
+    for batch in 0..args.live_batches {
+        let config = SynthConfig::new(
+            args.live_batch_persons,
+            LIVE_BATCH_SEED + batch as u64,
+            today,
+        );
+        append_persons(ledger, &config).await?;
+        projections.caught_up().await?;
+        let request = KpiRequest {
+            key: "population_present".to_owned(),
+            as_of: today - chrono::Duration::days(batch as i64),
+            known_at: None,
+            by: vec![Dimension::District],
+            suppression: Some(Suppression { k: 3 }),
+        };
+        let begun = Instant::now();
+        std::hint::black_box(projections.kpi(request.clone())?);
+        queries.push(begun.elapsed());
+        updates.push(projections.steps_held().updated_in);
+        from_steps += usize::from(projections.answers_from_steps(&request));
+    }
+    figure(
+        &format!(
+            "kpi after a batch of {} new persons (refresh + answer)",
+            args.live_batch_persons
+        ),
+        format!(
+            "{}  ({from_steps} of {} answered from the steps)",
+            p50_max(&queries),
+            args.live_batches
+        ),
+    );
+    figure("  of which the steps' update", p50_max(&updates));
+    Ok(())
+}
+
+/// Appends the persons of `config` (their journeys only: the generator's offers and volunteers
+/// have ids of their own names, which the seeded store holds already).
+async fn append_persons(ledger: &Arc<Ledger>, config: &SynthConfig) -> Result<(), CliError> {
+    let now = ledger.clock().now();
+    let mut by_person: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
+    for event in synth::generate(config) {
+        let recorded_at = event.recorded_at.min(now);
+        by_person
+            .entry(event.person)
+            .or_default()
+            .push((event.proposed(), recorded_at));
+    }
+    for (person, mut rest) in by_person {
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(journey_core::log::APPEND_EVENTS_MAX));
+            let part = std::mem::replace(&mut rest, tail);
+            ledger
+                .append_historical(person, journey_core::log::ExpectedRevision::Any, part)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Every measurement, on the seeded store of `options`.
 async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitCode, CliError> {
     let context = Context::open(options).await?;
@@ -477,6 +614,11 @@ async fn measure(options: &Options, args: &ProjectionsBenchArgs) -> Result<ExitC
         "memory: the kept rows, live (the allocator's growth since the first query)",
         held_kept.since(held_live, persons),
     );
+
+    steps_of_the_live_views(&projections, today, persons).await?;
+    if args.live_batches > 0 {
+        live_batches(&ledger, &projections, args, today).await?;
+    }
 
     // Each sample asks for another reporting date, so that the result cache never answers.
     let scenarios: [(&str, &str, NaiveDate, Vec<Dimension>); 8] = [

@@ -486,6 +486,16 @@ impl Columns {
         })
     }
 
+    /// The district or nationality `name` as these columns hold it, if a row holds it.
+    pub(crate) fn named(&self, name: &str) -> Option<&str> {
+        self.codes.get(name).map(|code| self.name(*code))
+    }
+
+    /// The district or nationality of a code of these columns.
+    pub(crate) fn name(&self, code: u32) -> &str {
+        self.names[code as usize].as_str()
+    }
+
     /// The cut the rows were built at.
     pub(crate) fn known_at(&self) -> DateTime<Utc> {
         self.known_at
@@ -1300,6 +1310,40 @@ impl<'a> Row<'a> {
 
     /// The district or nationality of a code of these columns.
     pub(crate) fn name(&self, code: u32) -> &'a str {
-        self.columns.names[code as usize].as_str()
+        self.columns.name(code)
+    }
+
+    /// The nationality as a code of these columns ([`Row::name`]).
+    pub(crate) fn nationality_code(&self) -> u32 {
+        self.columns.nationality[self.row]
+    }
+
+    /// Pushes the days on which the person's presence, first arrival, district, protection
+    /// status, employment and Kita place can change (each is decided by a date of the row on or
+    /// before D, or an interval's start on or before D and its end after it): every date those
+    /// fields hold. Unordered, maybe repeated.
+    pub(crate) fn step_days(&self, days: &mut Vec<NaiveDate>) {
+        let columns = self.columns;
+        let row = self.row;
+        let interval = |days: &mut Vec<NaiveDate>, interval: &Interval| {
+            days.push(interval.start);
+            days.extend(interval.end);
+        };
+        let stay = &columns.stay[row];
+        days.extend(stay.first_arrival);
+        if let Some(latest) = &stay.latest {
+            interval(days, latest);
+        }
+        for stay in columns.presence.row(row) {
+            interval(days, stay);
+        }
+        for (job, _) in columns.jobs.row(row) {
+            interval(days, job);
+        }
+        for place in columns.kita.row(row) {
+            interval(days, place);
+        }
+        days.extend(columns.districts.row(row).iter().map(|dated| dated.on));
+        days.extend(columns.protection.row(row).iter().map(|dated| dated.on));
     }
 }

@@ -268,11 +268,23 @@ pub(crate) enum Key<'a> {
 }
 
 impl<'a> Key<'a> {
-    fn text(text: &'a str) -> Self {
+    pub(crate) fn text(text: &'a str) -> Self {
         if text == "unknown" {
             Key::Unknown
         } else {
             Key::Text(text)
+        }
+    }
+
+    /// The same value borrowing nothing; a text (a district, an area, a nationality) becomes
+    /// `unknown`, so it is for the dimensions whose values are no texts.
+    pub(crate) fn detached(self) -> Key<'static> {
+        debug_assert!(!matches!(self, Key::Text(_)), "a value that is no text");
+        match self {
+            Key::Ordinal(ordinal) => Key::Ordinal(ordinal),
+            Key::Number(number) => Key::Number(number),
+            Key::Text(_) | Key::Unknown => Key::Unknown,
+            Key::None => Key::None,
         }
     }
 }

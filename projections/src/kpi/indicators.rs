@@ -88,7 +88,7 @@ fn days(from: NaiveDate, to: NaiveDate) -> i64 {
 }
 
 /// The indicators that are computed as aggregates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Indicator {
     PopulationPresent,
     CourseWaitingDays,
@@ -677,6 +677,16 @@ impl Indicator {
             Indicator::MentorRequestDays => &volunteers::WAITS,
             Indicator::VolunteerRetention => &volunteers::RETENTION,
         }
+    }
+
+    /// Whether what a person counts, and where, changes only on the days of the person's
+    /// columns ([`super::columns::Row::step_days`]) and on New Year's Day, counts only (no
+    /// durations) in at most four slots: answered from [`super::steps::Steps`].
+    pub(crate) fn is_step(&self) -> bool {
+        matches!(
+            self,
+            Indicator::PopulationPresent | Indicator::EmploymentRate | Indicator::KitaRate
+        )
     }
 
     /// Adds what one person counts for this indicator as of the context's date, from the

@@ -20,6 +20,9 @@ pub mod german;
 pub mod history;
 mod indicators;
 mod packed;
+mod steps;
+pub use steps::{BuiltSteps, StepsHeld};
+pub(crate) use steps::{LiveSteps, WANTED_MAX as STEPS_WANTED_MAX};
 pub mod suppression;
 mod table;
 
@@ -403,6 +406,32 @@ pub fn compute_on(
     )
 }
 
+/// [`compute_with_registers`] by a pass over every person, also for the indicators otherwise
+/// read off running sums over days (`steps`: `population_present`, `employment_rate`,
+/// `kita_rate`): the reference those are held to (`projections/tests/steps.rs`).
+pub fn compute_visiting_everyone(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+) -> Result<KpiResult, KpiError> {
+    let (definition, dimensions) = definition_and_dimensions(query)?;
+    let columns = Columns::of_cut(views, query.known_at);
+    let population = Population {
+        views,
+        columns: &columns,
+        households,
+    };
+    let organisational = (registers, &Offers::default(), &Volunteers::default());
+    compute_over(
+        query,
+        (definition, dimensions),
+        population,
+        organisational,
+        (1, Path::EveryPerson),
+    )
+}
+
 /// An indicator over `views` (their columns taken at the query's cut) on `threads` threads.
 fn compute_views_on(
     query: &KpiQuery,
@@ -422,8 +451,59 @@ fn compute_views_on(
             households,
         },
         organisational,
-        threads,
+        (threads, Path::EveryPerson),
     )
+}
+
+/// [`compute_with_registers`] read off steps (`steps`) built for this query alone, for the
+/// indicators and breakdowns they answer (else by a pass over every person): what
+/// `projections/tests/steps.rs` holds to [`compute_visiting_everyone`]. The running projections
+/// never build steps on a query's path (`crate::kept_steps`).
+pub fn compute_from_steps(
+    query: &KpiQuery,
+    views: &[PersonView],
+    households: &Households,
+    registers: &Registers,
+    threads: usize,
+) -> Result<KpiResult, KpiError> {
+    let (definition, dimensions) = definition_and_dimensions(query)?;
+    let columns = Columns::of_cut(views, query.known_at);
+    compute_over(
+        query,
+        (definition, dimensions),
+        Population {
+            views,
+            columns: &columns,
+            households,
+        },
+        (registers, &Offers::default(), &Volunteers::default()),
+        (threads, Path::BuildSteps),
+    )
+}
+
+/// Whether `query` would be answered now from the steps `live` holds at `checkpoint`.
+pub(crate) fn answered_from_steps(
+    query: &KpiQuery,
+    live: &LiveSteps,
+    checkpoint: Option<journey_core::log::Position>,
+) -> bool {
+    definition_and_dimensions(query).is_ok_and(|(definition, dimensions)| {
+        let indicator = indicators::Indicator::for_key(definition.key);
+        steps::applies(indicator, &dimensions)
+            && live.holds(checkpoint, indicator, &dimensions, query.as_of)
+    })
+}
+
+/// How the persons' counts are found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Path<'s> {
+    /// From the steps the live views hold at their checkpoint where they answer the query
+    /// (`steps`), else by visiting every person (and the steps are wanted).
+    LiveSteps(&'s LiveSteps, Option<journey_core::log::Position>),
+    /// From steps built for this query alone where they answer it, else by visiting every person.
+    BuildSteps,
+    /// By visiting every person.
+    EveryPerson,
 }
 
 /// Whether answering `key` reads person views beyond the columns (see
@@ -455,7 +535,7 @@ pub(crate) fn compute_kept(
     registers: &Registers,
     offers: &Offers,
     volunteers: &Volunteers,
-    threads: usize,
+    (threads, path): (usize, Path<'_>),
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let views_known_at = population.columns.known_at();
@@ -470,7 +550,7 @@ pub(crate) fn compute_kept(
         (definition, dimensions),
         population,
         (registers, offers, volunteers),
-        threads,
+        (threads, path),
     )
 }
 
@@ -482,7 +562,7 @@ fn compute_over(
     (definition, dimensions): (&'static KpiDefinition, Vec<Dimension>),
     population: Population<'_>,
     (registers, offers, volunteers): Organisational<'_>,
-    threads: usize,
+    (threads, path): (usize, Path<'_>),
 ) -> Result<KpiResult, KpiError> {
     let indicator = indicators::Indicator::for_key(definition.key);
     // Which months' places count, and in which slots: D's month for the unmet demand, the 12
@@ -511,13 +591,17 @@ fn compute_over(
     // samples are pooled, in no order a quantile depends on), so the answer does not
     // depend on how the persons were shared out.
     let by_entry = dimensions.contains(&Dimension::YearsSinceEntry);
-    let share = |rows: Range<usize>| {
-        let mut table = table::Table::new(&dimensions, query.as_of, registers);
-        let mut metadata = KpiMetadata {
+    let empty = || {
+        let table = table::Table::new(&dimensions, query.as_of, registers);
+        let metadata = KpiMetadata {
             unknown_birth_year_excluded: 0,
             entry_date_fallbacks: by_entry.then_some(0),
             erased_persons: 0,
         };
+        (table, metadata)
+    };
+    let share = |rows: Range<usize>| {
+        let (mut table, mut metadata) = empty();
         each_contribution(query, indicator, population, rows, |row, contribution| {
             if contribution.is_excluded_for_unknown_birth_year() {
                 metadata.unknown_birth_year_excluded += 1;
@@ -537,13 +621,42 @@ fn compute_over(
         });
         (table, metadata)
     };
-    let mut shares =
-        crate::parallel::map_shares(population.columns.len(), threads, share).into_iter();
-    let (mut table, mut metadata) = shares.next().unwrap_or_else(|| share(0..0));
-    for (other, counts) in shares {
-        table.merge(other);
-        metadata.merge(&counts);
-    }
+    // A step indicator is read off running sums over days (`steps`) when the path has them and
+    // they cover D; otherwise every person is visited.
+    let (mut stepped, mut stepped_metadata) = empty();
+    let answered = match path {
+        Path::LiveSteps(live, checkpoint) => live.answer(
+            checkpoint,
+            indicator,
+            (&dimensions, registers),
+            query.as_of,
+            population.columns,
+            (&mut stepped, &mut stepped_metadata),
+        ),
+        Path::BuildSteps => {
+            steps::applies(indicator, &dimensions)
+                && steps::Steps::build(indicator, &dimensions, population, threads).add_to(
+                    query.as_of,
+                    population.columns,
+                    (&dimensions, registers),
+                    &mut stepped,
+                    &mut stepped_metadata,
+                )
+        }
+        Path::EveryPerson => false,
+    };
+    let (mut table, metadata) = if answered {
+        (stepped, stepped_metadata)
+    } else {
+        let mut shares =
+            crate::parallel::map_shares(population.columns.len(), threads, share).into_iter();
+        let (mut table, mut metadata) = shares.next().unwrap_or_else(|| share(0..0));
+        for (other, counts) in shares {
+            table.merge(other);
+            metadata.merge(&counts);
+        }
+        (table, metadata)
+    };
     for (offered, (first, last, kita_slot, course_slot)) in capacities
         .iter()
         .filter_map(|offered| capacity.map(|capacity| (offered, capacity)))

@@ -112,6 +112,13 @@ impl Contribution {
         self.counts[slot]
     }
 
+    /// The count slots written and their counts, lowest slot first.
+    pub(crate) fn counts(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        slots(self.written)
+            .filter(|(count, _)| *count)
+            .map(|(_, slot)| (slot, self.counts[slot]))
+    }
+
     pub(crate) fn is_touched(&self) -> bool {
         self.written != 0
     }
@@ -574,6 +581,16 @@ impl<'a> Table<'a> {
             };
         }
         self.add_key(key, contribution);
+    }
+
+    /// Adds counts to the cell of the dimension values `key` (one per dimension of the table,
+    /// the rest [`Key::None`]), as [`Table::add`] adds a person's to the cell of theirs.
+    pub(crate) fn add_cell(&mut self, key: CellKey<'a>, contribution: &Contribution) {
+        if self.dimensions.is_empty() {
+            self.add_to_the_only_cell(contribution);
+        } else {
+            self.add_key(key, contribution);
+        }
     }
 
     /// A table without dimensions has one cell only: no key to compute and nothing to look up.
