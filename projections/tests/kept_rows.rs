@@ -93,6 +93,26 @@ async fn append(ledger: &Ledger, events: Vec<SynthEvent>) {
     }
 }
 
+/// A ledger in `dir` (seeded as the population) holding what `population` recorded by `split`,
+/// and projections started over it and caught up; answers them with the events recorded after.
+async fn started_over_what_was_recorded_by(
+    dir: &std::path::Path,
+    population: SynthConfig,
+    split: DateTime<Utc>,
+) -> (Arc<Ledger>, Arc<SledLog>, Projections, Vec<SynthEvent>) {
+    let (ledger, log) = ledger(dir, population.seed);
+    let (early, late): (Vec<SynthEvent>, Vec<SynthEvent>) = synth::generate(&population)
+        .into_iter()
+        .partition(|event| event.recorded_at <= split);
+    append(&ledger, early).await;
+    let projections =
+        Projections::start(ledger.clone(), RunnerConfig::new(dir.join("projections")))
+            .await
+            .expect("start");
+    projections.caught_up().await.expect("caught up");
+    (ledger, log, projections, late)
+}
+
 /// Every indicator's request at `known_at`: each breakdown of up to two dimensions and two
 /// reporting dates, suppressed and not.
 fn requests(known_at: DateTime<Utc>) -> Vec<KpiRequest> {
@@ -252,21 +272,10 @@ fn a_past_known_at_answered_before_the_kept_rows_are_ready_equals_the_one_answer
 fn events_applied_after_the_kept_rows_were_built_then_a_past_cut_equals_the_reference_fold() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (ledger, log) = ledger(dir.path(), 33);
         // What was recorded by mid-2020 first; the kept rows are built over it.
         let split = at("2020-06-30");
-        let (early, late): (Vec<SynthEvent>, Vec<SynthEvent>) =
-            synth::generate(&population(220, 33))
-                .into_iter()
-                .partition(|event| event.recorded_at <= split);
-        append(&ledger, early).await;
-        let projections = Projections::start(
-            ledger.clone(),
-            RunnerConfig::new(dir.path().join("projections")),
-        )
-        .await
-        .expect("start");
-        projections.caught_up().await.expect("caught up");
+        let (ledger, log, projections, late) =
+            started_over_what_was_recorded_by(dir.path(), population(220, 33), split).await;
         let built = support::kept_rows_ready(&projections).await;
         let persons_before = projections.read(|state| state.journals.len());
 
@@ -361,20 +370,9 @@ fn compare_step_requests(projections: &Projections, from_steps: bool) {
 fn the_live_steps_are_built_off_the_query_path_and_follow_live_appends() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (ledger, log) = ledger(dir.path(), 57);
         let split = at("2020-06-30");
-        let (early, late): (Vec<SynthEvent>, Vec<SynthEvent>) =
-            synth::generate(&population(200, 57))
-                .into_iter()
-                .partition(|event| event.recorded_at <= split);
-        append(&ledger, early).await;
-        let projections = Projections::start(
-            ledger.clone(),
-            RunnerConfig::new(dir.path().join("projections")),
-        )
-        .await
-        .expect("start");
-        projections.caught_up().await.expect("caught up");
+        let (ledger, log, projections, late) =
+            started_over_what_was_recorded_by(dir.path(), population(200, 57), split).await;
         // No steps yet: the pass answers, and the steps are wanted.
         compare_step_requests(&projections, false);
         tokio::time::timeout(std::time::Duration::from_secs(60), async {

@@ -383,7 +383,13 @@ pub fn compute_with_organisational(
     offers: &Offers,
     volunteers: &Volunteers,
 ) -> Result<KpiResult, KpiError> {
-    compute_views_on(query, views, households, (registers, offers, volunteers), 1)
+    compute_views_on(
+        query,
+        views,
+        households,
+        (registers, offers, volunteers),
+        (1, Path::EveryPerson),
+    )
 }
 
 /// [`compute_with_registers`] on `threads` threads: the persons are cut into contiguous shares,
@@ -402,7 +408,7 @@ pub fn compute_on(
         views,
         households,
         (registers, &Offers::default(), &Volunteers::default()),
-        threads,
+        (threads, Path::EveryPerson),
     )
 }
 
@@ -432,13 +438,14 @@ pub fn compute_visiting_everyone(
     )
 }
 
-/// An indicator over `views` (their columns taken at the query's cut) on `threads` threads.
+/// An indicator over `views` (their columns taken at the query's cut) on `threads` threads, its
+/// counts found by `path`.
 fn compute_views_on(
     query: &KpiQuery,
     views: &[PersonView],
     households: &Households,
     organisational: (&Registers, &Offers, &Volunteers),
-    threads: usize,
+    (threads, path): (usize, Path<'_>),
 ) -> Result<KpiResult, KpiError> {
     let (definition, dimensions) = definition_and_dimensions(query)?;
     let columns = Columns::of_cut(views, query.known_at);
@@ -451,7 +458,7 @@ fn compute_views_on(
             households,
         },
         organisational,
-        (threads, Path::EveryPerson),
+        (threads, path),
     )
 }
 
@@ -466,16 +473,10 @@ pub fn compute_from_steps(
     registers: &Registers,
     threads: usize,
 ) -> Result<KpiResult, KpiError> {
-    let (definition, dimensions) = definition_and_dimensions(query)?;
-    let columns = Columns::of_cut(views, query.known_at);
-    compute_over(
+    compute_views_on(
         query,
-        (definition, dimensions),
-        Population {
-            views,
-            columns: &columns,
-            households,
-        },
+        views,
+        households,
         (registers, &Offers::default(), &Volunteers::default()),
         (threads, Path::BuildSteps),
     )
