@@ -45,7 +45,8 @@ pub struct ProjectionsBenchArgs {
     pub scratch_dir: Option<PathBuf>,
     /// Measure on this already seeded data directory (`journey seed`; the master key as for any
     /// command) instead of seeding a scratch store: seeding is then not measured, and the store is
-    /// read only (the projections' files go to a scratch directory).
+    /// only read (the projections' files go to a scratch directory), unless `--live-batches`
+    /// writes to it.
     #[arg(long)]
     pub seeded_dir: Option<PathBuf>,
     /// Only the rates: read and decode the log (one core and every core), the catch-up and the
@@ -57,6 +58,7 @@ pub struct ProjectionsBenchArgs {
     /// views' refresh with the steps' update. This writes to the store: use a copy.
     #[arg(long, default_value_t = 0)]
     pub live_batches: usize,
+    /// The new persons of each of `--live-batches`.
     #[arg(long, default_value_t = 100)]
     pub live_batch_persons: usize,
 }
