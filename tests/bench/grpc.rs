@@ -604,6 +604,8 @@ async fn round(settings: &Settings) -> [f64; 5] {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // As the `journey` binary runs: without transparent huge pages (`memory.rs` says why).
+    journey_api::memory::no_transparent_huge_pages();
     // The client's TLS needs a process-wide provider when the build enables more than one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let settings = settings();

@@ -412,6 +412,8 @@ async fn replica_catch_up(seeded: &Seeded) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // As the `journey` binary runs: without transparent huge pages (`memory.rs` says why).
+    journey_api::memory::no_transparent_huge_pages();
     // The client's TLS needs a process-wide provider when the build enables more than one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let settings = settings();
