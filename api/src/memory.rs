@@ -138,8 +138,8 @@ pub fn trim() {
 /// in 64 KiB pieces a second after it was freed: each piece split a huge page, and each new fault
 /// in such a region zeroed (and, with the kernel's `defrag=madvise`, compacted for) a whole 2 MiB
 /// again. Loading a projections snapshot of 100,000 persons took 210,000 small faults without
-/// them against 6,000–10,000 huge ones with them, and a third less CPU (docs/bench.md, "Huge
-/// pages"). The process-wide switch also covers kernels set to `always`, where every mapping of the
+/// them against 6,000–10,000 huge ones with them, and a third less CPU (docs/bench.md, "The
+/// start's phases, and huge pages"). The process-wide switch also covers kernels set to `always`, where every mapping of the
 /// process would get them without asking.
 pub fn no_transparent_huge_pages() -> bool {
     #[cfg(target_os = "linux")]
