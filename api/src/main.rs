@@ -133,9 +133,13 @@ fn main() -> ExitCode {
     if !small_pages {
         tracing::debug!("transparent huge pages stay as the kernel sets them (prctl refused)");
     }
-    if let Err(error) = fault::armed() {
-        eprintln!("error: {error}");
-        return ExitCode::FAILURE;
+    match fault::armed() {
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+        Ok(Some(point)) => no_core_dump(point),
+        Ok(None) => {}
     }
     if !fault::ENABLED && std::env::var_os(fault::ENV).is_some() {
         // Say so rather than let a crash test believe it crashed the process where it asked.
@@ -196,5 +200,18 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A process armed with a fault point aborts there on purpose: it writes no core file. CI turns
+/// core files on to get the stacks of a test binary that crashes (`.ci/run`), and the crash tests'
+/// aborts would otherwise each write one the size of the process's address space (about 1 GB)
+/// into the test's directory.
+fn no_core_dump(point: fault::FaultPoint) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let set = getrlimit(Resource::RLIMIT_CORE)
+        .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_CORE, 0, hard));
+    if let Err(error) = set {
+        tracing::warn!(%error, fault = point.name(), "the core file size limit stays as it was");
     }
 }

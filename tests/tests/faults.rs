@@ -360,3 +360,41 @@ async fn an_audit_prune_cut_off_before_its_removal_is_finished_and_recorded_once
         assert_eq!(audit_entries(&scratch), after, "{fault}");
     }
 }
+
+/// The soft limit on core file size in a `/proc/PID/limits` text.
+#[cfg(target_os = "linux")]
+fn core_file_limit(limits: &str) -> String {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max core file size"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no core file size in {limits}"))
+}
+
+/// Given a `journey` armed with a fault point (it will abort there on purpose), when it runs, then
+/// its core file size limit is 0, so the crash tests' aborts write no core file (CI turns core
+/// files on to get the stacks of a test binary that crashes, `.ci/run`); unarmed, it keeps the
+/// limit it was started with.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_process_armed_with_a_fault_point_writes_no_core_file() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    // Children inherit this process's limit: make it one an armed child must lower (a few KiB, so
+    // that no other test's child could write more than that), unless the hard limit is 0.
+    let (soft, hard) = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
+    setrlimit(Resource::RLIMIT_CORE, hard.min(4096), hard).expect("setrlimit");
+    let scratch = Scratch::new();
+    let armed = Server::start_with_fault(&scratch, "abort-after-key-creation", &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", armed.pid())).expect("limits");
+    assert_eq!(core_file_limit(&limits), "0", "{limits}");
+    assert!(armed.terminate().success());
+
+    let ours = std::fs::read_to_string("/proc/self/limits").expect("limits");
+    let unarmed = Server::start(&scratch, &[]);
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", unarmed.pid())).expect("limits");
+    assert_eq!(core_file_limit(&limits), core_file_limit(&ours), "{limits}");
+    assert!(unarmed.terminate().success());
+    setrlimit(Resource::RLIMIT_CORE, soft, hard).expect("setrlimit");
+}
