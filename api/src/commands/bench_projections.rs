@@ -464,7 +464,7 @@ async fn live_batches(
             LIVE_BATCH_SEED + batch as u64,
             today,
         );
-        append_persons(ledger, &config).await?;
+        synth::seed_persons(ledger, &config, |_| {}).await?;
         projections.caught_up().await?;
         let request = KpiRequest {
             key: "population_present".to_owned(),
@@ -491,30 +491,6 @@ async fn live_batches(
         ),
     );
     figure("  of which the steps' update", p50_max(&updates));
-    Ok(())
-}
-
-/// Appends the persons of `config` (their journeys only: the generator's offers and volunteers
-/// have ids of their own names, which the seeded store holds already).
-async fn append_persons(ledger: &Arc<Ledger>, config: &SynthConfig) -> Result<(), CliError> {
-    let now = ledger.clock().now();
-    let mut by_person: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
-    for event in synth::generate(config) {
-        let recorded_at = event.recorded_at.min(now);
-        by_person
-            .entry(event.person)
-            .or_default()
-            .push((event.proposed(), recorded_at));
-    }
-    for (person, mut rest) in by_person {
-        while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(journey_core::log::APPEND_EVENTS_MAX));
-            let part = std::mem::replace(&mut rest, tail);
-            ledger
-                .append_historical(person, journey_core::log::ExpectedRevision::Any, part)
-                .await?;
-        }
-    }
     Ok(())
 }
 

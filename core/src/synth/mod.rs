@@ -50,7 +50,7 @@ mod record;
 mod seed;
 mod volunteers;
 
-pub use seed::{seed, Seeded};
+pub use seed::{seed, seed_persons, Seeded};
 
 use calibration::EntryCurves;
 

@@ -44,44 +44,13 @@ pub async fn seed(
     config: &SynthConfig,
     progress: impl Fn(usize),
 ) -> Result<Seeded, LedgerError> {
-    let now = ledger.clock().now();
-    let mut seeded = Seeded::default();
     let mut needs = NeedTally::default();
     let mut volunteers = VolunteerTally::default();
-    let mut tasks: JoinSet<Result<(usize, usize), LedgerError>> = JoinSet::new();
-    for household in households(config) {
-        for event in &household {
-            needs.observe(event);
-            volunteers.observe(event);
-        }
-        for (person, events) in by_person(household, now) {
-            while tasks.len() >= PERSONS_IN_FLIGHT_MAX {
-                collect(&mut tasks, &mut seeded).await?;
-                progress(seeded.persons);
-            }
-            let ledger = ledger.clone();
-            tasks.spawn(async move {
-                let (mut written, mut already) = (0, 0);
-                let mut rest = events;
-                while !rest.is_empty() {
-                    // The journey is moved into the appends, not copied: at most
-                    // `APPEND_EVENTS_MAX` events each.
-                    let tail = rest.split_off(rest.len().min(APPEND_EVENTS_MAX));
-                    let part = std::mem::replace(&mut rest, tail);
-                    let receipt = ledger
-                        .append_historical(person, ExpectedRevision::Any, part)
-                        .await?;
-                    already += receipt.already_recorded;
-                    written += receipt.written;
-                }
-                Ok((written, already))
-            });
-        }
-    }
-    while !tasks.is_empty() {
-        collect(&mut tasks, &mut seeded).await?;
-        progress(seeded.persons);
-    }
+    let mut seeded = write_persons(ledger, config, progress, |event| {
+        needs.observe(event);
+        volunteers.observe(event);
+    })
+    .await?;
     // The offers, once the persons are in: organisational capacity, no person's data.
     let planner = Actor {
         id: "synth-planner".into(),
@@ -110,6 +79,61 @@ pub async fn seed(
         seeded.volunteers += 1;
         seeded.already += receipt.already_recorded;
         seeded.written += count - receipt.already_recorded;
+    }
+    Ok(seeded)
+}
+
+/// The persons' journeys of `config` only, as [`seed`] writes them, without the offers and
+/// volunteers that follow from them (a store seeded with another config holds those already: their
+/// ids come from their names).
+pub async fn seed_persons(
+    ledger: &Arc<Ledger>,
+    config: &SynthConfig,
+    progress: impl Fn(usize),
+) -> Result<Seeded, LedgerError> {
+    write_persons(ledger, config, progress, |_| {}).await
+}
+
+/// Appends every person's journey of `config`, each in one append (or in appends of at most
+/// `APPEND_EVENTS_MAX` events), many persons at a time; `observe` sees every event first.
+async fn write_persons(
+    ledger: &Arc<Ledger>,
+    config: &SynthConfig,
+    progress: impl Fn(usize),
+    mut observe: impl FnMut(&SynthEvent),
+) -> Result<Seeded, LedgerError> {
+    let now = ledger.clock().now();
+    let mut seeded = Seeded::default();
+    let mut tasks: JoinSet<Result<(usize, usize), LedgerError>> = JoinSet::new();
+    for household in households(config) {
+        household.iter().for_each(&mut observe);
+        for (person, events) in by_person(household, now) {
+            while tasks.len() >= PERSONS_IN_FLIGHT_MAX {
+                collect(&mut tasks, &mut seeded).await?;
+                progress(seeded.persons);
+            }
+            let ledger = ledger.clone();
+            tasks.spawn(async move {
+                let (mut written, mut already) = (0, 0);
+                let mut rest = events;
+                while !rest.is_empty() {
+                    // The journey is moved into the appends, not copied: at most
+                    // `APPEND_EVENTS_MAX` events each.
+                    let tail = rest.split_off(rest.len().min(APPEND_EVENTS_MAX));
+                    let part = std::mem::replace(&mut rest, tail);
+                    let receipt = ledger
+                        .append_historical(person, ExpectedRevision::Any, part)
+                        .await?;
+                    already += receipt.already_recorded;
+                    written += receipt.written;
+                }
+                Ok((written, already))
+            });
+        }
+    }
+    while !tasks.is_empty() {
+        collect(&mut tasks, &mut seeded).await?;
+        progress(seeded.persons);
     }
     Ok(seeded)
 }
