@@ -9,6 +9,8 @@
 //! applied batch it refreshes the kept rows for the persons the batch touched (a short hold of
 //! the served rows' write lock); once a quarter of the persons were refreshed it builds them
 //! again whole, the same way, while the old ones keep serving until the state moves past them.
+//! After a whole build it has a snapshot written with them when the file on disk lacks them
+//! (`crate::runner::snapshot_with_kept_rows`), so the next start takes them from the file.
 //!
 //! A past `known_at` is served from the kept rows only when they are up to date with the
 //! state's checkpoint ([`crate::query::QueryCache::kept_cut`]); until they are ready, or while
@@ -58,6 +60,8 @@ enum Step {
     /// The kept rows are up to date (or a build was called off by a rebuild's swap, whose
     /// applied checkpoint starts the next step).
     Done,
+    /// The kept rows were built whole and are served, up to date with the state.
+    Built,
     /// The projections are gone.
     Stopped,
 }
@@ -111,6 +115,12 @@ pub(crate) async fn keep(
         let first = std::mem::replace(&mut first_step, false);
         match tokio::task::spawn_blocking(move || step(&upkeep, first)).await {
             Ok(Step::Done) => {}
+            Ok(Step::Built) => {
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                crate::runner::snapshot_with_kept_rows(inner).await;
+            }
             Ok(Step::Stopped) => return,
             Err(error) => {
                 tracing::error!(%error, "kept rows: the upkeep failed; past cuts stay on views");
@@ -238,20 +248,21 @@ fn step(weak: &Weak<Inner>, first: bool) -> Step {
     let dirty = std::mem::take(&mut *crate::runner::lock(&inner.cache.history_dirty));
     history.refresh_persons(&state.store, &state.journals, &dirty);
     let mut kept = write(&inner.cache.kept);
-    if inner.cache.generation.load(Ordering::SeqCst) == generation {
-        *kept = Some(KeptHistory {
-            history,
-            checkpoint: state.checkpoint,
-            built_in,
-            served_at: Instant::now(),
-        });
-        tracing::info!(
-            persons = state.journals.len(),
-            built_ms = built_in.as_millis() as u64,
-            "kept rows of the past cuts ready"
-        );
+    if inner.cache.generation.load(Ordering::SeqCst) != generation {
+        return Step::Done;
     }
-    Step::Done
+    *kept = Some(KeptHistory {
+        history,
+        checkpoint: state.checkpoint,
+        built_in,
+        served_at: Instant::now(),
+    });
+    tracing::info!(
+        persons = state.journals.len(),
+        built_ms = built_in.as_millis() as u64,
+        "kept rows of the past cuts ready"
+    );
+    Step::Built
 }
 
 /// The status of the kept rows of `inner`.

@@ -990,3 +990,71 @@ async fn restarted_from_the_log(
         .expect("a snapshot of this layout")
         .expect("written at shutdown")
 }
+
+/// The kept rows of the past cuts are written into the snapshot as soon as they are built, not
+/// only at the next shutdown: a server stopped before it first built them left a snapshot
+/// without them, and every later start that applies nothing would otherwise build them again
+/// (at a million persons about 90 s of both cores, with past cuts answered from views meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_rows_built_after_a_start_are_written_into_the_snapshot_without_waiting_for_the_shutdown(
+) {
+    // Given: a snapshot without kept rows (written by projections that keep none, as a shutdown
+    // before the kept rows were first built writes it).
+    let fixture = open(tempfile::tempdir().expect("tempdir"));
+    seed(&fixture, 6, 3).await;
+    let mut without = config(&fixture);
+    without.kept_rows = false;
+    let first = Projections::start(fixture.ledger.clone(), without)
+        .await
+        .expect("start");
+    first.caught_up().await.expect("caught up");
+    first.shutdown().await.expect("shutdown");
+    let path = config(&fixture)
+        .dir
+        .join(journey_projections::runner::SNAPSHOT_FILE);
+    let sections = journey_projections::snapshot::sections(&path).expect("a snapshot");
+    assert_eq!(
+        sections.kept_rows, 8,
+        "an empty kept rows' frame: none written"
+    );
+
+    // When: projections that keep them start from it, catch up and build them.
+    let projections = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("start");
+    projections.caught_up().await.expect("caught up");
+    support::kept_rows_ready(&projections).await;
+
+    // Then: while they keep running, the snapshot file comes to hold the kept rows,
+    let held = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let sections = journey_projections::snapshot::sections(&path).expect("a snapshot");
+            if sections.kept_rows > 8 {
+                return sections;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the snapshot holds the kept rows while the projections run");
+    assert!(held.kept_rows > 8);
+    let state = snapshot_of(&projections);
+
+    // and a start from that file as it was written then (as after a crash, which writes no
+    // snapshot at shutdown) takes them from it instead of building them.
+    let written_while_running = std::fs::read(&path).expect("the snapshot");
+    projections.shutdown().await.expect("shutdown");
+    std::fs::write(&path, &written_while_running).expect("the file as written while running");
+    let restarted = Projections::start(fixture.ledger.clone(), config(&fixture))
+        .await
+        .expect("restart");
+    restarted.caught_up().await.expect("caught up");
+    let status = support::kept_rows_ready(&restarted).await;
+    assert_eq!(snapshot_of(&restarted), state);
+    assert_eq!(
+        status.built_in,
+        std::time::Duration::ZERO,
+        "taken from the file, not built"
+    );
+    restarted.shutdown().await.expect("shutdown");
+}
