@@ -88,7 +88,7 @@ impl Store {
     /// Opens (or creates) the store in `data_dir`. Fails with [`LogError::Locked`] when another process
     /// holds it.
     pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<Self, LogError> {
-        let path = data_dir.join("ledger");
+        let path = Self::path_in(data_dir);
         std::fs::create_dir_all(data_dir).map_err(|error| LogError::Storage(error.into()))?;
         // sled releases its file lock from a background thread a moment after the last handle of a
         // database is dropped, so reopening in the same process can briefly find it held. A short,
@@ -127,6 +127,11 @@ impl Store {
 
     pub fn db(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// The directory of the sled database files of the store in `data_dir` ([`Store::path`]).
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("ledger")
     }
 
     /// The directory of the sled database files.

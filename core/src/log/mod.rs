@@ -25,7 +25,7 @@ pub mod memory;
 pub mod sled_log;
 
 pub use memory::InMemoryLog;
-pub use sled_log::{LogCopyHead, LogRestore, LogStats, SledLog, SledLogConfig};
+pub use sled_log::{CheckpointPrefetch, LogCopyHead, LogRestore, LogStats, SledLog, SledLogConfig};
 
 /// The largest number of events one append may carry.
 pub const APPEND_EVENTS_MAX: usize = 4096;

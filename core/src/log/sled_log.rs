@@ -104,6 +104,7 @@ mod tables;
 mod tests;
 mod writer;
 
+pub use checkpoint::CheckpointPrefetch;
 pub use copy::{LogCopyHead, LogRestore};
 // The files of this module are one concern each of one backend: they share its private items.
 use checkpoint::*;
@@ -237,11 +238,33 @@ impl SledLog {
     /// scanned or appended after it), so that validating an append and finding an event by id or
     /// stream revision need no B-tree search.
     pub fn open(store: &Store, config: SledLogConfig) -> Result<SledLog, LogError> {
+        Self::open_prefetched(store, config, None)
+    }
+
+    /// Starts reading the index checkpoint of the store in `data_dir` on a thread of its own, to be
+    /// called before [`Store::open`] so that the read overlaps sled's open; hand the result to
+    /// [`SledLog::open_prefetched`]. `None` when no thread could be started (the open then reads
+    /// the file itself).
+    pub fn prefetch_checkpoint(data_dir: &std::path::Path) -> Option<CheckpointPrefetch> {
+        CheckpointPrefetch::start(data_dir)
+    }
+
+    /// [`SledLog::open`] with the index checkpoint as `prefetched` read it (when it read this
+    /// store's; otherwise the file is read here), checked exactly as a file read here.
+    pub fn open_prefetched(
+        store: &Store,
+        config: SledLogConfig,
+        prefetched: Option<CheckpointPrefetch>,
+    ) -> Result<SledLog, LogError> {
         let config = config.sanitized();
         let db = store.db().clone();
         let tree = db.open_tree(TREE_NAME)?;
-        let (state, index, tables) =
-            WriterState::load(&tree, db.clone(), &checkpoint_path(store.path()))?;
+        let (state, index, tables) = WriterState::load(
+            &tree,
+            db.clone(),
+            &checkpoint_path(store.path()),
+            prefetched,
+        )?;
         let reader = Reader {
             tree,
             index: std::sync::Arc::new(RwLock::new(index)),

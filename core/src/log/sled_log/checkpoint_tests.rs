@@ -218,6 +218,73 @@ async fn a_checkpoint_of_another_log_or_ahead_of_the_log_is_not_used() {
     }
 }
 
+/// Opens the log of `dir` with its index checkpoint read ahead, as `journey` opens a data
+/// directory: the read started before the store is opened, `prefetched_from` naming the data
+/// directory it was started for.
+fn open_prefetched(
+    dir: &std::path::Path,
+    prefetched_from: &std::path::Path,
+    config: SledLogConfig,
+) -> (Store, SledLog) {
+    let prefetched = SledLog::prefetch_checkpoint(prefetched_from);
+    assert!(prefetched.is_some(), "the read's thread starts");
+    let store = Store::open(dir, &StoreConfig::default()).expect("the store opens");
+    let log = SledLog::open_prefetched(&store, config, prefetched).expect("the log opens");
+    (store, log)
+}
+
+#[tokio::test]
+async fn a_checkpoint_read_ahead_of_the_store_s_open_gives_the_index_a_read_at_the_open_gives() {
+    // Given a log of 6 events closed with a checkpoint, and 3 more appended after it (closed
+    // without one, as after a crash).
+    let dir = given_a_checkpointed_log(6).await;
+    let (store, log) = open(dir.path(), no_checkpoint());
+    let mut next = 50;
+    append(&log, "s9", 3, &mut next).await;
+    close(store, log).await;
+
+    // When it is opened with the checkpoint read ahead of the store's open.
+    let (_store, log) = open_prefetched(dir.path(), dir.path(), no_checkpoint());
+
+    // Then the checkpoint is the index's base, and the index and tables are those of a scan.
+    assert_eq!(base_end(&log), 6);
+    assert_eq!(read_index(&log.reader.index).events(), 9);
+    assert_eq!(
+        read_index(&log.reader.index).entries(),
+        scanned(&log).entries()
+    );
+    assert!(tables_are_stored(&log));
+}
+
+#[tokio::test]
+async fn a_checkpoint_read_ahead_for_another_directory_or_ahead_of_the_log_is_not_used() {
+    // Given a log of 6 events and one of 4 of the same events, each with its checkpoint.
+    let longer = given_a_checkpointed_log(6).await;
+    let shorter = given_a_checkpointed_log(4).await;
+
+    // When the shorter is opened with the longer's checkpoint read ahead (another directory),
+    let (store, log) = open_prefetched(shorter.path(), longer.path(), no_checkpoint());
+
+    // then its own checkpoint is read instead and used;
+    assert_eq!(base_end(&log), 4);
+    assert_eq!(
+        read_index(&log.reader.index).entries(),
+        scanned(&log).entries()
+    );
+    close(store, log).await;
+
+    // and when the longer's checkpoint is put into the shorter's directory and read ahead there,
+    // it is ahead of the log and not used: every key is scanned.
+    std::fs::copy(checkpoint_of(longer.path()), checkpoint_of(shorter.path())).expect("copies");
+    let (_store, log) = open_prefetched(shorter.path(), shorter.path(), no_checkpoint());
+    assert_eq!(base_end(&log), 0);
+    assert_eq!(read_index(&log.reader.index).events(), 4);
+    assert_eq!(
+        read_index(&log.reader.index).entries(),
+        scanned(&log).entries()
+    );
+}
+
 #[tokio::test]
 async fn a_whole_checkpoint_that_breaks_the_index_rules_is_not_used() {
     // Given a log of 6 events and a checkpoint written with its digest and the log's hash, but

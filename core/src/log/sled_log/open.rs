@@ -22,6 +22,7 @@ impl WriterState {
         tree: &sled::Tree,
         db: sled::Db,
         checkpoint: &std::path::Path,
+        prefetched: Option<CheckpointPrefetch>,
     ) -> Result<(Self, Index, Tables), LogError> {
         let (format, next_position, last_hash) = match tree.get(META_KEY)? {
             None => (None, 0, chain::GENESIS),
@@ -43,7 +44,7 @@ impl WriterState {
         let (tables, base) = if format == Some(META_FORMAT_V1) {
             (Tables::load(tree)?, None)
         } else {
-            tables_and_base(tree, checkpoint, next_position, &last_hash)?
+            tables_and_base(tree, checkpoint, prefetched, next_position, &last_hash)?
         };
 
         // The last stored event must be the one just below the recorded next position, and carry the
@@ -110,15 +111,20 @@ impl WriterState {
 
 /// The log's tables, and the index checkpoint's base when the checkpoint is usable: the tables'
 /// first entries then come from it and the rest from their keys. Otherwise (no file, a file not
-/// whole or consistent, or not of this log) no base, and every table key is read.
+/// whole or consistent, or not of this log) no base, and every table key is read. The file is the
+/// one `prefetched` read, when it read this one, else it is read here.
 fn tables_and_base(
     tree: &sled::Tree,
     checkpoint: &std::path::Path,
+    prefetched: Option<CheckpointPrefetch>,
     next_position: u64,
     last_hash: &[u8; 32],
 ) -> Result<(Tables, Option<Base>), LogError> {
     let started = std::time::Instant::now();
-    let read = read_checkpoint(checkpoint, next_position).and_then(|read| {
+    let read = prefetched
+        .and_then(|prefetched| prefetched.take(checkpoint, next_position))
+        .unwrap_or_else(|| read_checkpoint(checkpoint, next_position));
+    let read = read.and_then(|read| {
         let Some(Checkpoint { base, tables }) = read else {
             return Ok(None);
         };
