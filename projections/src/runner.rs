@@ -622,7 +622,21 @@ impl Projections {
                 );
             }
         }
-        let loaded = {
+        // What the state needs from the log up to the snapshot's checkpoint is read while the
+        // snapshot loads (the load keeps the cores busy decoding; the reads wait on the store):
+        // the checkpoint comes from the file's header, read first, and the load checks it is
+        // the one it loaded.
+        let header_checkpoint = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || snapshot::read_header(&path))
+                .await
+                .map_err(|error| ProjectionError::Stopped(error.to_string()))?
+                .ok()
+                .flatten()
+                .filter(|header| header.version == PROJECTION_VERSION)
+                .map(|header| header.checkpoint)
+        };
+        let loading = {
             let path = path.clone();
             let keys = keys.clone();
             tokio::task::spawn_blocking(move || match snapshot::read_header(&path)? {
@@ -639,21 +653,28 @@ impl Projections {
                 }
                 None => Ok(None),
             })
-            .await
-            .map_err(|error| ProjectionError::Stopped(error.to_string()))?
-            .or_else(usable_or_rebuild)?
         };
+        let reading = async {
+            match header_checkpoint {
+                Some(checkpoint) => Some(FromTheLog::up_to(&ledger, checkpoint).await),
+                None => None,
+            }
+        };
+        let (loaded, from_the_log) = tokio::join!(loading, reading);
+        let loaded = loaded
+            .map_err(|error| ProjectionError::Stopped(error.to_string()))?
+            .or_else(usable_or_rebuild)?;
         let (state, on_disk, kept_rows) = match loaded {
             Some(mut loaded) => {
                 let kept_rows = loaded.kept_rows.take();
-                let state = loaded_state(&ledger, loaded).await?;
+                let state = loaded_state(&ledger, loaded, from_the_log).await?;
                 let on_disk = (state.checkpoint, kept_rows.is_some());
                 (state, Some(on_disk), kept_rows)
             }
             None => match snapshot::load(&config.dir.join(REBUILD_FILE), &keys) {
                 // An interrupted rebuild of this version: resume it rather than start over.
                 Ok(Some(loaded)) if loaded.header.version == PROJECTION_VERSION => {
-                    (loaded_state(&ledger, loaded).await?, None, None)
+                    (loaded_state(&ledger, loaded, None).await?, None, None)
                 }
                 _ => (State::default(), None, None),
             },
@@ -845,7 +866,7 @@ impl Projections {
         let rebuild_path = inner.config.dir.join(REBUILD_FILE);
         let mut fresh = match snapshot::load(&rebuild_path, &keys) {
             Ok(Some(loaded)) if loaded.header.version == PROJECTION_VERSION => {
-                loaded_state(&inner.ledger, loaded).await?
+                loaded_state(&inner.ledger, loaded, None).await?
             }
             _ => State::default(),
         };
@@ -1535,34 +1556,74 @@ fn usable_or_rebuild(error: SnapshotError) -> Result<Option<snapshot::Loaded>, S
     }
 }
 
-/// The state of a loaded snapshot, with the transaction time of its checkpoint's event and the
-/// registers up to its checkpoint read from the log.
-async fn loaded_state(ledger: &Ledger, loaded: snapshot::Loaded) -> Result<State, ProjectionError> {
+/// What a loaded snapshot's state takes from the log up to its checkpoint: the transaction time
+/// of the checkpoint's event, and the registers, offers and volunteers (snapshots hold only
+/// journals, so these are folded again from the log).
+struct FromTheLog {
+    checkpoint: Option<Position>,
+    checkpoint_recorded_at: Option<DateTime<Utc>>,
+    registers: Arc<Registers>,
+    offers: Arc<Offers>,
+    volunteers: Arc<Volunteers>,
+}
+
+impl FromTheLog {
+    async fn up_to(ledger: &Ledger, checkpoint: Option<Position>) -> Result<Self, ProjectionError> {
+        let started = Instant::now();
+        let checkpoint_recorded_at = match checkpoint {
+            Some(position) => ledger
+                .log()
+                .read_all(AllFrom::Including(position), Direction::Forwards, 1)
+                .await?
+                .first()
+                .map(|recorded| recorded.event.recorded_at),
+            None => None,
+        };
+        let (registers, offers, volunteers) = tokio::try_join!(
+            registers::up_to(ledger, checkpoint),
+            offers::up_to(ledger, checkpoint),
+            volunteers::up_to(ledger, checkpoint),
+        )?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "the registers, offers and volunteers are folded again from the log up to the \
+             projections snapshot's checkpoint"
+        );
+        Ok(Self {
+            checkpoint,
+            checkpoint_recorded_at,
+            registers,
+            offers,
+            volunteers,
+        })
+    }
+}
+
+/// The state of a loaded snapshot, with what it takes from the log up to its checkpoint: as
+/// `read` read it beside the load when it read up to the same checkpoint, else read here.
+async fn loaded_state(
+    ledger: &Ledger,
+    loaded: snapshot::Loaded,
+    read: Option<Result<FromTheLog, ProjectionError>>,
+) -> Result<State, ProjectionError> {
     let started = Instant::now();
     let checkpoint = loaded.header.checkpoint;
-    let checkpoint_recorded_at = match checkpoint {
-        Some(position) => ledger
-            .log()
-            .read_all(AllFrom::Including(position), Direction::Forwards, 1)
-            .await?
-            .first()
-            .map(|recorded| recorded.event.recorded_at),
-        None => None,
+    let from_the_log = match read {
+        Some(Ok(read)) if read.checkpoint == checkpoint => read,
+        _ => FromTheLog::up_to(ledger, checkpoint).await?,
     };
     let mut state = State::from_interned(
         loaded.journals,
         loaded.store,
         checkpoint,
-        checkpoint_recorded_at,
+        from_the_log.checkpoint_recorded_at,
     );
-    // Snapshots hold only journals: the registers up to the checkpoint are folded again from the log.
-    state.registers = registers::up_to(ledger, checkpoint).await?;
-    state.offers = offers::up_to(ledger, checkpoint).await?;
-    state.volunteers = volunteers::up_to(ledger, checkpoint).await?;
+    state.registers = from_the_log.registers;
+    state.offers = from_the_log.offers;
+    state.volunteers = from_the_log.volunteers;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "the projections' state is built from the snapshot (registers, offers and volunteers \
-         folded again from the log)"
+        "the projections' state is built from the snapshot"
     );
     Ok(state)
 }
