@@ -771,7 +771,66 @@ struct Opened {
 struct OpenedOwn {
     events: Vec<Option<Hashed<Event>>>,
     actors: Vec<Option<Actor>>,
-    facts: Vec<StoredFact>,
+    facts: Vec<Fact<PackedRef, PackedRef>>,
+}
+
+/// A [`ValueRef`] in 4 bytes (the top bit: the person's own values), the size of a symbol: a
+/// fact opened on any core names its values so, and the one thread that interns them turns it
+/// into the interned fact in place (the same size), instead of building each fact there.
+#[derive(Debug, Clone, Copy)]
+struct PackedRef(u32);
+
+// An opened fact is the interned fact's size, so that interning it reuses its vector.
+const _: () = assert!(
+    std::mem::size_of::<Fact<PackedRef, PackedRef>>()
+        == std::mem::size_of::<Fact<EventSymbol, ActorSymbol>>()
+);
+
+impl PackedRef {
+    const OWN: u32 = 1 << 31;
+
+    fn pack(value: ValueRef) -> Result<Self, String> {
+        let (own, index) = match value {
+            ValueRef::Shared(index) => (0, index),
+            ValueRef::Own(index) => (Self::OWN, index),
+        };
+        if index >= Self::OWN {
+            return Err(format!("a fact names value {index}, which is not stored"));
+        }
+        Ok(Self(own | index))
+    }
+
+    fn unpack(self) -> ValueRef {
+        if self.0 & Self::OWN == 0 {
+            ValueRef::Shared(self.0)
+        } else {
+            ValueRef::Own(self.0 & !Self::OWN)
+        }
+    }
+}
+
+/// A person's stored facts as facts, their values still named where they are stored: positions
+/// and transaction times summed from their differences, dates from their day numbers.
+fn opened_facts(stored: Vec<StoredFact>) -> Result<Vec<Fact<PackedRef, PackedRef>>, String> {
+    let mut position = 0u64;
+    let mut recorded_at = 0i64;
+    stored
+        .into_iter()
+        .map(|stored| {
+            position = position.wrapping_add(stored.position_delta);
+            recorded_at = recorded_at.wrapping_add(stored.recorded_at_delta_nanos);
+            Ok(Fact {
+                position: Position::from_raw(position),
+                recorded_at: RecordedAt::from_nanos(recorded_at),
+                id: Uuid::from_bytes(stored.id),
+                revision: stored.revision,
+                occurred_on: NaiveDate::from_num_days_from_ce_opt(stored.occurred_on_days)
+                    .ok_or("occurred_on out of range")?,
+                actor: PackedRef::pack(stored.actor)?,
+                event: PackedRef::pack(stored.event)?,
+            })
+        })
+        .collect()
 }
 
 /// One person's entry unsealed and decoded, their events hashed for the interner with `hasher`
@@ -808,7 +867,7 @@ fn open_entry(
             Some(OpenedOwn {
                 events,
                 actors,
-                facts: own.facts,
+                facts: opened_facts(own.facts).map_err(in_person)?,
             })
         }
         // Erased after the snapshot was written: nothing of the person may come back.
@@ -869,7 +928,8 @@ fn intern_actor(store: &mut Interner, actor: Actor) -> ActorSymbol {
     store.intern_actor(&actor)
 }
 
-/// A person's facts with their values interned into `store`.
+/// A person's facts with their values interned into `store`: each fact becomes its interned
+/// self in place (the vector is reused, not built again).
 fn intern_facts(
     own: OpenedOwn,
     shared_events: &mut Resolving<Hashed<Event>, EventSymbol>,
@@ -878,48 +938,44 @@ fn intern_facts(
 ) -> Result<Vec<Fact<EventSymbol, ActorSymbol>>, String> {
     let mut own_events = Resolving::new(own.events);
     let mut own_actors = Resolving::new(own.actors);
-    let mut facts = Vec::with_capacity(own.facts.len());
-    let mut position = 0u64;
-    let mut recorded_at = 0i64;
-    for stored in own.facts {
-        position = position.wrapping_add(stored.position_delta);
-        recorded_at = recorded_at.wrapping_add(stored.recorded_at_delta_nanos);
-        let (events, index) = match stored.event {
-            ValueRef::Shared(index) => (&mut *shared_events, index),
-            ValueRef::Own(index) => (&mut own_events, index),
-        };
-        let event = symbol_of(
-            &mut events.values,
-            &mut events.symbols,
-            index,
-            store,
-            intern_event,
-            Interner::hold_event,
-        )?;
-        let (actors, index) = match stored.actor {
-            ValueRef::Shared(index) => (&mut *shared_actors, index),
-            ValueRef::Own(index) => (&mut own_actors, index),
-        };
-        let actor = symbol_of(
-            &mut actors.values,
-            &mut actors.symbols,
-            index,
-            store,
-            intern_actor,
-            Interner::hold_actor,
-        )?;
-        facts.push(Fact {
-            position: Position::from_raw(position),
-            recorded_at: RecordedAt::from_nanos(recorded_at),
-            id: Uuid::from_bytes(stored.id),
-            revision: stored.revision,
-            occurred_on: NaiveDate::from_num_days_from_ce_opt(stored.occurred_on_days)
-                .ok_or("occurred_on out of range")?,
-            actor,
-            event,
-        });
-    }
-    Ok(facts)
+    own.facts
+        .into_iter()
+        .map(|fact| {
+            let (events, index) = match fact.event.unpack() {
+                ValueRef::Shared(index) => (&mut *shared_events, index),
+                ValueRef::Own(index) => (&mut own_events, index),
+            };
+            let event = symbol_of(
+                &mut events.values,
+                &mut events.symbols,
+                index,
+                store,
+                intern_event,
+                Interner::hold_event,
+            )?;
+            let (actors, index) = match fact.actor.unpack() {
+                ValueRef::Shared(index) => (&mut *shared_actors, index),
+                ValueRef::Own(index) => (&mut own_actors, index),
+            };
+            let actor = symbol_of(
+                &mut actors.values,
+                &mut actors.symbols,
+                index,
+                store,
+                intern_actor,
+                Interner::hold_actor,
+            )?;
+            Ok(Fact {
+                position: fact.position,
+                recorded_at: fact.recorded_at,
+                id: fact.id,
+                revision: fact.revision,
+                occurred_on: fact.occurred_on,
+                actor,
+                event,
+            })
+        })
+        .collect()
 }
 
 /// A loaded snapshot: its header and the journals with their events and actors interned, and
@@ -1111,6 +1167,21 @@ fn open_kept_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_reference_packs_into_four_bytes_and_back_or_is_refused() {
+        for value in [
+            ValueRef::Shared(0),
+            ValueRef::Own(0),
+            ValueRef::Shared(PackedRef::OWN - 1),
+            ValueRef::Own(PackedRef::OWN - 1),
+        ] {
+            assert_eq!(PackedRef::pack(value).expect("fits").unpack(), value);
+        }
+        for value in [ValueRef::Shared(PackedRef::OWN), ValueRef::Own(u32::MAX)] {
+            assert!(PackedRef::pack(value).is_err(), "{value:?} does not fit");
+        }
+    }
 
     #[test]
     fn a_stored_event_and_actor_written_owned_read_borrowed_from_the_same_bytes() {
