@@ -243,13 +243,16 @@ fn deserialize_payload<T: DeserializeOwned>(data: Value) -> Result<T, Check> {
     serde_path_to_error::deserialize(data).map_err(field_check)
 }
 
-/// [`deserialize_payload`] of the payload's JSON text, read straight into its type.
+/// [`deserialize_payload`] of the payload's JSON text, read straight into its type. Tracking the
+/// path to name the field costs an allocation per field read, so only a text that does not read
+/// is read again with it (the same reader, so it fails again, at the same field).
 fn deserialize_payload_json<T: DeserializeOwned>(data: &[u8]) -> Result<T, Check> {
-    let mut json = serde_json::Deserializer::from_slice(data);
-    let payload = serde_path_to_error::deserialize(&mut json).map_err(field_check)?;
-    json.end()
-        .map_err(|error| Check::new("", error.to_string()))?;
-    Ok(payload)
+    serde_json::from_slice(data).or_else(|error: serde_json::Error| {
+        let mut json = serde_json::Deserializer::from_slice(data);
+        let payload = serde_path_to_error::deserialize(&mut json).map_err(field_check)?;
+        json.end().map_err(|_| Check::new("", error.to_string()))?;
+        Ok(payload)
+    })
 }
 
 /// The check of a payload that did not deserialize, naming the field (empty for the whole payload).
