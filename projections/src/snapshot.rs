@@ -47,6 +47,7 @@
 //! earlier layout (`JRNYSNP1`, whose entries held every fact with its JSON payload) is refused with
 //! [`SnapshotError::ForeignFormat`] and the projections are rebuilt from the log.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -131,26 +132,35 @@ struct Entry<'a> {
     sealed: &'a [u8],
 }
 
-/// An event as stored: its type and its JSON payload at its current version.
+/// An event as stored: its type and its JSON payload at its current version. A load borrows both
+/// from the unsealed bytes (postcard writes a `Vec<u8>` and a `&[u8]` alike), so decoding an event
+/// allocates only the event.
 #[derive(Debug, Serialize, Deserialize)]
-struct StoredEvent {
-    event_type: String,
-    data: Vec<u8>,
+struct StoredEvent<'a> {
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    data: Cow<'a, [u8]>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct StoredActor {
-    id: String,
-    agency: Option<String>,
-    role: String,
+struct StoredActor<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    agency: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    role: Cow<'a, str>,
 }
 
 /// The events and actors that the facts of two persons or more hold, each once, sealed with the
 /// snapshot key of the key epoch in force.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Shared {
-    events: Vec<StoredEvent>,
-    actors: Vec<StoredActor>,
+struct Shared<'a> {
+    #[serde(borrow)]
+    events: Vec<StoredEvent<'a>>,
+    #[serde(borrow)]
+    actors: Vec<StoredActor<'a>>,
 }
 
 /// Where a fact's event or actor is: in the shared table or among its person's own values.
@@ -176,9 +186,11 @@ struct StoredFact {
 
 /// A person's sealed part: the events and actors only their facts hold, and the facts.
 #[derive(Debug, Serialize, Deserialize)]
-struct Own {
-    events: Vec<StoredEvent>,
-    actors: Vec<StoredActor>,
+struct Own<'a> {
+    #[serde(borrow)]
+    events: Vec<StoredEvent<'a>>,
+    #[serde(borrow)]
+    actors: Vec<StoredActor<'a>>,
     facts: Vec<StoredFact>,
 }
 
@@ -217,31 +229,30 @@ fn role_from_name(name: &str) -> Option<ActorRole> {
     })
 }
 
-fn to_stored_event(event: &Event) -> StoredEvent {
+fn to_stored_event(event: &Event) -> StoredEvent<'static> {
     StoredEvent {
-        event_type: event.event_type().name().to_owned(),
-        data: serde_json::to_vec(&event.to_data()).unwrap_or_default(),
+        event_type: Cow::Borrowed(event.event_type().name()),
+        data: Cow::Owned(serde_json::to_vec(&event.to_data()).unwrap_or_default()),
     }
 }
 
-fn from_stored_event(stored: &StoredEvent) -> Result<Event, String> {
-    let data: serde_json::Value =
-        serde_json::from_slice(&stored.data).map_err(|error| error.to_string())?;
+/// The event of `stored`, its payload read straight into its type: the file holds each event as
+/// [`Event::to_data`] wrote it, at the current version, so nothing is upcast.
+fn from_stored_event(stored: &StoredEvent<'_>) -> Result<Event, String> {
     let event_type = catalogue::EventType::from_name(&stored.event_type)
         .ok_or_else(|| format!("unknown event type `{}`", stored.event_type))?;
-    catalogue::decode(event_type.name(), event_type.current_version(), data)
-        .map_err(|error| error.to_string())
+    catalogue::decode_current_json(event_type, &stored.data).map_err(|error| error.to_string())
 }
 
-fn to_stored_actor(actor: &Actor) -> StoredActor {
+fn to_stored_actor(actor: &Actor) -> StoredActor<'_> {
     StoredActor {
-        id: actor.id.clone(),
-        agency: actor.agency.map(|agency| agency.as_str().to_owned()),
-        role: role_name(actor.role).to_owned(),
+        id: Cow::Borrowed(&actor.id),
+        agency: actor.agency.map(|agency| Cow::Borrowed(agency.as_str())),
+        role: Cow::Borrowed(role_name(actor.role)),
     }
 }
 
-fn from_stored_actor(stored: StoredActor) -> Result<Actor, String> {
+fn from_stored_actor(stored: StoredActor<'_>) -> Result<Actor, String> {
     let agency = match stored.agency {
         Some(name) => Some(Agency::parse(&name).ok_or_else(|| format!("unknown agency `{name}`"))?),
         None => None,
@@ -249,7 +260,7 @@ fn from_stored_actor(stored: StoredActor) -> Result<Actor, String> {
     let role =
         role_from_name(&stored.role).ok_or_else(|| format!("unknown role `{}`", stored.role))?;
     Ok(Actor {
-        id: stored.id,
+        id: stored.id.into_owned(),
         agency,
         role,
     })
@@ -760,7 +771,66 @@ struct Opened {
 struct OpenedOwn {
     events: Vec<Option<Hashed<Event>>>,
     actors: Vec<Option<Actor>>,
-    facts: Vec<StoredFact>,
+    facts: Vec<Fact<PackedRef, PackedRef>>,
+}
+
+/// A [`ValueRef`] in 4 bytes (the top bit: the person's own values), the size of a symbol: a
+/// fact opened on any core names its values so, and the one thread that interns them turns it
+/// into the interned fact in place (the same size), instead of building each fact there.
+#[derive(Debug, Clone, Copy)]
+struct PackedRef(u32);
+
+// An opened fact is the interned fact's size, so that interning it reuses its vector.
+const _: () = assert!(
+    std::mem::size_of::<Fact<PackedRef, PackedRef>>()
+        == std::mem::size_of::<Fact<EventSymbol, ActorSymbol>>()
+);
+
+impl PackedRef {
+    const OWN: u32 = 1 << 31;
+
+    fn pack(value: ValueRef) -> Result<Self, String> {
+        let (own, index) = match value {
+            ValueRef::Shared(index) => (0, index),
+            ValueRef::Own(index) => (Self::OWN, index),
+        };
+        if index >= Self::OWN {
+            return Err(format!("a fact names value {index}, which is not stored"));
+        }
+        Ok(Self(own | index))
+    }
+
+    fn unpack(self) -> ValueRef {
+        if self.0 & Self::OWN == 0 {
+            ValueRef::Shared(self.0)
+        } else {
+            ValueRef::Own(self.0 & !Self::OWN)
+        }
+    }
+}
+
+/// A person's stored facts as facts, their values still named where they are stored: positions
+/// and transaction times summed from their differences, dates from their day numbers.
+fn opened_facts(stored: Vec<StoredFact>) -> Result<Vec<Fact<PackedRef, PackedRef>>, String> {
+    let mut position = 0u64;
+    let mut recorded_at = 0i64;
+    stored
+        .into_iter()
+        .map(|stored| {
+            position = position.wrapping_add(stored.position_delta);
+            recorded_at = recorded_at.wrapping_add(stored.recorded_at_delta_nanos);
+            Ok(Fact {
+                position: Position::from_raw(position),
+                recorded_at: RecordedAt::from_nanos(recorded_at),
+                id: Uuid::from_bytes(stored.id),
+                revision: stored.revision,
+                occurred_on: NaiveDate::from_num_days_from_ce_opt(stored.occurred_on_days)
+                    .ok_or("occurred_on out of range")?,
+                actor: PackedRef::pack(stored.actor)?,
+                event: PackedRef::pack(stored.event)?,
+            })
+        })
+        .collect()
 }
 
 /// One person's entry unsealed and decoded, their events hashed for the interner with `hasher`
@@ -797,7 +867,7 @@ fn open_entry(
             Some(OpenedOwn {
                 events,
                 actors,
-                facts: own.facts,
+                facts: opened_facts(own.facts).map_err(in_person)?,
             })
         }
         // Erased after the snapshot was written: nothing of the person may come back.
@@ -858,7 +928,8 @@ fn intern_actor(store: &mut Interner, actor: Actor) -> ActorSymbol {
     store.intern_actor(&actor)
 }
 
-/// A person's facts with their values interned into `store`.
+/// A person's facts with their values interned into `store`: each fact becomes its interned
+/// self in place (the vector is reused, not built again).
 fn intern_facts(
     own: OpenedOwn,
     shared_events: &mut Resolving<Hashed<Event>, EventSymbol>,
@@ -867,48 +938,44 @@ fn intern_facts(
 ) -> Result<Vec<Fact<EventSymbol, ActorSymbol>>, String> {
     let mut own_events = Resolving::new(own.events);
     let mut own_actors = Resolving::new(own.actors);
-    let mut facts = Vec::with_capacity(own.facts.len());
-    let mut position = 0u64;
-    let mut recorded_at = 0i64;
-    for stored in own.facts {
-        position = position.wrapping_add(stored.position_delta);
-        recorded_at = recorded_at.wrapping_add(stored.recorded_at_delta_nanos);
-        let (events, index) = match stored.event {
-            ValueRef::Shared(index) => (&mut *shared_events, index),
-            ValueRef::Own(index) => (&mut own_events, index),
-        };
-        let event = symbol_of(
-            &mut events.values,
-            &mut events.symbols,
-            index,
-            store,
-            intern_event,
-            Interner::hold_event,
-        )?;
-        let (actors, index) = match stored.actor {
-            ValueRef::Shared(index) => (&mut *shared_actors, index),
-            ValueRef::Own(index) => (&mut own_actors, index),
-        };
-        let actor = symbol_of(
-            &mut actors.values,
-            &mut actors.symbols,
-            index,
-            store,
-            intern_actor,
-            Interner::hold_actor,
-        )?;
-        facts.push(Fact {
-            position: Position::from_raw(position),
-            recorded_at: RecordedAt::from_nanos(recorded_at),
-            id: Uuid::from_bytes(stored.id),
-            revision: stored.revision,
-            occurred_on: NaiveDate::from_num_days_from_ce_opt(stored.occurred_on_days)
-                .ok_or("occurred_on out of range")?,
-            actor,
-            event,
-        });
-    }
-    Ok(facts)
+    own.facts
+        .into_iter()
+        .map(|fact| {
+            let (events, index) = match fact.event.unpack() {
+                ValueRef::Shared(index) => (&mut *shared_events, index),
+                ValueRef::Own(index) => (&mut own_events, index),
+            };
+            let event = symbol_of(
+                &mut events.values,
+                &mut events.symbols,
+                index,
+                store,
+                intern_event,
+                Interner::hold_event,
+            )?;
+            let (actors, index) = match fact.actor.unpack() {
+                ValueRef::Shared(index) => (&mut *shared_actors, index),
+                ValueRef::Own(index) => (&mut own_actors, index),
+            };
+            let actor = symbol_of(
+                &mut actors.values,
+                &mut actors.symbols,
+                index,
+                store,
+                intern_actor,
+                Interner::hold_actor,
+            )?;
+            Ok(Fact {
+                position: fact.position,
+                recorded_at: fact.recorded_at,
+                id: fact.id,
+                revision: fact.revision,
+                occurred_on: fact.occurred_on,
+                actor,
+                event,
+            })
+        })
+        .collect()
 }
 
 /// A loaded snapshot: its header and the journals with their events and actors interned, and
@@ -1100,6 +1167,72 @@ fn open_kept_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_reference_packs_into_four_bytes_and_back_or_is_refused() {
+        for value in [
+            ValueRef::Shared(0),
+            ValueRef::Own(0),
+            ValueRef::Shared(PackedRef::OWN - 1),
+            ValueRef::Own(PackedRef::OWN - 1),
+        ] {
+            assert_eq!(PackedRef::pack(value).expect("fits").unpack(), value);
+        }
+        for value in [ValueRef::Shared(PackedRef::OWN), ValueRef::Own(u32::MAX)] {
+            assert!(PackedRef::pack(value).is_err(), "{value:?} does not fit");
+        }
+    }
+
+    #[test]
+    fn a_stored_event_and_actor_written_owned_read_borrowed_from_the_same_bytes() {
+        // Given: an event and an actor as the layout's writers before wrote them (owned strings
+        // and bytes).
+        #[derive(Serialize)]
+        struct OwnedEvent {
+            event_type: String,
+            data: Vec<u8>,
+        }
+        #[derive(Serialize)]
+        struct OwnedActor {
+            id: String,
+            agency: Option<String>,
+            role: String,
+        }
+        let bytes = postcard::to_allocvec(&(
+            OwnedEvent {
+                event_type: "ConsentWithdrawn".into(),
+                data: br#"{"consent_id":"C-1"}"#.to_vec(),
+            },
+            OwnedActor {
+                id: "cw-jc-07".into(),
+                agency: Some("jobcenter".into()),
+                role: "caseworker".into(),
+            },
+        ))
+        .expect("postcard");
+
+        // When: read as a load reads them.
+        let (event, actor): (StoredEvent<'_>, StoredActor<'_>) =
+            postcard::from_bytes(&bytes).expect("the same layout");
+
+        // Then: borrowed from the bytes, the same values.
+        assert!(matches!(
+            event.event_type,
+            Cow::Borrowed("ConsentWithdrawn")
+        ));
+        assert!(matches!(event.data, Cow::Borrowed(data) if data == br#"{"consent_id":"C-1"}"#));
+        assert_eq!(
+            to_stored_event(&from_stored_event(&event).expect("decodes")).data,
+            event.data
+        );
+        let actor = from_stored_actor(actor).expect("an actor");
+        assert_eq!(actor.id, "cw-jc-07");
+        assert_eq!(actor.role, ActorRole::Caseworker);
+        assert_eq!(
+            actor.agency.map(|agency| agency.as_str()),
+            Some("jobcenter")
+        );
+    }
 
     #[test]
     fn an_unfinished_snapshot_is_discarded_and_the_finished_one_is_kept() {

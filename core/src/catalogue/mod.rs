@@ -4,7 +4,9 @@
 //! The wire form of an event is `(type, version, data)`. [`decode`] is the one way in: it looks the type
 //! up, upcasts `data` step by step (`v1 → v2 → …`) to the current version, deserializes it (naming the
 //! field on error) and checks what serde's types cannot express. [`Event::to_data`] is the way out and
-//! always writes the current version.
+//! always writes the current version. [`decode_current_json`] reads what this build wrote (the JSON text
+//! of a current version, as a projections snapshot keeps it) straight into its type, with the same
+//! checks.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -113,6 +115,12 @@ macro_rules! catalogue {
             fn deserialize(event_type: EventType, data: Value) -> Result<Event, Check> {
                 match event_type {
                     $(EventType::$variant => deserialize_payload::<$variant>(data).map(Event::$variant),)+
+                }
+            }
+
+            fn deserialize_json(event_type: EventType, data: &[u8]) -> Result<Event, Check> {
+                match event_type {
+                    $(EventType::$variant => deserialize_payload_json::<$variant>(data).map(Event::$variant),)+
                 }
             }
         }
@@ -232,11 +240,26 @@ fn known_types() -> String {
 }
 
 fn deserialize_payload<T: DeserializeOwned>(data: Value) -> Result<T, Check> {
-    serde_path_to_error::deserialize(data).map_err(|error| {
-        let path = error.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        Check::new(field, error.into_inner().to_string())
+    serde_path_to_error::deserialize(data).map_err(field_check)
+}
+
+/// [`deserialize_payload`] of the payload's JSON text, read straight into its type. Tracking the
+/// path to name the field costs an allocation per field read, so only a text that does not read
+/// is read again with it (the same reader, so it fails again, at the same field).
+fn deserialize_payload_json<T: DeserializeOwned>(data: &[u8]) -> Result<T, Check> {
+    serde_json::from_slice(data).or_else(|error: serde_json::Error| {
+        let mut json = serde_json::Deserializer::from_slice(data);
+        let payload = serde_path_to_error::deserialize(&mut json).map_err(field_check)?;
+        json.end().map_err(|_| Check::new("", error.to_string()))?;
+        Ok(payload)
     })
+}
+
+/// The check of a payload that did not deserialize, naming the field (empty for the whole payload).
+fn field_check<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> Check {
+    let path = error.path().to_string();
+    let field = if path == "." { String::new() } else { path };
+    Check::new(field, error.into_inner().to_string())
 }
 
 /// Reads an event from its wire form, upcasting older versions to the current one.
@@ -251,19 +274,39 @@ pub fn decode(type_name: &str, version: u32, data: Value) -> Result<Event, Decod
             current,
         });
     }
-    let invalid = |check: Check| DecodeError::InvalidField {
+    let invalid = invalid_field(event_type);
+    let mut data = data;
+    for from in version..current {
+        data = legacy::upcast(event_type, from, data).map_err(&invalid)?;
+    }
+    let event = Event::deserialize(event_type, data).map_err(&invalid)?;
+    checked(event).map_err(invalid)
+}
+
+/// Reads an event of `event_type` from the JSON text of its payload at the current version,
+/// straight into its type, with the checks of [`decode`]: the same event [`decode`] reads from
+/// that text's value, without building the value first. For what this build wrote itself (a
+/// projections snapshot keeps each event as [`Event::to_data`]'s text), so no upcasting.
+pub fn decode_current_json(event_type: EventType, data: &[u8]) -> Result<Event, DecodeError> {
+    let invalid = invalid_field(event_type);
+    let event = Event::deserialize_json(event_type, data).map_err(&invalid)?;
+    checked(event).map_err(invalid)
+}
+
+/// The error of a payload of `event_type` that fails `check`.
+fn invalid_field(event_type: EventType) -> impl Fn(Check) -> DecodeError {
+    move |check| DecodeError::InvalidField {
         event_type,
         field: check.field,
         message: check.message,
-    };
-    let mut data = data;
-    for from in version..current {
-        data = legacy::upcast(event_type, from, data).map_err(invalid)?;
     }
-    let event = Event::deserialize(event_type, data).map_err(invalid)?;
-    event.validate().map_err(invalid)?;
+}
+
+/// `event` once it passes the checks serde's types cannot express.
+fn checked(event: Event) -> Result<Event, Check> {
+    event.validate()?;
     if let Event::EventCorrected(correction) = &event {
-        check_replacement(&correction.replacement).map_err(invalid)?;
+        check_replacement(&correction.replacement)?;
     }
     Ok(event)
 }
