@@ -990,7 +990,7 @@ pub struct Loaded {
 
 /// The kept rows of a snapshot, opened (their seal checked at the load) but not yet decoded:
 /// decoding them takes longer than the rest of a load, so the runner does it off the start, in
-/// the kept rows' task, while the catch-up runs (`crate::kept_rows`).
+/// the kept rows' task, after the catch-up and the live views (`crate::kept_rows`).
 #[derive(Debug)]
 pub struct KeptRowsBytes(Vec<u8>);
 
