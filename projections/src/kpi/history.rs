@@ -24,8 +24,9 @@
 //! the one before points at it, and versions that meet become one. The persons are cut into
 //! shards built on every core ([`History::built_in_runs`] lends the journals a run of persons at a
 //! time, so the running projections build them off the query path, `crate::kept_rows`).
-//! [`History::refresh`] rebuilds the versions of persons whose journals changed; a cut reads the
-//! kept rows through a cursor a shard (`Columns::push_row_of`), the persons in order.
+//! [`History::refresh`] rebuilds the versions of persons whose journals changed; a cut picks each
+//! person's row (kept, or folded at the cut), then gathers the columns a field at a time, each
+//! source read by a walk of its own (`Columns::gathered`), the persons in order.
 //! [`crate::KeptCut`] serves a past cut from it to the indicators that read no views.
 
 use std::collections::{BTreeSet, HashMap};
