@@ -195,7 +195,7 @@ impl ViewSet {
         let population = kpi::Population {
             views: &self.views,
             columns: &self.columns,
-            households: &self.households,
+            households: (&self.households).into(),
         };
         let threads = threads_for(self.views.len());
         let path = match &self.steps {
@@ -216,7 +216,7 @@ impl ViewSet {
         kpi::Population {
             views: &self.views,
             columns: &self.columns,
-            households: &self.households,
+            households: (&self.households).into(),
         }
     }
 
@@ -388,7 +388,7 @@ fn changed_rows(before: &ViewSet, after: &ViewSet) -> (Vec<usize>, Vec<usize>) {
 
 /// A past cut answered from the kept rows ([`History`]): its columns, a kept row for nearly
 /// every person and a fold at the cut for the few no kept row answers, and the households made
-/// of them. It answers every indicator that does not read views ([`kpi::reads_views`]), equal to
+/// of them once an indicator reads them. It answers every indicator that does not read views ([`kpi::reads_views`]), equal to
 /// the views of the cut ([`ViewSet::past_cut`]).
 #[derive(Debug)]
 pub struct KeptCut {
@@ -398,7 +398,9 @@ pub struct KeptCut {
     /// The state's [`State::erased_persons`] at that checkpoint.
     pub erased_persons: u64,
     columns: Columns,
-    households: Households,
+    /// The households of the columns, made when an indicator first reads them
+    /// ([`kpi::HouseholdsOf`]).
+    households: std::sync::OnceLock<Households>,
     /// The persons whose row was a kept one (or who have none at the cut).
     pub filtered: usize,
     /// The persons folded again at the cut.
@@ -417,7 +419,7 @@ impl KeptCut {
             known_at,
             checkpoint: state.checkpoint,
             erased_persons: state.erased_persons(),
-            households: cut.columns.households(),
+            households: std::sync::OnceLock::new(),
             columns: cut.columns,
             filtered: cut.filtered,
             folded: cut.folded,
@@ -445,7 +447,7 @@ impl KeptCut {
         let population = kpi::Population {
             views: &[],
             columns: &self.columns,
-            households: &self.households,
+            households: kpi::HouseholdsOf::OfColumns(&self.columns, &self.households),
         };
         let threads = threads_for(self.columns.len());
         kpi::compute_kept(

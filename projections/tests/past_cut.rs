@@ -272,6 +272,32 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
+    /// The columns of a cut from the kept rows are gathered a field at a time from the kept
+    /// rows and the persons folded at the cut: they equal the columns of the views folded at the
+    /// cut as a whole, codes and layout included, not only row for row.
+    #[test]
+    fn the_kept_rows_gathered_equal_the_folded_columns_code_for_code(
+        case in amended_case(),
+        threads in 1usize..4,
+    ) {
+        let Some((state, cuts)) = amended_population(&case) else {
+            return Err(TestCaseError::reject("no persons"));
+        };
+        let history = History::of_journals(&state.store, &state.journals);
+        for cut in cuts {
+            let gathered = history.columns_at_on(&state.store, &state.journals, cut, threads);
+            let folded = ViewSet::folded(&state, cut);
+            prop_assert!(
+                &gathered.columns == folded.columns(),
+                "the columns at {} differ from the fold's", cut
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
     /// The columns of a cut from the kept rows are built on every core, a share of the persons
     /// each, and joined in order: whatever the number of shares, they equal those built on one
     /// thread, row for row and code for code, and so the fold's.

@@ -28,7 +28,7 @@ use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
 use super::compact::{put_time, put_u64, take_time, Pack, Reader};
-use super::packed::{Column, List};
+use super::packed::{Column, List, Pick};
 use crate::code::Code;
 // The view's list type, named apart from this module's own `List` of spans.
 use crate::list::List as ViewList;
@@ -99,27 +99,6 @@ pub struct Columns {
     /// `nationality`.
     names: Vec<String>,
     codes: HashMap<String, u32>,
-}
-
-/// The fields of [`Columns`] a row is read from, one each (values and lists alike).
-const FIELDS: usize = 27;
-
-/// A reader's place in one [`Columns`] it copies rows out of ([`Columns::push_row_of`]): for
-/// each field the position it read last, and the codes of the source's names translated into
-/// the reader's so far. One cursor a source, fresh for each pass.
-#[derive(Debug, Clone)]
-pub(crate) struct RowCursor {
-    hints: [usize; FIELDS],
-    codes: Vec<Option<u32>>,
-}
-
-impl Default for RowCursor {
-    fn default() -> Self {
-        RowCursor {
-            hints: [0; FIELDS],
-            codes: Vec::new(),
-        }
-    }
 }
 
 impl Columns {
@@ -660,105 +639,90 @@ impl Columns {
         self.presence.replace(row, earlier_stays_of(view));
     }
 
-    /// Adds a copy of row `row` of `other` (a row built at another cut, kept by
-    /// [`super::history::History`]), its codes translated into these columns' codes. `cursor`
-    /// is the reader's place in `other` ([`RowCursor`]): rows read in ascending order cost a step
-    /// or two a field. The destructuring names every field, so a column added later cannot be
-    /// forgotten here.
-    pub(crate) fn push_row_of(&mut self, other: &Columns, row: usize, cursor: &mut RowCursor) {
-        let Columns {
-            known_at: _,
-            rows: _,
-            sparse: _,
-            person,
-            household_id,
-            birth_year,
-            sex,
-            stay,
-            recorded_entry,
-            nationality,
-            activities,
-            jobs,
-            districts,
-            courses,
-            protection,
-            registered_on,
-            stages_reached_on,
-            first_entitlement,
-            kita,
-            kita_requests,
-            schools,
-            mentoring,
-            sgb2,
-            trainings,
-            measures,
-            language_tests,
-            orientation_tests,
-            recognitions,
-            base_contacts,
-            presence,
-            names,
-            codes: _,
-        } = other;
-        let RowCursor {
-            hints,
-            codes: translated,
-        } = cursor;
-        let mut hints = hints.iter_mut();
-        let mut hint = || hints.next().expect("a hint for every field of the columns");
-        self.rows += 1;
-        self.person.push(*person.at(row, hint()));
-        self.household_id.push(*household_id.at(row, hint()));
-        self.birth_year.push(*birth_year.at(row, hint()));
-        self.sex.push(*sex.at(row, hint()));
-        self.stay.push(*stay.at(row, hint()));
-        self.recorded_entry.push(*recorded_entry.at(row, hint()));
-        let code = self.translate(names, translated, *nationality.at(row, hint()));
-        self.nationality.push(code);
-        self.activities
-            .push(activities.row_at(row, hint()).iter().copied());
-        self.jobs.push(jobs.row_at(row, hint()).iter().copied());
-        let timeline = districts.row_at(row, hint());
-        for district in timeline {
-            self.translate(names, translated, district.value);
+    /// The dense columns at the cut `known_at` of the rows `picks` names, in order, each a row of
+    /// one of `sources` (the kept rows of [`super::history::History`], sparse, built at other
+    /// cuts; and the rows folded at this one), their codes translated into the new columns'
+    /// codes: equal to the columns of the rows pushed one by one. Made a field at a time (a few
+    /// streams of memory read at once, not every field's), each source read by a walk of its
+    /// own, so picks ascending within a source cost a step or two a field. The struct literal
+    /// names every field, so a column added later cannot be forgotten here.
+    pub(crate) fn gathered(sources: &[&Columns], picks: &[Pick], known_at: DateTime<Utc>) -> Self {
+        fn column<T: Clone>(
+            sources: &[&Columns],
+            picks: &[Pick],
+            field: impl Fn(&Columns) -> &Column<T>,
+        ) -> Column<T> {
+            let fields: Vec<&Column<T>> = sources.iter().map(|source| field(source)).collect();
+            Column::gathered(&fields, picks)
         }
-        let translated = &*translated;
-        self.districts.push(timeline.iter().map(|district| Dated {
-            on: district.on,
-            value: translated[district.value as usize].expect("translated just before"),
-        }));
-        self.courses
-            .push(courses.row_at(row, hint()).iter().copied());
-        self.protection
-            .push(protection.row_at(row, hint()).iter().cloned());
-        self.registered_on.push(*registered_on.at(row, hint()));
-        self.stages_reached_on
-            .push(*stages_reached_on.at(row, hint()));
-        self.first_entitlement
-            .push(*first_entitlement.at(row, hint()));
-        self.kita.push(kita.row_at(row, hint()).iter().copied());
-        self.kita_requests
-            .push(kita_requests.row_at(row, hint()).iter().copied());
-        self.schools
-            .push(schools.row_at(row, hint()).iter().copied());
-        self.mentoring
-            .push(mentoring.row_at(row, hint()).iter().copied());
-        self.sgb2.push(sgb2.row_at(row, hint()).iter().copied());
-        self.trainings
-            .push(trainings.row_at(row, hint()).iter().copied());
-        self.measures
-            .push(measures.row_at(row, hint()).iter().copied());
-        self.language_tests
-            .push(language_tests.row_at(row, hint()).iter().copied());
-        self.orientation_tests
-            .push(orientation_tests.row_at(row, hint()).iter().cloned());
-        self.recognitions
-            .push(recognitions.row_at(row, hint()).iter().copied());
-        self.base_contacts
-            .push(base_contacts.row_at(row, hint()).iter().copied());
-        self.presence
-            .push(presence.row_at(row, hint()).iter().copied());
-        debug_assert!(hints.next().is_none(), "a hint for every field, no more");
+        fn list<T: Clone + PartialEq>(
+            sources: &[&Columns],
+            picks: &[Pick],
+            field: impl Fn(&Columns) -> &List<T>,
+        ) -> List<T> {
+            let fields: Vec<&List<T>> = sources.iter().map(|source| field(source)).collect();
+            List::gathered(&fields, picks)
+        }
+        // The codes first, nationality then districts row by row, so that names are met (and
+        // coded) in the order pushing the rows one by one meets them.
+        let mut coded = Self::with_rows(0, known_at);
+        coded.nationality = Column::with_capacity(picks.len());
+        coded.districts = List::with_rows(picks.len());
+        let mut translated = vec![Vec::new(); sources.len()];
+        let mut hints = vec![(0, 0); sources.len()];
+        for pick in picks {
+            let (at, row) = (pick.source as usize, pick.row as usize);
+            let (source, hints, translated) = (sources[at], &mut hints[at], &mut translated[at]);
+            let code = coded.translate(
+                &source.names,
+                translated,
+                *source.nationality.at(row, &mut hints.0),
+            );
+            coded.nationality.push(code);
+            let timeline = source.districts.row_at(row, &mut hints.1);
+            for district in timeline {
+                coded.translate(&source.names, translated, district.value);
+            }
+            let translated = &*translated;
+            coded.districts.push(timeline.iter().map(|district| Dated {
+                on: district.on,
+                value: translated[district.value as usize].expect("translated just before"),
+            }));
+        }
+        Columns {
+            known_at,
+            rows: picks.len(),
+            sparse: false,
+            person: column(sources, picks, |source| &source.person),
+            household_id: column(sources, picks, |source| &source.household_id),
+            birth_year: column(sources, picks, |source| &source.birth_year),
+            sex: column(sources, picks, |source| &source.sex),
+            stay: column(sources, picks, |source| &source.stay),
+            recorded_entry: column(sources, picks, |source| &source.recorded_entry),
+            nationality: coded.nationality,
+            activities: list(sources, picks, |source| &source.activities),
+            jobs: list(sources, picks, |source| &source.jobs),
+            districts: coded.districts,
+            courses: list(sources, picks, |source| &source.courses),
+            protection: list(sources, picks, |source| &source.protection),
+            registered_on: column(sources, picks, |source| &source.registered_on),
+            stages_reached_on: column(sources, picks, |source| &source.stages_reached_on),
+            first_entitlement: column(sources, picks, |source| &source.first_entitlement),
+            kita: list(sources, picks, |source| &source.kita),
+            kita_requests: list(sources, picks, |source| &source.kita_requests),
+            schools: list(sources, picks, |source| &source.schools),
+            mentoring: list(sources, picks, |source| &source.mentoring),
+            sgb2: list(sources, picks, |source| &source.sgb2),
+            trainings: list(sources, picks, |source| &source.trainings),
+            measures: list(sources, picks, |source| &source.measures),
+            language_tests: list(sources, picks, |source| &source.language_tests),
+            orientation_tests: list(sources, picks, |source| &source.orientation_tests),
+            recognitions: list(sources, picks, |source| &source.recognitions),
+            base_contacts: list(sources, picks, |source| &source.base_contacts),
+            presence: list(sources, picks, |source| &source.presence),
+            names: coded.names,
+            codes: coded.codes,
+        }
     }
 
     /// The code in these columns of the code `code` of `names` (another columns' names),

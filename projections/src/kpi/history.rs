@@ -24,8 +24,9 @@
 //! the one before points at it, and versions that meet become one. The persons are cut into
 //! shards built on every core ([`History::built_in_runs`] lends the journals a run of persons at a
 //! time, so the running projections build them off the query path, `crate::kept_rows`).
-//! [`History::refresh`] rebuilds the versions of persons whose journals changed; a cut reads the
-//! kept rows through a cursor a shard (`Columns::push_row_of`), the persons in order.
+//! [`History::refresh`] rebuilds the versions of persons whose journals changed; a cut picks each
+//! person's row (kept, or folded at the cut), then gathers the columns a field at a time, each
+//! source read by a walk of its own (`Columns::gathered`), the persons in order.
 //! [`crate::KeptCut`] serves a past cut from it to the indicators that read no views.
 
 use std::collections::{BTreeSet, HashMap};
@@ -34,8 +35,8 @@ use chrono::{DateTime, Utc};
 use journey_core::catalogue::Event;
 use journey_core::envelope::PersonId;
 
-use super::columns::RowCursor;
 use super::compact::{put_i64, put_time_above, put_u64, take_time_from, Pack, Reader};
+use super::packed::Pick;
 use super::Columns;
 use crate::journal::{Journal, Journals, Store};
 use crate::query::LIVE;
@@ -281,11 +282,12 @@ impl History {
         known_at: DateTime<Utc>,
     ) -> Cut {
         let mut persons = persons.peekable();
-        let mut columns = Columns::with_rows(rows, known_at);
+        // Which row each person's is, in person order: a kept row of a shard, of the refreshed
+        // persons (`self.shards.len()`), or of the persons folded at the cut (the one after).
+        let mut picks = Vec::with_capacity(rows);
+        let mut folded_rows = Columns::with_rows(0, known_at);
+        let folded_source = index(self.shards.len() + 1);
         let (mut filtered, mut folded) = (0, 0);
-        // A reader's place in each shard's rows (the refreshed last): the persons are walked in
-        // order, so in a shard the rows read ascend.
-        let mut cursors = vec![RowCursor::default(); self.shards.len() + 1];
         // The shards' persons from the run's first on, in order, walked beside the journals; a
         // person the shards lack (or hold stale) is found among the refreshed, and one the
         // history lacks altogether is folded.
@@ -320,25 +322,37 @@ impl History {
                 let version = versions
                     .get(at)
                     .filter(|version| version.from <= known_at)?;
-                Some((source, shard, version))
+                Some((source, version))
             });
             match version {
-                Some((source, shard, version)) => {
+                Some((source, version)) => {
                     filtered += 1;
                     if let Some(row) = version.row {
-                        columns.push_row_of(&shard.rows, row as usize, &mut cursors[source]);
+                        picks.push(Pick {
+                            source: index(source),
+                            row,
+                        });
                     }
                 }
                 None => {
                     folded += 1;
                     if let Some(view) = PersonView::build_in(store, *person, journal, known_at) {
-                        columns.push(&view);
+                        picks.push(Pick {
+                            source: folded_source,
+                            row: index(folded_rows.len()),
+                        });
+                        folded_rows.push(&view);
                     }
                 }
             }
         }
+        let sources: Vec<&Columns> = self
+            .all_shards()
+            .map(|shard| &shard.rows)
+            .chain([&folded_rows])
+            .collect();
         Cut {
-            columns,
+            columns: Columns::gathered(&sources, &picks, known_at),
             filtered,
             folded,
         }

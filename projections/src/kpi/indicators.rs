@@ -14,9 +14,10 @@ pub(crate) mod volunteers;
 
 use super::columns::Row;
 use super::table::{Contribution, MeasureSpec, Quantile, ShareGroup};
+use super::HouseholdsOf;
 use crate::models::idle_since;
 use crate::promising::{self, PromisingFacts, PROMISING_MIN_IDLE_DAYS};
-use crate::view::{CourseEnd, Households, Stage};
+use crate::view::{CourseEnd, Stage};
 
 /// The dates of one query, computed once.
 #[derive(Debug)]
@@ -33,11 +34,11 @@ pub(crate) struct Context<'a> {
     year_and_half_before: NaiveDate,
     /// The 12 month-ends up to D, oldest first.
     month_ends: [NaiveDate; 12],
-    households: &'a Households,
+    households: HouseholdsOf<'a>,
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn new(as_of: NaiveDate, households: &'a Households) -> Self {
+    pub(crate) fn new(as_of: NaiveDate, households: HouseholdsOf<'a>) -> Self {
         let months_before = |months| {
             as_of
                 .checked_sub_months(Months::new(months))
@@ -819,7 +820,7 @@ impl Indicator {
                     out.exclude_for_unknown_birth_year();
                     return;
                 }
-                if let Some(since) = idle_since(&row, context.households, on) {
+                if let Some(since) = idle_since(&row, context.households.get(), on) {
                     out.sample(0, days(since, on));
                     out.count(0);
                 }
@@ -1040,13 +1041,13 @@ fn observe_promising(context: &Context<'_>, row: Row<'_>, out: &mut Contribution
         return;
     }
     let min_days = PROMISING_MIN_IDLE_DAYS;
-    if promising::is_member(&row, context.households, on, min_days) {
+    if promising::is_member(&row, context.households.get(), on, min_days) {
         out.count(0);
     }
     // Entries whose six months have passed by D: after D minus 18 months, on or before D minus 6.
     let first_in_window = promising::first_entry_after(
         &row,
-        context.households,
+        context.households.get(),
         context.year_and_half_before,
         context.half_year_before,
         min_days,

@@ -426,7 +426,7 @@ pub fn compute_visiting_everyone(
     let population = Population {
         views,
         columns: &columns,
-        households,
+        households: households.into(),
     };
     let organisational = (registers, &Offers::default(), &Volunteers::default());
     compute_over(
@@ -455,7 +455,7 @@ fn compute_views_on(
         Population {
             views,
             columns: &columns,
-            households,
+            households: households.into(),
         },
         organisational,
         (threads, path),
@@ -523,7 +523,33 @@ pub(crate) struct Population<'a> {
     pub(crate) views: &'a [PersonView],
     /// Built from `views`, in their order, at the query's cut.
     pub(crate) columns: &'a Columns,
-    pub(crate) households: &'a Households,
+    pub(crate) households: HouseholdsOf<'a>,
+}
+
+/// The households of a population, as an indicator reads them: made beforehand (a view set's,
+/// or the caller's), or made of the population's columns the first time an indicator reads them
+/// (a past cut from the kept rows: most indicators read none, and making them is a pass over every
+/// person).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HouseholdsOf<'a> {
+    Made(&'a Households),
+    OfColumns(&'a Columns, &'a std::sync::OnceLock<Households>),
+}
+
+impl<'a> HouseholdsOf<'a> {
+    /// The households, made now if they were not yet ([`Columns::households`]).
+    pub(crate) fn get(self) -> &'a Households {
+        match self {
+            HouseholdsOf::Made(households) => households,
+            HouseholdsOf::OfColumns(columns, made) => made.get_or_init(|| columns.households()),
+        }
+    }
+}
+
+impl<'a> From<&'a Households> for HouseholdsOf<'a> {
+    fn from(households: &'a Households) -> Self {
+        HouseholdsOf::Made(households)
+    }
 }
 
 /// [`compute_with_organisational`] over a population whose columns are kept with the views (the
@@ -762,7 +788,7 @@ pub fn contributions(
     let population = Population {
         views,
         columns: &columns,
-        households,
+        households: households.into(),
     };
     let mut fingerprints = Vec::new();
     let rows = 0..columns.len();

@@ -129,6 +129,14 @@ impl Firsts {
     }
 }
 
+/// One row of columns gathered from several ([`Column::gathered`], [`List::gathered`]): row
+/// `row` of source `source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pick {
+    pub(crate) source: u32,
+    pub(crate) row: u32,
+}
+
 /// A field of one value a row (see the module).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Column<T> {
@@ -250,6 +258,29 @@ impl<T> Column<T> {
     /// ([`Firsts::position_from`]).
     pub(super) fn at(&self, row: usize, hint: &mut usize) -> &T {
         &self.values[self.firsts.position_from(row, hint)]
+    }
+}
+
+impl<T: Clone> Column<T> {
+    /// The dense column of the rows `picks` names, in order, each read from its source among
+    /// `sources` (dense or sparse): one field at a time, with a walk a source
+    /// ([`Firsts::position_from`]), so rows picked in ascending order from each source cost a
+    /// step or two.
+    pub(super) fn gathered(sources: &[&Column<T>], picks: &[Pick]) -> Self {
+        let mut hints = vec![0; sources.len()];
+        let mut values = Vec::with_capacity(picks.len());
+        for pick in picks {
+            let source = pick.source as usize;
+            values.push(
+                sources[source]
+                    .at(pick.row as usize, &mut hints[source])
+                    .clone(),
+            );
+        }
+        Column {
+            values,
+            firsts: Firsts::default(),
+        }
     }
 }
 
@@ -486,6 +517,24 @@ impl<T: Clone + PartialEq> List<T> {
     /// ([`Firsts::position_from`]).
     pub(super) fn row_at(&self, row: usize, hint: &mut usize) -> &[T] {
         &self.entries[self.spans[self.firsts.position_from(row, hint)].range()]
+    }
+
+    /// The dense list of the rows `picks` names, in order, each read from its source among
+    /// `sources` (dense or sparse), as [`Column::gathered`].
+    pub(super) fn gathered(sources: &[&List<T>], picks: &[Pick]) -> Self {
+        let mut hints = vec![0; sources.len()];
+        let mut list = List::with_rows(picks.len());
+        for pick in picks {
+            let source = pick.source as usize;
+            let entries = sources[source].row_at(pick.row as usize, &mut hints[source]);
+            let start = index(list.entries.len());
+            list.entries.extend_from_slice(entries);
+            list.spans.push(Span {
+                start,
+                len: index(entries.len()),
+            });
+        }
+        list
     }
 
     /// The heap bytes of the spans (with the rows they begin at) and of the entries, at their
