@@ -626,20 +626,20 @@ impl Projections {
         // snapshot loads (the load keeps the cores busy decoding; the reads wait on the store):
         // the checkpoint comes from the file's header, read first, and the load checks it is
         // the one it loaded.
-        let header_checkpoint = {
+        let header = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || snapshot::read_header(&path))
                 .await
                 .map_err(|error| ProjectionError::Stopped(error.to_string()))?
-                .ok()
-                .flatten()
-                .filter(|header| header.version == PROJECTION_VERSION)
-                .map(|header| header.checkpoint)
+        };
+        let header_checkpoint = match &header {
+            Ok(Some(header)) if header.version == PROJECTION_VERSION => Some(header.checkpoint),
+            _ => None,
         };
         let loading = {
             let path = path.clone();
             let keys = keys.clone();
-            tokio::task::spawn_blocking(move || match snapshot::read_header(&path)? {
+            tokio::task::spawn_blocking(move || match header? {
                 Some(header) if header.version == PROJECTION_VERSION => {
                     snapshot::load(&path, &keys)
                 }

@@ -318,13 +318,7 @@ impl CheckpointPrefetch {
             Ok(read) => read,
             Err(_) => Err("the thread reading it panicked".to_owned()),
         };
-        Some(read.and_then(|read| match read {
-            Some(checkpoint) if checkpoint.base.next_position > log_next_position => Err(format!(
-                "it indexes {} events, the log holds {log_next_position}",
-                checkpoint.base.next_position
-            )),
-            read => Ok(read),
-        }))
+        Some(read.and_then(|read| within_log(read, log_next_position)))
     }
 }
 
@@ -344,16 +338,22 @@ pub(super) fn read_checkpoint(
     path: &Path,
     log_next_position: u64,
 ) -> Result<Option<Checkpoint>, Unusable> {
-    let read = read_checkpoint_file(path)?;
-    if let Some(checkpoint) = &read {
-        let next_position = checkpoint.base.next_position;
-        if next_position > log_next_position {
-            return Err(format!(
-                "it indexes {next_position} events, the log holds {log_next_position}"
-            ));
-        }
+    within_log(read_checkpoint_file(path)?, log_next_position)
+}
+
+/// A checkpoint read from its file (or none), refused when it indexes more events than the log
+/// holds.
+fn within_log(
+    read: Option<Checkpoint>,
+    log_next_position: u64,
+) -> Result<Option<Checkpoint>, Unusable> {
+    match read {
+        Some(checkpoint) if checkpoint.base.next_position > log_next_position => Err(format!(
+            "it indexes {} events, the log holds {log_next_position}",
+            checkpoint.base.next_position
+        )),
+        read => Ok(read),
     }
-    Ok(read)
 }
 
 /// Reads the checkpoint at `path`, whole and consistent in itself, before the log it belongs to is
