@@ -833,19 +833,44 @@ fn opened_facts(stored: Vec<StoredFact>) -> Result<Vec<Fact<PackedRef, PackedRef
         .collect()
 }
 
-/// One person's entry unsealed and decoded, their events hashed for the interner with `hasher`
-/// (all but the interning, which is one table for all).
+/// Every entry of `entries` unsealed and decoded (as [`open_entry`]), their persons' keys read
+/// together ([`KeyStore::states`]: one walk of the key tree for the file's ascending persons).
+fn open_entries(
+    entries: &[Entry<'_>],
+    keys: &KeyStore,
+    hasher: &std::hash::RandomState,
+    invalid: &(impl Fn(String) -> SnapshotError + Sync),
+) -> Result<Vec<Opened>, SnapshotError> {
+    let sealed: Vec<PersonId> = entries
+        .iter()
+        .filter(|entry| !entry.erased)
+        .map(|entry| PersonId(Uuid::from_bytes(entry.person)))
+        .collect();
+    let mut states = keys.states(&sealed)?.into_iter();
+    entries
+        .iter()
+        .map(|entry| {
+            let state =
+                (!entry.erased).then(|| states.next().expect("a state for every sealed entry"));
+            open_entry(entry, state, hasher, invalid)
+        })
+        .collect()
+}
+
+/// One person's entry unsealed with their key's `state` (`None` for an entry written erased) and
+/// decoded, their events hashed for the interner with `hasher` (all but the interning, which is
+/// one table for all).
 fn open_entry(
     entry: &Entry<'_>,
-    keys: &KeyStore,
+    state: Option<KeyState>,
     hasher: &std::hash::RandomState,
     invalid: &(impl Fn(String) -> SnapshotError + Sync),
 ) -> Result<Opened, SnapshotError> {
     let person = PersonId(Uuid::from_bytes(entry.person));
-    if entry.erased {
+    let Some(state) = state else {
         return Ok(Opened { person, own: None });
-    }
-    let own = match keys.state(person)? {
+    };
+    let own = match state {
         KeyState::Present(key) => {
             let plain = crypto::open(&key, &aad(person), entry.sealed)
                 .map_err(|e| invalid(format!("{person}: {e}")))?;
@@ -1089,10 +1114,7 @@ pub fn load(path: &Path, keys: &KeyStore) -> Result<Option<Loaded>, SnapshotErro
     // Opening and decoding every journal is most of a load; persons are independent, so each core
     // takes a contiguous share and the shares are joined in the file's (person) order.
     let opened = crate::parallel::map_shares(entries.len(), threads, |range| {
-        entries[range]
-            .iter()
-            .map(|entry| open_entry(entry, keys, &hasher, &invalid))
-            .collect::<Result<Vec<Opened>, SnapshotError>>()
+        open_entries(&entries[range], keys, &hasher, &invalid)
     });
     let opened = opened.into_iter().collect::<Result<Vec<_>, _>>()?;
     let opened_ms = started.elapsed().as_millis() as u64;
