@@ -13,7 +13,8 @@
 # the first event and writes one at shutdown; run it twice to measure a start with a snapshot.
 # It adds an analyst token and audit entries to DATA_DIR. JOURNEY_BIN overrides the binary
 # (default: the workspace's release build). Prints one line per step; the answers go to
-# DATA_DIR/../start-LABEL/.
+# DATA_DIR/../start-LABEL/. START_SETTLE_SECONDS=N waits N seconds after ready before the queries
+# (a settled run: the live views and the kept rows built in the background by then).
 set -euo pipefail
 
 DATA="${1:?usage: tests/bench/start.sh DATA_DIR [LABEL]}"
@@ -65,6 +66,10 @@ for phase in "the data directory is open" "the projections snapshot is loaded" \
     "$(grep -m1 "$phase" "$LOG" | grep -o '[a-z_]*=[^ ]*' | tr '\n' ' ')"
 done
 
+if [ "${START_SETTLE_SECONDS:-0}" -gt 0 ]; then
+  sleep "$START_SETTLE_SECONDS"
+  printf '  queried %s s after ready (load %s)\n' "$START_SETTLE_SECONDS" "$(cut -d' ' -f1-3 /proc/loadavg)"
+fi
 n=0
 kpi() { # KEY ARGUMENTS: one kpi query, its time and the start of its answer
   n=$((n + 1))
