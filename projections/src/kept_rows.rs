@@ -15,7 +15,10 @@
 //!
 //! A past `known_at` is served from the kept rows only when they are up to date with the
 //! state's checkpoint ([`crate::query::QueryCache::kept_cut`]); until they are ready, or while
-//! they lag, it is answered from views as before. Both give the same answer.
+//! they lag, it is answered from views as before. Both give the same answer. One window is the
+//! exception: while the kept rows are being taken from the snapshot after a start (seconds), a
+//! past cut waits for them ([`crate::Projections::settle_past_cut`], bounded by its caller), since
+//! folding every person's view at the cut takes longer and slows the decode.
 //!
 //! Invariant: no lock a query takes is held for a whole build: the state's read lock for one
 //! run of persons, the served rows' write lock for a refresh of the touched persons or a swap.
@@ -67,6 +70,19 @@ enum Step {
     Stopped,
 }
 
+/// Clears [`Inner::kept_from_snapshot`] when dropped, so that past cuts stop waiting for kept
+/// rows taken from the snapshot: once they are served, given up (they did not check, or must be
+/// built again whole), or the task ended.
+struct Taking(Weak<Inner>);
+
+impl Drop for Taking {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.kept_from_snapshot.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
 /// The upkeep task: waits until the projections caught up with the log as it was at their
 /// start, then brings the kept rows up to date after every applied batch. Ends when the
 /// projections are dropped.
@@ -75,6 +91,7 @@ pub(crate) async fn keep(
     mut applied: watch::Receiver<Option<Position>>,
     from_snapshot: Option<(KeptRowsBytes, Option<Position>)>,
 ) {
+    let mut taking = from_snapshot.as_ref().map(|_| Taking(inner.clone()));
     let head = {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -97,9 +114,9 @@ pub(crate) async fn keep(
             return;
         }
     }
-    // The live views first, on every core: the first query needs them and waits for them,
-    // whereas a past cut is answered from views until the kept rows are ready. So they go
-    // before the kept rows' decode (a second at 100,000 persons) or build.
+    // The live views first, on every core: the first query needs them and waits for them, and
+    // so does a past cut answered from views. So they go before the kept rows' decode (4 s at a
+    // million persons) or build.
     let upkeep = inner.clone();
     let viewed = tokio::task::spawn_blocking(move || {
         let Some(inner) = upkeep.upgrade() else {
@@ -116,8 +133,10 @@ pub(crate) async fn keep(
         let weak = inner.clone();
         let taken =
             tokio::task::spawn_blocking(move || take_from_snapshot(&weak, bytes, checkpoint));
-        if taken.await.is_err() {
-            return;
+        match taken.await {
+            Ok(true) => {}
+            Ok(false) => drop(taking.take()),
+            Err(_) => return,
         }
     }
     let mut first_step = true;
@@ -129,7 +148,10 @@ pub(crate) async fn keep(
         applied.borrow_and_update();
         let upkeep = inner.clone();
         let first = std::mem::replace(&mut first_step, false);
-        match tokio::task::spawn_blocking(move || step(&upkeep, first)).await {
+        let stepped = tokio::task::spawn_blocking(move || step(&upkeep, first)).await;
+        // The first step served the kept rows taken from the snapshot, or built them whole.
+        drop(taking.take());
+        match stepped {
             Ok(Step::Done) => {}
             Ok(Step::Built) => {
                 let Some(inner) = inner.upgrade() else {
@@ -153,9 +175,13 @@ pub(crate) async fn keep(
 /// (the persons the catch-up touches are refreshed by the first step). Runs after the catch-up
 /// and the live views, off the start. Kept rows that do not check are dropped with a warning and built
 /// as after a start without them: never served.
-fn take_from_snapshot(weak: &Weak<Inner>, bytes: KeptRowsBytes, checkpoint: Option<Position>) {
+fn take_from_snapshot(
+    weak: &Weak<Inner>,
+    bytes: KeptRowsBytes,
+    checkpoint: Option<Position>,
+) -> bool {
     let Some(inner) = weak.upgrade() else {
-        return;
+        return false;
     };
     let generation = inner.cache.generation.load(Ordering::SeqCst);
     drop(inner);
@@ -167,11 +193,11 @@ fn take_from_snapshot(weak: &Weak<Inner>, bytes: KeptRowsBytes, checkpoint: Opti
                 %message,
                 "the snapshot's kept rows of the past cuts do not check; built again instead"
             );
-            return;
+            return false;
         }
     };
     let Some(inner) = weak.upgrade() else {
-        return;
+        return false;
     };
     let mut kept = write(&inner.cache.kept);
     // A rebuild's swap since the start replaced the state the kept rows were written with.
@@ -186,6 +212,9 @@ fn take_from_snapshot(weak: &Weak<Inner>, bytes: KeptRowsBytes, checkpoint: Opti
             decoded_ms = started.elapsed().as_millis() as u64,
             "kept rows of the past cuts taken from the snapshot"
         );
+        true
+    } else {
+        false
     }
 }
 
@@ -228,6 +257,9 @@ fn step(weak: &Weak<Inner>, first: bool) -> Step {
         }
         let generation = inner.cache.generation.load(Ordering::SeqCst);
         drop(kept);
+        // Built whole from here on (a minute at a million persons): past cuts take the views'
+        // path meanwhile instead of waiting.
+        inner.kept_from_snapshot.store(false, Ordering::SeqCst);
         generation
     };
     let started = Instant::now();

@@ -582,6 +582,10 @@ pub(crate) struct Inner {
     generation: std::sync::atomic::AtomicU64,
     /// Held by the live loop while it applies a batch, and by a rebuild while it swaps.
     pause: tokio::sync::Mutex<()>,
+    /// Whether the kept rows are being taken from the snapshot: set at a start whose snapshot held
+    /// them, cleared once they are served or given up (`crate::kept_rows`). A past cut waits for
+    /// them meanwhile ([`Projections::settle_past_cut`]).
+    pub(crate) kept_from_snapshot: std::sync::atomic::AtomicBool,
     pub(crate) cache: QueryCache,
 }
 
@@ -695,6 +699,7 @@ impl Projections {
         kept_rows: Option<snapshot::KeptRowsBytes>,
     ) -> Self {
         let from_snapshot = kept_rows.map(|bytes| (bytes, state.checkpoint));
+        let taking_kept_rows = config.kept_rows && from_snapshot.is_some();
         let (applied, _) = watch::channel(state.checkpoint);
         let inner = Arc::new(Inner {
             ledger,
@@ -709,6 +714,7 @@ impl Projections {
             stopping: std::sync::atomic::AtomicBool::new(false),
             generation: std::sync::atomic::AtomicU64::new(0),
             pause: tokio::sync::Mutex::new(()),
+            kept_from_snapshot: std::sync::atomic::AtomicBool::new(taking_kept_rows),
             cache: QueryCache::default(),
         });
         let task = tokio::spawn(follow(inner.clone()));
@@ -980,11 +986,9 @@ impl Projections {
     /// after a restart. With `known_at` the answer is that cut's; call [`Projections::reach`] first
     /// so that it is not taken from a state that lags the cut.
     pub fn kpi(&self, query: KpiRequest) -> Result<KpiResult, KpiError> {
-        match query.known_at {
-            Some(known_at) if known_at < crate::LIVE && !crate::kpi::reads_views(&query.key) => {
-                self.kpi_kept(query, known_at)
-            }
-            _ => self.kpi_of_views(query),
+        match past_cut_of_kept_rows(&query.key, query.known_at) {
+            Some(known_at) => self.kpi_kept(query, known_at),
+            None => self.kpi_of_views(query),
         }
     }
 
@@ -1100,6 +1104,30 @@ impl Projections {
             // The upkeep publishes without a signal of its own: look again after each applied
             // batch, or after a short while.
             let _ = tokio::time::timeout(Duration::from_millis(20), applied.changed()).await;
+        }
+    }
+
+    /// Before the indicator `key` is asked at the cut `known_at`: when the kept rows would answer
+    /// it (a past cut of an indicator that reads no views) and they are being taken from the
+    /// snapshot after a start (seconds: 4 at a million persons), waits for them, at most `max`.
+    /// A past cut asked in that window would otherwise fold every person's view at the cut on
+    /// every core, which takes longer than the wait and slows the decode it would have waited for
+    /// (docs/bench.md, "The merged tree of session 17 at a million persons"). Returns at once at
+    /// any other time: while the kept rows are built from nothing (a minute at a million) or lag
+    /// the state, a past cut is answered from views, as before. The answer is the same either way.
+    pub async fn settle_past_cut(&self, key: &str, known_at: Option<DateTime<Utc>>, max: Duration) {
+        if past_cut_of_kept_rows(key, known_at).is_none() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + max;
+        while self
+            .inner
+            .kept_from_snapshot
+            .load(std::sync::atomic::Ordering::SeqCst)
+            && tokio::time::Instant::now() < deadline
+        {
+            let pause = tokio::time::Instant::now() + Duration::from_millis(20);
+            tokio::time::sleep_until(deadline.min(pause)).await;
         }
     }
 
@@ -1638,4 +1666,10 @@ fn latest_recorded_at<E, A>(journals: &Journals<E, A>) -> Option<DateTime<Utc>> 
 
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The past cut `known_at` when the kept rows answer the indicator `key` there (a past cut of an
+/// indicator that reads no views; [`Projections::kpi`]), else `None` (the views answer it).
+fn past_cut_of_kept_rows(key: &str, known_at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    known_at.filter(|known_at| *known_at < crate::LIVE && !crate::kpi::reads_views(key))
 }

@@ -529,6 +529,55 @@ fn after_a_restart_from_a_snapshot_the_kept_rows_come_from_it_and_answer_as_the_
     });
 }
 
+/// Given a snapshot that holds the kept rows, when projections start from it and a past cut of
+/// an indicator that reads no views is asked at once (after `settle_past_cut`, as the API asks
+/// it), then the kept rows taken from the snapshot serve it: the wait ends with them served, not
+/// built again, and the answer is the one before the restart.
+#[test]
+fn a_past_cut_asked_while_the_kept_rows_are_taken_from_the_snapshot_waits_for_them() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ledger, log) = ledger(dir.path(), 46);
+        append(&ledger, synth::generate(&population(220, 46))).await;
+        let config = || RunnerConfig::new(dir.path().join("projections"));
+        let cut = at("2020-06-30");
+        let request = || KpiRequest {
+            key: "employment_rate".to_owned(),
+            as_of: date("2020-06-30"),
+            known_at: Some(cut),
+            by: vec![Dimension::District],
+            suppression: None,
+        };
+        let first = Projections::start(ledger.clone(), config())
+            .await
+            .expect("start");
+        first.caught_up().await.expect("caught up");
+        support::kept_rows_ready(&first).await;
+        let before = answer(&first, request());
+        first.shutdown().await.expect("shutdown");
+        drop(first);
+
+        let second = Projections::start(ledger.clone(), config())
+            .await
+            .expect("start");
+        second
+            .settle_past_cut(
+                "employment_rate",
+                Some(cut),
+                std::time::Duration::from_secs(120),
+            )
+            .await;
+        let status = second.kept_rows();
+        assert!(
+            status.ready && status.built_in.is_zero(),
+            "served from the snapshot when the wait ends: {status:?}"
+        );
+        assert_eq!(answer(&second, request()), before);
+        second.shutdown().await.expect("shutdown");
+        log.close().await.expect("close");
+    });
+}
+
 /// The kept rows in the snapshot at `path`, read back and checked (`None`: it holds none).
 fn kept_rows_in(path: &std::path::Path, ledger: &Ledger) -> Option<History> {
     snapshot::load(path, ledger.keys())

@@ -486,7 +486,7 @@ impl ReadModelQuery {
         let principal = principal(ctx)?;
         let state = state(ctx);
         let by = by.unwrap_or_default();
-        let result = match reach_cut(state, known_at).await {
+        let result = match reach_kpi_cut(state, &key, known_at).await {
             Ok(()) => compute_kpi(state, principal, &key, as_of, known_at, &by),
             Err(error) => Err(error),
         }
@@ -549,7 +549,7 @@ impl ReadModelQuery {
     ) -> Result<KpiResult> {
         let principal = principal(ctx)?;
         let state = state(ctx);
-        let result = match reach_cut(state, known_at).await {
+        let result = match reach_kpi_cut(state, "chain_funnel", known_at).await {
             Ok(()) => compute_kpi(state, principal, "chain_funnel", as_of, known_at, &[]),
             Err(error) => Err(error),
         }
@@ -675,6 +675,23 @@ pub(crate) async fn reach_cut(state: &AppState, known_at: Option<DateTime<Utc>>)
                 ),
             _ => ApiError::internal(&error),
         })
+}
+
+/// [`reach_cut`] before the indicator `key` at `known_at`, then, in the seconds after a start
+/// while the kept rows are taken from the snapshot, a wait for them when they would answer it
+/// (`Projections::settle_past_cut`, at most the request timeout): folding every person's view at
+/// the cut instead would take longer.
+pub(crate) async fn reach_kpi_cut(
+    state: &AppState,
+    key: &str,
+    known_at: Option<DateTime<Utc>>,
+) -> ApiResult<()> {
+    reach_cut(state, known_at).await?;
+    state
+        .projections()?
+        .settle_past_cut(key, known_at, state.limits.request_timeout)
+        .await;
+    Ok(())
 }
 
 pub(crate) fn kpi_error(error: KpiError) -> ApiError {
