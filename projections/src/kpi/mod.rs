@@ -33,7 +33,7 @@ use journey_core::registers::Registers;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
-pub use columns::Columns;
+pub use columns::{Columns, Fields};
 pub use contributions::Contributions;
 pub use dimension::{Dimension, AGE_BANDS};
 pub use german::{german, German};
@@ -537,11 +537,25 @@ pub(crate) enum HouseholdsOf<'a> {
 }
 
 impl<'a> HouseholdsOf<'a> {
-    /// The households, made now if they were not yet ([`Columns::households`]).
+    /// The households, made now if they were not yet ([`Columns::households`]). Of columns that
+    /// left out a field they read, none are kept: the fields read are noted
+    /// (`packed::reading`), and the pass that asked is answered again once they are gathered.
     pub(crate) fn get(self) -> &'a Households {
         match self {
             HouseholdsOf::Made(households) => households,
-            HouseholdsOf::OfColumns(columns, made) => made.get_or_init(|| columns.households()),
+            HouseholdsOf::OfColumns(columns, made) => {
+                if let Some(households) = made.get() {
+                    return households;
+                }
+                match packed::reading(|| columns.households()) {
+                    (households, true) => made.get_or_init(|| households),
+                    (_, false) => {
+                        static NONE: std::sync::LazyLock<Households> =
+                            std::sync::LazyLock::new(Households::default);
+                        &NONE
+                    }
+                }
+            }
         }
     }
 }
