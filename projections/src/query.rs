@@ -420,7 +420,7 @@ pub struct KeptCut {
 #[derive(Debug)]
 struct Gathered {
     columns: Columns,
-    households: std::sync::OnceLock<Households>,
+    households: std::sync::OnceLock<Option<Households>>,
 }
 
 impl KeptCut {
@@ -530,7 +530,13 @@ impl KeptCut {
             .picks
             .gathered(history, wanted, threads_for(gathered.columns.len()));
         match Arc::get_mut(&mut gathered) {
-            Some(alone) => alone.columns.fill(made),
+            Some(alone) => {
+                alone.columns.fill(made);
+                // Households not made for a field left out may be made now.
+                if alone.households.get().is_some_and(Option::is_none) {
+                    alone.households = std::sync::OnceLock::new();
+                }
+            }
             None => {
                 let mut columns = gathered.columns.clone();
                 columns.fill(made);

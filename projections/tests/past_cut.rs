@@ -13,9 +13,9 @@ use journey_core::catalogue::{
 use std::collections::BTreeSet;
 
 use journey_core::envelope::PersonId;
+use journey_core::registers::Registers;
 use journey_projections::journal::{Fact, Inline, Journal, Journals};
 use journey_projections::kpi::columns::RowFields;
-use journey_core::registers::Registers;
 use journey_projections::kpi::history::History;
 use journey_projections::kpi::{catalogue, Columns, Fields, KpiQuery, Suppression};
 use journey_projections::offers::Offers;

@@ -343,13 +343,15 @@ impl History {
         };
         for (at, (share, folded_rows, filtered, folded)) in shares.into_iter().enumerate() {
             let source = index(first_folded + at);
-            picks.picks.extend(share.into_iter().map(|pick| match pick.source {
-                FOLDED => Pick {
-                    source,
-                    row: pick.row,
-                },
-                _ => pick,
-            }));
+            picks
+                .picks
+                .extend(share.into_iter().map(|pick| match pick.source {
+                    FOLDED => Pick {
+                        source,
+                        row: pick.row,
+                    },
+                    _ => pick,
+                }));
             picks.folded_rows.push(folded_rows);
             picks.filtered += filtered;
             picks.folded += folded;

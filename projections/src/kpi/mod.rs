@@ -533,23 +533,27 @@ pub(crate) struct Population<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum HouseholdsOf<'a> {
     Made(&'a Households),
-    OfColumns(&'a Columns, &'a std::sync::OnceLock<Households>),
+    /// The households of the columns, once made: `None` when the columns left out a field
+    /// they read (a past cut's, `crate::KeptCut`): then a pass reading them is answered again.
+    OfColumns(&'a Columns, &'a std::sync::OnceLock<Option<Households>>),
 }
 
 impl<'a> HouseholdsOf<'a> {
     /// The households, made now if they were not yet ([`Columns::households`]). Of columns that
-    /// left out a field they read, none are kept: the fields read are noted
-    /// (`packed::reading`), and the pass that asked is answered again once they are gathered.
+    /// left out a field they read, none: the fields read are noted (`packed::reading`), the
+    /// pass that asked is answered again once they are gathered, and meanwhile every read gets
+    /// no households (made once, not once a person).
     pub(crate) fn get(self) -> &'a Households {
         match self {
             HouseholdsOf::Made(households) => households,
             HouseholdsOf::OfColumns(columns, made) => {
-                if let Some(households) = made.get() {
-                    return households;
-                }
-                match packed::reading(|| columns.households()) {
-                    (households, true) => made.get_or_init(|| households),
-                    (_, false) => {
+                let made = made.get_or_init(|| match packed::reading(|| columns.households()) {
+                    (households, true) => Some(households),
+                    (_, false) => None,
+                });
+                match made {
+                    Some(households) => households,
+                    None => {
                         static NONE: std::sync::LazyLock<Households> =
                             std::sync::LazyLock::new(Households::default);
                         &NONE

@@ -164,7 +164,9 @@ impl Absent {
     }
 
     fn was_read(&self) -> bool {
-        self.0.as_ref().is_some_and(|read| read.load(Ordering::Relaxed))
+        self.0
+            .as_ref()
+            .is_some_and(|read| read.load(Ordering::Relaxed))
     }
 }
 
