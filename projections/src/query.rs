@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use journey_core::envelope::PersonId;
 
 use crate::journal::{Journal, Store};
-use crate::kpi::history::History;
+use crate::kpi::columns::Fields;
+use crate::kpi::history::{History, Picks};
 use crate::kpi::{self, Columns, KpiError, KpiQuery, KpiResult};
 use crate::runner::State;
 use crate::view::{Households, PersonView, UuidHasher};
@@ -386,10 +387,17 @@ fn changed_rows(before: &ViewSet, after: &ViewSet) -> (Vec<usize>, Vec<usize>) {
     (before_rows, after_rows)
 }
 
-/// A past cut answered from the kept rows ([`History`]): its columns, a kept row for nearly
-/// every person and a fold at the cut for the few no kept row answers, and the households made
-/// of them once an indicator reads them. It answers every indicator that does not read views ([`kpi::reads_views`]), equal to
+/// A past cut answered from the kept rows ([`History`]): each person's row (a kept row for
+/// nearly every person, a fold at the cut for the few no kept row answers), the columns of the
+/// fields gathered from them so far, and the households made of those once an indicator reads
+/// them. It answers every indicator that does not read views ([`kpi::reads_views`]), equal to
 /// the views of the cut ([`ViewSet::past_cut`]).
+///
+/// The columns hold only the fields the indicators asked of the cut so far read: a pass reads
+/// the columns as they are, a field left out answering a stand-in and noting that it was read
+/// (`kpi::packed::Absent`); a pass that read one is thrown away, the fields it read are gathered,
+/// and the pass runs again ([`KeptCut::compute_from`]). So which fields an indicator reads is
+/// what its own pass reads, on this cut's rows: nothing to declare, nothing to drift.
 #[derive(Debug)]
 pub struct KeptCut {
     pub known_at: DateTime<Utc>,
@@ -397,32 +405,56 @@ pub struct KeptCut {
     pub checkpoint: Option<Position>,
     /// The state's [`State::erased_persons`] at that checkpoint.
     pub erased_persons: u64,
-    columns: Columns,
-    /// The households of the columns, made when an indicator first reads them
-    /// ([`kpi::HouseholdsOf`]).
-    households: std::sync::OnceLock<Households>,
+    /// Each person's row, from which the columns of further fields are gathered.
+    picks: Picks,
+    /// The columns of the fields gathered so far, with their households.
+    gathered: Mutex<Arc<Gathered>>,
     /// The persons whose row was a kept one (or who have none at the cut).
     pub filtered: usize,
     /// The persons folded again at the cut.
     pub folded: usize,
 }
 
+/// The columns of a cut's fields gathered so far, and the households made of them when an
+/// indicator first reads them ([`kpi::HouseholdsOf`]; never of fields left out).
+#[derive(Debug)]
+struct Gathered {
+    columns: Columns,
+    households: std::sync::OnceLock<Option<Households>>,
+}
+
 impl KeptCut {
-    /// The cut `known_at` of `state` from `history`, kept up to date with `state`.
+    /// The cut `known_at` of `state` from `history`, kept up to date with `state`, every field
+    /// gathered: it answers every indicator it serves with [`KeptCut::compute`].
     pub fn of_history<S: Store>(
         state: &State<S>,
         history: &History,
         known_at: DateTime<Utc>,
     ) -> Self {
-        let cut = history.columns_at(&state.store, &state.journals, known_at);
+        Self::with_fields(state, history, known_at, Fields::ALL)
+    }
+
+    /// [`KeptCut::of_history`] with the columns of `fields` gathered, the others left out until
+    /// an indicator reads them ([`KeptCut::compute_from`]).
+    pub fn with_fields<S: Store>(
+        state: &State<S>,
+        history: &History,
+        known_at: DateTime<Utc>,
+        fields: Fields,
+    ) -> Self {
+        let picks = history.picked(&state.store, &state.journals, known_at);
+        let columns = picks.gathered(history, fields, threads_for(state.journals.len()));
         Self {
             known_at,
             checkpoint: state.checkpoint,
             erased_persons: state.erased_persons(),
-            households: std::sync::OnceLock::new(),
-            columns: cut.columns,
-            filtered: cut.filtered,
-            folded: cut.folded,
+            filtered: picks.filtered,
+            folded: picks.folded,
+            picks,
+            gathered: Mutex::new(Arc::new(Gathered {
+                columns,
+                households: std::sync::OnceLock::new(),
+            })),
         }
     }
 
@@ -431,8 +463,15 @@ impl KeptCut {
         !kpi::reads_views(key)
     }
 
-    /// Answers `query`, whose `known_at` must be this cut's, over the columns alone. The
-    /// indicator must not read views ([`kpi::reads_views`]).
+    /// The fields whose columns are gathered.
+    pub fn fields(&self) -> Fields {
+        lock(&self.gathered).columns.held()
+    }
+
+    /// Answers `query`, whose `known_at` must be this cut's, over the columns alone, which must
+    /// hold every field it reads ([`KeptCut::of_history`]; checked: a pass that read a field
+    /// left out panics rather than answer). The indicator must not read views
+    /// ([`kpi::reads_views`]).
     pub fn compute(
         &self,
         query: &KpiQuery,
@@ -440,24 +479,106 @@ impl KeptCut {
         offers: &crate::offers::Offers,
         volunteers: &crate::volunteers::Volunteers,
     ) -> Result<KpiResult, KpiError> {
+        let (result, read_left_out) = self.pass(query, (registers, offers, volunteers));
+        assert!(
+            read_left_out.is_empty(),
+            "{} read fields the cut left out: answer it with compute_from",
+            query.key
+        );
+        result
+    }
+
+    /// [`KeptCut::compute`], the fields the pass reads gathered from `history` (the history the
+    /// cut was made of, [`KeptCut::is_of`]) as it finds them left out: a pass that read one is
+    /// answered again once they are gathered, so the answer is the one every field gives.
+    pub fn compute_from(
+        &self,
+        history: &History,
+        query: &KpiQuery,
+        registers: &Registers,
+        offers: &crate::offers::Offers,
+        volunteers: &crate::volunteers::Volunteers,
+    ) -> Result<KpiResult, KpiError> {
+        // Each pass that reads a field left out gathers it, so passes end once it has read
+        // every field it needs: at most one a field, and one with them all.
+        for _ in 0..=Fields::ALL.len() {
+            let (result, read_left_out) = self.pass(query, (registers, offers, volunteers));
+            if read_left_out.is_empty() {
+                return result;
+            }
+            self.gather(history, read_left_out);
+        }
+        self.gather(history, Fields::ALL);
+        self.compute(query, registers, offers, volunteers)
+    }
+
+    /// Whether the cut was made of `history` (its rows are the ones it picked).
+    pub fn is_of(&self, history: &History) -> bool {
+        self.picks.is_of(history)
+    }
+
+    /// Gathers the columns of `fields` the cut does not hold yet, from `history` (the one the cut
+    /// was made of). The columns are filled in place when no pass reads them, else copied (the
+    /// passes reading the old ones finish on them).
+    pub fn gather(&self, history: &History, fields: Fields) {
+        let mut gathered = lock(&self.gathered);
+        let wanted = fields.without(gathered.columns.held());
+        if wanted.is_empty() {
+            return;
+        }
+        let made = self
+            .picks
+            .gathered(history, wanted, threads_for(gathered.columns.len()));
+        match Arc::get_mut(&mut gathered) {
+            Some(alone) => {
+                alone.columns.fill(made);
+                // Households not made for a field left out may be made now.
+                if alone.households.get().is_some_and(Option::is_none) {
+                    alone.households = std::sync::OnceLock::new();
+                }
+            }
+            None => {
+                let mut columns = gathered.columns.clone();
+                columns.fill(made);
+                *gathered = Arc::new(Gathered {
+                    columns,
+                    households: std::sync::OnceLock::new(),
+                });
+            }
+        }
+    }
+
+    /// One pass of `query` over the columns gathered so far, and the fields it read left out
+    /// (its answer is wrong unless none).
+    fn pass(
+        &self,
+        query: &KpiQuery,
+        (registers, offers, volunteers): (
+            &Registers,
+            &crate::offers::Offers,
+            &crate::volunteers::Volunteers,
+        ),
+    ) -> (Result<KpiResult, KpiError>, Fields) {
         debug_assert!(
             !kpi::reads_views(&query.key),
             "an indicator of the columns alone"
         );
+        let gathered = lock(&self.gathered).clone();
         let population = kpi::Population {
             views: &[],
-            columns: &self.columns,
-            households: kpi::HouseholdsOf::OfColumns(&self.columns, &self.households),
+            columns: &gathered.columns,
+            households: kpi::HouseholdsOf::OfColumns(&gathered.columns, &gathered.households),
         };
-        let threads = threads_for(self.columns.len());
-        kpi::compute_kept(
+        let threads = threads_for(gathered.columns.len());
+        let result = kpi::compute_kept(
             query,
             population,
             registers,
             offers,
             volunteers,
             (threads, kpi::Path::EveryPerson),
-        )
+        );
+        (result, gathered.columns.read_left_out())
     }
 }
 
@@ -529,6 +650,10 @@ pub(crate) struct QueryCache {
     /// Counts the [`QueryCache::clear`]s: kept rows built from a state before one are not served.
     pub(crate) generation: AtomicU64,
     past_kept: Mutex<Vec<Arc<KeptCut>>>,
+    /// The fields each indicator and breakdown read of the past cuts from the kept rows (by its
+    /// key and breakdown): gathered first on the next cut ([`QueryCache::kpi_kept`]). Only a
+    /// start: what a pass reads left out is gathered anyway.
+    fields_read: Mutex<HashMap<String, Fields>>,
     results: Mutex<(Option<Position>, ResultsByQuery)>,
     /// Woken when a query on the live views found no steps for its indicator and breakdown
     /// (`crate::kept_steps` builds them).
@@ -588,14 +713,22 @@ impl QueryCache {
             .as_ref()
             .filter(|kept| kept.checkpoint == state.checkpoint)?;
         let mut past = lock(&self.past_kept);
-        if let Some(found) = past
-            .iter()
-            .find(|cut| cut.known_at == known_at && cut.checkpoint == state.checkpoint)
-        {
+        if let Some(found) = past.iter().find(|cut| {
+            cut.known_at == known_at
+                && cut.checkpoint == state.checkpoint
+                && cut.is_of(&kept.history)
+        }) {
             return Some(found.clone());
         }
-        let built = Arc::new(KeptCut::of_history(state, &kept.history, known_at));
-        past.retain(|cut| cut.checkpoint == state.checkpoint);
+        // The rows picked only: each indicator's pass gathers the fields it reads
+        // (`QueryCache::kpi_kept`).
+        let built = Arc::new(KeptCut::with_fields(
+            state,
+            &kept.history,
+            known_at,
+            Fields::NONE,
+        ));
+        past.retain(|cut| cut.checkpoint == state.checkpoint && cut.is_of(&kept.history));
         if past.len() >= PAST_CUTS_MAX {
             past.remove(0);
         }
@@ -639,7 +772,10 @@ impl QueryCache {
         result
     }
 
-    /// Computes (or recalls) an indicator on a past cut from the kept rows.
+    /// Computes (or recalls) an indicator on a past cut from the kept rows, gathering the
+    /// fields it reads ([`KeptCut::compute_from`]): first those it read on the cuts before, so
+    /// that mostly one pass answers. `None` when the kept rows are no longer the ones the cut
+    /// was made of (built again since: the caller answers from views).
     pub(crate) fn kpi_kept(
         &self,
         query: &KpiQuery,
@@ -647,10 +783,30 @@ impl QueryCache {
         registers: &Registers,
         offers: &crate::offers::Offers,
         volunteers: &crate::volunteers::Volunteers,
-    ) -> Result<Arc<KpiResult>, KpiError> {
+    ) -> Result<Option<Arc<KpiResult>>, KpiError> {
+        // Held while the pass runs (the upkeep's refresh waits for it): the fields are gathered
+        // from these rows.
+        let kept = read(&self.kept);
+        let Some(kept) = kept.as_ref().filter(|kept| cut.is_of(&kept.history)) else {
+            return Ok(None);
+        };
+        let read_before = format!("{} {:?}", query.key, query.by);
         self.result(query, (cut.checkpoint, cut.erased_persons), || {
-            cut.compute(query, registers, offers, volunteers)
+            let known = lock(&self.fields_read).get(&read_before).copied();
+            cut.gather(&kept.history, known.unwrap_or(Fields::NONE));
+            let held = cut.fields();
+            let result = cut.compute_from(&kept.history, query, registers, offers, volunteers)?;
+            let read = known
+                .unwrap_or(Fields::NONE)
+                .with(cut.fields().without(held));
+            let mut fields_read = lock(&self.fields_read);
+            if fields_read.len() >= RESULTS_MAX {
+                fields_read.clear();
+            }
+            fields_read.insert(read_before, read);
+            Ok(result)
         })
+        .map(Some)
     }
 
     /// The result of `query` at `checkpoint` (where `erased_persons` were erased), recalled or

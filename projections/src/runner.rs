@@ -1016,11 +1016,21 @@ impl Projections {
             by: query.by,
             suppression: query.suppression,
         };
-        let result =
-            self.inner
-                .cache
-                .kpi_kept(&kpi_query, &cut, &registers, &offers, &volunteers)?;
-        Ok(KpiResult::clone(&result))
+        match self
+            .inner
+            .cache
+            .kpi_kept(&kpi_query, &cut, &registers, &offers, &volunteers)?
+        {
+            Some(result) => Ok(KpiResult::clone(&result)),
+            // The kept rows were built again since the cut was made of them.
+            None => self.kpi_of_views(KpiRequest {
+                key: kpi_query.key,
+                as_of: kpi_query.as_of,
+                known_at: Some(known_at),
+                by: kpi_query.by,
+                suppression: kpi_query.suppression,
+            }),
+        }
     }
 
     /// An indicator from the views of its cut.

@@ -28,7 +28,7 @@ use journey_core::envelope::PersonId;
 use uuid::Uuid;
 
 use super::compact::{put_time, put_u64, take_time, Pack, Reader};
-use super::packed::{Column, List, Pick};
+use super::packed::{Column, Field, List, Pick};
 use crate::code::Code;
 // The view's list type, named apart from this module's own `List` of spans.
 use crate::list::List as ViewList;
@@ -99,6 +99,92 @@ pub struct Columns {
     /// `nationality`.
     names: Vec<String>,
     codes: HashMap<String, u32>,
+}
+
+/// A set of the fields of [`Columns`], one bit each in the order the struct declares them: the
+/// fields a past cut made ([`Columns::gathered`]), or that a pass read left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Fields(u32);
+
+impl Fields {
+    pub const NONE: Fields = Fields(0);
+    pub const ALL: Fields = Fields((1 << Self::COUNT) - 1);
+    const COUNT: usize = 27;
+    const PERSON: Fields = Fields(1 << 0);
+    const HOUSEHOLD_ID: Fields = Fields(1 << 1);
+    const BIRTH_YEAR: Fields = Fields(1 << 2);
+    const SEX: Fields = Fields(1 << 3);
+    const STAY: Fields = Fields(1 << 4);
+    const RECORDED_ENTRY: Fields = Fields(1 << 5);
+    const NATIONALITY: Fields = Fields(1 << 6);
+    const ACTIVITIES: Fields = Fields(1 << 7);
+    const JOBS: Fields = Fields(1 << 8);
+    const DISTRICTS: Fields = Fields(1 << 9);
+    const COURSES: Fields = Fields(1 << 10);
+    const PROTECTION: Fields = Fields(1 << 11);
+    const REGISTERED_ON: Fields = Fields(1 << 12);
+    const STAGES_REACHED_ON: Fields = Fields(1 << 13);
+    const FIRST_ENTITLEMENT: Fields = Fields(1 << 14);
+    const KITA: Fields = Fields(1 << 15);
+    const KITA_REQUESTS: Fields = Fields(1 << 16);
+    const SCHOOLS: Fields = Fields(1 << 17);
+    const MENTORING: Fields = Fields(1 << 18);
+    const SGB2: Fields = Fields(1 << 19);
+    const TRAININGS: Fields = Fields(1 << 20);
+    const MEASURES: Fields = Fields(1 << 21);
+    const LANGUAGE_TESTS: Fields = Fields(1 << 22);
+    const ORIENTATION_TESTS: Fields = Fields(1 << 23);
+    const RECOGNITIONS: Fields = Fields(1 << 24);
+    const BASE_CONTACTS: Fields = Fields(1 << 25);
+    const PRESENCE: Fields = Fields(1 << 26);
+
+    fn holds(self, fields: Fields) -> bool {
+        self.0 & fields.0 == fields.0
+    }
+
+    /// These fields and `other`'s.
+    pub fn with(self, other: Fields) -> Fields {
+        Fields(self.0 | other.0)
+    }
+
+    /// These fields but `other`'s.
+    pub fn without(self, other: Fields) -> Fields {
+        Fields(self.0 & !other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// How many fields.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The set cut into at most `parts` non-empty sets of about as many fields each, to make on
+    /// threads of their own; nationality and districts in one, first (they are made together,
+    /// [`Columns::gathered`]).
+    pub(crate) fn split(self, parts: usize) -> Vec<Fields> {
+        let codes = Fields::NATIONALITY.with(Fields::DISTRICTS);
+        let mut units: Vec<Fields> = self.without(codes).each().collect();
+        if self.0 & codes.0 != 0 {
+            units.insert(0, codes);
+        }
+        let mut split = vec![Fields::NONE; parts.clamp(1, units.len().max(1))];
+        let count = split.len();
+        for (at, unit) in units.into_iter().enumerate() {
+            split[at % count] = split[at % count].with(unit);
+        }
+        split.retain(|part| !part.is_empty());
+        split
+    }
+
+    /// Each field of the set alone, in order.
+    pub fn each(self) -> impl Iterator<Item = Fields> {
+        (0..Self::COUNT)
+            .map(|bit| Fields(1 << bit))
+            .filter(move |field| self.holds(*field))
+    }
 }
 
 impl Columns {
@@ -642,29 +728,106 @@ impl Columns {
     /// The dense columns at the cut `known_at` of the rows `picks` names, in order, each a row of
     /// one of `sources` (the kept rows of [`super::history::History`], sparse, built at other
     /// cuts; and the rows folded at this one), their codes translated into the new columns'
-    /// codes: equal to the columns of the rows pushed one by one. Made a field at a time (a few
-    /// streams of memory read at once, not every field's), each source read by a walk of its
-    /// own, so picks ascending within a source cost a step or two a field. The struct literal
-    /// names every field, so a column added later cannot be forgotten here.
-    pub(crate) fn gathered(sources: &[&Columns], picks: &[Pick], known_at: DateTime<Utc>) -> Self {
-        fn column<T: Clone>(
-            sources: &[&Columns],
-            picks: &[Pick],
-            field: impl Fn(&Columns) -> &Column<T>,
+    /// codes: equal to the columns of the rows pushed one by one. Only the `fields` asked for are
+    /// made, the others left out ([`super::packed::Absent`]: a stand-in read by every row, and
+    /// noted as read); nationality and districts are made together (their codes share the names).
+    /// Made a field at a time (a few streams of memory read at once, not every field's), each
+    /// source read by a walk of its own, so picks ascending within a source cost a step or two a
+    /// field. The struct literal names every field, so a column added later cannot be forgotten
+    /// here.
+    pub(crate) fn gathered(
+        sources: &[&Columns],
+        picks: &[Pick],
+        known_at: DateTime<Utc>,
+        fields: Fields,
+    ) -> Self {
+        fn column<T: Clone + PartialEq>(
+            (sources, picks, fields): (&[&Columns], &[Pick], Fields),
+            field: Fields,
+            of: impl Fn(&Columns) -> &Column<T>,
         ) -> Column<T> {
-            let fields: Vec<&Column<T>> = sources.iter().map(|source| field(source)).collect();
-            Column::gathered(&fields, picks)
+            let sources: Vec<&Column<T>> = sources.iter().map(|source| of(source)).collect();
+            if fields.holds(field) {
+                Column::gathered(&sources, picks)
+            } else {
+                // Any person's value is one the readers handle.
+                let stand_in = sources.iter().find_map(|source| source.first()).cloned();
+                Column::left_out(stand_in)
+            }
         }
         fn list<T: Clone + PartialEq>(
-            sources: &[&Columns],
-            picks: &[Pick],
-            field: impl Fn(&Columns) -> &List<T>,
+            (sources, picks, fields): (&[&Columns], &[Pick], Fields),
+            field: Fields,
+            of: impl Fn(&Columns) -> &List<T>,
         ) -> List<T> {
-            let fields: Vec<&List<T>> = sources.iter().map(|source| field(source)).collect();
-            List::gathered(&fields, picks)
+            if fields.holds(field) {
+                let sources: Vec<&List<T>> = sources.iter().map(|source| of(source)).collect();
+                List::gathered(&sources, picks)
+            } else {
+                List::left_out()
+            }
         }
-        // The codes first, nationality then districts row by row, so that names are met (and
-        // coded) in the order pushing the rows one by one meets them.
+        let coded = if fields.holds(Fields::NATIONALITY) || fields.holds(Fields::DISTRICTS) {
+            Self::coded(sources, picks, known_at)
+        } else {
+            // Left out: every row reads the code 0 of a name no row holds.
+            let mut coded = Self::with_rows(0, known_at);
+            coded.nationality = Column::left_out((!picks.is_empty()).then_some(0));
+            coded.districts = List::left_out();
+            coded.names = vec![String::new()];
+            coded
+        };
+        let asked = (sources, picks, fields);
+        Columns {
+            known_at,
+            rows: picks.len(),
+            sparse: false,
+            person: column(asked, Fields::PERSON, |source| &source.person),
+            household_id: column(asked, Fields::HOUSEHOLD_ID, |source| &source.household_id),
+            birth_year: column(asked, Fields::BIRTH_YEAR, |source| &source.birth_year),
+            sex: column(asked, Fields::SEX, |source| &source.sex),
+            stay: column(asked, Fields::STAY, |source| &source.stay),
+            recorded_entry: column(asked, Fields::RECORDED_ENTRY, |source| {
+                &source.recorded_entry
+            }),
+            nationality: coded.nationality,
+            activities: list(asked, Fields::ACTIVITIES, |source| &source.activities),
+            jobs: list(asked, Fields::JOBS, |source| &source.jobs),
+            districts: coded.districts,
+            courses: list(asked, Fields::COURSES, |source| &source.courses),
+            protection: list(asked, Fields::PROTECTION, |source| &source.protection),
+            registered_on: column(asked, Fields::REGISTERED_ON, |source| &source.registered_on),
+            stages_reached_on: column(asked, Fields::STAGES_REACHED_ON, |source| {
+                &source.stages_reached_on
+            }),
+            first_entitlement: column(asked, Fields::FIRST_ENTITLEMENT, |source| {
+                &source.first_entitlement
+            }),
+            kita: list(asked, Fields::KITA, |source| &source.kita),
+            kita_requests: list(asked, Fields::KITA_REQUESTS, |source| &source.kita_requests),
+            schools: list(asked, Fields::SCHOOLS, |source| &source.schools),
+            mentoring: list(asked, Fields::MENTORING, |source| &source.mentoring),
+            sgb2: list(asked, Fields::SGB2, |source| &source.sgb2),
+            trainings: list(asked, Fields::TRAININGS, |source| &source.trainings),
+            measures: list(asked, Fields::MEASURES, |source| &source.measures),
+            language_tests: list(asked, Fields::LANGUAGE_TESTS, |source| {
+                &source.language_tests
+            }),
+            orientation_tests: list(asked, Fields::ORIENTATION_TESTS, |source| {
+                &source.orientation_tests
+            }),
+            recognitions: list(asked, Fields::RECOGNITIONS, |source| &source.recognitions),
+            base_contacts: list(asked, Fields::BASE_CONTACTS, |source| &source.base_contacts),
+            presence: list(asked, Fields::PRESENCE, |source| &source.presence),
+            names: coded.names,
+            codes: coded.codes,
+        }
+    }
+
+    /// The nationality and district columns of the rows `picks` names (as
+    /// [`Columns::gathered`]), the rest empty: nationality then districts row by row, so that
+    /// names are met (and coded) in the order pushing the rows one by one meets them.
+    fn coded(sources: &[&Columns], picks: &[Pick], known_at: DateTime<Utc>) -> Self {
         let mut coded = Self::with_rows(0, known_at);
         coded.nationality = Column::with_capacity(picks.len());
         coded.districts = List::with_rows(picks.len());
@@ -689,40 +852,133 @@ impl Columns {
                 value: translated[district.value as usize].expect("translated just before"),
             }));
         }
-        Columns {
-            known_at,
-            rows: picks.len(),
-            sparse: false,
-            person: column(sources, picks, |source| &source.person),
-            household_id: column(sources, picks, |source| &source.household_id),
-            birth_year: column(sources, picks, |source| &source.birth_year),
-            sex: column(sources, picks, |source| &source.sex),
-            stay: column(sources, picks, |source| &source.stay),
-            recorded_entry: column(sources, picks, |source| &source.recorded_entry),
-            nationality: coded.nationality,
-            activities: list(sources, picks, |source| &source.activities),
-            jobs: list(sources, picks, |source| &source.jobs),
-            districts: coded.districts,
-            courses: list(sources, picks, |source| &source.courses),
-            protection: list(sources, picks, |source| &source.protection),
-            registered_on: column(sources, picks, |source| &source.registered_on),
-            stages_reached_on: column(sources, picks, |source| &source.stages_reached_on),
-            first_entitlement: column(sources, picks, |source| &source.first_entitlement),
-            kita: list(sources, picks, |source| &source.kita),
-            kita_requests: list(sources, picks, |source| &source.kita_requests),
-            schools: list(sources, picks, |source| &source.schools),
-            mentoring: list(sources, picks, |source| &source.mentoring),
-            sgb2: list(sources, picks, |source| &source.sgb2),
-            trainings: list(sources, picks, |source| &source.trainings),
-            measures: list(sources, picks, |source| &source.measures),
-            language_tests: list(sources, picks, |source| &source.language_tests),
-            orientation_tests: list(sources, picks, |source| &source.orientation_tests),
-            recognitions: list(sources, picks, |source| &source.recognitions),
-            base_contacts: list(sources, picks, |source| &source.base_contacts),
-            presence: list(sources, picks, |source| &source.presence),
-            names: coded.names,
-            codes: coded.codes,
+        coded
+    }
+
+    /// Every field in the order of [`Fields`]' bits, each with its bit.
+    fn fields(&self) -> [(Fields, &dyn Field); Fields::COUNT] {
+        [
+            (Fields::PERSON, &self.person),
+            (Fields::HOUSEHOLD_ID, &self.household_id),
+            (Fields::BIRTH_YEAR, &self.birth_year),
+            (Fields::SEX, &self.sex),
+            (Fields::STAY, &self.stay),
+            (Fields::RECORDED_ENTRY, &self.recorded_entry),
+            (Fields::NATIONALITY, &self.nationality),
+            (Fields::ACTIVITIES, &self.activities),
+            (Fields::JOBS, &self.jobs),
+            (Fields::DISTRICTS, &self.districts),
+            (Fields::COURSES, &self.courses),
+            (Fields::PROTECTION, &self.protection),
+            (Fields::REGISTERED_ON, &self.registered_on),
+            (Fields::STAGES_REACHED_ON, &self.stages_reached_on),
+            (Fields::FIRST_ENTITLEMENT, &self.first_entitlement),
+            (Fields::KITA, &self.kita),
+            (Fields::KITA_REQUESTS, &self.kita_requests),
+            (Fields::SCHOOLS, &self.schools),
+            (Fields::MENTORING, &self.mentoring),
+            (Fields::SGB2, &self.sgb2),
+            (Fields::TRAININGS, &self.trainings),
+            (Fields::MEASURES, &self.measures),
+            (Fields::LANGUAGE_TESTS, &self.language_tests),
+            (Fields::ORIENTATION_TESTS, &self.orientation_tests),
+            (Fields::RECOGNITIONS, &self.recognitions),
+            (Fields::BASE_CONTACTS, &self.base_contacts),
+            (Fields::PRESENCE, &self.presence),
+        ]
+    }
+
+    /// The fields these columns hold (every one, unless [`Columns::gathered`] left some out).
+    pub(crate) fn held(&self) -> Fields {
+        self.fields()
+            .into_iter()
+            .filter(|(_, field)| !field.is_left_out())
+            .fold(Fields::NONE, |held, (bit, _)| held.with(bit))
+    }
+
+    /// The left-out fields something read since these columns were made (or copied): what it
+    /// computed of them is wrong, and is right once they are made ([`Columns::fill`]).
+    pub(crate) fn read_left_out(&self) -> Fields {
+        self.fields()
+            .into_iter()
+            .filter(|(_, field)| field.was_read_left_out())
+            .fold(Fields::NONE, |read, (bit, _)| read.with(bit))
+    }
+
+    /// Takes from `other` (columns of the same rows and cut, gathered from the same picks) every
+    /// field these columns left out and `other` holds. The destructuring names every field, so a
+    /// column added later cannot be forgotten here.
+    pub(crate) fn fill(&mut self, other: Columns) {
+        debug_assert!(
+            self.rows == other.rows && self.known_at == other.known_at,
+            "columns of the same rows"
+        );
+        let Columns {
+            known_at: _,
+            rows: _,
+            sparse: _,
+            person,
+            household_id,
+            birth_year,
+            sex,
+            stay,
+            recorded_entry,
+            nationality,
+            activities,
+            jobs,
+            districts,
+            courses,
+            protection,
+            registered_on,
+            stages_reached_on,
+            first_entitlement,
+            kita,
+            kita_requests,
+            schools,
+            mentoring,
+            sgb2,
+            trainings,
+            measures,
+            language_tests,
+            orientation_tests,
+            recognitions,
+            base_contacts,
+            presence,
+            names,
+            codes,
+        } = other;
+        // The codes come with their names: nationality and districts are made together.
+        if self.nationality.is_left_out() && !nationality.is_left_out() {
+            self.names = names;
+            self.codes = codes;
         }
+        self.person.fill(person);
+        self.household_id.fill(household_id);
+        self.birth_year.fill(birth_year);
+        self.sex.fill(sex);
+        self.stay.fill(stay);
+        self.recorded_entry.fill(recorded_entry);
+        self.nationality.fill(nationality);
+        self.activities.fill(activities);
+        self.jobs.fill(jobs);
+        self.districts.fill(districts);
+        self.courses.fill(courses);
+        self.protection.fill(protection);
+        self.registered_on.fill(registered_on);
+        self.stages_reached_on.fill(stages_reached_on);
+        self.first_entitlement.fill(first_entitlement);
+        self.kita.fill(kita);
+        self.kita_requests.fill(kita_requests);
+        self.schools.fill(schools);
+        self.mentoring.fill(mentoring);
+        self.sgb2.fill(sgb2);
+        self.trainings.fill(trainings);
+        self.measures.fill(measures);
+        self.language_tests.fill(language_tests);
+        self.orientation_tests.fill(orientation_tests);
+        self.recognitions.fill(recognitions);
+        self.base_contacts.fill(base_contacts);
+        self.presence.fill(presence);
     }
 
     /// The code in these columns of the code `code` of `names` (another columns' names),

@@ -37,7 +37,7 @@ use journey_core::envelope::PersonId;
 
 use super::compact::{put_i64, put_time_above, put_u64, take_time_from, Pack, Reader};
 use super::packed::Pick;
-use super::Columns;
+use super::{Columns, Fields};
 use crate::journal::{Journal, Journals, Store};
 use crate::query::LIVE;
 use crate::temporal::effective_in;
@@ -59,8 +59,12 @@ struct Version {
 /// Written to the projections' snapshot as it lies ([`History::to_snapshot_bytes`]) and read
 /// back checked ([`History::from_snapshot_bytes`]), so a start with a snapshot refreshes only
 /// the persons touched since instead of building it again.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct History {
+    /// Which history this is, among every one made in the process ([`Picks`] name the one they
+    /// pick from): refreshing one only appends rows, so picks stay right; one built again, read
+    /// back or copied is another.
+    id: u64,
     /// The persons cut into contiguous runs in person order, each built on a core of its own.
     shards: Vec<Shard>,
     /// The versions of the persons whose journals changed (or who came) since the shards were
@@ -82,6 +86,37 @@ struct Shard {
     /// The versions of every person, each person's ordered by `from`, disjoint; consecutive
     /// versions of equal rows that meet are one.
     versions: Vec<Version>,
+}
+
+impl Clone for History {
+    /// A copy is another history: refreshed apart from the original, its rows may differ.
+    fn clone(&self) -> Self {
+        History {
+            id: next_id(),
+            shards: self.shards.clone(),
+            refreshed: self.refreshed.clone(),
+            moved: self.moved.clone(),
+        }
+    }
+}
+
+/// Which row each person's is at one past cut ([`History::picked`]): a kept row of the history,
+/// or a row of the few persons folded at the cut, held here. The columns of any fields are then
+/// gathered from them ([`Picks::gathered`]), while the history is the one picked from.
+#[derive(Debug)]
+pub struct Picks {
+    known_at: DateTime<Utc>,
+    /// The history picked from ([`History::id`]).
+    history: u64,
+    /// Each person's row, in person order (none for a person without a view at the cut).
+    picks: Vec<Pick>,
+    /// The rows of the persons folded at the cut, one columns a share of persons: the sources
+    /// after the history's shards.
+    folded_rows: Vec<Columns>,
+    /// The persons whose row was a kept one (or who have none at the cut).
+    pub filtered: usize,
+    /// The persons folded again at the cut: no kept row answers it.
+    pub folded: usize,
 }
 
 /// The columns of a past cut and how they were made.
@@ -179,6 +214,7 @@ impl History {
         .flatten()
         .collect();
         Some(History {
+            id: next_id(),
             shards,
             refreshed: Shard::empty(),
             moved: HashMap::new(),
@@ -258,35 +294,85 @@ impl History {
         known_at: DateTime<Utc>,
         threads: usize,
     ) -> Cut {
-        let shares = crate::parallel::map_shares(journals.len(), threads, |range| {
-            let persons = journals.iter().skip(range.start).take(range.len());
-            self.columns_of_share(store, persons, range.len(), known_at)
-        });
-        let (filtered, folded) = shares.iter().fold((0, 0), |(filtered, folded), share| {
-            (filtered + share.filtered, folded + share.folded)
-        });
+        let picks = self.picked_on(store, journals, known_at, threads);
         Cut {
-            columns: Columns::joined(shares.into_iter().map(|share| share.columns), known_at),
-            filtered,
-            folded,
+            columns: picks.gathered(self, Fields::ALL, threads),
+            filtered: picks.filtered,
+            folded: picks.folded,
         }
     }
 
-    /// [`History::columns_at`] of the `rows` persons of `persons`, a contiguous run of the
-    /// journals in person order, not fitted.
-    fn columns_of_share<'a, S: Store + 'a>(
+    /// Each person's row at the past cut `known_at` (see [`History::columns_at`]), the persons
+    /// in `journals` (the journals this history was made of) in order, on every core: the
+    /// columns of any of their fields are then [`Picks::gathered`].
+    pub fn picked<S: Store>(
+        &self,
+        store: &S,
+        journals: &Journals<S::Event, S::Actor>,
+        known_at: DateTime<Utc>,
+    ) -> Picks {
+        let threads = if journals.len() < PARALLEL_FROM {
+            1
+        } else {
+            crate::parallel::threads()
+        };
+        self.picked_on(store, journals, known_at, threads)
+    }
+
+    /// [`History::picked`] in at most `threads` shares of persons, each on a thread of its own.
+    fn picked_on<S: Store>(
+        &self,
+        store: &S,
+        journals: &Journals<S::Event, S::Actor>,
+        known_at: DateTime<Utc>,
+        threads: usize,
+    ) -> Picks {
+        let shares = crate::parallel::map_shares(journals.len(), threads, |range| {
+            let persons = journals.iter().skip(range.start).take(range.len());
+            self.picks_of_share(store, persons, range.len(), known_at)
+        });
+        // The folded rows of each share are a source of their own, after the shards'.
+        let first_folded = self.shards.len() + 1;
+        let mut picks = Picks {
+            known_at,
+            history: self.id,
+            picks: Vec::with_capacity(shares.iter().map(|share| share.0.len()).sum()),
+            folded_rows: Vec::with_capacity(shares.len()),
+            filtered: 0,
+            folded: 0,
+        };
+        for (at, (share, folded_rows, filtered, folded)) in shares.into_iter().enumerate() {
+            let source = index(first_folded + at);
+            picks
+                .picks
+                .extend(share.into_iter().map(|pick| match pick.source {
+                    FOLDED => Pick {
+                        source,
+                        row: pick.row,
+                    },
+                    _ => pick,
+                }));
+            picks.folded_rows.push(folded_rows);
+            picks.filtered += filtered;
+            picks.folded += folded;
+        }
+        picks
+    }
+
+    /// The picks of the `rows` persons of `persons`, a contiguous run of the journals in person
+    /// order: a kept row of a shard, of the refreshed persons (source `self.shards.len()`), or a
+    /// row of the persons folded at the cut ([`FOLDED`], returned with them); and how many of
+    /// each there were.
+    fn picks_of_share<'a, S: Store + 'a>(
         &self,
         store: &S,
         persons: impl Iterator<Item = (&'a PersonId, &'a Journal<S::Event, S::Actor>)>,
         rows: usize,
         known_at: DateTime<Utc>,
-    ) -> Cut {
+    ) -> (Vec<Pick>, Columns, usize, usize) {
         let mut persons = persons.peekable();
-        // Which row each person's is, in person order: a kept row of a shard, of the refreshed
-        // persons (`self.shards.len()`), or of the persons folded at the cut (the one after).
         let mut picks = Vec::with_capacity(rows);
         let mut folded_rows = Columns::with_rows(0, known_at);
-        let folded_source = index(self.shards.len() + 1);
         let (mut filtered, mut folded) = (0, 0);
         // The shards' persons from the run's first on, in order, walked beside the journals; a
         // person the shards lack (or hold stale) is found among the refreshed, and one the
@@ -305,10 +391,16 @@ impl History {
                     .map(move |entry| (at, shard, entry))
             })
             .peekable();
+        let refreshed = !self.moved.is_empty();
         for (person, journal) in persons {
             while kept.next_if(|(_, _, (kept, _))| kept < person).is_some() {}
             let in_shards = kept.next_if(|(_, _, (kept, _))| kept == person);
-            let found = match self.moved.get(person) {
+            let moved = if refreshed {
+                self.moved.get(person)
+            } else {
+                None
+            };
+            let found = match moved {
                 Some(at) => Some((
                     self.shards.len(),
                     &self.refreshed,
@@ -338,7 +430,7 @@ impl History {
                     folded += 1;
                     if let Some(view) = PersonView::build_in(store, *person, journal, known_at) {
                         picks.push(Pick {
-                            source: folded_source,
+                            source: FOLDED,
                             row: index(folded_rows.len()),
                         });
                         folded_rows.push(&view);
@@ -346,16 +438,7 @@ impl History {
                 }
             }
         }
-        let sources: Vec<&Columns> = self
-            .all_shards()
-            .map(|shard| &shard.rows)
-            .chain([&folded_rows])
-            .collect();
-        Cut {
-            columns: Columns::gathered(&sources, &picks, known_at),
-            filtered,
-            folded,
-        }
+        (picks, folded_rows, filtered, folded)
     }
 
     /// The shards and the refreshed persons' versions.
@@ -468,6 +551,7 @@ impl History {
             return Err("bytes after the kept rows".into());
         }
         History {
+            id: next_id(),
             shards,
             refreshed,
             moved,
@@ -482,6 +566,7 @@ impl History {
     /// refreshed: what [`History::columns_at`] relies on.
     fn checked(self) -> Result<Self, String> {
         let History {
+            id,
             shards,
             refreshed,
             moved,
@@ -510,6 +595,7 @@ impl History {
             }
         }
         Ok(History {
+            id,
             shards,
             refreshed,
             moved,
@@ -798,6 +884,59 @@ impl VersionTimes {
         self.last = Some(time);
         Ok(time)
     }
+}
+
+impl Picks {
+    /// The columns of `fields` at the cut, the others left out ([`Columns::gathered`]), from
+    /// `history`, which must be the history picked from (else the rows would be another's:
+    /// checked, never served). The fields are shared out over at most `threads` threads, each
+    /// making whole fields (no columns to join).
+    pub fn gathered(&self, history: &History, fields: Fields, threads: usize) -> Columns {
+        assert_eq!(
+            self.history, history.id,
+            "columns gathered from the history they were picked from"
+        );
+        let sources: Vec<&Columns> = history
+            .all_shards()
+            .map(|shard| &shard.rows)
+            .chain(self.folded_rows.iter())
+            .collect();
+        let threads = if self.picks.len() < PARALLEL_FROM {
+            1
+        } else {
+            threads
+        };
+        let parts = fields.split(threads);
+        let mut parts = crate::parallel::map_owned(parts.clone(), parts.len(), |parts| {
+            parts
+                .into_iter()
+                .map(|part| Columns::gathered(&sources, &self.picks, self.known_at, part))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten();
+        let mut columns = parts.next().unwrap_or_else(|| {
+            Columns::gathered(&sources, &self.picks, self.known_at, Fields::NONE)
+        });
+        for part in parts {
+            columns.fill(part);
+        }
+        columns
+    }
+
+    /// Whether these are picks of `history`, whose rows they name.
+    pub fn is_of(&self, history: &History) -> bool {
+        self.history == history.id
+    }
+}
+
+/// The source of a pick of a share's folded rows, until the shares are joined.
+const FOLDED: u32 = u32::MAX;
+
+/// A history's id: one more than the last one made in the process.
+fn next_id() -> u64 {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    LAST.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
 
 /// The history is built again once more than one in this many persons were refreshed.

@@ -33,7 +33,7 @@ use journey_core::registers::Registers;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{catalogue, definition, CountingUnit, KpiDefinition, MeasureDefinition};
-pub use columns::Columns;
+pub use columns::{Columns, Fields};
 pub use contributions::Contributions;
 pub use dimension::{Dimension, AGE_BANDS};
 pub use german::{german, German};
@@ -533,15 +533,33 @@ pub(crate) struct Population<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum HouseholdsOf<'a> {
     Made(&'a Households),
-    OfColumns(&'a Columns, &'a std::sync::OnceLock<Households>),
+    /// The households of the columns, once made: `None` when the columns left out a field
+    /// they read (a past cut's, `crate::KeptCut`): then a pass reading them is answered again.
+    OfColumns(&'a Columns, &'a std::sync::OnceLock<Option<Households>>),
 }
 
 impl<'a> HouseholdsOf<'a> {
-    /// The households, made now if they were not yet ([`Columns::households`]).
+    /// The households, made now if they were not yet ([`Columns::households`]). Of columns that
+    /// left out a field they read, none: the fields read are noted (`packed::reading`), the
+    /// pass that asked is answered again once they are gathered, and meanwhile every read gets
+    /// no households (made once, not once a person).
     pub(crate) fn get(self) -> &'a Households {
         match self {
             HouseholdsOf::Made(households) => households,
-            HouseholdsOf::OfColumns(columns, made) => made.get_or_init(|| columns.households()),
+            HouseholdsOf::OfColumns(columns, made) => {
+                let made = made.get_or_init(|| match packed::reading(|| columns.households()) {
+                    (households, true) => Some(households),
+                    (_, false) => None,
+                });
+                match made {
+                    Some(households) => households,
+                    None => {
+                        static NONE: std::sync::LazyLock<Households> =
+                            std::sync::LazyLock::new(Households::default);
+                        &NONE
+                    }
+                }
+            }
         }
     }
 }

@@ -6,8 +6,15 @@
 //!
 //! Invariant: a sparse field holds a value from its first row on (the first row of each person is
 //! pushed without a row to repeat), and is never replaced in place.
+//!
+//! A field of a past cut's columns may also be left out ([`Absent`]): the cut makes only the
+//! fields its indicators read. A left-out field answers every row with one stand-in value (a
+//! real row's, or no entries) and notes that it was read, so a pass that read one is known to
+//! be wrong and is answered again once the field is made (`crate::KeptCut`).
 
+use std::cell::Cell;
 use std::ops::{Index, IndexMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::compact::{put_u64, Pack, Reader};
 
@@ -129,6 +136,97 @@ impl Firsts {
     }
 }
 
+/// Whether a field was left out of the columns it belongs to, and whether a reader has read it
+/// since (`None`: the field is held). Reading a left-out field answers a stand-in, so what read
+/// it is wrong and must be answered again; the flag says so. Every thread that reads it sets the
+/// same flag: it is written once and only loaded after, so the readers do not contend for it.
+#[derive(Debug, Default)]
+pub(super) struct Absent(Option<AtomicBool>);
+
+impl Absent {
+    fn left_out() -> Self {
+        Absent(Some(AtomicBool::new(false)))
+    }
+
+    /// Notes a read: of a left-out field, flagged (and counted on this thread, [`reading`]).
+    #[inline]
+    fn note(&self) {
+        if let Some(read) = &self.0 {
+            if !read.load(Ordering::Relaxed) {
+                read.store(true, Ordering::Relaxed);
+            }
+            ABSENT_READS.with(|reads| reads.set(reads.get() + 1));
+        }
+    }
+
+    fn is_left_out(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn was_read(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|read| read.load(Ordering::Relaxed))
+    }
+}
+
+impl Clone for Absent {
+    /// A copy not read yet: the flag belongs to the readers of the original.
+    fn clone(&self) -> Self {
+        Absent(self.0.as_ref().map(|_| AtomicBool::new(false)))
+    }
+}
+
+impl PartialEq for Absent {
+    /// Held and left out differ; whether a left-out field was read does not matter.
+    fn eq(&self, other: &Self) -> bool {
+        self.0.is_some() == other.0.is_some()
+    }
+}
+
+impl Eq for Absent {}
+
+thread_local! {
+    /// The reads of left-out fields on this thread ([`reading`]).
+    static ABSENT_READS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `work` and says whether it read no left-out field on this thread: whether what it made
+/// of the fields is right (the households a cut makes once, `kpi::HouseholdsOf`).
+pub(crate) fn reading<R>(work: impl FnOnce() -> R) -> (R, bool) {
+    let before = ABSENT_READS.with(Cell::get);
+    let made = work();
+    (made, ABSENT_READS.with(Cell::get) == before)
+}
+
+/// What a field of gathered columns is ([`Column::gathered`], [`List::gathered`]).
+pub(super) trait Field {
+    /// Whether the field was left out.
+    fn is_left_out(&self) -> bool;
+    /// Whether the field was left out and read since.
+    fn was_read_left_out(&self) -> bool;
+}
+
+impl<T> Field for Column<T> {
+    fn is_left_out(&self) -> bool {
+        self.absent.is_left_out()
+    }
+
+    fn was_read_left_out(&self) -> bool {
+        self.absent.was_read()
+    }
+}
+
+impl<T> Field for List<T> {
+    fn is_left_out(&self) -> bool {
+        self.absent.is_left_out()
+    }
+
+    fn was_read_left_out(&self) -> bool {
+        self.absent.was_read()
+    }
+}
+
 /// One row of columns gathered from several ([`Column::gathered`], [`List::gathered`]): row
 /// `row` of source `source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +240,7 @@ pub(crate) struct Pick {
 pub(super) struct Column<T> {
     values: Vec<T>,
     firsts: Firsts,
+    absent: Absent,
 }
 
 impl<T> Default for Column<T> {
@@ -149,6 +248,7 @@ impl<T> Default for Column<T> {
         Column {
             values: Vec::new(),
             firsts: Firsts::default(),
+            absent: Absent::default(),
         }
     }
 }
@@ -157,7 +257,7 @@ impl<T: PartialEq> Column<T> {
     pub(super) fn with_capacity(rows: usize) -> Self {
         Column {
             values: Vec::with_capacity(rows),
-            firsts: Firsts::default(),
+            ..Column::default()
         }
     }
 
@@ -244,7 +344,11 @@ impl<T: Pack + PartialEq> Column<T> {
             values.push(T::unpack(input)?);
         }
         firsts.check(rows, sparse, values.len())?;
-        Ok(Column { values, firsts })
+        Ok(Column {
+            values,
+            firsts,
+            absent: Absent::default(),
+        })
     }
 }
 
@@ -257,7 +361,16 @@ impl<T> Column<T> {
     /// Row `row`, read by a walk whose last position in this column is `hint`
     /// ([`Firsts::position_from`]).
     pub(super) fn at(&self, row: usize, hint: &mut usize) -> &T {
+        self.absent.note();
         &self.values[self.firsts.position_from(row, hint)]
+    }
+
+    /// Takes `other`'s values when this field was left out and `other` holds it (the same rows,
+    /// the field made later).
+    pub(super) fn fill(&mut self, other: Column<T>) {
+        if self.absent.is_left_out() && !other.absent.is_left_out() {
+            *self = other;
+        }
     }
 }
 
@@ -279,8 +392,22 @@ impl<T: Clone> Column<T> {
         }
         Column {
             values,
-            firsts: Firsts::default(),
+            ..Column::default()
         }
+    }
+
+    /// The field left out ([`Absent`]): every row reads `stand_in` (`None`: no rows to read).
+    pub(super) fn left_out(stand_in: Option<T>) -> Self {
+        Column {
+            values: stand_in.into_iter().collect(),
+            firsts: Firsts(vec![0]),
+            absent: Absent::left_out(),
+        }
+    }
+
+    /// The value of the column's first row, if it has rows.
+    pub(super) fn first(&self) -> Option<&T> {
+        self.values.first()
     }
 }
 
@@ -288,6 +415,7 @@ impl<T> Index<usize> for Column<T> {
     type Output = T;
 
     fn index(&self, row: usize) -> &T {
+        self.absent.note();
         &self.values[self.firsts.position(row)]
     }
 }
@@ -314,6 +442,7 @@ pub(super) struct List<T> {
     entries: Vec<T>,
     /// Entries no span points at any more.
     unused: usize,
+    absent: Absent,
 }
 
 impl<T> Default for List<T> {
@@ -323,6 +452,7 @@ impl<T> Default for List<T> {
             firsts: Firsts::default(),
             entries: Vec::new(),
             unused: 0,
+            absent: Absent::default(),
         }
     }
 }
@@ -481,8 +611,7 @@ impl<T: Clone + PartialEq> List<T> {
         let mut list = List {
             spans: Vec::with_capacity(len),
             firsts,
-            entries: Vec::new(),
-            unused: 0,
+            ..List::default()
         };
         let mut before = Span::default();
         for _ in 0..len {
@@ -510,13 +639,33 @@ impl<T: Clone + PartialEq> List<T> {
     }
 
     pub(super) fn row(&self, row: usize) -> &[T] {
+        self.absent.note();
         &self.entries[self.spans[self.firsts.position(row)].range()]
     }
 
     /// The entries of `row`, read by a walk whose last position in this list is `hint`
     /// ([`Firsts::position_from`]).
     pub(super) fn row_at(&self, row: usize, hint: &mut usize) -> &[T] {
+        self.absent.note();
         &self.entries[self.spans[self.firsts.position_from(row, hint)].range()]
+    }
+
+    /// The field left out ([`Absent`]): every row reads no entries.
+    pub(super) fn left_out() -> Self {
+        List {
+            spans: vec![Span::default()],
+            firsts: Firsts(vec![0]),
+            absent: Absent::left_out(),
+            ..List::default()
+        }
+    }
+
+    /// Takes `other`'s rows when this field was left out and `other` holds it (the same rows,
+    /// the field made later).
+    pub(super) fn fill(&mut self, other: List<T>) {
+        if self.absent.is_left_out() && !other.absent.is_left_out() {
+            *self = other;
+        }
     }
 
     /// The dense list of the rows `picks` names, in order, each read from its source among
