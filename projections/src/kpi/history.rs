@@ -157,11 +157,7 @@ impl History {
         // Where each thread's part begins: persons at equal distances in the person order.
         let mut starts: Vec<Option<PersonId>> = Vec::new();
         if !with_journals(&mut |_, journals| {
-            let threads = if journals.len() < PARALLEL_FROM {
-                1
-            } else {
-                crate::parallel::threads()
-            };
+            let threads = threads_for(journals.len());
             starts = crate::parallel::shares(journals.len(), threads)
                 .into_iter()
                 .map(|share| journals.keys().nth(share.start).copied())
@@ -277,11 +273,7 @@ impl History {
         journals: &Journals<S::Event, S::Actor>,
         known_at: DateTime<Utc>,
     ) -> Cut {
-        let threads = if journals.len() < PARALLEL_FROM {
-            1
-        } else {
-            crate::parallel::threads()
-        };
+        let threads = threads_for(journals.len());
         self.columns_at_on(store, journals, known_at, threads)
     }
 
@@ -311,11 +303,7 @@ impl History {
         journals: &Journals<S::Event, S::Actor>,
         known_at: DateTime<Utc>,
     ) -> Picks {
-        let threads = if journals.len() < PARALLEL_FROM {
-            1
-        } else {
-            crate::parallel::threads()
-        };
+        let threads = threads_for(journals.len());
         self.picked_on(store, journals, known_at, threads)
     }
 
@@ -944,6 +932,16 @@ const REFRESHED_MAX_DIVISOR: usize = 4;
 
 /// Fewer persons than this are built on the calling thread (starting threads costs more).
 const PARALLEL_FROM: usize = 2048;
+
+/// The threads to build for `persons` on: the calling thread alone below [`PARALLEL_FROM`],
+/// else every core.
+fn threads_for(persons: usize) -> usize {
+    if persons < PARALLEL_FROM {
+        1
+    } else {
+        crate::parallel::threads()
+    }
+}
 
 /// The threads to build the parts that begin at `starts` on: one a part.
 fn parts_threads(starts: &[Option<PersonId>]) -> usize {
